@@ -1,0 +1,27 @@
+{
+  "targets": [
+    {
+      "target_name": "nsnet",
+      "sources": [
+        "native/addon.cc",
+        "native/netlink/codec.cc",
+        "native/netlink/registry.cc",
+        "native/netlink/socket.cc",
+        "native/rtnl/link.cc",
+        "native/rtnl/addr.cc",
+        "native/rtnl/route.cc",
+        "native/rtnl/neigh.cc",
+        "native/netns/netns.cc",
+        "native/worker/handle.cc",
+        "native/worker/monitor.cc",
+        "native/worker/thread_promise.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fexceptions"],
+      "cflags": ["-Wall", "-Wextra", "-Werror"]
+    }
+  ]
+}

@@ -1,0 +1,6 @@
+// ES module entry: re-exports the CommonJS build so `import { Netlink } from 'nsnet'` works.
+// test/unit/package.test.ts checks that it exports exactly what the CommonJS entry does.
+import cjs from '../dist/lib/index.js';
+
+export const { NsnetError, NetlinkError, Netns, NETNS_DIR, Netlink, FileLock } = cjs;
+export default cjs;

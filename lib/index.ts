@@ -1,0 +1,21 @@
+/**
+ * nsnet: container networking for Node.js.
+ *
+ * The public API. Everything a user may import is exported from here and nowhere else.
+ */
+export { NsnetError, NetlinkError } from './errors';
+export { Netns, NETNS_DIR } from './netns';
+export type { NetnsSpec, NetnsHandle } from './netns';
+export { Netlink } from './netlink/netlink';
+export type { NetlinkOptions } from './netlink/netlink';
+export type { Links } from './netlink/links';
+export type { LinkWatcher } from './netlink/watch';
+export type {
+  Link, LinkBase, VethLink, BridgeLink, VxlanLink, MacvlanLink, DeviceLink, OtherLink, BridgePortInfo,
+  LinkSpec, LinkSpecBase, VethSpec, BridgeSpec, VxlanSpec, MacvlanSpec, GenericLinkSpec, MacvlanMode,
+  LinkChanges, LinkEvent,
+} from './netlink/link-types';
+export type { Addresses, Address, AddressOptions } from './netlink/addresses';
+export type { Routes, Route, RouteSpec, RouteScope } from './netlink/routes';
+export type { Neighbors, Neighbor, NeighborSpec, NeighborState, Fdb, FdbEntry, FdbSpec } from './netlink/neighbors';
+export { FileLock } from './store/flock';

@@ -1,0 +1,452 @@
+/**
+ * Links (network interfaces) over rtnetlink: list, get, add, set, remove, bulk add and remove,
+ * and a watch of link events.
+ */
+import { NetlinkError, NsnetError, invalid } from '../errors';
+import { NETLINK_ROUTE, native, type NativeMessage, type NativeRequest } from '../native';
+import { openNetns, type NetnsHandle } from '../netns';
+import * as v from '../validate';
+import { AF, IFF_LOWER_UP, IFF_NAMES, IFF_UP, MACVLAN_MODES, NLM_F, OPERSTATES, RTEXT_FILTER_SKIP_STATS, RTM, RTNLGRP } from './constants';
+import type { Conn } from './conn';
+import type {
+  BridgePortInfo, Link, LinkChanges, LinkEvent, LinkSpec, MacvlanMode, VxlanLink,
+} from './link-types';
+import { LinkWatcher } from './watch';
+
+type Attrs = Record<string, unknown>;
+type NativeRequestBody = Omit<NativeRequest, 'flags'>;
+
+const MACVLAN_BY_VALUE = Object.fromEntries(Object.entries(MACVLAN_MODES).map(([k, n]) => [n, k])) as Record<number, MacvlanMode>;
+
+/** Decodes an RTM_NEWLINK message into a typed Link. @internal */
+export function decodeLink(m: NativeMessage): Link {
+  const a = m.attrs;
+  const info = (a.linkinfo ?? {}) as Attrs;
+  const kernelKind = typeof info.kind === 'string' ? info.kind : '';
+  const data = (info.data ?? {}) as Attrs;
+  const flagsNum = m.header.flags ?? 0;
+  const base = {
+    index: m.header.index ?? 0,
+    name: String(a.ifname ?? ''),
+    kernelKind,
+    mtu: Number(a.mtu ?? 0),
+    up: (flagsNum & IFF_UP) !== 0,
+    lowerUp: (flagsNum & IFF_LOWER_UP) !== 0,
+    operstate: OPERSTATES[Number(a.operstate ?? 0)] ?? 'unknown',
+    flags: IFF_NAMES.filter(([bit]) => flagsNum & bit).map(([, n]) => n),
+    group: Number(a.group ?? 0),
+    txqlen: Number(a.txqlen ?? 0),
+    raw: a,
+  } as Link;
+  if (typeof a.minMtu === 'number') base.minMtu = a.minMtu;
+  if (typeof a.maxMtu === 'number') base.maxMtu = a.maxMtu;
+  if (typeof a.address === 'string') base.mac = a.address;
+  if (typeof a.broadcast === 'string') base.broadcast = a.broadcast;
+  if (typeof a.master === 'number') base.master = a.master;
+  if (typeof a.link === 'number' && a.link !== base.index) base.parentIndex = a.link;
+  if (typeof a.linkNetnsid === 'number') base.parentNetnsId = a.linkNetnsid;
+  if (typeof a.ifalias === 'string') base.alias = a.ifalias;
+  if (info.slaveKind === 'bridge' && info.slaveData && typeof info.slaveData === 'object') base.bridgePort = decodeBridgePort(info.slaveData as Attrs);
+  switch (kernelKind) {
+    case 'veth':
+      return { ...base, kind: 'veth' };
+    case 'bridge':
+      return {
+        ...base,
+        kind: 'bridge',
+        bridge: {
+          stp: Number(data.stpState ?? 0) !== 0,
+          vlanFiltering: Number(data.vlanFiltering ?? 0) !== 0,
+          ...(typeof data.ageingTime === 'number' ? { ageingTime: data.ageingTime / 100 } : {}),
+          ...(typeof data.forwardDelay === 'number' ? { forwardDelay: data.forwardDelay / 100 } : {}),
+          ...(typeof data.priority === 'number' ? { priority: data.priority } : {}),
+        },
+      };
+    case 'vxlan':
+      return { ...base, kind: 'vxlan', vxlan: decodeVxlan(data) };
+    case 'macvlan':
+    case 'macvtap':
+      return { ...base, kind: 'macvlan', macvlan: { mode: MACVLAN_BY_VALUE[Number(data.mode)] ?? 'unknown' } };
+    case '':
+      return { ...base, kind: 'device' };
+    default:
+      return { ...base, kind: 'other' };
+  }
+}
+
+function decodeBridgePort(d: Attrs): BridgePortInfo {
+  const out: BridgePortInfo = {};
+  if (typeof d.state === 'number') out.state = d.state;
+  if (typeof d.priority === 'number') out.priority = d.priority;
+  if (typeof d.cost === 'number') out.cost = d.cost;
+  for (const k of ['hairpin', 'learning', 'unicastFlood', 'isolated', 'neighSuppress'] as const)
+    if (typeof d[k] === 'number') out[k] = d[k] !== 0;
+  return out;
+}
+
+function decodeVxlan(d: Attrs): VxlanLink['vxlan'] {
+  const out: VxlanLink['vxlan'] = {
+    vni: Number(d.id ?? 0),
+    port: Number(d.port ?? 8472),
+    learning: Number(d.learning ?? 1) !== 0,
+    proxy: Number(d.proxy ?? 0) !== 0,
+    udpChecksum: Number(d.udpCsum ?? 0) !== 0,
+  };
+  const local = d.local ?? d.local6;
+  if (typeof local === 'string') out.local = local;
+  const dst = d.group ?? d.group6;
+  if (typeof dst === 'string') {
+    if (isMulticast(dst)) out.group = dst;
+    else out.remote = dst;
+  }
+  if (typeof d.link === 'number' && d.link) out.dev = d.link;
+  if (typeof d.ttl === 'number') out.ttl = d.ttl;
+  if (typeof d.ageing === 'number') out.ageing = d.ageing;
+  if (Buffer.isBuffer(d.portRange) && d.portRange.length === 4) out.srcPortRange = [d.portRange.readUInt16BE(0), d.portRange.readUInt16BE(2)];
+  return out;
+}
+
+function isMulticast(ip: string): boolean {
+  if (ip.includes(':')) return ip.toLowerCase().startsWith('ff');
+  const first = Number(ip.split('.')[0]);
+  return first >= 224 && first <= 239;
+}
+
+/** The link operations of a {@link Netlink} handle. */
+export class Links {
+  /** @internal */
+  constructor(private readonly conn: Conn) {}
+
+  /** All links of the namespace (statistics left out), optionally filtered. */
+  async list(filter: { kind?: Link['kind']; master?: string | number; group?: number } = {}): Promise<Link[]> {
+    v.knownKeys(filter, ['kind', 'master', 'group'], 'links.list filter');
+    const master = filter.master === undefined ? undefined : await this.index(filter.master);
+    const msgs = await this.conn.dump({ type: RTM.GETLINK, header: { family: AF.UNSPEC }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS } }, 'list links');
+    const links = msgs.filter((m) => m.type === RTM.NEWLINK).map(decodeLink);
+    return links.filter((l) => (filter.kind === undefined || l.kind === filter.kind) && (master === undefined || l.master === master) && (filter.group === undefined || l.group === filter.group));
+  }
+
+  /**
+   * One link by name or index.
+   * @throws NetlinkError ENODEV when there is none.
+   */
+  async get(link: string | number): Promise<Link> {
+    const req: NativeRequestBody = typeof link === 'number'
+      ? { type: RTM.GETLINK, header: { index: v.int(link, 1, 2 ** 31 - 1, 'link index') }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS } }
+      : { type: RTM.GETLINK, header: {}, attrs: { ifname: v.ifname(link), extMask: RTEXT_FILTER_SKIP_STATS } };
+    const replies = await this.conn.request(req, `get link ${link}`, { link });
+    const m = replies.find((r) => r.type === RTM.NEWLINK);
+    if (!m) throw new NsnetError('ERR_NATIVE', `get link ${link}: the kernel sent no link`);
+    return decodeLink(m);
+  }
+
+  /** Like get(), but undefined when the link does not exist. */
+  async find(link: string | number): Promise<Link | undefined> {
+    try {
+      return await this.get(link);
+    } catch (e) {
+      if (e instanceof NetlinkError && e.code === 'ENODEV') return undefined;
+      throw e;
+    }
+  }
+
+  /** @internal Resolves a name or index to an index. */
+  async index(link: string | number): Promise<number> {
+    return typeof link === 'number' ? v.int(link, 1, 2 ** 31 - 1, 'link index') : (await this.get(link)).index;
+  }
+
+  /**
+   * Creates a link and returns it as the kernel made it. A veth peer may be created directly in
+   * another namespace (`peer: { name: 'eth0', netns: 'c1' }`), in the same atomic request.
+   * @throws NetlinkError EEXIST if the name is taken; EOPNOTSUPP "Unknown device type" for a kind the kernel lacks.
+   */
+  async add(spec: LinkSpec): Promise<Link> {
+    const [link] = await this.addMany([spec]);
+    return link as Link;
+  }
+
+  /**
+   * Creates many links, pipelined on the socket (the fast path for bulk work). All or nothing:
+   * if one fails, those already made are removed and the error names the failing index.
+   */
+  async addMany(specs: LinkSpec[]): Promise<Link[]> {
+    if (!Array.isArray(specs)) throw invalid('ERR_INVALID_ARGUMENT', 'addMany takes an array of link specs');
+    const opened: NetnsHandle[] = [];
+    try {
+      const masters = new Map<string | number, number>();
+      for (const s of specs) if (s && s.master !== undefined && !masters.has(s.master)) masters.set(s.master, await this.index(s.master));
+      const parents = new Map<string | number, number>();
+      for (const s of specs) {
+        const p = s && (s.kind === 'macvlan' ? (s as { parent?: string | number }).parent : s.kind === 'vxlan' ? (s as { dev?: string | number }).dev : undefined);
+        if (p !== undefined && !parents.has(p)) parents.set(p, await this.index(p));
+      }
+      const requests = specs.map((s) => ({
+        type: RTM.NEWLINK,
+        flags: NLM_F.CREATE | NLM_F.EXCL | NLM_F.ECHO,
+        ...encodeLinkSpec(s, masters, parents, opened),
+      }));
+      const results = await this.conn.batch(requests, (i) => `add link ${specs[i]?.name}`);
+      const failed = results.findIndex((r) => r.error);
+      if (failed >= 0) {
+        const made = specs.filter((_, i) => !results[i]?.error).map((s) => s.name);
+        if (made.length) await this.removeMany(made).catch(() => undefined);
+        throw results[failed]!.error!;
+      }
+      const links: Link[] = [];
+      for (let i = 0; i < specs.length; i++) {
+        const echo = results[i]!.replies.find((m) => m.type === RTM.NEWLINK);
+        links.push(echo ? decodeLink(echo) : await this.get(specs[i]!.name));
+      }
+      return links;
+    } finally {
+      for (const ns of opened) ns.close();
+    }
+  }
+
+  /**
+   * Changes a link. Several changes go to the kernel in one request; if it refuses, the
+   * fields already applied are restored. With `netns`, the link moves (and is renamed to
+   * `name` on arrival); the name is checked to be free there first.
+   */
+  async set(link: string | number, changes: LinkChanges): Promise<void> {
+    v.knownKeys(changes, ['up', 'mtu', 'name', 'mac', 'master', 'netns', 'alias', 'group', 'txqlen'], 'link changes');
+    const before = await this.get(link);
+    const attrs: Attrs = {};
+    const header: Record<string, number> = { family: AF.UNSPEC, index: before.index };
+    if (changes.up !== undefined) {
+      header.flags = v.bool(changes.up, 'up') ? IFF_UP : 0;
+      header.change = IFF_UP;
+    }
+    if (changes.mtu !== undefined) attrs.mtu = v.mtu(changes.mtu);
+    if (changes.name !== undefined) attrs.ifname = v.ifname(changes.name);
+    if (changes.mac !== undefined) attrs.address = v.mac(changes.mac, { unicast: true });
+    if (changes.master !== undefined) attrs.master = changes.master === null ? 0 : await this.index(changes.master);
+    if (changes.alias !== undefined) attrs.ifalias = changes.alias === null ? '' : v.str(changes.alias, 'alias', 255);
+    if (changes.group !== undefined) attrs.group = v.int(changes.group, 0, 2 ** 32 - 1, 'group');
+    if (changes.txqlen !== undefined) attrs.txqlen = v.int(changes.txqlen, 0, 2 ** 32 - 1, 'txqlen');
+    let ns: NetnsHandle | undefined;
+    try {
+      if (changes.netns !== undefined) {
+        ns = openNetns(changes.netns);
+        attrs.netNsFd = ns.fd;
+        await this.checkNameFree(ns, changes.name ?? before.name);
+      }
+      try {
+        await this.conn.request({ type: RTM.NEWLINK, header, attrs }, `set link ${link}`, { link });
+      } catch (e) {
+        const fields = Object.keys(attrs).length + (header.change ? 1 : 0);
+        if (fields > 1 && changes.netns === undefined) await this.restore(before).catch(() => undefined);
+        throw e;
+      }
+    } finally {
+      ns?.close();
+    }
+  }
+
+  private async checkNameFree(ns: NetnsHandle, name: string): Promise<void> {
+    const h = new native.Handle(NETLINK_ROUTE, ns.fd);
+    try {
+      const [r] = await h.exec([{ type: RTM.GETLINK, flags: NLM_F.REQUEST | NLM_F.ACK, header: {}, attrs: { ifname: name, extMask: RTEXT_FILTER_SKIP_STATS } }]);
+      if (r && !r.errno)
+        throw new NetlinkError({ errno: 17, code: 'EEXIST', operation: 'RTM_NEWLINK', what: `move link: ${name} already exists in the target namespace` });
+    } finally {
+      h.close();
+    }
+  }
+
+  private async restore(before: Link): Promise<void> {
+    const now = await this.get(before.index);
+    const attrs: Attrs = {};
+    const header: Record<string, number> = { index: before.index };
+    if (now.name !== before.name) attrs.ifname = before.name;
+    if (now.mtu !== before.mtu) attrs.mtu = before.mtu;
+    if (now.mac !== before.mac && before.mac) attrs.address = before.mac;
+    if (now.master !== before.master) attrs.master = before.master ?? 0;
+    if (now.alias !== before.alias) attrs.ifalias = before.alias ?? '';
+    if (now.group !== before.group) attrs.group = before.group;
+    if (now.txqlen !== before.txqlen) attrs.txqlen = before.txqlen;
+    if (now.up !== before.up) {
+      header.flags = before.up ? IFF_UP : 0;
+      header.change = IFF_UP;
+    }
+    if (Object.keys(attrs).length || header.change) await this.conn.request({ type: RTM.NEWLINK, header, attrs }, `restore link ${before.name}`);
+  }
+
+  /**
+   * Removes a link (a veth's peer goes with it).
+   * @throws NetlinkError ENODEV when there is none.
+   */
+  async remove(link: string | number): Promise<void> {
+    const req: NativeRequestBody = typeof link === 'number'
+      ? { type: RTM.DELLINK, header: { index: v.int(link, 1, 2 ** 31 - 1, 'link index') } }
+      : { type: RTM.DELLINK, header: {}, attrs: { ifname: v.ifname(link) } };
+    await this.conn.request(req, `remove link ${link}`, { link });
+  }
+
+  /**
+   * Removes many links in one kernel operation. Deleting links one by one costs an RCU grace
+   * period each (~16 ms); here they are put in a fresh link group and the group is deleted at
+   * once, which the kernel does with a single wait. Links that do not exist are ignored.
+   */
+  async removeMany(links: (string | number)[]): Promise<void> {
+    if (!Array.isArray(links)) throw invalid('ERR_INVALID_ARGUMENT', 'removeMany takes an array of names or indexes');
+    if (links.length === 0) return;
+    for (const l of links) if (typeof l === 'string') v.ifname(l); else v.int(l, 1, 2 ** 31 - 1, 'link index');
+    const all = await this.list();
+    const byName = new Map(all.map((l) => [l.name, l]));
+    const byIndex = new Map(all.map((l) => [l.index, l]));
+    const targets = [...new Set(links.map((l) => (typeof l === 'number' ? byIndex.get(l) : byName.get(l))).filter((l): l is Link => l !== undefined))];
+    if (targets.length === 0) return;
+    if (targets.length === 1) {
+      await this.remove(targets[0]!.index).catch((e) => { if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e; });
+      return;
+    }
+    const used = new Set(all.map((l) => l.group));
+    let group: number;
+    do group = 0x40000000 + Math.floor(Math.random() * 0x3fffffff);
+    while (used.has(group));
+    const results = await this.conn.batch(targets.map((l) => ({ type: RTM.NEWLINK, header: { index: l.index }, attrs: { group } })), (i) => `set group of ${targets[i]!.name}`);
+    const failed = results.findIndex((r) => r.error && r.error.code !== 'ENODEV');
+    if (failed >= 0) {
+      await this.conn.batch(targets.map((l) => ({ type: RTM.NEWLINK, header: { index: l.index }, attrs: { group: l.group } })), () => 'restore group').catch(() => undefined);
+      throw results[failed]!.error!;
+    }
+    await this.removeGroup(group);
+  }
+
+  /**
+   * Removes every link of a group (`ip link del group N`). Group 0, the default group of
+   * every link, is refused: it would remove loopback and the uplink.
+   */
+  async removeGroup(group: number): Promise<void> {
+    v.int(group, 1, 2 ** 32 - 1, 'group (0, the default group, is refused)');
+    await this.conn.request({ type: RTM.DELLINK, header: {}, attrs: { group } }, `remove link group ${group}`);
+  }
+
+  /**
+   * Watches link events in this namespace: an async iterator of added / changed / removed
+   * links. `close()` (or breaking out of `for await`) stops it.
+   */
+  async watch(): Promise<LinkWatcher> {
+    const watcher = new LinkWatcher(this.conn.netns.fd, RTNLGRP.LINK);
+    try {
+      // Subscribe first, then list, so no event falls between the two.
+      const initial = await this.list();
+      watcher.seed(initial.map((l) => l.index));
+      return watcher;
+    } catch (e) {
+      watcher.close();
+      throw e;
+    }
+  }
+}
+
+/** Builds the RTM_NEWLINK header and attributes for a link spec. @internal */
+export function encodeLinkSpec(spec: LinkSpec, masters: Map<string | number, number>, parents: Map<string | number, number>, opened: NetnsHandle[]): { header: Record<string, number>; attrs: Attrs } {
+  if (!spec || typeof spec !== 'object') throw invalid('ERR_INVALID_ARGUMENT', 'a link spec must be an object');
+  if (typeof spec.kind !== 'string' || !/^[a-z0-9_-]{1,32}$/u.test(spec.kind)) throw invalid('ERR_INVALID_ARGUMENT', `link kind ${JSON.stringify(spec.kind)} is not a kind name`, { kind: spec.kind });
+  const attrs: Attrs = { ifname: v.ifname(spec.name) };
+  const header: Record<string, number> = { family: AF.UNSPEC };
+  if (spec.up !== undefined && v.bool(spec.up, 'up')) {
+    header.flags = IFF_UP;
+    header.change = IFF_UP;
+  }
+  if (spec.mtu !== undefined) attrs.mtu = v.mtu(spec.mtu);
+  if (spec.mac !== undefined) attrs.address = v.mac(spec.mac, { unicast: true });
+  if (spec.alias !== undefined) attrs.ifalias = v.str(spec.alias, 'alias', 255);
+  if (spec.master !== undefined) attrs.master = masters.get(spec.master);
+  if (spec.group !== undefined) attrs.group = v.int(spec.group, 0, 2 ** 32 - 1, 'group');
+  if (spec.txqlen !== undefined) attrs.txqlen = v.int(spec.txqlen, 0, 2 ** 32 - 1, 'txqlen');
+  const linkinfo: Attrs = { kind: spec.kind };
+  switch (spec.kind) {
+    case 'veth': {
+      const s = spec as Extract<LinkSpec, { kind: 'veth'; peer?: unknown }>;
+      if (s.peer !== undefined) {
+        const p = s.peer;
+        v.knownKeys(p, ['name', 'netns', 'mac', 'mtu', 'up', 'alias'], 'veth peer');
+        const pa: Attrs = {};
+        const ph: Record<string, number> = {};
+        if (p.name !== undefined) pa.ifname = v.ifname(p.name, 'peer name');
+        if (p.mac !== undefined) pa.address = v.mac(p.mac, { unicast: true });
+        if (p.mtu !== undefined) pa.mtu = v.mtu(p.mtu);
+        if (p.alias !== undefined) pa.ifalias = v.str(p.alias, 'peer alias', 255);
+        if (p.up) {
+          ph.flags = IFF_UP;
+          ph.change = IFF_UP;
+        }
+        if (p.netns !== undefined) {
+          const ns = openNetns(p.netns);
+          opened.push(ns);
+          pa.netNsFd = ns.fd;
+        }
+        linkinfo.data = { peer: { header: ph, attrs: pa } };
+      }
+      break;
+    }
+    case 'bridge': {
+      const s = spec as Extract<LinkSpec, { kind: 'bridge'; stp?: boolean }>;
+      const d: Attrs = {};
+      if (s.stp !== undefined) d.stpState = v.bool(s.stp, 'stp') ? 1 : 0;
+      if (s.vlanFiltering !== undefined) d.vlanFiltering = v.bool(s.vlanFiltering, 'vlanFiltering') ? 1 : 0;
+      if (s.ageingTime !== undefined) d.ageingTime = Math.round(v.int(s.ageingTime, 0, 1000000, 'ageingTime (seconds)') * 100);
+      if (s.forwardDelay !== undefined) d.forwardDelay = Math.round(v.int(s.forwardDelay, 2, 30, 'forwardDelay (seconds)') * 100);
+      if (Object.keys(d).length) linkinfo.data = d;
+      break;
+    }
+    case 'vxlan': {
+      const s = spec as Extract<LinkSpec, { kind: 'vxlan'; vni: number }>;
+      const d: Attrs = { id: v.int(s.vni, 1, 0xffffff, 'VNI') };
+      if (s.local !== undefined) {
+        const l = v.ip(s.local, undefined, 'local');
+        d[l.family === 4 ? 'local' : 'local6'] = l.address;
+      }
+      if (s.group !== undefined && s.remote !== undefined) throw invalid('ERR_INVALID_ARGUMENT', 'vxlan: give either group or remote, not both');
+      const dst = s.group ?? s.remote;
+      if (dst !== undefined) {
+        const g = v.ip(dst, undefined, s.group !== undefined ? 'group' : 'remote');
+        if (s.group !== undefined && !isMulticast(g.address)) throw invalid('ERR_INVALID_IP', `vxlan group ${g.address} is not a multicast address (use remote for unicast)`);
+        if (s.remote !== undefined && isMulticast(g.address)) throw invalid('ERR_INVALID_IP', `vxlan remote ${g.address} is multicast (use group)`);
+        d[g.family === 4 ? 'group' : 'group6'] = g.address;
+      }
+      d.port = s.port === undefined ? 4789 : v.int(s.port, 1, 65535, 'port');
+      if (s.dev !== undefined) d.link = parents.get(s.dev);
+      if (s.ttl !== undefined) d.ttl = v.int(s.ttl, 0, 255, 'ttl');
+      d.learning = s.learning === undefined ? 0 : v.bool(s.learning, 'learning') ? 1 : 0;
+      if (s.proxy !== undefined) d.proxy = v.bool(s.proxy, 'proxy') ? 1 : 0;
+      if (s.udpChecksum !== undefined) d.udpCsum = v.bool(s.udpChecksum, 'udpChecksum') ? 1 : 0;
+      if (s.ageing !== undefined) d.ageing = v.int(s.ageing, 0, 2 ** 32 - 1, 'ageing');
+      if (s.srcPortRange !== undefined) {
+        const [lo, hi] = s.srcPortRange;
+        v.int(lo, 1, 65535, 'srcPortRange low');
+        v.int(hi, 1, 65535, 'srcPortRange high');
+        if (lo > hi) throw invalid('ERR_INVALID_ARGUMENT', 'srcPortRange is backwards');
+        const b = Buffer.alloc(4);
+        b.writeUInt16BE(lo, 0);
+        b.writeUInt16BE(hi, 2);
+        d.portRange = b;
+      }
+      linkinfo.data = d;
+      break;
+    }
+    case 'macvlan': {
+      const s = spec as Extract<LinkSpec, { kind: 'macvlan'; parent: string | number }>;
+      if (s.parent === undefined) throw invalid('ERR_INVALID_ARGUMENT', 'macvlan needs a parent device');
+      attrs.link = parents.get(s.parent);
+      const mode = s.mode ?? 'bridge';
+      if (!(mode in MACVLAN_MODES)) throw invalid('ERR_INVALID_ARGUMENT', `macvlan mode ${JSON.stringify(mode)} is not one of ${Object.keys(MACVLAN_MODES).join(', ')}`);
+      linkinfo.data = { mode: MACVLAN_MODES[mode] };
+      break;
+    }
+    default: {
+      const data = (spec as { data?: unknown }).data;
+      if (data !== undefined) {
+        if (!Buffer.isBuffer(data)) throw invalid('ERR_INVALID_ARGUMENT', 'data of a generic link kind must be a Buffer');
+        linkinfo.data = data;
+      }
+    }
+  }
+  attrs.linkinfo = linkinfo;
+  return { header, attrs };
+}
+
+export type { LinkEvent };

@@ -1,0 +1,56 @@
+/**
+ * An advisory file lock (flock(2)) taken by the addon, for the state store: the kernel releases
+ * it when the lock is released or the process dies, so a crash never leaves it held.
+ */
+import * as fs from 'node:fs';
+import { fromNative, NsnetError } from '../errors';
+import { native } from '../native';
+
+const collected = new FinalizationRegistry<number>((fd) => {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* already closed */
+  }
+});
+
+/** A held flock. Release it when done (it is also released if the object is collected). */
+export class FileLock {
+  private fd: number | undefined;
+
+  private constructor(readonly path: string, fd: number) {
+    this.fd = fd;
+    collected.register(this, fd, this);
+  }
+
+  /**
+   * Locks `path` (created if missing). Waiting happens off the event loop.
+   * @param opts.exclusive default true (false: a shared lock)
+   * @param opts.wait default true (false: fail at once with ERR_LOCKED if held elsewhere)
+   */
+  static async acquire(path: string, opts: { exclusive?: boolean; wait?: boolean } = {}): Promise<FileLock> {
+    try {
+      const fd = await native.lockFile(path, opts.exclusive ?? true, opts.wait ?? true);
+      return new FileLock(path, fd);
+    } catch (e) {
+      throw fromNative(e, `lock ${path}`);
+    }
+  }
+
+  get held(): boolean {
+    return this.fd !== undefined;
+  }
+
+  /** Releases the lock. */
+  release(): void {
+    if (this.fd === undefined) return;
+    collected.unregister(this);
+    const fd = this.fd;
+    this.fd = undefined;
+    try {
+      fs.closeSync(fd);
+    } catch (e) {
+      throw new NsnetError('ERR_NATIVE', `release lock ${this.path}: ${(e as Error).message}`);
+    }
+  }
+}

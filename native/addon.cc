@@ -1,0 +1,74 @@
+// Module init only: registers the classes and functions of the addon.
+#include <linux/netlink.h>
+#include <napi.h>
+
+#include "netlink/codec.h"
+#include "netns/netns.h"
+#include "worker/errors.h"
+#include "worker/handle.h"
+#include "worker/monitor.h"
+
+namespace nsnet {
+namespace {
+
+// encode(protocol, request) -> Buffer: one message, exactly as exec() would send it (seq from
+// request.seq, default 0). For tests and tools.
+Napi::Value Encode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsObject()) {
+    InvalidArgument(env, "encode(protocol, request)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object req = info[1].As<Napi::Object>();
+  uint32_t seq = req.Get("seq").IsNumber() ? req.Get("seq").As<Napi::Number>().Uint32Value() : 0;
+  nl::Builder b;
+  std::string err;
+  if (!nl::EncodeMessage(env, info[0].As<Napi::Number>().Int32Value(), req, seq, b, err)) {
+    InvalidArgument(env, err).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Buffer<uint8_t>::Copy(env, b.Bytes().data(), b.Bytes().size());
+}
+
+// decode(protocol, buffer) -> message[]; throws ERR_MALFORMED_MESSAGE.
+Napi::Value Decode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBuffer()) {
+    InvalidArgument(env, "decode(protocol, buffer)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
+  Napi::Array out = Napi::Array::New(env);
+  std::string err;
+  if (!nl::DecodeMessages(env, info[0].As<Napi::Number>().Int32Value(), buf.Data(), buf.Length(), out, err)) {
+    Napi::Error e = Napi::Error::New(env, err);
+    e.Set("code", Napi::String::New(env, "ERR_MALFORMED_MESSAGE"));
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return out;
+}
+
+Napi::Value ErrnoCode(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), nl::ErrnoCode(info[0].As<Napi::Number>().Int32Value()));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Handle", Handle::Init(env));
+  exports.Set("Monitor", Monitor::Init(env));
+  exports.Set("encode", Napi::Function::New<Encode>(env, "encode"));
+  exports.Set("decode", Napi::Function::New<Decode>(env, "decode"));
+  exports.Set("errnoCode", Napi::Function::New<ErrnoCode>(env, "errnoCode"));
+  exports.Set("nsType", Napi::Function::New<NsType>(env, "nsType"));
+  exports.Set("netnsCreate", Napi::Function::New<NetnsCreate>(env, "netnsCreate"));
+  exports.Set("netnsRemove", Napi::Function::New<NetnsRemove>(env, "netnsRemove"));
+  exports.Set("sysctl", Napi::Function::New<Sysctl>(env, "sysctl"));
+  exports.Set("lockFile", Napi::Function::New<LockFile>(env, "lockFile"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace nsnet
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return nsnet::Init(env, exports); }
+NODE_API_MODULE(nsnet_addon, InitModule)

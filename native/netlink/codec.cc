@@ -1,0 +1,320 @@
+#include "codec.h"
+
+#include <arpa/inet.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "decode.h"
+
+namespace nl {
+
+std::string FormatMac(const uint8_t* p, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(n * 3);
+  for (size_t i = 0; i < n; i++) {
+    if (i) s.push_back(':');
+    s.push_back(hex[p[i] >> 4]);
+    s.push_back(hex[p[i] & 15]);
+  }
+  return s;
+}
+
+bool ParseMac(const std::string& s, uint8_t* out, size_t* n) {
+  size_t i = 0, count = 0;
+  auto nib = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  while (i < s.size()) {
+    if (count == 32 || i + 1 >= s.size()) return false;
+    int hi = nib(s[i]), lo = nib(s[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[count++] = static_cast<uint8_t>(hi << 4 | lo);
+    i += 2;
+    if (i < s.size()) {
+      if (s[i] != ':') return false;
+      if (++i == s.size()) return false;
+    }
+  }
+  *n = count;
+  return count > 0;
+}
+
+std::string ErrnoCode(int err) {
+  const char* name = strerrorname_np(err);
+  return name ? name : "E" + std::to_string(err);
+}
+
+namespace {
+
+// Builds JS objects from decoder callbacks.
+class NapiVisitor {
+ public:
+  NapiVisitor(Napi::Env env, Napi::Object root) : env_(env) { stack_.push_back(root); }
+  void Uint(const Attr* a, uint64_t v) {
+    if (v > 9007199254740991ull) Set(a->name, Napi::BigInt::New(env_, v));
+    else Set(a->name, Napi::Number::New(env_, static_cast<double>(v)));
+  }
+  void Int(const Attr* a, int64_t v) { Set(a->name, Napi::Number::New(env_, static_cast<double>(v))); }
+  void Str(const Attr* a, const char* s, size_t n) { Set(a->name, Napi::String::New(env_, s, n)); }
+  void Bytes(const Attr* a, const uint8_t* p, size_t n) { Set(a->name, Napi::Buffer<uint8_t>::Copy(env_, p, n)); }
+  void Flag(const Attr* a) { Set(a->name, Napi::Boolean::New(env_, true)); }
+  void Addr(const Attr* a, const uint8_t* p, size_t n) {
+    char buf[INET6_ADDRSTRLEN];
+    inet_ntop(n == 4 ? AF_INET : AF_INET6, p, buf, sizeof buf);
+    Set(a->name, Napi::String::New(env_, buf));
+  }
+  void Mac(const Attr* a, const uint8_t* p, size_t n) { Set(a->name, Napi::String::New(env_, FormatMac(p, n))); }
+  void Field(const nl::Field& f, int64_t v) { Set(f.name, Napi::Number::New(env_, static_cast<double>(v))); }
+  void Begin(const char* name, const Attr*) {
+    Napi::Object o = Napi::Object::New(env_);
+    Set(name, o);
+    stack_.push_back(o);
+  }
+  void End() { stack_.pop_back(); }
+  void Unknown(uint16_t type, bool nested, const uint8_t* p, size_t n) {
+    Napi::Object top = stack_.back();
+    Napi::Value existing = top.Get("unknown");
+    Napi::Array arr = existing.IsArray() ? existing.As<Napi::Array>() : Napi::Array::New(env_);
+    if (!existing.IsArray()) top.Set("unknown", arr);
+    Napi::Object u = Napi::Object::New(env_);
+    u.Set("type", Napi::Number::New(env_, type));
+    u.Set("nested", Napi::Boolean::New(env_, nested));
+    u.Set("data", Napi::Buffer<uint8_t>::Copy(env_, p, n));
+    arr.Set(arr.Length(), u);
+  }
+
+ private:
+  void Set(const char* name, Napi::Value v) { stack_.back().Set(name, v); }
+  Napi::Env env_;
+  std::vector<Napi::Object> stack_;
+};
+
+bool ToInteger(Napi::Value v, double min, double max, uint64_t* out) {
+  if (v.IsBigInt()) {
+    bool lossless = false;
+    uint64_t x = v.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless || static_cast<double>(x) > max) return false;
+    *out = x;
+    return true;
+  }
+  if (v.IsBoolean()) {
+    *out = v.As<Napi::Boolean>().Value() ? 1 : 0;
+    return true;
+  }
+  if (!v.IsNumber()) return false;
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d) || d < min || d > max) return false;
+  *out = d < 0 ? static_cast<uint64_t>(static_cast<int64_t>(d)) : static_cast<uint64_t>(d);
+  return true;
+}
+
+bool EncodeAttrs(Napi::Env env, Napi::Object obj, const Table* table, Builder& b, std::string& err);
+
+bool EncodeStruct(Napi::Object obj, const Struct& s, Builder& b, std::string& err) {
+  std::vector<uint8_t> raw(s.size, 0);
+  Napi::Array names = obj.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); i++) {
+    std::string key = names.Get(i).As<Napi::String>().Utf8Value();
+    const nl::Field* f = nullptr;
+    for (const auto& field : s.fields)
+      if (key == field.name) f = &field;
+    if (!f) { err = "unknown field '" + key + "' of " + s.name; return false; }
+    Napi::Value v = obj.Get(key);
+    if (v.IsUndefined()) continue;
+    double max = f->size == 1 ? 0xff : f->size == 2 ? 0xffff : 0xffffffffu;
+    double min = f->is_signed ? -(max + 1) / 2 : 0;
+    if (f->is_signed) max = (max - 1) / 2;
+    uint64_t x;
+    if (!ToInteger(v, min, max, &x)) { err = std::string("field ") + s.name + "." + f->name + " out of range"; return false; }
+    uint32_t x32 = static_cast<uint32_t>(x);
+    uint16_t x16 = static_cast<uint16_t>(x);
+    uint8_t x8 = static_cast<uint8_t>(x);
+    std::memcpy(raw.data() + f->offset, f->size == 1 ? static_cast<void*>(&x8) : f->size == 2 ? static_cast<void*>(&x16) : static_cast<void*>(&x32), f->size);
+  }
+  b.PutHeader(raw.data(), raw.size());
+  return true;
+}
+
+bool EncodeValue(Napi::Env env, const Attr* a, Napi::Value v, Napi::Object siblings, const Table* table,
+                 Builder& b, std::string& err) {
+  auto bad = [&](const char* what) {
+    err = std::string("attribute ") + table->name + "." + a->name + ": " + what;
+    return false;
+  };
+  uint64_t x = 0;
+  switch (a->kind) {
+    case Kind::U8: if (!ToInteger(v, 0, 0xff, &x)) return bad("expected an integer 0..255"); b.AttrScalar<uint8_t>(a->type, static_cast<uint8_t>(x)); return true;
+    case Kind::U16: if (!ToInteger(v, 0, 0xffff, &x)) return bad("expected an integer 0..65535"); b.AttrScalar<uint16_t>(a->type, static_cast<uint16_t>(x)); return true;
+    case Kind::U32: if (!ToInteger(v, 0, 4294967295.0, &x)) return bad("expected a 32-bit unsigned integer"); b.AttrScalar<uint32_t>(a->type, static_cast<uint32_t>(x)); return true;
+    case Kind::U64: if (!ToInteger(v, 0, 18446744073709551615.0, &x)) return bad("expected a 64-bit unsigned integer"); b.AttrScalar<uint64_t>(a->type, x); return true;
+    case Kind::S32: if (!ToInteger(v, -2147483648.0, 2147483647.0, &x)) return bad("expected a 32-bit signed integer"); b.AttrScalar<int32_t>(a->type, static_cast<int32_t>(x)); return true;
+    case Kind::Be16: if (!ToInteger(v, 0, 0xffff, &x)) return bad("expected an integer 0..65535"); b.AttrScalar<uint16_t>(a->type, htons(static_cast<uint16_t>(x))); return true;
+    case Kind::Be32: if (!ToInteger(v, 0, 4294967295.0, &x)) return bad("expected a 32-bit unsigned integer"); b.AttrScalar<uint32_t>(a->type, htonl(static_cast<uint32_t>(x))); return true;
+    case Kind::String: {
+      if (!v.IsString()) return bad("expected a string");
+      std::string s = v.As<Napi::String>().Utf8Value();
+      if (s.find('\0') != std::string::npos) return bad("string contains NUL");
+      b.AttrString(a->type, s);
+      return true;
+    }
+    case Kind::Binary: {
+      if (!v.IsBuffer()) return bad("expected a Buffer");
+      auto buf = v.As<Napi::Buffer<uint8_t>>();
+      b.Attr(a->type, buf.Data(), buf.Length());
+      return true;
+    }
+    case Kind::Flag:
+      if (!v.IsBoolean()) return bad("expected a boolean");
+      if (v.As<Napi::Boolean>().Value()) b.AttrFlag(a->type);
+      return true;
+    case Kind::Addr: {
+      if (!v.IsString()) return bad("expected an IP address string");
+      std::string s = v.As<Napi::String>().Utf8Value();
+      uint8_t raw[16];
+      if (inet_pton(AF_INET, s.c_str(), raw) == 1) b.Attr(a->type, raw, 4);
+      else if (inet_pton(AF_INET6, s.c_str(), raw) == 1) b.Attr(a->type, raw, 16);
+      else return bad("not an IPv4 or IPv6 address");
+      return true;
+    }
+    case Kind::Mac: {
+      if (!v.IsString()) return bad("expected a MAC address string");
+      uint8_t raw[32];
+      size_t n = 0;
+      if (!ParseMac(v.As<Napi::String>().Utf8Value(), raw, &n)) return bad("not a MAC address");
+      b.Attr(a->type, raw, n);
+      return true;
+    }
+    case Kind::Nested: {
+      if (!v.IsObject()) return bad("expected an object");
+      size_t off = b.BeginNest(a->type);
+      if (!EncodeAttrs(env, v.As<Napi::Object>(), a->nested, b, err)) return false;
+      b.EndNest(off);
+      return !b.NestTooLong(off) || bad("nest longer than 65535 bytes");
+    }
+    case Kind::NestedMsg: {
+      if (!v.IsObject()) return bad("expected { header, attrs }");
+      Napi::Object o = v.As<Napi::Object>();
+      size_t off = b.BeginNest(a->type);
+      Napi::Value h = o.Get("header"), at = o.Get("attrs");
+      if (!EncodeStruct(h.IsObject() ? h.As<Napi::Object>() : Napi::Object::New(env), *a->header, b, err)) return false;
+      if (at.IsObject() && !EncodeAttrs(env, at.As<Napi::Object>(), a->nested, b, err)) return false;
+      b.EndNest(off);
+      return !b.NestTooLong(off) || bad("nest longer than 65535 bytes");
+    }
+    case Kind::Variant: {
+      if (v.IsBuffer()) {  // raw data for a kind without a table
+        auto buf = v.As<Napi::Buffer<uint8_t>>();
+        b.Attr(a->type | NLA_F_NESTED, buf.Data(), buf.Length());
+        return true;
+      }
+      Napi::Value key = siblings.Get(a->selector);
+      if (!key.IsString()) return bad("needs its selector attribute");
+      std::string k = key.As<Napi::String>().Utf8Value();
+      const Table* t = a->variants->Find(k.data(), k.size());
+      if (!t) return bad("no attribute table for this kind; pass a Buffer");
+      if (!v.IsObject()) return bad("expected an object");
+      size_t off = b.BeginNest(a->type);
+      if (!EncodeAttrs(env, v.As<Napi::Object>(), t, b, err)) return false;
+      b.EndNest(off);
+      return !b.NestTooLong(off) || bad("nest longer than 65535 bytes");
+    }
+  }
+  return bad("unsupported kind");
+}
+
+bool EncodeAttrs(Napi::Env env, Napi::Object obj, const Table* table, Builder& b, std::string& err) {
+  Napi::Array names = obj.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); i++) {
+    std::string key = names.Get(i).As<Napi::String>().Utf8Value();
+    Napi::Value v = obj.Get(key);
+    if (v.IsUndefined()) continue;
+    if (key == "unknown") {
+      if (!v.IsArray()) { err = "unknown: expected an array"; return false; }
+      Napi::Array arr = v.As<Napi::Array>();
+      for (uint32_t j = 0; j < arr.Length(); j++) {
+        Napi::Value e = arr.Get(j);
+        if (!e.IsObject()) { err = "unknown: expected { type, data }"; return false; }
+        Napi::Object u = e.As<Napi::Object>();
+        uint64_t type;
+        if (!ToInteger(u.Get("type"), 1, NLA_TYPE_MASK, &type) || !u.Get("data").IsBuffer()) {
+          err = "unknown: expected { type, data }";
+          return false;
+        }
+        auto buf = u.Get("data").As<Napi::Buffer<uint8_t>>();
+        uint16_t t = static_cast<uint16_t>(type) | (u.Get("nested").ToBoolean() ? NLA_F_NESTED : 0);
+        b.Attr(t, buf.Data(), buf.Length());
+      }
+      continue;
+    }
+    const Attr* a = table->ByName(key.data(), key.size());
+    if (!a) { err = "unknown attribute '" + key + "' for " + table->name; return false; }
+    if (!EncodeValue(env, a, v, obj, table, b, err)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool EncodeMessage(Napi::Env env, int protocol, Napi::Object req, uint32_t seq, Builder& b, std::string& err) {
+  uint64_t type = 0, flags = 0;
+  if (!ToInteger(req.Get("type"), 0, 0xffff, &type)) { err = "message type must be an integer"; return false; }
+  if (!ToInteger(req.Get("flags"), 0, 0xffff, &flags)) { err = "message flags must be an integer"; return false; }
+  const MessageSpec* spec = Registry::Get().Find(protocol, static_cast<uint16_t>(type));
+  if (!spec) { err = "no schema for message type " + std::to_string(type); return false; }
+  size_t start = b.Size();
+  b.BeginMessage(static_cast<uint16_t>(type), static_cast<uint16_t>(flags), seq);
+  Napi::Value h = req.Get("header"), a = req.Get("attrs");
+  if (!EncodeStruct(h.IsObject() ? h.As<Napi::Object>() : Napi::Object::New(env), *spec->header, b, err) ||
+      (a.IsObject() && !EncodeAttrs(env, a.As<Napi::Object>(), spec->attrs, b, err))) {
+    b.Bytes().resize(start);
+    return false;
+  }
+  b.EndMessage();
+  return true;
+}
+
+bool DecodeMessages(Napi::Env env, int protocol, const uint8_t* data, size_t len, Napi::Array out, std::string& err) {
+  bool inner_ok = true;
+  bool ok = ForEachMessage(data, len, [&](const MessageView& m) {
+    Napi::Object msg = Napi::Object::New(env);
+    msg.Set("type", Napi::Number::New(env, m.hdr.nlmsg_type));
+    msg.Set("name", Napi::String::New(env, MessageName(protocol, m.hdr.nlmsg_type)));
+    msg.Set("flags", Napi::Number::New(env, m.hdr.nlmsg_flags));
+    msg.Set("seq", Napi::Number::New(env, m.hdr.nlmsg_seq));
+    msg.Set("pid", Napi::Number::New(env, m.hdr.nlmsg_pid));
+    const MessageSpec* spec = Registry::Get().Find(protocol, m.hdr.nlmsg_type);
+    if (!spec) {
+      msg.Set("data", Napi::Buffer<uint8_t>::Copy(env, m.payload, m.len));
+    } else {
+      if (m.len < spec->header->size) { err = std::string(spec->name) + ": message shorter than its header"; inner_ok = false; return false; }
+      Napi::Object header = Napi::Object::New(env);
+      Napi::Object attrs = Napi::Object::New(env);
+      NapiVisitor hv(env, header);
+      DecodeStruct(m.payload, *spec->header, hv);
+      NapiVisitor av(env, attrs);
+      DecodeError derr;
+      size_t hl = Align(spec->header->size);
+      if (!DecodeAttrs(m.payload + std::min(hl, m.len), m.len > hl ? m.len - hl : 0, spec->attrs, av, derr)) {
+        err = std::string(spec->name) + ": " + (derr.what ? derr.what : "malformed attributes");
+        inner_ok = false;
+        return false;
+      }
+      msg.Set("header", header);
+      msg.Set("attrs", attrs);
+    }
+    out.Set(out.Length(), msg);
+    return true;
+  });
+  if (!inner_ok) return false;
+  if (!ok) { err = "malformed netlink message (length out of bounds)"; return false; }
+  return true;
+}
+
+}  // namespace nl

@@ -1,0 +1,216 @@
+#include "handle.h"
+
+#include <linux/netlink.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "../netlink/codec.h"
+#include "errors.h"
+
+namespace nsnet {
+
+Napi::Function Handle::Init(Napi::Env env) {
+  return DefineClass(env, "Handle",
+                     {InstanceMethod<&Handle::Exec>("exec"), InstanceMethod<&Handle::Close>("close"),
+                      InstanceAccessor<&Handle::Pending>("pending"), InstanceAccessor<&Handle::Closed>("closed")});
+}
+
+// new Handle(protocol: number, netnsFd: number). The fd is duplicated; the caller keeps its own.
+Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    InvalidArgument(env, "new Handle(protocol, netnsFd)").ThrowAsJavaScriptException();
+    return;
+  }
+  protocol_ = info[0].As<Napi::Number>().Int32Value();
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  netns_fd_ = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
+  if (fd >= 0 && netns_fd_ < 0) {
+    MakeError(env, {errno, nl::ErrnoCode(errno), "dup of the namespace fd failed"}).ThrowAsJavaScriptException();
+    return;
+  }
+  cancel_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (cancel_fd_ < 0) {
+    MakeError(env, {errno, nl::ErrnoCode(errno), "eventfd failed"}).ThrowAsJavaScriptException();
+    return;
+  }
+  tsfn_ = Tsfn::New(env, "nsnet.netlink", 0, 1, this);
+  tsfn_.Unref(env);  // an idle handle does not keep the process alive
+  napi_add_env_cleanup_hook(env, CleanupHook, this);
+  worker_ = std::thread([this] { Run(); });
+}
+
+Handle::~Handle() {
+  Shutdown();
+}
+
+void Handle::CleanupHook(void* arg) { static_cast<Handle*>(arg)->Shutdown(); }
+
+void Handle::Shutdown() {
+  if (worker_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closing_ = true;
+    }
+    cv_.notify_all();
+    uint64_t one = 1;
+    if (write(cancel_fd_, &one, sizeof one) < 0) { /* the eventfd cannot be full here */ }
+    worker_.join();
+    tsfn_.Release();
+    napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+  }
+  if (cancel_fd_ >= 0) close(cancel_fd_);
+  if (netns_fd_ >= 0) close(netns_fd_);
+  cancel_fd_ = netns_fd_ = -1;
+  closed_ = true;
+}
+
+void Handle::Run() {
+  nl::Socket sock;
+  nl::SysError open_error = sock.Open(protocol_, netns_fd_, {});
+  for (;;) {
+    std::unique_ptr<nl::Request> req;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return closing_ || !queue_.empty(); });
+      if (closing_) {
+        // Everything still queued is rejected; the in-flight request was interrupted by
+        // the same cancel eventfd inside Transact.
+        while (!queue_.empty()) {
+          std::unique_ptr<nl::Request> q = std::move(queue_.front());
+          queue_.pop_front();
+          q->error.code = "ERR_HANDLE_CLOSED";
+          q->error.message = "the handle was closed before the request was sent";
+          if (tsfn_.BlockingCall(q.get()) == napi_ok) q.release();
+        }
+        return;
+      }
+      req = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    if (!open_error.ok()) req->error = open_error;
+    else sock.Transact(*req, cancel_fd_);
+    if (tsfn_.BlockingCall(req.get()) == napi_ok) req.release();
+  }
+}
+
+void Handle::Deliver(Napi::Env env, Napi::Function, Handle* self, nl::Request* raw) {
+  std::unique_ptr<nl::Request> req(raw);
+  if (env == nullptr) return;  // environment shutting down
+  self->Complete(env, std::move(req));
+}
+
+void Handle::Complete(Napi::Env env, std::unique_ptr<nl::Request> req) {
+  auto it = deferreds_.find(req->id);
+  if (it == deferreds_.end()) return;
+  Napi::Promise::Deferred deferred = it->second;
+  deferreds_.erase(it);
+  if (deferreds_.empty()) {
+    if (!closed_) tsfn_.Unref(env);
+    Unref();  // every pending request has settled: the object may be collected again
+  }
+  Napi::HandleScope scope(env);
+  if (!req->error.ok()) {
+    deferred.Reject(MakeError(env, req->error).Value());
+    return;
+  }
+  Napi::Array results = Napi::Array::New(env, req->msgs.size());
+  for (size_t i = 0; i < req->msgs.size(); i++) {
+    const nl::MsgResult& m = req->msgs[i];
+    Napi::Object r = Napi::Object::New(env);
+    Napi::Array replies = Napi::Array::New(env);
+    std::string err;
+    if (!nl::DecodeMessages(env, protocol_, m.replies.data(), m.replies.size(), replies, err)) {
+      deferred.Reject(MakeError(env, {EBADMSG, "ERR_MALFORMED_REPLY", err}).Value());
+      return;
+    }
+    r.Set("replies", replies);
+    r.Set("operation", Napi::String::New(env, nl::MessageName(protocol_, m.type)));
+    if (m.err) {
+      r.Set("errno", Napi::Number::New(env, m.err));
+      r.Set("code", Napi::String::New(env, nl::ErrnoCode(m.err)));
+      if (!m.extack.empty()) r.Set("extack", Napi::String::New(env, m.extack));
+      if (m.extack_offset >= 0) r.Set("extackOffset", Napi::Number::New(env, static_cast<double>(m.extack_offset)));
+    }
+    results.Set(i, r);
+  }
+  deferred.Resolve(results);
+}
+
+Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+  if (closed_) {
+    deferred.Reject(MakeError(env, {0, "ERR_HANDLE_CLOSED", "the handle is closed"}).Value());
+    return deferred.Promise();
+  }
+  if (info.Length() < 1 || !info[0].IsArray()) {
+    InvalidArgument(env, "exec(requests: object[], atomic?: boolean)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array arr = info[0].As<Napi::Array>();
+  auto req = std::make_unique<nl::Request>();
+  req->atomic = info.Length() > 1 && info[1].ToBoolean().Value();
+  nl::Builder b;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsObject()) {
+      InvalidArgument(env, "request " + std::to_string(i) + " is not an object").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    std::string err;
+    size_t off = b.Size();
+    if (!nl::EncodeMessage(env, protocol_, v.As<Napi::Object>(), 0, b, err)) {
+      InvalidArgument(env, "request " + std::to_string(i) + ": " + err).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    nl::MsgResult m;
+    nlmsghdr h;
+    std::memcpy(&h, b.Bytes().data() + off, sizeof h);
+    m.offset = off;
+    m.len = h.nlmsg_len;
+    m.type = h.nlmsg_type;
+    m.dump = (h.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
+    req->msgs.push_back(std::move(m));
+  }
+  if (req->msgs.empty()) {
+    deferred.Resolve(Napi::Array::New(env));
+    return deferred.Promise();
+  }
+  req->bytes = std::move(b.Bytes());
+  req->id = next_id_++;
+  if (deferreds_.empty()) {
+    tsfn_.Ref(env);
+    Ref();  // keep this object alive while requests are pending
+  }
+  deferreds_.emplace(req->id, deferred);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(req));
+  }
+  cv_.notify_one();
+  return deferred.Promise();
+}
+
+Napi::Value Handle::Close(const Napi::CallbackInfo& info) {
+  // Joins the worker, which first posts a result (ERR_HANDLE_CLOSED) for every request it
+  // still had; those settle their promises through the TSFN, and the last one drops the
+  // strong reference that kept this object alive.
+  if (!closed_) Shutdown();
+  return info.Env().Undefined();
+}
+
+Napi::Value Handle::Pending(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(deferreds_.size()));
+}
+
+Napi::Value Handle::Closed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), closed_);
+}
+
+}  // namespace nsnet

@@ -1,0 +1,46 @@
+// A netlink monitor: a socket joined to multicast groups (link, address, route events) in one
+// namespace, read by its own thread; each datagram is decoded on the main thread and passed
+// to a JS callback. It keeps the process alive until closed, like a listening server.
+#pragma once
+
+#include <napi.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "../netlink/socket.h"
+
+namespace nsnet {
+
+struct MonitorEvent {
+  std::vector<uint8_t> data;
+  nl::SysError error;
+  int protocol = 0;
+};
+
+class Monitor : public Napi::ObjectWrap<Monitor> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  // new Monitor(protocol, netnsFd, groups: number[], callback(err, messages))
+  explicit Monitor(const Napi::CallbackInfo& info);
+  ~Monitor() override;
+
+ private:
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  static void Deliver(Napi::Env env, Napi::Function cb, Monitor* self, MonitorEvent* ev);
+  void Shutdown();
+  static void CleanupHook(void* arg);
+
+  using Tsfn = Napi::TypedThreadSafeFunction<Monitor, MonitorEvent, &Monitor::Deliver>;
+
+  int protocol_ = 0;
+  int netns_fd_ = -1;
+  int cancel_fd_ = -1;
+  std::vector<uint32_t> groups_;
+  Tsfn tsfn_;
+  std::thread worker_;
+  napi_env env_ = nullptr;
+};
+
+}  // namespace nsnet
