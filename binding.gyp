@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/netlink/codec.cc",
+        "native/netlink/json.cc",
         "native/netlink/registry.cc",
         "native/netlink/socket.cc",
         "native/rtnl/link.cc",

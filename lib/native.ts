@@ -17,13 +17,17 @@ export interface NativeMessage {
   header: Record<string, number>;
   /** Attributes by name; `unknown` holds those without a schema row. */
   attrs: NativeAttrs;
-  /** Raw payload of a message type without a schema. */
-  data?: Buffer;
+  /** Raw payload (hex) of a message type without a schema. */
+  data?: string;
 }
 
+/**
+ * Decoded attributes. Binary values are lowercase hex strings (they are decoded off the main
+ * thread into JSON); integers beyond 2^53 are decimal strings.
+ */
 export interface NativeAttrs {
   [name: string]: unknown;
-  unknown?: { type: number; nested: boolean; data: Buffer }[];
+  unknown?: { type: number; nested: boolean; data: string }[];
 }
 
 export interface NativeRequest {
@@ -32,6 +36,8 @@ export interface NativeRequest {
   header?: Record<string, number>;
   attrs?: Record<string, unknown>;
   seq?: number;
+  /** Reply attributes to leave out when decoding (by schema name). */
+  omit?: string[];
 }
 
 /** What came back for one message of a request. */
@@ -61,11 +67,13 @@ export interface NativeBinding {
     protocol: number,
     netnsFd: number,
     groups: number[],
+    /** First called with (null, null) once subscribed, then with each datagram's messages. */
     callback: (err: (Error & { code?: string }) | null, messages: NativeMessage[] | null) => void,
   ) => NativeMonitor;
   encode(protocol: number, request: NativeRequest): Buffer;
   decode(protocol: number, data: Buffer): NativeMessage[];
   errnoCode(errno: number): string;
+  parseError(data: Buffer): { errno: number; code: string; extack?: string; extackOffset?: number };
   nsType(target: string | number): { type: string; inode: number; dev: number };
   netnsCreate(dir: string, name: string): Promise<void>;
   netnsRemove(path: string): Promise<void>;

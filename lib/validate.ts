@@ -20,6 +20,13 @@ export function ifname(name: unknown, what = 'interface name'): string {
   return name;
 }
 
+/** An IPv4 address label: up to 15 bytes, no '/', NUL or white space; ':' allowed ("eth0:web"). */
+export function label(value: unknown): string {
+  if (typeof value !== 'string' || Buffer.byteLength(value) === 0 || Buffer.byteLength(value) > IFNAME_MAX || /[/\s\0]/u.test(value))
+    throw invalid('ERR_INVALID_NAME', `address label ${JSON.stringify(value)} must be 1 to ${IFNAME_MAX} bytes without "/", NUL or white space`, { value });
+  return value;
+}
+
 /** A network namespace name: what iproute2 accepts, restricted to a portable set. */
 export function netnsName(name: unknown): string {
   if (typeof name !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/u.test(name) || name === '.' || name === '..')
@@ -57,7 +64,9 @@ export function ip(value: unknown, family?: Family, what = 'IP address'): { addr
 export function cidr(value: unknown, family?: Family, what = 'CIDR'): { address: string; prefix: number; family: Family } {
   if (typeof value !== 'string' || !value.includes('/'))
     throw invalid('ERR_INVALID_CIDR', `${what} ${JSON.stringify(value)} is not in address/prefix form`, { value });
-  const [addr, len] = value.split('/', 2) as [string, string];
+  const slash = value.indexOf('/');
+  const addr = value.slice(0, slash);
+  const len = value.slice(slash + 1);
   let a: { address: string; family: Family };
   try {
     a = ip(addr, undefined, what);

@@ -3,6 +3,8 @@
 #include <napi.h>
 
 #include "netlink/codec.h"
+#include "netlink/json.h"
+#include "netlink/socket.h"
 #include "netns/netns.h"
 #include "worker/errors.h"
 #include "worker/handle.h"
@@ -38,15 +40,37 @@ Napi::Value Decode(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   auto buf = info[1].As<Napi::Buffer<uint8_t>>();
-  Napi::Array out = Napi::Array::New(env);
-  std::string err;
-  if (!nl::DecodeMessages(env, info[0].As<Napi::Number>().Int32Value(), buf.Data(), buf.Length(), out, err)) {
+  std::string json, err;
+  if (!nl::MessagesToJson(info[0].As<Napi::Number>().Int32Value(), buf.Data(), buf.Length(), json, err)) {
     Napi::Error e = Napi::Error::New(env, err);
     e.Set("code", Napi::String::New(env, "ERR_MALFORMED_MESSAGE"));
     e.ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  return out;
+  return nl::ParseJson(env, json);
+}
+
+// parseError(buffer) -> { errno, code, extack?, extackOffset? } for an NLMSG_ERROR message.
+Napi::Value ParseError(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer()) {
+    InvalidArgument(env, "parseError(buffer)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+  nl::MsgResult r;
+  if (!nl::ParseErrorMessage(buf.Data(), buf.Length(), r)) {
+    Napi::Error e = Napi::Error::New(env, "not a well-formed NLMSG_ERROR message");
+    e.Set("code", Napi::String::New(env, "ERR_MALFORMED_MESSAGE"));
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("errno", Napi::Number::New(env, r.err));
+  o.Set("code", Napi::String::New(env, r.err ? nl::ErrnoCode(r.err) : "OK"));
+  if (!r.extack.empty()) o.Set("extack", Napi::String::New(env, r.extack));
+  if (r.extack_offset >= 0) o.Set("extackOffset", Napi::Number::New(env, static_cast<double>(r.extack_offset)));
+  return o;
 }
 
 Napi::Value ErrnoCode(const Napi::CallbackInfo& info) {
@@ -58,6 +82,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Monitor", Monitor::Init(env));
   exports.Set("encode", Napi::Function::New<Encode>(env, "encode"));
   exports.Set("decode", Napi::Function::New<Decode>(env, "decode"));
+  exports.Set("parseError", Napi::Function::New<ParseError>(env, "parseError"));
   exports.Set("errnoCode", Napi::Function::New<ErrnoCode>(env, "errnoCode"));
   exports.Set("nsType", Napi::Function::New<NsType>(env, "nsType"));
   exports.Set("netnsCreate", Napi::Function::New<NetnsCreate>(env, "netnsCreate"));

@@ -84,7 +84,7 @@ export class Addresses {
     let flags = 0;
     if (c.family === 4) {
       if (opts.broadcast !== false && c.prefix < 31) attrs.broadcast = opts.broadcast ? v.ip(opts.broadcast, 4, 'broadcast').address : v.broadcastAddress(c.address, c.prefix);
-      if (opts.label !== undefined) attrs.label = v.ifname(opts.label, 'label');
+      if (opts.label !== undefined) attrs.label = v.label(opts.label);
     }
     if (opts.nodad) flags |= IFA_F.NODAD;
     if (opts.noPrefixRoute) flags |= IFA_F.NOPREFIXROUTE;

@@ -36,7 +36,10 @@ export interface LinkBase {
   txqlen: number;
   /** Bridge-port settings when the link is enslaved to a bridge. */
   bridgePort?: BridgePortInfo;
-  /** Every attribute the kernel sent, decoded by name; unknown ones as raw bytes. Nothing is dropped. */
+  /**
+   * Every attribute the kernel sent, decoded by name; binary values and attributes without a
+   * schema row (`unknown`) as hex strings. Nothing is dropped.
+   */
   raw: Record<string, unknown>;
 }
 
@@ -134,7 +137,6 @@ export interface VethSpec extends LinkSpecBase {
     mac?: string;
     mtu?: number;
     up?: boolean;
-    alias?: string;
   };
 }
 

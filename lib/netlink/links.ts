@@ -102,7 +102,10 @@ function decodeVxlan(d: Attrs): VxlanLink['vxlan'] {
   if (typeof d.link === 'number' && d.link) out.dev = d.link;
   if (typeof d.ttl === 'number') out.ttl = d.ttl;
   if (typeof d.ageing === 'number') out.ageing = d.ageing;
-  if (Buffer.isBuffer(d.portRange) && d.portRange.length === 4) out.srcPortRange = [d.portRange.readUInt16BE(0), d.portRange.readUInt16BE(2)];
+  if (typeof d.portRange === 'string' && d.portRange.length === 8) {
+    const b = Buffer.from(d.portRange, 'hex');
+    if (b.readUInt16BE(2) !== 0) out.srcPortRange = [b.readUInt16BE(0), b.readUInt16BE(2)];
+  }
   return out;
 }
 
@@ -112,28 +115,40 @@ function isMulticast(ip: string): boolean {
   return first >= 224 && first <= 239;
 }
 
+/**
+ * Left out of links unless `{ full: true }`: the kernel's counters (IFLA_STATS, IFLA_STATS64),
+ * per-protocol settings (IFLA_AF_SPEC: the IPv4/IPv6 devconf, also readable as sysctls) and
+ * the legacy device map. They are most of each message's bytes, like `ip -s -d link` versus
+ * `ip link`.
+ */
+const BULKY = ['stats', 'stats64', 'afSpec', 'map'];
+
 /** The link operations of a {@link Netlink} handle. */
 export class Links {
   /** @internal */
   constructor(private readonly conn: Conn) {}
 
-  /** All links of the namespace (statistics left out), optionally filtered. */
-  async list(filter: { kind?: Link['kind']; master?: string | number; group?: number } = {}): Promise<Link[]> {
-    v.knownKeys(filter, ['kind', 'master', 'group'], 'links.list filter');
+  /**
+   * All links of the namespace, optionally filtered. Counters and per-protocol settings are
+   * left out of `raw` unless `full` is set.
+   */
+  async list(filter: { kind?: Link['kind']; master?: string | number; group?: number; full?: boolean } = {}): Promise<Link[]> {
+    v.knownKeys(filter, ['kind', 'master', 'group', 'full'], 'links.list filter');
     const master = filter.master === undefined ? undefined : await this.index(filter.master);
-    const msgs = await this.conn.dump({ type: RTM.GETLINK, header: { family: AF.UNSPEC }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS } }, 'list links');
+    const msgs = await this.conn.dump({ type: RTM.GETLINK, header: { family: AF.UNSPEC }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS }, ...(filter.full ? {} : { omit: BULKY }) }, 'list links');
     const links = msgs.filter((m) => m.type === RTM.NEWLINK).map(decodeLink);
     return links.filter((l) => (filter.kind === undefined || l.kind === filter.kind) && (master === undefined || l.master === master) && (filter.group === undefined || l.group === filter.group));
   }
 
   /**
-   * One link by name or index.
+   * One link by name or index (`full`: with counters and per-protocol settings in `raw`).
    * @throws NetlinkError ENODEV when there is none.
    */
-  async get(link: string | number): Promise<Link> {
+  async get(link: string | number, opts: { full?: boolean } = {}): Promise<Link> {
+    const omit = opts.full ? {} : { omit: BULKY };
     const req: NativeRequestBody = typeof link === 'number'
-      ? { type: RTM.GETLINK, header: { index: v.int(link, 1, 2 ** 31 - 1, 'link index') }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS } }
-      : { type: RTM.GETLINK, header: {}, attrs: { ifname: v.ifname(link), extMask: RTEXT_FILTER_SKIP_STATS } };
+      ? { type: RTM.GETLINK, header: { index: v.int(link, 1, 2 ** 31 - 1, 'link index') }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS }, ...omit }
+      : { type: RTM.GETLINK, header: {}, attrs: { ifname: v.ifname(link), extMask: RTEXT_FILTER_SKIP_STATS }, ...omit };
     const replies = await this.conn.request(req, `get link ${link}`, { link });
     const m = replies.find((r) => r.type === RTM.NEWLINK);
     if (!m) throw new NsnetError('ERR_NATIVE', `get link ${link}: the kernel sent no link`);
@@ -183,6 +198,7 @@ export class Links {
       const requests = specs.map((s) => ({
         type: RTM.NEWLINK,
         flags: NLM_F.CREATE | NLM_F.EXCL | NLM_F.ECHO,
+        omit: BULKY,
         ...encodeLinkSpec(s, masters, parents, opened),
       }));
       const results = await this.conn.batch(requests, (i) => `add link ${specs[i]?.name}`);
@@ -196,6 +212,17 @@ export class Links {
       for (let i = 0; i < specs.length; i++) {
         const echo = results[i]!.replies.find((m) => m.type === RTM.NEWLINK);
         links.push(echo ? decodeLink(echo) : await this.get(specs[i]!.name));
+      }
+      // The kernel ignores IFLA_IFALIAS when it creates a link: set aliases in a second round.
+      const aliased = links.map((l, i) => ({ l, alias: specs[i]!.alias })).filter((x) => x.alias !== undefined);
+      if (aliased.length) {
+        const set = await this.conn.batch(aliased.map((x) => ({ type: RTM.NEWLINK, header: { index: x.l.index }, attrs: { ifalias: x.alias } })), (i) => `set alias of ${aliased[i]!.l.name}`);
+        const bad = set.find((r) => r.error);
+        if (bad) {
+          await this.removeMany(links.map((l) => l.index)).catch(() => undefined);
+          throw bad.error!;
+        }
+        for (const x of aliased) x.l.alias = x.alias!;
       }
       return links;
     } finally {
@@ -331,6 +358,7 @@ export class Links {
     const watcher = new LinkWatcher(this.conn.netns.fd, RTNLGRP.LINK);
     try {
       // Subscribe first, then list, so no event falls between the two.
+      await watcher.subscribed;
       const initial = await this.list();
       watcher.seed(initial.map((l) => l.index));
       return watcher;
@@ -353,9 +381,10 @@ export function encodeLinkSpec(spec: LinkSpec, masters: Map<string | number, num
   }
   if (spec.mtu !== undefined) attrs.mtu = v.mtu(spec.mtu);
   if (spec.mac !== undefined) attrs.address = v.mac(spec.mac, { unicast: true });
-  if (spec.alias !== undefined) attrs.ifalias = v.str(spec.alias, 'alias', 255);
+  if (spec.alias !== undefined) v.str(spec.alias, 'alias', 255); // set after creation: the kernel ignores IFLA_IFALIAS there
   if (spec.master !== undefined) attrs.master = masters.get(spec.master);
-  if (spec.group !== undefined) attrs.group = v.int(spec.group, 0, 2 ** 32 - 1, 'group');
+  // (For vxlan, `group` is the multicast group, handled below.)
+  if (spec.kind !== 'vxlan' && spec.group !== undefined) attrs.group = v.int(spec.group, 0, 2 ** 32 - 1, 'group');
   if (spec.txqlen !== undefined) attrs.txqlen = v.int(spec.txqlen, 0, 2 ** 32 - 1, 'txqlen');
   const linkinfo: Attrs = { kind: spec.kind };
   switch (spec.kind) {
@@ -363,13 +392,12 @@ export function encodeLinkSpec(spec: LinkSpec, masters: Map<string | number, num
       const s = spec as Extract<LinkSpec, { kind: 'veth'; peer?: unknown }>;
       if (s.peer !== undefined) {
         const p = s.peer;
-        v.knownKeys(p, ['name', 'netns', 'mac', 'mtu', 'up', 'alias'], 'veth peer');
+        v.knownKeys(p, ['name', 'netns', 'mac', 'mtu', 'up'], 'veth peer');
         const pa: Attrs = {};
         const ph: Record<string, number> = {};
         if (p.name !== undefined) pa.ifname = v.ifname(p.name, 'peer name');
         if (p.mac !== undefined) pa.address = v.mac(p.mac, { unicast: true });
         if (p.mtu !== undefined) pa.mtu = v.mtu(p.mtu);
-        if (p.alias !== undefined) pa.ifalias = v.str(p.alias, 'peer alias', 255);
         if (p.up) {
           ph.flags = IFF_UP;
           ph.change = IFF_UP;

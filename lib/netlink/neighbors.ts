@@ -45,6 +45,7 @@ export interface FdbEntry {
   master?: number;
   /** In the device's own table (NTF_SELF). */
   self: boolean;
+  /** Never ages out (NUD_PERMANENT or, in a bridge's table, NUD_NOARP "static"). */
   permanent: boolean;
   /** NUD_* state names. */
   state: string[];
@@ -65,7 +66,12 @@ export interface FdbSpec {
   self?: boolean;
   /** Put the entry in the bridge's table. */
   master?: boolean;
-  /** Default true: a static entry (NUD_PERMANENT); false: NUD_REACHABLE (ages out). */
+  /**
+   * Default true: a static entry that never ages out. In a device's own table (vxlan, `self`)
+   * that is NUD_PERMANENT; in a bridge's table (`master`) it is NUD_NOARP, `bridge fdb`'s
+   * "static": NUD_PERMANENT there would make the MAC local to the bridge and stop forwarding.
+   * false: NUD_REACHABLE (ages out).
+   */
   permanent?: boolean;
 }
 
@@ -101,7 +107,7 @@ export function decodeFdb(m: NativeMessage): FdbEntry {
     index: h.ifindex ?? 0,
     mac: String(a.lladdr ?? ''),
     self: (flags & NTF.SELF) !== 0,
-    permanent: ((h.state ?? 0) & NUD.permanent!) !== 0,
+    permanent: ((h.state ?? 0) & (NUD.permanent! | NUD.noarp!)) !== 0,
     state: states(h.state ?? 0),
     flags: NTF_NAMES.filter(([bit]) => flags & bit).map(([, n]) => n),
   };
@@ -221,7 +227,7 @@ export class Fdb {
       header: {
         family: AF.BRIDGE,
         ifindex,
-        state: permanent ? NUD.permanent! : NUD.reachable!,
+        state: !permanent ? NUD.reachable! : master ? NUD.noarp! : NUD.permanent!,
         flags: (self ? NTF.SELF : 0) | (master ? NTF.MASTER : 0),
       },
       attrs,

@@ -19,8 +19,15 @@ export class LinkWatcher implements AsyncIterableIterator<LinkEvent> {
   private closed = false;
   private inflight: Promise<IteratorResult<LinkEvent>> | undefined;
 
+  /** @internal Resolves once the socket has joined its group (or fails to). */
+  readonly subscribed: Promise<void>;
+  private onSubscribed: ((e?: Error) => void) | undefined;
+
   /** @internal */
   constructor(netnsFd: number, group: number) {
+    this.subscribed = new Promise<void>((resolve, reject) => {
+      this.onSubscribed = (e) => (e ? reject(e) : resolve());
+    });
     this.monitor = new native.Monitor(NETLINK_ROUTE, netnsFd, [group], (err, msgs) => this.onMessages(err, msgs));
   }
 
@@ -30,6 +37,15 @@ export class LinkWatcher implements AsyncIterableIterator<LinkEvent> {
   }
 
   private onMessages(err: (Error & { code?: string }) | null, msgs: NativeMessage[] | null): void {
+    if (this.onSubscribed) {
+      const settle = this.onSubscribed;
+      this.onSubscribed = undefined;
+      if (err || msgs === null) {
+        settle(err ? fromNative(err, 'link watch') : undefined);
+        if (err) this.close();
+        return;
+      }
+    }
     if (this.closed) return;
     if (err) {
       if (err.code === 'ENOBUFS') this.push({ type: 'overrun' });

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <vector>
 
-#include "decode.h"
 
 namespace nl {
 
@@ -53,49 +52,6 @@ std::string ErrnoCode(int err) {
 
 namespace {
 
-// Builds JS objects from decoder callbacks.
-class NapiVisitor {
- public:
-  NapiVisitor(Napi::Env env, Napi::Object root) : env_(env) { stack_.push_back(root); }
-  void Uint(const Attr* a, uint64_t v) {
-    if (v > 9007199254740991ull) Set(a->name, Napi::BigInt::New(env_, v));
-    else Set(a->name, Napi::Number::New(env_, static_cast<double>(v)));
-  }
-  void Int(const Attr* a, int64_t v) { Set(a->name, Napi::Number::New(env_, static_cast<double>(v))); }
-  void Str(const Attr* a, const char* s, size_t n) { Set(a->name, Napi::String::New(env_, s, n)); }
-  void Bytes(const Attr* a, const uint8_t* p, size_t n) { Set(a->name, Napi::Buffer<uint8_t>::Copy(env_, p, n)); }
-  void Flag(const Attr* a) { Set(a->name, Napi::Boolean::New(env_, true)); }
-  void Addr(const Attr* a, const uint8_t* p, size_t n) {
-    char buf[INET6_ADDRSTRLEN];
-    inet_ntop(n == 4 ? AF_INET : AF_INET6, p, buf, sizeof buf);
-    Set(a->name, Napi::String::New(env_, buf));
-  }
-  void Mac(const Attr* a, const uint8_t* p, size_t n) { Set(a->name, Napi::String::New(env_, FormatMac(p, n))); }
-  void Field(const nl::Field& f, int64_t v) { Set(f.name, Napi::Number::New(env_, static_cast<double>(v))); }
-  void Begin(const char* name, const Attr*) {
-    Napi::Object o = Napi::Object::New(env_);
-    Set(name, o);
-    stack_.push_back(o);
-  }
-  void End() { stack_.pop_back(); }
-  void Unknown(uint16_t type, bool nested, const uint8_t* p, size_t n) {
-    Napi::Object top = stack_.back();
-    Napi::Value existing = top.Get("unknown");
-    Napi::Array arr = existing.IsArray() ? existing.As<Napi::Array>() : Napi::Array::New(env_);
-    if (!existing.IsArray()) top.Set("unknown", arr);
-    Napi::Object u = Napi::Object::New(env_);
-    u.Set("type", Napi::Number::New(env_, type));
-    u.Set("nested", Napi::Boolean::New(env_, nested));
-    u.Set("data", Napi::Buffer<uint8_t>::Copy(env_, p, n));
-    arr.Set(arr.Length(), u);
-  }
-
- private:
-  void Set(const char* name, Napi::Value v) { stack_.back().Set(name, v); }
-  Napi::Env env_;
-  std::vector<Napi::Object> stack_;
-};
-
 bool ToInteger(Napi::Value v, double min, double max, uint64_t* out) {
   if (v.IsBigInt()) {
     bool lossless = false;
@@ -113,6 +69,16 @@ bool ToInteger(Napi::Value v, double min, double max, uint64_t* out) {
   if (!std::isfinite(d) || d != std::floor(d) || d < min || d > max) return false;
   *out = d < 0 ? static_cast<uint64_t>(static_cast<int64_t>(d)) : static_cast<uint64_t>(d);
   return true;
+}
+
+// A Buffer, or a hex string (how decoded binary values come back), as bytes.
+bool BytesOf(Napi::Value v, std::vector<uint8_t>& out) {
+  if (v.IsBuffer()) {
+    auto buf = v.As<Napi::Buffer<uint8_t>>();
+    out.assign(buf.Data(), buf.Data() + buf.Length());
+    return true;
+  }
+  return v.IsString() && ParseHex(v.As<Napi::String>().Utf8Value(), out);
 }
 
 bool EncodeAttrs(Napi::Env env, Napi::Object obj, const Table* table, Builder& b, std::string& err);
@@ -165,9 +131,9 @@ bool EncodeValue(Napi::Env env, const Attr* a, Napi::Value v, Napi::Object sibli
       return true;
     }
     case Kind::Binary: {
-      if (!v.IsBuffer()) return bad("expected a Buffer");
-      auto buf = v.As<Napi::Buffer<uint8_t>>();
-      b.Attr(a->type, buf.Data(), buf.Length());
+      std::vector<uint8_t> raw;
+      if (!BytesOf(v, raw)) return bad("expected a Buffer or a hex string");
+      b.Attr(a->type, raw.data(), raw.size());
       return true;
     }
     case Kind::Flag:
@@ -209,9 +175,10 @@ bool EncodeValue(Napi::Env env, const Attr* a, Napi::Value v, Napi::Object sibli
       return !b.NestTooLong(off) || bad("nest longer than 65535 bytes");
     }
     case Kind::Variant: {
-      if (v.IsBuffer()) {  // raw data for a kind without a table
-        auto buf = v.As<Napi::Buffer<uint8_t>>();
-        b.Attr(a->type | NLA_F_NESTED, buf.Data(), buf.Length());
+      std::vector<uint8_t> raw;
+      if (!v.IsObject() || v.IsBuffer()) {  // raw data for a kind without a table
+        if (!BytesOf(v, raw)) return bad("expected an object, a Buffer or a hex string");
+        b.Attr(a->type | NLA_F_NESTED, raw.data(), raw.size());
         return true;
       }
       Napi::Value key = siblings.Get(a->selector);
@@ -243,13 +210,13 @@ bool EncodeAttrs(Napi::Env env, Napi::Object obj, const Table* table, Builder& b
         if (!e.IsObject()) { err = "unknown: expected { type, data }"; return false; }
         Napi::Object u = e.As<Napi::Object>();
         uint64_t type;
-        if (!ToInteger(u.Get("type"), 1, NLA_TYPE_MASK, &type) || !u.Get("data").IsBuffer()) {
+        std::vector<uint8_t> raw;
+        if (!ToInteger(u.Get("type"), 1, 0x3fff, &type) || !BytesOf(u.Get("data"), raw)) {
           err = "unknown: expected { type, data }";
           return false;
         }
-        auto buf = u.Get("data").As<Napi::Buffer<uint8_t>>();
         uint16_t t = static_cast<uint16_t>(type) | (u.Get("nested").ToBoolean() ? NLA_F_NESTED : 0);
-        b.Attr(t, buf.Data(), buf.Length());
+        b.Attr(t, raw.data(), raw.size());
       }
       continue;
     }
@@ -280,40 +247,25 @@ bool EncodeMessage(Napi::Env env, int protocol, Napi::Object req, uint32_t seq, 
   return true;
 }
 
-bool DecodeMessages(Napi::Env env, int protocol, const uint8_t* data, size_t len, Napi::Array out, std::string& err) {
-  bool inner_ok = true;
-  bool ok = ForEachMessage(data, len, [&](const MessageView& m) {
-    Napi::Object msg = Napi::Object::New(env);
-    msg.Set("type", Napi::Number::New(env, m.hdr.nlmsg_type));
-    msg.Set("name", Napi::String::New(env, MessageName(protocol, m.hdr.nlmsg_type)));
-    msg.Set("flags", Napi::Number::New(env, m.hdr.nlmsg_flags));
-    msg.Set("seq", Napi::Number::New(env, m.hdr.nlmsg_seq));
-    msg.Set("pid", Napi::Number::New(env, m.hdr.nlmsg_pid));
-    const MessageSpec* spec = Registry::Get().Find(protocol, m.hdr.nlmsg_type);
-    if (!spec) {
-      msg.Set("data", Napi::Buffer<uint8_t>::Copy(env, m.payload, m.len));
-    } else {
-      if (m.len < spec->header->size) { err = std::string(spec->name) + ": message shorter than its header"; inner_ok = false; return false; }
-      Napi::Object header = Napi::Object::New(env);
-      Napi::Object attrs = Napi::Object::New(env);
-      NapiVisitor hv(env, header);
-      DecodeStruct(m.payload, *spec->header, hv);
-      NapiVisitor av(env, attrs);
-      DecodeError derr;
-      size_t hl = Align(spec->header->size);
-      if (!DecodeAttrs(m.payload + std::min(hl, m.len), m.len > hl ? m.len - hl : 0, spec->attrs, av, derr)) {
-        err = std::string(spec->name) + ": " + (derr.what ? derr.what : "malformed attributes");
-        inner_ok = false;
-        return false;
-      }
-      msg.Set("header", header);
-      msg.Set("attrs", attrs);
-    }
-    out.Set(out.Length(), msg);
-    return true;
-  });
-  if (!inner_ok) return false;
-  if (!ok) { err = "malformed netlink message (length out of bounds)"; return false; }
+Napi::Value ParseJson(Napi::Env env, const std::string& json) {
+  Napi::Object JSON = env.Global().Get("JSON").As<Napi::Object>();
+  return JSON.Get("parse").As<Napi::Function>().Call(JSON, {Napi::String::New(env, json)});
+}
+
+bool ParseHex(const std::string& s, std::vector<uint8_t>& out) {
+  if (s.size() % 2) return false;
+  auto nib = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  out.resize(s.size() / 2);
+  for (size_t i = 0; i < out.size(); i++) {
+    int hi = nib(s[2 * i]), lo = nib(s[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
   return true;
 }
 

@@ -1,12 +1,15 @@
 // Conversion between JS objects and netlink messages, driven by the schema tables.
 //   message object: { type, name, flags, seq, pid, header: {...}, attrs: {...} }
 //   attrs: one property per known attribute (names from the tables), plus
-//          `unknown: [{ type, nested, data: Buffer }]` for attributes without a table row.
+//          `unknown: [{ type, nested, data }]` for attributes without a table row.
+// Decoding goes through JSON text (json.h); binary values come back as hex strings and are
+// accepted back as hex strings or Buffers.
 #pragma once
 
 #include <napi.h>
 
 #include <string>
+#include <vector>
 
 #include "attr.h"
 #include "schema.h"
@@ -18,10 +21,11 @@ namespace nl {
 bool EncodeMessage(Napi::Env env, int protocol, Napi::Object req, uint32_t seq, Builder& b,
                    std::string& err);
 
-// Decodes every message in `data` (one or more concatenated netlink messages) into `out`.
-// Returns false and sets `err` on a malformed message; nothing is read out of bounds.
-bool DecodeMessages(Napi::Env env, int protocol, const uint8_t* data, size_t len, Napi::Array out,
-                    std::string& err);
+// Parses JSON text (see json.h) with the engine's JSON.parse.
+Napi::Value ParseJson(Napi::Env env, const std::string& json);
+
+// Parses a hex string ("0a1b") into bytes.
+bool ParseHex(const std::string& s, std::vector<uint8_t>& out);
 
 // Formats a link-layer address as "aa:bb:cc:dd:ee:ff"; parses it back (1..32 bytes).
 std::string FormatMac(const uint8_t* p, size_t n);

@@ -1,5 +1,5 @@
 // Schema-driven decoder, independent of N-API so that it can run under a fuzzer.
-// The Visitor receives typed values; see NapiVisitor (codec.cc) and the fuzz target.
+// The Visitor receives typed values; see JsonVisitor (json.cc).
 //
 //   struct Visitor {
 //     void Uint(const Attr*, uint64_t); void Int(const Attr*, int64_t);
@@ -14,7 +14,9 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "attr.h"
 #include "schema.h"
@@ -25,8 +27,10 @@ struct DecodeError {
   const char* what = nullptr;  // nullptr: no error
 };
 
+// `skip`: attribute types left out entirely at this level (a caller that needs less).
 template <typename V>
-bool DecodeAttrs(const uint8_t* p, size_t len, const Table* table, V& v, DecodeError& err, int depth = 0);
+bool DecodeAttrs(const uint8_t* p, size_t len, const Table* table, V& v, DecodeError& err, int depth = 0,
+                 const std::vector<uint16_t>* skip = nullptr);
 
 template <typename V>
 void DecodeStruct(const uint8_t* p, const Struct& s, V& v) {
@@ -84,7 +88,7 @@ bool DecodeValue(const Attr* spec, const AttrView& a, const uint8_t* set, size_t
     case Kind::Be32: { if (!sized(4)) return false; uint32_t x; std::memcpy(&x, a.data, 4); v.Uint(spec, ntohl(x)); return true; }
     case Kind::String: v.Str(spec, reinterpret_cast<const char*>(a.data), strnlen(reinterpret_cast<const char*>(a.data), a.len)); return true;
     case Kind::Binary: v.Bytes(spec, a.data, a.len); return true;
-    case Kind::Flag: v.Flag(spec); return true;
+    case Kind::Flag: if (!sized(0)) return false; v.Flag(spec); return true;
     case Kind::Addr: if (a.len != 4 && a.len != 16) return false; v.Addr(spec, a.data, a.len); return true;
     case Kind::Mac: if (a.len == 0 || a.len > 32) return false; v.Mac(spec, a.data, a.len); return true;
     case Kind::Nested:
@@ -123,11 +127,13 @@ bool DecodeValue(const Attr* spec, const AttrView& a, const uint8_t* set, size_t
 }
 
 template <typename V>
-bool DecodeAttrs(const uint8_t* p, size_t len, const Table* table, V& v, DecodeError& err, int depth) {
+bool DecodeAttrs(const uint8_t* p, size_t len, const Table* table, V& v, DecodeError& err, int depth,
+                 const std::vector<uint16_t>* skip) {
   if (depth > 16) { err.what = "attributes nested too deeply"; return false; }
   bool inner_ok = true;
   bool ok = ForEachAttr(p, len, [&](const AttrView& a) {
     if (!inner_ok) return;
+    if (skip && std::find(skip->begin(), skip->end(), a.type) != skip->end()) return;
     const Attr* spec = table ? table->ByType(a.type) : nullptr;
     if (!spec) { v.Unknown(a.type, a.nested, a.data, a.len); return; }
     if (!DecodeValue(spec, a, p, len, table, v, err, depth)) {

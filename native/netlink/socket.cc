@@ -52,6 +52,24 @@ void ParseExtAck(const nlmsghdr& h, const uint8_t* payload, size_t len, size_t t
 
 }  // namespace
 
+bool ParseErrorMessage(const uint8_t* data, size_t len, MsgResult& r) {
+  bool ok = false;
+  bool well_formed = ForEachMessage(data, len, [&](const MessageView& mv) {
+    if (mv.hdr.nlmsg_type != NLMSG_ERROR || mv.len < sizeof(nlmsgerr)) return false;
+    int32_t e;
+    std::memcpy(&e, mv.payload, 4);
+    r.err = e < 0 ? -e : e;
+    // Without NETLINK_CAP_ACK the whole request is echoed before the TLVs.
+    nlmsghdr echoed;
+    std::memcpy(&echoed, mv.payload + 4, sizeof echoed);
+    size_t tlv = (mv.hdr.nlmsg_flags & NLM_F_CAPPED) || r.err == 0 ? sizeof(nlmsgerr) : 4 + Align(echoed.nlmsg_len);
+    ParseExtAck(mv.hdr, mv.payload, mv.len, tlv, r);
+    ok = true;
+    return false;
+  });
+  return ok && well_formed;
+}
+
 Socket::~Socket() { Close(); }
 
 void Socket::Close() {

@@ -28,6 +28,7 @@ struct MsgResult {
   std::string extack;          // NLMSGERR_ATTR_MSG
   int64_t extack_offset = -1;  // NLMSGERR_ATTR_OFFS: byte offset of the bad attribute
   std::vector<uint8_t> replies;  // concatenated reply messages (dump results, echoes)
+  std::vector<uint16_t> omit;    // reply attributes to leave out when decoding
 };
 
 struct Request {
@@ -36,7 +37,12 @@ struct Request {
   std::vector<MsgResult> msgs;  // one per message, in order
   bool atomic = false;          // send as one sendmsg (nf_tables batches)
   SysError error;
+  std::string json;             // the decoded results, built on the worker (see json.h)
 };
+
+// Parses an NLMSG_ERROR message (header included) into r.err / r.extack / r.extack_offset.
+// Returns false when it is not a well-formed NLMSG_ERROR.
+bool ParseErrorMessage(const uint8_t* data, size_t len, MsgResult& r);
 
 class Socket {
  public:

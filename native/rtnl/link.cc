@@ -83,7 +83,7 @@ const Table kVxlan{"vxlan",
                     {"collectMetadata", IFLA_VXLAN_COLLECT_METADATA, K::U8},
                     {"label", IFLA_VXLAN_LABEL, K::Be32},
                     {"gpe", IFLA_VXLAN_GPE, K::Flag},
-                    {"ttlInherit", IFLA_VXLAN_TTL_INHERIT, K::Flag},
+                    {"ttlInherit", IFLA_VXLAN_TTL_INHERIT, K::U8},  // a flag on input, a u8 in dumps
                     {"df", IFLA_VXLAN_DF, K::U8}}};
 
 const Table kMacvlan{"macvlan",
@@ -180,7 +180,16 @@ const Table kLink{"link",
                    {"groMaxSize", IFLA_GRO_MAX_SIZE, K::U32},
                    {"tsoMaxSize", IFLA_TSO_MAX_SIZE, K::U32},
                    {"tsoMaxSegs", IFLA_TSO_MAX_SEGS, K::U32},
-                   {"allmulti", IFLA_ALLMULTI, K::U32}}};
+                   {"allmulti", IFLA_ALLMULTI, K::U32},
+                   // Newer than the build host's headers (Linux 6.4 .. 6.13 if_link.h), by number:
+                   {"devlinkPort", 62, K::Binary},
+                   {"gsoIpv4MaxSize", 63, K::U32},
+                   {"groIpv4MaxSize", 64, K::U32},
+                   {"dpllPin", 65, K::Binary},
+                   {"maxPacingOffloadHorizon", 66, K::U32},
+                   {"netnsImmutable", 67, K::U8},
+                   {"headroom", 68, K::U16},
+                   {"tailroom", 69, K::U16}}};
 
 }  // namespace
 

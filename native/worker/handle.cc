@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "../netlink/codec.h"
+#include "../netlink/json.h"
 #include "errors.h"
 
 namespace nsnet {
@@ -95,6 +96,7 @@ void Handle::Run() {
     }
     if (!open_error.ok()) req->error = open_error;
     else sock.Transact(*req, cancel_fd_);
+    if (req->error.ok()) ResultsToJson(*req);
     if (tsfn_.BlockingCall(req.get()) == napi_ok) req.release();
   }
 }
@@ -103,6 +105,38 @@ void Handle::Deliver(Napi::Env env, Napi::Function, Handle* self, nl::Request* r
   std::unique_ptr<nl::Request> req(raw);
   if (env == nullptr) return;  // environment shutting down
   self->Complete(env, std::move(req));
+}
+
+// Runs on the worker: the whole result as JSON text, so the main thread only parses it.
+//   [{"operation":"RTM_NEWLINK","errno":95,"code":"EOPNOTSUPP","extack":"...","replies":[...]}]
+void Handle::ResultsToJson(nl::Request& req) const {
+  std::string& out = req.json;
+  out.push_back('[');
+  for (size_t i = 0; i < req.msgs.size(); i++) {
+    nl::MsgResult& m = req.msgs[i];
+    if (i) out.push_back(',');
+    out += "{\"operation\":";
+    nl::JsonString(out, nl::MessageName(protocol_, m.type));
+    if (m.err) {
+      out += ",\"errno\":" + std::to_string(m.err) + ",\"code\":";
+      nl::JsonString(out, nl::ErrnoCode(m.err));
+      if (!m.extack.empty()) {
+        out += ",\"extack\":";
+        nl::JsonString(out, m.extack);
+      }
+      if (m.extack_offset >= 0) out += ",\"extackOffset\":" + std::to_string(m.extack_offset);
+    }
+    out += ",\"replies\":";
+    std::string err;
+    if (!nl::MessagesToJson(protocol_, m.replies.data(), m.replies.size(), out, err, &m.omit)) {
+      req.error = {EBADMSG, "ERR_MALFORMED_REPLY", "the kernel's reply could not be decoded: " + err};
+      out.clear();
+      return;
+    }
+    std::vector<uint8_t>().swap(m.replies);
+    out.push_back('}');
+  }
+  out.push_back(']');
 }
 
 void Handle::Complete(Napi::Env env, std::unique_ptr<nl::Request> req) {
@@ -119,27 +153,7 @@ void Handle::Complete(Napi::Env env, std::unique_ptr<nl::Request> req) {
     deferred.Reject(MakeError(env, req->error).Value());
     return;
   }
-  Napi::Array results = Napi::Array::New(env, req->msgs.size());
-  for (size_t i = 0; i < req->msgs.size(); i++) {
-    const nl::MsgResult& m = req->msgs[i];
-    Napi::Object r = Napi::Object::New(env);
-    Napi::Array replies = Napi::Array::New(env);
-    std::string err;
-    if (!nl::DecodeMessages(env, protocol_, m.replies.data(), m.replies.size(), replies, err)) {
-      deferred.Reject(MakeError(env, {EBADMSG, "ERR_MALFORMED_REPLY", err}).Value());
-      return;
-    }
-    r.Set("replies", replies);
-    r.Set("operation", Napi::String::New(env, nl::MessageName(protocol_, m.type)));
-    if (m.err) {
-      r.Set("errno", Napi::Number::New(env, m.err));
-      r.Set("code", Napi::String::New(env, nl::ErrnoCode(m.err)));
-      if (!m.extack.empty()) r.Set("extack", Napi::String::New(env, m.extack));
-      if (m.extack_offset >= 0) r.Set("extackOffset", Napi::Number::New(env, static_cast<double>(m.extack_offset)));
-    }
-    results.Set(i, r);
-  }
-  deferred.Resolve(results);
+  deferred.Resolve(nl::ParseJson(env, req->json));
 }
 
 Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
@@ -170,6 +184,18 @@ Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
     nl::MsgResult m;
+    // request.omit: names of reply attributes to leave out ("stats64", ...).
+    Napi::Object ro = v.As<Napi::Object>();
+    if (ro.Has("omit") && ro.Get("omit").IsArray()) {
+      Napi::Array names = ro.Get("omit").As<Napi::Array>();
+      nlmsghdr hh;
+      std::memcpy(&hh, b.Bytes().data() + off, sizeof hh);
+      const nl::MessageSpec* spec = nl::Registry::Get().Find(protocol_, hh.nlmsg_type);
+      for (uint32_t j = 0; spec && j < names.Length(); j++) {
+        std::string name = names.Get(j).ToString().Utf8Value();
+        if (const nl::Attr* a = spec->attrs->ByName(name.data(), name.size())) m.omit.push_back(a->type);
+      }
+    }
     nlmsghdr h;
     std::memcpy(&h, b.Bytes().data() + off, sizeof h);
     m.offset = off;

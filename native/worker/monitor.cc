@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "../netlink/codec.h"
+#include "../netlink/json.h"
 #include "errors.h"
 
 namespace nsnet {
@@ -38,8 +39,17 @@ Monitor::Monitor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Monitor>(inf
     nl::Socket sock;
     nl::SysError err = sock.Open(protocol_, netns_fd_, groups_);
     if (!err.ok()) {
-      tsfn_.BlockingCall(new MonitorEvent{{}, err, protocol_});
+      auto ev = new MonitorEvent();
+      ev->error = err;
+      ev->protocol = protocol_;
+      tsfn_.BlockingCall(ev);
       return;
+    }
+    {
+      // Subscribed: the JS side may now list the current state without missing an event.
+      auto ready = new MonitorEvent();
+      ready->ready = true;
+      if (tsfn_.BlockingCall(ready) != napi_ok) { delete ready; return; }
     }
     for (;;) {
       auto ev = new MonitorEvent();
@@ -52,6 +62,10 @@ Monitor::Monitor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Monitor>(inf
         if (fatal) return;
         continue;
       }
+      std::string err;
+      if (!nl::MessagesToJson(protocol_, ev->data.data(), ev->data.size(), ev->json, err))
+        ev->error = {EBADMSG, "ERR_MALFORMED_REPLY", "an event could not be decoded: " + err};
+      std::vector<uint8_t>().swap(ev->data);
       if (tsfn_.BlockingCall(ev) != napi_ok) { delete ev; return; }
     }
   });
@@ -78,17 +92,15 @@ void Monitor::Deliver(Napi::Env env, Napi::Function cb, Monitor*, MonitorEvent* 
   // Uses nothing of the Monitor: it may already be collected when a last event arrives.
   std::unique_ptr<MonitorEvent> ev(raw);
   if (env == nullptr || cb.IsEmpty()) return;
+  if (ev->ready) {
+    cb.Call({env.Null(), env.Null()});
+    return;
+  }
   if (!ev->error.ok()) {
     cb.Call({MakeError(env, ev->error).Value(), env.Null()});
     return;
   }
-  Napi::Array msgs = Napi::Array::New(env);
-  std::string err;
-  if (!nl::DecodeMessages(env, ev->protocol, ev->data.data(), ev->data.size(), msgs, err)) {
-    cb.Call({MakeError(env, {EBADMSG, "ERR_MALFORMED_REPLY", err}).Value(), env.Null()});
-    return;
-  }
-  cb.Call({env.Null(), msgs});
+  cb.Call({env.Null(), nl::ParseJson(env, ev->json)});
 }
 
 Napi::Value Monitor::Close(const Napi::CallbackInfo& info) {

@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -17,12 +18,15 @@ struct MonitorEvent {
   std::vector<uint8_t> data;
   nl::SysError error;
   int protocol = 0;
+  std::string json;  // decoded on the monitor thread
+  bool ready = false;  // the socket has joined its groups
 };
 
 class Monitor : public Napi::ObjectWrap<Monitor> {
  public:
   static Napi::Function Init(Napi::Env env);
-  // new Monitor(protocol, netnsFd, groups: number[], callback(err, messages))
+  // new Monitor(protocol, netnsFd, groups: number[], callback(err, messages)); the first call,
+  // (null, null), says the subscription is live.
   explicit Monitor(const Napi::CallbackInfo& info);
   ~Monitor() override;
 

@@ -1,0 +1,38 @@
+import * as assert from 'assert';
+import { assertInSandbox, makeNetns, netnsInode, uniqueName, useSandbox, withNetns } from '../helpers/sandbox';
+import { countFds, countThreads, ipJson } from '../helpers/oracle';
+
+describe('test sandbox', () => {
+  useSandbox();
+
+  it('runs inside its own network namespace', () => {
+    assertInSandbox();
+    assert.strictEqual(process.env.NSNET_SANDBOX, netnsInode());
+  });
+
+  it('gives distinct names of at most 15 bytes', () => {
+    const names = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const n = uniqueName(i % 2 ? 'a-very-long-prefix' : 'v');
+      assert.ok(Buffer.byteLength(n) <= 15, n);
+      names.add(n);
+    }
+    assert.strictEqual(names.size, 2000);
+  });
+
+  it('creates namespaces and tears them down', async () => {
+    let name = '';
+    await withNetns((ns) => {
+      name = ns;
+      const lo = ipJson(['link', 'show', 'lo'], ns);
+      assert.ok(lo[0].flags.includes('UP'));
+    });
+    const left = ipJson(['netns', 'list']).map((n: { name: string }) => n.name);
+    assert.ok(!left.includes(name));
+    assert.ok(countFds() > 2 && countThreads() >= 1);
+  });
+
+  it('registers a namespace for teardown after the test', async () => {
+    await makeNetns('gd');
+  });
+});
