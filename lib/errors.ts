@@ -62,6 +62,7 @@ const errnoText: Record<string, string> = {
   ERANGE: 'value out of range',
   ESRCH: 'no such entry',
   ENETUNREACH: 'network unreachable',
+  EHOSTUNREACH: 'host unreachable',
   EADDRNOTAVAIL: 'address not available',
 };
 

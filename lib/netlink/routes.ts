@@ -45,6 +45,9 @@ export interface RouteSpec {
   type?: 'unicast' | 'blackhole' | 'unreachable' | 'prohibit' | 'local';
 }
 
+/** The route types a caller may ask for (the others are kernel-internal or need multipath). */
+const ROUTE_TYPES: readonly string[] = ['unicast', 'blackhole', 'unreachable', 'prohibit', 'local'];
+
 const SCOPE_NAMES = Object.fromEntries(Object.entries(RT_SCOPE).map(([k, n]) => [n, k])) as Record<number, string>;
 const PROTO_NAMES = Object.fromEntries(Object.entries(RTPROT).map(([k, n]) => [n, k])) as Record<number, string>;
 
@@ -152,8 +155,9 @@ export class Routes {
       throw invalid('ERR_INVALID_ARGUMENT', `route ${route.dst} needs a gateway or a dev`);
     const scope = route.scope ?? (attrs.gateway === undefined && (route.type ?? 'unicast') === 'unicast' ? 'link' : 'universe');
     if (!(scope in RT_SCOPE)) throw invalid('ERR_INVALID_ARGUMENT', `scope ${JSON.stringify(scope)} is not one of ${Object.keys(RT_SCOPE).join(', ')}`);
+    if (!ROUTE_TYPES.includes(route.type ?? 'unicast'))
+      throw invalid('ERR_INVALID_ARGUMENT', `route type ${JSON.stringify(route.type)} is not one of ${ROUTE_TYPES.join(', ')}`);
     const type = RTN_TYPES.indexOf(route.type ?? 'unicast');
-    if (type <= 0) throw invalid('ERR_INVALID_ARGUMENT', `route type ${JSON.stringify(route.type)} is not supported`);
     const protocol = typeof route.protocol === 'number' ? v.int(route.protocol, 0, 255, 'protocol') : RTPROT[route.protocol ?? 'static'];
     if (protocol === undefined) throw invalid('ERR_INVALID_ARGUMENT', `protocol ${JSON.stringify(route.protocol)} is not known`);
     const header: Record<string, number> = {

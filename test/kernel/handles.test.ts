@@ -10,9 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 
-useSandbox();
 
 describe('handles', function () {
+  useSandbox();
   this.timeout(120000);
 
   it('20 concurrent handles on 20 namespaces, 50 operations each, give exactly their own results', async () => {

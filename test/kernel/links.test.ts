@@ -6,7 +6,6 @@ import { Netlink, NetlinkError, NsnetError, type Link } from '../../lib/index';
 import { makeNetns, uniqueName, useSandbox } from '../helpers/sandbox';
 import { ipJson } from '../helpers/oracle';
 
-useSandbox();
 
 async function rejects(p: Promise<unknown>, code: string, extra?: (e: any) => void): Promise<void> {
   await assert.rejects(p, (e: any) => {
@@ -21,6 +20,7 @@ const linkNames = (ns: string): string[] => ipJson(['link', 'show'], ns).map((l:
 const oracle = (ns: string, name: string): any => ipJson(['-d', 'link', 'show', 'dev', name], ns)[0];
 
 describe('links', function () {
+  useSandbox();
   let ns: string;
   let nl: Netlink;
 

@@ -8,7 +8,6 @@ import { Netlink, Netns, NsnetError } from '../../lib/index';
 import { makeNetns, uniqueName, useSandbox } from '../helpers/sandbox';
 import { ipJson, sh } from '../helpers/oracle';
 
-useSandbox();
 
 async function rejects(p: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(p, (e: any) => {
@@ -21,6 +20,7 @@ async function rejects(p: Promise<unknown>, code: string): Promise<void> {
 const ipNetns = (): string[] => sh('ip', ['-j', 'netns', 'list']).trim() ? JSON.parse(sh('ip', ['-j', 'netns', 'list'])).map((n: any) => n.name) : [];
 
 describe('namespaces', () => {
+  useSandbox();
   it('creates a named namespace that ip netns sees, with loopback up, and removes it', async () => {
     const name = uniqueName('nsc');
     try {

@@ -16,10 +16,13 @@ describe('package', () => {
     for (const n of ['Netns', 'Netlink', 'NetlinkError', 'NsnetError', 'FileLock']) assert.equal(typeof cjs[n], 'function', n);
   });
 
-  it('resolves by package name both ways', async () => {
+  it("resolves by package name both ways: require('nsnet') and import 'nsnet'", async () => {
+    // A package may refer to itself by name through its "exports" map.
+    const byName = require('nsnet') as Record<string, unknown>;
+    assert.equal(byName.Netlink, require(path.join(root, 'dist', 'lib', 'index.js')).Netlink);
+    const esm = await esmImport('nsnet');
+    assert.equal(esm.Netlink, byName.Netlink);
     const pkg = require(path.join(root, 'package.json'));
-    assert.equal(pkg.exports['.'].require, './dist/lib/index.js');
-    assert.equal(pkg.exports['.'].import, './esm/index.mjs');
     assert.equal(pkg.scripts.install, 'node-gyp-build');
   });
 });
