@@ -19,3 +19,16 @@ export type { Addresses, Address, AddressOptions } from './netlink/addresses';
 export type { Routes, Route, RouteSpec, RouteScope } from './netlink/routes';
 export type { Neighbors, Neighbor, NeighborSpec, NeighborState, Fdb, FdbEntry, FdbSpec } from './netlink/neighbors';
 export { FileLock } from './store/flock';
+export { NfTables } from './nftables/nftables';
+export type { TransactionResult } from './nftables/nftables';
+export type { Transaction } from './nftables/transaction';
+export type {
+  Family, Hook, DataType, TableSpec, ChainSpec, RuleSpec, SetSpec, MapSpec, ElementSpec, ElementsSpec, RuleRef,
+  Key, KeyPart, Table, Chain, Rule, NftSet, Element, Ruleset,
+} from './nftables/types';
+export { REG, canonicalExpr } from './nftables/expr/index';
+export type * from './nftables/expr/index';
+export { Conntrack } from './conntrack';
+export type {
+  ConntrackEntry, ConntrackTuple, ConntrackFilter, ConntrackCounters, ConntrackStats, ConntrackOptions, ConntrackProtocol, ConntrackStatus,
+} from './conntrack';

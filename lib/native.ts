@@ -38,6 +38,8 @@ export interface NativeRequest {
   seq?: number;
   /** Reply attributes to leave out when decoding (by schema name). */
   omit?: string[];
+  /** Only these reply attributes are decoded (by schema name). */
+  only?: string[];
 }
 
 /** What came back for one message of a request. */

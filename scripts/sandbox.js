@@ -23,7 +23,7 @@ const MARKER = '/run/nsnet-sandbox';
 const UNSHARE = ['--net', '--mount', '--pid', '--fork', '--mount-proc', '--propagation', 'private'];
 const FORWARD = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 const REFUSE =
-  'npm test needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) to create its private network namespace; ' +
+  'this command needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) to create its private network namespace; ' +
   "refusing to run in the machine's own namespace";
 
 function netnsInode() {

@@ -37,8 +37,9 @@ export interface LinkBase {
   /** Bridge-port settings when the link is enslaved to a bridge. */
   bridgePort?: BridgePortInfo;
   /**
-   * Every attribute the kernel sent, decoded by name; binary values and attributes without a
-   * schema row (`unknown`) as hex strings. Nothing is dropped.
+   * The attributes the kernel sent, decoded by name; binary values and attributes without a
+   * schema row (`unknown`) as hex strings. By default those behind the typed fields (with all
+   * of IFLA_LINKINFO); with `{ full: true }` every one, nothing dropped.
    */
   raw: Record<string, unknown>;
 }

@@ -116,12 +116,12 @@ function isMulticast(ip: string): boolean {
 }
 
 /**
- * Left out of links unless `{ full: true }`: the kernel's counters (IFLA_STATS, IFLA_STATS64),
- * per-protocol settings (IFLA_AF_SPEC: the IPv4/IPv6 devconf, also readable as sysctls) and
- * the legacy device map. They are most of each message's bytes, like `ip -s -d link` versus
- * `ip link`.
+ * What list() and get() decode unless `{ full: true }`: the attributes behind the typed fields
+ * (linkinfo whole, so every kind's data is kept). The rest — counters, per-protocol settings
+ * (IFLA_AF_SPEC, also readable as sysctls), offload limits — is most of each message and of
+ * the decoding time, like `ip -s -d link` against `ip link`; `full: true` gives all of it.
  */
-const BULKY = ['stats', 'stats64', 'afSpec', 'map'];
+const LEAN = ['ifname', 'mtu', 'minMtu', 'maxMtu', 'address', 'broadcast', 'master', 'link', 'linkNetnsid', 'ifalias', 'group', 'txqlen', 'operstate', 'linkinfo'];
 
 /** The link operations of a {@link Netlink} handle. */
 export class Links {
@@ -129,13 +129,13 @@ export class Links {
   constructor(private readonly conn: Conn) {}
 
   /**
-   * All links of the namespace, optionally filtered. Counters and per-protocol settings are
-   * left out of `raw` unless `full` is set.
+   * All links of the namespace, optionally filtered. `raw` holds the attributes behind the
+   * typed fields unless `full` is set, then every attribute the kernel sent.
    */
   async list(filter: { kind?: Link['kind']; master?: string | number; group?: number; full?: boolean } = {}): Promise<Link[]> {
     v.knownKeys(filter, ['kind', 'master', 'group', 'full'], 'links.list filter');
     const master = filter.master === undefined ? undefined : await this.index(filter.master);
-    const msgs = await this.conn.dump({ type: RTM.GETLINK, header: { family: AF.UNSPEC }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS }, ...(filter.full ? {} : { omit: BULKY }) }, 'list links');
+    const msgs = await this.conn.dump({ type: RTM.GETLINK, header: { family: AF.UNSPEC }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS }, ...(filter.full ? {} : { only: LEAN }) }, 'list links');
     const links = msgs.filter((m) => m.type === RTM.NEWLINK).map(decodeLink);
     return links.filter((l) => (filter.kind === undefined || l.kind === filter.kind) && (master === undefined || l.master === master) && (filter.group === undefined || l.group === filter.group));
   }
@@ -145,7 +145,7 @@ export class Links {
    * @throws NetlinkError ENODEV when there is none.
    */
   async get(link: string | number, opts: { full?: boolean } = {}): Promise<Link> {
-    const omit = opts.full ? {} : { omit: BULKY };
+    const omit = opts.full ? {} : { only: LEAN };
     const req: NativeRequestBody = typeof link === 'number'
       ? { type: RTM.GETLINK, header: { index: v.int(link, 1, 2 ** 31 - 1, 'link index') }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS }, ...omit }
       : { type: RTM.GETLINK, header: {}, attrs: { ifname: v.ifname(link), extMask: RTEXT_FILTER_SKIP_STATS }, ...omit };
@@ -198,7 +198,7 @@ export class Links {
       const requests = specs.map((s) => ({
         type: RTM.NEWLINK,
         flags: NLM_F.CREATE | NLM_F.EXCL | NLM_F.ECHO,
-        omit: BULKY,
+        only: LEAN,
         ...encodeLinkSpec(s, masters, parents, opened),
       }));
       const results = await this.conn.batch(requests, (i) => `add link ${specs[i]?.name}`);
@@ -319,10 +319,12 @@ export class Links {
     if (!Array.isArray(links)) throw invalid('ERR_INVALID_ARGUMENT', 'removeMany takes an array of names or indexes');
     if (links.length === 0) return;
     for (const l of links) if (typeof l === 'string') v.ifname(l); else v.int(l, 1, 2 ** 31 - 1, 'link index');
-    const all = await this.list();
+    // A lean dump: names and groups are all this needs.
+    const msgs = await this.conn.dump({ type: RTM.GETLINK, header: { family: AF.UNSPEC }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS }, only: ['ifname', 'group'] }, 'list links');
+    const all = msgs.filter((m) => m.type === RTM.NEWLINK).map((m) => ({ index: m.header.index ?? 0, name: String(m.attrs.ifname), group: Number(m.attrs.group ?? 0) }));
     const byName = new Map(all.map((l) => [l.name, l]));
     const byIndex = new Map(all.map((l) => [l.index, l]));
-    const targets = [...new Set(links.map((l) => (typeof l === 'number' ? byIndex.get(l) : byName.get(l))).filter((l): l is Link => l !== undefined))];
+    const targets = [...new Set(links.map((l) => (typeof l === 'number' ? byIndex.get(l) : byName.get(l))).filter((l) => l !== undefined))] as { index: number; name: string; group: number }[];
     if (targets.length === 0) return;
     if (targets.length === 1) {
       await this.remove(targets[0]!.index).catch((e) => { if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e; });

@@ -1,9 +1,11 @@
 #include "codec.h"
 
 #include <arpa/inet.h>
+#include <endian.h>
 
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -99,8 +101,8 @@ bool EncodeStruct(Napi::Object obj, const Struct& s, Builder& b, std::string& er
     if (f->is_signed) max = (max - 1) / 2;
     uint64_t x;
     if (!ToInteger(v, min, max, &x)) { err = std::string("field ") + s.name + "." + f->name + " out of range"; return false; }
-    uint32_t x32 = static_cast<uint32_t>(x);
-    uint16_t x16 = static_cast<uint16_t>(x);
+    uint32_t x32 = f->big_endian ? htonl(static_cast<uint32_t>(x)) : static_cast<uint32_t>(x);
+    uint16_t x16 = f->big_endian ? htons(static_cast<uint16_t>(x)) : static_cast<uint16_t>(x);
     uint8_t x8 = static_cast<uint8_t>(x);
     std::memcpy(raw.data() + f->offset, f->size == 1 ? static_cast<void*>(&x8) : f->size == 2 ? static_cast<void*>(&x16) : static_cast<void*>(&x32), f->size);
   }
@@ -123,6 +125,35 @@ bool EncodeValue(Napi::Env env, const Attr* a, Napi::Value v, Napi::Object sibli
     case Kind::S32: if (!ToInteger(v, -2147483648.0, 2147483647.0, &x)) return bad("expected a 32-bit signed integer"); b.AttrScalar<int32_t>(a->type, static_cast<int32_t>(x)); return true;
     case Kind::Be16: if (!ToInteger(v, 0, 0xffff, &x)) return bad("expected an integer 0..65535"); b.AttrScalar<uint16_t>(a->type, htons(static_cast<uint16_t>(x))); return true;
     case Kind::Be32: if (!ToInteger(v, 0, 4294967295.0, &x)) return bad("expected a 32-bit unsigned integer"); b.AttrScalar<uint32_t>(a->type, htonl(static_cast<uint32_t>(x))); return true;
+    case Kind::Be64: {
+      if (v.IsString()) {  // decoded 64-bit values beyond 2^53 come back as decimal strings
+        std::string s = v.As<Napi::String>().Utf8Value();
+        char* end = nullptr;
+        errno = 0;
+        unsigned long long n = std::strtoull(s.c_str(), &end, 10);
+        if (s.empty() || *end || errno) return bad("expected a 64-bit unsigned integer");
+        x = n;
+      } else if (!ToInteger(v, 0, 18446744073709551615.0, &x)) {
+        return bad("expected a 64-bit unsigned integer");
+      }
+      b.AttrScalar<uint64_t>(a->type, htobe64(x));
+      return true;
+    }
+    case Kind::SBe32: if (!ToInteger(v, -2147483648.0, 2147483647.0, &x)) return bad("expected a 32-bit signed integer"); b.AttrScalar<uint32_t>(a->type, htonl(static_cast<uint32_t>(static_cast<int32_t>(x)))); return true;
+    case Kind::List: {
+      if (!v.IsArray()) return bad("expected an array");
+      Napi::Array arr = v.As<Napi::Array>();
+      size_t off = b.BeginNest(a->type);
+      for (uint32_t i = 0; i < arr.Length(); i++) {
+        Napi::Value e = arr.Get(i);
+        if (!e.IsObject()) return bad("list items must be objects");
+        size_t eoff = b.BeginNest(a->list_elem);
+        if (!EncodeAttrs(env, e.As<Napi::Object>(), a->nested, b, err)) return false;
+        b.EndNest(eoff);
+      }
+      b.EndNest(off);
+      return !b.NestTooLong(off) || bad("list longer than 65535 bytes");
+    }
     case Kind::String: {
       if (!v.IsString()) return bad("expected a string");
       std::string s = v.As<Napi::String>().Utf8Value();
@@ -248,8 +279,20 @@ bool EncodeMessage(Napi::Env env, int protocol, Napi::Object req, uint32_t seq, 
 }
 
 Napi::Value ParseJson(Napi::Env env, const std::string& json) {
+  // Pure ASCII (the usual case: names, numbers, hex) becomes a one-byte string without UTF-8
+  // decoding, which costs as much as the parse itself on large dumps.
+  bool ascii = true;
+  for (unsigned char c : json)
+    if (c >= 0x80) {
+      ascii = false;
+      break;
+    }
+  napi_value str;
+  napi_status st = ascii ? napi_create_string_latin1(env, json.data(), json.size(), &str)
+                         : napi_create_string_utf8(env, json.data(), json.size(), &str);
+  NAPI_THROW_IF_FAILED(env, st, Napi::Value());
   Napi::Object JSON = env.Global().Get("JSON").As<Napi::Object>();
-  return JSON.Get("parse").As<Napi::Function>().Call(JSON, {Napi::String::New(env, json)});
+  return JSON.Get("parse").As<Napi::Function>().Call(JSON, {str});
 }
 
 bool ParseHex(const std::string& s, std::vector<uint8_t>& out) {

@@ -8,11 +8,13 @@
 //     void Mac(const Attr*, const uint8_t*, size_t);
 //     void Field(const nl::Field&, int64_t);               // header struct field
 //     void Begin(const char* name, const Attr*); void End();  // nested object
+//     void BeginList(const Attr*); void EndList();  // array of objects (Begin(nullptr) per item)
 //     void Unknown(uint16_t type, bool nested, const uint8_t*, size_t);
 //   };
 #pragma once
 
 #include <arpa/inet.h>
+#include <endian.h>
 
 #include <algorithm>
 #include <cstring>
@@ -27,10 +29,19 @@ struct DecodeError {
   const char* what = nullptr;  // nullptr: no error
 };
 
-// `skip`: attribute types left out entirely at this level (a caller that needs less).
+// Which top-level attributes a caller wants: all but `omit`, or only `only` when non-empty.
+struct AttrFilter {
+  std::vector<uint16_t> omit, only;
+  bool Skip(uint16_t type) const {
+    if (!only.empty()) return std::find(only.begin(), only.end(), type) == only.end();
+    return std::find(omit.begin(), omit.end(), type) != omit.end();
+  }
+};
+
+// `filter`: attributes left out entirely at this level (a caller that needs less).
 template <typename V>
 bool DecodeAttrs(const uint8_t* p, size_t len, const Table* table, V& v, DecodeError& err, int depth = 0,
-                 const std::vector<uint16_t>* skip = nullptr);
+                 const AttrFilter* filter = nullptr);
 
 template <typename V>
 void DecodeStruct(const uint8_t* p, const Struct& s, V& v) {
@@ -44,11 +55,13 @@ void DecodeStruct(const uint8_t* p, const Struct& s, V& v) {
       }
       case 2: {
         uint16_t x; std::memcpy(&x, p + f.offset, 2);
+        if (f.big_endian) x = ntohs(x);
         val = f.is_signed ? static_cast<int16_t>(x) : x;
         break;
       }
       default: {
         uint32_t x; std::memcpy(&x, p + f.offset, 4);
+        if (f.big_endian) x = ntohl(x);
         val = f.is_signed ? static_cast<int32_t>(x) : static_cast<int64_t>(x);
         break;
       }
@@ -86,6 +99,8 @@ bool DecodeValue(const Attr* spec, const AttrView& a, const uint8_t* set, size_t
     case Kind::S32: { if (!sized(4)) return false; int32_t x; std::memcpy(&x, a.data, 4); v.Int(spec, x); return true; }
     case Kind::Be16: { if (!sized(2)) return false; uint16_t x; std::memcpy(&x, a.data, 2); v.Uint(spec, ntohs(x)); return true; }
     case Kind::Be32: { if (!sized(4)) return false; uint32_t x; std::memcpy(&x, a.data, 4); v.Uint(spec, ntohl(x)); return true; }
+    case Kind::Be64: { if (!sized(8)) return false; uint64_t x; std::memcpy(&x, a.data, 8); v.Uint(spec, be64toh(x)); return true; }
+    case Kind::SBe32: { if (!sized(4)) return false; uint32_t x; std::memcpy(&x, a.data, 4); v.Int(spec, static_cast<int32_t>(ntohl(x))); return true; }
     case Kind::String: v.Str(spec, reinterpret_cast<const char*>(a.data), strnlen(reinterpret_cast<const char*>(a.data), a.len)); return true;
     case Kind::Binary: v.Bytes(spec, a.data, a.len); return true;
     case Kind::Flag: if (!sized(0)) return false; v.Flag(spec); return true;
@@ -96,6 +111,24 @@ bool DecodeValue(const Attr* spec, const AttrView& a, const uint8_t* set, size_t
       if (!DecodeAttrs(a.data, a.len, spec->nested, v, err, depth + 1)) { v.End(); return false; }
       v.End();
       return true;
+    case Kind::List: {
+      v.BeginList(spec);
+      bool ok = true;
+      bool well_formed = ForEachAttr(a.data, a.len, [&](const AttrView& e) {
+        if (!ok) return;
+        if (e.type != spec->list_elem) {
+          v.Unknown(e.type, e.nested, e.data, e.len);
+          return;
+        }
+        v.Begin(nullptr, spec);
+        if (!DecodeAttrs(e.data, e.len, spec->nested, v, err, depth + 1)) ok = false;
+        v.End();
+      });
+      v.EndList();
+      if (!ok) return false;
+      if (!well_formed) { err.what = "malformed attribute (length out of bounds)"; return false; }
+      return true;
+    }
     case Kind::NestedMsg: {
       if (a.len < spec->header->size) return false;
       v.Begin(spec->name, spec);
@@ -128,12 +161,12 @@ bool DecodeValue(const Attr* spec, const AttrView& a, const uint8_t* set, size_t
 
 template <typename V>
 bool DecodeAttrs(const uint8_t* p, size_t len, const Table* table, V& v, DecodeError& err, int depth,
-                 const std::vector<uint16_t>* skip) {
+                 const AttrFilter* filter) {
   if (depth > 16) { err.what = "attributes nested too deeply"; return false; }
   bool inner_ok = true;
   bool ok = ForEachAttr(p, len, [&](const AttrView& a) {
     if (!inner_ok) return;
-    if (skip && std::find(skip->begin(), skip->end(), a.type) != skip->end()) return;
+    if (filter && filter->Skip(a.type)) return;
     const Attr* spec = table ? table->ByType(a.type) : nullptr;
     if (!spec) { v.Unknown(a.type, a.nested, a.data, a.len); return; }
     if (!DecodeValue(spec, a, p, len, table, v, err, depth)) {

@@ -85,11 +85,29 @@ class JsonVisitor {
   }
   void Mac(const Attr* a, const uint8_t* p, size_t n) { Key(a->name); JsonString(out_, FormatMac(p, n)); }
   void Field(const nl::Field& f, int64_t v) { Key(f.name); out_ += std::to_string(v); }
+  // name == nullptr: an item of the list being written.
   void Begin(const char* name, const Attr*) {
-    Key(name);
+    if (name) Key(name);
+    else if (frames_.back().count++) out_.push_back(',');
     Open();
   }
   void End() { Close(); }
+  void BeginList(const Attr* a) {
+    Key(a->name);
+    out_.push_back('[');
+    frames_.push_back({});
+    frames_.back().list = true;
+  }
+  void EndList() {
+    // Stray non-element attributes inside a list are kept in a trailing {"unknown": [...]} item.
+    Frame& f = frames_.back();
+    if (!f.unknown.empty()) {
+      if (f.count) out_.push_back(',');
+      out_ += "{\"unknown\":[" + f.unknown + "]}";
+    }
+    frames_.pop_back();
+    out_.push_back(']');
+  }
   void Unknown(uint16_t type, bool nested, const uint8_t* p, size_t n) {
     std::string& u = frames_.back().unknown;
     if (!u.empty()) u.push_back(',');
@@ -109,6 +127,7 @@ class JsonVisitor {
   struct Frame {
     size_t count = 0;
     std::string unknown;
+    bool list = false;
   };
   std::string& out_;
   std::vector<Frame> frames_;
@@ -116,11 +135,11 @@ class JsonVisitor {
 
 }  // namespace
 
-bool MessagesToJson(int protocol, const uint8_t* data, size_t len, std::string& out, std::string& err,
-                    const std::vector<uint16_t>* omit) {
-  size_t start = out.size();
-  out.push_back('[');
-  bool first = true;
+namespace {
+
+// Appends the messages of one buffer, comma-separated, continuing `first`.
+bool AppendMessages(int protocol, const uint8_t* data, size_t len, std::string& out, std::string& err,
+                    const AttrFilter* filter, bool& first) {
   bool inner_ok = true;
   bool ok = ForEachMessage(data, len, [&](const MessageView& m) {
     if (!first) out.push_back(',');
@@ -149,7 +168,7 @@ bool MessagesToJson(int protocol, const uint8_t* data, size_t len, std::string& 
       av.Open();
       DecodeError derr;
       size_t hl = Align(spec->header->size);
-      if (!DecodeAttrs(m.payload + std::min(hl, m.len), m.len > hl ? m.len - hl : 0, spec->attrs, av, derr, 0, omit)) {
+      if (!DecodeAttrs(m.payload + std::min(hl, m.len), m.len > hl ? m.len - hl : 0, spec->attrs, av, derr, 0, filter)) {
         err = std::string(spec->name) + ": " + (derr.what ? derr.what : "malformed attributes");
         inner_ok = false;
         return false;
@@ -159,13 +178,43 @@ bool MessagesToJson(int protocol, const uint8_t* data, size_t len, std::string& 
     out.push_back('}');
     return true;
   });
-  if (!inner_ok || !ok) {
-    if (ok == false && inner_ok) err = "malformed netlink message (length out of bounds)";
+  if (!inner_ok) return false;
+  if (!ok) {
+    err = "malformed netlink message (length out of bounds)";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool MessagesToJson(int protocol, const uint8_t* data, size_t len, std::string& out, std::string& err,
+                    const AttrFilter* filter) {
+  size_t start = out.size();
+  bool first = true;
+  out.push_back('[');
+  if (!AppendMessages(protocol, data, len, out, err, filter, first)) {
     out.resize(start);
     return false;
   }
   out.push_back(']');
   return true;
 }
+
+bool MessagesToJson(int protocol, const std::vector<std::vector<uint8_t>>& chunks, std::string& out,
+                    std::string& err, const AttrFilter* filter) {
+  size_t start = out.size();
+  bool first = true;
+  out.push_back('[');
+  for (const auto& c : chunks) {
+    if (!AppendMessages(protocol, c.data(), c.size(), out, err, filter, first)) {
+      out.resize(start);
+      return false;
+    }
+  }
+  out.push_back(']');
+  return true;
+}
+
 
 }  // namespace nl

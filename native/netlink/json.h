@@ -16,9 +16,14 @@ namespace nl {
 
 // Appends a JSON array of the messages in [data, data+len) to `out`. Returns false and sets
 // `err` on a malformed message (nothing is read out of bounds).
-// `omit`: top-level attribute types to leave out (statistics a caller did not ask for).
+struct AttrFilter;
+
+// `filter`: top-level attributes to leave out (statistics a caller did not ask for).
 bool MessagesToJson(int protocol, const uint8_t* data, size_t len, std::string& out, std::string& err,
-                    const std::vector<uint16_t>* omit = nullptr);
+                    const AttrFilter* filter = nullptr);
+// The same over several buffers (the datagrams of a dump), as one array.
+bool MessagesToJson(int protocol, const std::vector<std::vector<uint8_t>>& chunks, std::string& out,
+                    std::string& err, const AttrFilter* filter = nullptr);
 
 // Appends `s` as a quoted JSON string.
 void JsonString(std::string& out, const char* s, size_t n);

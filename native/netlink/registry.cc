@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "../ct/ct.h"
+#include "../nft/nft.h"
 #include "../rtnl/rtnl.h"
 #include "schema.h"
 
@@ -15,6 +17,8 @@ const Registry& Registry::Get() {
     RegisterAddr(r);
     RegisterRoute(r);
     RegisterNeigh(r);
+    RegisterNftables(r);
+    RegisterConntrack(r);
     return r;
   }();
   return registry;

@@ -21,6 +21,8 @@ enum class Kind : uint8_t {
   S32,
   Be16,      // network byte order u16 (ports)
   Be32,      // network byte order u32
+  Be64,      // network byte order u64 (nf_tables handles, counters)
+  SBe32,     // network byte order s32 (nf_tables chain priority, verdict codes)
   String,    // NUL-terminated on the wire, JS string
   Binary,    // opaque bytes, JS Buffer
   Flag,      // zero-length attribute, JS true
@@ -29,6 +31,7 @@ enum class Kind : uint8_t {
   Nested,    // nested attributes of `nested`
   NestedMsg, // a fixed header `header` followed by attributes of `nested` (VETH_INFO_PEER)
   Variant,   // nested attributes whose table is chosen by a sibling attribute's string value
+  List,      // nested: repeated `list_elem` attributes, each of table `nested`; a JS array
 };
 
 // One field of a fixed header struct (ifinfomsg, rtmsg, ...).
@@ -37,6 +40,7 @@ struct Field {
   uint16_t offset;
   uint8_t size;  // 1, 2 or 4
   bool is_signed;
+  bool big_endian = false;  // network byte order (nfgenmsg.res_id)
 };
 
 struct Struct {
@@ -65,6 +69,7 @@ struct Attr {
   const Struct* header = nullptr;     // NestedMsg
   const VariantSet* variants = nullptr;  // Variant
   const char* selector = nullptr;     // Variant: name of the sibling attribute holding the key
+  uint16_t list_elem = 1;             // List: the type of each element (NFTA_LIST_ELEM = 1)
 };
 
 struct Table {

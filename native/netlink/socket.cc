@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <thread>
 
 #include "attr.h"
@@ -170,6 +171,7 @@ int Socket::Receive(std::vector<uint8_t>& buf, size_t* out, int cancel_fd, SysEr
       return -1;
     }
     *out = static_cast<size_t>(n);
+    datagram_++;
     return 0;
   }
 }
@@ -187,6 +189,17 @@ bool Socket::ReceiveOne(std::vector<uint8_t>& out, int cancel_fd, SysError& err)
   return true;
 }
 
+void Socket::AppendReply(MsgResult& m, const uint8_t* raw, size_t len, size_t datagram_size) {
+  if (m.replies.empty() || m.last_datagram != datagram_) {
+    m.replies.emplace_back();
+    m.replies.back().reserve(datagram_size);
+    m.last_datagram = datagram_;
+  }
+  std::vector<uint8_t>& c = m.replies.back();
+  c.insert(c.end(), raw, raw + len);
+  c.resize(Align(c.size()), 0);
+}
+
 void Socket::RunWindow(Request& req, size_t first, size_t count, int cancel_fd) {
   // Assign fresh sequence numbers and send the window's messages with one sendmsg.
   size_t begin = req.msgs[first].offset;
@@ -198,6 +211,7 @@ void Socket::RunWindow(Request& req, size_t first, size_t count, int cancel_fd) 
     std::memcpy(req.bytes.data() + m.offset + offsetof(nlmsghdr, nlmsg_seq), &m.seq, 4);
     m.done = false;
     m.replies.clear();
+    m.last_datagram = 0;
   }
   if (!SendAll(req.bytes.data() + begin, end - begin, req.error)) return;
   size_t pending = count;
@@ -238,9 +252,7 @@ void Socket::RunWindow(Request& req, size_t first, size_t count, int cancel_fd) 
         pending--;
       } else {
         if (mv.hdr.nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
-        const uint8_t* raw = mv.payload - NLMSG_HDRLEN;
-        m.replies.insert(m.replies.end(), raw, raw + mv.hdr.nlmsg_len);
-        m.replies.resize(Align(m.replies.size()), 0);
+        AppendReply(m, mv.payload - NLMSG_HDRLEN, mv.hdr.nlmsg_len, n);
       }
       return true;
     });
@@ -253,6 +265,68 @@ void Socket::RunWindow(Request& req, size_t first, size_t count, int cancel_fd) 
   if (interrupted) req.msgs[first].err = EINTR;  // tells Transact to re-run the dump
 }
 
+// An nf_tables transaction: BATCH_BEGIN ... BATCH_END in one sendmsg, which the kernel
+// processes as one unit before sendmsg returns, queueing every reply (errors, and ACKs for
+// messages that asked for one) on our socket; so the replies are read without blocking.
+void Socket::RunBatch(Request& req) {
+  size_t need = req.bytes.size() + 4096;
+  if (need > static_cast<size_t>(sndbuf_)) {
+    int size = static_cast<int>(std::min<size_t>(need * 2, 1u << 30));
+    if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
+      setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    socklen_t sl = sizeof sndbuf_;
+    getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf_, &sl);
+    if (need > static_cast<size_t>(sndbuf_)) {
+      req.error = {EMSGSIZE, "EMSGSIZE", "the batch is larger than the socket send buffer can be made"};
+      return;
+    }
+  }
+  uint32_t base = seq_ + 1;
+  for (MsgResult& m : req.msgs) {
+    m.seq = ++seq_;
+    std::memcpy(req.bytes.data() + m.offset + offsetof(nlmsghdr, nlmsg_seq), &m.seq, 4);
+  }
+  if (seq_ < base) {  // wrapped: numbering must be contiguous to map replies back
+    seq_ = 0;
+    RunBatch(req);
+    return;
+  }
+  if (!SendAll(req.bytes.data(), req.bytes.size(), req.error)) return;
+  for (;;) {
+    ssize_t n = recv(fd_, nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // everything the kernel said is read
+      req.error = Errno(errno, "recv");
+      return;
+    }
+    if (rbuf_.size() < static_cast<size_t>(n)) rbuf_.resize(static_cast<size_t>(n));
+    n = recv(fd_, rbuf_.data(), rbuf_.size(), MSG_DONTWAIT);
+    if (n < 0) continue;
+    datagram_++;
+    bool ok = ForEachMessage(rbuf_.data(), static_cast<size_t>(n), [&](const MessageView& mv) {
+      if (mv.hdr.nlmsg_pid != portid_ && mv.hdr.nlmsg_pid != 0) return true;
+      uint32_t idx = mv.hdr.nlmsg_seq - base;
+      if (mv.hdr.nlmsg_seq < base || idx >= req.msgs.size()) return true;
+      MsgResult& m = req.msgs[idx];
+      if (mv.hdr.nlmsg_type == NLMSG_ERROR && mv.len >= sizeof(nlmsgerr)) {
+        int32_t e;
+        std::memcpy(&e, mv.payload, 4);
+        m.err = e < 0 ? -e : e;
+        ParseExtAck(mv.hdr, mv.payload, mv.len, sizeof(nlmsgerr), m);
+        m.done = true;
+      } else {
+        AppendReply(m, mv.payload - NLMSG_HDRLEN, mv.hdr.nlmsg_len, n);
+      }
+      return true;
+    });
+    if (!ok) {
+      req.error = {EBADMSG, "ERR_MALFORMED_REPLY", "the kernel's reply could not be parsed"};
+      return;
+    }
+  }
+}
+
 void Socket::Transact(Request& req, int cancel_fd) {
   if (fd_ < 0) {
     req.error.code = "ERR_HANDLE_CLOSED";
@@ -260,13 +334,7 @@ void Socket::Transact(Request& req, int cancel_fd) {
     return;
   }
   if (req.atomic) {
-    // One sendmsg for the whole batch: the kernel processes it as one unit.
-    if (req.bytes.size() > static_cast<size_t>(sndbuf_) - 64) {
-      req.error.code = "EMSGSIZE";
-      req.error.message = "batch larger than the socket send buffer";
-      return;
-    }
-    RunWindow(req, 0, req.msgs.size(), cancel_fd);
+    RunBatch(req);
     return;
   }
   size_t i = 0;

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "decode.h"
+
 namespace nl {
 
 // Why a whole request failed (as opposed to one message being refused by the kernel).
@@ -27,15 +29,18 @@ struct MsgResult {
   int err = 0;                 // positive errno from the kernel, 0 = success
   std::string extack;          // NLMSGERR_ATTR_MSG
   int64_t extack_offset = -1;  // NLMSGERR_ATTR_OFFS: byte offset of the bad attribute
-  std::vector<uint8_t> replies;  // concatenated reply messages (dump results, echoes)
-  std::vector<uint16_t> omit;    // reply attributes to leave out when decoding
+  // Reply messages (dump results, echoes): one buffer per datagram they came in, so a long
+  // dump is never copied into one growing buffer.
+  std::vector<std::vector<uint8_t>> replies;
+  uint64_t last_datagram = 0;
+  AttrFilter filter;             // reply attributes to leave out when decoding
 };
 
 struct Request {
   uint64_t id = 0;
   std::vector<uint8_t> bytes;   // all messages, concatenated
   std::vector<MsgResult> msgs;  // one per message, in order
-  bool atomic = false;          // send as one sendmsg (nf_tables batches)
+  bool atomic = false;          // one sendmsg, replies read without waiting (nf_tables batches)
   SysError error;
   std::string json;             // the decoded results, built on the worker (see json.h)
 };
@@ -73,6 +78,9 @@ class Socket {
   // Receives the next datagram; 0 = ok, 1 = cancelled, -1 = error.
   int Receive(std::vector<uint8_t>& buf, size_t* n, int cancel_fd, SysError& err);
   void RunWindow(Request& req, size_t first, size_t count, int cancel_fd);
+  void RunBatch(Request& req);
+  void AppendReply(MsgResult& m, const uint8_t* raw, size_t len, size_t datagram_size);
+  uint64_t datagram_ = 0;  // counts received datagrams
 
   int fd_ = -1;
   int protocol_ = 0;

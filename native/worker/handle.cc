@@ -128,12 +128,12 @@ void Handle::ResultsToJson(nl::Request& req) const {
     }
     out += ",\"replies\":";
     std::string err;
-    if (!nl::MessagesToJson(protocol_, m.replies.data(), m.replies.size(), out, err, &m.omit)) {
+    if (!nl::MessagesToJson(protocol_, m.replies, out, err, &m.filter)) {
       req.error = {EBADMSG, "ERR_MALFORMED_REPLY", "the kernel's reply could not be decoded: " + err};
       out.clear();
       return;
     }
-    std::vector<uint8_t>().swap(m.replies);
+    std::vector<std::vector<uint8_t>>().swap(m.replies);
     out.push_back('}');
   }
   out.push_back(']');
@@ -184,16 +184,23 @@ Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
     nl::MsgResult m;
-    // request.omit: names of reply attributes to leave out ("stats64", ...).
+    // request.omit / request.only: names of reply attributes to leave out / to keep.
     Napi::Object ro = v.As<Napi::Object>();
-    if (ro.Has("omit") && ro.Get("omit").IsArray()) {
-      Napi::Array names = ro.Get("omit").As<Napi::Array>();
-      nlmsghdr hh;
-      std::memcpy(&hh, b.Bytes().data() + off, sizeof hh);
-      const nl::MessageSpec* spec = nl::Registry::Get().Find(protocol_, hh.nlmsg_type);
-      for (uint32_t j = 0; spec && j < names.Length(); j++) {
+    nlmsghdr hh;
+    std::memcpy(&hh, b.Bytes().data() + off, sizeof hh);
+    const nl::MessageSpec* spec = nl::Registry::Get().Find(protocol_, hh.nlmsg_type);
+    for (auto [key, dest] : {std::pair<const char*, std::vector<uint16_t>*>{"omit", &m.filter.omit}, {"only", &m.filter.only}}) {
+      Napi::Value list = ro.Get(key);
+      if (!spec || !list.IsArray()) continue;
+      Napi::Array names = list.As<Napi::Array>();
+      for (uint32_t j = 0; j < names.Length(); j++) {
         std::string name = names.Get(j).ToString().Utf8Value();
-        if (const nl::Attr* a = spec->attrs->ByName(name.data(), name.size())) m.omit.push_back(a->type);
+        const nl::Attr* a = spec->attrs->ByName(name.data(), name.size());
+        if (!a) {
+          InvalidArgument(env, std::string(key) + ": no attribute '" + name + "'").ThrowAsJavaScriptException();
+          return env.Undefined();
+        }
+        dest->push_back(a->type);
       }
     }
     nlmsghdr h;

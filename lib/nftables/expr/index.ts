@@ -1,0 +1,22 @@
+/** Typed nf_tables expressions: the union, the registry of codecs, verdicts and key names. */
+export { canonicalReg, NFT_DATA_MAXLEN, REG, type Expr, type ExprType, type Register, type UnknownExpr } from './types';
+export { canonicalExpr, decodeExpr, encodeExpr, exprCodecs, type ExprCodec, type NativeExpr } from './registry';
+export { decodeVerdict, encodeVerdict, VERDICT_CODES, type Verdict, type VerdictAttrs } from './verdict';
+export type { PayloadBase, PayloadCsumType, PayloadExpr, PayloadLoadExpr, PayloadWriteExpr } from './payload';
+export type { CmpExpr, CmpOp } from './cmp';
+export type { BitwiseExpr, BitwiseMaskXorExpr, BitwiseShiftExpr } from './bitwise';
+export type { RangeExpr } from './range';
+export { META_KEYS, type MetaExpr, type MetaKey } from './meta';
+export { CT_KEYS, type CtDirection, type CtExpr, type CtKey } from './ct';
+export type { FibExpr, FibFlag, FibResult } from './fib';
+export type { ImmediateDataExpr, ImmediateExpr, ImmediateVerdictExpr } from './immediate';
+export type { LookupExpr } from './lookup';
+export type { DynsetExpr, DynsetOp } from './dynset';
+export { OBJECT_TYPES, type ObjectType, type ObjrefExpr, type ObjrefMapExpr, type ObjrefNamedExpr } from './objref';
+export type { NatExpr, NatFamily, NatFlag } from './nat';
+export type { MasqExpr } from './masq';
+export type { RedirExpr } from './redir';
+export type { CounterExpr } from './counter';
+export type { LogExpr, LogFlag, LogLevel } from './log';
+export type { RejectExpr, RejectKind } from './reject';
+export type { LimitExpr } from './limit';

@@ -1,0 +1,331 @@
+/**
+ * nf_tables over netlink: typed, atomic transactions and listing, bound to a network
+ * namespace. No `nft` process, no libnftables: the addon encodes every message.
+ */
+import { NetlinkError, NsnetError, fromNative, invalid } from '../errors';
+import { NETLINK_NETFILTER, native, type NativeMessage } from '../native';
+import { Conn, toError } from '../netlink/conn';
+import { openNetns, type NetnsSpec } from '../netns';
+import * as v from '../validate';
+import { FAMILIES, HOOKS, NETDEV_HOOKS, NFT_DATA_VERDICT, NFT_MSG, NFT_SET, NFT_SET_ELEM_INTERVAL_END, UDATA, type Family } from './constants';
+import { Layout, decrement } from './datatypes';
+import { decodeExpr } from './expr/registry';
+import { decodeVerdict } from './expr/verdict';
+import { Transaction, family, setKey, type SetLayout } from './transaction';
+import type { Chain, Element, Hook, Key, NftSet, Rule, Ruleset, Table } from './types';
+import { decodeComment } from './udata';
+
+const FAMILY_NAMES = Object.fromEntries(Object.entries(FAMILIES).map(([k, n]) => [n, k])) as Record<number, Family>;
+const SET_FLAG_NAMES = Object.entries(NFT_SET).map(([k, n]) => [n, k.toLowerCase()] as const);
+
+/** The outcome of a transaction. */
+export interface TransactionResult {
+  /** Messages the batch held (without BATCH_BEGIN / BATCH_END). */
+  messages: number;
+}
+
+/** An nf_tables connection bound to a network namespace. */
+export class NfTables {
+  private closed = false;
+
+  private constructor(private readonly conn: Conn) {}
+
+  /**
+   * Opens a connection in a namespace (default: the caller's).
+   * @throws NsnetError ERR_NETNS_NOT_FOUND, ERR_NOT_A_NETNS; EPERM without CAP_NET_ADMIN.
+   */
+  static async open(opts: { netns?: NetnsSpec } = {}): Promise<NfTables> {
+    v.knownKeys(opts, ['netns'], 'NfTables.open options');
+    const ns = openNetns(opts.netns);
+    let handle;
+    try {
+      handle = new native.Handle(NETLINK_NETFILTER, ns.fd);
+    } catch (e) {
+      ns.close();
+      throw fromNative(e, 'open nftables handle');
+    }
+    const nft = new NfTables(new Conn(handle, ns));
+    try {
+      await nft.generation();
+    } catch (e) {
+      nft.close();
+      throw e;
+    }
+    return nft;
+  }
+
+  /** The ruleset generation: it changes with every committed transaction. */
+  async generation(): Promise<number> {
+    const replies = await this.conn.request({ type: NFT_MSG.GETGEN, header: { family: 0 } }, 'get nftables generation');
+    const gen = replies.find((m) => m.type === NFT_MSG.NEWGEN);
+    return Number(gen?.attrs.id ?? 0);
+  }
+
+  /**
+   * Runs a transaction: every operation `fn` collects goes to the kernel in one batch, applied
+   * as a whole or not at all. When the kernel refuses, the NetlinkError names the operation
+   * (`index`, `details.op`) and carries the kernel's extended-ACK text; nothing was applied.
+   */
+  async transaction(fn: (tx: Transaction) => void | Promise<void>): Promise<TransactionResult> {
+    this.assertOpen();
+    const tx = new Transaction();
+    await fn(tx);
+    if (tx.ops.length === 0) return { messages: 0 };
+    const layouts = tx.definedSets();
+    for (const s of tx.referencedSets()) {
+      const k = setKey(s.family, s.table, s.name);
+      if (!layouts.has(k)) {
+        const found = await this.setLayout(s.family, s.table, s.name);
+        if (found) layouts.set(k, found);
+      }
+    }
+    const { requests, opOf } = tx.build(layouts);
+    const results = await this.conn.exec(requests, true);
+    const failed = results.findIndex((r) => r.errno);
+    if (failed >= 0) {
+      const opIndex = opOf[failed] ?? -1;
+      const op = tx.ops[opIndex];
+      const r = results[failed]!;
+      throw toError(r, `transaction operation #${opIndex} (${op?.kind ?? '?'}${describeOp(op)})`, opIndex, { op: op?.kind });
+    }
+    return { messages: requests.length - 2 };
+  }
+
+  /** The set's key / value layout, from the kernel. */
+  private async setLayout(fam: Family, table: string, name: string): Promise<SetLayout | undefined> {
+    let replies: NativeMessage[];
+    try {
+      replies = await this.conn.request({ type: NFT_MSG.GETSET, header: { family: family(fam) }, attrs: { table, name } }, `get set ${name}`);
+    } catch (e) {
+      if (e instanceof NetlinkError && e.code === 'ENOENT') return undefined;
+      throw e;
+    }
+    const m = replies.find((r) => r.type === NFT_MSG.NEWSET);
+    if (!m) return undefined;
+    const s = decodeSetHead(m);
+    if (!s.keyLayout) throw invalid('ERR_INVALID_ARGUMENT', `set ${name} has a key type nsnet cannot encode (type ${s.set.keyType}, ${s.set.keyLen} bytes)`);
+    if (s.set.map && !s.valueLayout) throw invalid('ERR_INVALID_ARGUMENT', `map ${name} has a value type nsnet cannot encode`);
+    return { key: s.keyLayout, ...(s.valueLayout ? { value: s.valueLayout } : {}), interval: s.set.interval };
+  }
+
+  /**
+   * Lists what the kernel holds: tables, chains, rules (expressions decoded) and sets with their
+   * elements — of one family and/or one table, or everything.
+   */
+  async list(filter: { family?: Family; table?: string } = {}): Promise<Ruleset> {
+    this.assertOpen();
+    v.knownKeys(filter, ['family', 'table'], 'list filter');
+    const fam = filter.family === undefined ? 0 : family(filter.family);
+    const byTable = <T extends { table: string }>(xs: T[]) => (filter.table === undefined ? xs : xs.filter((x) => x.table === filter.table));
+    const tables = (await this.conn.dump({ type: NFT_MSG.GETTABLE, header: { family: fam } }, 'list tables'))
+      .filter((m) => m.type === NFT_MSG.NEWTABLE)
+      .map(decodeTable)
+      .filter((t) => filter.table === undefined || t.name === filter.table);
+    const tableAttrs = filter.table === undefined ? {} : { table: filter.table };
+    const chains = byTable((await this.conn.dump({ type: NFT_MSG.GETCHAIN, header: { family: fam }, attrs: tableAttrs }, 'list chains')).filter((m) => m.type === NFT_MSG.NEWCHAIN).map(decodeChain));
+    const rules = byTable((await this.conn.dump({ type: NFT_MSG.GETRULE, header: { family: fam }, attrs: tableAttrs }, 'list rules')).filter((m) => m.type === NFT_MSG.NEWRULE).map(decodeRule));
+    const heads = (await this.conn.dump({ type: NFT_MSG.GETSET, header: { family: fam }, attrs: tableAttrs }, 'list sets')).filter((m) => m.type === NFT_MSG.NEWSET).map(decodeSetHead);
+    const sets: NftSet[] = [];
+    for (const h of heads) {
+      if (filter.table !== undefined && h.set.table !== filter.table) continue;
+      const msgs = await this.conn.dump({ type: NFT_MSG.GETSETELEM, header: { family: family(h.set.family) }, attrs: { table: h.set.table, set: h.set.name } }, `list elements of ${h.set.name}`);
+      const raw = msgs.filter((m) => m.type === NFT_MSG.NEWSETELEM).flatMap((m) => (m.attrs.elements as Record<string, unknown>[] | undefined) ?? []);
+      sets.push({ ...h.set, elements: decodeElements(raw, h) });
+    }
+    return { tables, chains, rules, sets };
+  }
+
+  /** The elements of one set or map. */
+  async elements(spec: { family: Family; table: string; set: string }): Promise<Element[]> {
+    const { sets } = await this.list({ family: spec.family, table: spec.table });
+    const s = sets.find((x) => x.name === spec.set);
+    if (!s) throw new NsnetError('ERR_SET_NOT_FOUND', `set ${spec.set} does not exist in ${spec.family} ${spec.table}`, { set: spec.set });
+    return s.elements;
+  }
+
+  /**
+   * Looks one key up in a set or map (NFT_MSG_GETSETELEM); undefined when absent.
+   */
+  async getElement(spec: { family: Family; table: string; set: string; key: Key }): Promise<Element | undefined> {
+    const layout = await this.setLayout(spec.family, spec.table, spec.set);
+    if (!layout) throw new NsnetError('ERR_SET_NOT_FOUND', `set ${spec.set} does not exist in ${spec.family} ${spec.table}`, { set: spec.set });
+    const tx = new Transaction().deleteElements({ family: spec.family, table: spec.table, set: spec.set, elements: [{ key: spec.key }] });
+    const { requests } = tx.build(new Map([[setKey(spec.family, spec.table, spec.set), layout]]));
+    const probe = requests[1]!;
+    let replies: NativeMessage[];
+    try {
+      replies = await this.conn.request({ type: NFT_MSG.GETSETELEM, header: probe.header ?? {}, attrs: { ...(probe.attrs ?? {}), elements: ((probe.attrs?.elements as unknown[]) ?? []).slice(0, 1) } }, `get element of ${spec.set}`);
+    } catch (e) {
+      if (e instanceof NetlinkError && e.code === 'ENOENT') return undefined;
+      throw e;
+    }
+    const raw = replies.filter((m) => m.type === NFT_MSG.NEWSETELEM).flatMap((m) => (m.attrs.elements as Record<string, unknown>[] | undefined) ?? []);
+    const head = { keyLayout: layout.key, valueLayout: layout.value, set: { interval: layout.interval && !layout.key.concat } } as SetHead;
+    return decodeElements(raw, head)[0];
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.conn.handle.close();
+    this.conn.netns.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new NsnetError('ERR_HANDLE_CLOSED', 'the nftables handle is closed');
+  }
+}
+
+function describeOp(op: { kind: string; spec: unknown } | undefined): string {
+  if (!op) return '';
+  const s = op.spec as Record<string, unknown>;
+  const name = s.name ?? s.set ?? s.chain;
+  return name === undefined ? '' : ` ${String(name)}`;
+}
+
+function famName(m: NativeMessage): Family {
+  return FAMILY_NAMES[m.header.family ?? 0] ?? ('ip' as Family);
+}
+
+function decodeTable(m: NativeMessage): Table {
+  return { family: famName(m), name: String(m.attrs.name), handle: Number(m.attrs.handle ?? 0), flags: Number(m.attrs.flags ?? 0), use: Number(m.attrs.use ?? 0) };
+}
+
+function decodeChain(m: NativeMessage): Chain {
+  const a = m.attrs;
+  const c: Chain = { family: famName(m), table: String(a.table), name: String(a.name), handle: Number(a.handle ?? 0), use: Number(a.use ?? 0) };
+  const hook = a.hook as Record<string, unknown> | undefined;
+  if (hook) {
+    const hooks = c.family === 'netdev' ? NETDEV_HOOKS : HOOKS;
+    const name = Object.entries(hooks).find(([, n]) => n === hook.hooknum)?.[0];
+    if (name) c.hook = name as Hook;
+    if (typeof hook.priority === 'number') c.priority = hook.priority;
+    if (typeof hook.dev === 'string') c.device = hook.dev;
+  }
+  if (typeof a.type === 'string') c.type = a.type;
+  if (typeof a.policy === 'number') c.policy = a.policy === 1 ? 'accept' : 'drop';
+  return c;
+}
+
+function decodeRule(m: NativeMessage): Rule {
+  const a = m.attrs;
+  const r: Rule = {
+    family: famName(m),
+    table: String(a.table),
+    chain: String(a.chain),
+    handle: Number(a.handle ?? 0),
+    // (A list may end in an item of stray non-expression attributes: not an expression.)
+    expr: ((a.expressions as Record<string, unknown>[] | undefined) ?? []).filter((e) => typeof e.name === 'string').map((e) => decodeExpr(e)),
+  };
+  const comment = decodeComment(a.userdata, UDATA.RULE_COMMENT);
+  if (comment !== undefined) r.comment = comment;
+  return r;
+}
+
+interface SetHead {
+  set: Omit<NftSet, 'elements'>;
+  keyLayout?: Layout;
+  valueLayout?: Layout | 'verdict';
+}
+
+function decodeSetHead(m: NativeMessage): SetHead {
+  const a = m.attrs;
+  const flags = Number(a.flags ?? 0);
+  const keyType = Number(a.keyType ?? 0);
+  const keyLen = Number(a.keyLen ?? 0);
+  const keyLayout = Layout.fromId(keyType, keyLen);
+  const map = (flags & NFT_SET.MAP) !== 0;
+  const dataType = Number(a.dataType ?? 0);
+  const valueLayout: Layout | 'verdict' | undefined = !map ? undefined : dataType === NFT_DATA_VERDICT ? 'verdict' : Layout.fromId(dataType, Number(a.dataLen ?? 0));
+  const set: Omit<NftSet, 'elements'> = {
+    family: famName(m),
+    table: String(a.table),
+    name: String(a.name),
+    handle: Number(a.handle ?? 0),
+    flags: SET_FLAG_NAMES.filter(([bit]) => flags & bit).map(([, n]) => n),
+    keyType,
+    keyLen,
+    interval: (flags & NFT_SET.INTERVAL) !== 0,
+    map,
+  };
+  if (keyLayout) set.key = keyLayout.types;
+  if (valueLayout) set.value = valueLayout === 'verdict' ? 'verdict' : valueLayout.types;
+  if (a.timeout !== undefined) set.timeout = Number(a.timeout);
+  return { set, ...(keyLayout ? { keyLayout } : {}), ...(valueLayout ? { valueLayout } : {}) };
+}
+
+
+function decodeElements(raw: Record<string, unknown>[], h: SetHead): Element[] {
+  const value = (x: unknown) => (x as { value?: string } | undefined)?.value;
+  const out: Element[] = [];
+  const one = (it: Record<string, unknown>): Element => {
+    const keyHex = value(it.key) ?? '';
+    const e: Element = { key: h.keyLayout ? h.keyLayout.decode(Buffer.from(keyHex, 'hex')) : keyHex };
+    if (!h.keyLayout) e.rawKey = keyHex;
+    const data = it.data as Record<string, unknown> | undefined;
+    if (data?.verdict) {
+      e.verdict = decodeVerdict(data.verdict, 'element verdict');
+    } else if (data?.value !== undefined && h.valueLayout && h.valueLayout !== 'verdict') {
+      e.value = h.valueLayout.decode(Buffer.from(String(data.value), 'hex'));
+    }
+    if (it.timeout !== undefined) e.timeout = Number(it.timeout);
+    if (it.expiration !== undefined) e.expiration = Number(it.expiration);
+    const comment = decodeComment(it.userdata, UDATA.SET_ELEM_COMMENT);
+    if (comment !== undefined) e.comment = comment;
+    return e;
+  };
+  if (h.set.interval && h.keyLayout && !h.keyLayout.concat) {
+    // [start, end+1) pairs: the kernel lists them in descending key order; pair each start
+    // with the end element that follows it in key order.
+    const items = raw
+      .map((it) => ({ it, key: Buffer.from(value(it.key) ?? '', 'hex'), end: (Number(it.flags ?? 0) & NFT_SET_ELEM_INTERVAL_END) !== 0 }))
+      .sort((a, b) => Buffer.compare(a.key, b.key));
+    for (let i = 0; i < items.length; i++) {
+      const x = items[i]!;
+      if (x.end) continue;
+      const next = items[i + 1];
+      const last = next && next.end ? decrement(next.key) : Buffer.alloc(x.key.length, 0xff);
+      const e = one(x.it);
+      e.key = describeRange(h.keyLayout, x.key, last);
+      out.push(e);
+    }
+    return out;
+  }
+  for (const it of raw) {
+    const e = one(it);
+    if (h.keyLayout?.concat && it.keyEnd !== undefined) e.key = describeConcatRange(h.keyLayout, Buffer.from(value(it.key) ?? '', 'hex'), Buffer.from(value(it.keyEnd) ?? '', 'hex'));
+    out.push(e);
+  }
+  return out;
+}
+
+/** A range [start, last] as a CIDR when it is one, else { from, to } (or the value itself). */
+function describeRange(l: Layout, start: Buffer, last: Buffer): unknown {
+  const from = l.decode(start);
+  if (Buffer.compare(start, last) === 0) return from;
+  const t = l.types[0];
+  if (t === 'ipv4_addr' || t === 'ipv6_addr') {
+    const bits = start.length * 8;
+    for (let len = 0; len <= bits; len++) {
+      const mask = (i: number) => (i < len ? 1 : 0);
+      let ok = true;
+      for (let b = 0; b < bits && ok; b++) {
+        const sb = (start[b >> 3]! >> (7 - (b & 7))) & 1;
+        const lb = (last[b >> 3]! >> (7 - (b & 7))) & 1;
+        ok = mask(b) ? sb === lb : sb === 0 && lb === 1;
+      }
+      if (ok) return `${from}/${len}`;
+    }
+  }
+  return { from, to: l.decode(last) };
+}
+
+function describeConcatRange(l: Layout, start: Buffer, end: Buffer): unknown[] {
+  const a = l.decode(start) as unknown[];
+  const b = l.decode(end) as unknown[];
+  return a.map((x, i) => (x === b[i] ? x : { from: x, to: b[i] }));
+}
