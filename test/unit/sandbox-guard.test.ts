@@ -1,4 +1,6 @@
 import * as assert from 'assert';
+import { spawnSync } from 'child_process';
+import * as path from 'path';
 import { assertInSandbox, makeNetns, netnsInode, uniqueName, useSandbox, withNetns } from '../helpers/sandbox';
 import { countFds, countThreads, ipJson } from '../helpers/oracle';
 
@@ -32,7 +34,22 @@ describe('test sandbox', () => {
     assert.ok(countFds() > 2 && countThreads() >= 1);
   });
 
+  let registered = '';
   it('registers a namespace for teardown after the test', async () => {
-    await makeNetns('gd');
+    registered = await makeNetns('gd');
+    assert.ok(ipJson(['netns', 'list']).some((n: { name: string }) => n.name === registered));
+  });
+
+  it('... and it is gone once that test ended', () => {
+    assert.ok(registered);
+    assert.ok(!ipJson(['netns', 'list']).some((n: { name: string }) => n.name === registered));
+  });
+
+  it('the runner refuses to run outside the sandbox it makes', () => {
+    const env = { ...process.env };
+    delete env.NSNET_SANDBOX;
+    const r = spawnSync(process.execPath, [path.join(__dirname, '..', '..', '..', 'scripts', 'test.js')], { env, encoding: 'utf8' });
+    assert.strictEqual(r.status, 2, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /sandbox|namespace/i);
   });
 });
