@@ -9,10 +9,10 @@
  * Reference: include/uapi/linux/netfilter/nfnetlink_conntrack.h, nf_conntrack_common.h.
  */
 import * as ipaddr from 'ipaddr.js';
-import { NsnetError, fromNative, invalid, type NetlinkError } from './errors';
-import { NETLINK_NETFILTER, native, type NativeAttrs, type NativeMessage } from './native';
+import { invalid, type NetlinkError } from './errors';
+import { NETLINK_NETFILTER, type NativeAttrs, type NativeMessage } from './native';
 import { Conn } from './netlink/conn';
-import { openNetns, type NetnsHandle, type NetnsSpec } from './netns';
+import type { NetnsSpec } from './netns';
 import * as v from './validate';
 
 const NFNL_SUBSYS_CTNETLINK = 1;
@@ -140,7 +140,6 @@ interface Match {
 export class Conntrack {
   /** Inode of the namespace the handle is bound to. */
   readonly netnsInode: number;
-  private closed = false;
 
   private constructor(private readonly conn: Conn) {
     this.netnsInode = conn.netns.inode;
@@ -153,22 +152,9 @@ export class Conntrack {
    */
   static async open(opts: ConntrackOptions = {}): Promise<Conntrack> {
     v.knownKeys(opts, ['netns'], 'Conntrack.open options');
-    const ns: NetnsHandle = openNetns(opts.netns);
-    let handle;
-    try {
-      handle = new native.Handle(NETLINK_NETFILTER, ns.fd);
-    } catch (e) {
-      ns.close();
-      throw fromNative(e, 'open conntrack handle');
-    }
-    const ct = new Conntrack(new Conn(handle, ns));
-    try {
-      await ct.stats(); // proves ctnetlink answers in that namespace
-    } catch (e) {
-      ct.close();
-      throw e;
-    }
-    return ct;
+    // The probe: proves ctnetlink answers in that namespace.
+    const conn = await Conn.open(NETLINK_NETFILTER, opts.netns, 'conntrack', (c) => c.request({ type: CT.GET_STATS, header: { family: AF.UNSPEC } }, 'conntrack statistics'));
+    return new Conntrack(conn);
   }
 
   /**
@@ -244,19 +230,16 @@ export class Conntrack {
 
   /** Whether close() was called. */
   get isClosed(): boolean {
-    return this.closed;
+    return this.conn.isClosed;
   }
 
   /** Closes the handle; requests still queued or in flight reject with ERR_HANDLE_CLOSED. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.conn.handle.close();
-    this.conn.netns.close();
+    this.conn.close();
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new NsnetError('ERR_HANDLE_CLOSED', 'the conntrack handle is closed');
+    this.conn.assertOpen();
   }
 
   private async dump(m: Match): Promise<ConntrackEntry[]> {

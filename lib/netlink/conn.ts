@@ -4,16 +4,59 @@
  * @internal
  */
 import { NetlinkError, NsnetError, fromNative } from '../errors';
-import type { NativeHandle, NativeMessage, NativeRequest, NativeResult } from '../native';
-import type { NetnsHandle } from '../netns';
+import { native, type NativeHandle, type NativeMessage, type NativeRequest, type NativeResult } from '../native';
+import { openNetns, type NetnsHandle, type NetnsSpec } from '../netns';
 import { NLM_F } from './constants';
 
 export class Conn {
+  private closed = false;
+
   constructor(
     readonly handle: NativeHandle,
     /** The namespace the socket is bound to (kept open: monitors open sockets there too). */
     readonly netns: NetnsHandle,
+    /** What the handle is, for errors: 'netlink', 'nftables', 'conntrack'. */
+    readonly what = 'netlink',
   ) {}
+
+  /**
+   * Opens a socket of `protocol` in a namespace (by a short-lived thread of the addon that
+   * enters it), then runs `probe` to prove it answers there; closes everything on failure.
+   */
+  static async open(protocol: number, netns: NetnsSpec | undefined, what: string, probe: (c: Conn) => Promise<unknown>): Promise<Conn> {
+    const ns = openNetns(netns);
+    let handle: NativeHandle;
+    try {
+      handle = new native.Handle(protocol, ns.fd);
+    } catch (e) {
+      ns.close();
+      throw fromNative(e, `open ${what} handle`);
+    }
+    const conn = new Conn(handle, ns, what);
+    try {
+      await probe(conn);
+    } catch (e) {
+      conn.close();
+      throw e;
+    }
+    return conn;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Closes the socket; requests still queued or in flight reject with ERR_HANDLE_CLOSED. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.close();
+    this.netns.close();
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new NsnetError('ERR_HANDLE_CLOSED', `the ${this.what} handle is closed`);
+  }
 
   /** Runs requests in order; per-message kernel errors are returned, not thrown. */
   async exec(requests: NativeRequest[], atomic = false): Promise<NativeResult[]> {

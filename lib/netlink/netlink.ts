@@ -2,9 +2,8 @@
  * A rtnetlink handle bound to one network namespace. Requests on one handle run in order on
  * its own worker thread; open several handles for parallelism.
  */
-import { NsnetError, fromNative } from '../errors';
-import { NETLINK_ROUTE, native } from '../native';
-import { openNetns, type NetnsHandle, type NetnsSpec } from '../netns';
+import { NETLINK_ROUTE } from '../native';
+import type { NetnsSpec } from '../netns';
 import * as v from '../validate';
 import { Addresses } from './addresses';
 import { Conn } from './conn';
@@ -34,7 +33,6 @@ export class Netlink {
   readonly netnsInode: number;
 
   private readonly conn: Conn;
-  private closed = false;
 
   private constructor(conn: Conn) {
     this.conn = conn;
@@ -53,23 +51,10 @@ export class Netlink {
    */
   static async open(opts: NetlinkOptions = {}): Promise<Netlink> {
     v.knownKeys(opts, ['netns'], 'Netlink.open options');
-    const ns: NetnsHandle = openNetns(opts.netns);
-    let handle;
-    try {
-      handle = new native.Handle(NETLINK_ROUTE, ns.fd);
-    } catch (e) {
-      ns.close();
-      throw fromNative(e, 'open netlink handle');
-    }
-    const nl = new Netlink(new Conn(handle, ns));
-    try {
-      // Proves the socket works in that namespace: loopback is ifindex 1 in every namespace.
-      await nl.conn.request({ type: RTM.GETLINK, header: { index: 1 }, attrs: { extMask: 8 } }, 'open netlink handle');
-    } catch (e) {
-      nl.close();
-      throw e;
-    }
-    return nl;
+    // The probe: loopback is ifindex 1 in every namespace.
+    const conn = await Conn.open(NETLINK_ROUTE, opts.netns, 'netlink', (c) =>
+      c.request({ type: RTM.GETLINK, header: { index: 1 }, attrs: { extMask: 8 }, only: ['ifname'] }, 'open netlink handle'));
+    return new Netlink(conn);
   }
 
   /** Requests not yet answered. */
@@ -79,7 +64,7 @@ export class Netlink {
 
   /** Whether close() was called. */
   get isClosed(): boolean {
-    return this.closed;
+    return this.conn.isClosed;
   }
 
   /**
@@ -87,14 +72,6 @@ export class Netlink {
    * in-flight one may or may not have taken effect in the kernel).
    */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.conn.handle.close();
-    this.conn.netns.close();
-  }
-
-  /** @internal */
-  assertOpen(): void {
-    if (this.closed) throw new NsnetError('ERR_HANDLE_CLOSED', 'the netlink handle is closed');
+    this.conn.close();
   }
 }

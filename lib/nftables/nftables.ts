@@ -2,10 +2,10 @@
  * nf_tables over netlink: typed, atomic transactions and listing, bound to a network
  * namespace. No `nft` process, no libnftables: the addon encodes every message.
  */
-import { NetlinkError, NsnetError, fromNative, invalid } from '../errors';
-import { NETLINK_NETFILTER, native, type NativeMessage } from '../native';
+import { NetlinkError, NsnetError, invalid } from '../errors';
+import { NETLINK_NETFILTER, type NativeMessage } from '../native';
 import { Conn, toError } from '../netlink/conn';
-import { openNetns, type NetnsSpec } from '../netns';
+import type { NetnsSpec } from '../netns';
 import * as v from '../validate';
 import { FAMILIES, HOOKS, NETDEV_HOOKS, NFT_DATA_VERDICT, NFT_MSG, NFT_SET, NFT_SET_ELEM_INTERVAL_END, UDATA, type Family } from './constants';
 import { Layout, decrement } from './datatypes';
@@ -26,8 +26,6 @@ export interface TransactionResult {
 
 /** An nf_tables connection bound to a network namespace. */
 export class NfTables {
-  private closed = false;
-
   private constructor(private readonly conn: Conn) {}
 
   /**
@@ -36,29 +34,14 @@ export class NfTables {
    */
   static async open(opts: { netns?: NetnsSpec } = {}): Promise<NfTables> {
     v.knownKeys(opts, ['netns'], 'NfTables.open options');
-    const ns = openNetns(opts.netns);
-    let handle;
-    try {
-      handle = new native.Handle(NETLINK_NETFILTER, ns.fd);
-    } catch (e) {
-      ns.close();
-      throw fromNative(e, 'open nftables handle');
-    }
-    const nft = new NfTables(new Conn(handle, ns));
-    try {
-      await nft.generation();
-    } catch (e) {
-      nft.close();
-      throw e;
-    }
-    return nft;
+    const conn = await Conn.open(NETLINK_NETFILTER, opts.netns, 'nftables', (c) => generation(c));
+    return new NfTables(conn);
   }
 
   /** The ruleset generation: it changes with every committed transaction. */
   async generation(): Promise<number> {
-    const replies = await this.conn.request({ type: NFT_MSG.GETGEN, header: { family: 0 } }, 'get nftables generation');
-    const gen = replies.find((m) => m.type === NFT_MSG.NEWGEN);
-    return Number(gen?.attrs.id ?? 0);
+    this.conn.assertOpen();
+    return generation(this.conn);
   }
 
   /**
@@ -67,7 +50,7 @@ export class NfTables {
    * (`index`, `details.op`) and carries the kernel's extended-ACK text; nothing was applied.
    */
   async transaction(fn: (tx: Transaction) => void | Promise<void>): Promise<TransactionResult> {
-    this.assertOpen();
+    this.conn.assertOpen();
     const tx = new Transaction();
     await fn(tx);
     if (tx.ops.length === 0) return { messages: 0 };
@@ -113,7 +96,7 @@ export class NfTables {
    * elements — of one family and/or one table, or everything.
    */
   async list(filter: { family?: Family; table?: string } = {}): Promise<Ruleset> {
-    this.assertOpen();
+    this.conn.assertOpen();
     v.knownKeys(filter, ['family', 'table'], 'list filter');
     const fam = filter.family === undefined ? 0 : family(filter.family);
     const byTable = <T extends { table: string }>(xs: T[]) => (filter.table === undefined ? xs : xs.filter((x) => x.table === filter.table));
@@ -160,24 +143,33 @@ export class NfTables {
       throw e;
     }
     const raw = replies.filter((m) => m.type === NFT_MSG.NEWSETELEM).flatMap((m) => (m.attrs.elements as Record<string, unknown>[] | undefined) ?? []);
-    const head = { keyLayout: layout.key, valueLayout: layout.value, set: { interval: layout.interval && !layout.key.concat } } as SetHead;
+    if (layout.interval && !layout.key.concat) {
+      // The kernel answers with the start element of the interval holding the key; the interval
+      // itself (its end is a separate element) comes from the set's listing.
+      const start = raw.find((it) => !(Number(it.flags ?? 0) & NFT_SET_ELEM_INTERVAL_END));
+      if (!start) return undefined;
+      const first = layout.key.decode(Buffer.from(String((start.key as { value?: string } | undefined)?.value ?? ''), 'hex'));
+      const all = await this.elements(spec);
+      return all.find((e) => e.key === first || (typeof e.key === 'string' && e.key.startsWith(`${String(first)}/`)) || (e.key as { from?: unknown } | null)?.from === first);
+    }
+    const head = { keyLayout: layout.key, valueLayout: layout.value, set: { interval: false } } as SetHead;
     return decodeElements(raw, head)[0];
   }
 
   get isClosed(): boolean {
-    return this.closed;
+    return this.conn.isClosed;
   }
 
+  /** Closes the handle; requests still queued or in flight reject with ERR_HANDLE_CLOSED. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.conn.handle.close();
-    this.conn.netns.close();
+    this.conn.close();
   }
+}
 
-  private assertOpen(): void {
-    if (this.closed) throw new NsnetError('ERR_HANDLE_CLOSED', 'the nftables handle is closed');
-  }
+async function generation(conn: Conn): Promise<number> {
+  const replies = await conn.request({ type: NFT_MSG.GETGEN, header: { family: 0 } }, 'get nftables generation');
+  const gen = replies.find((m) => m.type === NFT_MSG.NEWGEN);
+  return Number(gen?.attrs.id ?? 0);
 }
 
 function describeOp(op: { kind: string; spec: unknown } | undefined): string {
@@ -279,16 +271,18 @@ function decodeElements(raw: Record<string, unknown>[], h: SetHead): Element[] {
     return e;
   };
   if (h.set.interval && h.keyLayout && !h.keyLayout.concat) {
-    // [start, end+1) pairs: the kernel lists them in descending key order; pair each start
-    // with the end element that follows it in key order.
+    // One-field intervals are [start, end+1) in the kernel's tree: a start element, then an end
+    // element at the first key past it — or, for adjacent intervals, simply the next start.
+    // In key order (an end before a start at the same key), each start runs up to the key before
+    // whatever comes next, or to the last key when nothing does.
     const items = raw
       .map((it) => ({ it, key: Buffer.from(value(it.key) ?? '', 'hex'), end: (Number(it.flags ?? 0) & NFT_SET_ELEM_INTERVAL_END) !== 0 }))
-      .sort((a, b) => Buffer.compare(a.key, b.key));
+      .sort((a, b) => Buffer.compare(a.key, b.key) || Number(b.end) - Number(a.end));
     for (let i = 0; i < items.length; i++) {
       const x = items[i]!;
       if (x.end) continue;
       const next = items[i + 1];
-      const last = next && next.end ? decrement(next.key) : Buffer.alloc(x.key.length, 0xff);
+      const last = next ? decrement(next.key) : Buffer.alloc(x.key.length, 0xff);
       const e = one(x.it);
       e.key = describeRange(h.keyLayout, x.key, last);
       out.push(e);
@@ -324,8 +318,14 @@ function describeRange(l: Layout, start: Buffer, last: Buffer): unknown {
   return { from, to: l.decode(last) };
 }
 
+/** Each field of a concatenated [start, end] described on its own, as describeRange does. */
 function describeConcatRange(l: Layout, start: Buffer, end: Buffer): unknown[] {
-  const a = l.decode(start) as unknown[];
-  const b = l.decode(end) as unknown[];
-  return a.map((x, i) => (x === b[i] ? x : { from: x, to: b[i] }));
+  let off = 0;
+  return l.types.map((t) => {
+    const one = new Layout(t);
+    const field = (b: Buffer) => b.subarray(off, off + one.len);
+    const out = describeRange(one, field(start), field(end));
+    off += (one.len + 3) & ~3;
+    return out;
+  });
 }
