@@ -101,6 +101,6 @@ export function toError(r: NativeResult, what: string, index?: number, details?:
     ...(r.extack !== undefined ? { extack: r.extack } : {}),
     what,
     ...(index !== undefined ? { index } : {}),
-    ...(details ? { details } : {}),
+    details: { ...(details ?? {}), ...(r.extackOffset !== undefined ? { extackOffset: r.extackOffset } : {}) },
   });
 }

@@ -49,7 +49,7 @@ export class NfTables {
    * as a whole or not at all. When the kernel refuses, the NetlinkError names the operation
    * (`index`, `details.op`) and carries the kernel's extended-ACK text; nothing was applied.
    */
-  async transaction(fn: (tx: Transaction) => void | Promise<void>): Promise<TransactionResult> {
+  async transaction(fn: (tx: Transaction) => unknown): Promise<TransactionResult> {
     this.conn.assertOpen();
     const tx = new Transaction();
     await fn(tx);

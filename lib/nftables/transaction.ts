@@ -208,12 +208,13 @@ function encodeOp(op: Op, layouts: Map<string, SetLayout>, nextSetId: () => numb
     case 'addSet':
     case 'ensureSet': {
       const s = op.spec;
-      v.knownKeys(s, ['family', 'table', 'name', 'key', 'value', 'interval', 'timeout', 'constant', 'size'], 'set');
+      v.knownKeys(s, ['family', 'table', 'name', 'key', 'value', 'interval', 'timeout', 'constant', 'dynamic', 'size'], 'set');
       const l = layoutOf(s);
       let flags = 0;
       if (l.interval) flags |= NFT_SET.INTERVAL;
       if (l.interval && l.key.concat) flags |= NFT_SET.CONCAT;
       if (s.constant) flags |= NFT_SET.CONSTANT;
+      if (s.dynamic) flags |= NFT_SET.EVAL;
       if (s.timeout !== undefined) flags |= NFT_SET.TIMEOUT;
       if (l.value) flags |= NFT_SET.MAP;
       const attrs: Record<string, unknown> = { table: objName(s.table, 'table'), name: objName(s.name, 'set'), flags, keyType: l.key.id, keyLen: l.key.len, id: nextSetId() };
@@ -278,8 +279,15 @@ function udataU32(type: number, value: number): Buffer {
   return b;
 }
 
+/** An upper bound of an element's encoded size: headers plus its hex strings halved. */
 function estimate(item: Record<string, unknown>): number {
-  return 64 + JSON.stringify(item).length / 2;
+  let n = 96;
+  for (const k of ['key', 'keyEnd', 'data'] as const) {
+    const d = item[k] as { value?: string } | undefined;
+    n += (d?.value?.length ?? 0) / 2 + 48;
+  }
+  if (typeof item.userdata === 'string') n += item.userdata.length / 2;
+  return n;
 }
 
 /** A key part as bytes (an interval part gives its start and inclusive end). */

@@ -48,6 +48,8 @@ export interface SetSpec {
   timeout?: number;
   /** The elements cannot change after creation. */
   constant?: boolean;
+  /** Rules may add to it from the packet path (`update @set`, dynset): NFT_SET_EVAL. */
+  dynamic?: boolean;
   /** Expected number of elements (sizing hint). */
   size?: number;
 }
