@@ -3,10 +3,12 @@
 # Idempotent: installs only what is missing. Needs root (apt-get).
 #   iproute2         -> ip, ip -batch, ip -json
 #   python3-pyroute2 -> pyroute2 for the Debian /usr/bin/python3
+#   nftables         -> nft -f, nft list (the nft suite)
 set -eu
 
 need=""
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v nft >/dev/null 2>&1 || need="$need nftables"
 /usr/bin/python3 -c 'import pyroute2' >/dev/null 2>&1 || need="$need python3-pyroute2"
 [ -z "$need" ] && exit 0
 
