@@ -130,14 +130,17 @@ export interface LinkSpecBase {
 
 export interface VethSpec extends LinkSpecBase {
   kind: 'veth';
-  /** The other end. Default: a kernel-chosen name in this namespace. */
+  /**
+   * The other end. Default: a kernel-chosen name in this namespace. It starts down: the kernel
+   * cannot bring up one end of a pair it is still creating, so raise it with a handle in its
+   * namespace.
+   */
   peer?: {
     name?: string;
     /** Create the peer directly in this namespace. */
     netns?: NetnsSpec;
     mac?: string;
     mtu?: number;
-    up?: boolean;
   };
 }
 

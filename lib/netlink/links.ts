@@ -394,16 +394,14 @@ export function encodeLinkSpec(spec: LinkSpec, masters: Map<string | number, num
       const s = spec as Extract<LinkSpec, { kind: 'veth'; peer?: unknown }>;
       if (s.peer !== undefined) {
         const p = s.peer;
-        v.knownKeys(p, ['name', 'netns', 'mac', 'mtu', 'up'], 'veth peer');
+        // No `up` for the peer: the kernel cannot open a veth end before the pair is complete
+        // (ENOTCONN); bring it up with a handle in its namespace afterwards.
+        v.knownKeys(p, ['name', 'netns', 'mac', 'mtu'], 'veth peer');
         const pa: Attrs = {};
         const ph: Record<string, number> = {};
         if (p.name !== undefined) pa.ifname = v.ifname(p.name, 'peer name');
         if (p.mac !== undefined) pa.address = v.mac(p.mac, { unicast: true });
         if (p.mtu !== undefined) pa.mtu = v.mtu(p.mtu);
-        if (p.up) {
-          ph.flags = IFF_UP;
-          ph.change = IFF_UP;
-        }
         if (p.netns !== undefined) {
           const ns = openNetns(p.netns);
           opened.push(ns);

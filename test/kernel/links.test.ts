@@ -220,6 +220,8 @@ describe('links', function () {
       [() => nl.links.add({ kind: 'veth', name: 'va', peer: { name: 'vb', netns: '/etc/hostname' } }), 'ERR_NOT_A_NETNS'],
       [() => nl.links.add({ kind: 'Bad Kind', name: 'x0' }), 'ERR_INVALID_ARGUMENT'],
       [() => nl.links.removeGroup(0), 'ERR_INVALID_ARGUMENT'],
+      // the kernel cannot raise one end of a pair it is creating (ENOTCONN): refused up front
+      [() => nl.links.add({ kind: 'veth', name: 'va', peer: { name: 'vb', up: true } as never }), 'ERR_INVALID_ARGUMENT'],
     ];
     for (const [fn, code] of bad) await rejects(fn(), code);
     assert.deepEqual(linkNames(ns), before);

@@ -8,6 +8,7 @@ import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { Netlink, NetlinkError, NsnetError } from '../../lib/index';
 import type { Route, RouteSpec } from '../../lib/index';
+import { tcpReach } from '../helpers/traffic';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 import { ipJson, sh } from '../helpers/oracle';
 
@@ -33,33 +34,6 @@ async function rejectsWith(p: Promise<unknown>, code: string, operation?: string
   });
 }
 
-/**
- * Whether a TCP client in `clientNs` gets an answer from a server listening on every address
- * of `serverNs` (both namespaces made by the test). Bounded: gives up after `timeoutMs`.
- */
-async function tcpReach(serverNs: string, clientNs: string, addr: string, port = 5555, timeoutMs = 2000): Promise<boolean> {
-  const server = spawn('ip', ['netns', 'exec', serverNs, process.execPath, '-e', `
-    const s = require('net').createServer((c) => c.end('pong\\n'));
-    s.on('error', (e) => { console.error(e.message); process.exit(2); });
-    s.listen(${port}, '::', () => console.log('ready'));
-    setTimeout(() => process.exit(0), ${timeoutMs + 3000});`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  try {
-    const ready = await new Promise<boolean>((resolve) => {
-      server.stdout.once('data', () => resolve(true));
-      server.once('exit', () => resolve(false));
-    });
-    assert.ok(ready, 'the TCP server did not start');
-    const client = spawnSync('ip', ['netns', 'exec', clientNs, process.execPath, '-e', `
-      const c = require('net').connect(${port}, ${JSON.stringify(addr)});
-      let d = ''; c.on('data', (x) => { d += x; });
-      c.on('end', () => process.exit(d === 'pong\\n' ? 0 : 3));
-      c.on('error', () => process.exit(2));
-      setTimeout(() => process.exit(4), ${timeoutMs});`], { encoding: 'utf8', timeout: timeoutMs + 3000 });
-    return client.status === 0;
-  } finally {
-    server.kill();
-  }
-}
 
 // Kernel uapi numbers (linux/rtnetlink.h), written out here so the oracle side does not use the
 // library's tables.

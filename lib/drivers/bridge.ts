@@ -1,0 +1,108 @@
+/**
+ * Bridge mode, the kernel side: a Linux bridge per network with the gateway address, and per
+ * container a veth pair — the host end on the bridge, the other end born directly inside the
+ * container's namespace under its final name (one atomic request, nothing to move or rename) —
+ * with the container's address, MAC (from its IPv4 address), default route and loopback.
+ * The firewall side (NAT, published ports, isolation) is lib/firewall/; addresses come from
+ * lib/ipam/. Every link carries the alias `nsnet:<network>[:<endpoint>]` so gc() finds it.
+ */
+import { createHash } from 'node:crypto';
+import { NetlinkError, NsnetError } from '../errors';
+import { Netlink } from '../netlink/netlink';
+import type { NetnsSpec } from '../netns';
+import type { DriverContext, EndpointRecord, NetworkRecord } from './driver';
+
+/** The alias that marks a kernel object as nsnet's. */
+export function ownerAlias(network: string, endpoint?: string): string {
+  return endpoint === undefined ? `nsnet:${network}` : `nsnet:${network}:${endpoint}`;
+}
+
+/** Parses an alias written by ownerAlias(). */
+export function parseOwnerAlias(alias: string | undefined): { network: string; endpoint?: string } | undefined {
+  if (!alias?.startsWith('nsnet:')) return undefined;
+  const rest = alias.slice(6);
+  const i = rest.indexOf(':');
+  return i < 0 ? { network: rest } : { network: rest.slice(0, i), endpoint: rest.slice(i + 1) };
+}
+
+/** The host end of an endpoint's veth: 've-' + 12 hex digits of a hash of network and id (≤ 15 bytes). */
+export function hostIfname(network: string, endpoint: string): string {
+  return `ve-${createHash('sha256').update(`${network}\0${endpoint}`).digest('hex').slice(0, 12)}`;
+}
+
+/** Creates (or adopts, if it is already nsnet's for this network) the network's bridge. */
+export async function createBridge(ctx: DriverContext, net: NetworkRecord): Promise<void> {
+  const alias = ownerAlias(net.name);
+  const existing = await ctx.host.links.find(net.bridge);
+  if (existing) {
+    if (existing.kind !== 'bridge' || existing.alias !== alias)
+      throw new NsnetError('ERR_NAME_IN_USE', `a link named ${net.bridge} exists and is not nsnet's bridge for ${net.name}`, { bridge: net.bridge });
+  } else {
+    await ctx.host.links.add({ kind: 'bridge', name: net.bridge, mtu: net.mtu, alias, stp: false });
+  }
+  try {
+    const prefix = net.subnet.split('/')[1];
+    const have = new Set((await ctx.host.addresses.list({ dev: net.bridge })).map((a) => a.cidr));
+    if (!have.has(`${net.gateway}/${prefix}`)) await ctx.host.addresses.add(net.bridge, `${net.gateway}/${prefix}`);
+    if (net.subnet6 && net.gateway6) {
+      const p6 = net.subnet6.split('/')[1];
+      if (!have.has(`${net.gateway6}/${p6}`)) await ctx.host.addresses.add(net.bridge, `${net.gateway6}/${p6}`, { nodad: true });
+    }
+    await ctx.host.links.set(net.bridge, { up: true });
+  } catch (e) {
+    if (!existing) await ctx.host.links.remove(net.bridge).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Removes the network's bridge (already gone is fine). */
+export async function removeBridge(ctx: DriverContext, net: NetworkRecord): Promise<void> {
+  const link = await ctx.host.links.find(net.bridge);
+  if (!link) return;
+  if (link.alias !== ownerAlias(net.name)) throw new NsnetError('ERR_NAME_IN_USE', `${net.bridge} is not nsnet's bridge for ${net.name}; left alone`, { bridge: net.bridge });
+  await ctx.host.links.remove(link.index).catch((e) => {
+    if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
+  });
+}
+
+/**
+ * Attaches a container: the veth pair (peer created in the container namespace as `ifname`),
+ * then the container side's address, loopback and default route. Undone if any step fails.
+ */
+export async function attachEndpoint(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord, netns: NetnsSpec): Promise<void> {
+  await ctx.host.links.add({
+    kind: 'veth',
+    name: ep.hostIfname,
+    mtu: net.mtu,
+    master: net.bridge,
+    up: true,
+    alias: ownerAlias(net.name, ep.id),
+    peer: { name: ep.ifname, netns, mac: ep.mac, mtu: net.mtu },
+  });
+  let c: Netlink | undefined;
+  try {
+    c = await Netlink.open({ netns });
+    await c.links.set('lo', { up: true });
+    await c.addresses.add(ep.ifname, `${ep.ipv4}/${net.subnet.split('/')[1]}`);
+    await c.links.set(ep.ifname, { up: true });
+    if (ep.ipv6 && net.subnet6) await c.addresses.add(ep.ifname, `${ep.ipv6}/${net.subnet6.split('/')[1]}`, { nodad: true });
+    if (!net.internal) {
+      await c.routes.add({ dst: 'default', gateway: ep.gateway });
+      if (ep.gateway6) await c.routes.add({ dst: 'default', gateway: ep.gateway6 });
+    } else {
+      // An internal network still reaches its own subnet (the prefix route); no way out.
+    }
+  } catch (e) {
+    await ctx.host.links.remove(ep.hostIfname).catch(() => undefined);
+    throw e;
+  } finally {
+    c?.close();
+  }
+}
+
+/** Detaches a container: removing the host end removes the pair (already gone is fine). */
+export async function detachEndpoint(ctx: DriverContext, ep: EndpointRecord): Promise<void> {
+  await ctx.host.links.remove(ep.hostIfname).catch((e) => {
+    if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
+  });
+}
