@@ -5,10 +5,11 @@
  * names, torn down afterwards by the sandbox helpers, even on failure).
  */
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { Netlink, NetlinkError, NsnetError } from '../../lib/index';
 import type { Address } from '../../lib/index';
 import { tcpReach } from '../helpers/traffic';
+import { rejectsWith } from '../helpers/assert';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 import { ipJson, sh } from '../helpers/oracle';
 
@@ -18,19 +19,6 @@ function ip(ns: string, ...args: string[]): void {
   sh('ip', ['-n', ns, ...args]);
 }
 
-/** Asserts that a promise rejects with an NsnetError of this code (and, for kernel errors, this operation). */
-async function rejectsWith(p: Promise<unknown>, code: string, operation?: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof NsnetError, `expected an NsnetError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (operation !== undefined) {
-      assert.ok(e instanceof NetlinkError, `expected a NetlinkError, got ${e.name}`);
-      assert.equal(e.operation, operation);
-      assert.ok(e.errno > 0);
-    }
-    return true;
-  });
-}
 
 
 /** The facts both sides can tell about an address, in one shape. */

@@ -3,7 +3,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { Netlink, NetlinkError, NsnetError, type Link } from '../../lib/index';
-import { makeNetns, uniqueName, useSandbox } from '../helpers/sandbox';
+import { makeNetns, useSandbox } from '../helpers/sandbox';
 import { ipJson } from '../helpers/oracle';
 
 

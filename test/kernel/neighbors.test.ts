@@ -6,10 +6,11 @@
  * afterwards by the sandbox helpers, even on failure).
  */
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { Netlink, NetlinkError, NsnetError } from '../../lib/index';
+import { spawnSync } from 'node:child_process';
+import { Netlink } from '../../lib/index';
 import type { FdbEntry, FdbSpec, Neighbor, NeighborSpec } from '../../lib/index';
 import { tcpReach } from '../helpers/traffic';
+import { rejectsWith } from '../helpers/assert';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 import { bridgeJson, ipJson, sh } from '../helpers/oracle';
 
@@ -19,21 +20,6 @@ function ip(ns: string, ...args: string[]): void {
   sh('ip', ['-n', ns, ...args]);
 }
 
-/** Asserts that a promise rejects with an NsnetError of this code (and, for kernel errors, this operation). */
-async function rejectsWith(p: Promise<unknown>, code: string, operation?: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof NsnetError, `expected an NsnetError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (operation !== undefined) {
-      assert.ok(e instanceof NetlinkError, `expected a NetlinkError, got ${e.name}`);
-      assert.equal(e.operation, operation);
-      assert.ok(e.errno > 0);
-    } else {
-      assert.ok(!(e instanceof NetlinkError), `expected a validation error before the kernel, got ${e.message}`);
-    }
-    return true;
-  });
-}
 
 
 function linkIndexes(ns: string): Record<string, number> {

@@ -5,10 +5,10 @@
  * own namespaces (unique names, torn down afterwards by the sandbox helpers, even on failure).
  */
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { Netlink, NetlinkError, NsnetError } from '../../lib/index';
+import { Netlink, NetlinkError } from '../../lib/index';
 import type { Route, RouteSpec } from '../../lib/index';
 import { tcpReach } from '../helpers/traffic';
+import { rejectsWith } from '../helpers/assert';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 import { ipJson, sh } from '../helpers/oracle';
 
@@ -18,21 +18,6 @@ function ip(ns: string, ...args: string[]): void {
   sh('ip', ['-n', ns, ...args]);
 }
 
-/** Asserts that a promise rejects with an NsnetError of this code (and, for kernel errors, this operation). */
-async function rejectsWith(p: Promise<unknown>, code: string, operation?: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof NsnetError, `expected an NsnetError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (operation !== undefined) {
-      assert.ok(e instanceof NetlinkError, `expected a NetlinkError, got ${e.name}`);
-      assert.equal(e.operation, operation);
-      assert.ok(e.errno > 0);
-    } else {
-      assert.ok(!(e instanceof NetlinkError), `expected a validation error before the kernel, got ${e.message}`);
-    }
-    return true;
-  });
-}
 
 
 // Kernel uapi numbers (linux/rtnetlink.h), written out here so the oracle side does not use the
