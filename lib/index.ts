@@ -32,3 +32,8 @@ export { Conntrack } from './conntrack';
 export type {
   ConntrackEntry, ConntrackTuple, ConntrackFilter, ConntrackCounters, ConntrackStats, ConntrackOptions, ConntrackProtocol, ConntrackStatus,
 } from './conntrack';
+export { NetworkHost, DEFAULT_NETWORK } from './host';
+export type { NetworkHostOptions } from './host';
+export type {
+  NetworkSpec, Network, NetworkInspect, ConnectOptions, Endpoint, PortMapping, GcReport, ReconcileReport,
+} from './host-types';

@@ -1,0 +1,129 @@
+/**
+ * Planning published-port changes: which elements to add and remove, decided by asking a
+ * {@link Lookup} before the transaction, so a taken port is refused with the holder's name.
+ *
+ * Exclusivity rules: a (protocol, port) published on every address excludes the same port on
+ * any single address and the other way round; on one address it excludes only that address.
+ * The check reads the two maps (and the `hostip_ports` index, which says in O(1) whether some
+ * single address holds a (protocol, port), so publishing on every address needs no scan). The
+ * transaction then adds with NLM_F_EXCL: a concurrent publisher of the same key in the same map
+ * loses with EEXIST, reported as ERR_PORT_IN_USE. A race between a publisher on every address
+ * and one on a single address is not seen by the kernel (different maps); callers that may race
+ * so serialize their operations (the façade does, under its store lock).
+ */
+import { NsnetError } from '../errors';
+import { describePort, indexElement, keyId, parseOwner, portElement, portKey, type PortEntry, type Placed } from './elements';
+import { SET } from './layout';
+import type { Lookup } from './lookup';
+
+/** Element changes for one transaction. */
+export interface Plan {
+  remove: Placed[];
+  /** Added unless present (no NLM_F_EXCL): the derived index. */
+  ensure: Placed[];
+  /** Added with NLM_F_EXCL. */
+  add: Placed[];
+}
+
+export const emptyPlan = (): Plan => ({ remove: [], ensure: [], add: [] });
+
+/** ERR_PORT_IN_USE naming the holder (from its element's comment). */
+export function portInUse(e: { hostIp?: string; protocol: string; hostPort: number }, holder: { hostIp?: string; comment?: string } | undefined): NsnetError {
+  const owner = parseOwner(holder?.comment);
+  const who = owner ? `${owner.kind} ${owner.name}` : 'an element without owner';
+  const where = holder && holder.hostIp !== e.hostIp ? ` (published on ${holder.hostIp ?? '0.0.0.0'})` : '';
+  return new NsnetError('ERR_PORT_IN_USE', `${describePort(e)} is already published by ${who}${where}`, {
+    protocol: e.protocol,
+    hostIp: e.hostIp ?? '0.0.0.0',
+    hostPort: e.hostPort,
+    holder: holder?.comment ?? null,
+    ...(owner?.kind === 'endpoint' ? { endpoint: owner.name } : {}),
+  });
+}
+
+/**
+ * Plans publishing `entries` for `owner`. Entries already published by the same owner with the
+ * same container address and port are left as they are (idempotent).
+ * @throws ERR_PORT_IN_USE, ERR_NETWORK_INTERNAL
+ */
+export async function planPublish(look: Lookup, owner: string, entries: PortEntry[], plan: Plan = emptyPlan()): Promise<Plan> {
+  for (const ip of new Set(entries.map((e) => e.containerIp))) {
+    const internal = await look.internalSubnetOf(ip);
+    if (internal) {
+      const net = parseOwner(internal.comment);
+      throw new NsnetError('ERR_NETWORK_INTERNAL', `${ip} is on internal network ${net?.name ?? String(internal.key)}: its ports cannot be published`, {
+        containerIp: ip, ...(net ? { network: net.name } : {}),
+      });
+    }
+  }
+  const staleIndex = new Set<string>();
+  const wantIndex = new Set<string>();
+  await Promise.all(entries.map(async (e) => {
+    const { set, key } = portKey(e);
+    const [own, cross] = await Promise.all([
+      look.get(set, key),
+      e.hostIp === undefined ? look.get(SET.hostipPorts, [e.protocol, e.hostPort]) : look.get(SET.publishedAny, [e.protocol, e.hostPort]),
+    ]);
+    if (own) {
+      const v = own.value as unknown[] | undefined;
+      if (own.comment === owner && v?.[0] === e.containerIp && v?.[1] === e.containerPort) return;
+      throw portInUse(e, { ...(e.hostIp !== undefined ? { hostIp: e.hostIp } : {}), ...(own.comment !== undefined ? { comment: own.comment } : {}) });
+    }
+    if (e.hostIp !== undefined) {
+      if (cross) throw portInUse(e, cross.comment !== undefined ? { comment: cross.comment } : {});
+      wantIndex.add(JSON.stringify([e.protocol, e.hostPort]));
+    } else if (cross) {
+      // The index says some single address holds it: find who (one listing per operation).
+      const holders = await look.hostipHolders(e.protocol, e.hostPort);
+      const h = holders[0];
+      if (h) throw portInUse(e, { hostIp: String((h.key as unknown[])[0]), ...(h.comment !== undefined ? { comment: h.comment } : {}) });
+      staleIndex.add(JSON.stringify([e.protocol, e.hostPort]));
+    }
+    plan.add.push(portElement(e, owner));
+  }));
+  for (const k of staleIndex) {
+    const [p, port] = JSON.parse(k) as [PortEntry['protocol'], number];
+    plan.remove.push(indexElement(p, port));
+  }
+  for (const k of wantIndex) {
+    const [p, port] = JSON.parse(k) as [PortEntry['protocol'], number];
+    plan.ensure.push(indexElement(p, port));
+  }
+  return plan;
+}
+
+/**
+ * Plans unpublishing `entries` of `owner`: only elements this owner holds are removed (another
+ * owner's element under the same key is left alone). Returns the entries actually removed.
+ */
+export async function planUnpublish(look: Lookup, owner: string, entries: PortEntry[], plan: Plan = emptyPlan()): Promise<PortEntry[]> {
+  const removed: PortEntry[] = [];
+  const seen = new Set<string>();
+  await Promise.all(entries.map(async (e) => {
+    const { set, key } = portKey(e);
+    const id = keyId(set, key);
+    if (seen.has(id)) return;
+    seen.add(id);
+    const own = await look.get(set, key);
+    if (!own || own.comment !== owner) return;
+    const v = own.value as unknown[] | undefined;
+    plan.remove.push({ set, element: { key } });
+    removed.push({ ...e, containerIp: String(v?.[0] ?? e.containerIp), containerPort: Number(v?.[1] ?? e.containerPort) });
+  }));
+  await dropIndexIfLast(look, removed, plan);
+  return removed;
+}
+
+/**
+ * For entries removed from `published_hostip`: removes the index element of a (protocol, port)
+ * no other single address holds any more.
+ */
+export async function dropIndexIfLast(look: Lookup, removed: PortEntry[], plan: Plan): Promise<void> {
+  const gone = new Set(removed.filter((e) => e.hostIp !== undefined).map((e) => keyId(SET.publishedHostip, portKey(e).key)));
+  const pairs = new Map<string, PortEntry>();
+  for (const e of removed) if (e.hostIp !== undefined) pairs.set(`${e.protocol} ${e.hostPort}`, e);
+  for (const e of pairs.values()) {
+    const others = (await look.hostipHolders(e.protocol, e.hostPort)).filter((h) => !gone.has(keyId(SET.publishedHostip, h.key)));
+    if (others.length === 0 && (await look.get(SET.hostipPorts, [e.protocol, e.hostPort]))) plan.remove.push(indexElement(e.protocol, e.hostPort));
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * Bridge mode end to end through the NetworkHost façade, with real traffic between namespaces
+ * the test made: a "host", an "external" peer linked to it, and containers.
+ */
+import * as assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { NetworkHost } from '../../lib/index';
+import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
+import { ipJson, nftJson, sh } from '../helpers/oracle';
+
+/** Starts a server in `ns` that answers every TCP connection (or UDP datagram) with its tag and the peer's address. */
+async function server(ns: string, port: number, tag: string, proto: 'tcp' | 'udp' = 'tcp'): Promise<ChildProcess> {
+  const code = proto === 'tcp'
+    ? `require('net').createServer((c) => c.end(${JSON.stringify(tag)} + ' ' + c.remoteAddress.replace('::ffff:', ''))).listen(${port}, () => console.log('ready'))`
+    : `const s = require('dgram').createSocket('udp4'); s.on('message', (m, r) => s.send(${JSON.stringify(tag)} + ' ' + r.address, r.port, r.address)); s.bind(${port}, () => console.log('ready'))`;
+  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', `${code}; setTimeout(() => process.exit(0), 20000)`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  registerCleanup(() => { p.kill(); });
+  await new Promise((r) => p.stdout!.once('data', r));
+  return p;
+}
+
+/** What a client in `ns` hears from addr:port ('' when nothing answers within a second). */
+function ask(ns: string, addr: string, port: number, proto: 'tcp' | 'udp' = 'tcp'): string {
+  const code = proto === 'tcp'
+    ? `const c = require('net').connect(${port}, ${JSON.stringify(addr)}); let d = ''; c.on('data', (x) => d += x); c.on('end', () => { process.stdout.write(d); process.exit(0); }); c.on('error', () => process.exit(0));`
+    : `const s = require('dgram').createSocket('udp4'); s.on('message', (m) => { process.stdout.write(m); process.exit(0); }); s.send('hi', ${port}, ${JSON.stringify(addr)});`;
+  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '-e', `${code}; setTimeout(() => process.exit(0), 1000)`], { encoding: 'utf8', timeout: 5000 });
+  return r.stdout.trim();
+}
+
+const ruleCount = (ns: string): number => nftJson(ns).nftables.filter((o: any) => o.rule).length;
+
+describe('bridge mode (NetworkHost, real traffic)', function () {
+  this.timeout(60000);
+  useSandbox();
+
+  let h: string;
+  let ext: string;
+  let host: NetworkHost;
+
+  beforeEach(async () => {
+    h = await makeNetns('eh');
+    ext = await makeNetns('ex');
+    // The host's uplink: a veth to the external peer (10.99.0.1 <-> 10.99.0.2).
+    sh('ip', ['-n', h, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ext]);
+    sh('ip', ['-n', h, 'addr', 'add', '10.99.0.1/24', 'dev', 'up0']);
+    sh('ip', ['-n', h, 'link', 'set', 'up0', 'up']);
+    sh('ip', ['-n', ext, 'addr', 'add', '10.99.0.2/24', 'dev', 'eth0']);
+    sh('ip', ['-n', ext, 'link', 'set', 'eth0', 'up']);
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-e2e-'));
+    host = await NetworkHost.open({ stateDir, netns: h });
+    registerCleanup(async () => { await host.close(); fs.rmSync(stateDir, { recursive: true, force: true }); });
+  });
+
+  it('publishes a port to the outside, the host and the same network (hairpin); containers talk and egress is masqueraded', async () => {
+    await host.createNetwork({ name: 'app', subnet: '172.20.0.0/16' });
+    const c1 = await makeNetns('c1');
+    const c2 = await makeNetns('c2');
+    const e1 = await host.connect('app', { id: 'c1', netns: c1, publish: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 5353, containerPort: 53, protocol: 'udp' }] });
+    const e2 = await host.connect('app', { id: 'c2', netns: c2 });
+    assert.equal(e1.ipv4, '172.20.0.2/16');
+    assert.equal(e2.ipv4, '172.20.0.3/16');
+    assert.equal(e1.mac, '02:42:ac:14:00:02');
+    assert.equal(ipJson(['addr', 'show', 'eth0'], c1)[0].address, e1.mac);
+    await server(c1, 80, 'c1');
+    await server(c1, 53, 'c1', 'udp');
+    await server(ext, 9000, 'ext');
+    assert.equal(ask(ext, '10.99.0.1', 8080), 'c1 10.99.0.2', 'external peer -> host:8080 -> c1:80');
+    assert.equal(ask(ext, '10.99.0.1', 5353, 'udp'), 'c1 10.99.0.2', 'the same over UDP');
+    assert.equal(ask(h, '10.99.0.1', 8080), 'c1 10.99.0.1', 'from the host itself');
+    assert.equal(ask(c2, '10.99.0.1', 8080).startsWith('c1 '), true, 'hairpin from the same network');
+    assert.equal(ask(c2, '172.20.0.2', 80), 'c1 172.20.0.3', 'two containers of one network talk');
+    assert.equal(ask(c1, '10.99.0.2', 9000), 'ext 10.99.0.1', 'egress: the peer sees the host address');
+    assert.equal(ask(ext, '10.99.0.1', 8081), '', 'an unpublished port answers nothing');
+    const inspect = await host.inspectNetwork('app');
+    assert.equal(inspect.ipForward, true);
+    assert.equal(inspect.endpoints.length, 2);
+  });
+
+  it('the default network exists without being created and works on first connect', async () => {
+    assert.equal((await host.listNetworks()).find((n) => n.name === 'bridge')?.bridge, 'nsnet0');
+    assert.equal(ipJson(['link', 'show'], h).some((l: any) => l.ifname === 'nsnet0'), false, 'no bridge before the first connect');
+    const c = await makeNetns('d');
+    const ep = await host.connect('bridge', { id: 'd1', netns: c });
+    assert.equal(ep.ipv4, '172.17.0.2/16');
+    assert.equal(ipJson(['-d', 'link', 'show', 'nsnet0'], h)[0].ifalias, 'nsnet:bridge');
+    await server(ext, 9000, 'ext');
+    assert.equal(ask(c, '10.99.0.2', 9000), 'ext 10.99.0.1');
+    await host.disconnect('bridge', 'd1');
+  });
+
+  it('isolates networks, honours icc: false and internal networks', async () => {
+    await host.createNetwork({ name: 'a', subnet: '172.21.0.0/16' });
+    await host.createNetwork({ name: 'b', subnet: '172.22.0.0/16' });
+    await host.createNetwork({ name: 'quiet', subnet: '172.23.0.0/16', icc: false });
+    await host.createNetwork({ name: 'inner', subnet: '172.24.0.0/16', internal: true });
+    const [a1, b1, q1, q2, i1] = await Promise.all(['a1', 'b1', 'q1', 'q2', 'i1'].map((p) => makeNetns(p)));
+    await host.connect('a', { id: 'a1', netns: a1! });
+    await host.connect('b', { id: 'b1', netns: b1! });
+    await host.connect('quiet', { id: 'q1', netns: q1! });
+    await host.connect('quiet', { id: 'q2', netns: q2! });
+    await host.connect('inner', { id: 'i1', netns: i1! });
+    await server(a1!, 7000, 'a1');
+    await server(q1!, 7000, 'q1');
+    await server(ext, 9000, 'ext');
+    assert.equal(ask(b1!, '172.21.0.2', 7000), '', 'network b cannot reach network a');
+    assert.equal(ask(q2!, '172.23.0.2', 7000), '', 'icc: false keeps containers of one network apart');
+    assert.equal(ask(i1!, '10.99.0.2', 9000), '', 'an internal network reaches nothing outside');
+    assert.equal(ask(a1!, '10.99.0.2', 9000), 'ext 10.99.0.1', 'while a normal one does');
+    await assert.rejects(host.connect('inner', { id: 'i2', netns: i1!, publish: [{ hostPort: 81, containerPort: 80, protocol: 'tcp' }] }), (e: any) => e.code === 'ERR_NETWORK_INTERNAL');
+  });
+
+  it('disconnect and removeNetwork leave nothing; the rule count does not grow with endpoints', async () => {
+    await host.createNetwork({ name: 'app', subnet: '172.25.0.0/16' });
+    const first = await makeNetns('r0');
+    await host.connect('app', { id: 'r0', netns: first, publish: [{ hostPort: 10000, containerPort: 80, protocol: 'tcp' }] });
+    const rules = ruleCount(h);
+    const ids: string[] = [];
+    for (let i = 1; i <= 20; i++) {
+      const ns = await makeNetns('r');
+      await host.connect('app', { id: `r${i}`, netns: ns, publish: [{ hostPort: 10000 + i, containerPort: 80, protocol: 'tcp' }] });
+      ids.push(`r${i}`);
+    }
+    assert.equal(ruleCount(h), rules, 'rules are the same with 1 and 21 endpoints');
+    const addrs = (await host.listEndpoints('app')).map((e) => e.ipv4);
+    assert.equal(new Set(addrs).size, 21, 'unique addresses');
+    for (const id of ['r0', ...ids]) await host.disconnect('app', id);
+    await host.removeNetwork('app');
+    assert.deepEqual(ipJson(['link', 'show'], h).map((l: any) => l.ifname).sort(), ['lo', 'up0']);
+    const leftovers = nftJson(h).nftables.filter((o: any) => o.element || (o.set && (o.set.elem ?? []).length) || (o.map && (o.map.elem ?? []).length));
+    assert.deepEqual(leftovers, [], 'no element of nsnet remains');
+    assert.deepEqual(await host.listEndpoints(), []);
+    assert.deepEqual((await host.listNetworks()).map((n) => n.name), ['bridge'], 'the default network stays');
+  });
+
+  it('refuses bad requests with codes and changes nothing', async () => {
+    await host.createNetwork({ name: 'app', subnet: '172.26.0.0/24' });
+    const c = await makeNetns('c');
+    await host.connect('app', { id: 'c1', netns: c, publish: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] });
+    const before = JSON.stringify([await host.listNetworks(), await host.listEndpoints(), ipJson(['link', 'show'], h).map((l: any) => l.ifname)]);
+    const c2 = await makeNetns('c');
+    const cases: [() => Promise<unknown>, string][] = [
+      [() => host.createNetwork({ name: 'app' }), 'ERR_NETWORK_EXISTS'],
+      [() => host.createNetwork({ name: 'other', subnet: '172.26.0.0/16' }), 'ERR_SUBNET_OVERLAP'],
+      [() => host.createNetwork({ name: 'bad/name' }), 'ERR_INVALID_NAME'],
+      [() => host.createNetwork({ name: 'x', subnet: '300.1.1.0/24' }), 'ERR_INVALID_CIDR'],
+      [() => host.connect('nope', { id: 'c2', netns: c2 }), 'ERR_NETWORK_NOT_FOUND'],
+      [() => host.connect('app', { id: 'c2', netns: 'no-such-ns' }), 'ERR_NETNS_NOT_FOUND'],
+      [() => host.connect('app', { id: 'c2', netns: c2, publish: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] }), 'ERR_PORT_IN_USE'],
+      [() => host.connect('app', { id: 'c2', netns: c2, ipv4: '172.26.0.2' }), 'ERR_ADDRESS_IN_USE'],
+      [() => host.connect('app', { id: 'c2', netns: c2, ipv4: '10.0.0.5' }), 'ERR_ADDRESS_OUTSIDE_SUBNET'],
+      [() => host.connect('app', { id: 'c2', netns: c2, publish: [{ hostPort: 70000, containerPort: 80, protocol: 'tcp' }] }), 'ERR_INVALID_PORT'],
+      [() => host.connect('app', { id: 'c2', netns: c2, publish: [{ hostPort: 90, hostPortEnd: 80, containerPort: 80, protocol: 'tcp' }] }), 'ERR_INVALID_PORT'],
+      [() => host.connect('app', { id: 'c1', netns: c2 }), 'ERR_ENDPOINT_EXISTS'],
+      [() => host.connect('app', { id: '../x', netns: c2 }), 'ERR_INVALID_NAME'],
+      [() => host.disconnect('app', 'nobody'), 'ERR_ENDPOINT_NOT_FOUND'],
+      [() => host.removeNetwork('app'), 'ERR_NETWORK_IN_USE'],
+      [() => host.removeNetwork('nope'), 'ERR_NETWORK_NOT_FOUND'],
+      [() => host.removeNetwork('bridge'), 'ERR_INVALID_ARGUMENT'],
+    ];
+    for (const [fn, code] of cases) await assert.rejects(fn(), (e: any) => { assert.equal(e.code, code, e.message); return true; });
+    assert.equal(JSON.stringify([await host.listNetworks(), await host.listEndpoints(), ipJson(['link', 'show'], h).map((l: any) => l.ifname)]), before);
+    const again = await host.connect('app', { id: 'c1', netns: c, publish: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] });
+    assert.equal(again.ipv4, '172.26.0.2/24', 'connecting again with the same arguments returns the endpoint');
+  });
+
+  it('gc removes leftovers no record explains; reconcile heals a flushed ruleset', async () => {
+    await host.createNetwork({ name: 'app', subnet: '172.27.0.0/16' });
+    const c1 = await makeNetns('c1');
+    await host.connect('app', { id: 'c1', netns: c1, publish: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] });
+    // A crashed connect: a veth marked as nsnet's for an endpoint the store never recorded.
+    sh('ip', ['-n', h, 'link', 'add', 've-ghost', 'type', 'veth', 'peer', 'name', 've-ghost-p']);
+    sh('ip', ['-n', h, 'link', 'set', 've-ghost', 'alias', 'nsnet:app:ghost']);
+    // An endpoint whose namespace went away.
+    const gone = await makeNetns('gone');
+    await host.connect('app', { id: 'gone', netns: `/var/run/netns/${gone}` });
+    sh('ip', ['netns', 'del', gone]);
+    const report = await host.gc();
+    assert.deepEqual(report.endpoints, ['app/gone']);
+    assert.ok(report.links.includes('ve-ghost'));
+    assert.equal(ipJson(['link', 'show'], h).some((l: any) => l.ifname === 've-ghost'), false);
+    assert.deepEqual((await host.listEndpoints()).map((e) => e.id), ['c1']);
+
+    await server(c1, 80, 'c1');
+    assert.equal(ask(ext, '10.99.0.1', 8080), 'c1 10.99.0.2');
+    sh('nft', ['flush', 'ruleset'], h);
+    assert.equal(ask(ext, '10.99.0.1', 8080), '', 'no DNAT after the flush');
+    const healed = await host.reconcile();
+    assert.equal(healed.firewallRebuilt, true);
+    assert.equal(ask(ext, '10.99.0.1', 8080), 'c1 10.99.0.2', 'reconcile restored the published port');
+  });
+});

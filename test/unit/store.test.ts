@@ -1,0 +1,469 @@
+/**
+ * FileStore: round trips, all-or-nothing updates, two processes contending for one document,
+ * crashes at every step of a commit (a child killed with SIGKILL at a hook point), corrupt files
+ * reported and left alone, a full and a read-only file system (tmpfs mounts in the sandbox's
+ * private mount namespace), and bad input.
+ */
+import * as assert from 'node:assert/strict';
+import { fork, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FileStore } from '../../lib/store/index';
+import { encodeKey } from '../../lib/store/documents';
+
+const CHILD = process.env.NSNET_STORE_TEST_CHILD;
+
+/** What a forked copy of this file does (see runChild). */
+async function child(mode: string, dir: string): Promise<void> {
+  const store = await FileStore.open({ dir });
+  if (mode === 'count') {
+    for (let i = 0; i < 200; i++) {
+      await store.update((tx) => {
+        const n = tx.get<number>('counters', 'n') ?? 0;
+        tx.put('counters', 'n', n + 1);
+      });
+    }
+  } else if (mode === 'commit') {
+    // Killed by NSNET_STORE_CRASH_AFTER somewhere in here.
+    await store.update((tx) => {
+      tx.put('a', 'x', { v: 'after' });
+      tx.put('b', 'y', { v: 'after' });
+      tx.put('new', 'z', { v: 'after' });
+      tx.delete('a', 'gone');
+    });
+  }
+  await store.close();
+}
+
+if (CHILD) {
+  child(CHILD, process.env.NSNET_STORE_TEST_DIR!).then(
+    () => process.exit(0),
+    (e) => {
+      process.stderr.write(`${e?.stack ?? e}\n`);
+      process.exit(1);
+    },
+  );
+} else {
+  describe('FileStore', tests);
+}
+
+function runChild(mode: string, dir: string, env: Record<string, string> = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve, reject) => {
+    const p = fork(__filename, [], { env: { ...process.env, NSNET_STORE_TEST_CHILD: mode, NSNET_STORE_TEST_DIR: dir, ...env }, stdio: 'inherit' });
+    p.on('error', reject);
+    p.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+const code = (c: string) => (e: any) => {
+  assert.equal(e?.code, c, `expected ${c}, got ${e?.code}: ${e?.message}`);
+  return true;
+};
+
+/** Every file under dir (relative path → content), to prove a failure changed nothing. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name !== '.lock') out[path.relative(dir, p)] = fs.readFileSync(p, 'utf8');
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+function tests(this: Mocha.Suite): void {
+  this.timeout(60000);
+  let tmp: string;
+  let dir: string;
+  let store: FileStore | undefined;
+  beforeEach(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-store-'));
+    dir = path.join(tmp, 'state');
+  });
+  afterEach(async () => {
+    await store?.close();
+    store = undefined;
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('open creates the directory (0700) and meta.json {format:1}; reopening works', async () => {
+    store = await FileStore.open({ dir });
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8')), { format: 1 });
+    await store.close();
+    store = await FileStore.open({ dir });
+    assert.deepEqual(await store.read((v) => v.keys('anything')), []);
+  });
+
+  it('round trip: get, list (sorted by key), keys, delete, across collections and a reopen', async () => {
+    store = await FileStore.open({ dir });
+    const out = await store.update((tx) => {
+      tx.put('networks', 'b', { name: 'b', n: 2 });
+      tx.put('networks', 'a', { name: 'a', nested: { list: [1, 'x', null, true] } });
+      tx.put('endpoints', 'c1', 'a string');
+      tx.put('endpoints', 'c2', 42);
+      tx.put('endpoints', 'gone', null);
+      return 'result';
+    });
+    assert.equal(out, 'result');
+    await store.update((tx) => tx.delete('endpoints', 'gone'));
+    await store.close();
+    store = await FileStore.open({ dir });
+    await store.read((v) => {
+      assert.deepEqual(v.get('networks', 'a'), { name: 'a', nested: { list: [1, 'x', null, true] } });
+      assert.equal(v.get('networks', 'missing'), undefined);
+      assert.equal(v.get('nocollection', 'x'), undefined);
+      assert.deepEqual(v.list('networks'), [
+        { key: 'a', value: { name: 'a', nested: { list: [1, 'x', null, true] } } },
+        { key: 'b', value: { name: 'b', n: 2 } },
+      ]);
+      assert.deepEqual(v.keys('endpoints'), ['c1', 'c2']);
+      assert.equal(v.get('endpoints', 'c2'), 42);
+      assert.deepEqual(v.list('nocollection'), []);
+    });
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['.lock', 'endpoints', 'meta.json', 'networks']);
+  });
+
+  it('any key round-trips and maps to a safe, bounded file name', async () => {
+    store = await FileStore.open({ dir });
+    const keys = ['a/b', '..', '.', '.hidden', '~tilde', '%41', 'A', 'a', 'sp ace', 'ünï©ødé', '😀', 'x'.repeat(1000), 'y'.repeat(4096), '\u0000nul', 'a.json', 'con'];
+    await store.update((tx) => keys.forEach((k, i) => tx.put('k', k, i)));
+    await store.read((v) => {
+      for (const [i, k] of keys.entries()) assert.equal(v.get('k', k), i, k.slice(0, 20));
+      assert.deepEqual(v.keys('k'), [...keys].sort());
+      assert.deepEqual(v.list('k').map((e) => e.key), [...keys].sort());
+    });
+    const names = fs.readdirSync(path.join(dir, 'k'));
+    assert.equal(names.length, keys.length);
+    for (const n of names) {
+      assert.ok(Buffer.byteLength(n) <= 255 && !n.startsWith('.') && !n.includes('/'), n);
+      assert.match(n, /^[A-Za-z0-9%~!*'()_.-]+\.json$/u);
+    }
+    assert.equal(encodeKey('..'), '%2E.');
+    assert.notEqual(encodeKey('~x'), encodeKey('%7Ex'));
+  });
+
+  it('writes are visible to later reads of the same transaction, before commit', async () => {
+    store = await FileStore.open({ dir });
+    await store.update((tx) => {
+      tx.put('c', 'old', 1);
+      tx.put('c', 'keep', 2);
+    });
+    await store.update((tx) => {
+      tx.put('c', 'new', 3);
+      tx.delete('c', 'old');
+      tx.put('c', 'keep', 20);
+      assert.equal(tx.get('c', 'old'), undefined);
+      assert.equal(tx.get('c', 'keep'), 20);
+      assert.deepEqual(tx.keys('c'), ['keep', 'new']);
+      assert.deepEqual(tx.list('c'), [{ key: 'keep', value: 20 }, { key: 'new', value: 3 }]);
+    });
+    assert.deepEqual(await store.read((v) => v.list('c')), [{ key: 'keep', value: 20 }, { key: 'new', value: 3 }]);
+  });
+
+  it('values are copies: changing one without put changes nothing', async () => {
+    store = await FileStore.open({ dir });
+    const value = { list: [1] };
+    await store.update((tx) => {
+      tx.put('c', 'k', value);
+      value.list.push(2); // after put: not stored
+      (tx.get<{ list: number[] }>('c', 'k')!).list.push(3);
+      assert.deepEqual(tx.get('c', 'k'), { list: [1] });
+    });
+    assert.deepEqual(await store.read((v) => v.get('c', 'k')), { list: [1] });
+  });
+
+  it('update is all or nothing: when fn throws (sync or async) nothing is written', async () => {
+    store = await FileStore.open({ dir });
+    await store.update((tx) => tx.put('c', 'k', 'before'));
+    await store.settled();
+    const before = snapshot(dir);
+    const boom = new Error('boom');
+    await assert.rejects(store.update((tx) => {
+      tx.put('c', 'k', 'after');
+      tx.put('c', 'other', 1);
+      tx.put('newcoll', 'x', 1);
+      tx.delete('c', 'k');
+      throw boom;
+    }), (e) => e === boom);
+    await assert.rejects(store.update(async (tx) => {
+      tx.put('c', 'k', 'after');
+      await new Promise((r) => setTimeout(r, 5));
+      throw boom;
+    }), (e) => e === boom);
+    assert.deepEqual(snapshot(dir), before);
+    assert.equal(await store.read((v) => v.get('c', 'k')), 'before');
+    await store.update((tx) => tx.put('c', 'k', 'later')); // still usable
+    assert.equal(await store.read((v) => v.get('c', 'k')), 'later');
+  });
+
+  it('a put of an unchanged value and a delete of nothing write nothing', async () => {
+    store = await FileStore.open({ dir });
+    await store.update((tx) => tx.put('c', 'k', { a: 1 }));
+    const ino = fs.statSync(path.join(dir, 'c', 'k.json')).ino;
+    await store.update((tx) => {
+      tx.put('c', 'k', tx.get('c', 'k'));
+      tx.get('c', 'missing');
+      tx.delete('c', 'missing');
+    });
+    assert.equal(fs.statSync(path.join(dir, 'c', 'k.json')).ino, ino);
+  });
+
+  it('two processes doing 200 increments each of one document end at exactly 400', async () => {
+    store = await FileStore.open({ dir });
+    const [a, b] = await Promise.all([runChild('count', dir), runChild('count', dir)]);
+    assert.deepEqual([a.code, b.code], [0, 0]);
+    assert.equal(await store.read((v) => v.get('counters', 'n')), 400);
+  });
+
+  it('concurrent updates in one process are serialized (100 increments → 100)', async () => {
+    store = await FileStore.open({ dir });
+    const s = store;
+    await Promise.all(Array.from({ length: 100 }, () => s.update(async (tx) => {
+      const n = tx.get<number>('c', 'n') ?? 0;
+      await new Promise((r) => setImmediate(r));
+      tx.put('c', 'n', n + 1);
+    })));
+    assert.equal(await s.read((v) => v.get('c', 'n')), 100);
+  });
+
+  describe('crash in the middle of a commit (child killed with SIGKILL)', () => {
+    const seed = async (): Promise<void> => {
+      const s = await FileStore.open({ dir });
+      await s.update((tx) => {
+        tx.put('a', 'x', { v: 'before' });
+        tx.put('b', 'y', { v: 'before' });
+        tx.put('a', 'gone', { v: 'before' });
+      });
+      await s.close();
+    };
+    const state = async (): Promise<unknown> => {
+      store = await FileStore.open({ dir });
+      return store.read((v) => ({ x: v.get('a', 'x'), y: v.get('b', 'y'), z: v.get('new', 'z'), gone: v.get('a', 'gone') }));
+    };
+    const after = { x: { v: 'after' }, y: { v: 'after' }, z: { v: 'after' }, gone: undefined };
+    const before = { x: { v: 'before' }, y: { v: 'before' }, z: undefined, gone: { v: 'before' } };
+    const leftovers = (): string[] => Object.keys(snapshot(dir)).filter((f) => path.basename(f).startsWith('.tmp.') || f === 'journal.json');
+
+    it('killed before the journal lands: the store is as before, temp files swept', async () => {
+      await seed();
+      const r = await runChild('commit', dir, { NSNET_STORE_CRASH_AFTER: 'prepare' });
+      assert.equal(r.signal, 'SIGKILL');
+      assert.ok(leftovers().length > 0, 'the crash left temp files');
+      assert.deepEqual(await state(), before);
+      assert.deepEqual(leftovers(), []);
+    });
+
+    it('killed after the journal landed: the next open replays it', async () => {
+      await seed();
+      const r = await runChild('commit', dir, { NSNET_STORE_CRASH_AFTER: 'journal' });
+      assert.equal(r.signal, 'SIGKILL');
+      assert.ok(fs.existsSync(path.join(dir, 'journal.json')));
+      assert.deepEqual(await state(), after);
+      assert.deepEqual(leftovers(), []);
+    });
+
+    it('killed after the first document moved: the next open completes it', async () => {
+      await seed();
+      const r = await runChild('commit', dir, { NSNET_STORE_CRASH_AFTER: 'apply' });
+      assert.equal(r.signal, 'SIGKILL');
+      assert.deepEqual(await state(), after);
+    });
+
+    it('a leftover journal is replayed by a read of an already open store, and replaying twice is harmless', async () => {
+      await seed();
+      store = await FileStore.open({ dir });
+      const r = await runChild('commit', dir, { NSNET_STORE_CRASH_AFTER: 'journal' });
+      assert.equal(r.signal, 'SIGKILL');
+      const journal = fs.readFileSync(path.join(dir, 'journal.json'), 'utf8');
+      assert.deepEqual(await store.read((v) => ({ x: v.get('a', 'x'), y: v.get('b', 'y'), z: v.get('new', 'z'), gone: v.get('a', 'gone') })), after);
+      assert.equal(fs.existsSync(path.join(dir, 'journal.json')), false);
+      fs.writeFileSync(path.join(dir, 'journal.json'), journal); // as if the unlink had not reached the disk
+      await store.close();
+      assert.deepEqual(await state(), after);
+    });
+  });
+
+  it('a journal written by hand is replayed on open', async () => {
+    fs.mkdirSync(dir, { mode: 0o700 });
+    fs.writeFileSync(path.join(dir, 'meta.json'), '{"format":1}\n');
+    fs.writeFileSync(path.join(dir, 'journal.json'), JSON.stringify({
+      format: 1,
+      ops: [
+        { collection: 'net', key: 'n1', doc: { key: 'n1', value: { subnet: '10.0.0.0/24' } } },
+        { collection: 'net', key: 'n2', doc: null },
+      ],
+    }));
+    store = await FileStore.open({ dir });
+    assert.deepEqual(await store.read((v) => v.list('net')), [{ key: 'n1', value: { subnet: '10.0.0.0/24' } }]);
+    assert.equal(fs.existsSync(path.join(dir, 'journal.json')), false);
+  });
+
+  it('a corrupt journal is ERR_STORE_CORRUPT and left in place', async () => {
+    store = await FileStore.open({ dir });
+    await store.close();
+    store = undefined;
+    for (const text of ['{"format":1,"ops":[{"collection":"a","key":"k","doc":{"key":"k","val', '{"format":1,"ops":[{"collection":"A/..","key":"k","doc":null}]}', '[]']) {
+      fs.writeFileSync(path.join(dir, 'journal.json'), text);
+      await assert.rejects(FileStore.open({ dir }), (e: any) => code('ERR_STORE_CORRUPT')(e) && e.details.file === path.join(dir, 'journal.json'));
+      assert.equal(fs.readFileSync(path.join(dir, 'journal.json'), 'utf8'), text);
+    }
+  });
+
+  it('a corrupt or truncated document is ERR_STORE_CORRUPT naming the file, which stays untouched', async () => {
+    store = await FileStore.open({ dir });
+    await store.update((tx) => {
+      tx.put('c', 'good', 1);
+      tx.put('c', 'bad', { a: 1 });
+    });
+    const file = path.join(dir, 'c', 'bad.json');
+    for (const text of ['{"key":"bad","value":{"a":1', '', '{"key":"other","value":1}', '{"value":1}', 'null']) {
+      fs.writeFileSync(file, text);
+      const s = store;
+      for (const op of [() => s.read((v) => v.get('c', 'bad')), () => s.read((v) => v.list('c')), () => s.update((tx) => tx.get('c', 'bad'))]) {
+        await assert.rejects(op(), (e: any) => code('ERR_STORE_CORRUPT')(e) && e.details.file === file && e.message.includes(file));
+      }
+      assert.equal(fs.readFileSync(file, 'utf8'), text);
+    }
+    assert.equal(await store.read((v) => v.get('c', 'good')), 1);
+  });
+
+  it('an unknown format is ERR_STORE_FORMAT; a corrupt meta.json is ERR_STORE_CORRUPT', async () => {
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'meta.json'), '{"format":2}');
+    await assert.rejects(FileStore.open({ dir }), (e: any) => code('ERR_STORE_FORMAT')(e) && e.details.format === 2);
+    fs.writeFileSync(path.join(dir, 'meta.json'), '{"form');
+    await assert.rejects(FileStore.open({ dir }), code('ERR_STORE_CORRUPT'));
+    assert.equal(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'), '{"form');
+  });
+
+  it('bad collection names, keys and values are ERR_INVALID_ARGUMENT', async () => {
+    store = await FileStore.open({ dir });
+    await assert.rejects(FileStore.open({ dir: '' }), code('ERR_INVALID_ARGUMENT'));
+    await assert.rejects(FileStore.open({} as any), code('ERR_INVALID_ARGUMENT'));
+    await store.update((tx) => {
+      for (const c of ['', 'A', '1a', 'a/b', '..', 'a.b', 'x'.repeat(65), 'meta.json', 5 as any]) {
+        assert.throws(() => tx.get(c, 'k'), code('ERR_INVALID_ARGUMENT'), String(c));
+        assert.throws(() => tx.put(c, 'k', 1), code('ERR_INVALID_ARGUMENT'), String(c));
+        assert.throws(() => tx.list(c), code('ERR_INVALID_ARGUMENT'), String(c));
+      }
+      for (const k of ['', '\ud800', 'x'.repeat(4097), undefined as any, 7 as any]) {
+        assert.throws(() => tx.get('c', k), code('ERR_INVALID_ARGUMENT'));
+        assert.throws(() => tx.delete('c', k), code('ERR_INVALID_ARGUMENT'));
+      }
+      const circular: any = {};
+      circular.self = circular;
+      for (const v of [undefined, () => 1, circular, 10n]) assert.throws(() => tx.put('c', 'k', v), code('ERR_INVALID_ARGUMENT'));
+    });
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['.lock', 'meta.json']);
+  });
+
+  it('misuse: writing through a read view, using a finished transaction, nesting, after close', async () => {
+    store = await FileStore.open({ dir });
+    const s = store;
+    await assert.rejects(s.read((v) => (v as any).put('c', 'k', 1)), code('ERR_INVALID_ARGUMENT'));
+    let kept: any;
+    await s.update((tx) => {
+      kept = tx;
+    });
+    assert.throws(() => kept.put('c', 'k', 1), code('ERR_STORE_TX_CLOSED'));
+    assert.throws(() => kept.get('c', 'k'), code('ERR_STORE_TX_CLOSED'));
+    await assert.rejects(s.update(() => s.update(() => 1)), code('ERR_STORE_NESTED'));
+    await assert.rejects(s.update(async () => { await null; return s.read(() => 1); }), code('ERR_STORE_NESTED'));
+    await assert.rejects(s.read(() => s.read(() => 1)), code('ERR_STORE_NESTED'));
+    const slow = s.update(async (tx) => {
+      await new Promise((r) => setTimeout(r, 20));
+      tx.put('c', 'k', 'done');
+    });
+    await s.close();
+    assert.equal(await slow, undefined);
+    await assert.rejects(s.read(() => 1), code('ERR_STORE_CLOSED'));
+    await assert.rejects(s.update(() => 1), code('ERR_STORE_CLOSED'));
+    const again = await FileStore.open({ dir });
+    assert.equal(await again.read((v) => v.get('c', 'k')), 'done');
+    await again.close();
+  });
+
+  describe('file system failures (tmpfs in the sandbox mount namespace)', () => {
+    let mnt: string;
+    const mount = (...args: string[]): void => {
+      const r = spawnSync('mount', args, { encoding: 'utf8' });
+      assert.equal(r.status, 0, `mount ${args.join(' ')}: ${r.stderr}`);
+    };
+    beforeEach(() => {
+      mnt = path.join(tmp, 'mnt');
+      fs.mkdirSync(mnt);
+      mount('-t', 'tmpfs', '-o', 'size=32k,mode=0700', 'nsnet-test', mnt);
+      dir = path.join(mnt, 'state');
+    });
+    afterEach(async () => {
+      await store?.close();
+      store = undefined;
+      spawnSync('umount', [mnt]);
+    });
+
+    it('a full disk is ERR_STORE_IO (ENOSPC) and the store is unchanged, without stray temp files', async () => {
+      store = await FileStore.open({ dir });
+      await store.update((tx) => {
+        tx.put('c', 'small', 1);
+        tx.put('c', 'other', 2);
+      });
+      await store.settled();
+      const before = snapshot(dir);
+      const big = 'x'.repeat(24 * 1024);
+      await assert.rejects(store.update((tx) => {
+        tx.put('c', 'small', 100);
+        tx.put('c', 'big', big);
+        tx.delete('c', 'other');
+        tx.put('fresh', 'k', 1);
+      }), (e: any) => code('ERR_STORE_IO')(e) && e.details.errno === 'ENOSPC');
+      assert.deepEqual(snapshot(dir), before);
+      assert.deepEqual(await store.read((v) => v.list('c')), [{ key: 'other', value: 2 }, { key: 'small', value: 1 }]);
+      // A document that fits, with a journal (which holds it again) that does not.
+      await assert.rejects(store.update((tx) => tx.put('c', 'mid', 'y'.repeat(12 * 1024))), (e: any) => code('ERR_STORE_IO')(e) && e.details.errno === 'ENOSPC');
+      assert.deepEqual(snapshot(dir), before);
+      await store.update((tx) => tx.put('c', 'small', 3)); // space is still there for small things
+      assert.equal(await store.read((v) => v.get('c', 'small')), 3);
+    });
+
+    it('a read-only file system: updates are ERR_STORE_IO (EROFS), reads still work, nothing changes', async () => {
+      store = await FileStore.open({ dir });
+      await store.update((tx) => tx.put('c', 'k', 'before'));
+      await store.close();
+      const before = snapshot(dir);
+      mount('-o', 'remount,ro', mnt);
+      store = await FileStore.open({ dir }); // reading needs no lock where no one can write
+      await assert.rejects(store.update((tx) => tx.put('c', 'k', 'after')), (e: any) => code('ERR_STORE_IO')(e) && e.details.errno === 'EROFS');
+      assert.equal(await store.read((v) => v.get('c', 'k')), 'before');
+      mount('-o', 'remount,rw', mnt);
+      assert.deepEqual(snapshot(dir), before);
+    });
+
+    it('a read-only file system with a crashed writer\'s journal: reads see the committed state through it', async () => {
+      store = await FileStore.open({ dir });
+      await store.update((tx) => tx.put('a', 'x', { v: 'before' }));
+      await store.close();
+      const r = await runChild('commit', dir, { NSNET_STORE_CRASH_AFTER: 'journal' });
+      assert.equal(r.signal, 'SIGKILL');
+      mount('-o', 'remount,ro', mnt);
+      store = await FileStore.open({ dir });
+      assert.deepEqual(await store.read((v) => [v.get('a', 'x'), v.get('new', 'z'), v.keys('a')]), [{ v: 'after' }, { v: 'after' }, ['x']]);
+      await assert.rejects(store.update(() => 1), (e: any) => code('ERR_STORE_IO')(e) && e.details.errno === 'EROFS');
+      mount('-o', 'remount,rw', mnt);
+      await store.close();
+      store = await FileStore.open({ dir });
+      assert.equal(fs.existsSync(path.join(dir, 'journal.json')), false);
+      assert.deepEqual(await store.read((v) => v.get('b', 'y')), { v: 'after' });
+    });
+
+    it('opening a store that does not exist yet on a read-only file system is ERR_STORE_IO (EROFS)', async () => {
+      mount('-o', 'remount,ro', mnt);
+      await assert.rejects(FileStore.open({ dir }), (e: any) => code('ERR_STORE_IO')(e) && e.details.errno === 'EROFS');
+      mount('-o', 'remount,rw', mnt);
+    });
+  });
+}
