@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { NetlinkError, NsnetError, invalid } from './errors';
 import { attachEndpoint, createBridge, detachEndpoint, hostIfname, ownerAlias, parseOwnerAlias, removeBridge } from './drivers/bridge';
 import type { DriverContext, EndpointRecord, NetworkRecord, PortMapping } from './drivers/driver';
+import { faultPoint } from './faults';
 import { Firewall } from './firewall/firewall';
 import type {
   ConnectOptions, Endpoint, GcReport, Network, NetworkInspect, NetworkSpec, ReconcileReport,
@@ -105,6 +106,8 @@ export class NetworkHost {
   private readonly ready = new Set<string>();
 
   private constructor(
+    /** Where the state lives. */
+    readonly stateDir: string,
     private readonly store: Store,
     private readonly host: Netlink,
     private readonly firewall: Firewall,
@@ -114,12 +117,13 @@ export class NetworkHost {
   /** Opens the state store and handles in the host namespace. */
   static async open(opts: NetworkHostOptions = {}): Promise<NetworkHost> {
     v.knownKeys(opts, ['stateDir', 'netns'], 'NetworkHost.open options');
-    const store = await FileStore.open({ dir: opts.stateDir ?? '/var/lib/nsnet' });
+    const stateDir = opts.stateDir ?? '/var/lib/nsnet';
+    const store = await FileStore.open({ dir: stateDir });
     let host: Netlink | undefined;
     try {
       host = await Netlink.open(opts.netns === undefined ? {} : { netns: opts.netns });
       const firewall = await Firewall.open(opts.netns === undefined ? {} : { netns: opts.netns });
-      const nh = new NetworkHost(store, host, firewall, opts.netns);
+      const nh = new NetworkHost(stateDir, store, host, firewall, opts.netns);
       // The default network is recorded on first open; its bridge is made at first connect.
       await store.update((tx) => {
         if (tx.get(NETWORKS, DEFAULT_NETWORK)) return;
@@ -301,14 +305,18 @@ export class NetworkHost {
       };
       if (lease.ipv6) rec.ipv6 = lease.ipv6;
       if (lease.ipv6 && net.gateway6) rec.gateway6 = net.gateway6;
+      faultPoint('connect:allocated');
       await this.realize(net);
+      faultPoint('connect:network');
       await attachEndpoint(this.ctx, net, rec, netnsPath);
+      faultPoint('connect:attached');
       try {
         await this.firewall.connectEndpoint({ ...rec, bridge: net.bridge });
       } catch (e) {
         await detachEndpoint(this.ctx, rec).catch(() => undefined);
         throw e;
       }
+      faultPoint('connect:published');
       tx.put(ENDPOINTS, epKey(network, id), rec);
       return toEndpoint(rec, net);
     });

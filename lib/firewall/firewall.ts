@@ -178,7 +178,7 @@ export class Firewall {
    * id, finds its elements by owner (reads the whole table). Only the id, host interface and
    * host side of the ports are used. Idempotent; with nsnet's tables gone, nothing to do.
    */
-  async disconnectEndpoint(ep: Pick<FirewallEndpoint, 'id' | 'hostIfname' | 'ports'> | string): Promise<void> {
+  async disconnectEndpoint(ep: (Pick<FirewallEndpoint, 'id' | 'hostIfname'> & Partial<FirewallEndpoint>) | string): Promise<void> {
     if (typeof ep === 'string') {
       await this.removeOwner(epOwner(ownerName(ep, 'endpoint id')));
       return;

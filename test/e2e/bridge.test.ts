@@ -80,6 +80,21 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     assert.equal(inspect.endpoints.length, 2);
   });
 
+  it('a port published on one host address answers only there; 127.0.0.1 publishing reaches the container from the host', async () => {
+    sh('ip', ['-n', h, 'addr', 'add', '10.99.0.3/24', 'dev', 'up0']);
+    await host.createNetwork({ name: 'app', subnet: '172.30.0.0/16' });
+    const c = await makeNetns('c');
+    await host.connect('app', { id: 'c1', netns: c, publish: [
+      { hostIp: '10.99.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+      { hostIp: '127.0.0.1', hostPort: 8081, containerPort: 80, protocol: 'tcp' },
+    ] });
+    await server(c, 80, 'c1');
+    assert.equal(ask(ext, '10.99.0.1', 8080), 'c1 10.99.0.2', 'on the address it was published on');
+    assert.equal(ask(ext, '10.99.0.3', 8080), '', 'not on another address of the host');
+    assert.equal(ask(h, '127.0.0.1', 8081).startsWith('c1 '), true, 'from the host through 127.0.0.1');
+    assert.equal(ask(h, '127.0.0.1', 8080), '', '8080 was not published on loopback');
+  });
+
   it('the default network exists without being created and works on first connect', async () => {
     assert.equal((await host.listNetworks()).find((n) => n.name === 'bridge')?.bridge, 'nsnet0');
     assert.equal(ipJson(['link', 'show'], h).some((l: any) => l.ifname === 'nsnet0'), false, 'no bridge before the first connect');
@@ -113,20 +128,26 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     await assert.rejects(host.connect('inner', { id: 'i2', netns: i1!, publish: [{ hostPort: 81, containerPort: 80, protocol: 'tcp' }] }), (e: any) => e.code === 'ERR_NETWORK_INTERNAL');
   });
 
-  it('disconnect and removeNetwork leave nothing; the rule count does not grow with endpoints', async () => {
+  it('200 containers: unique addresses, traffic on a sample, a constant rule count, nothing left after', async () => {
     await host.createNetwork({ name: 'app', subnet: '172.25.0.0/16' });
     const first = await makeNetns('r0');
     await host.connect('app', { id: 'r0', netns: first, publish: [{ hostPort: 10000, containerPort: 80, protocol: 'tcp' }] });
     const rules = ruleCount(h);
     const ids: string[] = [];
-    for (let i = 1; i <= 20; i++) {
+    const spaces = new Map<string, string>([['r0', first]]);
+    for (let i = 1; i < 200; i++) {
       const ns = await makeNetns('r');
       await host.connect('app', { id: `r${i}`, netns: ns, publish: [{ hostPort: 10000 + i, containerPort: 80, protocol: 'tcp' }] });
       ids.push(`r${i}`);
+      spaces.set(`r${i}`, ns);
     }
-    assert.equal(ruleCount(h), rules, 'rules are the same with 1 and 21 endpoints');
+    assert.equal(ruleCount(h), rules, 'rules are the same with 1 and 200 endpoints');
     const addrs = (await host.listEndpoints('app')).map((e) => e.ipv4);
-    assert.equal(new Set(addrs).size, 21, 'unique addresses');
+    assert.equal(new Set(addrs).size, 200, 'unique addresses');
+    for (const i of [0, 57, 123, 199]) {
+      await server(spaces.get(`r${i}`)!, 80, `r${i}`);
+      assert.equal(ask(ext, '10.99.0.1', 10000 + i), `r${i} 10.99.0.2`, `published port of r${i}`);
+    }
     for (const id of ['r0', ...ids]) await host.disconnect('app', id);
     await host.removeNetwork('app');
     assert.deepEqual(ipJson(['link', 'show'], h).map((l: any) => l.ifname).sort(), ['lo', 'up0']);
@@ -165,6 +186,31 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     assert.equal(JSON.stringify([await host.listNetworks(), await host.listEndpoints(), ipJson(['link', 'show'], h).map((l: any) => l.ifname)]), before);
     const again = await host.connect('app', { id: 'c1', netns: c, publish: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] });
     assert.equal(again.ipv4, '172.26.0.2/24', 'connecting again with the same arguments returns the endpoint');
+  });
+
+  it('kill -9 at any step of connect, then gc(): nothing is left behind', async () => {
+    await host.createNetwork({ name: 'app', subnet: '172.28.0.0/16' });
+    const c = await makeNetns('k');
+    const lib = path.join(__dirname, '..', '..', 'lib', 'index.js');
+    const stateDir = host.stateDir;
+    const links = () => ipJson(['link', 'show'], h).map((l: any) => l.ifname).sort();
+    const elements = () => nftJson(h).nftables.filter((o: any) => o.element || (o.map?.elem ?? []).length || (o.set?.elem ?? []).length).length;
+    const before = { links: links(), elements: elements() };
+    for (const point of ['connect:allocated', 'connect:network', 'connect:attached', 'connect:published']) {
+      const child = spawnSync(process.execPath, ['-e', `
+        const { NetworkHost } = require(${JSON.stringify(lib)});
+        NetworkHost.open({ stateDir: ${JSON.stringify(stateDir)}, netns: ${JSON.stringify(h)} })
+          .then((nh) => nh.connect('app', { id: 'victim', netns: ${JSON.stringify(c)}, publish: [{ hostPort: 8088, containerPort: 80, protocol: 'tcp' }] }))
+          .then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });`], { env: { ...process.env, NSNET_FAULT: point }, encoding: 'utf8', timeout: 20000 });
+      assert.equal(child.signal, 'SIGKILL', `${point}: the child died there (${child.stderr})`);
+      await host.gc();
+      assert.deepEqual(links(), before.links, `${point}: no link left`);
+      assert.equal(elements(), before.elements, `${point}: no firewall element left`);
+      assert.deepEqual(ipJson(['link', 'show'], c).map((l: any) => l.ifname), ['lo'], `${point}: nothing in the container`);
+      assert.deepEqual(await host.listEndpoints('app'), [], `${point}: no record`);
+    }
+    const ep = await host.connect('app', { id: 'victim', netns: c, publish: [{ hostPort: 8088, containerPort: 80, protocol: 'tcp' }] });
+    assert.equal(ep.ipv4, '172.28.0.2/16', 'no lease or port was leaked by the crashes');
   });
 
   it('gc removes leftovers no record explains; reconcile heals a flushed ruleset', async () => {
