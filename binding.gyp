@@ -19,6 +19,7 @@
         "native/nft/expr_nat.cc",
         "native/nft/expr_misc.cc",
         "native/ct/conntrack.cc",
+        "native/diag/inet_diag.cc",
         "native/netns/netns.cc",
         "native/worker/handle.cc",
         "native/worker/monitor.cc",

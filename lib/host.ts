@@ -17,6 +17,7 @@ import type {
 } from './host-types';
 import { Ipam, macFromIp, normalizeNetwork } from './ipam/index';
 import { Netlink } from './netlink/netlink';
+import { Sockets, type BoundSocket } from './netlink/sockets';
 import { Netns, openNetns, type NetnsSpec } from './netns';
 import { FileStore } from './store/filestore';
 import type { Store, StoreTx, StoreView } from './store/index';
@@ -104,6 +105,7 @@ export class NetworkHost {
   private firewallReady = false;
   /** Networks whose kernel objects this process has made sure of. */
   private readonly ready = new Set<string>();
+  private sockets: Promise<Sockets> | undefined;
 
   private constructor(
     /** Where the state lives. */
@@ -297,7 +299,7 @@ export class NetworkHost {
         if (same) return toEndpoint(existing, net);
         throw new NsnetError('ERR_ENDPOINT_EXISTS', `endpoint ${id} is connected to ${network} with other settings`, { network, endpoint: id });
       }
-      const resolved = this.resolvePorts(tx, id, ports);
+      const resolved = this.resolvePorts(tx, id, ports, ports.length ? await this.boundSockets() : []);
       const lease = this.ipam.allocate(tx, network, { owner: id, ...(opts.ipv4 !== undefined ? { ipv4: opts.ipv4 } : {}), ...(opts.ipv6 !== undefined ? { ipv6: opts.ipv6 } : {}) });
       const rec: EndpointRecord = {
         id, network, netns: netnsPath, ifname, hostIfname: hostIfname(network, id), mac: macFromIp(lease.ipv4),
@@ -322,9 +324,23 @@ export class NetworkHost {
     });
   }
 
-  /** Fills in `hostPort: 0` and refuses ports another endpoint holds (the host-wide ledger). */
-  private resolvePorts(view: StoreView, id: string, ports: PortMapping[]): PortMapping[] {
+  /** The host namespace's listening TCP and bound UDP sockets (sock_diag). */
+  private async boundSockets(): Promise<BoundSocket[]> {
+    this.sockets ??= Sockets.open(this.netns);
+    return (await this.sockets).bound();
+  }
+
+  /**
+   * Fills in `hostPort: 0` and refuses ports another endpoint holds (the host-wide ledger) or a
+   * process on the host has bound (its traffic would silently go to the container instead).
+   */
+  private resolvePorts(view: StoreView, id: string, ports: PortMapping[], sockets: BoundSocket[]): PortMapping[] {
     const held = view.list<EndpointRecord>(ENDPOINTS).flatMap((e) => e.value.ports.map((p) => ({ p, holder: e.value.id })));
+    for (const s of sockets) {
+      if (s.family !== 4 && s.address !== '::') continue;
+      const wildcard = s.address === '0.0.0.0' || s.address === '::';
+      held.push({ p: { protocol: s.protocol, hostPort: s.port, containerPort: 1, ...(wildcard ? {} : { hostIp: s.address }) }, holder: `a listening socket on the host (${s.address}:${s.port})` });
+    }
     const out: PortMapping[] = [];
     for (const want of ports) {
       let p = want;
@@ -443,6 +459,7 @@ export class NetworkHost {
   /** Closes the store and handles. */
   async close(): Promise<void> {
     this.host.close();
+    if (this.sockets) (await this.sockets.catch(() => undefined))?.close();
     await this.firewall.close();
     await this.store.close();
   }

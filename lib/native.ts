@@ -91,3 +91,4 @@ export const native = load(path.join(__dirname, '..', '..')) as NativeBinding;
 
 export const NETLINK_ROUTE = 0;
 export const NETLINK_NETFILTER = 12;
+export const NETLINK_SOCK_DIAG = 4;

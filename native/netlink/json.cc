@@ -153,7 +153,8 @@ bool AppendMessages(int protocol, const uint8_t* data, size_t len, std::string& 
       out += ",\"data\":";
       JsonHex(out, m.payload, m.len);
     } else {
-      if (m.len < spec->header->size) {
+      const Struct& header = spec->ReplyHeader();
+      if (m.len < header.size) {
         err = std::string(spec->name) + ": message shorter than its header";
         inner_ok = false;
         return false;
@@ -161,13 +162,13 @@ bool AppendMessages(int protocol, const uint8_t* data, size_t len, std::string& 
       out += ",\"header\":";
       JsonVisitor hv(out);
       hv.Open();
-      DecodeStruct(m.payload, *spec->header, hv);
+      DecodeStruct(m.payload, header, hv);
       hv.Close();
       out += ",\"attrs\":";
       JsonVisitor av(out);
       av.Open();
       DecodeError derr;
-      size_t hl = Align(spec->header->size);
+      size_t hl = Align(header.size);
       if (!DecodeAttrs(m.payload + std::min(hl, m.len), m.len > hl ? m.len - hl : 0, spec->attrs, av, derr, 0, filter)) {
         err = std::string(spec->name) + ": " + (derr.what ? derr.what : "malformed attributes");
         inner_ok = false;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "../ct/ct.h"
+#include "../diag/diag.h"
 #include "../nft/nft.h"
 #include "../rtnl/rtnl.h"
 #include "schema.h"
@@ -18,6 +19,7 @@ const Registry& Registry::Get() {
     RegisterRoute(r);
     RegisterNeigh(r);
     RegisterNftables(r);
+    RegisterInetDiag(r);
     RegisterConntrack(r);
     return r;
   }();

@@ -95,6 +95,10 @@ struct MessageSpec {
   const char* name;
   const Struct* header;
   const Table* attrs;
+  // The kernel's answer has another fixed header (sock_diag: inet_diag_req_v2 in,
+  // inet_diag_msg out); nullptr when it is the same.
+  const Struct* reply_header = nullptr;
+  const Struct& ReplyHeader() const { return reply_header ? *reply_header : *header; }
 };
 
 // All message specs, filled once at module load (RegisterAll) and immutable afterwards, so

@@ -182,6 +182,11 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
       [() => host.removeNetwork('nope'), 'ERR_NETWORK_NOT_FOUND'],
       [() => host.removeNetwork('bridge'), 'ERR_INVALID_ARGUMENT'],
     ];
+    // A process on the host listening on a port: publishing it would steal its traffic.
+    const listener = spawn('ip', ['netns', 'exec', h, process.execPath, '-e', "require('net').createServer().listen(9999, () => console.log('ready')); setTimeout(() => {}, 20000)"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    registerCleanup(() => { listener.kill(); });
+    await new Promise((r) => listener.stdout!.once('data', r));
+    cases.push([() => host.connect('app', { id: 'c2', netns: c2, publish: [{ hostPort: 9999, containerPort: 80, protocol: 'tcp' }] }), 'ERR_PORT_IN_USE']);
     for (const [fn, code] of cases) await assert.rejects(fn(), (e: any) => { assert.equal(e.code, code, e.message); return true; });
     assert.equal(JSON.stringify([await host.listNetworks(), await host.listEndpoints(), ipJson(['link', 'show'], h).map((l: any) => l.ifname)]), before);
     const again = await host.connect('app', { id: 'c1', netns: c, publish: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] });

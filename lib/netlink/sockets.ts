@@ -1,0 +1,63 @@
+/**
+ * The namespace's bound sockets, from sock_diag netlink (what `ss -ltnu` shows): used to
+ * refuse publishing a port a process on the host already listens on.
+ */
+import * as ipaddr from 'ipaddr.js';
+import { NETLINK_SOCK_DIAG } from '../native';
+import type { NetnsSpec } from '../netns';
+import { Conn } from './conn';
+
+const SOCK_DIAG_BY_FAMILY = 20;
+const TCP_LISTEN = 10;
+const PROTOCOLS = { tcp: 6, udp: 17 } as const;
+
+/** A socket bound to a local port. */
+export interface BoundSocket {
+  protocol: 'tcp' | 'udp';
+  family: 4 | 6;
+  /** '0.0.0.0' / '::' for every address. */
+  address: string;
+  port: number;
+}
+
+function address(family: number, w: number[]): string {
+  const bytes = w.slice(0, family === 2 ? 1 : 4).flatMap((x) => [x >>> 24, (x >>> 16) & 255, (x >>> 8) & 255, x & 255]);
+  return ipaddr.fromByteArray(bytes).toString();
+}
+
+/** Lists listening TCP sockets and bound UDP sockets of one namespace. */
+export class Sockets {
+  private constructor(private readonly conn: Conn) {}
+
+  static async open(netns?: NetnsSpec): Promise<Sockets> {
+    const conn = await Conn.open(NETLINK_SOCK_DIAG, netns, 'sock_diag', (c) => dump(c, 'tcp', 2));
+    return new Sockets(conn);
+  }
+
+  /** Listening TCP and bound UDP sockets, IPv4 and IPv6. */
+  async bound(): Promise<BoundSocket[]> {
+    this.conn.assertOpen();
+    const out: BoundSocket[] = [];
+    for (const protocol of ['tcp', 'udp'] as const) for (const family of [2, 10]) out.push(...(await dump(this.conn, protocol, family)));
+    return out;
+  }
+
+  close(): void {
+    this.conn.close();
+  }
+}
+
+async function dump(conn: Conn, protocol: 'tcp' | 'udp', family: number): Promise<BoundSocket[]> {
+  const msgs = await conn.dump({
+    type: SOCK_DIAG_BY_FAMILY,
+    header: { family, protocol: PROTOCOLS[protocol], states: protocol === 'tcp' ? 1 << TCP_LISTEN : 0xffffffff },
+  }, `list ${protocol} sockets`);
+  return msgs
+    .filter((m) => m.type === SOCK_DIAG_BY_FAMILY && m.header.sport)
+    .map((m) => ({
+      protocol,
+      family: m.header.family === 10 ? 6 : 4,
+      address: address(m.header.family ?? 2, [m.header.src0 ?? 0, m.header.src1 ?? 0, m.header.src2 ?? 0, m.header.src3 ?? 0]),
+      port: m.header.sport ?? 0,
+    }));
+}

@@ -1,0 +1,7 @@
+#pragma once
+
+#include "../netlink/schema.h"
+
+namespace nl {
+void RegisterInetDiag(Registry& r);
+}  // namespace nl
