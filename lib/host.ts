@@ -36,6 +36,14 @@ const DEFAULT_BRIDGE = 'nsnet0';
 
 const NETWORKS = 'networks';
 const ENDPOINTS = 'endpoints';
+/** The host-wide port ledger: one document per protocol and host port, naming its holders. */
+const PORTS = 'ports';
+
+interface PortClaim {
+  hostIp?: string;
+  /** `network/endpoint`. */
+  holder: string;
+}
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/u;
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/u;
@@ -299,7 +307,7 @@ export class NetworkHost {
         if (same) return toEndpoint(existing, net);
         throw new NsnetError('ERR_ENDPOINT_EXISTS', `endpoint ${id} is connected to ${network} with other settings`, { network, endpoint: id });
       }
-      const resolved = this.resolvePorts(tx, id, ports, ports.length ? await this.boundSockets() : []);
+      const resolved = this.resolvePorts(tx, ports, ports.length ? await this.boundSockets([...new Set(ports.map((p) => p.protocol))]) : []);
       const lease = this.ipam.allocate(tx, network, { owner: id, ...(opts.ipv4 !== undefined ? { ipv4: opts.ipv4 } : {}), ...(opts.ipv6 !== undefined ? { ipv6: opts.ipv6 } : {}) });
       const rec: EndpointRecord = {
         id, network, netns: netnsPath, ifname, hostIfname: hostIfname(network, id), mac: macFromIp(lease.ipv4),
@@ -320,41 +328,66 @@ export class NetworkHost {
       }
       faultPoint('connect:published');
       tx.put(ENDPOINTS, epKey(network, id), rec);
+      this.ledger(tx, rec);
       return toEndpoint(rec, net);
     });
   }
 
   /** The host namespace's listening TCP and bound UDP sockets (sock_diag). */
-  private async boundSockets(): Promise<BoundSocket[]> {
+  private async boundSockets(protocols: ('tcp' | 'udp' | 'sctp')[]): Promise<BoundSocket[]> {
     this.sockets ??= Sockets.open(this.netns);
-    return (await this.sockets).bound();
+    return (await this.sockets).bound(protocols.filter((p): p is 'tcp' | 'udp' => p !== 'sctp'));
   }
 
   /**
-   * Fills in `hostPort: 0` and refuses ports another endpoint holds (the host-wide ledger) or a
-   * process on the host has bound (its traffic would silently go to the container instead).
+   * Fills in `hostPort: 0` and refuses ports another endpoint holds (the host-wide ledger, one
+   * point lookup per port) or a process on the host has bound (its traffic would silently go to
+   * the container instead).
    */
-  private resolvePorts(view: StoreView, id: string, ports: PortMapping[], sockets: BoundSocket[]): PortMapping[] {
-    const held = view.list<EndpointRecord>(ENDPOINTS).flatMap((e) => e.value.ports.map((p) => ({ p, holder: e.value.id })));
-    for (const s of sockets) {
-      if (s.family !== 4 && s.address !== '::') continue;
-      const wildcard = s.address === '0.0.0.0' || s.address === '::';
-      held.push({ p: { protocol: s.protocol, hostPort: s.port, containerPort: 1, ...(wildcard ? {} : { hostIp: s.address }) }, holder: `a listening socket on the host (${s.address}:${s.port})` });
-    }
+  private resolvePorts(view: StoreView, ports: PortMapping[], sockets: BoundSocket[]): PortMapping[] {
     const out: PortMapping[] = [];
+    const holderOf = (p: PortMapping): string | undefined => {
+      const [lo, hi] = span(p);
+      for (let port = lo; port <= hi; port++) {
+        for (const c of view.get<PortClaim[]>(PORTS, `${p.protocol}:${port}`) ?? [])
+          if (c.hostIp === undefined || p.hostIp === undefined || c.hostIp === p.hostIp) return `endpoint ${c.holder.slice(c.holder.indexOf('/') + 1)}`;
+      }
+      for (const s of sockets) {
+        if (s.protocol !== p.protocol || (s.family !== 4 && s.address !== '::')) continue;
+        const wildcard = s.address === '0.0.0.0' || s.address === '::';
+        if (clash(p, { protocol: s.protocol, hostPort: s.port, containerPort: 1, ...(wildcard ? {} : { hostIp: s.address }) }))
+          return `a listening socket on the host (${s.address}:${s.port})`;
+      }
+      return out.some((q) => clash(q, p)) ? 'this request (twice)' : undefined;
+    };
     for (const want of ports) {
       let p = want;
       if (p.hostPort === 0) {
         let port = EPHEMERAL[0];
-        while (port <= EPHEMERAL[1] && [...held.map((h) => h.p), ...out].some((q) => clash(q, { ...p, hostPort: port }))) port++;
+        while (port <= EPHEMERAL[1] && holderOf({ ...p, hostPort: port }) !== undefined) port++;
         if (port > EPHEMERAL[1]) throw new NsnetError('ERR_PORT_IN_USE', `no free ${p.protocol} port in ${EPHEMERAL[0]}-${EPHEMERAL[1]}`);
         p = { ...p, hostPort: port };
       }
-      const taken = held.find((h) => clash(h.p, p)) ?? (out.some((q) => clash(q, p)) ? { holder: id, p } : undefined);
-      if (taken) throw new NsnetError('ERR_PORT_IN_USE', `${p.protocol} port ${p.hostIp ?? '*'}:${p.hostPort} is published by endpoint ${taken.holder}`, { holder: taken.holder, port: p });
+      const holder = holderOf(p);
+      if (holder) throw new NsnetError('ERR_PORT_IN_USE', `${p.protocol} port ${p.hostIp ?? '*'}:${p.hostPort}${p.hostPortEnd ? `-${p.hostPortEnd}` : ''} is held by ${holder}`, { holder, port: p });
       out.push(p);
     }
     return out;
+  }
+
+  /** Records (or, with `release`, forgets) an endpoint's ports in the ledger. */
+  private ledger(tx: StoreTx, rec: EndpointRecord, release = false): void {
+    const holder = epKey(rec.network, rec.id);
+    for (const p of rec.ports) {
+      const [lo, hi] = span(p);
+      for (let port = lo; port <= hi; port++) {
+        const key = `${p.protocol}:${port}`;
+        const claims = (tx.get<PortClaim[]>(PORTS, key) ?? []).filter((c) => c.holder !== holder);
+        if (!release) claims.push({ holder, ...(p.hostIp ? { hostIp: p.hostIp } : {}) });
+        if (claims.length) tx.put(PORTS, key, claims);
+        else tx.delete(PORTS, key);
+      }
+    }
   }
 
   /**
@@ -371,6 +404,7 @@ export class NetworkHost {
       await this.firewall.disconnectEndpoint({ ...rec, bridge: net?.bridge ?? '' });
       await detachEndpoint(this.ctx, rec);
       this.ipam.release(tx, network, id);
+      this.ledger(tx, rec, true);
       tx.delete(ENDPOINTS, epKey(network, id));
     });
   }
@@ -393,6 +427,7 @@ export class NetworkHost {
         await this.firewall.disconnectEndpoint(ep.id);
         await detachEndpoint(this.ctx, ep);
         this.ipam.release(tx, ep.network, ep.id);
+        this.ledger(tx, ep, true);
         tx.delete(ENDPOINTS, epKey(ep.network, ep.id));
         report.endpoints.push(`${ep.network}/${ep.id}`);
       }

@@ -70,18 +70,26 @@ export async function removeBridge(ctx: DriverContext, net: NetworkRecord): Prom
  * then the container side's address, loopback and default route. Undone if any step fails.
  */
 export async function attachEndpoint(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord, netns: NetnsSpec): Promise<void> {
-  await ctx.host.links.add({
-    kind: 'veth',
-    name: ep.hostIfname,
-    mtu: net.mtu,
-    master: net.bridge,
-    up: true,
-    alias: ownerAlias(net.name, ep.id),
-    peer: { name: ep.ifname, netns, mac: ep.mac, mtu: net.mtu },
-  });
+  // The container-side handle opens (a thread enters the namespace) while the veth is made.
+  const opening = Netlink.open({ netns });
+  opening.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+  try {
+    await ctx.host.links.add({
+      kind: 'veth',
+      name: ep.hostIfname,
+      mtu: net.mtu,
+      master: net.bridge,
+      up: true,
+      alias: ownerAlias(net.name, ep.id),
+      peer: { name: ep.ifname, netns, mac: ep.mac, mtu: net.mtu },
+    });
+  } catch (e) {
+    await opening.then((c) => c.close(), () => undefined);
+    throw e;
+  }
   let c: Netlink | undefined;
   try {
-    c = await Netlink.open({ netns });
+    c = await opening;
     await c.links.set('lo', { up: true });
     await c.addresses.add(ep.ifname, `${ep.ipv4}/${net.subnet.split('/')[1]}`);
     await c.links.set(ep.ifname, { up: true });

@@ -34,12 +34,11 @@ export class Sockets {
     return new Sockets(conn);
   }
 
-  /** Listening TCP and bound UDP sockets, IPv4 and IPv6. */
-  async bound(): Promise<BoundSocket[]> {
+  /** Listening TCP and bound UDP sockets (of the given protocols), IPv4 and IPv6. */
+  async bound(protocols: readonly ('tcp' | 'udp')[] = ['tcp', 'udp']): Promise<BoundSocket[]> {
     this.conn.assertOpen();
-    const out: BoundSocket[] = [];
-    for (const protocol of ['tcp', 'udp'] as const) for (const family of [2, 10]) out.push(...(await dump(this.conn, protocol, family)));
-    return out;
+    const dumps = protocols.flatMap((protocol) => [2, 10].map((family) => dump(this.conn, protocol, family)));
+    return (await Promise.all(dumps)).flat();
   }
 
   close(): void {
