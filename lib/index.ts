@@ -13,7 +13,7 @@ export type { LinkWatcher } from './netlink/watch';
 export type {
   Link, LinkBase, VethLink, BridgeLink, VxlanLink, MacvlanLink, DeviceLink, OtherLink, BridgePortInfo,
   LinkSpec, LinkSpecBase, VethSpec, BridgeSpec, VxlanSpec, MacvlanSpec, GenericLinkSpec, MacvlanMode,
-  LinkChanges, LinkEvent,
+  LinkChanges, LinkEvent, BridgePortSettings,
 } from './netlink/link-types';
 export type { Addresses, Address, AddressOptions } from './netlink/addresses';
 export type { Routes, Route, RouteSpec, RouteScope } from './netlink/routes';
@@ -37,3 +37,5 @@ export type { NetworkHostOptions } from './host';
 export type {
   NetworkSpec, Network, NetworkInspect, ConnectOptions, Endpoint, PortMapping, GcReport, ReconcileReport,
 } from './host-types';
+export { Firewall } from './firewall/firewall';
+export type { FirewallNetwork, FirewallEndpoint, FirewallPort } from './firewall/elements';

@@ -81,6 +81,8 @@ export async function attachEndpoint(ctx: DriverContext, net: NetworkRecord, ep:
       master: net.bridge,
       up: true,
       alias: ownerAlias(net.name, ep.id),
+      // Hairpin: a container reaching its own published port goes out of and back into its port.
+      bridgePort: { hairpin: true },
       peer: { name: ep.ifname, netns, mac: ep.mac, mtu: net.mtu },
     });
   } catch (e) {

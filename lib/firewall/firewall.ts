@@ -10,9 +10,10 @@
  * 1. `Firewall.open({ netns })`, then `ensure()` (once per process: it reads both tables).
  * 2. Network creation: create the bridge, set {@link Firewall.sysctls} with `Netns.sysctl`, then
  *    `addNetwork(net)`. Removal: `removeNetwork(name)` after its last endpoint, then the bridge.
- * 3. Container: create the veth (host end on the bridge), then `connectEndpoint(ep)` — one
- *    transaction for its no-ICC port and its published ports. `disconnectEndpoint(ep)` before
- *    (or after) deleting the veth.
+ * 3. Container: create the veth (host end on the bridge, with the bridge port's hairpin mode on:
+ *    with br_netfilter active a container reaching its own published port is bridged back out
+ *    of the port it came in), then `connectEndpoint(ep)` — one transaction for its no-ICC port
+ *    and its published ports. `disconnectEndpoint(ep)` before or after deleting the veth.
  * 4. gc: `listOwned()` groups every element by owner; `removeOwner('ep:<id>')` drops one.
  *    Reconcile: `check()`; when not intact, `rebuild({ networks, endpoints })` from the store.
  *

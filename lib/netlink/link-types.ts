@@ -44,6 +44,17 @@ export interface LinkBase {
   raw: Record<string, unknown>;
 }
 
+/** Settings of a bridge port (IFLA_BRPORT_*). */
+export interface BridgePortSettings {
+  /** Send frames back out of the port they came in on (a container reaching its own published port). */
+  hairpin?: boolean;
+  learning?: boolean;
+  unicastFlood?: boolean;
+  /** Isolated ports cannot talk to other isolated ports. */
+  isolated?: boolean;
+  neighSuppress?: boolean;
+}
+
 export interface BridgePortInfo {
   state?: number;
   priority?: number;
@@ -126,6 +137,8 @@ export interface LinkSpecBase {
   /** Link group (used for bulk removal). */
   group?: number;
   txqlen?: number;
+  /** Bridge-port settings, with `master`: applied right after creation. */
+  bridgePort?: BridgePortSettings;
 }
 
 export interface VethSpec extends LinkSpecBase {
@@ -211,6 +224,8 @@ export interface LinkChanges {
   alias?: string | null;
   group?: number;
   txqlen?: number;
+  /** Bridge-port settings of a link enslaved to a bridge. */
+  bridgePort?: BridgePortSettings;
 }
 
 /** A link event from `links.watch()`. */

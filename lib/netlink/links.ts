@@ -9,7 +9,7 @@ import * as v from '../validate';
 import { AF, IFF_LOWER_UP, IFF_NAMES, IFF_UP, MACVLAN_MODES, NLM_F, OPERSTATES, RTEXT_FILTER_SKIP_STATS, RTM, RTNLGRP } from './constants';
 import type { Conn } from './conn';
 import type {
-  BridgePortInfo, Link, LinkChanges, LinkEvent, LinkSpec, MacvlanMode, VxlanLink,
+  BridgePortInfo, BridgePortSettings, Link, LinkChanges, LinkEvent, LinkSpec, MacvlanMode, VxlanLink,
 } from './link-types';
 import { LinkWatcher } from './watch';
 
@@ -213,16 +213,21 @@ export class Links {
         const echo = results[i]!.replies.find((m) => m.type === RTM.NEWLINK);
         links.push(echo ? decodeLink(echo) : await this.get(specs[i]!.name));
       }
-      // The kernel ignores IFLA_IFALIAS when it creates a link: set aliases in a second round.
-      const aliased = links.map((l, i) => ({ l, alias: specs[i]!.alias })).filter((x) => x.alias !== undefined);
-      if (aliased.length) {
-        const set = await this.conn.batch(aliased.map((x) => ({ type: RTM.NEWLINK, header: { index: x.l.index }, attrs: { ifalias: x.alias } })), (i) => `set alias of ${aliased[i]!.l.name}`);
+      // The kernel ignores IFLA_IFALIAS and bridge-port settings when it creates a link: they
+      // go in a second round, one message per link that has either.
+      const later = links.map((l, i) => ({ l, alias: specs[i]!.alias, port: specs[i]!.bridgePort })).filter((x) => x.alias !== undefined || x.port !== undefined);
+      if (later.length) {
+        const set = await this.conn.batch(later.map((x) => ({
+          type: RTM.NEWLINK,
+          header: { index: x.l.index },
+          attrs: { ...(x.alias !== undefined ? { ifalias: x.alias } : {}), ...(x.port !== undefined ? { linkinfo: bridgePortInfo(x.port) } : {}) },
+        })), (i) => `configure ${later[i]!.l.name}`);
         const bad = set.find((r) => r.error);
         if (bad) {
           await this.removeMany(links.map((l) => l.index)).catch(() => undefined);
           throw bad.error!;
         }
-        for (const x of aliased) x.l.alias = x.alias!;
+        for (const x of later) if (x.alias !== undefined) x.l.alias = x.alias;
       }
       return links;
     } finally {
@@ -236,7 +241,7 @@ export class Links {
    * `name` on arrival); the name is checked to be free there first.
    */
   async set(link: string | number, changes: LinkChanges): Promise<void> {
-    v.knownKeys(changes, ['up', 'mtu', 'name', 'mac', 'master', 'netns', 'alias', 'group', 'txqlen'], 'link changes');
+    v.knownKeys(changes, ['up', 'mtu', 'name', 'mac', 'master', 'netns', 'alias', 'group', 'txqlen', 'bridgePort'], 'link changes');
     const before = await this.get(link);
     const attrs: Attrs = {};
     const header: Record<string, number> = { family: AF.UNSPEC, index: before.index };
@@ -251,6 +256,7 @@ export class Links {
     if (changes.alias !== undefined) attrs.ifalias = changes.alias === null ? '' : v.str(changes.alias, 'alias', 255);
     if (changes.group !== undefined) attrs.group = v.int(changes.group, 0, 2 ** 32 - 1, 'group');
     if (changes.txqlen !== undefined) attrs.txqlen = v.int(changes.txqlen, 0, 2 ** 32 - 1, 'txqlen');
+    if (changes.bridgePort !== undefined) attrs.linkinfo = bridgePortInfo(changes.bridgePort);
     let ns: NetnsHandle | undefined;
     try {
       if (changes.netns !== undefined) {
@@ -369,6 +375,15 @@ export class Links {
       throw e;
     }
   }
+}
+
+/** IFLA_LINKINFO carrying bridge-port settings (IFLA_INFO_SLAVE_DATA). @internal */
+export function bridgePortInfo(p: BridgePortSettings): Attrs {
+  v.knownKeys(p, ['hairpin', 'learning', 'unicastFlood', 'isolated', 'neighSuppress'], 'bridgePort');
+  const data: Attrs = {};
+  for (const k of ['hairpin', 'learning', 'unicastFlood', 'isolated', 'neighSuppress'] as const)
+    if (p[k] !== undefined) data[k] = v.bool(p[k], `bridgePort.${k}`) ? 1 : 0;
+  return { slaveKind: 'bridge', slaveData: data };
 }
 
 /** Builds the RTM_NEWLINK header and attributes for a link spec. @internal */

@@ -72,6 +72,7 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     assert.equal(ask(ext, '10.99.0.1', 5353, 'udp'), 'c1 10.99.0.2', 'the same over UDP');
     assert.equal(ask(h, '10.99.0.1', 8080), 'c1 10.99.0.1', 'from the host itself');
     assert.equal(ask(c2, '10.99.0.1', 8080).startsWith('c1 '), true, 'hairpin from the same network');
+    assert.equal(ask(c1, '10.99.0.1', 8080).startsWith('c1 '), true, 'hairpin: a container reaches its own published port');
     assert.equal(ask(c2, '172.20.0.2', 80), 'c1 172.20.0.3', 'two containers of one network talk');
     assert.equal(ask(c1, '10.99.0.2', 9000), 'ext 10.99.0.1', 'egress: the peer sees the host address');
     assert.equal(ask(ext, '10.99.0.1', 8081), '', 'an unpublished port answers nothing');

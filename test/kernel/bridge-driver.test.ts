@@ -55,6 +55,7 @@ describe('bridge driver (kernel side)', () => {
     const he = ipJson(['-d', 'link', 'show', e1.hostIfname], h)[0];
     assert.equal(he.master, 'nsbr-app');
     assert.equal(he.ifalias, 'nsnet:app:c1');
+    assert.equal(he.linkinfo.info_slave_data.hairpin, true, 'hairpin mode on the bridge port');
     assert.ok(he.flags.includes('UP'));
     const eth0 = ipJson(['addr', 'show', 'eth0'], c1)[0];
     assert.equal(eth0.address, '02:42:ac:1d:00:02');

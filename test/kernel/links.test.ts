@@ -144,6 +144,12 @@ describe('links', function () {
     assert.equal(o.master, undefined);
     await nl.links.set('vc', { alias: null });
     assert.equal(oracle(ns, 'vc').ifalias, undefined);
+    await nl.links.set('vc', { master: 'br0' });
+    await nl.links.set('vc', { bridgePort: { hairpin: true, learning: false } });
+    const port = oracle(ns, 'vc').linkinfo.info_slave_data;
+    assert.equal(port.hairpin, true);
+    assert.equal(port.learning, false);
+    assert.equal((await nl.links.get('vc')).bridgePort?.hairpin, true);
   });
 
   it('moves a link into another namespace and renames it on arrival', async () => {
