@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { NetlinkError, NsnetError, invalid } from './errors';
-import { attachEndpoint, createBridge, detachEndpoint, hostIfname, ownerAlias, parseOwnerAlias, removeBridge } from './drivers/bridge';
+import { attachEndpoint, createBridge, detachEndpoint, hostIfname, parseOwnerAlias, removeBridge } from './drivers/bridge';
 import type { DriverContext, EndpointRecord, NetworkRecord, PortMapping } from './drivers/driver';
 import { faultPoint } from './faults';
 import { Firewall } from './firewall/firewall';
@@ -500,5 +500,3 @@ export class NetworkHost {
   }
 }
 
-export { ownerAlias };
-export type { StoreTx };
