@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { NetlinkError, NsnetError, invalid } from './errors';
-import { attachEndpoint, createBridge, detachEndpoint, hostIfname, parseOwnerAlias, removeBridge } from './drivers/bridge';
+import { attachEndpoint, createBridge, detachEndpoint, hostIfname, parseOwnerAlias, reapRetired, removeBridge, retireEndpoint } from './drivers/bridge';
 import type { DriverContext, EndpointRecord, NetworkRecord, PortMapping } from './drivers/driver';
 import { faultPoint } from './faults';
 import { Firewall } from './firewall/firewall';
@@ -239,6 +239,7 @@ export class NetworkHost {
    */
   async removeNetwork(name: string): Promise<void> {
     networkName(name);
+    await this.reap();
     await this.store.update(async (tx) => {
       if (name === DEFAULT_NETWORK) throw new NsnetError('ERR_INVALID_ARGUMENT', `the default network ${name} cannot be removed`, { network: name });
       const net = this.network(tx, name);
@@ -318,7 +319,14 @@ export class NetworkHost {
       faultPoint('connect:allocated');
       await this.realize(net);
       faultPoint('connect:network');
-      await attachEndpoint(this.ctx, net, rec, netnsPath);
+      try {
+        await attachEndpoint(this.ctx, net, rec, netnsPath);
+      } catch (e) {
+        // The container's previous interface of that name may be retired but not yet deleted.
+        if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
+        await this.reap();
+        await attachEndpoint(this.ctx, net, rec, netnsPath);
+      }
       faultPoint('connect:attached');
       try {
         await this.firewall.connectEndpoint({ ...rec, bridge: net.bridge });
@@ -402,11 +410,39 @@ export class NetworkHost {
       if (!rec) throw new NsnetError('ERR_ENDPOINT_NOT_FOUND', `endpoint ${id} is not connected to ${network}`, { network, endpoint: id });
       const net = this.network(tx, network);
       await this.firewall.disconnectEndpoint({ ...rec, bridge: net?.bridge ?? '' });
-      await detachEndpoint(this.ctx, rec);
+      // Retired now (down, off the bridge), deleted with others in one go a moment later.
+      await retireEndpoint(this.ctx, rec);
       this.ipam.release(tx, network, id);
       this.ledger(tx, rec, true);
       tx.delete(ENDPOINTS, epKey(network, id));
     });
+    this.scheduleReap();
+  }
+
+  private reapTimer: NodeJS.Timeout | undefined;
+  private reaping: Promise<void> | undefined;
+
+  /** Deletes retired veths soon (one kernel operation for all of them). */
+  private scheduleReap(): void {
+    if (this.reapTimer) return;
+    this.reapTimer = setTimeout(() => {
+      this.reapTimer = undefined;
+      void this.reap().catch(() => undefined); // gc() removes what a failed reap leaves
+    }, 50);
+    this.reapTimer.unref();
+  }
+
+  /**
+   * Deletes the veths of disconnected endpoints now (disconnect retires them at once and deletes
+   * them in batches shortly after; close(), removeNetwork() and gc() wait for it).
+   */
+  async reap(): Promise<void> {
+    if (this.reapTimer) {
+      clearTimeout(this.reapTimer);
+      this.reapTimer = undefined;
+    }
+    this.reaping ??= reapRetired(this.ctx).finally(() => { this.reaping = undefined; });
+    await this.reaping;
   }
 
   /**
@@ -414,6 +450,7 @@ export class NetworkHost {
    * without a record, firewall elements of unknown owners.
    */
   async gc(): Promise<GcReport> {
+    await this.reap();
     return this.store.update(async (tx) => {
       const report: GcReport = { endpoints: [], links: [], firewallOwners: [] };
       await this.ensureFirewall();
@@ -493,6 +530,7 @@ export class NetworkHost {
 
   /** Closes the store and handles. */
   async close(): Promise<void> {
+    await this.reap().catch(() => undefined);
     this.host.close();
     if (this.sockets) (await this.sockets.catch(() => undefined))?.close();
     await this.firewall.close();

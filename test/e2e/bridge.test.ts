@@ -108,6 +108,23 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     await host.disconnect('bridge', 'd1');
   });
 
+  it('disconnect cuts the container off at once; its veth is deleted in a batch; reconnecting right away works', async () => {
+    await host.createNetwork({ name: 'app', subnet: '172.31.0.0/16' });
+    const c = await makeNetns('c');
+    await host.connect('app', { id: 'c1', netns: c, publish: [{ hostPort: 8090, containerPort: 80, protocol: 'tcp' }] });
+    await server(c, 80, 'c1');
+    assert.equal(ask(ext, '10.99.0.1', 8090), 'c1 10.99.0.2');
+    await host.disconnect('app', 'c1');
+    assert.equal(ask(ext, '10.99.0.1', 8090), '', 'unreachable as soon as disconnect returns');
+    const again = await host.connect('app', { id: 'c1', netns: c, publish: [{ hostPort: 8090, containerPort: 80, protocol: 'tcp' }] });
+    assert.equal(again.ifname, 'eth0');
+    assert.equal(ask(ext, '10.99.0.1', 8090), 'c1 10.99.0.2', 'reconnected at once');
+    await host.disconnect('app', 'c1');
+    await host.reap();
+    assert.equal(ipJson(['link', 'show'], h).some((l: any) => l.ifname.startsWith('ve-')), false, 'retired veths deleted');
+    assert.deepEqual(ipJson(['link', 'show'], c).map((l: any) => l.ifname), ['lo']);
+  });
+
   it('isolates networks, honours icc: false and internal networks', async () => {
     await host.createNetwork({ name: 'a', subnet: '172.21.0.0/16' });
     await host.createNetwork({ name: 'b', subnet: '172.22.0.0/16' });
