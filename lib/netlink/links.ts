@@ -242,21 +242,15 @@ export class Links {
    */
   async set(link: string | number, changes: LinkChanges): Promise<void> {
     v.knownKeys(changes, ['up', 'mtu', 'name', 'mac', 'master', 'netns', 'alias', 'group', 'txqlen', 'bridgePort'], 'link changes');
-    const before = await this.get(link);
-    const attrs: Attrs = {};
-    const header: Record<string, number> = { family: AF.UNSPEC, index: before.index };
-    if (changes.up !== undefined) {
-      header.flags = v.bool(changes.up, 'up') ? IFF_UP : 0;
-      header.change = IFF_UP;
+    const given = Object.keys(changes).filter((k) => (changes as Record<string, unknown>)[k] !== undefined);
+    if (given.length === 1 && given[0] !== 'name' && given[0] !== 'netns') {
+      // One change is all or nothing in the kernel: no state to keep for a rollback, so no
+      // lookup first either — the device is named in the request itself.
+      await this.conn.request({ type: RTM.NEWLINK, ...(await this.setMessage(link, changes, undefined)) }, `set link ${link}`, { link });
+      return;
     }
-    if (changes.mtu !== undefined) attrs.mtu = v.mtu(changes.mtu);
-    if (changes.name !== undefined) attrs.ifname = v.ifname(changes.name);
-    if (changes.mac !== undefined) attrs.address = v.mac(changes.mac, { unicast: true });
-    if (changes.master !== undefined) attrs.master = changes.master === null ? 0 : await this.index(changes.master);
-    if (changes.alias !== undefined) attrs.ifalias = changes.alias === null ? '' : v.str(changes.alias, 'alias', 255);
-    if (changes.group !== undefined) attrs.group = v.int(changes.group, 0, 2 ** 32 - 1, 'group');
-    if (changes.txqlen !== undefined) attrs.txqlen = v.int(changes.txqlen, 0, 2 ** 32 - 1, 'txqlen');
-    if (changes.bridgePort !== undefined) attrs.linkinfo = bridgePortInfo(changes.bridgePort);
+    const before = await this.get(link);
+    const { header, attrs } = await this.setMessage(before.index, changes, before);
     let ns: NetnsHandle | undefined;
     try {
       if (changes.netns !== undefined) {
@@ -274,6 +268,31 @@ export class Links {
     } finally {
       ns?.close();
     }
+  }
+
+  /** The RTM_NEWLINK header and attributes of a set(); the device by index, or by name in the request. */
+  private async setMessage(link: string | number, changes: LinkChanges, before: Link | undefined): Promise<{ header: Record<string, number>; attrs: Attrs }> {
+    const attrs: Attrs = {};
+    const header: Record<string, number> = { family: AF.UNSPEC };
+    if (typeof link === 'number') header.index = v.int(link, 1, 2 ** 31 - 1, 'link index');
+    else attrs.ifname = v.ifname(link);
+    if (before) {
+      header.index = before.index;
+      delete attrs.ifname;
+    }
+    if (changes.up !== undefined) {
+      header.flags = v.bool(changes.up, 'up') ? IFF_UP : 0;
+      header.change = IFF_UP;
+    }
+    if (changes.mtu !== undefined) attrs.mtu = v.mtu(changes.mtu);
+    if (changes.name !== undefined) attrs.ifname = v.ifname(changes.name);
+    if (changes.mac !== undefined) attrs.address = v.mac(changes.mac, { unicast: true });
+    if (changes.master !== undefined) attrs.master = changes.master === null ? 0 : await this.index(changes.master);
+    if (changes.alias !== undefined) attrs.ifalias = changes.alias === null ? '' : v.str(changes.alias, 'alias', 255);
+    if (changes.group !== undefined) attrs.group = v.int(changes.group, 0, 2 ** 32 - 1, 'group');
+    if (changes.txqlen !== undefined) attrs.txqlen = v.int(changes.txqlen, 0, 2 ** 32 - 1, 'txqlen');
+    if (changes.bridgePort !== undefined) attrs.linkinfo = bridgePortInfo(changes.bridgePort);
+    return { header, attrs };
   }
 
   private async checkNameFree(ns: NetnsHandle, name: string): Promise<void> {
