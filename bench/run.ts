@@ -23,6 +23,7 @@ import { writeLatest, writeSuite } from './report';
 const SUITES: Record<string, { title: string; load: () => Promise<Suite> }> = {
   rtnetlink: { title: 'links over rtnetlink: nsnet vs iproute2 and pyroute2', load: async () => (await import('./rtnetlink')).rtnetlink },
   nft: { title: 'nf_tables map elements: nsnet vs nft -f', load: async () => (await import('./nft')).nftSuite },
+  bridge: { title: 'bridge mode: container connect/disconnect, nsnet vs CNI plugins and netavark', load: async () => (await import('./bridge')).bridgeSuite },
 };
 
 function usage(code: number): never {
