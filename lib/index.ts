@@ -13,7 +13,7 @@ export type { LinkWatcher } from './netlink/watch';
 export type {
   Link, LinkBase, VethLink, BridgeLink, VxlanLink, MacvlanLink, DeviceLink, OtherLink, BridgePortInfo,
   LinkSpec, LinkSpecBase, VethSpec, BridgeSpec, VxlanSpec, MacvlanSpec, GenericLinkSpec, MacvlanMode,
-  LinkChanges, LinkEvent, BridgePortSettings,
+  LinkChanges, LinkEvent, BridgePortSettings, AddrGenMode,
 } from './netlink/link-types';
 export type { Addresses, Address, AddressOptions } from './netlink/addresses';
 export type { Routes, Route, RouteSpec, RouteScope } from './netlink/routes';

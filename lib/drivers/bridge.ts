@@ -83,6 +83,9 @@ export async function attachEndpoint(ctx: DriverContext, net: NetworkRecord, ep:
       alias: ownerAlias(net.name, ep.id),
       // Hairpin: a container reaching its own published port goes out of and back into its port.
       bridgePort: { hairpin: true },
+      // An IPv4-only network's veths carry no IPv6 at all: otherwise every new port's DAD and MLD
+      // multicast is flooded to every other port, and connects slow down with the container count.
+      ...(net.subnet6 ? {} : { addrGenMode: 'none' as const }),
       peer: { name: ep.ifname, netns, mac: ep.mac, mtu: net.mtu },
     });
   } catch (e) {
@@ -94,6 +97,7 @@ export async function attachEndpoint(ctx: DriverContext, net: NetworkRecord, ep:
     c = await opening;
     await c.links.set('lo', { up: true });
     await c.addresses.add(ep.ifname, `${ep.ipv4}/${net.subnet.split('/')[1]}`);
+    if (!net.subnet6) await c.links.set(ep.ifname, { addrGenMode: 'none' }); // before it comes up
     await c.links.set(ep.ifname, { up: true });
     if (ep.ipv6 && net.subnet6) await c.addresses.add(ep.ifname, `${ep.ipv6}/${net.subnet6.split('/')[1]}`, { nodad: true });
     if (!net.internal) {

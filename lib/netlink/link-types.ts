@@ -44,6 +44,9 @@ export interface LinkBase {
   raw: Record<string, unknown>;
 }
 
+/** IFLA_INET6_ADDR_GEN_MODE: how the kernel makes a link's IPv6 link-local address. */
+export type AddrGenMode = 'eui64' | 'none' | 'stable_privacy' | 'random';
+
 /** Settings of a bridge port (IFLA_BRPORT_*). */
 export interface BridgePortSettings {
   /** Send frames back out of the port they came in on (a container reaching its own published port). */
@@ -137,6 +140,8 @@ export interface LinkSpecBase {
   /** Link group (used for bulk removal). */
   group?: number;
   txqlen?: number;
+  /** IPv6 link-local address generation: 'none' keeps the link free of IPv6 (no DAD, no MLD). */
+  addrGenMode?: AddrGenMode;
   /** Bridge-port settings, with `master`: applied right after creation. */
   bridgePort?: BridgePortSettings;
 }
@@ -224,6 +229,8 @@ export interface LinkChanges {
   alias?: string | null;
   group?: number;
   txqlen?: number;
+  /** IPv6 link-local address generation (set it before the link comes up). */
+  addrGenMode?: AddrGenMode;
   /** Bridge-port settings of a link enslaved to a bridge. */
   bridgePort?: BridgePortSettings;
 }

@@ -9,7 +9,7 @@ import * as v from '../validate';
 import { AF, IFF_LOWER_UP, IFF_NAMES, IFF_UP, MACVLAN_MODES, NLM_F, OPERSTATES, RTEXT_FILTER_SKIP_STATS, RTM, RTNLGRP } from './constants';
 import type { Conn } from './conn';
 import type {
-  BridgePortInfo, BridgePortSettings, Link, LinkChanges, LinkEvent, LinkSpec, MacvlanMode, VxlanLink,
+  AddrGenMode, BridgePortInfo, BridgePortSettings, Link, LinkChanges, LinkEvent, LinkSpec, MacvlanMode, VxlanLink,
 } from './link-types';
 import { LinkWatcher } from './watch';
 
@@ -215,12 +215,17 @@ export class Links {
       }
       // The kernel ignores IFLA_IFALIAS and bridge-port settings when it creates a link: they
       // go in a second round, one message per link that has either.
-      const later = links.map((l, i) => ({ l, alias: specs[i]!.alias, port: specs[i]!.bridgePort })).filter((x) => x.alias !== undefined || x.port !== undefined);
+      const later = links.map((l, i) => ({ l, alias: specs[i]!.alias, port: specs[i]!.bridgePort, gen: specs[i]!.addrGenMode }))
+        .filter((x) => x.alias !== undefined || x.port !== undefined || x.gen !== undefined);
       if (later.length) {
         const set = await this.conn.batch(later.map((x) => ({
           type: RTM.NEWLINK,
           header: { index: x.l.index },
-          attrs: { ...(x.alias !== undefined ? { ifalias: x.alias } : {}), ...(x.port !== undefined ? { linkinfo: bridgePortInfo(x.port) } : {}) },
+          attrs: {
+            ...(x.alias !== undefined ? { ifalias: x.alias } : {}),
+            ...(x.port !== undefined ? { linkinfo: bridgePortInfo(x.port) } : {}),
+            ...(x.gen !== undefined ? { afSpec: addrGenModeSpec(x.gen) } : {}),
+          },
         })), (i) => `configure ${later[i]!.l.name}`);
         const bad = set.find((r) => r.error);
         if (bad) {
@@ -241,7 +246,7 @@ export class Links {
    * `name` on arrival); the name is checked to be free there first.
    */
   async set(link: string | number, changes: LinkChanges): Promise<void> {
-    v.knownKeys(changes, ['up', 'mtu', 'name', 'mac', 'master', 'netns', 'alias', 'group', 'txqlen', 'bridgePort'], 'link changes');
+    v.knownKeys(changes, ['up', 'mtu', 'name', 'mac', 'master', 'netns', 'alias', 'group', 'txqlen', 'bridgePort', 'addrGenMode'], 'link changes');
     const given = Object.keys(changes).filter((k) => (changes as Record<string, unknown>)[k] !== undefined);
     if (given.length === 1 && given[0] !== 'name' && given[0] !== 'netns') {
       // One change is all or nothing in the kernel: no state to keep for a rollback, so no
@@ -292,6 +297,7 @@ export class Links {
     if (changes.group !== undefined) attrs.group = v.int(changes.group, 0, 2 ** 32 - 1, 'group');
     if (changes.txqlen !== undefined) attrs.txqlen = v.int(changes.txqlen, 0, 2 ** 32 - 1, 'txqlen');
     if (changes.bridgePort !== undefined) attrs.linkinfo = bridgePortInfo(changes.bridgePort);
+    if (changes.addrGenMode !== undefined) attrs.afSpec = addrGenModeSpec(changes.addrGenMode);
     return { header, attrs };
   }
 
@@ -394,6 +400,19 @@ export class Links {
       throw e;
     }
   }
+}
+
+const ADDR_GEN_MODES: Record<AddrGenMode, number> = { eui64: 0, none: 1, stable_privacy: 2, random: 3 };
+
+/**
+ * IFLA_AF_SPEC holding { AF_INET6: { IFLA_INET6_ADDR_GEN_MODE: mode } } (linux/if_link.h),
+ * written by hand as the raw bytes of that nest (the schema keeps IFLA_AF_SPEC opaque). @internal
+ */
+export function addrGenModeSpec(mode: AddrGenMode): string {
+  const n = ADDR_GEN_MODES[mode];
+  if (n === undefined) throw invalid('ERR_INVALID_ARGUMENT', `addrGenMode must be one of ${Object.keys(ADDR_GEN_MODES).join(', ')}`);
+  // nest AF_INET6 (len 12, type 10 | NLA_F_NESTED), then attr 8 (len 5) = u8 mode, padded.
+  return `0c000a80050008000${n}000000`;
 }
 
 /** IFLA_LINKINFO carrying bridge-port settings (IFLA_INFO_SLAVE_DATA). @internal */

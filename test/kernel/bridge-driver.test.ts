@@ -56,6 +56,8 @@ describe('bridge driver (kernel side)', () => {
     assert.equal(he.master, 'nsbr-app');
     assert.equal(he.ifalias, 'nsnet:app:c1');
     assert.equal(he.linkinfo.info_slave_data.hairpin, true, 'hairpin mode on the bridge port');
+    assert.equal(he.inet6_addr_gen_mode, 'none', 'no IPv6 on an IPv4-only network (host end)');
+    assert.deepEqual(ipJson(['-6', 'addr', 'show', 'eth0'], c1), [], 'no IPv6 address in the container');
     assert.ok(he.flags.includes('UP'));
     const eth0 = ipJson(['addr', 'show', 'eth0'], c1)[0];
     assert.equal(eth0.address, '02:42:ac:1d:00:02');
