@@ -125,6 +125,22 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     assert.deepEqual(ipJson(['link', 'show'], c).map((l: any) => l.ifname), ['lo']);
   });
 
+  it('hostPort 0 picks a free port; a dual-stack network gives IPv6 addresses that carry traffic', async () => {
+    await host.createNetwork({ name: 'ds', subnet: '172.19.0.0/16', subnet6: 'fd42:19::/64' });
+    const c1 = await makeNetns('v');
+    const c2 = await makeNetns('v');
+    const e1 = await host.connect('ds', { id: 'v1', netns: c1, publish: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    const e2 = await host.connect('ds', { id: 'v2', netns: c2, publish: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] });
+    const p1 = e1.ports[0]!.hostPort;
+    const p2 = e2.ports[0]!.hostPort;
+    assert.ok(p1 >= 32768 && p1 <= 60999 && p2 >= 32768 && p2 !== p1, `picked ${p1} and ${p2}`);
+    await server(c1, 80, 'v1');
+    assert.equal(ask(ext, '10.99.0.1', p1), 'v1 10.99.0.2', 'the picked port is published');
+    assert.equal(e1.ipv6, 'fd42:19::2/64');
+    assert.ok(ipJson(['-6', 'addr', 'show', 'eth0'], c2)[0].addr_info.some((a: any) => a.local === 'fd42:19::3'));
+    assert.equal(ask(c2, 'fd42:19::2', 80), 'v1 fd42:19::3', 'IPv6 between containers of the network');
+  });
+
   it('isolates networks, honours icc: false and internal networks', async () => {
     await host.createNetwork({ name: 'a', subnet: '172.21.0.0/16' });
     await host.createNetwork({ name: 'b', subnet: '172.22.0.0/16' });
