@@ -323,3 +323,10 @@ export function machineFacts(): Record<string, unknown> {
     spawn_true_median_ms: round(stats(spawnMs).median, 3),
   };
 }
+
+/** The result of one tool in one workload, or an error naming what is missing. */
+export function resultOf(w: Record<string, WorkloadResult>, workload: string, tool: string): WorkloadResult['tools'][number] {
+  const r = w[workload]?.tools.find((x) => x.tool === tool);
+  if (!r) throw new Error(`no result for ${workload}/${tool}`);
+  return r;
+}

@@ -26,8 +26,7 @@ import { NfTables } from '../lib/index';
 import type { ElementSpec } from '../lib/index';
 import {
   now, rmTemp, run, stats, summarize, tempFile, withNetns,
-  type Suite, type SuiteOptions, type TargetResult, type WorkloadResult,
-} from './common';
+  type Suite, type SuiteOptions, type TargetResult, type WorkloadResult, resultOf } from './common';
 
 const N = 10000;
 const CHUNK = 100;
@@ -251,11 +250,7 @@ async function spawnCost(): Promise<number> {
 }
 
 function targets(w: Record<string, WorkloadResult>): TargetResult[] {
-  const t = (wid: string, tool: string) => {
-    const r = w[wid]?.tools.find((x) => x.tool === tool);
-    if (!r) throw new Error(`no result for ${wid}/${tool}`);
-    return r;
-  };
+  const t = (wid: string, tool: string) => resultOf(w, wid, tool);
   const x = (n: number): string => `${n.toFixed(2)}×`;
   const one = t('add-1tx', 'nsnet-1tx');
   const nftOne = t('add-1tx', 'nft-f');

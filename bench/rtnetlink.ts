@@ -16,8 +16,7 @@
 import { Netlink } from '../lib/index';
 import {
   countLinks, flushLinks, ipBatch, now, python, rmTemp, run, summarize, tempFile, withNetns,
-  type Suite, type SuiteOptions, type TargetResult, type WorkloadResult,
-} from './common';
+  type Suite, type SuiteOptions, type TargetResult, type WorkloadResult, resultOf } from './common';
 
 const CREATE_PAIRS = 500;
 const BULK_DELETE_PAIRS = 500;
@@ -292,11 +291,7 @@ async function dumpWorkload(o: SuiteOptions): Promise<WorkloadResult> {
 // -------------------------------------------------------------------------------------- targets
 
 function targets(w: Record<string, WorkloadResult>): TargetResult[] {
-  const t = (wid: string, tool: string) => {
-    const r = w[wid]?.tools.find((x) => x.tool === tool);
-    if (!r) throw new Error(`no result for ${wid}/${tool}`);
-    return r;
-  };
+  const t = (wid: string, tool: string) => resultOf(w, wid, tool);
   const x = (n: number): string => `${n.toFixed(2)}×`;
   const single = t('create', 'nsnet-single');
   const batch = t('create', 'nsnet-batch');

@@ -1,6 +1,6 @@
 /** The public shapes of the NetworkHost façade. */
 import type { NetnsSpec } from './netns';
-import type { PortMapping } from './drivers/driver';
+import type { NetworkRecord, PortMapping } from './drivers/driver';
 
 export type { PortMapping };
 
@@ -31,23 +31,8 @@ export interface NetworkSpec {
   labels?: Record<string, string>;
 }
 
-/** A network as nsnet keeps it. */
-export interface Network {
-  name: string;
-  driver: 'bridge';
-  bridge: string;
-  subnet: string;
-  gateway: string;
-  ipRange?: string;
-  subnet6?: string;
-  gateway6?: string;
-  mtu: number;
-  icc: boolean;
-  internal: boolean;
-  ipMasquerade: boolean;
-  labels: Record<string, string>;
-  created: string;
-}
+/** A network as nsnet keeps it (its record in the store). */
+export type Network = NetworkRecord;
 
 /** What `connect` takes. */
 export interface ConnectOptions {
