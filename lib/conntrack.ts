@@ -121,20 +121,7 @@ export interface ConntrackOptions {
 const FILTER_KEYS = ['family', 'protocol', 'origSrc', 'origDst', 'origSrcPort', 'origDstPort', 'replySrc', 'replyDst', 'replySrcPort', 'replyDstPort', 'mark', 'zone'] as const;
 
 /** A validated filter: addresses normalized, protocol as a number. */
-interface Match {
-  family?: 4 | 6;
-  protocol?: number;
-  origSrc?: string;
-  origDst?: string;
-  origSrcPort?: number;
-  origDstPort?: number;
-  replySrc?: string;
-  replyDst?: string;
-  replySrcPort?: number;
-  replyDstPort?: number;
-  mark?: number;
-  zone?: number;
-}
+type Match = Omit<ConntrackFilter, 'protocol'> & { protocol?: number };
 
 /** A ctnetlink connection bound to a network namespace. */
 export class Conntrack {

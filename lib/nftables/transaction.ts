@@ -15,13 +15,9 @@ import { encodeVerdict } from './expr/verdict';
 import type { ChainSpec, ElementSpec, ElementsSpec, KeyPart, MapSpec, RuleRef, RuleSpec, SetSpec, TableSpec } from './types';
 import { encodeComment } from './udata';
 import * as ipaddr from 'ipaddr.js';
+import { NLM_F } from '../netlink/constants';
 
-const NLM_F_REQUEST = 0x1;
-const NLM_F_ACK = 0x4;
-const NLM_F_REPLACE = 0x100;
-const NLM_F_EXCL = 0x200;
-const NLM_F_CREATE = 0x400;
-const NLM_F_APPEND = 0x800;
+const { REQUEST: NLM_F_REQUEST, ACK: NLM_F_ACK, REPLACE: NLM_F_REPLACE, EXCL: NLM_F_EXCL, CREATE: NLM_F_CREATE, APPEND: NLM_F_APPEND } = NLM_F;
 
 /** How a set's keys and values are laid out, needed to encode its elements. @internal */
 export interface SetLayout {
@@ -193,7 +189,7 @@ function encodeOp(op: Op, layouts: Map<string, SetLayout>, nextSetId: () => numb
       if (!Array.isArray(s.expr) || s.expr.length === 0) throw invalid('ERR_INVALID_ARGUMENT', 'a rule needs a non-empty expr array');
       const attrs: Record<string, unknown> = { table: objName(s.table, 'table'), chain: objName(s.chain, 'chain'), expressions: s.expr.map(encodeExpr) };
       if (s.comment !== undefined) attrs.userdata = encodeComment(UDATA.RULE_COMMENT, v.str(s.comment, 'comment', 254));
-      let flags = NLM_F_CREATE;
+      let flags: number = NLM_F_CREATE;
       if (op.kind === 'addRule') flags |= NLM_F_APPEND;
       if (op.kind === 'replaceRule') {
         flags = NLM_F_REPLACE;
