@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { NetlinkError, NsnetError } from '../errors';
 import { Netlink } from '../netlink/netlink';
 import type { NetnsSpec } from '../netns';
-import type { DriverContext, EndpointRecord, NetworkRecord } from './driver';
+import type { BridgeEndpointRecord, BridgeNetworkRecord, DriverContext } from './driver';
 
 /** The alias that marks a kernel object as nsnet's. */
 export function ownerAlias(network: string, endpoint?: string): string {
@@ -31,7 +31,7 @@ export function hostIfname(network: string, endpoint: string): string {
 }
 
 /** Creates (or adopts, if it is already nsnet's for this network) the network's bridge. */
-export async function createBridge(ctx: DriverContext, net: NetworkRecord): Promise<void> {
+export async function createBridge(ctx: DriverContext, net: BridgeNetworkRecord): Promise<void> {
   const alias = ownerAlias(net.name);
   const existing = await ctx.host.links.find(net.bridge);
   if (existing) {
@@ -56,7 +56,7 @@ export async function createBridge(ctx: DriverContext, net: NetworkRecord): Prom
 }
 
 /** Removes the network's bridge (already gone is fine). */
-export async function removeBridge(ctx: DriverContext, net: NetworkRecord): Promise<void> {
+export async function removeBridge(ctx: DriverContext, net: BridgeNetworkRecord): Promise<void> {
   const link = await ctx.host.links.find(net.bridge);
   if (!link) return;
   if (link.alias !== ownerAlias(net.name)) throw new NsnetError('ERR_NAME_IN_USE', `${net.bridge} is not nsnet's bridge for ${net.name}; left alone`, { bridge: net.bridge });
@@ -69,7 +69,7 @@ export async function removeBridge(ctx: DriverContext, net: NetworkRecord): Prom
  * Attaches a container: the veth pair (peer created in the container namespace as `ifname`),
  * then the container side's address, loopback and default route. Undone if any step fails.
  */
-export async function attachEndpoint(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord, netns: NetnsSpec): Promise<void> {
+export async function attachEndpoint(ctx: DriverContext, net: BridgeNetworkRecord, ep: BridgeEndpointRecord, netns: NetnsSpec): Promise<void> {
   // The container-side handle opens (a thread enters the namespace) while the veth is made.
   const opening = Netlink.open({ netns });
   opening.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
@@ -126,7 +126,7 @@ export const RETIRED_GROUP = 0x6e736e74; // 'nsnt'
  * goes down (the container loses its link), leaves the bridge and joins {@link RETIRED_GROUP};
  * {@link reapRetired} deletes every retired pair later in one operation. Already gone is fine.
  */
-export async function retireEndpoint(ctx: DriverContext, ep: EndpointRecord): Promise<void> {
+export async function retireEndpoint(ctx: DriverContext, ep: BridgeEndpointRecord): Promise<void> {
   await ctx.host.links.set(ep.hostIfname, { up: false, master: null, group: RETIRED_GROUP }).catch((e) => {
     if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
   });
@@ -140,7 +140,7 @@ export async function reapRetired(ctx: DriverContext): Promise<void> {
 }
 
 /** Detaches a container: removing the host end removes the pair (already gone is fine). */
-export async function detachEndpoint(ctx: DriverContext, ep: EndpointRecord): Promise<void> {
+export async function detachEndpoint(ctx: DriverContext, ep: BridgeEndpointRecord): Promise<void> {
   await ctx.host.links.remove(ep.hostIfname).catch((e) => {
     if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
   });
