@@ -467,7 +467,7 @@ export class NetworkHost {
       if (!net || net.driver !== driver) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
       const existing = tx.get<EndpointRecord>(ENDPOINTS, epKey(network, id));
       if (existing) {
-        const same = existing.netns === netnsPath && existing.ifname === ifname && (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
+        const same = (driver === 'container' || existing.netns === netnsPath) && existing.ifname === ifname && (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
           (driver !== 'container' || existing.target === this.rootTarget(tx, opts.target!).id) &&
           JSON.stringify(existing.ports.map((p) => ({ ...p, hostPort: 0 }))) === JSON.stringify(ports.map((p) => ({ ...p, hostPort: 0 })));
         if (same) return this.endpointsOf(tx, network).find((e) => e.id === id)!;
