@@ -132,6 +132,8 @@ export interface GcReport {
   links: string[];
   /** Firewall owners (ep:…/net:…) whose elements belonged to nothing in the store. */
   firewallOwners: string[];
+  /** Recorded networks and endpoints put back (`network x`, `endpoint net/id`): what an interrupted disconnect or removeNetwork had half undone. */
+  repaired: string[];
 }
 
 export interface ReconcileReport {

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { NetlinkError, NsnetError, invalid } from './errors';
-import { attachEndpoint, createBridge, detachEndpoint, hostIfname, parseOwnerAlias, reapRetired, removeBridge, retireEndpoint } from './drivers/bridge';
+import { RETIRED_GROUP, attachEndpoint, createBridge, detachEndpoint, hostIfname, parseOwnerAlias, reapRetired, removeBridge, retireEndpoint } from './drivers/bridge';
 import type {
   BridgeEndpointRecord, BridgeNetworkRecord, DriverContext, EndpointRecord, MacvlanEndpointRecord, MacvlanMode, MacvlanNetworkRecord,
   NetworkDriver, NetworkRecord, PlainNetworkRecord, PortMapping,
@@ -278,12 +278,13 @@ export class NetworkHost {
    * Creates the network's kernel objects unless done: a bridge network's bridge, sysctls and
    * firewall elements; a macvlan network only needs its parent to exist.
    */
-  private async realize(net: NetworkRecord): Promise<void> {
+  private async realize(net: NetworkRecord, op = 'realize'): Promise<void> {
     if (this.ready.has(net.name)) return;
     if (net.driver === 'macvlan') await macvlanParent(this.ctx, net.parent);
     if (net.driver !== 'bridge') return;
     await this.ensureFirewall();
     await createBridge(this.ctx, net);
+    faultPoint(`${op}:bridge`);
     for (const [key, value] of Object.entries(Firewall.sysctls(net))) await Netns.sysctl(this.netns, key, value);
     await this.firewall.addNetwork(net);
     this.ready.add(net.name);
@@ -327,11 +328,12 @@ export class NetworkHost {
       this.ipam.createPool(tx, name, plan);
       tx.put(NETWORKS, name, rec);
       try {
-        await this.realize(rec);
+        await this.realize(rec, 'createNetwork');
       } catch (e) {
         await this.unrealize(rec).catch(() => undefined);
         throw e;
       }
+      faultPoint('createNetwork:realized');
       return { ...rec };
     });
   }
@@ -340,7 +342,9 @@ export class NetworkHost {
     this.ready.delete(net.name);
     if (net.driver !== 'bridge') return;
     await this.firewall.removeNetwork(net.name);
+    faultPoint('removeNetwork:firewall');
     await removeBridge(this.ctx, net);
+    faultPoint('removeNetwork:bridge');
   }
 
   /**
@@ -653,12 +657,14 @@ export class NetworkHost {
       if (net?.driver === 'bridge' || (!net && rec.hostIfname)) {
         const ep = rec as BridgeEndpointRecord;
         await this.firewall.disconnectEndpoint({ ...ep, bridge: net?.driver === 'bridge' ? net.bridge : '' });
+        faultPoint('disconnect:unpublished');
         // Retired now (down, off the bridge), deleted with others in one go a moment later.
         await retireEndpoint(this.ctx, ep);
         retired = true;
       } else if (net?.driver === 'macvlan') {
         await detachMacvlan(rec as MacvlanEndpointRecord, network);
       }
+      faultPoint('disconnect:detached');
       if (rec.ipv4 !== undefined) this.ipam.release(tx, network, id);
       this.ledger(tx, rec, true);
       tx.delete(ENDPOINTS, epKey(network, id));
@@ -693,13 +699,17 @@ export class NetworkHost {
   }
 
   /**
-   * Removes what no record explains: endpoints whose namespace is gone, links marked as nsnet's
-   * without a record, firewall elements of unknown owners.
+   * Brings a crashed process's leftovers to a consistent state: removes what no record explains
+   * (endpoints whose namespace is gone, links marked as nsnet's without a record, firewall
+   * elements of unknown owners: an interrupted connect or createNetwork is undone), then puts
+   * back what a record still claims (an interrupted disconnect or removeNetwork is undone, as
+   * {@link reconcile} does). Either way the kernel ends exactly as before the interrupted
+   * operation or exactly as after it.
    */
   async gc(): Promise<GcReport> {
     await this.reap();
     return this.store.update(async (tx) => {
-      const report: GcReport = { endpoints: [], links: [], firewallOwners: [] };
+      const report: GcReport = { endpoints: [], links: [], firewallOwners: [], repaired: [] };
       await this.ensureFirewall();
       const known = new Map(tx.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
       for (const { value: ep } of tx.list<EndpointRecord>(ENDPOINTS)) {
@@ -741,62 +751,89 @@ export class NetworkHost {
         report.firewallOwners.push(owner);
       }
       for (const n of report.endpoints) this.ready.delete(n.split('/')[0]!);
+      // What a crash in the middle of disconnect or removeNetwork left: back to the record.
+      const healed = await this.heal(tx);
+      report.repaired = [...healed.networks.map((n) => `network ${n}`), ...healed.endpoints.map((e) => `endpoint ${e}`)];
       return report;
     });
   }
 
   /**
-   * Makes the kernel match the store: bridges, veths and macvlan children of live endpoints,
-   * the firewall. (A macvlan network whose parent is gone is skipped: nsnet never makes a parent.)
+   * Makes the kernel match the store: nsnet's firewall tables, bridges and their elements,
+   * veths and macvlan children of live endpoints and their published ports. It also finishes
+   * undoing what a process killed in the middle of disconnect or removeNetwork left (a veth
+   * retired but still recorded, a network whose elements are gone): the record is the truth.
+   * (A macvlan network whose parent is gone is skipped: nsnet never makes a parent.)
    */
   async reconcile(): Promise<ReconcileReport> {
-    return this.store.update(async (tx) => {
-      const report: ReconcileReport = { networks: [], endpoints: [], firewallRebuilt: false };
-      const nets = tx.list<NetworkRecord>(NETWORKS).map((n) => n.value);
-      const bridges = nets.filter((n): n is BridgeNetworkRecord => n.driver === 'bridge');
-      const eps = tx.list<EndpointRecord>(ENDPOINTS).map((e) => e.value);
-      const bridgeEps = eps.flatMap((e) => {
-        const n = bridges.find((x) => x.name === e.network);
-        return n && e.hostIfname !== undefined ? [{ ep: e as BridgeEndpointRecord, net: n }] : [];
-      });
-      this.ready.clear();
-      this.firewallReady = false;
-      if (!(await this.firewall.isIntact())) {
-        await this.firewall.rebuild({ networks: bridges, endpoints: bridgeEps.map(({ ep, net }) => ({ ...ep, bridge: net.bridge })) });
-        report.firewallRebuilt = true;
-      }
-      this.firewallReady = true;
-      for (const net of bridges) {
-        const bridge = await this.host.links.find(net.bridge);
-        if (!bridge || !bridge.up) report.networks.push(net.name);
-        await this.realize(net);
-      }
-      const alive = (ns: string): boolean => {
-        try {
-          openNetns(ns).close();
-          return true;
-        } catch {
-          return false; // its namespace is gone: gc() removes it
-        }
-      };
-      for (const { ep, net } of bridgeEps) {
-        if (await this.host.links.find(ep.hostIfname)) continue;
-        if (!alive(ep.netns)) continue;
-        await attachEndpoint(this.ctx, net, ep, ep.netns);
-        await this.firewall.connectEndpoint({ ...ep, bridge: net.bridge });
-        report.endpoints.push(`${ep.network}/${ep.id}`);
-      }
-      for (const e of eps) {
-        const net = nets.find((n) => n.name === e.network);
-        if (net?.driver !== 'macvlan' || e.netns === undefined || !alive(e.netns)) continue;
-        if (!(await this.host.links.find(net.parent))) continue;
-        const ep = e as MacvlanEndpointRecord;
-        if (await macvlanAttached(ep, net.name)) continue;
-        await attachMacvlan(this.ctx, net, ep, ep.netns);
-        report.endpoints.push(`${ep.network}/${ep.id}`);
-      }
-      return report;
+    return this.store.update((tx) => this.heal(tx));
+  }
+
+  /** reconcile()'s work, inside a store transaction. */
+  private async heal(tx: StoreTx): Promise<ReconcileReport> {
+    const report: ReconcileReport = { networks: [], endpoints: [], firewallRebuilt: false };
+    const nets = tx.list<NetworkRecord>(NETWORKS).map((n) => n.value);
+    const bridges = nets.filter((n): n is BridgeNetworkRecord => n.driver === 'bridge');
+    const eps = tx.list<EndpointRecord>(ENDPOINTS).map((e) => e.value);
+    const bridgeEps = eps.flatMap((e) => {
+      const n = bridges.find((x) => x.name === e.network);
+      return n && e.hostIfname !== undefined ? [{ ep: e as BridgeEndpointRecord, net: n }] : [];
     });
+    this.ready.clear();
+    this.firewallReady = false;
+    if (!(await this.firewall.isIntact())) {
+      await this.firewall.rebuild({ networks: bridges, endpoints: bridgeEps.map(({ ep, net }) => ({ ...ep, bridge: net.bridge })) });
+      report.firewallRebuilt = true;
+    }
+    this.firewallReady = true;
+    const owned = await this.firewall.listOwned();
+    for (const net of bridges) {
+      const bridge = await this.host.links.find(net.bridge);
+      // The default network is made at its first connect: not being there is its normal state.
+      const lazy = net.name === DEFAULT_NETWORK && !bridge && !owned.has(`net:${net.name}`) && !bridgeEps.some((x) => x.net === net);
+      if (lazy) continue;
+      if (!bridge || !bridge.up || !owned.has(`net:${net.name}`)) report.networks.push(net.name);
+      await this.realize(net);
+    }
+    const alive = (ns: string): boolean => {
+      try {
+        openNetns(ns).close();
+        return true;
+      } catch {
+        return false; // its namespace is gone: gc() removes it
+      }
+    };
+    for (const { ep, net } of bridgeEps) {
+      if (!alive(ep.netns)) continue;
+      const link = await this.host.links.find(ep.hostIfname);
+      const bridgeIndex = (await this.host.links.find(net.bridge))?.index;
+      let healed = false;
+      if (!link) {
+        await attachEndpoint(this.ctx, net, ep, ep.netns);
+        healed = true;
+      } else if (link.group === RETIRED_GROUP || link.master !== bridgeIndex || !link.up) {
+        // Retired by a disconnect that never committed: back on its bridge, out of the group.
+        await this.host.links.set(link.index, { master: net.bridge, group: 0, up: true });
+        await this.host.links.set(link.index, { bridgePort: { hairpin: true } });
+        healed = true;
+      }
+      const needsElements = ep.ports.length > 0 || !net.icc;
+      if (healed || (needsElements && !owned.has(`ep:${ep.id}`))) {
+        await this.firewall.connectEndpoint({ ...ep, bridge: net.bridge });
+        healed = true;
+      }
+      if (healed) report.endpoints.push(`${ep.network}/${ep.id}`);
+    }
+    for (const e of eps) {
+      const net = nets.find((n) => n.name === e.network);
+      if (net?.driver !== 'macvlan' || e.netns === undefined || !alive(e.netns)) continue;
+      if (!(await this.host.links.find(net.parent))) continue;
+      const ep = e as MacvlanEndpointRecord;
+      if (await macvlanAttached(ep, net.name)) continue;
+      await attachMacvlan(this.ctx, net, ep, ep.netns);
+      report.endpoints.push(`${ep.network}/${ep.id}`);
+    }
+    return report;
   }
 
   /** Closes the store and handles. */
