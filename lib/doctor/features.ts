@@ -5,6 +5,7 @@
  * transaction of its own (its own table), so one missing feature never hides another.
  * @internal
  */
+import * as os from 'node:os';
 import { Conntrack } from '../conntrack';
 import { NetlinkError, NsnetError } from '../errors';
 import { CHAINS, RULES, SETS, writeSkeleton } from '../firewall/layout';
@@ -136,7 +137,7 @@ export async function probeLinks(scratch: string): Promise<Record<LinkKind, Feat
 
 // ----------------------------------------------------------------------------- nf_tables
 
-const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const LE = os.endianness() === 'LE';
 /** A host-order u32 (fib results, ct bits). */
 function u32h(n: number): Buffer {
   const b = Buffer.alloc(4);
