@@ -20,6 +20,7 @@
         "native/nft/expr_misc.cc",
         "native/ct/conntrack.cc",
         "native/diag/inet_diag.cc",
+        "native/xfrm/xfrm.cc",
         "native/netns/netns.cc",
         "native/worker/handle.cc",
         "native/worker/monitor.cc",

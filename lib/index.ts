@@ -40,3 +40,8 @@ export type {
 } from './host-types';
 export { Firewall } from './firewall/firewall';
 export type { FirewallNetwork, FirewallEndpoint, FirewallPort } from './firewall/elements';
+export { doctor } from './doctor';
+export type {
+  DoctorReport, DoctorOptions, DoctorWarning, DoctorWarningCode, FeatureName, FeatureProbe, ForwardDropChain, HostState,
+  LinkKind, ModeName, ModeSupport, NftFeature,
+} from './doctor';
