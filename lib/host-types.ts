@@ -134,6 +134,8 @@ export interface GcReport {
   firewallOwners: string[];
   /** Recorded networks and endpoints put back (`network x`, `endpoint net/id`): what an interrupted disconnect or removeNetwork had half undone. */
   repaired: string[];
+  /** What could not be put back (see {@link ReconcileReport.problems}). */
+  problems: HealProblem[];
 }
 
 export interface ReconcileReport {
@@ -143,4 +145,17 @@ export interface ReconcileReport {
   endpoints: string[];
   /** Whether the firewall skeleton had to be rebuilt. */
   firewallRebuilt: boolean;
+  /**
+   * What could not be healed, each left as it was while the rest went on: e.g. a bridge name
+   * now held by a link that isn't nsnet's (`ERR_NAME_IN_USE`), a macvlan parent that is gone.
+   */
+  problems: HealProblem[];
+}
+
+/** Something reconcile() or gc() could not put back. */
+export interface HealProblem {
+  network: string;
+  endpoint?: string;
+  code: string;
+  message: string;
 }

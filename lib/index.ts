@@ -35,7 +35,7 @@ export type {
 export { NetworkHost, DEFAULT_NETWORK, PREDEFINED_NETWORKS } from './host';
 export type { NetworkHostOptions } from './host';
 export type {
-  NetworkSpec, Network, NetworkInspect, ConnectOptions, Endpoint, PortMapping, GcReport, ReconcileReport,
+  NetworkSpec, Network, NetworkInspect, ConnectOptions, Endpoint, PortMapping, GcReport, ReconcileReport, HealProblem,
   HostPort, HostInterface, NetworkDriver,
 } from './host-types';
 export { Firewall } from './firewall/firewall';
