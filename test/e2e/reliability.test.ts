@@ -12,6 +12,7 @@ import { NetworkHost } from '../../lib/index';
 import { rejectsWith } from '../helpers/assert';
 import { ipJson, nftJson, sh } from '../helpers/oracle';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
+import { makeWorld, type World } from '../helpers/world';
 import { ask, server } from '../helpers/traffic';
 
 const LIB = path.resolve(__dirname, '../../lib/index.js');
@@ -46,18 +47,10 @@ describe('reliability', function () {
   let stateDir: string;
   let host: NetworkHost;
 
+  let world: World;
   beforeEach(async () => {
-    h = await makeNetns('rh');
-    ext = await makeNetns('rx');
-    sh('ip', ['-n', h, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ext]);
-    sh('ip', ['-n', h, 'addr', 'add', '10.97.0.1/24', 'dev', 'up0']);
-    sh('ip', ['-n', h, 'link', 'set', 'up0', 'up']);
-    sh('ip', ['-n', h, 'link', 'set', 'lo', 'up']);
-    sh('ip', ['-n', ext, 'addr', 'add', '10.97.0.2/24', 'dev', 'eth0']);
-    sh('ip', ['-n', ext, 'link', 'set', 'eth0', 'up']);
-    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-rel-'));
-    host = await NetworkHost.open({ stateDir, netns: h });
-    registerCleanup(async () => { await host.close(); fs.rmSync(stateDir, { recursive: true, force: true }); });
+    world = await makeWorld({ prefix: 'r', hostIp: '10.97.0.1', extIp: '10.97.0.2' });
+    ({ h, ext, stateDir, host } = world);
   });
 
   it('load: 4 processes × 100 connect/disconnect cycles on one network; every call succeeds, no address or port is held twice, nothing leaks', async () => {
@@ -237,7 +230,7 @@ describe('reliability', function () {
     sh('mount', ['--bind', stateDir, stateDir]);
     sh('mount', ['-o', 'remount,bind,ro', stateDir]);
     registerCleanup(() => { sh('umount', ['-l', stateDir]); });
-    host = await NetworkHost.open({ stateDir, netns: h });
+    host = world.host = await NetworkHost.open({ stateDir, netns: h });
     const before = kernelState(h);
     assert.ok((await host.listNetworks()).some((n) => n.name === 'app'), 'reads work');
     const c = await makeNetns('rc');
