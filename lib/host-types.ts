@@ -1,8 +1,9 @@
 /** The public shapes of the NetworkHost façade. */
 import type { NetnsSpec } from './netns';
-import type { MacvlanMode, NetworkDriver, NetworkRecord, PortMapping } from './drivers/driver';
+import type { NetworkDriver, NetworkRecord, PortMapping } from './drivers/driver';
+import type { MacvlanMode } from './netlink/link-types';
 
-export type { MacvlanMode, NetworkDriver, PortMapping };
+export type { NetworkDriver, PortMapping };
 
 /** What `createNetwork` takes. */
 export interface NetworkSpec {
@@ -18,7 +19,7 @@ export interface NetworkSpec {
   /** macvlan: the parent device in the host namespace (required). */
   parent?: string;
   /** macvlan: how children of the parent reach each other (default 'bridge'). */
-  mode?: MacvlanMode;
+  mode?: Exclude<MacvlanMode, 'source'>;
   /** IPv4 subnet; default: a free one from the default pools (172.17-31.0.0/16, 192.168.x/20). */
   subnet?: string;
   gateway?: string;

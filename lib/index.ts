@@ -39,7 +39,11 @@ export type {
   HostPort, HostInterface, NetworkDriver,
 } from './host-types';
 export { Firewall } from './firewall/firewall';
-export type { FirewallNetwork, FirewallEndpoint, FirewallPort } from './firewall/elements';
+export type { FirewallNetwork, FirewallEndpoint, FirewallPort, Protocol } from './firewall/elements';
+export type { EnsureResult, OwnedElement } from './firewall/firewall';
+export type { FirewallCheck } from './firewall/check';
+export type { FirewallState } from './firewall/state';
+export type { NetworkRecord, BridgeNetworkRecord, MacvlanNetworkRecord, PlainNetworkRecord } from './drivers/driver';
 export { doctor } from './doctor';
 export type {
   DoctorReport, DoctorOptions, DoctorWarning, DoctorWarningCode, FeatureName, FeatureProbe, ForwardDropChain, HostState,
