@@ -24,7 +24,7 @@
 import { NsnetError } from '../errors';
 import { NetworkHost } from '../host';
 import { Netlink } from '../netlink/netlink';
-import type { NetnsSpec } from '../netns';
+import { openNetns, type NetnsSpec } from '../netns';
 import { checkAttachment } from './check';
 import { CNI_ERR, CniError, NSNET_ERR, toCniError } from './codes';
 import {
@@ -126,6 +126,13 @@ export async function run(env: Record<string, string | undefined>, stdin: string
     const min = needs[cenv.command];
     if (min !== undefined && !versionAtLeast(conf.cniVersion, min))
       throw new CniError(CNI_ERR.INCOMPATIBLE_VERSION, `CNI ${conf.cniVersion} has no ${cenv.command}; it needs ${min} or later`, `cniVersion ${conf.cniVersion}`);
+    if (conf.hostNetns !== undefined) {
+      try {
+        openNetns(conf.hostNetns).close();
+      } catch (e) {
+        throw new CniError(cenv.command === 'STATUS' ? CNI_ERR.NOT_AVAILABLE : CNI_ERR.INVALID_CONFIG, `hostNetns: ${(e as Error).message}`, (e as NsnetError).code ?? '');
+      }
+    }
     if (cenv.command === 'STATUS') {
       await probeStatus(conf, ctx);
       return ok();
@@ -200,6 +207,11 @@ async function del(lease: HostLease, conf: PluginConfig, env: CniEnv): Promise<v
   } catch (e) {
     if (!notFound(e)) throw toCniError(e);
   }
+  // disconnect() only retires the veth (down, off the bridge) and deletes it a moment later;
+  // a runtime may add another plugin's interface of the same name to the same namespace
+  // right after DEL, so the pair is deleted before DEL returns (one kernel wait, shared by
+  // every DEL in flight in the daemon).
+  await lease.host.reap().catch((e) => { throw toCniError(e); });
 }
 
 /**

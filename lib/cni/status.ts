@@ -6,8 +6,9 @@
  *   tables, nat and filter base chains — probed with a transaction that creates a scratch
  *   table and deletes it in the same atomic batch, so nothing is left behind);
  * - 51 (not available, existing containers may have limited connectivity): nsnet's firewall
- *   tables exist but were changed (a `flush ruleset`, another tool), or the network's bridge is
- *   missing or down while containers are attached: `nsnet reconcile` repairs both;
+ *   tables are gone or changed (a `flush ruleset`, another tool) while bridge containers are
+ *   attached, or the network's bridge is missing or down while containers are attached:
+ *   `nsnet reconcile` repairs both;
  * - success otherwise, with no output.
  */
 import * as fs from 'node:fs';
@@ -40,9 +41,14 @@ export async function probeStatus(conf: PluginConfig, ctx: PluginContext): Promi
     } finally {
       fw.close();
     }
-    if (state.absent) await probeNftables(lease);
-    else if (!state.intact)
-      throw new CniError(CNI_ERR.LIMITED_CONNECTIVITY, `nsnet's firewall tables were changed (${state.problems.slice(0, 3).join('; ')}): run nsnet reconcile`, 'firewall');
+    if (!state.intact) {
+      // Bridge endpoints depend on the tables (NAT, published ports); with none attached, the
+      // next ADD rewrites them (Firewall.ensure()).
+      const attached = (await lease.host.listEndpoints()).filter((e) => e.hostIfname !== undefined).length;
+      if (attached)
+        throw new CniError(CNI_ERR.LIMITED_CONNECTIVITY, `nsnet's firewall tables are ${state.absent ? 'gone' : 'changed'} (${state.problems.slice(0, 2).join('; ')}) with ${attached} container(s) attached: run nsnet reconcile`, 'firewall');
+      if (state.absent) await probeNftables(lease);
+    }
     const net = (await lease.host.listNetworks()).find((n) => n.name === conf.name);
     if (net?.driver === 'bridge') {
       const attached = (await lease.host.listEndpoints(conf.name)).length;
