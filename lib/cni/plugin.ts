@@ -22,6 +22,7 @@
  * and the kernel (./status.ts); VERSION lists the versions.
  */
 import { NsnetError } from '../errors';
+import { hostIfname } from '../drivers/bridge';
 import { NetworkHost } from '../host';
 import { Netlink } from '../netlink/netlink';
 import { openNetns, type NetnsSpec } from '../netns';
@@ -210,8 +211,14 @@ async function del(lease: HostLease, conf: PluginConfig, env: CniEnv): Promise<v
   // disconnect() only retires the veth (down, off the bridge) and deletes it a moment later;
   // a runtime may add another plugin's interface of the same name to the same namespace
   // right after DEL, so the pair is deleted before DEL returns (one kernel wait, shared by
-  // every DEL in flight in the daemon).
-  await lease.host.reap().catch((e) => { throw toCniError(e); });
+  // every DEL in flight in the daemon). reap() joins a deletion already under way, which may
+  // have started before this veth was retired: then a second one takes it.
+  try {
+    await lease.host.reap();
+    if (await lease.netlink.links.find(hostIfname(conf.name, endpointIdOf(env.containerId!, env.ifname!)))) await lease.host.reap();
+  } catch (e) {
+    throw toCniError(e);
+  }
 }
 
 /**
