@@ -70,6 +70,11 @@ function installAndUse(tarball: string, extra: string[]): string {
     const out = execFileSync(process.execPath, [f], { cwd: app, encoding: 'utf8', timeout: 30000 });
     assert.deepEqual(JSON.parse(out.trim()), want, `${f} works`);
   }
+  // The CNI plugin runs from the installed package's bin.
+  const version = JSON.parse(execFileSync(path.join(app, 'node_modules', '.bin', 'nsnet-cni'), [], {
+    env: { ...process.env, CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.1.0"}', encoding: 'utf8', timeout: 30000,
+  }));
+  assert.ok(version.supportedVersions.includes('1.1.0'), 'nsnet-cni VERSION answers');
   // TypeScript users get the declarations.
   assert.ok(fs.existsSync(path.join(app, 'node_modules', 'nsnet', 'dist', 'lib', 'index.d.ts')));
   return path.join(app, 'node_modules', 'nsnet');
@@ -89,6 +94,7 @@ describe('package: npm pack, install from the tarball, use', function () {
     for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'esm/index.mjs', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'native/addon.cc'])
       assert.ok(files.includes(f), `${f} is in the package`);
     assert.ok(files.some((f) => /^prebuilds\/linux-x64\/.+\.node$/.test(f)), 'the prebuild is in the package');
+    assert.ok(files.includes('prebuilds/linux-x64/nsnet-cni'), 'the CNI client is prebuilt too');
     const unwanted = files.filter((f) => /^(test|bench|scripts|\.ci|lib|docs)\/|^dist\/(test|bench)\/|\.ts$(?<!\.d\.ts$)|^native\/fuzz\//.test(f));
     assert.deepEqual(unwanted, [], 'no tests, benchmarks, scripts or TypeScript sources');
     const pkg = JSON.parse(fs.readFileSync(path.join(src, 'package.json'), 'utf8'));
