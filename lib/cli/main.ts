@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { type Io, Context, example } from './context';
+import { registerDemo } from './demo/command';
 import { registerEndpoint } from './endpoint';
 import { EXIT, asNsnetError, errorDocument, errorLine, exitStatus, usage } from './exit';
 import { registerMaintenance } from './maintenance';
@@ -15,7 +16,7 @@ import { registerNetwork } from './network';
 
 /** The command table: one function per group; adding a command is adding a function here. */
 const COMMANDS: ((program: Command, ctx: Context) => void)[] = [
-  registerNetwork, registerEndpoint, registerNetns, registerMaintenance,
+  registerNetwork, registerEndpoint, registerNetns, registerMaintenance, registerDemo,
 ];
 
 function version(): string {
