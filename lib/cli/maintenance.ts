@@ -88,6 +88,6 @@ export function registerMaintenance(program: Command, ctx: Context): void {
     program.command('agent')
       .description('run the overlay control-plane agent of this host (publishes endpoints, programs peers)')
       .action(() => runAgent(ctx)),
-    'nsnet --state-dir /var/lib/nsnet agent',
+    'nsnet agent',
   );
 }

@@ -84,6 +84,26 @@ describe('cli: demo', function () {
     });
   }
 
+  it('kill -9 of the demo still leaves no namespace behind (they live in its private mount namespace)', async () => {
+    const before = namespaces();
+    const p = spawn(process.execPath, [BIN, 'demo'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += String(d); });
+    const until = Date.now() + 60000;
+    while (!/\[ok\] {3}create a bridge network/u.test(out) && Date.now() < until && p.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    const state = /^state: (\S+)$/mu.exec(out)![1]!;
+    // The demo runs as the child of `nsnet demo` (unshare executes it in place).
+    const inner = fs.readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(/\s+/u).map(Number);
+    assert.equal(inner.length, 1);
+    process.kill(inner[0]!, 'SIGKILL');
+    p.kill('SIGKILL');
+    try {
+      assert.deepEqual(await settle(before, 10000), before, 'no namespace left behind');
+    } finally {
+      fs.rmSync(state, { recursive: true, force: true });
+    }
+  });
+
   it('explains itself and exits 6 when not run as root', () => {
     const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'demo'], { encoding: 'utf8' });
     fails({ status: r.status, stdout: r.stdout, stderr: r.stderr }, 'ERR_NOT_ROOT', 6);

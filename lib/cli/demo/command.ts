@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import { constants } from 'node:os';
 import { NsnetError } from '../../errors';
 import { type Context, example } from '../context';
+import { errorDocument, errorLine, exitStatus } from '../exit';
 import { Demo, type DemoStep, reportTable } from './demo';
 import { World } from './world';
 
@@ -72,6 +73,8 @@ function privateRun(): void {
 /** The inner step: the demo itself, with cleanup on every way out. */
 async function inner(ctx: Context): Promise<void> {
   privateRun();
+  if (spawnSync('nsenter', ['--version']).error)
+    throw new NsnetError('ERR_NOT_AVAILABLE', 'the demo needs nsenter (util-linux) to run its servers and clients inside namespaces', { program: 'nsenter' });
   const log = (line: string): void => ctx.say(line);
   const world = new World();
   const onSignal = (sig: (typeof SIGNALS)[number]) => (): void => {
@@ -81,9 +84,9 @@ async function inner(ctx: Context): Promise<void> {
       for (const p of problems) log(`  could not clean up: ${p}`);
       if (!problems.length) log(`removed the demo's namespaces, processes and ${world.stateDir}`);
       const err = new NsnetError('ERR_INTERRUPTED', `interrupted by ${sig}; the demo cleaned up after itself`, { signal: sig });
-      ctx.io.stderr.write(`nsnet: ${err.code}: ${err.message}\n`);
-      if (ctx.json) ctx.io.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message, details: err.details } }, null, 2)}\n`);
-      process.stdout.write('', () => process.exit(128 + constants.signals[sig]));
+      ctx.io.stderr.write(errorLine(err));
+      if (ctx.json) ctx.io.stdout.write(`${JSON.stringify(errorDocument(err), null, 2)}\n`);
+      process.stdout.write('', () => process.exit(exitStatus(err.code, err.details)));
     });
   };
   const handlers = new Map(SIGNALS.map((s) => [s, onSignal(s)]));
@@ -107,8 +110,12 @@ async function inner(ctx: Context): Promise<void> {
   else log(`\nRemoved the demo's namespaces, processes and ${world.stateDir}.`);
   const ok = steps.every((s) => s.result !== 'FAILED');
   log(`\n${reportTable(steps)}`);
+  if (!ok) {
+    // With --json the report rides in the error document: stdout holds one document either way.
+    ctx.errorExtra = { ok, steps };
+    throw new NsnetError('ERR_CHECK_FAILED', `${steps.filter((s) => s.result === 'FAILED').length} demo step(s) failed (see the table)`);
+  }
   ctx.print({ ok, steps }, () => '');
-  if (!ok) throw new NsnetError('ERR_CHECK_FAILED', `${steps.filter((s) => s.result === 'FAILED').length} demo step(s) failed (see the table)`);
   log(steps.some((s) => s.result === 'SKIPPED') ? 'Every mode available in this build worked.' : 'Every mode worked.');
 }
 

@@ -40,6 +40,8 @@ const NET = {
   lanPeer: '192.168.77.1',
 };
 
+const CLI_TIMEOUT_MS = 60000;
+
 /** A step whose failure makes the rest of its section meaningless. */
 class SectionAborted extends Error {}
 
@@ -77,10 +79,13 @@ export class Demo {
     let stderr = '';
     p.stdout!.on('data', (d) => { stdout += String(d); });
     p.stderr!.on('data', (d) => { stderr += String(d); });
+    // A command that hangs fails its step instead of stalling the demo.
+    const timer = setTimeout(() => { p.kill('SIGKILL'); }, CLI_TIMEOUT_MS);
     const status = await new Promise<number | null>((resolve) => {
       p.once('exit', (code) => resolve(code));
       p.once('error', () => resolve(null));
     });
+    clearTimeout(timer);
     let doc: any;
     try {
       doc = opts.human ? undefined : JSON.parse(stdout);

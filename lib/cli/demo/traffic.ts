@@ -17,7 +17,11 @@ export async function serve(world: World, ns: string, port: number, tag: string)
     const s = require('net').createServer((c) => c.end(${JSON.stringify(tag)} + ' ' + c.remoteAddress.replace(/^::ffff:/, '')));
     s.on('error', (e) => { console.error(e.message); process.exit(2); });
     s.listen(${port}, () => console.log('ready'));
-    setTimeout(() => process.exit(0), 120000).unref();   // a backstop: never outlive the demo for long`;
+    // Never outlive the demo: leave when it dies (even by kill -9) and after two minutes anyway.
+    // (nsenter executes node in place: its parent is the demo, whose pid is fixed here so that a
+    // demo killed before this line runs is noticed too.)
+    setInterval(() => { if (process.ppid !== ${process.pid}) process.exit(0); }, 200).unref();
+    setTimeout(() => process.exit(0), 120000).unref();`;
   const p = world.track(spawn('nsenter', [`--net=${nsPath(ns)}`, '--', process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] }));
   let err = '';
   p.stderr!.on('data', (d) => { err += String(d); });

@@ -1,9 +1,9 @@
 /**
  * The demo's world and its teardown. Everything the demo makes is registered here the moment it
  * exists — namespaces, processes, the state directory, open handles — and cleanup() removes it
- * all, once, whether the demo succeeded, failed or was interrupted. The demo never opens a
- * handle on, nor changes, the namespace it was started in: every handle here is bound to a
- * namespace the demo created.
+ * all, once, whether the demo succeeded, failed or was interrupted. Every handle made here is
+ * bound to a namespace the demo created; the namespace the demo was started in is only ever
+ * read (demo.ts's before/after check), never changed.
  */
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
