@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { isIP } from 'node:net';
 import { NsnetError } from '../errors';
-import type { Endpoint, Network, NetworkInspect, NetworkSpec } from '../host-types';
+import type { Endpoint, NetworkInspect, NetworkSpec } from '../host-types';
 import { type Context, example } from './context';
 import { asNsnetError, errorLine } from './exit';
 import {
@@ -228,5 +228,3 @@ function notYet(e: unknown, spec: CliNetworkSpec): unknown {
   if (overlay) return new NsnetError('ERR_NOT_AVAILABLE', 'overlay networks are not available in this build of nsnet yet', { driver: 'overlay' });
   return e;
 }
-
-export type { Network };
