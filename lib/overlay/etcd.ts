@@ -22,7 +22,7 @@ import { Etcd3, type IOptions } from 'etcd3';
 import { NsnetError } from '../errors';
 import * as v from '../validate';
 import {
-  ControlPlaneBase, blockKey, blockOfKey, checkConflicts, checkName, checkVtep, normalizeSpec, parseRecord, pickBlock,
+  ControlPlaneBase, blockKey, blockOfKey, checkBlock, checkConflicts, checkName, checkVtep, normalizeSpec, parseRecord, pickBlock,
   recordValue, sameConfig,
   type ControlPlane, type ControlPlaneEvent, type ControlPlaneOptions, type ControlPlaneSnapshot, type ControlPlaneWatch,
   type HostRecord, type JoinOptions, type OverlayNetworkConfig, type OverlayNetworkSpec, type Vtep,
@@ -204,6 +204,7 @@ export class EtcdControlPlane extends ControlPlaneBase implements ControlPlane {
       const netKv = r.responses[0]!.response_range.kvs[0];
       if (!netKv) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `overlay network ${network} does not exist`, { network });
       const cfg = JSON.parse(netKv.value.toString()) as OverlayNetworkConfig;
+      if (opts.subnet !== undefined) checkBlock(cfg, opts.subnet);
       const held = r.responses[1]!.response_range.kvs.flatMap((kv) => {
         const subnet = blockOfKey(kv.key.subarray(sp.length).toString());
         const rec = parseRecord(kv.value, network, subnet);
@@ -327,7 +328,12 @@ export class EtcdControlPlane extends ControlPlaneBase implements ControlPlane {
     });
     // etcd3 resumes watches by itself, but can skip events across a reconnect: list again.
     watcher.on('disconnected', (err) => finish({ type: 'resync', reason: 'disconnected', error: err }, true));
-    watcher.on('error', (err) => finish({ type: 'resync', reason: /compact/iu.test(err?.message ?? '') ? 'compacted' : 'error', error: err }, false));
+    // etcd cancels a watch whose start revision was compacted (etcd 3.4 gives no reason text:
+    // the client reports "Watcher canceled: "); any other cancellation is reported as an error.
+    watcher.on('error', (err) => {
+      const compacted = /compact|canceled: *$/iu.test(err?.message ?? '');
+      finish({ type: 'resync', reason: compacted ? 'compacted' : 'error', error: err }, false);
+    });
     return { close };
   }
 

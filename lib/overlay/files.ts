@@ -16,7 +16,7 @@ import { FileStore } from '../store/filestore';
 import type { StoreTx, StoreView } from '../store/index';
 import * as v from '../validate';
 import {
-  ControlPlaneBase, blockKey, blockOfKey, checkConflicts, checkName, checkVtep, normalizeSpec, pickBlock, sameConfig,
+  ControlPlaneBase, blockKey, blockOfKey, checkBlock, checkConflicts, checkName, checkVtep, normalizeSpec, pickBlock, sameConfig,
   type ControlPlane, type ControlPlaneEvent, type ControlPlaneOptions, type ControlPlaneSnapshot, type ControlPlaneWatch,
   type HostRecord, type JoinOptions, type OverlayNetworkConfig, type OverlayNetworkSpec, type Vtep,
 } from './controlplane';
@@ -148,6 +148,7 @@ export class FileControlPlane extends ControlPlaneBase implements ControlPlane {
       FileControlPlane.sweep(tx, now);
       const cfg = tx.get<OverlayNetworkConfig>(NETWORKS, network);
       if (!cfg) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `overlay network ${network} does not exist`, { network });
+      if (opts.subnet !== undefined) checkBlock(cfg, opts.subnet);
       const mine = this.lease !== undefined ? tx.get<StoredLease>(LEASES, this.lease) : undefined;
       const lease = mine && mine.expires > now ? this.lease! : randomBytes(8).toString('hex');
       tx.put(LEASES, lease, { hostId: this.hostId, expires: now + this.ttl * 1000 } satisfies StoredLease);
