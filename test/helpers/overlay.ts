@@ -203,7 +203,7 @@ export async function container(hostNs: string, d: OverlayDevices, id: string, i
 /** Routes, neighbours and FDB entries a host's VXLAN device has (through iproute2). */
 export function peerState(ns: string, vx: string): { routes: string[]; neighs: string[]; fdb: string[] } {
   const routes = (ipJson(['route', 'show', 'dev', vx], ns) as { dst: string; gateway?: string; flags?: string[]; protocol?: string }[])
-    .filter((r) => r.gateway).map((r) => `${r.dst} via ${r.gateway}${r.flags?.includes('onlink') ? ' onlink' : ''} proto ${r.protocol}`);
+    .filter((r) => r.gateway).map((r) => `${r.dst} via ${r.gateway}${r.flags?.includes('onlink') ? ' onlink' : ''} proto ${r.protocol ?? 'boot'}`); // (ip -j omits proto boot)
   const neighs = (ipJson(['neigh', 'show', 'dev', vx], ns) as { dst: string; lladdr?: string; state?: string[] }[])
     .map((n) => `${n.dst} ${n.lladdr} ${(n.state ?? []).join(',')}`);
   const fdb = (JSON.parse(sh('bridge', ['-j', 'fdb', 'show', 'dev', vx], ns) || '[]') as { mac: string; dst?: string; state?: string }[])
