@@ -2,5 +2,5 @@
 // test/unit/package.test.ts checks that it exports exactly what the CommonJS entry does.
 import cjs from '../dist/lib/index.js';
 
-export const { NsnetError, NetlinkError, Netns, NETNS_DIR, Netlink, FileLock, NfTables, Conntrack, REG, canonicalExpr, NetworkHost, DEFAULT_NETWORK, Firewall } = cjs;
+export const { NsnetError, NetlinkError, Netns, NETNS_DIR, Netlink, FileLock, NfTables, Conntrack, REG, canonicalExpr, NetworkHost, DEFAULT_NETWORK, PREDEFINED_NETWORKS, Firewall } = cjs;
 export default cjs;

@@ -1,17 +1,24 @@
 /** The public shapes of the NetworkHost façade. */
 import type { NetnsSpec } from './netns';
-import type { NetworkRecord, PortMapping } from './drivers/driver';
+import type { MacvlanMode, NetworkDriver, NetworkRecord, PortMapping } from './drivers/driver';
 
-export type { PortMapping };
+export type { MacvlanMode, NetworkDriver, PortMapping };
 
 /** What `createNetwork` takes. */
 export interface NetworkSpec {
   /** 1..64 characters: letters, digits, '_', '.', '-'. */
   name: string;
-  /** Only 'bridge' for now. */
-  driver?: 'bridge';
-  /** Bridge device name (default `nsbr-` + 10 hex digits of the name's hash). */
+  /**
+   * 'bridge' (default): a Linux bridge, NAT and published ports. 'macvlan': children of `parent`
+   * on its own L2 segment, no NAT. (`host`, `none` and `container` are predefined networks.)
+   */
+  driver?: 'bridge' | 'macvlan';
+  /** Bridge device name (bridge; default `nsbr-` + 10 hex digits of the name's hash). */
   bridge?: string;
+  /** macvlan: the parent device in the host namespace (required). */
+  parent?: string;
+  /** macvlan: how children of the parent reach each other (default 'bridge'). */
+  mode?: MacvlanMode;
   /** IPv4 subnet; default: a free one from the default pools (172.17-31.0.0/16, 192.168.x/20). */
   subnet?: string;
   gateway?: string;
@@ -22,11 +29,11 @@ export interface NetworkSpec {
   gateway6?: string;
   /** Default 1500. */
   mtu?: number;
-  /** Containers of the network may talk to each other (default true). */
+  /** Containers of the network may talk to each other (bridge; default true). */
   icc?: boolean;
-  /** No egress and no published ports (default false). */
+  /** No egress and no published ports (default false). macvlan: no default route. */
   internal?: boolean;
-  /** Masquerade egress behind the host's address (default true). */
+  /** Masquerade egress behind the host's address (bridge; default true). */
   ipMasquerade?: boolean;
   labels?: Record<string, string>;
 }
@@ -34,46 +41,89 @@ export interface NetworkSpec {
 /** A network as nsnet keeps it (its record in the store). */
 export type Network = NetworkRecord;
 
-/** What `connect` takes. */
+/** A port a host-mode container will listen on (claimed in the host-wide port ledger). */
+export interface HostPort {
+  /** Default 'tcp'. */
+  protocol?: 'tcp' | 'udp' | 'sctp';
+  port: number;
+  /** Last port of a range (inclusive). */
+  portEnd?: number;
+  /** Only this host address (default: all of them). */
+  hostIp?: string;
+}
+
+/**
+ * What `connect` takes. Which fields apply depends on the network's driver:
+ * - bridge, macvlan: `netns` (required), `ifname`, `ipv4`, `ipv6`; bridge also `publish`;
+ * - `host`: `ports` (claimed host-wide; no namespace: the container uses the host's);
+ * - `none`: `netns` (gets loopback only, up);
+ * - `container`: `target`, the id of a connected endpoint whose namespace this one joins.
+ */
 export interface ConnectOptions {
   /** The endpoint (container) id: 1..128 characters of letters, digits, '_', '.', '-', ':'. */
   id: string;
   /** The container's network namespace. */
-  netns: NetnsSpec;
+  netns?: NetnsSpec;
   /** Interface name inside the container (default 'eth0'). */
   ifname?: string;
   /** A static IPv4 address in the subnet. */
   ipv4?: string;
   /** A static IPv6 address, or false for none on a dual-stack network. */
   ipv6?: string | boolean;
-  /** Ports to publish. `hostPort: 0` picks a free one. */
+  /** Ports to publish (bridge). `hostPort: 0` picks a free one. */
   publish?: PortMapping[];
+  /** Ports a host-mode container will listen on. */
+  ports?: HostPort[];
+  /** Container mode: the endpoint id whose namespace to share. */
+  target?: string;
 }
 
-/** A connected endpoint. */
+/** A connected endpoint. Fields a driver doesn't have are absent. */
 export interface Endpoint {
   id: string;
   network: string;
-  ifname: string;
-  mac: string;
+  driver: NetworkDriver;
+  /** The container's namespace (the target's in container mode; absent in host mode). */
+  netns?: string;
+  ifname?: string;
+  mac?: string;
   /** Address with prefix: '172.20.0.2/16'. */
-  ipv4: string;
+  ipv4?: string;
   ipv6?: string;
-  gateway: string;
+  gateway?: string;
   gateway6?: string;
-  /** Published ports (with picked host ports filled in). */
+  /** Published ports (with picked host ports filled in); in host mode, the claimed ports. */
   ports: PortMapping[];
-  /** The host end of the veth. */
-  hostIfname: string;
+  /** The host end of the veth (bridge). */
+  hostIfname?: string;
+  /** Container mode: whose namespace it shares. */
+  target?: string;
 }
 
-export interface NetworkInspect extends Network {
-  endpoints: Endpoint[];
-  /** The kernel's IPv4 forwarding in the host namespace (nsnet turns it on for non-internal networks). */
-  ipForward: boolean;
-  /** Whether the bridge exists right now. */
-  bridgeUp: boolean;
+/** A host interface as a host-mode container sees it. */
+export interface HostInterface {
+  name: string;
+  index: number;
+  kind: string;
+  mac?: string;
+  up: boolean;
+  mtu: number;
+  /** 'addr/prefix'. */
+  addresses: string[];
 }
+
+/** A network with its endpoints and the host state it depends on. */
+export type NetworkInspect = Network & {
+  endpoints: Endpoint[];
+  /** The kernel's IPv4 forwarding in the host namespace (nsnet turns it on for bridge networks). */
+  ipForward: boolean;
+  /** bridge: whether the bridge exists and is up right now. */
+  bridgeUp?: boolean;
+  /** macvlan: whether the parent exists and is up (children pass no traffic while it is down). */
+  parentUp?: boolean;
+  /** host: the host's interfaces and addresses — what a host-mode container sees. */
+  interfaces?: HostInterface[];
+};
 
 export interface GcReport {
   /** Endpoints whose namespace is gone, removed from kernel and store. */
@@ -82,6 +132,8 @@ export interface GcReport {
   links: string[];
   /** Firewall owners (ep:…/net:…) whose elements belonged to nothing in the store. */
   firewallOwners: string[];
+  /** Recorded networks and endpoints put back (`network x`, `endpoint net/id`): what an interrupted disconnect or removeNetwork had half undone. */
+  repaired: string[];
 }
 
 export interface ReconcileReport {

@@ -8,12 +8,16 @@
  */
 import { createHash } from 'node:crypto';
 import { NetlinkError, NsnetError, invalid } from './errors';
-import { attachEndpoint, createBridge, detachEndpoint, hostIfname, parseOwnerAlias, reapRetired, removeBridge, retireEndpoint } from './drivers/bridge';
-import type { DriverContext, EndpointRecord, NetworkRecord, PortMapping } from './drivers/driver';
+import { RETIRED_GROUP, attachEndpoint, createBridge, detachEndpoint, hostIfname, parseOwnerAlias, reapRetired, removeBridge, retireEndpoint } from './drivers/bridge';
+import type {
+  BridgeEndpointRecord, BridgeNetworkRecord, DriverContext, EndpointRecord, MacvlanEndpointRecord, MacvlanMode, MacvlanNetworkRecord,
+  NetworkDriver, NetworkRecord, PlainNetworkRecord, PortMapping,
+} from './drivers/driver';
+import { attachMacvlan, detachMacvlan, macvlanAttached, macvlanParent } from './drivers/macvlan';
 import { faultPoint } from './faults';
 import { Firewall } from './firewall/firewall';
 import type {
-  ConnectOptions, Endpoint, GcReport, Network, NetworkInspect, NetworkSpec, ReconcileReport,
+  ConnectOptions, Endpoint, GcReport, HostInterface, HostPort, Network, NetworkInspect, NetworkSpec, ReconcileReport,
 } from './host-types';
 import { Ipam, macFromIp, normalizeNetwork } from './ipam/index';
 import { Netlink } from './netlink/netlink';
@@ -33,6 +37,13 @@ export interface NetworkHostOptions {
 /** The default network: exists without being created (like Docker's `bridge`). */
 export const DEFAULT_NETWORK = 'bridge';
 const DEFAULT_BRIDGE = 'nsnet0';
+/**
+ * The predefined networks besides the default one, recorded at open like Docker's: `host` (the
+ * container uses the host's namespace), `none` (loopback only) and `container` (share the
+ * namespace of another endpoint: Docker's `--network container:<id>`).
+ */
+export const PREDEFINED_NETWORKS = ['host', 'none', 'container'] as const;
+const MACVLAN_MODES: readonly MacvlanMode[] = ['bridge', 'private', 'vepa', 'passthru'];
 
 const NETWORKS = 'networks';
 const ENDPOINTS = 'endpoints';
@@ -61,6 +72,46 @@ function endpointId(id: unknown): string {
 }
 
 const epKey = (network: string, id: string): string => `${network}/${id}`;
+
+/** How a ledger holder (`network/endpoint`) reads in an error. */
+function holderName(holder: string): string {
+  const i = holder.indexOf('/');
+  return `endpoint ${holder.slice(i + 1)} (network ${holder.slice(0, i)})`;
+}
+
+/** Drivers whose endpoints have a namespace of their own that nsnet configured. */
+const OWNS_NETNS: ReadonlySet<NetworkDriver> = new Set(['bridge', 'macvlan', 'none']);
+
+/** Validates labels: string keys and values, no prototype keys. */
+function labels(l: unknown): Record<string, string> {
+  if (l === undefined) return {};
+  if (l === null || typeof l !== 'object' || Array.isArray(l)) throw invalid('ERR_INVALID_ARGUMENT', 'labels must be an object of strings');
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(l)) {
+    if (k === '__proto__' || k === 'constructor' || k === 'prototype') throw invalid('ERR_INVALID_ARGUMENT', `label key ${JSON.stringify(k)} is not allowed`, { key: k });
+    out[v.str(k, 'label key', 256)] = v.str(val, `label ${k}`, 4096);
+  }
+  return out;
+}
+
+/** Normalizes the ports a host-mode container claims into ledger mappings (hostPort = containerPort). */
+function normalizeHostPorts(ports: unknown): PortMapping[] {
+  if (ports === undefined) return [];
+  if (!Array.isArray(ports)) throw invalid('ERR_INVALID_ARGUMENT', 'ports must be an array of { protocol, port, portEnd?, hostIp? }');
+  return ports.map((p: HostPort, i) => {
+    v.knownKeys(p, ['protocol', 'port', 'portEnd', 'hostIp'], `ports[${i}]`);
+    const protocol = p.protocol ?? 'tcp';
+    if (!['tcp', 'udp', 'sctp'].includes(protocol)) throw invalid('ERR_INVALID_ARGUMENT', `ports[${i}].protocol must be tcp, udp or sctp`);
+    const port = v.int(p.port, 1, 65535, `ports[${i}].port`, 'ERR_INVALID_PORT');
+    const out: PortMapping = { protocol, hostPort: port, containerPort: port };
+    if (p.portEnd !== undefined) {
+      out.hostPortEnd = v.int(p.portEnd, 1, 65535, `ports[${i}].portEnd`, 'ERR_INVALID_PORT');
+      if (out.hostPortEnd < port) throw invalid('ERR_INVALID_PORT', `ports[${i}]: the range ${port}-${out.hostPortEnd} is backwards`);
+    }
+    if (p.hostIp !== undefined && p.hostIp !== '0.0.0.0') out.hostIp = v.ip(p.hostIp, 4, `ports[${i}].hostIp`).address;
+    return out;
+  });
+}
 
 /** Normalizes and validates published ports (hostPort 0 stays 0: resolved later). */
 function normalizePorts(ports: unknown): PortMapping[] {
@@ -97,13 +148,25 @@ function clash(a: PortMapping, b: PortMapping): boolean {
   return a0 <= b1 && b0 <= a1;
 }
 
-function toEndpoint(r: EndpointRecord, net: NetworkRecord): Endpoint {
-  const out: Endpoint = {
-    id: r.id, network: r.network, ifname: r.ifname, mac: r.mac, ipv4: `${r.ipv4}/${net.subnet.split('/')[1]}`,
-    gateway: r.gateway, ports: r.ports, hostIfname: r.hostIfname,
-  };
-  if (r.ipv6 && net.subnet6) out.ipv6 = `${r.ipv6}/${net.subnet6.split('/')[1]}`;
-  if (r.gateway6) out.gateway6 = r.gateway6;
+/**
+ * The public view of an endpoint. `shared`: in container mode, the target's endpoint whose
+ * interface and addresses this one sees.
+ */
+function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep: EndpointRecord; net: NetworkRecord }): Endpoint {
+  const out: Endpoint = { id: r.id, network: r.network, driver: net.driver, ports: r.ports };
+  if (r.netns !== undefined) out.netns = r.netns;
+  if (r.target !== undefined) out.target = r.target;
+  const src = shared ?? { ep: r, net };
+  const e = src.ep;
+  if (e.ifname !== undefined && src.net.driver !== 'none') out.ifname = e.ifname;
+  if (e.mac !== undefined) out.mac = e.mac;
+  if ('subnet' in src.net) {
+    if (e.ipv4 !== undefined) out.ipv4 = `${e.ipv4}/${src.net.subnet.split('/')[1]}`;
+    if (e.ipv6 && src.net.subnet6) out.ipv6 = `${e.ipv6}/${src.net.subnet6.split('/')[1]}`;
+  }
+  if (e.gateway !== undefined) out.gateway = e.gateway;
+  if (e.gateway6) out.gateway6 = e.gateway6;
+  if (r.hostIfname !== undefined) out.hostIfname = r.hostIfname;
   return out;
 }
 
@@ -136,6 +199,11 @@ export class NetworkHost {
       const nh = new NetworkHost(stateDir, store, host, firewall, opts.netns);
       // The default network is recorded on first open; its bridge is made at first connect.
       await store.update((tx) => {
+        for (const name of PREDEFINED_NETWORKS) {
+          if (tx.get(NETWORKS, name)) continue;
+          const rec: PlainNetworkRecord = { name, driver: name, labels: {}, created: new Date().toISOString() };
+          tx.put(NETWORKS, name, rec);
+        }
         if (tx.get(NETWORKS, DEFAULT_NETWORK)) return;
         const rec = nh.defaultRecord(tx);
         nh.ipam.createPool(tx, rec.name, { subnet: rec.subnet, gateway: rec.gateway });
@@ -164,14 +232,14 @@ export class NetworkHost {
     return view.get<NetworkRecord>(NETWORKS, name);
   }
 
-  private defaultRecord(view: StoreView): NetworkRecord {
+  private defaultRecord(view: StoreView): BridgeNetworkRecord {
     const used = this.ipam.subnets(view);
     const plan = normalizeNetwork({ subnet: used.includes('172.17.0.0/16') ? undefined : '172.17.0.0/16' }, used);
     return this.record({ name: DEFAULT_NETWORK, bridge: DEFAULT_BRIDGE }, plan);
   }
 
-  private record(spec: NetworkSpec, plan: { subnet: string; gateway: string; ipRange?: string; subnet6?: string; gateway6?: string }): NetworkRecord {
-    const r: NetworkRecord = {
+  private record(spec: NetworkSpec, plan: { subnet: string; gateway: string; ipRange?: string; subnet6?: string; gateway6?: string }): BridgeNetworkRecord {
+    const r: BridgeNetworkRecord = {
       name: spec.name,
       driver: 'bridge',
       bridge: spec.bridge ?? `nsbr-${createHash('sha256').update(spec.name).digest('hex').slice(0, 10)}`,
@@ -181,7 +249,7 @@ export class NetworkHost {
       icc: spec.icc === undefined ? true : v.bool(spec.icc, 'icc'),
       internal: spec.internal === undefined ? false : v.bool(spec.internal, 'internal'),
       ipMasquerade: spec.ipMasquerade === undefined ? true : v.bool(spec.ipMasquerade, 'ipMasquerade'),
-      labels: { ...(spec.labels ?? {}) },
+      labels: labels(spec.labels),
       created: new Date().toISOString(),
     };
     if (plan.ipRange) r.ipRange = plan.ipRange;
@@ -190,11 +258,33 @@ export class NetworkHost {
     return r;
   }
 
-  /** Creates the network's kernel objects (bridge, sysctls, firewall elements) unless done. */
-  private async realize(net: NetworkRecord): Promise<void> {
+  private macvlanRecord(spec: NetworkSpec, plan: { subnet: string; gateway: string; ipRange?: string; subnet6?: string; gateway6?: string }, parentMtu: number): MacvlanNetworkRecord {
+    const mode = spec.mode ?? 'bridge';
+    if (!MACVLAN_MODES.includes(mode)) throw invalid('ERR_INVALID_ARGUMENT', `macvlan mode ${JSON.stringify(mode)} must be one of ${MACVLAN_MODES.join(', ')}`, { mode });
+    const mtu = spec.mtu === undefined ? parentMtu : v.mtu(spec.mtu);
+    if (mtu > parentMtu) throw invalid('ERR_INVALID_MTU', `mtu ${mtu} is larger than the parent's (${parentMtu})`, { mtu, parentMtu });
+    const r: MacvlanNetworkRecord = {
+      name: spec.name, driver: 'macvlan', parent: spec.parent!, mode, subnet: plan.subnet, gateway: plan.gateway, mtu,
+      internal: spec.internal === undefined ? false : v.bool(spec.internal, 'internal'),
+      labels: labels(spec.labels), created: new Date().toISOString(),
+    };
+    if (plan.ipRange) r.ipRange = plan.ipRange;
+    if (plan.subnet6) r.subnet6 = plan.subnet6;
+    if (plan.gateway6) r.gateway6 = plan.gateway6;
+    return r;
+  }
+
+  /**
+   * Creates the network's kernel objects unless done: a bridge network's bridge, sysctls and
+   * firewall elements; a macvlan network only needs its parent to exist.
+   */
+  private async realize(net: NetworkRecord, op = 'realize'): Promise<void> {
     if (this.ready.has(net.name)) return;
+    if (net.driver === 'macvlan') await macvlanParent(this.ctx, net.parent);
+    if (net.driver !== 'bridge') return;
     await this.ensureFirewall();
     await createBridge(this.ctx, net);
+    faultPoint(`${op}:bridge`);
     for (const [key, value] of Object.entries(Firewall.sysctls(net))) await Netns.sysctl(this.netns, key, value);
     await this.firewall.addNetwork(net);
     this.ready.add(net.name);
@@ -205,32 +295,56 @@ export class NetworkHost {
    * @throws ERR_INVALID_NAME, ERR_NETWORK_EXISTS, ERR_SUBNET_OVERLAP, ERR_INVALID_CIDR, ERR_NO_FREE_SUBNET
    */
   async createNetwork(spec: NetworkSpec): Promise<Network> {
-    v.knownKeys(spec, ['name', 'driver', 'bridge', 'subnet', 'gateway', 'ipRange', 'subnet6', 'gateway6', 'mtu', 'icc', 'internal', 'ipMasquerade', 'labels'], 'network');
+    v.knownKeys(spec, ['name', 'driver', 'bridge', 'parent', 'mode', 'subnet', 'gateway', 'ipRange', 'subnet6', 'gateway6', 'mtu', 'icc', 'internal', 'ipMasquerade', 'labels'], 'network');
     const name = networkName(spec.name);
-    if ((spec.driver ?? 'bridge') !== 'bridge') throw invalid('ERR_INVALID_ARGUMENT', `driver ${JSON.stringify(spec.driver)} is not available (bridge)`);
+    const driver = spec.driver ?? 'bridge';
+    if (driver !== 'bridge' && driver !== 'macvlan') {
+      const hint = (PREDEFINED_NETWORKS as readonly string[]).includes(driver as string) ? ` (${driver as string} is a predefined network: connect to it)` : '';
+      throw invalid('ERR_INVALID_ARGUMENT', `driver ${JSON.stringify(driver)} is not one of bridge, macvlan${hint}`, { driver });
+    }
+    const only = driver === 'bridge' ? ['parent', 'mode'] : ['bridge', 'icc', 'ipMasquerade'];
+    for (const k of only) if ((spec as unknown as Record<string, unknown>)[k] !== undefined) throw invalid('ERR_INVALID_ARGUMENT', `${k} does not apply to a ${driver} network`, { option: k });
     if (spec.bridge !== undefined) v.ifname(spec.bridge, 'bridge name');
+    if (driver === 'macvlan') {
+      if (spec.parent === undefined) throw invalid('ERR_INVALID_ARGUMENT', 'a macvlan network needs a parent device', { option: 'parent' });
+      v.ifname(spec.parent, 'parent');
+    }
     return this.store.update(async (tx) => {
-      if (this.network(tx, name)) throw new NsnetError('ERR_NETWORK_EXISTS', `network ${name} exists`, { network: name });
-      const bridges = tx.list<NetworkRecord>(NETWORKS).map((n) => n.value.bridge);
-      if (spec.bridge && bridges.includes(spec.bridge)) throw new NsnetError('ERR_NAME_IN_USE', `bridge ${spec.bridge} belongs to another network`, { bridge: spec.bridge });
+      if (this.network(tx, name)) {
+        const predefined = name === DEFAULT_NETWORK || (PREDEFINED_NETWORKS as readonly string[]).includes(name);
+        throw new NsnetError('ERR_NETWORK_EXISTS', predefined ? `${name} is a predefined network` : `network ${name} exists`, { network: name });
+      }
       const plan = normalizeNetwork({ subnet: spec.subnet, gateway: spec.gateway, ipRange: spec.ipRange, subnet6: spec.subnet6, gateway6: spec.gateway6 }, this.ipam.subnets(tx));
-      const rec = this.record({ ...spec, name }, plan);
+      let rec: BridgeNetworkRecord | MacvlanNetworkRecord;
+      if (driver === 'bridge') {
+        const bridges = tx.list<NetworkRecord>(NETWORKS).flatMap((n) => (n.value.driver === 'bridge' ? [n.value.bridge] : []));
+        if (spec.bridge && bridges.includes(spec.bridge)) throw new NsnetError('ERR_NAME_IN_USE', `bridge ${spec.bridge} belongs to another network`, { bridge: spec.bridge });
+        rec = this.record({ ...spec, name }, plan);
+      } else {
+        const parent = await macvlanParent(this.ctx, spec.parent!);
+        if (parent.kind === 'bridge' && parent.alias?.startsWith('nsnet:')) throw invalid('ERR_INVALID_ARGUMENT', `${spec.parent} is the bridge of an nsnet network; a macvlan parent must be an uplink`, { parent: spec.parent });
+        rec = this.macvlanRecord({ ...spec, name }, plan, parent.mtu);
+      }
       this.ipam.createPool(tx, name, plan);
       tx.put(NETWORKS, name, rec);
       try {
-        await this.realize(rec);
+        await this.realize(rec, 'createNetwork');
       } catch (e) {
         await this.unrealize(rec).catch(() => undefined);
         throw e;
       }
+      faultPoint('createNetwork:realized');
       return { ...rec };
     });
   }
 
   private async unrealize(net: NetworkRecord): Promise<void> {
     this.ready.delete(net.name);
+    if (net.driver !== 'bridge') return;
     await this.firewall.removeNetwork(net.name);
+    faultPoint('removeNetwork:firewall');
     await removeBridge(this.ctx, net);
+    faultPoint('removeNetwork:bridge');
   }
 
   /**
@@ -241,13 +355,13 @@ export class NetworkHost {
     networkName(name);
     await this.reap();
     await this.store.update(async (tx) => {
-      if (name === DEFAULT_NETWORK) throw new NsnetError('ERR_INVALID_ARGUMENT', `the default network ${name} cannot be removed`, { network: name });
+      if (name === DEFAULT_NETWORK || (PREDEFINED_NETWORKS as readonly string[]).includes(name)) throw new NsnetError('ERR_INVALID_ARGUMENT', `the predefined network ${name} cannot be removed`, { network: name });
       const net = this.network(tx, name);
       if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${name} does not exist`, { network: name });
       const eps = tx.list<EndpointRecord>(ENDPOINTS).filter((e) => e.value.network === name);
       if (eps.length) throw new NsnetError('ERR_NETWORK_IN_USE', `network ${name} has ${eps.length} endpoint(s): ${eps.slice(0, 5).map((e) => e.value.id).join(', ')}`, { network: name });
       await this.unrealize(net);
-      this.ipam.deletePool(tx, name);
+      if (net.driver === 'bridge' || net.driver === 'macvlan') this.ipam.deletePool(tx, name);
       tx.delete(NETWORKS, name);
     });
   }
@@ -263,82 +377,201 @@ export class NetworkHost {
     const { net, eps } = await this.store.read((view) => {
       const net = this.network(view, name);
       if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${name} does not exist`, { network: name });
-      return { net, eps: view.list<EndpointRecord>(ENDPOINTS).filter((e) => e.value.network === name).map((e) => e.value) };
+      return { net, eps: this.endpointsOf(view, name) };
     });
-    const bridge = await this.host.links.find(net.bridge);
     const ipForward = (await Netns.sysctl(this.netns, 'net.ipv4.ip_forward')) === '1';
-    return { ...net, endpoints: eps.map((e) => toEndpoint(e, net)), ipForward, bridgeUp: bridge?.up === true };
+    const out: NetworkInspect = { ...net, endpoints: eps, ipForward };
+    if (net.driver === 'bridge') out.bridgeUp = (await this.host.links.find(net.bridge))?.up === true;
+    if (net.driver === 'macvlan') out.parentUp = (await this.host.links.find(net.parent))?.up === true;
+    if (net.driver === 'host') out.interfaces = await this.hostInterfaces();
+    return out;
+  }
+
+  /** The host namespace's interfaces and addresses. */
+  private async hostInterfaces(): Promise<HostInterface[]> {
+    const [links, addrs] = await Promise.all([this.host.links.list(), this.host.addresses.list()]);
+    return links.map((l) => ({
+      name: l.name, index: l.index, kind: l.kind, up: l.up, mtu: l.mtu, ...(l.mac ? { mac: l.mac } : {}),
+      addresses: addrs.filter((a) => a.index === l.index).map((a) => a.cidr),
+    }));
+  }
+
+  /** Public views of the endpoints of one network, or of all (container-mode ones show their target's addresses). */
+  private endpointsOf(view: StoreView, network?: string): Endpoint[] {
+    const nets = new Map(view.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
+    const all = view.list<EndpointRecord>(ENDPOINTS).map((e) => e.value);
+    return all
+      .filter((e) => network === undefined || e.network === network)
+      .flatMap((e) => {
+        const net = nets.get(e.network);
+        if (!net) return [];
+        let shared: { ep: EndpointRecord; net: NetworkRecord } | undefined;
+        if (e.target !== undefined) {
+          const t = all.find((x) => x.id === e.target && nets.get(x.network)?.driver !== 'container' && x.ipv4 !== undefined)
+            ?? all.find((x) => x.id === e.target && nets.get(x.network)?.driver !== 'container');
+          if (t) shared = { ep: t, net: nets.get(t.network)! };
+        }
+        return [toEndpoint(e, net, shared)];
+      });
   }
 
   /** Endpoints of one network, or of all. */
   async listEndpoints(network?: string): Promise<Endpoint[]> {
     if (network !== undefined) networkName(network);
-    return this.store.read((view) => {
-      const nets = new Map(view.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
-      return view.list<EndpointRecord>(ENDPOINTS)
-        .map((e) => e.value)
-        .filter((e) => network === undefined || e.network === network)
-        .map((e) => toEndpoint(e, nets.get(e.network)!));
+    return this.store.read((view) => this.endpointsOf(view, network));
+  }
+
+  /**
+   * Connects a container to a network. What happens depends on the network's driver:
+   * - bridge: a veth pair to the network's bridge, addresses, routes, published ports;
+   * - macvlan: a child of the parent device inside the container, with its address and route;
+   * - `host`: the container uses the host's namespace; its `ports` are claimed host-wide;
+   * - `none`: the container's loopback comes up, nothing else;
+   * - `container`: the endpoint joins the namespace of the connected endpoint `target`.
+   * Connecting an endpoint that exists with the same arguments returns it unchanged; with
+   * other arguments it is refused.
+   * @throws ERR_NETWORK_NOT_FOUND, ERR_ENDPOINT_EXISTS, ERR_ENDPOINT_NOT_FOUND (container target),
+   *   ERR_NETNS_NOT_FOUND, ERR_ADDRESS_IN_USE, ERR_ADDRESS_OUTSIDE_SUBNET, ERR_SUBNET_FULL,
+   *   ERR_PORT_IN_USE, ERR_NETWORK_INTERNAL, ERR_PARENT_NOT_FOUND, ERR_INVALID_ARGUMENT
+   */
+  async connect(network: string, opts: ConnectOptions): Promise<Endpoint> {
+    networkName(network);
+    v.knownKeys(opts, ['id', 'netns', 'ifname', 'ipv4', 'ipv6', 'publish', 'ports', 'target'], 'connect options');
+    const id = endpointId(opts.id);
+    const driver = await this.store.read((view) => this.network(view, network)?.driver);
+    if (!driver) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
+    const allowed: Record<NetworkDriver, string[]> = {
+      bridge: ['netns', 'ifname', 'ipv4', 'ipv6', 'publish'],
+      macvlan: ['netns', 'ifname', 'ipv4', 'ipv6'],
+      host: ['ports'],
+      none: ['netns'],
+      container: ['target'],
+    };
+    for (const k of ['netns', 'ifname', 'ipv4', 'ipv6', 'publish', 'ports', 'target'] as const) {
+      if (opts[k] === undefined || allowed[driver].includes(k)) continue;
+      const why = k === 'publish' && driver === 'macvlan' ? ': a macvlan container is reached at its own address, with no NAT'
+        : k === 'publish' && driver === 'host' ? ': a host-mode container listens on host ports itself; claim them with `ports`'
+          : k === 'netns' && driver === 'host' ? ': a host-mode container uses the host namespace' : '';
+      throw invalid('ERR_INVALID_ARGUMENT', `${k} does not apply to a ${driver} endpoint${why}`, { option: k, driver });
+    }
+    const needsNetns = driver === 'bridge' || driver === 'macvlan' || driver === 'none';
+    let netnsPath: string | undefined;
+    if (needsNetns) {
+      if (opts.netns === undefined) throw invalid('ERR_INVALID_ARGUMENT', `connecting to a ${driver} network needs the container's netns`, { option: 'netns' });
+      const ns = openNetns(opts.netns); // the namespace must exist (ERR_NETNS_NOT_FOUND)
+      ns.close();
+      netnsPath = ns.path;
+    }
+    if (driver === 'container' && (typeof opts.target !== 'string' || !opts.target)) throw invalid('ERR_INVALID_ARGUMENT', 'container mode needs a target: the id of the endpoint whose namespace to share', { option: 'target' });
+    const hostPorts = driver === 'host' ? normalizeHostPorts(opts.ports) : [];
+    const ports = driver === 'bridge' ? normalizePorts(opts.publish) : hostPorts;
+    const ifname = driver === 'bridge' || driver === 'macvlan' ? v.ifname(opts.ifname ?? 'eth0', 'ifname') : undefined;
+    return this.store.update(async (tx) => {
+      const net = this.network(tx, network);
+      if (!net || net.driver !== driver) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
+      const existing = tx.get<EndpointRecord>(ENDPOINTS, epKey(network, id));
+      if (existing) {
+        const same = (driver === 'container' || existing.netns === netnsPath) && existing.ifname === ifname && (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
+          (driver !== 'container' || existing.target === this.rootTarget(tx, opts.target!).id) &&
+          JSON.stringify(existing.ports.map((p) => ({ ...p, hostPort: 0 }))) === JSON.stringify(ports.map((p) => ({ ...p, hostPort: 0 })));
+        if (same) return this.endpointsOf(tx, network).find((e) => e.id === id)!;
+        throw new NsnetError('ERR_ENDPOINT_EXISTS', `endpoint ${id} is connected to ${network} with other settings`, { network, endpoint: id });
+      }
+      const created = new Date().toISOString();
+      switch (net.driver) {
+        case 'host': {
+          const rec: EndpointRecord = { id, network, ports: this.resolvePorts(tx, ports, ports.length ? await this.boundSockets([...new Set(ports.map((p) => p.protocol))]) : []), created };
+          tx.put(ENDPOINTS, epKey(network, id), rec);
+          this.ledger(tx, rec);
+          return toEndpoint(rec, net);
+        }
+        case 'none': {
+          const c = await Netlink.open({ netns: netnsPath! });
+          try {
+            await c.links.set('lo', { up: true });
+          } finally {
+            c.close();
+          }
+          const rec: EndpointRecord = { id, network, netns: netnsPath!, ports: [], created };
+          tx.put(ENDPOINTS, epKey(network, id), rec);
+          return toEndpoint(rec, net);
+        }
+        case 'container': {
+          const root = this.rootTarget(tx, opts.target!);
+          openNetns(root.netns).close(); // still there (ERR_NETNS_NOT_FOUND)
+          const rec: EndpointRecord = { id, network, netns: root.netns, target: root.id, ports: [], created };
+          tx.put(ENDPOINTS, epKey(network, id), rec);
+          return this.endpointsOf(tx, network).find((e) => e.id === id)!;
+        }
+        case 'bridge':
+        case 'macvlan':
+          return this.connectAddressed(tx, net, { id, netns: netnsPath!, ifname: ifname!, ports, ipv4: opts.ipv4, ipv6: opts.ipv6 });
+      }
     });
   }
 
   /**
-   * Connects a container: veth pair, addresses, routes, published ports. Connecting an endpoint
-   * that exists with the same arguments returns it unchanged; with other arguments it is refused.
-   * @throws ERR_NETWORK_NOT_FOUND, ERR_ENDPOINT_EXISTS, ERR_NETNS_NOT_FOUND, ERR_ADDRESS_IN_USE,
-   *   ERR_ADDRESS_OUTSIDE_SUBNET, ERR_SUBNET_FULL, ERR_PORT_IN_USE, ERR_NETWORK_INTERNAL
+   * The endpoint whose namespace a container-mode endpoint joins: `target`'s own namespace
+   * (following a target that itself shares another's).
+   * @throws ERR_ENDPOINT_NOT_FOUND, ERR_INVALID_ARGUMENT (the target is in host mode)
    */
-  async connect(network: string, opts: ConnectOptions): Promise<Endpoint> {
-    networkName(network);
-    v.knownKeys(opts, ['id', 'netns', 'ifname', 'ipv4', 'ipv6', 'publish'], 'connect options');
-    const id = endpointId(opts.id);
-    const ifname = v.ifname(opts.ifname ?? 'eth0', 'ifname');
-    const ports = normalizePorts(opts.publish);
-    const ns = openNetns(opts.netns); // the namespace must exist (ERR_NETNS_NOT_FOUND)
-    ns.close();
-    const netnsPath = ns.path;
-    return this.store.update(async (tx) => {
-      const net = this.network(tx, network);
-      if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
-      if (net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
-      const existing = tx.get<EndpointRecord>(ENDPOINTS, epKey(network, id));
-      if (existing) {
-        const same = existing.netns === netnsPath && existing.ifname === ifname && (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
-          JSON.stringify(existing.ports.map((p) => ({ ...p, hostPort: 0 }))) === JSON.stringify(ports.map((p) => ({ ...p, hostPort: 0 })));
-        if (same) return toEndpoint(existing, net);
-        throw new NsnetError('ERR_ENDPOINT_EXISTS', `endpoint ${id} is connected to ${network} with other settings`, { network, endpoint: id });
-      }
-      const resolved = this.resolvePorts(tx, ports, ports.length ? await this.boundSockets([...new Set(ports.map((p) => p.protocol))]) : []);
-      const lease = this.ipam.allocate(tx, network, { owner: id, ...(opts.ipv4 !== undefined ? { ipv4: opts.ipv4 } : {}), ...(opts.ipv6 !== undefined ? { ipv6: opts.ipv6 } : {}) });
-      const rec: EndpointRecord = {
-        id, network, netns: netnsPath, ifname, hostIfname: hostIfname(network, id), mac: macFromIp(lease.ipv4),
-        ipv4: lease.ipv4, gateway: net.gateway, ports: resolved, created: new Date().toISOString(),
-      };
-      if (lease.ipv6) rec.ipv6 = lease.ipv6;
-      if (lease.ipv6 && net.gateway6) rec.gateway6 = net.gateway6;
-      faultPoint('connect:allocated');
-      await this.realize(net);
-      faultPoint('connect:network');
+  private rootTarget(view: StoreView, target: string): { id: string; netns: string } {
+    endpointId(target);
+    const nets = new Map(view.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
+    const mine = view.list<EndpointRecord>(ENDPOINTS).map((e) => e.value).filter((e) => e.id === target);
+    const own = mine.find((e) => OWNS_NETNS.has(nets.get(e.network)?.driver ?? 'host') && e.netns !== undefined);
+    if (own) return { id: target, netns: own.netns! };
+    const sharing = mine.find((e) => e.target !== undefined && e.netns !== undefined);
+    if (sharing) return { id: sharing.target!, netns: sharing.netns! };
+    if (mine.length) throw invalid('ERR_INVALID_ARGUMENT', `endpoint ${target} uses the host's namespace: connect to the host network instead`, { target });
+    throw new NsnetError('ERR_ENDPOINT_NOT_FOUND', `no endpoint ${target} is connected: container mode joins the namespace of a connected endpoint`, { endpoint: target });
+  }
+
+  /** Connects a bridge or macvlan endpoint (inside the store transaction `tx`). */
+  private async connectAddressed(
+    tx: StoreTx, net: BridgeNetworkRecord | MacvlanNetworkRecord,
+    o: { id: string; netns: string; ifname: string; ports: PortMapping[]; ipv4: string | undefined; ipv6: string | boolean | undefined },
+  ): Promise<Endpoint> {
+    const { id, ports } = o;
+    const network = net.name;
+    if (net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
+    const resolved = this.resolvePorts(tx, ports, ports.length ? await this.boundSockets([...new Set(ports.map((p) => p.protocol))]) : []);
+    const lease = this.ipam.allocate(tx, network, { owner: id, ...(o.ipv4 !== undefined ? { ipv4: o.ipv4 } : {}), ...(o.ipv6 !== undefined ? { ipv6: o.ipv6 } : {}) });
+    const rec: EndpointRecord = {
+      id, network, netns: o.netns, ifname: o.ifname, mac: macFromIp(lease.ipv4),
+      ipv4: lease.ipv4, gateway: net.gateway, ports: resolved, created: new Date().toISOString(),
+    };
+    if (net.driver === 'bridge') rec.hostIfname = hostIfname(network, id);
+    if (lease.ipv6) rec.ipv6 = lease.ipv6;
+    if (lease.ipv6 && net.gateway6) rec.gateway6 = net.gateway6;
+    faultPoint('connect:allocated');
+    await this.realize(net);
+    faultPoint('connect:network');
+    if (net.driver === 'macvlan') {
+      await attachMacvlan(this.ctx, net, rec as MacvlanEndpointRecord, o.netns);
+      faultPoint('connect:attached');
+    } else {
+      const ep = rec as BridgeEndpointRecord;
       try {
-        await attachEndpoint(this.ctx, net, rec, netnsPath);
+        await attachEndpoint(this.ctx, net, ep, o.netns);
       } catch (e) {
         // The container's previous interface of that name may be retired but not yet deleted.
         if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
         await this.reap();
-        await attachEndpoint(this.ctx, net, rec, netnsPath);
+        await attachEndpoint(this.ctx, net, ep, o.netns);
       }
       faultPoint('connect:attached');
       try {
-        await this.firewall.connectEndpoint({ ...rec, bridge: net.bridge });
+        await this.firewall.connectEndpoint({ ...ep, bridge: net.bridge });
       } catch (e) {
-        await detachEndpoint(this.ctx, rec).catch(() => undefined);
+        await detachEndpoint(this.ctx, ep).catch(() => undefined);
         throw e;
       }
       faultPoint('connect:published');
-      tx.put(ENDPOINTS, epKey(network, id), rec);
-      this.ledger(tx, rec);
-      return toEndpoint(rec, net);
-    });
+    }
+    tx.put(ENDPOINTS, epKey(network, id), rec);
+    this.ledger(tx, rec);
+    return toEndpoint(rec, net);
   }
 
   /** The host namespace's listening TCP and bound UDP sockets (sock_diag). */
@@ -358,7 +591,7 @@ export class NetworkHost {
       const [lo, hi] = span(p);
       for (let port = lo; port <= hi; port++) {
         for (const c of view.get<PortClaim[]>(PORTS, `${p.protocol}:${port}`) ?? [])
-          if (c.hostIp === undefined || p.hostIp === undefined || c.hostIp === p.hostIp) return `endpoint ${c.holder.slice(c.holder.indexOf('/') + 1)}`;
+          if (c.hostIp === undefined || p.hostIp === undefined || c.hostIp === p.hostIp) return holderName(c.holder);
       }
       for (const s of sockets) {
         if (s.protocol !== p.protocol || (s.family !== 4 && s.address !== '::')) continue;
@@ -399,24 +632,44 @@ export class NetworkHost {
   }
 
   /**
-   * Disconnects a container: its published ports, its veth pair, its addresses.
-   * @throws ERR_ENDPOINT_NOT_FOUND
+   * Disconnects a container from a network: what connect made is undone (published ports,
+   * veth pair or macvlan child, addresses, port claims). A `none` endpoint's loopback stays up.
+   * @throws ERR_ENDPOINT_NOT_FOUND; ERR_ENDPOINT_IN_USE when it is the last attachment of a
+   *   namespace that container-mode endpoints share (disconnect those first)
    */
   async disconnect(network: string, id: string): Promise<void> {
     networkName(network);
     endpointId(id);
+    let retired = false;
     await this.store.update(async (tx) => {
       const rec = tx.get<EndpointRecord>(ENDPOINTS, epKey(network, id));
       if (!rec) throw new NsnetError('ERR_ENDPOINT_NOT_FOUND', `endpoint ${id} is not connected to ${network}`, { network, endpoint: id });
       const net = this.network(tx, network);
-      await this.firewall.disconnectEndpoint({ ...rec, bridge: net?.bridge ?? '' });
-      // Retired now (down, off the bridge), deleted with others in one go a moment later.
-      await retireEndpoint(this.ctx, rec);
-      this.ipam.release(tx, network, id);
+      if (net && OWNS_NETNS.has(net.driver)) {
+        const nets = new Map(tx.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
+        const all = tx.list<EndpointRecord>(ENDPOINTS).map((e) => e.value);
+        const keeps = all.some((e) => e.id === id && e.network !== network && OWNS_NETNS.has(nets.get(e.network)?.driver ?? 'host'));
+        const sharers = all.filter((e) => e.target === id);
+        if (!keeps && sharers.length) {
+          throw new NsnetError('ERR_ENDPOINT_IN_USE', `endpoint ${id}'s namespace is shared by ${sharers.map((e) => e.id).join(', ')}: disconnect them first`, { network, endpoint: id, sharers: sharers.map((e) => e.id) });
+        }
+      }
+      if (net?.driver === 'bridge' || (!net && rec.hostIfname)) {
+        const ep = rec as BridgeEndpointRecord;
+        await this.firewall.disconnectEndpoint({ ...ep, bridge: net?.driver === 'bridge' ? net.bridge : '' });
+        faultPoint('disconnect:unpublished');
+        // Retired now (down, off the bridge), deleted with others in one go a moment later.
+        await retireEndpoint(this.ctx, ep);
+        retired = true;
+      } else if (net?.driver === 'macvlan') {
+        await detachMacvlan(rec as MacvlanEndpointRecord, network);
+      }
+      faultPoint('disconnect:detached');
+      if (rec.ipv4 !== undefined) this.ipam.release(tx, network, id);
       this.ledger(tx, rec, true);
       tx.delete(ENDPOINTS, epKey(network, id));
     });
-    this.scheduleReap();
+    if (retired) this.scheduleReap();
   }
 
   private reapTimer: NodeJS.Timeout | undefined;
@@ -446,24 +699,35 @@ export class NetworkHost {
   }
 
   /**
-   * Removes what no record explains: endpoints whose namespace is gone, links marked as nsnet's
-   * without a record, firewall elements of unknown owners.
+   * Brings a crashed process's leftovers to a consistent state: removes what no record explains
+   * (endpoints whose namespace is gone, links marked as nsnet's without a record, firewall
+   * elements of unknown owners: an interrupted connect or createNetwork is undone), then puts
+   * back what a record still claims (an interrupted disconnect or removeNetwork is undone, as
+   * {@link reconcile} does). Either way the kernel ends exactly as before the interrupted
+   * operation or exactly as after it.
    */
   async gc(): Promise<GcReport> {
     await this.reap();
     return this.store.update(async (tx) => {
-      const report: GcReport = { endpoints: [], links: [], firewallOwners: [] };
+      const report: GcReport = { endpoints: [], links: [], firewallOwners: [], repaired: [] };
       await this.ensureFirewall();
+      const known = new Map(tx.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
       for (const { value: ep } of tx.list<EndpointRecord>(ENDPOINTS)) {
+        if (ep.netns === undefined) continue; // host mode: nothing in the kernel to outlive
         try {
           openNetns(ep.netns).close();
           continue;
         } catch (e) {
           if (!(e instanceof NsnetError) || e.code !== 'ERR_NETNS_NOT_FOUND') throw e;
         }
-        await this.firewall.disconnectEndpoint(ep.id);
-        await detachEndpoint(this.ctx, ep);
-        this.ipam.release(tx, ep.network, ep.id);
+        // The namespace is gone (a macvlan child went with it; a veth's host end did too, but
+        // the firewall elements and the retired-link bookkeeping remain).
+        const net = known.get(ep.network);
+        if (ep.hostIfname !== undefined) {
+          await this.firewall.disconnectEndpoint(ep.id);
+          await detachEndpoint(this.ctx, ep as BridgeEndpointRecord);
+        }
+        if (ep.ipv4 !== undefined && net && (net.driver === 'bridge' || net.driver === 'macvlan')) this.ipam.release(tx, ep.network, ep.id);
         this.ledger(tx, ep, true);
         tx.delete(ENDPOINTS, epKey(ep.network, ep.id));
         report.endpoints.push(`${ep.network}/${ep.id}`);
@@ -473,8 +737,9 @@ export class NetworkHost {
       for (const link of await this.host.links.list()) {
         const owner = parseOwnerAlias(link.alias);
         if (!owner) continue;
-        const known = owner.endpoint === undefined ? nets.get(owner.network)?.bridge === link.name : eps.has(epKey(owner.network, owner.endpoint));
-        if (known) continue;
+        const net = nets.get(owner.network);
+        const mine = owner.endpoint === undefined ? net?.driver === 'bridge' && net.bridge === link.name : eps.has(epKey(owner.network, owner.endpoint));
+        if (mine) continue;
         await this.host.links.remove(link.index).catch((e) => { if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e; });
         report.links.push(link.name);
       }
@@ -486,46 +751,89 @@ export class NetworkHost {
         report.firewallOwners.push(owner);
       }
       for (const n of report.endpoints) this.ready.delete(n.split('/')[0]!);
+      // What a crash in the middle of disconnect or removeNetwork left: back to the record.
+      const healed = await this.heal(tx);
+      report.repaired = [...healed.networks.map((n) => `network ${n}`), ...healed.endpoints.map((e) => `endpoint ${e}`)];
       return report;
     });
   }
 
-  /** Makes the kernel match the store: bridges, veths of live endpoints, the firewall. */
+  /**
+   * Makes the kernel match the store: nsnet's firewall tables, bridges and their elements,
+   * veths and macvlan children of live endpoints and their published ports. It also finishes
+   * undoing what a process killed in the middle of disconnect or removeNetwork left (a veth
+   * retired but still recorded, a network whose elements are gone): the record is the truth.
+   * (A macvlan network whose parent is gone is skipped: nsnet never makes a parent.)
+   */
   async reconcile(): Promise<ReconcileReport> {
-    return this.store.update(async (tx) => {
-      const report: ReconcileReport = { networks: [], endpoints: [], firewallRebuilt: false };
-      const nets = tx.list<NetworkRecord>(NETWORKS).map((n) => n.value);
-      const eps = tx.list<EndpointRecord>(ENDPOINTS).map((e) => e.value);
-      this.ready.clear();
-      this.firewallReady = false;
-      if (!(await this.firewall.isIntact())) {
-        await this.firewall.rebuild({
-          networks: nets,
-          endpoints: eps.flatMap((e) => { const n = nets.find((x) => x.name === e.network); return n ? [{ ...e, bridge: n.bridge }] : []; }),
-        });
-        report.firewallRebuilt = true;
-      }
-      this.firewallReady = true;
-      for (const net of nets) {
-        const bridge = await this.host.links.find(net.bridge);
-        if (!bridge || !bridge.up) report.networks.push(net.name);
-        await this.realize(net);
-      }
-      for (const ep of eps) {
-        const net = nets.find((n) => n.name === ep.network);
-        if (!net) continue;
-        if (await this.host.links.find(ep.hostIfname)) continue;
-        try {
-          openNetns(ep.netns).close();
-        } catch {
-          continue; // its namespace is gone: gc() removes it
-        }
-        await attachEndpoint(this.ctx, net, ep, ep.netns);
-        await this.firewall.connectEndpoint({ ...ep, bridge: net.bridge });
-        report.endpoints.push(`${ep.network}/${ep.id}`);
-      }
-      return report;
+    return this.store.update((tx) => this.heal(tx));
+  }
+
+  /** reconcile()'s work, inside a store transaction. */
+  private async heal(tx: StoreTx): Promise<ReconcileReport> {
+    const report: ReconcileReport = { networks: [], endpoints: [], firewallRebuilt: false };
+    const nets = tx.list<NetworkRecord>(NETWORKS).map((n) => n.value);
+    const bridges = nets.filter((n): n is BridgeNetworkRecord => n.driver === 'bridge');
+    const eps = tx.list<EndpointRecord>(ENDPOINTS).map((e) => e.value);
+    const bridgeEps = eps.flatMap((e) => {
+      const n = bridges.find((x) => x.name === e.network);
+      return n && e.hostIfname !== undefined ? [{ ep: e as BridgeEndpointRecord, net: n }] : [];
     });
+    this.ready.clear();
+    this.firewallReady = false;
+    if (!(await this.firewall.isIntact())) {
+      await this.firewall.rebuild({ networks: bridges, endpoints: bridgeEps.map(({ ep, net }) => ({ ...ep, bridge: net.bridge })) });
+      report.firewallRebuilt = true;
+    }
+    this.firewallReady = true;
+    const owned = await this.firewall.listOwned();
+    for (const net of bridges) {
+      const bridge = await this.host.links.find(net.bridge);
+      // The default network is made at its first connect: not being there is its normal state.
+      const lazy = net.name === DEFAULT_NETWORK && !bridge && !owned.has(`net:${net.name}`) && !bridgeEps.some((x) => x.net === net);
+      if (lazy) continue;
+      if (!bridge || !bridge.up || !owned.has(`net:${net.name}`)) report.networks.push(net.name);
+      await this.realize(net);
+    }
+    const alive = (ns: string): boolean => {
+      try {
+        openNetns(ns).close();
+        return true;
+      } catch {
+        return false; // its namespace is gone: gc() removes it
+      }
+    };
+    for (const { ep, net } of bridgeEps) {
+      if (!alive(ep.netns)) continue;
+      const link = await this.host.links.find(ep.hostIfname);
+      const bridgeIndex = (await this.host.links.find(net.bridge))?.index;
+      let healed = false;
+      if (!link) {
+        await attachEndpoint(this.ctx, net, ep, ep.netns);
+        healed = true;
+      } else if (link.group === RETIRED_GROUP || link.master !== bridgeIndex || !link.up) {
+        // Retired by a disconnect that never committed: back on its bridge, out of the group.
+        await this.host.links.set(link.index, { master: net.bridge, group: 0, up: true });
+        await this.host.links.set(link.index, { bridgePort: { hairpin: true } });
+        healed = true;
+      }
+      const needsElements = ep.ports.length > 0 || !net.icc;
+      if (healed || (needsElements && !owned.has(`ep:${ep.id}`))) {
+        await this.firewall.connectEndpoint({ ...ep, bridge: net.bridge });
+        healed = true;
+      }
+      if (healed) report.endpoints.push(`${ep.network}/${ep.id}`);
+    }
+    for (const e of eps) {
+      const net = nets.find((n) => n.name === e.network);
+      if (net?.driver !== 'macvlan' || e.netns === undefined || !alive(e.netns)) continue;
+      if (!(await this.host.links.find(net.parent))) continue;
+      const ep = e as MacvlanEndpointRecord;
+      if (await macvlanAttached(ep, net.name)) continue;
+      await attachMacvlan(this.ctx, net, ep, ep.netns);
+      report.endpoints.push(`${ep.network}/${ep.id}`);
+    }
+    return report;
   }
 
   /** Closes the store and handles. */

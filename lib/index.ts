@@ -32,10 +32,11 @@ export { Conntrack } from './conntrack';
 export type {
   ConntrackEntry, ConntrackTuple, ConntrackFilter, ConntrackCounters, ConntrackStats, ConntrackOptions, ConntrackProtocol, ConntrackStatus,
 } from './conntrack';
-export { NetworkHost, DEFAULT_NETWORK } from './host';
+export { NetworkHost, DEFAULT_NETWORK, PREDEFINED_NETWORKS } from './host';
 export type { NetworkHostOptions } from './host';
 export type {
   NetworkSpec, Network, NetworkInspect, ConnectOptions, Endpoint, PortMapping, GcReport, ReconcileReport,
+  HostPort, HostInterface, NetworkDriver,
 } from './host-types';
 export { Firewall } from './firewall/firewall';
 export type { FirewallNetwork, FirewallEndpoint, FirewallPort } from './firewall/elements';

@@ -10,14 +10,14 @@ import { createHash } from 'node:crypto';
 import { NetlinkError, NsnetError } from '../errors';
 import { Netlink } from '../netlink/netlink';
 import type { NetnsSpec } from '../netns';
-import type { DriverContext, EndpointRecord, NetworkRecord } from './driver';
+import type { BridgeEndpointRecord, BridgeNetworkRecord, DriverContext } from './driver';
 
 /** What making a network's bridge needs of its record (the overlay driver reuses it for its per-host bridge). */
-export type BridgeNet = Pick<NetworkRecord, 'name' | 'bridge' | 'mtu' | 'subnet' | 'gateway' | 'subnet6' | 'gateway6'>;
+export type BridgeNet = Pick<BridgeNetworkRecord, 'name' | 'bridge' | 'mtu' | 'subnet' | 'gateway' | 'subnet6' | 'gateway6'>;
 /** What attaching a container needs of its network's record. */
-export type AttachNet = BridgeNet & Pick<NetworkRecord, 'internal'>;
+export type AttachNet = BridgeNet & Pick<BridgeNetworkRecord, 'internal'>;
 /** What attaching a container needs of its endpoint record. */
-export type AttachEndpoint = Pick<EndpointRecord, 'id' | 'ifname' | 'hostIfname' | 'mac' | 'ipv4' | 'ipv6' | 'gateway' | 'gateway6'>;
+export type AttachEndpoint = Pick<BridgeEndpointRecord, 'id' | 'ifname' | 'hostIfname' | 'mac' | 'ipv4' | 'ipv6' | 'gateway' | 'gateway6'>;
 
 /** The alias that marks a kernel object as nsnet's. */
 export function ownerAlias(network: string, endpoint?: string): string {
@@ -63,7 +63,7 @@ export async function createBridge(ctx: DriverContext, net: BridgeNet): Promise<
 }
 
 /** Removes the network's bridge (already gone is fine). */
-export async function removeBridge(ctx: DriverContext, net: Pick<NetworkRecord, 'name' | 'bridge'>): Promise<void> {
+export async function removeBridge(ctx: DriverContext, net: Pick<BridgeNetworkRecord, 'name' | 'bridge'>): Promise<void> {
   const link = await ctx.host.links.find(net.bridge);
   if (!link) return;
   if (link.alias !== ownerAlias(net.name)) throw new NsnetError('ERR_NAME_IN_USE', `${net.bridge} is not nsnet's bridge for ${net.name}; left alone`, { bridge: net.bridge });
@@ -133,7 +133,7 @@ export const RETIRED_GROUP = 0x6e736e74; // 'nsnt'
  * goes down (the container loses its link), leaves the bridge and joins {@link RETIRED_GROUP};
  * {@link reapRetired} deletes every retired pair later in one operation. Already gone is fine.
  */
-export async function retireEndpoint(ctx: DriverContext, ep: EndpointRecord): Promise<void> {
+export async function retireEndpoint(ctx: DriverContext, ep: BridgeEndpointRecord): Promise<void> {
   await ctx.host.links.set(ep.hostIfname, { up: false, master: null, group: RETIRED_GROUP }).catch((e) => {
     if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
   });
@@ -147,7 +147,7 @@ export async function reapRetired(ctx: DriverContext): Promise<void> {
 }
 
 /** Detaches a container: removing the host end removes the pair (already gone is fine). */
-export async function detachEndpoint(ctx: DriverContext, ep: Pick<EndpointRecord, 'hostIfname'>): Promise<void> {
+export async function detachEndpoint(ctx: DriverContext, ep: Pick<BridgeEndpointRecord, 'hostIfname'>): Promise<void> {
   await ctx.host.links.remove(ep.hostIfname).catch((e) => {
     if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
   });

@@ -17,42 +17,82 @@ export interface PortMapping {
   containerPort: number;
 }
 
-/** A network as the store records it (its intent). */
-export interface NetworkRecord {
+/** The network drivers (modes). `host`, `none` and `container` are predefined networks. */
+export type NetworkDriver = 'bridge' | 'macvlan' | 'host' | 'none' | 'container';
+
+/** macvlan modes (how children of one parent reach each other). */
+export type MacvlanMode = 'bridge' | 'private' | 'vepa' | 'passthru';
+
+interface NetworkRecordBase {
   name: string;
-  driver: 'bridge';
-  /** The bridge device. */
-  bridge: string;
+  labels: Record<string, string>;
+  created: string;
+}
+
+/** The address plan of a network with its own subnet (bridge, macvlan). */
+interface AddressedNetwork extends NetworkRecordBase {
   subnet: string;
   gateway: string;
   ipRange?: string;
   subnet6?: string;
   gateway6?: string;
   mtu: number;
-  icc: boolean;
+  /** No way out: no default route in the containers, no published ports. */
   internal: boolean;
-  ipMasquerade: boolean;
-  labels: Record<string, string>;
-  created: string;
 }
+
+/** A bridge network as the store records it (its intent). */
+export interface BridgeNetworkRecord extends AddressedNetwork {
+  driver: 'bridge';
+  /** The bridge device. */
+  bridge: string;
+  icc: boolean;
+  ipMasquerade: boolean;
+}
+
+/** A macvlan network: children of `parent`, on the parent's own L2 segment (no NAT). */
+export interface MacvlanNetworkRecord extends AddressedNetwork {
+  driver: 'macvlan';
+  /** The parent device in the host namespace. */
+  parent: string;
+  mode: MacvlanMode;
+}
+
+/** A predefined network without addresses of its own. */
+export interface PlainNetworkRecord extends NetworkRecordBase {
+  driver: 'host' | 'none' | 'container';
+}
+
+/** A network as the store records it (its intent), discriminated on `driver`. */
+export type NetworkRecord = BridgeNetworkRecord | MacvlanNetworkRecord | PlainNetworkRecord;
 
 /** An endpoint (a container's attachment to a network) as the store records it. */
 export interface EndpointRecord {
   id: string;
   network: string;
-  /** The container's namespace, as given. */
-  netns: string;
-  ifname: string;
-  /** Host end of the veth. */
-  hostIfname: string;
-  mac: string;
-  ipv4: string;
+  /** The container's namespace, as resolved (absent in host mode: it is the host's). */
+  netns?: string;
+  /** The container's interface (bridge, macvlan). */
+  ifname?: string;
+  /** Host end of the veth (bridge). */
+  hostIfname?: string;
+  mac?: string;
+  ipv4?: string;
   ipv6?: string;
-  gateway: string;
+  gateway?: string;
   gateway6?: string;
+  /** Published ports (bridge), or the ports a host-mode container claims (hostPort = containerPort). */
   ports: PortMapping[];
+  /** Container mode: the endpoint id whose namespace this one shares. */
+  target?: string;
   created: string;
 }
+
+/** A bridge endpoint: every field of its attachment is there. */
+export type BridgeEndpointRecord = EndpointRecord & Required<Pick<EndpointRecord, 'netns' | 'ifname' | 'hostIfname' | 'mac' | 'ipv4' | 'gateway'>>;
+
+/** A macvlan endpoint. */
+export type MacvlanEndpointRecord = EndpointRecord & Required<Pick<EndpointRecord, 'netns' | 'ifname' | 'mac' | 'ipv4'>>;
 
 /** What drivers get from the façade. */
 export interface DriverContext {

@@ -144,6 +144,12 @@ export interface LinkSpecBase {
   addrGenMode?: AddrGenMode;
   /** Bridge-port settings, with `master`: applied right after creation. */
   bridgePort?: BridgePortSettings;
+  /**
+   * Create the link directly in this namespace (IFLA_NET_NS_FD): a macvlan child born inside a
+   * container while its parent stays here. Not with `master` or `bridgePort` (they would name
+   * devices of the other namespace); `alias` and `addrGenMode` are applied there.
+   */
+  netns?: NetnsSpec;
 }
 
 export interface VethSpec extends LinkSpecBase {

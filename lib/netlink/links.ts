@@ -7,7 +7,7 @@ import { NETLINK_ROUTE, native, type NativeMessage, type NativeRequest } from '.
 import { openNetns, type NetnsHandle } from '../netns';
 import * as v from '../validate';
 import { AF, IFF_LOWER_UP, IFF_NAMES, IFF_UP, MACVLAN_MODES, NLM_F, OPERSTATES, RTEXT_FILTER_SKIP_STATS, RTM, RTNLGRP } from './constants';
-import type { Conn } from './conn';
+import { Conn } from './conn';
 import type {
   AddrGenMode, BridgePortInfo, BridgePortSettings, Link, LinkChanges, LinkEvent, LinkSpec, MacvlanMode, VxlanLink,
 } from './link-types';
@@ -204,19 +204,25 @@ export class Links {
       const results = await this.conn.batch(requests, (i) => `add link ${specs[i]?.name}`);
       const failed = results.findIndex((r) => r.error);
       if (failed >= 0) {
-        const made = specs.filter((_, i) => !results[i]?.error).map((s) => s.name);
+        // (A link made in another namespace stays there: a batch that mixes namespaces is the caller's.)
+        const made = specs.filter((x, i) => !results[i]?.error && x.netns === undefined).map((x) => x.name);
         if (made.length) await this.removeMany(made).catch(() => undefined);
         throw results[failed]!.error!;
       }
+      // Links born in another namespace: the kernel's echo goes to that namespace, not to us,
+      // so they are looked up and finished (alias, addrGenMode) with a handle there.
+      if (specs.some((s) => s.netns !== undefined)) await this.finishElsewhere(specs, results);
       const links: Link[] = [];
       for (let i = 0; i < specs.length; i++) {
         const echo = results[i]!.replies.find((m) => m.type === RTM.NEWLINK);
-        links.push(echo ? decodeLink(echo) : await this.get(specs[i]!.name));
+        if (echo) links.push(decodeLink(echo));
+        else if (specs[i]!.netns === undefined) links.push(await this.get(specs[i]!.name));
+        else links.push(results[i]!.replies[0] ? decodeLink(results[i]!.replies[0]!) : await this.get(specs[i]!.name));
       }
       // The kernel ignores IFLA_IFALIAS and bridge-port settings when it creates a link: they
       // go in a second round, one message per link that has either.
-      const later = links.map((l, i) => ({ l, alias: specs[i]!.alias, port: specs[i]!.bridgePort, gen: specs[i]!.addrGenMode }))
-        .filter((x) => x.alias !== undefined || x.port !== undefined || x.gen !== undefined);
+      const later = links.map((l, i) => ({ l, alias: specs[i]!.alias, port: specs[i]!.bridgePort, gen: specs[i]!.addrGenMode, away: specs[i]!.netns !== undefined }))
+        .filter((x) => !x.away && (x.alias !== undefined || x.port !== undefined || x.gen !== undefined));
       if (later.length) {
         const set = await this.conn.batch(later.map((x) => ({
           type: RTM.NEWLINK,
@@ -237,6 +243,32 @@ export class Links {
       return links;
     } finally {
       for (const ns of opened) ns.close();
+    }
+  }
+
+  /**
+   * For each spec created in another namespace: reads the link back there (its reply stands in
+   * for the echo) and applies alias and addrGenMode; on failure every link of the call is removed.
+   */
+  private async finishElsewhere(specs: LinkSpec[], results: { error?: NetlinkError; replies: NativeMessage[] }[]): Promise<void> {
+    for (let i = 0; i < specs.length; i++) {
+      const s = specs[i]!;
+      if (s.netns === undefined) continue;
+      const conn = await Conn.open(NETLINK_ROUTE, s.netns, 'rtnetlink', async () => undefined);
+      const there = new Links(conn);
+      try {
+        if (s.addrGenMode !== undefined || s.alias !== undefined)
+          await there.set(s.name, { ...(s.alias !== undefined ? { alias: s.alias } : {}), ...(s.addrGenMode !== undefined ? { addrGenMode: s.addrGenMode } : {}) });
+        const got = await conn.request({ type: RTM.GETLINK, header: {}, attrs: { ifname: s.name, extMask: RTEXT_FILTER_SKIP_STATS }, only: LEAN }, `get link ${s.name}`);
+        results[i] = { replies: got.filter((m) => m.type === RTM.NEWLINK) };
+      } catch (e) {
+        await there.remove(s.name).catch(() => undefined);
+        const here = specs.filter((x, j) => x.netns === undefined && j !== i).map((x) => x.name);
+        if (here.length) await this.removeMany(here).catch(() => undefined);
+        throw e;
+      } finally {
+        conn.close();
+      }
     }
   }
 
@@ -438,6 +470,12 @@ export function encodeLinkSpec(spec: LinkSpec, masters: Map<string | number, num
   if (spec.mac !== undefined) attrs.address = v.mac(spec.mac, { unicast: true });
   if (spec.alias !== undefined) v.str(spec.alias, 'alias', 255); // set after creation: the kernel ignores IFLA_IFALIAS there
   if (spec.master !== undefined) attrs.master = masters.get(spec.master);
+  if (spec.netns !== undefined) {
+    if (spec.master !== undefined || spec.bridgePort !== undefined) throw invalid('ERR_INVALID_ARGUMENT', `link ${spec.name}: master and bridgePort cannot be set on a link created in another namespace`);
+    const ns = openNetns(spec.netns);
+    opened.push(ns);
+    attrs.netNsFd = ns.fd;
+  }
   // (For vxlan, `group` is the multicast group, handled below.)
   if (spec.kind !== 'vxlan' && spec.group !== undefined) attrs.group = v.int(spec.group, 0, 2 ** 32 - 1, 'group');
   if (spec.txqlen !== undefined) attrs.txqlen = v.int(spec.txqlen, 0, 2 ** 32 - 1, 'txqlen');

@@ -3,33 +3,14 @@
  * the test made: a "host", an "external" peer linked to it, and containers.
  */
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { NetworkHost } from '../../lib/index';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 import { ipJson, nftJson, sh } from '../helpers/oracle';
-
-/** Starts a server in `ns` that answers every TCP connection (or UDP datagram) with its tag and the peer's address. */
-async function server(ns: string, port: number, tag: string, proto: 'tcp' | 'udp' = 'tcp'): Promise<ChildProcess> {
-  const code = proto === 'tcp'
-    ? `require('net').createServer((c) => c.end(${JSON.stringify(tag)} + ' ' + c.remoteAddress.replace('::ffff:', ''))).listen(${port}, () => console.log('ready'))`
-    : `const s = require('dgram').createSocket('udp4'); s.on('message', (m, r) => s.send(${JSON.stringify(tag)} + ' ' + r.address, r.port, r.address)); s.bind(${port}, () => console.log('ready'))`;
-  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', `${code}; setTimeout(() => process.exit(0), 20000)`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  registerCleanup(() => { p.kill(); });
-  await new Promise((r) => p.stdout!.once('data', r));
-  return p;
-}
-
-/** What a client in `ns` hears from addr:port ('' when nothing answers within a second). */
-function ask(ns: string, addr: string, port: number, proto: 'tcp' | 'udp' = 'tcp'): string {
-  const code = proto === 'tcp'
-    ? `const c = require('net').connect(${port}, ${JSON.stringify(addr)}); let d = ''; c.on('data', (x) => d += x); c.on('end', () => { process.stdout.write(d); process.exit(0); }); c.on('error', () => process.exit(0));`
-    : `const s = require('dgram').createSocket('udp4'); s.on('message', (m) => { process.stdout.write(m); process.exit(0); }); s.send('hi', ${port}, ${JSON.stringify(addr)});`;
-  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '-e', `${code}; setTimeout(() => process.exit(0), 1000)`], { encoding: 'utf8', timeout: 5000 });
-  return r.stdout.trim();
-}
+import { ask, server } from '../helpers/traffic';
 
 const ruleCount = (ns: string): number => nftJson(ns).nftables.filter((o: any) => o.rule).length;
 
@@ -97,7 +78,7 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
   });
 
   it('the default network exists without being created and works on first connect', async () => {
-    assert.equal((await host.listNetworks()).find((n) => n.name === 'bridge')?.bridge, 'nsnet0');
+    assert.equal(((await host.listNetworks()).find((n) => n.name === 'bridge') as { bridge?: string } | undefined)?.bridge, 'nsnet0');
     assert.equal(ipJson(['link', 'show'], h).some((l: any) => l.ifname === 'nsnet0'), false, 'no bridge before the first connect');
     const c = await makeNetns('d');
     const ep = await host.connect('bridge', { id: 'd1', netns: c });
@@ -188,7 +169,7 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     const leftovers = nftJson(h).nftables.filter((o: any) => o.element || (o.set && (o.set.elem ?? []).length) || (o.map && (o.map.elem ?? []).length));
     assert.deepEqual(leftovers, [], 'no element of nsnet remains');
     assert.deepEqual(await host.listEndpoints(), []);
-    assert.deepEqual((await host.listNetworks()).map((n) => n.name), ['bridge'], 'the default network stays');
+    assert.deepEqual((await host.listNetworks()).map((n) => n.name).sort(), ['bridge', 'container', 'host', 'none'], 'only the predefined networks stay');
   });
 
   it('refuses bad requests with codes and changes nothing', async () => {

@@ -5,19 +5,19 @@
 import * as assert from 'node:assert/strict';
 import { Netlink, NsnetError } from '../../lib/index';
 import { attachEndpoint, createBridge, detachEndpoint, hostIfname, ownerAlias, parseOwnerAlias, removeBridge } from '../../lib/drivers/bridge';
-import type { EndpointRecord, NetworkRecord } from '../../lib/drivers/driver';
+import type { BridgeEndpointRecord, BridgeNetworkRecord } from '../../lib/drivers/driver';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 import { ipJson } from '../helpers/oracle';
 import { tcpReach } from '../helpers/traffic';
 
-function network(over: Partial<NetworkRecord> = {}): NetworkRecord {
+function network(over: Partial<BridgeNetworkRecord> = {}): BridgeNetworkRecord {
   return {
     name: 'app', driver: 'bridge', bridge: 'nsbr-app', subnet: '172.29.0.0/16', gateway: '172.29.0.1', mtu: 1500,
     icc: true, internal: false, ipMasquerade: true, labels: {}, created: new Date(0).toISOString(), ...over,
   };
 }
 
-function endpoint(id: string, ip: string, mac: string, netns: string): EndpointRecord {
+function endpoint(id: string, ip: string, mac: string, netns: string): BridgeEndpointRecord {
   return { id, network: 'app', netns, ifname: 'eth0', hostIfname: hostIfname('app', id), mac, ipv4: ip, gateway: '172.29.0.1', ports: [], created: new Date(0).toISOString() };
 }
 

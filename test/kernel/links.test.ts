@@ -96,6 +96,23 @@ describe('links', function () {
     }
   });
 
+
+  it('creates a macvlan child directly in another namespace, finished there (alias, addrGenMode)', async () => {
+    const other = await makeNetns('lk');
+    await nl.links.add({ kind: 'veth', name: 'up0', peer: { name: 'up1' } });
+    const m = await nl.links.add({ kind: 'macvlan', name: 'eth0', parent: 'up0', netns: other, alias: 'nsnet:x:y', addrGenMode: 'none', mac: '02:42:0a:00:00:09' });
+    assert.equal(m.name, 'eth0');
+    assert.equal(m.kind === 'macvlan' && m.macvlan.mode, 'bridge');
+    const o = oracle(other, 'eth0');
+    assert.equal(o.ifindex, m.index, 'the returned link is the one in the other namespace');
+    assert.equal(o.ifalias, 'nsnet:x:y');
+    assert.equal(o.inet6_addr_gen_mode, 'none');
+    assert.equal(o.address, '02:42:0a:00:00:09');
+    assert.deepEqual(linkNames(ns), ['lo', 'up0', 'up1'], 'nothing was left here');
+    await rejects(nl.links.add({ kind: 'macvlan', name: 'eth0', parent: 'up0', netns: other }), 'EEXIST');
+    await rejects(nl.links.add({ kind: 'bridge', name: 'b0', netns: other, master: 'up0' }), 'ERR_INVALID_ARGUMENT');
+    assert.deepEqual(linkNames(other), ['eth0', 'lo']);
+  });
   it('lists every link, typed by kind, and keeps links of other kinds with their raw attributes', async () => {
     await nl.links.add({ kind: 'bridge', name: 'br0' });
     await nl.links.add({ kind: 'veth', name: 'va', peer: { name: 'vb' } });
