@@ -24,7 +24,9 @@ import * as v from '../validate';
 import {
   createOverlay, overlayNames, planOverlay, removeOverlay, resolveUnderlay, type OverlayDevices, type Underlay, type UnderlaySpec,
 } from '../drivers/overlay';
-import { emitError, vtepMacOf, type ControlPlane, type ControlPlaneEvent, type ControlPlaneWatch, type HostRecord } from './controlplane';
+import {
+  emitError, vtepMacOf, type ControlPlane, type ControlPlaneEvent, type ControlPlaneWatch, type HostRecord, type OverlayNetworkConfig,
+} from './controlplane';
 import { programPeer, syncPeers, withdrawPeer, type Peer, type PeerSyncReport } from './peers';
 
 export interface OverlayAgentOptions {
@@ -39,6 +41,13 @@ export interface OverlayAgentOptions {
   reconcileInterval?: number;
   /** Retry delays after a failure, ms: doubling from `initial` (default 200) to `max` (default 5000). */
   backoff?: { initial?: number; max?: number };
+  /**
+   * The networks this host is joined to and their blocks, read at every full pass (NetworkHost
+   * passes its recorded overlay networks, which other processes may have joined): those
+   * missing are adopted (the block re-asserted, the devices made), those gone are forgotten.
+   * Without it the agent serves what `join()` joined.
+   */
+  networks?: () => Promise<{ network: string; subnet: string }[]>;
 }
 
 /** What one full pass did. */
@@ -56,6 +65,10 @@ export class OverlayAgent extends EventEmitter {
   /** The last failure (also reported as 'error' when someone listens). */
   lastError: Error | undefined;
   private readonly joined = new Map<string, OverlayDevices>();
+  /** When join() joined each network (see follow()). */
+  private readonly joinedAt = new Map<string, number>();
+  /** Networks whose record this agent's control plane has (re)published (adopted ones not yet). */
+  private readonly asserted = new Set<string>();
   /** Control-plane view: network → block → record. */
   private readonly view = new Map<string, Map<string, HostRecord>>();
   /** Kernel view: network → block → peer programmed. */
@@ -70,6 +83,7 @@ export class OverlayAgent extends EventEmitter {
   private readonly interval: number;
   private readonly backoff: { initial: number; max: number };
   private readonly relay: Record<string, (...a: unknown[]) => void>;
+  private readonly provider: OverlayAgentOptions['networks'];
 
   private constructor(
     readonly controlPlane: ControlPlane,
@@ -82,6 +96,7 @@ export class OverlayAgent extends EventEmitter {
     opts: OverlayAgentOptions,
   ) {
     super();
+    this.provider = opts.networks;
     this.interval = opts.reconcileInterval === undefined ? 10000 : v.int(opts.reconcileInterval, 50, 86400000, 'reconcileInterval');
     this.backoff = {
       initial: opts.backoff?.initial === undefined ? 200 : v.int(opts.backoff.initial, 1, 600000, 'backoff.initial'),
@@ -97,7 +112,7 @@ export class OverlayAgent extends EventEmitter {
 
   /** Opens the agent: a handle in the host namespace and the underlay resolved. @throws ERR_UNDERLAY_NOT_FOUND */
   static async open(opts: OverlayAgentOptions): Promise<OverlayAgent> {
-    v.knownKeys(opts, ['controlPlane', 'underlay', 'netns', 'netlink', 'reconcileInterval', 'backoff'], 'overlay agent options');
+    v.knownKeys(opts, ['controlPlane', 'underlay', 'netns', 'netlink', 'reconcileInterval', 'backoff', 'networks'], 'overlay agent options');
     if (!opts.controlPlane) throw new NsnetError('ERR_INVALID_ARGUMENT', 'overlay agent needs a controlPlane');
     const nl = opts.netlink ?? await Netlink.open(opts.netns === undefined ? {} : { netns: opts.netns });
     try {
@@ -149,6 +164,8 @@ export class OverlayAgent extends EventEmitter {
         await Netns.sysctl(this.netns, 'net.ipv4.ip_forward', '1');
         await createOverlay({ host: this.nl }, d);
         this.joined.set(network, d);
+        this.joinedAt.set(network, Date.now());
+        this.asserted.add(network);
         const snap = await this.controlPlane.snapshot();
         this.absorb(snap.hosts.filter((h) => h.network === network), network);
         await this.syncNetwork(network);
@@ -177,6 +194,7 @@ export class OverlayAgent extends EventEmitter {
     await this.serial(async () => {
       this.joined.delete(network);
       this.programmed.delete(network);
+      this.asserted.delete(network);
       if (!opts.keepDevices) await removeOverlay({ host: this.nl }, network);
       await this.controlPlane.leave(network);
     });
@@ -248,17 +266,25 @@ export class OverlayAgent extends EventEmitter {
    * One full pass now: list, re-assert this host's records, make every joined network's devices
    * and peers exactly right. (The running agent does this every `reconcileInterval`.)
    */
-  reconcile(): Promise<AgentSyncReport> {
+  async reconcile(): Promise<AgentSyncReport> {
+    // Read before taking the queue: the provider may wait for a store transaction that is
+    // itself waiting for this queue (a createNetwork joining).
+    const asked = Date.now();
+    const listed = this.provider ? await this.provider() : undefined;
     return this.serial(async () => {
       const snap = await this.controlPlane.snapshot();
       this.absorb(snap.hosts);
+      if (listed) this.follow(listed, snap.networks, asked);
       const report: AgentSyncReport = { revision: snap.revision, peers: {}, changes: {} };
       for (const [network, d] of this.joined) {
         try {
           const mine = this.view.get(network)?.get(d.subnet);
-          if (!mine || mine.hostId !== this.hostId || mine.underlay !== d.underlay.address || mine.vtepMac !== d.vtepMac) {
+          // An adopted network's record may hang on another process's lease: it is published
+          // again under this one's at once, not after that lease has expired.
+          if (!mine || mine.hostId !== this.hostId || mine.underlay !== d.underlay.address || mine.vtepMac !== d.vtepMac || !this.asserted.has(network)) {
             if (mine && mine.hostId !== this.hostId) throw new NsnetError('ERR_SUBNET_TAKEN', `${d.subnet} of ${network} is held by host ${mine.hostId}`, { network, subnet: d.subnet, holder: mine.hostId });
             const rec = await this.controlPlane.join(network, { underlay: d.underlay.address, vtepMac: d.vtepMac }, { subnet: d.subnet, exact: true });
+            this.asserted.add(network);
             if (!this.view.has(network)) this.view.set(network, new Map());
             this.view.get(network)!.set(rec.subnet, rec);
           }
@@ -274,6 +300,32 @@ export class OverlayAgent extends EventEmitter {
       this.emit('synced', report);
       return report;
     });
+  }
+
+  /** Makes the joined set what the provider listed (see OverlayAgentOptions.networks). */
+  private follow(listed: { network: string; subnet: string }[], configs: OverlayNetworkConfig[], asked: number): void {
+    const want = new Map(listed.map((l) => [l.network, l.subnet]));
+    for (const network of [...this.joined.keys()]) {
+      if (want.get(network) === this.joined.get(network)!.subnet) continue;
+      // Joined here after the list was read (its record may not be committed yet): kept.
+      if ((this.joinedAt.get(network) ?? 0) >= asked) continue;
+      this.joined.delete(network);
+      this.programmed.delete(network);
+      this.asserted.delete(network);
+    }
+    for (const [network, subnet] of want) {
+      if (this.joined.has(network)) continue;
+      const cfg = configs.find((c) => c.name === network);
+      if (!cfg) {
+        this.fail(new NsnetError('ERR_NETWORK_NOT_FOUND', `overlay network ${network} is recorded on this host but not in the control plane`, { network }));
+        continue;
+      }
+      try {
+        this.joined.set(network, planOverlay(cfg, subnet, vtepMacOf(network, this.hostId), this.underlay));
+      } catch (e) {
+        this.fail(e);
+      }
+    }
   }
 
   private onEvent(e: ControlPlaneEvent): void {

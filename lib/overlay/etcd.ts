@@ -18,7 +18,7 @@
  * a deadline, there is no circuit breaker (an etcd back after a restart is used at once) and
  * no hidden retries (the agent retries, with its own backoff).
  */
-import { Etcd3, type IOptions } from 'etcd3';
+import type { Etcd3, IOptions } from 'etcd3';
 import { NsnetError } from '../errors';
 import * as v from '../validate';
 import {
@@ -99,7 +99,10 @@ export class EtcdControlPlane extends ControlPlaneBase implements ControlPlane {
       throw new NsnetError('ERR_INVALID_ARGUMENT', `etcd prefix must start and end with "/", got ${JSON.stringify(opts.prefix)}`, { value: opts.prefix });
     checkName(opts.hostId, 'host id');
     const timeout = opts.requestTimeout === undefined ? 5000 : v.int(opts.requestTimeout, 100, 600000, 'requestTimeout');
-    const client = new Etcd3({
+    // Loaded on first use: the etcd3 client (gRPC, protobuf) costs ~100 ms to load, and most
+    // users of nsnet never talk to etcd.
+    const { Etcd3: Client } = require('etcd3') as typeof import('etcd3');
+    const client = new Client({
       hosts,
       dialTimeout: timeout,
       ...(opts.credentials ? { credentials: opts.credentials } : {}),
