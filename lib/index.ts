@@ -40,3 +40,17 @@ export type {
 } from './host-types';
 export { Firewall } from './firewall/firewall';
 export type { FirewallNetwork, FirewallEndpoint, FirewallPort } from './firewall/elements';
+export { OverlayAgent } from './overlay/agent';
+export type { OverlayAgentOptions, AgentSyncReport } from './overlay/agent';
+export { EtcdControlPlane } from './overlay/etcd';
+export type { EtcdControlPlaneOptions } from './overlay/etcd';
+export { FileControlPlane } from './overlay/files';
+export type { FileControlPlaneOptions } from './overlay/files';
+export type {
+  ControlPlane, ControlPlaneEvent, ControlPlaneSnapshot, ControlPlaneWatch, ControlPlaneOptions, HostRecord, JoinOptions,
+  OverlayNetworkConfig, OverlayNetworkSpec, Vtep,
+} from './overlay/controlplane';
+export type { ControlPlaneSpec } from './overlay/membership';
+export type { OverlayDevices, Underlay, UnderlaySpec } from './drivers/overlay';
+export type { PeerSyncReport } from './overlay/peers';
+export type { OverlayNetworkRecord } from './drivers/driver';
