@@ -20,6 +20,7 @@
         "native/nft/expr_misc.cc",
         "native/ct/conntrack.cc",
         "native/diag/inet_diag.cc",
+        "native/xfrm/xfrm.cc",
         "native/netns/netns.cc",
         "native/worker/handle.cc",
         "native/worker/monitor.cc",
@@ -31,6 +32,17 @@
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-fexceptions"],
       "cflags": ["-Wall", "-Wextra", "-Werror"]
+    },
+    {
+      "target_name": "nsnet-cni",
+      "type": "executable",
+      "sources": ["native/cni/client.c"],
+      "defines": [
+        "NSNET_NODE_PATH=\"<!(node -p process.execPath)\"",
+        "NSNET_PACKAGE_DIR=\"<(module_root_dir)\""
+      ],
+      "cflags": ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"],
+      "ldflags": ["-Wl,-z,relro,-z,now"]
     }
   ]
 }

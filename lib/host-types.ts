@@ -1,8 +1,9 @@
 /** The public shapes of the NetworkHost façade. */
 import type { NetnsSpec } from './netns';
-import type { MacvlanMode, NetworkDriver, NetworkRecord, PortMapping } from './drivers/driver';
+import type { NetworkDriver, NetworkRecord, PortMapping } from './drivers/driver';
+import type { MacvlanMode } from './netlink/link-types';
 
-export type { MacvlanMode, NetworkDriver, PortMapping };
+export type { NetworkDriver, PortMapping };
 
 /** What `createNetwork` takes. */
 export interface NetworkSpec {
@@ -20,7 +21,7 @@ export interface NetworkSpec {
   /** macvlan: the parent device in the host namespace (required). */
   parent?: string;
   /** macvlan: how children of the parent reach each other (default 'bridge'). */
-  mode?: MacvlanMode;
+  mode?: Exclude<MacvlanMode, 'source'>;
   /**
    * IPv4 subnet; default: a free one from the default pools (172.17-31.0.0/16, 192.168.x/20).
    * Overlay (required): the range shared by every host; each host leases a block of it.
@@ -148,6 +149,8 @@ export interface GcReport {
   firewallOwners: string[];
   /** Recorded networks and endpoints put back (`network x`, `endpoint net/id`): what an interrupted disconnect or removeNetwork had half undone. */
   repaired: string[];
+  /** What could not be put back (see {@link ReconcileReport.problems}). */
+  problems: HealProblem[];
 }
 
 export interface ReconcileReport {
@@ -157,4 +160,17 @@ export interface ReconcileReport {
   endpoints: string[];
   /** Whether the firewall skeleton had to be rebuilt. */
   firewallRebuilt: boolean;
+  /**
+   * What could not be healed, each left as it was while the rest went on: e.g. a bridge name
+   * now held by a link that isn't nsnet's (`ERR_NAME_IN_USE`), a macvlan parent that is gone.
+   */
+  problems: HealProblem[];
+}
+
+/** Something reconcile() or gc() could not put back. */
+export interface HealProblem {
+  network: string;
+  endpoint?: string;
+  code: string;
+  message: string;
 }

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { NetlinkError, NsnetError, invalid } from './errors';
-import { RETIRED_GROUP, attachEndpoint, createBridge, detachEndpoint, hostIfname, parseOwnerAlias, reapRetired, removeBridge, retireEndpoint } from './drivers/bridge';
+import { RETIRED_GROUP, attachEndpoint, createBridge, detachEndpoint, hostIfname, ownerAlias, parseOwnerAlias, reapRetired, removeBridge, retireEndpoint } from './drivers/bridge';
 import type {
   BridgeEndpointRecord, BridgeNetworkRecord, DriverContext, EndpointRecord, MacvlanEndpointRecord, MacvlanMode, MacvlanNetworkRecord,
   NetworkDriver, NetworkRecord, OverlayNetworkRecord, PlainNetworkRecord, PortMapping,
@@ -225,7 +225,9 @@ export class NetworkHost {
       const firewall = await Firewall.open(opts.netns === undefined ? {} : { netns: opts.netns });
       const nh = new NetworkHost(stateDir, store, host, firewall, opts.netns);
       // The default network is recorded on first open; its bridge is made at first connect.
-      await store.update((tx) => {
+      // (Only written when missing: a read-only state dir still opens, for reads.)
+      const complete = await store.read((view) => [DEFAULT_NETWORK, ...PREDEFINED_NETWORKS].every((n) => view.get(NETWORKS, n) !== undefined));
+      if (!complete) await store.update((tx) => {
         for (const name of PREDEFINED_NETWORKS) {
           if (tx.get(NETWORKS, name)) continue;
           const rec: PlainNetworkRecord = { name, driver: name, labels: {}, created: new Date().toISOString() };
@@ -257,6 +259,27 @@ export class NetworkHost {
 
   private get ctx(): DriverContext {
     return { host: this.host };
+  }
+
+  /**
+   * One operation: a store transaction whose kernel steps register their compensations with
+   * `undo`. When the transaction fails at its commit (a full disk, a read-only state dir) after
+   * `fn` finished, the compensations run, newest first, so the kernel is as before. (A failure
+   * inside `fn` is undone by `fn` itself, step by step.)
+   */
+  private async operation<T>(fn: (tx: StoreTx, undo: (step: () => Promise<unknown>) => void) => Promise<T>): Promise<T> {
+    const undos: (() => Promise<unknown>)[] = [];
+    let finished = false;
+    try {
+      return await this.store.update(async (tx) => {
+        const r = await fn(tx, (step) => undos.push(step));
+        finished = true;
+        return r;
+      });
+    } catch (e) {
+      if (finished) for (const step of undos.reverse()) await step().catch(() => undefined);
+      throw e;
+    }
   }
 
   private async ensureFirewall(): Promise<void> {
@@ -386,7 +409,7 @@ export class NetworkHost {
       v.ifname(spec.parent, 'parent');
     }
     if (driver === 'overlay') return this.createOverlayNetwork(name, spec);
-    return this.store.update(async (tx) => {
+    return this.operation(async (tx, undo) => {
       if (this.network(tx, name)) {
         const predefined = name === DEFAULT_NETWORK || (PREDEFINED_NETWORKS as readonly string[]).includes(name);
         throw new NsnetError('ERR_NETWORK_EXISTS', predefined ? `${name} is a predefined network` : `network ${name} exists`, { network: name });
@@ -410,6 +433,7 @@ export class NetworkHost {
         await this.unrealize(rec).catch(() => undefined);
         throw e;
       }
+      undo(() => this.unrealize(rec));
       faultPoint('createNetwork:realized');
       return { ...rec };
     });
@@ -418,7 +442,7 @@ export class NetworkHost {
   /** createNetwork() of an overlay network. */
   private async createOverlayNetwork(name: string, spec: NetworkSpec): Promise<Network> {
     const ov = this.requireOverlay();
-    return this.store.update(async (tx) => {
+    return this.operation(async (tx, undo) => {
       if (this.network(tx, name)) throw new NsnetError('ERR_NETWORK_EXISTS', `network ${name} exists`, { network: name });
       const rec = await ov.join(name, {
         subnet: spec.subnet, vni: spec.vni, vxlanPort: spec.vxlanPort, mtu: spec.mtu, hostPrefix: spec.hostPrefix,
@@ -434,6 +458,9 @@ export class NetworkHost {
         await ov.leave(name).catch(() => undefined);
         throw e;
       }
+      // If the commit fails: the devices and firewall elements go, then the block (reverse order).
+      undo(() => ov.leave(name));
+      undo(() => this.unrealize(rec));
       faultPoint('createNetwork:realized');
       return { ...rec };
     });
@@ -456,16 +483,21 @@ export class NetworkHost {
   async removeNetwork(name: string): Promise<void> {
     networkName(name);
     await this.reap();
-    await this.store.update(async (tx) => {
+    await this.operation(async (tx, undo) => {
       if (name === DEFAULT_NETWORK || (PREDEFINED_NETWORKS as readonly string[]).includes(name)) throw new NsnetError('ERR_INVALID_ARGUMENT', `the predefined network ${name} cannot be removed`, { network: name });
       const net = this.network(tx, name);
       if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${name} does not exist`, { network: name });
       const eps = tx.list<EndpointRecord>(ENDPOINTS).filter((e) => e.value.network === name);
       if (eps.length) throw new NsnetError('ERR_NETWORK_IN_USE', `network ${name} has ${eps.length} endpoint(s): ${eps.slice(0, 5).map((e) => e.value.id).join(', ')}`, { network: name });
       await this.unrealize(net);
+      undo(() => this.realize(net));
       // Overlay: this host's block is released everywhere (without a control plane, it expires
       // with the lease of the process that holds it); the definition goes with the last host.
-      if (net.driver === 'overlay' && this.overlay) await this.overlay.leave(name);
+      if (net.driver === 'overlay' && this.overlay) {
+        const ov = this.overlay;
+        await ov.leave(name);
+        undo(() => ov.agent.join(name)); // (undone in reverse: joined again before realize)
+      }
       if (net.driver === 'bridge' || net.driver === 'macvlan' || net.driver === 'overlay') this.ipam.deletePool(tx, name);
       tx.delete(NETWORKS, name);
     });
@@ -576,7 +608,7 @@ export class NetworkHost {
     const hostPorts = driver === 'host' ? normalizeHostPorts(opts.ports) : [];
     const ports = driver === 'bridge' || driver === 'overlay' ? normalizePorts(opts.publish) : hostPorts;
     const ifname = driver === 'bridge' || driver === 'macvlan' || driver === 'overlay' ? v.ifname(opts.ifname ?? 'eth0', 'ifname') : undefined;
-    return this.store.update(async (tx) => {
+    return this.operation(async (tx, undo) => {
       const net = this.network(tx, network);
       if (!net || net.driver !== driver) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
       const existing = tx.get<EndpointRecord>(ENDPOINTS, epKey(network, id));
@@ -616,7 +648,7 @@ export class NetworkHost {
         case 'bridge':
         case 'macvlan':
         case 'overlay':
-          return this.connectAddressed(tx, net, { id, netns: netnsPath!, ifname: ifname!, ports, ipv4: opts.ipv4, ipv6: opts.ipv6 });
+          return this.connectAddressed(tx, undo, net, { id, netns: netnsPath!, ifname: ifname!, ports, ipv4: opts.ipv4, ipv6: opts.ipv6 });
       }
     });
   }
@@ -640,7 +672,7 @@ export class NetworkHost {
 
   /** Connects a bridge or macvlan endpoint (inside the store transaction `tx`). */
   private async connectAddressed(
-    tx: StoreTx, net: BridgeNetworkRecord | MacvlanNetworkRecord | OverlayNetworkRecord,
+    tx: StoreTx, undo: (step: () => Promise<unknown>) => void, net: BridgeNetworkRecord | MacvlanNetworkRecord | OverlayNetworkRecord,
     o: { id: string; netns: string; ifname: string; ports: PortMapping[]; ipv4: string | undefined; ipv6: string | boolean | undefined },
   ): Promise<Endpoint> {
     const { id, ports } = o;
@@ -660,6 +692,7 @@ export class NetworkHost {
     faultPoint('connect:network');
     if (net.driver === 'macvlan') {
       await attachMacvlan(this.ctx, net, rec as MacvlanEndpointRecord, o.netns);
+      undo(() => detachMacvlan(rec as MacvlanEndpointRecord, network));
       faultPoint('connect:attached');
     } else {
       const ep = rec as BridgeEndpointRecord;
@@ -671,6 +704,7 @@ export class NetworkHost {
         await this.reap();
         await attachEndpoint(this.ctx, this.attachNet(net), ep, o.netns);
       }
+      undo(() => detachEndpoint(this.ctx, ep));
       faultPoint('connect:attached');
       try {
         await this.firewall.connectEndpoint({ ...ep, bridge: net.bridge });
@@ -678,6 +712,7 @@ export class NetworkHost {
         await detachEndpoint(this.ctx, ep).catch(() => undefined);
         throw e;
       }
+      undo(() => this.firewall.disconnectEndpoint({ ...ep, bridge: net.bridge }));
       faultPoint('connect:published');
     }
     tx.put(ENDPOINTS, epKey(network, id), rec);
@@ -752,7 +787,7 @@ export class NetworkHost {
     networkName(network);
     endpointId(id);
     let retired = false;
-    await this.store.update(async (tx) => {
+    await this.operation(async (tx, undo) => {
       const rec = tx.get<EndpointRecord>(ENDPOINTS, epKey(network, id));
       if (!rec) throw new NsnetError('ERR_ENDPOINT_NOT_FOUND', `endpoint ${id} is not connected to ${network}`, { network, endpoint: id });
       const net = this.network(tx, network);
@@ -772,8 +807,10 @@ export class NetworkHost {
         // Retired now (down, off the bridge), deleted with others in one go a moment later.
         await retireEndpoint(this.ctx, ep);
         retired = true;
+        if (net?.driver === 'bridge' || net?.driver === 'overlay') undo(() => this.restoreEndpoint(ep, net));
       } else if (net?.driver === 'macvlan') {
         await detachMacvlan(rec as MacvlanEndpointRecord, network);
+        undo(() => attachMacvlan(this.ctx, net, rec as MacvlanEndpointRecord, rec.netns!));
       }
       faultPoint('disconnect:detached');
       if (rec.ipv4 !== undefined) this.ipam.release(tx, network, id);
@@ -781,6 +818,17 @@ export class NetworkHost {
       tx.delete(ENDPOINTS, epKey(network, id));
     });
     if (retired) this.scheduleReap();
+  }
+
+  /** Puts a retired (or deleted) bridge endpoint back: veth on its bridge, its elements. */
+  private async restoreEndpoint(ep: BridgeEndpointRecord, net: BridgeNetworkRecord | OverlayNetworkRecord): Promise<void> {
+    const link = await this.host.links.find(ep.hostIfname);
+    if (!link) await attachEndpoint(this.ctx, this.attachNet(net), ep, ep.netns);
+    else {
+      await this.host.links.set(link.index, { master: net.bridge, group: 0, up: true });
+      await this.host.links.set(link.index, { bridgePort: { hairpin: true } });
+    }
+    await this.firewall.connectEndpoint({ ...ep, bridge: net.bridge });
   }
 
   private reapTimer: NodeJS.Timeout | undefined;
@@ -820,7 +868,7 @@ export class NetworkHost {
   async gc(): Promise<GcReport> {
     await this.reap();
     return this.store.update(async (tx) => {
-      const report: GcReport = { endpoints: [], links: [], firewallOwners: [], repaired: [] };
+      const report: GcReport = { endpoints: [], links: [], firewallOwners: [], repaired: [], problems: [] };
       await this.ensureFirewall();
       const known = new Map(tx.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
       for (const { value: ep } of tx.list<EndpointRecord>(ENDPOINTS)) {
@@ -867,6 +915,7 @@ export class NetworkHost {
       // What a crash in the middle of disconnect or removeNetwork left: back to the record.
       const healed = await this.heal(tx);
       report.repaired = [...healed.networks.map((n) => `network ${n}`), ...healed.endpoints.map((e) => `endpoint ${e}`)];
+      report.problems = healed.problems;
       return report;
     });
   }
@@ -884,7 +933,18 @@ export class NetworkHost {
 
   /** reconcile()'s work, inside a store transaction. */
   private async heal(tx: StoreTx): Promise<ReconcileReport> {
-    const report: ReconcileReport = { networks: [], endpoints: [], firewallRebuilt: false };
+    const report: ReconcileReport = { networks: [], endpoints: [], firewallRebuilt: false, problems: [] };
+    /** One network's or endpoint's healing: a failure is reported and the rest goes on. */
+    const attempt = async (network: string, endpoint: string | undefined, step: () => Promise<void>): Promise<boolean> => {
+      try {
+        await step();
+        return true;
+      } catch (e) {
+        const err = e instanceof NsnetError ? e : new NsnetError('ERR_INTERNAL', String(e));
+        report.problems.push({ network, ...(endpoint !== undefined ? { endpoint } : {}), code: err.code, message: err.message });
+        return false;
+      }
+    };
     const nets = tx.list<NetworkRecord>(NETWORKS).map((n) => n.value);
     // Bridge and overlay networks alike: a bridge with containers on veths (overlay: plus its VXLAN device).
     const bridges = nets.filter((n): n is BridgeNetworkRecord | OverlayNetworkRecord => n.driver === 'bridge' || n.driver === 'overlay');
@@ -901,14 +961,17 @@ export class NetworkHost {
     }
     this.firewallReady = true;
     const owned = await this.firewall.listOwned();
+    const brokenNets = new Set<string>();
     for (const net of bridges) {
       const bridge = await this.host.links.find(net.bridge);
+      const mine = bridge?.alias === ownerAlias(net.name);
       // The default network is made at its first connect: not being there is its normal state.
-      const lazy = net.name === DEFAULT_NETWORK && !bridge && !owned.has(`net:${net.name}`) && !bridgeEps.some((x) => x.net === net);
+      const lazy = net.name === DEFAULT_NETWORK && !mine && !owned.has(`net:${net.name}`) && !bridgeEps.some((x) => x.net === net);
       if (lazy) continue;
+      const fine = await attempt(net.name, undefined, () => this.realize(net));
       const vxlanDown = net.driver === 'overlay' && (await this.host.links.find(net.vxlan))?.up !== true;
-      if (!bridge || !bridge.up || vxlanDown || !owned.has(`net:${net.name}`)) report.networks.push(net.name);
-      await this.realize(net);
+      if (!fine) brokenNets.add(net.name);
+      else if (!mine || !bridge.up || vxlanDown || !owned.has(`net:${net.name}`)) report.networks.push(net.name);
     }
     const alive = (ns: string): boolean => {
       try {
@@ -919,34 +982,25 @@ export class NetworkHost {
       }
     };
     for (const { ep, net } of bridgeEps) {
-      if (!alive(ep.netns)) continue;
+      if (!alive(ep.netns) || brokenNets.has(net.name)) continue;
       const link = await this.host.links.find(ep.hostIfname);
       const bridgeIndex = (await this.host.links.find(net.bridge))?.index;
-      let healed = false;
-      if (!link) {
-        await attachEndpoint(this.ctx, this.attachNet(net), ep, ep.netns);
-        healed = true;
-      } else if (link.group === RETIRED_GROUP || link.master !== bridgeIndex || !link.up) {
-        // Retired by a disconnect that never committed: back on its bridge, out of the group.
-        await this.host.links.set(link.index, { master: net.bridge, group: 0, up: true });
-        await this.host.links.set(link.index, { bridgePort: { hairpin: true } });
-        healed = true;
-      }
-      const needsElements = ep.ports.length > 0 || (net.driver === 'bridge' && !net.icc);
-      if (healed || (needsElements && !owned.has(`ep:${ep.id}`))) {
-        await this.firewall.connectEndpoint({ ...ep, bridge: net.bridge });
-        healed = true;
-      }
-      if (healed) report.endpoints.push(`${ep.network}/${ep.id}`);
+      // Missing, or retired by a disconnect that never committed, or without its elements.
+      const broken = !link || link.group === RETIRED_GROUP || link.master !== bridgeIndex || !link.up ||
+        ((ep.ports.length > 0 || (net.driver === 'bridge' && !net.icc)) && !owned.has(`ep:${ep.id}`));
+      if (!broken) continue;
+      if (await attempt(ep.network, ep.id, () => this.restoreEndpoint(ep, net))) report.endpoints.push(`${ep.network}/${ep.id}`);
     }
     for (const e of eps) {
       const net = nets.find((n) => n.name === e.network);
       if (net?.driver !== 'macvlan' || e.netns === undefined || !alive(e.netns)) continue;
-      if (!(await this.host.links.find(net.parent))) continue;
+      if (!(await this.host.links.find(net.parent))) {
+        report.problems.push({ network: net.name, endpoint: e.id, code: 'ERR_PARENT_NOT_FOUND', message: `the macvlan parent ${net.parent} does not exist` });
+        continue;
+      }
       const ep = e as MacvlanEndpointRecord;
       if (await macvlanAttached(ep, net.name)) continue;
-      await attachMacvlan(this.ctx, net, ep, ep.netns);
-      report.endpoints.push(`${ep.network}/${ep.id}`);
+      if (await attempt(ep.network, ep.id, () => attachMacvlan(this.ctx, net, ep, ep.netns))) report.endpoints.push(`${ep.network}/${ep.id}`);
     }
     return report;
   }

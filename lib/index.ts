@@ -35,11 +35,20 @@ export type {
 export { NetworkHost, DEFAULT_NETWORK, PREDEFINED_NETWORKS } from './host';
 export type { NetworkHostOptions } from './host';
 export type {
-  NetworkSpec, Network, NetworkInspect, ConnectOptions, Endpoint, PortMapping, GcReport, ReconcileReport,
+  NetworkSpec, Network, NetworkInspect, ConnectOptions, Endpoint, PortMapping, GcReport, ReconcileReport, HealProblem,
   HostPort, HostInterface, NetworkDriver,
 } from './host-types';
 export { Firewall } from './firewall/firewall';
-export type { FirewallNetwork, FirewallEndpoint, FirewallPort } from './firewall/elements';
+export type { FirewallNetwork, FirewallEndpoint, FirewallPort, Protocol } from './firewall/elements';
+export type { EnsureResult, OwnedElement } from './firewall/firewall';
+export type { FirewallCheck } from './firewall/check';
+export type { FirewallState } from './firewall/state';
+export type { NetworkRecord, BridgeNetworkRecord, MacvlanNetworkRecord, OverlayNetworkRecord, PlainNetworkRecord } from './drivers/driver';
+export { doctor } from './doctor';
+export type {
+  DoctorReport, DoctorOptions, DoctorWarning, DoctorWarningCode, FeatureName, FeatureProbe, ForwardDropChain, HostState,
+  LinkKind, ModeName, ModeSupport, NftFeature,
+} from './doctor';
 export { OverlayAgent } from './overlay/agent';
 export type { OverlayAgentOptions, AgentSyncReport } from './overlay/agent';
 export { EtcdControlPlane } from './overlay/etcd';
@@ -53,4 +62,3 @@ export type {
 export type { ControlPlaneSpec } from './overlay/membership';
 export type { OverlayDevices, Underlay, UnderlaySpec } from './drivers/overlay';
 export type { PeerSyncReport } from './overlay/peers';
-export type { OverlayNetworkRecord } from './drivers/driver';

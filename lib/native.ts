@@ -92,3 +92,4 @@ export const native = load(path.join(__dirname, '..', '..')) as NativeBinding;
 export const NETLINK_ROUTE = 0;
 export const NETLINK_NETFILTER = 12;
 export const NETLINK_SOCK_DIAG = 4;
+export const NETLINK_XFRM = 6;

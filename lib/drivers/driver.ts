@@ -20,8 +20,10 @@ export interface PortMapping {
 /** The network drivers (modes). `host`, `none` and `container` are predefined networks. */
 export type NetworkDriver = 'bridge' | 'macvlan' | 'overlay' | 'host' | 'none' | 'container';
 
-/** macvlan modes (how children of one parent reach each other). */
-export type MacvlanMode = 'bridge' | 'private' | 'vepa' | 'passthru';
+import type { MacvlanMode as KernelMacvlanMode } from '../netlink/link-types';
+
+/** @internal The macvlan modes a network can use: the kernel's, but 'source'. */
+export type MacvlanMode = Exclude<KernelMacvlanMode, 'source'>;
 
 interface NetworkRecordBase {
   name: string;
@@ -55,7 +57,8 @@ export interface MacvlanNetworkRecord extends AddressedNetwork {
   driver: 'macvlan';
   /** The parent device in the host namespace. */
   parent: string;
-  mode: MacvlanMode;
+  /** How children of the parent reach each other (the kernel's modes but 'source'). */
+  mode: Exclude<KernelMacvlanMode, 'source'>;
 }
 
 /**

@@ -214,6 +214,8 @@ export interface MacvlanSpec extends LinkSpecBase {
 /** Any other kind: passed to the kernel as is (it says "Unknown device type" if it has none). */
 export interface GenericLinkSpec extends LinkSpecBase {
   kind: string;
+  /** The device it is stacked on (IFLA_LINK), for kinds that have one: vlan, ipvlan, macvtap. */
+  parent?: string | number;
   /** Raw IFLA_INFO_DATA. */
   data?: Buffer;
 }

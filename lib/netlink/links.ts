@@ -192,7 +192,7 @@ export class Links {
       for (const s of specs) if (s && s.master !== undefined && !masters.has(s.master)) masters.set(s.master, await this.index(s.master));
       const parents = new Map<string | number, number>();
       for (const s of specs) {
-        const p = s && (s.kind === 'macvlan' ? (s as { parent?: string | number }).parent : s.kind === 'vxlan' ? (s as { dev?: string | number }).dev : undefined);
+        const p = s && (s.kind === 'vxlan' ? (s as { dev?: string | number }).dev : s.kind === 'veth' || s.kind === 'bridge' ? undefined : (s as { parent?: string | number }).parent);
         if (p !== undefined && !parents.has(p)) parents.set(p, await this.index(p));
       }
       const requests = specs.map((s) => ({
@@ -557,6 +557,8 @@ export function encodeLinkSpec(spec: LinkSpec, masters: Map<string | number, num
       break;
     }
     default: {
+      const parent = (spec as { parent?: string | number }).parent;
+      if (parent !== undefined) attrs.link = parents.get(parent);
       const data = (spec as { data?: unknown }).data;
       if (data !== undefined) {
         if (!Buffer.isBuffer(data)) throw invalid('ERR_INVALID_ARGUMENT', 'data of a generic link kind must be a Buffer');

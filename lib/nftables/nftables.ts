@@ -118,6 +118,32 @@ export class NfTables {
     return { tables, chains, rules, sets };
   }
 
+  /**
+   * The tables (of one family, or all): one dump, no chains, rules or elements — cheap however
+   * large the ruleset.
+   */
+  async tables(filter: { family?: Family } = {}): Promise<Table[]> {
+    this.conn.assertOpen();
+    v.knownKeys(filter, ['family'], 'tables filter');
+    const fam = filter.family === undefined ? 0 : family(filter.family);
+    return (await this.conn.dump({ type: NFT_MSG.GETTABLE, header: { family: fam } }, 'list tables')).filter((m) => m.type === NFT_MSG.NEWTABLE).map(decodeTable);
+  }
+
+  /**
+   * The chains (of one family and/or one table, or all), with the hook, priority and policy of
+   * base chains: one dump, no rules or elements.
+   */
+  async chains(filter: { family?: Family; table?: string } = {}): Promise<Chain[]> {
+    this.conn.assertOpen();
+    v.knownKeys(filter, ['family', 'table'], 'chains filter');
+    const fam = filter.family === undefined ? 0 : family(filter.family);
+    const attrs = filter.table === undefined ? {} : { table: v.str(filter.table, 'table', 255) };
+    return (await this.conn.dump({ type: NFT_MSG.GETCHAIN, header: { family: fam }, attrs }, 'list chains'))
+      .filter((m) => m.type === NFT_MSG.NEWCHAIN)
+      .map(decodeChain)
+      .filter((c) => filter.table === undefined || c.table === filter.table);
+  }
+
   /** The elements of one set or map. */
   async elements(spec: { family: Family; table: string; set: string }): Promise<Element[]> {
     const { sets } = await this.list({ family: spec.family, table: spec.table });

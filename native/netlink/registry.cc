@@ -6,6 +6,7 @@
 #include "../diag/diag.h"
 #include "../nft/nft.h"
 #include "../rtnl/rtnl.h"
+#include "../xfrm/xfrm.h"
 #include "schema.h"
 
 namespace nl {
@@ -21,6 +22,7 @@ const Registry& Registry::Get() {
     RegisterNftables(r);
     RegisterInetDiag(r);
     RegisterConntrack(r);
+    RegisterXfrm(r);
     return r;
   }();
   return registry;

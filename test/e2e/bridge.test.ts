@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { NetworkHost } from '../../lib/index';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
+import { makeWorld } from '../helpers/world';
 import { ipJson, nftJson, sh } from '../helpers/oracle';
 import { ask, server } from '../helpers/traffic';
 
@@ -23,17 +24,7 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
   let host: NetworkHost;
 
   beforeEach(async () => {
-    h = await makeNetns('eh');
-    ext = await makeNetns('ex');
-    // The host's uplink: a veth to the external peer (10.99.0.1 <-> 10.99.0.2).
-    sh('ip', ['-n', h, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ext]);
-    sh('ip', ['-n', h, 'addr', 'add', '10.99.0.1/24', 'dev', 'up0']);
-    sh('ip', ['-n', h, 'link', 'set', 'up0', 'up']);
-    sh('ip', ['-n', ext, 'addr', 'add', '10.99.0.2/24', 'dev', 'eth0']);
-    sh('ip', ['-n', ext, 'link', 'set', 'eth0', 'up']);
-    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-e2e-'));
-    host = await NetworkHost.open({ stateDir, netns: h });
-    registerCleanup(async () => { await host.close(); fs.rmSync(stateDir, { recursive: true, force: true }); });
+    ({ h, ext, host } = await makeWorld({ prefix: 'e', hostIp: '10.99.0.1', extIp: '10.99.0.2' }));
   });
 
   it('publishes a port to the outside, the host and the same network (hairpin); containers talk and egress is masqueraded', async () => {

@@ -113,6 +113,19 @@ describe('links', function () {
     await rejects(nl.links.add({ kind: 'bridge', name: 'b0', netns: other, master: 'up0' }), 'ERR_INVALID_ARGUMENT');
     assert.deepEqual(linkNames(other), ['eth0', 'lo']);
   });
+
+  it('stacks a link of a kind without a typed spec on a parent (generic `parent`: IFLA_LINK)', async () => {
+    await nl.links.add({ kind: 'veth', name: 'gp0', peer: { name: 'gp1' } });
+    const parent = await nl.links.get('gp0');
+    const tap = await nl.links.add({ kind: 'macvtap', name: 'mvt0', parent: 'gp0' });
+    const o = oracle(ns, 'mvt0');
+    assert.equal(o.linkinfo.info_kind, 'macvtap');
+    assert.equal(o.link, 'gp0');
+    assert.equal(tap.parentIndex, parent.index);
+    await rejects(nl.links.add({ kind: 'macvtap', name: 'mvt1', parent: 'nope0' }), 'ENODEV');
+    assert.ok(!linkNames(ns).includes('mvt1'));
+  });
+
   it('lists every link, typed by kind, and keeps links of other kinds with their raw attributes', async () => {
     await nl.links.add({ kind: 'bridge', name: 'br0' });
     await nl.links.add({ kind: 'veth', name: 'va', peer: { name: 'vb' } });

@@ -1,0 +1,180 @@
+/**
+ * `doctor()`: what this kernel and this host can do for nsnet. The kernel's features are probed
+ * by doing each thing once in a throwaway network namespace (created under a unique name and
+ * always removed); the inspected namespace (the host's) is only read: sysctls and an nf_tables
+ * listing. No process is spawned. Probing may make the kernel load modules (as `ip link add` or
+ * `nft` would).
+ */
+import * as crypto from 'node:crypto';
+import * as os from 'node:os';
+import { NsnetError, fromNative } from './errors';
+import {
+  FEATURES, detailOf, firewallFeatures, probeConntrack, probeLinks, probeNftables, probeXfrm,
+  type FeatureName, type FeatureProbe,
+} from './doctor/features';
+import { inspectHost, type ForwardDropChain, type HostState } from './doctor/host-state';
+import { Netns, openNetns, type NetnsSpec } from './netns';
+import * as v from './validate';
+
+export type { FeatureName, FeatureProbe, ForwardDropChain, HostState };
+export type { LinkKind, NftFeature } from './doctor/features';
+
+/** The network modes `doctor()` reports on. */
+export type ModeName = 'host' | 'none' | 'container' | 'bridge' | 'overlay' | 'macvlan' | 'ipvlan';
+
+/** Whether a mode can run here, and what it lacks when it cannot. */
+export interface ModeSupport {
+  available: boolean;
+  /** The features the mode needs that this kernel lacks (empty when available). */
+  missing: FeatureName[];
+}
+
+/** Stable codes of the warnings `doctor()` gives. */
+export type DoctorWarningCode = 'WARN_IP_FORWARD_OFF' | 'WARN_FORWARD_POLICY_DROP' | 'WARN_BR_NETFILTER';
+
+/** Host state that can break nsnet. */
+export interface DoctorWarning {
+  code: DoctorWarningCode;
+  /** What is wrong, what it breaks, and what to do. */
+  message: string;
+  /** The chain concerned (WARN_FORWARD_POLICY_DROP, WARN_BR_NETFILTER). */
+  chain?: ForwardDropChain;
+}
+
+/** What `doctor()` returns. */
+export interface DoctorReport {
+  /** The kernel release (`uname -r`). */
+  kernel: string;
+  /** The inspected namespace: the path it was opened by and its inode. */
+  netns: { path: string; inode: number };
+  /** Each probed feature of the kernel, in a throwaway namespace. */
+  features: Record<FeatureName, FeatureProbe>;
+  /** The inspected namespace's state. */
+  host: HostState;
+  /** Each network mode: can it run here? */
+  modes: Record<ModeName, ModeSupport>;
+  /** Host state that can break nsnet (empty when there is none). */
+  warnings: DoctorWarning[];
+}
+
+/** Options of {@link doctor}. */
+export interface DoctorOptions {
+  /** The host namespace whose state is inspected (name, path, pid or `{ fd }`); default: the caller's. */
+  netns?: NetnsSpec;
+}
+
+/** The features each mode needs. @internal */
+export function modeNeeds(): Record<ModeName, FeatureName[]> {
+  const bridge: FeatureName[] = ['netns', 'veth', 'bridge', ...firewallFeatures(), 'conntrack'];
+  return {
+    host: ['netns'],
+    none: ['netns'],
+    container: ['netns'],
+    bridge,
+    overlay: [...bridge, 'vxlan'],
+    macvlan: ['netns', 'macvlan'],
+    ipvlan: ['netns', 'ipvlan'],
+  };
+}
+
+/** Modes from features. @internal */
+export function modesOf(features: Record<FeatureName, FeatureProbe>): Record<ModeName, ModeSupport> {
+  const out = {} as Record<ModeName, ModeSupport>;
+  for (const [mode, needs] of Object.entries(modeNeeds()) as [ModeName, FeatureName[]][]) {
+    const missing = needs.filter((f) => !features[f]?.available);
+    out[mode] = { available: missing.length === 0, missing };
+  }
+  return out;
+}
+
+const BRIDGES = 'nsnet0, nsbr-*';
+const describeChain = (c: ForwardDropChain) => `${c.family} ${c.table} chain ${c.chain} (hook forward, priority ${c.priority})`;
+
+/** Warnings from the host state. @internal */
+export function warningsOf(host: HostState): DoctorWarning[] {
+  const out: DoctorWarning[] = [];
+  if (!host.ipForward) {
+    out.push({
+      code: 'WARN_IP_FORWARD_OFF',
+      message: host.nsnetTables.inet
+        ? "net.ipv4.ip_forward is 0 although nsnet's tables exist here: containers of bridge and overlay networks cannot reach beyond the host and published ports do not reach them. nsnet sets it to 1 when it creates a network; something turned it off since (set it to 1 again)."
+        : 'net.ipv4.ip_forward is 0: nothing is routed between interfaces. nsnet sets it to 1 when it creates a (non-internal) bridge or overlay network; if something resets it, containers lose egress and published ports.',
+    });
+  }
+  for (const c of host.forwardDropChains) {
+    const what = c.family === 'bridge'
+      ? 'Frames bridged between containers of one network are dropped'
+      : 'Container egress, published ports and traffic between networks are dropped';
+    out.push({
+      code: 'WARN_FORWARD_POLICY_DROP',
+      chain: c,
+      message:
+        `${describeChain(c)} has policy drop. A drop in any base chain at the forward hook is final, while an accept only ends the chain it is in, ` +
+        `so the accept rules of nsnet's own table (inet nsnet) cannot override it, and nsnet never changes another table. ` +
+        `${what} unless this chain accepts them: accept traffic in and out of nsnet's bridges (${BRIDGES}) there.`,
+    });
+  }
+  const { callIptables, callIp6tables } = host.brNetfilter;
+  for (const c of host.forwardDropChains) {
+    const v4 = callIptables === true && (c.family === 'ip' || c.family === 'inet');
+    const v6 = callIp6tables === true && (c.family === 'ip6' || c.family === 'inet');
+    if (!v4 && !v6) continue;
+    const key = v4 ? 'net.bridge.bridge-nf-call-iptables' : 'net.bridge.bridge-nf-call-ip6tables';
+    out.push({
+      code: 'WARN_BR_NETFILTER',
+      chain: c,
+      message:
+        `br_netfilter is active (${key} = 1): frames bridged between containers of the same network pass the ${c.family} forward hook too, ` +
+        `so ${describeChain(c)} also drops traffic between containers of one network unless it accepts it.`,
+    });
+  }
+  return out;
+}
+
+/** A namespace name no one else uses. */
+function scratchName(): string {
+  return `nsnet-doctor-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Reports what this kernel supports and what in the host namespace can break nsnet.
+ *
+ * Kernel features are probed in a throwaway namespace (`nsnet-doctor-<pid>-<random>`, removed
+ * before this returns, whatever happens): link kinds (veth, bridge, vxlan, macvlan, ipvlan,
+ * vlan, dummy, wireguard, geneve), nf_tables (tables and chains, NAT, masquerade, dnat through
+ * maps, redirect, conntrack expressions, fib, concatenated / interval / concatenated-interval
+ * sets, verdict maps, bridge-family filtering, and nsnet's whole firewall skeleton), ctnetlink
+ * and XFRM. The inspected namespace is only read: forwarding sysctls, br_netfilter, base chains
+ * of other tables hooked at forward with policy drop, and nsnet's own tables.
+ *
+ * @throws NsnetError ERR_NETNS_NOT_FOUND / ERR_NOT_A_NETNS for a bad `netns`;
+ *   ERR_DOCTOR_SCRATCH when no throwaway namespace can be made (EPERM: not root).
+ */
+export async function doctor(opts: DoctorOptions = {}): Promise<DoctorReport> {
+  v.knownKeys(opts, ['netns'], 'doctor options');
+  const inspected = openNetns(opts.netns);
+  const netns = { path: inspected.path, inode: inspected.inode };
+  try {
+    // Keep the inspected namespace open while it is read: a pid's namespace stays the same one.
+    const spec: NetnsSpec | undefined = opts.netns === undefined ? undefined : { fd: inspected.fd };
+    const host = await inspectHost(spec);
+    const name = scratchName();
+    try {
+      await Netns.create(name);
+    } catch (e) {
+      const err = fromNative(e);
+      throw new NsnetError('ERR_DOCTOR_SCRATCH', `doctor: cannot create a throwaway network namespace to probe in: ${detailOf(err)}`, { cause: err.code });
+    }
+    let features: Record<FeatureName, FeatureProbe>;
+    try {
+      const [links, nft, conntrack, xfrm] = await Promise.all([probeLinks(name), probeNftables(name), probeConntrack(name), probeXfrm(name)]);
+      const all: Partial<Record<FeatureName, FeatureProbe>> = { netns: { available: true }, ...links, ...nft, conntrack, xfrm };
+      features = Object.fromEntries(FEATURES.map((f) => [f, all[f]!])) as Record<FeatureName, FeatureProbe>;
+    } finally {
+      await Netns.remove(name);
+    }
+    return { kernel: os.release(), netns, features, host, modes: modesOf(features), warnings: warningsOf(host) };
+  } finally {
+    inspected.close();
+  }
+}

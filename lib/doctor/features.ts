@@ -1,0 +1,370 @@
+/**
+ * The feature probes of `doctor()`: each one asks the kernel to do one thing nsnet relies on —
+ * create a link of a kind, commit a small nf_tables transaction, open a ctnetlink or XFRM socket
+ * — inside a throwaway namespace, and records whether it could. Every nf_tables probe is a
+ * transaction of its own (its own table), so one missing feature never hides another.
+ * @internal
+ */
+import * as os from 'node:os';
+import { Conntrack } from '../conntrack';
+import { NetlinkError, NsnetError } from '../errors';
+import { CHAINS, RULES, SETS, writeSkeleton } from '../firewall/layout';
+import { Netlink } from '../netlink/netlink';
+import type { LinkSpec } from '../netlink/link-types';
+import { Xfrm } from '../netlink/xfrm';
+import type { Expr } from '../nftables/expr/types';
+import { NfTables } from '../nftables/nftables';
+import type { Transaction } from '../nftables/transaction';
+import type { ChainSpec, MapSpec, SetSpec } from '../nftables/types';
+
+/** Link kinds `doctor()` probes. */
+export const LINK_KINDS = ['veth', 'bridge', 'vxlan', 'macvlan', 'ipvlan', 'vlan', 'dummy', 'wireguard', 'geneve'] as const;
+/** A link kind `doctor()` probes. */
+export type LinkKind = (typeof LINK_KINDS)[number];
+
+/** nf_tables probes, each one transaction in a table of its own. */
+export const NFT_FEATURES = [
+  'nftables', 'nft_nat', 'nft_masquerade', 'nft_dnat', 'nft_redirect', 'nft_ct', 'nft_fib',
+  'nft_concat_sets', 'nft_interval_sets', 'nft_concat_interval_sets', 'nft_verdict_maps', 'nft_bridge', 'nsnet_firewall',
+] as const;
+/** An nf_tables feature `doctor()` probes. */
+export type NftFeature = (typeof NFT_FEATURES)[number];
+
+/** Every feature `doctor()` probes, in report order. */
+export const FEATURES = ['netns', ...LINK_KINDS, ...NFT_FEATURES, 'conntrack', 'xfrm'] as const;
+/**
+ * What a probe tests:
+ * - `netns`: a network namespace can be created (the scratch namespace of the probes).
+ * - link kinds (`veth` ... `geneve`): `RTM_NEWLINK` of that kind succeeds; macvlan, ipvlan and
+ *   vlan on a veth parent.
+ * - `nftables`: an inet table, a filter base chain, a hash set and a rule of the core
+ *   expressions (meta, payload, cmp, bitwise, lookup, immediate).
+ * - `nft_nat`: nat base chains at prerouting, output and postrouting (inet family).
+ * - `nft_masquerade`, `nft_redirect`: the masq / redir expressions.
+ * - `nft_dnat`: `dnat ip to meta l4proto . th dport map @m` (a map with concatenated key and value).
+ * - `nft_ct`: `ct state` and `ct status` matches (conntrack from nf_tables).
+ * - `nft_fib`: `fib daddr type local`.
+ * - `nft_concat_sets`, `nft_interval_sets`, `nft_concat_interval_sets`: sets of those kinds with
+ *   an element, looked up from a rule.
+ * - `nft_verdict_maps`: `iifname vmap @m` with a jump element.
+ * - `nft_bridge`: a bridge-family table with a filter chain at forward (`iifname @s meta pkttype`).
+ * - `nsnet_firewall`: nsnet's whole firewall skeleton (lib/firewall/layout) in one transaction.
+ * - `conntrack`: a ctnetlink socket lists the conntrack table.
+ * - `xfrm`: an XFRM netlink socket lists security associations (the interface; which IPsec
+ *   transforms exist is not probed).
+ */
+export type FeatureName = (typeof FEATURES)[number];
+
+/** The outcome of one probe. */
+export interface FeatureProbe {
+  available: boolean;
+  /** Why not: the error code and the kernel's message ('EOPNOTSUPP: Unknown device type'). */
+  detail?: string;
+}
+
+/** An error as a probe's detail: its code and the kernel's own explanation when there is one. */
+export function detailOf(e: unknown): string {
+  if (e instanceof NetlinkError) return `${e.code}: ${e.extack ?? e.message}`;
+  if (e instanceof NsnetError) return `${e.code}: ${e.message}`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+async function outcome(fn: () => Promise<unknown>): Promise<FeatureProbe> {
+  try {
+    await fn();
+    return { available: true };
+  } catch (e) {
+    return { available: false, detail: detailOf(e) };
+  }
+}
+
+// ------------------------------------------------------------------------------------ links
+
+/** One netlink attribute: header, payload, padding to 4 bytes. */
+function nla(type: number, payload: Buffer): Buffer {
+  const out = Buffer.alloc((4 + payload.length + 3) & ~3);
+  out.writeUInt16LE(4 + payload.length, 0);
+  out.writeUInt16LE(type, 2);
+  payload.copy(out, 4);
+  return out;
+}
+const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
+const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+
+const PARENT = 'dv0';
+
+/** The spec each kind is probed with (names are the scratch namespace's own). */
+function linkSpec(kind: LinkKind): LinkSpec {
+  switch (kind) {
+    case 'veth': return { kind, name: PARENT, peer: { name: 'dv1' } };
+    case 'bridge': return { kind, name: 'dbr0' };
+    case 'vxlan': return { kind, name: 'dvx0', vni: 42, port: 4789 };
+    case 'macvlan': return { kind, name: 'dmv0', parent: PARENT, mode: 'bridge' };
+    case 'ipvlan': return { kind, name: 'dipv0', parent: PARENT };
+    // IFLA_VLAN_ID (1), u16
+    case 'vlan': return { kind, name: 'dvl0', parent: PARENT, data: nla(1, u16(10)) };
+    // IFLA_GENEVE_ID (1), u32; IFLA_GENEVE_REMOTE (2), 192.0.2.1
+    case 'geneve': return { kind, name: 'dgn0', data: Buffer.concat([nla(1, u32(5)), nla(2, Buffer.from([192, 0, 2, 1]))]) };
+    default: return { kind, name: `d${kind.slice(0, 4)}0` };
+  }
+}
+
+/** Creates one link of each kind in the scratch namespace. */
+export async function probeLinks(scratch: string): Promise<Record<LinkKind, FeatureProbe>> {
+  const out = {} as Record<LinkKind, FeatureProbe>;
+  let nl: Netlink;
+  try {
+    nl = await Netlink.open({ netns: scratch });
+  } catch (e) {
+    const detail = detailOf(e);
+    for (const kind of LINK_KINDS) out[kind] = { available: false, detail };
+    return out;
+  }
+  try {
+    for (const kind of LINK_KINDS) {
+      const needsParent = kind === 'macvlan' || kind === 'ipvlan' || kind === 'vlan';
+      if (needsParent && !out.veth?.available) {
+        out[kind] = { available: false, detail: 'not probed: it needs a parent device, and no veth could be made' };
+        continue;
+      }
+      out[kind] = await outcome(() => nl.links.add(linkSpec(kind)));
+    }
+    return out;
+  } finally {
+    nl.close();
+  }
+}
+
+// ----------------------------------------------------------------------------- nf_tables
+
+const LE = os.endianness() === 'LE';
+/** A host-order u32 (fib results, ct bits). */
+function u32h(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  if (LE) b.writeUInt32LE(n);
+  else b.writeUInt32BE(n);
+  return b;
+}
+const accept: Expr = { type: 'immediate', verdict: 'accept' };
+/** `meta nfproto ipv4` */
+const ipv4Check: Expr = { type: 'meta', key: 'nfproto', dreg: 1 };
+const ipv4Cmp: Expr = { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([2]) };
+const T = (name: string) => ({ family: 'inet', table: `doctor_${name}` }) as const;
+
+/** An nf_tables probe: adds its table and everything in it to a transaction. */
+export type Probe = (tx: Transaction) => void;
+
+function base(tx: Transaction, t: { family: 'inet' | 'bridge'; table: string }, name: string, type: 'filter' | 'nat', hook: ChainSpec['hook'], priority: number): void {
+  tx.addChain({ ...t, name, type, hook, priority, policy: 'accept' });
+}
+function table(tx: Transaction, t: { family: 'inet' | 'bridge'; table: string }): void {
+  tx.addTable({ family: t.family, name: t.table });
+}
+
+/** Each nf_tables probe: the statements it writes, in nft syntax, then the expressions. @internal */
+export const NFT_PROBES: Record<Exclude<NftFeature, 'nsnet_firewall'>, Probe> = {
+  // set s { type ifname }; chain f { filter forward } iifname != @s ip saddr & 255.0.0.0 == 10.0.0.0 accept
+  nftables: (tx) => {
+    const t = T('nftables');
+    table(tx, t);
+    base(tx, t, 'f', 'filter', 'forward', 0);
+    tx.addSet({ ...t, name: 's', key: 'ifname' });
+    tx.addElements({ ...t, set: 's', elements: [{ key: 'dbr0' }] });
+    tx.addRule({ ...t, chain: 'f', expr: [
+      { type: 'meta', key: 'iifname', dreg: 1 }, { type: 'lookup', set: 's', sreg: 1, invert: true },
+      ipv4Check, ipv4Cmp,
+      { type: 'payload', base: 'network', offset: 12, len: 4, dreg: 1 },
+      { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: Buffer.from([255, 0, 0, 0]), xor: Buffer.alloc(4) },
+      { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([10, 0, 0, 0]) }, accept,
+    ] });
+  },
+  nft_nat: (tx) => {
+    const t = T('nat');
+    table(tx, t);
+    base(tx, t, 'pre', 'nat', 'prerouting', -100);
+    base(tx, t, 'out', 'nat', 'output', -100);
+    base(tx, t, 'post', 'nat', 'postrouting', 100);
+  },
+  // oifname "dbr0" masquerade
+  nft_masquerade: (tx) => {
+    const t = T('masq');
+    table(tx, t);
+    base(tx, t, 'post', 'nat', 'postrouting', 100);
+    tx.addRule({ ...t, chain: 'post', expr: [{ type: 'meta', key: 'oifname', dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from('dbr0\0') }, { type: 'masq' }] });
+  },
+  // map m { type inet_proto . inet_service : ipv4_addr . inet_service }; dnat ip to meta l4proto . th dport map @m
+  nft_dnat: (tx) => {
+    const t = T('dnat');
+    table(tx, t);
+    base(tx, t, 'pre', 'nat', 'prerouting', -100);
+    tx.addMap({ ...t, name: 'm', key: ['inet_proto', 'inet_service'], value: ['ipv4_addr', 'inet_service'] });
+    tx.addElements({ ...t, set: 'm', elements: [{ key: ['tcp', 8080], value: ['172.20.0.2', 80] }] });
+    tx.addRule({ ...t, chain: 'pre', expr: [
+      { type: 'meta', key: 'l4proto', dreg: 1 }, { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 9 },
+      { type: 'lookup', set: 'm', sreg: 1, dreg: 1 }, { type: 'nat', kind: 'dnat', family: 'ip', regAddrMin: 1, regProtoMin: 9 },
+    ] });
+  },
+  // meta l4proto tcp redirect
+  nft_redirect: (tx) => {
+    const t = T('redir');
+    table(tx, t);
+    base(tx, t, 'pre', 'nat', 'prerouting', -100);
+    tx.addRule({ ...t, chain: 'pre', expr: [{ type: 'meta', key: 'l4proto', dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([6]) }, { type: 'redir' }] });
+  },
+  // ct state established,related accept; ct status dnat accept
+  nft_ct: (tx) => {
+    const t = T('ct');
+    table(tx, t);
+    base(tx, t, 'f', 'filter', 'forward', 0);
+    for (const [key, bits] of [['state', 2 | 4], ['status', 0x20]] as const)
+      tx.addRule({ ...t, chain: 'f', expr: [
+        { type: 'ct', key, dreg: 1 },
+        { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: u32h(bits), xor: u32h(0) },
+        { type: 'cmp', op: 'neq', sreg: 1, data: u32h(0) }, accept,
+      ] });
+  },
+  // fib daddr type local accept
+  nft_fib: (tx) => {
+    const t = T('fib');
+    table(tx, t);
+    base(tx, t, 'pre', 'filter', 'prerouting', 0);
+    tx.addRule({ ...t, chain: 'pre', expr: [{ type: 'fib', result: 'addrtype', flags: ['daddr'], dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: u32h(2) }, accept] });
+  },
+  // set s { type ifname . ifname }; iifname . oifname @s accept
+  nft_concat_sets: (tx) => {
+    const t = T('concat');
+    table(tx, t);
+    base(tx, t, 'f', 'filter', 'forward', 0);
+    tx.addSet({ ...t, name: 's', key: ['ifname', 'ifname'] });
+    tx.addElements({ ...t, set: 's', elements: [{ key: ['dbr0', 'dbr0'] }] });
+    tx.addRule({ ...t, chain: 'f', expr: [{ type: 'meta', key: 'iifname', dreg: 1 }, { type: 'meta', key: 'oifname', dreg: 2 }, { type: 'lookup', set: 's', sreg: 1 }, accept] });
+  },
+  // set s { type ipv4_addr; flags interval }; ip saddr @s accept
+  nft_interval_sets: (tx) => {
+    const t = T('interval');
+    table(tx, t);
+    base(tx, t, 'f', 'filter', 'forward', 0);
+    tx.addSet({ ...t, name: 's', key: 'ipv4_addr', interval: true });
+    tx.addElements({ ...t, set: 's', elements: [{ key: '172.20.0.0/16' }, { key: { from: '10.1.0.1', to: '10.1.0.9' } }] });
+    tx.addRule({ ...t, chain: 'f', expr: [ipv4Check, ipv4Cmp, { type: 'payload', base: 'network', offset: 12, len: 4, dreg: 1 }, { type: 'lookup', set: 's', sreg: 1 }, accept] });
+  },
+  // set s { type ipv4_addr . ifname; flags interval }; ip saddr . oifname @s accept
+  nft_concat_interval_sets: (tx) => {
+    const t = T('pipapo');
+    table(tx, t);
+    base(tx, t, 'f', 'filter', 'forward', 0);
+    tx.addSet({ ...t, name: 's', key: ['ipv4_addr', 'ifname'], interval: true });
+    tx.addElements({ ...t, set: 's', elements: [{ key: ['172.20.0.0/16', 'dbr0'] }] });
+    tx.addRule({ ...t, chain: 'f', expr: [ipv4Check, ipv4Cmp, { type: 'payload', base: 'network', offset: 12, len: 4, dreg: 1 }, { type: 'meta', key: 'oifname', dreg: 9 }, { type: 'lookup', set: 's', sreg: 1 }, accept] });
+  },
+  // map m { type ifname : verdict }; chain c {}; iifname vmap @m
+  nft_verdict_maps: (tx) => {
+    const t = T('vmap');
+    table(tx, t);
+    base(tx, t, 'f', 'filter', 'forward', 0);
+    tx.addChain({ ...t, name: 'c' });
+    tx.addMap({ ...t, name: 'm', key: 'ifname', value: 'verdict' });
+    tx.addElements({ ...t, set: 'm', elements: [{ key: 'dbr0', verdict: { jump: 'c' } }, { key: 'dbr1', verdict: 'drop' }] });
+    tx.addRule({ ...t, chain: 'f', expr: [{ type: 'meta', key: 'iifname', dreg: 1 }, { type: 'lookup', set: 'm', sreg: 1, dreg: 0 }] });
+  },
+  // table bridge t { set s { type ifname }; chain f { filter forward -200 } iifname @s meta pkttype != host drop }
+  nft_bridge: (tx) => {
+    const t = { family: 'bridge', table: 'doctor_bridge' } as const;
+    table(tx, t);
+    base(tx, t, 'f', 'filter', 'forward', -200);
+    tx.addSet({ ...t, name: 's', key: 'ifname' });
+    tx.addElements({ ...t, set: 's', elements: [{ key: 'dv0' }] });
+    tx.addRule({ ...t, chain: 'f', expr: [
+      { type: 'meta', key: 'iifname', dreg: 1 }, { type: 'lookup', set: 's', sreg: 1 },
+      { type: 'meta', key: 'pkttype', dreg: 1 }, { type: 'cmp', op: 'neq', sreg: 1, data: Buffer.from([0]) },
+      { type: 'immediate', verdict: 'drop' },
+    ] });
+  },
+};
+/** Runs every nf_tables probe in the scratch namespace, one transaction each. */
+export async function probeNftables(scratch: string): Promise<Record<NftFeature, FeatureProbe>> {
+  const out = {} as Record<NftFeature, FeatureProbe>;
+  let nft: NfTables;
+  try {
+    nft = await NfTables.open({ netns: scratch });
+  } catch (e) {
+    const detail = detailOf(e);
+    for (const f of NFT_FEATURES) out[f] = { available: false, detail };
+    return out;
+  }
+  try {
+    for (const [f, probe] of Object.entries(NFT_PROBES) as [NftFeature, Probe][]) out[f] = await outcome(() => nft.transaction(probe));
+    out.nsnet_firewall = await outcome(() => nft.transaction((tx) => writeSkeleton(tx)));
+    return out;
+  } finally {
+    nft.close();
+  }
+}
+
+// --------------------------------------------------------------------- conntrack, xfrm
+
+/** ctnetlink answers: the conntrack table can be listed. */
+export function probeConntrack(scratch: string): Promise<FeatureProbe> {
+  return outcome(async () => {
+    const ct = await Conntrack.open({ netns: scratch });
+    try {
+      await ct.list();
+    } finally {
+      ct.close();
+    }
+  });
+}
+
+/** The XFRM netlink interface answers: security associations can be listed. */
+export function probeXfrm(scratch: string): Promise<FeatureProbe> {
+  return outcome(async () => {
+    const x = await Xfrm.open(scratch);
+    try {
+      await x.states();
+    } finally {
+      x.close();
+    }
+  });
+}
+
+// ------------------------------------------------------------ what the firewall needs
+
+/** The nf_tables feature an expression of the firewall needs, beyond the core (`nftables`). */
+function exprFeature(e: Expr): NftFeature {
+  switch (e.type) {
+    case 'payload': case 'cmp': case 'bitwise': case 'range': case 'meta': case 'immediate': case 'counter':
+      return 'nftables';
+    case 'lookup': return e.dreg === 0 ? 'nft_verdict_maps' : 'nftables';
+    case 'ct': return 'nft_ct';
+    case 'fib': return 'nft_fib';
+    // (snat is the same expression as dnat, in the same kernel module)
+    case 'nat': return 'nft_dnat';
+    case 'masq': return 'nft_masquerade';
+    case 'redir': return 'nft_redirect';
+    default:
+      // A new expression in the layout needs a probe of its own (test/unit/doctor.test.ts).
+      throw new NsnetError('ERR_INTERNAL', `doctor: no probe covers the firewall's ${e.type} expression`);
+  }
+}
+
+function setFeature(s: SetSpec | MapSpec): NftFeature {
+  const concat = Array.isArray(s.key) && s.key.length > 1;
+  if ('value' in s && s.value === 'verdict') return 'nft_verdict_maps';
+  if (s.interval) return concat ? 'nft_concat_interval_sets' : 'nft_interval_sets';
+  return concat ? 'nft_concat_sets' : 'nftables';
+}
+
+/**
+ * The nf_tables features nsnet's firewall needs, derived from its layout (every expression,
+ * set and chain of lib/firewall/layout), plus the whole skeleton itself.
+ */
+export function firewallFeatures(layout: { rules: readonly { expr: Expr[] }[]; sets: readonly { spec: SetSpec | MapSpec }[]; chains: readonly ChainSpec[] } = { rules: RULES, sets: SETS, chains: CHAINS }): NftFeature[] {
+  const need = new Set<NftFeature>(['nftables', 'nsnet_firewall']);
+  for (const r of layout.rules) for (const e of r.expr) need.add(exprFeature(e));
+  for (const s of layout.sets) need.add(setFeature(s.spec));
+  for (const c of layout.chains) {
+    if (c.type === 'nat') need.add('nft_nat');
+    if (c.family === 'bridge') need.add('nft_bridge');
+  }
+  return NFT_FEATURES.filter((f) => need.has(f));
+}
