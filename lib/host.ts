@@ -495,7 +495,12 @@ export class NetworkHost {
       // with the lease of the process that holds it); the definition goes with the last host.
       if (net.driver === 'overlay' && this.overlay) {
         const ov = this.overlay;
-        await ov.leave(name);
+        try {
+          await ov.leave(name);
+        } catch (e) {
+          await this.realize(net).catch(() => undefined); // the control plane is away: nothing changes
+          throw e;
+        }
         undo(() => ov.agent.join(name)); // (undone in reverse: joined again before realize)
       }
       if (net.driver === 'bridge' || net.driver === 'macvlan' || net.driver === 'overlay') this.ipam.deletePool(tx, name);
@@ -968,8 +973,8 @@ export class NetworkHost {
       // The default network is made at its first connect: not being there is its normal state.
       const lazy = net.name === DEFAULT_NETWORK && !mine && !owned.has(`net:${net.name}`) && !bridgeEps.some((x) => x.net === net);
       if (lazy) continue;
-      const fine = await attempt(net.name, undefined, () => this.realize(net));
       const vxlanDown = net.driver === 'overlay' && (await this.host.links.find(net.vxlan))?.up !== true;
+      const fine = await attempt(net.name, undefined, () => this.realize(net));
       if (!fine) brokenNets.add(net.name);
       else if (!mine || !bridge.up || vxlanDown || !owned.has(`net:${net.name}`)) report.networks.push(net.name);
     }
