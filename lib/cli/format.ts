@@ -56,12 +56,12 @@ export function networkFlags(n: Network): string {
 
 export function networkSubnets(n: Network): string | undefined {
   if (!('subnet' in n)) return undefined;
-  return [n.subnet, n.subnet6].filter(Boolean).join(', ');
+  return [n.subnet, 'subnet6' in n ? n.subnet6 : undefined].filter(Boolean).join(', ');
 }
 
 export function networkGateways(n: Network): string | undefined {
   if (!('gateway' in n)) return undefined;
-  return [n.gateway, n.gateway6].filter(Boolean).join(', ');
+  return [n.gateway, 'gateway6' in n ? n.gateway6 : undefined].filter(Boolean).join(', ');
 }
 
 export const NETWORK_HEADERS = ['name', 'driver', 'subnet', 'gateway', 'device', 'endpoints', 'options'];

@@ -22,7 +22,7 @@ function npm(args: string[], cwd: string): string {
 function copyCheckout(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-pack-src-'));
   registerCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
-  for (const entry of ['package.json', 'binding.gyp', 'README.md', 'CHANGELOG.md', 'LICENSE', 'native', 'esm', 'dist', 'bin']) {
+  for (const entry of ['package.json', 'binding.gyp', 'README.md', 'CHANGELOG.md', 'LICENSE', 'native', 'esm', 'dist', 'bin', 'scripts']) {
     const from = path.join(ROOT, entry);
     if (fs.existsSync(from)) fs.cpSync(from, path.join(dir, entry), { recursive: true });
   }
