@@ -12,18 +12,6 @@
 
 namespace nl {
 
-std::string FormatMac(const uint8_t* p, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(n * 3);
-  for (size_t i = 0; i < n; i++) {
-    if (i) s.push_back(':');
-    s.push_back(hex[p[i] >> 4]);
-    s.push_back(hex[p[i] & 15]);
-  }
-  return s;
-}
-
 bool ParseMac(const std::string& s, uint8_t* out, size_t* n) {
   size_t i = 0, count = 0;
   auto nib = [](char c) -> int {
