@@ -25,11 +25,13 @@ const NATIVE = path.join(ROOT, 'native');
 const OUT = path.join(ROOT, 'build', 'fuzz');
 const CXX = process.env.NSNET_FUZZ_CXX || 'clang++-14';
 
-// The N-API-free part of the addon: the attribute codec's decoder and every schema file. If one
-// of these ever includes napi.h, compiling it here (without node's headers) fails: fix the
-// include structure, never stub N-API.
-const NAPI_FREE = (src) =>
-  /^native\/(rtnl|nft|ct|diag)\//.test(src) || src === 'native/netlink/json.cc' || src === 'native/netlink/registry.cc';
+// The N-API-free part of the addon: every source of binding.gyp but the module's glue (addon,
+// JS conversion in codec.cc, sockets, namespaces, worker threads). So a new schema directory
+// (say native/xfrm/) is fuzzed as soon as binding.gyp lists it. If one of these ever includes
+// napi.h, compiling it here (without node's headers) fails: fix the include structure, never
+// stub N-API.
+const NAPI_GLUE = /^native\/(addon\.cc|netlink\/codec\.cc|netlink\/socket\.cc|netns\/|worker\/)/;
+const NAPI_FREE = (src) => !NAPI_GLUE.test(src);
 
 const COMMON = ['-std=c++17', '-Wall', '-Wextra', '-Werror', '-g', '-O1', '-fno-omit-frame-pointer', '-fno-sanitize-recover=all'];
 const LIB_FLAGS = [...COMMON, '-fsanitize=fuzzer-no-link,address,undefined'];
@@ -165,7 +167,8 @@ function attrs(buf) {
   return out;
 }
 
-const SELECTOR = { 0: 0, 12: 1, 4: 2 };
+// First byte of a decode seed: the protocol (decode_fuzz.cc, kProtocols).
+const SELECTOR = { 0: 0, 12: 1, 4: 2, 6: 3 };
 
 /**
  * Writes the seed corpora: DIR/decode (every captured message, alone, and a few multi-message
@@ -192,7 +195,7 @@ function writeSeeds(dir) {
     decode++;
   }
   // A protocol without schemas: every message is kept raw.
-  put(decodeDir, 'generic-link', Buffer.concat([Buffer.from([3]), fx[0].bytes]));
+  put(decodeDir, 'generic-link', Buffer.concat([Buffer.from([4]), fx[0].bytes]));
   decode++;
 
   const NFTA_RULE_EXPRESSIONS = 4, NFTA_LIST_ELEM = 1, NFTA_EXPR_NAME = 1, NFTA_EXPR_DATA = 2;
