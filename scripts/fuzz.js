@@ -221,7 +221,15 @@ function writeSeeds(dir) {
   return { decode, nftExpr: seen.size, dirs: { decode: decodeDir, 'nft-expr': exprDir }, dicts: { 'nft-expr': dict } };
 }
 
+/** llvm-symbolizer of Debian's llvm-14 (only the unversioned name is searched in PATH). */
+function symbolizer() {
+  for (const p of ['/usr/bin/llvm-symbolizer-14', '/usr/lib/llvm-14/bin/llvm-symbolizer', '/usr/bin/llvm-symbolizer'])
+    if (fs.existsSync(p)) return { ASAN_SYMBOLIZER_PATH: p };
+  return {};
+}
+
 const SANITIZER_ENV = {
+  ...symbolizer(),
   // Leaks are errors in the fuzz targets (the decoder owns no memory past a call).
   ASAN_OPTIONS: 'abort_on_error=1:detect_leaks=1:symbolize=1:allocator_may_return_null=1',
   UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1',
@@ -309,7 +317,7 @@ async function main(argv) {
   }
 }
 
-module.exports = { build, writeSeeds, fuzz, runInput, checkCompiler, librarySources, TARGETS, OUT };
+module.exports = { build, writeSeeds, fuzz, runInput, checkCompiler, librarySources, symbolizer, TARGETS, OUT };
 
 if (require.main === module) {
   main(process.argv.slice(2)).catch((e) => {
