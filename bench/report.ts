@@ -55,7 +55,7 @@ export function writeLatest(): string[] {
 
 const fmt = (x: number, d = 1): string => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–');
 /** A value with sensible digits for its size. */
-const num = (x: number): string => (!Number.isFinite(x) ? '–' : Math.abs(x) >= 100 ? fmt(x, 0) : Math.abs(x) >= 10 ? fmt(x, 1) : fmt(x, 2));
+const num = (x: number): string => (!Number.isFinite(x) ? '–' : Number.isInteger(x) || Math.abs(x) >= 100 ? fmt(x, 0) : Math.abs(x) >= 10 ? fmt(x, 1) : fmt(x, 2));
 const status = (t: TargetResult): 'met' | 'missed' | 'not measured' => t.status ?? (t.met ? 'met' : 'missed');
 const statusText = (t: TargetResult): string => ({ met: '**met**', missed: '**NOT met**', 'not measured': '**not measured**' })[status(t)];
 
@@ -170,7 +170,7 @@ const tickText = (v: number): string => (v === 0 ? '0' : v >= 1000 ? `${fmt(v / 
 
 /** A line chart: one line per series, points with a p95 whisker, value labels, a legend. */
 function lineChart(c: Chart, top: number): { parts: string[]; height: number } {
-  const height = 320;
+  const height = 336;
   const left = 70;
   const right = W - 170;
   const plotTop = top + 30;
@@ -218,7 +218,7 @@ function lineChart(c: Chart, top: number): { parts: string[]; height: number } {
     const ly = plotTop + 4 + i * 18;
     p.push(`<line x1="${right + 14}" x2="${right + 34}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"/><text x="${right + 40}" y="${ly + 4}">${esc(s.name)}</text>`);
   });
-  if (c.note) p.push(`<text x="${left}" y="${top + height - 4}" font-size="10" fill="#666">${esc(c.note)}</text>`);
+  if (c.note) p.push(`<text x="${left}" y="${top + height + 8}" font-size="10" fill="#666">${esc(c.note)}</text>`);
   return { parts: p, height };
 }
 
