@@ -16,7 +16,7 @@ import { globalBatch, round, run, stats, summarize, withNetns, flushLinks, sleep
 const STEPS = [100, 250, 500, 1000];
 const MiB = 2 ** 20;
 
-interface Reading { step: string; endpoints: number; rss_bytes: number; hwm_bytes: number; heap_used_bytes: number; external_bytes: number }
+interface Reading { step: string; endpoints: number; rss_bytes: number; hwm_bytes: number; heap_used_bytes: number; heap_total_bytes: number; external_bytes: number; threads: number; fds: number }
 
 export const memorySuite: Suite = {
   name: 'memory',
@@ -64,6 +64,8 @@ export const memorySuite: Suite = {
     const heapRows: SummaryRow[] = [
       { tool: 'nsnet-idle', label: 'JS heap used, idle', items: 1, samples: pick('idle', 0, 'heap_used_bytes'), timing: 'heapUsed' },
       { tool: `nsnet-${top}`, label: `JS heap used, ${top.toLocaleString('en-US')} endpoints`, items: 1, samples: pick('connected', top, 'heap_used_bytes'), timing: 'heapUsed' },
+      { tool: 'nsnet-idle-total', label: 'JS heap reserved (heapTotal), idle', items: 1, samples: pick('idle', 0, 'heap_total_bytes'), timing: 'heapTotal' },
+      { tool: `nsnet-${top}-total`, label: `JS heap reserved (heapTotal), ${top.toLocaleString('en-US')} endpoints`, items: 1, samples: pick('connected', top, 'heap_total_bytes'), timing: 'heapTotal' },
     ];
     const med = (s: number[]): number => stats(s).median;
     const charts: Chart[] = [{
@@ -71,6 +73,9 @@ export const memorySuite: Suite = {
       series: [{ name: 'nsnet', nsnet: true, points: [{ x: 0, y: round(med(pick('idle', 0)), 1) }, ...STEPS.map((n) => ({ x: n, y: round(med(pick('connected', n)), 1), p95: round(Math.max(...pick('connected', n)), 1) }))] }],
     }];
     const per = med(perEndpoint);
+    const heapPer = med(runs.map((rs) => (rs.find((x) => x.endpoints === top && x.step === 'connected')!.heap_used_bytes - rs.find((x) => x.step === 'idle')!.heap_used_bytes) / top));
+    const last = runs[0]!.find((x) => x.endpoints === top && x.step === 'connected')!;
+    const idle0 = runs[0]!.find((x) => x.step === 'idle')!;
     return {
       workloads: [
         { id: 'rss', bars: true, title: 'resident set size (VmRSS)', unit: 'process', reference: 'nsnet-idle', value: v, note: `${reps} repetitions, each a fresh process and host namespace. vs ref: idle divided by the row (below 1.00: more memory than idle).`, tools: summarize(rows, 'nsnet-idle', v) },
@@ -79,7 +84,8 @@ export const memorySuite: Suite = {
       targets: [],
       charts,
       notes: [`Bytes per endpoint: (RSS with ${top.toLocaleString('en-US')} endpoints − RSS idle) / ${top.toLocaleString('en-US')} = ${(per / 1024).toFixed(1)} KiB ` +
-        `(repetitions: ${perEndpoint.map((b) => `${(b / 1024).toFixed(1)}`).join(', ')} KiB). No target was set for memory; it is reported to be watched.`],
+        `(repetitions: ${perEndpoint.map((b) => `${(b / 1024).toFixed(1)}`).join(', ')} KiB), of which the JS heap holds ${(heapPer / 1024).toFixed(1)} KiB: the rest is outside the JS heap ` +
+        `(V8's reserved heap, native allocations). Threads ${idle0.threads} idle, ${last.threads} with ${top.toLocaleString('en-US')} endpoints; open fds ${idle0.fds} → ${last.fds}. No target was set for memory; it is reported to be watched.`],
       bytes_per_endpoint: Math.round(per),
       readings: runs,
     };

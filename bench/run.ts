@@ -106,6 +106,8 @@ async function main(): Promise<void> {
       duration_s: round((now() - t0) / 1000, 1), ...body,
     };
     for (const f of writeSuite(result)) log(`wrote ${path.relative(process.cwd(), f)}`);
+    // latest.* after every suite: a later suite that fails leaves the earlier ones reported.
+    writeLatest();
     for (const t of result.targets) process.stdout.write(`${s.name}: ${t.status === 'not measured' ? 'not measured' : t.met ? 'met    ' : 'NOT met'}  ${t.text} — ${t.detail}\n`);
   }
   for (const f of writeLatest()) log(`wrote ${path.relative(process.cwd(), f)}`);
