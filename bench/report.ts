@@ -38,6 +38,13 @@ function readSuites(): SuiteResult[] {
   return suites.sort((a, b) => rank(a.suite) - rank(b.suite) || a.suite.localeCompare(b.suite));
 }
 
+/** Re-renders every suite's SVG (and latest.*) from the JSON in bench/results: after a change of the report only. */
+export function rerender(): string[] {
+  const out: string[] = [];
+  for (const r of readSuites()) out.push(...writeSuite(r));
+  return [...out, ...writeLatest()];
+}
+
 /** Writes latest.md and latest.json from every suite result in bench/results; returns their paths. */
 export function writeLatest(): string[] {
   const suites = readSuites();
@@ -213,7 +220,8 @@ function lineChart(c: Chart, top: number): { parts: string[]; height: number } {
       const cx = X(q.x).toFixed(1);
       if (q.p95 !== undefined && q.p95 > q.y) p.push(`<line x1="${cx}" x2="${cx}" y1="${Y(q.y).toFixed(1)}" y2="${Y(q.p95).toFixed(1)}" stroke="${color}" stroke-width="1" stroke-dasharray="2,2"/>`);
       p.push(`<circle cx="${cx}" cy="${Y(q.y).toFixed(1)}" r="3.5" fill="${color}"/>`);
-      p.push(`<text x="${(X(q.x) + 5).toFixed(1)}" y="${(Y(q.y) - 6).toFixed(1)}" font-size="10" fill="${color}">${esc(num(q.y))}</text>`);
+      // Labels of alternate series go above and below their points, so that close lines stay readable.
+      p.push(`<text x="${(X(q.x) + 5).toFixed(1)}" y="${(Y(q.y) + (i % 2 ? 14 : -6)).toFixed(1)}" font-size="10" fill="${color}">${esc(num(q.y))}</text>`);
     }
     const ly = plotTop + 4 + i * 18;
     p.push(`<line x1="${right + 14}" x2="${right + 34}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"/><text x="${right + 40}" y="${ly + 4}">${esc(s.name)}</text>`);

@@ -7,6 +7,8 @@
  *
  *   --list     print the suite names and exit
  *   --quick    a third of the runs (for trying the bench out; the numbers are noisier)
+ *   --render   only redraw the SVGs and latest.* from the JSON in bench/results (no measuring;
+ *              needs no sandbox)
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -16,7 +18,7 @@ import {
   PEER_MODULES, PYTHON, ROOT, assertSandbox, deleteLeftNamespaces, machineFacts, now, round, run, succeeds,
   type Suite, type SuiteResult,
 } from './common';
-import { writeLatest, writeSuite } from './report';
+import { rerender, writeLatest, writeSuite } from './report';
 
 /**
  * The suites, by name, in the order `npm run bench` runs them. Loaded only after the sandbox
@@ -43,7 +45,7 @@ function optionalSuite(file: string, exported: string): Suite | undefined {
 }
 
 function usage(code: number): never {
-  process.stderr.write(`usage: npm run bench [-- [--quick] [--list] [SUITE...]]\nsuites: ${Object.keys(SUITES).join(', ')}\n`);
+  process.stderr.write(`usage: npm run bench [-- [--quick] [--list] [--render] [SUITE...]]\nsuites: ${Object.keys(SUITES).join(', ')}\n`);
   process.exit(code);
 }
 
@@ -70,8 +72,12 @@ function ensurePeers(): void {
 }
 
 async function main(): Promise<void> {
-  assertSandbox();
   const argv = process.argv.slice(2);
+  if (argv.includes('--render')) {
+    for (const f of rerender()) process.stderr.write(`wrote ${path.relative(process.cwd(), f)}\n`);
+    return;
+  }
+  assertSandbox();
   if (argv.includes('--help') || argv.includes('-h')) usage(0);
   if (argv.includes('--list')) {
     for (const [name, s] of Object.entries(SUITES)) process.stdout.write(`${name}\t${s.title}\n`);
