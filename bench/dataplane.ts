@@ -21,16 +21,22 @@
  *   cni-published-10k    the same with 10,000 other ports: containers 1 and 2 real, 3..1,000
  *                        replayed (bench/peers.ts), then S deleted and added again, so its
  *                        rule is the last of CNI-HOSTPORT-DNAT (a container started last)
- *   overlay              not available yet (see overlayPath below)
+ *   overlay              container on host 1 → container on host 2 across VXLAN, when this
+ *                        build has the overlay mode (see overlayPath below); "not available
+ *                        yet" otherwise
  *
  * Measures per path and repetition (3, the paths taking turns): iperf3 -t 3 (Gbit/s received),
  * 300 short connections (connect time = SYN to SYN/ACK through the first-packet path, and
  * connect + 1-byte request/response + close), and 2,000 round trips of 1 byte on one connection.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { NetworkHost } from '../lib/index';
 import { ipBatch, round, run, sleep, startIn, stats, summarize, PYTHON, type Background, type Chart, type Suite, type SuiteOptions, type SummaryRow, type TargetResult, type WorkloadResult } from './common';
 import { requirePeers, version } from './bridge';
-import { PORT_SLOTS, hostPort, withHost, type Host, type ToolId } from './peers';
+import { PORT_SLOTS, hostPort, netnsFile, withHost, type Host, type ToolId } from './peers';
 
 const HOST_IP = '198.18.0.1';
 const EXT_IP = '198.18.0.2';
@@ -113,12 +119,68 @@ function external(h: Host): string {
 }
 
 /**
- * The overlay row. Overlay mode is being built on another branch; when NetworkHost can make an
- * overlay network, this returns the path between two containers on two host namespaces joined
- * by an underlay veth (VXLAN in between) and the suite measures it like the others.
+ * The overlay row. Overlay mode is being built on another branch. When this build's nsnet
+ * exports OverlayAgent (the overlay mode is in), this sets up two host namespaces joined by an
+ * underlay veth (198.18.1.1 — 198.18.1.2), a NetworkHost in each opened with a shared directory
+ * control plane, one overlay network (VXLAN, VNI 42) and a container on each host, runs the
+ * agents, waits until the client container reaches the server container, and returns that path
+ * (client on host 1 → server on host 2, across VXLAN). Written against the overlay branch's API
+ * (NetworkHost.open({ controlPlane: { dir }, hostId, underlay: { dev } }), createNetwork({ driver:
+ * 'overlay', vni }), runAgent()); anything that fails makes the row "not measured" with the reason.
  */
-async function overlayPath(): Promise<{ path: Path; stop: () => Promise<void> } | string> {
-  return 'not available yet: this build of nsnet has no overlay driver (NetworkSpec.driver is bridge | macvlan)';
+async function overlayPath(log: (m: string) => void): Promise<{ path: Path; stop: () => Promise<void> } | string> {
+  const lib = (await import('../lib/index')) as Record<string, unknown>;
+  if (!('OverlayAgent' in lib)) return 'not available yet: this build of nsnet has no overlay mode (no OverlayAgent export; NetworkSpec.driver is bridge | macvlan)';
+  const made: string[] = [];
+  const hosts: { close(): Promise<void> }[] = [];
+  const running: Background[] = [];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-overlay-'));
+  const stop = async (): Promise<void> => {
+    for (const b of running) await b.stop();
+    for (const h of hosts) await h.close().catch(() => undefined);
+    for (const ns of made.reverse()) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const base = `nsb${process.pid}ov`;
+    const [h1, h2, c1, c2] = ['h1', 'h2', 'c1', 'c2'].map((x) => `${base}${x}`) as [string, string, string, string];
+    for (const ns of [h1, h2, c1, c2]) {
+      run('ip', ['netns', 'add', ns]);
+      made.push(ns);
+      run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    }
+    ipBatch(h1, [`link add eth0 type veth peer name eth0 netns ${h2}`, 'addr add 198.18.1.1/24 dev eth0', 'link set eth0 up']);
+    ipBatch(h2, ['addr add 198.18.1.2/24 dev eth0', 'link set eth0 up']);
+    type Opened = { createNetwork(s: unknown): Promise<unknown>; connect(n: string, o: unknown): Promise<{ ipv4?: string }>; runAgent(): unknown; close(): Promise<void> };
+    const open = NetworkHost.open as unknown as (o: unknown) => Promise<Opened>;
+    const nh: Opened[] = [];
+    for (const [i, h] of [h1, h2].entries()) {
+      const x = await open({ netns: h, stateDir: path.join(dir, `state${i + 1}`), controlPlane: { dir: path.join(dir, 'cp'), ttl: 5, pollInterval: 100 }, hostId: `host${i + 1}`, underlay: { dev: 'eth0' } });
+      hosts.push(x);
+      nh.push(x);
+    }
+    const spec = { name: 'ov', driver: 'overlay', subnet: '10.99.0.0/16', vni: 42 };
+    for (const x of nh) await x.createNetwork(spec);
+    await nh[0]!.connect('ov', { id: 'c1', netns: netnsFile(c1) });
+    const server = await nh[1]!.connect('ov', { id: 'c2', netns: netnsFile(c2) });
+    for (const x of nh) x.runAgent();
+    const ip = server.ipv4?.split('/')[0];
+    if (!ip) throw new Error('the server container got no address');
+    running.push(...(await servers(c2)));
+    // Until the agents have programmed the peers: the client reaches the server.
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      const r = spawnSync('ip', ['netns', 'exec', c1, PYTHON, '-c', `import socket; socket.create_connection(('${ip}', 81), 1).close()`], { stdio: 'ignore' });
+      if (r.status === 0) break;
+      if (Date.now() > deadline) throw new Error('the client container never reached the server across the overlay (20 s)');
+      await sleep(250);
+    }
+    log(`  overlay: ${c1} (host 1) → ${ip} (host 2) across VXLAN`);
+    return { path: { id: 'overlay', label: 'nsnet overlay: container on host 1 → container on host 2 (VXLAN over a veth underlay)', nsnet: true, client: c1, ip, iperfPort: 80, echoPort: 81 }, stop };
+  } catch (e) {
+    await stop();
+    return `not measured: the overlay mode is present but its world could not be set up here: ${e instanceof Error ? e.message : String(e)}`;
+  }
 }
 
 export const dataplaneSuite: Suite = {
@@ -143,8 +205,6 @@ export const dataplaneSuite: Suite = {
         log(`  ${p.id} rep ${r + 1}: ${gbps.toFixed(2)} Gbit/s, connect median ${stats(l.connect).median.toFixed(0)} µs, round trip ${stats(l.rr).median.toFixed(0)} µs`);
       }
     };
-    const overlay = await overlayPath();
-    const overlayNote = typeof overlay === 'string' ? overlay : undefined;
     const rules: Record<string, number> = {};
 
     await withHost('nsnet', async (h) => {
@@ -211,6 +271,17 @@ export const dataplaneSuite: Suite = {
     });
     await cniWorld('cni-published', 'CNI portmap published port: E → hostIP:port → container', false);
     await cniWorld('cni-published-10k', 'CNI portmap published port, 10,000 other ports published (its rule last)', true);
+
+    const overlay = await overlayPath(log);
+    const overlayNote = typeof overlay === 'string' ? overlay : undefined;
+    if (typeof overlay !== 'string') {
+      try {
+        paths.push(overlay.path);
+        for (let r = 0; r < reps; r++) measure([overlay.path], r);
+      } finally {
+        await overlay.stop();
+      }
+    }
 
     const rowsOf = (pick: (s: Sample) => number[], unitNote: string): SummaryRow[] => paths.map((p) => {
       const groups = samples[p.id]!.map(pick);

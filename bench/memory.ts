@@ -56,8 +56,9 @@ export const memorySuite: Suite = {
       return (full.rss_bytes - idle.rss_bytes) / top;
     });
     const v = { unit: 'MiB', higher_is_better: false };
+    // Every row is nsnet's own (no peer here): no "vs each peer" line.
     const rows: SummaryRow[] = [
-      { tool: 'node+nsnet', label: 'node with nsnet loaded, nothing opened', nsnet: false, items: 1, samples: pick('loaded', 0), timing: 'VmRSS' },
+      { tool: 'node+nsnet', label: 'node with nsnet loaded, nothing opened', nsnet: true, items: 1, samples: pick('loaded', 0), timing: 'VmRSS' },
       { tool: 'nsnet-idle', label: 'NetworkHost open, one network, no endpoint', items: 1, samples: pick('idle', 0), timing: 'VmRSS' },
       ...STEPS.map((n) => ({ tool: `nsnet-${n}`, label: `NetworkHost with ${n.toLocaleString('en-US')} endpoints (bridge, 1 published port each)`, items: 1, samples: pick('connected', n), timing: 'VmRSS' })),
     ];

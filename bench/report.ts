@@ -79,7 +79,7 @@ function renderMarkdown(suites: SuiteResult[]): string {
   for (const s of suites) for (const t of s.targets) out.push(`| ${s.suite} | ${t.text} | ${statusText(t)} | ${t.detail.replace(/\|/gu, '\\|')} |`);
   out.push('');
   for (const s of suites) {
-    out.push(`## ${s.suite}: ${s.title}`, '');
+    out.push(`## ${s.title} (\`${s.suite}\`)`, '');
     const m = s.machine;
     out.push(
       `Run ${String(m.date)} · ${String(m.kernel)} · node ${String(m.node)} · ${String(m.cpu_count)} CPUs (${String(m.cpu_model)}) · ` +
@@ -220,8 +220,9 @@ function lineChart(c: Chart, top: number): { parts: string[]; height: number } {
       const cx = X(q.x).toFixed(1);
       if (q.p95 !== undefined && q.p95 > q.y) p.push(`<line x1="${cx}" x2="${cx}" y1="${Y(q.y).toFixed(1)}" y2="${Y(q.p95).toFixed(1)}" stroke="${color}" stroke-width="1" stroke-dasharray="2,2"/>`);
       p.push(`<circle cx="${cx}" cy="${Y(q.y).toFixed(1)}" r="3.5" fill="${color}"/>`);
-      // Labels of alternate series go above and below their points, so that close lines stay readable.
-      p.push(`<text x="${(X(q.x) + 5).toFixed(1)}" y="${(Y(q.y) + (i % 2 ? 14 : -6)).toFixed(1)}" font-size="10" fill="${color}">${esc(num(q.y))}</text>`);
+      // A label goes above its point, or below it when another line passes just above there.
+      const crowded = c.series.some((o, j) => j !== i && o.points.some((r) => r.x === q.x && r.y >= q.y && (j < i || r.y > q.y) && Math.abs(Y(r.y) - Y(q.y)) < 16));
+      p.push(`<text x="${(X(q.x) + 5).toFixed(1)}" y="${(Y(q.y) + (crowded ? 14 : -6)).toFixed(1)}" font-size="10" fill="${color}">${esc(num(q.y))}</text>`);
     }
     const ly = plotTop + 4 + i * 18;
     p.push(`<line x1="${right + 14}" x2="${right + 34}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"/><text x="${right + 40}" y="${ly + 4}">${esc(s.name)}</text>`);
