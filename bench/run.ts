@@ -34,13 +34,6 @@ const SUITES: Record<string, { title: string; load: () => Promise<Suite | undefi
   memory: { title: 'memory: RSS of a NetworkHost idle and with 1,000 endpoints', load: async () => (await import('./memory')).memorySuite },
 };
 
-/** A suite whose file may not exist in this checkout (compiled next to this one). */
-function optionalSuite(file: string, exported: string): Suite | undefined {
-  const p = path.join(__dirname, `${file}.js`);
-  if (!fs.existsSync(p)) return undefined;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require(p) as Record<string, Suite | undefined>)[exported];
-}
 
 function usage(code: number): never {
   process.stderr.write(`usage: npm run bench [-- [--quick] [--list] [--render] [SUITE...]]\nsuites: ${Object.keys(SUITES).join(', ')}\n`);
