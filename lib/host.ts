@@ -824,10 +824,16 @@ export class NetworkHost {
       if (!rec) throw new NsnetError('ERR_ENDPOINT_NOT_FOUND', `endpoint ${id} is not connected to ${network}`, { network, endpoint: id });
       const net = this.network(tx, network);
       if (net && OWNS_NETNS.has(net.driver)) {
-        const nets = new Map(tx.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
-        const all = tx.list<EndpointRecord>(ENDPOINTS).map((e) => e.value);
-        const keeps = all.some((e) => e.id === id && e.network !== network && OWNS_NETNS.has(nets.get(e.network)?.driver ?? 'host'));
-        const sharers = all.filter((e) => e.target === id);
+        // Keys only (no document is read) unless some endpoint is in container mode: a
+        // disconnect must not cost more with every endpoint on the host.
+        const keys = tx.keys(ENDPOINTS);
+        const sharers = keys.filter((k) => k.startsWith('container/'))
+          .map((k) => tx.get<EndpointRecord>(ENDPOINTS, k)!).filter((e) => e.target === id);
+        const keeps = sharers.length > 0 && keys.some((k) => {
+          const slash = k.indexOf('/');
+          if (k.slice(slash + 1) !== id || k.slice(0, slash) === network) return false;
+          return OWNS_NETNS.has(this.network(tx, k.slice(0, slash))?.driver ?? 'host');
+        });
         if (!keeps && sharers.length) {
           throw new NsnetError('ERR_ENDPOINT_IN_USE', `endpoint ${id}'s namespace is shared by ${sharers.map((e) => e.id).join(', ')}: disconnect them first`, { network, endpoint: id, sharers: sharers.map((e) => e.id) });
         }
