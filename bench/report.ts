@@ -128,7 +128,7 @@ const OTHER_COLORS = ['#805ad5', '#b7791f', '#c53030', '#319795', '#718096'];
 function renderSvg(r: SuiteResult): string {
   const parts: string[] = [];
   let y = 40;
-  const title = `${r.suite}: ${r.title}`;
+  const title = `${r.title} (${r.suite})`;
   parts.push(`<text x="10" y="24" font-size="15" font-weight="bold">${esc(title.length > 115 ? `${title.slice(0, 112)}…` : title)}</text>`);
   for (const c of r.charts ?? []) {
     const p = lineChart(c, y);
