@@ -28,21 +28,12 @@ const SUITES: Record<string, { title: string; load: () => Promise<Suite | undefi
   rtnetlink: { title: 'links over rtnetlink: nsnet vs iproute2, pyroute2 and the npm netlink package', load: async () => (await import('./rtnetlink')).rtnetlink },
   nft: { title: 'nf_tables map elements: nsnet vs nft -f', load: async () => (await import('./nft')).nftSuite },
   bridge: { title: 'container connect/disconnect (1st, 100th, 1,000th): nsnet vs CNI plugins and netavark', load: async () => (await import('./bridge')).bridgeSuite },
-  // The plugin path (nsnet-cni as a process) is bench/cni.ts, written with nsnet-cni; it is
-  // loaded when it has been built (dist/bench/cni.js, exporting `cniSuite`), and skipped otherwise.
-  cni: { title: 'nsnet-cni as a process vs CNI plugins and netavark (bench/cni.ts)', load: async () => optionalSuite('cni', 'cniSuite') },
+  cni: { title: 'nsnet-cni as a process (daemon, fallback) vs CNI plugins and netavark', load: async () => (await import('./cni')).cniSuite },
   ports: { title: 'port-publishing scale: one more port with 10 / 1,000 / 10,000 published', load: async () => (await import('./ports')).portsSuite },
   dataplane: { title: 'data plane: throughput and latency by path vs host mode; first packet with 10,000 ports', load: async () => (await import('./dataplane')).dataplaneSuite },
   memory: { title: 'memory: RSS of a NetworkHost idle and with 1,000 endpoints', load: async () => (await import('./memory')).memorySuite },
 };
 
-/** A suite whose file may not exist in this checkout (compiled next to this one). */
-function optionalSuite(file: string, exported: string): Suite | undefined {
-  const p = path.join(__dirname, `${file}.js`);
-  if (!fs.existsSync(p)) return undefined;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require(p) as Record<string, Suite | undefined>)[exported];
-}
 
 function usage(code: number): never {
   process.stderr.write(`usage: npm run bench [-- [--quick] [--list] [--render] [SUITE...]]\nsuites: ${Object.keys(SUITES).join(', ')}\n`);

@@ -2,5 +2,8 @@
 // test/unit/package.test.ts checks that it exports exactly what the CommonJS entry does.
 import cjs from '../dist/lib/index.js';
 
-export const { NsnetError, NetlinkError, Netns, NETNS_DIR, Netlink, FileLock, NfTables, Conntrack, REG, canonicalExpr, NetworkHost, DEFAULT_NETWORK, PREDEFINED_NETWORKS, Firewall, doctor } = cjs;
+export const {
+  NsnetError, NetlinkError, Netns, NETNS_DIR, Netlink, FileLock, NfTables, Conntrack, REG, canonicalExpr, NetworkHost, DEFAULT_NETWORK,
+  PREDEFINED_NETWORKS, Firewall, doctor, OverlayAgent, EtcdControlPlane, FileControlPlane,
+} = cjs;
 export default cjs;

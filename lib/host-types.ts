@@ -1,8 +1,9 @@
 /** The public shapes of the NetworkHost façade. */
 import type { NetnsSpec } from './netns';
-import type { MacvlanMode, NetworkDriver, NetworkRecord, PortMapping } from './drivers/driver';
+import type { NetworkDriver, NetworkRecord, PortMapping } from './drivers/driver';
+import type { MacvlanMode } from './netlink/link-types';
 
-export type { MacvlanMode, NetworkDriver, PortMapping };
+export type { NetworkDriver, PortMapping };
 
 /** What `createNetwork` takes. */
 export interface NetworkSpec {
@@ -10,16 +11,21 @@ export interface NetworkSpec {
   name: string;
   /**
    * 'bridge' (default): a Linux bridge, NAT and published ports. 'macvlan': children of `parent`
-   * on its own L2 segment, no NAT. (`host`, `none` and `container` are predefined networks.)
+   * on its own L2 segment, no NAT. 'overlay': one network across hosts over VXLAN (needs a
+   * NetworkHost opened with a `controlPlane`). (`host`, `none` and `container` are predefined
+   * networks.)
    */
-  driver?: 'bridge' | 'macvlan';
+  driver?: 'bridge' | 'macvlan' | 'overlay';
   /** Bridge device name (bridge; default `nsbr-` + 10 hex digits of the name's hash). */
   bridge?: string;
   /** macvlan: the parent device in the host namespace (required). */
   parent?: string;
   /** macvlan: how children of the parent reach each other (default 'bridge'). */
-  mode?: MacvlanMode;
-  /** IPv4 subnet; default: a free one from the default pools (172.17-31.0.0/16, 192.168.x/20). */
+  mode?: Exclude<MacvlanMode, 'source'>;
+  /**
+   * IPv4 subnet; default: a free one from the default pools (172.17-31.0.0/16, 192.168.x/20).
+   * Overlay (required): the range shared by every host; each host leases a block of it.
+   */
   subnet?: string;
   gateway?: string;
   /** Allocate dynamic addresses only from here. */
@@ -27,8 +33,14 @@ export interface NetworkSpec {
   /** IPv6 subnet for dual stack. */
   subnet6?: string;
   gateway6?: string;
-  /** Default 1500. */
+  /** Default 1500 (macvlan: the parent's; overlay: the underlay's minus 50). */
   mtu?: number;
+  /** overlay (required): the VXLAN network identifier, 1..16777215, unique among the overlays. */
+  vni?: number;
+  /** overlay: the VXLAN UDP port (default 4789). */
+  vxlanPort?: number;
+  /** overlay: the prefix length of each host's block (default 24). */
+  hostPrefix?: number;
   /** Containers of the network may talk to each other (bridge; default true). */
   icc?: boolean;
   /** No egress and no published ports (default false). macvlan: no default route. */
@@ -117,8 +129,11 @@ export type NetworkInspect = Network & {
   endpoints: Endpoint[];
   /** The kernel's IPv4 forwarding in the host namespace (nsnet turns it on for bridge networks). */
   ipForward: boolean;
-  /** bridge: whether the bridge exists and is up right now. */
+  /** bridge, overlay: whether the bridge exists and is up right now. */
   bridgeUp?: boolean;
+  /** overlay: whether this host's VXLAN device exists and is up, and how many other hosts it has routes to. */
+  vxlanUp?: boolean;
+  peers?: number;
   /** macvlan: whether the parent exists and is up (children pass no traffic while it is down). */
   parentUp?: boolean;
   /** host: the host's interfaces and addresses — what a host-mode container sees. */

@@ -11,8 +11,14 @@ import { NetlinkError, NsnetError, invalid } from './errors';
 import { RETIRED_GROUP, attachEndpoint, createBridge, detachEndpoint, hostIfname, ownerAlias, parseOwnerAlias, reapRetired, removeBridge, retireEndpoint } from './drivers/bridge';
 import type {
   BridgeEndpointRecord, BridgeNetworkRecord, DriverContext, EndpointRecord, MacvlanEndpointRecord, MacvlanMode, MacvlanNetworkRecord,
-  NetworkDriver, NetworkRecord, PlainNetworkRecord, PortMapping,
+  NetworkDriver, NetworkRecord, OverlayNetworkRecord, PlainNetworkRecord, PortMapping,
 } from './drivers/driver';
+import type { AttachNet } from './drivers/bridge';
+import { removeOverlay } from './drivers/overlay';
+import { RTPROT_NSNET } from './overlay/peers';
+import type { FirewallNetwork } from './firewall/elements';
+import type { OverlayAgent } from './overlay/agent';
+import { OverlayMembership, attachNet, firewallNet, realizeOverlay, type OverlayHostOptions } from './overlay/membership';
 import { attachMacvlan, detachMacvlan, macvlanAttached, macvlanParent } from './drivers/macvlan';
 import { faultPoint } from './faults';
 import { Firewall } from './firewall/firewall';
@@ -32,6 +38,17 @@ export interface NetworkHostOptions {
   stateDir?: string;
   /** The host namespace (default: the caller's). */
   netns?: NetnsSpec;
+  /**
+   * Overlay mode: where the hosts share the overlay's state — `{ etcd: ['http://10.0.0.1:2379'] }`
+   * or `{ dir }` (hosts sharing one machine), or a ControlPlane already open.
+   */
+  controlPlane?: OverlayHostOptions['controlPlane'];
+  /** Overlay mode: this host's id (default: the machine's host name). */
+  hostId?: string;
+  /** Overlay mode: where VXLAN traffic leaves, `{ dev }` or `{ address }` (default: the IPv4 default route's device). */
+  underlay?: OverlayHostOptions['underlay'];
+  /** Overlay mode: the agent's full reconcile period, ms (default 10 000). */
+  reconcileInterval?: number;
 }
 
 /** The default network: exists without being created (like Docker's `bridge`). */
@@ -80,7 +97,7 @@ function holderName(holder: string): string {
 }
 
 /** Drivers whose endpoints have a namespace of their own that nsnet configured. */
-const OWNS_NETNS: ReadonlySet<NetworkDriver> = new Set(['bridge', 'macvlan', 'none']);
+const OWNS_NETNS: ReadonlySet<NetworkDriver> = new Set(['bridge', 'macvlan', 'overlay', 'none']);
 
 /** Validates labels: string keys and values, no prototype keys. */
 function labels(l: unknown): Record<string, string> {
@@ -160,7 +177,10 @@ function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep: Endpoi
   const e = src.ep;
   if (e.ifname !== undefined && src.net.driver !== 'none') out.ifname = e.ifname;
   if (e.mac !== undefined) out.mac = e.mac;
-  if ('subnet' in src.net) {
+  if (src.net.driver === 'overlay') {
+    // The container's prefix is this host's block; the rest of the overlay is routed.
+    if (e.ipv4 !== undefined) out.ipv4 = `${e.ipv4}/${src.net.hostSubnet.split('/')[1]}`;
+  } else if ('subnet' in src.net) {
     if (e.ipv4 !== undefined) out.ipv4 = `${e.ipv4}/${src.net.subnet.split('/')[1]}`;
     if (e.ipv6 && src.net.subnet6) out.ipv6 = `${e.ipv6}/${src.net.subnet6.split('/')[1]}`;
   }
@@ -174,8 +194,13 @@ function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep: Endpoi
 export class NetworkHost {
   private readonly ipam = new Ipam();
   private firewallReady = false;
-  /** Networks whose kernel objects this process has made sure of. */
-  private readonly ready = new Set<string>();
+  /**
+   * Networks whose kernel objects this process has made sure of, by name, with the `created`
+   * stamp of the record it realized (a network removed and made again by another process is a
+   * new one). A long-lived host can still be wrong about the kernel (someone deleted a bridge):
+   * connect re-realizes once when a step says so (see connectAddressed).
+   */
+  private readonly ready = new Map<string, string>();
   private sockets: Promise<Sockets> | undefined;
 
   private constructor(
@@ -187,9 +212,16 @@ export class NetworkHost {
     private readonly netns: NetnsSpec | undefined,
   ) {}
 
+  /** Overlay mode: the control plane and the agent (when opened with `controlPlane`). */
+  private overlay: OverlayMembership | undefined;
+
   /** Opens the state store and handles in the host namespace. */
   static async open(opts: NetworkHostOptions = {}): Promise<NetworkHost> {
-    v.knownKeys(opts, ['stateDir', 'netns'], 'NetworkHost.open options');
+    v.knownKeys(opts, ['stateDir', 'netns', 'controlPlane', 'hostId', 'underlay', 'reconcileInterval'], 'NetworkHost.open options');
+    if (opts.controlPlane === undefined) {
+      for (const k of ['hostId', 'underlay', 'reconcileInterval'] as const)
+        if (opts[k] !== undefined) throw invalid('ERR_INVALID_ARGUMENT', `${k} applies to overlay mode, which needs a controlPlane`, { option: k });
+    }
     const stateDir = opts.stateDir ?? '/var/lib/nsnet';
     const store = await FileStore.open({ dir: stateDir });
     let host: Netlink | undefined;
@@ -211,6 +243,17 @@ export class NetworkHost {
         nh.ipam.createPool(tx, rec.name, { subnet: rec.subnet, gateway: rec.gateway });
         tx.put(NETWORKS, rec.name, rec);
       });
+      if (opts.controlPlane !== undefined) {
+        // The agent serves the overlay networks recorded here (other processes may join some).
+        const recorded = (): Promise<{ network: string; subnet: string }[]> => store.read((view) => view.list<NetworkRecord>(NETWORKS)
+          .flatMap((n) => (n.value.driver === 'overlay' ? [{ network: n.value.name, subnet: n.value.hostSubnet }] : [])));
+        nh.overlay = await OverlayMembership.open({
+          controlPlane: opts.controlPlane,
+          ...(opts.hostId !== undefined ? { hostId: opts.hostId } : {}),
+          ...(opts.underlay !== undefined ? { underlay: opts.underlay } : {}),
+          ...(opts.reconcileInterval !== undefined ? { reconcileInterval: opts.reconcileInterval } : {}),
+        }, host, opts.netns, recorded);
+      }
       return nh;
     } catch (e) {
       host?.close();
@@ -302,42 +345,81 @@ export class NetworkHost {
    * firewall elements; a macvlan network only needs its parent to exist.
    */
   private async realize(net: NetworkRecord, op = 'realize'): Promise<void> {
-    if (this.ready.has(net.name)) return;
+    if (this.ready.get(net.name) === net.created) return;
     if (net.driver === 'macvlan') await macvlanParent(this.ctx, net.parent);
-    if (net.driver !== 'bridge') return;
+    if (net.driver !== 'bridge' && net.driver !== 'overlay') return;
     await this.ensureFirewall();
-    await createBridge(this.ctx, net);
+    // Overlay: the bridge and VXLAN device from the record (peers are the agent's business).
+    if (net.driver === 'overlay') await realizeOverlay(this.ctx, net);
+    else await createBridge(this.ctx, net);
     faultPoint(`${op}:bridge`);
-    for (const [key, value] of Object.entries(Firewall.sysctls(net))) await Netns.sysctl(this.netns, key, value);
-    await this.firewall.addNetwork(net);
-    this.ready.add(net.name);
+    const fw = this.firewallNet(net);
+    for (const [key, value] of Object.entries(Firewall.sysctls(fw))) await Netns.sysctl(this.netns, key, value);
+    await this.firewall.addNetwork(fw);
+    this.ready.set(net.name, net.created);
+  }
+
+  /** A bridge-like network (bridge, overlay) as the firewall sees it. */
+  private firewallNet(net: BridgeNetworkRecord | OverlayNetworkRecord): FirewallNetwork {
+    return net.driver === 'overlay' ? firewallNet(net) : net;
+  }
+
+  /** A bridge-like network as the bridge driver attaches containers to it. */
+  private attachNet(net: BridgeNetworkRecord | OverlayNetworkRecord): AttachNet {
+    return net.driver === 'overlay' ? attachNet(net) : net;
+  }
+
+  private requireOverlay(): OverlayMembership {
+    if (!this.overlay) throw new NsnetError('ERR_NO_CONTROL_PLANE', 'overlay networks need a control plane: open the NetworkHost with { controlPlane, hostId, underlay }');
+    return this.overlay;
+  }
+
+  /** Every subnet in use on this host: address pools and the whole range of each overlay. */
+  private usedSubnets(view: StoreView): string[] {
+    const overlays = view.list<NetworkRecord>(NETWORKS).flatMap((n) => (n.value.driver === 'overlay' ? [n.value.subnet] : []));
+    return [...this.ipam.subnets(view), ...overlays];
   }
 
   /**
-   * Creates a network: its record, address pool, bridge and firewall elements.
-   * @throws ERR_INVALID_NAME, ERR_NETWORK_EXISTS, ERR_SUBNET_OVERLAP, ERR_INVALID_CIDR, ERR_NO_FREE_SUBNET
+   * Overlay mode: the agent that keeps this host's VXLAN peers equal to the control plane's
+   * hosts (list + watch + periodic full reconcile), started now (idempotent). Stop it with
+   * `close()` (or `agent.stop()`).
+   * @throws ERR_NO_CONTROL_PLANE
+   */
+  runAgent(): OverlayAgent {
+    return this.requireOverlay().agent.start();
+  }
+
+  /**
+   * Creates a network: its record, address pool, bridge and firewall elements. An overlay
+   * network is defined in the control plane if it is new there (every host creates it with the
+   * same settings), and this host joins it: a block of its subnet, a bridge and a VXLAN device.
+   * @throws ERR_INVALID_NAME, ERR_NETWORK_EXISTS, ERR_SUBNET_OVERLAP, ERR_INVALID_CIDR, ERR_NO_FREE_SUBNET;
+   *   overlay: ERR_NO_CONTROL_PLANE, ERR_VNI_IN_USE, ERR_INVALID_VNI, ERR_UNDERLAY_NOT_FOUND, ERR_CONTROL_PLANE_UNAVAILABLE
    */
   async createNetwork(spec: NetworkSpec): Promise<Network> {
-    v.knownKeys(spec, ['name', 'driver', 'bridge', 'parent', 'mode', 'subnet', 'gateway', 'ipRange', 'subnet6', 'gateway6', 'mtu', 'icc', 'internal', 'ipMasquerade', 'labels'], 'network');
+    v.knownKeys(spec, ['name', 'driver', 'bridge', 'parent', 'mode', 'subnet', 'gateway', 'ipRange', 'subnet6', 'gateway6', 'mtu', 'icc', 'internal', 'ipMasquerade', 'labels', 'vni', 'vxlanPort', 'hostPrefix'], 'network');
     const name = networkName(spec.name);
     const driver = spec.driver ?? 'bridge';
-    if (driver !== 'bridge' && driver !== 'macvlan') {
+    if (driver !== 'bridge' && driver !== 'macvlan' && driver !== 'overlay') {
       const hint = (PREDEFINED_NETWORKS as readonly string[]).includes(driver as string) ? ` (${driver as string} is a predefined network: connect to it)` : '';
-      throw invalid('ERR_INVALID_ARGUMENT', `driver ${JSON.stringify(driver)} is not one of bridge, macvlan${hint}`, { driver });
+      throw invalid('ERR_INVALID_ARGUMENT', `driver ${JSON.stringify(driver)} is not one of bridge, macvlan, overlay${hint}`, { driver });
     }
-    const only = driver === 'bridge' ? ['parent', 'mode'] : ['bridge', 'icc', 'ipMasquerade'];
+    const only = driver === 'bridge' ? ['parent', 'mode', 'vni', 'vxlanPort', 'hostPrefix'] : driver === 'macvlan' ? ['bridge', 'icc', 'ipMasquerade', 'vni', 'vxlanPort', 'hostPrefix']
+      : ['bridge', 'parent', 'mode', 'gateway', 'ipRange', 'subnet6', 'gateway6', 'icc', 'internal'];
     for (const k of only) if ((spec as unknown as Record<string, unknown>)[k] !== undefined) throw invalid('ERR_INVALID_ARGUMENT', `${k} does not apply to a ${driver} network`, { option: k });
     if (spec.bridge !== undefined) v.ifname(spec.bridge, 'bridge name');
     if (driver === 'macvlan') {
       if (spec.parent === undefined) throw invalid('ERR_INVALID_ARGUMENT', 'a macvlan network needs a parent device', { option: 'parent' });
       v.ifname(spec.parent, 'parent');
     }
+    if (driver === 'overlay') return this.createOverlayNetwork(name, spec);
     return this.operation(async (tx, undo) => {
       if (this.network(tx, name)) {
         const predefined = name === DEFAULT_NETWORK || (PREDEFINED_NETWORKS as readonly string[]).includes(name);
         throw new NsnetError('ERR_NETWORK_EXISTS', predefined ? `${name} is a predefined network` : `network ${name} exists`, { network: name });
       }
-      const plan = normalizeNetwork({ subnet: spec.subnet, gateway: spec.gateway, ipRange: spec.ipRange, subnet6: spec.subnet6, gateway6: spec.gateway6 }, this.ipam.subnets(tx));
+      const plan = normalizeNetwork({ subnet: spec.subnet, gateway: spec.gateway, ipRange: spec.ipRange, subnet6: spec.subnet6, gateway6: spec.gateway6 }, this.usedSubnets(tx));
       let rec: BridgeNetworkRecord | MacvlanNetworkRecord;
       if (driver === 'bridge') {
         const bridges = tx.list<NetworkRecord>(NETWORKS).flatMap((n) => (n.value.driver === 'bridge' ? [n.value.bridge] : []));
@@ -362,12 +444,40 @@ export class NetworkHost {
     });
   }
 
+  /** createNetwork() of an overlay network. */
+  private async createOverlayNetwork(name: string, spec: NetworkSpec): Promise<Network> {
+    const ov = this.requireOverlay();
+    return this.operation(async (tx, undo) => {
+      if (this.network(tx, name)) throw new NsnetError('ERR_NETWORK_EXISTS', `network ${name} exists`, { network: name });
+      const rec = await ov.join(name, {
+        subnet: spec.subnet, vni: spec.vni, vxlanPort: spec.vxlanPort, mtu: spec.mtu, hostPrefix: spec.hostPrefix,
+        ipMasquerade: spec.ipMasquerade, labels: labels(spec.labels),
+      }, this.usedSubnets(tx));
+      try {
+        // Addresses come from this host's block; the bridge has the gateway, the VXLAN device the block's first address.
+        this.ipam.createPool(tx, name, normalizeNetwork({ subnet: rec.hostSubnet, gateway: rec.gateway }, []));
+        tx.put(NETWORKS, name, rec);
+        await this.realize(rec, 'createNetwork');
+      } catch (e) {
+        await this.unrealize(rec).catch(() => undefined);
+        await ov.leave(name).catch(() => undefined);
+        throw e;
+      }
+      // If the commit fails: the devices and firewall elements go, then the block (reverse order).
+      undo(() => ov.leave(name));
+      undo(() => this.unrealize(rec));
+      faultPoint('createNetwork:realized');
+      return { ...rec };
+    });
+  }
+
   private async unrealize(net: NetworkRecord): Promise<void> {
     this.ready.delete(net.name);
-    if (net.driver !== 'bridge') return;
+    if (net.driver !== 'bridge' && net.driver !== 'overlay') return;
     await this.firewall.removeNetwork(net.name);
     faultPoint('removeNetwork:firewall');
-    await removeBridge(this.ctx, net);
+    if (net.driver === 'overlay') await removeOverlay(this.ctx, net.name);
+    else await removeBridge(this.ctx, net);
     faultPoint('removeNetwork:bridge');
   }
 
@@ -386,7 +496,19 @@ export class NetworkHost {
       if (eps.length) throw new NsnetError('ERR_NETWORK_IN_USE', `network ${name} has ${eps.length} endpoint(s): ${eps.slice(0, 5).map((e) => e.value.id).join(', ')}`, { network: name });
       await this.unrealize(net);
       undo(() => this.realize(net));
-      if (net.driver === 'bridge' || net.driver === 'macvlan') this.ipam.deletePool(tx, name);
+      // Overlay: this host's block is released everywhere (without a control plane, it expires
+      // with the lease of the process that holds it); the definition goes with the last host.
+      if (net.driver === 'overlay' && this.overlay) {
+        const ov = this.overlay;
+        try {
+          await ov.leave(name);
+        } catch (e) {
+          await this.realize(net).catch(() => undefined); // the control plane is away: nothing changes
+          throw e;
+        }
+        undo(() => ov.agent.join(name)); // (undone in reverse: joined again before realize)
+      }
+      if (net.driver === 'bridge' || net.driver === 'macvlan' || net.driver === 'overlay') this.ipam.deletePool(tx, name);
       tx.delete(NETWORKS, name);
     });
   }
@@ -406,7 +528,11 @@ export class NetworkHost {
     });
     const ipForward = (await Netns.sysctl(this.netns, 'net.ipv4.ip_forward')) === '1';
     const out: NetworkInspect = { ...net, endpoints: eps, ipForward };
-    if (net.driver === 'bridge') out.bridgeUp = (await this.host.links.find(net.bridge))?.up === true;
+    if (net.driver === 'bridge' || net.driver === 'overlay') out.bridgeUp = (await this.host.links.find(net.bridge))?.up === true;
+    if (net.driver === 'overlay') {
+      out.vxlanUp = (await this.host.links.find(net.vxlan))?.up === true;
+      out.peers = out.vxlanUp ? (await this.host.routes.list({ family: 4, dev: net.vxlan })).filter((r) => r.protocol === String(RTPROT_NSNET)).length : 0;
+    }
     if (net.driver === 'macvlan') out.parentUp = (await this.host.links.find(net.parent))?.up === true;
     if (net.driver === 'host') out.interfaces = await this.hostInterfaces();
     return out;
@@ -468,6 +594,7 @@ export class NetworkHost {
     const allowed: Record<NetworkDriver, string[]> = {
       bridge: ['netns', 'ifname', 'ipv4', 'ipv6', 'publish'],
       macvlan: ['netns', 'ifname', 'ipv4', 'ipv6'],
+      overlay: ['netns', 'ifname', 'ipv4', 'publish'],
       host: ['ports'],
       none: ['netns'],
       container: ['target'],
@@ -479,7 +606,7 @@ export class NetworkHost {
           : k === 'netns' && driver === 'host' ? ': a host-mode container uses the host namespace' : '';
       throw invalid('ERR_INVALID_ARGUMENT', `${k} does not apply to a ${driver} endpoint${why}`, { option: k, driver });
     }
-    const needsNetns = driver === 'bridge' || driver === 'macvlan' || driver === 'none';
+    const needsNetns = driver === 'bridge' || driver === 'macvlan' || driver === 'overlay' || driver === 'none';
     let netnsPath: string | undefined;
     if (needsNetns) {
       if (opts.netns === undefined) throw invalid('ERR_INVALID_ARGUMENT', `connecting to a ${driver} network needs the container's netns`, { option: 'netns' });
@@ -489,8 +616,8 @@ export class NetworkHost {
     }
     if (driver === 'container' && (typeof opts.target !== 'string' || !opts.target)) throw invalid('ERR_INVALID_ARGUMENT', 'container mode needs a target: the id of the endpoint whose namespace to share', { option: 'target' });
     const hostPorts = driver === 'host' ? normalizeHostPorts(opts.ports) : [];
-    const ports = driver === 'bridge' ? normalizePorts(opts.publish) : hostPorts;
-    const ifname = driver === 'bridge' || driver === 'macvlan' ? v.ifname(opts.ifname ?? 'eth0', 'ifname') : undefined;
+    const ports = driver === 'bridge' || driver === 'overlay' ? normalizePorts(opts.publish) : hostPorts;
+    const ifname = driver === 'bridge' || driver === 'macvlan' || driver === 'overlay' ? v.ifname(opts.ifname ?? 'eth0', 'ifname') : undefined;
     return this.operation(async (tx, undo) => {
       const net = this.network(tx, network);
       if (!net || net.driver !== driver) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
@@ -530,6 +657,7 @@ export class NetworkHost {
         }
         case 'bridge':
         case 'macvlan':
+        case 'overlay':
           return this.connectAddressed(tx, undo, net, { id, netns: netnsPath!, ifname: ifname!, ports, ipv4: opts.ipv4, ipv6: opts.ipv6 });
       }
     });
@@ -554,21 +682,21 @@ export class NetworkHost {
 
   /** Connects a bridge or macvlan endpoint (inside the store transaction `tx`). */
   private async connectAddressed(
-    tx: StoreTx, undo: (step: () => Promise<unknown>) => void, net: BridgeNetworkRecord | MacvlanNetworkRecord,
+    tx: StoreTx, undo: (step: () => Promise<unknown>) => void, net: BridgeNetworkRecord | MacvlanNetworkRecord | OverlayNetworkRecord,
     o: { id: string; netns: string; ifname: string; ports: PortMapping[]; ipv4: string | undefined; ipv6: string | boolean | undefined },
   ): Promise<Endpoint> {
     const { id, ports } = o;
     const network = net.name;
-    if (net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
+    if (net.driver !== 'overlay' && net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
     const resolved = this.resolvePorts(tx, ports, ports.length ? await this.boundSockets([...new Set(ports.map((p) => p.protocol))]) : []);
     const lease = this.ipam.allocate(tx, network, { owner: id, ...(o.ipv4 !== undefined ? { ipv4: o.ipv4 } : {}), ...(o.ipv6 !== undefined ? { ipv6: o.ipv6 } : {}) });
     const rec: EndpointRecord = {
       id, network, netns: o.netns, ifname: o.ifname, mac: macFromIp(lease.ipv4),
       ipv4: lease.ipv4, gateway: net.gateway, ports: resolved, created: new Date().toISOString(),
     };
-    if (net.driver === 'bridge') rec.hostIfname = hostIfname(network, id);
+    if (net.driver === 'bridge' || net.driver === 'overlay') rec.hostIfname = hostIfname(network, id);
     if (lease.ipv6) rec.ipv6 = lease.ipv6;
-    if (lease.ipv6 && net.gateway6) rec.gateway6 = net.gateway6;
+    if (lease.ipv6 && net.driver !== 'overlay' && net.gateway6) rec.gateway6 = net.gateway6;
     faultPoint('connect:allocated');
     await this.realize(net);
     faultPoint('connect:network');
@@ -578,18 +706,40 @@ export class NetworkHost {
       faultPoint('connect:attached');
     } else {
       const ep = rec as BridgeEndpointRecord;
+      const attach = async (): Promise<void> => {
+        try {
+          await attachEndpoint(this.ctx, this.attachNet(net), ep, o.netns);
+        } catch (e) {
+          // The container's previous interface of that name may be retired but not yet deleted.
+          if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
+          await this.reap();
+          await attachEndpoint(this.ctx, this.attachNet(net), ep, o.netns);
+        }
+      };
       try {
-        await attachEndpoint(this.ctx, net, ep, o.netns);
+        await attach();
       } catch (e) {
-        // The container's previous interface of that name may be retired but not yet deleted.
-        if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
-        await this.reap();
-        await attachEndpoint(this.ctx, net, ep, o.netns);
+        // This process believed the bridge was there; someone removed it (ENODEV naming it as
+        // master): make sure of the network again, once.
+        if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
+        this.ready.delete(net.name);
+        this.firewallReady = false;
+        await this.realize(net);
+        await attach();
       }
       undo(() => detachEndpoint(this.ctx, ep));
       faultPoint('connect:attached');
       try {
-        await this.firewall.connectEndpoint({ ...ep, bridge: net.bridge });
+        try {
+          await this.firewall.connectEndpoint({ ...ep, bridge: net.bridge });
+        } catch (e) {
+          // The firewall's tables or this network's elements went away under a long-lived host.
+          if (!(e instanceof NsnetError && (e.code === 'ERR_FIREWALL_MISSING' || e.code === 'ERR_NETWORK_NOT_FOUND'))) throw e;
+          this.ready.delete(net.name);
+          this.firewallReady = false;
+          await this.realize(net);
+          await this.firewall.connectEndpoint({ ...ep, bridge: net.bridge });
+        }
       } catch (e) {
         await detachEndpoint(this.ctx, ep).catch(() => undefined);
         throw e;
@@ -682,14 +832,14 @@ export class NetworkHost {
           throw new NsnetError('ERR_ENDPOINT_IN_USE', `endpoint ${id}'s namespace is shared by ${sharers.map((e) => e.id).join(', ')}: disconnect them first`, { network, endpoint: id, sharers: sharers.map((e) => e.id) });
         }
       }
-      if (net?.driver === 'bridge' || (!net && rec.hostIfname)) {
+      if (net?.driver === 'bridge' || net?.driver === 'overlay' || (!net && rec.hostIfname)) {
         const ep = rec as BridgeEndpointRecord;
-        await this.firewall.disconnectEndpoint({ ...ep, bridge: net?.driver === 'bridge' ? net.bridge : '' });
+        await this.firewall.disconnectEndpoint({ ...ep, bridge: net?.driver === 'bridge' || net?.driver === 'overlay' ? net.bridge : '' });
         faultPoint('disconnect:unpublished');
         // Retired now (down, off the bridge), deleted with others in one go a moment later.
         await retireEndpoint(this.ctx, ep);
         retired = true;
-        if (net?.driver === 'bridge') undo(() => this.restoreEndpoint(ep, net));
+        if (net?.driver === 'bridge' || net?.driver === 'overlay') undo(() => this.restoreEndpoint(ep, net));
       } else if (net?.driver === 'macvlan') {
         await detachMacvlan(rec as MacvlanEndpointRecord, network);
         undo(() => attachMacvlan(this.ctx, net, rec as MacvlanEndpointRecord, rec.netns!));
@@ -703,9 +853,9 @@ export class NetworkHost {
   }
 
   /** Puts a retired (or deleted) bridge endpoint back: veth on its bridge, its elements. */
-  private async restoreEndpoint(ep: BridgeEndpointRecord, net: BridgeNetworkRecord): Promise<void> {
+  private async restoreEndpoint(ep: BridgeEndpointRecord, net: BridgeNetworkRecord | OverlayNetworkRecord): Promise<void> {
     const link = await this.host.links.find(ep.hostIfname);
-    if (!link) await attachEndpoint(this.ctx, net, ep, ep.netns);
+    if (!link) await attachEndpoint(this.ctx, this.attachNet(net), ep, ep.netns);
     else {
       await this.host.links.set(link.index, { master: net.bridge, group: 0, up: true });
       await this.host.links.set(link.index, { bridgePort: { hairpin: true } });
@@ -715,6 +865,8 @@ export class NetworkHost {
 
   private reapTimer: NodeJS.Timeout | undefined;
   private reaping: Promise<void> | undefined;
+  /** The reap that runs after the one in flight (for veths retired while it runs). */
+  private reapNext: Promise<void> | undefined;
 
   /** Deletes retired veths soon (one kernel operation for all of them). */
   private scheduleReap(): void {
@@ -735,8 +887,17 @@ export class NetworkHost {
       clearTimeout(this.reapTimer);
       this.reapTimer = undefined;
     }
-    this.reaping ??= reapRetired(this.ctx).finally(() => { this.reaping = undefined; });
-    await this.reaping;
+    if (!this.reaping) {
+      this.reaping = reapRetired(this.ctx).finally(() => { this.reaping = undefined; });
+      return this.reaping;
+    }
+    // A group delete in flight may have started before the caller's veth was retired: the
+    // caller waits for the next one, which every caller arriving meanwhile shares.
+    this.reapNext ??= this.reaping.catch(() => undefined).then(() => {
+      this.reapNext = undefined;
+      return this.reap();
+    });
+    return this.reapNext;
   }
 
   /**
@@ -768,7 +929,7 @@ export class NetworkHost {
           await this.firewall.disconnectEndpoint(ep.id);
           await detachEndpoint(this.ctx, ep as BridgeEndpointRecord);
         }
-        if (ep.ipv4 !== undefined && net && (net.driver === 'bridge' || net.driver === 'macvlan')) this.ipam.release(tx, ep.network, ep.id);
+        if (ep.ipv4 !== undefined && net && (net.driver === 'bridge' || net.driver === 'macvlan' || net.driver === 'overlay')) this.ipam.release(tx, ep.network, ep.id);
         this.ledger(tx, ep, true);
         tx.delete(ENDPOINTS, epKey(ep.network, ep.id));
         report.endpoints.push(`${ep.network}/${ep.id}`);
@@ -779,7 +940,9 @@ export class NetworkHost {
         const owner = parseOwnerAlias(link.alias);
         if (!owner) continue;
         const net = nets.get(owner.network);
-        const mine = owner.endpoint === undefined ? net?.driver === 'bridge' && net.bridge === link.name : eps.has(epKey(owner.network, owner.endpoint));
+        const mine = owner.endpoint === undefined
+          ? (net?.driver === 'bridge' && net.bridge === link.name) || (net?.driver === 'overlay' && (net.bridge === link.name || net.vxlan === link.name))
+          : eps.has(epKey(owner.network, owner.endpoint));
         if (mine) continue;
         await this.host.links.remove(link.index).catch((e) => { if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e; });
         report.links.push(link.name);
@@ -826,7 +989,8 @@ export class NetworkHost {
       }
     };
     const nets = tx.list<NetworkRecord>(NETWORKS).map((n) => n.value);
-    const bridges = nets.filter((n): n is BridgeNetworkRecord => n.driver === 'bridge');
+    // Bridge and overlay networks alike: a bridge with containers on veths (overlay: plus its VXLAN device).
+    const bridges = nets.filter((n): n is BridgeNetworkRecord | OverlayNetworkRecord => n.driver === 'bridge' || n.driver === 'overlay');
     const eps = tx.list<EndpointRecord>(ENDPOINTS).map((e) => e.value);
     const bridgeEps = eps.flatMap((e) => {
       const n = bridges.find((x) => x.name === e.network);
@@ -835,7 +999,7 @@ export class NetworkHost {
     this.ready.clear();
     this.firewallReady = false;
     if (!(await this.firewall.isIntact())) {
-      await this.firewall.rebuild({ networks: bridges, endpoints: bridgeEps.map(({ ep, net }) => ({ ...ep, bridge: net.bridge })) });
+      await this.firewall.rebuild({ networks: bridges.map((n) => this.firewallNet(n)), endpoints: bridgeEps.map(({ ep, net }) => ({ ...ep, bridge: net.bridge })) });
       report.firewallRebuilt = true;
     }
     this.firewallReady = true;
@@ -847,9 +1011,10 @@ export class NetworkHost {
       // The default network is made at its first connect: not being there is its normal state.
       const lazy = net.name === DEFAULT_NETWORK && !mine && !owned.has(`net:${net.name}`) && !bridgeEps.some((x) => x.net === net);
       if (lazy) continue;
+      const vxlanDown = net.driver === 'overlay' && (await this.host.links.find(net.vxlan))?.up !== true;
       const fine = await attempt(net.name, undefined, () => this.realize(net));
       if (!fine) brokenNets.add(net.name);
-      else if (!mine || !bridge.up || !owned.has(`net:${net.name}`)) report.networks.push(net.name);
+      else if (!mine || !bridge.up || vxlanDown || !owned.has(`net:${net.name}`)) report.networks.push(net.name);
     }
     const alive = (ns: string): boolean => {
       try {
@@ -865,7 +1030,7 @@ export class NetworkHost {
       const bridgeIndex = (await this.host.links.find(net.bridge))?.index;
       // Missing, or retired by a disconnect that never committed, or without its elements.
       const broken = !link || link.group === RETIRED_GROUP || link.master !== bridgeIndex || !link.up ||
-        ((ep.ports.length > 0 || !net.icc) && !owned.has(`ep:${ep.id}`));
+        ((ep.ports.length > 0 || (net.driver === 'bridge' && !net.icc)) && !owned.has(`ep:${ep.id}`));
       if (!broken) continue;
       if (await attempt(ep.network, ep.id, () => this.restoreEndpoint(ep, net))) report.endpoints.push(`${ep.network}/${ep.id}`);
     }
@@ -883,8 +1048,12 @@ export class NetworkHost {
     return report;
   }
 
-  /** Closes the store and handles. */
+  /**
+   * Closes the store and handles; overlay mode: stops the agent and closes the control plane
+   * (this host's blocks are kept until its lease expires: its containers still use them).
+   */
   async close(): Promise<void> {
+    await this.overlay?.close().catch(() => undefined);
     await this.reap().catch(() => undefined);
     this.host.close();
     if (this.sockets) (await this.sockets.catch(() => undefined))?.close();

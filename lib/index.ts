@@ -39,9 +39,26 @@ export type {
   HostPort, HostInterface, NetworkDriver,
 } from './host-types';
 export { Firewall } from './firewall/firewall';
-export type { FirewallNetwork, FirewallEndpoint, FirewallPort } from './firewall/elements';
+export type { FirewallNetwork, FirewallEndpoint, FirewallPort, Protocol } from './firewall/elements';
+export type { EnsureResult, OwnedElement } from './firewall/firewall';
+export type { FirewallCheck } from './firewall/check';
+export type { FirewallState } from './firewall/state';
+export type { NetworkRecord, BridgeNetworkRecord, MacvlanNetworkRecord, OverlayNetworkRecord, PlainNetworkRecord } from './drivers/driver';
 export { doctor } from './doctor';
 export type {
   DoctorReport, DoctorOptions, DoctorWarning, DoctorWarningCode, FeatureName, FeatureProbe, ForwardDropChain, HostState,
   LinkKind, ModeName, ModeSupport, NftFeature,
 } from './doctor';
+export { OverlayAgent } from './overlay/agent';
+export type { OverlayAgentOptions, AgentSyncReport } from './overlay/agent';
+export { EtcdControlPlane } from './overlay/etcd';
+export type { EtcdControlPlaneOptions } from './overlay/etcd';
+export { FileControlPlane } from './overlay/files';
+export type { FileControlPlaneOptions } from './overlay/files';
+export type {
+  ControlPlane, ControlPlaneEvent, ControlPlaneSnapshot, ControlPlaneWatch, ControlPlaneOptions, HostRecord, JoinOptions,
+  OverlayNetworkConfig, OverlayNetworkSpec, Vtep,
+} from './overlay/controlplane';
+export type { ControlPlaneSpec } from './overlay/membership';
+export type { OverlayDevices, Underlay, UnderlaySpec } from './drivers/overlay';
+export type { PeerSyncReport } from './overlay/peers';

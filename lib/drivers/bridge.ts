@@ -12,6 +12,13 @@ import { Netlink } from '../netlink/netlink';
 import type { NetnsSpec } from '../netns';
 import type { BridgeEndpointRecord, BridgeNetworkRecord, DriverContext } from './driver';
 
+/** What making a network's bridge needs of its record (the overlay driver reuses it for its per-host bridge). */
+export type BridgeNet = Pick<BridgeNetworkRecord, 'name' | 'bridge' | 'mtu' | 'subnet' | 'gateway' | 'subnet6' | 'gateway6'>;
+/** What attaching a container needs of its network's record. */
+export type AttachNet = BridgeNet & Pick<BridgeNetworkRecord, 'internal'>;
+/** What attaching a container needs of its endpoint record. */
+export type AttachEndpoint = Pick<BridgeEndpointRecord, 'id' | 'ifname' | 'hostIfname' | 'mac' | 'ipv4' | 'ipv6' | 'gateway' | 'gateway6'>;
+
 /** The alias that marks a kernel object as nsnet's. */
 export function ownerAlias(network: string, endpoint?: string): string {
   return endpoint === undefined ? `nsnet:${network}` : `nsnet:${network}:${endpoint}`;
@@ -31,7 +38,7 @@ export function hostIfname(network: string, endpoint: string): string {
 }
 
 /** Creates (or adopts, if it is already nsnet's for this network) the network's bridge. */
-export async function createBridge(ctx: DriverContext, net: BridgeNetworkRecord): Promise<void> {
+export async function createBridge(ctx: DriverContext, net: BridgeNet): Promise<void> {
   const alias = ownerAlias(net.name);
   const existing = await ctx.host.links.find(net.bridge);
   if (existing) {
@@ -56,7 +63,7 @@ export async function createBridge(ctx: DriverContext, net: BridgeNetworkRecord)
 }
 
 /** Removes the network's bridge (already gone is fine). */
-export async function removeBridge(ctx: DriverContext, net: BridgeNetworkRecord): Promise<void> {
+export async function removeBridge(ctx: DriverContext, net: Pick<BridgeNetworkRecord, 'name' | 'bridge'>): Promise<void> {
   const link = await ctx.host.links.find(net.bridge);
   if (!link) return;
   if (link.alias !== ownerAlias(net.name)) throw new NsnetError('ERR_NAME_IN_USE', `${net.bridge} is not nsnet's bridge for ${net.name}; left alone`, { bridge: net.bridge });
@@ -69,7 +76,7 @@ export async function removeBridge(ctx: DriverContext, net: BridgeNetworkRecord)
  * Attaches a container: the veth pair (peer created in the container namespace as `ifname`),
  * then the container side's address, loopback and default route. Undone if any step fails.
  */
-export async function attachEndpoint(ctx: DriverContext, net: BridgeNetworkRecord, ep: BridgeEndpointRecord, netns: NetnsSpec): Promise<void> {
+export async function attachEndpoint(ctx: DriverContext, net: AttachNet, ep: AttachEndpoint, netns: NetnsSpec): Promise<void> {
   // The container-side handle opens (a thread enters the namespace) while the veth is made.
   const opening = Netlink.open({ netns });
   opening.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
@@ -100,17 +107,27 @@ export async function attachEndpoint(ctx: DriverContext, net: BridgeNetworkRecor
     if (!net.subnet6) await c.links.set(ep.ifname, { addrGenMode: 'none' }); // before it comes up
     await c.links.set(ep.ifname, { up: true });
     if (ep.ipv6 && net.subnet6) await c.addresses.add(ep.ifname, `${ep.ipv6}/${net.subnet6.split('/')[1]}`, { nodad: true });
-    if (!net.internal) {
-      await c.routes.add({ dst: 'default', gateway: ep.gateway });
-      if (ep.gateway6) await c.routes.add({ dst: 'default', gateway: ep.gateway6 });
-    } else {
-      // An internal network still reaches its own subnet (the prefix route); no way out.
-    }
+    // An internal network still reaches its own subnet (the prefix route); no way out.
+    if (!net.internal) await addDefaultRoutes(c, ep.gateway, ep.gateway6);
   } catch (e) {
     await ctx.host.links.remove(ep.hostIfname).catch(() => undefined);
     throw e;
   } finally {
     c?.close();
+  }
+}
+
+/**
+ * The container's default routes via its network's gateways. A container already attached to
+ * another network keeps that one's (EEXIST): like Docker, the first network is the way out.
+ * @internal
+ */
+export async function addDefaultRoutes(c: Netlink, gateway: string | undefined, gateway6: string | undefined): Promise<void> {
+  for (const gw of [gateway, gateway6]) {
+    if (!gw) continue;
+    await c.routes.add({ dst: 'default', gateway: gw }).catch((e) => {
+      if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
+    });
   }
 }
 
@@ -140,7 +157,7 @@ export async function reapRetired(ctx: DriverContext): Promise<void> {
 }
 
 /** Detaches a container: removing the host end removes the pair (already gone is fine). */
-export async function detachEndpoint(ctx: DriverContext, ep: BridgeEndpointRecord): Promise<void> {
+export async function detachEndpoint(ctx: DriverContext, ep: Pick<BridgeEndpointRecord, 'hostIfname'>): Promise<void> {
   await ctx.host.links.remove(ep.hostIfname).catch((e) => {
     if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
   });

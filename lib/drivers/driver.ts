@@ -18,10 +18,12 @@ export interface PortMapping {
 }
 
 /** The network drivers (modes). `host`, `none` and `container` are predefined networks. */
-export type NetworkDriver = 'bridge' | 'macvlan' | 'host' | 'none' | 'container';
+export type NetworkDriver = 'bridge' | 'macvlan' | 'overlay' | 'host' | 'none' | 'container';
 
-/** macvlan modes (how children of one parent reach each other). */
-export type MacvlanMode = 'bridge' | 'private' | 'vepa' | 'passthru';
+import type { MacvlanMode as KernelMacvlanMode } from '../netlink/link-types';
+
+/** @internal The macvlan modes a network can use: the kernel's, but 'source'. */
+export type MacvlanMode = Exclude<KernelMacvlanMode, 'source'>;
 
 interface NetworkRecordBase {
   name: string;
@@ -55,7 +57,39 @@ export interface MacvlanNetworkRecord extends AddressedNetwork {
   driver: 'macvlan';
   /** The parent device in the host namespace. */
   parent: string;
-  mode: MacvlanMode;
+  /** How children of the parent reach each other (the kernel's modes but 'source'). */
+  mode: Exclude<KernelMacvlanMode, 'source'>;
+}
+
+/**
+ * An overlay network as this host records it: its share of a VXLAN overlay that spans hosts
+ * (lib/overlay): a block of the overlay's range claimed in the control plane, a bridge (the
+ * containers' gateway) and a VXLAN device. The configuration itself lives in the control plane.
+ */
+export interface OverlayNetworkRecord extends NetworkRecordBase {
+  driver: 'overlay';
+  /** The overlay's whole range, shared by every host ("10.88.0.0/16"). */
+  subnet: string;
+  /** This host's block of it: its containers' addresses ("10.88.3.0/24"). */
+  hostSubnet: string;
+  /** The bridge's address, the containers' default gateway (the block's first address). */
+  gateway: string;
+  vni: number;
+  vxlanPort: number;
+  /** Prefix length of each host's block. */
+  hostPrefix: number;
+  /** The containers' MTU (configured, or the underlay's minus 50). */
+  mtu: number;
+  /** The bridge device on this host. */
+  bridge: string;
+  /** The VXLAN device on this host. */
+  vxlan: string;
+  /** The MAC of the VXLAN device (published to the other hosts). */
+  vtepMac: string;
+  /** This host's underlay when the network was joined. */
+  underlay: { address: string; dev: string };
+  /** Masquerade egress (to anything but the overlay) behind the host's address. */
+  ipMasquerade: boolean;
 }
 
 /** A predefined network without addresses of its own. */
@@ -64,7 +98,7 @@ export interface PlainNetworkRecord extends NetworkRecordBase {
 }
 
 /** A network as the store records it (its intent), discriminated on `driver`. */
-export type NetworkRecord = BridgeNetworkRecord | MacvlanNetworkRecord | PlainNetworkRecord;
+export type NetworkRecord = BridgeNetworkRecord | MacvlanNetworkRecord | OverlayNetworkRecord | PlainNetworkRecord;
 
 /** An endpoint (a container's attachment to a network) as the store records it. */
 export interface EndpointRecord {
@@ -74,7 +108,7 @@ export interface EndpointRecord {
   netns?: string;
   /** The container's interface (bridge, macvlan). */
   ifname?: string;
-  /** Host end of the veth (bridge). */
+  /** Host end of the veth (bridge, overlay). */
   hostIfname?: string;
   mac?: string;
   ipv4?: string;

@@ -10,7 +10,7 @@ import type { MapSpec, Ruleset } from '../nftables/types';
 import { CHAINS, INET, L2, RULES, SETS, type TableRef } from './layout';
 import type { Snapshot } from './lookup';
 
-/** The outcome of {@link checkSkeleton}. */
+/** The outcome of `Firewall.check()`: what of the skeleton is there, missing or changed. */
 export interface FirewallCheck {
   /** Both tables exist and hold exactly the skeleton (elements aside). */
   intact: boolean;

@@ -37,6 +37,12 @@ export interface FirewallNetwork {
   icc?: boolean;
   /** Masquerade egress to the host's address. Default true. */
   ipMasquerade?: boolean;
+  /**
+   * Overlay networks: the network's VXLAN device on this host. It joins `bridges` (so traffic
+   * into the overlay is never masqueraded, and other networks cannot reach it) and `icc` both
+   * ways with the bridge (containers and the other hosts' containers talk through it).
+   */
+  vxlan?: string;
 }
 
 /**
@@ -86,6 +92,7 @@ export interface Net {
   internal: boolean;
   icc: boolean;
   masquerade: boolean;
+  vxlan?: string;
 }
 
 /** One published host port (ranges expanded), validated. */
@@ -127,7 +134,7 @@ export function normalizeNetwork(n: unknown): Net {
   const o = n as Record<string, unknown>;
   const name = ownerName(o.name, 'network name');
   const c = v.cidr(o.subnet, 4, `subnet of network ${name}`);
-  return {
+  const out: Net = {
     name,
     bridge: v.ifname(o.bridge, `bridge of network ${name}`),
     subnet: `${v.networkAddress(c.address, c.prefix)}/${c.prefix}`,
@@ -135,6 +142,11 @@ export function normalizeNetwork(n: unknown): Net {
     icc: optBool(o.icc, true, 'icc'),
     masquerade: optBool(o.ipMasquerade, true, 'ipMasquerade'),
   };
+  if (o.vxlan !== undefined) {
+    out.vxlan = v.ifname(o.vxlan, `VXLAN device of network ${name}`);
+    if (out.internal || !out.icc) throw invalid('ERR_INVALID_ARGUMENT', `overlay network ${name} cannot be internal or without ICC`, { network: name });
+  }
+  return out;
 }
 
 /** The elements a network owns. */
@@ -143,6 +155,11 @@ export function networkElements(n: Net): Placed[] {
   const out: Placed[] = [{ set: SET.bridges, element: { key: n.bridge, comment } }];
   if (n.icc) out.push({ set: SET.icc, element: { key: [n.bridge, n.bridge], comment } });
   else out.push({ set: SET.noiccBridges, element: { key: n.bridge, comment } });
+  if (n.vxlan) {
+    out.push({ set: SET.bridges, element: { key: n.vxlan, comment } });
+    out.push({ set: SET.icc, element: { key: [n.bridge, n.vxlan], comment } });
+    out.push({ set: SET.icc, element: { key: [n.vxlan, n.bridge], comment } });
+  }
   if (n.internal) {
     out.push({ set: SET.internal, element: { key: n.bridge, comment } });
     out.push({ set: SET.internalSubnets, element: { key: n.subnet, comment } });

@@ -31,10 +31,10 @@ function subnetOf(set: SetName, el: Element): string | undefined {
 export function planNetwork(sets: Map<SetName, Element[]>, n: Net, plan: Plan): void {
   const owner = netOwner(n.name);
   const other = (el: Element) => el.comment !== owner;
-  const bridgeHolder = (sets.get(SET.bridges) ?? []).find((el) => el.key === n.bridge && other(el));
+  const bridgeHolder = (sets.get(SET.bridges) ?? []).find((el) => (el.key === n.bridge || (n.vxlan !== undefined && el.key === n.vxlan)) && other(el));
   if (bridgeHolder) {
     const net = parseOwner(bridgeHolder.comment)?.name;
-    throw new NsnetError('ERR_BRIDGE_IN_USE', `bridge ${n.bridge} belongs to network ${net ?? '(unknown)'}`, { bridge: n.bridge, ...(net ? { network: net } : {}) });
+    throw new NsnetError('ERR_BRIDGE_IN_USE', `bridge ${String(bridgeHolder.key)} belongs to network ${net ?? '(unknown)'}`, { bridge: n.bridge, ...(net ? { network: net } : {}) });
   }
   for (const set of [SET.hairpin, SET.internalSubnets] as const) {
     for (const el of sets.get(set) ?? []) {

@@ -14,7 +14,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { NetworkHost } from '../../lib/index';
 import { ipJson, nftJson, sh } from '../helpers/oracle';
-import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
+import { makeNetns, useSandbox } from '../helpers/sandbox';
+import { makeWorld, type World } from '../helpers/world';
 import { ask, server } from '../helpers/traffic';
 
 const LIB = path.resolve(__dirname, '../../lib/index.js');
@@ -68,18 +69,11 @@ describe('faults: kill -9 at every step, then gc() (before or after, never in be
     };
   }
 
+  let world: World;
   beforeEach(async () => {
-    h = await makeNetns('fh');
-    ext = await makeNetns('fx');
+    world = await makeWorld({ prefix: 'f', hostIp: '10.98.0.1', extIp: '10.98.0.2' });
+    ({ h, ext, stateDir, host } = world);
     c = await makeNetns('fc');
-    sh('ip', ['-n', h, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ext]);
-    sh('ip', ['-n', h, 'addr', 'add', '10.98.0.1/24', 'dev', 'up0']);
-    sh('ip', ['-n', h, 'link', 'set', 'up0', 'up']);
-    sh('ip', ['-n', ext, 'addr', 'add', '10.98.0.2/24', 'dev', 'eth0']);
-    sh('ip', ['-n', ext, 'link', 'set', 'eth0', 'up']);
-    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-faults-'));
-    host = await NetworkHost.open({ stateDir, netns: h });
-    registerCleanup(async () => { await host.close(); fs.rmSync(stateDir, { recursive: true, force: true }); });
   });
 
   const connectOp = (ns: string): string => `await nh.connect('app', { id: 'c1', netns: ${JSON.stringify(ns)}, ipv4: '172.24.0.5', publish: [{ protocol: 'tcp', hostPort: 8090, containerPort: 80 }] })`;
@@ -118,7 +112,7 @@ describe('faults: kill -9 at every step, then gc() (before or after, never in be
       for (const l of ipJson(['-d', 'link', 'show'], h)) if ((l.ifalias ?? '').startsWith('nsnet:')) sh('ip', ['-n', h, 'link', 'del', l.ifname]);
       for (const l of ipJson(['link', 'show'], c)) if (l.ifname !== 'lo') sh('ip', ['-n', c, 'link', 'del', l.ifname]);
       fs.mkdirSync(stateDir, { recursive: true });
-      host = await NetworkHost.open({ stateDir, netns: h });
+      host = world.host = await NetworkHost.open({ stateDir, netns: h });
       await o.setup();
       assert.deepEqual(await state(), before, `${JSON.stringify(f.env)}: the world was rebuilt as before`);
       const r = await crashIn(stateDir, h, o.op, f.env);

@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import { NetworkHost, NsnetError } from '../../lib/index';
 import { rejectsWith } from '../helpers/assert';
 import { ipJson, nftJson, sh } from '../helpers/oracle';
-import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
+import { makeNetns, useSandbox } from '../helpers/sandbox';
+import { makeWorld } from '../helpers/world';
 import { ask, server, tcpReach } from '../helpers/traffic';
 
 const nsName = (p: string | undefined): string => path.basename(p ?? '');
@@ -27,18 +28,8 @@ describe('modes: host, none, container, macvlan (NetworkHost, real traffic)', fu
   let host: NetworkHost;
 
   beforeEach(async () => {
-    h = await makeNetns('mh');
-    ext = await makeNetns('mx');
     // The host's uplink `lan0`, its other end in the "external" namespace: one L2 segment.
-    sh('ip', ['-n', h, 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ext]);
-    sh('ip', ['-n', h, 'addr', 'add', '192.168.77.1/24', 'dev', 'lan0']);
-    sh('ip', ['-n', h, 'link', 'set', 'lan0', 'up']);
-    sh('ip', ['-n', ext, 'addr', 'add', '192.168.77.254/24', 'dev', 'eth0']);
-    sh('ip', ['-n', ext, 'link', 'set', 'eth0', 'up']);
-    sh('ip', ['-n', ext, 'link', 'set', 'lo', 'up']);
-    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-modes-'));
-    host = await NetworkHost.open({ stateDir, netns: h });
-    registerCleanup(async () => { await host.close(); fs.rmSync(stateDir, { recursive: true, force: true }); });
+    ({ h, ext, stateDir, host } = await makeWorld({ prefix: 'm', hostIp: '192.168.77.1', extIp: '192.168.77.254', uplink: 'lan0' }));
   });
 
   it('lists host, none and container as predefined networks that cannot be removed or re-created', async () => {

@@ -1,0 +1,251 @@
+/**
+ * nsnet-cni: the CNI plugin (spec 1.1.0; also 1.0.0, 0.4.0, 0.3.1, 0.3.0), as a pure function
+ * from a request — the CNI_* environment and the configuration on stdin — to a response —
+ * stdout, stderr, exit status. The process entry (./main.ts) and the daemon (./daemon.ts) both
+ * call {@link run}; tests call it in process.
+ *
+ * How CNI maps onto NetworkHost:
+ * - network: the configuration's `name` (created on first ADD, checked on every later one);
+ * - endpoint id: `<CNI_CONTAINERID>:<CNI_IFNAME>`. CNI's key for an attachment is (network,
+ *   container id, ifname) and a container may be attached to one network twice under two
+ *   interface names; ':' can be in neither a container id nor an interface name, so the id is
+ *   unambiguous, and it reads well in `nsnet endpoint ls`;
+ * - netns: CNI_NETNS; ifname: CNI_IFNAME; `runtimeConfig.portMappings` → `publish`,
+ *   `runtimeConfig.ips` → a static `ipv4` / `ipv6`;
+ * - the host namespace: the configuration's `hostNetns`, else the one the plugin runs in (for
+ *   the daemon: the one its client runs in).
+ *
+ * Verbs: ADD connects and prints the result; DEL disconnects and succeeds when there is nothing
+ * to remove (no network, no endpoint, no namespace); CHECK compares the kernel with the record
+ * and prevResult (./check.ts); GC disconnects this network's CNI endpoints that are not in
+ * `cni.dev/valid-attachments`, then runs `NetworkHost.gc()`; STATUS probes the state directory
+ * and the kernel (./status.ts); VERSION lists the versions.
+ */
+import { NsnetError } from '../errors';
+import { hostIfname } from '../drivers/bridge';
+import { NetworkHost } from '../host';
+import { Netlink } from '../netlink/netlink';
+import { openNetns, type NetnsSpec } from '../netns';
+import { checkAttachment } from './check';
+import { CNI_ERR, CniError, NSNET_ERR, toCniError } from './codes';
+import {
+  LATEST_VERSION, SUPPORTED_VERSIONS, checkVersion, decode, parseConfig, parseEnv, replyVersion, versionAtLeast,
+  type CniEnv, type PluginConfig,
+} from './config';
+import { ensureNetwork } from './network';
+import { buildResult } from './result';
+import { probeStatus } from './status';
+
+/** What the plugin prints and how it exits. */
+export interface CniResponse {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** A NetworkHost (and an rtnetlink handle in the same host namespace) lent to one request. */
+export interface HostLease {
+  host: NetworkHost;
+  netlink: Netlink;
+  /** The host namespace the two are bound to (undefined: the process's own). */
+  netns: NetnsSpec | undefined;
+  release(): Promise<void>;
+  /**
+   * A pooled lease (the daemon's) may be stale: a NetworkHost remembers what it made sure of
+   * (the firewall, a network's bridge) for its life, and another process may have removed it
+   * since. invalidate() closes it once released; the next lease is a fresh one.
+   */
+  invalidate?(): void;
+}
+
+/** Where a request gets its NetworkHost from. */
+export interface PluginContext {
+  /** The host namespace when the configuration names none (undefined: the process's own). */
+  callerNetns?: NetnsSpec;
+  open(stateDir: string, netns: NetnsSpec | undefined): Promise<HostLease>;
+}
+
+/** Opens a NetworkHost and an rtnetlink handle for a state directory and host namespace. */
+export async function openLease(stateDir: string, netns: NetnsSpec | undefined): Promise<Omit<HostLease, 'release'> & { close(): Promise<void> }> {
+  const host = await NetworkHost.open(netns === undefined ? { stateDir } : { stateDir, netns });
+  let netlink: Netlink;
+  try {
+    netlink = await Netlink.open(netns === undefined ? {} : { netns });
+  } catch (e) {
+    await host.close();
+    throw e;
+  }
+  return {
+    host, netlink, netns,
+    async close() {
+      netlink.close();
+      await host.close();
+    },
+  };
+}
+
+/** One process, one request: opens what the request needs and closes it afterwards. */
+export const oneShot: PluginContext = {
+  async open(stateDir, netns) {
+    const l = await openLease(stateDir, netns);
+    return { host: l.host, netlink: l.netlink, netns: l.netns, release: () => l.close() };
+  },
+};
+
+/** The endpoint id of an attachment (see the file comment). */
+export const endpointIdOf = (containerId: string, ifname: string): string => `${containerId}:${ifname}`;
+/** Whether an endpoint id has the shape nsnet-cni gives (GC leaves others alone). */
+const CNI_ENDPOINT_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*:[^:/\s]{1,15}$/u;
+
+/** Failures a stale pooled NetworkHost can cause: the kernel refused, or something unexpected. */
+const retryable = (e: unknown): boolean => {
+  const code = toCniError(e).code;
+  return code === NSNET_ERR.KERNEL || code === NSNET_ERR.INTERNAL;
+};
+
+const ok = (stdout = ''): CniResponse => ({ stdout, stderr: '', exitCode: 0 });
+
+function failure(e: unknown, version: string): CniResponse {
+  const err = toCniError(e);
+  const body: Record<string, unknown> = { cniVersion: version, code: err.code, msg: err.message };
+  if (err.details) body.details = err.details;
+  return { stdout: `${JSON.stringify(body)}\n`, stderr: `nsnet-cni: ${err.message}${err.details ? ` (${err.details})` : ''}\n`, exitCode: 1 };
+}
+
+/**
+ * Serves one request. Never throws: every failure is CNI error JSON on stdout and exit
+ * status 1.
+ */
+export async function run(env: Record<string, string | undefined>, stdin: string, ctx: PluginContext = oneShot): Promise<CniResponse> {
+  let raw: Record<string, unknown> | undefined;
+  try {
+    const cenv = parseEnv(env);
+    if (cenv.command === 'VERSION') return version(stdin);
+    raw = decode(stdin);
+    const conf = parseConfig(raw, checkVersion(raw));
+    const needs = { CHECK: '0.4.0', GC: '1.1.0', STATUS: '1.1.0' } as Record<string, string>;
+    const min = needs[cenv.command];
+    if (min !== undefined && !versionAtLeast(conf.cniVersion, min))
+      throw new CniError(CNI_ERR.INCOMPATIBLE_VERSION, `CNI ${conf.cniVersion} has no ${cenv.command}; it needs ${min} or later`, `cniVersion ${conf.cniVersion}`);
+    if (conf.hostNetns !== undefined) {
+      try {
+        openNetns(conf.hostNetns).close();
+      } catch (e) {
+        throw new CniError(cenv.command === 'STATUS' ? CNI_ERR.NOT_AVAILABLE : CNI_ERR.INVALID_CONFIG, `hostNetns: ${(e as Error).message}`, (e as NsnetError).code ?? '');
+      }
+    }
+    if (cenv.command === 'STATUS') {
+      await probeStatus(conf, ctx);
+      return ok();
+    }
+    const serve = async (lease: HostLease): Promise<CniResponse> => {
+      switch (cenv.command) {
+        case 'ADD': return ok(`${JSON.stringify(await add(lease, conf, cenv))}\n`);
+        case 'DEL': await del(lease, conf, cenv); return ok();
+        case 'CHECK': await checkAttachment(lease, conf, cenv, endpointIdOf(cenv.containerId!, cenv.ifname!)); return ok();
+        default: await gc(lease, conf); return ok(); // GC
+      }
+    };
+    const netns = conf.hostNetns ?? ctx.callerNetns;
+    let lease = await ctx.open(conf.stateDir, netns);
+    try {
+      try {
+        return await serve(lease);
+      } catch (e) {
+        // ADD is all-or-nothing: when a pooled NetworkHost failed in the kernel, it may have
+        // been stale; retry once with a fresh one (what a one-shot process always has).
+        if (cenv.command !== 'ADD' || !lease.invalidate || !retryable(e)) throw e;
+        lease.invalidate();
+        await lease.release();
+        lease = await ctx.open(conf.stateDir, netns);
+        return await serve(lease);
+      }
+    } finally {
+      await lease.release();
+    }
+  } catch (e) {
+    return failure(e, replyVersion(raw));
+  }
+}
+
+/** VERSION: stdin holds `{"cniVersion": …}` (a runtime may send nothing: then the latest is used). */
+function version(stdin: string): CniResponse {
+  let conf: Record<string, unknown> | undefined;
+  try {
+    conf = stdin.trim() === '' ? undefined : decode(stdin);
+  } catch {
+    conf = undefined;
+  }
+  return ok(`${JSON.stringify({ cniVersion: conf ? replyVersion(conf) : LATEST_VERSION, supportedVersions: SUPPORTED_VERSIONS })}\n`);
+}
+
+async function add(lease: HostLease, conf: PluginConfig, env: CniEnv): Promise<unknown> {
+  try {
+    const net = await ensureNetwork(lease.host, conf);
+    const ep = await lease.host.connect(conf.name, {
+      id: endpointIdOf(env.containerId!, env.ifname!),
+      netns: env.netns!,
+      ifname: env.ifname!,
+      ...(conf.portMappings.length ? { publish: conf.portMappings } : {}),
+      ...(conf.ips.ipv4 !== undefined ? { ipv4: conf.ips.ipv4 } : {}),
+      ...(conf.ips.ipv6 !== undefined ? { ipv6: conf.ips.ipv6 } : {}),
+    });
+    const hostMac = ep.hostIfname === undefined ? undefined : (await lease.netlink.links.find(ep.hostIfname))?.mac;
+    const internal = 'internal' in net && net.internal;
+    const mtu = 'mtu' in net ? net.mtu : 1500;
+    return buildResult(conf.cniVersion, { endpoint: ep, ...(hostMac ? { hostMac } : {}), mtu, internal, sandbox: env.netns! }, conf.dns, conf.prevResult);
+  } catch (e) {
+    throw toCniError(e);
+  }
+}
+
+const notFound = (e: unknown): boolean => e instanceof NsnetError && (e.code === 'ERR_ENDPOINT_NOT_FOUND' || e.code === 'ERR_NETWORK_NOT_FOUND');
+
+/** DEL: idempotent; a missing network, endpoint or namespace is success. */
+async function del(lease: HostLease, conf: PluginConfig, env: CniEnv): Promise<void> {
+  try {
+    await lease.host.disconnect(conf.name, endpointIdOf(env.containerId!, env.ifname!));
+  } catch (e) {
+    if (!notFound(e)) throw toCniError(e);
+  }
+  // disconnect() only retires the veth (down, off the bridge) and deletes it a moment later;
+  // a runtime may add another plugin's interface of the same name to the same namespace
+  // right after DEL, so the pair is deleted before DEL returns (one kernel wait, shared by
+  // every DEL in flight in the daemon). reap() joins a deletion already under way, which may
+  // have started before this veth was retired: then a second one takes it.
+  try {
+    await lease.host.reap();
+    if (await lease.netlink.links.find(hostIfname(conf.name, endpointIdOf(env.containerId!, env.ifname!)))) await lease.host.reap();
+  } catch (e) {
+    throw toCniError(e);
+  }
+}
+
+/**
+ * GC: the endpoints of this network that nsnet-cni made (their id has its shape) and that are
+ * not in the runtime's list of valid attachments are disconnected; then NetworkHost.gc()
+ * removes what no record explains (endpoints whose namespace is gone, leftover links and
+ * firewall elements). Without the list nothing is removed: an absent list is not an empty one.
+ */
+async function gc(lease: HostLease, conf: PluginConfig): Promise<void> {
+  if (conf.validAttachments === undefined) throw new CniError(CNI_ERR.INVALID_CONFIG, 'GC needs cni.dev/valid-attachments (the attachments to keep)');
+  const keep = new Set(conf.validAttachments.map((a) => endpointIdOf(a.containerID, a.ifname)));
+  const errors: string[] = [];
+  try {
+    let eps: { id: string }[] = [];
+    try {
+      eps = await lease.host.listEndpoints(conf.name);
+    } catch (e) {
+      if (!notFound(e)) throw e;
+    }
+    for (const ep of eps) {
+      if (!CNI_ENDPOINT_RE.test(ep.id) || keep.has(ep.id)) continue;
+      // Remove as much as possible; report what failed at the end.
+      await lease.host.disconnect(conf.name, ep.id).catch((e) => { if (!notFound(e)) errors.push(`${ep.id}: ${(e as Error).message}`); });
+    }
+    await lease.host.gc();
+  } catch (e) {
+    throw toCniError(e);
+  }
+  if (errors.length) throw new CniError(CNI_ERR.TRY_AGAIN, `GC could not remove ${errors.length} attachment(s): ${errors.join('; ')}`);
+}
