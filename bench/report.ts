@@ -15,11 +15,16 @@ import { RESULTS_DIR, type Chart, type SuiteResult, type TargetResult, type Tool
 /** The order suites appear in latest.md / latest.json. */
 const ORDER = ['rtnetlink', 'nft', 'bridge', 'cni', 'ports', 'dataplane', 'memory'];
 
+/** JSON with two-space indents, but arrays of numbers on one line (the samples stay readable and small). */
+function toJson(v: unknown): string {
+  return JSON.stringify(v, null, 2).replace(/\[\s*(-?[\d.e+-]+(?:,\s*-?[\d.e+-]+)*)\s*\]/gu, (_, body: string) => `[${body.replace(/\s+/gu, ' ')}]`) + '\n';
+}
+
 export function writeSuite(r: SuiteResult): string[] {
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
   const json = path.join(RESULTS_DIR, `${r.suite}.json`);
   const svg = path.join(RESULTS_DIR, `${r.suite}.svg`);
-  fs.writeFileSync(json, JSON.stringify(r, null, 2) + '\n');
+  fs.writeFileSync(json, toJson(r));
   fs.writeFileSync(svg, renderSvg(r));
   return [json, svg];
 }
@@ -51,12 +56,12 @@ export function writeLatest(): string[] {
   const md = path.join(RESULTS_DIR, 'latest.md');
   const json = path.join(RESULTS_DIR, 'latest.json');
   fs.writeFileSync(md, renderMarkdown(suites));
-  fs.writeFileSync(json, JSON.stringify({
+  fs.writeFileSync(json, toJson({
     generated: new Date().toISOString(),
-    note: 'Every suite\'s last result (each also in <suite>.json). Compare tools by ratio within one suite run only.',
+    note: 'Every suite\'s last result without the raw samples (those are in <suite>.json). Compare tools by ratio within one suite run only.',
     targets: suites.flatMap((s) => s.targets.map((t) => ({ suite: s.suite, ...t, status: status(t) }))),
-    suites: Object.fromEntries(suites.map((s) => [s.suite, s])),
-  }, null, 2) + '\n');
+    suites: Object.fromEntries(suites.map((s) => [s.suite, { ...s, workloads: s.workloads.map((w) => ({ ...w, tools: w.tools.map(({ samples_ms: _, ...t }) => t) })) }])),
+  }));
   return [md, json];
 }
 
@@ -128,7 +133,7 @@ const OTHER_COLORS = ['#805ad5', '#b7791f', '#c53030', '#319795', '#718096'];
 function renderSvg(r: SuiteResult): string {
   const parts: string[] = [];
   let y = 40;
-  const title = `${r.suite}: ${r.title}`;
+  const title = `${r.title} (${r.suite})`;
   parts.push(`<text x="10" y="24" font-size="15" font-weight="bold">${esc(title.length > 115 ? `${title.slice(0, 112)}…` : title)}</text>`);
   for (const c of r.charts ?? []) {
     const p = lineChart(c, y);
