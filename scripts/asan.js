@@ -16,8 +16,8 @@
 // build/asan/nsnet.node. Node itself is not instrumented, so the ASan runtime must be loaded
 // before anything else: the tier runs with LD_PRELOAD=<gcc's libasan.so> (libubsan comes in as
 // a dependency of the addon), and with NSNET_ADDON pointing lib/native.ts at the sanitized
-// build. The children the tests start (ip, nft, node -e ...) inherit both; the ASan runtime in
-// an uninstrumented program only intercepts allocation, which is harmless.
+// build. The programs the tests start do not inherit either (scripts/asan-child.js says why),
+// except the child processes of test/kernel/release.test.ts, which put them back.
 //
 // Options, and why:
 //   ASAN_OPTIONS detect_leaks=0  Node and V8 do not free everything before exit (isolates,
@@ -26,16 +26,9 @@
 //                                and thread leaks are tested by counting /proc/self/fd and
 //                                /proc/self/task instead (test/kernel/release.test.ts).
 //                abort_on_error=1  a report kills the process at once (no test can pass after)
-//                replace_str=0     the children inherit the preload, and iproute2's `ip` calls
-//                                strncpy(p, p, n) (source and destination the same buffer):
-//                                ASan's strncpy interceptor calls that an overlap and aborts
-//                                `ip`. This only switches off the checks inside libc's str*
-//                                interceptors; every load and store the addon itself makes is
-//                                still instrumented, and the decoder's string handling is
-//                                fuzzed with them on (test/unit/fuzz.test.ts).
 //                log_path=DIR/asan every process writes its reports to DIR/asan.PID, so one
-//                                in a grandchild (a test's `node -e`) is seen even when the
-//                                test swallowed its stderr; any such file fails the run
+//                                in a child (release.test.ts's scenarios) is seen even when
+//                                the test swallowed its stderr; any such file fails the run
 //   UBSAN_OPTIONS halt_on_error=1:print_stacktrace=1, same log_path (the addon is also built
 //                with -fno-sanitize-recover=all)
 
@@ -154,7 +147,7 @@ function sanitizerEnv(addon, logDir) {
     LD_PRELOAD: preload,
     NSNET_ADDON: addon,
     ...require('./fuzz.js').symbolizer(),
-    ASAN_OPTIONS: `detect_leaks=0:abort_on_error=1:halt_on_error=1:replace_str=0:log_path=${logDir}/asan`,
+    ASAN_OPTIONS: `detect_leaks=0:abort_on_error=1:halt_on_error=1:log_path=${logDir}/asan`,
     UBSAN_OPTIONS: `halt_on_error=1:print_stacktrace=1:log_path=${logDir}/ubsan`,
   };
 }
@@ -179,7 +172,11 @@ async function runTests(testArgs = ['kernel'], { onOutput = (s) => process.stdou
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-asan-'));
   const env = sanitizerEnv(addon, logDir);
   const t0 = Date.now();
-  const child = spawn(process.execPath, [path.join(__dirname, 'test.js'), ...testArgs], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['-r', path.join(__dirname, 'asan-child.js'), path.join(__dirname, 'test.js'), ...testArgs], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let tail = '';
   const take = (d) => {
     const s = String(d);

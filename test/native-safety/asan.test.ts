@@ -57,16 +57,24 @@ describe('the kernel tier under ASan and UBSan', function () {
     fs.rmSync(logDir, { recursive: true, force: true });
   });
 
+  // One exclusion. handles.test.ts "closing with requests in flight ..." asserts a scheduling
+  // outcome — that a worker thread has not yet drained 200 requests when the main thread gets
+  // one event-loop turn — which the ASan allocator's slower main thread can make false (it
+  // failed 1 run in 2 here). The native paths it drives (close() with requests queued and in
+  // flight, every promise settling) run under ASan in release.test.ts without that assumption.
+  const EXCLUDED = ['closing with requests in flight settles every promise'];
+  const grep = `^(?!.*(${EXCLUDED.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')}))`;
+
   it('every kernel test passes, with no sanitizer report from any process', async () => {
     const logFile = path.join(asan.OUT, 'kernel.log');
     const log = fs.openSync(logFile, 'w');
     let r: AsanRun;
     try {
-      r = await asan.runTests(['kernel'], { onOutput: (s) => fs.writeSync(log, s), log: (s) => console.log(`      ${s}`) });
+      r = await asan.runTests(['--grep', grep, 'kernel'], { onOutput: (s) => fs.writeSync(log, s), log: (s) => console.log(`      ${s}`) });
     } finally {
       fs.closeSync(log);
     }
-    console.log(`      asan kernel tier: ${r.passed} passed, ${r.failed} failed, ${r.reports.length} sanitizer reports in ${r.seconds.toFixed(0)} s (log: ${path.relative(ROOT, logFile)})`);
+    console.log(`      asan kernel tier (${EXCLUDED.length} excluded): ${r.passed} passed, ${r.failed} failed, ${r.reports.length} sanitizer reports in ${r.seconds.toFixed(0)} s (log: ${path.relative(ROOT, logFile)})`);
     const reports = r.reports.map((x) => `${x.file}:\n${x.text.slice(0, 6000)}`).join('\n');
     assert.equal(r.reports.length, 0, `sanitizer reports:\n${reports}`);
     assert.equal(r.code, 0, `the kernel tier failed under the sanitizers (exit ${r.code}, ${r.signal ?? 'no signal'}):\n${r.tail.slice(-8000)}`);
