@@ -194,8 +194,13 @@ function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep: Endpoi
 export class NetworkHost {
   private readonly ipam = new Ipam();
   private firewallReady = false;
-  /** Networks whose kernel objects this process has made sure of. */
-  private readonly ready = new Set<string>();
+  /**
+   * Networks whose kernel objects this process has made sure of, by name, with the `created`
+   * stamp of the record it realized (a network removed and made again by another process is a
+   * new one). A long-lived host can still be wrong about the kernel (someone deleted a bridge):
+   * connect re-realizes once when a step says so (see connectAddressed).
+   */
+  private readonly ready = new Map<string, string>();
   private sockets: Promise<Sockets> | undefined;
 
   private constructor(
@@ -340,7 +345,7 @@ export class NetworkHost {
    * firewall elements; a macvlan network only needs its parent to exist.
    */
   private async realize(net: NetworkRecord, op = 'realize'): Promise<void> {
-    if (this.ready.has(net.name)) return;
+    if (this.ready.get(net.name) === net.created) return;
     if (net.driver === 'macvlan') await macvlanParent(this.ctx, net.parent);
     if (net.driver !== 'bridge' && net.driver !== 'overlay') return;
     await this.ensureFirewall();
@@ -351,7 +356,7 @@ export class NetworkHost {
     const fw = this.firewallNet(net);
     for (const [key, value] of Object.entries(Firewall.sysctls(fw))) await Netns.sysctl(this.netns, key, value);
     await this.firewall.addNetwork(fw);
-    this.ready.add(net.name);
+    this.ready.set(net.name, net.created);
   }
 
   /** A bridge-like network (bridge, overlay) as the firewall sees it. */
@@ -701,18 +706,40 @@ export class NetworkHost {
       faultPoint('connect:attached');
     } else {
       const ep = rec as BridgeEndpointRecord;
+      const attach = async (): Promise<void> => {
+        try {
+          await attachEndpoint(this.ctx, this.attachNet(net), ep, o.netns);
+        } catch (e) {
+          // The container's previous interface of that name may be retired but not yet deleted.
+          if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
+          await this.reap();
+          await attachEndpoint(this.ctx, this.attachNet(net), ep, o.netns);
+        }
+      };
       try {
-        await attachEndpoint(this.ctx, this.attachNet(net), ep, o.netns);
+        await attach();
       } catch (e) {
-        // The container's previous interface of that name may be retired but not yet deleted.
-        if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
-        await this.reap();
-        await attachEndpoint(this.ctx, this.attachNet(net), ep, o.netns);
+        // This process believed the bridge was there; someone removed it (ENODEV naming it as
+        // master): make sure of the network again, once.
+        if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
+        this.ready.delete(net.name);
+        this.firewallReady = false;
+        await this.realize(net);
+        await attach();
       }
       undo(() => detachEndpoint(this.ctx, ep));
       faultPoint('connect:attached');
       try {
-        await this.firewall.connectEndpoint({ ...ep, bridge: net.bridge });
+        try {
+          await this.firewall.connectEndpoint({ ...ep, bridge: net.bridge });
+        } catch (e) {
+          // The firewall's tables or this network's elements went away under a long-lived host.
+          if (!(e instanceof NsnetError && (e.code === 'ERR_FIREWALL_MISSING' || e.code === 'ERR_NETWORK_NOT_FOUND'))) throw e;
+          this.ready.delete(net.name);
+          this.firewallReady = false;
+          await this.realize(net);
+          await this.firewall.connectEndpoint({ ...ep, bridge: net.bridge });
+        }
       } catch (e) {
         await detachEndpoint(this.ctx, ep).catch(() => undefined);
         throw e;
@@ -838,6 +865,8 @@ export class NetworkHost {
 
   private reapTimer: NodeJS.Timeout | undefined;
   private reaping: Promise<void> | undefined;
+  /** The reap that runs after the one in flight (for veths retired while it runs). */
+  private reapNext: Promise<void> | undefined;
 
   /** Deletes retired veths soon (one kernel operation for all of them). */
   private scheduleReap(): void {
@@ -858,8 +887,17 @@ export class NetworkHost {
       clearTimeout(this.reapTimer);
       this.reapTimer = undefined;
     }
-    this.reaping ??= reapRetired(this.ctx).finally(() => { this.reaping = undefined; });
-    await this.reaping;
+    if (!this.reaping) {
+      this.reaping = reapRetired(this.ctx).finally(() => { this.reaping = undefined; });
+      return this.reaping;
+    }
+    // A group delete in flight may have started before the caller's veth was retired: the
+    // caller waits for the next one, which every caller arriving meanwhile shares.
+    this.reapNext ??= this.reaping.catch(() => undefined).then(() => {
+      this.reapNext = undefined;
+      return this.reap();
+    });
+    return this.reapNext;
   }
 
   /**

@@ -5,7 +5,7 @@
  * transaction of its own (its own table), so one missing feature never hides another.
  * @internal
  */
-import * as os from 'node:os';
+import { hostU32 } from '../nftables/datatypes';
 import { Conntrack } from '../conntrack';
 import { NetlinkError, NsnetError } from '../errors';
 import { CHAINS, RULES, SETS, writeSkeleton } from '../firewall/layout';
@@ -137,14 +137,6 @@ export async function probeLinks(scratch: string): Promise<Record<LinkKind, Feat
 
 // ----------------------------------------------------------------------------- nf_tables
 
-const LE = os.endianness() === 'LE';
-/** A host-order u32 (fib results, ct bits). */
-function u32h(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  if (LE) b.writeUInt32LE(n);
-  else b.writeUInt32BE(n);
-  return b;
-}
 const accept: Expr = { type: 'immediate', verdict: 'accept' };
 /** `meta nfproto ipv4` */
 const ipv4Check: Expr = { type: 'meta', key: 'nfproto', dreg: 1 };
@@ -219,8 +211,8 @@ export const NFT_PROBES: Record<Exclude<NftFeature, 'nsnet_firewall'>, Probe> = 
     for (const [key, bits] of [['state', 2 | 4], ['status', 0x20]] as const)
       tx.addRule({ ...t, chain: 'f', expr: [
         { type: 'ct', key, dreg: 1 },
-        { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: u32h(bits), xor: u32h(0) },
-        { type: 'cmp', op: 'neq', sreg: 1, data: u32h(0) }, accept,
+        { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: hostU32(bits), xor: hostU32(0) },
+        { type: 'cmp', op: 'neq', sreg: 1, data: hostU32(0) }, accept,
       ] });
   },
   // fib daddr type local accept
@@ -228,7 +220,7 @@ export const NFT_PROBES: Record<Exclude<NftFeature, 'nsnet_firewall'>, Probe> = 
     const t = T('fib');
     table(tx, t);
     base(tx, t, 'pre', 'filter', 'prerouting', 0);
-    tx.addRule({ ...t, chain: 'pre', expr: [{ type: 'fib', result: 'addrtype', flags: ['daddr'], dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: u32h(2) }, accept] });
+    tx.addRule({ ...t, chain: 'pre', expr: [{ type: 'fib', result: 'addrtype', flags: ['daddr'], dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: hostU32(2) }, accept] });
   },
   // set s { type ifname . ifname }; iifname . oifname @s accept
   nft_concat_sets: (tx) => {

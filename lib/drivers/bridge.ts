@@ -107,17 +107,27 @@ export async function attachEndpoint(ctx: DriverContext, net: AttachNet, ep: Att
     if (!net.subnet6) await c.links.set(ep.ifname, { addrGenMode: 'none' }); // before it comes up
     await c.links.set(ep.ifname, { up: true });
     if (ep.ipv6 && net.subnet6) await c.addresses.add(ep.ifname, `${ep.ipv6}/${net.subnet6.split('/')[1]}`, { nodad: true });
-    if (!net.internal) {
-      await c.routes.add({ dst: 'default', gateway: ep.gateway });
-      if (ep.gateway6) await c.routes.add({ dst: 'default', gateway: ep.gateway6 });
-    } else {
-      // An internal network still reaches its own subnet (the prefix route); no way out.
-    }
+    // An internal network still reaches its own subnet (the prefix route); no way out.
+    if (!net.internal) await addDefaultRoutes(c, ep.gateway, ep.gateway6);
   } catch (e) {
     await ctx.host.links.remove(ep.hostIfname).catch(() => undefined);
     throw e;
   } finally {
     c?.close();
+  }
+}
+
+/**
+ * The container's default routes via its network's gateways. A container already attached to
+ * another network keeps that one's (EEXIST): like Docker, the first network is the way out.
+ * @internal
+ */
+export async function addDefaultRoutes(c: Netlink, gateway: string | undefined, gateway6: string | undefined): Promise<void> {
+  for (const gw of [gateway, gateway6]) {
+    if (!gw) continue;
+    await c.routes.add({ dst: 'default', gateway: gw }).catch((e) => {
+      if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
+    });
   }
 }
 

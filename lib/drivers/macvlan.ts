@@ -12,7 +12,7 @@ import { NetlinkError, NsnetError } from '../errors';
 import type { Link } from '../netlink/link-types';
 import { Netlink } from '../netlink/netlink';
 import { openNetns, type NetnsSpec } from '../netns';
-import { ownerAlias } from './bridge';
+import { addDefaultRoutes, ownerAlias } from './bridge';
 import type { DriverContext, MacvlanEndpointRecord, MacvlanNetworkRecord } from './driver';
 
 /**
@@ -54,8 +54,7 @@ export async function attachMacvlan(ctx: DriverContext, net: MacvlanNetworkRecor
       await c.addresses.add(ep.ifname, `${ep.ipv4}/${net.subnet.split('/')[1]}`);
       await c.links.set(ep.ifname, { up: true });
       if (ep.ipv6 && net.subnet6) await c.addresses.add(ep.ifname, `${ep.ipv6}/${net.subnet6.split('/')[1]}`, { nodad: true });
-      if (!net.internal && ep.gateway) await c.routes.add({ dst: 'default', gateway: ep.gateway });
-      if (!net.internal && ep.gateway6) await c.routes.add({ dst: 'default', gateway: ep.gateway6 });
+      if (!net.internal) await addDefaultRoutes(c, ep.gateway, ep.gateway6);
     } catch (e) {
       await c.links.remove(ep.ifname).catch(() => undefined);
       throw e;

@@ -43,7 +43,7 @@
  * | `nsnet_l2 noicc_bridges` | ifname | bridges of networks with icc off (catalog, no rule reads it) |
  * | `nsnet_l2 noicc_ports` | ifname | bridge ports (host veth ends) of containers on those networks |
  */
-import * as os from 'node:os';
+import { hostU32 } from '../nftables/datatypes';
 import type { Expr } from '../nftables/expr/types';
 import type { Transaction } from '../nftables/transaction';
 import type { ChainSpec, DataType, Family, MapSpec, RuleSpec, SetSpec } from '../nftables/types';
@@ -122,14 +122,6 @@ export const CHAINS: readonly ChainSpec[] = [
 
 // ---------------------------------------------------------------- expression building blocks
 
-const LE = os.endianness() === 'LE';
-/** A host-order u32 (fib results, ct state and status bits). */
-function u32h(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  if (LE) b.writeUInt32LE(n);
-  else b.writeUInt32BE(n);
-  return b;
-}
 
 const RTN_LOCAL = 2;
 const NFPROTO_IPV4 = 2;
@@ -146,7 +138,7 @@ const drop: Expr = { type: 'immediate', verdict: 'drop' };
 /** `fib daddr type local` */
 const fibDaddrLocal: Expr[] = [
   { type: 'fib', result: 'addrtype', flags: ['daddr'], dreg: 1 },
-  { type: 'cmp', op: 'eq', sreg: 1, data: u32h(RTN_LOCAL) },
+  { type: 'cmp', op: 'eq', sreg: 1, data: hostU32(RTN_LOCAL) },
 ];
 /** `meta nfproto ipv4` (implicit before `ip ...` matches in an inet table) */
 const ipv4: Expr[] = [
@@ -164,8 +156,8 @@ function loopback(field: 'saddr' | 'daddr', op: 'eq' | 'neq' = 'eq'): Expr[] {
 function ctBits(key: 'state' | 'status', bits: number): Expr[] {
   return [
     { type: 'ct', key, dreg: 1 },
-    { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: u32h(bits), xor: u32h(0) },
-    { type: 'cmp', op: 'neq', sreg: 1, data: u32h(0) },
+    { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: hostU32(bits), xor: hostU32(0) },
+    { type: 'cmp', op: 'neq', sreg: 1, data: hostU32(0) },
   ];
 }
 /** `meta iifname|oifname [!=] @set` */

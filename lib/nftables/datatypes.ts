@@ -3,6 +3,7 @@
  * the bytes the kernel compares, and back. Concatenations pad each field to 4 bytes, as the
  * kernel's 32-bit registers do.
  */
+import * as os from 'node:os';
 import * as ipaddr from 'ipaddr.js';
 import { invalid } from '../errors';
 import * as v from '../validate';
@@ -188,4 +189,15 @@ export function decrement(b: Buffer): Buffer {
     out[i] = 0xff;
   }
   return out;
+}
+
+/**
+ * A u32 in host byte order, as nf_tables compares the results of `fib`, `ct state` and
+ * `ct status` (registers hold them in the CPU's order).
+ */
+export function hostU32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  if (os.endianness() === 'LE') b.writeUInt32LE(n);
+  else b.writeUInt32BE(n);
+  return b;
 }

@@ -24,6 +24,9 @@ export interface TransactionResult {
   messages: number;
 }
 
+/** How often a set's element dump that repeated keys is taken again (see dumpElements). */
+const ELEMENT_DUMP_ATTEMPTS = 8;
+
 /** An nf_tables connection bound to a network namespace. */
 export class NfTables {
   private constructor(private readonly conn: Conn) {}
@@ -111,9 +114,7 @@ export class NfTables {
     const sets: NftSet[] = [];
     for (const h of heads) {
       if (filter.table !== undefined && h.set.table !== filter.table) continue;
-      const msgs = await this.conn.dump({ type: NFT_MSG.GETSETELEM, header: { family: family(h.set.family) }, attrs: { table: h.set.table, set: h.set.name } }, `list elements of ${h.set.name}`);
-      const raw = msgs.filter((m) => m.type === NFT_MSG.NEWSETELEM).flatMap((m) => (m.attrs.elements as Record<string, unknown>[] | undefined) ?? []);
-      sets.push({ ...h.set, elements: decodeElements(raw, h) });
+      sets.push({ ...h.set, elements: await this.dumpElements(h) });
     }
     return { tables, chains, rules, sets };
   }
@@ -142,6 +143,25 @@ export class NfTables {
       .filter((m) => m.type === NFT_MSG.NEWCHAIN)
       .map(decodeChain)
       .filter((c) => filter.table === undefined || c.table === filter.table);
+  }
+
+  /**
+   * One set's elements. A hash set's dump walks an rhashtable: when the table is resized during
+   * the walk (the kernel grows it in a worker some time after many insertions), the walk restarts
+   * and repeats elements, and the dump's resume-by-count then skips as many others — without
+   * NLM_F_DUMP_INTR, as no ruleset generation changed. A consistent dump has no repeated key, so
+   * a dump that repeats one is taken again (bounded); the last attempt is returned deduplicated.
+   */
+  private async dumpElements(h: SetHead): Promise<Element[]> {
+    for (let attempt = 1; ; attempt++) {
+      const msgs = await this.conn.dump({ type: NFT_MSG.GETSETELEM, header: { family: family(h.set.family) }, attrs: { table: h.set.table, set: h.set.name } }, `list elements of ${h.set.name}`);
+      const raw = msgs.filter((m) => m.type === NFT_MSG.NEWSETELEM).flatMap((m) => (m.attrs.elements as Record<string, unknown>[] | undefined) ?? []);
+      const elements = decodeElements(raw, h);
+      const unique = new Map(elements.map((e) => [JSON.stringify(e.key), e]));
+      if (unique.size === elements.length) return elements;
+      if (attempt >= ELEMENT_DUMP_ATTEMPTS) return [...unique.values()];
+      await new Promise((r) => setTimeout(r, 5 * attempt)); // let the resize finish
+    }
   }
 
   /** The elements of one set or map. */

@@ -249,4 +249,45 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     assert.equal(healed.firewallRebuilt, true);
     assert.equal(ask(ext, '10.99.0.1', 8080), 'c1 10.99.0.2', 'reconcile restored the published port');
   });
+
+  it('a container on two networks: both attached, the first network keeps the default route', async () => {
+    await host.createNetwork({ name: 'front', subnet: '172.25.1.0/24' });
+    await host.createNetwork({ name: 'back', subnet: '172.25.2.0/24' });
+    const c = await makeNetns('two');
+    const peer = await makeNetns('tp');
+    await host.connect('front', { id: 'c1', netns: c });
+    const b = await host.connect('back', { id: 'c1', netns: c, ifname: 'eth1' });
+    assert.equal(b.ipv4, '172.25.2.2/24');
+    assert.deepEqual(ipJson(['route', 'show', 'default'], c).map((r: any) => r.gateway), ['172.25.1.1']);
+    await host.connect('back', { id: 'p1', netns: peer });
+    await server(c, 7700, 'c1');
+    assert.equal(ask(peer, '172.25.2.2', 7700), 'c1 172.25.2.3', 'reached on the second network');
+    await host.disconnect('back', 'c1');
+    await host.reap();
+    assert.deepEqual(ipJson(['link', 'show'], c).map((l: any) => l.ifname).sort(), ['eth0', 'lo']);
+  });
+
+  it('a long-lived host keeps working when another process or person changes things under it', async () => {
+    await host.createNetwork({ name: 'app', subnet: '172.25.3.0/24' });
+    const c1 = await makeNetns('ll');
+    await host.connect('app', { id: 'c1', netns: c1 });
+    await host.disconnect('app', 'c1');
+    // Another process removes the network and makes one of the same name with another subnet.
+    const other = await NetworkHost.open({ stateDir: host.stateDir, netns: h });
+    await other.removeNetwork('app');
+    await other.createNetwork({ name: 'app', subnet: '172.25.4.0/24' });
+    await other.close();
+    const e = await host.connect('app', { id: 'c2', netns: c1 });
+    assert.equal(e.ipv4, '172.25.4.2/24');
+    assert.ok(ipJson(['-4', 'addr', 'show'], h).some((l: any) => l.addr_info.some((a: any) => a.local === '172.25.4.1')), 'the new bridge has the new gateway');
+    await host.disconnect('app', 'c2');
+    await host.reap();
+    // Someone deletes the bridge by hand: the next connect makes sure of the network again.
+    const bridge = ((await host.listNetworks()).find((n) => n.name === 'app') as { bridge: string }).bridge;
+    sh('ip', ['-n', h, 'link', 'del', bridge]);
+    const c3 = await makeNetns('ll');
+    await host.connect('app', { id: 'c3', netns: c3, publish: [{ protocol: 'tcp', hostPort: 8086, containerPort: 80 }] });
+    await server(c3, 80, 'c3');
+    assert.equal(ask(ext, '10.99.0.1', 8086), 'c3 10.99.0.2', 'published and reachable');
+  });
 });

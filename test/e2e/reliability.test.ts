@@ -13,6 +13,7 @@ import { rejectsWith } from '../helpers/assert';
 import { ipJson, nftJson, sh } from '../helpers/oracle';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 import { makeWorld, type World } from '../helpers/world';
+import { invoke, startTestDaemon } from '../helpers/cni';
 import { ask, server } from '../helpers/traffic';
 
 const LIB = path.resolve(__dirname, '../../lib/index.js');
@@ -53,15 +54,16 @@ describe('reliability', function () {
     ({ h, ext, stateDir, host } = world);
   });
 
-  it('load: 4 processes × 100 connect/disconnect cycles on one network; every call succeeds, no address or port is held twice, nothing leaks', async () => {
+  it('load: 2 library processes and 2 CNI runtimes × 100 connect/disconnect cycles on one network at once; every call succeeds, nothing is held twice, nothing leaks', async () => {
     await host.createNetwork({ name: 'app', subnet: '172.23.0.0/26' }); // 61 addresses for 4 at a time: reuse is certain
     await host.reap();
     const before = kernelState(h);
     const leases = ['ipam-addr', 'ipam-owner', 'ports'].map((c) => docs(stateDir, c));
-    const PROCS = 4;
     const CYCLES = 100;
-    const nss = await Promise.all(Array.from({ length: PROCS }, () => makeNetns('rl')));
-    const children = nss.map((ns, i) => run(process.execPath, ['-e', `
+    type Cycle = { id: string; ip?: string; port?: number | null; held: number; released: number; error?: string; message?: string };
+    // Two processes using the library...
+    const libNs = await Promise.all([0, 1].map(() => makeNetns('rl')));
+    const library = libNs.map((ns, i) => run(process.execPath, ['-e', `
       const { NetworkHost } = require(${JSON.stringify(LIB)});
       (async () => {
         const nh = await NetworkHost.open({ stateDir: ${JSON.stringify(stateDir)}, netns: ${JSON.stringify(h)} });
@@ -70,8 +72,7 @@ describe('reliability', function () {
           const id = 'p${i}-' + k;
           try {
             const ep = await nh.connect('app', { id, netns: ${JSON.stringify(ns)}, publish: k % 2 ? [{ protocol: 'tcp', hostPort: 0, containerPort: 80 }] : [] });
-            const held = Date.now();
-            const rec = { id, ip: ep.ipv4, port: ep.ports[0] ? ep.ports[0].hostPort : null, held };
+            const rec = { id, ip: ep.ipv4.split('/')[0], port: ep.ports[0] ? ep.ports[0].hostPort : null, held: Date.now() };
             await nh.disconnect('app', id);
             rec.released = Date.now();
             out.push(rec);
@@ -79,14 +80,36 @@ describe('reliability', function () {
         }
         await nh.close();
         process.stdout.write(JSON.stringify(out));
-      })().catch((e) => { console.error(e); process.exit(1); });`], { encoding: 'utf8', timeout: 240000, maxBuffer: 16 << 20 }));
-    const results = (await Promise.all(children)).flatMap((r) => JSON.parse(r.stdout) as { id: string; ip?: string; port?: number | null; held: number; released: number; error?: string; message?: string }[]);
-    assert.equal(results.length, PROCS * CYCLES);
-    const errors = results.filter((r) => r.error);
-    assert.deepEqual(errors, [], 'every call succeeded');
+      })().catch((e) => { console.error(e); process.exit(1); });`], { encoding: 'utf8', timeout: 280000, maxBuffer: 16 << 20 }).then((r) => JSON.parse(r.stdout) as Cycle[]));
+    // ...and two container runtimes calling the CNI plugin (a process per call, through its daemon).
+    const daemon = await startTestDaemon();
+    const cniNs = await Promise.all([0, 1].map(() => makeNetns('rn')));
+    const config = { cniVersion: '1.1.0', name: 'app', type: 'nsnet-cni', subnet: '172.23.0.0/26', stateDir, hostNetns: h };
+    const runtimes = cniNs.map(async (ns, i) => {
+      const out: Cycle[] = [];
+      for (let k = 0; k < CYCLES; k++) {
+        const containerId = `rt${i}-${k}`;
+        const port = 20000 + i * 1000 + k;
+        const base = { containerId, netns: `/run/netns/${ns}`, ifname: 'eth0' };
+        const add = await invoke({ ...base, command: 'ADD', config: { ...config, runtimeConfig: { portMappings: [{ hostPort: port, containerPort: 80, protocol: 'tcp' }] } } }, daemon.socket);
+        if (add.exitCode !== 0) {
+          out.push({ id: containerId, held: 0, released: 0, error: String(add.json?.code ?? add.exitCode), message: add.json?.msg ?? add.stderr });
+          continue;
+        }
+        const held = Date.now();
+        const del = await invoke({ ...base, command: 'DEL', config }, daemon.socket);
+        const rec: Cycle = { id: containerId, ip: String(add.json.ips[0].address).split('/')[0], port, held, released: Date.now() };
+        if (del.exitCode !== 0) Object.assign(rec, { error: `DEL ${del.json?.code ?? del.exitCode}`, message: del.json?.msg ?? del.stderr });
+        out.push(rec);
+      }
+      return out;
+    });
+    const results = (await Promise.all([...library, ...runtimes])).flat();
+    assert.equal(results.length, 4 * CYCLES);
+    assert.deepEqual(results.filter((r) => r.error), [], 'every call succeeded');
     // No two endpoints held one address (or one host port) at the same time.
     for (const key of ['ip', 'port'] as const) {
-      const byValue = new Map<string, { held: number; released: number }[]>();
+      const byValue = new Map<string, Cycle[]>();
       for (const r of results) {
         if (r[key] === null || r[key] === undefined) continue;
         const list = byValue.get(String(r[key])) ?? [];
@@ -94,13 +117,14 @@ describe('reliability', function () {
         list.push(r);
         byValue.set(String(r[key]), list);
       }
-      if (key === 'ip') assert.ok(byValue.size < PROCS * CYCLES, 'addresses were reused (the test exercised reuse)');
+      if (key === 'ip') assert.ok(byValue.size < 4 * CYCLES, 'addresses were reused (the test exercised reuse)');
     }
+    await daemon.stop();
     await host.reap();
     assert.deepEqual(await host.listEndpoints(), [], 'no endpoint left');
     assert.deepEqual(kernelState(h), before, 'no link and no firewall element left');
     assert.deepEqual(['ipam-addr', 'ipam-owner', 'ports'].map((c) => docs(stateDir, c)), leases, 'no lease or port claim left');
-    assert.deepEqual(ipJson(['link', 'show'], nss[0]).map((l: any) => l.ifname), ['lo']);
+    for (const ns of [...libNs, ...cniNs]) assert.deepEqual(ipJson(['link', 'show'], ns).map((l: any) => l.ifname), ['lo'], `nothing left in ${ns}`);
   });
 
   it('coexists with an iptables-nft ruleset and a foreign nftables table: they keep working and stay byte-for-byte the same', async () => {

@@ -1,0 +1,71 @@
+/**
+ * What every command gets: the global options (`--state-dir`, `--host-netns`, `--json`), a
+ * NetworkHost opened on demand and closed afterwards, and one way to print results — a JSON
+ * document with `--json`, text for people otherwise.
+ */
+import type { Command } from 'commander';
+import { NetworkHost } from '../host';
+import { jsonSafe } from './exit';
+import { parseNetns } from './parse';
+
+export interface GlobalOptions {
+  stateDir?: string;
+  hostNetns?: string;
+  json?: boolean;
+}
+
+/** Where output goes (process.stdout/stderr; replaceable for embedding). */
+export interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+export class Context {
+  /** Set by `netns exec`: the status to exit with instead of 0. */
+  exitStatus: number | undefined;
+  /** Members added to the `--json` error document (`network rm`: what was removed before a failure). */
+  errorExtra: Record<string, unknown> = {};
+
+  constructor(readonly io: Io, private readonly program: Command) {}
+
+  get globals(): GlobalOptions {
+    return this.program.opts<GlobalOptions>();
+  }
+
+  get json(): boolean {
+    return this.globals.json === true;
+  }
+
+  /** Opens the NetworkHost the global options describe, runs fn, closes it (also on failure). */
+  async withHost<T>(fn: (host: NetworkHost) => Promise<T>): Promise<T> {
+    const g = this.globals;
+    const host = await NetworkHost.open({
+      ...(g.stateDir !== undefined ? { stateDir: g.stateDir } : {}),
+      ...(g.hostNetns !== undefined ? { netns: parseNetns(g.hostNetns) } : {}),
+    });
+    try {
+      return await fn(host);
+    } finally {
+      await host.close();
+    }
+  }
+
+  /** Prints `doc` as JSON with --json, else what `human()` returns (nothing when it is ''). */
+  print(doc: unknown, human: () => string): void {
+    if (this.json) this.io.stdout.write(`${JSON.stringify(jsonSafe(doc), null, 2)}\n`);
+    else {
+      const text = human();
+      if (text) this.io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    }
+  }
+
+  /** Progress for people: stdout normally, stderr with --json (stdout holds the one document). */
+  say(text: string): void {
+    (this.json ? this.io.stderr : this.io.stdout).write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+}
+
+/** Adds `Example:` lines to a command's --help. */
+export function example(cmd: Command, ...lines: string[]): Command {
+  return cmd.addHelpText('after', `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+}
