@@ -37,6 +37,7 @@ export function formatPorts(ports: PortMapping[]): string {
 export function networkDevice(n: Network): string | undefined {
   if (n.driver === 'bridge') return n.bridge;
   if (n.driver === 'macvlan') return `${n.parent} (${n.mode})`;
+  if (n.driver === 'overlay') return `${n.bridge} + ${n.vxlan} (VNI ${n.vni})`;
   return undefined;
 }
 
@@ -56,12 +57,13 @@ export function networkFlags(n: Network): string {
 
 export function networkSubnets(n: Network): string | undefined {
   if (!('subnet' in n)) return undefined;
+  if (n.driver === 'overlay') return `${n.subnet} (this host: ${n.hostSubnet})`;
   return [n.subnet, n.subnet6].filter(Boolean).join(', ');
 }
 
 export function networkGateways(n: Network): string | undefined {
   if (!('gateway' in n)) return undefined;
-  return [n.gateway, n.gateway6].filter(Boolean).join(', ');
+  return [n.gateway, 'gateway6' in n ? n.gateway6 : undefined].filter(Boolean).join(', ');
 }
 
 export const NETWORK_HEADERS = ['name', 'driver', 'subnet', 'gateway', 'device', 'endpoints', 'options'];

@@ -223,6 +223,9 @@ export function registerNetwork(program: Command, ctx: Context): void {
 
 /** Overlay is being built: until the library knows it, `-d overlay` is "not available", not "invalid". */
 function notYet(e: unknown, spec: CliNetworkSpec): unknown {
+  // The library has overlay networks now, but they need a control plane the CLI cannot name yet.
+  if (e instanceof NsnetError && e.code === 'ERR_NO_CONTROL_PLANE' && spec.driver === 'overlay')
+    return new NsnetError('ERR_NOT_AVAILABLE', 'overlay networks need a control plane (etcd or a shared directory), which the CLI has no option for yet', { driver: 'overlay' });
   if (!(e instanceof NsnetError) || e.code !== 'ERR_INVALID_ARGUMENT') return e;
   const overlay = spec.driver === 'overlay' && (e.details.driver === 'overlay' || e.details.key === 'vni');
   if (overlay) return new NsnetError('ERR_NOT_AVAILABLE', 'overlay networks are not available in this build of nsnet yet', { driver: 'overlay' });
