@@ -5,7 +5,7 @@
  * Everything here runs inside the private namespaces made by scripts/sandbox.js; nothing may
  * touch the machine's own network namespace.
  */
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,6 +16,13 @@ export const ROOT = findRoot(__dirname);
 export const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
 /** The Debian python, the one python3-pyroute2 is installed for. */
 export const PYTHON = '/usr/bin/python3';
+/**
+ * npm packages the bench compares with but nsnet does not depend on (the npm `netlink`
+ * package): installed by scripts/bench-peers.sh into bench/.peers (git-ignored), outside the
+ * sandbox (it has no network). Not a devDependency: node_modules is shared with the other
+ * checkouts of the project, and nothing but the bench needs it.
+ */
+export const PEER_MODULES = path.join(ROOT, 'bench', '.peers', 'node_modules');
 
 function findRoot(dir: string): string {
   for (let d = dir; ; d = path.dirname(d)) {
@@ -219,13 +226,28 @@ export interface ToolResult {
   /** Work items per run (links created, deleted or listed). */
   items: number;
   runs: number;
+  /**
+   * The samples, in ms — or, when the workload has a `value` unit (throughput, memory,
+   * microseconds), in that unit; so are median_ms and p95_ms then.
+   */
   samples_ms: number[];
   median_ms: number;
+  /** The slow end: the 95th percentile of times; for a higher-is-better value, the 5th percentile. */
   p95_ms: number;
   /** Items per second at the median. */
   rate_per_s: number;
   /** This tool's rate divided by the reference tool's rate (> 1: faster than the reference). */
   ratio_vs_ref: number;
+  /**
+   * nsnet rows only: how many times faster (or better) than each non-nsnet row of the workload,
+   * by median (peer time / nsnet time; for higher-is-better values nsnet / peer).
+   */
+  vs_peers?: Record<string, number>;
+  /**
+   * The noise between repetitions: the median of each repetition (a run, a round, a fresh host),
+   * and their spread, (max - min) / median of those medians. Absent with a single repetition.
+   */
+  repetitions?: { medians: number[]; spread: number };
   /** How it was timed: 'in process' or 'whole process'. */
   timing: string;
   note?: string;
@@ -239,6 +261,10 @@ export interface WorkloadResult {
   /** Tool id of the reference peer. */
   reference: string;
   note?: string;
+  /** Set when the samples are not times in ms: their unit and which way is better. */
+  value?: { unit: string; higher_is_better: boolean };
+  /** Draw this workload as a bar chart in the suite's SVG even though the suite has line charts. */
+  bars?: boolean;
   tools: ToolResult[];
 }
 
@@ -246,7 +272,21 @@ export interface TargetResult {
   id: string;
   text: string;
   met: boolean;
+  /** 'not measured': the thing cannot be measured in this build (met is then false). */
+  status?: 'met' | 'missed' | 'not measured';
   detail: string;
+}
+
+/** A line chart: one line per tool, y (median, with a p95 whisker) against x (a scale). */
+export interface Chart {
+  id: string;
+  title: string;
+  x_label: string;
+  y_label: string;
+  /** Log scale on x (scales of 1, 10, 100, 1,000 …). */
+  log_x?: boolean;
+  series: { name: string; nsnet: boolean; points: { x: number; y: number; p95?: number; label?: string }[] }[];
+  note?: string;
 }
 
 export interface SuiteResult {
@@ -256,6 +296,10 @@ export interface SuiteResult {
   duration_s: number;
   workloads: WorkloadResult[];
   targets: TargetResult[];
+  /** Line charts of the suite (latency against scale); suites without them get bar charts. */
+  charts?: Chart[];
+  /** Paragraphs for latest.md: how a figure was obtained (e.g. the proof of a replayed state). */
+  notes?: string[];
 }
 
 export interface Suite {
@@ -270,13 +314,36 @@ export interface SuiteOptions {
   log: (msg: string) => void;
 }
 
-/** Builds the ToolResult rows of a workload from raw samples, with rates and ratios. */
-export function summarize(
-  rows: { tool: string; label: string; nsnet?: boolean; items: number; samples: number[]; timing: string; note?: string }[],
-  reference: string,
-): ToolResult[] {
+export interface SummaryRow {
+  tool: string;
+  label: string;
+  nsnet?: boolean;
+  items: number;
+  samples: number[];
+  timing: string;
+  note?: string;
+  /**
+   * The samples grouped by repetition (a round, a fresh host): the spread between their medians
+   * is reported. Without it, every sample counts as a repetition of its own.
+   */
+  groups?: number[][];
+}
+
+/**
+ * Builds the ToolResult rows of a workload from raw samples, with rates, ratios against the
+ * reference and — for nsnet rows — against every other row, and the spread between
+ * repetitions. `value`: the samples are not ms (their unit, and whether higher is better).
+ */
+export function summarize(rows: SummaryRow[], reference: string, value?: { unit: string; higher_is_better: boolean }): ToolResult[] {
+  const better = value?.higher_is_better ?? false;
   const out = rows.map((r) => {
     const s = stats(r.samples);
+    const sorted = [...r.samples].sort((a, b) => a - b);
+    // The slow end: p95 of times, p5 of a higher-is-better value.
+    const slow = better ? sorted[Math.max(0, Math.floor(0.05 * sorted.length))]! : s.p95;
+    const groups = r.groups?.filter((g) => g.length) ?? (r.samples.length > 1 ? r.samples.map((x) => [x]) : []);
+    const medians = groups.map((g) => stats(g).median);
+    const repMed = medians.length ? stats(medians).median : 0;
     return {
       tool: r.tool,
       label: r.label,
@@ -285,15 +352,21 @@ export function summarize(
       runs: r.samples.length,
       samples_ms: r.samples.map((x) => round(x, 3)),
       median_ms: round(s.median, 3),
-      p95_ms: round(s.p95, 3),
-      rate_per_s: round((r.items * 1000) / s.median, 1),
+      p95_ms: round(slow, 3),
+      rate_per_s: round(better ? s.median : (r.items * 1000) / s.median, 1),
       ratio_vs_ref: 0,
+      ...(medians.length > 1 ? { repetitions: { medians: medians.map((m) => round(m, 3)), spread: round((Math.max(...medians) - Math.min(...medians)) / repMed, 3) } } : {}),
       timing: r.timing,
       ...(r.note ? { note: r.note } : {}),
     } as ToolResult;
   });
   const ref = out.find((r) => r.tool === reference);
-  for (const r of out) r.ratio_vs_ref = ref ? round(r.rate_per_s / ref.rate_per_s, 3) : NaN;
+  const faster = (a: ToolResult, b: ToolResult): number => (better ? a.median_ms / b.median_ms : (b.median_ms / b.items) / (a.median_ms / a.items));
+  for (const r of out) r.ratio_vs_ref = ref ? round(faster(r, ref), 3) : NaN;
+  for (const r of out.filter((x) => x.nsnet)) {
+    const peers = out.filter((x) => !x.nsnet);
+    if (peers.length) r.vs_peers = Object.fromEntries(peers.map((p) => [p.tool, round(faster(r, p), 3)]));
+  }
   return out;
 }
 
@@ -329,4 +402,54 @@ export function resultOf(w: Record<string, WorkloadResult>, workload: string, to
   const r = w[workload]?.tools.find((x) => x.tool === tool);
   if (!r) throw new Error(`no result for ${workload}/${tool}`);
   return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// More process helpers
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs a node script (source text) inside a namespace (`ip netns exec`) and parses the JSON it
+ * prints on its last line: for timing a JavaScript peer in process, inside the namespace.
+ */
+export function nodeIn<T>(ns: string, script: string, args: (string | number)[]): T {
+  const r = run('ip', ['netns', 'exec', ns, process.execPath, '-e', script, ...args.map(String)], { env: { ...process.env, NODE_PATH: PEER_MODULES } });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as T;
+  } catch {
+    throw new Error(`node printed no JSON: ${r.stdout.slice(0, 500)} ${r.stderr.slice(0, 500)}`);
+  }
+}
+
+/** A long-running process this bench started (a server), stopped by its pid only. */
+export interface Background {
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `ip netns exec NS CMD…` in the background; its output is discarded unless it fails early. */
+export async function startIn(ns: string, cmd: string[], readyMs = 300): Promise<Background> {
+  const child = spawn('ip', ['netns', 'exec', ns, ...cmd], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => void (stderr += d.toString()));
+  let exited: number | null | undefined;
+  child.on('exit', (code) => void (exited = code));
+  await sleep(readyMs);
+  if (exited !== undefined) throw new Error(`${cmd.join(' ')} in ${ns} exited ${String(exited)}: ${stderr.trim().slice(0, 500)}`);
+  return {
+    child,
+    stop: () => new Promise<void>((resolve) => {
+      if (exited !== undefined || child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+      setTimeout(() => { if (child.exitCode === null) child.kill('SIGKILL'); }, 2000).unref();
+    }),
+  };
+}
+
+/** `ip -batch -` from the bench's own namespace (for `netns add|del` lines). */
+export function globalBatch(lines: string[]): void {
+  if (lines.length) run('ip', ['-batch', '-'], { input: lines.join('\n') + '\n' });
 }

@@ -1,21 +1,26 @@
 /**
- * Suite "rtnetlink": link work through rtnetlink, nsnet against iproute2 and pyroute2.
+ * Suite "rtnetlink": link work through rtnetlink, nsnet against iproute2, pyroute2 and the npm
+ * `netlink` package (0.3.0, installed into bench/.peers by scripts/bench-peers.sh).
  *
  *   create  500 veth pairs   nsnet add() one at a time, nsnet addMany(), `ip -batch`, one `ip`
- *                            process per pair, pyroute2 link('add') in a loop
+ *                            process per pair, pyroute2 link('add') in a loop, npm netlink
+ *                            newLink() in a loop (a hand-built IFLA_LINKINFO: it has no veth type)
  *   delete  veth pairs       nsnet removeMany() and `ip link del group N` on 500 pairs;
- *                            nsnet remove() and an `ip -batch` of deletes one by one on 100
- *                            (each single delete waits ~16 ms in the kernel)
+ *                            one by one on 100 (each single delete waits ~16 ms in the kernel):
+ *                            nsnet remove(), an `ip -batch` of deletes, one `ip` process per
+ *                            delete, pyroute2 link('del'), npm netlink delLink()
  *   dump    2,001 links      nsnet list() in process, `ip -json link show` as a whole process,
- *                            pyroute2 get_links() in process
+ *                            pyroute2 get_links() and npm netlink getLinks() in process
  *
  * Every measurement runs in a fresh network namespace, deleted afterwards; tools take turns
  * run by run so that drift of a shared machine spreads over all of them. One warm-up run of
  * each tool is done first and discarded.
  */
 import { Netlink } from '../lib/index';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import {
-  countLinks, flushLinks, ipBatch, now, python, rmTemp, run, summarize, tempFile, withNetns,
+  PEER_MODULES, countLinks, flushLinks, ipBatch, nodeIn, now, python, rmTemp, run, summarize, tempFile, withNetns,
   type Suite, type SuiteOptions, type TargetResult, type WorkloadResult, resultOf } from './common';
 
 const CREATE_PAIRS = 500;
@@ -83,6 +88,58 @@ ipr.close()
 print(json.dumps({'ms': out, 'count': count}))
 `;
 
+const PY_DELETE = `
+import sys, json, time
+from pyroute2 import IPRoute
+n = int(sys.argv[1])
+ipr = IPRoute()
+t = time.perf_counter()
+for i in range(n):
+    ipr.link('del', ifname='va%d' % i)
+ms = (time.perf_counter() - t) * 1000
+ipr.close()
+print(json.dumps({'ms': ms}))
+`;
+
+/**
+ * The npm netlink package, timed in process inside the namespace (a node child under
+ * `ip netns exec`, module from bench/.peers): `create N`, `del N` or `dump RUNS`. It has no veth
+ * type, so IFLA_LINKINFO is built by hand: IFLA_INFO_KIND "veth", IFLA_INFO_DATA { VETH_INFO_PEER:
+ * struct ifinfomsg + IFLA_IFNAME } (linux/if_link.h, linux/veth.h).
+ */
+const NL_SCRIPT = `
+const { createRtNetlink, FlagsNew } = require('netlink');
+const [mode, arg] = process.argv.slice(1);
+const n = Number(arg);
+const nla = (type, payload) => { const b = Buffer.alloc((4 + payload.length + 3) & ~3); b.writeUInt16LE(4 + payload.length, 0); b.writeUInt16LE(type, 2); payload.copy(b, 4); return b; };
+const str = (s) => Buffer.from(s + '\\0');
+const veth = (peer) => Buffer.concat([nla(1, str('veth')), nla(2, nla(1, Buffer.concat([Buffer.alloc(16), nla(3, str(peer))])))]);
+(async () => {
+  const rt = createRtNetlink();
+  const ns = () => Number(process.hrtime.bigint()) / 1e6;
+  let out;
+  if (mode === 'create') {
+    const t = ns();
+    for (let i = 0; i < n; i++) await rt.newLink({}, { ifname: 'va' + i, linkinfo: veth('vb' + i) }, { flags: FlagsNew.CREATE | FlagsNew.EXCL });
+    out = { ms: ns() - t };
+  } else if (mode === 'del') {
+    const t = ns();
+    for (let i = 0; i < n; i++) await rt.delLink({}, { ifname: 'va' + i });
+    out = { ms: ns() - t };
+  } else {
+    const ms = []; let count = 0;
+    for (let r = 0; r <= n; r++) { const t = ns(); const l = await rt.getLinks(); const d = ns() - t; count = l.length; if (r > 0) ms.push(d); }
+    out = { ms, count };
+  }
+  rt.socket.close();
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+/** Whether the npm netlink package is installed (bench/.peers). */
+const haveNetlinkNpm = (): boolean => fs.existsSync(path.join(PEER_MODULES, 'netlink', 'package.json'));
+const NL_MISSING = 'npm netlink not installed (run sh scripts/bench-peers.sh): its rows are left out';
+
 // ------------------------------------------------------------------------------------ workloads
 
 type Measure = () => Promise<number>;
@@ -131,6 +188,7 @@ async function createWorkload(o: SuiteOptions): Promise<WorkloadResult> {
       }), 'nsnet-batch'),
       'ip-batch': fresh((ns) => run('ip', ['-n', ns, '-batch', batchFile]).ms, 'ip-batch'),
       'pyroute2': fresh((ns) => python<{ ms: number }>(ns, PY_CREATE, [n]).ms, 'pyroute2'),
+      ...(haveNetlinkNpm() ? { 'netlink-npm': fresh((ns) => nodeIn<{ ms: number }>(ns, NL_SCRIPT, ['create', n]).ms, 'netlink-npm') } : {}),
     }, runs, 1, o.log, 'create');
     // 500 processes take seconds and this row is no target: fewer runs, no warm-up.
     Object.assign(samples, await rounds({
@@ -142,14 +200,15 @@ async function createWorkload(o: SuiteOptions): Promise<WorkloadResult> {
       unit: 'veth pair',
       reference: 'ip-batch',
       note:
-        'rate = veth pairs per second. nsnet and pyroute2 are timed in process (handle already open); ip as whole processes ' +
-        '(one-process-per-pair runs as one `sh` script of 500 `ip link add` lines under `ip netns exec`).',
+        'rate = veth pairs per second. nsnet, pyroute2 and npm netlink are timed in process (handle already open); ip as whole processes ' +
+        '(one-process-per-pair runs as one `sh` script of 500 `ip link add` lines under `ip netns exec`).' + (haveNetlinkNpm() ? '' : ` ${NL_MISSING}.`),
       tools: summarize([
         { tool: 'nsnet-single', label: 'nsnet links.add() one call at a time (await each)', items: n, samples: samples['nsnet-single']!, timing: 'in process' },
         { tool: 'nsnet-batch', label: 'nsnet links.addMany(500 specs)', items: n, samples: samples['nsnet-batch']!, timing: 'in process' },
         { tool: 'ip-batch', label: 'ip -batch FILE (one process)', items: n, samples: samples['ip-batch']!, timing: 'whole process' },
         { tool: 'ip-per-op', label: 'one `ip link add` process per pair (sh script)', items: n, samples: samples['ip-per-op']!, timing: 'whole process' },
         { tool: 'pyroute2', label: "pyroute2 IPRoute().link('add') loop", items: n, samples: samples['pyroute2']!, timing: 'in process' },
+        ...(samples['netlink-npm'] ? [{ tool: 'netlink-npm', label: 'npm netlink 0.3.0 newLink() loop (hand-built IFLA_LINKINFO)', items: n, samples: samples['netlink-npm'], timing: 'in process' }] : []),
       ], 'ip-batch'),
     };
   } finally {
@@ -167,6 +226,7 @@ async function deleteWorkload(o: SuiteOptions): Promise<WorkloadResult> {
   const singleNames = range(single).map(vethA);
   const groupLines = bulkNames.map((n) => `link set ${n} group ${GROUP}`);
   const delFile = tempFile('delete.batch', singleNames.map((n) => `link del ${n}`).join('\n') + '\n');
+  const delScript = tempFile('delete.sh', 'set -e\n' + singleNames.map((n) => `ip link del ${n}`).join('\n') + '\n');
   // Each measurement: a fresh namespace with `pairs` veth pairs made by ip -batch (untimed),
   // the timed delete, a check that only lo is left.
   const fresh = (pairs: number, body: (ns: string) => Promise<number> | number, tool: string, prepare?: (ns: string) => void): Measure => () =>
@@ -204,6 +264,9 @@ async function deleteWorkload(o: SuiteOptions): Promise<WorkloadResult> {
         return now() - t0;
       }), 'nsnet-remove'),
       'ip-batch-del': fresh(single, (ns) => run('ip', ['-n', ns, '-batch', delFile]).ms, 'ip-batch-del'),
+      'ip-per-op-del': fresh(single, (ns) => run('ip', ['netns', 'exec', ns, 'sh', delScript]).ms, 'ip-per-op-del'),
+      'pyroute2-del': fresh(single, (ns) => python<{ ms: number }>(ns, PY_DELETE, [single]).ms, 'pyroute2-del'),
+      ...(haveNetlinkNpm() ? { 'netlink-npm-del': fresh(single, (ns) => nodeIn<{ ms: number }>(ns, NL_SCRIPT, ['del', single]).ms, 'netlink-npm-del') } : {}),
     }, singleRuns, 0, o.log, 'one-by-one delete');
     return {
       id: 'delete',
@@ -223,10 +286,14 @@ async function deleteWorkload(o: SuiteOptions): Promise<WorkloadResult> {
         { tool: 'ip-group-and-del', label: 'ip -batch set group + ip link del group', nsnet: false, items: bulk, samples: bulkSamples['ip-group-and-del']!, timing: 'whole processes' },
         { tool: 'nsnet-remove', label: `nsnet links.remove() one by one (${single})`, items: single, samples: singleSamples['nsnet-remove']!, timing: 'in process' },
         { tool: 'ip-batch-del', label: `ip -batch of ${single} link del`, items: single, samples: singleSamples['ip-batch-del']!, timing: 'whole process' },
+        { tool: 'ip-per-op-del', label: `one \`ip link del\` process per pair (${single}, sh script)`, items: single, samples: singleSamples['ip-per-op-del']!, timing: 'whole processes' },
+        { tool: 'pyroute2-del', label: `pyroute2 link('del') loop (${single})`, items: single, samples: singleSamples['pyroute2-del']!, timing: 'in process' },
+        ...(singleSamples['netlink-npm-del'] ? [{ tool: 'netlink-npm-del', label: `npm netlink delLink() loop (${single})`, items: single, samples: singleSamples['netlink-npm-del'], timing: 'in process' }] : []),
       ], 'ip-del-group'),
     };
   } finally {
     rmTemp(delFile);
+    rmTemp(delScript);
   }
 }
 
@@ -272,18 +339,26 @@ async function dumpWorkload(o: SuiteOptions): Promise<WorkloadResult> {
   });
   o.log(`  dump pyroute2 get_links(): ${pySamples.map((x) => x.toFixed(1)).join(' ')} ms`);
 
+  const nlSamples = haveNetlinkNpm() ? await inNs((ns) => {
+    const r = nodeIn<{ ms: number[]; count: number }>(ns, NL_SCRIPT, ['dump', runs]);
+    if (r.count !== links) throw new Error(`npm netlink getLinks() returned ${r.count} links, expected ${links}`);
+    return r.ms;
+  }) : [];
+  if (nlSamples.length) o.log(`  dump npm netlink getLinks(): ${nlSamples.map((x) => x.toFixed(1)).join(' ')} ms`);
+
   return {
     id: 'dump',
     title: `dump ${links.toLocaleString('en-US')} links`,
     unit: 'link',
     reference: 'ip-json',
     note:
-      'rate = links listed per second. nsnet list() and pyroute2 get_links() are timed in process (handle already open, ' +
+      'rate = links listed per second. nsnet list(), pyroute2 get_links() and npm netlink getLinks() are timed in process (handle already open, ' +
       'one discarded warm-up); `ip -json link show` is timed as a whole process with its output sent to /dev/null.',
     tools: summarize([
       { tool: 'nsnet-list', label: 'nsnet links.list() (decoded Link objects)', items: links, samples: nsnetSamples, timing: 'in process' },
       { tool: 'ip-json', label: 'ip -json link show (whole process, output to /dev/null)', items: links, samples: ipSamples, timing: 'whole process' },
       { tool: 'pyroute2', label: 'pyroute2 IPRoute().get_links()', items: links, samples: pySamples, timing: 'in process' },
+      ...(nlSamples.length ? [{ tool: 'netlink-npm', label: 'npm netlink getLinks()', items: links, samples: nlSamples, timing: 'in process' }] : []),
     ], 'ip-json'),
   };
 }
@@ -339,7 +414,7 @@ function targets(w: Record<string, WorkloadResult>): TargetResult[] {
 
 export const rtnetlink: Suite = {
   name: 'rtnetlink',
-  title: 'links over rtnetlink: nsnet vs iproute2 and pyroute2',
+  title: 'links over rtnetlink: nsnet vs iproute2, pyroute2 and the npm netlink package',
   async run(o) {
     const workloads: WorkloadResult[] = [];
     o.log('create');

@@ -1,6 +1,10 @@
 /**
  * The one file that loads the addon (`node-gyp-build`: a prebuild for this platform first,
  * then `build/Release`), and the types of everything it exports.
+ *
+ * `NSNET_ADDON=/path/to/nsnet.node` loads that binary instead: scripts/asan.js points it at
+ * the build made with ASan and UBSan (build/asan/nsnet.node) to run the kernel tests against
+ * it. A relative path is taken from the current directory. Meant for tests and debugging.
  * @internal
  */
 import * as path from 'node:path';
@@ -87,7 +91,9 @@ export interface NativeBinding {
 const load = require('node-gyp-build') as (dir: string) => unknown;
 
 /** The addon, loaded once. `dist/lib/native.js` sits two levels below the package root. */
-export const native = load(path.join(__dirname, '..', '..')) as NativeBinding;
+export const native = (process.env.NSNET_ADDON
+  ? require(path.resolve(process.env.NSNET_ADDON))
+  : load(path.join(__dirname, '..', '..'))) as NativeBinding;
 
 export const NETLINK_ROUTE = 0;
 export const NETLINK_NETFILTER = 12;

@@ -53,6 +53,21 @@ export function netnsPath(spec: NetnsSpec | undefined): string {
   throw invalid('ERR_INVALID_NETNS', `not a namespace reference: ${JSON.stringify(spec)}`, { value: spec });
 }
 
+/**
+ * Closes the fd of a namespace handle that was collected without close(): a Netlink, NfTables
+ * or Conntrack handle the program dropped. The native socket and thread go with the addon's
+ * object; without this the namespace fd (and so the namespace itself) stayed open for the
+ * life of the process. Whoever still uses the fd holds the handle, so the number cannot be in
+ * use when this runs. (A worker thread's fds are closed by Node when the worker exits.)
+ */
+const collected = new FinalizationRegistry<number>((fd) => {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* already closed */
+  }
+});
+
 /** Opens a namespace and checks that it is a network namespace. @internal */
 export function openNetns(spec: NetnsSpec | undefined): NetnsHandle {
   const p = netnsPath(spec);
@@ -77,15 +92,20 @@ export function openNetns(spec: NetnsSpec | undefined): NetnsHandle {
     throw new NsnetError('ERR_NOT_A_NETNS', `${p} is a ${info.type} namespace, not a network namespace`, { path: p });
   }
   let open = true;
-  return {
+  const handle: NetnsHandle = {
     fd,
     path: p,
     inode: info.inode,
     close() {
-      if (open) fs.closeSync(fd);
+      if (open) {
+        collected.unregister(handle);
+        fs.closeSync(fd);
+      }
       open = false;
     },
   };
+  collected.register(handle, fd, handle);
+  return handle;
 }
 
 function describe(spec: NetnsSpec | undefined): string {

@@ -1,13 +1,18 @@
 #!/bin/sh
-# Installs the peers that `npm run bench` compares nsnet with, from Debian packages.
-# Idempotent: installs only what is missing. Needs root (apt-get).
-#   iproute2         -> ip, ip -batch, ip -json
-#   python3-pyroute2 -> pyroute2 for the Debian /usr/bin/python3
-#   nftables         -> nft -f, nft list (the nft suite)
-#   containernetworking-plugins -> /usr/lib/cni/{bridge,host-local,portmap} (the bridge suite)
-#   netavark         -> /usr/lib/podman/netavark (the bridge suite)
+# Installs what `npm run bench` compares nsnet with, if missing. Idempotent. Needs root (apt-get)
+# and the network, so it runs before the bench enters its sandbox (which has no network).
+# Debian packages:
+#   iproute2         -> ip, ip -batch, ip -json (rtnetlink; setup everywhere)
+#   python3-pyroute2 -> pyroute2 for the Debian /usr/bin/python3 (rtnetlink)
+#   nftables         -> nft -f, nft list (nft)
+#   containernetworking-plugins -> /usr/lib/cni/{bridge,host-local,portmap} (bridge, ports, dataplane)
+#   netavark         -> /usr/lib/podman/netavark (bridge, ports)
 #   iptables         -> iptables-nft, which both of those run to program the firewall
+#   iperf3           -> TCP throughput (dataplane)
+# npm, into bench/.peers (git-ignored; not a dependency of nsnet, and node_modules may be shared):
+#   netlink@0.3.0    -> the npm `netlink` package (rtnetlink)
 set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 need=""
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
@@ -16,13 +21,24 @@ command -v nft >/dev/null 2>&1 || need="$need nftables"
 [ -x /usr/lib/cni/portmap ] || need="$need containernetworking-plugins"
 [ -x /usr/lib/podman/netavark ] || need="$need netavark"
 command -v iptables-save >/dev/null 2>&1 || need="$need iptables"
-[ -z "$need" ] && exit 0
+command -v iperf3 >/dev/null 2>&1 || need="$need iperf3"
 
-export DEBIAN_FRONTEND=noninteractive
-echo "bench-peers: installing$need" >&2
-# Update the package lists only if the install fails with the ones we have.
-if ! apt-get install -y --no-install-recommends $need >&2; then
-  apt-get update >&2
-  apt-get install -y --no-install-recommends $need >&2
+if [ -n "$need" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  echo "bench-peers: installing$need" >&2
+  # Update the package lists only if the install fails with the ones we have.
+  if ! apt-get install -y --no-install-recommends $need >&2; then
+    apt-get update >&2
+    apt-get install -y --no-install-recommends $need >&2
+  fi
+  /usr/bin/python3 -c 'import pyroute2' >/dev/null
 fi
-/usr/bin/python3 -c 'import pyroute2' >/dev/null
+
+peers="$root/bench/.peers"
+if [ ! -f "$peers/node_modules/netlink/package.json" ]; then
+  echo "bench-peers: installing the npm netlink package into $peers" >&2
+  mkdir -p "$peers"
+  # Its own package.json, so npm installs here and not into an enclosing project.
+  [ -f "$peers/package.json" ] || echo '{ "name": "nsnet-bench-peers", "private": true }' > "$peers/package.json"
+  (cd "$peers" && npm install --no-save --no-audit --no-fund --no-package-lock netlink@0.3.0 >&2)
+fi

@@ -3,6 +3,7 @@
  * NetworkHost opened on demand and closed afterwards, and one way to print results — a JSON
  * document with `--json`, text for people otherwise.
  */
+import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { NetworkHost } from '../host';
 import { jsonSafe } from './exit';
@@ -12,6 +13,16 @@ export interface GlobalOptions {
   stateDir?: string;
   hostNetns?: string;
   json?: boolean;
+  /** Overlay: etcd URLs (comma-separated) or a directory shared by the hosts. */
+  controlPlane?: string;
+  hostId?: string;
+  /** Overlay: the underlay device or address. */
+  underlay?: string;
+}
+
+/** `--control-plane`: `http(s)://…[,…]` is etcd, anything else a shared directory. */
+export function parseControlPlane(s: string): { etcd: string[] } | { dir: string } {
+  return /^https?:\/\//u.test(s) ? { etcd: s.split(',').map((u) => u.trim()).filter(Boolean) } : { dir: s };
 }
 
 /** Where output goes (process.stdout/stderr; replaceable for embedding). */
@@ -37,12 +48,21 @@ export class Context {
   }
 
   /** Opens the NetworkHost the global options describe, runs fn, closes it (also on failure). */
-  async withHost<T>(fn: (host: NetworkHost) => Promise<T>): Promise<T> {
+  /** A NetworkHost from the global options (the caller closes it). */
+  async openHost(): Promise<NetworkHost> {
     const g = this.globals;
-    const host = await NetworkHost.open({
+    return NetworkHost.open({
       ...(g.stateDir !== undefined ? { stateDir: g.stateDir } : {}),
       ...(g.hostNetns !== undefined ? { netns: parseNetns(g.hostNetns) } : {}),
+      ...(g.controlPlane !== undefined ? { controlPlane: parseControlPlane(g.controlPlane) } : {}),
+      ...(g.hostId !== undefined ? { hostId: g.hostId } : {}),
+      ...(g.underlay !== undefined ? { underlay: isIP(g.underlay) ? { address: g.underlay } : { dev: g.underlay } } : {}),
     });
+  }
+
+  async withHost<T>(fn: (host: NetworkHost) => Promise<T>): Promise<T> {
+    const g = this.globals;
+    const host = await this.openHost();
     try {
       return await fn(host);
     } finally {

@@ -44,7 +44,7 @@ const INVALID = new Set(['ERR_NOT_A_NETNS', 'ERR_NO_IPV6_SUBNET']);
 /** The exit status for an error code (and its details: a permission errno makes it a refusal). */
 export function exitStatus(code: string, details: Record<string, unknown> = {}): number {
   if (code === 'ERR_USAGE') return EXIT.USAGE;
-  if (code === 'ERR_NOT_AVAILABLE') return EXIT.NOT_AVAILABLE;
+  if (code === 'ERR_NOT_AVAILABLE' || code === 'ERR_NO_CONTROL_PLANE') return EXIT.NOT_AVAILABLE;
   if (code === 'ERR_CHECK_FAILED') return EXIT.CHECK_FAILED;
   if (code === 'ERR_INTERRUPTED') return details.signal === 'SIGTERM' ? EXIT.SIGTERM : EXIT.SIGINT;
   if (code === 'ERR_NOT_ROOT' || details.errno === 'EACCES' || details.errno === 'EPERM') return EXIT.REFUSED;

@@ -37,7 +37,6 @@ export function formatPorts(ports: PortMapping[]): string {
 export function networkDevice(n: Network): string | undefined {
   if (n.driver === 'bridge') return n.bridge;
   if (n.driver === 'macvlan') return `${n.parent} (${n.mode})`;
-  if (n.driver === 'overlay') return `${n.bridge} + ${n.vxlan} (VNI ${n.vni})`;
   return undefined;
 }
 
@@ -57,8 +56,7 @@ export function networkFlags(n: Network): string {
 
 export function networkSubnets(n: Network): string | undefined {
   if (!('subnet' in n)) return undefined;
-  if (n.driver === 'overlay') return `${n.subnet} (this host: ${n.hostSubnet})`;
-  return [n.subnet, n.subnet6].filter(Boolean).join(', ');
+  return [n.subnet, 'subnet6' in n ? n.subnet6 : undefined].filter(Boolean).join(', ');
 }
 
 export function networkGateways(n: Network): string | undefined {

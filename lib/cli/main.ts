@@ -37,11 +37,14 @@ export function buildProgram(io: Io): { program: Command; ctx: Context } {
   const program = new Command('nsnet');
   const ctx = new Context(io, program);
   program
-    .description('container networking: networks, endpoints and their namespaces (bridge, macvlan, host, none, container)')
+    .description('container networking: networks, endpoints and their namespaces (bridge, overlay, macvlan, host, none, container)')
     .version(version(), '-V, --version')
     .addOption(new Option('--state-dir <dir>', 'where the state lives (default /var/lib/nsnet)').env('NSNET_STATE_DIR'))
     .addOption(new Option('--host-netns <ns>', 'the host namespace (name, path or pid; default: this process\'s)').env('NSNET_HOST_NETNS'))
     .option('--json', 'print one JSON document on stdout (errors too)')
+    .addOption(new Option('--control-plane <etcd-urls|dir>', 'overlay: etcd URLs (http://…, comma-separated) or a directory the hosts share').env('NSNET_CONTROL_PLANE'))
+    .addOption(new Option('--host-id <id>', 'overlay: this host\'s id (default: the host name)').env('NSNET_HOST_ID'))
+    .addOption(new Option('--underlay <dev|address>', 'overlay: where VXLAN traffic leaves (default: the default route\'s device)').env('NSNET_UNDERLAY'))
     // Settings subcommands inherit: set before any command is added.
     .exitOverride()
     .showSuggestionAfterError(true)

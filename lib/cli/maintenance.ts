@@ -8,26 +8,6 @@ import type { GcReport, ReconcileReport } from '../host-types';
 import { type Context, example } from './context';
 import { block, table } from './format';
 
-/**
- * Loads `exportName` from a module of the library (a path relative to this file), or throws
- * ERR_NOT_AVAILABLE when the module, or that export, is not part of this build.
- */
-export function loadOptional<T>(modulePath: string, exportName: string, what: string): T {
-  let mod: Record<string, unknown>;
-  try {
-    mod = require(modulePath) as Record<string, unknown>;
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    // Only the module itself being absent means "not available"; a module that fails to load is a bug.
-    if (err.code === 'MODULE_NOT_FOUND' && err.message.includes(`'${modulePath}'`))
-      throw new NsnetError('ERR_NOT_AVAILABLE', `${what} is not available in this build of nsnet yet`, { module: modulePath });
-    throw e;
-  }
-  const fn = mod[exportName];
-  if (typeof fn !== 'function') throw new NsnetError('ERR_NOT_AVAILABLE', `${what} is not available in this build of nsnet yet (${modulePath} has no ${exportName})`, { module: modulePath });
-  return fn as T;
-}
-
 const list = (xs: string[]): string | undefined => (xs.length ? xs.join(', ') : undefined);
 
 function humanGc(r: GcReport): string {
@@ -71,12 +51,29 @@ async function runDoctor(ctx: Context, opts: { strict?: boolean }): Promise<void
   }
 }
 
-/** `nsnet agent`: wired to the overlay control plane's agent when it lands. */
+/**
+ * `nsnet agent`: this host's overlay agent as a long-lived process — it keeps the host's lease,
+ * watches the other hosts and programs their routes, neighbours and FDB entries, until SIGINT or
+ * SIGTERM (then it leaves cleanly: its lease is revoked, the others withdraw its routes).
+ */
 async function runAgent(ctx: Context): Promise<void> {
-  type Agent = (opts: { stateDir?: string; netns?: string }) => Promise<void>;
-  const agent = loadOptional<Agent>('../overlay/agent', 'runAgent', 'the overlay agent (nsnet agent)');
-  const g = ctx.globals;
-  await agent({ ...(g.stateDir ? { stateDir: g.stateDir } : {}), ...(g.hostNetns ? { netns: g.hostNetns } : {}) });
+  if (ctx.globals.controlPlane === undefined)
+    throw new NsnetError('ERR_INVALID_ARGUMENT', 'nsnet agent needs --control-plane (etcd URLs or a directory the hosts share)', { option: 'control-plane' });
+  const host = await ctx.openHost();
+  try {
+    const agent = host.runAgent();
+    agent.on('peers', (e: { network: string; added: unknown[]; updated: unknown[]; removed: unknown[] }) =>
+      process.stderr.write(`nsnet agent: ${e.network}: ${e.added.length} peer(s) added, ${e.updated.length} updated, ${e.removed.length} removed\n`));
+    agent.on('lease-lost', () => process.stderr.write('nsnet agent: the control plane is unreachable; retrying\n'));
+    agent.on('lease-recovered', () => process.stderr.write('nsnet agent: the control plane is back\n'));
+    process.stderr.write('nsnet agent: running (SIGINT or SIGTERM to stop)\n');
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+  } finally {
+    await host.close();
+  }
 }
 
 export function registerMaintenance(program: Command, ctx: Context): void {
@@ -107,8 +104,8 @@ export function registerMaintenance(program: Command, ctx: Context): void {
   );
   example(
     program.command('agent')
-      .description('run the overlay control-plane agent of this host (publishes endpoints, programs peers)')
+      .description('run this host\'s overlay agent until SIGINT/SIGTERM (keeps its lease, programs the other hosts\' routes, neighbours and FDB)')
       .action(() => runAgent(ctx)),
-    'nsnet agent',
+    'nsnet agent --control-plane http://10.0.0.1:2379 --host-id h1 --underlay eth0',
   );
 }

@@ -142,13 +142,7 @@ export function registerNetwork(program: Command, ctx: Context): void {
       .option('--label <key=value>', 'label, repeatable', collect)
       .action(async (name: string, o: CreateOptions) => {
         const spec = networkSpec(name, o);
-        const created = await ctx.withHost(async (host) => {
-          try {
-            return await host.createNetwork(spec as unknown as NetworkSpec);
-          } catch (e) {
-            throw notYet(e, spec);
-          }
-        });
+        const created = await ctx.withHost((host) => host.createNetwork(spec as unknown as NetworkSpec));
         ctx.print(created, () => table(NETWORK_HEADERS, [networkRow(created, 0)]));
       }),
     'nsnet network create --subnet 172.20.0.0/16 --gateway 172.20.0.1 app',
@@ -221,13 +215,3 @@ export function registerNetwork(program: Command, ctx: Context): void {
   );
 }
 
-/** Overlay is being built: until the library knows it, `-d overlay` is "not available", not "invalid". */
-function notYet(e: unknown, spec: CliNetworkSpec): unknown {
-  // The library has overlay networks now, but they need a control plane the CLI cannot name yet.
-  if (e instanceof NsnetError && e.code === 'ERR_NO_CONTROL_PLANE' && spec.driver === 'overlay')
-    return new NsnetError('ERR_NOT_AVAILABLE', 'overlay networks need a control plane (etcd or a shared directory), which the CLI has no option for yet', { driver: 'overlay' });
-  if (!(e instanceof NsnetError) || e.code !== 'ERR_INVALID_ARGUMENT') return e;
-  const overlay = spec.driver === 'overlay' && (e.details.driver === 'overlay' || e.details.key === 'vni');
-  if (overlay) return new NsnetError('ERR_NOT_AVAILABLE', 'overlay networks are not available in this build of nsnet yet', { driver: 'overlay' });
-  return e;
-}

@@ -12,18 +12,6 @@
 
 namespace nl {
 
-std::string FormatMac(const uint8_t* p, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(n * 3);
-  for (size_t i = 0; i < n; i++) {
-    if (i) s.push_back(':');
-    s.push_back(hex[p[i] >> 4]);
-    s.push_back(hex[p[i] & 15]);
-  }
-  return s;
-}
-
 bool ParseMac(const std::string& s, uint8_t* out, size_t* n) {
   size_t i = 0, count = 0;
   auto nib = [](char c) -> int {
@@ -287,12 +275,21 @@ Napi::Value ParseJson(Napi::Env env, const std::string& json) {
       ascii = false;
       break;
     }
-  napi_value str;
+  // Raw Node-API calls, each checked, and no chaining: while a worker thread is being
+  // terminated no JS can run, every call below fails, and node-addon-api's chained form
+  // (env.Global().Get(...).As<Object>().Get(...)) then calls into an empty value whose env is
+  // null — a fatal error that took the whole process down (test/kernel/release.test.ts).
+  // Failure returns an empty value of this env: callers pass it on, and node-addon-api
+  // swallows the unthrowable error (NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS, binding.gyp).
+  napi_value str, global, json_obj, parse, result;
   napi_status st = ascii ? napi_create_string_latin1(env, json.data(), json.size(), &str)
                          : napi_create_string_utf8(env, json.data(), json.size(), &str);
-  NAPI_THROW_IF_FAILED(env, st, Napi::Value());
-  Napi::Object JSON = env.Global().Get("JSON").As<Napi::Object>();
-  return JSON.Get("parse").As<Napi::Function>().Call(JSON, {str});
+  if (st != napi_ok || napi_get_global(env, &global) != napi_ok ||
+      napi_get_named_property(env, global, "JSON", &json_obj) != napi_ok ||
+      napi_get_named_property(env, json_obj, "parse", &parse) != napi_ok ||
+      napi_call_function(env, json_obj, parse, 1, &str, &result) != napi_ok)
+    return Napi::Value(env, nullptr);
+  return Napi::Value(env, result);
 }
 
 bool ParseHex(const std::string& s, std::vector<uint8_t>& out) {

@@ -27,8 +27,7 @@ Napi::Value ParseJson(Napi::Env env, const std::string& json);
 // Parses a hex string ("0a1b") into bytes.
 bool ParseHex(const std::string& s, std::vector<uint8_t>& out);
 
-// Formats a link-layer address as "aa:bb:cc:dd:ee:ff"; parses it back (1..32 bytes).
-std::string FormatMac(const uint8_t* p, size_t n);
+// Parses a link-layer address "aa:bb:cc:dd:ee:ff" (1..32 bytes; FormatMac in json.h writes it).
 bool ParseMac(const std::string& s, uint8_t* out, size_t* n);
 
 // Stable code for an errno value: "EEXIST", "ENODEV", ...

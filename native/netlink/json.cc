@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "codec.h"
+// No codec.h here: it brings in N-API, and this file must build without it (the fuzzer).
 #include "decode.h"
 
 namespace nl {
@@ -41,6 +41,18 @@ void JsonHex(std::string& out, const uint8_t* p, size_t n) {
     out.push_back(hex[p[i] & 15]);
   }
   out.push_back('"');
+}
+
+std::string FormatMac(const uint8_t* p, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(n * 3);
+  for (size_t i = 0; i < n; i++) {
+    if (i) s.push_back(':');
+    s.push_back(hex[p[i] >> 4]);
+    s.push_back(hex[p[i] & 15]);
+  }
+  return s;
 }
 
 namespace {

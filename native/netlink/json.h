@@ -32,4 +32,7 @@ inline void JsonString(std::string& out, const std::string& s) { JsonString(out,
 // Appends bytes as a quoted lowercase hex string.
 void JsonHex(std::string& out, const uint8_t* p, size_t n);
 
+// Formats a link-layer address as "aa:bb:cc:dd:ee:ff" (ParseMac in codec.h reads it back).
+std::string FormatMac(const uint8_t* p, size_t n);
+
 }  // namespace nl

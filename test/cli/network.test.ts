@@ -110,7 +110,7 @@ describe('cli: network', function () {
       [['network', 'create', '-o', 'color=blue', 'x'], 'ERR_INVALID_ARGUMENT', 5],
       [['network', 'create', '--icc=sometimes', 'x'], 'ERR_INVALID_ARGUMENT', 5],
       [['network', 'create', '-d', 'ipvlan', 'x'], 'ERR_INVALID_ARGUMENT', 5],
-      [['network', 'create', '-d', 'overlay', '--vni', '42', 'x'], 'ERR_NOT_AVAILABLE', 7],
+      [['network', 'create', '-d', 'overlay', '--vni', '42', 'x'], 'ERR_NO_CONTROL_PLANE', 7],
       [['network', 'rm', 'nope'], 'ERR_NETWORK_NOT_FOUND', 3],
       [['network', 'inspect', 'nope'], 'ERR_NETWORK_NOT_FOUND', 3],
     ];
