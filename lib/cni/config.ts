@@ -11,7 +11,7 @@
  * - 7: a known field with a wrong type or value, a prototype-pollution key anywhere.
  */
 import * as path from 'node:path';
-import type { PortMapping } from '../host-types';
+import type { NetworkSpec, PortMapping } from '../host-types';
 import { netnsPath } from '../netns';
 import * as v from '../validate';
 import { CNI_ERR, CniError } from './codes';
@@ -117,22 +117,13 @@ export interface Attachment {
   ifname: string;
 }
 
-/** The nsnet network a configuration describes: the fields given, nothing defaulted. */
-export interface NetworkSettings {
+/**
+ * The nsnet network a configuration describes: the fields given, nothing defaulted — the
+ * library's NetworkSpec fields the plugin takes (bridge and macvlan networks).
+ */
+export type NetworkSettings = Pick<NetworkSpec, 'bridge' | 'parent' | 'mode' | 'subnet' | 'gateway' | 'ipRange' | 'subnet6' | 'gateway6' | 'mtu' | 'icc' | 'internal' | 'ipMasquerade'> & {
   driver?: 'bridge' | 'macvlan';
-  bridge?: string;
-  parent?: string;
-  mode?: 'bridge' | 'private' | 'vepa' | 'passthru';
-  subnet?: string;
-  gateway?: string;
-  ipRange?: string;
-  subnet6?: string;
-  gateway6?: string;
-  mtu?: number;
-  icc?: boolean;
-  internal?: boolean;
-  ipMasquerade?: boolean;
-}
+};
 
 /** A validated network configuration. */
 export interface PluginConfig {
