@@ -710,8 +710,9 @@ export class NetworkHost {
         try {
           await attachEndpoint(this.ctx, this.attachNet(net), ep, o.netns);
         } catch (e) {
-          // The container's previous interface of that name may be retired but not yet deleted.
-          if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
+          // The container's previous interface of that name may be retired but not yet deleted:
+          // the retired pairs go now, and the name is checked once more.
+          if (!(e instanceof NsnetError && e.code === 'ERR_IFNAME_IN_USE')) throw e;
           await this.reap();
           await attachEndpoint(this.ctx, this.attachNet(net), ep, o.netns);
         }

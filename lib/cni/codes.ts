@@ -46,6 +46,8 @@ export const NSNET_ERR = {
   ATTACHMENT_EXISTS: 104,
   /** CHECK: the container's networking does not match what ADD set up. */
   CHECK_FAILED: 105,
+  /** ADD: the container already has an interface named CNI_IFNAME (ERR_IFNAME_IN_USE); nothing was made. */
+  IFNAME_IN_USE: 106,
 } as const;
 
 /** An error to print as CNI error JSON. */
@@ -82,6 +84,7 @@ export function toCniError(e: unknown): CniError {
     if (c === 'ERR_PORT_IN_USE') return new CniError(NSNET_ERR.PORT_IN_USE, e.message, c);
     if (ADDRESS_CODES.has(c)) return new CniError(NSNET_ERR.ADDRESS, e.message, c);
     if (c === 'ERR_ENDPOINT_EXISTS') return new CniError(NSNET_ERR.ATTACHMENT_EXISTS, e.message, c);
+    if (c === 'ERR_IFNAME_IN_USE') return new CniError(NSNET_ERR.IFNAME_IN_USE, e.message, c);
     if (c === 'ERR_NETNS_NOT_FOUND' || c === 'ERR_NOT_A_NETNS') return new CniError(CNI_ERR.UNKNOWN_CONTAINER, e.message, c);
     if (c.startsWith('ERR_STORE_')) return new CniError(c === 'ERR_STORE_IO' ? CNI_ERR.IO_FAILURE : NSNET_ERR.INTERNAL, e.message, c);
     if (c.startsWith('ERR_INVALID_') || CONFIG_CODES.has(c)) return new CniError(CNI_ERR.INVALID_CONFIG, e.message, c);

@@ -73,16 +73,30 @@ export async function removeBridge(ctx: DriverContext, net: Pick<BridgeNetworkRe
 }
 
 /**
+ * Refuses an interface name the container already has, before anything is made: the veth (or
+ * macvlan child) would collide with it, and the kernel's EEXIST would name the wrong link.
+ * @throws ERR_IFNAME_IN_USE
+ * @internal
+ */
+export async function assertIfnameFree(c: Netlink, ifname: string, netns: NetnsSpec): Promise<void> {
+  const link = await c.links.find(ifname);
+  if (!link) return;
+  const where = typeof netns === 'string' ? netns : JSON.stringify(netns);
+  throw new NsnetError('ERR_IFNAME_IN_USE', `the container's namespace ${where} already has an interface named ${ifname} (${link.kernelKind || 'device'}, index ${link.index}): choose another ifname or remove it`, { ifname, netns, index: link.index });
+}
+
+/**
  * Attaches a container: the veth pair (peer created in the container namespace as `ifname`),
  * then the container side's address, loopback and default route. Undone if any step fails.
+ * @throws ERR_IFNAME_IN_USE (the container has an interface of that name: nothing is made);
+ *   ERR_NAME_IN_USE (a link of the host end's name exists and is not this endpoint's)
  */
 export async function attachEndpoint(ctx: DriverContext, net: AttachNet, ep: AttachEndpoint, netns: NetnsSpec): Promise<void> {
-  // The container-side handle opens (a thread enters the namespace) while the veth is made.
-  const opening = Netlink.open({ netns });
-  opening.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+  const c = await Netlink.open({ netns });
   try {
-    await ctx.host.links.add({
-      kind: 'veth',
+    await assertIfnameFree(c, ep.ifname, netns);
+    const veth = {
+      kind: 'veth' as const,
       name: ep.hostIfname,
       mtu: net.mtu,
       master: net.bridge,
@@ -94,14 +108,25 @@ export async function attachEndpoint(ctx: DriverContext, net: AttachNet, ep: Att
       // multicast is flooded to every other port, and connects slow down with the container count.
       ...(net.subnet6 ? {} : { addrGenMode: 'none' as const }),
       peer: { name: ep.ifname, netns, mac: ep.mac, mtu: net.mtu },
-    });
+    };
+    try {
+      await ctx.host.links.add(veth);
+    } catch (e) {
+      if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
+      // The container's name was free: the host end's name is taken. This endpoint's own
+      // leftover (a connect killed before its commit) is replaced; anything else is refused.
+      const left = await ctx.host.links.find(ep.hostIfname);
+      if (!left) throw e;
+      if (left.alias !== ownerAlias(net.name, ep.id))
+        throw new NsnetError('ERR_NAME_IN_USE', `a link named ${ep.hostIfname} exists in the host namespace and is not endpoint ${ep.id}'s veth`, { link: ep.hostIfname });
+      await ctx.host.links.remove(left.index);
+      await ctx.host.links.add(veth);
+    }
   } catch (e) {
-    await opening.then((c) => c.close(), () => undefined);
+    c.close();
     throw e;
   }
-  let c: Netlink | undefined;
   try {
-    c = await opening;
     await c.links.set('lo', { up: true });
     await c.addresses.add(ep.ifname, `${ep.ipv4}/${net.subnet.split('/')[1]}`);
     if (!net.subnet6) await c.links.set(ep.ifname, { addrGenMode: 'none' }); // before it comes up
@@ -113,7 +138,7 @@ export async function attachEndpoint(ctx: DriverContext, net: AttachNet, ep: Att
     await ctx.host.links.remove(ep.hostIfname).catch(() => undefined);
     throw e;
   } finally {
-    c?.close();
+    c.close();
   }
 }
 

@@ -12,7 +12,7 @@ import { NetlinkError, NsnetError } from '../errors';
 import type { Link } from '../netlink/link-types';
 import { Netlink } from '../netlink/netlink';
 import { openNetns, type NetnsSpec } from '../netns';
-import { addDefaultRoutes, ownerAlias } from './bridge';
+import { addDefaultRoutes, assertIfnameFree, ownerAlias } from './bridge';
 import type { DriverContext, MacvlanEndpointRecord, MacvlanNetworkRecord } from './driver';
 
 /**
@@ -29,7 +29,7 @@ export async function macvlanParent(ctx: DriverContext, parent: string): Promise
  * Attaches a container: the child in its namespace as `ep.ifname`, loopback up, the address,
  * the default route (not on an internal network). Undone if a step fails. A child of the same
  * name that is nsnet's own for this endpoint (left by a crash) is replaced.
- * @throws ERR_PARENT_NOT_FOUND; NetlinkError EEXIST when the container has a foreign link of that name, EBUSY when a passthru parent already has its child.
+ * @throws ERR_PARENT_NOT_FOUND; ERR_IFNAME_IN_USE when the container has a foreign link of that name; NetlinkError EBUSY when a passthru parent already has its child.
  */
 export async function attachMacvlan(ctx: DriverContext, net: MacvlanNetworkRecord, ep: MacvlanEndpointRecord, netns: NetnsSpec): Promise<void> {
   await macvlanParent(ctx, net.parent);
@@ -41,14 +41,12 @@ export async function attachMacvlan(ctx: DriverContext, net: MacvlanNetworkRecor
       // No IPv6 on an IPv4-only network: no DAD or MLD on the segment for nothing.
       ...(net.subnet6 ? {} : { addrGenMode: 'none' as const }),
     };
-    try {
-      await ctx.host.links.add(spec);
-    } catch (e) {
-      const left = e instanceof NetlinkError && e.code === 'EEXIST' ? await c.links.find(ep.ifname) : undefined;
-      if (left?.alias !== ownerAlias(net.name, ep.id)) throw e;
-      await c.links.remove(left.index);
-      await ctx.host.links.add(spec);
-    }
+    // A child of that name that is nsnet's own for this endpoint (a crash's leftover) is
+    // replaced; any other interface of that name is refused before anything is made.
+    const left = await c.links.find(ep.ifname);
+    if (left?.alias === ownerAlias(net.name, ep.id)) await c.links.remove(left.index);
+    else await assertIfnameFree(c, ep.ifname, netns);
+    await ctx.host.links.add(spec);
     try {
       await c.links.set('lo', { up: true });
       await c.addresses.add(ep.ifname, `${ep.ipv4}/${net.subnet.split('/')[1]}`);

@@ -189,6 +189,7 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
         ['a port another container holds', { command: 'ADD', ...att2, config: conf({ runtimeConfig: { portMappings: [{ hostPort: 9000, containerPort: 80 }] } }) }, 101],
         ['a static address another container holds', { command: 'ADD', ...att2, config: conf({ runtimeConfig: { ips: ['10.55.0.2/16'] } }) }, 102],
         ['the same attachment into another namespace', { command: 'ADD', ...att, netns: att2.netns, config: conf() }, 104],
+        ['a CNI_IFNAME the container already has (lo)', { command: 'ADD', ...att2, ifname: 'lo', config: conf() }, 106],
         ['GC without valid-attachments', { command: 'GC', config: conf() }, 7],
       ];
       for (const [what, inv, code] of cases) assertError(await call(inv), code, what);

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { NetworkHost } from '../../lib/index';
+import { NetworkHost, NsnetError } from '../../lib/index';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 import { makeWorld } from '../helpers/world';
 import { ipJson, nftJson, sh } from '../helpers/oracle';
@@ -197,6 +197,31 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     assert.equal(JSON.stringify([await host.listNetworks(), await host.listEndpoints(), ipJson(['link', 'show'], h).map((l: any) => l.ifname)]), before);
     const again = await host.connect('app', { id: 'c1', netns: c, publish: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] });
     assert.equal(again.ipv4, '172.26.0.2/24', 'connecting again with the same arguments returns the endpoint');
+  });
+
+  it('a container that already has the interface name: ERR_IFNAME_IN_USE naming it and the namespace; nothing changes', async () => {
+    await host.createNetwork({ name: 'app', subnet: '172.26.0.0/16' });
+    const c = await makeNetns('ifu');
+    // The container already has an eth0 (another runtime's, a hand's).
+    sh('ip', ['-n', c, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'other0']);
+    const links = (): string[] => ipJson(['link', 'show'], h).map((l: any) => l.ifname).sort();
+    const elements = (): string => JSON.stringify(nftJson(h).nftables.filter((o: any) => o.set || o.map || o.element));
+    await host.connect('app', { id: 'warm', netns: await makeNetns('ifw') }); // the bridge and firewall exist
+    const [l0, e0, i0] = [links(), elements(), ipJson(['-d', 'link', 'show', 'eth0'], c)[0]];
+    const err = await host.connect('app', { id: 'c1', netns: c, publish: [{ protocol: 'tcp', hostPort: 8090, containerPort: 80 }] }).then(() => undefined, (x: unknown) => x);
+    assert.ok(err instanceof NsnetError, `a coded error, got ${String(err)}`);
+    assert.equal(err.code, 'ERR_IFNAME_IN_USE');
+    assert.match(err.message, /eth0/u);
+    assert.ok(err.message.includes(c), `the message names the namespace: ${err.message}`);
+    assert.doesNotMatch(err.message, /ve-/u, 'not the host-side link');
+    assert.deepEqual(links(), l0, 'no link made or left in the host');
+    assert.equal(elements(), e0, 'no firewall element');
+    assert.deepEqual(ipJson(['-d', 'link', 'show', 'eth0'], c)[0], i0, "the container's eth0 untouched");
+    assert.deepEqual((await host.listEndpoints('app')).map((e) => e.id), ['warm'], 'no record');
+    // Nothing was held: the port and the next address are free for the same container under another name.
+    const ep = await host.connect('app', { id: 'c1', netns: c, ifname: 'eth1', publish: [{ protocol: 'tcp', hostPort: 8090, containerPort: 80 }] });
+    assert.equal(ep.ipv4, '172.26.0.3/16');
+    assert.equal(ep.ifname, 'eth1');
   });
 
   it('kill -9 at any step of connect, then gc(): nothing is left behind', async () => {

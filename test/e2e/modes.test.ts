@@ -245,6 +245,17 @@ describe('modes: host, none, container, macvlan (NetworkHost, real traffic)', fu
       assert.deepEqual((await host.listEndpoints('pt')).map((e) => e.id), ['q1'], 'no record, no lease');
       await host.disconnect('pt', 'q1');
       await host.connect('pt', { id: 'q2', netns: c2 });
+      // A container that already has the interface name: refused before anything is made.
+      await host.disconnect('pt', 'q2');
+      const c3 = await makeNetns('mq');
+      sh('ip', ['-n', c3, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'other0']);
+      const e3 = await host.connect('pt', { id: 'q3', netns: c3 }).then(() => undefined, (e: unknown) => e);
+      assert.ok(e3 instanceof NsnetError && e3.code === 'ERR_IFNAME_IN_USE', `ERR_IFNAME_IN_USE, got ${String(e3)}`);
+      assert.ok(e3.message.includes('eth0') && e3.message.includes(c3), e3.message);
+      assert.equal(ipJson(['-d', 'link', 'show', 'eth0'], c3)[0].linkinfo.info_kind, 'veth', "the container's eth0 untouched");
+      assert.deepEqual((await host.listEndpoints('pt')).map((e) => e.id), [], 'no record, no lease');
+      await host.connect('pt', { id: 'q3', netns: c3, ifname: 'eth1' });
+      assert.equal(ipJson(['-d', 'link', 'show', 'eth1'], c3)[0].linkinfo.info_kind, 'macvlan');
     });
 
     it('reconcile re-creates a child someone deleted; gc forgets endpoints whose namespace is gone', async () => {
