@@ -10,12 +10,12 @@
  * | status | meaning                                   | codes                                                   |
  * |--------|-------------------------------------------|---------------------------------------------------------|
  * | 0      | success                                   |                                                         |
- * | 1      | unexpected / internal                     | anything not below (ERR_STORE_CORRUPT, ERR_NATIVE, bugs) |
+ * | 1      | unexpected / internal                     | anything not below (ERR_STORE_CORRUPT, ERR_NATIVE, bugs); ERR_NOT_BUILT (bin/nsnet: the package was never built) |
  * | 2      | usage (unknown command or option, missing argument) | ERR_USAGE                                     |
  * | 3      | not found                                 | `*_NOT_FOUND`                                           |
  * | 4      | conflict: exists, in use, overlaps, full  | `*_EXISTS`, `*_IN_USE`, ERR_SUBNET_OVERLAP, ERR_SUBNET_FULL, ERR_NO_FREE_SUBNET, ERR_NETWORK_INTERNAL, ERR_ADDRESS_RESERVED |
  * | 5      | invalid input                             | `ERR_INVALID_*`, ERR_NOT_A_NETNS, `ERR_*_OUTSIDE_SUBNET`, ERR_NO_IPV6_SUBNET |
- * | 6      | refused by the system                     | errno codes from the kernel (EPERM, EEXIST, EBUSY, …), ERR_NOT_ROOT, any error whose errno is EACCES/EPERM |
+ * | 6      | refused by the system                     | errno codes from the kernel (EPERM, EEXIST, EBUSY, …), ERR_NOT_ROOT, ERR_NOT_READABLE (bin/nsnet: the package's files are not readable by this user), any error whose errno is EACCES/EPERM |
  * | 7      | not available in this build or on this machine | ERR_NOT_AVAILABLE                                  |
  * | 8      | a check failed (the demo, later `doctor`) | ERR_CHECK_FAILED                                        |
  * | 130/143| interrupted by SIGINT / SIGTERM           | ERR_INTERRUPTED                                         |

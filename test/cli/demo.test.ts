@@ -6,7 +6,9 @@ import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { sh } from '../helpers/oracle';
-import { BIN, fails, nsnet } from './run';
+import * as path from 'node:path';
+import { installedCopy } from '../helpers/checkout';
+import { BIN, fails, nsnet, type Result } from './run';
 
 /** Every network namespace some process of the sandbox is in, and the named ones. */
 function namespaces(): string[] {
@@ -105,10 +107,30 @@ describe('cli: demo', function () {
     }
   });
 
+  // As an unprivileged user, from a copy of nsnet as installed: the checkout itself may live
+  // where only root can read (a `mktemp -d` directory), which is not what this test is about.
+  const asNobody = (bin: string, args: string[]): Result => {
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, bin, ...args], { encoding: 'utf8' });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+
   it('explains itself and exits 6 when not run as root', () => {
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'demo'], { encoding: 'utf8' });
-    fails({ status: r.status, stdout: r.stdout, stderr: r.stderr }, 'ERR_NOT_ROOT', 6);
+    const r = asNobody(path.join(installedCopy(), 'bin', 'nsnet'), ['demo']);
+    fails(r, 'ERR_NOT_ROOT', 6);
     assert.match(r.stderr, /nsnet demo shows every network mode/u);
     assert.equal(nsnet(['demo', '--help']).status, 0);
+  });
+
+  it('a package its user cannot read, or never built: one clear line, no stack', () => {
+    const copy = installedCopy();
+    fs.chmodSync(path.join(copy, 'dist'), 0o700); // root's only
+    const r = asNobody(path.join(copy, 'bin', 'nsnet'), ['--version']);
+    fails(r, 'ERR_NOT_READABLE', 6);
+    assert.match(r.stderr, /user 65534 cannot read .*dist/u);
+    assert.doesNotMatch(r.stderr, /\n\s+at /u, 'no stack');
+    fs.rmSync(path.join(copy, 'dist'), { recursive: true });
+    const b = spawnSync(process.execPath, [path.join(copy, 'bin', 'nsnet'), '--version'], { encoding: 'utf8' });
+    fails({ status: b.status, stdout: b.stdout, stderr: b.stderr }, 'ERR_NOT_BUILT', 1);
+    assert.match(b.stderr, /never built \(run npm install/u);
   });
 });
