@@ -1,21 +1,36 @@
 /**
  * The package as a user gets it: `npm pack` holds what it must and nothing else; the tarball
- * installs into a fresh project (offline, from npm's cache: the sandbox has no network) and
- * works from CommonJS and from an ES module — once with the prebuild `npm run prebuild` makes
- * (nothing compiled at install), once forced to build the addon from source.
+ * installs into a fresh project and works from CommonJS and from an ES module — once with the
+ * prebuild `npm run prebuild` makes (nothing compiled at install), once forced to build the
+ * addon from source. The sandbox has no network and npm's cache is not to be trusted (a fresh
+ * machine's holds no registry metadata), so the dependencies come from a registry on 127.0.0.1
+ * that serves this checkout's installed ones (test/helpers/local-registry.ts), into an empty
+ * cache of the test's own.
  */
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ROOT } from '../helpers/checkout';
+import { startLocalRegistry, type LocalRegistry } from '../helpers/local-registry';
 import { registerCleanup, useSandbox } from '../helpers/sandbox';
 
-const ROOT = path.resolve(__dirname, '../../..');
 const NPM_ENV = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
 
 function npm(args: string[], cwd: string): string {
   return execFileSync('npm', args, { cwd, encoding: 'utf8', env: NPM_ENV, timeout: 600000, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+}
+
+/** npm without blocking the event loop (the local registry answers from this process). */
+async function npmAsync(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
+  try {
+    return (await promisify(execFile)('npm', args, { cwd, encoding: 'utf8', env, timeout: 600000, maxBuffer: 64 << 20 })).stdout;
+  } catch (e) {
+    const err = e as Error & { stderr?: string };
+    throw new Error(`npm ${args.join(' ')} failed: ${err.message}\n${err.stderr ?? ''}`);
+  }
 }
 
 /** A copy of the checkout to pack from (prebuildify writes into its tree), sharing node_modules. */
@@ -35,28 +50,18 @@ function pack(dir: string): { tarball: string; files: string[] } {
   return { tarball: path.join(dir, out[0].filename), files: out[0].files.map((f: { path: string }) => f.path) };
 }
 
-/**
- * The versions of nsnet's production dependencies that npm's cache holds (ours, from our lock):
- * offline, npm can only install what it has, and left alone it would pick newer releases.
- */
-function pinnedVersions(): Record<string, string> {
-  const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string; dev?: boolean }> };
-  const seen = new Map<string, Set<string>>();
-  for (const [key, p] of Object.entries(lock.packages)) {
-    if (!key || p.dev || !p.version) continue;
-    const name = key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length);
-    seen.set(name, (seen.get(name) ?? new Set()).add(p.version));
-  }
-  // A package the tree holds in several versions keeps its ranges (they resolve to cached ones).
-  return Object.fromEntries([...seen].filter(([, v]) => v.size === 1).map(([n, v]) => [n, [...v][0]!]));
-}
-
 /** Installs the tarball into a new project and uses it from CJS and ESM; returns the installed package's dir. */
-function installAndUse(tarball: string, extra: string[]): string {
+async function installAndUse(tarball: string, extra: string[], registry: LocalRegistry): Promise<string> {
   const app = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-pack-app-'));
-  registerCleanup(() => fs.rmSync(app, { recursive: true, force: true }));
-  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, overrides: pinnedVersions() }));
-  npm(['install', '--offline', '--no-package-lock', ...extra, tarball], app);
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-pack-cache-'));
+  registerCleanup(() => {
+    fs.rmSync(app, { recursive: true, force: true });
+    fs.rmSync(cache, { recursive: true, force: true });
+  });
+  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+  // An empty cache of its own and the local registry: nothing depends on what earlier installs left.
+  const env = { ...NPM_ENV, npm_config_cache: cache, npm_config_registry: registry.url, npm_config_offline: 'false', npm_config_prefer_offline: 'false' };
+  await npmAsync(['install', '--no-package-lock', ...extra, tarball], app, env);
   const use = `
     const { Netlink, Netns, NetworkHost, doctor } = nsnet;
     const nl = await Netlink.open();
@@ -84,7 +89,9 @@ describe('package: npm pack, install from the tarball, use', function () {
   this.timeout(1200000);
   useSandbox();
 
-  it('packs exactly what a user needs; installs with the prebuild (no compile) and forced from source; works from CJS and ESM', () => {
+  it('packs exactly what a user needs; installs with the prebuild (no compile) and forced from source; works from CJS and ESM', async () => {
+    const registry = await startLocalRegistry(ROOT);
+    registerCleanup(() => registry.close());
     const src = copyCheckout();
     npm(['run', 'prebuild'], src);
     const prebuilds = fs.readdirSync(path.join(src, 'prebuilds', 'linux-x64'));
@@ -101,11 +108,11 @@ describe('package: npm pack, install from the tarball, use', function () {
     for (const bin of Object.values<string>(pkg.bin ?? {})) assert.ok(files.includes(bin.replace(/^\.\//, '')), `bin ${bin} is packed`);
 
     // With the prebuild: nothing is compiled at install time.
-    const withPrebuild = installAndUse(tarball, []);
+    const withPrebuild = await installAndUse(tarball, [], registry);
     assert.equal(fs.existsSync(path.join(withPrebuild, 'build')), false, 'the prebuild was used: no build/ directory');
 
     // Forced from source: node-gyp compiles the addon, which then loads.
-    const fromSource = installAndUse(tarball, ['--build-from-source']);
+    const fromSource = await installAndUse(tarball, ['--build-from-source'], registry);
     assert.ok(fs.existsSync(path.join(fromSource, 'build', 'Release', 'nsnet.node')), 'built from source');
   });
 });
