@@ -1,5 +1,6 @@
 /** Typed nf_tables expressions: the union, the registry of codecs, verdicts and key names. */
-export { canonicalReg, NFT_DATA_MAXLEN, REG, type Expr, type ExprType, type Register, type UnknownExpr } from './types';
+export type { Expr, ExprType, UnknownExpr } from './types';
+export { canonicalReg, NFT_DATA_MAXLEN, REG, type Register } from './kit';
 export { canonicalExpr, decodeExpr, encodeExpr, exprCodecs, type ExprCodec, type NativeExpr } from './registry';
 export { decodeVerdict, encodeVerdict, VERDICT_CODES, type Verdict, type VerdictAttrs } from './verdict';
 export type { PayloadBase, PayloadCsumType, PayloadExpr, PayloadLoadExpr, PayloadWriteExpr } from './payload';

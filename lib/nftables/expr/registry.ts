@@ -21,20 +21,12 @@ import { payload } from './payload';
 import { range } from './range';
 import { redir } from './redir';
 import { reject } from './reject';
-import { fail, name, type Expr, type UnknownExpr } from './types';
+import { fail, name, type ExprCodec as KitExprCodec } from './kit';
+import type { Expr, UnknownExpr } from './types';
 import { NsnetError } from '../../errors';
 
 /** How one expression kind is written and read. */
-export interface ExprCodec<E extends Expr = Expr> {
-  /** The typed form's discriminant. */
-  type: E['type'];
-  /** NFTA_EXPR_NAME. */
-  kernelName: string;
-  /** The NFTA_EXPR_DATA attributes, by the addon's attribute names; throws ERR_INVALID_ARGUMENT. */
-  encode(e: E): Record<string, unknown>;
-  /** The typed form, canonical, from the decoded NFTA_EXPR_DATA attributes. */
-  decode(data: Record<string, unknown>): E;
-}
+export type ExprCodec<E extends Expr = Expr> = KitExprCodec<E>;
 
 /**
  * One item of the addon's rule `expressions` list (NFTA_LIST_ELEM > NFTA_EXPR_NAME, _DATA):
