@@ -23,11 +23,13 @@ export type IpvlanMode = 'l2' | 'l3' | 'l3s';
 /** How children of one parent reach each other: 'bridge' (directly), 'private' (not at all), 'vepa' (through the external switch). */
 export type IpvlanFlags = 'bridge' | 'private' | 'vepa';
 
+/** An ipvlan (or ipvtap) child; its parent is `parentIndex`. */
 export interface IpvlanLink extends LinkBase {
   kind: 'ipvlan';
   ipvlan: { mode: IpvlanMode | 'unknown'; flags: IpvlanFlags | 'unknown' };
 }
 
+/** A new ipvlan child of `parent` (it shares the parent's MAC). */
 export interface IpvlanSpec extends LinkSpecBase {
   kind: 'ipvlan';
   /** Parent device (name or index). */

@@ -17,13 +17,16 @@ import * as v from '../../validate';
 import type { LinkBase, LinkSpecBase } from '../link-base';
 import { KernelEnum, SPEC_BASE_KEYS, type LinkKindCodec } from './kit';
 
+/** The tag: 802.1Q (a customer VLAN) or 802.1ad (a service VLAN, "QinQ"). */
 export type VlanProtocol = '802.1Q' | '802.1ad';
 
+/** A VLAN sub-interface; its parent is `parentIndex`. */
 export interface VlanLink extends LinkBase {
   kind: 'vlan';
   vlan: { id: number; protocol: VlanProtocol | 'unknown' };
 }
 
+/** A new VLAN sub-interface of `parent`, tagging with `id`. */
 export interface VlanSpec extends LinkSpecBase {
   kind: 'vlan';
   /** Parent device (name or index). */

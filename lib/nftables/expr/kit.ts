@@ -16,9 +16,9 @@ import { invalid, NsnetError } from '../../errors';
 
 /**
  * How one expression kind is written and read (each expression module exports one; the
- * registry, ./registry.ts, collects them).
+ * registry, ./registry.ts, collects them). `E` is the kind's typed form (`ExprCodec<CmpExpr>`).
  */
-export interface ExprCodec<E extends { type: string }> {
+export interface ExprCodec<E extends { type: string } = { type: string }> {
   /** The typed form's discriminant. */
   type: E['type'];
   /** NFTA_EXPR_NAME. */

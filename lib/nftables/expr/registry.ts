@@ -21,12 +21,9 @@ import { payload } from './payload';
 import { range } from './range';
 import { redir } from './redir';
 import { reject } from './reject';
-import { fail, name, type ExprCodec as KitExprCodec } from './kit';
+import { fail, name, type ExprCodec } from './kit';
 import type { Expr, UnknownExpr } from './types';
 import { NsnetError } from '../../errors';
-
-/** How one expression kind is written and read. */
-export type ExprCodec<E extends Expr = Expr> = KitExprCodec<E>;
 
 /**
  * One item of the addon's rule `expressions` list (NFTA_LIST_ELEM > NFTA_EXPR_NAME, _DATA):
@@ -37,13 +34,13 @@ export interface NativeExpr {
   data: Record<string, unknown> | string;
 }
 
-const CODECS: readonly ExprCodec[] = [
+const CODECS: readonly ExprCodec<Expr>[] = [
   payload, cmp, bitwise, range, meta, ct, fib, immediate, lookup, dynset, objref, nat, masq, redir, counter, log, reject, limit,
 ];
 
 /** Every codec by `type`. */
-export const exprCodecs: ReadonlyMap<string, ExprCodec> = new Map(CODECS.map((c) => [c.type, c]));
-const byKernelName: ReadonlyMap<string, ExprCodec> = new Map(CODECS.map((c) => [c.kernelName, c]));
+export const exprCodecs: ReadonlyMap<string, ExprCodec<Expr>> = new Map(CODECS.map((c) => [c.type, c]));
+const byKernelName: ReadonlyMap<string, ExprCodec<Expr>> = new Map(CODECS.map((c) => [c.kernelName, c]));
 
 /** Encodes a typed expression as an item of a rule's `expressions` list: `{ name, data }`. */
 export function encodeExpr(e: Expr): NativeExpr {
