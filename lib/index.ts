@@ -11,8 +11,9 @@ export type { NetlinkOptions } from './netlink/netlink';
 export type { Links } from './netlink/links';
 export type { LinkWatcher } from './netlink/watch';
 export type {
-  Link, LinkBase, VethLink, BridgeLink, VxlanLink, MacvlanLink, DeviceLink, OtherLink, BridgePortInfo,
-  LinkSpec, LinkSpecBase, VethSpec, BridgeSpec, VxlanSpec, MacvlanSpec, GenericLinkSpec, MacvlanMode,
+  Link, LinkBase, VethLink, BridgeLink, VxlanLink, MacvlanLink, IpvlanLink, VlanLink, DeviceLink, OtherLink, BridgePortInfo,
+  LinkSpec, LinkSpecBase, VethSpec, BridgeSpec, VxlanSpec, MacvlanSpec, IpvlanSpec, VlanSpec, GenericLinkSpec,
+  MacvlanMode, IpvlanMode, IpvlanFlags, VlanProtocol,
   LinkChanges, LinkEvent, BridgePortSettings, AddrGenMode,
 } from './netlink/link-types';
 export type { Addresses, Address, AddressOptions } from './netlink/addresses';

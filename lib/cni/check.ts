@@ -23,7 +23,7 @@ import { openNetns } from '../netns';
 import { CNI_ERR, CniError, NSNET_ERR, toCniError } from './codes';
 import type { CniEnv, PluginConfig } from './config';
 import { checkAgainst } from './network';
-import type { HostLease } from './plugin';
+import type { HostLease } from './context';
 
 interface PrevInterface { name?: unknown; mac?: unknown; sandbox?: unknown }
 interface PrevIp { address?: unknown; interface?: unknown }

@@ -30,7 +30,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { NsnetError } from '../errors';
 import { openNetns, type NetnsHandle, type NetnsSpec } from '../netns';
-import { openLease, run, type HostLease } from './plugin';
+import { openLease, type HostLease } from './context';
+import { run } from './plugin';
 import {
   STATUS_DECLINED, STATUS_SERVED, ProtocolError, decodeRequest, encodeReply, frameLength, type WireReply,
 } from './protocol';

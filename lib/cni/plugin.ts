@@ -23,15 +23,14 @@
  */
 import { NsnetError } from '../errors';
 import { hostIfname } from '../drivers/bridge';
-import { NetworkHost } from '../host';
-import { Netlink } from '../netlink/netlink';
-import { openNetns, type NetnsSpec } from '../netns';
+import { openNetns } from '../netns';
 import { checkAttachment } from './check';
 import { CNI_ERR, CniError, NSNET_ERR, toCniError } from './codes';
 import {
   LATEST_VERSION, SUPPORTED_VERSIONS, checkVersion, decode, parseConfig, parseEnv, replyVersion, versionAtLeast,
   type CniEnv, type PluginConfig,
 } from './config';
+import { oneShot, type HostLease, type PluginContext } from './context';
 import { ensureNetwork } from './network';
 import { buildResult } from './result';
 import { probeStatus } from './status';
@@ -42,55 +41,6 @@ export interface CniResponse {
   stderr: string;
   exitCode: number;
 }
-
-/** A NetworkHost (and an rtnetlink handle in the same host namespace) lent to one request. */
-export interface HostLease {
-  host: NetworkHost;
-  netlink: Netlink;
-  /** The host namespace the two are bound to (undefined: the process's own). */
-  netns: NetnsSpec | undefined;
-  release(): Promise<void>;
-  /**
-   * A pooled lease (the daemon's) may be stale: a NetworkHost remembers what it made sure of
-   * (the firewall, a network's bridge) for its life, and another process may have removed it
-   * since. invalidate() closes it once released; the next lease is a fresh one.
-   */
-  invalidate?(): void;
-}
-
-/** Where a request gets its NetworkHost from. */
-export interface PluginContext {
-  /** The host namespace when the configuration names none (undefined: the process's own). */
-  callerNetns?: NetnsSpec;
-  open(stateDir: string, netns: NetnsSpec | undefined): Promise<HostLease>;
-}
-
-/** Opens a NetworkHost and an rtnetlink handle for a state directory and host namespace. */
-export async function openLease(stateDir: string, netns: NetnsSpec | undefined): Promise<Omit<HostLease, 'release'> & { close(): Promise<void> }> {
-  const host = await NetworkHost.open(netns === undefined ? { stateDir } : { stateDir, netns });
-  let netlink: Netlink;
-  try {
-    netlink = await Netlink.open(netns === undefined ? {} : { netns });
-  } catch (e) {
-    await host.close();
-    throw e;
-  }
-  return {
-    host, netlink, netns,
-    async close() {
-      netlink.close();
-      await host.close();
-    },
-  };
-}
-
-/** One process, one request: opens what the request needs and closes it afterwards. */
-export const oneShot: PluginContext = {
-  async open(stateDir, netns) {
-    const l = await openLease(stateDir, netns);
-    return { host: l.host, netlink: l.netlink, netns: l.netns, release: () => l.close() };
-  },
-};
 
 /** The endpoint id of an attachment (see the file comment). */
 export const endpointIdOf = (containerId: string, ifname: string): string => `${containerId}:${ifname}`;

@@ -16,7 +16,7 @@ import { Firewall } from '../firewall/firewall';
 import { NfTables } from '../nftables/nftables';
 import { CNI_ERR, CniError } from './codes';
 import type { PluginConfig } from './config';
-import type { HostLease, PluginContext } from './plugin';
+import type { HostLease, PluginContext } from './context';
 
 const unavailable = (msg: string, details = ''): CniError => new CniError(CNI_ERR.NOT_AVAILABLE, msg, details);
 

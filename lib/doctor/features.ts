@@ -88,7 +88,6 @@ function nla(type: number, payload: Buffer): Buffer {
   payload.copy(out, 4);
   return out;
 }
-const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
 const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
 
 const PARENT = 'dv0';
@@ -101,8 +100,7 @@ function linkSpec(kind: LinkKind): LinkSpec {
     case 'vxlan': return { kind, name: 'dvx0', vni: 42, port: 4789 };
     case 'macvlan': return { kind, name: 'dmv0', parent: PARENT, mode: 'bridge' };
     case 'ipvlan': return { kind, name: 'dipv0', parent: PARENT };
-    // IFLA_VLAN_ID (1), u16
-    case 'vlan': return { kind, name: 'dvl0', parent: PARENT, data: nla(1, u16(10)) };
+    case 'vlan': return { kind, name: 'dvl0', parent: PARENT, id: 10 };
     // IFLA_GENEVE_ID (1), u32; IFLA_GENEVE_REMOTE (2), 192.0.2.1
     case 'geneve': return { kind, name: 'dgn0', data: Buffer.concat([nla(1, u32(5)), nla(2, Buffer.from([192, 0, 2, 1]))]) };
     default: return { kind, name: `d${kind.slice(0, 4)}0` };

@@ -6,114 +6,15 @@ import { NetlinkError, NsnetError, invalid } from '../errors';
 import { NETLINK_ROUTE, native, type NativeMessage, type NativeRequest } from '../native';
 import { openNetns, type NetnsHandle } from '../netns';
 import * as v from '../validate';
-import { AF, IFF_LOWER_UP, IFF_NAMES, IFF_UP, MACVLAN_MODES, NLM_F, OPERSTATES, RTEXT_FILTER_SKIP_STATS, RTM, RTNLGRP } from './constants';
+import { AF, IFF_UP, NLM_F, RTEXT_FILTER_SKIP_STATS, RTM, RTNLGRP } from './constants';
 import { Conn } from './conn';
-import type {
-  AddrGenMode, BridgePortInfo, BridgePortSettings, Link, LinkChanges, LinkEvent, LinkSpec, MacvlanMode, VxlanLink,
-} from './link-types';
+import { decodeLink } from './link-decode';
+import { addrGenModeSpec, bridgePortInfo, newLinkRequest, parentOf } from './link-encode';
+import type { Link, LinkChanges, LinkEvent, LinkSpec } from './link-types';
 import { LinkWatcher } from './watch';
 
 type Attrs = Record<string, unknown>;
 type NativeRequestBody = Omit<NativeRequest, 'flags'>;
-
-const MACVLAN_BY_VALUE = Object.fromEntries(Object.entries(MACVLAN_MODES).map(([k, n]) => [n, k])) as Record<number, MacvlanMode>;
-
-/** Decodes an RTM_NEWLINK message into a typed Link. @internal */
-export function decodeLink(m: NativeMessage): Link {
-  const a = m.attrs;
-  const info = (a.linkinfo ?? {}) as Attrs;
-  const kernelKind = typeof info.kind === 'string' ? info.kind : '';
-  const data = (info.data ?? {}) as Attrs;
-  const flagsNum = m.header.flags ?? 0;
-  const base = {
-    index: m.header.index ?? 0,
-    name: String(a.ifname ?? ''),
-    kernelKind,
-    mtu: Number(a.mtu ?? 0),
-    up: (flagsNum & IFF_UP) !== 0,
-    lowerUp: (flagsNum & IFF_LOWER_UP) !== 0,
-    operstate: OPERSTATES[Number(a.operstate ?? 0)] ?? 'unknown',
-    flags: IFF_NAMES.filter(([bit]) => flagsNum & bit).map(([, n]) => n),
-    group: Number(a.group ?? 0),
-    txqlen: Number(a.txqlen ?? 0),
-    raw: a,
-  } as Link;
-  if (typeof a.minMtu === 'number') base.minMtu = a.minMtu;
-  if (typeof a.maxMtu === 'number') base.maxMtu = a.maxMtu;
-  if (typeof a.address === 'string') base.mac = a.address;
-  if (typeof a.broadcast === 'string') base.broadcast = a.broadcast;
-  if (typeof a.master === 'number') base.master = a.master;
-  if (typeof a.link === 'number' && a.link !== base.index) base.parentIndex = a.link;
-  if (typeof a.linkNetnsid === 'number') base.parentNetnsId = a.linkNetnsid;
-  if (typeof a.ifalias === 'string') base.alias = a.ifalias;
-  if (info.slaveKind === 'bridge' && info.slaveData && typeof info.slaveData === 'object') base.bridgePort = decodeBridgePort(info.slaveData as Attrs);
-  switch (kernelKind) {
-    case 'veth':
-      return { ...base, kind: 'veth' };
-    case 'bridge':
-      return {
-        ...base,
-        kind: 'bridge',
-        bridge: {
-          stp: Number(data.stpState ?? 0) !== 0,
-          vlanFiltering: Number(data.vlanFiltering ?? 0) !== 0,
-          ...(typeof data.ageingTime === 'number' ? { ageingTime: data.ageingTime / 100 } : {}),
-          ...(typeof data.forwardDelay === 'number' ? { forwardDelay: data.forwardDelay / 100 } : {}),
-          ...(typeof data.priority === 'number' ? { priority: data.priority } : {}),
-        },
-      };
-    case 'vxlan':
-      return { ...base, kind: 'vxlan', vxlan: decodeVxlan(data) };
-    case 'macvlan':
-    case 'macvtap':
-      return { ...base, kind: 'macvlan', macvlan: { mode: MACVLAN_BY_VALUE[Number(data.mode)] ?? 'unknown' } };
-    case '':
-      return { ...base, kind: 'device' };
-    default:
-      return { ...base, kind: 'other' };
-  }
-}
-
-function decodeBridgePort(d: Attrs): BridgePortInfo {
-  const out: BridgePortInfo = {};
-  if (typeof d.state === 'number') out.state = d.state;
-  if (typeof d.priority === 'number') out.priority = d.priority;
-  if (typeof d.cost === 'number') out.cost = d.cost;
-  for (const k of ['hairpin', 'learning', 'unicastFlood', 'isolated', 'neighSuppress'] as const)
-    if (typeof d[k] === 'number') out[k] = d[k] !== 0;
-  return out;
-}
-
-function decodeVxlan(d: Attrs): VxlanLink['vxlan'] {
-  const out: VxlanLink['vxlan'] = {
-    vni: Number(d.id ?? 0),
-    port: Number(d.port ?? 8472),
-    learning: Number(d.learning ?? 1) !== 0,
-    proxy: Number(d.proxy ?? 0) !== 0,
-    udpChecksum: Number(d.udpCsum ?? 0) !== 0,
-  };
-  const local = d.local ?? d.local6;
-  if (typeof local === 'string') out.local = local;
-  const dst = d.group ?? d.group6;
-  if (typeof dst === 'string') {
-    if (isMulticast(dst)) out.group = dst;
-    else out.remote = dst;
-  }
-  if (typeof d.link === 'number' && d.link) out.dev = d.link;
-  if (typeof d.ttl === 'number') out.ttl = d.ttl;
-  if (typeof d.ageing === 'number') out.ageing = d.ageing;
-  if (typeof d.portRange === 'string' && d.portRange.length === 8) {
-    const b = Buffer.from(d.portRange, 'hex');
-    if (b.readUInt16BE(2) !== 0) out.srcPortRange = [b.readUInt16BE(0), b.readUInt16BE(2)];
-  }
-  return out;
-}
-
-function isMulticast(ip: string): boolean {
-  if (ip.includes(':')) return ip.toLowerCase().startsWith('ff');
-  const first = Number(ip.split('.')[0]);
-  return first >= 224 && first <= 239;
-}
 
 /**
  * What list() and get() decode unless `{ full: true }`: the attributes behind the typed fields
@@ -192,15 +93,10 @@ export class Links {
       for (const s of specs) if (s && s.master !== undefined && !masters.has(s.master)) masters.set(s.master, await this.index(s.master));
       const parents = new Map<string | number, number>();
       for (const s of specs) {
-        const p = s && (s.kind === 'vxlan' ? (s as { dev?: string | number }).dev : s.kind === 'veth' || s.kind === 'bridge' ? undefined : (s as { parent?: string | number }).parent);
+        const p = parentOf(s);
         if (p !== undefined && !parents.has(p)) parents.set(p, await this.index(p));
       }
-      const requests = specs.map((s) => ({
-        type: RTM.NEWLINK,
-        flags: NLM_F.CREATE | NLM_F.EXCL | NLM_F.ECHO,
-        only: LEAN,
-        ...encodeLinkSpec(s, masters, parents, opened),
-      }));
+      const requests = specs.map((s) => ({ ...newLinkRequest(s, masters, parents, opened), only: LEAN }));
       const results = await this.conn.batch(requests, (i) => `add link ${specs[i]?.name}`);
       const failed = results.findIndex((r) => r.error);
       if (failed >= 0) {
@@ -432,142 +328,6 @@ export class Links {
       throw e;
     }
   }
-}
-
-const ADDR_GEN_MODES: Record<AddrGenMode, number> = { eui64: 0, none: 1, stable_privacy: 2, random: 3 };
-
-/**
- * IFLA_AF_SPEC holding { AF_INET6: { IFLA_INET6_ADDR_GEN_MODE: mode } } (linux/if_link.h),
- * written by hand as the raw bytes of that nest (the schema keeps IFLA_AF_SPEC opaque). @internal
- */
-export function addrGenModeSpec(mode: AddrGenMode): string {
-  const n = ADDR_GEN_MODES[mode];
-  if (n === undefined) throw invalid('ERR_INVALID_ARGUMENT', `addrGenMode must be one of ${Object.keys(ADDR_GEN_MODES).join(', ')}`);
-  // nest AF_INET6 (len 12, type 10 | NLA_F_NESTED), then attr 8 (len 5) = u8 mode, padded.
-  return `0c000a80050008000${n}000000`;
-}
-
-/** IFLA_LINKINFO carrying bridge-port settings (IFLA_INFO_SLAVE_DATA). @internal */
-export function bridgePortInfo(p: BridgePortSettings): Attrs {
-  v.knownKeys(p, ['hairpin', 'learning', 'unicastFlood', 'isolated', 'neighSuppress'], 'bridgePort');
-  const data: Attrs = {};
-  for (const k of ['hairpin', 'learning', 'unicastFlood', 'isolated', 'neighSuppress'] as const)
-    if (p[k] !== undefined) data[k] = v.bool(p[k], `bridgePort.${k}`) ? 1 : 0;
-  return { slaveKind: 'bridge', slaveData: data };
-}
-
-/** Builds the RTM_NEWLINK header and attributes for a link spec. @internal */
-export function encodeLinkSpec(spec: LinkSpec, masters: Map<string | number, number>, parents: Map<string | number, number>, opened: NetnsHandle[]): { header: Record<string, number>; attrs: Attrs } {
-  if (!spec || typeof spec !== 'object') throw invalid('ERR_INVALID_ARGUMENT', 'a link spec must be an object');
-  if (typeof spec.kind !== 'string' || !/^[a-z0-9_-]{1,32}$/u.test(spec.kind)) throw invalid('ERR_INVALID_ARGUMENT', `link kind ${JSON.stringify(spec.kind)} is not a kind name`, { kind: spec.kind });
-  const attrs: Attrs = { ifname: v.ifname(spec.name) };
-  const header: Record<string, number> = { family: AF.UNSPEC };
-  if (spec.up !== undefined && v.bool(spec.up, 'up')) {
-    header.flags = IFF_UP;
-    header.change = IFF_UP;
-  }
-  if (spec.mtu !== undefined) attrs.mtu = v.mtu(spec.mtu);
-  if (spec.mac !== undefined) attrs.address = v.mac(spec.mac, { unicast: true });
-  if (spec.alias !== undefined) v.str(spec.alias, 'alias', 255); // set after creation: the kernel ignores IFLA_IFALIAS there
-  if (spec.master !== undefined) attrs.master = masters.get(spec.master);
-  if (spec.netns !== undefined) {
-    if (spec.master !== undefined || spec.bridgePort !== undefined) throw invalid('ERR_INVALID_ARGUMENT', `link ${spec.name}: master and bridgePort cannot be set on a link created in another namespace`);
-    const ns = openNetns(spec.netns);
-    opened.push(ns);
-    attrs.netNsFd = ns.fd;
-  }
-  // (For vxlan, `group` is the multicast group, handled below.)
-  if (spec.kind !== 'vxlan' && spec.group !== undefined) attrs.group = v.int(spec.group, 0, 2 ** 32 - 1, 'group');
-  if (spec.txqlen !== undefined) attrs.txqlen = v.int(spec.txqlen, 0, 2 ** 32 - 1, 'txqlen');
-  const linkinfo: Attrs = { kind: spec.kind };
-  switch (spec.kind) {
-    case 'veth': {
-      const s = spec as Extract<LinkSpec, { kind: 'veth'; peer?: unknown }>;
-      if (s.peer !== undefined) {
-        const p = s.peer;
-        // No `up` for the peer: the kernel cannot open a veth end before the pair is complete
-        // (ENOTCONN); bring it up with a handle in its namespace afterwards.
-        v.knownKeys(p, ['name', 'netns', 'mac', 'mtu'], 'veth peer');
-        const pa: Attrs = {};
-        const ph: Record<string, number> = {};
-        if (p.name !== undefined) pa.ifname = v.ifname(p.name, 'peer name');
-        if (p.mac !== undefined) pa.address = v.mac(p.mac, { unicast: true });
-        if (p.mtu !== undefined) pa.mtu = v.mtu(p.mtu);
-        if (p.netns !== undefined) {
-          const ns = openNetns(p.netns);
-          opened.push(ns);
-          pa.netNsFd = ns.fd;
-        }
-        linkinfo.data = { peer: { header: ph, attrs: pa } };
-      }
-      break;
-    }
-    case 'bridge': {
-      const s = spec as Extract<LinkSpec, { kind: 'bridge'; stp?: boolean }>;
-      const d: Attrs = {};
-      if (s.stp !== undefined) d.stpState = v.bool(s.stp, 'stp') ? 1 : 0;
-      if (s.vlanFiltering !== undefined) d.vlanFiltering = v.bool(s.vlanFiltering, 'vlanFiltering') ? 1 : 0;
-      if (s.ageingTime !== undefined) d.ageingTime = Math.round(v.int(s.ageingTime, 0, 1000000, 'ageingTime (seconds)') * 100);
-      if (s.forwardDelay !== undefined) d.forwardDelay = Math.round(v.int(s.forwardDelay, 2, 30, 'forwardDelay (seconds)') * 100);
-      if (Object.keys(d).length) linkinfo.data = d;
-      break;
-    }
-    case 'vxlan': {
-      const s = spec as Extract<LinkSpec, { kind: 'vxlan'; vni: number }>;
-      const d: Attrs = { id: v.int(s.vni, 1, 0xffffff, 'VNI') };
-      if (s.local !== undefined) {
-        const l = v.ip(s.local, undefined, 'local');
-        d[l.family === 4 ? 'local' : 'local6'] = l.address;
-      }
-      if (s.group !== undefined && s.remote !== undefined) throw invalid('ERR_INVALID_ARGUMENT', 'vxlan: give either group or remote, not both');
-      const dst = s.group ?? s.remote;
-      if (dst !== undefined) {
-        const g = v.ip(dst, undefined, s.group !== undefined ? 'group' : 'remote');
-        if (s.group !== undefined && !isMulticast(g.address)) throw invalid('ERR_INVALID_IP', `vxlan group ${g.address} is not a multicast address (use remote for unicast)`);
-        if (s.remote !== undefined && isMulticast(g.address)) throw invalid('ERR_INVALID_IP', `vxlan remote ${g.address} is multicast (use group)`);
-        d[g.family === 4 ? 'group' : 'group6'] = g.address;
-      }
-      d.port = s.port === undefined ? 4789 : v.int(s.port, 1, 65535, 'port');
-      if (s.dev !== undefined) d.link = parents.get(s.dev);
-      if (s.ttl !== undefined) d.ttl = v.int(s.ttl, 0, 255, 'ttl');
-      d.learning = s.learning === undefined ? 0 : v.bool(s.learning, 'learning') ? 1 : 0;
-      if (s.proxy !== undefined) d.proxy = v.bool(s.proxy, 'proxy') ? 1 : 0;
-      if (s.udpChecksum !== undefined) d.udpCsum = v.bool(s.udpChecksum, 'udpChecksum') ? 1 : 0;
-      if (s.ageing !== undefined) d.ageing = v.int(s.ageing, 0, 2 ** 32 - 1, 'ageing');
-      if (s.srcPortRange !== undefined) {
-        const [lo, hi] = s.srcPortRange;
-        v.int(lo, 1, 65535, 'srcPortRange low');
-        v.int(hi, 1, 65535, 'srcPortRange high');
-        if (lo > hi) throw invalid('ERR_INVALID_ARGUMENT', 'srcPortRange is backwards');
-        const b = Buffer.alloc(4);
-        b.writeUInt16BE(lo, 0);
-        b.writeUInt16BE(hi, 2);
-        d.portRange = b;
-      }
-      linkinfo.data = d;
-      break;
-    }
-    case 'macvlan': {
-      const s = spec as Extract<LinkSpec, { kind: 'macvlan'; parent: string | number }>;
-      if (s.parent === undefined) throw invalid('ERR_INVALID_ARGUMENT', 'macvlan needs a parent device');
-      attrs.link = parents.get(s.parent);
-      const mode = s.mode ?? 'bridge';
-      if (!(mode in MACVLAN_MODES)) throw invalid('ERR_INVALID_ARGUMENT', `macvlan mode ${JSON.stringify(mode)} is not one of ${Object.keys(MACVLAN_MODES).join(', ')}`);
-      linkinfo.data = { mode: MACVLAN_MODES[mode] };
-      break;
-    }
-    default: {
-      const parent = (spec as { parent?: string | number }).parent;
-      if (parent !== undefined) attrs.link = parents.get(parent);
-      const data = (spec as { data?: unknown }).data;
-      if (data !== undefined) {
-        if (!Buffer.isBuffer(data)) throw invalid('ERR_INVALID_ARGUMENT', 'data of a generic link kind must be a Buffer');
-        linkinfo.data = data;
-      }
-    }
-  }
-  attrs.linkinfo = linkinfo;
-  return { header, attrs };
 }
 
 export type { LinkEvent };

@@ -6,7 +6,7 @@ import { fromNative } from '../errors';
 import { NETLINK_ROUTE, native, type NativeMessage, type NativeMonitor } from '../native';
 import { RTM } from './constants';
 import type { LinkEvent } from './link-types';
-import { decodeLink } from './links';
+import { decodeLink } from './link-decode';
 
 /** Link events in one namespace. Iterate with `for await`; `close()` ends the iteration. */
 export class LinkWatcher implements AsyncIterableIterator<LinkEvent> {

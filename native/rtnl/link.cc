@@ -1,6 +1,7 @@
 // RTM_NEWLINK / RTM_DELLINK / RTM_GETLINK: struct ifinfomsg + IFLA_* attributes, with the
-// per-kind IFLA_INFO_DATA tables for veth, bridge, vxlan and macvlan and the bridge-port
-// IFLA_INFO_SLAVE_DATA. Reference: include/uapi/linux/if_link.h, linux/veth.h.
+// per-kind IFLA_INFO_DATA tables for veth, bridge, vxlan, macvlan, ipvlan and vlan and the
+// bridge-port IFLA_INFO_SLAVE_DATA. Reference: include/uapi/linux/if_link.h, linux/veth.h.
+// The typed side of each kind is lib/netlink/kinds/<kind>.ts.
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
@@ -95,6 +96,20 @@ const Table kMacvlan{"macvlan",
                       {"bcQueueLen", IFLA_MACVLAN_BC_QUEUE_LEN, K::U32},
                       {"bcQueueLenUsed", IFLA_MACVLAN_BC_QUEUE_LEN_USED, K::U32}}};
 
+// IPVLAN_MODE_L2/L3/L3S in mode; IPVLAN_F_PRIVATE / IPVLAN_F_VEPA bits in flags.
+const Table kIpvlan{"ipvlan",
+                    {{"mode", IFLA_IPVLAN_MODE, K::U16},
+                     {"flags", IFLA_IPVLAN_FLAGS, K::U16}}};
+
+// flags is struct ifla_vlan_flags; the QoS maps are nests of IFLA_VLAN_QOS_MAPPING structs:
+// kept as bytes.
+const Table kVlan{"vlan",
+                  {{"id", IFLA_VLAN_ID, K::U16},
+                   {"flags", IFLA_VLAN_FLAGS, K::Binary},
+                   {"egressQos", IFLA_VLAN_EGRESS_QOS, K::Binary},
+                   {"ingressQos", IFLA_VLAN_INGRESS_QOS, K::Binary},
+                   {"protocol", IFLA_VLAN_PROTOCOL, K::Be16}}};
+
 const Table kBridgePort{"bridgePort",
                         {{"state", IFLA_BRPORT_STATE, K::U8},
                          {"priority", IFLA_BRPORT_PRIORITY, K::U16},
@@ -115,9 +130,10 @@ const Table kBridgePort{"bridgePort",
                          {"isolated", IFLA_BRPORT_ISOLATED, K::U8},
                          {"locked", IFLA_BRPORT_LOCKED, K::U8}}};
 
-// macvtap shares macvlan's attributes.
+// macvtap shares macvlan's attributes, ipvtap ipvlan's.
 const VariantSet kLinkKinds{{{"veth", &kVeth}, {"bridge", &kBridge}, {"vxlan", &kVxlan},
-                             {"macvlan", &kMacvlan}, {"macvtap", &kMacvlan}}};
+                             {"macvlan", &kMacvlan}, {"macvtap", &kMacvlan},
+                             {"ipvlan", &kIpvlan}, {"ipvtap", &kIpvlan}, {"vlan", &kVlan}}};
 const VariantSet kSlaveKinds{{{"bridge", &kBridgePort}}};
 
 const Table kLinkInfo{"linkinfo",

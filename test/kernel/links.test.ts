@@ -5,6 +5,7 @@ import * as assert from 'node:assert/strict';
 import { Netlink, NetlinkError, NsnetError, type Link } from '../../lib/index';
 import { makeNetns, useSandbox } from '../helpers/sandbox';
 import { ipJson } from '../helpers/oracle';
+import { skipBecause } from '../helpers/skip';
 
 
 async function rejects(p: Promise<unknown>, code: string, extra?: (e: any) => void): Promise<void> {
@@ -96,6 +97,63 @@ describe('links', function () {
     }
   });
 
+
+  /**
+   * Tries the first child of a kind the kernel may lack (ipvlan, vlan: not on the project's
+   * machine): when the kernel says it has no such kind, nothing was made and the test is
+   * skipped with the kernel's own words; any other refusal fails it.
+   */
+  async function firstOrSkip(ctx: Mocha.Context, kind: string, add: () => Promise<Link>): Promise<Link> {
+    const before = linkNames(ns);
+    try {
+      return await add();
+    } catch (e) {
+      if (!(e instanceof NetlinkError && e.code === 'EOPNOTSUPP' && e.extack === 'Unknown device type')) throw e;
+      assert.deepEqual(linkNames(ns), before, 'a refused kind leaves nothing behind');
+      return skipBecause(ctx, `this kernel has no ${kind} links: RTM_NEWLINK ${e.code} "${e.extack}" (the request is checked against iproute2's in test/unit/link-kinds.test.ts)`);
+    }
+  }
+
+  it('creates ipvlan children in each mode and with each flag, as ip -d link shows them', async function () {
+    await nl.links.add({ kind: 'veth', name: 'up0', peer: { name: 'up1' } });
+    const parent = await nl.links.get('up0');
+    const cases = [['l2', 'bridge'], ['l3', 'private'], ['l3s', 'vepa']] as const;
+    const first = await firstOrSkip(this, 'ipvlan', () => nl.links.add({ kind: 'ipvlan', name: 'ipv-l2', parent: 'up0', mode: 'l2', flags: 'bridge' }));
+    const made = [first];
+    for (const [mode, flags] of cases.slice(1)) made.push(await nl.links.add({ kind: 'ipvlan', name: `ipv-${mode}`, parent: 'up0', mode, flags }));
+    for (const [i, [mode, flags]] of cases.entries()) {
+      const l = made[i]!;
+      const o = oracle(ns, l.name);
+      assert.equal(o.linkinfo.info_kind, 'ipvlan');
+      assert.equal(o.linkinfo.info_data.mode, mode);
+      assert.ok(JSON.stringify(o.linkinfo.info_data).includes(`"${flags}"`), `ip shows ${flags}: ${JSON.stringify(o.linkinfo.info_data)}`);
+      assert.equal(o.link, 'up0');
+      assert.equal(l.kind, 'ipvlan');
+      if (l.kind === 'ipvlan') assert.deepEqual(l.ipvlan, { mode, flags });
+      assert.equal(l.parentIndex, parent.index);
+      assert.equal(l.mac, parent.mac, 'ipvlan children share the parent\'s MAC');
+    }
+    const plain = await nl.links.add({ kind: 'ipvlan', name: 'ipv-dflt', parent: 'up0' });
+    assert.equal(plain.kind === 'ipvlan' && plain.ipvlan.mode, 'l3', "the kernel's default mode");
+  });
+
+  it('creates 802.1Q and 802.1ad vlan sub-interfaces, as ip -d link shows them', async function () {
+    await nl.links.add({ kind: 'veth', name: 'up0', peer: { name: 'up1' } });
+    const parent = await nl.links.get('up0');
+    const q = await firstOrSkip(this, 'vlan', () => nl.links.add({ kind: 'vlan', name: 'up0.10', parent: 'up0', id: 10 }));
+    const ad = await nl.links.add({ kind: 'vlan', name: 'up0.4094', parent: 'up0', id: 4094, protocol: '802.1ad' });
+    for (const [l, id, protocol] of [[q, 10, '802.1Q'], [ad, 4094, '802.1ad']] as const) {
+      const o = oracle(ns, l.name);
+      assert.equal(o.linkinfo.info_kind, 'vlan');
+      assert.equal(o.linkinfo.info_data.id, id);
+      assert.equal(o.linkinfo.info_data.protocol, protocol);
+      assert.equal(o.link, 'up0');
+      assert.equal(l.kind, 'vlan');
+      if (l.kind === 'vlan') assert.deepEqual(l.vlan, { id, protocol });
+      assert.equal(l.parentIndex, parent.index);
+    }
+    await rejects(nl.links.add({ kind: 'vlan', name: 'up0.10b', parent: 'up0', id: 10 }), 'EEXIST');
+  });
 
   it('creates a macvlan child directly in another namespace, finished there (alias, addrGenMode)', async () => {
     const other = await makeNetns('lk');

@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { native, NETLINK_ROUTE, type NativeMessage } from '../../lib/native';
-import { decodeLink } from '../../lib/netlink/links';
+import { decodeLink } from '../../lib/netlink/link-decode';
 import { decodeAddress } from '../../lib/netlink/addresses';
 import { decodeRoute } from '../../lib/netlink/routes';
 import { decodeNeighbor, decodeFdb } from '../../lib/netlink/neighbors';

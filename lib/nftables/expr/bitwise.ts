@@ -1,7 +1,6 @@
 /** bitwise: `dreg = (sreg & mask) ^ xor`, or a shift of `sreg` by a constant. */
 import * as os from 'node:os';
-import { bytes, Enum, fail, fields, int, need, needReg, NFT_DATA_MAXLEN, reg, wireValue, type Register } from './types';
-import type { ExprCodec } from './registry';
+import { bytes, Enum, fail, fields, int, need, needReg, NFT_DATA_MAXLEN, reg, wireValue, type ExprCodec, type Register } from './kit';
 
 interface BitwiseCommon {
   type: 'bitwise';

@@ -1,6 +1,5 @@
 /** cmp: compare a register with a constant; the rule stops here when the comparison fails. */
-import { bytes, Enum, fields, needReg, reg, wireValue, type Register } from './types';
-import type { ExprCodec } from './registry';
+import { bytes, Enum, fields, needReg, reg, wireValue, type ExprCodec, type Register } from './kit';
 
 /** NFT_CMP_EQ .. NFT_CMP_GTE. */
 export type CmpOp = 'eq' | 'neq' | 'lt' | 'lte' | 'gt' | 'gte';

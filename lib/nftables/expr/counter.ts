@@ -1,6 +1,5 @@
 /** counter: count packets and bytes that reach it. */
-import { attrs, fields, u64, wireU64 } from './types';
-import type { ExprCodec } from './registry';
+import { attrs, fields, u64, wireU64, type ExprCodec } from './kit';
 
 /** A counter; `bytes` / `packets` are its values (absent: 0), beyond 2^53 as bigints. */
 export interface CounterExpr {

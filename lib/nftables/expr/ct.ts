@@ -1,6 +1,5 @@
 /** ct: load conntrack state of the packet's connection into a register, or set it from one. */
-import { Enum, fail, fields, needReg, OpenEnum, reg, type Register } from './types';
-import type { ExprCodec } from './registry';
+import { Enum, fail, fields, needReg, OpenEnum, reg, type ExprCodec, type Register } from './kit';
 
 /** NFT_CT_* keys by name. */
 export const CT_KEYS = {

@@ -1,6 +1,5 @@
 /** dynset: add or update an element of a set from the packet path (`add @seen { ip saddr }`). */
-import { attrs, Enum, fail, fields, flag, int, name, needReg, needString, opt, optReg, reg, u64, wireU64, type Register } from './types';
-import type { ExprCodec } from './registry';
+import { attrs, Enum, fail, fields, flag, int, name, needReg, needString, opt, optReg, reg, u64, wireU64, type ExprCodec, type Register } from './kit';
 
 /** NFT_DYNSET_OP_*. */
 export type DynsetOp = 'add' | 'update' | 'delete';

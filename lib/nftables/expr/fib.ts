@@ -1,6 +1,5 @@
 /** fib: a route lookup for the packet (`fib daddr type local`, `fib saddr . iif oif`). */
-import { Enum, fail, fields, Flags, need, needReg, reg, type Register } from './types';
-import type { ExprCodec } from './registry';
+import { Enum, fail, fields, Flags, need, needReg, reg, type ExprCodec, type Register } from './kit';
 
 /** What the lookup yields (NFT_FIB_RESULT_*). */
 export type FibResult = 'oif' | 'oifname' | 'addrtype';

@@ -1,7 +1,6 @@
 /** immediate: load a constant into a register, or set the verdict (`accept`, `jump chain`). */
-import { bytes, fail, fields, needReg, reg, wireValue, type Register } from './types';
+import { bytes, fail, fields, needReg, reg, wireValue, type ExprCodec, type Register } from './kit';
 import { decodeVerdict, encodeVerdict, type Verdict } from './verdict';
-import type { ExprCodec } from './registry';
 
 /** Set the verdict (NFT_REG_VERDICT). */
 export interface ImmediateVerdictExpr {

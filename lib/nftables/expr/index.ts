@@ -1,6 +1,7 @@
 /** Typed nf_tables expressions: the union, the registry of codecs, verdicts and key names. */
-export { canonicalReg, NFT_DATA_MAXLEN, REG, type Expr, type ExprType, type Register, type UnknownExpr } from './types';
-export { canonicalExpr, decodeExpr, encodeExpr, exprCodecs, type ExprCodec, type NativeExpr } from './registry';
+export type { Expr, ExprType, UnknownExpr } from './types';
+export { canonicalReg, NFT_DATA_MAXLEN, REG, type ExprCodec, type Register } from './kit';
+export { canonicalExpr, decodeExpr, encodeExpr, exprCodecs, type NativeExpr } from './registry';
 export { decodeVerdict, encodeVerdict, VERDICT_CODES, type Verdict, type VerdictAttrs } from './verdict';
 export type { PayloadBase, PayloadCsumType, PayloadExpr, PayloadLoadExpr, PayloadWriteExpr } from './payload';
 export type { CmpExpr, CmpOp } from './cmp';

@@ -1,6 +1,5 @@
 /** limit: match while a token-bucket rate is not exceeded (or, with `over`, once it is). */
-import { attrs, Enum, fail, fields, flag, int, opt, u64, wireU64 } from './types';
-import type { ExprCodec } from './registry';
+import { attrs, Enum, fail, fields, flag, int, opt, u64, wireU64, type ExprCodec } from './kit';
 
 /**
  * `rate` packets (or bytes) per `unit` seconds (1 second, 60 minute, 3600 hour, 86400 day,

@@ -1,6 +1,5 @@
 /** log: log the packet to the kernel log, or (with `group`) to an nflog group for userspace. */
-import { attrs, Enum, fail, fields, Flags, int, name, opt } from './types';
-import type { ExprCodec } from './registry';
+import { attrs, Enum, fail, fields, Flags, int, name, opt, type ExprCodec } from './kit';
 
 /** NFT_LOGLEVEL_* (syslog levels, and audit). */
 export type LogLevel = 'emerg' | 'alert' | 'crit' | 'err' | 'warning' | 'notice' | 'info' | 'debug' | 'audit';

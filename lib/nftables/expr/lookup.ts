@@ -1,6 +1,5 @@
 /** lookup: match a register against a set, or map it through a map (verdict maps included). */
-import { attrs, fail, fields, flag, int, name, needReg, needString, opt, optReg, reg, type Register } from './types';
-import type { ExprCodec } from './registry';
+import { attrs, fail, fields, flag, int, name, needReg, needString, opt, optReg, reg, type ExprCodec, type Register } from './kit';
 
 /**
  * Look `sreg` up in `set`. With `dreg` the set is a map and the element's value is loaded into

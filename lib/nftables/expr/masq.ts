@@ -1,7 +1,6 @@
 /** masq: source NAT to the address of the outgoing interface (`masquerade`). */
-import { attrs, fields, optReg, type Register } from './types';
+import { attrs, fields, optReg, type ExprCodec, type Register } from './kit';
 import { decodeNatFlags, NAT_FLAGS, regRange, type NatFlag } from './nat';
-import type { ExprCodec } from './registry';
 
 /** Masquerade, optionally to the port range in `regProtoMin`..`regProtoMax` (canonical: max absent when equal to min). */
 export interface MasqExpr {

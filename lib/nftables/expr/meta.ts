@@ -1,6 +1,5 @@
 /** meta: load packet metadata (interface, mark, protocol, ...) into a register, or set it from one. */
-import { fail, fields, needReg, OpenEnum, reg, type Register } from './types';
-import type { ExprCodec } from './registry';
+import { fail, fields, needReg, OpenEnum, reg, type ExprCodec, type Register } from './kit';
 
 /** NFT_META_* keys by name (iiftype is NFT_META_IFTYPE). */
 export const META_KEYS = {

@@ -1,6 +1,5 @@
 /** nat: source or destination NAT to the address and port held in registers. */
-import { attrs, Enum, fail, fields, Flags, need, opt, optReg, reg, type Register } from './types';
-import type { ExprCodec } from './registry';
+import { attrs, Enum, fail, fields, Flags, need, opt, optReg, reg, type ExprCodec, type Register } from './kit';
 
 /** NF_NAT_RANGE_* flags by name (shared with masq and redir). */
 export type NatFlag = 'map_ips' | 'proto_specified' | 'proto_random' | 'persistent' | 'proto_random_fully' | 'proto_offset' | 'netmap';

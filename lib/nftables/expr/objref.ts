@@ -1,6 +1,5 @@
 /** objref: use a named stateful object (counter, quota, limit, ...), by name or through a map. */
-import { attrs, fail, fields, int, name, needReg, needString, OpenEnum, reg, type Register } from './types';
-import type { ExprCodec } from './registry';
+import { attrs, fail, fields, int, name, needReg, needString, OpenEnum, reg, type ExprCodec, type Register } from './kit';
 
 /** NFT_OBJECT_* types by name. */
 export const OBJECT_TYPES = {

@@ -1,6 +1,5 @@
 /** payload: load bytes of a packet header into a register, or write a register into the packet. */
-import { attrs, Enum, fail, fields, flag, int, need, needReg, opt, reg, type Register } from './types';
-import type { ExprCodec } from './registry';
+import { attrs, Enum, fail, fields, flag, int, need, needReg, opt, reg, type ExprCodec, type Register } from './kit';
 
 /** The header an offset counts from (NFT_PAYLOAD_*_HEADER). */
 export type PayloadBase = 'll' | 'network' | 'transport' | 'inner';

@@ -1,6 +1,5 @@
 /** range: check that a register lies (or does not lie) between two constants, inclusive. */
-import { bytes, Enum, fail, fields, needReg, reg, wireValue, type Register } from './types';
-import type { ExprCodec } from './registry';
+import { bytes, Enum, fail, fields, needReg, reg, wireValue, type ExprCodec, type Register } from './kit';
 
 /** `sreg` in [`from`, `to`] (op 'eq') or outside it (op 'neq'); bounds compared as big-endian bytes. */
 export interface RangeExpr {

@@ -1,7 +1,6 @@
 /** redir: destination NAT to the local machine (`redirect to :8080`). */
-import { attrs, fields, optReg, type Register } from './types';
+import { attrs, fields, optReg, type ExprCodec, type Register } from './kit';
 import { decodeNatFlags, NAT_FLAGS, regRange, type NatFlag } from './nat';
-import type { ExprCodec } from './registry';
 
 /** Redirect to this host, optionally to the port range in `regProtoMin`..`regProtoMax` (canonical: max absent when equal to min). */
 export interface RedirExpr {

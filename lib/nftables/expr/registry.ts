@@ -21,20 +21,9 @@ import { payload } from './payload';
 import { range } from './range';
 import { redir } from './redir';
 import { reject } from './reject';
-import { fail, name, type Expr, type UnknownExpr } from './types';
+import { fail, name, type ExprCodec } from './kit';
+import type { Expr, UnknownExpr } from './types';
 import { NsnetError } from '../../errors';
-
-/** How one expression kind is written and read. */
-export interface ExprCodec<E extends Expr = Expr> {
-  /** The typed form's discriminant. */
-  type: E['type'];
-  /** NFTA_EXPR_NAME. */
-  kernelName: string;
-  /** The NFTA_EXPR_DATA attributes, by the addon's attribute names; throws ERR_INVALID_ARGUMENT. */
-  encode(e: E): Record<string, unknown>;
-  /** The typed form, canonical, from the decoded NFTA_EXPR_DATA attributes. */
-  decode(data: Record<string, unknown>): E;
-}
 
 /**
  * One item of the addon's rule `expressions` list (NFTA_LIST_ELEM > NFTA_EXPR_NAME, _DATA):
@@ -45,13 +34,13 @@ export interface NativeExpr {
   data: Record<string, unknown> | string;
 }
 
-const CODECS: readonly ExprCodec[] = [
+const CODECS: readonly ExprCodec<Expr>[] = [
   payload, cmp, bitwise, range, meta, ct, fib, immediate, lookup, dynset, objref, nat, masq, redir, counter, log, reject, limit,
 ];
 
 /** Every codec by `type`. */
-export const exprCodecs: ReadonlyMap<string, ExprCodec> = new Map(CODECS.map((c) => [c.type, c]));
-const byKernelName: ReadonlyMap<string, ExprCodec> = new Map(CODECS.map((c) => [c.kernelName, c]));
+export const exprCodecs: ReadonlyMap<string, ExprCodec<Expr>> = new Map(CODECS.map((c) => [c.type, c]));
+const byKernelName: ReadonlyMap<string, ExprCodec<Expr>> = new Map(CODECS.map((c) => [c.kernelName, c]));
 
 /** Encodes a typed expression as an item of a rule's `expressions` list: `{ name, data }`. */
 export function encodeExpr(e: Expr): NativeExpr {

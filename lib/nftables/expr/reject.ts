@@ -1,6 +1,5 @@
 /** reject: drop the packet and answer with an ICMP error or a TCP reset. */
-import { Enum, fail, fields, int, need } from './types';
-import type { ExprCodec } from './registry';
+import { Enum, fail, fields, int, need, type ExprCodec } from './kit';
 
 /** NFT_REJECT_*: an ICMP/ICMPv6 unreachable of the packet's family, a TCP reset, or an ICMPX (family-independent) code. */
 export type RejectKind = 'icmp_unreach' | 'tcp_rst' | 'icmpx_unreach';

@@ -2,7 +2,7 @@
  * Verdicts: the value of an `immediate` into the verdict register, and of a verdict map's
  * elements (NFTA_DATA_VERDICT `{ code, chain }`).
  */
-import { fail, name } from './types';
+import { fail, name } from './kit';
 
 /** A verdict: a name, or a jump/goto to a chain of the same table. */
 export type Verdict =
