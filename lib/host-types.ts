@@ -1,7 +1,6 @@
 /** The public shapes of the NetworkHost façade. */
 import type { NetnsSpec } from './netns';
-import type { NetworkDriver, NetworkRecord, PortMapping } from './drivers/driver';
-import type { MacvlanMode } from './netlink/link-types';
+import type { EndpointFields, MacvlanMode, NetworkDriver, NetworkRecord, PortMapping } from './drivers/records';
 
 export type { NetworkDriver, PortMapping };
 
@@ -21,7 +20,7 @@ export interface NetworkSpec {
   /** macvlan: the parent device in the host namespace (required). */
   parent?: string;
   /** macvlan: how children of the parent reach each other (default 'bridge'). */
-  mode?: Exclude<MacvlanMode, 'source'>;
+  mode?: MacvlanMode;
   /**
    * IPv4 subnet; default: a free one from the default pools (172.17-31.0.0/16, 192.168.x/20).
    * Overlay (required): the range shared by every host; each host leases a block of it.
@@ -91,25 +90,13 @@ export interface ConnectOptions {
 }
 
 /** A connected endpoint. Fields a driver doesn't have are absent. */
-export interface Endpoint {
-  id: string;
-  network: string;
+export interface Endpoint extends EndpointFields {
+  /** The driver of its network. */
   driver: NetworkDriver;
-  /** The container's namespace (the target's in container mode; absent in host mode). */
-  netns?: string;
-  ifname?: string;
-  mac?: string;
   /** Address with prefix: '172.20.0.2/16'. */
   ipv4?: string;
+  /** Address with prefix: 'fd00::2/64'. */
   ipv6?: string;
-  gateway?: string;
-  gateway6?: string;
-  /** Published ports (with picked host ports filled in); in host mode, the claimed ports. */
-  ports: PortMapping[];
-  /** The host end of the veth (bridge). */
-  hostIfname?: string;
-  /** Container mode: whose namespace it shares. */
-  target?: string;
 }
 
 /** A host interface as a host-mode container sees it. */

@@ -44,7 +44,7 @@ export type { FirewallNetwork, FirewallEndpoint, FirewallPort, Protocol } from '
 export type { EnsureResult, OwnedElement } from './firewall/firewall';
 export type { FirewallCheck } from './firewall/check';
 export type { FirewallState } from './firewall/state';
-export type { NetworkRecord, BridgeNetworkRecord, MacvlanNetworkRecord, OverlayNetworkRecord, PlainNetworkRecord } from './drivers/driver';
+export type { NetworkRecord, BridgeNetworkRecord, MacvlanNetworkRecord, OverlayNetworkRecord, PlainNetworkRecord } from './drivers/records';
 export { doctor } from './doctor';
 export type {
   DoctorReport, DoctorOptions, DoctorWarning, DoctorWarningCode, FeatureName, FeatureProbe, ForwardDropChain, HostState,
@@ -61,5 +61,5 @@ export type {
   OverlayNetworkConfig, OverlayNetworkSpec, Vtep,
 } from './overlay/controlplane';
 export type { ControlPlaneSpec } from './overlay/membership';
-export type { OverlayDevices, Underlay, UnderlaySpec } from './drivers/overlay';
+export type { OverlayDevices, Underlay, UnderlaySpec } from './overlay/devices';
 export type { PeerSyncReport } from './overlay/peers';

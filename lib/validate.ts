@@ -125,3 +125,30 @@ export function knownKeys(obj: unknown, keys: readonly string[], what: string): 
   }
   return obj as Record<string, unknown>;
 }
+
+const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/u;
+const ENDPOINT_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/u;
+
+/** A network's name: 1 to 64 letters, digits, '_', '.', '-', starting with a letter or digit. */
+export function networkName(n: unknown): string {
+  if (typeof n !== 'string' || !NETWORK_NAME.test(n)) throw invalid('ERR_INVALID_NAME', `network name ${JSON.stringify(n)} must be 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit`, { value: n });
+  return n;
+}
+
+/** An endpoint's id: 1 to 128 letters, digits, '_', '.', ':', '-', starting with a letter or digit. */
+export function endpointId(id: unknown): string {
+  if (typeof id !== 'string' || !ENDPOINT_ID.test(id)) throw invalid('ERR_INVALID_NAME', `endpoint id ${JSON.stringify(id)} must be 1 to 128 letters, digits, "_", ".", ":" or "-", starting with a letter or digit`, { value: id });
+  return id;
+}
+
+/** Labels: string keys and values, no prototype keys. */
+export function labels(l: unknown): Record<string, string> {
+  if (l === undefined) return {};
+  if (l === null || typeof l !== 'object' || Array.isArray(l)) throw invalid('ERR_INVALID_ARGUMENT', 'labels must be an object of strings');
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(l)) {
+    if (k === '__proto__' || k === 'constructor' || k === 'prototype') throw invalid('ERR_INVALID_ARGUMENT', `label key ${JSON.stringify(k)} is not allowed`, { key: k });
+    out[str(k, 'label key', 256)] = str(val, `label ${k}`, 4096);
+  }
+  return out;
+}

@@ -22,7 +22,7 @@
  * and the kernel (./status.ts); VERSION lists the versions.
  */
 import { NsnetError } from '../errors';
-import { hostIfname } from '../drivers/bridge';
+import { hostIfname } from '../devices/marks';
 import { openNetns } from '../netns';
 import { checkAttachment } from './check';
 import { CNI_ERR, CniError, NSNET_ERR, toCniError } from './codes';

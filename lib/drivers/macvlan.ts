@@ -1,25 +1,29 @@
 /**
- * macvlan mode, the kernel side: each container gets a macvlan child of the network's parent
- * device, born directly inside the container's namespace (IFLA_NET_NS_FD: nothing to move or
- * rename, and nothing is ever left in the host namespace), with its address from IPAM, a MAC
- * derived from it and a default route to the segment's gateway. Traffic goes straight onto the
- * parent's L2 segment: no bridge, no NAT, no firewall elements. The child carries the alias
+ * macvlan mode: each container gets a macvlan child of the network's parent device, born
+ * directly inside the container's namespace (IFLA_NET_NS_FD: nothing to move or rename, and
+ * nothing is ever left in the host namespace), with its address from IPAM, a MAC derived from it
+ * and a default route to the segment's gateway. Traffic goes straight onto the parent's L2
+ * segment: no bridge, no NAT, no firewall elements. The child carries the alias
  * `nsnet:<network>:<endpoint>` so a leftover of a crash is recognised as nsnet's.
  *
  * The parent is never changed (not brought up, not reconfigured): it is the host's interface.
  */
-import { NetlinkError, NsnetError } from '../errors';
+import { NetlinkError, NsnetError, invalid } from '../errors';
+import { assertIfnameFree, configureContainer } from '../devices/container';
+import { ownerAlias } from '../devices/marks';
+import { faultPoint } from '../faults';
+import { normalizeNetwork } from '../ipam/index';
 import type { Link } from '../netlink/link-types';
 import { Netlink } from '../netlink/netlink';
-import { openNetns, type NetnsSpec } from '../netns';
-import { addDefaultRoutes, assertIfnameFree, ownerAlias } from './bridge';
-import type { DriverContext, MacvlanEndpointRecord, MacvlanNetworkRecord } from './driver';
+import { openNetns } from '../netns';
+import * as v from '../validate';
+import type { Driver, DriverContext } from './driver';
+import type { MacvlanEndpointRecord, MacvlanMode, MacvlanNetworkRecord } from './records';
 
-/**
- * The parent device of a macvlan network.
- * @throws ERR_PARENT_NOT_FOUND when the host namespace has no such link.
- */
-export async function macvlanParent(ctx: DriverContext, parent: string): Promise<Link> {
+const MODES: readonly MacvlanMode[] = ['bridge', 'private', 'vepa', 'passthru'];
+
+/** The parent device. @throws ERR_PARENT_NOT_FOUND when the host namespace has no such link. */
+async function parentOf(ctx: DriverContext, parent: string): Promise<Link> {
   const link = await ctx.host.links.find(parent);
   if (!link) throw new NsnetError('ERR_PARENT_NOT_FOUND', `the macvlan parent ${parent} does not exist in the host namespace`, { parent });
   return link;
@@ -31,28 +35,26 @@ export async function macvlanParent(ctx: DriverContext, parent: string): Promise
  * name that is nsnet's own for this endpoint (left by a crash) is replaced.
  * @throws ERR_PARENT_NOT_FOUND; ERR_IFNAME_IN_USE when the container has a foreign link of that name; NetlinkError EBUSY when a passthru parent already has its child.
  */
-export async function attachMacvlan(ctx: DriverContext, net: MacvlanNetworkRecord, ep: MacvlanEndpointRecord, netns: NetnsSpec): Promise<void> {
-  await macvlanParent(ctx, net.parent);
-  const c = await Netlink.open({ netns });
+async function attachChild(ctx: DriverContext, net: MacvlanNetworkRecord, ep: MacvlanEndpointRecord): Promise<void> {
+  await parentOf(ctx, net.parent);
+  const c = await Netlink.open({ netns: ep.netns });
   try {
-    const spec = {
-      kind: 'macvlan' as const, name: ep.ifname, parent: net.parent, mode: net.mode, mac: ep.mac, netns,
-      alias: ownerAlias(net.name, ep.id), ...(net.mtu ? { mtu: net.mtu } : {}),
-      // No IPv6 on an IPv4-only network: no DAD or MLD on the segment for nothing.
-      ...(net.subnet6 ? {} : { addrGenMode: 'none' as const }),
-    };
     // A child of that name that is nsnet's own for this endpoint (a crash's leftover) is
     // replaced; any other interface of that name is refused before anything is made.
     const left = await c.links.find(ep.ifname);
     if (left?.alias === ownerAlias(net.name, ep.id)) await c.links.remove(left.index);
-    else await assertIfnameFree(c, ep.ifname, netns);
-    await ctx.host.links.add(spec);
+    else await assertIfnameFree(c, ep.ifname, ep.netns);
+    await ctx.host.links.add({
+      kind: 'macvlan', name: ep.ifname, parent: net.parent, mode: net.mode, mac: ep.mac, netns: ep.netns,
+      alias: ownerAlias(net.name, ep.id), ...(net.mtu ? { mtu: net.mtu } : {}),
+      // No IPv6 on an IPv4-only network: no DAD or MLD on the segment for nothing.
+      ...(net.subnet6 ? {} : { addrGenMode: 'none' as const }),
+    });
     try {
-      await c.links.set('lo', { up: true });
-      await c.addresses.add(ep.ifname, `${ep.ipv4}/${net.subnet.split('/')[1]}`);
-      await c.links.set(ep.ifname, { up: true });
-      if (ep.ipv6 && net.subnet6) await c.addresses.add(ep.ifname, `${ep.ipv6}/${net.subnet6.split('/')[1]}`, { nodad: true });
-      if (!net.internal) await addDefaultRoutes(c, ep.gateway, ep.gateway6);
+      await configureContainer(c, {
+        ifname: ep.ifname, ipv4: ep.ipv4, prefix: Number(net.subnet.split('/')[1]), ipv6: ep.ipv6, gateway: ep.gateway, gateway6: ep.gateway6,
+        prefix6: net.subnet6 ? Number(net.subnet6.split('/')[1]) : undefined, internal: net.internal,
+      });
     } catch (e) {
       await c.links.remove(ep.ifname).catch(() => undefined);
       throw e;
@@ -63,7 +65,7 @@ export async function attachMacvlan(ctx: DriverContext, net: MacvlanNetworkRecor
 }
 
 /** Whether the endpoint's child exists in its namespace (false when the namespace is gone). */
-export async function macvlanAttached(ep: MacvlanEndpointRecord, networkName: string): Promise<boolean> {
+async function attached(ep: MacvlanEndpointRecord, network: string): Promise<boolean> {
   let c: Netlink;
   try {
     c = await Netlink.open({ netns: ep.netns });
@@ -71,7 +73,7 @@ export async function macvlanAttached(ep: MacvlanEndpointRecord, networkName: st
     return false;
   }
   try {
-    return (await c.links.find(ep.ifname))?.alias === ownerAlias(networkName, ep.id);
+    return (await c.links.find(ep.ifname))?.alias === ownerAlias(network, ep.id);
   } finally {
     c.close();
   }
@@ -81,7 +83,7 @@ export async function macvlanAttached(ep: MacvlanEndpointRecord, networkName: st
  * Detaches a container: deletes its child if it is still nsnet's for this endpoint. A gone
  * namespace took the child with it: nothing to do.
  */
-export async function detachMacvlan(ep: MacvlanEndpointRecord, networkName: string): Promise<void> {
+async function detachChild(ep: MacvlanEndpointRecord, network: string): Promise<void> {
   try {
     openNetns(ep.netns).close();
   } catch (e) {
@@ -91,7 +93,7 @@ export async function detachMacvlan(ep: MacvlanEndpointRecord, networkName: stri
   const c = await Netlink.open({ netns: ep.netns });
   try {
     const link = await c.links.find(ep.ifname);
-    if (link?.alias !== ownerAlias(networkName, ep.id)) return; // not ours (any more)
+    if (link?.alias !== ownerAlias(network, ep.id)) return; // not ours (any more)
     await c.links.remove(link.index).catch((e) => {
       if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
     });
@@ -99,3 +101,65 @@ export async function detachMacvlan(ep: MacvlanEndpointRecord, networkName: stri
     c.close();
   }
 }
+
+/** The macvlan driver. */
+export const macvlanDriver: Driver<MacvlanNetworkRecord> = {
+  name: 'macvlan',
+  networkOptions: ['parent', 'mode', 'subnet', 'gateway', 'ipRange', 'subnet6', 'gateway6', 'mtu', 'internal'],
+  connectOptions: ['netns', 'ifname', 'ipv4', 'ipv6'],
+  whyNot: (option) => (option === 'publish' ? ': a macvlan container is reached at its own address, with no NAT' : undefined),
+  ownsNetns: true,
+  addressed: true,
+
+  async define(ctx, spec, inUse) {
+    if (spec.parent === undefined) throw invalid('ERR_INVALID_ARGUMENT', 'a macvlan network needs a parent device', { option: 'parent' });
+    v.ifname(spec.parent, 'parent');
+    const plan = normalizeNetwork({ subnet: spec.subnet, gateway: spec.gateway, ipRange: spec.ipRange, subnet6: spec.subnet6, gateway6: spec.gateway6 }, inUse.subnets);
+    const parent = await parentOf(ctx, spec.parent);
+    if (parent.kind === 'bridge' && parent.alias?.startsWith('nsnet:')) throw invalid('ERR_INVALID_ARGUMENT', `${spec.parent} is the bridge of an nsnet network; a macvlan parent must be an uplink`, { parent: spec.parent });
+    const mode = spec.mode ?? 'bridge';
+    if (!MODES.includes(mode)) throw invalid('ERR_INVALID_ARGUMENT', `macvlan mode ${JSON.stringify(mode)} must be one of ${MODES.join(', ')}`, { mode });
+    const mtu = spec.mtu === undefined ? parent.mtu : v.mtu(spec.mtu);
+    if (mtu > parent.mtu) throw invalid('ERR_INVALID_MTU', `mtu ${mtu} is larger than the parent's (${parent.mtu})`, { mtu, parentMtu: parent.mtu });
+    const record: MacvlanNetworkRecord = {
+      name: spec.name, driver: 'macvlan', parent: spec.parent, mode, subnet: plan.subnet, gateway: plan.gateway, mtu,
+      internal: spec.internal === undefined ? false : v.bool(spec.internal, 'internal'),
+      labels: spec.labels, created: new Date().toISOString(),
+      ...(plan.ipRange ? { ipRange: plan.ipRange } : {}),
+      ...(plan.subnet6 ? { subnet6: plan.subnet6 } : {}),
+      ...(plan.gateway6 ? { gateway6: plan.gateway6 } : {}),
+    };
+    return { record, pool: plan };
+  },
+
+  /** Only the parent must exist: nsnet never makes or changes it. */
+  async realize(ctx, net) {
+    await parentOf(ctx, net.parent);
+  },
+  async unrealize() {},
+
+  async attach(ctx, net, ep, undo) {
+    await attachChild(ctx, net, ep as MacvlanEndpointRecord);
+    undo(() => detachChild(ep as MacvlanEndpointRecord, net.name));
+    faultPoint('connect:attached');
+  },
+
+  async detach(ctx, net, ep, undo) {
+    await detachChild(ep as MacvlanEndpointRecord, net.name);
+    undo(() => attachChild(ctx, net, ep as MacvlanEndpointRecord));
+  },
+
+  addressing: (net) => net,
+
+  async inspect(ctx, net) {
+    return { parentUp: (await ctx.host.links.find(net.parent))?.up === true };
+  },
+
+  async healEndpoint(ctx, net, rec) {
+    const ep = rec as MacvlanEndpointRecord;
+    await parentOf(ctx, net.parent);
+    if (await attached(ep, net.name)) return false;
+    await attachChild(ctx, net, ep);
+    return true;
+  },
+};

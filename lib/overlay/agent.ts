@@ -23,7 +23,7 @@ import { Netns, type NetnsSpec } from '../netns';
 import * as v from '../validate';
 import {
   createOverlay, overlayNames, planOverlay, removeOverlay, resolveUnderlay, type OverlayDevices, type Underlay, type UnderlaySpec,
-} from '../drivers/overlay';
+} from './devices';
 import {
   emitError, vtepMacOf, type ControlPlane, type ControlPlaneEvent, type ControlPlaneWatch, type HostRecord, type OverlayNetworkConfig,
 } from './controlplane';
@@ -162,7 +162,7 @@ export class OverlayAgent extends EventEmitter {
       try {
         const d = planOverlay(cfg, rec.subnet, vtepMac, this.underlay);
         await Netns.sysctl(this.netns, 'net.ipv4.ip_forward', '1');
-        await createOverlay({ host: this.nl }, d);
+        await createOverlay(this.nl, d);
         this.joined.set(network, d);
         this.joinedAt.set(network, Date.now());
         this.asserted.add(network);
@@ -195,7 +195,7 @@ export class OverlayAgent extends EventEmitter {
       this.joined.delete(network);
       this.programmed.delete(network);
       this.asserted.delete(network);
-      if (!opts.keepDevices) await removeOverlay({ host: this.nl }, network);
+      if (!opts.keepDevices) await removeOverlay(this.nl, network);
       await this.controlPlane.leave(network);
     });
   }
@@ -288,7 +288,7 @@ export class OverlayAgent extends EventEmitter {
             if (!this.view.has(network)) this.view.set(network, new Map());
             this.view.get(network)!.set(rec.subnet, rec);
           }
-          await createOverlay({ host: this.nl }, d);
+          await createOverlay(this.nl, d);
           const r = await this.syncNetwork(network);
           if (r) report.changes[network] = r;
           report.peers[network] = this.programmed.get(network)?.size ?? 0;

@@ -1,20 +1,16 @@
 /**
- * This host's membership in overlay networks, as NetworkHost uses it: the control plane and the
- * agent opened from NetworkHost's options, joining a network (define it cluster-wide if it is
- * new, claim a block, make the devices) and leaving it, and the shapes the firewall and the
- * bridge driver take for an overlay network's record.
+ * This host's membership in overlay networks, as NetworkHost's overlay driver uses it: the
+ * control plane and the agent opened from NetworkHost's options, joining a network (define it
+ * cluster-wide if it is new, claim a block, make the devices) and leaving it.
  */
 import * as os from 'node:os';
 import { NsnetError, invalid } from '../errors';
-import type { AttachNet } from '../drivers/bridge';
-import type { DriverContext, OverlayNetworkRecord } from '../drivers/driver';
-import { createOverlay, resolveUnderlay, type OverlayDevices, type UnderlaySpec } from '../drivers/overlay';
-import type { FirewallNetwork } from '../firewall/elements';
 import type { Netlink } from '../netlink/netlink';
 import type { NetnsSpec } from '../netns';
 import * as v from '../validate';
 import { OverlayAgent } from './agent';
-import { overlaps, type ControlPlane } from './controlplane';
+import { overlaps, type ControlPlane, type OverlayNetworkConfig } from './controlplane';
+import { resolveUnderlay, type OverlayDevices, type UnderlaySpec } from './devices';
 import { EtcdControlPlane, type EtcdControlPlaneOptions } from './etcd';
 import { FileControlPlane } from './files';
 
@@ -39,15 +35,19 @@ export interface OverlayHostOptions {
   reconcileInterval?: number;
 }
 
-/** What `createNetwork({ driver: 'overlay', ... })` takes besides the name. */
+/** What `createNetwork({ driver: 'overlay', ... })` takes of the overlay's configuration. */
 export interface OverlayCreateSpec {
   subnet?: string;
   vni?: number;
   vxlanPort?: number;
   mtu?: number;
   hostPrefix?: number;
-  ipMasquerade?: boolean;
-  labels: Record<string, string>;
+}
+
+/** A network this host joined: the overlay's configuration and this host's devices for it. */
+export interface OverlayJoined {
+  config: OverlayNetworkConfig;
+  devices: OverlayDevices;
 }
 
 const isInstance = (x: unknown): x is ControlPlane => typeof (x as ControlPlane)?.join === 'function' && typeof (x as ControlPlane)?.snapshot === 'function';
@@ -57,30 +57,6 @@ export async function defaultUnderlay(nl: Netlink): Promise<UnderlaySpec> {
   const route = (await nl.routes.list({ family: 4 })).find((r) => r.dst === 'default' && r.dev !== undefined);
   if (!route) throw new NsnetError('ERR_UNDERLAY_NOT_FOUND', 'no IPv4 default route to take the underlay from: give underlay { dev } or { address }');
   return { dev: (await nl.links.get(route.dev!)).name };
-}
-
-/** The firewall's view of an overlay network on this host: its block, its bridge and VXLAN device. */
-export function firewallNet(r: OverlayNetworkRecord): FirewallNetwork {
-  return { name: r.name, bridge: r.bridge, subnet: r.hostSubnet, vxlan: r.vxlan, ipMasquerade: r.ipMasquerade };
-}
-
-/** The bridge driver's view of an overlay network (containers attach to its bridge). */
-export function attachNet(r: OverlayNetworkRecord): AttachNet {
-  return { name: r.name, bridge: r.bridge, mtu: r.mtu, subnet: r.hostSubnet, gateway: r.gateway, internal: false };
-}
-
-/** The record's devices, with the underlay as it is now. */
-async function devicesOf(nl: Netlink, r: OverlayNetworkRecord): Promise<OverlayDevices> {
-  const underlay = await resolveUnderlay(nl, r.underlay);
-  return {
-    network: r.name, bridge: r.bridge, vxlan: r.vxlan, vni: r.vni, vxlanPort: r.vxlanPort, mtu: r.mtu, subnet: r.hostSubnet,
-    gateway: r.gateway, vtepAddress: r.hostSubnet.split('/')[0]!, vtepMac: r.vtepMac, underlay,
-  };
-}
-
-/** Makes (or corrects) the network's bridge and VXLAN device from its record alone (no control plane). */
-export async function realizeOverlay(ctx: DriverContext, r: OverlayNetworkRecord): Promise<void> {
-  await createOverlay(ctx, await devicesOf(ctx.host, r));
 }
 
 /** The overlay side of one NetworkHost. */
@@ -132,10 +108,9 @@ export class OverlayMembership {
    * @throws ERR_SUBNET_OVERLAP (a local network), ERR_VNI_IN_USE, ERR_NETWORK_EXISTS (other
    *   settings), ERR_UNDERLAY_NOT_FOUND, ERR_NO_FREE_SUBNET, ERR_INVALID_*
    */
-  async join(name: string, spec: OverlayCreateSpec, localSubnets: string[]): Promise<OverlayNetworkRecord> {
+  async join(name: string, spec: OverlayCreateSpec, localSubnets: string[]): Promise<OverlayJoined> {
     if (spec.subnet === undefined) throw invalid('ERR_INVALID_ARGUMENT', 'an overlay network needs its subnet (the range shared by every host)', { option: 'subnet' });
     if (spec.vni === undefined) throw invalid('ERR_INVALID_ARGUMENT', 'an overlay network needs a vni', { option: 'vni' });
-    const ipMasquerade = spec.ipMasquerade === undefined ? true : v.bool(spec.ipMasquerade, 'ipMasquerade');
     const c = v.cidr(spec.subnet, 4, 'subnet');
     const range = `${v.networkAddress(c.address, c.prefix)}/${c.prefix}`;
     const clash = localSubnets.find((s) => !s.includes(':') && overlaps(s, range));
@@ -147,18 +122,12 @@ export class OverlayMembership {
       ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}),
       ...(spec.hostPrefix !== undefined ? { hostPrefix: spec.hostPrefix } : {}),
     });
-    let d: OverlayDevices;
     try {
-      d = await this.agent.join(name);
+      return { config: cfg, devices: await this.agent.join(name) };
     } catch (e) {
       if (!existed) await this.controlPlane.removeNetwork(name).catch(() => undefined);
       throw e;
     }
-    return {
-      name, driver: 'overlay', subnet: cfg.subnet, hostSubnet: d.subnet, gateway: d.gateway, vni: cfg.vni, vxlanPort: cfg.vxlanPort,
-      hostPrefix: cfg.hostPrefix, mtu: d.mtu, bridge: d.bridge, vxlan: d.vxlan, vtepMac: d.vtepMac,
-      underlay: { address: d.underlay.address, dev: d.underlay.dev }, ipMasquerade, labels: spec.labels, created: new Date().toISOString(),
-    };
   }
 
   /**

@@ -164,7 +164,7 @@ describe('faults: kill -9 at every step, then gc() (before or after, never in be
       op: `await nh.createNetwork({ name: 'app', subnet: '172.24.0.0/24' })`,
       run: async () => { await host.createNetwork({ name: 'app', subnet: '172.24.0.0/24' }); },
       faults: [
-        { env: { NSNET_FAULT: 'createNetwork:bridge' }, expect: 'before' },
+        { env: { NSNET_FAULT: 'realize:bridge' }, expect: 'before' },
         { env: { NSNET_FAULT: 'createNetwork:realized' }, expect: 'before' },
         { env: { NSNET_STORE_CRASH_AFTER: 'journal' }, expect: 'after' },
       ],

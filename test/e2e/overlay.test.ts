@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { OverlayDevices } from '../../lib/drivers/overlay';
+import type { OverlayDevices } from '../../lib/overlay/devices';
 import { EtcdControlPlane } from '../../lib/overlay/etcd';
 import { useSandbox, registerCleanup } from '../helpers/sandbox';
 import { ipJson, sh } from '../helpers/oracle';

@@ -15,7 +15,7 @@ import { EtcdControlPlane } from '../../lib/overlay/etcd';
 import { FileControlPlane } from '../../lib/overlay/files';
 import { OverlayAgent } from '../../lib/overlay/agent';
 import type { ControlPlane, OverlayNetworkSpec } from '../../lib/overlay/controlplane';
-import type { UnderlaySpec } from '../../lib/drivers/overlay';
+import type { UnderlaySpec } from '../../lib/overlay/devices';
 
 interface Args {
   hostId: string;

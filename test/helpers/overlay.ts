@@ -8,8 +8,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { attachEndpoint, hostIfname } from '../../lib/drivers/bridge';
-import { bridgeNet, type OverlayDevices } from '../../lib/drivers/overlay';
+import { hostIfname } from '../../lib/devices/marks';
+import { attachVeth } from '../../lib/devices/veth';
+import type { OverlayDevices } from '../../lib/overlay/devices';
 import { macFromIp } from '../../lib/ipam/index';
 import { Netlink } from '../../lib/netlink/netlink';
 import { makeNetns, registerCleanup, uniqueName } from './sandbox';
@@ -191,7 +192,7 @@ export async function container(hostNs: string, d: OverlayDevices, id: string, i
   const c = await makeNetns('c');
   const nl = await Netlink.open({ netns: hostNs });
   try {
-    await attachEndpoint({ host: nl }, bridgeNet(d), {
+    await attachVeth(nl, { name: d.network, bridge: d.bridge, mtu: d.mtu, subnet: d.subnet, internal: false }, {
       id, ifname: 'eth0', hostIfname: hostIfname(d.network, id), mac: macFromIp(ip), ipv4: ip, gateway: d.gateway,
     }, c);
   } finally {

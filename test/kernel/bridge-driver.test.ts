@@ -1,11 +1,13 @@
 /**
- * Bridge mode, kernel side (lib/drivers/bridge.ts): bridge, veth pairs born in the container
+ * Bridge mode, kernel side (lib/devices/): bridge, veth pairs born in the container
  * namespaces, addresses, routes — checked with ip -j and real traffic between test namespaces.
  */
 import * as assert from 'node:assert/strict';
 import { Netlink, NsnetError } from '../../lib/index';
-import { attachEndpoint, createBridge, detachEndpoint, hostIfname, ownerAlias, parseOwnerAlias, removeBridge } from '../../lib/drivers/bridge';
-import type { BridgeEndpointRecord, BridgeNetworkRecord } from '../../lib/drivers/driver';
+import { createBridge, removeBridge } from '../../lib/devices/bridge';
+import { hostIfname, ownerAlias, parseOwnerAlias } from '../../lib/devices/marks';
+import { attachVeth, removeVeth } from '../../lib/devices/veth';
+import type { BridgeEndpointRecord, BridgeNetworkRecord } from '../../lib/drivers/records';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 import { ipJson } from '../helpers/oracle';
 import { tcpReach } from '../helpers/traffic';
@@ -40,8 +42,8 @@ describe('bridge driver (kernel side)', () => {
     registerCleanup(() => host.close());
     const ctx = { host };
     const net = network();
-    await createBridge(ctx, net);
-    await createBridge(ctx, net); // idempotent
+    await createBridge(ctx.host, net);
+    await createBridge(ctx.host, net); // idempotent
     const br = ipJson(['-d', 'link', 'show', 'nsbr-app'], h)[0];
     assert.equal(br.linkinfo.info_kind, 'bridge');
     assert.equal(br.ifalias, 'nsnet:app');
@@ -50,8 +52,8 @@ describe('bridge driver (kernel side)', () => {
 
     const e1 = endpoint('c1', '172.29.0.2', '02:42:ac:1d:00:02', c1);
     const e2 = endpoint('c2', '172.29.0.3', '02:42:ac:1d:00:03', c2);
-    await attachEndpoint(ctx, net, e1, c1);
-    await attachEndpoint(ctx, net, e2, c2);
+    await attachVeth(ctx.host, net, e1, c1);
+    await attachVeth(ctx.host, net, e2, c2);
     const he = ipJson(['-d', 'link', 'show', e1.hostIfname], h)[0];
     assert.equal(he.master, 'nsbr-app');
     assert.equal(he.ifalias, 'nsnet:app:c1');
@@ -68,12 +70,12 @@ describe('bridge driver (kernel side)', () => {
     assert.ok(await tcpReach(c2, c1, '172.29.0.3', 5601), 'c1 reaches c2 across the bridge');
     assert.ok(await tcpReach(h, c1, '172.29.0.1', 5602), 'c1 reaches the gateway on the host');
 
-    await detachEndpoint(ctx, e1);
-    await detachEndpoint(ctx, e1); // already gone: fine
+    await removeVeth(ctx.host, e1.hostIfname);
+    await removeVeth(ctx.host, e1.hostIfname); // already gone: fine
     assert.equal(ipJson(['link', 'show'], h).some((l: any) => l.ifname === e1.hostIfname), false);
     assert.deepEqual(ipJson(['link', 'show'], c1).map((l: any) => l.ifname), ['lo'], 'the container end went with it');
-    await detachEndpoint(ctx, e2);
-    await removeBridge(ctx, net);
+    await removeVeth(ctx.host, e2.hostIfname);
+    await removeBridge(ctx.host, net);
     assert.deepEqual(ipJson(['link', 'show'], h).map((l: any) => l.ifname), ['lo']);
   });
 
@@ -83,8 +85,8 @@ describe('bridge driver (kernel side)', () => {
     const host = await Netlink.open({ netns: h });
     registerCleanup(() => host.close());
     const net = network({ internal: true });
-    await createBridge({ host }, net);
-    await attachEndpoint({ host }, net, endpoint('c1', '172.29.0.2', '02:42:ac:1d:00:02', c1), c1);
+    await createBridge(host, net);
+    await attachVeth(host, net, endpoint('c1', '172.29.0.2', '02:42:ac:1d:00:02', c1), c1);
     assert.deepEqual(ipJson(['route', 'show', 'default'], c1), []);
   });
 
@@ -93,8 +95,8 @@ describe('bridge driver (kernel side)', () => {
     const host = await Netlink.open({ netns: h });
     registerCleanup(() => host.close());
     await host.links.add({ kind: 'bridge', name: 'nsbr-app' });
-    await assert.rejects(createBridge({ host }, network()), (e: any) => e instanceof NsnetError && e.code === 'ERR_NAME_IN_USE');
-    await assert.rejects(removeBridge({ host }, network()), (e: any) => e.code === 'ERR_NAME_IN_USE');
+    await assert.rejects(createBridge(host, network()), (e: any) => e instanceof NsnetError && e.code === 'ERR_NAME_IN_USE');
+    await assert.rejects(removeBridge(host, network()), (e: any) => e.code === 'ERR_NAME_IN_USE');
     assert.equal(ipJson(['-d', 'link', 'show', 'nsbr-app'], h)[0].ifalias, undefined);
   });
 
@@ -104,15 +106,15 @@ describe('bridge driver (kernel side)', () => {
     const host = await Netlink.open({ netns: h });
     registerCleanup(() => host.close());
     const net = network();
-    await createBridge({ host }, net);
+    await createBridge(host, net);
     const before = ipJson(['link', 'show'], h).map((l: any) => l.ifname);
     // The gateway address given to a container: the kernel accepts the address, but the route
     // via a gateway outside the subnet fails — after the veth exists.
     const bad = { ...endpoint('c1', '172.29.0.2', '02:42:ac:1d:00:02', c1), gateway: '10.255.255.1' };
-    await assert.rejects(attachEndpoint({ host }, net, bad, c1), (e: any) => e instanceof NsnetError);
+    await assert.rejects(attachVeth(host, net, bad, c1), (e: any) => e instanceof NsnetError);
     assert.deepEqual(ipJson(['link', 'show'], h).map((l: any) => l.ifname), before);
     assert.deepEqual(ipJson(['link', 'show'], c1).map((l: any) => l.ifname), ['lo']);
-    await assert.rejects(attachEndpoint({ host }, net, endpoint('c2', '172.29.0.3', '02:42:ac:1d:00:03', 'no-such-ns'), 'no-such-ns'), (e: any) => e.code === 'ERR_NETNS_NOT_FOUND');
+    await assert.rejects(attachVeth(host, net, endpoint('c2', '172.29.0.3', '02:42:ac:1d:00:03', 'no-such-ns'), 'no-such-ns'), (e: any) => e.code === 'ERR_NETNS_NOT_FOUND');
     assert.deepEqual(ipJson(['link', 'show'], h).map((l: any) => l.ifname), before);
   });
 });

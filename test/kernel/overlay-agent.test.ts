@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { overlayNames } from '../../lib/drivers/overlay';
+import { overlayNames } from '../../lib/overlay/devices';
 import { OverlayAgent } from '../../lib/overlay/agent';
 import { vtepMacOf } from '../../lib/overlay/controlplane';
 import { FileControlPlane } from '../../lib/overlay/files';

@@ -5,7 +5,7 @@ import { networkElements, normalizeNetwork } from '../../lib/firewall/elements';
 import {
   blockAt, blockCount, blockKey, blockOfKey, checkBlock, checkConflicts, gatewayOf, normalizeSpec, overlaps, pickBlock, vtepAddress, vtepMacOf,
 } from '../../lib/overlay/controlplane';
-import { overlayMtu, overlayNames } from '../../lib/drivers/overlay';
+import { overlayMtu, overlayNames } from '../../lib/overlay/devices';
 
 const code = (fn: () => unknown): string => {
   try {

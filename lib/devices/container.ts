@@ -1,0 +1,62 @@
+/**
+ * The container's side of an attachment, whatever the link kind (veth peer, macvlan child):
+ * its interface name checked before anything is made, then loopback, addresses and default
+ * routes on a handle in the container's namespace.
+ */
+import { NetlinkError, NsnetError } from '../errors';
+import type { Netlink } from '../netlink/netlink';
+import type { NetnsSpec } from '../netns';
+
+/**
+ * Refuses an interface name the container already has, before anything is made: the new link
+ * would collide with it, and the kernel's EEXIST would name the wrong link.
+ * @throws ERR_IFNAME_IN_USE
+ */
+export async function assertIfnameFree(c: Netlink, ifname: string, netns: NetnsSpec): Promise<void> {
+  const link = await c.links.find(ifname);
+  if (!link) return;
+  const where = typeof netns === 'string' ? netns : JSON.stringify(netns);
+  throw new NsnetError('ERR_IFNAME_IN_USE', `the container's namespace ${where} already has an interface named ${ifname} (${link.kernelKind || 'device'}, index ${link.index}): choose another ifname or remove it`, { ifname, netns, index: link.index });
+}
+
+/** How a container's interface is addressed and routed. */
+export interface ContainerAddressing {
+  ifname: string;
+  /** The address and the subnet's prefix length. */
+  ipv4: string;
+  prefix: number;
+  ipv6?: string | undefined;
+  prefix6?: number | undefined;
+  gateway?: string | undefined;
+  gateway6?: string | undefined;
+  /** No default routes (an internal network reaches its own subnet only, by the prefix route). */
+  internal: boolean;
+  /** The link was made with IPv6 address generation on, and the network has no IPv6: turn it off before it comes up. */
+  addrGenOff?: boolean;
+}
+
+/**
+ * Configures the container's interface once it exists there: loopback up, the addresses (no
+ * IPv6 at all on an IPv4-only network), up, the default routes.
+ */
+export async function configureContainer(c: Netlink, a: ContainerAddressing): Promise<void> {
+  await c.links.set('lo', { up: true });
+  await c.addresses.add(a.ifname, `${a.ipv4}/${a.prefix}`);
+  if (a.addrGenOff) await c.links.set(a.ifname, { addrGenMode: 'none' }); // before it comes up
+  await c.links.set(a.ifname, { up: true });
+  if (a.ipv6 && a.prefix6 !== undefined) await c.addresses.add(a.ifname, `${a.ipv6}/${a.prefix6}`, { nodad: true });
+  if (!a.internal) await addDefaultRoutes(c, a.gateway, a.gateway6);
+}
+
+/**
+ * The container's default routes via its network's gateways. A container already attached to
+ * another network keeps that one's (EEXIST): like Docker, the first network is the way out.
+ */
+export async function addDefaultRoutes(c: Netlink, gateway: string | undefined, gateway6: string | undefined): Promise<void> {
+  for (const gw of [gateway, gateway6]) {
+    if (!gw) continue;
+    await c.routes.add({ dst: 'default', gateway: gw }).catch((e) => {
+      if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
+    });
+  }
+}

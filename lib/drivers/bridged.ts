@@ -1,0 +1,110 @@
+/**
+ * What the drivers whose containers hang on a Linux bridge by a veth share (bridge, and each
+ * host's share of an overlay): the endpoint steps — veth, firewall elements, retirement, gc,
+ * healing — over a view of the network that each driver gives.
+ */
+import { NetlinkError, NsnetError } from '../errors';
+import { hostIfname, RETIRED_GROUP } from '../devices/marks';
+import { attachVeth, removeVeth, retireVeth, unretireVeth, type VethBridge } from '../devices/veth';
+import { faultPoint } from '../faults';
+import type { FirewallEndpoint, FirewallNetwork } from '../firewall/elements';
+import type { NetworkInspect } from '../host-types';
+import type { Link } from '../netlink/link-types';
+import { NetworkGone, type Driver, type DriverContext, type HealState, type UndoLog } from './driver';
+import type { BridgeEndpointRecord, EndpointRecord, NetworkRecord } from './records';
+
+/** How a bridged network looks to its endpoints and to the firewall. */
+export interface BridgedView {
+  veth: VethBridge;
+  firewall: FirewallNetwork;
+}
+
+type EndpointSteps<N extends NetworkRecord> = Required<Pick<Driver<N>, 'complete' | 'attach' | 'detach' | 'forget' | 'firewallNetwork' | 'firewallEndpoint' | 'healEndpoint' | 'ownsLink'>> & {
+  bridgeUp(ctx: DriverContext, net: N): Promise<Pick<NetworkInspect, 'bridgeUp'>>;
+};
+
+/** The firewall's view of an endpoint on a bridged network. */
+function fwEndpoint(ep: EndpointRecord, bridge: string): FirewallEndpoint {
+  return { ...(ep as BridgeEndpointRecord), bridge };
+}
+
+/** Whether an error says the network's bridge or firewall elements are gone (not the endpoint's fault). */
+function gone(e: unknown): boolean {
+  return (e instanceof NetlinkError && e.code === 'ENODEV') ||
+    (e instanceof NsnetError && (e.code === 'ERR_FIREWALL_MISSING' || e.code === 'ERR_NETWORK_NOT_FOUND'));
+}
+
+/** Puts a retired (or deleted) endpoint back: veth on its bridge, its firewall elements. */
+async function restore(ctx: DriverContext, v: BridgedView, ep: BridgeEndpointRecord): Promise<void> {
+  if (!(await unretireVeth(ctx.host, ep.hostIfname, v.veth.bridge))) await attachVeth(ctx.host, v.veth, ep, ep.netns);
+  await ctx.firewall.connectEndpoint(fwEndpoint(ep, v.veth.bridge));
+}
+
+/** The endpoint steps of a bridged driver, over its view of a network. */
+export function bridgedEndpoints<N extends NetworkRecord & { bridge: string }>(view: (net: N) => BridgedView): EndpointSteps<N> {
+  return {
+    complete(net, ep) {
+      ep.hostIfname = hostIfname(net.name, ep.id);
+    },
+
+    async attach(ctx, net, rec, undo: UndoLog) {
+      const v = view(net);
+      const ep = rec as BridgeEndpointRecord;
+      try {
+        await attachVeth(ctx.host, v.veth, ep, ep.netns);
+      } catch (e) {
+        // This process believed the bridge was there; someone removed it (ENODEV naming it as master).
+        throw gone(e) ? new NetworkGone(net.name, e as Error) : e;
+      }
+      undo(() => removeVeth(ctx.host, ep.hostIfname));
+      faultPoint('connect:attached');
+      try {
+        await ctx.firewall.connectEndpoint(fwEndpoint(ep, v.veth.bridge));
+      } catch (e) {
+        await removeVeth(ctx.host, ep.hostIfname).catch(() => undefined);
+        // The firewall's tables or this network's elements went away under a long-lived host.
+        throw gone(e) ? new NetworkGone(net.name, e as Error) : e;
+      }
+      undo(() => ctx.firewall.disconnectEndpoint(fwEndpoint(ep, v.veth.bridge)));
+      faultPoint('connect:published');
+    },
+
+    async detach(ctx, net, rec, undo) {
+      const v = view(net);
+      const ep = rec as BridgeEndpointRecord;
+      await ctx.firewall.disconnectEndpoint(fwEndpoint(ep, v.veth.bridge));
+      faultPoint('disconnect:unpublished');
+      // Retired now (down, off the bridge), deleted with others in one go a moment later.
+      await retireVeth(ctx.host, ep.hostIfname);
+      ctx.reaper.soon();
+      undo(() => restore(ctx, v, ep));
+    },
+
+    async forget(ctx, _net, ep) {
+      await ctx.firewall.disconnectEndpoint(ep.id);
+      if (ep.hostIfname !== undefined) await removeVeth(ctx.host, ep.hostIfname);
+    },
+
+    firewallNetwork: (net) => view(net).firewall,
+    firewallEndpoint: (net, ep) => (ep.hostIfname !== undefined ? fwEndpoint(ep, net.bridge) : undefined),
+
+    ownsLink: (net, link: Link) => link.name === net.bridge,
+
+    async healEndpoint(ctx, net, rec, state: HealState) {
+      const v = view(net);
+      const ep = rec as BridgeEndpointRecord;
+      const link = await ctx.host.links.find(ep.hostIfname);
+      const bridgeIndex = (await ctx.host.links.find(v.veth.bridge))?.index;
+      // Missing, or retired by a disconnect that never committed, or without its elements.
+      const broken = !link || link.group === RETIRED_GROUP || link.master !== bridgeIndex || !link.up ||
+        ((ep.ports.length > 0 || v.firewall.icc === false) && !state.owned.has(`ep:${ep.id}`));
+      if (!broken) return false;
+      await restore(ctx, v, ep);
+      return true;
+    },
+
+    async bridgeUp(ctx, net) {
+      return { bridgeUp: (await ctx.host.links.find(net.bridge))?.up === true };
+    },
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * gc() and reconcile() of the façade: the record is the truth. gc removes what no record
+ * explains (endpoints whose namespace is gone, links marked as nsnet's without a record, firewall
+ * elements of unknown owners) and then heals; heal makes the kernel match the records, one
+ * network and one endpoint at a time, each driver judging its own objects, and reports what it
+ * found broken (whoever else may be repairing it at the same time) and what it could not heal.
+ */
+import { NetlinkError, NsnetError } from './errors';
+import { parseOwnerAlias } from './devices/marks';
+import type { DriverContext } from './drivers/driver';
+import type { EndpointRecord, NetworkRecord } from './drivers/records';
+import { driverOf } from './drivers/registry';
+import type { Firewall } from './firewall/firewall';
+import type { GcReport, ReconcileReport } from './host-types';
+import type { Ipam } from './ipam/index';
+import { recordPorts } from './ledger';
+import { openNetns } from './netns';
+import type { StoreTx } from './store/index';
+
+const NETWORKS = 'networks';
+const ENDPOINTS = 'endpoints';
+/** The network made at its first connect: its absence is normal. */
+const LAZY_NETWORK = 'bridge';
+
+/** What maintenance needs of the façade's own state. */
+export interface FacadeState {
+  /** Makes sure of a network through the façade (which remembers it as made sure of). */
+  realize(net: NetworkRecord): Promise<void>;
+  /** Forgets every network and the firewall as made sure of. */
+  reset(): void;
+  /** Forgets one network as made sure of. */
+  forgetNetwork(name: string): void;
+}
+
+/** Whether a namespace still exists. */
+function alive(netns: string): boolean {
+  try {
+    openNetns(netns).close();
+    return true;
+  } catch (e) {
+    if (e instanceof NsnetError && e.code === 'ERR_NETNS_NOT_FOUND') return false;
+    throw e;
+  }
+}
+
+export class Maintenance {
+  constructor(
+    private readonly ctx: DriverContext,
+    private readonly firewall: Firewall,
+    private readonly ipam: Ipam,
+    private readonly facade: FacadeState,
+  ) {}
+
+  /** gc()'s work, inside a store transaction (the caller has reaped retired veths). */
+  async gc(tx: StoreTx): Promise<GcReport> {
+    const report: GcReport = { endpoints: [], links: [], firewallOwners: [], repaired: [], problems: [] };
+    await this.ctx.firewall.ensure();
+    const known = new Map(tx.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
+    for (const { value: ep } of tx.list<EndpointRecord>(ENDPOINTS)) {
+      // Host mode has nothing in the kernel to outlive; a live namespace is the endpoint's.
+      if (ep.netns === undefined || alive(ep.netns)) continue;
+      // The namespace is gone (a macvlan child went with it; a veth's host end did too, but the
+      // firewall elements and the retired-link bookkeeping remain).
+      const net = known.get(ep.network);
+      const driver = net && driverOf(net);
+      if (net && driver) await driver.forget?.(this.ctx, net as never, ep);
+      if (ep.ipv4 !== undefined && driver?.addressed) this.ipam.release(tx, ep.network, ep.id);
+      recordPorts(tx, `${ep.network}/${ep.id}`, ep.ports, true);
+      tx.delete(ENDPOINTS, `${ep.network}/${ep.id}`);
+      report.endpoints.push(`${ep.network}/${ep.id}`);
+    }
+    const nets = new Map(tx.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
+    const eps = new Set(tx.keys(ENDPOINTS));
+    for (const link of await this.ctx.host.links.list()) {
+      const owner = parseOwnerAlias(link.alias);
+      if (!owner) continue;
+      const net = nets.get(owner.network);
+      const mine = owner.endpoint === undefined
+        ? net !== undefined && driverOf(net).ownsLink?.(net as never, link) === true
+        : eps.has(`${owner.network}/${owner.endpoint}`);
+      if (mine) continue;
+      await this.ctx.host.links.remove(link.index).catch((e) => { if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e; });
+      report.links.push(link.name);
+    }
+    const ids = new Set(tx.list<EndpointRecord>(ENDPOINTS).map((e) => e.value.id));
+    for (const owner of (await this.firewall.listOwned()).keys()) {
+      const [kind, name] = [owner.slice(0, owner.indexOf(':')), owner.slice(owner.indexOf(':') + 1)];
+      if ((kind === 'ep' && ids.has(name)) || (kind === 'net' && nets.has(name))) continue;
+      await this.firewall.removeOwner(owner);
+      report.firewallOwners.push(owner);
+    }
+    for (const n of report.endpoints) this.facade.forgetNetwork(n.split('/')[0]!);
+    // What a crash in the middle of disconnect or removeNetwork left: back to the record.
+    const healed = await this.heal(tx);
+    report.repaired = [...healed.networks.map((n) => `network ${n}`), ...healed.endpoints.map((e) => `endpoint ${e}`)];
+    report.problems = healed.problems;
+    return report;
+  }
+
+  /** reconcile()'s work, inside a store transaction. */
+  async heal(tx: StoreTx): Promise<ReconcileReport> {
+    const report: ReconcileReport = { networks: [], endpoints: [], firewallRebuilt: false, problems: [] };
+    /** One network's or endpoint's healing: a failure is reported and the rest goes on. */
+    const attempt = async <T>(network: string, endpoint: string | undefined, step: () => Promise<T>): Promise<T | undefined> => {
+      try {
+        return await step();
+      } catch (e) {
+        const err = e instanceof NsnetError ? e : new NsnetError('ERR_INTERNAL', String(e));
+        report.problems.push({ network, ...(endpoint !== undefined ? { endpoint } : {}), code: err.code, message: err.message });
+        return undefined;
+      }
+    };
+    const nets = tx.list<NetworkRecord>(NETWORKS).map((n) => n.value);
+    const eps = tx.list<EndpointRecord>(ENDPOINTS).map((e) => e.value);
+    const byName = new Map(nets.map((n) => [n.name, n]));
+    this.facade.reset();
+    if (!(await this.firewall.isIntact())) {
+      await this.firewall.rebuild({
+        networks: nets.flatMap((n) => driverOf(n).firewallNetwork?.(n as never) ?? []),
+        endpoints: eps.flatMap((e) => {
+          const n = byName.get(e.network);
+          return (n && driverOf(n).firewallEndpoint?.(n as never, e)) || [];
+        }),
+      });
+      report.firewallRebuilt = true;
+    }
+    await this.ctx.firewall.ensure();
+    const owned = await this.firewall.listOwned();
+    const broken = new Set<string>();
+    for (const net of nets) {
+      const driver = driverOf(net);
+      if (!driver.diagnose) continue;
+      const state = { owned, inUse: eps.some((e) => e.network === net.name), lazy: net.name === LAZY_NETWORK };
+      const found = await attempt(net.name, undefined, () => driver.diagnose!(this.ctx, net as never, state));
+      if (found === 'absent') continue;
+      // Looked at before it is made sure of: the report says what was found, whoever repairs it.
+      const fine = await attempt(net.name, undefined, () => this.facade.realize(net).then(() => true));
+      if (!fine) broken.add(net.name);
+      else if (found !== 'fine') report.networks.push(net.name);
+    }
+    for (const ep of eps) {
+      const net = byName.get(ep.network);
+      const driver = net && driverOf(net);
+      if (!net || !driver?.healEndpoint || ep.netns === undefined || broken.has(net.name) || !alive(ep.netns)) continue; // gone: gc() removes it
+      const state = { owned, inUse: true, lazy: false };
+      if (await attempt(ep.network, ep.id, () => driver.healEndpoint!(this.ctx, net as never, ep, state))) report.endpoints.push(`${ep.network}/${ep.id}`);
+    }
+    return report;
+  }
+}
