@@ -15,7 +15,8 @@ namespace {
 
 using K = Kind;
 
-const Struct kIfinfomsg{"ifinfomsg", sizeof(ifinfomsg),
+const Struct kIfinfomsg{"ifinfomsg",
+                        sizeof(ifinfomsg),
                         {{"family", offsetof(ifinfomsg, ifi_family), 1, false},
                          {"type", offsetof(ifinfomsg, ifi_type), 2, false},
                          {"index", offsetof(ifinfomsg, ifi_index), 4, true},
@@ -116,8 +117,8 @@ const Table kBridgePort{"bridgePort",
                          {"locked", IFLA_BRPORT_LOCKED, K::U8}}};
 
 // macvtap shares macvlan's attributes.
-const VariantSet kLinkKinds{{{"veth", &kVeth}, {"bridge", &kBridge}, {"vxlan", &kVxlan},
-                             {"macvlan", &kMacvlan}, {"macvtap", &kMacvlan}}};
+const VariantSet kLinkKinds{
+    {{"veth", &kVeth}, {"bridge", &kBridge}, {"vxlan", &kVxlan}, {"macvlan", &kMacvlan}, {"macvtap", &kMacvlan}}};
 const VariantSet kSlaveKinds{{{"bridge", &kBridgePort}}};
 
 const Table kLinkInfo{"linkinfo",

@@ -155,7 +155,8 @@ Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
     nlmsghdr hh;
     std::memcpy(&hh, b.Bytes().data() + off, sizeof hh);
     const nl::MessageSpec* spec = nl::Registry::Get().Find(protocol_, hh.nlmsg_type);
-    for (auto [key, dest] : {std::pair<const char*, std::vector<uint16_t>*>{"omit", &m.filter.omit}, {"only", &m.filter.only}}) {
+    for (auto [key, dest] :
+         {std::pair<const char*, std::vector<uint16_t>*>{"omit", &m.filter.omit}, {"only", &m.filter.only}}) {
       Napi::Value list = ro.Get(key);
       if (!spec || !list.IsArray()) continue;
       Napi::Array names = list.As<Napi::Array>();
@@ -204,8 +205,6 @@ Napi::Value Handle::Pending(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(deferreds_.size()));
 }
 
-Napi::Value Handle::Closed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), closed_);
-}
+Napi::Value Handle::Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), closed_); }
 
 }  // namespace nsnet

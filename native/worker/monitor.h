@@ -17,7 +17,7 @@ struct MonitorEvent {
   std::vector<uint8_t> data;
   nl::SysError error;
   int protocol = 0;
-  std::string json;  // decoded on the monitor thread
+  std::string json;    // decoded on the monitor thread
   bool ready = false;  // the socket has joined its groups
 };
 
