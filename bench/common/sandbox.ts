@@ -1,22 +1,29 @@
-/** The bench's sandbox check. */
-import * as fs from 'node:fs';
+/**
+ * The bench's sandbox check: the one of scripts/sandbox-guard.js (NSNET_SANDBOX names this
+ * network namespace and the sandbox's marker file agrees), shared with the test runner.
+ */
+import * as path from 'node:path';
+import type * as SandboxGuard from '../../scripts/sandbox-guard';
+import { ROOT } from './paths';
+
+// Plain JS in scripts/ (dist/ holds no copy of it): loaded from the package root.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const guard = require(path.join(ROOT, 'scripts', 'sandbox-guard.js')) as typeof SandboxGuard;
 
 /** The inode of the calling thread's network namespace, as a string. */
-export function netnsInode(): string {
-  return String(fs.statSync('/proc/self/ns/net').ino);
-}
+export const netnsInode: () => string = guard.netnsInode;
 
 /**
- * Refuses to go on unless we run inside the sandbox of scripts/sandbox.js, which sets
- * NSNET_SANDBOX to the inode of its private network namespace.
+ * Refuses to go on (exit 2) unless we run inside the sandbox of scripts/sandbox.js: the bench
+ * creates and deletes thousands of links and must never run in the machine's own namespace.
  */
 export function assertSandbox(): void {
-  if (process.env.NSNET_SANDBOX !== netnsInode()) {
-    process.stderr.write(
-      'bench: refusing to run outside the private network namespace of the sandbox (NSNET_SANDBOX does not\n' +
-        "       name this network namespace). The benchmarks create and delete thousands of links; they must\n" +
-        "       never run in the machine's own namespace. Run them with:  npm run bench [-- SUITE...]\n",
-    );
-    process.exit(2);
-  }
+  const why = guard.outsideReason();
+  if (why === null) return;
+  process.stderr.write(
+    `bench: refusing to run outside the private network namespace of the sandbox (${why}).\n` +
+      "       The benchmarks create and delete thousands of links; they must never run in the machine's own\n" +
+      '       namespace. Run them with:  npm run bench [-- SUITE...]\n',
+  );
+  process.exit(2);
 }
