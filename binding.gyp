@@ -24,6 +24,7 @@
         "native/netns/netns.cc",
         "native/worker/handle.cc",
         "native/worker/monitor.cc",
+        "native/worker/worker_thread.cc",
         "native/worker/thread_promise.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

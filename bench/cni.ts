@@ -12,11 +12,15 @@
  *                       prevResult); DEL runs portmap then bridge
  *   netavark            /usr/lib/podman/netavark setup|teardown, NETAVARK_FW=iptables
  *
+ * The cni and netavark rows are the drivers of bench/peers.ts, the same the bridge and ports
+ * suites run (and whose state their replay proves); their time is from before the first plugin
+ * process starts to after the last one exits.
+ *
  * Every plugin process runs under `ip netns exec HOST` in a fresh host namespace per round (as
  * in the bridge suite), with the CNI_* variables (or netavark's arguments) and the configuration
  * on stdin. Per round and tool: one container added untimed (the network, bridge and firewall
- * chains exist afterwards: steady state, not first use), then containers 1..10 ADDed (timed),
- * then DELeted 10..1 (timed); the tools take turns round by round. For scale, the floors:
+ * chains exist afterwards: steady state, not first use), then 10 more ADDed (timed), then
+ * DELeted newest first (timed); the tools take turns round by round. For scale, the floors:
  * `ip netns exec HOST /bin/true`, `node -e 0`, and `nsnet-cni VERSION` through the daemon and
  * without it.
  *
@@ -31,20 +35,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  ROOT, RESULTS_DIR, assertSandbox, flushLinks, machineFacts, now, round, run, stats, succeeds, summarize, withNetns,
+  ROOT, RESULTS_DIR, assertSandbox, machineFacts, now, round, run, sleep, stats, succeeds, summarize, withNetns,
   type Suite, type SuiteOptions, type SuiteResult, type TargetResult, type WorkloadResult,
 } from './common';
+import { CNI_PATH, NETAVARK, NETWORK, SUBNET, hex64, hostPort, inHost, netnsFile, withHost, withHostNamespace, type HostNamespace } from './peers';
 import { writeSuite } from './report';
 
-const SUBNET = '10.88.0.0/16';
-const GATEWAY = '10.88.0.1';
 const WINDOW = 10;
-const CNI_PATH = '/usr/lib/cni';
-const NETAVARK = '/usr/lib/podman/netavark';
 const CLIENT = path.join(ROOT, 'build', 'Release', 'nsnet-cni');
 const DAEMON = path.join(ROOT, 'dist', 'lib', 'cni', 'daemon.js');
-const NETWORK = 'bench';
-const ENV_PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin:/usr/bin:/bin`;
 
 type ToolId = 'nsnet-cni-daemon' | 'nsnet-cni-fallback' | 'cni' | 'netavark';
 const TOOLS: ToolId[] = ['nsnet-cni-daemon', 'nsnet-cni-fallback', 'cni', 'netavark'];
@@ -55,121 +54,49 @@ const LABEL: Record<ToolId, string> = {
   netavark: 'netavark setup/teardown (1 process), NETAVARK_FW=iptables, 1 port',
 };
 
-const netnsFile = (name: string): string => `/var/run/netns/${name}`;
-const hostPort = (serial: number): number => 10000 + serial;
-const addressOf = (serial: number): string => `10.88.${((serial + 1) >> 8) & 255}.${(serial + 1) & 255}`;
-const hex64 = (s: string): string => Buffer.from(s).toString('hex').padStart(64, '0').slice(-64);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** `ip netns exec HOST CMD…` with an environment and stdin, timed as a whole process. */
-function inHost(host: string, cmd: string[], input: string, env: Record<string, string>): { stdout: string; ms: number } {
-  const r = run('ip', ['netns', 'exec', host, ...cmd], { input, env: { ...process.env, PATH: ENV_PATH, ...env } });
-  return { stdout: r.stdout, ms: r.ms };
-}
-
-/** A tool in one host namespace: ADD and DEL by container serial, each returning its ms. */
-interface Driver {
-  add(serial: number): number;
-  del(serial: number): number;
-  /** Checks that container `serial` got its address. */
+/**
+ * What a round needs of a tool: ADD and DEL of container `serial` (one published port), each
+ * returning its ms, and a check that the container is wired. The peers' drivers of
+ * bench/peers.ts (the CNI chain, netavark: the same ones the bridge and ports suites time, with
+ * their checks) have this shape; nsnetCniDriver is the plugin path of this suite.
+ */
+interface Steps {
+  connect(serial: number): Promise<number>;
+  disconnect(serial: number): Promise<number>;
   verify(serial: number): void;
-  close(): void;
 }
 
-function hasAddress(ns: string): boolean {
-  return /inet 10\.88\.\d+\.\d+\/16 /u.test(run('ip', ['-n', ns, '-4', '-o', 'addr', 'show', 'dev', 'eth0']).stdout);
-}
-
-function nsnetDriver(host: string, cname: (s: number) => string, socket: string): Driver {
+/**
+ * build/Release/nsnet-cni run as a CNI plugin process under `ip netns exec HOST`: through the
+ * daemon at `socket`, or (socket 'none') execing node, which serves the request in process.
+ */
+function nsnetCniDriver(h: HostNamespace, socket: string): Steps & { close(): void } {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-cni-'));
   const conf = (s: number): Record<string, unknown> => ({
     cniVersion: '1.1.0', name: NETWORK, type: 'nsnet-cni', subnet: SUBNET, stateDir, capabilities: { portMappings: true },
     runtimeConfig: { portMappings: [{ hostPort: hostPort(s), containerPort: 80, protocol: 'tcp' }] },
   });
   const env = (command: string, s: number): Record<string, string> => ({
-    CNI_COMMAND: command, CNI_CONTAINERID: hex64(`c${s}`), CNI_NETNS: netnsFile(cname(s)), CNI_IFNAME: 'eth0', CNI_PATH, NSNET_CNI_SOCKET: socket,
+    CNI_COMMAND: command, CNI_CONTAINERID: hex64(`c${s}`), CNI_NETNS: netnsFile(h.cname(s)), CNI_IFNAME: 'eth0', CNI_PATH, NSNET_CNI_SOCKET: socket,
   });
   const results = new Map<number, unknown>();
   return {
-    add(s) {
-      const r = inHost(host, [CLIENT], JSON.stringify(conf(s)), env('ADD', s));
+    async connect(s) {
+      const r = inHost(h.name, [CLIENT], JSON.stringify(conf(s)), env('ADD', s));
       results.set(s, JSON.parse(r.stdout));
       return r.ms;
     },
-    del(s) {
-      const r = inHost(host, [CLIENT], JSON.stringify({ ...conf(s), prevResult: results.get(s) }), env('DEL', s));
+    async disconnect(s) {
+      const r = inHost(h.name, [CLIENT], JSON.stringify({ ...conf(s), prevResult: results.get(s) }), env('DEL', s));
       results.delete(s);
       return r.ms;
     },
     verify(s) {
-      if (!hasAddress(cname(s))) throw new Error(`nsnet-cni: container ${s} has no address`);
+      const addr = run('ip', ['-n', h.cname(s), '-4', '-o', 'addr', 'show', 'dev', 'eth0']).stdout;
+      if (!/inet 10\.88\.\d+\.\d+\/16 /u.test(addr)) throw new Error(`nsnet-cni: container ${s} has no address`);
     },
     close() {
       fs.rmSync(stateDir, { recursive: true, force: true });
-    },
-  };
-}
-
-function cniDriver(host: string, cname: (s: number) => string): Driver {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-cni-ref-'));
-  const bridgeConf = {
-    cniVersion: '1.0.0', name: NETWORK, type: 'bridge', bridge: 'cni0', isGateway: true, ipMasq: true, hairpinMode: true,
-    ipam: { type: 'host-local', dataDir: path.join(dir, 'ipam'), ranges: [[{ subnet: SUBNET, gateway: GATEWAY }]], routes: [{ dst: '0.0.0.0/0' }] },
-  };
-  const portmapConf = (s: number): Record<string, unknown> => ({
-    cniVersion: '1.0.0', name: NETWORK, type: 'portmap', snat: true, capabilities: { portMappings: true },
-    runtimeConfig: { portMappings: [{ hostPort: hostPort(s), containerPort: 80, protocol: 'tcp' }] },
-  });
-  const env = (command: string, s: number): Record<string, string> => ({
-    CNI_COMMAND: command, CNI_CONTAINERID: hex64(`c${s}`), CNI_NETNS: netnsFile(cname(s)), CNI_IFNAME: 'eth0', CNI_PATH,
-  });
-  const plugin = (type: string, command: string, s: number, conf: unknown): { stdout: string; ms: number } => inHost(host, [path.join(CNI_PATH, type)], JSON.stringify(conf), env(command, s));
-  const results = new Map<number, unknown>();
-  return {
-    add(s) {
-      const a = plugin('bridge', 'ADD', s, bridgeConf);
-      const b = plugin('portmap', 'ADD', s, { ...portmapConf(s), prevResult: JSON.parse(a.stdout) });
-      results.set(s, JSON.parse(b.stdout));
-      return a.ms + b.ms;
-    },
-    del(s) {
-      const prevResult = results.get(s);
-      const a = plugin('portmap', 'DEL', s, { ...portmapConf(s), prevResult });
-      const b = plugin('bridge', 'DEL', s, { ...bridgeConf, prevResult });
-      results.delete(s);
-      return a.ms + b.ms;
-    },
-    verify(s) {
-      if (!hasAddress(cname(s))) throw new Error(`cni: container ${s} has no address`);
-    },
-    close() {
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-function netavarkDriver(host: string, cname: (s: number) => string): Driver {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-netavark-'));
-  const options = (s: number): string => JSON.stringify({
-    container_id: hex64(`c${s}`), container_name: `c${s}`,
-    networks: { [NETWORK]: { static_ips: [addressOf(s)], interface_name: 'eth0' } },
-    network_info: {
-      [NETWORK]: {
-        driver: 'bridge', id: hex64('nsnet-bench-network'), name: NETWORK, network_interface: 'nvbr0',
-        subnets: [{ subnet: SUBNET, gateway: GATEWAY }], internal: false, ipv6_enabled: false, dns_enabled: false,
-      },
-    },
-    port_mappings: [{ host_ip: '', container_port: 80, host_port: hostPort(s), range: 1, protocol: 'tcp' }],
-  });
-  const env = { NETAVARK_FW: 'iptables' };
-  return {
-    add: (s) => inHost(host, [NETAVARK, '--config', dir, 'setup', netnsFile(cname(s))], options(s), env).ms,
-    del: (s) => inHost(host, [NETAVARK, '--config', dir, 'teardown', netnsFile(cname(s))], options(s), env).ms,
-    verify(s) {
-      if (!hasAddress(cname(s))) throw new Error(`netavark: container ${s} has no address`);
-    },
-    close() {
-      fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -195,34 +122,37 @@ async function startDaemon(): Promise<{ socket: string; proc: ChildProcess; stop
   };
 }
 
-/** One round of one tool in a fresh host: a warm-up container, then 1..10 added and deleted. */
+/**
+ * One round of one tool in a fresh host: container 1 added untimed (the warm-up: the network,
+ * bridge and firewall chains exist afterwards), then containers 2..WINDOW+1 added and deleted,
+ * timed. (Serial 1 first: the peers' drivers give container s the address .s+1, and .1 is the
+ * gateway.)
+ */
 async function round1(tool: ToolId, socket: string): Promise<{ add: number[]; del: number[] }> {
-  let containers: string[] = [];
-  const out = await withNetns(async (host) => {
-    const cname = (s: number): string => `${host}c${s}`;
-    containers = Array.from({ length: WINDOW + 1 }, (_, i) => cname(i));
-    run('ip', ['-batch', '-'], { input: containers.map((c) => `netns add ${c}`).join('\n') + '\n' });
+  const last = WINDOW + 1;
+  const window = async (h: HostNamespace, d: Steps): Promise<{ add: number[]; del: number[] }> => {
+    h.containers(1, last);
     await sleep(200);
-    const d = tool === 'cni' ? cniDriver(host, cname)
-      : tool === 'netavark' ? netavarkDriver(host, cname)
-        : nsnetDriver(host, cname, tool === 'nsnet-cni-daemon' ? socket : 'none');
-    try {
-      d.add(0); // untimed: the network, bridge and firewall chains now exist
-      d.verify(0);
-      const add: number[] = [];
-      const del: number[] = [];
-      for (let s = 1; s <= WINDOW; s++) add.push(d.add(s));
-      d.verify(WINDOW);
-      for (let s = WINDOW; s >= 1; s--) del.push(d.del(s));
-      d.del(0);
-      return { add, del };
-    } finally {
-      d.close();
-    }
-  }, (host) => {
-    flushLinks(host);
-    run('ip', ['-batch', '-'], { input: containers.map((c) => `netns del ${c}`).join('\n') + '\n' });
-  });
+    await d.connect(1); // untimed
+    d.verify(1);
+    const add: number[] = [];
+    const del: number[] = [];
+    for (let s = 2; s <= last; s++) add.push(await d.connect(s));
+    d.verify(last);
+    for (let s = last; s >= 2; s--) del.push(await d.disconnect(s));
+    await d.disconnect(1);
+    return { add, del };
+  };
+  const out = tool === 'cni' || tool === 'netavark'
+    ? await withHost(tool, (h) => window(h, h.driver))
+    : await withHostNamespace(async (h) => {
+      const d = nsnetCniDriver(h, tool === 'nsnet-cni-daemon' ? socket : 'none');
+      try {
+        return await window(h, d);
+      } finally {
+        d.close();
+      }
+    });
   await sleep(300);
   return out;
 }

@@ -25,8 +25,8 @@ import * as path from 'node:path';
 import { NfTables } from '../lib/index';
 import type { ElementSpec } from '../lib/index';
 import {
-  now, rmTemp, run, stats, summarize, tempFile, withNetns,
-  type Suite, type SuiteOptions, type TargetResult, type WorkloadResult, resultOf } from './common';
+  inFreshNetns, now, rmTemp, rounds, run, stats, summarize, tempFile, withHandle as withOpen, withNetns,
+  type Measure, type Suite, type SuiteOptions, type TargetResult, type WorkloadResult, resultOf } from './common';
 
 const N = 10000;
 const CHUNK = 100;
@@ -47,14 +47,7 @@ const nsPath = (ns: string): string => `/run/netns/${ns}`;
 /** `nft ARGS` inside the namespace, as a whole process. */
 const nft = (ns: string, args: string[], opts: { input?: string; discardStdout?: boolean } = {}) => run('nsenter', [`--net=${nsPath(ns)}`, 'nft', ...args], opts);
 
-async function withHandle<T>(ns: string, fn: (h: NfTables) => Promise<T>): Promise<T> {
-  const h = await NfTables.open({ netns: ns });
-  try {
-    return await fn(h);
-  } finally {
-    h.close();
-  }
-}
+const withHandle = <T>(ns: string, fn: (h: NfTables) => Promise<T>): Promise<T> => withOpen(() => NfTables.open({ netns: ns }), fn);
 
 /** The number of elements of the map, by nft (the independent check). */
 function countByNft(ns: string): number {
@@ -63,39 +56,26 @@ function countByNft(ns: string): number {
   return m?.elem?.length ?? 0;
 }
 
-type Measure = () => Promise<number>;
-
-/** Runs each tool `runs` times (plus `warmup` discarded runs), tools taking turns. */
-async function rounds(tools: Record<string, Measure>, runs: number, warmup: number, log: (m: string) => void, what: string): Promise<Record<string, number[]>> {
-  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(tools).map((k) => [k, []]));
-  for (let r = 0; r < warmup + runs; r++) {
-    for (const [name, measure] of Object.entries(tools)) {
-      const ms = await measure();
-      if (r >= warmup) samples[name]!.push(ms);
-      log(`  ${what} ${r < warmup ? 'warm-up' : `run ${r - warmup + 1}/${runs}`} ${name}: ${ms.toFixed(1)} ms`);
-    }
-  }
-  return samples;
-}
-
 /**
  * A measurement in a fresh namespace holding the empty map (made by nft -f, untimed). The first
  * run of each tool is checked with nft -j as well; every run with nsnet's count (cheap).
  */
 function fresh(tool: string, body: (ns: string) => Promise<number> | number): Measure {
   let checked = false;
-  return () => withNetns(async (ns) => {
-    nft(ns, ['-f', '-'], { input: SKELETON });
-    const ms = await body(ns);
-    const got = await withHandle(ns, (h) => h.elements({ family: 'inet', table: TABLE, set: MAP }));
-    if (got.length !== N) throw new Error(`${tool}: the map holds ${got.length} elements, expected ${N}`);
-    if (!checked) {
-      const byNft = countByNft(ns);
-      if (byNft !== N) throw new Error(`${tool}: nft -j lists ${byNft} elements, expected ${N}`);
-      checked = true;
-    }
-    return ms;
-  }, (ns) => void nft(ns, ['delete', 'table', 'inet', TABLE]));
+  return inFreshNetns({
+    setup: (ns) => void nft(ns, ['-f', '-'], { input: SKELETON }),
+    body,
+    async check(ns) {
+      const got = await withHandle(ns, (h) => h.elements({ family: 'inet', table: TABLE, set: MAP }));
+      if (got.length !== N) throw new Error(`${tool}: the map holds ${got.length} elements, expected ${N}`);
+      if (!checked) {
+        const byNft = countByNft(ns);
+        if (byNft !== N) throw new Error(`${tool}: nft -j lists ${byNft} elements, expected ${N}`);
+        checked = true;
+      }
+    },
+    cleanup: (ns) => void nft(ns, ['delete', 'table', 'inet', TABLE]),
+  });
 }
 
 async function addOneWorkload(o: SuiteOptions, spawnMs: number): Promise<WorkloadResult> {

@@ -21,7 +21,6 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { NetworkHost } from '../lib/index';
 import { flushLinks, globalBatch, ipBatch, now, run, sleep, withNetns } from './common';
 
 export const SUBNET = '10.88.0.0/16';
@@ -42,7 +41,8 @@ export const hostPort = (serial: number, j = 0): number => 20000 + PORT_SLOTS * 
 export const containerPort = (j: number): number => 80 + j;
 /** The address of container s: .2, .3, … (CNI's host-local hands them out in this order; netavark is given it). */
 export const addressOf = (serial: number): string => `10.88.${((serial + 1) >> 8) & 255}.${(serial + 1) & 255}`;
-const hex64 = (s: string): string => Buffer.from(s).toString('hex').padStart(64, '0').slice(-64);
+/** A name as a 64-hex-digit container id (the form runtimes use). */
+export const hex64 = (s: string): string => Buffer.from(s).toString('hex').padStart(64, '0').slice(-64);
 const BRIDGE: Record<ToolId, string> = { nsnet: 'nsbr-bench', cni: 'cni0', netavark: 'nvbr0' };
 
 /** `ip netns exec HOST CMD…` with an environment and stdin, timed as a whole process. */
@@ -91,6 +91,9 @@ export interface Driver {
 }
 
 async function nsnetDriver(host: string, cname: (s: number) => string): Promise<Driver> {
+  // Loaded here, not at the top: a suite that only drives the peers (cni) never loads nsnet's
+  // addon through this file, and bench/cni.ts's own main() can check the sandbox first.
+  const { NetworkHost } = await import('../lib/index');
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-state-'));
   const h = await NetworkHost.open({ netns: host, stateDir });
   await h.createNetwork({ name: NETWORK, subnet: SUBNET, bridge: BRIDGE.nsnet });
@@ -221,28 +224,32 @@ function netavarkDriver(host: string, cname: (s: number) => string): Driver {
 
 // ------------------------------------------------------------------------------ one host
 
-/** A tool in a fresh host namespace, with container namespaces made on demand (untimed). */
-export interface Host {
+/** A fresh host namespace, with container namespaces made on demand (untimed). */
+export interface HostNamespace {
   name: string;
-  driver: Driver;
   /** The namespace name of container `serial`. */
   cname(serial: number): string;
   /** Makes the namespaces of containers from..to that do not exist yet (one `ip -batch`). */
   containers(from: number, to: number): void;
+}
+
+/** A tool set up in a fresh host namespace. */
+export interface Host extends HostNamespace {
+  driver: Driver;
   /** The replay of the peers' state (undefined for nsnet). */
   replay?: Replay;
 }
 
 /**
- * A fresh host namespace with the tool set up in it. Afterwards: the tool closed, the host's
- * links removed in one group delete (the veth peers go with them), the container namespaces
- * and the host namespace deleted, and a pause for the kernel's namespace teardown scaled to
- * how many there were.
+ * A fresh host namespace with no tool in it (withHost sets one up; the cni suite runs its own
+ * nsnet-cni client in one). Afterwards: the host's links removed in one group delete (the veth
+ * peers go with them), the container namespaces, the namespaces `alsoDelete()` names and the
+ * host namespace deleted, and a pause for the kernel's namespace teardown scaled to how many
+ * there were.
  */
-export async function withHost<T>(tool: ToolId, fn: (h: Host) => Promise<T>): Promise<T> {
+export async function withHostNamespace<T>(fn: (h: HostNamespace) => Promise<T>, alsoDelete: () => string[] = () => []): Promise<T> {
   const made = new Set<number>();
-  let sink: string | undefined;
-  const result = await withNetns(async (name) => {
+  const result = await withNetns((name) => {
     const cname = (s: number): string => `${name}c${s}`;
     const containers = (from: number, to: number): void => {
       const lines: string[] = [];
@@ -253,8 +260,23 @@ export async function withHost<T>(tool: ToolId, fn: (h: Host) => Promise<T>): Pr
       }
       globalBatch(lines);
     };
+    return fn({ name, cname, containers });
+  }, (host) => {
+    flushLinks(host);
+    globalBatch([...[...made].map((s) => `netns del ${host}c${s}`), ...alsoDelete().map((ns) => `netns del ${ns}`)]);
+  });
+  const n = made.size;
+  if (n >= 100) await sleep(Math.min(4000, 500 + 3 * n));
+  return result;
+}
+
+/** A fresh host namespace with the tool set up in it (withHostNamespace); the tool is closed first. */
+export async function withHost<T>(tool: ToolId, fn: (h: Host) => Promise<T>): Promise<T> {
+  let sink: string | undefined;
+  return withHostNamespace(async (ns) => {
+    const { name, cname } = ns;
     const driver = tool === 'nsnet' ? await nsnetDriver(name, cname) : tool === 'cni' ? cniDriver(name, cname) : netavarkDriver(name, cname);
-    const h: Host = { name, driver, cname, containers };
+    const h: Host = { ...ns, driver };
     if (tool !== 'nsnet') {
       sink = `${name}sink`;
       h.replay = new Replay(tool, name, driver, sink);
@@ -264,18 +286,11 @@ export async function withHost<T>(tool: ToolId, fn: (h: Host) => Promise<T>): Pr
     } finally {
       await driver.close();
     }
-  }, (host) => {
-    flushLinks(host);
-    const lines = [...made].map((s) => `netns del ${host}c${s}`);
-    if (sink && sinksMade.has(sink)) {
-      lines.push(`netns del ${sink}`);
-      sinksMade.delete(sink);
-    }
-    globalBatch(lines);
+  }, () => {
+    if (!sink || !sinksMade.has(sink)) return [];
+    sinksMade.delete(sink);
+    return [sink];
   });
-  const n = made.size;
-  if (n >= 100) await sleep(Math.min(4000, 500 + 3 * n));
-  return result;
 }
 
 /** Sink namespaces made (the container ends of replayed veths live there). */

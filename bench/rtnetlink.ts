@@ -20,8 +20,8 @@ import { Netlink } from '../lib/index';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  PEER_MODULES, countLinks, flushLinks, ipBatch, nodeIn, now, python, rmTemp, run, summarize, tempFile, withNetns,
-  type Suite, type SuiteOptions, type TargetResult, type WorkloadResult, resultOf } from './common';
+  PEER_MODULES, countLinks, flushLinks, inFreshNetns, ipBatch, nodeIn, now, python, rmTemp, rounds, run, summarize, tempFile,
+  withHandle as withOpen, withNetns, type Measure, type Suite, type SuiteOptions, type TargetResult, type WorkloadResult, resultOf } from './common';
 
 const CREATE_PAIRS = 500;
 const BULK_DELETE_PAIRS = 500;
@@ -47,14 +47,7 @@ function expectLinks(ns: string, n: number, what: string): void {
   if (got !== n) throw new Error(`${what}: expected ${n} links in ${ns}, found ${got}`);
 }
 
-async function withHandle<T>(ns: string, fn: (nl: Netlink) => Promise<T>): Promise<T> {
-  const nl = await Netlink.open({ netns: ns });
-  try {
-    return await fn(nl);
-  } finally {
-    nl.close();
-  }
-}
+const withHandle = <T>(ns: string, fn: (nl: Netlink) => Promise<T>): Promise<T> => withOpen(() => Netlink.open({ netns: ns }), fn);
 
 // ------------------------------------------------------------------------------ python scripts
 
@@ -142,24 +135,6 @@ const NL_MISSING = 'npm netlink not installed (run sh scripts/bench-peers.sh): i
 
 // ------------------------------------------------------------------------------------ workloads
 
-type Measure = () => Promise<number>;
-
-/**
- * Runs each tool `runs` times (plus `warmup` discarded runs), tools taking turns; returns the
- * samples by tool.
- */
-async function rounds(tools: Record<string, Measure>, runs: number, warmup: number, log: (m: string) => void, what: string): Promise<Record<string, number[]>> {
-  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(tools).map((k) => [k, []]));
-  for (let r = 0; r < warmup + runs; r++) {
-    for (const [name, measure] of Object.entries(tools)) {
-      const ms = await measure();
-      if (r >= warmup) samples[name]!.push(ms);
-      log(`  ${what} ${r < warmup ? 'warm-up' : `run ${r - warmup + 1}/${runs}`} ${name}: ${ms.toFixed(1)} ms`);
-    }
-  }
-  return samples;
-}
-
 async function createWorkload(o: SuiteOptions): Promise<WorkloadResult> {
   const n = CREATE_PAIRS;
   const runs = Math.max(1, Math.round(7 * o.scale));
@@ -168,12 +143,8 @@ async function createWorkload(o: SuiteOptions): Promise<WorkloadResult> {
   const batchFile = tempFile('create.batch', createLines(n).join('\n') + '\n');
   const perOpFile = tempFile('create.sh', 'set -e\n' + range(n).map((i) => `ip link add ${vethA(i)} type veth peer name ${vethB(i)}`).join('\n') + '\n');
   // Each measurement: a fresh namespace, the timed work, a check, then all links removed at once.
-  const fresh = (body: (ns: string) => Promise<number> | number, tool: string): Measure => () =>
-    withNetns(async (ns) => {
-      const ms = await body(ns);
-      expectLinks(ns, 2 * n + 1, `create (${tool})`);
-      return ms;
-    }, flushLinks);
+  const fresh = (body: (ns: string) => Promise<number> | number, tool: string): Measure =>
+    inFreshNetns({ body, check: (ns) => expectLinks(ns, 2 * n + 1, `create (${tool})`), cleanup: flushLinks });
   try {
     const samples = await rounds({
       'nsnet-single': fresh((ns) => withHandle(ns, async (nl) => {
@@ -229,14 +200,16 @@ async function deleteWorkload(o: SuiteOptions): Promise<WorkloadResult> {
   const delScript = tempFile('delete.sh', 'set -e\n' + singleNames.map((n) => `ip link del ${n}`).join('\n') + '\n');
   // Each measurement: a fresh namespace with `pairs` veth pairs made by ip -batch (untimed),
   // the timed delete, a check that only lo is left.
-  const fresh = (pairs: number, body: (ns: string) => Promise<number> | number, tool: string, prepare?: (ns: string) => void): Measure => () =>
-    withNetns(async (ns) => {
-      makePairs(ns, pairs);
-      prepare?.(ns);
-      const ms = await body(ns);
-      expectLinks(ns, 1, `delete (${tool})`);
-      return ms;
-    }, flushLinks);
+  const fresh = (pairs: number, body: (ns: string) => Promise<number> | number, tool: string, prepare?: (ns: string) => void): Measure =>
+    inFreshNetns({
+      setup(ns) {
+        makePairs(ns, pairs);
+        prepare?.(ns);
+      },
+      body,
+      check: (ns) => expectLinks(ns, 1, `delete (${tool})`),
+      cleanup: flushLinks,
+    });
   try {
     const bulkSamples = await rounds({
       'nsnet-removeMany': fresh(bulk, (ns) => withHandle(ns, async (nl) => {

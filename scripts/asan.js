@@ -36,15 +36,10 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawn, spawnSync } = require('child_process');
+const { ROOT, compileAll, gypTarget, mtime, newestHeader, objectFile, run, stale, symbolizer } = require('./native-build.js');
 
-const ROOT = path.resolve(__dirname, '..');
 const OUT = path.join(ROOT, 'build', 'asan');
 const CXX = process.env.NSNET_ASAN_CXX || 'g++';
-
-function gyp() {
-  const text = fs.readFileSync(path.join(ROOT, 'binding.gyp'), 'utf8').replace(/^\s*#.*$/gm, '');
-  return JSON.parse(text.replace(/,(\s*[\]}])/g, '$1')).targets.find((t) => t.target_name === 'nsnet');
-}
 
 function runtime(name) {
   const r = spawnSync('gcc', [`-print-file-name=${name}`], { encoding: 'utf8' });
@@ -61,41 +56,9 @@ function nodeHeaders() {
   throw new Error("node's headers (node_api.h) not found next to node or in /usr/include/node");
 }
 
-function run(cmd, args, opts = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('error', (e) => resolve({ code: 127, out: String(e) }));
-    child.on('close', (code, signal) => resolve({ code, signal, out }));
-  });
-}
-
-function mtime(p) {
-  try {
-    return fs.statSync(p).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
-
-function newestHeader() {
-  let newest = mtime(__filename);
-  const walk = (d) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.h')) newest = Math.max(newest, mtime(p));
-    }
-  };
-  walk(path.join(ROOT, 'native'));
-  return newest;
-}
-
 /** Compiles build/asan/nsnet.node (only what changed). Returns its path. */
 async function build({ log = () => {} } = {}) {
-  const t = gyp();
+  const t = gypTarget('nsnet');
   const addonApi = require('node-addon-api').include_dir.replace(/^"|"$/g, '');
   // node-gyp's defines for this target, plus binding.gyp's own; RTTI stays on (node-gyp's
   // -fno-rtti would switch UBSan's vptr check off).
@@ -111,30 +74,21 @@ async function build({ log = () => {} } = {}) {
   ];
   const objDir = path.join(OUT, 'obj');
   fs.mkdirSync(objDir, { recursive: true });
-  const hdr = newestHeader();
+  const hdr = newestHeader(__filename);
   const jobs = [];
   const objects = [];
   for (const src of t.sources) {
-    const obj = path.join(objDir, src.replace(/^native\//, '').replace(/[/.]/g, '_') + '.o');
+    const obj = objectFile(objDir, src);
     objects.push(obj);
     if (mtime(obj) < Math.max(hdr, mtime(path.join(ROOT, src)))) jobs.push([...flags, '-c', src, '-o', obj]);
   }
   const addon = path.join(OUT, 'nsnet.node');
   const t0 = Date.now();
-  const errors = [];
-  const worker = async () => {
-    for (let j = jobs.shift(); j; j = jobs.shift()) {
-      const r = await run(CXX, j);
-      if (r.code !== 0) errors.push(`${CXX} ${j.join(' ')}\n${r.out}`);
-    }
-  };
-  const count = jobs.length;
-  await Promise.all([worker(), worker()]); // two cores, shared
-  if (errors.length) throw new Error(`ASan build failed:\n${errors.join('\n')}`);
-  if (count || mtime(addon) < Math.max(...objects.map(mtime))) {
+  await compileAll(CXX, jobs, { what: 'ASan build' });
+  if (jobs.length || stale(addon, ...objects)) {
     const r = await run(CXX, ['-shared', '-pthread', '-fsanitize=address,undefined', '-o', addon, ...objects]);
     if (r.code !== 0) throw new Error(`ASan link failed:\n${r.out}`);
-    log(`asan: compiled ${count} files and linked ${path.relative(ROOT, addon)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    log(`asan: compiled ${jobs.length} files and linked ${path.relative(ROOT, addon)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
   return addon;
 }
@@ -146,7 +100,7 @@ function sanitizerEnv(addon, logDir) {
     ...process.env,
     LD_PRELOAD: preload,
     NSNET_ADDON: addon,
-    ...require('./fuzz.js').symbolizer(),
+    ...symbolizer(),
     ASAN_OPTIONS: `detect_leaks=0:abort_on_error=1:halt_on_error=1:log_path=${logDir}/asan`,
     UBSAN_OPTIONS: `halt_on_error=1:print_stacktrace=1:log_path=${logDir}/ubsan`,
   };

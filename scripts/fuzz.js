@@ -18,10 +18,9 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { spawn, spawnSync } = require('child_process');
+const { spawnSync } = require('child_process');
+const { NATIVE, ROOT, compileAll, gypTarget, mtime, newestHeader, objectFile, run, symbolizer } = require('./native-build.js');
 
-const ROOT = path.resolve(__dirname, '..');
-const NATIVE = path.join(ROOT, 'native');
 const OUT = path.join(ROOT, 'build', 'fuzz');
 const CXX = process.env.NSNET_FUZZ_CXX || 'clang++-14';
 
@@ -52,32 +51,7 @@ const EXPR_NAMES = [
 ];
 
 function librarySources() {
-  // binding.gyp is plain JSON here (gyp also allows comments and trailing commas: strip them).
-  const text = fs.readFileSync(path.join(ROOT, 'binding.gyp'), 'utf8').replace(/^\s*#.*$/gm, '');
-  const gyp = JSON.parse(text.replace(/,(\s*[\]}])/g, '$1'));
-  const target = gyp.targets.find((t) => t.target_name === 'nsnet');
-  return target.sources.filter(NAPI_FREE);
-}
-
-function headers() {
-  const out = [];
-  const walk = (d) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.h')) out.push(p);
-    }
-  };
-  walk(NATIVE);
-  return out;
-}
-
-function mtime(p) {
-  try {
-    return fs.statSync(p).mtimeMs;
-  } catch {
-    return 0;
-  }
+  return gypTarget('nsnet').sources.filter(NAPI_FREE);
 }
 
 /** Throws a helpful error when clang 14 or its fuzzer runtime is missing. */
@@ -88,30 +62,6 @@ function checkCompiler() {
   return r.stdout.split('\n')[0];
 }
 
-function run(cmd, args, opts = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('error', (e) => resolve({ code: 127, signal: null, out: String(e) }));
-    child.on('close', (code, signal) => resolve({ code, signal, out }));
-  });
-}
-
-async function compileAll(jobs, parallel) {
-  const queue = jobs.slice();
-  const errors = [];
-  const worker = async () => {
-    for (let j = queue.shift(); j; j = queue.shift()) {
-      const r = await run(CXX, j);
-      if (r.code !== 0) errors.push(`${CXX} ${j.join(' ')}\n${r.out}`);
-    }
-  };
-  await Promise.all(Array.from({ length: parallel }, worker));
-  if (errors.length) throw new Error(`fuzz build failed:\n${errors.join('\n')}`);
-}
-
 /**
  * Compiles the decoder and the targets. Returns { decode, 'nft-expr', selftest?, compiled }:
  * binary paths and how many files were compiled (0: everything was up to date).
@@ -120,13 +70,13 @@ async function build({ selftest = true, log = () => {} } = {}) {
   checkCompiler();
   const objDir = path.join(OUT, 'obj');
   fs.mkdirSync(objDir, { recursive: true });
-  const newestHeader = Math.max(...headers().map(mtime), mtime(__filename));
+  const hdr = newestHeader(__filename);
   const jobs = [];
   const objects = [];
   for (const src of librarySources()) {
-    const obj = path.join(objDir, src.replace(/^native\//, '').replace(/[/.]/g, '_') + '.o');
+    const obj = objectFile(objDir, src);
     objects.push(obj);
-    if (mtime(obj) < Math.max(mtime(path.join(ROOT, src)), newestHeader)) jobs.push([...LIB_FLAGS, '-c', src, '-o', obj]);
+    if (mtime(obj) < Math.max(mtime(path.join(ROOT, src)), hdr)) jobs.push([...LIB_FLAGS, '-c', src, '-o', obj]);
   }
   const bins = {};
   const links = [];
@@ -135,13 +85,13 @@ async function build({ selftest = true, log = () => {} } = {}) {
   for (const h of harness) {
     bins[h.name] = h.bin;
     const deps = [path.join(ROOT, h.src), ...objects];
-    if (jobs.length || mtime(h.bin) < Math.max(newestHeader, ...deps.map(mtime)))
+    if (jobs.length || mtime(h.bin) < Math.max(hdr, ...deps.map(mtime)))
       links.push([...LINK_FLAGS, ...h.defs, h.src, ...objects, '-o', h.bin]);
   }
   const t0 = Date.now();
   // Two cores, shared: never more than two compilers at once.
-  await compileAll(jobs, 2);
-  await compileAll(links, 2);
+  await compileAll(CXX, jobs, { parallel: 2, what: 'fuzz build' });
+  await compileAll(CXX, links, { parallel: 2, what: 'fuzz build' });
   if (jobs.length + links.length) log(`fuzz: compiled ${jobs.length} objects and ${links.length} targets in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return { ...bins, compiled: jobs.length + links.length };
 }
@@ -219,13 +169,6 @@ function writeSeeds(dir) {
   const dict = path.join(dir, 'nft-expr.dict');
   fs.writeFileSync(dict, EXPR_NAMES.map((n) => `"${n}\\x00"`).join('\n') + '\n');
   return { decode, nftExpr: seen.size, dirs: { decode: decodeDir, 'nft-expr': exprDir }, dicts: { 'nft-expr': dict } };
-}
-
-/** llvm-symbolizer of Debian's llvm-14 (only the unversioned name is searched in PATH). */
-function symbolizer() {
-  for (const p of ['/usr/bin/llvm-symbolizer-14', '/usr/lib/llvm-14/bin/llvm-symbolizer', '/usr/bin/llvm-symbolizer'])
-    if (fs.existsSync(p)) return { ASAN_SYMBOLIZER_PATH: p };
-  return {};
 }
 
 const SANITIZER_ENV = {

@@ -18,27 +18,13 @@
 const fs = require('fs');
 const path = require('path');
 const { spawn, spawnSync } = require('child_process');
+const { MARKER, inSandbox, netnsInode } = require('./sandbox-guard.js');
 
-const MARKER = '/run/nsnet-sandbox';
 const UNSHARE = ['--net', '--mount', '--pid', '--fork', '--mount-proc', '--propagation', 'private'];
 const FORWARD = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 const REFUSE =
   'this command needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) to create its private network namespace; ' +
   "refusing to run in the machine's own namespace";
-
-function netnsInode() {
-  return String(fs.statSync('/proc/self/ns/net').ino);
-}
-
-function inSandbox() {
-  const ino = netnsInode();
-  if (process.env.NSNET_SANDBOX !== ino) return false;
-  try {
-    return fs.readFileSync(MARKER, 'utf8').trim() === ino;
-  } catch {
-    return false;
-  }
-}
 
 function die(msg, code) {
   process.stderr.write(`sandbox: ${msg}\n`);

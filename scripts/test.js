@@ -9,6 +9,7 @@
 const fs = require('fs');
 const path = require('path');
 const Mocha = require('mocha');
+const { assertInSandbox } = require('./sandbox-guard.js');
 
 const ROOT = path.resolve(__dirname, '..');
 const DIST = path.join(ROOT, 'dist', 'test');
@@ -21,19 +22,11 @@ function fail(msg, code = 2) {
   process.exit(code);
 }
 
-function assertInSandbox() {
-  const ino = String(fs.statSync('/proc/self/ns/net').ino);
-  let marker = '';
+function refuseOutsideSandbox() {
   try {
-    marker = fs.readFileSync('/run/nsnet-sandbox', 'utf8').trim();
-  } catch {
-    /* absent on the host */
-  }
-  if (process.env.NSNET_SANDBOX !== ino || marker !== ino) {
-    fail(
-      "refusing to run tests in the machine's own network namespace; " +
-        'use `npm test` or `node scripts/sandbox.js -- node scripts/test.js`',
-    );
+    assertInSandbox('use `npm test` or `node scripts/sandbox.js -- node scripts/test.js`');
+  } catch (err) {
+    fail(err.message);
   }
 }
 
@@ -113,7 +106,7 @@ function finish(code) {
 }
 
 async function main() {
-  assertInSandbox();
+  refuseOutsideSandbox();
   const opts = parseArgs(process.argv.slice(2));
   const files = opts.files.length ? opts.files : allTests();
   if (files.length === 0) {

@@ -125,8 +125,11 @@ static int write_all(int fd, const unsigned char *p, size_t n) { return write_al
 /* Prints a CNI error (code 5, I/O failure) and exits 1: only when even the fallback cannot run. */
 static void die(const char *what) {
   char msg[512];
-  snprintf(msg, sizeof msg, "{\"cniVersion\":\"1.1.0\",\"code\":5,\"msg\":\"nsnet-cni: %s: %s\"}\n", what, strerror(errno));
-  if (write_all(1, (const unsigned char *)msg, strlen(msg)) < 0) { /* nothing more to do */ }
+  snprintf(msg, sizeof msg, "{\"cniVersion\":\"1.1.0\",\"code\":5,\"msg\":\"nsnet-cni: %s: %s\"}\n", what,
+           strerror(errno));
+  if (write_all(1, (const unsigned char *)msg, strlen(msg)) < 0) {
+    /* nothing more to do */
+  }
   fprintf(stderr, "nsnet-cni: %s: %s\n", what, strerror(errno));
   exit(1);
 }
@@ -162,7 +165,8 @@ static void fallback(const struct buf *consumed) {
       if (fd < 0) die("cannot keep stdin for the fallback");
       unlink(tmpl);
     }
-    if (write_all(fd, consumed->data, consumed->len) < 0 || lseek(fd, 0, SEEK_SET) < 0 || dup2(fd, 0) < 0) die("cannot keep stdin for the fallback");
+    if (write_all(fd, consumed->data, consumed->len) < 0 || lseek(fd, 0, SEEK_SET) < 0 || dup2(fd, 0) < 0)
+      die("cannot keep stdin for the fallback");
     close(fd);
   }
   char space[PATH_MAX + 64];
@@ -194,7 +198,8 @@ static int build_request(struct buf *req, const struct buf *in) {
     free(body.data);
     return -1;
   }
-  bad = buf_put(req, MAGIC, MAGIC_LEN) | buf_u32(req, PROTOCOL_VERSION) | buf_u32(req, (uint32_t)body.len) | buf_put(req, body.data, body.len);
+  bad = buf_put(req, MAGIC, MAGIC_LEN) | buf_u32(req, PROTOCOL_VERSION) | buf_u32(req, (uint32_t)body.len) |
+        buf_put(req, body.data, body.len);
   free(body.data);
   return bad ? -1 : 0;
 }
@@ -204,7 +209,8 @@ static int build_request(struct buf *req, const struct buf *in) {
  * declined or the reply is malformed (then the fallback runs).
  */
 static void finish(const struct buf *r) {
-  if (r->len < HEADER_LEN || memcmp(r->data, MAGIC, MAGIC_LEN) != 0 || get_u32(r->data + MAGIC_LEN) != PROTOCOL_VERSION) return;
+  if (r->len < HEADER_LEN || memcmp(r->data, MAGIC, MAGIC_LEN) != 0 || get_u32(r->data + MAGIC_LEN) != PROTOCOL_VERSION)
+    return;
   uint32_t body = get_u32(r->data + MAGIC_LEN + 4);
   if (body != r->len - HEADER_LEN || body < 16) return;
   const unsigned char *p = r->data + HEADER_LEN, *end = r->data + r->len;

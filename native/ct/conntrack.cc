@@ -88,13 +88,11 @@ const Table kSeqAdj{"seqAdj",
 const Table kSecctx{"secctx", {{"name", CTA_SECCTX_NAME, K::String}}};
 
 // Nanoseconds since the epoch (net.netfilter.nf_conntrack_timestamp).
-const Table kTimestamp{"timestamp",
-                       {{"start", CTA_TIMESTAMP_START, K::Be64}, {"stop", CTA_TIMESTAMP_STOP, K::Be64}}};
+const Table kTimestamp{"timestamp", {{"start", CTA_TIMESTAMP_START, K::Be64}, {"stop", CTA_TIMESTAMP_STOP, K::Be64}}};
 
-const Table kSynproxy{"synproxy",
-                      {{"isn", CTA_SYNPROXY_ISN, K::Be32},
-                       {"its", CTA_SYNPROXY_ITS, K::Be32},
-                       {"tsoff", CTA_SYNPROXY_TSOFF, K::Be32}}};
+const Table kSynproxy{
+    "synproxy",
+    {{"isn", CTA_SYNPROXY_ISN, K::Be32}, {"its", CTA_SYNPROXY_ITS, K::Be32}, {"tsoff", CTA_SYNPROXY_TSOFF, K::Be32}}};
 
 // CTA_FILTER: which tuple attributes of the request a dump or flush must match (CTA_FILTER_FLAG_*).
 const Table kFilter{"filter",
@@ -147,9 +145,9 @@ const Table kStatsCpu{"statsCpu",
                        {"chainTooLong", CTA_STATS_CHAIN_TOOLONG, K::Be32}}};
 
 // IPCTNL_MSG_CT_GET_STATS: the namespace's entry count and the table limit.
-const Table kStatsGlobal{"statsGlobal",
-                         {{"entries", CTA_STATS_GLOBAL_ENTRIES, K::Be32},
-                          {"maxEntries", CTA_STATS_GLOBAL_MAX_ENTRIES, K::Be32}}};
+const Table kStatsGlobal{
+    "statsGlobal",
+    {{"entries", CTA_STATS_GLOBAL_ENTRIES, K::Be32}, {"maxEntries", CTA_STATS_GLOBAL_MAX_ENTRIES, K::Be32}}};
 
 constexpr uint16_t Msg(int m) { return static_cast<uint16_t>(NFNL_SUBSYS_CTNETLINK << 8 | m); }
 

@@ -15,18 +15,21 @@ namespace nl {
 namespace {
 
 // Addresses are four big-endian words each; ports big-endian.
-const Struct kReq{"inet_diag_req_v2", sizeof(inet_diag_req_v2),
-                  {{"family", offsetof(inet_diag_req_v2, sdiag_family), 1, false},
-                   {"protocol", offsetof(inet_diag_req_v2, sdiag_protocol), 1, false},
-                   {"ext", offsetof(inet_diag_req_v2, idiag_ext), 1, false},
-                   {"states", offsetof(inet_diag_req_v2, idiag_states), 4, false},
-                   {"sport", offsetof(inet_diag_req_v2, id) + offsetof(inet_diag_sockid, idiag_sport), 2, false, true},
-                   {"dport", offsetof(inet_diag_req_v2, id) + offsetof(inet_diag_sockid, idiag_dport), 2, false, true}}};
+const Struct kReq{
+    "inet_diag_req_v2",
+    sizeof(inet_diag_req_v2),
+    {{"family", offsetof(inet_diag_req_v2, sdiag_family), 1, false},
+     {"protocol", offsetof(inet_diag_req_v2, sdiag_protocol), 1, false},
+     {"ext", offsetof(inet_diag_req_v2, idiag_ext), 1, false},
+     {"states", offsetof(inet_diag_req_v2, idiag_states), 4, false},
+     {"sport", offsetof(inet_diag_req_v2, id) + offsetof(inet_diag_sockid, idiag_sport), 2, false, true},
+     {"dport", offsetof(inet_diag_req_v2, id) + offsetof(inet_diag_sockid, idiag_dport), 2, false, true}}};
 
 constexpr uint16_t kId = offsetof(inet_diag_msg, id);
 constexpr uint16_t kSrc = kId + offsetof(inet_diag_sockid, idiag_src);
 
-const Struct kMsg{"inet_diag_msg", sizeof(inet_diag_msg),
+const Struct kMsg{"inet_diag_msg",
+                  sizeof(inet_diag_msg),
                   {{"family", offsetof(inet_diag_msg, idiag_family), 1, false},
                    {"state", offsetof(inet_diag_msg, idiag_state), 1, false},
                    {"sport", kId + offsetof(inet_diag_sockid, idiag_sport), 2, false, true},

@@ -43,7 +43,10 @@ inline Walk WalkMessages(const uint8_t* p, size_t len) {
   while (off + 16 <= len) {
     uint32_t n;
     std::memcpy(&n, p + off, 4);
-    if (n < 16 || n > len - off) { w.well_formed = false; return w; }
+    if (n < 16 || n > len - off) {
+      w.well_formed = false;
+      return w;
+    }
     w.messages++;
     off += (static_cast<size_t>(n) + 3) & ~size_t(3);
     if (w.messages == 1) w.first_end = off;
@@ -59,7 +62,8 @@ inline void CheckJson(const std::string& out, size_t start, size_t expect_items)
   if (!c.TopLevelArray(&items))
     Fail("output is not a JSON array", "at byte " + std::to_string(c.Position()) + " of " + c.Text().substr(0, 2000));
   if (items != expect_items)
-    Fail("one array item per message", std::to_string(items) + " items for " + std::to_string(expect_items) + " messages");
+    Fail("one array item per message",
+         std::to_string(items) + " items for " + std::to_string(expect_items) + " messages");
 }
 
 // The checker's own check, once per process: a checker that accepts everything would make
@@ -67,8 +71,9 @@ inline void CheckJson(const std::string& out, size_t start, size_t expect_items)
 inline bool CheckerWorks() {
   static const bool works = [] {
     size_t n = 0;
-    for (const char* good : {"[]", " [ ] ", "[{}]", "[{\"a\":1,\"b\":[true,false,null,\"x\\u0001\\n\"],\"c\":-1.5e3},0]",
-                             "[\"\xff\xfe raw bytes\"]"}) {
+    for (const char* good :
+         {"[]", " [ ] ", "[{}]", "[{\"a\":1,\"b\":[true,false,null,\"x\\u0001\\n\"],\"c\":-1.5e3},0]",
+          "[\"\xff\xfe raw bytes\"]"}) {
       JsonCheck c(good);
       if (!c.TopLevelArray(&n)) Fail("the JSON checker rejects valid JSON", good);
     }
@@ -122,8 +127,10 @@ inline void CheckDecode(int protocol, const uint8_t* p, size_t len, uint16_t fil
     std::string out3, err3;
     bool ok3 = nl::MessagesToJson(protocol, p, len, out3, err3, f);
     if (ok && !ok3) Fail("a filter made a decodable message fail", err3);
-    if (ok3) CheckJson(out3, 0, w.messages);
-    else if (err3.empty()) Fail("filtered failure without an error message");
+    if (ok3)
+      CheckJson(out3, 0, w.messages);
+    else if (err3.empty())
+      Fail("filtered failure without an error message");
   }
 }
 

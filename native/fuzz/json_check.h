@@ -50,19 +50,31 @@ class JsonCheck {
     Ws();
     if (i_ >= s_.size()) return false;
     switch (s_[i_]) {
-      case '{': return Object(depth + 1);
-      case '[': { size_t n; return Array(depth + 1, &n); }
-      case '"': return String();
-      case 't': return Lit("true");
-      case 'f': return Lit("false");
-      case 'n': return Lit("null");
-      default: return Number();
+      case '{':
+        return Object(depth + 1);
+      case '[': {
+        size_t n;
+        return Array(depth + 1, &n);
+      }
+      case '"':
+        return String();
+      case 't':
+        return Lit("true");
+      case 'f':
+        return Lit("false");
+      case 'n':
+        return Lit("null");
+      default:
+        return Number();
     }
   }
   bool Object(int depth) {
     i_++;  // '{'
     Ws();
-    if (Peek('}')) { i_++; return true; }
+    if (Peek('}')) {
+      i_++;
+      return true;
+    }
     for (;;) {
       Ws();
       if (!Peek('"') || !String()) return false;
@@ -71,8 +83,14 @@ class JsonCheck {
       i_++;
       if (!Value(depth)) return false;
       Ws();
-      if (Peek(',')) { i_++; continue; }
-      if (Peek('}')) { i_++; return true; }
+      if (Peek(',')) {
+        i_++;
+        continue;
+      }
+      if (Peek('}')) {
+        i_++;
+        return true;
+      }
       return false;
     }
   }
@@ -80,13 +98,22 @@ class JsonCheck {
     i_++;  // '['
     *n = 0;
     Ws();
-    if (Peek(']')) { i_++; return true; }
+    if (Peek(']')) {
+      i_++;
+      return true;
+    }
     for (;;) {
       if (!Value(depth)) return false;
       ++*n;
       Ws();
-      if (Peek(',')) { i_++; continue; }
-      if (Peek(']')) { i_++; return true; }
+      if (Peek(',')) {
+        i_++;
+        continue;
+      }
+      if (Peek(']')) {
+        i_++;
+        return true;
+      }
       return false;
     }
   }

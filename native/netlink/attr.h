@@ -44,7 +44,9 @@ class Builder {
     Pad();
   }
   template <typename T>
-  void AttrScalar(uint16_t type, T v) { Attr(type, &v, sizeof v); }
+  void AttrScalar(uint16_t type, T v) {
+    Attr(type, &v, sizeof v);
+  }
   void AttrString(uint16_t type, const std::string& s) { Attr(type, s.c_str(), s.size() + 1); }
   void AttrFlag(uint16_t type) { Attr(type, nullptr, 0); }
   size_t BeginNest(uint16_t type) {

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <vector>
 
-
 namespace nl {
 
 bool ParseMac(const std::string& s, uint8_t* out, size_t* n) {
@@ -81,38 +80,69 @@ bool EncodeStruct(Napi::Object obj, const Struct& s, Builder& b, std::string& er
     const nl::Field* f = nullptr;
     for (const auto& field : s.fields)
       if (key == field.name) f = &field;
-    if (!f) { err = "unknown field '" + key + "' of " + s.name; return false; }
+    if (!f) {
+      err = "unknown field '" + key + "' of " + s.name;
+      return false;
+    }
     Napi::Value v = obj.Get(key);
     if (v.IsUndefined()) continue;
     double max = f->size == 1 ? 0xff : f->size == 2 ? 0xffff : 0xffffffffu;
     double min = f->is_signed ? -(max + 1) / 2 : 0;
     if (f->is_signed) max = (max - 1) / 2;
     uint64_t x;
-    if (!ToInteger(v, min, max, &x)) { err = std::string("field ") + s.name + "." + f->name + " out of range"; return false; }
+    if (!ToInteger(v, min, max, &x)) {
+      err = std::string("field ") + s.name + "." + f->name + " out of range";
+      return false;
+    }
     uint32_t x32 = f->big_endian ? htonl(static_cast<uint32_t>(x)) : static_cast<uint32_t>(x);
     uint16_t x16 = f->big_endian ? htons(static_cast<uint16_t>(x)) : static_cast<uint16_t>(x);
     uint8_t x8 = static_cast<uint8_t>(x);
-    std::memcpy(raw.data() + f->offset, f->size == 1 ? static_cast<void*>(&x8) : f->size == 2 ? static_cast<void*>(&x16) : static_cast<void*>(&x32), f->size);
+    std::memcpy(raw.data() + f->offset,
+                f->size == 1   ? static_cast<void*>(&x8)
+                : f->size == 2 ? static_cast<void*>(&x16)
+                               : static_cast<void*>(&x32),
+                f->size);
   }
   b.PutHeader(raw.data(), raw.size());
   return true;
 }
 
-bool EncodeValue(Napi::Env env, const Attr* a, Napi::Value v, Napi::Object siblings, const Table* table,
-                 Builder& b, std::string& err) {
+bool EncodeValue(Napi::Env env, const Attr* a, Napi::Value v, Napi::Object siblings, const Table* table, Builder& b,
+                 std::string& err) {
   auto bad = [&](const char* what) {
     err = std::string("attribute ") + table->name + "." + a->name + ": " + what;
     return false;
   };
   uint64_t x = 0;
   switch (a->kind) {
-    case Kind::U8: if (!ToInteger(v, 0, 0xff, &x)) return bad("expected an integer 0..255"); b.AttrScalar<uint8_t>(a->type, static_cast<uint8_t>(x)); return true;
-    case Kind::U16: if (!ToInteger(v, 0, 0xffff, &x)) return bad("expected an integer 0..65535"); b.AttrScalar<uint16_t>(a->type, static_cast<uint16_t>(x)); return true;
-    case Kind::U32: if (!ToInteger(v, 0, 4294967295.0, &x)) return bad("expected a 32-bit unsigned integer"); b.AttrScalar<uint32_t>(a->type, static_cast<uint32_t>(x)); return true;
-    case Kind::U64: if (!ToInteger(v, 0, 18446744073709551615.0, &x)) return bad("expected a 64-bit unsigned integer"); b.AttrScalar<uint64_t>(a->type, x); return true;
-    case Kind::S32: if (!ToInteger(v, -2147483648.0, 2147483647.0, &x)) return bad("expected a 32-bit signed integer"); b.AttrScalar<int32_t>(a->type, static_cast<int32_t>(x)); return true;
-    case Kind::Be16: if (!ToInteger(v, 0, 0xffff, &x)) return bad("expected an integer 0..65535"); b.AttrScalar<uint16_t>(a->type, htons(static_cast<uint16_t>(x))); return true;
-    case Kind::Be32: if (!ToInteger(v, 0, 4294967295.0, &x)) return bad("expected a 32-bit unsigned integer"); b.AttrScalar<uint32_t>(a->type, htonl(static_cast<uint32_t>(x))); return true;
+    case Kind::U8:
+      if (!ToInteger(v, 0, 0xff, &x)) return bad("expected an integer 0..255");
+      b.AttrScalar<uint8_t>(a->type, static_cast<uint8_t>(x));
+      return true;
+    case Kind::U16:
+      if (!ToInteger(v, 0, 0xffff, &x)) return bad("expected an integer 0..65535");
+      b.AttrScalar<uint16_t>(a->type, static_cast<uint16_t>(x));
+      return true;
+    case Kind::U32:
+      if (!ToInteger(v, 0, 4294967295.0, &x)) return bad("expected a 32-bit unsigned integer");
+      b.AttrScalar<uint32_t>(a->type, static_cast<uint32_t>(x));
+      return true;
+    case Kind::U64:
+      if (!ToInteger(v, 0, 18446744073709551615.0, &x)) return bad("expected a 64-bit unsigned integer");
+      b.AttrScalar<uint64_t>(a->type, x);
+      return true;
+    case Kind::S32:
+      if (!ToInteger(v, -2147483648.0, 2147483647.0, &x)) return bad("expected a 32-bit signed integer");
+      b.AttrScalar<int32_t>(a->type, static_cast<int32_t>(x));
+      return true;
+    case Kind::Be16:
+      if (!ToInteger(v, 0, 0xffff, &x)) return bad("expected an integer 0..65535");
+      b.AttrScalar<uint16_t>(a->type, htons(static_cast<uint16_t>(x)));
+      return true;
+    case Kind::Be32:
+      if (!ToInteger(v, 0, 4294967295.0, &x)) return bad("expected a 32-bit unsigned integer");
+      b.AttrScalar<uint32_t>(a->type, htonl(static_cast<uint32_t>(x)));
+      return true;
     case Kind::Be64: {
       if (v.IsString()) {  // decoded 64-bit values beyond 2^53 come back as decimal strings
         std::string s = v.As<Napi::String>().Utf8Value();
@@ -127,7 +157,10 @@ bool EncodeValue(Napi::Env env, const Attr* a, Napi::Value v, Napi::Object sibli
       b.AttrScalar<uint64_t>(a->type, htobe64(x));
       return true;
     }
-    case Kind::SBe32: if (!ToInteger(v, -2147483648.0, 2147483647.0, &x)) return bad("expected a 32-bit signed integer"); b.AttrScalar<uint32_t>(a->type, htonl(static_cast<uint32_t>(static_cast<int32_t>(x)))); return true;
+    case Kind::SBe32:
+      if (!ToInteger(v, -2147483648.0, 2147483647.0, &x)) return bad("expected a 32-bit signed integer");
+      b.AttrScalar<uint32_t>(a->type, htonl(static_cast<uint32_t>(static_cast<int32_t>(x))));
+      return true;
     case Kind::List: {
       if (!v.IsArray()) return bad("expected an array");
       Napi::Array arr = v.As<Napi::Array>();
@@ -163,9 +196,12 @@ bool EncodeValue(Napi::Env env, const Attr* a, Napi::Value v, Napi::Object sibli
       if (!v.IsString()) return bad("expected an IP address string");
       std::string s = v.As<Napi::String>().Utf8Value();
       uint8_t raw[16];
-      if (inet_pton(AF_INET, s.c_str(), raw) == 1) b.Attr(a->type, raw, 4);
-      else if (inet_pton(AF_INET6, s.c_str(), raw) == 1) b.Attr(a->type, raw, 16);
-      else return bad("not an IPv4 or IPv6 address");
+      if (inet_pton(AF_INET, s.c_str(), raw) == 1)
+        b.Attr(a->type, raw, 4);
+      else if (inet_pton(AF_INET6, s.c_str(), raw) == 1)
+        b.Attr(a->type, raw, 16);
+      else
+        return bad("not an IPv4 or IPv6 address");
       return true;
     }
     case Kind::Mac: {
@@ -222,11 +258,17 @@ bool EncodeAttrs(Napi::Env env, Napi::Object obj, const Table* table, Builder& b
     Napi::Value v = obj.Get(key);
     if (v.IsUndefined()) continue;
     if (key == "unknown") {
-      if (!v.IsArray()) { err = "unknown: expected an array"; return false; }
+      if (!v.IsArray()) {
+        err = "unknown: expected an array";
+        return false;
+      }
       Napi::Array arr = v.As<Napi::Array>();
       for (uint32_t j = 0; j < arr.Length(); j++) {
         Napi::Value e = arr.Get(j);
-        if (!e.IsObject()) { err = "unknown: expected { type, data }"; return false; }
+        if (!e.IsObject()) {
+          err = "unknown: expected { type, data }";
+          return false;
+        }
         Napi::Object u = e.As<Napi::Object>();
         uint64_t type;
         std::vector<uint8_t> raw;
@@ -240,7 +282,10 @@ bool EncodeAttrs(Napi::Env env, Napi::Object obj, const Table* table, Builder& b
       continue;
     }
     const Attr* a = table->ByName(key.data(), key.size());
-    if (!a) { err = "unknown attribute '" + key + "' for " + table->name; return false; }
+    if (!a) {
+      err = "unknown attribute '" + key + "' for " + table->name;
+      return false;
+    }
     if (!EncodeValue(env, a, v, obj, table, b, err)) return false;
   }
   return true;
@@ -250,10 +295,19 @@ bool EncodeAttrs(Napi::Env env, Napi::Object obj, const Table* table, Builder& b
 
 bool EncodeMessage(Napi::Env env, int protocol, Napi::Object req, uint32_t seq, Builder& b, std::string& err) {
   uint64_t type = 0, flags = 0;
-  if (!ToInteger(req.Get("type"), 0, 0xffff, &type)) { err = "message type must be an integer"; return false; }
-  if (!ToInteger(req.Get("flags"), 0, 0xffff, &flags)) { err = "message flags must be an integer"; return false; }
+  if (!ToInteger(req.Get("type"), 0, 0xffff, &type)) {
+    err = "message type must be an integer";
+    return false;
+  }
+  if (!ToInteger(req.Get("flags"), 0, 0xffff, &flags)) {
+    err = "message flags must be an integer";
+    return false;
+  }
   const MessageSpec* spec = Registry::Get().Find(protocol, static_cast<uint16_t>(type));
-  if (!spec) { err = "no schema for message type " + std::to_string(type); return false; }
+  if (!spec) {
+    err = "no schema for message type " + std::to_string(type);
+    return false;
+  }
   size_t start = b.Size();
   b.BeginMessage(static_cast<uint16_t>(type), static_cast<uint16_t>(flags), seq);
   Napi::Value h = req.Get("header"), a = req.Get("attrs");

@@ -18,8 +18,7 @@ namespace nl {
 
 // Encodes one request object { type, flags, header, attrs } as a message with sequence `seq`.
 // Returns false and sets `err` when the object does not fit the schema.
-bool EncodeMessage(Napi::Env env, int protocol, Napi::Object req, uint32_t seq, Builder& b,
-                   std::string& err);
+bool EncodeMessage(Napi::Env env, int protocol, Napi::Object req, uint32_t seq, Builder& b, std::string& err);
 
 // Parses JSON text (see json.h) with the engine's JSON.parse.
 Napi::Value ParseJson(Napi::Env env, const std::string& json);

@@ -49,18 +49,21 @@ void DecodeStruct(const uint8_t* p, const Struct& s, V& v) {
     int64_t val = 0;
     switch (f.size) {
       case 1: {
-        uint8_t x; std::memcpy(&x, p + f.offset, 1);
+        uint8_t x;
+        std::memcpy(&x, p + f.offset, 1);
         val = f.is_signed ? static_cast<int8_t>(x) : x;
         break;
       }
       case 2: {
-        uint16_t x; std::memcpy(&x, p + f.offset, 2);
+        uint16_t x;
+        std::memcpy(&x, p + f.offset, 2);
         if (f.big_endian) x = ntohs(x);
         val = f.is_signed ? static_cast<int16_t>(x) : x;
         break;
       }
       default: {
-        uint32_t x; std::memcpy(&x, p + f.offset, 4);
+        uint32_t x;
+        std::memcpy(&x, p + f.offset, 4);
         if (f.big_endian) x = ntohl(x);
         val = f.is_signed ? static_cast<int32_t>(x) : static_cast<int64_t>(x);
         break;
@@ -71,8 +74,8 @@ void DecodeStruct(const uint8_t* p, const Struct& s, V& v) {
 }
 
 // Finds the string value of the sibling attribute named `selector` in the same attribute set.
-inline bool FindSelector(const uint8_t* p, size_t len, const Table* table, const char* selector,
-                         const char** out, size_t* out_len) {
+inline bool FindSelector(const uint8_t* p, size_t len, const Table* table, const char* selector, const char** out,
+                         size_t* out_len) {
   const Attr* sel = table->ByName(selector, std::strlen(selector));
   if (!sel) return false;
   bool found = false;
@@ -88,27 +91,94 @@ inline bool FindSelector(const uint8_t* p, size_t len, const Table* table, const
 }
 
 template <typename V>
-bool DecodeValue(const Attr* spec, const AttrView& a, const uint8_t* set, size_t set_len,
-                 const Table* table, V& v, DecodeError& err, int depth) {
+bool DecodeValue(const Attr* spec, const AttrView& a, const uint8_t* set, size_t set_len, const Table* table, V& v,
+                 DecodeError& err, int depth) {
   auto sized = [&](size_t n) { return a.len == n; };
   switch (spec->kind) {
-    case Kind::U8: if (!sized(1)) return false; v.Uint(spec, a.data[0]); return true;
-    case Kind::U16: { if (!sized(2)) return false; uint16_t x; std::memcpy(&x, a.data, 2); v.Uint(spec, x); return true; }
-    case Kind::U32: { if (!sized(4)) return false; uint32_t x; std::memcpy(&x, a.data, 4); v.Uint(spec, x); return true; }
-    case Kind::U64: { if (!sized(8)) return false; uint64_t x; std::memcpy(&x, a.data, 8); v.Uint(spec, x); return true; }
-    case Kind::S32: { if (!sized(4)) return false; int32_t x; std::memcpy(&x, a.data, 4); v.Int(spec, x); return true; }
-    case Kind::Be16: { if (!sized(2)) return false; uint16_t x; std::memcpy(&x, a.data, 2); v.Uint(spec, ntohs(x)); return true; }
-    case Kind::Be32: { if (!sized(4)) return false; uint32_t x; std::memcpy(&x, a.data, 4); v.Uint(spec, ntohl(x)); return true; }
-    case Kind::Be64: { if (!sized(8)) return false; uint64_t x; std::memcpy(&x, a.data, 8); v.Uint(spec, be64toh(x)); return true; }
-    case Kind::SBe32: { if (!sized(4)) return false; uint32_t x; std::memcpy(&x, a.data, 4); v.Int(spec, static_cast<int32_t>(ntohl(x))); return true; }
-    case Kind::String: v.Str(spec, reinterpret_cast<const char*>(a.data), strnlen(reinterpret_cast<const char*>(a.data), a.len)); return true;
-    case Kind::Binary: v.Bytes(spec, a.data, a.len); return true;
-    case Kind::Flag: if (!sized(0)) return false; v.Flag(spec); return true;
-    case Kind::Addr: if (a.len != 4 && a.len != 16) return false; v.Addr(spec, a.data, a.len); return true;
-    case Kind::Mac: if (a.len == 0 || a.len > 32) return false; v.Mac(spec, a.data, a.len); return true;
+    case Kind::U8:
+      if (!sized(1)) return false;
+      v.Uint(spec, a.data[0]);
+      return true;
+    case Kind::U16: {
+      if (!sized(2)) return false;
+      uint16_t x;
+      std::memcpy(&x, a.data, 2);
+      v.Uint(spec, x);
+      return true;
+    }
+    case Kind::U32: {
+      if (!sized(4)) return false;
+      uint32_t x;
+      std::memcpy(&x, a.data, 4);
+      v.Uint(spec, x);
+      return true;
+    }
+    case Kind::U64: {
+      if (!sized(8)) return false;
+      uint64_t x;
+      std::memcpy(&x, a.data, 8);
+      v.Uint(spec, x);
+      return true;
+    }
+    case Kind::S32: {
+      if (!sized(4)) return false;
+      int32_t x;
+      std::memcpy(&x, a.data, 4);
+      v.Int(spec, x);
+      return true;
+    }
+    case Kind::Be16: {
+      if (!sized(2)) return false;
+      uint16_t x;
+      std::memcpy(&x, a.data, 2);
+      v.Uint(spec, ntohs(x));
+      return true;
+    }
+    case Kind::Be32: {
+      if (!sized(4)) return false;
+      uint32_t x;
+      std::memcpy(&x, a.data, 4);
+      v.Uint(spec, ntohl(x));
+      return true;
+    }
+    case Kind::Be64: {
+      if (!sized(8)) return false;
+      uint64_t x;
+      std::memcpy(&x, a.data, 8);
+      v.Uint(spec, be64toh(x));
+      return true;
+    }
+    case Kind::SBe32: {
+      if (!sized(4)) return false;
+      uint32_t x;
+      std::memcpy(&x, a.data, 4);
+      v.Int(spec, static_cast<int32_t>(ntohl(x)));
+      return true;
+    }
+    case Kind::String:
+      v.Str(spec, reinterpret_cast<const char*>(a.data), strnlen(reinterpret_cast<const char*>(a.data), a.len));
+      return true;
+    case Kind::Binary:
+      v.Bytes(spec, a.data, a.len);
+      return true;
+    case Kind::Flag:
+      if (!sized(0)) return false;
+      v.Flag(spec);
+      return true;
+    case Kind::Addr:
+      if (a.len != 4 && a.len != 16) return false;
+      v.Addr(spec, a.data, a.len);
+      return true;
+    case Kind::Mac:
+      if (a.len == 0 || a.len > 32) return false;
+      v.Mac(spec, a.data, a.len);
+      return true;
     case Kind::Nested:
       v.Begin(spec->name, spec);
-      if (!DecodeAttrs(a.data, a.len, spec->nested, v, err, depth + 1)) { v.End(); return false; }
+      if (!DecodeAttrs(a.data, a.len, spec->nested, v, err, depth + 1)) {
+        v.End();
+        return false;
+      }
       v.End();
       return true;
     case Kind::List: {
@@ -126,7 +196,10 @@ bool DecodeValue(const Attr* spec, const AttrView& a, const uint8_t* set, size_t
       });
       v.EndList();
       if (!ok) return false;
-      if (!well_formed) { err.what = "malformed attribute (length out of bounds)"; return false; }
+      if (!well_formed) {
+        err.what = "malformed attribute (length out of bounds)";
+        return false;
+      }
       return true;
     }
     case Kind::NestedMsg: {
@@ -137,8 +210,8 @@ bool DecodeValue(const Attr* spec, const AttrView& a, const uint8_t* set, size_t
       v.End();
       v.Begin("attrs", nullptr);
       bool ok = DecodeAttrs(a.data + Align(spec->header->size),
-                            a.len > Align(spec->header->size) ? a.len - Align(spec->header->size) : 0,
-                            spec->nested, v, err, depth + 1);
+                            a.len > Align(spec->header->size) ? a.len - Align(spec->header->size) : 0, spec->nested, v,
+                            err, depth + 1);
       v.End();
       v.End();
       return ok;
@@ -147,11 +220,16 @@ bool DecodeValue(const Attr* spec, const AttrView& a, const uint8_t* set, size_t
       const char* key = nullptr;
       size_t key_len = 0;
       const Table* t = nullptr;
-      if (FindSelector(set, set_len, table, spec->selector, &key, &key_len))
-        t = spec->variants->Find(key, key_len);
-      if (!t) { v.Bytes(spec, a.data, a.len); return true; }  // a kind we have no table for
+      if (FindSelector(set, set_len, table, spec->selector, &key, &key_len)) t = spec->variants->Find(key, key_len);
+      if (!t) {
+        v.Bytes(spec, a.data, a.len);
+        return true;
+      }  // a kind we have no table for
       v.Begin(spec->name, spec);
-      if (!DecodeAttrs(a.data, a.len, t, v, err, depth + 1)) { v.End(); return false; }
+      if (!DecodeAttrs(a.data, a.len, t, v, err, depth + 1)) {
+        v.End();
+        return false;
+      }
       v.End();
       return true;
     }
@@ -162,21 +240,33 @@ bool DecodeValue(const Attr* spec, const AttrView& a, const uint8_t* set, size_t
 template <typename V>
 bool DecodeAttrs(const uint8_t* p, size_t len, const Table* table, V& v, DecodeError& err, int depth,
                  const AttrFilter* filter) {
-  if (depth > 16) { err.what = "attributes nested too deeply"; return false; }
+  if (depth > 16) {
+    err.what = "attributes nested too deeply";
+    return false;
+  }
   bool inner_ok = true;
   bool ok = ForEachAttr(p, len, [&](const AttrView& a) {
     if (!inner_ok) return;
     if (filter && filter->Skip(a.type)) return;
     const Attr* spec = table ? table->ByType(a.type) : nullptr;
-    if (!spec) { v.Unknown(a.type, a.nested, a.data, a.len); return; }
+    if (!spec) {
+      v.Unknown(a.type, a.nested, a.data, a.len);
+      return;
+    }
     if (!DecodeValue(spec, a, p, len, table, v, err, depth)) {
-      if (err.what) { inner_ok = false; return; }
+      if (err.what) {
+        inner_ok = false;
+        return;
+      }
       // A value whose size does not fit its kind is kept as raw bytes, never fatal.
       v.Unknown(a.type, a.nested, a.data, a.len);
     }
   });
   if (!inner_ok) return false;
-  if (!ok) { err.what = "malformed attribute (length out of bounds)"; return false; }
+  if (!ok) {
+    err.what = "malformed attribute (length out of bounds)";
+    return false;
+  }
   return true;
 }
 

@@ -15,11 +15,21 @@ void JsonString(std::string& out, const char* s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";
@@ -85,22 +95,42 @@ class JsonVisitor {
       out_ += std::to_string(v);
     }
   }
-  void Int(const Attr* a, int64_t v) { Key(a->name); out_ += std::to_string(v); }
-  void Str(const Attr* a, const char* s, size_t n) { Key(a->name); JsonString(out_, s, n); }
-  void Bytes(const Attr* a, const uint8_t* p, size_t n) { Key(a->name); JsonHex(out_, p, n); }
-  void Flag(const Attr* a) { Key(a->name); out_ += "true"; }
+  void Int(const Attr* a, int64_t v) {
+    Key(a->name);
+    out_ += std::to_string(v);
+  }
+  void Str(const Attr* a, const char* s, size_t n) {
+    Key(a->name);
+    JsonString(out_, s, n);
+  }
+  void Bytes(const Attr* a, const uint8_t* p, size_t n) {
+    Key(a->name);
+    JsonHex(out_, p, n);
+  }
+  void Flag(const Attr* a) {
+    Key(a->name);
+    out_ += "true";
+  }
   void Addr(const Attr* a, const uint8_t* p, size_t n) {
     char buf[INET6_ADDRSTRLEN];
     inet_ntop(n == 4 ? AF_INET : AF_INET6, p, buf, sizeof buf);
     Key(a->name);
     JsonString(out_, buf, strlen(buf));
   }
-  void Mac(const Attr* a, const uint8_t* p, size_t n) { Key(a->name); JsonString(out_, FormatMac(p, n)); }
-  void Field(const nl::Field& f, int64_t v) { Key(f.name); out_ += std::to_string(v); }
+  void Mac(const Attr* a, const uint8_t* p, size_t n) {
+    Key(a->name);
+    JsonString(out_, FormatMac(p, n));
+  }
+  void Field(const nl::Field& f, int64_t v) {
+    Key(f.name);
+    out_ += std::to_string(v);
+  }
   // name == nullptr: an item of the list being written.
   void Begin(const char* name, const Attr*) {
-    if (name) Key(name);
-    else if (frames_.back().count++) out_.push_back(',');
+    if (name)
+      Key(name);
+    else if (frames_.back().count++)
+      out_.push_back(',');
     Open();
   }
   void End() { Close(); }
@@ -181,7 +211,8 @@ bool AppendMessages(int protocol, const uint8_t* data, size_t len, std::string& 
       av.Open();
       DecodeError derr;
       size_t hl = Align(header.size);
-      if (!DecodeAttrs(m.payload + std::min(hl, m.len), m.len > hl ? m.len - hl : 0, spec->attrs, av, derr, 0, filter)) {
+      if (!DecodeAttrs(m.payload + std::min(hl, m.len), m.len > hl ? m.len - hl : 0, spec->attrs, av, derr, 0,
+                       filter)) {
         err = std::string(spec->name) + ": " + (derr.what ? derr.what : "malformed attributes");
         inner_ok = false;
         return false;
@@ -214,8 +245,8 @@ bool MessagesToJson(int protocol, const uint8_t* data, size_t len, std::string& 
   return true;
 }
 
-bool MessagesToJson(int protocol, const std::vector<std::vector<uint8_t>>& chunks, std::string& out,
-                    std::string& err, const AttrFilter* filter) {
+bool MessagesToJson(int protocol, const std::vector<std::vector<uint8_t>>& chunks, std::string& out, std::string& err,
+                    const AttrFilter* filter) {
   size_t start = out.size();
   bool first = true;
   out.push_back('[');
@@ -228,6 +259,5 @@ bool MessagesToJson(int protocol, const std::vector<std::vector<uint8_t>>& chunk
   out.push_back(']');
   return true;
 }
-
 
 }  // namespace nl

@@ -22,8 +22,8 @@ struct AttrFilter;
 bool MessagesToJson(int protocol, const uint8_t* data, size_t len, std::string& out, std::string& err,
                     const AttrFilter* filter = nullptr);
 // The same over several buffers (the datagrams of a dump), as one array.
-bool MessagesToJson(int protocol, const std::vector<std::vector<uint8_t>>& chunks, std::string& out,
-                    std::string& err, const AttrFilter* filter = nullptr);
+bool MessagesToJson(int protocol, const std::vector<std::vector<uint8_t>>& chunks, std::string& out, std::string& err,
+                    const AttrFilter* filter = nullptr);
 
 // Appends `s` as a quoted JSON string.
 void JsonString(std::string& out, const char* s, size_t n);

@@ -30,11 +30,16 @@ const Registry& Registry::Get() {
 
 std::string MessageName(int protocol, uint16_t type) {
   switch (type) {
-    case NLMSG_NOOP: return "NLMSG_NOOP";
-    case NLMSG_ERROR: return "NLMSG_ERROR";
-    case NLMSG_DONE: return "NLMSG_DONE";
-    case NLMSG_OVERRUN: return "NLMSG_OVERRUN";
-    default: break;
+    case NLMSG_NOOP:
+      return "NLMSG_NOOP";
+    case NLMSG_ERROR:
+      return "NLMSG_ERROR";
+    case NLMSG_DONE:
+      return "NLMSG_DONE";
+    case NLMSG_OVERRUN:
+      return "NLMSG_OVERRUN";
+    default:
+      break;
   }
   if (const MessageSpec* m = Registry::Get().Find(protocol, type)) return m->name;
   return "MSG_" + std::to_string(type);

@@ -19,19 +19,19 @@ enum class Kind : uint8_t {
   U32,
   U64,
   S32,
-  Be16,      // network byte order u16 (ports)
-  Be32,      // network byte order u32
-  Be64,      // network byte order u64 (nf_tables handles, counters)
-  SBe32,     // network byte order s32 (nf_tables chain priority, verdict codes)
-  String,    // NUL-terminated on the wire, JS string
-  Binary,    // opaque bytes, JS Buffer
-  Flag,      // zero-length attribute, JS true
-  Addr,      // IPv4 (4 bytes) or IPv6 (16 bytes), JS string
-  Mac,       // link-layer address, JS "aa:bb:..." string
-  Nested,    // nested attributes of `nested`
-  NestedMsg, // a fixed header `header` followed by attributes of `nested` (VETH_INFO_PEER)
-  Variant,   // nested attributes whose table is chosen by a sibling attribute's string value
-  List,      // nested: repeated `list_elem` attributes, each of table `nested`; a JS array
+  Be16,       // network byte order u16 (ports)
+  Be32,       // network byte order u32
+  Be64,       // network byte order u64 (nf_tables handles, counters)
+  SBe32,      // network byte order s32 (nf_tables chain priority, verdict codes)
+  String,     // NUL-terminated on the wire, JS string
+  Binary,     // opaque bytes, JS Buffer
+  Flag,       // zero-length attribute, JS true
+  Addr,       // IPv4 (4 bytes) or IPv6 (16 bytes), JS string
+  Mac,        // link-layer address, JS "aa:bb:..." string
+  Nested,     // nested attributes of `nested`
+  NestedMsg,  // a fixed header `header` followed by attributes of `nested` (VETH_INFO_PEER)
+  Variant,    // nested attributes whose table is chosen by a sibling attribute's string value
+  List,       // nested: repeated `list_elem` attributes, each of table `nested`; a JS array
 };
 
 // One field of a fixed header struct (ifinfomsg, rtmsg, ...).
@@ -65,11 +65,11 @@ struct Attr {
   const char* name;
   uint16_t type;
   Kind kind;
-  const Table* nested = nullptr;      // Nested, NestedMsg
-  const Struct* header = nullptr;     // NestedMsg
+  const Table* nested = nullptr;         // Nested, NestedMsg
+  const Struct* header = nullptr;        // NestedMsg
   const VariantSet* variants = nullptr;  // Variant
-  const char* selector = nullptr;     // Variant: name of the sibling attribute holding the key
-  uint16_t list_elem = 1;             // List: the type of each element (NFTA_LIST_ELEM = 1)
+  const char* selector = nullptr;        // Variant: name of the sibling attribute holding the key
+  uint16_t list_elem = 1;                // List: the type of each element (NFTA_LIST_ELEM = 1)
 };
 
 struct Table {

@@ -6,9 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <thread>
 
 #include "attr.h"
@@ -24,9 +24,9 @@
 namespace nl {
 namespace {
 
-constexpr int kBufferSize = 4 << 20;    // socket buffers: big batches and dumps
-constexpr size_t kWindow = 64;          // messages in flight at once (bounded ACK backlog)
-constexpr int kDumpRetries = 8;         // NLM_F_DUMP_INTR: re-run a dump at most this often
+constexpr int kBufferSize = 4 << 20;  // socket buffers: big batches and dumps
+constexpr size_t kWindow = 64;        // messages in flight at once (bounded ACK backlog)
+constexpr int kDumpRetries = 8;       // NLM_F_DUMP_INTR: re-run a dump at most this often
 
 SysError Errno(int err, const char* what) {
   SysError e;
@@ -348,7 +348,8 @@ void Socket::Transact(Request& req, int cancel_fd) {
         if (!req.error.ok() || req.msgs[i].err != EINTR) break;
         if (++attempt >= kDumpRetries) {
           req.error.code = "ERR_DUMP_INTERRUPTED";
-          req.error.message = "the dump was interrupted by concurrent changes " + std::to_string(kDumpRetries) + " times";
+          req.error.message =
+              "the dump was interrupted by concurrent changes " + std::to_string(kDumpRetries) + " times";
           return;
         }
         req.msgs[i].err = 0;

@@ -13,8 +13,8 @@ namespace nl {
 
 // Why a whole request failed (as opposed to one message being refused by the kernel).
 struct SysError {
-  int err = 0;         // errno, 0 if none
-  std::string code;    // stable code: "ERR_HANDLE_CLOSED", "ENOBUFS", ...
+  int err = 0;       // errno, 0 if none
+  std::string code;  // stable code: "ERR_HANDLE_CLOSED", "ENOBUFS", ...
   std::string message;
   bool ok() const { return code.empty(); }
 };
@@ -33,7 +33,7 @@ struct MsgResult {
   // dump is never copied into one growing buffer.
   std::vector<std::vector<uint8_t>> replies;
   uint64_t last_datagram = 0;
-  AttrFilter filter;             // reply attributes to leave out when decoding
+  AttrFilter filter;  // reply attributes to leave out when decoding
 };
 
 struct Request {
@@ -42,7 +42,7 @@ struct Request {
   std::vector<MsgResult> msgs;  // one per message, in order
   bool atomic = false;          // one sendmsg, replies read without waiting (nf_tables batches)
   SysError error;
-  std::string json;             // the decoded results, built on the worker (see json.h)
+  std::string json;  // the decoded results, built on the worker (see json.h)
 };
 
 // Parses an NLMSG_ERROR message (header included) into r.err / r.extack / r.extack_offset.

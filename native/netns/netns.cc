@@ -33,14 +33,22 @@ nl::SysError Errno(int err, const std::string& what) {
 
 const char* NsTypeName(int type) {
   switch (type) {
-    case CLONE_NEWNET: return "net";
-    case CLONE_NEWNS: return "mnt";
-    case CLONE_NEWPID: return "pid";
-    case CLONE_NEWUTS: return "uts";
-    case CLONE_NEWIPC: return "ipc";
-    case CLONE_NEWUSER: return "user";
-    case CLONE_NEWCGROUP: return "cgroup";
-    default: return "unknown";
+    case CLONE_NEWNET:
+      return "net";
+    case CLONE_NEWNS:
+      return "mnt";
+    case CLONE_NEWPID:
+      return "pid";
+    case CLONE_NEWUTS:
+      return "uts";
+    case CLONE_NEWIPC:
+      return "ipc";
+    case CLONE_NEWUSER:
+      return "user";
+    case CLONE_NEWCGROUP:
+      return "cgroup";
+    default:
+      return "unknown";
   }
 }
 
@@ -135,7 +143,7 @@ Napi::Value NsType(const Napi::CallbackInfo& info) {
   }
   int type = ioctl(fd, NS_GET_NSTYPE);
   int err = errno;
-  struct stat st{};
+  struct stat st {};
   fstat(fd, &st);
   if (owned) close(fd);
   if (type < 0) {
@@ -167,7 +175,8 @@ Napi::Value NetnsCreate(const Napi::CallbackInfo& info) {
     }
     close(fd);
     // This thread only: it leaves the namespace it was born in and exits when done.
-    if (unshare(CLONE_NEWNET) != 0) r.error = Errno(errno, "unshare(CLONE_NEWNET)");
+    if (unshare(CLONE_NEWNET) != 0)
+      r.error = Errno(errno, "unshare(CLONE_NEWNET)");
     else if (mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) != 0)
       r.error = Errno(errno, "bind mount " + path);
     else
@@ -209,7 +218,8 @@ Napi::Value Sysctl(const Napi::CallbackInfo& info) {
   bool write_it = info.Length() > 2 && !info[2].IsUndefined();
   if (write_it && Str(env, info[2], "value", &value).IsUndefined()) return env.Undefined();
   if (!SysctlPath(key, &path)) {
-    InvalidArgument(env, "invalid sysctl key '" + key + "': only net.* keys are per-namespace").ThrowAsJavaScriptException();
+    InvalidArgument(env, "invalid sysctl key '" + key + "': only net.* keys are per-namespace")
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
   int nsfd = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 3);

@@ -18,10 +18,9 @@ const Table kPayload{"payload",
                       {"csumOffset", NFTA_PAYLOAD_CSUM_OFFSET, K::Be32},
                       {"csumFlags", NFTA_PAYLOAD_CSUM_FLAGS, K::Be32}}};
 
-const Table kCmp{"cmp",
-                 {{"sreg", NFTA_CMP_SREG, K::Be32},
-                  {"op", NFTA_CMP_OP, K::Be32},
-                  {"data", NFTA_CMP_DATA, K::Nested, &kNftData}}};
+const Table kCmp{
+    "cmp",
+    {{"sreg", NFTA_CMP_SREG, K::Be32}, {"op", NFTA_CMP_OP, K::Be32}, {"data", NFTA_CMP_DATA, K::Nested, &kNftData}}};
 
 const Table kBitwise{"bitwise",
                      {{"sreg", NFTA_BITWISE_SREG, K::Be32},

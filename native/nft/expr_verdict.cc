@@ -10,8 +10,7 @@ namespace {
 using K = Kind;
 
 const Table kImmediate{"immediate",
-                       {{"dreg", NFTA_IMMEDIATE_DREG, K::Be32},
-                        {"data", NFTA_IMMEDIATE_DATA, K::Nested, &kNftData}}};
+                       {{"dreg", NFTA_IMMEDIATE_DREG, K::Be32}, {"data", NFTA_IMMEDIATE_DATA, K::Nested, &kNftData}}};
 
 const Table kLookup{"lookup",
                     {{"set", NFTA_LOOKUP_SET, K::String},

@@ -12,7 +12,8 @@ namespace nl {
 
 using K = Kind;
 
-const Struct kNfgenmsg{"nfgenmsg", sizeof(nfgenmsg),
+const Struct kNfgenmsg{"nfgenmsg",
+                       sizeof(nfgenmsg),
                        {{"family", offsetof(nfgenmsg, nfgen_family), 1, false},
                         {"version", offsetof(nfgenmsg, version), 1, false},
                         {"resId", offsetof(nfgenmsg, res_id), 2, false, true}}};
@@ -26,7 +27,8 @@ const Table kVerdict{"verdict",
 
 }  // namespace
 
-const Table kNftData{"data", {{"value", NFTA_DATA_VALUE, K::Binary}, {"verdict", NFTA_DATA_VERDICT, K::Nested, &kVerdict}}};
+const Table kNftData{"data",
+                     {{"value", NFTA_DATA_VALUE, K::Binary}, {"verdict", NFTA_DATA_VERDICT, K::Nested, &kVerdict}}};
 
 namespace {
 
@@ -72,9 +74,9 @@ ExprTables AllExprs() {
 const VariantSet kExprKinds{AllExprs()};
 
 // One expression: its name selects the table of its data.
-const Table kExpr{"expr",
-                  {{"name", NFTA_EXPR_NAME, K::String},
-                   {"data", NFTA_EXPR_DATA, K::Variant, nullptr, nullptr, &kExprKinds, "name"}}};
+const Table kExpr{
+    "expr",
+    {{"name", NFTA_EXPR_NAME, K::String}, {"data", NFTA_EXPR_DATA, K::Variant, nullptr, nullptr, &kExprKinds, "name"}}};
 
 const Table kRule{"rule",
                   {{"table", NFTA_RULE_TABLE, K::String},
@@ -91,8 +93,7 @@ const Table kRule{"rule",
 const Table kSetField{"field", {{"len", NFTA_SET_FIELD_LEN, K::Be32}}};
 
 const Table kSetDesc{"setDesc",
-                     {{"size", NFTA_SET_DESC_SIZE, K::Be32},
-                      {"concat", NFTA_SET_DESC_CONCAT, K::List, &kSetField}}};
+                     {{"size", NFTA_SET_DESC_SIZE, K::Be32}, {"concat", NFTA_SET_DESC_CONCAT, K::List, &kSetField}}};
 
 const Table kSet{"set",
                  {{"table", NFTA_SET_TABLE, K::String},

@@ -13,7 +13,8 @@ namespace {
 
 using K = Kind;
 
-const Struct kIfaddrmsg{"ifaddrmsg", sizeof(ifaddrmsg),
+const Struct kIfaddrmsg{"ifaddrmsg",
+                        sizeof(ifaddrmsg),
                         {{"family", offsetof(ifaddrmsg, ifa_family), 1, false},
                          {"prefixlen", offsetof(ifaddrmsg, ifa_prefixlen), 1, false},
                          {"flags", offsetof(ifaddrmsg, ifa_flags), 1, false},

@@ -16,7 +16,8 @@ namespace {
 
 using K = Kind;
 
-const Struct kIfinfomsg{"ifinfomsg", sizeof(ifinfomsg),
+const Struct kIfinfomsg{"ifinfomsg",
+                        sizeof(ifinfomsg),
                         {{"family", offsetof(ifinfomsg, ifi_family), 1, false},
                          {"type", offsetof(ifinfomsg, ifi_type), 2, false},
                          {"index", offsetof(ifinfomsg, ifi_index), 4, true},
@@ -97,9 +98,7 @@ const Table kMacvlan{"macvlan",
                       {"bcQueueLenUsed", IFLA_MACVLAN_BC_QUEUE_LEN_USED, K::U32}}};
 
 // IPVLAN_MODE_L2/L3/L3S in mode; IPVLAN_F_PRIVATE / IPVLAN_F_VEPA bits in flags.
-const Table kIpvlan{"ipvlan",
-                    {{"mode", IFLA_IPVLAN_MODE, K::U16},
-                     {"flags", IFLA_IPVLAN_FLAGS, K::U16}}};
+const Table kIpvlan{"ipvlan", {{"mode", IFLA_IPVLAN_MODE, K::U16}, {"flags", IFLA_IPVLAN_FLAGS, K::U16}}};
 
 // flags is struct ifla_vlan_flags; the QoS maps are nests of IFLA_VLAN_QOS_MAPPING structs:
 // kept as bytes.
@@ -131,9 +130,14 @@ const Table kBridgePort{"bridgePort",
                          {"locked", IFLA_BRPORT_LOCKED, K::U8}}};
 
 // macvtap shares macvlan's attributes, ipvtap ipvlan's.
-const VariantSet kLinkKinds{{{"veth", &kVeth}, {"bridge", &kBridge}, {"vxlan", &kVxlan},
-                             {"macvlan", &kMacvlan}, {"macvtap", &kMacvlan},
-                             {"ipvlan", &kIpvlan}, {"ipvtap", &kIpvlan}, {"vlan", &kVlan}}};
+const VariantSet kLinkKinds{{{"veth", &kVeth},
+                             {"bridge", &kBridge},
+                             {"vxlan", &kVxlan},
+                             {"macvlan", &kMacvlan},
+                             {"macvtap", &kMacvlan},
+                             {"ipvlan", &kIpvlan},
+                             {"ipvtap", &kIpvlan},
+                             {"vlan", &kVlan}}};
 const VariantSet kSlaveKinds{{{"bridge", &kBridgePort}}};
 
 const Table kLinkInfo{"linkinfo",

@@ -14,7 +14,8 @@ namespace {
 
 using K = Kind;
 
-const Struct kNdmsg{"ndmsg", sizeof(ndmsg),
+const Struct kNdmsg{"ndmsg",
+                    sizeof(ndmsg),
                     {{"family", offsetof(ndmsg, ndm_family), 1, false},
                      {"ifindex", offsetof(ndmsg, ndm_ifindex), 4, true},
                      {"state", offsetof(ndmsg, ndm_state), 2, false},

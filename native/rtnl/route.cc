@@ -12,7 +12,8 @@ namespace {
 
 using K = Kind;
 
-const Struct kRtmsg{"rtmsg", sizeof(rtmsg),
+const Struct kRtmsg{"rtmsg",
+                    sizeof(rtmsg),
                     {{"family", offsetof(rtmsg, rtm_family), 1, false},
                      {"dstLen", offsetof(rtmsg, rtm_dst_len), 1, false},
                      {"srcLen", offsetof(rtmsg, rtm_src_len), 1, false},

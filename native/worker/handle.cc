@@ -1,10 +1,6 @@
 #include "handle.h"
 
 #include <linux/netlink.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <fcntl.h>
 
 #include <cerrno>
 #include <cstring>
@@ -22,7 +18,7 @@ Napi::Function Handle::Init(Napi::Env env) {
 }
 
 // new Handle(protocol: number, netnsFd: number). The fd is duplicated; the caller keeps its own.
-Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info), env_(info.Env()) {
+Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
     InvalidArgument(env, "new Handle(protocol, netnsFd)").ThrowAsJavaScriptException();
@@ -30,74 +26,44 @@ Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info),
   }
   protocol_ = info[0].As<Napi::Number>().Int32Value();
   int fd = info[1].As<Napi::Number>().Int32Value();
-  netns_fd_ = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
-  if (fd >= 0 && netns_fd_ < 0) {
-    MakeError(env, {errno, nl::ErrnoCode(errno), "dup of the namespace fd failed"}).ThrowAsJavaScriptException();
+  nl::SysError err = worker_.Start(env, "nsnet.netlink", this, fd, Napi::Function(), [this] { Run(); });
+  if (!err.ok()) {
+    closed_ = true;
+    MakeError(env, err).ThrowAsJavaScriptException();
     return;
   }
-  cancel_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (cancel_fd_ < 0) {
-    MakeError(env, {errno, nl::ErrnoCode(errno), "eventfd failed"}).ThrowAsJavaScriptException();
-    return;
-  }
-  tsfn_ = Tsfn::New(env, "nsnet.netlink", 0, 1, this);
-  tsfn_.Unref(env);  // an idle handle does not keep the process alive
-  napi_add_env_cleanup_hook(env, CleanupHook, this);
-  worker_ = std::thread([this] { Run(); });
+  worker_.Unref(env);  // an idle handle does not keep the process alive
 }
 
-Handle::~Handle() {
-  Shutdown();
-}
-
-void Handle::CleanupHook(void* arg) { static_cast<Handle*>(arg)->Shutdown(); }
+Handle::~Handle() { Shutdown(); }
 
 void Handle::Shutdown() {
-  if (worker_.joinable()) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      closing_ = true;
-    }
-    cv_.notify_all();
-    uint64_t one = 1;
-    if (write(cancel_fd_, &one, sizeof one) < 0) { /* the eventfd cannot be full here */ }
-    worker_.join();
-    tsfn_.Release();
-    napi_remove_env_cleanup_hook(env_, CleanupHook, this);
-  }
-  if (cancel_fd_ >= 0) close(cancel_fd_);
-  if (netns_fd_ >= 0) close(netns_fd_);
-  cancel_fd_ = netns_fd_ = -1;
+  worker_.Stop();
   closed_ = true;
 }
 
 void Handle::Run() {
   nl::Socket sock;
-  nl::SysError open_error = sock.Open(protocol_, netns_fd_, {});
+  nl::SysError open_error = sock.Open(protocol_, worker_.netns_fd(), {});
   for (;;) {
-    std::unique_ptr<nl::Request> req;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return closing_ || !queue_.empty(); });
-      if (closing_) {
-        // Everything still queued is rejected; the in-flight request was interrupted by
-        // the same cancel eventfd inside Transact.
-        while (!queue_.empty()) {
-          std::unique_ptr<nl::Request> q = std::move(queue_.front());
-          queue_.pop_front();
-          q->error.code = "ERR_HANDLE_CLOSED";
-          q->error.message = "the handle was closed before the request was sent";
-          if (tsfn_.BlockingCall(q.get()) == napi_ok) q.release();
-        }
-        return;
+    std::deque<std::unique_ptr<nl::Request>> unsent;
+    std::unique_ptr<nl::Request> req = worker_.Next(unsent);
+    if (!req) {
+      // Closed: everything still queued is rejected; the in-flight request was interrupted by
+      // the cancel eventfd inside Transact.
+      for (std::unique_ptr<nl::Request>& q : unsent) {
+        q->error.code = "ERR_HANDLE_CLOSED";
+        q->error.message = "the handle was closed before the request was sent";
+        if (!worker_.Post(std::move(q))) return;
       }
-      req = std::move(queue_.front());
-      queue_.pop_front();
+      return;
     }
-    if (!open_error.ok()) req->error = open_error;
-    else sock.Transact(*req, cancel_fd_);
+    if (!open_error.ok())
+      req->error = open_error;
+    else
+      sock.Transact(*req, worker_.cancel_fd());
     if (req->error.ok()) ResultsToJson(*req);
-    if (tsfn_.BlockingCall(req.get()) == napi_ok) req.release();
+    if (!worker_.Post(std::move(req))) return;
   }
 }
 
@@ -145,7 +111,7 @@ void Handle::Complete(Napi::Env env, std::unique_ptr<nl::Request> req) {
   Napi::Promise::Deferred deferred = it->second;
   deferreds_.erase(it);
   if (deferreds_.empty()) {
-    if (!closed_) tsfn_.Unref(env);
+    if (!closed_) worker_.Unref(env);
     Unref();  // every pending request has settled: the object may be collected again
   }
   Napi::HandleScope scope(env);
@@ -189,7 +155,8 @@ Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
     nlmsghdr hh;
     std::memcpy(&hh, b.Bytes().data() + off, sizeof hh);
     const nl::MessageSpec* spec = nl::Registry::Get().Find(protocol_, hh.nlmsg_type);
-    for (auto [key, dest] : {std::pair<const char*, std::vector<uint16_t>*>{"omit", &m.filter.omit}, {"only", &m.filter.only}}) {
+    for (auto [key, dest] :
+         {std::pair<const char*, std::vector<uint16_t>*>{"omit", &m.filter.omit}, {"only", &m.filter.only}}) {
       Napi::Value list = ro.Get(key);
       if (!spec || !list.IsArray()) continue;
       Napi::Array names = list.As<Napi::Array>();
@@ -218,15 +185,11 @@ Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
   req->bytes = std::move(b.Bytes());
   req->id = next_id_++;
   if (deferreds_.empty()) {
-    tsfn_.Ref(env);
+    worker_.Ref(env);
     Ref();  // keep this object alive while requests are pending
   }
   deferreds_.emplace(req->id, deferred);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(req));
-  }
-  cv_.notify_one();
+  worker_.Push(std::move(req));
   return deferred.Promise();
 }
 
@@ -242,8 +205,6 @@ Napi::Value Handle::Pending(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(deferreds_.size()));
 }
 
-Napi::Value Handle::Closed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), closed_);
-}
+Napi::Value Handle::Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), closed_); }
 
 }  // namespace nsnet

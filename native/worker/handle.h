@@ -6,14 +6,11 @@
 
 #include <napi.h>
 
-#include <condition_variable>
-#include <deque>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <unordered_map>
 
 #include "../netlink/socket.h"
+#include "worker_thread.h"
 
 namespace nsnet {
 
@@ -36,23 +33,13 @@ class Handle : public Napi::ObjectWrap<Handle> {
   void ResultsToJson(nl::Request& req) const;
   void Run();
   void Shutdown();
-  static void CleanupHook(void* arg);
-
-  using Tsfn = Napi::TypedThreadSafeFunction<Handle, nl::Request, &Handle::Deliver>;
 
   int protocol_ = 0;
-  int netns_fd_ = -1;
-  int cancel_fd_ = -1;
-  Tsfn tsfn_;
-  std::thread worker_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::unique_ptr<nl::Request>> queue_;
-  bool closing_ = false;  // guarded by mu_
-  bool closed_ = false;   // main thread only
+  bool closed_ = false;  // main thread only
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, Napi::Promise::Deferred> deferreds_;  // main thread only
-  napi_env env_ = nullptr;
+  // Last: destroyed first (its destructor joins the thread, which uses the members above).
+  WorkerThread<Handle, nl::Request, &Handle::Deliver> worker_;
 };
 
 }  // namespace nsnet

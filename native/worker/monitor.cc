@@ -1,10 +1,7 @@
 #include "monitor.h"
 
-#include <fcntl.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <cerrno>
+#include <memory>
 
 #include "../netlink/codec.h"
 #include "../netlink/json.h"
@@ -16,7 +13,7 @@ Napi::Function Monitor::Init(Napi::Env env) {
   return DefineClass(env, "Monitor", {InstanceMethod<&Monitor::Close>("close")});
 }
 
-Monitor::Monitor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Monitor>(info), env_(info.Env()) {
+Monitor::Monitor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Monitor>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsArray() || !info[3].IsFunction()) {
     InvalidArgument(env, "new Monitor(protocol, netnsFd, groups, callback)").ThrowAsJavaScriptException();
@@ -26,66 +23,51 @@ Monitor::Monitor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Monitor>(inf
   int fd = info[1].As<Napi::Number>().Int32Value();
   Napi::Array groups = info[2].As<Napi::Array>();
   for (uint32_t i = 0; i < groups.Length(); i++) groups_.push_back(groups.Get(i).As<Napi::Number>().Uint32Value());
-  netns_fd_ = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
-  cancel_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if ((fd >= 0 && netns_fd_ < 0) || cancel_fd_ < 0) {
-    MakeError(env, {errno, nl::ErrnoCode(errno), "cannot set up the monitor"}).ThrowAsJavaScriptException();
+  nl::SysError err = worker_.Start(env, "nsnet.monitor", this, fd, info[3].As<Napi::Function>(), [this] { Run(); });
+  if (!err.ok()) {
+    err.message = "cannot set up the monitor: " + err.message;
+    MakeError(env, err).ThrowAsJavaScriptException();
     return;
   }
-  tsfn_ = Tsfn::New(env, info[3].As<Napi::Function>(), "nsnet.monitor", 0, 1, this);
   Ref();  // alive while open: the callback must be reachable
-  napi_add_env_cleanup_hook(env, CleanupHook, this);
-  worker_ = std::thread([this] {
-    nl::Socket sock;
-    nl::SysError err = sock.Open(protocol_, netns_fd_, groups_);
-    if (!err.ok()) {
-      auto ev = new MonitorEvent();
-      ev->error = err;
-      ev->protocol = protocol_;
-      tsfn_.BlockingCall(ev);
-      return;
-    }
-    {
-      // Subscribed: the JS side may now list the current state without missing an event.
-      auto ready = new MonitorEvent();
-      ready->ready = true;
-      if (tsfn_.BlockingCall(ready) != napi_ok) { delete ready; return; }
-    }
-    for (;;) {
-      auto ev = new MonitorEvent();
-      ev->protocol = protocol_;
-      if (!sock.ReceiveOne(ev->data, cancel_fd_, ev->error)) {
-        if (ev->error.code == "ERR_HANDLE_CLOSED") { delete ev; return; }
-        // ENOBUFS: events were lost; report it and keep reading.
-        bool fatal = ev->error.code != "ENOBUFS";
-        if (tsfn_.BlockingCall(ev) != napi_ok) { delete ev; return; }
-        if (fatal) return;
-        continue;
-      }
-      std::string err;
-      if (!nl::MessagesToJson(protocol_, ev->data.data(), ev->data.size(), ev->json, err))
-        ev->error = {EBADMSG, "ERR_MALFORMED_REPLY", "an event could not be decoded: " + err};
-      std::vector<uint8_t>().swap(ev->data);
-      if (tsfn_.BlockingCall(ev) != napi_ok) { delete ev; return; }
-    }
-  });
 }
 
-Monitor::~Monitor() { Shutdown(); }
+Monitor::~Monitor() { worker_.Stop(); }
 
-void Monitor::CleanupHook(void* arg) { static_cast<Monitor*>(arg)->Shutdown(); }
-
-void Monitor::Shutdown() {
-  if (worker_.joinable()) {
-    uint64_t one = 1;
-    if (write(cancel_fd_, &one, sizeof one) < 0) { /* cannot be full */ }
-    worker_.join();
-    tsfn_.Release();
-    napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+// The monitor's thread: joins the groups, says so, then decodes datagrams until closed.
+void Monitor::Run() {
+  nl::Socket sock;
+  nl::SysError err = sock.Open(protocol_, worker_.netns_fd(), groups_);
+  if (!err.ok()) {
+    auto ev = std::make_unique<MonitorEvent>();
+    ev->error = err;
+    ev->protocol = protocol_;
+    worker_.Post(std::move(ev));
+    return;
   }
-  if (cancel_fd_ >= 0) close(cancel_fd_);
-  if (netns_fd_ >= 0) close(netns_fd_);
-  cancel_fd_ = netns_fd_ = -1;
+  {
+    // Subscribed: the JS side may now list the current state without missing an event.
+    auto ready = std::make_unique<MonitorEvent>();
+    ready->ready = true;
+    if (!worker_.Post(std::move(ready))) return;
+  }
+  for (;;) {
+    auto ev = std::make_unique<MonitorEvent>();
+    ev->protocol = protocol_;
+    if (!sock.ReceiveOne(ev->data, worker_.cancel_fd(), ev->error)) {
+      if (ev->error.code == "ERR_HANDLE_CLOSED") return;
+      // ENOBUFS: events were lost; report it and keep reading.
+      bool fatal = ev->error.code != "ENOBUFS";
+      if (!worker_.Post(std::move(ev))) return;
+      if (fatal) return;
+      continue;
+    }
+    std::string decode_error;
+    if (!nl::MessagesToJson(protocol_, ev->data.data(), ev->data.size(), ev->json, decode_error))
+      ev->error = {EBADMSG, "ERR_MALFORMED_REPLY", "an event could not be decoded: " + decode_error};
+    std::vector<uint8_t>().swap(ev->data);
+    if (!worker_.Post(std::move(ev))) return;
+  }
 }
 
 void Monitor::Deliver(Napi::Env env, Napi::Function cb, Monitor*, MonitorEvent* raw) {
@@ -104,8 +86,8 @@ void Monitor::Deliver(Napi::Env env, Napi::Function cb, Monitor*, MonitorEvent* 
 }
 
 Napi::Value Monitor::Close(const Napi::CallbackInfo& info) {
-  if (worker_.joinable()) {
-    Shutdown();
+  if (worker_.running()) {
+    worker_.Stop();
     Unref();
   }
   return info.Env().Undefined();

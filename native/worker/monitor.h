@@ -5,12 +5,11 @@
 
 #include <napi.h>
 
-#include <atomic>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "../netlink/socket.h"
+#include "worker_thread.h"
 
 namespace nsnet {
 
@@ -18,7 +17,7 @@ struct MonitorEvent {
   std::vector<uint8_t> data;
   nl::SysError error;
   int protocol = 0;
-  std::string json;  // decoded on the monitor thread
+  std::string json;    // decoded on the monitor thread
   bool ready = false;  // the socket has joined its groups
 };
 
@@ -33,18 +32,13 @@ class Monitor : public Napi::ObjectWrap<Monitor> {
  private:
   Napi::Value Close(const Napi::CallbackInfo& info);
   static void Deliver(Napi::Env env, Napi::Function cb, Monitor* self, MonitorEvent* ev);
-  void Shutdown();
-  static void CleanupHook(void* arg);
-
-  using Tsfn = Napi::TypedThreadSafeFunction<Monitor, MonitorEvent, &Monitor::Deliver>;
+  void Run();
 
   int protocol_ = 0;
-  int netns_fd_ = -1;
-  int cancel_fd_ = -1;
   std::vector<uint32_t> groups_;
-  Tsfn tsfn_;
-  std::thread worker_;
-  napi_env env_ = nullptr;
+  // Last: destroyed first (its destructor joins the thread, which uses the members above). Its
+  // request queue stays empty: a monitor only reads.
+  WorkerThread<Monitor, MonitorEvent, &Monitor::Deliver> worker_;
 };
 
 }  // namespace nsnet

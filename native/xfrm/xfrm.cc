@@ -19,7 +19,8 @@ const Struct kNone{"none", 0, {}};
 
 constexpr uint16_t kIdOff = offsetof(xfrm_usersa_info, id);
 
-const Struct kUsersaInfo{"xfrm_usersa_info", sizeof(xfrm_usersa_info),
+const Struct kUsersaInfo{"xfrm_usersa_info",
+                         sizeof(xfrm_usersa_info),
                          {{"spi", kIdOff + offsetof(xfrm_id, spi), 4, false, true},
                           {"proto", kIdOff + offsetof(xfrm_id, proto), 1, false},
                           {"reqid", offsetof(xfrm_usersa_info, reqid), 4, false},

@@ -23,9 +23,15 @@
 // teardown happens even in files that never call useSandbox().
 
 import { execFile } from 'child_process';
-import * as fs from 'fs';
+import * as path from 'path';
+import type * as SandboxGuard from '../../scripts/sandbox-guard';
 
-export const SANDBOX_MARKER = '/run/nsnet-sandbox';
+// The sandbox check shared with scripts/ and bench/ (plain JS: loaded from the package root,
+// dist/test/helpers being three levels below it).
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const guard = require(path.join(__dirname, '..', '..', '..', 'scripts', 'sandbox-guard.js')) as typeof SandboxGuard;
+
+export const SANDBOX_MARKER = guard.MARKER;
 
 type Resource =
   | { kind: 'netns'; name: string }
@@ -40,25 +46,11 @@ const base: Scope = { items: [] };
 const stack: Scope[] = [base];
 
 /** Inode of the current network namespace, as a string. */
-export function netnsInode(): string {
-  return String(fs.statSync('/proc/self/ns/net').ino);
-}
+export const netnsInode: () => string = guard.netnsInode;
 
 /** Throws unless we run inside the private namespace made by scripts/sandbox.js. */
 export function assertInSandbox(): void {
-  const ino = netnsInode();
-  let marker = '';
-  try {
-    marker = fs.readFileSync(SANDBOX_MARKER, 'utf8').trim();
-  } catch {
-    /* absent outside the sandbox */
-  }
-  if (process.env.NSNET_SANDBOX !== ino || marker !== ino) {
-    throw new Error(
-      `not inside the nsnet test sandbox (netns ${ino}, NSNET_SANDBOX=${process.env.NSNET_SANDBOX ?? 'unset'}); ` +
-        "refusing to touch the machine's own network namespace: run through scripts/sandbox.js",
-    );
-  }
+  guard.assertInSandbox('run through scripts/sandbox.js');
 }
 
 let counter = 0;

@@ -52,4 +52,33 @@ describe('test sandbox', () => {
     assert.strictEqual(r.status, 2, r.stdout + r.stderr);
     assert.match(r.stdout + r.stderr, /sandbox|namespace/i);
   });
+
+  const ROOT = path.join(__dirname, '..', '..', '..');
+  const BENCH = path.join(ROOT, 'dist', 'bench', 'run.js');
+  const TEST = path.join(ROOT, 'scripts', 'test.js');
+
+  it('the bench refuses to run outside the sandbox', () => {
+    const env = { ...process.env };
+    delete env.NSNET_SANDBOX;
+    const r = spawnSync(process.execPath, [BENCH, '--list'], { env, encoding: 'utf8' });
+    assert.strictEqual(r.status, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /bench: refusing to run outside the private network namespace/);
+    assert.strictEqual(r.stdout, '', 'no suite was listed');
+  });
+
+  // A process in another network namespace that sets NSNET_SANDBOX to that namespace's inode:
+  // only the marker file (written by scripts/sandbox.js, naming the sandbox's own namespace)
+  // tells it apart. The namespace is a throw-away one made by `unshare --net` inside the sandbox.
+  for (const [who, args, refusal] of [
+    ['the test runner', [TEST, 'test/unit/sandbox-guard.test.ts'], /test: not inside the nsnet test sandbox/],
+    ['the bench', [BENCH, '--list'], /bench: refusing to run outside/],
+  ] as const) {
+    it(`${who} checks the marker file, not only NSNET_SANDBOX`, () => {
+      const script = 'NSNET_SANDBOX=$(stat -Lc %i /proc/self/ns/net) exec "$0" "$@"';
+      const r = spawnSync('unshare', ['--net', 'sh', '-c', script, process.execPath, ...args], { encoding: 'utf8' });
+      assert.strictEqual(r.status, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, refusal);
+      assert.match(r.stderr, /\/run\/nsnet-sandbox says \d+, this network namespace is \d+/);
+    });
+  }
 });
