@@ -14,11 +14,10 @@ import type {
   NetworkDriver, NetworkRecord, OverlayNetworkRecord, PlainNetworkRecord, PortMapping,
 } from './drivers/driver';
 import type { AttachNet } from './drivers/bridge';
-import { removeOverlay } from './drivers/overlay';
 import { RTPROT_NSNET } from './overlay/peers';
 import type { FirewallNetwork } from './firewall/elements';
 import type { OverlayAgent } from './overlay/agent';
-import { OverlayMembership, attachNet, firewallNet, realizeOverlay, type OverlayHostOptions } from './overlay/membership';
+import { OverlayMembership, attachNet, firewallNet, realizeOverlay, unrealizeOverlay, type OverlayHostOptions } from './overlay/membership';
 import { attachMacvlan, detachMacvlan, macvlanAttached, macvlanParent } from './drivers/macvlan';
 import { faultPoint } from './faults';
 import { Firewall } from './firewall/firewall';
@@ -350,7 +349,7 @@ export class NetworkHost {
     if (net.driver !== 'bridge' && net.driver !== 'overlay') return;
     await this.ensureFirewall();
     // Overlay: the bridge and VXLAN device from the record (peers are the agent's business).
-    if (net.driver === 'overlay') await realizeOverlay(this.ctx, net);
+    if (net.driver === 'overlay') await realizeOverlay(this.ctx, net, this.overlay);
     else await createBridge(this.ctx, net);
     faultPoint(`${op}:bridge`);
     const fw = this.firewallNet(net);
@@ -476,7 +475,7 @@ export class NetworkHost {
     if (net.driver !== 'bridge' && net.driver !== 'overlay') return;
     await this.firewall.removeNetwork(net.name);
     faultPoint('removeNetwork:firewall');
-    if (net.driver === 'overlay') await removeOverlay(this.ctx, net.name);
+    if (net.driver === 'overlay') await unrealizeOverlay(this.ctx, net.name, this.overlay);
     else await removeBridge(this.ctx, net);
     faultPoint('removeNetwork:bridge');
   }
@@ -1019,8 +1018,11 @@ export class NetworkHost {
       if (lazy) continue;
       const vxlanDown = net.driver === 'overlay' && (await this.host.links.find(net.vxlan))?.up !== true;
       const fine = await attempt(net.name, undefined, () => this.realize(net));
+      // Overlay: what the agent found broken and remade first is reported too (asked after
+      // realize, which waits for any pass of the agent's in flight).
+      const agentRepaired = net.driver === 'overlay' && this.overlay?.agent.takeRepaired(net.name) === true;
       if (!fine) brokenNets.add(net.name);
-      else if (!mine || !bridge.up || vxlanDown || !owned.has(`net:${net.name}`)) report.networks.push(net.name);
+      else if (!mine || !bridge.up || vxlanDown || agentRepaired || !owned.has(`net:${net.name}`)) report.networks.push(net.name);
     }
     const alive = (ns: string): boolean => {
       try {

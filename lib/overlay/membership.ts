@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import { NsnetError, invalid } from '../errors';
 import type { AttachNet } from '../drivers/bridge';
 import type { DriverContext, OverlayNetworkRecord } from '../drivers/driver';
-import { createOverlay, resolveUnderlay, type OverlayDevices, type UnderlaySpec } from '../drivers/overlay';
+import { createOverlay, removeOverlay, resolveUnderlay, type OverlayDevices, type UnderlaySpec } from '../drivers/overlay';
 import type { FirewallNetwork } from '../firewall/elements';
 import type { Netlink } from '../netlink/netlink';
 import type { NetnsSpec } from '../netns';
@@ -78,9 +78,25 @@ async function devicesOf(nl: Netlink, r: OverlayNetworkRecord): Promise<OverlayD
   };
 }
 
-/** Makes (or corrects) the network's bridge and VXLAN device from its record alone (no control plane). */
-export async function realizeOverlay(ctx: DriverContext, r: OverlayNetworkRecord): Promise<void> {
-  await createOverlay(ctx, await devicesOf(ctx.host, r));
+/**
+ * Makes (or corrects) the network's bridge and VXLAN device from its record. With this host's
+ * membership, through its agent's queue (never at once with the agent's own work on them; the
+ * agent serves the network from then on); without one, from the record alone.
+ */
+export async function realizeOverlay(ctx: DriverContext, r: OverlayNetworkRecord, membership?: OverlayMembership): Promise<void> {
+  const d = await devicesOf(ctx.host, r);
+  if (membership) await membership.agent.realize(d);
+  else await createOverlay(ctx, d);
+}
+
+/**
+ * Removes the network's devices from this host. With this host's membership, through its
+ * agent's queue, which first stops serving the network: no work of the agent's is half done on
+ * them when they go, and none touches them after (the block stays claimed until `leave`).
+ */
+export async function unrealizeOverlay(ctx: DriverContext, network: string, membership?: OverlayMembership): Promise<void> {
+  if (membership) await membership.agent.drop(network);
+  else await removeOverlay(ctx, network);
 }
 
 /** The overlay side of one NetworkHost. */
