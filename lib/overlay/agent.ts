@@ -113,7 +113,7 @@ export class OverlayAgent extends EventEmitter {
     opts: OverlayAgentOptions,
   ) {
     super();
-    this.doubts = new Doubts(nl);
+    this.doubts = new Doubts(nl, () => this.poke('pass'));
     this.provider = opts.networks;
     this.interval = opts.reconcileInterval === undefined ? 10000 : v.int(opts.reconcileInterval, 50, 86400000, 'reconcileInterval');
     this.backoff = {
@@ -319,6 +319,9 @@ export class OverlayAgent extends EventEmitter {
         const had = await this.doubts.present(d).catch(() => false);
         try {
           const mine = this.view.get(network, d.subnet);
+          // Its record gone: expired, or another process of this host removed the network after
+          // the list above was read. Not claimed again before a fresh list says (see Doubts).
+          if (!mine && this.doubts.holdBack(network, true)) continue;
           // An adopted network's record may hang on another process's lease: it is published
           // again under this one's at once, not after that lease has expired.
           if (!mine || mine.hostId !== this.hostId || mine.underlay !== d.underlay.address || mine.vtepMac !== d.vtepMac || !this.asserted.has(network)) {
@@ -404,17 +407,11 @@ export class OverlayAgent extends EventEmitter {
     while (!this.stopped) {
       let watch: ControlPlaneWatch | undefined;
       try {
-        this.doubts.recheck = false;
         const r = await this.reconcile();
         watch = this.controlPlane.watch(r.revision, (e) => this.onEvent(e));
         delay = this.backoff.initial;
-        let again = this.backoff.initial;
         for (;;) {
-          // A pass that began to doubt a network checks again soon (backing off), not after the interval.
-          const soon = this.doubts.recheck;
-          this.doubts.recheck = false;
-          const w = await this.sleep(soon ? again : this.interval);
-          again = soon ? Math.min(again * 2, this.backoff.max) : this.backoff.initial;
+          const w = await this.sleep(this.interval);
           if (w !== 'timer' && w !== 'pass') break;
           await this.reconcile();
         }

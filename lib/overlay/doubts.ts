@@ -1,16 +1,19 @@
 /**
- * Failures of the overlay agent's work on a network that this host's own removal of the network
- * explains, and are therefore no errors: a device that vanished while the agent worked on it
- * (ENODEV, and the device is gone now although it was there when the work began) or a network
- * definition gone from the control plane (ERR_NETWORK_NOT_FOUND). Within one process NetworkHost
- * removes a network's devices through the agent's queue, so this happens only when another
- * process of this host (the CLI beside `nsnet agent`) removes the network, or someone deletes a
- * device by hand.
+ * What the overlay agent finds on a network that this host's own removal of the network may
+ * explain — so it is neither an error nor a reason to make anything again yet: a device that
+ * vanished while the agent worked on it (ENODEV, and the device is gone now although it was
+ * there when the work began), a network definition gone from the control plane
+ * (ERR_NETWORK_NOT_FOUND), or this host's record of the network gone from the control plane.
+ * Within one process NetworkHost removes a network through the agent's queue, so this happens
+ * when another process of this host (the CLI beside `nsnet agent`) removes it between the
+ * moment a full pass read the host's networks and the moment it acts — or when someone deletes
+ * a device by hand, or the lease expired.
  *
- * Such a failure is held back once and the network checked again by a full pass soon (after the
- * agent's backoff delay): that pass reads the host's networks afresh — after any removal has
- * committed — and forgets the network, or remakes its devices (a repair, reported as one). Only
- * a failure that happens again in the next pass is reported.
+ * The network is then left alone by that pass (its block is not claimed again, its devices not
+ * made again: that would leak both) and checked again at once by another full pass, which reads
+ * the host's networks afresh — after any removal has committed — and forgets the network, or
+ * re-publishes its record and remakes its devices (a repair, reported as one). Only a failure
+ * that happens again in that pass is reported.
  */
 import type { NsnetError } from '../errors';
 import type { OverlayDevices } from '../drivers/overlay';
@@ -18,10 +21,9 @@ import type { Netlink } from '../netlink/netlink';
 
 export class Doubts {
   private readonly doubted = new Set<string>();
-  /** Set when a network began to be doubted: the next full pass should come soon. */
-  recheck = false;
 
-  constructor(private readonly nl: Netlink) {}
+  /** `recheck`: asks for a full pass at once. */
+  constructor(private readonly nl: Netlink, private readonly recheck: () => void) {}
 
   /** Whether both of a network's devices exist (work on it begins by asking). */
   async present(d: OverlayDevices): Promise<boolean> {
@@ -35,11 +37,11 @@ export class Doubts {
     return code === 'ENODEV' && had && !(await this.present(d).catch(() => true));
   }
 
-  /** Whether to hold a failure back: explained, and the network not doubted already. */
+  /** Whether to hold back (a failure, a missing record): explained, and the network not doubted already. */
   holdBack(network: string, explained: boolean): boolean {
     if (!explained || this.doubted.has(network)) return false;
     this.doubted.add(network);
-    this.recheck = true;
+    this.recheck();
     return true;
   }
 

@@ -17,6 +17,7 @@ import type { Netlink } from '../../lib/netlink/netlink';
 import { OverlayAgent } from '../../lib/overlay/agent';
 import type { ControlPlane } from '../../lib/overlay/controlplane';
 import { FileControlPlane } from '../../lib/overlay/files';
+import { FileStore } from '../../lib/store/filestore';
 import { makeWorld, peerState, until } from '../helpers/overlay';
 import { called, first, hold, intercept, type Intercepted } from '../helpers/overlay-races';
 import { ipJson, sh } from '../helpers/oracle';
@@ -29,13 +30,14 @@ describe('overlay agent racing its own host (file control plane)', function () {
   useSandbox();
   let h: string;
   let dir: string;
+  let real: FileControlPlane;
   let cps: Intercepted;
   let host: NetworkHost;
   let agent: OverlayAgent;
   let errors: Error[];
 
-  const open = async (hostId: string): Promise<FileControlPlane> => {
-    const c = await FileControlPlane.open({ dir: path.join(dir, 'cp'), hostId, pollInterval: 50 });
+  const open = async (hostId: string, ttl = 15): Promise<FileControlPlane> => {
+    const c = await FileControlPlane.open({ dir: path.join(dir, 'cp'), hostId, ttl, pollInterval: 50 });
     registerCleanup(() => c.close({ revoke: false }), `close ${hostId}`);
     return c;
   };
@@ -53,7 +55,8 @@ describe('overlay agent racing its own host (file control plane)', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-ovr-'));
     const d = dir;
     registerCleanup(() => fs.rmSync(d, { recursive: true, force: true }), 'dir');
-    cps = intercept(await open('h1'));
+    real = await open('h1', 2); // (renewed every 2/3 s: a lost lease is noticed soon)
+    cps = intercept(real);
     host = await NetworkHost.open({ stateDir: path.join(dir, 'state'), netns: h, controlPlane: cps.cp, underlay: { dev: 'eth0' }, reconcileInterval: 60000 });
     registerCleanup(() => host.close(), 'host');
     errors = [];
@@ -156,6 +159,42 @@ describe('overlay agent racing its own host (file control plane)', function () {
     assert.equal(r.peers.ov, 1, 'the new network is served with its peer');
     assert.equal(peerState(h, again.vxlan).routes.length, 1);
     assert.deepEqual(await hostsOf(peer, 'ov'), ['h1', 'p1']);
+    assert.deepEqual(errors.map((e) => e.message), []);
+  });
+
+  it('another process of the host removes the network while a full pass acts on a list read before: nothing is claimed or made again', async () => {
+    const { peer } = await running();
+    await host.disconnect('ov', 'c1');
+    // A second NetworkHost on the same state dir and host id: the CLI beside `nsnet agent`.
+    const cli = await NetworkHost.open({ stateDir: path.join(dir, 'state'), netns: h, controlPlane: await open('h1'), underlay: { dev: 'eth0' } });
+    registerCleanup(() => cli.close(), 'cli');
+    const gate = hold(agent as unknown as Record<string, unknown>, 'provider', () => true, 'after');
+    const pass = agent.reconcile();
+    await gate.reached; // the list still has ov
+    await cli.removeNetwork('ov');
+    gate.open();
+    await pass;
+    await agent.reconcile(); // a list read after the removal
+    assert.deepEqual(agent.networks(), []);
+    assert.deepEqual(nsnetLinks(), [], 'no device made again');
+    assert.deepEqual(await hostsOf(peer, 'ov'), ['p1'], 'the block is not claimed again');
+    assert.deepEqual(errors.map((e) => e.message), []);
+  });
+
+  it('a lease lost behind the agent\'s back, its recovery in flight during a full pass: the same block again, no error', async () => {
+    const { net, peer } = await running();
+    const recovery = hold(real as unknown as Record<string, unknown>, 'join'); // the control plane's next join: its recovery's
+    const store = await FileStore.open({ dir: path.join(dir, 'cp') });
+    await store.update((tx) => { for (const l of tx.list<{ hostId: string }>('leases')) if (l.value.hostId === 'h1') tx.delete('leases', l.key); });
+    await store.close();
+    await recovery.reached;
+    await agent.reconcile(); // while the recovery is held: this host's record is missing
+    await until('the record is published again', async () => (await hostsOf(peer, 'ov')).includes('h1'), 10000, 50);
+    recovery.open();
+    await recovery.finished;
+    assert.equal((await peer.snapshot()).hosts.find((r) => r.hostId === 'h1')?.subnet, net.hostSubnet, 'the same block');
+    await agent.reconcile();
+    assert.equal(peerState(h, net.vxlan).routes.length, 1);
     assert.deepEqual(errors.map((e) => e.message), []);
   });
 
