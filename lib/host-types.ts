@@ -141,7 +141,11 @@ export interface GcReport {
 }
 
 export interface ReconcileReport {
-  /** Networks whose bridge or firewall elements were recreated. */
+  /**
+   * Networks whose bridge, VXLAN device or firewall elements were recreated — by this call, or
+   * (overlay) by the running agent since the last report: a device deleted by hand is reported
+   * once, whoever remade it first.
+   */
   networks: string[];
   /** Endpoints re-attached or re-published. */
   endpoints: string[];

@@ -164,6 +164,12 @@ export interface Driver<N extends NetworkRecord = NetworkRecord> {
   firewallEndpoint?(net: N, ep: EndpointRecord): FirewallEndpoint | undefined;
   /** reconcile: what of the network's kernel objects is there (networks without one are not realized by reconcile). */
   diagnose?(ctx: DriverContext, net: N, state: HealState): Promise<NetworkHealth>;
+  /**
+   * reconcile, after realize: whether someone else (an overlay's agent) found the network broken
+   * and repaired it since the last report, so that reconcile reports what was found whoever
+   * repaired it.
+   */
+  repairedByOthers?(ctx: DriverContext, net: N): boolean;
   /** reconcile: puts the endpoint back if broken (its namespace exists); true when something was repaired. */
   healEndpoint?(ctx: DriverContext, net: N, ep: EndpointRecord, state: HealState): Promise<boolean>;
 }

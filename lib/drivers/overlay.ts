@@ -10,7 +10,7 @@ import { ownerAlias } from '../devices/marks';
 import { faultPoint } from '../faults';
 import { Firewall } from '../firewall/firewall';
 import { normalizeNetwork } from '../ipam/index';
-import { createOverlay, removeOverlay, resolveUnderlay } from '../overlay/devices';
+import { createOverlay, removeOverlay, resolveUnderlay, type OverlayDevices } from '../overlay/devices';
 import { RTPROT_NSNET } from '../overlay/peers';
 import type { OverlayMembership } from '../overlay/membership';
 import * as v from '../validate';
@@ -31,13 +31,29 @@ function membership(ctx: DriverContext): OverlayMembership {
   return ctx.overlay;
 }
 
-/** Makes (or corrects) the network's bridge and VXLAN device from its record alone (no control plane). */
-async function devices(ctx: DriverContext, r: OverlayNetworkRecord): Promise<void> {
+/**
+ * Makes (or corrects) the network's bridge and VXLAN device from its record. With this host's
+ * membership, through its agent's queue (never at once with the agent's own work on them; the
+ * agent serves the network from then on); without one, from the record alone.
+ */
+async function makeDevices(ctx: DriverContext, r: OverlayNetworkRecord): Promise<void> {
   const underlay = await resolveUnderlay(ctx.host, r.underlay);
-  await createOverlay(ctx.host, {
+  const d: OverlayDevices = {
     network: r.name, bridge: r.bridge, vxlan: r.vxlan, vni: r.vni, vxlanPort: r.vxlanPort, mtu: r.mtu, subnet: r.hostSubnet,
     gateway: r.gateway, vtepAddress: r.hostSubnet.split('/')[0]!, vtepMac: r.vtepMac, underlay,
-  });
+  };
+  if (ctx.overlay) await ctx.overlay.agent.realize(d);
+  else await createOverlay(ctx.host, d);
+}
+
+/**
+ * Removes the network's devices from this host. With this host's membership, through its
+ * agent's queue, which first stops serving the network: no work of the agent's is half done on
+ * them when they go, and none touches them after (the block stays claimed until `release`).
+ */
+async function removeDevices(ctx: DriverContext, network: string): Promise<void> {
+  if (ctx.overlay) await ctx.overlay.agent.drop(network);
+  else await removeOverlay(ctx.host, network);
 }
 
 const { bridgeUp, ...endpoints } = bridgedEndpoints<OverlayNetworkRecord>(view);
@@ -72,7 +88,7 @@ export const overlayDriver: Driver<OverlayNetworkRecord> = {
   async realize(ctx, net) {
     await ctx.firewall.ensure();
     // The bridge and VXLAN device from the record (peers are the agent's business).
-    await devices(ctx, net);
+    await makeDevices(ctx, net);
     faultPoint('realize:bridge');
     const fw = view(net).firewall;
     for (const [key, value] of Object.entries(Firewall.sysctls(fw))) await ctx.sysctl(key, value);
@@ -82,7 +98,7 @@ export const overlayDriver: Driver<OverlayNetworkRecord> = {
   async unrealize(ctx, net) {
     await ctx.firewall.removeNetwork(net.name);
     faultPoint('removeNetwork:firewall');
-    await removeOverlay(ctx.host, net.name);
+    await removeDevices(ctx, net.name);
     faultPoint('removeNetwork:bridge');
   },
 
@@ -113,6 +129,9 @@ export const overlayDriver: Driver<OverlayNetworkRecord> = {
   },
 
   ownsLink: (net, link) => link.name === net.bridge || link.name === net.vxlan,
+
+  /** What the running agent found broken and remade first (asked after realize, which waits for any pass in flight). */
+  repairedByOthers: (ctx, net) => ctx.overlay?.agent.takeRepaired(net.name) === true,
 
   async diagnose(ctx, net, state) {
     const [bridge, vxlan] = await Promise.all([ctx.host.links.find(net.bridge), ctx.host.links.find(net.vxlan)]);

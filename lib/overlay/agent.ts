@@ -9,9 +9,20 @@
  *   leave stale state; when the watch ends (compaction, lost connection, error) list again,
  *   retrying with exponential backoff until the control plane answers.
  *
- * All kernel work is serialized (one queue), so events and full passes never interleave.
+ * All kernel work is serialized (one queue), so events and full passes never interleave — and
+ * neither do this host's own changes to a network's devices: NetworkHost makes and removes them
+ * through {@link OverlayAgent.realize} and {@link OverlayAgent.drop}, which take the same queue
+ * and stop serving a network before its devices go. Work queued for a network that was left
+ * meanwhile is dropped, not failed.
+ *
  * Failures are reported as 'error' events (only when someone listens) and retried; nothing the
- * agent does in the background can become an unhandled rejection.
+ * agent does in the background can become an unhandled rejection. A failure that this host's own
+ * removal of a network explains (its device vanished, its definition went) is no error: the
+ * network is checked again by a full pass soon, and only a failure that persists is reported
+ * (lib/overlay/doubts.ts).
+ *
+ * A full pass that finds a network's devices missing or wrong remakes them and records the
+ * repair ('repaired' event); NetworkHost.reconcile() reports it, whoever got there first.
  *
  * The lease is the control plane's business (it renews it while open); the agent re-asserts its
  * records in every full pass, which also heals a lease lost while the control plane was away.
@@ -22,12 +33,16 @@ import { Netlink } from '../netlink/netlink';
 import { Netns, type NetnsSpec } from '../netns';
 import * as v from '../validate';
 import {
-  createOverlay, overlayNames, planOverlay, removeOverlay, resolveUnderlay, type OverlayDevices, type Underlay, type UnderlaySpec,
+  createOverlay, localBlock, planOverlay, removeOverlay, resolveUnderlay, type OverlayDevices, type Underlay, type UnderlaySpec,
 } from './devices';
 import {
-  emitError, vtepMacOf, type ControlPlane, type ControlPlaneEvent, type ControlPlaneWatch, type HostRecord, type OverlayNetworkConfig,
+  emitError, vtepMacOf, type ControlPlane, type ControlPlaneEvent, type ControlPlaneWatch, type OverlayNetworkConfig,
 } from './controlplane';
-import { programPeer, syncPeers, withdrawPeer, type Peer, type PeerSyncReport } from './peers';
+import { Doubts } from './doubts';
+import { applyPeers, syncPeers, type Peer, type PeerSyncReport } from './peers';
+import { ServedNetworks } from './served';
+import { HostView } from './view';
+import { Wakeup, type Wake } from './wakeup';
 
 export interface OverlayAgentOptions {
   controlPlane: ControlPlane;
@@ -58,28 +73,30 @@ export interface AgentSyncReport {
   changes: Record<string, PeerSyncReport>;
 }
 
-type Wake = 'timer' | 'resync' | 'stop';
-
-/** The per-host overlay agent. Events: 'synced', 'peers', 'resync', 'error', 'lease-lost', 'lease-recovered'. */
+/**
+ * The per-host overlay agent. Events: 'synced' (a full pass, {@link AgentSyncReport}), 'peers'
+ * ({ network, added, updated, removed }), 'repaired' ({ network }: a full pass remade devices
+ * that were missing or wrong), 'resync', 'error', 'lease-lost', 'lease-recovered'.
+ */
 export class OverlayAgent extends EventEmitter {
   /** The last failure (also reported as 'error' when someone listens). */
   lastError: Error | undefined;
-  private readonly joined = new Map<string, OverlayDevices>();
-  /** When join() joined each network (see follow()). */
-  private readonly joinedAt = new Map<string, number>();
+  /** The networks served here (see ServedNetworks: when each was joined or left). */
+  private readonly joined = new ServedNetworks();
   /** Networks whose record this agent's control plane has (re)published (adopted ones not yet). */
   private readonly asserted = new Set<string>();
   /** Control-plane view: network → block → record. */
-  private readonly view = new Map<string, Map<string, HostRecord>>();
+  private readonly view = new HostView();
   /** Kernel view: network → block → peer programmed. */
   private readonly programmed = new Map<string, Map<string, Peer>>();
-  /** Revision of the last full pass; events at or before it are already applied. */
-  private snapRevision = -1;
+  /** Networks whose devices a full pass remade since NetworkHost last asked (takeRepaired). */
+  private readonly repairs = new Set<string>();
+  /** Failures a removal of this host's may explain, held back once (see Doubts). */
+  private readonly doubts: Doubts;
   private queue: Promise<unknown> = Promise.resolve();
   private running: Promise<void> | undefined;
   private stopped = false;
-  private wake: ((w: Wake) => void) | undefined;
-  private pendingWake: Wake | undefined;
+  private readonly wakeup = new Wakeup();
   private readonly interval: number;
   private readonly backoff: { initial: number; max: number };
   private readonly relay: Record<string, (...a: unknown[]) => void>;
@@ -96,6 +113,7 @@ export class OverlayAgent extends EventEmitter {
     opts: OverlayAgentOptions,
   ) {
     super();
+    this.doubts = new Doubts(nl, () => this.poke('pass'));
     this.provider = opts.networks;
     this.interval = opts.reconcileInterval === undefined ? 10000 : v.int(opts.reconcileInterval, 50, 86400000, 'reconcileInterval');
     this.backoff = {
@@ -145,6 +163,16 @@ export class OverlayAgent extends EventEmitter {
     emitError(this, e);
   }
 
+  /** Stops serving a network: `left` by this host's own leave or removal, else no longer listed. */
+  private forget(network: string, left: boolean): void {
+    if (left) this.joined.left(network);
+    else this.joined.forget(network);
+    this.programmed.delete(network);
+    this.asserted.delete(network);
+    this.repairs.delete(network);
+    this.doubts.clear(network);
+  }
+
   /**
    * Joins a network on this host: claims a block (the one its VXLAN device already carries,
    * after a restart), makes the bridge and VXLAN device, programs the peers. Joining again is
@@ -157,17 +185,16 @@ export class OverlayAgent extends EventEmitter {
     return this.serial(async () => {
       this.underlay = await resolveUnderlay(this.nl, this.underlaySpec);
       const vtepMac = vtepMacOf(network, this.hostId);
-      const before = this.joined.get(network)?.subnet ?? (await this.localBlock(network, cfg.hostPrefix));
+      const before = this.joined.get(network)?.subnet ?? (await localBlock(this.nl, network, cfg.hostPrefix));
       const rec = await this.controlPlane.join(network, { underlay: this.underlay.address, vtepMac }, before ? { subnet: before } : {});
       try {
         const d = planOverlay(cfg, rec.subnet, vtepMac, this.underlay);
         await Netns.sysctl(this.netns, 'net.ipv4.ip_forward', '1');
         await createOverlay(this.nl, d);
-        this.joined.set(network, d);
-        this.joinedAt.set(network, Date.now());
+        this.joined.serve(d);
         this.asserted.add(network);
-        const snap = await this.controlPlane.snapshot();
-        this.absorb(snap.hosts.filter((h) => h.network === network), network);
+        const { snap, heard } = await this.view.read(this.controlPlane);
+        this.view.absorb(snap, heard, network);
         await this.syncNetwork(network);
         return { ...d };
       } catch (e) {
@@ -178,44 +205,61 @@ export class OverlayAgent extends EventEmitter {
     });
   }
 
-  /** The block this host's VXLAN device of a network carries (left by an earlier run). */
-  private async localBlock(network: string, hostPrefix: number): Promise<string | undefined> {
-    const { vxlan } = overlayNames(network);
-    if (!(await this.nl.links.find(vxlan))) return undefined;
-    const a = (await this.nl.addresses.list({ dev: vxlan, family: 4 })).find((x) => x.prefixLength === 32);
-    return a ? `${v.networkAddress(a.address, hostPrefix)}/${hostPrefix}` : undefined;
-  }
-
   /**
-   * Leaves a network: removes its devices from this host (unless `keepDevices`) and releases
-   * this host's block everywhere.
+   * Leaves a network: stops serving it, removes its devices from this host (unless
+   * `keepDevices`) and releases this host's block everywhere.
    */
   async leave(network: string, opts: { keepDevices?: boolean } = {}): Promise<void> {
     await this.serial(async () => {
-      this.joined.delete(network);
-      this.programmed.delete(network);
-      this.asserted.delete(network);
+      this.forget(network, true);
       if (!opts.keepDevices) await removeOverlay(this.nl, network);
       await this.controlPlane.leave(network);
     });
   }
 
-  /** Replaces the view of one network (or of all, when `network` is undefined) with `hosts`. */
-  private absorb(hosts: HostRecord[], network?: string): void {
-    if (network === undefined) this.view.clear();
-    else this.view.delete(network);
-    for (const h of hosts) {
-      let m = this.view.get(h.network);
-      if (!m) this.view.set(h.network, (m = new Map()));
-      m.set(h.subnet, h);
-    }
+  /**
+   * Makes (or corrects) a network's devices as this host records them, in the agent's queue,
+   * and serves the network (its peers are programmed by a full pass, asked for at once when the
+   * network was not served yet). How NetworkHost realizes an overlay network.
+   * @internal
+   */
+  async realize(d: OverlayDevices): Promise<void> {
+    const adopted = await this.serial(async () => {
+      await createOverlay(this.nl, d);
+      if (this.joined.has(d.network)) return false;
+      this.joined.serve(d);
+      return true;
+    });
+    if (adopted) this.poke('pass');
+  }
+
+  /**
+   * Stops serving a network and removes its devices from this host, in the agent's queue: no
+   * work of the agent's touches them afterwards, and none is half done when they go. This
+   * host's block stays claimed ({@link leave} releases it). How NetworkHost removes them.
+   * @internal
+   */
+  async drop(network: string): Promise<void> {
+    await this.serial(async () => {
+      this.forget(network, true);
+      await removeOverlay(this.nl, network);
+    });
+  }
+
+  /**
+   * Whether a full pass remade this network's devices since the last call (which forgets it).
+   * NetworkHost.reconcile() reports such a network as repaired, as if it had remade them itself.
+   * @internal
+   */
+  takeRepaired(network: string): boolean {
+    return this.repairs.delete(network);
   }
 
   /** The peers a joined network should have: every other host's record, never this host's block. */
   private wanted(network: string): Map<string, Peer> {
     const d = this.joined.get(network);
     const out = new Map<string, Peer>();
-    for (const r of this.view.get(network)?.values() ?? []) {
+    for (const r of this.view.hosts(network)) {
       if (r.hostId === this.hostId) continue;
       if (r.subnet === d?.subnet) {
         this.fail(new NsnetError('ERR_SUBNET_TAKEN', `${r.subnet} of ${network} is this host's block but host ${r.hostId} holds it`, { network, subnet: r.subnet, holder: r.hostId }));
@@ -240,25 +284,20 @@ export class OverlayAgent extends EventEmitter {
   /** Applies the view of one network incrementally (what changed since it was programmed). */
   private async applyNetwork(network: string): Promise<void> {
     const d = this.joined.get(network);
-    if (!d) return;
-    const want = this.wanted(network);
+    if (!d) return; // left meanwhile: nothing to do
+    try {
+      await this.applyPeers(network, d);
+    } catch (e) {
+      // Its devices went while the change was applied: a full pass finds out why.
+      if (await this.doubts.explained(d, e, true)) this.poke('pass');
+      else this.fail(e);
+    }
+  }
+
+  private async applyPeers(network: string, d: OverlayDevices): Promise<void> {
     const have = this.programmed.get(network) ?? new Map<string, Peer>();
-    const report: PeerSyncReport = { added: [], updated: [], removed: [] };
-    for (const [subnet, p] of have) {
-      if (want.has(subnet)) continue;
-      await withdrawPeer(this.nl, d.vxlan, p);
-      have.delete(subnet);
-      report.removed.push(subnet);
-    }
-    for (const [subnet, p] of want) {
-      const old = have.get(subnet);
-      if (old && old.underlay === p.underlay && old.vtepMac === p.vtepMac) continue;
-      if (old && old.vtepMac !== p.vtepMac) await withdrawPeer(this.nl, d.vxlan, old);
-      await programPeer(this.nl, d.vxlan, p);
-      have.set(subnet, p);
-      (old ? report.updated : report.added).push(subnet);
-    }
     this.programmed.set(network, have);
+    const report = await applyPeers(this.nl, d.vxlan, have, this.wanted(network));
     if (report.added.length || report.updated.length || report.removed.length) this.emit('peers', { network, ...report });
   }
 
@@ -269,59 +308,58 @@ export class OverlayAgent extends EventEmitter {
   async reconcile(): Promise<AgentSyncReport> {
     // Read before taking the queue: the provider may wait for a store transaction that is
     // itself waiting for this queue (a createNetwork joining).
-    const asked = Date.now();
+    const asked = this.joined.now;
     const listed = this.provider ? await this.provider() : undefined;
     return this.serial(async () => {
-      const snap = await this.controlPlane.snapshot();
-      this.absorb(snap.hosts);
+      const { snap, heard } = await this.view.read(this.controlPlane);
+      this.view.absorb(snap, heard);
       if (listed) this.follow(listed, snap.networks, asked);
       const report: AgentSyncReport = { revision: snap.revision, peers: {}, changes: {} };
-      for (const [network, d] of this.joined) {
+      for (const [network, d] of [...this.joined.entries()]) {
+        const had = await this.doubts.present(d).catch(() => false);
         try {
-          const mine = this.view.get(network)?.get(d.subnet);
+          const mine = this.view.get(network, d.subnet);
+          // Its record gone: expired, or another process of this host removed the network after
+          // the list above was read. Not claimed again before a fresh list says (see Doubts).
+          if (!mine && this.doubts.holdBack(network, true)) continue;
           // An adopted network's record may hang on another process's lease: it is published
           // again under this one's at once, not after that lease has expired.
           if (!mine || mine.hostId !== this.hostId || mine.underlay !== d.underlay.address || mine.vtepMac !== d.vtepMac || !this.asserted.has(network)) {
             if (mine && mine.hostId !== this.hostId) throw new NsnetError('ERR_SUBNET_TAKEN', `${d.subnet} of ${network} is held by host ${mine.hostId}`, { network, subnet: d.subnet, holder: mine.hostId });
             const rec = await this.controlPlane.join(network, { underlay: d.underlay.address, vtepMac: d.vtepMac }, { subnet: d.subnet, exact: true });
             this.asserted.add(network);
-            if (!this.view.has(network)) this.view.set(network, new Map());
-            this.view.get(network)!.set(rec.subnet, rec);
+            this.view.put(rec);
           }
-          await createOverlay(this.nl, d);
+          if (await createOverlay(this.nl, d)) {
+            this.repairs.add(network);
+            this.emit('repaired', { network });
+          }
           const r = await this.syncNetwork(network);
           if (r) report.changes[network] = r;
           report.peers[network] = this.programmed.get(network)?.size ?? 0;
+          this.doubts.clear(network);
         } catch (e) {
-          this.fail(e);
+          if (!this.doubts.holdBack(network, await this.doubts.explained(d, e, had))) this.fail(e);
         }
       }
-      this.snapRevision = snap.revision;
       this.emit('synced', report);
       return report;
     });
   }
 
-  /** Makes the joined set what the provider listed (see OverlayAgentOptions.networks). */
+  /** Makes the joined set what the provider listed (see OverlayAgentOptions.networks, ServedNetworks). */
   private follow(listed: { network: string; subnet: string }[], configs: OverlayNetworkConfig[], asked: number): void {
-    const want = new Map(listed.map((l) => [l.network, l.subnet]));
-    for (const network of [...this.joined.keys()]) {
-      if (want.get(network) === this.joined.get(network)!.subnet) continue;
-      // Joined here after the list was read (its record may not be committed yet): kept.
-      if ((this.joinedAt.get(network) ?? 0) >= asked) continue;
-      this.joined.delete(network);
-      this.programmed.delete(network);
-      this.asserted.delete(network);
-    }
-    for (const [network, subnet] of want) {
-      if (this.joined.has(network)) continue;
+    const { forget, adopt } = this.joined.compare(listed, asked);
+    for (const network of forget) this.forget(network, false);
+    this.doubts.retain((n) => this.joined.has(n) || listed.some((l) => l.network === n));
+    for (const { network, subnet } of adopt) {
       const cfg = configs.find((c) => c.name === network);
       if (!cfg) {
-        this.fail(new NsnetError('ERR_NETWORK_NOT_FOUND', `overlay network ${network} is recorded on this host but not in the control plane`, { network }));
+        if (!this.doubts.holdBack(network, true)) this.fail(new NsnetError('ERR_NETWORK_NOT_FOUND', `overlay network ${network} is recorded on this host but not in the control plane`, { network }));
         continue;
       }
       try {
-        this.joined.set(network, planOverlay(cfg, subnet, vtepMacOf(network, this.hostId), this.underlay));
+        this.joined.serve(planOverlay(cfg, subnet, vtepMacOf(network, this.hostId), this.underlay));
       } catch (e) {
         this.fail(e);
       }
@@ -334,39 +372,19 @@ export class OverlayAgent extends EventEmitter {
       this.poke('resync');
       return;
     }
-    if (e.revision <= this.snapRevision) return;
-    if (e.type === 'host-put' || e.type === 'host-delete') {
-      const network = e.type === 'host-put' ? e.record.network : e.network;
-      let m = this.view.get(network);
-      if (!m) this.view.set(network, (m = new Map()));
-      if (e.type === 'host-put') m.set(e.record.subnet, e.record);
-      else m.delete(e.subnet);
-      if (this.joined.has(network)) void this.serial(() => this.applyNetwork(network)).catch((err) => this.fail(err));
-    }
+    if (e.type !== 'host-put' && e.type !== 'host-delete') return;
+    if (!this.view.apply(e)) return;
+    const network = e.type === 'host-put' ? e.record.network : e.network;
+    // (applyNetwork reports its own failures.)
+    if (this.joined.has(network)) void this.serial(() => this.applyNetwork(network));
   }
 
   private poke(w: Wake): void {
-    if (this.wake) {
-      const f = this.wake;
-      this.wake = undefined;
-      f(w);
-    } else if (w !== 'timer') this.pendingWake = w;
+    this.wakeup.poke(w);
   }
 
   private sleep(ms: number): Promise<Wake> {
-    if (this.stopped) return Promise.resolve('stop');
-    if (this.pendingWake) {
-      const w = this.pendingWake;
-      this.pendingWake = undefined;
-      return Promise.resolve(w);
-    }
-    return new Promise((resolve) => {
-      const t = setTimeout(() => this.poke('timer'), ms);
-      this.wake = (w) => {
-        clearTimeout(t);
-        resolve(w);
-      };
-    });
+    return this.stopped ? Promise.resolve('stop') : this.wakeup.sleep(ms);
   }
 
   /**
@@ -394,7 +412,7 @@ export class OverlayAgent extends EventEmitter {
         delay = this.backoff.initial;
         for (;;) {
           const w = await this.sleep(this.interval);
-          if (w !== 'timer') break;
+          if (w !== 'timer' && w !== 'pass') break;
           await this.reconcile();
         }
       } catch (e) {
@@ -402,7 +420,8 @@ export class OverlayAgent extends EventEmitter {
         await this.sleep(delay * (0.5 + Math.random() / 2));
         delay = Math.min(delay * 2, this.backoff.max);
       } finally {
-        this.pendingWake = undefined;
+        // (A pass asked for is what the next round's pass is; a 'stop' stays seen through `stopped`.)
+        this.wakeup.clear();
         await watch?.close().catch(() => undefined);
       }
     }

@@ -304,6 +304,11 @@ export function emitError(em: EventEmitter, e: unknown): void {
  * keep-alive loop — renew every TTL/3; when the lease turns out to have expired, take a new one
  * and claim the same blocks again (`exact`: a block another host took meanwhile is reported as
  * ERR_SUBNET_TAKEN, never silently swapped under running containers).
+ *
+ * The keep-alive runs beside this host's own calls, so it never reports what they cause: a
+ * renewal or recovery cut short by `close()` is no error, a block left (`leave`) while the lease
+ * was being recovered is not claimed again (leave waits for the recovery, which skips what was
+ * left), and a network removed meanwhile is no error either.
  */
 export abstract class ControlPlaneBase extends EventEmitter {
   readonly hostId: string;
@@ -335,6 +340,7 @@ export abstract class ControlPlaneBase extends EventEmitter {
         void this.renew().then(
           () => undefined,
           (e: NsnetError) => {
+            if (this.closed) return undefined; // closed while renewing: nothing to report
             if (e?.code === 'ERR_LEASE_LOST') return this.recover();
             emitError(this, e); // unreachable: retried at the next tick
             return undefined;
@@ -358,16 +364,30 @@ export abstract class ControlPlaneBase extends EventEmitter {
       this.emit('lease-lost');
       let ok = true;
       for (const r of [...this.held.values()]) {
+        // Left (or claimed again) by this host meanwhile: not this recovery's business.
+        if (this.closed || this.held.get(r.network) !== r) continue;
         try {
           await this.join(r.network, r, { subnet: r.subnet, exact: true });
         } catch (e) {
           ok = false;
+          // Closed, or left while this join was on its way (leave() waits for it, then releases it).
+          if (this.closed || !this.held.has(r.network)) continue;
           if ((e as NsnetError).code === 'ERR_SUBNET_TAKEN' || (e as NsnetError).code === 'ERR_NETWORK_NOT_FOUND') this.held.delete(r.network);
           emitError(this, e);
         }
       }
-      if (ok) this.emit('lease-recovered');
+      if (ok && !this.closed) this.emit('lease-recovered');
     })().finally(() => { this.recovering = undefined; });
     return this.recovering;
+  }
+
+  /**
+   * The start of every leave(): the network is no longer held (a recovery in progress skips it)
+   * and a recovery's join already on its way has landed, so the leave that follows releases
+   * whatever it claimed.
+   */
+  protected async leaving(network: string): Promise<void> {
+    this.held.delete(network);
+    await this.recovering;
   }
 }

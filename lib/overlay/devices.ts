@@ -88,6 +88,14 @@ export async function resolveUnderlay(nl: Netlink, spec: UnderlaySpec): Promise<
   return { address, dev: link.name, index: link.index, mtu: link.mtu };
 }
 
+/** The block a network's VXLAN device on this host carries (left by an earlier run), if any. */
+export async function localBlock(nl: Netlink, network: string, hostPrefix: number): Promise<string | undefined> {
+  const { vxlan } = overlayNames(network);
+  if (!(await nl.links.find(vxlan))) return undefined;
+  const a = (await nl.addresses.list({ dev: vxlan, family: 4 })).find((x) => x.prefixLength === 32);
+  return a ? `${v.networkAddress(a.address, hostPrefix)}/${hostPrefix}` : undefined;
+}
+
 /** The overlay MTU: the one configured, else the underlay's minus the VXLAN overhead. @throws ERR_INVALID_MTU */
 export function overlayMtu(configured: number | undefined, underlay: Underlay): number {
   const mtu = configured ?? underlay.mtu - VXLAN_OVERHEAD;
@@ -122,30 +130,34 @@ function vxlanMatches(l: VxlanLink, d: OverlayDevices): boolean {
   return x.vni === d.vni && x.port === d.vxlanPort && x.local === d.underlay.address && x.dev === d.underlay.index && !x.learning && l.mac === d.vtepMac;
 }
 
-/** Keeps exactly `want` among a link's IPv4 addresses. */
-async function onlyAddress(nl: Netlink, dev: string, want: string): Promise<void> {
+/** Keeps exactly `want` among a link's IPv4 addresses; whether it had to change any. */
+async function onlyAddress(nl: Netlink, dev: string, want: string): Promise<boolean> {
   const have = await nl.addresses.list({ dev, family: 4 });
   for (const a of have) if (a.cidr !== want) await nl.addresses.remove(dev, a.cidr);
   if (!have.some((a) => a.cidr === want)) await nl.addresses.add(dev, want);
+  return have.length !== 1 || have[0]!.cidr !== want;
 }
 
 /**
  * Creates (or adopts and corrects) a network's bridge and VXLAN device on this host. A VXLAN
  * device of nsnet's for the network whose settings differ (another underlay, VNI, port) is made
- * again; a failure removes what this call created.
+ * again; a failure removes what this call created. Resolves to whether anything had to be made
+ * or corrected (false: both devices were already exactly right).
  * @throws ERR_VNI_IN_USE (another device of this host has the VNI on the port), ERR_NAME_IN_USE
  */
-export async function createOverlay(nl: Netlink, d: OverlayDevices): Promise<void> {
+export async function createOverlay(nl: Netlink, d: OverlayDevices): Promise<boolean> {
   const alias = ownerAlias(d.network);
   const links = await nl.links.list();
   const clash = links.find((l): l is VxlanLink => l.kind === 'vxlan' && l.name !== d.vxlan && l.vxlan.vni === d.vni && l.vxlan.port === d.vxlanPort);
   if (clash) throw new NsnetError('ERR_VNI_IN_USE', `VNI ${d.vni} (UDP ${d.vxlanPort}) is used by ${clash.name} on this host`, { vni: d.vni, dev: clash.name });
-  const hadBridge = links.some((l) => l.name === d.bridge);
+  const br = links.find((l) => l.name === d.bridge);
+  const gateway = `${d.gateway}/${d.subnet.split('/')[1]}`;
+  // (createBridge adds a missing gateway address: whether it was there is read before.)
+  let changed = !br || !br.up || br.mtu !== d.mtu || !(await nl.addresses.list({ dev: d.bridge, family: 4 })).some((a) => a.cidr === gateway);
   let made = false;
   try {
     await createBridge(nl, bridgeDevice(d));
-    await onlyAddress(nl, d.bridge, `${d.gateway}/${d.subnet.split('/')[1]}`);
-    const br = links.find((l) => l.name === d.bridge);
+    if (await onlyAddress(nl, d.bridge, gateway)) changed = true;
     if (br && br.mtu !== d.mtu) await nl.links.set(d.bridge, { mtu: d.mtu });
     let vx = links.find((l) => l.name === d.vxlan);
     if (vx && vx.alias !== alias) throw new NsnetError('ERR_NAME_IN_USE', `a link named ${d.vxlan} exists and is not nsnet's VXLAN device for ${d.network}`, { dev: d.vxlan });
@@ -153,6 +165,7 @@ export async function createOverlay(nl: Netlink, d: OverlayDevices): Promise<voi
       await nl.links.remove(vx.index).catch((e) => { if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e; });
       vx = undefined;
     }
+    if (!vx || !vx.up || vx.mtu !== d.mtu) changed = true;
     if (!vx) {
       try {
         await nl.links.add({
@@ -166,13 +179,14 @@ export async function createOverlay(nl: Netlink, d: OverlayDevices): Promise<voi
       }
       made = true;
     } else if (vx.mtu !== d.mtu) await nl.links.set(d.vxlan, { mtu: d.mtu });
-    await onlyAddress(nl, d.vxlan, `${d.vtepAddress}/32`);
+    if (await onlyAddress(nl, d.vxlan, `${d.vtepAddress}/32`)) changed = true;
     await nl.links.set(d.vxlan, { up: true });
   } catch (e) {
     if (made) await nl.links.remove(d.vxlan).catch(() => undefined);
-    if (!hadBridge) await removeBridge(nl, { name: d.network, bridge: d.bridge }).catch(() => undefined);
+    if (!br) await removeBridge(nl, { name: d.network, bridge: d.bridge }).catch(() => undefined);
     throw e;
   }
+  return changed;
 }
 
 /** Removes a network's devices from this host (routes, neighbours and FDB entries go with them). Already gone is fine. */

@@ -257,6 +257,7 @@ export class EtcdControlPlane extends ControlPlaneBase implements ControlPlane {
 
   async leave(network: string): Promise<void> {
     checkName(network, 'network name');
+    await this.leaving(network);
     const sp = this.subnetsPrefix(network);
     const r = await this.call('leave', () => this.client.kv.range({ key: sp, range_end: rangeEnd(sp) }));
     for (const kv of r.kvs) {
@@ -364,16 +365,18 @@ export class EtcdControlPlane extends ControlPlaneBase implements ControlPlane {
 
   async close(opts: { revoke?: boolean } = {}): Promise<void> {
     if (this.closed) return;
+    // Closed first: no renewal or lease recovery starts from here on (one on its way fails
+    // quietly; a block it claimed under this lease goes with the revoke below).
+    this.stopKeepAlive();
     try {
       await Promise.all([...this.watches].map((c) => c()));
       const lease = this.lease;
       if ((opts.revoke ?? true) && lease !== undefined) {
-        await this.call('revoke lease', () => this.client.leaseClient.leaseRevoke({ ID: lease })).catch((e) => {
-          if (!leaseGone(e)) throw e;
+        await this.client.leaseClient.leaseRevoke({ ID: lease }).catch((e) => {
+          if (!leaseGone(e)) throw unavailable(e, 'revoke lease');
         });
       }
     } finally {
-      this.stopKeepAlive();
       this.lease = undefined;
       this.client.close();
     }

@@ -180,6 +180,7 @@ export class FileControlPlane extends ControlPlaneBase implements ControlPlane {
   async leave(network: string): Promise<void> {
     this.checkOpen();
     checkName(network, 'network name');
+    await this.leaving(network);
     await this.store.update((tx) => {
       let gone = false;
       for (const r of FileControlPlane.records(tx, Date.now())) {

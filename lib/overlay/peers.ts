@@ -111,3 +111,26 @@ export async function syncPeers(nl: Netlink, dev: string, peers: Peer[]): Promis
   }
   return report;
 }
+
+/**
+ * Applies a change incrementally: `have` (the peers programmed, updated in place) becomes `want`
+ * — withdrawn first, then programmed — without reading the kernel's state (a full sync does).
+ */
+export async function applyPeers(nl: Netlink, dev: string, have: Map<string, Peer>, want: Map<string, Peer>): Promise<PeerSyncReport> {
+  const report: PeerSyncReport = { added: [], updated: [], removed: [] };
+  for (const [subnet, p] of have) {
+    if (want.has(subnet)) continue;
+    await withdrawPeer(nl, dev, p);
+    have.delete(subnet);
+    report.removed.push(subnet);
+  }
+  for (const [subnet, p] of want) {
+    const old = have.get(subnet);
+    if (old && old.underlay === p.underlay && old.vtepMac === p.vtepMac) continue;
+    if (old && old.vtepMac !== p.vtepMac) await withdrawPeer(nl, dev, old);
+    await programPeer(nl, dev, p);
+    have.set(subnet, p);
+    (old ? report.updated : report.added).push(subnet);
+  }
+  return report;
+}

@@ -51,6 +51,8 @@ function scenario(kind: 'etcd' | 'files'): void {
       join: ['ov'],
       reconcileInterval: INTERVAL,
     });
+    /** The 'error' events an agent printed since it (re)started. */
+    const errorsOf = (i: number): unknown[] => agents[i]!.lines.filter((l) => l.event === 'error');
     const routesTo = (h: number, subnet: string): boolean => peerState(world.hosts[h]!, devs[h]!.vxlan).routes.some((r) => r.startsWith(`${subnet} `));
 
     before(async () => {
@@ -137,6 +139,8 @@ function scenario(kind: 'etcd' | 'files'): void {
       assert.equal(again.subnet, devs[2]!.subnet, 'h3 keeps its block (its containers keep their addresses)');
       for (const h of [0, 1]) await until(`h${h + 1} re-adds h3`, () => routesTo(h, devs[2]!.subnet), 10000);
       assert.ok(await tcpReach(cs[2]!, cs[0]!, ips[2]!), 'c1 -> c3 again');
+      // A host dying, its lease expiring and the host coming back are ordinary operation.
+      for (const i of [0, 1, 2]) assert.deepEqual(errorsOf(i), [], `agent of h${i + 1}`);
     });
 
     if (kind === 'etcd') {
@@ -182,6 +186,7 @@ function scenario(kind: 'etcd' | 'files'): void {
         const files = fs.readdirSync(path.join(dir, 'subnets')).map(decodeURIComponent);
         assert.ok(!files.some((f) => f.includes(devs[1]!.subnet.replace('/', '-'))), `h2's block is free: ${files.join(' ')}`);
         assert.ok(await tcpReach(cs[2]!, cs[0]!, ips[2]!), 'c1 -> c3 still');
+        for (const i of [0, 2]) assert.deepEqual(errorsOf(i), [], `agent of h${i + 1}`);
       });
     }
   });

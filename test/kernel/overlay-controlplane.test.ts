@@ -17,6 +17,7 @@ import { FileControlPlane } from '../../lib/overlay/files';
 import { FileStore } from '../../lib/store/filestore';
 import { rejectsWith } from '../helpers/assert';
 import { EtcdServer, makeWorld, until } from '../helpers/overlay';
+import { called, first, hold } from '../helpers/overlay-races';
 import { registerCleanup, useSandbox } from '../helpers/sandbox';
 
 const vtep = (host: string, i = 1): { underlay: string; vtepMac: string } => ({ underlay: `198.18.1.${i}`, vtepMac: vtepMacOf('n', host) });
@@ -139,12 +140,8 @@ function contract(kind: 'etcd' | 'files'): void {
       assert.ok(!events.some((e) => e.type === 'resync'));
     });
 
-    it('recovers a lease lost behind its back: the same block is claimed again', async () => {
-      const a = await open('a', 2);
-      await a.defineNetwork({ name: 'n', subnet: '10.70.0.0/16', vni: 70 });
-      const r = await a.join('n', vtep('a'));
-      const lost = new Promise<void>((res) => a.on('lease-lost', () => res()));
-      const back = new Promise<void>((res) => a.on('lease-recovered', () => res()));
+    /** Ends the host's lease behind its back (as if it had expired). */
+    async function loseLease(): Promise<void> {
       if (kind === 'etcd') {
         const raw = new Etcd3({ hosts: etcd!.url });
         try {
@@ -158,10 +155,75 @@ function contract(kind: 'etcd' | 'files'): void {
         await store.update((tx) => { for (const k of tx.keys('leases')) tx.delete('leases', k); });
         await store.close();
       }
+    }
+
+    /** A host on network n, its 'error' events collected. */
+    async function member(ttl: number): Promise<{ a: ControlPlane; errors: Error[] }> {
+      const a = await open('a', ttl);
+      await a.defineNetwork({ name: 'n', subnet: '10.70.0.0/16', vni: 70 });
+      await a.join('n', vtep('a'));
+      const errors: Error[] = [];
+      a.on('error', (e) => errors.push(e));
+      return { a, errors };
+    }
+
+    it('recovers a lease lost behind its back: the same block is claimed again', async () => {
+      const a = await open('a', 2);
+      await a.defineNetwork({ name: 'n', subnet: '10.70.0.0/16', vni: 70 });
+      const r = await a.join('n', vtep('a'));
+      const lost = new Promise<void>((res) => a.on('lease-lost', () => res()));
+      const back = new Promise<void>((res) => a.on('lease-recovered', () => res()));
+      await loseLease();
       await lost;
       await back;
       const snap = await a.snapshot();
       assert.deepEqual(snap.hosts, [r]);
+    });
+
+    for (const remove of [false, true]) {
+      it(`does not claim again a block left${remove ? ' (and its network removed)' : ''} while the lost lease was being recovered, and reports no error`, async () => {
+        const { a, errors } = await member(2);
+        const gate = hold(a as unknown as Record<string, unknown>, 'join'); // the recovery's join
+        await loseLease();
+        await gate.reached;
+        const waits = called(a, 'leaving');
+        const leaving = (async () => {
+          await a.leave('n');
+          if (remove) await a.removeNetwork('n');
+        })();
+        // Open once the leave waits for the recovery, or is done without it.
+        await first(leaving, waits);
+        gate.open();
+        await leaving;
+        await gate.finished;
+        const obs = await open('obs');
+        assert.deepEqual(errors.map((e) => e.message), []);
+        assert.deepEqual((await obs.snapshot()).hosts, [], 'the block stays released');
+        assert.equal(await obs.getNetwork('n') === undefined, remove);
+      });
+    }
+
+    it('reports no error for a lease recovery that close() cut short, and claims nothing after it', async () => {
+      const { a, errors } = await member(2);
+      const gate = hold(a as unknown as Record<string, unknown>, 'join'); // the recovery's join
+      await loseLease();
+      await gate.reached;
+      await a.close();
+      gate.open();
+      await gate.finished;
+      const obs = await open('obs');
+      assert.deepEqual((await obs.snapshot()).hosts, []);
+      assert.deepEqual(errors.map((e) => e.message), []);
+    });
+
+    it('reports no error for a lease renewal that close() cut short', async () => {
+      const { a, errors } = await member(2);
+      const gate = hold(a as unknown as Record<string, unknown>, 'renew'); // the keep-alive's next renewal
+      await gate.reached;
+      await a.close();
+      gate.open();
+      await gate.finished;
+      assert.deepEqual(errors.map((e) => e.message), []);
     });
 
     if (kind === 'etcd') {
