@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { NsnetError, invalid } from '../errors';
-import type { StoreEntry, StoreTx } from './index';
+import type { StoreEntry, StoreTx } from './types';
 
 /** Collection names: a directory each. */
 export const COLLECTION = /^[a-z][a-z0-9_-]{0,63}$/u;

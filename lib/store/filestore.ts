@@ -23,7 +23,7 @@ import {
   COLLECTION, Snapshot, checkCollection, checkKey, corrupt, encodeKey, ioError, readText, syncFile, unlinkQuiet, writeFile,
   type Op,
 } from './documents';
-import type { Store, StoreTx, StoreView } from './index';
+import type { Store, StoreTx, StoreView } from './types';
 
 const FORMAT = 1;
 const META = 'meta.json';

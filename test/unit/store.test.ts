@@ -90,6 +90,27 @@ function tests(this: Mocha.Suite): void {
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
+  it('lib/store has no import cycle (the shared types live in a leaf module)', () => {
+    // Sources, not the compiled output: `import type` leaves no trace in JavaScript.
+    const src = path.join(__dirname, '..', '..', '..', 'lib', 'store');
+    const edges = new Map<string, string[]>();
+    for (const f of fs.readdirSync(src).filter((n) => n.endsWith('.ts'))) {
+      const text = fs.readFileSync(path.join(src, f), 'utf8');
+      edges.set(f, [...text.matchAll(/^(?:import|export)\b[^;]*?from '\.\/([^']+)'/gmsu)].map((m) => `${m[1]}.ts`));
+    }
+    const cycles: string[] = [];
+    const walk = (f: string, trail: string[]): void => {
+      if (trail.includes(f)) {
+        cycles.push([...trail.slice(trail.indexOf(f)), f].join(' → '));
+        return;
+      }
+      for (const g of edges.get(f) ?? []) walk(g, [...trail, f]);
+    };
+    for (const f of edges.keys()) walk(f, []);
+    assert.ok(edges.get('index.ts')?.includes('filestore.ts'), 'the scan sees imports');
+    assert.deepEqual(cycles, []);
+  });
+
   it('open creates the directory (0700) and meta.json {format:1}; reopening works', async () => {
     store = await FileStore.open({ dir });
     assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
