@@ -6,4 +6,4 @@
 export { FileStore } from './filestore';
 export type { FileStoreOptions } from './filestore';
 export { FileLock } from './flock';
-export type { Store, StoreEntry, StoreTx, StoreView } from './types';
+export type { DamagedDocument, DocumentCheck, Store, StoreEntry, StoreScan, StoreTx, StoreView } from './types';

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Ipam, macFromIp, normalizeNetwork, DEFAULT_POOLS, type NormalizedNetwork } from '../../lib/ipam/index';
-import { FileStore, type StoreEntry, type StoreTx } from '../../lib/store/index';
+import { FileStore, type DamagedDocument, type StoreEntry, type StoreScan, type StoreTx } from '../../lib/store/index';
 
 /** A StoreTx in memory with the same copy semantics as FileStore; counts puts. */
 class MemTx implements StoreTx {
@@ -20,6 +20,17 @@ class MemTx implements StoreTx {
   }
   list<T>(c: string): StoreEntry<T>[] {
     return this.keys(c).map((key) => ({ key, value: this.get<T>(c, key)! }));
+  }
+  /** (Nothing is ever damaged in memory.) */
+  scan<T>(c: string): StoreScan<T> {
+    return { entries: this.list<T>(c), damaged: [] };
+  }
+  damaged(): DamagedDocument[] {
+    return [];
+  }
+  setAside(d: DamagedDocument): string {
+    if (d.key !== undefined) this.delete(d.collection, d.key);
+    return `${d.file}.damaged`;
   }
   keys(c: string): string[] {
     return [...this.data.keys()].filter((k) => k.startsWith(`${c}\0`)).map((k) => k.slice(c.length + 1)).sort();
