@@ -29,6 +29,10 @@ import { Ipam, macFromIp, normalizeNetwork } from './ipam/index';
 import { Netlink } from './netlink/netlink';
 import { Sockets, type BoundSocket } from './netlink/sockets';
 import { Netns, openNetns, type NetnsSpec } from './netns';
+import { ENDPOINTS, NETWORKS, PORTS, epKey } from './state/collections';
+import { damageProblem, emitWarning, endpointsOn, isRecorded, readEndpoints, readNetworks, type WarningHandler } from './state/damage';
+import { recordClaims, span, type PortClaim } from './state/ledger';
+import { repairDamaged } from './state/repair';
 import { FileStore } from './store/filestore';
 import type { Store, StoreTx, StoreView } from './store/index';
 import * as v from './validate';
@@ -49,6 +53,11 @@ export interface NetworkHostOptions {
   underlay?: OverlayHostOptions['underlay'];
   /** Overlay mode: the agent's full reconcile period, ms (default 10 000). */
   reconcileInterval?: number;
+  /**
+   * Receives warnings: a damaged state document a listing left out (`WARN_STORE_DAMAGED`,
+   * naming the file; `gc()` repairs it). Default: `process.emitWarning` (printed on stderr).
+   */
+  onWarning?: WarningHandler;
 }
 
 /** The default network: exists without being created (like Docker's `bridge`). */
@@ -61,17 +70,6 @@ const DEFAULT_BRIDGE = 'nsnet0';
  */
 export const PREDEFINED_NETWORKS = ['host', 'none', 'container'] as const;
 const MACVLAN_MODES: readonly MacvlanMode[] = ['bridge', 'private', 'vepa', 'passthru'];
-
-const NETWORKS = 'networks';
-const ENDPOINTS = 'endpoints';
-/** The host-wide port ledger: one document per protocol and host port, naming its holders. */
-const PORTS = 'ports';
-
-interface PortClaim {
-  hostIp?: string;
-  /** `network/endpoint`. */
-  holder: string;
-}
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/u;
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/u;
@@ -87,8 +85,6 @@ function endpointId(id: unknown): string {
   if (typeof id !== 'string' || !ID_RE.test(id)) throw invalid('ERR_INVALID_NAME', `endpoint id ${JSON.stringify(id)} must be 1 to 128 letters, digits, "_", ".", ":" or "-", starting with a letter or digit`, { value: id });
   return id;
 }
-
-const epKey = (network: string, id: string): string => `${network}/${id}`;
 
 /** How a ledger holder (`network/endpoint`) reads in an error. */
 function holderName(holder: string): string {
@@ -151,11 +147,6 @@ function normalizePorts(ports: unknown): PortMapping[] {
   });
 }
 
-/** Host ports a mapping covers. */
-function span(p: PortMapping): [number, number] {
-  return [p.hostPort, p.hostPortEnd ?? p.hostPort];
-}
-
 /** Two mappings claim the same host port (same protocol, overlapping addresses and ports). */
 function clash(a: PortMapping, b: PortMapping): boolean {
   if (a.protocol !== b.protocol) return false;
@@ -202,6 +193,8 @@ export class NetworkHost {
    */
   private readonly ready = new Map<string, string>();
   private sockets: Promise<Sockets> | undefined;
+  /** Where warnings go (NetworkHostOptions.onWarning). */
+  private warn: WarningHandler = emitWarning;
 
   private constructor(
     /** Where the state lives. */
@@ -217,7 +210,8 @@ export class NetworkHost {
 
   /** Opens the state store and handles in the host namespace. */
   static async open(opts: NetworkHostOptions = {}): Promise<NetworkHost> {
-    v.knownKeys(opts, ['stateDir', 'netns', 'controlPlane', 'hostId', 'underlay', 'reconcileInterval'], 'NetworkHost.open options');
+    v.knownKeys(opts, ['stateDir', 'netns', 'controlPlane', 'hostId', 'underlay', 'reconcileInterval', 'onWarning'], 'NetworkHost.open options');
+    if (opts.onWarning !== undefined && typeof opts.onWarning !== 'function') throw invalid('ERR_INVALID_ARGUMENT', 'onWarning must be a function', { option: 'onWarning' });
     if (opts.controlPlane === undefined) {
       for (const k of ['hostId', 'underlay', 'reconcileInterval'] as const)
         if (opts[k] !== undefined) throw invalid('ERR_INVALID_ARGUMENT', `${k} applies to overlay mode, which needs a controlPlane`, { option: k });
@@ -229,24 +223,26 @@ export class NetworkHost {
       host = await Netlink.open(opts.netns === undefined ? {} : { netns: opts.netns });
       const firewall = await Firewall.open(opts.netns === undefined ? {} : { netns: opts.netns });
       const nh = new NetworkHost(stateDir, store, host, firewall, opts.netns);
+      nh.warn = opts.onWarning ?? emitWarning;
       // The default network is recorded on first open; its bridge is made at first connect.
-      // (Only written when missing: a read-only state dir still opens, for reads.)
-      const complete = await store.read((view) => [DEFAULT_NETWORK, ...PREDEFINED_NETWORKS].every((n) => view.get(NETWORKS, n) !== undefined));
+      // (Only written when missing: a read-only state dir still opens, for reads. A damaged
+      // record counts as there: gc() repairs it.)
+      const complete = await store.read((view) => [DEFAULT_NETWORK, ...PREDEFINED_NETWORKS].every((n) => isRecorded(view, NETWORKS, n)));
       if (!complete) await store.update((tx) => {
         for (const name of PREDEFINED_NETWORKS) {
-          if (tx.get(NETWORKS, name)) continue;
+          if (isRecorded(tx, NETWORKS, name)) continue;
           const rec: PlainNetworkRecord = { name, driver: name, labels: {}, created: new Date().toISOString() };
           tx.put(NETWORKS, name, rec);
         }
-        if (tx.get(NETWORKS, DEFAULT_NETWORK)) return;
+        if (isRecorded(tx, NETWORKS, DEFAULT_NETWORK)) return;
         const rec = nh.defaultRecord(tx);
         nh.ipam.createPool(tx, rec.name, { subnet: rec.subnet, gateway: rec.gateway });
         tx.put(NETWORKS, rec.name, rec);
       });
       if (opts.controlPlane !== undefined) {
         // The agent serves the overlay networks recorded here (other processes may join some).
-        const recorded = (): Promise<{ network: string; subnet: string }[]> => store.read((view) => view.list<NetworkRecord>(NETWORKS)
-          .flatMap((n) => (n.value.driver === 'overlay' ? [{ network: n.value.name, subnet: n.value.hostSubnet }] : [])));
+        const recorded = (): Promise<{ network: string; subnet: string }[]> => store.read((view) => readNetworks(view, nh.warn)
+          .flatMap((n) => (n.driver === 'overlay' ? [{ network: n.name, subnet: n.hostSubnet }] : [])));
         nh.overlay = await OverlayMembership.open({
           controlPlane: opts.controlPlane,
           ...(opts.hostId !== undefined ? { hostId: opts.hostId } : {}),
@@ -492,8 +488,8 @@ export class NetworkHost {
       if (name === DEFAULT_NETWORK || (PREDEFINED_NETWORKS as readonly string[]).includes(name)) throw new NsnetError('ERR_INVALID_ARGUMENT', `the predefined network ${name} cannot be removed`, { network: name });
       const net = this.network(tx, name);
       if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${name} does not exist`, { network: name });
-      const eps = tx.list<EndpointRecord>(ENDPOINTS).filter((e) => e.value.network === name);
-      if (eps.length) throw new NsnetError('ERR_NETWORK_IN_USE', `network ${name} has ${eps.length} endpoint(s): ${eps.slice(0, 5).map((e) => e.value.id).join(', ')}`, { network: name });
+      const eps = endpointsOn(tx, name);
+      if (eps.length) throw new NsnetError('ERR_NETWORK_IN_USE', `network ${name} has ${eps.length} endpoint(s): ${eps.slice(0, 5).map((e) => e.id).join(', ')}`, { network: name });
       await this.unrealize(net);
       undo(() => this.realize(net));
       // Overlay: this host's block is released everywhere (without a control plane, it expires
@@ -513,9 +509,12 @@ export class NetworkHost {
     });
   }
 
-  /** Every network, the default one included. */
+  /**
+   * Every network, the default one included. A damaged record is left out, with a warning
+   * naming its file (NetworkHostOptions.onWarning).
+   */
   async listNetworks(): Promise<Network[]> {
-    return this.store.read((view) => view.list<NetworkRecord>(NETWORKS).map((n) => ({ ...n.value })));
+    return this.store.read((view) => readNetworks(view, this.warn).map((n) => ({ ...n })));
   }
 
   /** A network with its endpoints and the host state it depends on. */
@@ -524,7 +523,7 @@ export class NetworkHost {
     const { net, eps } = await this.store.read((view) => {
       const net = this.network(view, name);
       if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${name} does not exist`, { network: name });
-      return { net, eps: this.endpointsOf(view, name) };
+      return { net, eps: this.endpointsOf(view, name, this.warn) };
     });
     const ipForward = (await Netns.sysctl(this.netns, 'net.ipv4.ip_forward')) === '1';
     const out: NetworkInspect = { ...net, endpoints: eps, ipForward };
@@ -547,10 +546,13 @@ export class NetworkHost {
     }));
   }
 
-  /** Public views of the endpoints of one network, or of all (container-mode ones show their target's addresses). */
-  private endpointsOf(view: StoreView, network?: string): Endpoint[] {
-    const nets = new Map(view.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
-    const all = view.list<EndpointRecord>(ENDPOINTS).map((e) => e.value);
+  /**
+   * Public views of the endpoints of one network, or of all (container-mode ones show their
+   * target's addresses). Damaged records are left out; `warn` hears of those that matter.
+   */
+  private endpointsOf(view: StoreView, network?: string, warn: WarningHandler = () => undefined): Endpoint[] {
+    const nets = new Map(readNetworks(view, network === undefined ? warn : () => undefined).map((n) => [n.name, n]));
+    const all = readEndpoints(view, warn, network);
     return all
       .filter((e) => network === undefined || e.network === network)
       .flatMap((e) => {
@@ -566,10 +568,13 @@ export class NetworkHost {
       });
   }
 
-  /** Endpoints of one network, or of all. */
+  /**
+   * Endpoints of one network, or of all. A damaged record is left out, with a warning naming
+   * its file (NetworkHostOptions.onWarning).
+   */
   async listEndpoints(network?: string): Promise<Endpoint[]> {
     if (network !== undefined) networkName(network);
-    return this.store.read((view) => this.endpointsOf(view, network));
+    return this.store.read((view) => this.endpointsOf(view, network, this.warn));
   }
 
   /**
@@ -796,17 +801,7 @@ export class NetworkHost {
 
   /** Records (or, with `release`, forgets) an endpoint's ports in the ledger. */
   private ledger(tx: StoreTx, rec: EndpointRecord, release = false): void {
-    const holder = epKey(rec.network, rec.id);
-    for (const p of rec.ports) {
-      const [lo, hi] = span(p);
-      for (let port = lo; port <= hi; port++) {
-        const key = `${p.protocol}:${port}`;
-        const claims = (tx.get<PortClaim[]>(PORTS, key) ?? []).filter((c) => c.holder !== holder);
-        if (!release) claims.push({ holder, ...(p.hostIp ? { hostIp: p.hostIp } : {}) });
-        if (claims.length) tx.put(PORTS, key, claims);
-        else tx.delete(PORTS, key);
-      }
-    }
+    recordClaims(tx, epKey(rec.network, rec.id), rec.ports, release);
   }
 
   /**
@@ -917,8 +912,13 @@ export class NetworkHost {
   async gc(): Promise<GcReport> {
     await this.reap();
     return this.store.update(async (tx) => {
-      const report: GcReport = { endpoints: [], links: [], firewallOwners: [], repaired: [], problems: [] };
+      const report: GcReport = { endpoints: [], links: [], firewallOwners: [], repaired: [], problems: [], damaged: [] };
       await this.ensureFirewall();
+      // Damaged documents first: the passes below remove what no sound record explains.
+      report.damaged = await repairDamaged({
+        tx, host: this.host, hostNetns: this.netns, firewall: this.firewall, ipam: this.ipam,
+        defaultNetwork: { name: DEFAULT_NETWORK, bridge: DEFAULT_BRIDGE }, predefined: PREDEFINED_NETWORKS,
+      });
       const known = new Map(tx.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
       for (const { value: ep } of tx.list<EndpointRecord>(ENDPOINTS)) {
         if (ep.netns === undefined) continue; // host mode: nothing in the kernel to outlive
@@ -994,10 +994,12 @@ export class NetworkHost {
         return false;
       }
     };
-    const nets = tx.list<NetworkRecord>(NETWORKS).map((n) => n.value);
+    // A damaged record is left out and reported (gc() repairs it); the others are healed.
+    const damaged: WarningHandler = (w) => report.problems.push(damageProblem(w));
+    const nets = readNetworks(tx, damaged);
     // Bridge and overlay networks alike: a bridge with containers on veths (overlay: plus its VXLAN device).
     const bridges = nets.filter((n): n is BridgeNetworkRecord | OverlayNetworkRecord => n.driver === 'bridge' || n.driver === 'overlay');
-    const eps = tx.list<EndpointRecord>(ENDPOINTS).map((e) => e.value);
+    const eps = readEndpoints(tx, damaged);
     const bridgeEps = eps.flatMap((e) => {
       const n = bridges.find((x) => x.name === e.network);
       return n && e.hostIfname !== undefined ? [{ ep: e as BridgeEndpointRecord, net: n }] : [];
