@@ -37,11 +37,13 @@ export function networkSettingsOf(owned: Map<string, OwnedElement[]>, network: s
   if (!els?.length) return undefined;
   const inSet = (set: string): OwnedElement[] => els.filter((e) => e.set === set);
   const devices = inSet(SET.bridges).map((e) => str(e.key)).filter((d): d is string => d !== undefined);
-  // An overlay's VXLAN device is paired with its bridge in `icc` both ways; a bridge with itself.
+  // The bridge is paired with itself in `icc` (or listed in `noicc_bridges`); an overlay's VXLAN
+  // device is the other device in `bridges` (paired with the bridge both ways).
   const iccPairs = inSet(SET.icc).map((e) => pair(e.key)).filter((p): p is [string, string] => p !== undefined);
-  const vxlan = devices.find((d) => iccPairs.some(([a, b]) => a !== b && b === d));
-  const bridge = devices.find((d) => d !== vxlan) ?? str(inSet(SET.noiccBridges)[0]?.key);
+  const noicc = inSet(SET.noiccBridges).map((e) => str(e.key));
+  const bridge = devices.find((d) => noicc.includes(d) || iccPairs.some(([a, b]) => a === d && b === d)) ?? devices[0];
   if (bridge === undefined) return undefined;
+  const vxlan = devices.find((d) => d !== bridge);
   const internal = inSet(SET.internal).some((e) => e.key === bridge);
   const hairpin = inSet(SET.hairpin).map((e) => e.key).find((k): k is unknown[] => Array.isArray(k) && k[1] === bridge);
   const subnet = str(inSet(SET.masqSubnets)[0]?.key) ?? str(hairpin?.[0]) ?? str(inSet(SET.internalSubnets)[0]?.key);

@@ -52,9 +52,14 @@ function wellFormed(s: string): boolean {
   }
 }
 
-/** ERR_STORE_CORRUPT naming `file` (details.file, and `more`: collection, key, …). */
+/**
+ * ERR_STORE_CORRUPT naming `file` (details.file, and `more`: collection, key, …). A document of a
+ * collection (`more.collection`) is one gc() can set aside and repair; the journal and meta.json
+ * are for a person to look at.
+ */
 export function corrupt(file: string, why: string, more: Record<string, unknown> = {}): NsnetError {
-  return new NsnetError('ERR_STORE_CORRUPT', `state store file ${file} is corrupt: ${why}; it was left untouched for inspection (\`nsnet gc\` repairs the state)`, { file, ...more });
+  const next = more.collection !== undefined ? ' (`nsnet gc` sets it aside and repairs the state)' : '';
+  return new NsnetError('ERR_STORE_CORRUPT', `state store file ${file} is corrupt: ${why}; it was left untouched for inspection${next}`, { file, ...more });
 }
 
 /**
@@ -77,9 +82,9 @@ export function readDoc(text: string, file: string, key?: string): { key: string
 }
 
 /** {@link readDoc}, throwing ERR_STORE_CORRUPT for a damaged document. */
-export function parseDoc(text: string, file: string, key?: string): { key: string; value: unknown } {
+export function parseDoc(text: string, file: string, key?: string, more: Record<string, unknown> = {}): { key: string; value: unknown } {
   const d = readDoc(text, file, key);
-  if ('damaged' in d) throw corrupt(file, d.damaged, key === undefined ? {} : { key });
+  if ('damaged' in d) throw corrupt(file, d.damaged, { ...more, ...(key === undefined ? {} : { key }) });
   return d;
 }
 
@@ -169,15 +174,15 @@ export class Snapshot implements StoreTx {
         try {
           key = decodeURIComponent(base);
         } catch {
-          throw corrupt(path.join(this.root, collection, name), 'its name is not an encoded key');
+          throw corrupt(path.join(this.root, collection, name), 'its name is not an encoded key', { collection });
         }
-        if (encodeKey(key) !== base) throw corrupt(path.join(this.root, collection, name), 'its name is not an encoded key');
+        if (encodeKey(key) !== base) throw corrupt(path.join(this.root, collection, name), 'its name is not an encoded key', { collection });
         keys.add(key);
         continue;
       }
       const file = path.join(this.root, collection, name);
       const text = readText(file);
-      if (text !== null) keys.add(parseDoc(text, file).key);
+      if (text !== null) keys.add(parseDoc(text, file, undefined, { collection }).key);
     }
     for (const [key, text] of this.pending.get(collection) ?? []) {
       if (text === null) keys.delete(key);

@@ -280,6 +280,18 @@ describe('IPAM: leases', () => {
     assert.throws(() => ipam.allocate(tx, 'broken', { owner: 'a' }), code('ERR_STORE_CORRUPT'));
   });
 
+  it('recount: the counters are counted again from the leases (in range, per family); no pool, false', () => {
+    pool('r', { subnet: '10.3.0.0/24', ipRange: '10.3.0.128/25', subnet6: 'fd00:3::/64' });
+    for (const owner of ['a', 'b', 'c']) ipam.allocate(tx, 'r', { owner });
+    ipam.allocate(tx, 'r', { owner: 'static', ipv4: '10.3.0.5' }); // outside ipRange: not counted
+    const right = ipam.pool(tx, 'r')!;
+    tx.put('ipam', 'r', { ...right, used: 99, used6: 0 });
+    tx.delete('ipam-addr', 'r/10.3.0.129'); // a lease lost
+    assert.equal(ipam.recount(tx, 'r'), true);
+    assert.deepEqual([ipam.pool(tx, 'r')!.used, ipam.pool(tx, 'r')!.used6], [right.used - 1, right.used6]);
+    assert.equal(ipam.recount(tx, 'nope'), false);
+  });
+
   it('1,000 allocations in a /16 are unique, in order, and cheap', () => {
     pool('big', { subnet: '172.25.0.0/16' });
     const seen = new Set<string>();
