@@ -30,7 +30,7 @@ import { Netlink } from './netlink/netlink';
 import { Sockets, type BoundSocket } from './netlink/sockets';
 import { Netns, openNetns, type NetnsSpec } from './netns';
 import { ENDPOINTS, NETWORKS, PORTS, epKey } from './state/collections';
-import { damageProblem, emitWarning, endpointsOn, isRecorded, readEndpoints, readNetworks, type WarningHandler } from './state/damage';
+import { concerning, damageProblem, emitWarning, endpointsOn, isRecorded, readEndpoints, readNetworks, type WarningHandler } from './state/damage';
 import { recordClaims, span, type PortClaim } from './state/ledger';
 import { repairDamaged } from './state/repair';
 import { FileStore } from './store/filestore';
@@ -551,7 +551,7 @@ export class NetworkHost {
    * target's addresses). Damaged records are left out; `warn` hears of those that matter.
    */
   private endpointsOf(view: StoreView, network?: string, warn: WarningHandler = () => undefined): Endpoint[] {
-    const nets = new Map(readNetworks(view, network === undefined ? warn : () => undefined).map((n) => [n.name, n]));
+    const nets = new Map(readNetworks(view, network === undefined ? warn : concerning(network, warn)).map((n) => [n.name, n]));
     const all = readEndpoints(view, warn, network);
     return all
       .filter((e) => network === undefined || e.network === network)

@@ -50,6 +50,13 @@ export function damageProblem(w: StateWarning): HealProblem {
   return { network, ...(ep ? { endpoint: ep.id } : {}), code: 'ERR_STORE_CORRUPT', message: w.message, file: d.file };
 }
 
+/** `warn`, for the warnings about network `name`'s record only (or a record whose name is not known). */
+export function concerning(name: string, warn: WarningHandler): WarningHandler {
+  return (w) => {
+    if (w.document.key === undefined || w.document.key === name) warn(w);
+  };
+}
+
 /** The network records that can be read; a warning for each damaged one. */
 export function readNetworks(view: StoreView, warn: WarningHandler): NetworkRecord[] {
   const { entries, damaged } = view.scan<NetworkRecord>(NETWORKS, checkNetwork);

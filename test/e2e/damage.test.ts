@@ -204,6 +204,9 @@ describe('damaged state documents (NetworkHost)', function () {
     assert.deepEqual((await host.listNetworks()).map((n) => n.name).sort(), ['container', 'none']);
     assert.deepEqual(warnings.map((w) => w.document.file).sort(), [...files, wrong].sort());
     await rejectsWith(host.inspectNetwork('back'), 'ERR_STORE_CORRUPT');
+    warnings.length = 0;
+    assert.deepEqual(await host.listEndpoints('back'), []);
+    assert.deepEqual(warnings.map((w) => w.document.file), [files[0]], 'the network listed is damaged: said so');
     // The store still opens (the predefined ones are not written again over the damage).
     await reopen();
     const report = await host.gc();
