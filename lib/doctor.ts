@@ -13,10 +13,13 @@ import {
   type FeatureName, type FeatureProbe,
 } from './doctor/features';
 import { inspectHost, type ForwardDropChain, type HostState } from './doctor/host-state';
+import { inspectStore, type StoreState } from './doctor/store-state';
+import { damageWarning } from './state/damage';
+import type { DamagedDocument } from './store/types';
 import { Netns, openNetns, type NetnsSpec } from './netns';
 import * as v from './validate';
 
-export type { FeatureName, FeatureProbe, ForwardDropChain, HostState };
+export type { FeatureName, FeatureProbe, ForwardDropChain, HostState, StoreState };
 export type { LinkKind, NftFeature } from './doctor/features';
 
 /** The network modes `doctor()` reports on. */
@@ -30,7 +33,8 @@ export interface ModeSupport {
 }
 
 /** Stable codes of the warnings `doctor()` gives. */
-export type DoctorWarningCode = 'WARN_IP_FORWARD_OFF' | 'WARN_FORWARD_POLICY_DROP' | 'WARN_BR_NETFILTER';
+export type DoctorWarningCode =
+  | 'WARN_IP_FORWARD_OFF' | 'WARN_FORWARD_POLICY_DROP' | 'WARN_BR_NETFILTER' | 'WARN_STORE_DAMAGED' | 'WARN_STORE_UNREADABLE';
 
 /** Host state that can break nsnet. */
 export interface DoctorWarning {
@@ -39,6 +43,10 @@ export interface DoctorWarning {
   message: string;
   /** The chain concerned (WARN_FORWARD_POLICY_DROP, WARN_BR_NETFILTER). */
   chain?: ForwardDropChain;
+  /** The damaged state document (WARN_STORE_DAMAGED: one warning per document). */
+  document?: DamagedDocument;
+  /** The state file concerned (WARN_STORE_DAMAGED, WARN_STORE_UNREADABLE). */
+  file?: string;
 }
 
 /** What `doctor()` returns. */
@@ -53,6 +61,8 @@ export interface DoctorReport {
   host: HostState;
   /** Each network mode: can it run here? */
   modes: Record<ModeName, ModeSupport>;
+  /** The state directory: does it hold a store, can it be read, which documents are damaged (absent with `stateDir: false`). */
+  store?: StoreState;
   /** Host state that can break nsnet (empty when there is none). */
   warnings: DoctorWarning[];
 }
@@ -61,6 +71,11 @@ export interface DoctorReport {
 export interface DoctorOptions {
   /** The host namespace whose state is inspected (name, path, pid or `{ fd }`); default: the caller's. */
   netns?: NetnsSpec;
+  /**
+   * The state directory whose documents are checked (default /var/lib/nsnet, as NetworkHost's);
+   * `false`: none. A directory without a store is reported as such, never created.
+   */
+  stateDir?: string | false;
 }
 
 /** The features each mode needs. @internal */
@@ -88,6 +103,8 @@ export function modesOf(features: Record<FeatureName, FeatureProbe>): Record<Mod
 }
 
 const BRIDGES = 'nsnet0, nsbr-*';
+/** Where NetworkHost keeps its state by default. */
+const DEFAULT_STATE_DIR = '/var/lib/nsnet';
 const describeChain = (c: ForwardDropChain) => `${c.family} ${c.table} chain ${c.chain} (hook forward, priority ${c.priority})`;
 
 /** Warnings from the host state. @internal */
@@ -131,6 +148,22 @@ export function warningsOf(host: HostState): DoctorWarning[] {
   return out;
 }
 
+/** Warnings from the state directory: one per damaged document; one when it cannot be read at all. @internal */
+export function storeWarningsOf(store: StoreState): DoctorWarning[] {
+  const out: DoctorWarning[] = store.damaged.map((d) => {
+    const w = damageWarning(d, 'is left out of listings, and what needs it fails with ERR_STORE_CORRUPT');
+    return { code: w.code, message: `${w.message} (README: "When the state is damaged")`, document: d, file: d.file };
+  });
+  if (store.unreadable) {
+    out.push({
+      code: 'WARN_STORE_UNREADABLE',
+      message: `the state store in ${store.dir} cannot be opened: ${store.detail}. Every nsnet command fails until this is fixed by hand (gc cannot repair a journal or meta.json).`,
+      ...(store.unreadable.file !== undefined ? { file: store.unreadable.file } : {}),
+    });
+  }
+  return out;
+}
+
 /** A namespace name no one else uses. */
 function scratchName(): string {
   return `nsnet-doctor-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
@@ -145,19 +178,24 @@ function scratchName(): string {
  * maps, redirect, conntrack expressions, fib, concatenated / interval / concatenated-interval
  * sets, verdict maps, bridge-family filtering, and nsnet's whole firewall skeleton), ctnetlink
  * and XFRM. The inspected namespace is only read: forwarding sysctls, br_netfilter, base chains
- * of other tables hooked at forward with policy drop, and nsnet's own tables.
+ * of other tables hooked at forward with policy drop, and nsnet's own tables. The state
+ * directory's documents are read too: each damaged one is a WARN_STORE_DAMAGED warning.
  *
  * @throws NsnetError ERR_NETNS_NOT_FOUND / ERR_NOT_A_NETNS for a bad `netns`;
  *   ERR_DOCTOR_SCRATCH when no throwaway namespace can be made (EPERM: not root).
  */
 export async function doctor(opts: DoctorOptions = {}): Promise<DoctorReport> {
-  v.knownKeys(opts, ['netns'], 'doctor options');
+  v.knownKeys(opts, ['netns', 'stateDir'], 'doctor options');
+  const stateDir = opts.stateDir === undefined ? DEFAULT_STATE_DIR : opts.stateDir;
+  if (stateDir !== false && (typeof stateDir !== 'string' || stateDir === '' || stateDir.includes('\0')))
+    throw new NsnetError('ERR_INVALID_ARGUMENT', 'doctor: stateDir must be a directory path or false', { option: 'stateDir', value: stateDir });
   const inspected = openNetns(opts.netns);
   const netns = { path: inspected.path, inode: inspected.inode };
   try {
     // Keep the inspected namespace open while it is read: a pid's namespace stays the same one.
     const spec: NetnsSpec | undefined = opts.netns === undefined ? undefined : { fd: inspected.fd };
     const host = await inspectHost(spec);
+    const store = stateDir === false ? undefined : await inspectStore(stateDir);
     const name = scratchName();
     try {
       await Netns.create(name);
@@ -173,7 +211,8 @@ export async function doctor(opts: DoctorOptions = {}): Promise<DoctorReport> {
     } finally {
       await Netns.remove(name);
     }
-    return { kernel: os.release(), netns, features, host, modes: modesOf(features), warnings: warningsOf(host) };
+    const warnings = [...warningsOf(host), ...(store ? storeWarningsOf(store) : [])];
+    return { kernel: os.release(), netns, features, host, ...(store ? { store } : {}), modes: modesOf(features), warnings };
   } finally {
     inspected.close();
   }

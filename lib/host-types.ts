@@ -1,6 +1,7 @@
 /** The public shapes of the NetworkHost façade. */
 import type { NetnsSpec } from './netns';
 import type { EndpointFields, MacvlanMode, NetworkDriver, NetworkRecord, PortMapping } from './drivers/records';
+import type { DamagedDocument } from './store/types';
 
 export type { NetworkDriver, PortMapping };
 
@@ -127,6 +128,21 @@ export type NetworkInspect = Network & {
   interfaces?: HostInterface[];
 };
 
+/** A damaged state document gc() dealt with. */
+export interface DamageRepair {
+  /** The document: its file, collection, key when known, and what was wrong with it. */
+  document: DamagedDocument;
+  /**
+   * `rebuilt`: a new document took its place, made from the kernel's marks and the other
+   * documents; `dropped`: none could be made, and what it held was released.
+   */
+  action: 'rebuilt' | 'dropped';
+  /** Where the damaged file is kept (`<name>.damaged`). */
+  keptAs: string;
+  /** What it stood for and what was done, for people. */
+  detail: string;
+}
+
 export interface GcReport {
   /** Endpoints whose namespace is gone, removed from kernel and store. */
   endpoints: string[];
@@ -138,6 +154,12 @@ export interface GcReport {
   repaired: string[];
   /** What could not be put back (see {@link ReconcileReport.problems}). */
   problems: HealProblem[];
+  /**
+   * Damaged state documents, each set aside (kept as `<name>.damaged`) and then rebuilt from
+   * the kernel's marks and the other documents, or dropped with what it held released. Done
+   * first, so the rest of gc works on sound records.
+   */
+  damaged: DamageRepair[];
 }
 
 export interface ReconcileReport {
@@ -160,8 +182,11 @@ export interface ReconcileReport {
 
 /** Something reconcile() or gc() could not put back. */
 export interface HealProblem {
+  /** The network concerned ('' when a damaged document's name tells none). */
   network: string;
   endpoint?: string;
   code: string;
   message: string;
+  /** ERR_STORE_CORRUPT: the damaged state file (its record was left out; gc() repairs it). */
+  file?: string;
 }

@@ -17,13 +17,15 @@ import { faultPoint } from './faults';
 import { Firewall } from './firewall/firewall';
 import type { ConnectOptions, Endpoint, GcReport, Network, NetworkInspect, NetworkSpec, ReconcileReport } from './host-types';
 import { Ipam, macFromIp } from './ipam/index';
-import { normalizeClaims, normalizePublish, recordPorts, resolvePorts, socketProtocols } from './ledger';
 import { Maintenance } from './maintenance';
 import { Netlink } from './netlink/netlink';
 import { Sockets, type BoundSocket } from './netlink/sockets';
 import { Netns, openNetns, type NetnsSpec } from './netns';
 import type { OverlayAgent } from './overlay/agent';
 import { OverlayMembership, type OverlayHostOptions } from './overlay/membership';
+import { ENDPOINTS, NETWORKS, epKey } from './state/collections';
+import { concerning, emitWarning, endpointsOn, isRecorded, readEndpoints, readNetworks, type WarningHandler } from './state/damage';
+import { normalizeClaims, normalizePublish, recordClaims, resolvePorts, socketProtocols } from './state/ledger';
 import { FileStore } from './store/filestore';
 import type { Store, StoreTx, StoreView } from './store/index';
 import * as v from './validate';
@@ -44,6 +46,11 @@ export interface NetworkHostOptions {
   underlay?: OverlayHostOptions['underlay'];
   /** Overlay mode: the agent's full reconcile period, ms (default 10 000). */
   reconcileInterval?: number;
+  /**
+   * Receives warnings: a damaged state document a listing left out (`WARN_STORE_DAMAGED`,
+   * naming the file; `gc()` repairs it). Default: `process.emitWarning` (printed on stderr).
+   */
+  onWarning?: WarningHandler;
 }
 
 /** The default network: exists without being created (like Docker's `bridge`). */
@@ -55,12 +62,8 @@ export const DEFAULT_NETWORK = DEFAULT_NETWORK_SPEC.name;
  */
 export const PREDEFINED_NETWORKS = ['host', 'none', 'container'] as const;
 
-const NETWORKS = 'networks';
-const ENDPOINTS = 'endpoints';
 const NETWORK_OPTIONS: readonly NetworkOption[] = ['bridge', 'parent', 'mode', 'subnet', 'gateway', 'ipRange', 'subnet6', 'gateway6', 'mtu', 'icc', 'internal', 'ipMasquerade', 'vni', 'vxlanPort', 'hostPrefix'];
 const CONNECT_OPTIONS = ['netns', 'ifname', 'ipv4', 'ipv6', 'publish', 'ports', 'target'] as const;
-
-const epKey = (network: string, id: string): string => `${network}/${id}`;
 
 /** The firewall as drivers use it: made sure of once, and again after a step found it gone. */
 function driverFirewall(fw: Firewall): DriverFirewall & { readonly ready: boolean } {
@@ -127,6 +130,8 @@ export class NetworkHost {
     private readonly netns: NetnsSpec | undefined,
     /** Overlay mode: the control plane and the agent (when opened with `controlPlane`). */
     private readonly overlay: OverlayMembership | undefined,
+    /** Where warnings go (NetworkHostOptions.onWarning). */
+    private readonly warn: WarningHandler,
   ) {
     this.reaper = new VethReaper(host);
     this.fw = driverFirewall(firewall);
@@ -134,7 +139,7 @@ export class NetworkHost {
       host, firewall: this.fw, overlay, reaper: { soon: () => this.reaper.soon(), now: () => this.reaper.now() },
       sysctl: async (key, value) => { await Netns.sysctl(netns, key, value); },
     };
-    this.maintenance = new Maintenance(this.ctx, firewall, this.ipam, {
+    this.maintenance = new Maintenance(this.ctx, firewall, this.ipam, netns, {
       realize: (net) => this.realize(net),
       reset: () => {
         this.ready.clear();
@@ -146,7 +151,9 @@ export class NetworkHost {
 
   /** Opens the state store and handles in the host namespace. */
   static async open(opts: NetworkHostOptions = {}): Promise<NetworkHost> {
-    v.knownKeys(opts, ['stateDir', 'netns', 'controlPlane', 'hostId', 'underlay', 'reconcileInterval'], 'NetworkHost.open options');
+    v.knownKeys(opts, ['stateDir', 'netns', 'controlPlane', 'hostId', 'underlay', 'reconcileInterval', 'onWarning'], 'NetworkHost.open options');
+    if (opts.onWarning !== undefined && typeof opts.onWarning !== 'function') throw invalid('ERR_INVALID_ARGUMENT', 'onWarning must be a function', { option: 'onWarning' });
+    const warn = opts.onWarning ?? emitWarning;
     if (opts.controlPlane === undefined) {
       for (const k of ['hostId', 'underlay', 'reconcileInterval'] as const)
         if (opts[k] !== undefined) throw invalid('ERR_INVALID_ARGUMENT', `${k} applies to overlay mode, which needs a controlPlane`, { option: k });
@@ -161,8 +168,8 @@ export class NetworkHost {
       firewall = await Firewall.open(opts.netns === undefined ? {} : { netns: opts.netns });
       if (opts.controlPlane !== undefined) {
         // The agent serves the overlay networks recorded here (other processes may join some).
-        const recorded = (): Promise<{ network: string; subnet: string }[]> => store.read((view) => view.list<NetworkRecord>(NETWORKS)
-          .flatMap((n) => (n.value.driver === 'overlay' ? [{ network: n.value.name, subnet: n.value.hostSubnet }] : [])));
+        const recorded = (): Promise<{ network: string; subnet: string }[]> => store.read((view) => readNetworks(view, warn)
+          .flatMap((n) => (n.driver === 'overlay' ? [{ network: n.name, subnet: n.hostSubnet }] : [])));
         overlay = await OverlayMembership.open({
           controlPlane: opts.controlPlane,
           ...(opts.hostId !== undefined ? { hostId: opts.hostId } : {}),
@@ -170,7 +177,7 @@ export class NetworkHost {
           ...(opts.reconcileInterval !== undefined ? { reconcileInterval: opts.reconcileInterval } : {}),
         }, host, opts.netns, recorded);
       }
-      const nh = new NetworkHost(stateDir, store, host, firewall, opts.netns, overlay);
+      const nh = new NetworkHost(stateDir, store, host, firewall, opts.netns, overlay, warn);
       await nh.recordPredefined();
       return nh;
     } catch (e) {
@@ -184,19 +191,20 @@ export class NetworkHost {
 
   /**
    * Records the predefined networks and the default one on first open (its bridge is made at
-   * first connect). Only written when missing: a read-only state dir still opens, for reads.
+   * first connect). Only written when missing: a read-only state dir still opens, for reads. A
+   * damaged record counts as there: gc() repairs it.
    */
   private async recordPredefined(): Promise<void> {
     const names = [DEFAULT_NETWORK, ...drivers.filter((d) => d.predefined).map((d) => d.name)];
-    if (await this.store.read((view) => names.every((n) => this.network(view, n) !== undefined))) return;
+    if (await this.store.read((view) => names.every((n) => isRecorded(view, NETWORKS, n)))) return;
     await this.store.update(async (tx) => {
       for (const d of drivers) {
-        if (!d.predefined || this.network(tx, d.name)) continue;
+        if (!d.predefined || isRecorded(tx, NETWORKS, d.name)) continue;
         const rec: PlainNetworkRecord = { name: d.name, driver: d.name as PlainNetworkRecord['driver'], labels: {}, created: new Date().toISOString() };
         tx.put(NETWORKS, d.name, rec);
       }
-      if (this.network(tx, DEFAULT_NETWORK)) return;
-      const driver = driverOf(DEFAULT_NETWORK_SPEC as unknown as NetworkRecord);
+      if (isRecorded(tx, NETWORKS, DEFAULT_NETWORK)) return;
+      const driver = findDriver(DEFAULT_NETWORK_SPEC.driver)!;
       const { record, pool } = await driver.define!(this.ctx, { ...DEFAULT_NETWORK_SPEC, labels: {} }, this.inUse(tx));
       if (pool) this.ipam.createPool(tx, record.name, pool);
       tx.put(NETWORKS, record.name, record);
@@ -311,8 +319,8 @@ export class NetworkHost {
       const net = this.network(tx, name);
       if (name === DEFAULT_NETWORK || (net && driverOf(net).predefined)) throw new NsnetError('ERR_INVALID_ARGUMENT', `the predefined network ${name} cannot be removed`, { network: name });
       if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${name} does not exist`, { network: name });
-      const eps = tx.list<EndpointRecord>(ENDPOINTS).filter((e) => e.value.network === name);
-      if (eps.length) throw new NsnetError('ERR_NETWORK_IN_USE', `network ${name} has ${eps.length} endpoint(s): ${eps.slice(0, 5).map((e) => e.value.id).join(', ')}`, { network: name });
+      const eps = endpointsOn(tx, name);
+      if (eps.length) throw new NsnetError('ERR_NETWORK_IN_USE', `network ${name} has ${eps.length} endpoint(s): ${eps.slice(0, 5).map((e) => e.id).join(', ')}`, { network: name });
       await this.unrealize(net);
       undo(() => this.realize(net));
       const unRelease = await driverOf(net).release?.(this.ctx, net as never);
@@ -322,9 +330,12 @@ export class NetworkHost {
     });
   }
 
-  /** Every network, the default one included. */
+  /**
+   * Every network, the default one included. A damaged record is left out, with a warning
+   * naming its file (NetworkHostOptions.onWarning).
+   */
   async listNetworks(): Promise<Network[]> {
-    return this.store.read((view) => view.list<NetworkRecord>(NETWORKS).map((n) => ({ ...n.value })));
+    return this.store.read((view) => readNetworks(view, this.warn).map((n) => ({ ...n })));
   }
 
   /** A network with its endpoints and the host state it depends on. */
@@ -333,16 +344,19 @@ export class NetworkHost {
     const { net, eps } = await this.store.read((view) => {
       const net = this.network(view, name);
       if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${name} does not exist`, { network: name });
-      return { net, eps: this.endpointsOf(view, name) };
+      return { net, eps: this.endpointsOf(view, name, this.warn) };
     });
     const ipForward = (await Netns.sysctl(this.netns, 'net.ipv4.ip_forward')) === '1';
     return { ...net, endpoints: eps, ipForward, ...(await driverOf(net).inspect?.(this.ctx, net as never)) };
   }
 
-  /** Public views of the endpoints of one network, or of all (container-mode ones show their target's addresses). */
-  private endpointsOf(view: StoreView, network?: string): Endpoint[] {
-    const nets = new Map(view.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
-    const all = view.list<EndpointRecord>(ENDPOINTS).map((e) => e.value);
+  /**
+   * Public views of the endpoints of one network, or of all (container-mode ones show their
+   * target's addresses). Damaged records are left out; `warn` hears of those that matter.
+   */
+  private endpointsOf(view: StoreView, network?: string, warn: WarningHandler = () => undefined): Endpoint[] {
+    const nets = new Map(readNetworks(view, network === undefined ? warn : concerning(network, warn)).map((n) => [n.name, n]));
+    const all = readEndpoints(view, warn, network);
     return all
       .filter((e) => network === undefined || e.network === network)
       .flatMap((e) => {
@@ -358,10 +372,13 @@ export class NetworkHost {
       });
   }
 
-  /** Endpoints of one network, or of all. */
+  /**
+   * Endpoints of one network, or of all. A damaged record is left out, with a warning naming
+   * its file (NetworkHostOptions.onWarning).
+   */
   async listEndpoints(network?: string): Promise<Endpoint[]> {
     if (network !== undefined) v.networkName(network);
-    return this.store.read((view) => this.endpointsOf(view, network));
+    return this.store.read((view) => this.endpointsOf(view, network, this.warn));
   }
 
   /** The recorded endpoints as drivers may look them up. */
@@ -442,7 +459,7 @@ export class NetworkHost {
       faultPoint('connect:network');
       await this.attach(driver, net, rec, undo);
       tx.put(ENDPOINTS, key, rec);
-      recordPorts(tx, key, rec.ports);
+      recordClaims(tx, key, rec.ports);
       return this.endpointsOf(tx, network).find((e) => e.id === id)!;
     });
   }
@@ -499,7 +516,7 @@ export class NetworkHost {
       if (net && driver) await driver.detach(this.ctx, net as never, rec, undo);
       faultPoint('disconnect:detached');
       if (rec.ipv4 !== undefined) this.ipam.release(tx, network, id);
-      recordPorts(tx, key, rec.ports, true);
+      recordClaims(tx, key, rec.ports, true);
       tx.delete(ENDPOINTS, key);
     });
   }

@@ -37,8 +37,10 @@ export { NetworkHost, DEFAULT_NETWORK, PREDEFINED_NETWORKS } from './host';
 export type { NetworkHostOptions } from './host';
 export type {
   NetworkSpec, Network, NetworkInspect, ConnectOptions, Endpoint, PortMapping, GcReport, ReconcileReport, HealProblem,
-  HostPort, HostInterface, NetworkDriver,
+  HostPort, HostInterface, NetworkDriver, DamageRepair,
 } from './host-types';
+export type { StateWarning, WarningHandler } from './state/damage';
+export type { DamagedDocument } from './store/types';
 export { Firewall } from './firewall/firewall';
 export type { FirewallNetwork, FirewallEndpoint, FirewallPort, Protocol } from './firewall/elements';
 export type { EnsureResult, OwnedElement } from './firewall/firewall';
@@ -47,7 +49,7 @@ export type { FirewallState } from './firewall/state';
 export type { NetworkRecord, BridgeNetworkRecord, MacvlanNetworkRecord, OverlayNetworkRecord, PlainNetworkRecord } from './drivers/records';
 export { doctor } from './doctor';
 export type {
-  DoctorReport, DoctorOptions, DoctorWarning, DoctorWarningCode, FeatureName, FeatureProbe, ForwardDropChain, HostState,
+  DoctorReport, DoctorOptions, DoctorWarning, DoctorWarningCode, FeatureName, FeatureProbe, ForwardDropChain, HostState, StoreState,
   LinkKind, ModeName, ModeSupport, NftFeature,
 } from './doctor';
 export { OverlayAgent } from './overlay/agent';

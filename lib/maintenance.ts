@@ -9,18 +9,19 @@ import { NetlinkError, NsnetError } from './errors';
 import { parseOwnerAlias } from './devices/marks';
 import type { DriverContext } from './drivers/driver';
 import type { EndpointRecord, NetworkRecord } from './drivers/records';
-import { driverOf } from './drivers/registry';
+import { DEFAULT_NETWORK_SPEC, driverOf, drivers } from './drivers/registry';
 import type { Firewall } from './firewall/firewall';
 import type { GcReport, ReconcileReport } from './host-types';
 import type { Ipam } from './ipam/index';
-import { recordPorts } from './ledger';
-import { openNetns } from './netns';
+import { openNetns, type NetnsSpec } from './netns';
+import { ENDPOINTS, NETWORKS, epKey } from './state/collections';
+import { damageProblem, readEndpoints, readNetworks, type WarningHandler } from './state/damage';
+import { recordClaims } from './state/ledger';
+import { repairDamaged } from './state/repair';
 import type { StoreTx } from './store/index';
 
-const NETWORKS = 'networks';
-const ENDPOINTS = 'endpoints';
 /** The network made at its first connect: its absence is normal. */
-const LAZY_NETWORK = 'bridge';
+const LAZY_NETWORK = DEFAULT_NETWORK_SPEC;
 
 /** What maintenance needs of the façade's own state. */
 export interface FacadeState {
@@ -48,13 +49,19 @@ export class Maintenance {
     private readonly ctx: DriverContext,
     private readonly firewall: Firewall,
     private readonly ipam: Ipam,
+    private readonly hostNetns: NetnsSpec | undefined,
     private readonly facade: FacadeState,
   ) {}
 
   /** gc()'s work, inside a store transaction (the caller has reaped retired veths). */
   async gc(tx: StoreTx): Promise<GcReport> {
-    const report: GcReport = { endpoints: [], links: [], firewallOwners: [], repaired: [], problems: [] };
+    const report: GcReport = { endpoints: [], links: [], firewallOwners: [], repaired: [], problems: [], damaged: [] };
     await this.ctx.firewall.ensure();
+    // Damaged documents first: the passes below remove what no sound record explains.
+    report.damaged = await repairDamaged({
+      tx, host: this.ctx.host, hostNetns: this.hostNetns, firewall: this.firewall, ipam: this.ipam,
+      defaultNetwork: LAZY_NETWORK, predefined: drivers.filter((d) => d.predefined).map((d) => d.name),
+    });
     const known = new Map(tx.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
     for (const { value: ep } of tx.list<EndpointRecord>(ENDPOINTS)) {
       // Host mode has nothing in the kernel to outlive; a live namespace is the endpoint's.
@@ -65,9 +72,9 @@ export class Maintenance {
       const driver = net && driverOf(net);
       if (net && driver) await driver.forget?.(this.ctx, net as never, ep);
       if (ep.ipv4 !== undefined && driver?.addressed) this.ipam.release(tx, ep.network, ep.id);
-      recordPorts(tx, `${ep.network}/${ep.id}`, ep.ports, true);
-      tx.delete(ENDPOINTS, `${ep.network}/${ep.id}`);
-      report.endpoints.push(`${ep.network}/${ep.id}`);
+      recordClaims(tx, epKey(ep.network, ep.id), ep.ports, true);
+      tx.delete(ENDPOINTS, epKey(ep.network, ep.id));
+      report.endpoints.push(epKey(ep.network, ep.id));
     }
     const nets = new Map(tx.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
     const eps = new Set(tx.keys(ENDPOINTS));
@@ -77,7 +84,7 @@ export class Maintenance {
       const net = nets.get(owner.network);
       const mine = owner.endpoint === undefined
         ? net !== undefined && driverOf(net).ownsLink?.(net as never, link) === true
-        : eps.has(`${owner.network}/${owner.endpoint}`);
+        : eps.has(epKey(owner.network, owner.endpoint));
       if (mine) continue;
       await this.ctx.host.links.remove(link.index).catch((e) => { if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e; });
       report.links.push(link.name);
@@ -110,8 +117,10 @@ export class Maintenance {
         return undefined;
       }
     };
-    const nets = tx.list<NetworkRecord>(NETWORKS).map((n) => n.value);
-    const eps = tx.list<EndpointRecord>(ENDPOINTS).map((e) => e.value);
+    // A damaged record is left out and reported (gc() repairs it); the others are healed.
+    const damaged: WarningHandler = (w) => report.problems.push(damageProblem(w));
+    const nets = readNetworks(tx, damaged);
+    const eps = readEndpoints(tx, damaged);
     const byName = new Map(nets.map((n) => [n.name, n]));
     this.facade.reset();
     if (!(await this.firewall.isIntact())) {
@@ -130,7 +139,7 @@ export class Maintenance {
     for (const net of nets) {
       const driver = driverOf(net);
       if (!driver.diagnose) continue;
-      const state = { owned, inUse: eps.some((e) => e.network === net.name), lazy: net.name === LAZY_NETWORK };
+      const state = { owned, inUse: eps.some((e) => e.network === net.name), lazy: net.name === LAZY_NETWORK.name };
       const found = await attempt(net.name, undefined, () => driver.diagnose!(this.ctx, net as never, state));
       if (found === 'absent') continue;
       // Looked at before it is made sure of: the report says what was found, whoever repairs it.

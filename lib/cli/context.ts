@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { NetworkHost } from '../host';
+import type { StateWarning } from '../state/damage';
 import { jsonSafe } from './exit';
 import { parseNetns } from './parse';
 
@@ -47,11 +48,24 @@ export class Context {
     return this.globals.json === true;
   }
 
-  /** Opens the NetworkHost the global options describe, runs fn, closes it (also on failure). */
+  /** Damaged state files already warned about in this run (a listing may meet one twice). */
+  private readonly warned = new Set<string>();
+
+  /**
+   * A warning of the library (a damaged state document left out): one line on stderr, once per
+   * file — `nsnet: warning: CODE: message` — so stdout stays one parsable document with --json.
+   */
+  warn(w: StateWarning): void {
+    if (this.warned.has(w.document.file)) return;
+    this.warned.add(w.document.file);
+    this.io.stderr.write(`nsnet: warning: ${w.code}: ${w.message}\n`);
+  }
+
   /** A NetworkHost from the global options (the caller closes it). */
   async openHost(): Promise<NetworkHost> {
     const g = this.globals;
     return NetworkHost.open({
+      onWarning: (w) => this.warn(w),
       ...(g.stateDir !== undefined ? { stateDir: g.stateDir } : {}),
       ...(g.hostNetns !== undefined ? { netns: parseNetns(g.hostNetns) } : {}),
       ...(g.controlPlane !== undefined ? { controlPlane: parseControlPlane(g.controlPlane) } : {}),
@@ -60,8 +74,8 @@ export class Context {
     });
   }
 
+  /** Opens the NetworkHost the global options describe, runs fn, closes it (also on failure). */
   async withHost<T>(fn: (host: NetworkHost) => Promise<T>): Promise<T> {
-    const g = this.globals;
     const host = await this.openHost();
     try {
       return await fn(host);

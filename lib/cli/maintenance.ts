@@ -11,13 +11,21 @@ import { block, table } from './format';
 const list = (xs: string[]): string | undefined => (xs.length ? xs.join(', ') : undefined);
 
 function humanGc(r: GcReport): string {
-  if (!r.endpoints.length && !r.links.length && !r.firewallOwners.length) return 'nothing to collect';
-  return block([['Removed endpoints', list(r.endpoints)], ['Removed links', list(r.links)], ['Removed firewall owners', list(r.firewallOwners)]]);
+  const damaged = r.damaged.map((d) => `  ${d.document.file}: ${d.action} (kept as ${d.keptAs})\n    ${d.detail}\n`).join('');
+  if (!r.endpoints.length && !r.links.length && !r.firewallOwners.length && !damaged) return 'nothing to collect';
+  const removed = block([['Removed endpoints', list(r.endpoints)], ['Removed links', list(r.links)], ['Removed firewall owners', list(r.firewallOwners)]]);
+  return (damaged ? `Damaged state documents:\n${damaged}` : '') + (removed.trim() ? removed : '');
 }
 
 function humanReconcile(r: ReconcileReport): string {
   if (!r.networks.length && !r.endpoints.length && !r.firewallRebuilt) return 'the kernel matches the store: nothing to do';
   return block([['Networks restored', list(r.networks)], ['Endpoints restored', list(r.endpoints)], ['Firewall rebuilt', r.firewallRebuilt ? 'yes' : undefined]]);
+}
+
+function humanStore(s: NonNullable<DoctorReport['store']>): string {
+  if (!s.exists) return `${s.dir}: nothing recorded yet`;
+  if (!s.readable) return `${s.dir}: cannot be read (${s.detail ?? 'unknown'})`;
+  return `${s.dir}: ${s.damaged.length ? `${s.damaged.length} damaged document(s), see the warnings` : 'every document readable'}`;
 }
 
 /** doctor's report for people: modes, then what is missing or off, then warnings. */
@@ -30,6 +38,7 @@ function humanDoctor(r: DoctorReport): string {
     ['Unavailable features', list(missing)],
     ['Forward chains with policy drop', list(r.host.forwardDropChains.map((c) => `${c.family} ${c.table} ${c.chain}`))],
     ["nsnet's tables", [r.host.nsnetTables.inet ? 'inet nsnet' : '', r.host.nsnetTables.bridge ? 'bridge nsnet_l2' : ''].filter(Boolean).join(', ') || 'none yet'],
+    ['State', r.store && humanStore(r.store)],
   ]);
   const warnings = r.warnings.map((w) => `warning: ${w.code}: ${w.message}`).join('\n');
   return [modes, host, warnings].filter(Boolean).join('\n\n');
@@ -37,12 +46,12 @@ function humanDoctor(r: DoctorReport): string {
 
 /**
  * `nsnet doctor [--strict]`: what this kernel and host can do. The report is printed either way;
- * with --strict a warning, or bridge or overlay mode being unavailable, is a failed check
+ * with --strict a warning (a damaged state document is one), or bridge or overlay mode being unavailable, is a failed check
  * (status 8) — for provisioning scripts that must stop on a host nsnet would not work on.
  */
 async function runDoctor(ctx: Context, opts: { strict?: boolean }): Promise<void> {
   const g = ctx.globals;
-  const report = await doctor(g.hostNetns ? { netns: g.hostNetns } : {});
+  const report = await doctor({ ...(g.hostNetns ? { netns: g.hostNetns } : {}), ...(g.stateDir !== undefined ? { stateDir: g.stateDir } : {}) });
   ctx.print(report, () => humanDoctor(report));
   if (opts.strict) {
     const down = (['bridge', 'overlay'] as const).filter((m) => !report.modes[m].available);
@@ -79,7 +88,7 @@ async function runAgent(ctx: Context): Promise<void> {
 export function registerMaintenance(program: Command, ctx: Context): void {
   example(
     program.command('gc')
-      .description('remove what no record explains: endpoints whose namespace is gone, stray links and firewall elements')
+      .description('repair damaged state documents (rebuilt from the kernel\'s marks, or set aside and released), then remove what no record explains: endpoints whose namespace is gone, stray links and firewall elements')
       .action(async () => {
         const r = await ctx.withHost((host) => host.gc());
         ctx.print(r, () => humanGc(r));
@@ -97,7 +106,7 @@ export function registerMaintenance(program: Command, ctx: Context): void {
   );
   example(
     program.command('doctor')
-      .description('check this kernel and host for what nsnet needs, and say which modes work')
+      .description('check this kernel, host and state directory for what nsnet needs (damaged state documents are listed), and say which modes work')
       .option('--strict', 'exit 8 when a warning is found or bridge/overlay mode cannot run')
       .action((opts: { strict?: boolean }) => runDoctor(ctx, opts)),
     'nsnet doctor --strict',

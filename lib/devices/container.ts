@@ -4,8 +4,8 @@
  * routes on a handle in the container's namespace.
  */
 import { NetlinkError, NsnetError } from '../errors';
-import type { Netlink } from '../netlink/netlink';
-import type { NetnsSpec } from '../netns';
+import { Netlink } from '../netlink/netlink';
+import { openNetns, type NetnsSpec } from '../netns';
 
 /**
  * Refuses an interface name the container already has, before anything is made: the new link
@@ -58,5 +58,28 @@ export async function addDefaultRoutes(c: Netlink, gateway: string | undefined, 
     await c.routes.add({ dst: 'default', gateway: gw }).catch((e) => {
       if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
     });
+  }
+}
+
+/**
+ * Deletes the container's interface `ifname` if it still carries `alias` (nsnet's mark for this
+ * endpoint); anything else of that name is left alone. A gone namespace took it with it.
+ */
+export async function removeMarkedLink(netns: string, ifname: string, alias: string): Promise<void> {
+  try {
+    openNetns(netns).close();
+  } catch (e) {
+    if (e instanceof NsnetError && e.code === 'ERR_NETNS_NOT_FOUND') return;
+    throw e;
+  }
+  const c = await Netlink.open({ netns });
+  try {
+    const link = await c.links.find(ifname);
+    if (link?.alias !== alias) return; // not ours (any more)
+    await c.links.remove(link.index).catch((e) => {
+      if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
+    });
+  } finally {
+    c.close();
   }
 }

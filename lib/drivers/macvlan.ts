@@ -8,14 +8,13 @@
  *
  * The parent is never changed (not brought up, not reconfigured): it is the host's interface.
  */
-import { NetlinkError, NsnetError, invalid } from '../errors';
-import { assertIfnameFree, configureContainer } from '../devices/container';
+import { NsnetError, invalid } from '../errors';
+import { assertIfnameFree, configureContainer, removeMarkedLink } from '../devices/container';
 import { ownerAlias } from '../devices/marks';
 import { faultPoint } from '../faults';
 import { normalizeNetwork } from '../ipam/index';
 import type { Link } from '../netlink/link-types';
 import { Netlink } from '../netlink/netlink';
-import { openNetns } from '../netns';
 import * as v from '../validate';
 import type { Driver, DriverContext } from './driver';
 import type { MacvlanEndpointRecord, MacvlanMode, MacvlanNetworkRecord } from './records';
@@ -79,29 +78,6 @@ async function attached(ep: MacvlanEndpointRecord, network: string): Promise<boo
   }
 }
 
-/**
- * Detaches a container: deletes its child if it is still nsnet's for this endpoint. A gone
- * namespace took the child with it: nothing to do.
- */
-async function detachChild(ep: MacvlanEndpointRecord, network: string): Promise<void> {
-  try {
-    openNetns(ep.netns).close();
-  } catch (e) {
-    if (e instanceof NsnetError && e.code === 'ERR_NETNS_NOT_FOUND') return;
-    throw e;
-  }
-  const c = await Netlink.open({ netns: ep.netns });
-  try {
-    const link = await c.links.find(ep.ifname);
-    if (link?.alias !== ownerAlias(network, ep.id)) return; // not ours (any more)
-    await c.links.remove(link.index).catch((e) => {
-      if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
-    });
-  } finally {
-    c.close();
-  }
-}
-
 /** The macvlan driver. */
 export const macvlanDriver: Driver<MacvlanNetworkRecord> = {
   name: 'macvlan',
@@ -140,12 +116,12 @@ export const macvlanDriver: Driver<MacvlanNetworkRecord> = {
 
   async attach(ctx, net, ep, undo) {
     await attachChild(ctx, net, ep as MacvlanEndpointRecord);
-    undo(() => detachChild(ep as MacvlanEndpointRecord, net.name));
+    undo(() => removeMarkedLink(ep.netns!, ep.ifname!, ownerAlias(net.name, ep.id)));
     faultPoint('connect:attached');
   },
 
   async detach(ctx, net, ep, undo) {
-    await detachChild(ep as MacvlanEndpointRecord, net.name);
+    await removeMarkedLink(ep.netns!, ep.ifname!, ownerAlias(net.name, ep.id));
     undo(() => attachChild(ctx, net, ep as MacvlanEndpointRecord));
   },
 

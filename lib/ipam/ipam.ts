@@ -103,8 +103,10 @@ function reserved(p: Plan): Set<bigint> {
 
 /** Address management over a store transaction; stateless itself, so one instance can be shared. */
 export class Ipam {
-  private readonly addrs: string;
-  private readonly owners: string;
+  /** The collection of leased addresses (`<collection>-addr`, keys `network/address`, values the owner). */
+  readonly addrs: string;
+  /** The collection of owners' leases (`<collection>-owner`, keys `network/owner`, values {@link Lease}). */
+  readonly owners: string;
 
   /** @param collection the pools' collection (default 'ipam'); leases use `<collection>-addr` and `<collection>-owner` */
   constructor(readonly collection = 'ipam') {
@@ -227,6 +229,34 @@ export class Ipam {
     }
     tx.delete(this.owners, key);
     if (doc) tx.put(this.collection, network, doc);
+    return true;
+  }
+
+  /**
+   * Counts a pool's leases again (after a repair rebuilt or dropped some of them): `used` and
+   * `used6` become the number of leased addresses in the dynamic range. False when there is no
+   * such pool.
+   */
+  recount(tx: StoreTx, network: string): boolean {
+    const doc = this.pool(tx, networkName(network));
+    if (!doc) return false;
+    const plans = [planOf(doc, 4)!, planOf(doc, 6)];
+    const used = [0, 0];
+    const prefix = `${network}/`;
+    for (const k of tx.keys(this.addrs)) {
+      if (!k.startsWith(prefix)) continue;
+      const address = k.slice(prefix.length);
+      const six = address.includes(':') ? 1 : 0;
+      const plan = plans[six];
+      try {
+        if (plan && contains(plan.range, plan.family, toBig(address))) used[six]!++;
+      } catch {
+        /* not an address: not counted */
+      }
+    }
+    doc.used = used[0]!;
+    if (plans[1]) doc.used6 = used[1]!;
+    tx.put(this.collection, network, doc);
     return true;
   }
 

@@ -1,21 +1,20 @@
 /**
- * The documents of a {@link FileStore}: key encoding, parsing with corruption checks, the
- * view/transaction given to callbacks, and the small file-system helpers the commit uses.
+ * The documents of a {@link FileStore}: key encoding, parsing with damage checks, and the
+ * view/transaction given to callbacks (which reports damaged documents or sets them aside).
  * @internal
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { NsnetError, invalid } from '../errors';
-import type { StoreEntry, StoreTx } from './index';
+import { asideName } from './aside';
+import { ioError, readText } from './files';
+import type { DamagedDocument, DocumentCheck, StoreEntry, StoreScan, StoreTx } from './types';
 
 /** Collection names: a directory each. */
 export const COLLECTION = /^[a-z][a-z0-9_-]{0,63}$/u;
 const KEY_MAX_BYTES = 4096;
 const NAME_MAX = 200;
-const fdatasync = promisify(fs.fdatasync);
-const fsync = promisify(fs.fsync);
 
 /** A put (`doc` is the document's file text without the newline) or a delete (`doc` null). */
 export interface Op { collection: string; key: string; doc: string | null }
@@ -53,49 +52,51 @@ function wellFormed(s: string): boolean {
   }
 }
 
-/** ERR_STORE_CORRUPT naming `file` (details.file). */
-export function corrupt(file: string, why: string): NsnetError {
-  return new NsnetError('ERR_STORE_CORRUPT', `state store file ${file} is corrupt: ${why}; it was left untouched for inspection`, { file });
+/**
+ * ERR_STORE_CORRUPT naming `file` (details.file, and `more`: collection, key, …). A document of a
+ * collection (`more.collection`) is one gc() can set aside and repair; the journal and meta.json
+ * are for a person to look at.
+ */
+export function corrupt(file: string, why: string, more: Record<string, unknown> = {}): NsnetError {
+  const next = more.collection !== undefined ? ' (`nsnet gc` sets it aside and repairs the state)' : '';
+  return new NsnetError('ERR_STORE_CORRUPT', `state store file ${file} is corrupt: ${why}; it was left untouched for inspection${next}`, { file, ...more });
 }
 
-/** Wraps a failed system call in ERR_STORE_IO (details.errno: 'ENOSPC', 'EROFS', ...). */
-export function ioError(e: unknown, what: string, file: string): NsnetError {
-  if (e instanceof NsnetError && e.code.startsWith('ERR_') && e.code !== 'ERR_NATIVE') return e;
-  const err = e as { code?: string; message?: string };
-  const errno = typeof err?.code === 'string' ? err.code : 'EIO';
-  return new NsnetError('ERR_STORE_IO', `state store: cannot ${what} ${file}: ${errno} (${err?.message ?? String(e)})`, { errno, file });
-}
-
-/** Parses a document file's text; `key`: the key it must hold (else: the one its name encodes). ERR_STORE_CORRUPT otherwise. */
-export function parseDoc(text: string, file: string, key?: string): { key: string; value: unknown } {
+/**
+ * A document file's text as the document, or what is wrong with it. `key`: the key it must
+ * hold (else: the one its name encodes).
+ */
+export function readDoc(text: string, file: string, key?: string): { key: string; value: unknown } | { damaged: string } {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch {
-    throw corrupt(file, text.length === 0 ? 'empty file' : 'not valid JSON (truncated?)');
+    return { damaged: text.length === 0 ? 'empty file' : 'not valid JSON (truncated?)' };
   }
   const d = doc as { key?: unknown; value?: unknown };
   if (doc === null || typeof doc !== 'object' || typeof d.key !== 'string' || !('value' in d))
-    throw corrupt(file, 'not an nsnet document ({"key":…,"value":…})');
+    return { damaged: 'not an nsnet document ({"key":…,"value":…})' };
   if (key !== undefined ? d.key !== key : `${encodeKey(d.key)}.json` !== path.basename(file))
-    throw corrupt(file, `it holds key ${JSON.stringify(d.key)}, which does not belong in this file`);
+    return { damaged: `it holds key ${JSON.stringify(d.key)}, which does not belong in this file` };
   return { key: d.key, value: d.value };
 }
 
-const readBuf = Buffer.allocUnsafe(64 * 1024);
+/** {@link readDoc}, throwing ERR_STORE_CORRUPT for a damaged document. */
+export function parseDoc(text: string, file: string, key?: string, more: Record<string, unknown> = {}): { key: string; value: unknown } {
+  const d = readDoc(text, file, key);
+  if ('damaged' in d) throw corrupt(file, d.damaged, { ...more, ...(key === undefined ? {} : { key }) });
+  return d;
+}
 
-/** A file's text, or null when it is absent; other failures are ERR_STORE_IO. */
-export function readText(file: string): string | null {
-  let fd: number | undefined;
+/** The key a document's file name encodes, or undefined (a digest name, or not an encoded key). */
+export function keyOfName(name: string): string | undefined {
+  const base = name.slice(0, -'.json'.length);
+  if (base.startsWith('~')) return undefined;
   try {
-    fd = fs.openSync(file, 'r');
-    const n = fs.readSync(fd, readBuf, 0, readBuf.length, 0);
-    return n < readBuf.length ? readBuf.toString('utf8', 0, n) : fs.readFileSync(fd, 'utf8');
-  } catch (e) {
-    if ((e as { code?: string }).code === 'ENOENT') return null;
-    throw ioError(e, 'read', file);
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
+    const key = decodeURIComponent(base);
+    return encodeKey(key) === base ? key : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -109,50 +110,79 @@ export class Snapshot implements StoreTx {
   /** collection → key → document text (null: deleted); applied over the disk. */
   readonly pending = new Map<string, Map<string, string | null>>();
   private readonly seen = new Map<string, string | null>();
+  /** Document files set aside by this transaction → the name each is kept under. */
+  private readonly asides = new Map<string, string>();
   done = false;
 
   constructor(private readonly root: string, private readonly writable: boolean) {}
 
   get<T = unknown>(collection: string, key: string): T | undefined {
     const text = this.text(checkCollection(collection), checkKey(key));
-    return text === null ? undefined : (parseDoc(text, this.file(collection, key), key).value as T);
+    if (text === null) return undefined;
+    const d = readDoc(text, this.file(collection, key), key);
+    if ('damaged' in d) throw corrupt(this.file(collection, key), d.damaged, { collection, key });
+    return d.value as T;
   }
 
   list<T = unknown>(collection: string): StoreEntry<T>[] {
+    const { entries, damaged } = this.scan<T>(collection);
+    const d = damaged[0];
+    if (d) throw corrupt(d.file, d.reason, { collection, ...(d.key !== undefined ? { key: d.key } : {}), damaged });
+    return entries;
+  }
+
+  scan<T = unknown>(collection: string, check?: DocumentCheck): StoreScan<T> {
+    const pending = this.pending.get(checkCollection(collection));
     const docs = new Map<string, unknown>();
-    for (const name of this.names(checkCollection(collection))) {
+    const damaged: DamagedDocument[] = [];
+    for (const name of this.names(collection)) {
       const file = path.join(this.root, collection, name);
+      const named = keyOfName(name);
+      // Written or deleted by this transaction (or set aside): the disk's version is not read.
+      if (this.asides.has(file) || (named !== undefined && pending?.has(named))) continue;
       const text = readText(file);
       if (text === null) continue;
-      const d = parseDoc(text, file);
-      this.seen.set(`${collection}\0${d.key}`, text);
-      docs.set(d.key, d.value);
+      const d = readDoc(text, file);
+      const why = 'damaged' in d ? d.damaged : pending?.has(d.key) ? null : check?.(d.value, d.key);
+      if (why === null) continue;
+      const key = 'damaged' in d ? named : d.key;
+      if (why !== undefined) damaged.push({ collection, ...(key !== undefined ? { key } : {}), file, reason: why });
+      else if (!('damaged' in d)) {
+        this.seen.set(`${collection}\0${d.key}`, text);
+        docs.set(d.key, d.value);
+      }
     }
-    for (const [key, text] of this.pending.get(collection) ?? []) {
-      if (text === null) docs.delete(key);
-      else docs.set(key, parseDoc(text, this.file(collection, key), key).value);
-    }
-    return [...docs.keys()].sort(byKey).map((key) => ({ key, value: docs.get(key) as T }));
+    for (const [key, text] of pending ?? []) if (text !== null) docs.set(key, parseDoc(text, this.file(collection, key), key).value);
+    return {
+      entries: [...docs.keys()].sort(byKey).map((key) => ({ key, value: docs.get(key) as T })),
+      damaged: damaged.sort((a, b) => byKey(a.file, b.file)),
+    };
+  }
+
+  damaged(checks: Record<string, DocumentCheck> = {}, collections?: string[]): DamagedDocument[] {
+    const names = collections?.map(checkCollection) ?? this.collections();
+    return names.flatMap((c) => this.scan(c, checks[c]).damaged).sort((a, b) => byKey(a.file, b.file));
   }
 
   keys(collection: string): string[] {
     const keys = new Set<string>();
     for (const name of this.names(checkCollection(collection))) {
+      if (this.asides.has(path.join(this.root, collection, name))) continue;
       const base = name.slice(0, -'.json'.length);
       if (!base.startsWith('~')) {
         let key: string;
         try {
           key = decodeURIComponent(base);
         } catch {
-          throw corrupt(path.join(this.root, collection, name), 'its name is not an encoded key');
+          throw corrupt(path.join(this.root, collection, name), 'its name is not an encoded key', { collection });
         }
-        if (encodeKey(key) !== base) throw corrupt(path.join(this.root, collection, name), 'its name is not an encoded key');
+        if (encodeKey(key) !== base) throw corrupt(path.join(this.root, collection, name), 'its name is not an encoded key', { collection });
         keys.add(key);
         continue;
       }
       const file = path.join(this.root, collection, name);
       const text = readText(file);
-      if (text !== null) keys.add(parseDoc(text, file).key);
+      if (text !== null) keys.add(parseDoc(text, file, undefined, { collection }).key);
     }
     for (const [key, text] of this.pending.get(collection) ?? []) {
       if (text === null) keys.delete(key);
@@ -179,6 +209,26 @@ export class Snapshot implements StoreTx {
   delete(collection: string, key: string): void {
     this.writeCheck();
     this.stage(checkCollection(collection), checkKey(key), null);
+  }
+
+  setAside(doc: DamagedDocument): string {
+    this.writeCheck();
+    const collection = checkCollection(doc?.collection);
+    const name = path.basename(String(doc.file));
+    const file = path.join(this.root, collection, name);
+    if (doc.file !== file || !name.endsWith('.json') || name.startsWith('.'))
+      throw invalid('ERR_INVALID_ARGUMENT', `${String(doc.file)} is not a document file of collection ${collection}`, { file: doc.file });
+    let aside = this.asides.get(file);
+    if (aside === undefined) this.asides.set(file, (aside = asideName(file, this.asides.values())));
+    // The commit deletes the document by its key (journaled) unless this transaction writes it.
+    const key = doc.key ?? keyOfName(name);
+    if (key !== undefined && this.pending.get(collection)?.get(key) === undefined) this.stage(collection, checkKey(key), null);
+    return aside;
+  }
+
+  /** The files set aside: each with the name it is to be kept under. */
+  asideList(): { file: string; aside: string }[] {
+    return [...this.asides].map(([file, aside]) => ({ file, aside }));
   }
 
   /** Queues a journal's operations (replay failed: serve reads from the journal). */
@@ -230,42 +280,17 @@ export class Snapshot implements StoreTx {
     }
   }
 
+  /** The collections (directories) of the store. */
+  private collections(): string[] {
+    if (this.done) throw new NsnetError('ERR_STORE_TX_CLOSED', 'this store view is finished; use the one passed to the current callback');
+    try {
+      return fs.readdirSync(this.root, { withFileTypes: true }).filter((e) => e.isDirectory() && COLLECTION.test(e.name)).map((e) => e.name).sort(byKey);
+    } catch (e) {
+      throw ioError(e, 'list', this.root);
+    }
+  }
+
   private file(collection: string, key: string): string {
     return path.join(this.root, collection, `${encodeKey(key)}.json`);
-  }
-}
-
-/** Writes `text` to `file` (created or truncated, mode 0600); with `sync`, waits until it is on disk. */
-export async function writeFile(file: string, text: string, sync: boolean): Promise<void> {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(file, 'w', 0o600);
-    fs.writeFileSync(fd, text);
-    if (sync) await fdatasync(fd);
-  } catch (e) {
-    throw ioError(e, 'write', file);
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-/** Waits until `file` (or a directory's entries) is on disk. */
-export async function syncFile(dir: string): Promise<void> {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    await fsync(fd);
-  } catch (e) {
-    throw ioError(e, 'sync', dir);
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-export function unlinkQuiet(file: string): void {
-  try {
-    fs.unlinkSync(file);
-  } catch {
-    /* absent, or the file system refuses: a stale temp file is harmless */
   }
 }

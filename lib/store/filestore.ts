@@ -19,11 +19,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NsnetError, invalid } from '../errors';
 import { FileLock } from './flock';
-import {
-  COLLECTION, Snapshot, checkCollection, checkKey, corrupt, encodeKey, ioError, readText, syncFile, unlinkQuiet, writeFile,
-  type Op,
-} from './documents';
-import type { Store, StoreTx, StoreView } from './index';
+import { dropAsides, linkAsides, type Aside } from './aside';
+import { COLLECTION, Snapshot, checkCollection, checkKey, corrupt, encodeKey, type Op } from './documents';
+import { ioError, readText, syncFile, unlinkQuiet, writeFile } from './files';
+import type { Store, StoreTx, StoreView } from './types';
 
 const FORMAT = 1;
 const META = 'meta.json';
@@ -180,7 +179,7 @@ export class FileStore implements Store {
       await this.replay();
       const tx = new Snapshot(this.dir, true);
       const result = await this.call(fn, tx);
-      applied = (await this.commit(tx.ops())).applied;
+      applied = (await this.commit(tx.ops(), tx.asideList())).applied;
       return { result, applied: applied.then(() => lock.release()).catch(() => undefined) };
     } finally {
       if (!applied) lock.release();
@@ -230,11 +229,20 @@ export class FileStore implements Store {
    * the journal is written, synced, renamed into place and its directory synced — the commit
    * point, where this resolves. The apply runs on with the lock held; its promise never rejects.
    */
-  private async commit(ops: Op[]): Promise<{ applied: Promise<void> }> {
-    if (ops.length === 0) return { applied: Promise.resolve() };
+  private async commit(ops: Op[], asides: Aside[] = []): Promise<{ applied: Promise<void> }> {
+    if (ops.length === 0 && asides.length === 0) return { applied: Promise.resolve() };
+    // Damaged documents set aside get their second name first (synced): neither the put or
+    // delete that replaces them nor a crash anywhere after can lose their bytes.
+    const linked = await linkAsides(asides);
+    if (ops.length === 0) {
+      // Only documents without a key to journal (digest or foreign names): unlinked now; a
+      // crash in between leaves both names, and the next repair finds the same file again.
+      await dropAsides(asides);
+      return { applied: Promise.resolve() };
+    }
     const journal = path.join(this.dir, JOURNAL);
     const journalTmp = path.join(this.dir, TMP + JOURNAL);
-    const temps: string[] = [journalTmp];
+    const temps: string[] = [journalTmp, ...linked];
     const made: string[] = [];
     try {
       made.push(...this.makeCollections(ops));
@@ -266,7 +274,7 @@ export class FileStore implements Store {
     }
     // Decided: every later reader replays the journal before reading.
     crashPoint('journal');
-    const applied = this.apply(ops, true).catch((e: Error) => {
+    const applied = this.apply(ops, true).then(() => dropAsides(asides)).catch((e: Error) => {
       // Not applied: the next read or update replays the journal (a read can also read
       // through it), so the outcome stands.
       process.emitWarning(`nsnet state store ${this.dir}: committed; applying it is left to the next operation: ${e.message}`, { code: 'NSNET_STORE_DEFERRED' });

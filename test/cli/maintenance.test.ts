@@ -25,7 +25,7 @@ describe('cli: gc, reconcile, doctor, agent', function () {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^Removed endpoints: +app\/c1$/mu);
     const again = json(run(['--json', 'gc']));
-    assert.deepEqual(again, { endpoints: [], links: [], firewallOwners: [], repaired: [], problems: [] });
+    assert.deepEqual(again, { endpoints: [], links: [], firewallOwners: [], repaired: [], problems: [], damaged: [] });
     fails(run(['port', 'c1']), 'ERR_ENDPOINT_NOT_FOUND', 3);
   });
 

@@ -8,8 +8,11 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { doctor, NsnetError, type DoctorReport, type LinkKind, type NftFeature } from '../../lib/index';
 import { FEATURES, LINK_KINDS, NFT_FEATURES, probeLinks, probeNftables } from '../../lib/doctor/features';
+import { FileStore } from '../../lib/store/index';
 import { makeNetns, useSandbox } from '../helpers/sandbox';
 import { ipJson, nftJson, sh } from '../helpers/oracle';
 
@@ -238,6 +241,63 @@ describe('doctor()', function () {
       assert.equal(on.host.ipForward, true);
       assert.equal(on.host.ipv6Forward, true);
       assert.deepEqual(warningsOf(on, 'WARN_IP_FORWARD_OFF'), []);
+    });
+  });
+
+  describe('state directory', () => {
+    let tmp: string;
+    beforeEach(() => {
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-doctor-state-'));
+    });
+    afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+    it('lists every damaged document, one WARN_STORE_DAMAGED warning each (naming the file), and changes none', async () => {
+      const store = await FileStore.open({ dir: tmp });
+      await store.update((tx) => {
+        tx.put('networks', 'app', { name: 'app', driver: 'bridge', subnet: '172.20.0.0/16', gateway: '172.20.0.1', bridge: 'br-app', labels: {}, created: 'x' });
+        tx.put('networks', 'web', { name: 'web', driver: 'bridge', subnet: '172.21.0.0/16', gateway: '172.21.0.1', bridge: 'br-web', labels: {}, created: 'x' });
+        tx.put('endpoints', 'app/c1', { id: 'c1', network: 'app', ports: [], created: 'x' });
+        tx.put('ports', 'tcp:8080', [{ holder: 'app/c1' }]);
+      });
+      await store.close();
+      const damaged = [
+        [path.join(tmp, 'endpoints', 'app%2Fc1.json'), '{"trunc', 'not valid JSON (truncated?)'],
+        [path.join(tmp, 'networks', 'web.json'), JSON.stringify({ key: 'web', value: { name: 'other' } }), 'not the record of network web (its name is "other")'],
+        [path.join(tmp, 'ports', 'tcp%3A8080.json'), '', 'empty file'],
+      ];
+      for (const [f, text] of damaged) fs.writeFileSync(f!, text!);
+      const r = await doctor({ netns: await makeNetns('dst'), stateDir: tmp });
+      assert.deepEqual(r.store, {
+        dir: tmp, exists: true, readable: true,
+        damaged: [
+          { collection: 'endpoints', key: 'app/c1', file: damaged[0]![0], reason: damaged[0]![2] },
+          { collection: 'networks', key: 'web', file: damaged[1]![0], reason: damaged[1]![2] },
+          { collection: 'ports', key: 'tcp:8080', file: damaged[2]![0], reason: damaged[2]![2] },
+        ],
+      });
+      const found = warningsOf(r, 'WARN_STORE_DAMAGED');
+      assert.deepEqual(found.map((w) => w.file), damaged.map(([f]) => f));
+      assert.deepEqual(found.map((w) => w.document), r.store!.damaged);
+      assert.match(found[0]!.message, /endpoint c1 of network app is left out of listings, and what needs it fails with ERR_STORE_CORRUPT; `nsnet gc`/u);
+      for (const [f, text] of damaged) assert.equal(fs.readFileSync(f!, 'utf8'), text);
+    });
+
+    it('a directory without a store is reported as such and not created; `stateDir: false` looks at none; a corrupt journal is WARN_STORE_UNREADABLE', async () => {
+      const ns = await makeNetns('dst');
+      const none = path.join(tmp, 'nothing-here');
+      const r = await doctor({ netns: ns, stateDir: none });
+      assert.deepEqual(r.store, { dir: none, exists: false, readable: true, damaged: [] });
+      assert.equal(fs.existsSync(none), false);
+      assert.equal((await doctor({ netns: ns, stateDir: false })).store, undefined);
+      await (await FileStore.open({ dir: tmp })).close();
+      fs.writeFileSync(path.join(tmp, 'journal.json'), '{"format":1,"ops":[');
+      const bad = await doctor({ netns: ns, stateDir: tmp });
+      assert.equal(bad.store!.readable, false);
+      assert.match(bad.store!.detail!, /^ERR_STORE_CORRUPT: /u);
+      assert.deepEqual(warningsOf(bad, 'WARN_STORE_UNREADABLE').map((w) => w.file), [path.join(tmp, 'journal.json')]);
+      for (const stateDir of ['', 5, true]) {
+        await assert.rejects(doctor({ netns: ns, stateDir } as never), (e: unknown) => e instanceof NsnetError && e.code === 'ERR_INVALID_ARGUMENT');
+      }
     });
   });
 

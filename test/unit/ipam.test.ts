@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Ipam, macFromIp, normalizeNetwork, DEFAULT_POOLS, type NormalizedNetwork } from '../../lib/ipam/index';
-import { FileStore, type StoreEntry, type StoreTx } from '../../lib/store/index';
+import { FileStore, type DamagedDocument, type StoreEntry, type StoreScan, type StoreTx } from '../../lib/store/index';
 
 /** A StoreTx in memory with the same copy semantics as FileStore; counts puts. */
 class MemTx implements StoreTx {
@@ -20,6 +20,17 @@ class MemTx implements StoreTx {
   }
   list<T>(c: string): StoreEntry<T>[] {
     return this.keys(c).map((key) => ({ key, value: this.get<T>(c, key)! }));
+  }
+  /** (Nothing is ever damaged in memory.) */
+  scan<T>(c: string): StoreScan<T> {
+    return { entries: this.list<T>(c), damaged: [] };
+  }
+  damaged(): DamagedDocument[] {
+    return [];
+  }
+  setAside(d: DamagedDocument): string {
+    if (d.key !== undefined) this.delete(d.collection, d.key);
+    return `${d.file}.damaged`;
   }
   keys(c: string): string[] {
     return [...this.data.keys()].filter((k) => k.startsWith(`${c}\0`)).map((k) => k.slice(c.length + 1)).sort();
@@ -267,6 +278,18 @@ describe('IPAM: leases', () => {
     assert.throws(() => ipam.allocate(tx, 'n', { owner: 'a', ip: '10.1.0.5' } as any), code('ERR_INVALID_ARGUMENT'));
     tx.put('ipam', 'broken', { subnet: 1 });
     assert.throws(() => ipam.allocate(tx, 'broken', { owner: 'a' }), code('ERR_STORE_CORRUPT'));
+  });
+
+  it('recount: the counters are counted again from the leases (in range, per family); no pool, false', () => {
+    pool('r', { subnet: '10.3.0.0/24', ipRange: '10.3.0.128/25', subnet6: 'fd00:3::/64' });
+    for (const owner of ['a', 'b', 'c']) ipam.allocate(tx, 'r', { owner });
+    ipam.allocate(tx, 'r', { owner: 'static', ipv4: '10.3.0.5' }); // outside ipRange: not counted
+    const right = ipam.pool(tx, 'r')!;
+    tx.put('ipam', 'r', { ...right, used: 99, used6: 0 });
+    tx.delete('ipam-addr', 'r/10.3.0.129'); // a lease lost
+    assert.equal(ipam.recount(tx, 'r'), true);
+    assert.deepEqual([ipam.pool(tx, 'r')!.used, ipam.pool(tx, 'r')!.used6], [right.used - 1, right.used6]);
+    assert.equal(ipam.recount(tx, 'nope'), false);
   });
 
   it('1,000 allocations in a /16 are unique, in order, and cheap', () => {

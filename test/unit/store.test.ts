@@ -32,6 +32,14 @@ async function child(mode: string, dir: string): Promise<void> {
       tx.put('new', 'z', { v: 'after' });
       tx.delete('a', 'gone');
     });
+  } else if (mode === 'aside') {
+    // A repair: the damaged c/bad is rebuilt in place, c/drop is set aside (killed in here).
+    await store.update((tx) => {
+      for (const d of tx.scan('c').damaged) {
+        tx.setAside(d);
+        if (d.key === 'bad') tx.put('c', 'bad', 'rebuilt');
+      }
+    });
   }
   await store.close();
 }
@@ -88,6 +96,27 @@ function tests(this: Mocha.Suite): void {
     await store?.close();
     store = undefined;
     fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('lib/store has no import cycle (the shared types live in a leaf module)', () => {
+    // Sources, not the compiled output: `import type` leaves no trace in JavaScript.
+    const src = path.join(__dirname, '..', '..', '..', 'lib', 'store');
+    const edges = new Map<string, string[]>();
+    for (const f of fs.readdirSync(src).filter((n) => n.endsWith('.ts'))) {
+      const text = fs.readFileSync(path.join(src, f), 'utf8');
+      edges.set(f, [...text.matchAll(/^(?:import|export)\b[^;]*?from '\.\/([^']+)'/gmsu)].map((m) => `${m[1]}.ts`));
+    }
+    const cycles: string[] = [];
+    const walk = (f: string, trail: string[]): void => {
+      if (trail.includes(f)) {
+        cycles.push([...trail.slice(trail.indexOf(f)), f].join(' → '));
+        return;
+      }
+      for (const g of edges.get(f) ?? []) walk(g, [...trail, f]);
+    };
+    for (const f of edges.keys()) walk(f, []);
+    assert.ok(edges.get('index.ts')?.includes('filestore.ts'), 'the scan sees imports');
+    assert.deepEqual(cycles, []);
   });
 
   it('open creates the directory (0700) and meta.json {format:1}; reopening works', async () => {
@@ -330,6 +359,148 @@ function tests(this: Mocha.Suite): void {
       assert.equal(fs.readFileSync(file, 'utf8'), text);
     }
     assert.equal(await store.read((v) => v.get('c', 'good')), 1);
+  });
+
+  describe('damaged documents', () => {
+    const TRUNCATED = '{"trunc';
+    /** c/good, c/bad and c/drop, then bad and drop damaged by hand (as a disk or a person would). */
+    const damage = async (): Promise<{ bad: string; drop: string }> => {
+      store = await FileStore.open({ dir });
+      await store.update((tx) => {
+        tx.put('c', 'good', 1);
+        tx.put('c', 'bad', { was: 'bad' });
+        tx.put('c', 'drop', { was: 'drop' });
+        tx.put('other', 'x', 'fine');
+      });
+      await store.settled();
+      const bad = path.join(dir, 'c', 'bad.json');
+      const drop = path.join(dir, 'c', 'drop.json');
+      fs.writeFileSync(bad, TRUNCATED);
+      fs.writeFileSync(drop, '');
+      return { bad, drop };
+    };
+
+    it('scan lists the readable documents and reports the damaged ones (file, key, why); damaged() covers every collection', async () => {
+      const { bad, drop } = await damage();
+      const damaged = [
+        { collection: 'c', key: 'bad', file: bad, reason: 'not valid JSON (truncated?)' },
+        { collection: 'c', key: 'drop', file: drop, reason: 'empty file' },
+      ];
+      await store!.read((v) => {
+        assert.deepEqual(v.scan('c'), { entries: [{ key: 'good', value: 1 }], damaged });
+        assert.deepEqual(v.scan('other'), { entries: [{ key: 'x', value: 'fine' }], damaged: [] });
+        assert.deepEqual(v.scan('none'), { entries: [], damaged: [] });
+        assert.deepEqual(v.damaged(), damaged);
+        assert.deepEqual(v.damaged({}, ['other']), []);
+        assert.deepEqual(v.keys('c'), ['bad', 'drop', 'good'], 'keys come from file names: still known');
+        assert.equal(v.get('c', 'good'), 1);
+        // What needs the document fails, naming the file; a whole-collection list is all or nothing.
+        assert.throws(() => v.get('c', 'bad'), (e: any) => code('ERR_STORE_CORRUPT')(e) && e.details.file === bad && e.details.key === 'bad' && e.details.collection === 'c' && e.message.includes(bad));
+        assert.throws(() => v.list('c'), (e: any) => code('ERR_STORE_CORRUPT')(e) && e.details.file === bad && e.details.damaged.length === 2);
+      });
+      // A check refuses readable values: they count as damaged, with its reason.
+      const check = (value: unknown) => (value === 'fine' ? undefined : 'not fine');
+      await store!.update((tx) => {
+        tx.put('other', 'y', 2);
+        assert.deepEqual(tx.scan('other', check), {
+          entries: [{ key: 'x', value: 'fine' }, { key: 'y', value: 2 }], // (this transaction's own writes are not checked)
+          damaged: [],
+        });
+      });
+      await store!.read((v) => {
+        assert.deepEqual(v.scan('other', check).damaged, [{ collection: 'other', key: 'y', file: path.join(dir, 'other', 'y.json'), reason: 'not fine' }]);
+        assert.equal(v.damaged({ other: check }).length, 3);
+      });
+      assert.equal(fs.readFileSync(bad, 'utf8'), TRUNCATED, 'reading changes nothing');
+    });
+
+    it('a document whose file name is no key (a digest name, or foreign) is reported without a key', async () => {
+      store = await FileStore.open({ dir });
+      const long = 'k'.repeat(300);
+      await store.update((tx) => tx.put('c', long, 1));
+      const [digest] = fs.readdirSync(path.join(dir, 'c'));
+      fs.writeFileSync(path.join(dir, 'c', digest!), '{"key":');
+      fs.writeFileSync(path.join(dir, 'c', 'Not%zz.json'), '{"key":"x","value":1}');
+      await store.read((v) => assert.deepEqual(v.scan('c').damaged.map((d) => [path.basename(d.file), d.key]).sort(), [
+        ['Not%zz.json', undefined], [digest!, undefined],
+      ].sort()));
+    });
+
+    it('setAside keeps the bytes under <name>.damaged: a document rebuilt in place, one dropped, one without a key', async () => {
+      const { bad, drop } = await damage();
+      const foreign = path.join(dir, 'c', 'Not%zz.json');
+      fs.writeFileSync(foreign, 'junk');
+      const kept = await store!.update((tx) => {
+        const out = tx.scan('c').damaged.map((d) => tx.setAside(d));
+        tx.put('c', 'bad', 'rebuilt');
+        // Later reads of the transaction: the damage is gone.
+        assert.deepEqual(tx.scan('c'), { entries: [{ key: 'bad', value: 'rebuilt' }, { key: 'good', value: 1 }], damaged: [] });
+        assert.deepEqual(tx.list('c').map((e) => e.key), ['bad', 'good']);
+        assert.equal(tx.get('c', 'drop'), undefined);
+        assert.deepEqual(tx.keys('c'), ['bad', 'good']);
+        return out;
+      });
+      assert.deepEqual(kept, [`${foreign}.damaged`, `${bad}.damaged`, `${drop}.damaged`]);
+      await store!.settled();
+      assert.equal(fs.readFileSync(`${bad}.damaged`, 'utf8'), TRUNCATED);
+      assert.equal(fs.readFileSync(`${drop}.damaged`, 'utf8'), '');
+      assert.equal(fs.readFileSync(`${foreign}.damaged`, 'utf8'), 'junk');
+      assert.equal(fs.existsSync(drop), false);
+      assert.equal(fs.existsSync(foreign), false);
+      await store!.read((v) => {
+        assert.deepEqual(v.scan('c'), { entries: [{ key: 'bad', value: 'rebuilt' }, { key: 'good', value: 1 }], damaged: [] });
+        assert.deepEqual(v.damaged(), []);
+      });
+      // Damaged again: the first kept copy is not overwritten.
+      fs.writeFileSync(bad, 'again');
+      await store!.update((tx) => tx.scan('c').damaged.forEach((d) => assert.equal(tx.setAside(d), path.join(dir, 'c', 'bad.json.2.damaged'))));
+      await store!.settled();
+      assert.equal(fs.readFileSync(`${bad}.damaged`, 'utf8'), TRUNCATED);
+      assert.equal(fs.readFileSync(path.join(dir, 'c', 'bad.json.2.damaged'), 'utf8'), 'again');
+      assert.equal(await store!.read((v) => v.get('c', 'bad')), undefined);
+    });
+
+    it('setAside in a transaction that fails changes nothing; a read view cannot set aside', async () => {
+      const { bad } = await damage();
+      const before = snapshot(dir);
+      await assert.rejects(store!.update((tx) => {
+        for (const d of tx.scan('c').damaged) tx.setAside(d);
+        throw new Error('boom');
+      }), /boom/u);
+      assert.deepEqual(snapshot(dir), before);
+      await assert.rejects(store!.read((v) => (v as any).setAside({ collection: 'c', key: 'bad', file: bad, reason: '' })), code('ERR_INVALID_ARGUMENT'));
+      await assert.rejects(store!.update((tx) => tx.setAside({ collection: 'c', file: path.join(dir, 'meta.json'), reason: '' })), code('ERR_INVALID_ARGUMENT'));
+      await assert.rejects(store!.update((tx) => tx.setAside({ collection: 'c', file: path.join(dir, 'c', '..', 'other', 'x.json'), reason: '' })), code('ERR_INVALID_ARGUMENT'));
+      assert.deepEqual(snapshot(dir), before);
+    });
+
+    it('crash recovery still works: killed before the journal, the damage is still there (and set aside again to the same name); after it, the repair stands', async () => {
+      const { bad, drop } = await damage();
+      await store!.close();
+      store = undefined;
+      let r = await runChild('aside', dir, { NSNET_STORE_CRASH_AFTER: 'prepare' });
+      assert.equal(r.signal, 'SIGKILL');
+      store = await FileStore.open({ dir });
+      assert.deepEqual((await store.read((v) => v.damaged())).map((d) => d.key), ['bad', 'drop']);
+      assert.equal(fs.readFileSync(`${bad}.damaged`, 'utf8'), TRUNCATED, 'the second name was made before the crash');
+      await store.close();
+      store = undefined;
+      r = await runChild('aside', dir, { NSNET_STORE_CRASH_AFTER: 'journal' });
+      assert.equal(r.signal, 'SIGKILL');
+      assert.ok(fs.existsSync(path.join(dir, 'journal.json')));
+      store = await FileStore.open({ dir });
+      assert.deepEqual(await store.read((v) => v.scan('c')), { entries: [{ key: 'bad', value: 'rebuilt' }, { key: 'good', value: 1 }], damaged: [] });
+      assert.deepEqual(fs.readdirSync(path.join(dir, 'c')).sort(), ['bad.json', 'bad.json.damaged', 'drop.json.damaged', 'good.json']);
+      assert.equal(fs.readFileSync(`${drop}.damaged`, 'utf8'), '');
+    });
+
+    it('a reader going through a crashed writer\'s journal sees the journal\'s document, not the damage it replaces', async () => {
+      const { bad } = await damage();
+      fs.writeFileSync(path.join(dir, 'journal.json'), JSON.stringify({ format: 1, ops: [{ collection: 'c', key: 'bad', doc: { key: 'bad', value: 'from the journal' } }] }));
+      // (A journal is replayed on the next read; the damaged file is replaced by it.)
+      assert.deepEqual(await store!.read((v) => v.scan('c').entries.map((e) => e.value)), ['from the journal', 1]);
+      assert.equal(fs.readFileSync(bad, 'utf8'), '{"key":"bad","value":"from the journal"}\n');
+    });
   });
 
   it('an unknown format is ERR_STORE_FORMAT; a corrupt meta.json is ERR_STORE_CORRUPT', async () => {

@@ -1,26 +1,33 @@
 /**
- * The host-wide port ledger: one store document per protocol and host port, naming its holders
- * (`network/endpoint`), whatever the mode — a bridge container's published port and a host-mode
- * container's claim are one kind of entry, so no two containers get one host port. Checked with
- * one point lookup per port however many are held, and against the sockets processes on the
- * host have bound (sock_diag): their traffic would silently go to the container instead.
+ * The host-wide port ledger: per protocol and host port (`tcp:8080`) the endpoints that claim
+ * it (`network/id`), for bridge publishing and host-mode claims alike, so two of them cannot
+ * take the same port. Kept in the caller's store transaction, beside the endpoint records.
+ * Checked with one point lookup per port however many are held, and against the sockets
+ * processes on the host have bound (sock_diag): their traffic would silently go to the
+ * container instead.
  */
-import { NsnetError, invalid } from './errors';
-import type { PortMapping } from './drivers/records';
-import type { HostPort } from './host-types';
-import type { BoundSocket } from './netlink/sockets';
-import type { StoreTx, StoreView } from './store/index';
-import * as v from './validate';
+import type { PortMapping } from '../drivers/records';
+import { NsnetError, invalid } from '../errors';
+import type { HostPort } from '../host-types';
+import type { BoundSocket } from '../netlink/sockets';
+import type { StoreTx, StoreView } from '../store/types';
+import * as v from '../validate';
+import { PORTS } from './collections';
 
-const PORTS = 'ports';
 const PROTOCOLS = ['tcp', 'udp', 'sctp'];
 /** Where `hostPort: 0` looks for a free port (the kernel's default ephemeral range). */
 const EPHEMERAL = [32768, 60999] as const;
 
-interface PortClaim {
+/** One claim of a host port. */
+export interface PortClaim {
   hostIp?: string;
   /** `network/endpoint`. */
   holder: string;
+}
+
+/** Host ports a mapping covers. */
+export function span(p: PortMapping): [number, number] {
+  return [p.hostPort, p.hostPortEnd ?? p.hostPort];
 }
 
 /** How a ledger holder (`network/endpoint`) reads in an error. */
@@ -67,11 +74,6 @@ export function normalizeClaims(ports: unknown): PortMapping[] {
     if (p.hostIp !== undefined && p.hostIp !== '0.0.0.0') out.hostIp = v.ip(p.hostIp, 4, `ports[${i}].hostIp`).address;
     return out;
   });
-}
-
-/** Host ports a mapping covers. */
-function span(p: PortMapping): [number, number] {
-  return [p.hostPort, p.hostPortEnd ?? p.hostPort];
 }
 
 /** Two mappings claim the same host port (same protocol, overlapping addresses and ports). */
@@ -124,8 +126,8 @@ export function resolvePorts(view: StoreView, ports: PortMapping[], sockets: Bou
   return out;
 }
 
-/** Records (or, with `release`, forgets) what `holder` (`network/endpoint`) holds in the ledger. */
-export function recordPorts(tx: StoreTx, holder: string, ports: PortMapping[], release = false): void {
+/** Records (or, with `release`, forgets) the claims of `holder` on `ports`. */
+export function recordClaims(tx: StoreTx, holder: string, ports: PortMapping[], release = false): void {
   for (const p of ports) {
     const [lo, hi] = span(p);
     for (let port = lo; port <= hi; port++) {
@@ -136,4 +138,53 @@ export function recordPorts(tx: StoreTx, holder: string, ports: PortMapping[], r
       else tx.delete(PORTS, key);
     }
   }
+}
+
+/**
+ * Every claim of `holder`, as mappings whose container port is the host port (host mode), runs
+ * of neighbouring ports merged into ranges. Damaged ledger documents are passed over.
+ */
+export function claimsOf(view: StoreView, holder: string): PortMapping[] {
+  const ports: PortMapping[] = [];
+  for (const { key, value } of view.scan<PortClaim[]>(PORTS).entries) {
+    const [protocol, port] = key.split(':');
+    for (const c of Array.isArray(value) ? value : []) {
+      if (c?.holder !== holder) continue;
+      ports.push({ protocol: protocol as PortMapping['protocol'], hostPort: Number(port), containerPort: Number(port), ...(c.hostIp ? { hostIp: c.hostIp } : {}) });
+    }
+  }
+  return coalesce(ports);
+}
+
+/** Forgets every claim of `holder` (damaged ledger documents are passed over). Returns the ports it held ('tcp:8080'). */
+export function releaseHolder(tx: StoreTx, holder: string): string[] {
+  const out: string[] = [];
+  for (const { key, value } of tx.scan<PortClaim[]>(PORTS).entries) {
+    if (!Array.isArray(value) || !value.some((c) => c?.holder === holder)) continue;
+    const rest = value.filter((c) => c?.holder !== holder);
+    if (rest.length) tx.put(PORTS, key, rest);
+    else tx.delete(PORTS, key);
+    out.push(key);
+  }
+  return out;
+}
+
+/**
+ * One mapping per port merged into ranges where host and container ports both run on (same
+ * protocol and host address), sorted by protocol, host address and port.
+ */
+export function coalesce(ports: PortMapping[]): PortMapping[] {
+  const sorted = [...ports].sort((a, b) => (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : 0) ||
+    (a.hostIp ?? '').localeCompare(b.hostIp ?? '') || a.hostPort - b.hostPort);
+  const out: PortMapping[] = [];
+  for (const p of sorted) {
+    const last = out[out.length - 1];
+    const end = last ? (last.hostPortEnd ?? last.hostPort) : 0;
+    if (last && last.protocol === p.protocol && last.hostIp === p.hostIp && p.hostPort === end + 1 && p.containerPort === last.containerPort + (end + 1 - last.hostPort)) {
+      last.hostPortEnd = p.hostPort;
+    } else if (!(last && last.protocol === p.protocol && last.hostIp === p.hostIp && p.hostPort <= end)) {
+      out.push({ ...p });
+    }
+  }
+  return out;
 }
