@@ -46,7 +46,7 @@ export type { FirewallNetwork, FirewallEndpoint, FirewallPort, Protocol } from '
 export type { EnsureResult, OwnedElement } from './firewall/firewall';
 export type { FirewallCheck } from './firewall/check';
 export type { FirewallState } from './firewall/state';
-export type { NetworkRecord, BridgeNetworkRecord, MacvlanNetworkRecord, OverlayNetworkRecord, PlainNetworkRecord } from './drivers/records';
+export type { NetworkRecord, BridgeNetworkRecord, MacvlanNetworkRecord, OverlayNetworkRecord, PlainNetworkRecord } from './host-types';
 export { doctor } from './doctor';
 export type {
   DoctorReport, DoctorOptions, DoctorWarning, DoctorWarningCode, FeatureName, FeatureProbe, ForwardDropChain, HostState, StoreState,

@@ -8,10 +8,9 @@
 import { NetlinkError, NsnetError } from './errors';
 import { parseOwnerAlias } from './devices/marks';
 import type { DriverContext } from './drivers/driver';
-import type { EndpointRecord, NetworkRecord } from './drivers/records';
+import type { EndpointRecord, GcReport, NetworkRecord, ReconcileReport } from './host-types';
 import { DEFAULT_NETWORK_SPEC, driverOf, drivers } from './drivers/registry';
 import type { Firewall } from './firewall/firewall';
-import type { GcReport, ReconcileReport } from './host-types';
 import type { Ipam } from './ipam/index';
 import { openNetns, type NetnsSpec } from './netns';
 import { ENDPOINTS, NETWORKS, epKey } from './state/collections';

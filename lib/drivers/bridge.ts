@@ -15,7 +15,7 @@ import { normalizeNetwork } from '../ipam/index';
 import * as v from '../validate';
 import { bridgedEndpoints } from './bridged';
 import type { Driver } from './driver';
-import type { BridgeNetworkRecord } from './records';
+import type { BridgeNetworkRecord } from '../host-types';
 
 /** The default network's bridge device. */
 export const DEFAULT_BRIDGE = 'nsnet0';

@@ -8,10 +8,9 @@ import { hostIfname, RETIRED_GROUP } from '../devices/marks';
 import { attachVeth, removeVeth, retireVeth, unretireVeth, type VethBridge } from '../devices/veth';
 import { faultPoint } from '../faults';
 import type { FirewallEndpoint, FirewallNetwork } from '../firewall/elements';
-import type { NetworkInspect } from '../host-types';
+import type { BridgeEndpointRecord, EndpointRecord, NetworkInspect, NetworkRecord } from '../host-types';
 import type { Link } from '../netlink/link-types';
 import { NetworkGone, type Driver, type DriverContext, type HealState, type UndoLog } from './driver';
-import type { BridgeEndpointRecord, EndpointRecord, NetworkRecord } from './records';
 
 /** How a bridged network looks to its endpoints and to the firewall. */
 export interface BridgedView {

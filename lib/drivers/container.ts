@@ -8,7 +8,7 @@ import { NsnetError, invalid } from '../errors';
 import { openNetns } from '../netns';
 import * as v from '../validate';
 import type { Driver, Recorded } from './driver';
-import type { PlainNetworkRecord } from './records';
+import type { PlainNetworkRecord } from '../host-types';
 
 /**
  * The endpoint whose namespace a container-mode endpoint joins: `target`'s own namespace

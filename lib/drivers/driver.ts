@@ -13,8 +13,7 @@ import type { NormalizedNetwork } from '../ipam/network';
 import type { Link } from '../netlink/link-types';
 import type { Netlink } from '../netlink/netlink';
 import type { OverlayMembership } from '../overlay/membership';
-import type { ConnectOptions, NetworkInspect, NetworkSpec } from '../host-types';
-import type { EndpointRecord, NetworkDriver, NetworkRecord } from './records';
+import type { ConnectOptions, EndpointRecord, NetworkDriver, NetworkInspect, NetworkRecord, NetworkSpec } from '../host-types';
 
 /**
  * The firewall as drivers use it (netavark's `FirewallDriver`): made sure of once per host

@@ -4,7 +4,7 @@
  * port ledger (the façade's), so no two containers of any mode get one host port.
  */
 import type { Driver } from './driver';
-import type { PlainNetworkRecord } from './records';
+import type { PlainNetworkRecord } from '../host-types';
 
 /** The host driver (the predefined network `host`). */
 export const hostDriver: Driver<PlainNetworkRecord> = {

@@ -17,7 +17,7 @@ import type { Link } from '../netlink/link-types';
 import { Netlink } from '../netlink/netlink';
 import * as v from '../validate';
 import type { Driver, DriverContext } from './driver';
-import type { MacvlanEndpointRecord, MacvlanMode, MacvlanNetworkRecord } from './records';
+import type { MacvlanEndpointRecord, MacvlanMode, MacvlanNetworkRecord } from '../host-types';
 
 const MODES: readonly MacvlanMode[] = ['bridge', 'private', 'vepa', 'passthru'];
 

@@ -1,7 +1,7 @@
 /** None mode: the container's namespace gets loopback only, up; nothing else. */
 import { Netlink } from '../netlink/netlink';
 import type { Driver } from './driver';
-import type { PlainNetworkRecord } from './records';
+import type { PlainNetworkRecord } from '../host-types';
 
 /** The none driver (the predefined network `none`). A disconnect leaves loopback up. */
 export const noneDriver: Driver<PlainNetworkRecord> = {

@@ -16,7 +16,7 @@ import type { OverlayMembership } from '../overlay/membership';
 import * as v from '../validate';
 import { bridgedEndpoints, type BridgedView } from './bridged';
 import type { Driver, DriverContext } from './driver';
-import type { OverlayNetworkRecord } from './records';
+import type { OverlayNetworkRecord } from '../host-types';
 
 /** How an overlay network's share on this host looks to its containers and to the firewall. */
 function view(r: OverlayNetworkRecord): BridgedView {

@@ -10,7 +10,7 @@ import { hostDriver } from './host';
 import { macvlanDriver } from './macvlan';
 import { noneDriver } from './none';
 import { overlayDriver } from './overlay';
-import type { NetworkDriver, NetworkRecord } from './records';
+import type { NetworkDriver, NetworkRecord } from '../host-types';
 
 const DRIVERS: Readonly<Record<NetworkDriver, Driver>> = {
   bridge: bridgeDriver,

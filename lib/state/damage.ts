@@ -4,9 +4,8 @@
  * (naming the file); what needs it fails with ERR_STORE_CORRUPT naming the file. `gc()`
  * repairs (lib/state/repair.ts).
  */
-import type { EndpointRecord, NetworkRecord } from '../drivers/records';
+import type { EndpointRecord, HealProblem, NetworkRecord } from '../host-types';
 import { NsnetError } from '../errors';
-import type { HealProblem } from '../host-types';
 import type { DamagedDocument, StoreView } from '../store/types';
 import { ENDPOINTS, NETWORKS, checkEndpoint, checkNetwork, splitEpKey } from './collections';
 

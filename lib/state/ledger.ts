@@ -6,9 +6,8 @@
  * processes on the host have bound (sock_diag): their traffic would silently go to the
  * container instead.
  */
-import type { PortMapping } from '../drivers/records';
+import type { HostPort, PortMapping } from '../host-types';
 import { NsnetError, invalid } from '../errors';
-import type { HostPort } from '../host-types';
 import type { BoundSocket } from '../netlink/sockets';
 import type { StoreTx, StoreView } from '../store/types';
 import * as v from '../validate';

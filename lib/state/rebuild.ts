@@ -24,7 +24,7 @@
 import { hostIfname, ownerAlias } from '../devices/marks';
 import type {
   BridgeNetworkRecord, EndpointRecord, MacvlanNetworkRecord, NetworkRecord, OverlayNetworkRecord, PlainNetworkRecord, PortMapping,
-} from '../drivers/records';
+} from '../host-types';
 import { NsnetError } from '../errors';
 import type { OwnedElement } from '../firewall/firewall';
 import { networkSettingsOf, publishedPortsOf } from '../firewall/recover';

@@ -17,14 +17,13 @@
  */
 import { removeMarkedLink } from '../devices/container';
 import { ownerAlias } from '../devices/marks';
-import type { EndpointRecord, MacvlanEndpointRecord, NetworkRecord } from '../drivers/records';
+import type { DamageRepair, EndpointRecord, MacvlanEndpointRecord, NetworkRecord } from '../host-types';
 import { NsnetError } from '../errors';
 import type { Firewall } from '../firewall/firewall';
 import { normalizeNetwork, type NormalizedNetwork } from '../ipam/network';
 import type { Ipam, Lease } from '../ipam/ipam';
 import type { Netlink } from '../netlink/netlink';
 import type { NetnsSpec } from '../netns';
-import type { DamageRepair } from '../host-types';
 import type { DamagedDocument, StoreTx } from '../store/types';
 import { ENDPOINTS, NETWORKS, PORTS, RECORD_CHECKS, checkEndpoint, checkNetwork, epKey, splitEpKey } from './collections';
 import { describeDocument } from './damage';

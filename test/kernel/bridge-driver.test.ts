@@ -7,7 +7,7 @@ import { Netlink, NsnetError } from '../../lib/index';
 import { createBridge, removeBridge } from '../../lib/devices/bridge';
 import { hostIfname, ownerAlias, parseOwnerAlias } from '../../lib/devices/marks';
 import { attachVeth, removeVeth } from '../../lib/devices/veth';
-import type { BridgeEndpointRecord, BridgeNetworkRecord } from '../../lib/drivers/records';
+import type { BridgeEndpointRecord, BridgeNetworkRecord } from '../../lib/host-types';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 import { ipJson } from '../helpers/oracle';
 import { tcpReach } from '../helpers/traffic';
