@@ -6,6 +6,7 @@
  */
 import type { NetnsSpec } from './netns';
 import type { MacvlanMode as KernelMacvlanMode } from './netlink/link-types';
+import type { OverlayHostOptions } from './overlay/membership';
 import type { DamagedDocument } from './store/types';
 
 /** A published port: host side to container side. */
@@ -137,6 +138,42 @@ export type BridgeEndpointRecord = EndpointRecord & Required<Pick<EndpointRecord
 /** A macvlan endpoint. */
 export type MacvlanEndpointRecord = EndpointRecord & Required<Pick<EndpointRecord, 'netns' | 'ifname' | 'mac' | 'ipv4'>>;
 
+
+/** What `NetworkHost.open` takes. */
+export interface NetworkHostOptions {
+  /** Where the state lives (default /var/lib/nsnet). */
+  stateDir?: string;
+  /** The host namespace (default: the caller's). */
+  netns?: NetnsSpec;
+  /**
+   * Overlay mode: where the hosts share the overlay's state — `{ etcd: ['http://10.0.0.1:2379'] }`
+   * or `{ dir }` (hosts sharing one machine), or a ControlPlane already open.
+   */
+  controlPlane?: OverlayHostOptions['controlPlane'];
+  /** Overlay mode: this host's id (default: the machine's host name). */
+  hostId?: string;
+  /** Overlay mode: where VXLAN traffic leaves, `{ dev }` or `{ address }` (default: the IPv4 default route's device). */
+  underlay?: OverlayHostOptions['underlay'];
+  /** Overlay mode: the agent's full reconcile period, ms (default 10 000). */
+  reconcileInterval?: number;
+  /**
+   * Receives warnings: a damaged state document a listing left out (`WARN_STORE_DAMAGED`,
+   * naming the file; `gc()` repairs it). Default: `process.emitWarning` (printed on stderr).
+   */
+  onWarning?: WarningHandler;
+}
+
+/** A warning about the recorded state: a damaged document a listing left out. */
+export interface StateWarning {
+  code: 'WARN_STORE_DAMAGED';
+  /** What is damaged, what was left out, and what to do. */
+  message: string;
+  /** The damaged document: its file, collection, key when known, and what is wrong with it. */
+  document: DamagedDocument;
+}
+
+/** Receives the warnings of a NetworkHost (see NetworkHostOptions.onWarning). */
+export type WarningHandler = (warning: StateWarning) => void;
 
 /** What `createNetwork` takes. */
 export interface NetworkSpec {

@@ -10,8 +10,8 @@
 import { NsnetError, invalid } from './errors';
 import { VethReaper } from './devices/reaper';
 import type { Attachment, Driver, DriverContext, DriverFirewall, InUse, NetworkOption, Recorded, UndoLog } from './drivers/driver';
-import { NetworkGone } from './drivers/driver';
-import type { ConnectOptions, Endpoint, EndpointRecord, GcReport, Network, NetworkInspect, NetworkRecord, NetworkSpec, PlainNetworkRecord, ReconcileReport } from './host-types';
+import { NetworkGone, driverFirewall } from './drivers/driver';
+import type { ConnectOptions, Endpoint, EndpointRecord, GcReport, Network, NetworkHostOptions, NetworkInspect, NetworkRecord, NetworkSpec, PlainNetworkRecord, ReconcileReport } from './host-types';
 import { DEFAULT_NETWORK_SPEC, driverOf, drivers, findDriver } from './drivers/registry';
 import { faultPoint } from './faults';
 import { Firewall } from './firewall/firewall';
@@ -23,34 +23,12 @@ import { Netns, openNetns, type NetnsSpec } from './netns';
 import type { OverlayAgent } from './overlay/agent';
 import { OverlayMembership, type OverlayHostOptions } from './overlay/membership';
 import { ENDPOINTS, NETWORKS, epKey } from './state/collections';
-import { concerning, emitWarning, endpointsOn, isRecorded, readEndpoints, readNetworks, type WarningHandler } from './state/damage';
+import { emitWarning, endpointsOn, isRecorded, readNetworks, type WarningHandler } from './state/damage';
 import { normalizeClaims, normalizePublish, recordClaims, resolvePorts, socketProtocols } from './state/ledger';
+import { assertNotShared, endpointsOf, recorded } from './state/views';
 import { FileStore } from './store/filestore';
 import type { Store, StoreTx, StoreView } from './store/index';
 import * as v from './validate';
-
-export interface NetworkHostOptions {
-  /** Where the state lives (default /var/lib/nsnet). */
-  stateDir?: string;
-  /** The host namespace (default: the caller's). */
-  netns?: NetnsSpec;
-  /**
-   * Overlay mode: where the hosts share the overlay's state — `{ etcd: ['http://10.0.0.1:2379'] }`
-   * or `{ dir }` (hosts sharing one machine), or a ControlPlane already open.
-   */
-  controlPlane?: OverlayHostOptions['controlPlane'];
-  /** Overlay mode: this host's id (default: the machine's host name). */
-  hostId?: string;
-  /** Overlay mode: where VXLAN traffic leaves, `{ dev }` or `{ address }` (default: the IPv4 default route's device). */
-  underlay?: OverlayHostOptions['underlay'];
-  /** Overlay mode: the agent's full reconcile period, ms (default 10 000). */
-  reconcileInterval?: number;
-  /**
-   * Receives warnings: a damaged state document a listing left out (`WARN_STORE_DAMAGED`,
-   * naming the file; `gc()` repairs it). Default: `process.emitWarning` (printed on stderr).
-   */
-  onWarning?: WarningHandler;
-}
 
 /** The default network: exists without being created (like Docker's `bridge`). */
 export const DEFAULT_NETWORK = DEFAULT_NETWORK_SPEC.name;
@@ -64,46 +42,6 @@ export const PREDEFINED_NETWORKS = ['host', 'none', 'container'] as const;
 const NETWORK_OPTIONS: readonly NetworkOption[] = ['bridge', 'parent', 'mode', 'subnet', 'gateway', 'ipRange', 'subnet6', 'gateway6', 'mtu', 'icc', 'internal', 'ipMasquerade', 'vni', 'vxlanPort', 'hostPrefix'];
 const CONNECT_OPTIONS = ['netns', 'ifname', 'ipv4', 'ipv6', 'publish', 'ports', 'target'] as const;
 
-/** The firewall as drivers use it: made sure of once, and again after a step found it gone. */
-function driverFirewall(fw: Firewall): DriverFirewall & { readonly ready: boolean } {
-  let ready = false;
-  return {
-    get ready() {
-      return ready;
-    },
-    async ensure() {
-      if (ready) return;
-      await fw.ensure();
-      ready = true;
-    },
-    forget: () => { ready = false; },
-    addNetwork: (n) => fw.addNetwork(n),
-    removeNetwork: (n) => fw.removeNetwork(n),
-    connectEndpoint: (e) => fw.connectEndpoint(e),
-    disconnectEndpoint: (e) => fw.disconnectEndpoint(e),
-  };
-}
-
-/**
- * The public view of an endpoint: its addresses with their prefix. `shared`: in container mode,
- * the target's endpoint whose interface and addresses this one sees.
- */
-function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep: EndpointRecord; net: NetworkRecord }): Endpoint {
-  const out: Endpoint = { id: r.id, network: r.network, driver: net.driver, ports: r.ports };
-  if (r.netns !== undefined) out.netns = r.netns;
-  if (r.target !== undefined) out.target = r.target;
-  const { ep: e, net: n } = shared ?? { ep: r, net };
-  const a = driverOf(n).addressing?.(n as never);
-  if (e.ifname !== undefined) out.ifname = e.ifname;
-  if (e.mac !== undefined) out.mac = e.mac;
-  if (a && e.ipv4 !== undefined) out.ipv4 = `${e.ipv4}/${a.subnet.split('/')[1]}`;
-  if (a?.subnet6 && e.ipv6) out.ipv6 = `${e.ipv6}/${a.subnet6.split('/')[1]}`;
-  if (e.gateway !== undefined) out.gateway = e.gateway;
-  if (e.gateway6) out.gateway6 = e.gateway6;
-  if (r.hostIfname !== undefined) out.hostIfname = r.hostIfname;
-  return out;
-}
-
 /** The host side of container networking: networks, endpoints, gc and reconcile. */
 export class NetworkHost {
   private readonly ipam = new Ipam();
@@ -116,7 +54,7 @@ export class NetworkHost {
   private readonly ready = new Map<string, string>();
   private sockets: Promise<Sockets> | undefined;
   private readonly reaper: VethReaper;
-  private readonly fw: ReturnType<typeof driverFirewall>;
+  private readonly fw: DriverFirewall;
   private readonly ctx: DriverContext;
   private readonly maintenance: Maintenance;
 
@@ -343,32 +281,10 @@ export class NetworkHost {
     const { net, eps } = await this.store.read((view) => {
       const net = this.network(view, name);
       if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${name} does not exist`, { network: name });
-      return { net, eps: this.endpointsOf(view, name, this.warn) };
+      return { net, eps: endpointsOf(view, name, this.warn) };
     });
     const ipForward = (await Netns.sysctl(this.netns, 'net.ipv4.ip_forward')) === '1';
     return { ...net, endpoints: eps, ipForward, ...(await driverOf(net).inspect?.(this.ctx, net as never)) };
-  }
-
-  /**
-   * Public views of the endpoints of one network, or of all (container-mode ones show their
-   * target's addresses). Damaged records are left out; `warn` hears of those that matter.
-   */
-  private endpointsOf(view: StoreView, network?: string, warn: WarningHandler = () => undefined): Endpoint[] {
-    const nets = new Map(readNetworks(view, network === undefined ? warn : concerning(network, warn)).map((n) => [n.name, n]));
-    const all = readEndpoints(view, warn, network);
-    return all
-      .filter((e) => network === undefined || e.network === network)
-      .flatMap((e) => {
-        const net = nets.get(e.network);
-        if (!net) return [];
-        let shared: { ep: EndpointRecord; net: NetworkRecord } | undefined;
-        if (e.target !== undefined) {
-          const sharers = all.filter((x) => x.id === e.target && x.target === undefined && nets.has(x.network));
-          const t = sharers.find((x) => x.ipv4 !== undefined) ?? sharers[0];
-          if (t) shared = { ep: t, net: nets.get(t.network)! };
-        }
-        return [toEndpoint(e, net, shared)];
-      });
   }
 
   /**
@@ -377,18 +293,7 @@ export class NetworkHost {
    */
   async listEndpoints(network?: string): Promise<Endpoint[]> {
     if (network !== undefined) v.networkName(network);
-    return this.store.read((view) => this.endpointsOf(view, network, this.warn));
-  }
-
-  /** The recorded endpoints as drivers may look them up. */
-  private recorded(view: StoreView): Recorded {
-    return {
-      attachments: (id) => view.list<EndpointRecord>(ENDPOINTS).map((e) => e.value).filter((e) => e.id === id),
-      ownsNetns: (network) => {
-        const net = this.network(view, network);
-        return net !== undefined && driverOf(net).ownsNetns;
-      },
-    };
+    return this.store.read((view) => endpointsOf(view, network, this.warn));
   }
 
   /**
@@ -408,9 +313,9 @@ export class NetworkHost {
     v.networkName(network);
     v.knownKeys(opts, ['id', ...CONNECT_OPTIONS], 'connect options');
     const id = v.endpointId(opts.id);
-    const recorded = await this.store.read((view) => this.network(view, network));
-    if (!recorded) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
-    const driver = driverOf(recorded);
+    const known = await this.store.read((view) => this.network(view, network));
+    if (!known) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
+    const driver = driverOf(known);
     for (const k of CONNECT_OPTIONS) {
       if (opts[k] === undefined || driver.connectOptions.includes(k)) continue;
       throw invalid('ERR_INVALID_ARGUMENT', `${k} does not apply to a ${driver.name} endpoint${driver.whyNot?.(k) ?? ''}`, { option: k, driver: driver.name });
@@ -428,14 +333,14 @@ export class NetworkHost {
     return this.operation(async (tx, undo) => {
       const net = this.network(tx, network);
       if (!net || net.driver !== driver.name) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
-      const want = driver.resolve ? driver.resolve(this.recorded(tx), req) : req;
+      const want = driver.resolve ? driver.resolve(recorded(tx), req) : req;
       const key = epKey(network, id);
       const existing = tx.get<EndpointRecord>(ENDPOINTS, key);
       if (existing) {
         const same = existing.netns === want.netns && existing.ifname === ifname && existing.target === want.target &&
           (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
           JSON.stringify(existing.ports.map((p) => ({ ...p, hostPort: 0 }))) === JSON.stringify(ports.map((p) => ({ ...p, hostPort: 0 })));
-        if (same) return this.endpointsOf(tx, network).find((e) => e.id === id)!;
+        if (same) return endpointsOf(tx, network).find((e) => e.id === id)!;
         throw new NsnetError('ERR_ENDPOINT_EXISTS', `endpoint ${id} is connected to ${network} with other settings`, { network, endpoint: id });
       }
       if ('internal' in net && net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
@@ -459,7 +364,7 @@ export class NetworkHost {
       await this.attach(driver, net, rec, undo);
       tx.put(ENDPOINTS, key, rec);
       recordClaims(tx, key, rec.ports);
-      return this.endpointsOf(tx, network).find((e) => e.id === id)!;
+      return endpointsOf(tx, network).find((e) => e.id === id)!;
     });
   }
 
@@ -511,36 +416,13 @@ export class NetworkHost {
       if (!rec) throw new NsnetError('ERR_ENDPOINT_NOT_FOUND', `endpoint ${id} is not connected to ${network}`, { network, endpoint: id });
       const net = this.network(tx, network);
       const driver = net && driverOf(net);
-      if (driver?.ownsNetns) this.assertNotShared(tx, network, id);
+      if (driver?.ownsNetns) assertNotShared(tx, network, id);
       if (net && driver) await driver.detach(this.ctx, net as never, rec, undo);
       faultPoint('disconnect:detached');
       if (rec.ipv4 !== undefined) this.ipam.release(tx, network, id);
       recordClaims(tx, key, rec.ports, true);
       tx.delete(ENDPOINTS, key);
     });
-  }
-
-  /**
-   * Refuses to disconnect the last attachment of a namespace that container-mode endpoints
-   * share. Keys only (no document is read) unless some endpoint is in container mode: a
-   * disconnect must not cost more with every endpoint on the host.
-   */
-  private assertNotShared(tx: StoreTx, network: string, id: string): void {
-    const keys = tx.keys(ENDPOINTS);
-    const shared = keys.some((k) => k.startsWith('container/'));
-    if (!shared) return;
-    const sharers = keys.flatMap((k) => {
-      const e = tx.get<EndpointRecord>(ENDPOINTS, k);
-      return e?.target === id ? [e] : [];
-    });
-    const recorded = this.recorded(tx);
-    const keeps = sharers.length > 0 && keys.some((k) => {
-      const slash = k.indexOf('/');
-      return k.slice(slash + 1) === id && k.slice(0, slash) !== network && recorded.ownsNetns(k.slice(0, slash));
-    });
-    if (!keeps && sharers.length) {
-      throw new NsnetError('ERR_ENDPOINT_IN_USE', `endpoint ${id}'s namespace is shared by ${sharers.map((e) => e.id).join(', ')}: disconnect them first`, { network, endpoint: id, sharers: sharers.map((e) => e.id) });
-    }
   }
 
   /**

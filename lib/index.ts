@@ -34,7 +34,7 @@ export type {
   ConntrackEntry, ConntrackTuple, ConntrackFilter, ConntrackCounters, ConntrackStats, ConntrackOptions, ConntrackProtocol, ConntrackStatus,
 } from './conntrack';
 export { NetworkHost, DEFAULT_NETWORK, PREDEFINED_NETWORKS } from './host';
-export type { NetworkHostOptions } from './host';
+export type { NetworkHostOptions } from './host-types';
 export type {
   NetworkSpec, Network, NetworkInspect, ConnectOptions, Endpoint, PortMapping, GcReport, ReconcileReport, HealProblem,
   HostPort, HostInterface, NetworkDriver, DamageRepair,

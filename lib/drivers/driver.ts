@@ -26,6 +26,23 @@ export interface DriverFirewall extends Pick<Firewall, 'addNetwork' | 'removeNet
   forget(): void;
 }
 
+/** The firewall as drivers use it, over nsnet's Firewall: made sure of once, and again after a step found it gone. */
+export function driverFirewall(fw: Firewall): DriverFirewall {
+  let ready = false;
+  return {
+    async ensure() {
+      if (ready) return;
+      await fw.ensure();
+      ready = true;
+    },
+    forget: () => { ready = false; },
+    addNetwork: (n) => fw.addNetwork(n),
+    removeNetwork: (n) => fw.removeNetwork(n),
+    connectEndpoint: (e) => fw.connectEndpoint(e),
+    disconnectEndpoint: (e) => fw.disconnectEndpoint(e),
+  };
+}
+
 /** What a driver gets from the façade. */
 export interface DriverContext {
   /** rtnetlink in the host namespace. */

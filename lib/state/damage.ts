@@ -6,20 +6,11 @@
  */
 import type { EndpointRecord, HealProblem, NetworkRecord } from '../host-types';
 import { NsnetError } from '../errors';
+import type { StateWarning, WarningHandler } from '../host-types';
+
+export type { StateWarning, WarningHandler };
 import type { DamagedDocument, StoreView } from '../store/types';
 import { ENDPOINTS, NETWORKS, checkEndpoint, checkNetwork, splitEpKey } from './collections';
-
-/** A warning about the recorded state: a damaged document a listing left out. */
-export interface StateWarning {
-  code: 'WARN_STORE_DAMAGED';
-  /** What is damaged, what was left out, and what to do. */
-  message: string;
-  /** The damaged document: its file, collection, key when known, and what is wrong with it. */
-  document: DamagedDocument;
-}
-
-/** Receives the warnings of a NetworkHost (see NetworkHostOptions.onWarning). */
-export type WarningHandler = (warning: StateWarning) => void;
 
 /** What a damaged document stood for, for people. */
 export function describeDocument(d: DamagedDocument): string {
