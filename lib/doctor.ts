@@ -23,7 +23,7 @@ export type { FeatureName, FeatureProbe, ForwardDropChain, HostState, StoreState
 export type { LinkKind, NftFeature } from './doctor/features';
 
 /** The network modes `doctor()` reports on. */
-export type ModeName = 'host' | 'none' | 'container' | 'bridge' | 'overlay' | 'macvlan' | 'ipvlan';
+export type ModeName = 'host' | 'none' | 'container' | 'bridge' | 'overlay' | 'macvlan' | 'ipvlan' | 'vlan';
 
 /** Whether a mode can run here, and what it lacks when it cannot. */
 export interface ModeSupport {
@@ -89,6 +89,7 @@ export function modeNeeds(): Record<ModeName, FeatureName[]> {
     overlay: [...bridge, 'vxlan'],
     macvlan: ['netns', 'macvlan'],
     ipvlan: ['netns', 'ipvlan'],
+    vlan: ['netns', 'vlan', 'macvlan'],
   };
 }
 

@@ -5,7 +5,7 @@
  * read these shapes.
  */
 import type { NetnsSpec } from './netns';
-import type { MacvlanMode as KernelMacvlanMode } from './netlink/link-types';
+import type { IpvlanFlags, IpvlanMode, MacvlanMode as KernelMacvlanMode, VlanProtocol } from './netlink/link-types';
 import type { OverlayHostOptions } from './overlay/membership';
 import type { DamagedDocument } from './store/types';
 
@@ -22,7 +22,7 @@ export interface PortMapping {
 }
 
 /** The network drivers (modes). `host`, `none` and `container` are predefined networks. */
-export type NetworkDriver = 'bridge' | 'macvlan' | 'overlay' | 'host' | 'none' | 'container';
+export type NetworkDriver = 'bridge' | 'macvlan' | 'ipvlan' | 'vlan' | 'overlay' | 'host' | 'none' | 'container';
 
 /** The macvlan modes a network can use: the kernel's, but 'source'. */
 export type MacvlanMode = Exclude<KernelMacvlanMode, 'source'>;
@@ -64,6 +64,34 @@ export interface MacvlanNetworkRecord extends AddressedNetwork {
 }
 
 /**
+ * An ipvlan network: children of `parent` sharing its MAC address, on its segment (l2) or
+ * routed through it (l3, l3s); no NAT.
+ */
+export interface IpvlanNetworkRecord extends AddressedNetwork {
+  driver: 'ipvlan';
+  parent: string;
+  mode: IpvlanMode;
+  /** How children of the parent reach each other (the kernel's ipvlan flags). */
+  ipvlanFlag: IpvlanFlags;
+}
+
+/**
+ * A VLAN network: an 802.1Q sub-interface of `parent` (made and marked by nsnet unless it
+ * exists: Docker's `parent: eth0.10`), with containers on it as macvlan children.
+ */
+export interface VlanNetworkRecord extends AddressedNetwork {
+  driver: 'vlan';
+  /** The trunk device in the host namespace. */
+  parent: string;
+  vlanId: number;
+  vlanProtocol: VlanProtocol;
+  /** The sub-interface ("eth0.10"): the containers' parent. */
+  subInterface: string;
+  /** How the containers' macvlan children reach each other. */
+  mode: MacvlanMode;
+}
+
+/**
  * An overlay network as this host records it: its share of a VXLAN overlay that spans hosts
  * (lib/overlay): a block of the overlay's range claimed in the control plane, a bridge (the
  * containers' gateway) and a VXLAN device. The configuration itself lives in the control plane.
@@ -100,7 +128,7 @@ export interface PlainNetworkRecord extends NetworkRecordBase {
 }
 
 /** A network as the store records it (its intent), discriminated on `driver`. */
-export type NetworkRecord = BridgeNetworkRecord | MacvlanNetworkRecord | OverlayNetworkRecord | PlainNetworkRecord;
+export type NetworkRecord = BridgeNetworkRecord | MacvlanNetworkRecord | IpvlanNetworkRecord | VlanNetworkRecord | OverlayNetworkRecord | PlainNetworkRecord;
 
 /**
  * What an endpoint is, as the store records it and as `connect()` returns it (the public
@@ -181,17 +209,27 @@ export interface NetworkSpec {
   name: string;
   /**
    * 'bridge' (default): a Linux bridge, NAT and published ports. 'macvlan': children of `parent`
-   * on its own L2 segment, no NAT. 'overlay': one network across hosts over VXLAN (needs a
-   * NetworkHost opened with a `controlPlane`). (`host`, `none` and `container` are predefined
-   * networks.)
+   * on its own L2 segment, no NAT. 'ipvlan': the same, sharing the parent's MAC (l2, or routed:
+   * l3, l3s). 'vlan': macvlan children of an 802.1Q sub-interface of `parent`. 'overlay': one
+   * network across hosts over VXLAN (needs a NetworkHost opened with a `controlPlane`).
+   * (`host`, `none` and `container` are predefined networks.)
    */
-  driver?: 'bridge' | 'macvlan' | 'overlay';
+  driver?: 'bridge' | 'macvlan' | 'ipvlan' | 'vlan' | 'overlay';
   /** Bridge device name (bridge; default `nsbr-` + 10 hex digits of the name's hash). */
   bridge?: string;
-  /** macvlan: the parent device in the host namespace (required). */
+  /**
+   * macvlan, ipvlan, vlan: the parent device in the host namespace (required). vlan: the trunk
+   * with `vlanId`, or Docker's `eth0.10` (trunk eth0, id 10).
+   */
   parent?: string;
-  /** macvlan: how children of the parent reach each other (default 'bridge'). */
-  mode?: MacvlanMode;
+  /** macvlan, vlan: how children of the parent reach each other (default 'bridge'); ipvlan: l2, l3 or l3s (default 'l2'). */
+  mode?: MacvlanMode | IpvlanMode;
+  /** ipvlan: the kernel's ipvlan flag, bridge (default), private or vepa. */
+  ipvlanFlag?: IpvlanFlags;
+  /** vlan: the 802.1Q id, 1..4094 (default: the number after the parent's dot). */
+  vlanId?: number;
+  /** vlan: '802.1Q' (default) or '802.1ad'. */
+  vlanProtocol?: VlanProtocol;
   /**
    * IPv4 subnet; default: a free one from the default pools (172.17-31.0.0/16, 192.168.x/20).
    * Overlay (required): the range shared by every host; each host leases a block of it.

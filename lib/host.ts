@@ -39,7 +39,8 @@ export const DEFAULT_NETWORK = DEFAULT_NETWORK_SPEC.name;
  */
 export const PREDEFINED_NETWORKS = ['host', 'none', 'container'] as const;
 
-const NETWORK_OPTIONS: readonly NetworkOption[] = ['bridge', 'parent', 'mode', 'subnet', 'gateway', 'ipRange', 'subnet6', 'gateway6', 'mtu', 'icc', 'internal', 'ipMasquerade', 'vni', 'vxlanPort', 'hostPrefix'];
+/** Every createNetwork option some driver takes (each driver refuses the others). */
+const NETWORK_OPTIONS: readonly NetworkOption[] = [...new Set(drivers.flatMap((d) => d.networkOptions))];
 const CONNECT_OPTIONS = ['netns', 'ifname', 'ipv4', 'ipv6', 'publish', 'ports', 'target'] as const;
 
 /** The host side of container networking: networks, endpoints, gc and reconcile. */

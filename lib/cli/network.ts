@@ -124,7 +124,7 @@ export function registerNetwork(program: Command, ctx: Context): void {
     net.command('create')
       .description('create a network (bridge by default; macvlan children of a parent; overlay across hosts)')
       .argument('<name>', 'network name (letters, digits, _ . -)')
-      .option('-d, --driver <driver>', 'bridge, macvlan or overlay', 'bridge')
+      .option('-d, --driver <driver>', 'bridge, macvlan, ipvlan, vlan or overlay', 'bridge')
       .option('--subnet <cidr>', 'subnet (once per family; default: a free one)', collect)
       .option('--gateway <ip>', 'gateway address (once per family; default: the first address)', collect)
       .option('--ip-range <cidr>', 'allocate container addresses from this part of the subnet only')

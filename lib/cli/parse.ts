@@ -115,7 +115,7 @@ export function keyValue(text: string, what: string): [string, string] {
 
 /** What a `-o` key sets. */
 interface DriverOption {
-  field: 'bridge' | 'parent' | 'mode' | 'mtu' | 'icc' | 'ipMasquerade' | 'internal' | 'vni';
+  field: 'bridge' | 'parent' | 'mode' | 'ipvlanFlag' | 'vlanId' | 'vlanProtocol' | 'mtu' | 'icc' | 'ipMasquerade' | 'internal' | 'vni';
   parse: (value: string, key: string) => string | number | boolean;
 }
 
@@ -132,6 +132,10 @@ export const DRIVER_OPTIONS: Record<string, DriverOption> = {
   parent: { field: 'parent', parse: text },
   mode: { field: 'mode', parse: text },
   macvlan_mode: { field: 'mode', parse: text },
+  ipvlan_mode: { field: 'mode', parse: text },
+  ipvlan_flag: { field: 'ipvlanFlag', parse: text },
+  'vlan-id': { field: 'vlanId', parse: (v, k) => parseInteger(v, `-o ${k}`) },
+  'vlan-protocol': { field: 'vlanProtocol', parse: text },
   mtu: { field: 'mtu', parse: (v, k) => parseInteger(v, `-o ${k}`, 'ERR_INVALID_MTU') },
   'com.docker.network.driver.mtu': { field: 'mtu', parse: (v, k) => parseInteger(v, `-o ${k}`, 'ERR_INVALID_MTU') },
   icc: { field: 'icc', parse: bool },
@@ -150,7 +154,7 @@ export function parseDriverOptions(opts: string[], already: Partial<Record<strin
     const [k, v] = keyValue(o, '-o');
     const def = Object.prototype.hasOwnProperty.call(DRIVER_OPTIONS, k) ? DRIVER_OPTIONS[k] : undefined;
     if (!def) {
-      const known = [...new Set(Object.keys(DRIVER_OPTIONS).filter((x) => !x.startsWith('com.') && x !== 'ipMasquerade' && x !== 'macvlan_mode'))];
+      const known = [...new Set(Object.keys(DRIVER_OPTIONS).filter((x) => !x.startsWith('com.') && x !== 'ipMasquerade' && x !== 'macvlan_mode' && x !== 'ipvlan_mode'))];
       throw new NsnetError('ERR_INVALID_ARGUMENT', `unknown driver option ${JSON.stringify(k)} (known: ${known.join(', ')})`, { option: k });
     }
     if (def.field in out || already[def.field] !== undefined)

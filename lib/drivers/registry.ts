@@ -7,14 +7,18 @@ import { bridgeDriver } from './bridge';
 import { containerDriver } from './container';
 import type { Driver } from './driver';
 import { hostDriver } from './host';
+import { ipvlanDriver } from './ipvlan';
 import { macvlanDriver } from './macvlan';
 import { noneDriver } from './none';
 import { overlayDriver } from './overlay';
+import { vlanDriver } from './vlan';
 import type { NetworkDriver, NetworkRecord } from '../host-types';
 
 const DRIVERS: Readonly<Record<NetworkDriver, Driver>> = {
   bridge: bridgeDriver,
   macvlan: macvlanDriver,
+  ipvlan: ipvlanDriver,
+  vlan: vlanDriver,
   overlay: overlayDriver,
   host: hostDriver,
   none: noneDriver,

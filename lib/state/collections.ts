@@ -3,6 +3,7 @@
  * that tell a record from a damaged document (a file that parses but holds no record of its
  * collection: edited by hand, or the wrong file copied in).
  */
+import { drivers } from '../drivers/registry';
 import type { DocumentCheck } from '../store/types';
 
 /** Network records, by name. */
@@ -21,7 +22,7 @@ export function splitEpKey(key: string): { network: string; id: string } | undef
   return i <= 0 || i === key.length - 1 ? undefined : { network: key.slice(0, i), id: key.slice(i + 1) };
 }
 
-const DRIVERS = new Set(['bridge', 'macvlan', 'overlay', 'host', 'none', 'container']);
+const DRIVERS = new Set(drivers.map((d) => d.name as string));
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Why a network document holds no network record of that name (undefined: it does). */
