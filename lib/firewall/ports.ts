@@ -16,7 +16,7 @@
  */
 import { NsnetError } from '../errors';
 import { keyId, parseOwner, type IpFamily, type Placed } from './elements';
-import { describePort, hostIpOf, indexElement, portElement, portKey, portSets, type PortEntry } from './published';
+import { describePort, hostIpOf, showIp, indexElement, portElement, portKey, portSets, type PortEntry } from './published';
 import type { Lookup } from './lookup';
 
 /** Element changes for one transaction. */
@@ -34,7 +34,7 @@ export const emptyPlan = (): Plan => ({ remove: [], ensure: [], add: [] });
 export function portInUse(e: { family: IpFamily; hostIp?: string; protocol: string; hostPort: number }, holder: { hostIp?: string; comment?: string } | undefined): NsnetError {
   const owner = parseOwner(holder?.comment);
   const who = owner ? `${owner.kind} ${owner.name}` : 'an element without owner';
-  const where = holder && holder.hostIp !== e.hostIp ? ` (published on ${hostIpOf({ family: e.family, ...(holder.hostIp !== undefined ? { hostIp: holder.hostIp } : {}) })})` : '';
+  const where = holder && holder.hostIp !== e.hostIp ? ` (published on ${showIp(hostIpOf({ family: e.family, ...(holder.hostIp !== undefined ? { hostIp: holder.hostIp } : {}) }))})` : '';
   return new NsnetError('ERR_PORT_IN_USE', `${describePort(e)} is already published by ${who}${where}`, {
     protocol: e.protocol,
     family: e.family,

@@ -144,7 +144,7 @@ export function expandPorts(ports: unknown, defaults: { ipv4?: string; ipv6?: st
 }
 
 /** An address as written next to a port: IPv6 in brackets. */
-const showIp = (ip: string): string => (ip.includes(':') ? `[${ip}]` : ip);
+export const showIp = (ip: string): string => (ip.includes(':') ? `[${ip}]` : ip);
 
 /** The host address of an entry as reported: its address, or its family's wildcard. */
 export const hostIpOf = (e: { family: IpFamily; hostIp?: string }): string => e.hostIp ?? anyAddress(e.family);
