@@ -10,6 +10,7 @@ import { Conntrack } from '../conntrack';
 import { NetlinkError, NsnetError } from '../errors';
 import { CHAINS, RULES, SETS, writeSkeleton } from '../firewall/layout';
 import { Netlink } from '../netlink/netlink';
+import { Netns } from '../netns';
 import type { LinkSpec } from '../netlink/link-types';
 import { Xfrm } from '../netlink/xfrm';
 import type { Expr } from '../nftables/expr/types';
@@ -24,17 +25,20 @@ export type LinkKind = (typeof LINK_KINDS)[number];
 
 /** nf_tables probes, each one transaction in a table of its own. */
 export const NFT_FEATURES = [
-  'nftables', 'nft_nat', 'nft_masquerade', 'nft_dnat', 'nft_redirect', 'nft_ct', 'nft_fib',
+  'nftables', 'nft_nat', 'nft_masquerade', 'nft_dnat', 'nft_nat_ipv6', 'nft_redirect', 'nft_ct', 'nft_fib',
   'nft_concat_sets', 'nft_interval_sets', 'nft_concat_interval_sets', 'nft_verdict_maps', 'nft_bridge', 'nsnet_firewall',
 ] as const;
 /** An nf_tables feature `doctor()` probes. */
 export type NftFeature = (typeof NFT_FEATURES)[number];
 
 /** Every feature `doctor()` probes, in report order. */
-export const FEATURES = ['netns', ...LINK_KINDS, ...NFT_FEATURES, 'conntrack', 'xfrm'] as const;
+export const FEATURES = ['netns', 'ipv6_forwarding', ...LINK_KINDS, ...NFT_FEATURES, 'conntrack', 'xfrm'] as const;
 /**
  * What a probe tests:
  * - `netns`: a network namespace can be created (the scratch namespace of the probes).
+ * - `ipv6_forwarding`: the kernel has IPv6 (not disabled by `ipv6.disable=1`) and forwards it:
+ *   `net.ipv6.conf.all.forwarding` can be set to 1 in the scratch namespace (dual-stack
+ *   networks need it; IPv4-only ones do not).
  * - link kinds (`veth` ... `geneve`): `RTM_NEWLINK` of that kind succeeds; macvlan, ipvlan and
  *   vlan on a veth parent.
  * - `nftables`: an inet table, a filter base chain, a hash set and a rule of the core
@@ -42,6 +46,9 @@ export const FEATURES = ['netns', ...LINK_KINDS, ...NFT_FEATURES, 'conntrack', '
  * - `nft_nat`: nat base chains at prerouting, output and postrouting (inet family).
  * - `nft_masquerade`, `nft_redirect`: the masq / redir expressions.
  * - `nft_dnat`: `dnat ip to meta l4proto . th dport map @m` (a map with concatenated key and value).
+ * - `nft_nat_ipv6`: NAT of IPv6 (nf_nat for IPv6): `dnat ip6 to` through maps keyed by
+ *   `ip6 daddr . meta l4proto . th dport` and by `meta l4proto . th dport`, and
+ *   `ip6 saddr @s masquerade` — what publishing and egress on dual-stack networks use.
  * - `nft_ct`: `ct state` and `ct status` matches (conntrack from nf_tables).
  * - `nft_fib`: `fib daddr type local`.
  * - `nft_concat_sets`, `nft_interval_sets`, `nft_concat_interval_sets`: sets of those kinds with
@@ -139,6 +146,9 @@ const accept: Expr = { type: 'immediate', verdict: 'accept' };
 /** `meta nfproto ipv4` */
 const ipv4Check: Expr = { type: 'meta', key: 'nfproto', dreg: 1 };
 const ipv4Cmp: Expr = { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([2]) };
+/** `meta nfproto ipv6` */
+const ipv6Check: Expr = { type: 'meta', key: 'nfproto', dreg: 1 };
+const ipv6Cmp: Expr = { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([10]) };
 const T = (name: string) => ({ family: 'inet', table: `doctor_${name}` }) as const;
 
 /** An nf_tables probe: adds its table and everything in it to a transaction. */
@@ -192,6 +202,38 @@ export const NFT_PROBES: Record<Exclude<NftFeature, 'nsnet_firewall'>, Probe> = 
     tx.addRule({ ...t, chain: 'pre', expr: [
       { type: 'meta', key: 'l4proto', dreg: 1 }, { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 9 },
       { type: 'lookup', set: 'm', sreg: 1, dreg: 1 }, { type: 'nat', kind: 'dnat', family: 'ip', regAddrMin: 1, regProtoMin: 9 },
+    ] });
+  },
+  // map h { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service }; map a { type inet_proto . inet_service : ipv6_addr . inet_service }
+  // set s { type ipv6_addr; flags interval }
+  // prerouting: fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @h
+  //             meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @a
+  // postrouting: ip6 saddr @s masquerade
+  nft_nat_ipv6: (tx) => {
+    const t = T('nat6');
+    table(tx, t);
+    base(tx, t, 'pre', 'nat', 'prerouting', -100);
+    base(tx, t, 'post', 'nat', 'postrouting', 100);
+    tx.addMap({ ...t, name: 'h', key: ['ipv6_addr', 'inet_proto', 'inet_service'], value: ['ipv6_addr', 'inet_service'] });
+    tx.addMap({ ...t, name: 'a', key: ['inet_proto', 'inet_service'], value: ['ipv6_addr', 'inet_service'] });
+    tx.addSet({ ...t, name: 's', key: 'ipv6_addr', interval: true });
+    tx.addElements({ ...t, set: 'h', elements: [{ key: ['2001:db8::1', 'tcp', 8080], value: ['fd00:20::2', 80] }] });
+    tx.addElements({ ...t, set: 'a', elements: [{ key: ['udp', 5353], value: ['fd00:20::2', 53] }] });
+    tx.addElements({ ...t, set: 's', elements: [{ key: 'fd00:20::/64' }] });
+    tx.addRule({ ...t, chain: 'pre', expr: [
+      { type: 'fib', result: 'addrtype', flags: ['daddr'], dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: hostU32(2) },
+      ipv6Check, ipv6Cmp,
+      { type: 'payload', base: 'network', offset: 24, len: 16, dreg: 1 }, { type: 'meta', key: 'l4proto', dreg: 2 },
+      { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 13 },
+      { type: 'lookup', set: 'h', sreg: 1, dreg: 1 }, { type: 'nat', kind: 'dnat', family: 'ip6', regAddrMin: 1, regProtoMin: 2 },
+    ] });
+    tx.addRule({ ...t, chain: 'pre', expr: [
+      ipv6Check, ipv6Cmp,
+      { type: 'meta', key: 'l4proto', dreg: 1 }, { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 9 },
+      { type: 'lookup', set: 'a', sreg: 1, dreg: 1 }, { type: 'nat', kind: 'dnat', family: 'ip6', regAddrMin: 1, regProtoMin: 2 },
+    ] });
+    tx.addRule({ ...t, chain: 'post', expr: [
+      ipv6Check, ipv6Cmp, { type: 'payload', base: 'network', offset: 8, len: 16, dreg: 1 }, { type: 'lookup', set: 's', sreg: 1 }, { type: 'masq' },
     ] });
   },
   // meta l4proto tcp redirect
@@ -291,6 +333,19 @@ export async function probeNftables(scratch: string): Promise<Record<NftFeature,
   }
 }
 
+// --------------------------------------------------------------------- IPv6 forwarding
+
+/**
+ * IPv6 is there and forwards: `net.ipv6.conf.all.forwarding` set to 1 and read back in the
+ * scratch namespace (absent when the kernel has no IPv6, or it was disabled at boot).
+ */
+export function probeIpv6Forwarding(scratch: string): Promise<FeatureProbe> {
+  return outcome(async () => {
+    const got = (await Netns.sysctl(scratch, 'net.ipv6.conf.all.forwarding', '1')).trim();
+    if (got !== '1') throw new NsnetError('ERR_NOT_AVAILABLE', `net.ipv6.conf.all.forwarding reads ${got} after writing 1`);
+  });
+}
+
 // --------------------------------------------------------------------- conntrack, xfrm
 
 /** ctnetlink answers: the conntrack table can be listed. */
@@ -328,7 +383,7 @@ function exprFeature(e: Expr): NftFeature {
     case 'ct': return 'nft_ct';
     case 'fib': return 'nft_fib';
     // (snat is the same expression as dnat, in the same kernel module)
-    case 'nat': return 'nft_dnat';
+    case 'nat': return e.family === 'ip6' ? 'nft_nat_ipv6' : 'nft_dnat';
     case 'masq': return 'nft_masquerade';
     case 'redir': return 'nft_redirect';
     default:
