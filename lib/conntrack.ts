@@ -159,16 +159,20 @@ export class Conntrack {
 
   /**
    * Deletes the entries matching `filter`, which must name at least one criterion (`flush()`
-   * empties the table). Each entry is deleted by its original tuple, zone and id, so an entry
-   * created again with the same tuple since the listing is left alone. Returns how many were
-   * deleted; entries that disappeared meanwhile are not counted and are not errors.
+   * empties the table); given several filters, the entries matching any of them, found in one
+   * listing (what nsnet's firewall does for the ports of one operation, IPv4 and IPv6 alike).
+   * Each entry is deleted by its original tuple, zone and id, so an entry created again with the
+   * same tuple since the listing is left alone. Returns how many were deleted; entries that
+   * disappeared meanwhile are not counted and are not errors.
    * @throws NsnetError ERR_INVALID_ARGUMENT / ERR_INVALID_IP for a bad filter (nothing deleted);
    *   NetlinkError when the kernel refuses a deletion (the others still happen; `details.deleted`).
    */
-  async delete(filter: ConntrackFilter): Promise<number> {
-    const m = parseFilter(filter, 'Conntrack.delete filter');
-    if (Object.keys(m).length === 0) throw invalid('ERR_INVALID_ARGUMENT', 'Conntrack.delete needs at least one filter criterion; use flush() to delete every entry');
-    const entries = await this.dump(m);
+  async delete(filter: ConntrackFilter | ConntrackFilter[]): Promise<number> {
+    const list = Array.isArray(filter) ? filter : [filter];
+    const ms = list.map((f, i) => parseFilter(f, list.length > 1 ? `Conntrack.delete filter ${i}` : 'Conntrack.delete filter'));
+    if (ms.length === 0) return 0;
+    if (ms.some((m) => Object.keys(m).length === 0)) throw invalid('ERR_INVALID_ARGUMENT', 'Conntrack.delete needs at least one filter criterion; use flush() to delete every entry');
+    const entries = ms.length === 1 ? await this.dump(ms[0]!) : anyOf(await this.dump(common(ms)), ms);
     if (entries.length === 0) return 0;
     const requests = entries.map((e) => ({
       type: CT.DELETE,
@@ -272,6 +276,23 @@ function parseFilter(filter: unknown, what: string): Match {
   if (f.mark !== undefined) m.mark = v.int(f.mark, 0, 0xffffffff, `${what}: mark`);
   if (f.zone !== undefined) m.zone = v.int(f.zone, 0, 0xffff, `${what}: zone`);
   return m;
+}
+
+/** What every filter of a list asks the kernel for (its family, when they share one). */
+function common(ms: Match[]): Match {
+  const f = ms[0]!.family;
+  return f !== undefined && ms.every((m) => m.family === f) ? { family: f } : {};
+}
+
+/** The entries matching any of the filters (indexed by original destination port when given). */
+function anyOf(entries: ConntrackEntry[], ms: Match[]): ConntrackEntry[] {
+  const byPort = new Map<number, Match[]>();
+  const rest: Match[] = [];
+  for (const m of ms) {
+    if (m.origDstPort === undefined) rest.push(m);
+    else byPort.set(m.origDstPort, [...(byPort.get(m.origDstPort) ?? []), m]);
+  }
+  return entries.filter((e) => (e.orig.dstPort !== undefined && byPort.get(e.orig.dstPort)?.some((m) => matches(e, m))) || rest.some((m) => matches(e, m)));
 }
 
 function matches(e: ConntrackEntry, m: Match): boolean {

@@ -9,7 +9,7 @@ import * as crypto from 'node:crypto';
 import * as os from 'node:os';
 import { NsnetError, fromNative } from './errors';
 import {
-  FEATURES, detailOf, firewallFeatures, probeConntrack, probeLinks, probeNftables, probeXfrm,
+  FEATURES, detailOf, firewallFeatures, probeConntrack, probeIpv6Forwarding, probeLinks, probeNftables, probeXfrm,
   type FeatureName, type FeatureProbe,
 } from './doctor/features';
 import { inspectHost, type ForwardDropChain, type HostState } from './doctor/host-state';
@@ -34,7 +34,8 @@ export interface ModeSupport {
 
 /** Stable codes of the warnings `doctor()` gives. */
 export type DoctorWarningCode =
-  | 'WARN_IP_FORWARD_OFF' | 'WARN_FORWARD_POLICY_DROP' | 'WARN_BR_NETFILTER' | 'WARN_STORE_DAMAGED' | 'WARN_STORE_UNREADABLE';
+  | 'WARN_IP_FORWARD_OFF' | 'WARN_IPV6_FORWARD_OFF' | 'WARN_IPV6_ACCEPT_RA' | 'WARN_FORWARD_POLICY_DROP' | 'WARN_BR_NETFILTER'
+  | 'WARN_STORE_DAMAGED' | 'WARN_STORE_UNREADABLE';
 
 /** Host state that can break nsnet. */
 export interface DoctorWarning {
@@ -119,6 +120,23 @@ export function warningsOf(host: HostState): DoctorWarning[] {
         : 'net.ipv4.ip_forward is 0: nothing is routed between interfaces. nsnet sets it to 1 when it creates a (non-internal) bridge or overlay network; if something resets it, containers lose egress and published ports.',
     });
   }
+  if (host.ipv6Forward === false && host.ipv6Networks.length) {
+    out.push({
+      code: 'WARN_IPV6_FORWARD_OFF',
+      message:
+        `net.ipv6.conf.all.forwarding is 0 although nsnet networks with an IPv6 subnet exist here (${host.ipv6Networks.join(', ')}): ` +
+        'their containers have no IPv6 egress and ports published on the host\'s IPv6 addresses do not reach them. nsnet sets it to 1 when it creates such a network; something turned it off since (set it to 1 again).',
+    });
+  }
+  if (host.ipv6Forward === true && host.raRoutes.length) {
+    out.push({
+      code: 'WARN_IPV6_ACCEPT_RA',
+      message:
+        `IPv6 forwarding is on, and ${host.raRoutes.join(', ')} ${host.raRoutes.length > 1 ? 'have' : 'has'} IPv6 routes learned from router advertisements with accept_ra 1: ` +
+        'a forwarding host ignores router advertisements there, so those routes (often the default route) expire. ' +
+        `Set net.ipv6.conf.<interface>.accept_ra to 2 (${host.raRoutes.map((i) => `net.ipv6.conf.${i}.accept_ra=2`).join(', ')}) to keep them.`,
+    });
+  }
   for (const c of host.forwardDropChains) {
     const what = c.family === 'bridge'
       ? 'Frames bridged between containers of one network are dropped'
@@ -175,12 +193,14 @@ function scratchName(): string {
  *
  * Kernel features are probed in a throwaway namespace (`nsnet-doctor-<pid>-<random>`, removed
  * before this returns, whatever happens): link kinds (veth, bridge, vxlan, macvlan, ipvlan,
- * vlan, dummy, wireguard, geneve), nf_tables (tables and chains, NAT, masquerade, dnat through
- * maps, redirect, conntrack expressions, fib, concatenated / interval / concatenated-interval
+ * vlan, dummy, wireguard, geneve), IPv6 forwarding, nf_tables (tables and chains, NAT, masquerade,
+ * dnat through maps, IPv6 NAT, redirect, conntrack expressions, fib, concatenated / interval / concatenated-interval
  * sets, verdict maps, bridge-family filtering, and nsnet's whole firewall skeleton), ctnetlink
  * and XFRM. The inspected namespace is only read: forwarding sysctls, br_netfilter, base chains
- * of other tables hooked at forward with policy drop, and nsnet's own tables. The state
- * directory's documents are read too: each damaged one is a WARN_STORE_DAMAGED warning.
+ * of other tables hooked at forward with policy drop, nsnet's own tables (and which networks in
+ * them have IPv6), and IPv6 routes learned from router advertisements that IPv6 forwarding
+ * would let expire. The state directory's documents are read too: each damaged one is a
+ * WARN_STORE_DAMAGED warning.
  *
  * @throws NsnetError ERR_NETNS_NOT_FOUND / ERR_NOT_A_NETNS for a bad `netns`;
  *   ERR_DOCTOR_SCRATCH when no throwaway namespace can be made (EPERM: not root).
@@ -206,8 +226,8 @@ export async function doctor(opts: DoctorOptions = {}): Promise<DoctorReport> {
     }
     let features: Record<FeatureName, FeatureProbe>;
     try {
-      const [links, nft, conntrack, xfrm] = await Promise.all([probeLinks(name), probeNftables(name), probeConntrack(name), probeXfrm(name)]);
-      const all: Partial<Record<FeatureName, FeatureProbe>> = { netns: { available: true }, ...links, ...nft, conntrack, xfrm };
+      const [links, nft, conntrack, xfrm, ipv6] = await Promise.all([probeLinks(name), probeNftables(name), probeConntrack(name), probeXfrm(name), probeIpv6Forwarding(name)]);
+      const all: Partial<Record<FeatureName, FeatureProbe>> = { netns: { available: true }, ipv6_forwarding: ipv6, ...links, ...nft, conntrack, xfrm };
       features = Object.fromEntries(FEATURES.map((f) => [f, all[f]!])) as Record<FeatureName, FeatureProbe>;
     } finally {
       await Netns.remove(name);

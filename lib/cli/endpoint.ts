@@ -40,14 +40,17 @@ export function connectOptions(networkArg: string, id: string, f: ConnectFlags):
   return { network, opts };
 }
 
-/** One line per host port, like `docker port`: `80/tcp -> 0.0.0.0:8080`. */
-function portLines(ports: (PortMapping & { network: string })[]): string {
+/**
+ * One line per host port and address, like `docker port`: `80/tcp -> 0.0.0.0:8080`, and on a
+ * dual-stack endpoint also `80/tcp -> [::]:8080` for a port published on every address.
+ */
+function portLines(ports: (PortMapping & { network: string; dualStack?: boolean })[]): string {
   const lines: string[] = [];
   for (const p of ports) {
     const n = (p.hostPortEnd ?? p.hostPort) - p.hostPort;
+    const ips = p.hostIp !== undefined ? [p.hostIp] : p.dualStack ? ['0.0.0.0', '::'] : ['0.0.0.0'];
     for (let i = 0; i <= n; i++) {
-      const host = p.hostIp === undefined ? `0.0.0.0:${p.hostPort + i}` : p.hostIp.includes(':') ? `[${p.hostIp}]:${p.hostPort + i}` : `${p.hostIp}:${p.hostPort + i}`;
-      lines.push(`${p.containerPort + i}/${p.protocol} -> ${host}`);
+      for (const ip of ips) lines.push(`${p.containerPort + i}/${p.protocol} -> ${ip.includes(':') ? `[${ip}]` : ip}:${p.hostPort + i}`);
     }
   }
   return lines.join('\n');
@@ -100,6 +103,7 @@ export function registerEndpoint(program: Command, ctx: Context): void {
         const mine = eps.filter((e) => e.id === id);
         if (!mine.length) throw new NsnetError('ERR_ENDPOINT_NOT_FOUND', `no endpoint ${id} is connected`, { endpoint: id });
         let ports = mine.flatMap((e) => e.ports.map((p) => ({ network: e.network, ...p })));
+        const dual = new Set(mine.filter((e) => e.ipv6 !== undefined).map((e) => e.network));
         if (filter !== undefined) {
           const m = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/u.exec(filter);
           if (!m) throw new NsnetError('ERR_INVALID_PORT', `${JSON.stringify(filter)} is not PORT[/PROTO]`, { value: filter });
@@ -110,7 +114,7 @@ export function registerEndpoint(program: Command, ctx: Context): void {
             .map(({ hostPortEnd: _, ...p }) => p);
           if (!ports.length) throw new NsnetError('ERR_PORT_NOT_FOUND', `no port ${port}/${proto} is published for ${id}`, { endpoint: id, port, protocol: proto });
         }
-        ctx.print(ports, () => portLines(ports));
+        ctx.print(ports, () => portLines(ports.map((p) => ({ ...p, dualStack: dual.has(p.network) }))));
       }),
     'nsnet port c1',
     'nsnet port c1 80/tcp',

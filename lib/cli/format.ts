@@ -22,15 +22,21 @@ export function block(pairs: [string, string | number | boolean | undefined][]):
   return shown.map(([k, v]) => `${`${k}:`.padEnd(width)}  ${String(v)}`).join('\n') + '\n';
 }
 
-/** Docker's `ps` notation: `0.0.0.0:8080->80/tcp`, `127.0.0.1:8080-8081->80-81/udp`. */
+/** Docker's `ps` notation: `0.0.0.0:8080->80/tcp`, `127.0.0.1:8080-8081->80-81/udp`, `[::]:8080->80/tcp`. */
 export function formatPort(p: PortMapping): string {
   const host = p.hostPortEnd !== undefined ? `${p.hostPort}-${p.hostPortEnd}` : `${p.hostPort}`;
   const c = p.hostPortEnd !== undefined ? `${p.containerPort}-${p.containerPort + (p.hostPortEnd - p.hostPort)}` : `${p.containerPort}`;
-  return `${p.hostIp ?? '0.0.0.0'}:${host}->${c}/${p.protocol}`;
+  const ip = p.hostIp ?? '0.0.0.0';
+  return `${ip.includes(':') ? `[${ip}]` : ip}:${host}->${c}/${p.protocol}`;
 }
 
-export function formatPorts(ports: PortMapping[]): string {
-  return ports.map(formatPort).join(', ');
+/**
+ * Every binding of the ports, `, `-separated. On a dual-stack endpoint (`dualStack`) a port
+ * without a host address is published on both families and shows both bindings, as `docker ps`
+ * does: `0.0.0.0:8080->80/tcp, [::]:8080->80/tcp`.
+ */
+export function formatPorts(ports: PortMapping[], dualStack = false): string {
+  return ports.flatMap((p) => (dualStack && p.hostIp === undefined ? [formatPort(p), formatPort({ ...p, hostIp: '::' })] : [formatPort(p)])).join(', ');
 }
 
 /** The interface a network's traffic goes through: its bridge, or a macvlan parent. */
@@ -75,5 +81,5 @@ export const ENDPOINT_HEADERS = ['network', 'id', 'netns', 'ifname', 'ipv4', 'ma
 export function endpointRow(e: Endpoint): (string | number | undefined)[] {
   const ns = e.netns ?? (e.driver === 'host' ? '(host)' : undefined);
   const addr = [e.ipv4, e.ipv6].filter(Boolean).join(', ');
-  return [e.network, e.id, e.target !== undefined ? `${ns ?? ''} (shares ${e.target})` : ns, e.ifname, addr, e.mac, formatPorts(e.ports)];
+  return [e.network, e.id, e.target !== undefined ? `${ns ?? ''} (shares ${e.target})` : ns, e.ifname, addr, e.mac, formatPorts(e.ports, e.ipv6 !== undefined)];
 }

@@ -35,6 +35,8 @@ function humanDoctor(r: DoctorReport): string {
   const host = block([
     ['Kernel', r.kernel],
     ['IPv4 forwarding', r.host.ipForward ? 'on' : 'off'],
+    ['IPv6 forwarding', r.host.ipv6Forward === undefined ? 'no IPv6' : r.host.ipv6Forward ? 'on' : 'off'],
+    ['Dual-stack networks', r.features.ipv6_forwarding.available && r.features.nft_nat_ipv6.available ? 'supported (IPv6 forwarding and NAT)' : 'not supported on this kernel (see ipv6_forwarding, nft_nat_ipv6 below)'],
     ['Unavailable features', list(missing)],
     ['Forward chains with policy drop', list(r.host.forwardDropChains.map((c) => `${c.family} ${c.table} ${c.chain}`))],
     ["nsnet's tables", [r.host.nsnetTables.inet ? 'inet nsnet' : '', r.host.nsnetTables.bridge ? 'bridge nsnet_l2' : ''].filter(Boolean).join(', ') || 'none yet'],

@@ -28,9 +28,14 @@ function portRange(spec: string, text: string, what: string, allowZero: boolean)
 
 /**
  * Docker's publish syntax: `[HOSTIP:][HOSTPORT[-END]:]CPORT[-END][/PROTO]`; IPv6 host addresses
- * in brackets (`[::1]:8080:80`). An omitted or 0 host port picks a free one (`80`, `0:80`,
- * `127.0.0.1::80`). A host range needs a container range of the same length. The protocol is
- * tcp (default), udp or sctp.
+ * in brackets (`[2001:db8::1]:8080:80`). An omitted or 0 host port picks a free one (`80`,
+ * `0:80`, `127.0.0.1::80`). A host range needs a container range of the same length. The
+ * protocol is tcp (default), udp or sctp.
+ *
+ * The host address is kept as written, as Docker reads it: none means every address of both
+ * families (on a dual-stack network), `0.0.0.0` every IPv4 address only, `[::]` every IPv6
+ * address only. Whether an address can be published on (`[::1]` cannot: the kernel does not
+ * DNAT IPv6 loopback) is the library's to say, with ERR_INVALID_HOST_IP.
  */
 export function parsePublish(spec: string): PortMapping {
   let rest = spec;
@@ -63,7 +68,7 @@ export function parsePublish(spec: string): PortMapping {
   const [c0, c1] = portRange(spec, containerText, 'container port', false);
   const [h0, h1] = hostText === '' ? [0, 0] : portRange(spec, hostText, 'host port', true);
   const out: PortMapping = { protocol, hostPort: h0, containerPort: c0 };
-  if (hostIp !== undefined && hostIp !== '0.0.0.0' && hostIp !== '') out.hostIp = hostIp;
+  if (hostIp !== undefined && hostIp !== '') out.hostIp = hostIp;
   if (h0 === 0) {
     if (c1 !== c0) throw badPort(spec, 'a range of container ports needs the host ports too (8000-8001:80-81)');
     return out;

@@ -5,17 +5,19 @@
  * transaction of its own (its own table), so one missing feature never hides another.
  * @internal
  */
-import { hostU32 } from '../nftables/datatypes';
 import { Conntrack } from '../conntrack';
 import { NetlinkError, NsnetError } from '../errors';
 import { CHAINS, RULES, SETS, writeSkeleton } from '../firewall/layout';
 import { Netlink } from '../netlink/netlink';
+import { Netns } from '../netns';
 import type { LinkSpec } from '../netlink/link-types';
 import { Xfrm } from '../netlink/xfrm';
 import type { Expr } from '../nftables/expr/types';
 import { NfTables } from '../nftables/nftables';
-import type { Transaction } from '../nftables/transaction';
 import type { ChainSpec, MapSpec, SetSpec } from '../nftables/types';
+import { NFT_PROBES, type Probe } from './nft-probes';
+
+export { NFT_PROBES, type Probe };
 
 /** Link kinds `doctor()` probes. */
 export const LINK_KINDS = ['veth', 'bridge', 'vxlan', 'macvlan', 'ipvlan', 'vlan', 'dummy', 'wireguard', 'geneve'] as const;
@@ -24,17 +26,20 @@ export type LinkKind = (typeof LINK_KINDS)[number];
 
 /** nf_tables probes, each one transaction in a table of its own. */
 export const NFT_FEATURES = [
-  'nftables', 'nft_nat', 'nft_masquerade', 'nft_dnat', 'nft_redirect', 'nft_ct', 'nft_fib',
+  'nftables', 'nft_nat', 'nft_masquerade', 'nft_dnat', 'nft_nat_ipv6', 'nft_redirect', 'nft_ct', 'nft_fib',
   'nft_concat_sets', 'nft_interval_sets', 'nft_concat_interval_sets', 'nft_verdict_maps', 'nft_bridge', 'nsnet_firewall',
 ] as const;
 /** An nf_tables feature `doctor()` probes. */
 export type NftFeature = (typeof NFT_FEATURES)[number];
 
 /** Every feature `doctor()` probes, in report order. */
-export const FEATURES = ['netns', ...LINK_KINDS, ...NFT_FEATURES, 'conntrack', 'xfrm'] as const;
+export const FEATURES = ['netns', 'ipv6_forwarding', ...LINK_KINDS, ...NFT_FEATURES, 'conntrack', 'xfrm'] as const;
 /**
  * What a probe tests:
  * - `netns`: a network namespace can be created (the scratch namespace of the probes).
+ * - `ipv6_forwarding`: the kernel has IPv6 (not disabled by `ipv6.disable=1`) and forwards it:
+ *   `net.ipv6.conf.all.forwarding` can be set to 1 in the scratch namespace (dual-stack
+ *   networks need it; IPv4-only ones do not).
  * - link kinds (`veth` ... `geneve`): `RTM_NEWLINK` of that kind succeeds; macvlan, ipvlan and
  *   vlan on a veth parent.
  * - `nftables`: an inet table, a filter base chain, a hash set and a rule of the core
@@ -42,6 +47,9 @@ export const FEATURES = ['netns', ...LINK_KINDS, ...NFT_FEATURES, 'conntrack', '
  * - `nft_nat`: nat base chains at prerouting, output and postrouting (inet family).
  * - `nft_masquerade`, `nft_redirect`: the masq / redir expressions.
  * - `nft_dnat`: `dnat ip to meta l4proto . th dport map @m` (a map with concatenated key and value).
+ * - `nft_nat_ipv6`: NAT of IPv6 (nf_nat for IPv6): `dnat ip6 to` through maps keyed by
+ *   `ip6 daddr . meta l4proto . th dport` and by `meta l4proto . th dport`, and
+ *   `ip6 saddr @s masquerade` — what publishing and egress on dual-stack networks use.
  * - `nft_ct`: `ct state` and `ct status` matches (conntrack from nf_tables).
  * - `nft_fib`: `fib daddr type local`.
  * - `nft_concat_sets`, `nft_interval_sets`, `nft_concat_interval_sets`: sets of those kinds with
@@ -135,142 +143,6 @@ export async function probeLinks(scratch: string): Promise<Record<LinkKind, Feat
 
 // ----------------------------------------------------------------------------- nf_tables
 
-const accept: Expr = { type: 'immediate', verdict: 'accept' };
-/** `meta nfproto ipv4` */
-const ipv4Check: Expr = { type: 'meta', key: 'nfproto', dreg: 1 };
-const ipv4Cmp: Expr = { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([2]) };
-const T = (name: string) => ({ family: 'inet', table: `doctor_${name}` }) as const;
-
-/** An nf_tables probe: adds its table and everything in it to a transaction. */
-export type Probe = (tx: Transaction) => void;
-
-function base(tx: Transaction, t: { family: 'inet' | 'bridge'; table: string }, name: string, type: 'filter' | 'nat', hook: ChainSpec['hook'], priority: number): void {
-  tx.addChain({ ...t, name, type, hook, priority, policy: 'accept' });
-}
-function table(tx: Transaction, t: { family: 'inet' | 'bridge'; table: string }): void {
-  tx.addTable({ family: t.family, name: t.table });
-}
-
-/** Each nf_tables probe: the statements it writes, in nft syntax, then the expressions. @internal */
-export const NFT_PROBES: Record<Exclude<NftFeature, 'nsnet_firewall'>, Probe> = {
-  // set s { type ifname }; chain f { filter forward } iifname != @s ip saddr & 255.0.0.0 == 10.0.0.0 accept
-  nftables: (tx) => {
-    const t = T('nftables');
-    table(tx, t);
-    base(tx, t, 'f', 'filter', 'forward', 0);
-    tx.addSet({ ...t, name: 's', key: 'ifname' });
-    tx.addElements({ ...t, set: 's', elements: [{ key: 'dbr0' }] });
-    tx.addRule({ ...t, chain: 'f', expr: [
-      { type: 'meta', key: 'iifname', dreg: 1 }, { type: 'lookup', set: 's', sreg: 1, invert: true },
-      ipv4Check, ipv4Cmp,
-      { type: 'payload', base: 'network', offset: 12, len: 4, dreg: 1 },
-      { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: Buffer.from([255, 0, 0, 0]), xor: Buffer.alloc(4) },
-      { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([10, 0, 0, 0]) }, accept,
-    ] });
-  },
-  nft_nat: (tx) => {
-    const t = T('nat');
-    table(tx, t);
-    base(tx, t, 'pre', 'nat', 'prerouting', -100);
-    base(tx, t, 'out', 'nat', 'output', -100);
-    base(tx, t, 'post', 'nat', 'postrouting', 100);
-  },
-  // oifname "dbr0" masquerade
-  nft_masquerade: (tx) => {
-    const t = T('masq');
-    table(tx, t);
-    base(tx, t, 'post', 'nat', 'postrouting', 100);
-    tx.addRule({ ...t, chain: 'post', expr: [{ type: 'meta', key: 'oifname', dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from('dbr0\0') }, { type: 'masq' }] });
-  },
-  // map m { type inet_proto . inet_service : ipv4_addr . inet_service }; dnat ip to meta l4proto . th dport map @m
-  nft_dnat: (tx) => {
-    const t = T('dnat');
-    table(tx, t);
-    base(tx, t, 'pre', 'nat', 'prerouting', -100);
-    tx.addMap({ ...t, name: 'm', key: ['inet_proto', 'inet_service'], value: ['ipv4_addr', 'inet_service'] });
-    tx.addElements({ ...t, set: 'm', elements: [{ key: ['tcp', 8080], value: ['172.20.0.2', 80] }] });
-    tx.addRule({ ...t, chain: 'pre', expr: [
-      { type: 'meta', key: 'l4proto', dreg: 1 }, { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 9 },
-      { type: 'lookup', set: 'm', sreg: 1, dreg: 1 }, { type: 'nat', kind: 'dnat', family: 'ip', regAddrMin: 1, regProtoMin: 9 },
-    ] });
-  },
-  // meta l4proto tcp redirect
-  nft_redirect: (tx) => {
-    const t = T('redir');
-    table(tx, t);
-    base(tx, t, 'pre', 'nat', 'prerouting', -100);
-    tx.addRule({ ...t, chain: 'pre', expr: [{ type: 'meta', key: 'l4proto', dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([6]) }, { type: 'redir' }] });
-  },
-  // ct state established,related accept; ct status dnat accept
-  nft_ct: (tx) => {
-    const t = T('ct');
-    table(tx, t);
-    base(tx, t, 'f', 'filter', 'forward', 0);
-    for (const [key, bits] of [['state', 2 | 4], ['status', 0x20]] as const)
-      tx.addRule({ ...t, chain: 'f', expr: [
-        { type: 'ct', key, dreg: 1 },
-        { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: hostU32(bits), xor: hostU32(0) },
-        { type: 'cmp', op: 'neq', sreg: 1, data: hostU32(0) }, accept,
-      ] });
-  },
-  // fib daddr type local accept
-  nft_fib: (tx) => {
-    const t = T('fib');
-    table(tx, t);
-    base(tx, t, 'pre', 'filter', 'prerouting', 0);
-    tx.addRule({ ...t, chain: 'pre', expr: [{ type: 'fib', result: 'addrtype', flags: ['daddr'], dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: hostU32(2) }, accept] });
-  },
-  // set s { type ifname . ifname }; iifname . oifname @s accept
-  nft_concat_sets: (tx) => {
-    const t = T('concat');
-    table(tx, t);
-    base(tx, t, 'f', 'filter', 'forward', 0);
-    tx.addSet({ ...t, name: 's', key: ['ifname', 'ifname'] });
-    tx.addElements({ ...t, set: 's', elements: [{ key: ['dbr0', 'dbr0'] }] });
-    tx.addRule({ ...t, chain: 'f', expr: [{ type: 'meta', key: 'iifname', dreg: 1 }, { type: 'meta', key: 'oifname', dreg: 2 }, { type: 'lookup', set: 's', sreg: 1 }, accept] });
-  },
-  // set s { type ipv4_addr; flags interval }; ip saddr @s accept
-  nft_interval_sets: (tx) => {
-    const t = T('interval');
-    table(tx, t);
-    base(tx, t, 'f', 'filter', 'forward', 0);
-    tx.addSet({ ...t, name: 's', key: 'ipv4_addr', interval: true });
-    tx.addElements({ ...t, set: 's', elements: [{ key: '172.20.0.0/16' }, { key: { from: '10.1.0.1', to: '10.1.0.9' } }] });
-    tx.addRule({ ...t, chain: 'f', expr: [ipv4Check, ipv4Cmp, { type: 'payload', base: 'network', offset: 12, len: 4, dreg: 1 }, { type: 'lookup', set: 's', sreg: 1 }, accept] });
-  },
-  // set s { type ipv4_addr . ifname; flags interval }; ip saddr . oifname @s accept
-  nft_concat_interval_sets: (tx) => {
-    const t = T('pipapo');
-    table(tx, t);
-    base(tx, t, 'f', 'filter', 'forward', 0);
-    tx.addSet({ ...t, name: 's', key: ['ipv4_addr', 'ifname'], interval: true });
-    tx.addElements({ ...t, set: 's', elements: [{ key: ['172.20.0.0/16', 'dbr0'] }] });
-    tx.addRule({ ...t, chain: 'f', expr: [ipv4Check, ipv4Cmp, { type: 'payload', base: 'network', offset: 12, len: 4, dreg: 1 }, { type: 'meta', key: 'oifname', dreg: 9 }, { type: 'lookup', set: 's', sreg: 1 }, accept] });
-  },
-  // map m { type ifname : verdict }; chain c {}; iifname vmap @m
-  nft_verdict_maps: (tx) => {
-    const t = T('vmap');
-    table(tx, t);
-    base(tx, t, 'f', 'filter', 'forward', 0);
-    tx.addChain({ ...t, name: 'c' });
-    tx.addMap({ ...t, name: 'm', key: 'ifname', value: 'verdict' });
-    tx.addElements({ ...t, set: 'm', elements: [{ key: 'dbr0', verdict: { jump: 'c' } }, { key: 'dbr1', verdict: 'drop' }] });
-    tx.addRule({ ...t, chain: 'f', expr: [{ type: 'meta', key: 'iifname', dreg: 1 }, { type: 'lookup', set: 'm', sreg: 1, dreg: 0 }] });
-  },
-  // table bridge t { set s { type ifname }; chain f { filter forward -200 } iifname @s meta pkttype != host drop }
-  nft_bridge: (tx) => {
-    const t = { family: 'bridge', table: 'doctor_bridge' } as const;
-    table(tx, t);
-    base(tx, t, 'f', 'filter', 'forward', -200);
-    tx.addSet({ ...t, name: 's', key: 'ifname' });
-    tx.addElements({ ...t, set: 's', elements: [{ key: 'dv0' }] });
-    tx.addRule({ ...t, chain: 'f', expr: [
-      { type: 'meta', key: 'iifname', dreg: 1 }, { type: 'lookup', set: 's', sreg: 1 },
-      { type: 'meta', key: 'pkttype', dreg: 1 }, { type: 'cmp', op: 'neq', sreg: 1, data: Buffer.from([0]) },
-      { type: 'immediate', verdict: 'drop' },
-    ] });
-  },
-};
 /** Runs every nf_tables probe in the scratch namespace, one transaction each. */
 export async function probeNftables(scratch: string): Promise<Record<NftFeature, FeatureProbe>> {
   const out = {} as Record<NftFeature, FeatureProbe>;
@@ -289,6 +161,19 @@ export async function probeNftables(scratch: string): Promise<Record<NftFeature,
   } finally {
     nft.close();
   }
+}
+
+// --------------------------------------------------------------------- IPv6 forwarding
+
+/**
+ * IPv6 is there and forwards: `net.ipv6.conf.all.forwarding` set to 1 and read back in the
+ * scratch namespace (absent when the kernel has no IPv6, or it was disabled at boot).
+ */
+export function probeIpv6Forwarding(scratch: string): Promise<FeatureProbe> {
+  return outcome(async () => {
+    const got = (await Netns.sysctl(scratch, 'net.ipv6.conf.all.forwarding', '1')).trim();
+    if (got !== '1') throw new NsnetError('ERR_NOT_AVAILABLE', `net.ipv6.conf.all.forwarding reads ${got} after writing 1`);
+  });
 }
 
 // --------------------------------------------------------------------- conntrack, xfrm
@@ -328,7 +213,7 @@ function exprFeature(e: Expr): NftFeature {
     case 'ct': return 'nft_ct';
     case 'fib': return 'nft_fib';
     // (snat is the same expression as dnat, in the same kernel module)
-    case 'nat': return 'nft_dnat';
+    case 'nat': return e.family === 'ip6' ? 'nft_nat_ipv6' : 'nft_dnat';
     case 'masq': return 'nft_masquerade';
     case 'redir': return 'nft_redirect';
     default:

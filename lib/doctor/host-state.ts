@@ -5,7 +5,9 @@
  * @internal
  */
 import { NsnetError } from '../errors';
-import { INET, L2 } from '../firewall/layout';
+import { parseOwner } from '../firewall/elements';
+import { INET, L2, SET } from '../firewall/layout';
+import { Netlink } from '../netlink/netlink';
 import { Netns, type NetnsSpec } from '../netns';
 import type { Family } from '../nftables/constants';
 import { NfTables } from '../nftables/nftables';
@@ -43,6 +45,14 @@ export interface HostState {
   forwardDropChains: ForwardDropChain[];
   /** Whether nsnet's own tables exist: `inet nsnet` and `bridge nsnet_l2`. */
   nsnetTables: { inet: boolean; bridge: boolean };
+  /** nsnet networks with an IPv6 subnet in this namespace's firewall (owners of its IPv6 subnet elements). */
+  ipv6Networks: string[];
+  /**
+   * Interfaces with an IPv6 route learned from router advertisements (`proto ra`) whose
+   * `accept_ra` is 1: with IPv6 forwarding on, the kernel ignores their advertisements, so
+   * those routes (often the host's own default route) expire. `accept_ra` 2 keeps them.
+   */
+  raRoutes: string[];
 }
 
 /** A sysctl's value, or undefined when the namespace has no such key. */
@@ -67,14 +77,16 @@ export async function inspectHost(netns: NetnsSpec | undefined): Promise<HostSta
     sysctl(netns, 'net.bridge.bridge-nf-call-iptables'),
     sysctl(netns, 'net.bridge.bridge-nf-call-ip6tables'),
   ]);
+  const v6 = flag(ipv6);
   const state: HostState = {
     ipForward: ipv4 === '1',
     brNetfilter: { loaded: callIp !== undefined || callIp6 !== undefined },
     ruleset: { available: true },
     forwardDropChains: [],
     nsnetTables: { inet: false, bridge: false },
+    ipv6Networks: [],
+    raRoutes: v6 === undefined ? [] : await raDependent(netns),
   };
-  const v6 = flag(ipv6);
   if (v6 !== undefined) state.ipv6Forward = v6;
   const ci = flag(callIp);
   const ci6 = flag(callIp6);
@@ -97,6 +109,7 @@ export async function inspectHost(netns: NetnsSpec | undefined): Promise<HostSta
       inet: tables.some((t) => t.family === INET.family && t.name === INET.table),
       bridge: tables.some((t) => t.family === L2.family && t.name === L2.table),
     };
+    if (state.nsnetTables.inet) state.ipv6Networks = await ipv6Owners(nft);
     state.forwardDropChains = chains
       .filter((c) => c.hook === 'forward' && c.policy === 'drop' && !isNsnet(c.family, c.table) && !dormant.has(`${c.family} ${c.table}`))
       .map((c) => ({ family: c.family, table: c.table, chain: c.name, priority: c.priority ?? 0, ...(c.type !== undefined ? { type: c.type } : {}) }));
@@ -106,4 +119,45 @@ export async function inspectHost(netns: NetnsSpec | undefined): Promise<HostSta
     nft.close();
   }
   return state;
+}
+
+/** The networks owning elements of nsnet's IPv6 subnet sets (none when the sets do not exist). */
+async function ipv6Owners(nft: NfTables): Promise<string[]> {
+  const names = new Set<string>();
+  for (const set of [SET.hairpin6, SET.internalSubnets6]) {
+    try {
+      for (const el of await nft.elements({ ...INET, set })) {
+        const o = parseOwner(el.comment);
+        if (o?.kind === 'network') names.add(o.name);
+      }
+    } catch (e) {
+      if (!(e instanceof NsnetError && e.code === 'ERR_SET_NOT_FOUND')) throw e;
+    }
+  }
+  return [...names].sort();
+}
+
+/** Interfaces with IPv6 routes from router advertisements and `accept_ra` 1. */
+async function raDependent(netns: NetnsSpec | undefined): Promise<string[]> {
+  let nl: Netlink;
+  try {
+    nl = await Netlink.open(netns === undefined ? {} : { netns });
+  } catch {
+    return [];
+  }
+  try {
+    const ra = (await nl.routes.list({ family: 6, table: 'main' })).filter((r) => r.protocol === 'ra' && r.dev !== undefined);
+    if (ra.length === 0) return [];
+    const names = new Map((await nl.links.list()).map((l) => [l.index, l.name]));
+    const out = new Set<string>();
+    for (const r of ra) {
+      const name = names.get(r.dev!);
+      if (!name) continue;
+      const key = name.includes('.') ? `net/ipv6/conf/${name}/accept_ra` : `net.ipv6.conf.${name}.accept_ra`;
+      if ((await sysctl(netns, key)) === '1') out.add(name);
+    }
+    return [...out].sort();
+  } finally {
+    nl.close();
+  }
 }

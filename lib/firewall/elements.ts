@@ -2,23 +2,21 @@
  * What nsnet writes into its sets: the elements of a network and of a container's endpoint,
  * validated and built here as plain data, with their owner as comment (`net:<network>`,
  * `ep:<endpoint>`) so a leftover is found and attributed without the store.
- *
- * Published port ranges: `hostPort..hostPortEnd` maps port by port onto
- * `containerPort..containerPort + (hostPortEnd - hostPort)`, one map element per port. A range
- * cannot be one interval element: the map value would have to be a port range, which the kernel
- * translates into the same range only through NF_NAT_RANGE_PROTO_OFFSET with a base port — and
- * nf_tables' nat expression has no base-port attribute, so with `proto_offset` the kernel maps
- * port p to `min + p mod n` (a rotation, verified on this kernel), not a shift. Per-port
- * elements keep lookups O(1) and exact; a range of n ports costs n elements.
  */
+import * as ipaddr from 'ipaddr.js';
 import { invalid } from '../errors';
 import type { ElementSpec } from '../nftables/types';
 import * as v from '../validate';
 import { SET, type SetName } from './layout';
+import { expandPorts, type FirewallPort, type PortEntry } from './published';
+
+export type { FirewallPort, PortEntry };
 
 /** Transport protocols a port can be published for. */
 export type Protocol = 'tcp' | 'udp' | 'sctp';
-const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp', 'sctp'];
+
+/** An address family. */
+export type IpFamily = 4 | 6;
 
 /**
  * A network as the firewall needs it. A `NetworkRecord` of lib/drivers can be passed as is
@@ -31,34 +29,32 @@ export interface FirewallNetwork {
   bridge: string;
   /** IPv4 subnet ("172.20.0.0/16"; host bits are ignored). */
   subnet: string;
+  /**
+   * IPv6 subnet of a dual-stack network ("fd00:25::/64"; host bits are ignored): its containers'
+   * IPv6 traffic gets the same treatment as their IPv4 traffic (isolation, hairpin, published
+   * ports, masquerade as {@link ipMasquerade6} says).
+   */
+  subnet6?: string;
   /** No traffic in or out except within the network; no published ports. Default false. */
   internal?: boolean;
   /** Containers of the network may talk to each other. Default true. */
   icc?: boolean;
-  /** Masquerade egress to the host's address. Default true. */
+  /** Masquerade egress to the host's address. Default true. `false` also turns IPv6 masquerade off unless {@link ipMasquerade6} says otherwise. */
   ipMasquerade?: boolean;
+  /**
+   * Masquerade IPv6 egress behind the host's IPv6 address. Default: on for a unique-local
+   * subnet (fc00::/7, as Docker does) when {@link ipMasquerade} is not false; off for a global
+   * subnet, which is routed: its containers' own addresses go out, and the upstream router must
+   * route the subnet to this host (unsolicited traffic into the network is still dropped; only
+   * replies and published ports get in). Only with `subnet6`.
+   */
+  ipMasquerade6?: boolean;
   /**
    * Overlay networks: the network's VXLAN device on this host. It joins `bridges` (so traffic
    * into the overlay is never masqueraded, and other networks cannot reach it) and `icc` both
    * ways with the bridge (containers and the other hosts' containers talk through it).
    */
   vxlan?: string;
-}
-
-/**
- * A published port. Compatible with lib/drivers' `PortMapping` plus the container address
- * (which `connectEndpoint` takes from the endpoint's `ipv4` when absent).
- */
-export interface FirewallPort {
-  protocol: Protocol;
-  /** IPv4 host address; omitted or '0.0.0.0': every local address (127.0.0.0/8 excepted). */
-  hostIp?: string;
-  /** 1..65535 (resolve "any free port" before). */
-  hostPort: number;
-  /** Last host port of a range, inclusive; the container range has the same length. */
-  hostPortEnd?: number;
-  containerPort: number;
-  containerIp?: string;
 }
 
 /**
@@ -72,8 +68,10 @@ export interface FirewallEndpoint {
   bridge: string;
   /** The host end of its veth (a port of `bridge`). */
   hostIfname: string;
-  /** Its IPv4 address (no prefix): the default container address of its ports. */
+  /** Its IPv4 address (no prefix): the default container address of its ports' IPv4 elements. */
   ipv4: string;
+  /** Its IPv6 address (no prefix), on a dual-stack network: the target of its ports' IPv6 elements. */
+  ipv6?: string;
   ports?: FirewallPort[];
 }
 
@@ -89,20 +87,13 @@ export interface Net {
   bridge: string;
   /** Normalized: the network address / prefix. */
   subnet: string;
+  /** Normalized like `subnet`. */
+  subnet6?: string;
   internal: boolean;
   icc: boolean;
   masquerade: boolean;
+  masquerade6: boolean;
   vxlan?: string;
-}
-
-/** One published host port (ranges expanded), validated. */
-export interface PortEntry {
-  /** undefined: every local address. */
-  hostIp?: string;
-  protocol: Protocol;
-  hostPort: number;
-  containerIp: string;
-  containerPort: number;
 }
 
 const NAME_MAX = 200;
@@ -128,6 +119,12 @@ function optBool(value: unknown, dflt: boolean, what: string): boolean {
   return value === undefined ? dflt : v.bool(value, what);
 }
 
+/** Whether an IPv6 subnet is unique-local (fc00::/7). */
+export function isUla(cidr: string): boolean {
+  const [addr] = cidr.split('/');
+  return ipaddr.IPv6.parse(addr!).match(ipaddr.IPv6.parse('fc00::'), 7);
+}
+
 /** Validates a network and applies the defaults. */
 export function normalizeNetwork(n: unknown): Net {
   if (n === null || typeof n !== 'object' || Array.isArray(n)) throw invalid('ERR_INVALID_ARGUMENT', 'a network must be an object', { value: n });
@@ -141,7 +138,15 @@ export function normalizeNetwork(n: unknown): Net {
     internal: optBool(o.internal, false, 'internal'),
     icc: optBool(o.icc, true, 'icc'),
     masquerade: optBool(o.ipMasquerade, true, 'ipMasquerade'),
+    masquerade6: false,
   };
+  if (o.subnet6 !== undefined) {
+    const c6 = v.cidr(o.subnet6, 6, `IPv6 subnet of network ${name}`);
+    out.subnet6 = `${v.networkAddress(c6.address, c6.prefix)}/${c6.prefix}`;
+    out.masquerade6 = optBool(o.ipMasquerade6, out.masquerade && isUla(out.subnet6), 'ipMasquerade6');
+  } else if (o.ipMasquerade6 !== undefined) {
+    throw invalid('ERR_INVALID_ARGUMENT', `ipMasquerade6 of network ${name} needs subnet6`, { network: name });
+  }
   if (o.vxlan !== undefined) {
     out.vxlan = v.ifname(o.vxlan, `VXLAN device of network ${name}`);
     if (out.internal || !out.icc) throw invalid('ERR_INVALID_ARGUMENT', `overlay network ${name} cannot be internal or without ICC`, { network: name });
@@ -163,107 +168,46 @@ export function networkElements(n: Net): Placed[] {
   if (n.internal) {
     out.push({ set: SET.internal, element: { key: n.bridge, comment } });
     out.push({ set: SET.internalSubnets, element: { key: n.subnet, comment } });
+    if (n.subnet6) out.push({ set: SET.internalSubnets6, element: { key: n.subnet6, comment } });
   } else {
     out.push({ set: SET.hairpin, element: { key: [n.subnet, n.bridge], comment } });
     if (n.masquerade) out.push({ set: SET.masqSubnets, element: { key: n.subnet, comment } });
+    if (n.subnet6) {
+      out.push({ set: SET.hairpin6, element: { key: [n.subnet6, n.bridge], comment } });
+      if (n.masquerade6) out.push({ set: SET.masqSubnets6, element: { key: n.subnet6, comment } });
+    }
   }
   return out;
 }
 
+/** An endpoint, validated. */
+export interface Ep {
+  id: string;
+  bridge: string;
+  hostIfname: string;
+  ipv4: string;
+  ipv6?: string;
+  ports: PortEntry[];
+}
+
 /**
  * Validates an endpoint (ports included). For a removal (`forRemoval`) only the id, the host
- * interface and the ports' host side matter: the bridge and address may be absent or stale.
+ * interface and the ports' host side matter: the bridge and addresses may be absent or stale.
  */
-export function normalizeEndpoint(e: unknown, forRemoval = false): { id: string; bridge: string; hostIfname: string; ipv4: string; ports: PortEntry[] } {
+export function normalizeEndpoint(e: unknown, forRemoval = false): Ep {
   if (e === null || typeof e !== 'object' || Array.isArray(e)) throw invalid('ERR_INVALID_ARGUMENT', 'an endpoint must be an object', { value: e });
   const o = e as Record<string, unknown>;
   const id = ownerName(o.id, 'endpoint id');
   const ipv4 = forRemoval ? '0.0.0.0' : v.ip(o.ipv4, 4, `address of endpoint ${id}`).address;
+  const ipv6 = forRemoval || o.ipv6 === undefined ? undefined : v.ip(o.ipv6, 6, `IPv6 address of endpoint ${id}`).address;
   return {
     id,
     bridge: forRemoval ? String(o.bridge ?? '') : v.ifname(o.bridge, `bridge of endpoint ${id}`),
     hostIfname: v.ifname(o.hostIfname, `host interface of endpoint ${id}`),
     ipv4,
-    ports: expandPorts(o.ports ?? [], ipv4, forRemoval),
+    ...(ipv6 !== undefined ? { ipv6 } : {}),
+    ports: expandPorts(o.ports ?? [], { ipv4, ...(ipv6 !== undefined ? { ipv6 } : {}) }, forRemoval),
   };
-}
-
-/**
- * Validates published ports and expands ranges into one entry per port. Two entries of one
- * call may not claim the same host port (the same protocol and port on every address, or on
- * one address twice); exact repetitions are merged. For a removal the container side is not
- * looked at.
- */
-export function expandPorts(ports: unknown, defaultContainerIp?: string, forRemoval = false): PortEntry[] {
-  if (!Array.isArray(ports)) throw invalid('ERR_INVALID_ARGUMENT', 'ports must be an array', { value: ports });
-  const out: PortEntry[] = [];
-  const claimed = new Map<string, PortEntry[]>();
-  for (const p of ports) {
-    const o = v.knownKeys(p, ['protocol', 'hostIp', 'hostPort', 'hostPortEnd', 'containerPort', 'containerIp'], 'published port');
-    if (!PROTOCOLS.includes(o.protocol as Protocol))
-      throw invalid('ERR_INVALID_ARGUMENT', `published port: protocol must be one of ${PROTOCOLS.join(', ')}, got ${JSON.stringify(o.protocol)}`, { value: o.protocol });
-    const protocol = o.protocol as Protocol;
-    const hostPort = v.int(o.hostPort, 1, 65535, 'hostPort');
-    const hostPortEnd = o.hostPortEnd === undefined ? hostPort : v.int(o.hostPortEnd, hostPort, 65535, 'hostPortEnd');
-    const count = hostPortEnd - hostPort + 1;
-    const containerPort = v.int(o.containerPort, 1, 65536 - count, count > 1 ? `containerPort (for a range of ${count})` : 'containerPort');
-    let hostIp: string | undefined;
-    if (o.hostIp !== undefined) {
-      hostIp = v.ip(o.hostIp, 4, 'hostIp').address;
-      if (hostIp === '0.0.0.0') hostIp = undefined;
-    }
-    // Removal matches by host side only: the container side is whatever the element says.
-    const cip = forRemoval ? (defaultContainerIp ?? '0.0.0.0') : (o.containerIp ?? defaultContainerIp);
-    if (cip === undefined) throw invalid('ERR_INVALID_ARGUMENT', `published port ${protocol}/${hostPort}: containerIp is required`);
-    const containerIp = v.ip(cip, 4, 'containerIp').address;
-    for (let i = 0; i < count; i++) {
-      const e: PortEntry = { ...(hostIp !== undefined ? { hostIp } : {}), protocol, hostPort: hostPort + i, containerIp, containerPort: containerPort + i };
-      const same = claimed.get(`${protocol} ${e.hostPort}`) ?? [];
-      // One address, or every address, overlaps any other claim of the same address or every address.
-      const prev = same.find((x) => x.hostIp === undefined || e.hostIp === undefined || x.hostIp === e.hostIp);
-      if (prev) {
-        if (prev.hostIp === e.hostIp && prev.containerIp === e.containerIp && prev.containerPort === e.containerPort) continue;
-        throw invalid('ERR_INVALID_ARGUMENT', `${describePort(e)} is published twice in one request`, { protocol, hostPort: e.hostPort });
-      }
-      claimed.set(`${protocol} ${e.hostPort}`, [...same, e]);
-      out.push(e);
-    }
-  }
-  return out;
-}
-
-/** "tcp port 8080 on 0.0.0.0" */
-export function describePort(e: { hostIp?: string; protocol: string; hostPort: number }): string {
-  return `${e.protocol} port ${e.hostPort} on ${e.hostIp ?? '0.0.0.0'}`;
-}
-
-/** Where a published port's element goes and its key. */
-export function portKey(e: { hostIp?: string; protocol: Protocol; hostPort: number }): { set: SetName; key: (string | number)[] } {
-  return e.hostIp === undefined
-    ? { set: SET.publishedAny, key: [e.protocol, e.hostPort] }
-    : { set: SET.publishedHostip, key: [e.hostIp, e.protocol, e.hostPort] };
-}
-
-/** The map element of a published port. */
-export function portElement(e: PortEntry, owner: string): Placed {
-  const { set, key } = portKey(e);
-  return { set, element: { key, value: [e.containerIp, e.containerPort], comment: owner } };
-}
-
-/** The derived index element saying "(proto, port) is published on some single address". */
-export function indexElement(protocol: Protocol, port: number): Placed {
-  return { set: SET.hostipPorts, element: { key: [protocol, port] } };
-}
-
-/** A listed element of a published-ports map as a port entry (undefined if it does not decode). */
-export function entryOf(set: string, el: { key: unknown; value?: unknown }): PortEntry | undefined {
-  const k = el.key as unknown[];
-  const val = el.value as unknown[] | undefined;
-  if (!Array.isArray(k) || !Array.isArray(val)) return undefined;
-  const base = { containerIp: String(val[0]), containerPort: Number(val[1]) };
-  if (set === SET.publishedAny && k.length === 2) return { protocol: k[0] as Protocol, hostPort: Number(k[1]), ...base };
-  if (set === SET.publishedHostip && k.length === 3) return { hostIp: String(k[0]), protocol: k[1] as Protocol, hostPort: Number(k[2]), ...base };
-  return undefined;
 }
 
 /** A stable string for a key (map keys of plans and listings). */

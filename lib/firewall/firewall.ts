@@ -28,10 +28,8 @@ import type { Family } from '../nftables/types';
 import type { NetnsSpec } from '../netns';
 import * as v from '../validate';
 import { checkSkeleton, type FirewallCheck } from './check';
-import {
-  entryOf, epOwner, expandPorts, normalizeEndpoint, normalizeNetwork, ownerName, portElement,
-  type FirewallEndpoint, type FirewallNetwork, type FirewallPort, type Placed, type PortEntry,
-} from './elements';
+import { epOwner, normalizeEndpoint, normalizeNetwork, ownerName, type FirewallEndpoint, type FirewallNetwork, type Placed } from './elements';
+import { entryOf, expandPorts, PORT_MAPS, portElement, type FirewallPort, type PortEntry } from './published';
 import { INET, L2, SET, tableOf, writeSkeleton } from './layout';
 import { elementsBySet, firewallMissing, KernelLookup, POINT_QUERY_MAX, readSnapshot, SnapshotLookup, type Lookup, type Snapshot } from './lookup';
 import { planNetwork, planRemoveNetwork } from './networks';
@@ -74,15 +72,32 @@ export class Firewall {
    * The sysctls a network needs in the host namespace, to set with `Netns.sysctl` after the
    * bridge exists and before traffic: `net.ipv4.ip_forward` (containers reach beyond the host,
    * published ports reach containers) and the bridge's `route_localnet` (a port published on
-   * 127.0.0.1 is DNATed out of the bridge with a loopback source; the `guard` chain drops any
-   * loopback-addressed packet arriving from an nsnet bridge, so this opens nothing else).
+   * 127.0.0.1, or on every address and reached at 127.0.0.1, is DNATed out of the bridge with a
+   * loopback source; the `guard` chain drops any loopback-addressed packet arriving from an
+   * nsnet bridge, so this opens nothing else); with an IPv6 subnet also
+   * `net.ipv6.conf.all.forwarding` (which the kernel copies to every interface and to `default`).
    * An internal network needs none.
+   *
+   * IPv6 forwarding on makes the kernel ignore router advertisements on interfaces whose
+   * `accept_ra` is 1 (the default): a host that takes its own IPv6 default route from RAs should
+   * set `accept_ra` to 2 on its uplink first (Docker has the same caveat); `nsnet doctor` warns.
    */
   static sysctls(net: FirewallNetwork): Record<string, string> {
     const n = normalizeNetwork(net);
     if (n.internal) return {};
     const conf = n.bridge.includes('.') ? `net/ipv4/conf/${n.bridge}/route_localnet` : `net.ipv4.conf.${n.bridge}.route_localnet`;
-    return { 'net.ipv4.ip_forward': '1', [conf]: '1' };
+    return { 'net.ipv4.ip_forward': '1', [conf]: '1', ...(n.subnet6 ? { 'net.ipv6.conf.all.forwarding': '1' } : {}) };
+  }
+
+  /**
+   * Validates published ports as {@link publish} and {@link connectEndpoint} do, without the
+   * kernel: what a caller runs before it changes anything else. `endpoint` gives the container
+   * addresses a port without `containerIp` / `containerIp6` maps to (an omitted `hostIp` then
+   * means both families when both are given). Returns one entry per family and host port.
+   * @throws ERR_INVALID_ARGUMENT, ERR_INVALID_IP, ERR_INVALID_HOST_IP (`::1`, link-local, ...)
+   */
+  static checkPorts(ports: FirewallPort[], endpoint: { ipv4?: string; ipv6?: string } = {}): { family: 4 | 6; hostIp: string; protocol: FirewallPort['protocol']; hostPort: number; containerIp: string; containerPort: number }[] {
+    return expandPorts(ports, endpoint).map((e) => ({ ...e, hostIp: e.hostIp ?? (e.family === 4 ? '0.0.0.0' : '::') }));
   }
 
   /**
@@ -218,11 +233,11 @@ export class Firewall {
     if (ports === undefined) {
       const sets = elementsBySet(await readSnapshot(this.nft), true);
       const mine: PortEntry[] = [];
-      for (const set of [SET.publishedAny, SET.publishedHostip] as const)
+      for (const set of PORT_MAPS)
         for (const el of sets.get(set) ?? []) if (el.comment === owner) mine.push(entryOf(set, el)!);
-      ports = mine;
+      ports = mine.map((e) => ({ protocol: e.protocol, hostIp: e.hostIp ?? (e.family === 4 ? '0.0.0.0' : '::'), hostPort: e.hostPort, containerPort: e.containerPort }));
     }
-    const entries = expandPorts(ports, '0.0.0.0', true);
+    const entries = expandPorts(ports, {}, true);
     const plan = emptyPlan();
     const removed = await planUnpublish(await this.lookupFor(entries.length, true), owner, entries, plan);
     await this.apply(plan);
@@ -268,7 +283,7 @@ export class Firewall {
     await dropIndexIfLast(new SnapshotLookup(sets), removed, plan);
     await this.apply(plan);
     await this.forgetUdp(removed);
-    return plan.remove.filter((p) => p.set !== SET.hostipPorts).length;
+    return plan.remove.filter((p) => p.set !== SET.hostipPorts && p.set !== SET.hostipPorts6).length;
   }
 
   /**
@@ -361,12 +376,16 @@ export class Firewall {
     }
   }
 
-  /** Deletes the UDP conntrack entries of these host ports (ctnetlink). */
+  /**
+   * Deletes the UDP conntrack entries of these host ports (ctnetlink, one listing): an entry on
+   * every address of a family matches that family's flows to the port, one on an address the
+   * flows to that address and port.
+   */
   private async forgetUdp(entries: PortEntry[]): Promise<void> {
     const udp = entries.filter((e) => e.protocol === 'udp');
     if (udp.length === 0) return;
     this.conntrack ??= Conntrack.open(this.netns === undefined ? {} : { netns: this.netns });
     const ct = await this.conntrack;
-    for (const e of udp) await ct.delete({ protocol: 'udp', origDstPort: e.hostPort, ...(e.hostIp !== undefined ? { origDst: e.hostIp } : {}) });
+    await ct.delete(udp.map((e) => ({ protocol: 'udp' as const, origDstPort: e.hostPort, ...(e.hostIp !== undefined ? { origDst: e.hostIp } : { family: e.family }) })));
   }
 }

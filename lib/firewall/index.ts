@@ -3,6 +3,6 @@ export { Firewall } from './firewall';
 export type { EnsureResult, OwnedElement } from './firewall';
 export type { FirewallState } from './state';
 export type { FirewallCheck } from './check';
-export type { FirewallEndpoint, FirewallNetwork, FirewallPort, Protocol } from './elements';
+export type { FirewallEndpoint, FirewallNetwork, FirewallPort, IpFamily, Protocol } from './elements';
 export { epOwner, netOwner, parseOwner } from './elements';
 export { INET as FIREWALL_INET_TABLE, L2 as FIREWALL_L2_TABLE } from './layout';

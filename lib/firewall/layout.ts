@@ -22,6 +22,21 @@
  * container reaching its OWN published port then needs the bridge port's hairpin mode (the
  * frame leaves by the port it came in): the bridge driver sets it on every host veth end.
  *
+ * IPv6: every IPv4 set above that holds addresses has an IPv6 twin (suffix `6`) read by rules of
+ * its own (`ip6 ...`, `dnat ip6 to ...`) in the same chains; the forward chain's rules match
+ * interfaces and conntrack state only, so isolation, `icc` and `internal` hold for both families
+ * unchanged. The IPv4 and IPv6 claims of a port are independent elements: "every address" is
+ * two elements (`published_any` and `published_any6`), each family's exclusivity is its own.
+ * No IPv6 guard: the kernel itself drops `::1` arriving on any other interface than `lo`, and
+ * cannot DNAT to or from `::1` (IPv6 has no `route_localnet`), so `::1` is never published.
+ *
+ * Loopback: a port published on every address is reachable from the host at 127.0.0.1 too (as
+ * with Docker and the CNI portmap plugin): the output chain's every-address rule covers
+ * 127.0.0.0/8, and the bridge's `route_localnet` plus the 127.0.0.1 masquerade rule let it
+ * through. The prerouting rules skip 127.0.0.0/8 destinations: a packet arriving from another
+ * machine addressed to 127.0.0.1 is never DNATed to a container (the kernel then drops it as a
+ * martian, as it would without nsnet); only the host itself reaches loopback publishing.
+ *
  * Every base chain has policy accept: nsnet never changes what happens to traffic that is not
  * its own, and an `accept` here only means "nsnet has no objection" (another table may still
  * drop). Expressions are exactly what `nft` generates for the statements in the comments, so
@@ -40,6 +55,7 @@
  * | `published_hostip` | ipv4_addr . inet_proto . inet_service → ipv4_addr . inet_service | ports published on one host address |
  * | `published_any` | inet_proto . inet_service → ipv4_addr . inet_service | ports published on every host address |
  * | `hostip_ports` | inet_proto . inet_service | derived index: (proto . port) published on some single address |
+ * | `internal_subnets6` … `hostip_ports6` | the same six with ipv6_addr | the IPv6 side of dual-stack networks |
  * | `nsnet_l2 noicc_bridges` | ifname | bridges of networks with icc off (catalog, no rule reads it) |
  * | `nsnet_l2 noicc_ports` | ifname | bridge ports (host veth ends) of containers on those networks |
  */
@@ -67,6 +83,12 @@ export const SET = {
   publishedHostip: 'published_hostip',
   publishedAny: 'published_any',
   hostipPorts: 'hostip_ports',
+  internalSubnets6: 'internal_subnets6',
+  masqSubnets6: 'masq_subnets6',
+  hairpin6: 'hairpin6',
+  publishedHostip6: 'published_hostip6',
+  publishedAny6: 'published_any6',
+  hostipPorts6: 'hostip_ports6',
   noiccBridges: 'noicc_bridges',
   noiccPorts: 'noicc_ports',
 } as const;
@@ -95,6 +117,12 @@ export const SETS: readonly SkeletonSet[] = [
   set(INET, SET.publishedHostip, ['ipv4_addr', 'inet_proto', 'inet_service'], { value: ['ipv4_addr', 'inet_service'] }),
   set(INET, SET.publishedAny, ['inet_proto', 'inet_service'], { value: ['ipv4_addr', 'inet_service'] }),
   set(INET, SET.hostipPorts, ['inet_proto', 'inet_service']),
+  set(INET, SET.internalSubnets6, 'ipv6_addr', { interval: true }),
+  set(INET, SET.masqSubnets6, 'ipv6_addr', { interval: true }),
+  set(INET, SET.hairpin6, ['ipv6_addr', 'ifname'], { interval: true }),
+  set(INET, SET.publishedHostip6, ['ipv6_addr', 'inet_proto', 'inet_service'], { value: ['ipv6_addr', 'inet_service'] }),
+  set(INET, SET.publishedAny6, ['inet_proto', 'inet_service'], { value: ['ipv6_addr', 'inet_service'] }),
+  set(INET, SET.hostipPorts6, ['inet_proto', 'inet_service']),
   set(L2, SET.noiccBridges, 'ifname'),
   set(L2, SET.noiccPorts, 'ifname'),
 ];
@@ -125,6 +153,7 @@ export const CHAINS: readonly ChainSpec[] = [
 
 const RTN_LOCAL = 2;
 const NFPROTO_IPV4 = 2;
+const NFPROTO_IPV6 = 10;
 const CT_STATE_INVALID = 1;
 const CT_STATE_ESTABLISHED = 2;
 const CT_STATE_RELATED = 4;
@@ -145,6 +174,16 @@ const ipv4: Expr[] = [
   { type: 'meta', key: 'nfproto', dreg: 1 },
   { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([NFPROTO_IPV4]) },
 ];
+/** `meta nfproto ipv6` (implicit before `ip6 ...` matches) */
+const ipv6: Expr[] = [
+  { type: 'meta', key: 'nfproto', dreg: 1 },
+  { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([NFPROTO_IPV6]) },
+];
+/** `ip6 daddr != ::1` */
+const notLoopback6: Expr[] = [
+  { type: 'payload', base: 'network', offset: 24, len: 16, dreg: 1 },
+  { type: 'cmp', op: 'neq', sreg: 1, data: Buffer.from([...Array(15).fill(0), 1]) },
+];
 /** `ip saddr|daddr 127.0.0.0/8` (nft compares the first byte), or `!=` */
 function loopback(field: 'saddr' | 'daddr', op: 'eq' | 'neq' = 'eq'): Expr[] {
   return [
@@ -164,15 +203,16 @@ function ctBits(key: 'state' | 'status', bits: number): Expr[] {
 function ifIn(key: 'iifname' | 'oifname', setName: SetName, invert = false): Expr[] {
   return [{ type: 'meta', key, dreg: 1 }, { type: 'lookup', set: setName, sreg: 1, ...(invert ? { invert: true } : {}) }];
 }
-/** `dnat ip to ip daddr . meta l4proto . th dport map @published_hostip` */
-const dnatHostip: Expr[] = [
-  ...ipv4,
+/** `dnat ip to ip daddr . meta l4proto . th dport map @published_hostip`, after an IPv4 match */
+const dnatHostipBody: Expr[] = [
   { type: 'payload', base: 'network', offset: 16, len: 4, dreg: 1 },
   { type: 'meta', key: 'l4proto', dreg: 9 },
   { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 10 },
   { type: 'lookup', set: SET.publishedHostip, sreg: 1, dreg: 1 },
   { type: 'nat', kind: 'dnat', family: 'ip', regAddrMin: 1, regProtoMin: 9 },
 ];
+/** The same with its IPv4 match (`meta nfproto ipv4`, implied by `ip daddr`). */
+const dnatHostip: Expr[] = [...ipv4, ...dnatHostipBody];
 /** `dnat ip to meta l4proto . th dport map @published_any` */
 const dnatAny: Expr[] = [
   { type: 'meta', key: 'l4proto', dreg: 1 },
@@ -180,8 +220,30 @@ const dnatAny: Expr[] = [
   { type: 'lookup', set: SET.publishedAny, sreg: 1, dreg: 1 },
   { type: 'nat', kind: 'dnat', family: 'ip', regAddrMin: 1, regProtoMin: 9 },
 ];
+/**
+ * `dnat ip6 to ip6 daddr . meta l4proto . th dport map @published_hostip6`: the 16-byte address
+ * fills NFT_REG_1, so the protocol goes to NFT_REG_2 (listed as 2) and the port after it; the
+ * map's value is address (NFT_REG_1) . port (NFT_REG_2), as nft allocates them.
+ */
+const dnatHostip6: Expr[] = [
+  ...ipv6,
+  { type: 'payload', base: 'network', offset: 24, len: 16, dreg: 1 },
+  { type: 'meta', key: 'l4proto', dreg: 2 },
+  { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 13 },
+  { type: 'lookup', set: SET.publishedHostip6, sreg: 1, dreg: 1 },
+  { type: 'nat', kind: 'dnat', family: 'ip6', regAddrMin: 1, regProtoMin: 2 },
+];
+/** `dnat ip6 to meta l4proto . th dport map @published_any6` */
+const dnatAny6: Expr[] = [
+  { type: 'meta', key: 'l4proto', dreg: 1 },
+  { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 9 },
+  { type: 'lookup', set: SET.publishedAny6, sreg: 1, dreg: 1 },
+  { type: 'nat', kind: 'dnat', family: 'ip6', regAddrMin: 1, regProtoMin: 2 },
+];
 /** `ip saddr` */
 const ipSaddr: Expr = { type: 'payload', base: 'network', offset: 12, len: 4, dreg: 1 };
+/** `ip6 saddr` */
+const ip6Saddr: Expr = { type: 'payload', base: 'network', offset: 8, len: 16, dreg: 1 };
 
 const rule = (where: TableRef, chainName: string, comment: string, expr: Expr[]): RuleSpec => ({
   family: where.family, table: where.table, chain: chainName, comment: `nsnet: ${comment}`, expr,
@@ -197,16 +259,27 @@ export const RULES: readonly RuleSpec[] = [
   // iifname @bridges ip daddr 127.0.0.0/8 drop
   rule(INET, 'guard', 'no loopback destination from a bridge', [...ifIn('iifname', SET.bridges), ...ipv4, ...loopback('daddr'), drop]),
 
-  // prerouting: published ports, one host address first, then every address
-  // fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published_hostip
-  rule(INET, 'prerouting', 'published on one host address', [...fibDaddrLocal, ...dnatHostip]),
-  // meta nfproto ipv4 fib daddr type local dnat ip to meta l4proto . th dport map @published_any
-  rule(INET, 'prerouting', 'published on every host address', [...ipv4, ...fibDaddrLocal, ...dnatAny]),
-
-  // output: the same for connections the host itself opens; 127.0.0.0/8 only when published there
-  rule(INET, 'output', 'published on one host address', [...fibDaddrLocal, ...dnatHostip]),
+  // prerouting: published ports, one host address first, then every address; never for a
+  // loopback destination (only the host itself reaches loopback publishing, in output)
+  // ip daddr != 127.0.0.0/8 fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published_hostip
+  rule(INET, 'prerouting', 'published on one host address', [...ipv4, ...loopback('daddr', 'neq'), ...fibDaddrLocal, ...dnatHostipBody]),
   // ip daddr != 127.0.0.0/8 fib daddr type local dnat ip to meta l4proto . th dport map @published_any
-  rule(INET, 'output', 'published on every host address', [...ipv4, ...loopback('daddr', 'neq'), ...fibDaddrLocal, ...dnatAny]),
+  rule(INET, 'prerouting', 'published on every host address', [...ipv4, ...loopback('daddr', 'neq'), ...fibDaddrLocal, ...dnatAny]),
+  // fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @published_hostip6
+  rule(INET, 'prerouting', 'published on one host IPv6 address', [...fibDaddrLocal, ...dnatHostip6]),
+  // meta nfproto ipv6 fib daddr type local dnat ip6 to meta l4proto . th dport map @published_any6
+  rule(INET, 'prerouting', 'published on every host IPv6 address', [...ipv6, ...fibDaddrLocal, ...dnatAny6]),
+
+  // output: the same for connections the host itself opens; every address includes 127.0.0.0/8
+  // (not ::1, which the kernel cannot DNAT)
+  // fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published_hostip
+  rule(INET, 'output', 'published on one host address', [...fibDaddrLocal, ...dnatHostip]),
+  // meta nfproto ipv4 fib daddr type local dnat ip to meta l4proto . th dport map @published_any
+  rule(INET, 'output', 'published on every host address', [...ipv4, ...fibDaddrLocal, ...dnatAny]),
+  // fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @published_hostip6
+  rule(INET, 'output', 'published on one host IPv6 address', [...fibDaddrLocal, ...dnatHostip6]),
+  // ip6 daddr != ::1 fib daddr type local dnat ip6 to meta l4proto . th dport map @published_any6
+  rule(INET, 'output', 'published on every host IPv6 address', [...ipv6, ...notLoopback6, ...fibDaddrLocal, ...dnatAny6]),
 
   // postrouting
   // ct status dnat ip saddr . oifname @hairpin masquerade
@@ -214,10 +287,17 @@ export const RULES: readonly RuleSpec[] = [
     ...ctBits('status', IPS_DST_NAT), ...ipv4, ipSaddr, { type: 'meta', key: 'oifname', dreg: 9 },
     { type: 'lookup', set: SET.hairpin, sreg: 1 }, { type: 'masq' },
   ]),
+  // ct status dnat ip6 saddr . oifname @hairpin6 masquerade
+  rule(INET, 'postrouting', 'hairpin over IPv6', [
+    ...ctBits('status', IPS_DST_NAT), ...ipv6, ip6Saddr, { type: 'meta', key: 'oifname', dreg: 2 },
+    { type: 'lookup', set: SET.hairpin6, sreg: 1 }, { type: 'masq' },
+  ]),
   // ct status dnat ip saddr 127.0.0.0/8 oifname @bridges masquerade
   rule(INET, 'postrouting', 'published on 127.0.0.1', [...ctBits('status', IPS_DST_NAT), ...ipv4, ...loopback('saddr'), ...ifIn('oifname', SET.bridges), { type: 'masq' }]),
   // ip saddr @masq_subnets oifname != @bridges masquerade
   rule(INET, 'postrouting', 'egress', [...ipv4, ipSaddr, { type: 'lookup', set: SET.masqSubnets, sreg: 1 }, ...ifIn('oifname', SET.bridges, true), { type: 'masq' }]),
+  // ip6 saddr @masq_subnets6 oifname != @bridges masquerade
+  rule(INET, 'postrouting', 'egress over IPv6', [...ipv6, ip6Saddr, { type: 'lookup', set: SET.masqSubnets6, sreg: 1 }, ...ifIn('oifname', SET.bridges, true), { type: 'masq' }]),
 
   // forward
   // iifname != @bridges oifname != @bridges accept

@@ -7,7 +7,8 @@ import * as ipaddr from 'ipaddr.js';
 import { NetlinkError, NsnetError } from '../errors';
 import type { NfTables } from '../nftables/nftables';
 import type { Element, Key, NftSet, Ruleset } from '../nftables/types';
-import { entryOf, keyId, type Protocol } from './elements';
+import { keyId, type IpFamily, type Protocol } from './elements';
+import { entryOf, portSets } from './published';
 import { INET, L2, SET, tableOf, type SetName } from './layout';
 
 /** Above this many keys, one snapshot is cheaper than point queries. */
@@ -17,10 +18,10 @@ export const POINT_QUERY_MAX = 48;
 export interface Lookup {
   /** The element holding exactly this key of a hash set or map. */
   get(set: SetName, key: Key): Promise<Element | undefined>;
-  /** The element of `internal_subnets` whose subnet holds the address. */
+  /** The element of `internal_subnets` (`internal_subnets6` for an IPv6 address) whose subnet holds the address. */
   internalSubnetOf(ip: string): Promise<Element | undefined>;
-  /** The elements of `published_hostip` for this protocol and port (any address). */
-  hostipHolders(protocol: Protocol, port: number): Promise<Element[]>;
+  /** The elements of `published_hostip` (`published_hostip6`) for this protocol and port (any address of the family). */
+  hostipHolders(family: IpFamily, protocol: Protocol, port: number): Promise<Element[]>;
 }
 
 /** Both tables as listed; a table that does not exist is undefined. */
@@ -61,13 +62,25 @@ export function setOf(s: Snapshot, name: SetName): NftSet | undefined {
 function inSubnet(ip: string, key: unknown): boolean {
   if (typeof key !== 'string') return false;
   try {
-    const addr = ipaddr.IPv4.parse(ip);
-    if (!key.includes('/')) return key === ip;
-    const [net, len] = ipaddr.IPv4.parseCIDR(key);
-    return addr.match(net, len);
+    const addr = ipaddr.parse(ip);
+    if (!key.includes('/')) return addr.toString() === ipaddr.parse(key).toString();
+    const [net, len] = ipaddr.parseCIDR(key);
+    return addr.kind() === net.kind() && addr.match(net, len);
   } catch {
     return false;
   }
+}
+
+/** The internal-subnets set of an address's family. */
+const internalSet = (ip: string): SetName => (ip.includes(':') ? SET.internalSubnets6 : SET.internalSubnets);
+
+/** Whether a listed element of a family's `published_hostip` map is for this protocol and port. */
+function holds(family: IpFamily, protocol: Protocol, port: number) {
+  const set = portSets(family).hostip;
+  return (el: Element): boolean => {
+    const x = entryOf(set, el);
+    return x !== undefined && x.protocol === protocol && x.hostPort === port;
+  };
 }
 
 /**
@@ -75,7 +88,7 @@ function inSubnet(ip: string, key: unknown): boolean {
  * or, `lenient` (removals), that the set holds nothing.
  */
 export class KernelLookup implements Lookup {
-  private hostip?: Promise<Element[]>;
+  private readonly hostip = new Map<IpFamily, Promise<Element[]>>();
   constructor(private readonly nft: NfTables, private readonly lenient = false) {}
 
   async get(set: SetName, key: Key): Promise<Element | undefined> {
@@ -91,23 +104,24 @@ export class KernelLookup implements Lookup {
   }
 
   internalSubnetOf(ip: string): Promise<Element | undefined> {
-    return this.get(SET.internalSubnets, ip);
+    return this.get(internalSet(ip), ip);
   }
 
-  async hostipHolders(protocol: Protocol, port: number): Promise<Element[]> {
+  async hostipHolders(family: IpFamily, protocol: Protocol, port: number): Promise<Element[]> {
     // Only reached when the index says (protocol, port) is published on some single address:
-    // one listing, shared by every question of the same operation.
-    this.hostip ??= this.nft.elements({ ...INET, set: SET.publishedHostip }).catch((e) => {
-      if (e instanceof NsnetError && e.code === 'ERR_SET_NOT_FOUND') {
-        if (this.lenient) return [];
-        throw firewallMissing(e);
-      }
-      throw e;
-    });
-    return (await this.hostip).filter((el) => {
-      const x = entryOf(SET.publishedHostip, el);
-      return x !== undefined && x.protocol === protocol && x.hostPort === port;
-    });
+    // one listing per family, shared by every question of the same operation.
+    let list = this.hostip.get(family);
+    if (!list) {
+      list = this.nft.elements({ ...INET, set: portSets(family).hostip }).catch((e) => {
+        if (e instanceof NsnetError && e.code === 'ERR_SET_NOT_FOUND') {
+          if (this.lenient) return [];
+          throw firewallMissing(e);
+        }
+        throw e;
+      });
+      this.hostip.set(family, list);
+    }
+    return (await list).filter(holds(family, protocol, port));
   }
 }
 
@@ -165,13 +179,10 @@ export class SnapshotLookup implements Lookup {
   }
 
   async internalSubnetOf(ip: string): Promise<Element | undefined> {
-    return this.sets_.get(SET.internalSubnets)!.find((el) => inSubnet(ip, el.key));
+    return this.sets_.get(internalSet(ip))!.find((el) => inSubnet(ip, el.key));
   }
 
-  async hostipHolders(protocol: Protocol, port: number): Promise<Element[]> {
-    return this.sets_.get(SET.publishedHostip)!.filter((el) => {
-      const x = entryOf(SET.publishedHostip, el);
-      return x !== undefined && x.protocol === protocol && x.hostPort === port;
-    });
+  async hostipHolders(family: IpFamily, protocol: Protocol, port: number): Promise<Element[]> {
+    return this.sets_.get(portSets(family).hostip)!.filter(holds(family, protocol, port));
   }
 }

@@ -10,18 +10,18 @@ import { keyId, netOwner, networkElements, parseOwner, type Net } from './elemen
 import { SET, type SetName } from './layout';
 import type { Plan } from './ports';
 
-/** Whether two IPv4 CIDRs share an address. */
+/** Whether two CIDRs (of one family; two families never overlap) share an address. */
 export function subnetsOverlap(a: string, b: string): boolean {
-  const [na, la] = ipaddr.IPv4.parseCIDR(a);
-  const [nb, lb] = ipaddr.IPv4.parseCIDR(b);
-  return na.match(nb, Math.min(la, lb));
+  const [na, la] = ipaddr.parseCIDR(a);
+  const [nb, lb] = ipaddr.parseCIDR(b);
+  return na.kind() === nb.kind() && na.match(nb, Math.min(la, lb));
 }
 
-/** The subnet of a listed `hairpin` or `internal_subnets` element. */
+/** The subnet of a listed `hairpin` or `internal_subnets` element (either family). */
 function subnetOf(set: SetName, el: Element): string | undefined {
-  const k = set === SET.hairpin ? (el.key as unknown[])[0] : el.key;
+  const k = set === SET.hairpin || set === SET.hairpin6 ? (el.key as unknown[])[0] : el.key;
   if (typeof k !== 'string') return undefined;
-  return k.includes('/') ? k : `${k}/32`;
+  return k.includes('/') ? k : `${k}/${k.includes(':') ? 128 : 32}`;
 }
 
 /**
@@ -36,12 +36,14 @@ export function planNetwork(sets: Map<SetName, Element[]>, n: Net, plan: Plan): 
     const net = parseOwner(bridgeHolder.comment)?.name;
     throw new NsnetError('ERR_BRIDGE_IN_USE', `bridge ${String(bridgeHolder.key)} belongs to network ${net ?? '(unknown)'}`, { bridge: n.bridge, ...(net ? { network: net } : {}) });
   }
-  for (const set of [SET.hairpin, SET.internalSubnets] as const) {
+  const checks: [SetName, string | undefined][] = [[SET.hairpin, n.subnet], [SET.internalSubnets, n.subnet], [SET.hairpin6, n.subnet6], [SET.internalSubnets6, n.subnet6]];
+  for (const [set, mine] of checks) {
+    if (mine === undefined) continue;
     for (const el of sets.get(set) ?? []) {
       const s = subnetOf(set, el);
-      if (!other(el) || !s || !subnetsOverlap(s, n.subnet)) continue;
+      if (!other(el) || !s || !subnetsOverlap(s, mine)) continue;
       const net = parseOwner(el.comment)?.name;
-      throw new NsnetError('ERR_SUBNET_OVERLAP', `subnet ${n.subnet} overlaps ${s} of network ${net ?? '(unknown)'}`, { subnet: n.subnet, other: s, ...(net ? { network: net } : {}) });
+      throw new NsnetError('ERR_SUBNET_OVERLAP', `subnet ${mine} overlaps ${s} of network ${net ?? '(unknown)'}`, { subnet: mine, other: s, ...(net ? { network: net } : {}) });
     }
   }
   const want = networkElements(n);

@@ -2,18 +2,21 @@
  * Planning published-port changes: which elements to add and remove, decided by asking a
  * {@link Lookup} before the transaction, so a taken port is refused with the holder's name.
  *
- * Exclusivity rules: a (protocol, port) published on every address excludes the same port on
- * any single address and the other way round; on one address it excludes only that address.
- * The check reads the two maps (and the `hostip_ports` index, which says in O(1) whether some
- * single address holds a (protocol, port), so publishing on every address needs no scan). The
+ * Exclusivity rules, within each family: a (protocol, port) published on every address excludes
+ * the same port on any single address of that family and the other way round; on one address it
+ * excludes only that address. The two families never exclude each other: `0.0.0.0:8080` and
+ * `[::]:8080` are two claims (an omitted host address makes both, in one transaction).
+ * The check reads the family's two maps (and its `hostip_ports` index, which says in O(1)
+ * whether some single address holds a (protocol, port), so publishing on every address needs
+ * no scan). The
  * transaction then adds with NLM_F_EXCL: a concurrent publisher of the same key in the same map
  * loses with EEXIST, reported as ERR_PORT_IN_USE. A race between a publisher on every address
  * and one on a single address is not seen by the kernel (different maps); callers that may race
  * so serialize their operations (the façade does, under its store lock).
  */
 import { NsnetError } from '../errors';
-import { describePort, indexElement, keyId, parseOwner, portElement, portKey, type PortEntry, type Placed } from './elements';
-import { SET } from './layout';
+import { keyId, parseOwner, type IpFamily, type Placed } from './elements';
+import { describePort, hostIpOf, showIp, indexElement, portElement, portKey, portSets, type PortEntry } from './published';
 import type { Lookup } from './lookup';
 
 /** Element changes for one transaction. */
@@ -28,13 +31,14 @@ export interface Plan {
 export const emptyPlan = (): Plan => ({ remove: [], ensure: [], add: [] });
 
 /** ERR_PORT_IN_USE naming the holder (from its element's comment). */
-export function portInUse(e: { hostIp?: string; protocol: string; hostPort: number }, holder: { hostIp?: string; comment?: string } | undefined): NsnetError {
+export function portInUse(e: { family: IpFamily; hostIp?: string; protocol: string; hostPort: number }, holder: { hostIp?: string; comment?: string } | undefined): NsnetError {
   const owner = parseOwner(holder?.comment);
   const who = owner ? `${owner.kind} ${owner.name}` : 'an element without owner';
-  const where = holder && holder.hostIp !== e.hostIp ? ` (published on ${holder.hostIp ?? '0.0.0.0'})` : '';
+  const where = holder && holder.hostIp !== e.hostIp ? ` (published on ${showIp(hostIpOf({ family: e.family, ...(holder.hostIp !== undefined ? { hostIp: holder.hostIp } : {}) }))})` : '';
   return new NsnetError('ERR_PORT_IN_USE', `${describePort(e)} is already published by ${who}${where}`, {
     protocol: e.protocol,
-    hostIp: e.hostIp ?? '0.0.0.0',
+    family: e.family,
+    hostIp: hostIpOf(e),
     hostPort: e.hostPort,
     holder: holder?.comment ?? null,
     ...(owner?.kind === 'endpoint' ? { endpoint: owner.name } : {}),
@@ -60,9 +64,10 @@ export async function planPublish(look: Lookup, owner: string, entries: PortEntr
   const wantIndex = new Set<string>();
   await Promise.all(entries.map(async (e) => {
     const { set, key } = portKey(e);
+    const sets = portSets(e.family);
     const [own, cross] = await Promise.all([
       look.get(set, key),
-      e.hostIp === undefined ? look.get(SET.hostipPorts, [e.protocol, e.hostPort]) : look.get(SET.publishedAny, [e.protocol, e.hostPort]),
+      e.hostIp === undefined ? look.get(sets.index, [e.protocol, e.hostPort]) : look.get(sets.any, [e.protocol, e.hostPort]),
     ]);
     if (own) {
       const v = own.value as unknown[] | undefined;
@@ -71,23 +76,23 @@ export async function planPublish(look: Lookup, owner: string, entries: PortEntr
     }
     if (e.hostIp !== undefined) {
       if (cross) throw portInUse(e, cross.comment !== undefined ? { comment: cross.comment } : {});
-      wantIndex.add(JSON.stringify([e.protocol, e.hostPort]));
+      wantIndex.add(JSON.stringify([e.family, e.protocol, e.hostPort]));
     } else if (cross) {
       // The index says some single address holds it: find who (one listing per operation).
-      const holders = await look.hostipHolders(e.protocol, e.hostPort);
+      const holders = await look.hostipHolders(e.family, e.protocol, e.hostPort);
       const h = holders[0];
       if (h) throw portInUse(e, { hostIp: String((h.key as unknown[])[0]), ...(h.comment !== undefined ? { comment: h.comment } : {}) });
-      staleIndex.add(JSON.stringify([e.protocol, e.hostPort]));
+      staleIndex.add(JSON.stringify([e.family, e.protocol, e.hostPort]));
     }
     plan.add.push(portElement(e, owner));
   }));
   for (const k of staleIndex) {
-    const [p, port] = JSON.parse(k) as [PortEntry['protocol'], number];
-    plan.remove.push(indexElement(p, port));
+    const [f, p, port] = JSON.parse(k) as [IpFamily, PortEntry['protocol'], number];
+    plan.remove.push(indexElement(f, p, port));
   }
   for (const k of wantIndex) {
-    const [p, port] = JSON.parse(k) as [PortEntry['protocol'], number];
-    plan.ensure.push(indexElement(p, port));
+    const [f, p, port] = JSON.parse(k) as [IpFamily, PortEntry['protocol'], number];
+    plan.ensure.push(indexElement(f, p, port));
   }
   return plan;
 }
@@ -115,15 +120,16 @@ export async function planUnpublish(look: Lookup, owner: string, entries: PortEn
 }
 
 /**
- * For entries removed from `published_hostip`: removes the index element of a (protocol, port)
- * no other single address holds any more.
+ * For entries removed from a `published_hostip` map: removes the index element of a (family,
+ * protocol, port) no other single address holds any more.
  */
 export async function dropIndexIfLast(look: Lookup, removed: PortEntry[], plan: Plan): Promise<void> {
-  const gone = new Set(removed.filter((e) => e.hostIp !== undefined).map((e) => keyId(SET.publishedHostip, portKey(e).key)));
+  const gone = new Set(removed.filter((e) => e.hostIp !== undefined).map((e) => { const k = portKey(e); return keyId(k.set, k.key); }));
   const pairs = new Map<string, PortEntry>();
-  for (const e of removed) if (e.hostIp !== undefined) pairs.set(`${e.protocol} ${e.hostPort}`, e);
+  for (const e of removed) if (e.hostIp !== undefined) pairs.set(`${e.family} ${e.protocol} ${e.hostPort}`, e);
   for (const e of pairs.values()) {
-    const others = (await look.hostipHolders(e.protocol, e.hostPort)).filter((h) => !gone.has(keyId(SET.publishedHostip, h.key)));
-    if (others.length === 0 && (await look.get(SET.hostipPorts, [e.protocol, e.hostPort]))) plan.remove.push(indexElement(e.protocol, e.hostPort));
+    const sets = portSets(e.family);
+    const others = (await look.hostipHolders(e.family, e.protocol, e.hostPort)).filter((h) => !gone.has(keyId(sets.hostip, h.key)));
+    if (others.length === 0 && (await look.get(sets.index, [e.protocol, e.hostPort]))) plan.remove.push(indexElement(e.family, e.protocol, e.hostPort));
   }
 }

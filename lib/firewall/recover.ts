@@ -3,7 +3,8 @@
  * names its owner in its comment (`net:<network>`, `ep:<endpoint>`), so a network's settings
  * and an endpoint's published ports can be read off the sets without the store.
  */
-import { entryOf, epOwner, netOwner, type PortEntry } from './elements';
+import { epOwner, netOwner } from './elements';
+import { entryOf, type PortEntry } from './published';
 import type { OwnedElement } from './firewall';
 import { SET } from './layout';
 

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import { NsnetError } from '../../lib/errors';
 import { connectOptions } from '../../lib/cli/endpoint';
 import { EXIT, exitStatus } from '../../lib/cli/exit';
-import { formatPort, table } from '../../lib/cli/format';
+import { formatPort, formatPorts, table } from '../../lib/cli/format';
 import { networkSpec } from '../../lib/cli/network';
 import { parseDriverOptions, parseHostClaim, parseNetns, parsePublish } from '../../lib/cli/parse';
 
@@ -19,7 +19,15 @@ describe('cli: -p (Docker publish syntax)', () => {
     ['5353:53/udp', { protocol: 'udp', hostPort: 5353, containerPort: 53 }],
     ['127.0.0.1:8080:80', { protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80 }],
     ['127.0.0.1::80', { protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 0, containerPort: 80 }],
-    ['0.0.0.0:8080:80', { protocol: 'tcp', hostPort: 8080, containerPort: 80 }],
+    // 0.0.0.0 and [::] are kept: every address of one family (Docker's reading); none: both families.
+    ['0.0.0.0:8080:80', { protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80 }],
+    ['[::]:8080:80', { protocol: 'tcp', hostIp: '::', hostPort: 8080, containerPort: 80 }],
+    ['[::]:8080:80/udp', { protocol: 'udp', hostIp: '::', hostPort: 8080, containerPort: 80 }],
+    ['[2001:db8::1]:8080:80', { protocol: 'tcp', hostIp: '2001:db8::1', hostPort: 8080, containerPort: 80 }],
+    ['[2001:db8::1]:8000-8010:9000-9010/sctp', { protocol: 'sctp', hostIp: '2001:db8::1', hostPort: 8000, hostPortEnd: 8010, containerPort: 9000 }],
+    ['[2001:db8::1]::80', { protocol: 'tcp', hostIp: '2001:db8::1', hostPort: 0, containerPort: 80 }],
+    ['[::ffff:10.0.0.1]:80:80', { protocol: 'tcp', hostIp: '::ffff:10.0.0.1', hostPort: 80, containerPort: 80 }],
+    // Syntax only: the library refuses [::1] (ERR_INVALID_HOST_IP), the kernel cannot DNAT it.
     ['[::1]:8080:80', { protocol: 'tcp', hostIp: '::1', hostPort: 8080, containerPort: 80 }],
     ['[::1]:80', { protocol: 'tcp', hostIp: '::1', hostPort: 0, containerPort: 80 }],
     ['8000-8010:9000-9010/sctp', { protocol: 'sctp', hostPort: 8000, hostPortEnd: 8010, containerPort: 9000 }],
@@ -44,6 +52,13 @@ describe('cli: -p (Docker publish syntax)', () => {
     ['::1:8080:80', 'ERR_INVALID_PORT'],
     ['[1.2.3.4]:80:80', 'ERR_INVALID_IP'],
     ['[::1]8080', 'ERR_INVALID_PORT'],
+    ['[::1]', 'ERR_INVALID_PORT'],
+    ['[]:80:80', 'ERR_INVALID_IP'],
+    ['[::1:80:80', 'ERR_INVALID_PORT'],
+    ['[2001:db8::g]:80:80', 'ERR_INVALID_IP'],
+    ['2001:db8::1:8080:80', 'ERR_INVALID_PORT'],
+    ['[2001:db8::1]:8080:80:90', 'ERR_INVALID_PORT'],
+    ['[2001:db8::1]:8080:80/icmp', 'ERR_INVALID_PORT'],
     ['1:2:3:4', 'ERR_INVALID_PORT'],
     ['-1:80', 'ERR_INVALID_PORT'],
     ['08080x:80', 'ERR_INVALID_PORT'],
@@ -112,5 +127,12 @@ describe('cli: exit statuses and tables', () => {
   it('aligns table columns and marks empty cells', () => {
     assert.equal(table(['name', 'x'], [['a', 1], ['long-name', undefined]]), 'NAME       X\na          1\nlong-name  -\n');
     assert.equal(formatPort({ protocol: 'udp', hostIp: '127.0.0.1', hostPort: 8000, hostPortEnd: 8001, containerPort: 80 }), '127.0.0.1:8000-8001->80-81/udp');
+    assert.equal(formatPort({ protocol: 'tcp', hostIp: '::', hostPort: 8080, containerPort: 80 }), '[::]:8080->80/tcp');
+    assert.equal(formatPort({ protocol: 'tcp', hostIp: '2001:db8::1', hostPort: 8080, containerPort: 80 }), '[2001:db8::1]:8080->80/tcp');
+    assert.equal(formatPort({ protocol: 'tcp', hostPort: 8080, containerPort: 80 }), '0.0.0.0:8080->80/tcp');
+    const ports = [{ protocol: 'tcp' as const, hostPort: 8080, containerPort: 80 }, { protocol: 'udp' as const, hostIp: '127.0.0.1', hostPort: 53, containerPort: 53 }];
+    assert.equal(formatPorts(ports), '0.0.0.0:8080->80/tcp, 127.0.0.1:53->53/udp');
+    assert.equal(formatPorts(ports, true), '0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 127.0.0.1:53->53/udp', 'dual-stack: both bindings, as docker ps');
+    assert.equal(exitStatus('ERR_INVALID_HOST_IP'), 5, 'an address nothing can be published on is invalid input');
   });
 });

@@ -270,6 +270,23 @@ describe('Conntrack (ctnetlink)', function () {
     assert.equal(oracle(client).length, FLOWS.length - 2);
   });
 
+  it('deletes the entries matching any of several filters (both families, one listing)', async () => {
+    const before = oracle(client);
+    const gone = before.filter((e) => (e.family === 6 && e.orig.dstPort === 5353) || (e.family === 4 && e.orig.dstPort === 5354) || e.orig.dstPort === 5356);
+    assert.equal(gone.length, 3);
+    assert.equal(await ct.delete([
+      { family: 6, protocol: 'udp', origDstPort: 5353 },
+      { origDst: '10.77.0.2', origDstPort: 5354 },
+      { protocol: 'udp', origDstPort: 5356 },
+      { family: 4, origDstPort: 9 }, // matches nothing
+    ]), 3);
+    assert.deepEqual(ids(oracle(client)), ids(before.filter((e) => !gone.includes(e))), 'the IPv4 flow to 5353 and the zoned one stay');
+    assert.equal(await ct.delete([]), 0, 'no filter: nothing to do');
+    await assert.rejects(ct.delete([{ origDstPort: 5355 }, {}]), (e: any) => e.code === 'ERR_INVALID_ARGUMENT');
+    await assert.rejects(ct.delete([{ origDst: 'nope' }]), (e: any) => e.code === 'ERR_INVALID_IP');
+    assert.equal(oracle(client).length, FLOWS.length - 3, 'a refused request deleted nothing');
+  });
+
   it('deletes entries of a non-default zone and by mark', async () => {
     assert.equal(await ct.delete({ zone: 7 }), 1);
     assert.deepEqual(oracle(client, ['-w', '7']), []);

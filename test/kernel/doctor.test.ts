@@ -44,6 +44,7 @@ const NFT_TEXT: Record<Exclude<NftFeature, 'nsnet_firewall'>, string> = {
   nft_nat: 'table inet t { chain pre { type nat hook prerouting priority -100; }; chain out { type nat hook output priority -100; }; chain post { type nat hook postrouting priority 100; }; }',
   nft_masquerade: 'table inet t { chain post { type nat hook postrouting priority 100; oifname "dbr0" masquerade; }; }',
   nft_dnat: 'table inet t { map m { type inet_proto . inet_service : ipv4_addr . inet_service; elements = { tcp . 8080 : 172.20.0.2 . 80 }; }; chain pre { type nat hook prerouting priority -100; dnat ip to meta l4proto . th dport map @m; }; }',
+  nft_nat_ipv6: 'table inet t { map h { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; elements = { 2001:db8::1 . tcp . 8080 : fd00:20::2 . 80 }; }; map a { type inet_proto . inet_service : ipv6_addr . inet_service; elements = { udp . 5353 : fd00:20::2 . 53 }; }; set s { type ipv6_addr; flags interval; elements = { fd00:20::/64 }; }; chain pre { type nat hook prerouting priority -100; fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @h; meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @a; }; chain post { type nat hook postrouting priority 100; ip6 saddr @s masquerade; }; }',
   nft_redirect: 'table inet t { chain pre { type nat hook prerouting priority -100; meta l4proto tcp redirect; }; }',
   nft_ct: 'table inet t { chain f { type filter hook forward priority 0; ct state established,related accept; ct status dnat accept; }; }',
   nft_fib: 'table inet t { chain pre { type filter hook prerouting priority 0; fib daddr type local accept; }; }',
@@ -111,6 +112,14 @@ describe('doctor()', function () {
       assert.equal(report.features.nsnet_firewall.available, true, report.features.nsnet_firewall.detail);
     });
 
+    it('reports IPv6 forwarding as `sysctl -w net.ipv6.conf.all.forwarding=1` behaves in a fresh namespace', async () => {
+      const ns = await makeNetns('d6f');
+      const r = succeeds('ip', ['netns', 'exec', ns, 'sysctl', '-w', 'net.ipv6.conf.all.forwarding=1']);
+      assert.equal(report.features.ipv6_forwarding.available, r.ok, `${r.stderr} ${JSON.stringify(report.features.ipv6_forwarding)}`);
+      assert.equal(report.features.ipv6_forwarding.available, true, 'this kernel has IPv6');
+      assert.equal(report.features.nft_nat_ipv6.available, true, report.features.nft_nat_ipv6.detail);
+    });
+
     it('reports conntrack and xfrm as `conntrack -L` and `ip xfrm state` behave', async () => {
       const ns = await makeNetns('dct');
       assert.equal(report.features.conntrack.available, succeeds('ip', ['netns', 'exec', ns, 'conntrack', '-L']).ok);
@@ -119,16 +128,16 @@ describe('doctor()', function () {
       assert.equal(report.features.xfrm.available, true);
     });
 
-    it('has every feature, and every mode but ipvlan is available here', () => {
+    it('has every feature, and every mode but ipvlan and vlan is available here', () => {
       assert.deepEqual(Object.keys(report.features), [...FEATURES]);
       for (const [mode, m] of Object.entries(report.modes)) {
-        if (mode === 'ipvlan') {
-          assert.deepEqual(m, { available: false, missing: ['ipvlan'] });
+        if (mode === 'ipvlan' || mode === 'vlan') {
+          assert.deepEqual(m, { available: false, missing: [mode] });
         } else {
           assert.deepEqual(m, { available: true, missing: [] }, mode);
         }
       }
-      assert.deepEqual(Object.keys(report.modes).sort(), ['bridge', 'container', 'host', 'ipvlan', 'macvlan', 'none', 'overlay']);
+      assert.deepEqual(Object.keys(report.modes).sort(), ['bridge', 'container', 'host', 'ipvlan', 'macvlan', 'none', 'overlay', 'vlan']);
     });
 
     it('runs each nf_tables probe as its own transaction: one that fails hides none of the others', async () => {
@@ -241,6 +250,40 @@ describe('doctor()', function () {
       assert.equal(on.host.ipForward, true);
       assert.equal(on.host.ipv6Forward, true);
       assert.deepEqual(warningsOf(on, 'WARN_IP_FORWARD_OFF'), []);
+    });
+
+    it('names the IPv6 networks of nsnet\'s firewall when IPv6 forwarding is off, and RA-learned routes that forwarding lets expire', async () => {
+      const ns = await makeNetns('d6w');
+      const { Firewall } = await import('../../lib/firewall/index');
+      const fw = await Firewall.open({ netns: ns });
+      try {
+        await fw.ensure();
+        await fw.addNetwork({ name: 'v6net', bridge: 'br6', subnet: '172.29.0.0/24', subnet6: 'fd00:29::/64' });
+        await fw.addNetwork({ name: 'v4net', bridge: 'br4', subnet: '172.28.0.0/24' });
+      } finally {
+        fw.close();
+      }
+      sysctlIn(ns, 'net.ipv4.ip_forward', '1');
+      sysctlIn(ns, 'net.ipv6.conf.all.forwarding', '0');
+      const off = await doctor({ netns: ns });
+      assert.deepEqual(off.host.ipv6Networks, ['v6net']);
+      assert.equal(warningsOf(off, 'WARN_IPV6_FORWARD_OFF').length, 1);
+      assert.match(warningsOf(off, 'WARN_IPV6_FORWARD_OFF')[0]!.message, /\(v6net\)/u);
+      sysctlIn(ns, 'net.ipv6.conf.all.forwarding', '1');
+      // A default route as router advertisements install it (proto ra), on an interface with accept_ra 1.
+      sh('ip', ['-n', ns, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1']);
+      sh('ip', ['-n', ns, 'link', 'set', 'up0', 'up']);
+      sh('ip', ['-n', ns, 'link', 'set', 'up1', 'up']);
+      sh('ip', ['-n', ns, '-6', 'route', 'add', 'default', 'via', 'fe80::1', 'dev', 'up0', 'proto', 'ra']);
+      sysctlIn(ns, 'net.ipv6.conf.up0.accept_ra', '1');
+      const on = await doctor({ netns: ns });
+      assert.deepEqual(warningsOf(on, 'WARN_IPV6_FORWARD_OFF'), []);
+      assert.deepEqual(on.host.raRoutes, ['up0']);
+      assert.match(warningsOf(on, 'WARN_IPV6_ACCEPT_RA')[0]?.message ?? '', /net\.ipv6\.conf\.up0\.accept_ra=2/u);
+      sysctlIn(ns, 'net.ipv6.conf.up0.accept_ra', '2');
+      const fixed = await doctor({ netns: ns });
+      assert.deepEqual(fixed.host.raRoutes, []);
+      assert.deepEqual(fixed.warnings, []);
     });
   });
 

@@ -14,11 +14,11 @@
  * <peer address>" on TCP 80, 7000-7002 and UDP 53.
  */
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { Netns, NfTables, NsnetError } from '../../lib/index';
 import { Firewall, type FirewallEndpoint, type FirewallNetwork, type FirewallPort } from '../../lib/firewall/index';
 import { makeNetns, registerCleanup, uniqueName, useSandbox } from '../helpers/sandbox';
 import { conntrackList, nftJson, sh } from '../helpers/oracle';
+import { ask, echoServer, failed, tcp, udp } from '../helpers/echo';
 
 // ------------------------------------------------------------------------------------ helpers
 
@@ -67,76 +67,6 @@ async function rejectsCode(p: Promise<unknown>, code: string): Promise<NsnetErro
   return err;
 }
 
-/** Starts an echo server in `ns`: TCP and UDP, each answer "<name>:<local port> <peer address>". */
-async function echoServer(ns: string, name: string, tcp: number[], udp: number[]): Promise<void> {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', `
-    const net = require('net'), dgram = require('dgram');
-    let pending = ${tcp.length + udp.length};
-    const up = () => { if (--pending === 0) console.log('ready'); };
-    for (const p of ${JSON.stringify(tcp)}) {
-      const s = net.createServer((c) => c.end(${JSON.stringify(name)} + ':' + p + ' ' + c.remoteAddress.replace(/^::ffff:/, '')));
-      s.on('error', (e) => { console.error(e.message); process.exit(2); });
-      s.listen(p, '0.0.0.0', up);
-    }
-    for (const p of ${JSON.stringify(udp)}) {
-      const s = dgram.createSocket('udp4');
-      s.on('message', (m, r) => s.send(${JSON.stringify(name)} + ':' + p + ' ' + r.address, r.port, r.address));
-      s.on('error', (e) => { console.error(e.message); process.exit(2); });
-      s.bind(p, '0.0.0.0', up);
-    }
-    setTimeout(() => process.exit(0), 900000);`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  registerCleanup(() => child.kill(), `stop echo server in ${ns}`);
-  const ready = await new Promise<boolean>((resolve) => {
-    child.stdout.once('data', () => resolve(true));
-    child.once('exit', () => resolve(false));
-  });
-  assert.ok(ready, `the echo server in ${ns} did not start`);
-}
-
-interface Ask {
-  proto: 'tcp' | 'udp';
-  addr: string;
-  port: number;
-  /** Source port (UDP: the same flow every time). */
-  localPort?: number;
-}
-
-/**
- * Runs clients in `ns`, all at once in one process: each result is the server's answer, or
- * "error:<code>" / "timeout". Bounded by `timeoutMs`.
- */
-function ask(ns: string, asks: Ask[], timeoutMs = 1500): string[] {
-  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '-e', `
-    const net = require('net'), dgram = require('dgram');
-    const one = (a) => new Promise((resolve) => {
-      const t = setTimeout(() => resolve('timeout'), ${timeoutMs});
-      const done = (x) => { clearTimeout(t); resolve(x); };
-      if (a.proto === 'tcp') {
-        const c = net.connect({ host: a.addr, port: a.port, ...(a.localPort ? { localPort: a.localPort } : {}) });
-        let d = ''; c.on('data', (x) => { d += x; });
-        c.on('end', () => done(d.trim()));
-        c.on('error', (e) => done('error:' + e.code));
-        setTimeout(() => c.destroy(), ${timeoutMs});
-      } else {
-        const s = dgram.createSocket('udp4');
-        s.on('message', (m) => { s.close(); done(String(m)); });
-        s.on('error', (e) => { done('error:' + e.code); });
-        s.bind(a.localPort || 0, () => s.send('hi', a.port, a.addr));
-        setTimeout(() => { try { s.close(); } catch {} }, ${timeoutMs});
-      }
-    });
-    Promise.all(${JSON.stringify(asks)}.map(one)).then((r) => { console.log(JSON.stringify(r)); process.exit(0); });`],
-  { encoding: 'utf8', timeout: timeoutMs + 8000 });
-  assert.equal(r.status, 0, `clients in ${ns} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]');
-}
-
-const tcp = (ns: string, addr: string, port: number, timeoutMs?: number): string => ask(ns, [{ proto: 'tcp', addr, port }], timeoutMs)[0]!;
-const udp = (ns: string, addr: string, port: number, localPort?: number, timeoutMs?: number): string =>
-  ask(ns, [{ proto: 'udp', addr, port, ...(localPort ? { localPort } : {}) }], timeoutMs)[0]!;
-/** Not answered: refused, unreachable or silent. */
-const failed = (x: string): boolean => x === 'timeout' || x.startsWith('error:');
-
 // ====================================================================================== tests
 
 describe('firewall (kernel)', function () {
@@ -171,9 +101,16 @@ describe('firewall (kernel)', function () {
       const text = sh('nft', ['list', 'ruleset'], H);
       for (const line of [
         'iifname @bridges ip daddr 127.0.0.0/8 drop',
+        'ip daddr != 127.0.0.0/8 fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published_hostip',
+        'ip daddr != 127.0.0.0/8 fib daddr type local dnat ip to meta l4proto . th dport map @published_any',
         'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published_hostip',
         'meta nfproto ipv4 fib daddr type local dnat ip to meta l4proto . th dport map @published_any',
-        'ip daddr != 127.0.0.0/8 fib daddr type local dnat ip to meta l4proto . th dport map @published_any',
+        'fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @published_hostip6',
+        'meta nfproto ipv6 fib daddr type local dnat ip6 to meta l4proto . th dport map @published_any6',
+        'ip6 daddr != ::1 fib daddr type local dnat ip6 to meta l4proto . th dport map @published_any6',
+        'ct status dnat ip6 saddr . oifname @hairpin6 masquerade',
+        'ip6 saddr @masq_subnets6 oifname != @bridges masquerade',
+        'type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service',
         'ct status dnat ip saddr . oifname @hairpin masquerade',
         'ct status dnat ip saddr 127.0.0.0/8 oifname @bridges masquerade',
         'ip saddr @masq_subnets oifname != @bridges masquerade',
@@ -186,7 +123,7 @@ describe('firewall (kernel)', function () {
         'iifname @noicc_ports meta pkttype != host drop',
         'type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service',
       ]) assert.ok(text.includes(line), `nft list ruleset shows "${line}"\n${text}`);
-      assert.equal(nsnetRules(H).length, 19);
+      assert.equal(nsnetRules(H).length, 25);
       assert.equal(countElements(H), 0);
     });
 
@@ -204,7 +141,9 @@ describe('firewall (kernel)', function () {
       await rejectsCode(fw.publish('e', p({ hostPort: 0 })), 'ERR_INVALID_ARGUMENT');
       await rejectsCode(fw.publish('e', p({ hostPortEnd: 79 })), 'ERR_INVALID_ARGUMENT');
       await rejectsCode(fw.publish('e', p({ hostPort: 65000, hostPortEnd: 65010, containerPort: 65530 })), 'ERR_INVALID_ARGUMENT');
-      await rejectsCode(fw.publish('e', p({ hostIp: 'fe80::1' })), 'ERR_INVALID_IP');
+      await rejectsCode(fw.publish('e', p({ hostIp: 'fe80::1' })), 'ERR_INVALID_HOST_IP');
+      await rejectsCode(fw.publish('e', p({ hostIp: '10.0.0.300' })), 'ERR_INVALID_IP');
+      await rejectsCode(fw.publish('e', p({ hostIp: '::' })), 'ERR_INVALID_ARGUMENT'); // IPv6 only, and no containerIp6
       await rejectsCode(fw.publish('e', p({ containerIp: undefined })), 'ERR_INVALID_ARGUMENT');
       await rejectsCode(fw.publish('e', [...p({}), ...p({ hostIp: '10.0.0.1', containerPort: 81 })]), 'ERR_INVALID_ARGUMENT');
       await rejectsCode(fw.publish('e', p({ extra: 1 } as never)), 'ERR_INVALID_ARGUMENT');
@@ -270,7 +209,7 @@ describe('firewall (kernel)', function () {
       await fw.publish('c1', port(8090, '172.20.0.2'));
       assert.equal(await nft.generation(), gen, 'republishing the same port to the same target is a no-op');
       const same = await rejectsCode(fw.publish('c2', port(8090, '172.20.0.3')), 'ERR_PORT_IN_USE');
-      assert.deepEqual(same.details, { protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8090, holder: 'ep:c1', endpoint: 'c1' });
+      assert.deepEqual(same.details, { protocol: 'tcp', family: 4, hostIp: '0.0.0.0', hostPort: 8090, holder: 'ep:c1', endpoint: 'c1' });
       assert.match(same.message, /tcp port 8090 on 0\.0\.0\.0 is already published by endpoint c1/);
       await rejectsCode(fw.publish('c1', port(8090, '172.20.0.9')), 'ERR_PORT_IN_USE'); // same owner, other target
       const one = await rejectsCode(fw.publish('c2', port(8090, '172.20.0.3', '10.0.0.1')), 'ERR_PORT_IN_USE');
@@ -434,7 +373,7 @@ describe('firewall (kernel)', function () {
         [`a2:7000 ${PEER}`, `a2:7001 ${PEER}`, `a2:7002 ${PEER}`, 'error:ECONNREFUSED']);
       assert.equal(tcp(H, HOST, 9001), `a2:7001 ${HOST}`, 'the host reaches it through its own address');
       assert.match(tcp(H, HOST2, 9002), /^a2:7002 10\.70\.0\.[13]$/);
-      assert.ok(failed(tcp(H, '127.0.0.1', 9001)), 'a port published on every address is not DNATed on 127.0.0.1');
+      assert.equal(tcp(H, '127.0.0.1', 9001), 'a2:7001 172.30.0.1', 'every address includes 127.0.0.1 (as Docker and portmap), masqueraded to the gateway');
     });
 
     it('127.0.0.1 publishing (route_localnet): the host reaches the container; no one else does', async () => {
@@ -443,6 +382,28 @@ describe('firewall (kernel)', function () {
         ['a1:80 172.30.0.1', 'a1:53 172.30.0.1'], 'masqueraded to the gateway address');
       assert.ok(failed(tcp(H, HOST, 8081)), 'not on the host address');
       assert.ok(failed(tcp(E, HOST, 8081)), 'not from outside');
+    });
+
+    it('a neighbour that sends packets for 127.0.0.1 to the host reaches no published port (prerouting never DNATs loopback)', async () => {
+      await publish('a1', [{ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 8081, containerPort: 80 }, { protocol: 'udp', hostIp: '127.0.0.1', hostPort: 5354, containerPort: 53 }]);
+      await publish('a2', [{ protocol: 'tcp', hostPort: 8088, containerPort: 80 }]);
+      // E routes 127.0.0.1 to the host (as a machine on a shared LAN can) and accepts loopback replies.
+      assert.equal(await Netns.sysctl(E, 'net.ipv4.conf.ex0.route_localnet', 1), '1');
+      // (Without its loopback address, whose local routes would keep 127.0.0.1 inside E.)
+      ip(E, 'addr', 'del', '127.0.0.1/8', 'dev', 'lo');
+      ip(E, 'route', 'add', '127.0.0.1/32', 'via', HOST, 'dev', 'ex0');
+      registerCleanup(() => {
+        ip(E, 'route', 'del', '127.0.0.1/32');
+        ip(E, 'addr', 'add', '127.0.0.1/8', 'dev', 'lo');
+      }, 'restore loopback of E');
+      const probe = () => ask(E, [{ proto: 'tcp', addr: '127.0.0.1', port: 8081 }, { proto: 'udp', addr: '127.0.0.1', port: 5354 }, { proto: 'tcp', addr: '127.0.0.1', port: 8088 }]);
+      assert.deepEqual(probe().map(failed), [true, true, true], 'neither the 127.0.0.1 ports nor the every-address port');
+      assert.equal(tcp(H, '127.0.0.1', 8081), 'a1:80 172.30.0.1', 'the host itself still does');
+      // Sanity: without the loopback exclusion (the rule as it was before), the neighbour gets in.
+      sh('nft', ['insert', 'rule', 'inet', 'nsnet', 'prerouting', 'fib', 'daddr', 'type', 'local', 'dnat', 'ip', 'to', 'ip', 'daddr', '.', 'meta', 'l4proto', '.', 'th', 'dport', 'map', '@published_hostip'], H);
+      assert.equal(tcp(E, '127.0.0.1', 8081), `a1:80 ${PEER}`, 'sanity: the hole the exclusion closes');
+      assert.equal(await fw.ensure(), 'repaired');
+      assert.deepEqual(probe().map(failed), [true, true, true]);
     });
 
     it('the guard: a container cannot reach the host loopback through its bridge, although route_localnet is on', async () => {

@@ -58,7 +58,7 @@ describe('doctor: what the probes cover', () => {
 
   it("derives bridge mode's nf_tables needs from the layout", () => {
     assert.deepEqual(firewallFeatures(), [
-      'nftables', 'nft_nat', 'nft_masquerade', 'nft_dnat', 'nft_ct', 'nft_fib',
+      'nftables', 'nft_nat', 'nft_masquerade', 'nft_dnat', 'nft_nat_ipv6', 'nft_ct', 'nft_fib',
       'nft_concat_sets', 'nft_interval_sets', 'nft_concat_interval_sets', 'nft_bridge', 'nsnet_firewall',
     ]);
     // A layout with a verdict map or a redirect would need those probes too...
@@ -98,6 +98,8 @@ describe('doctor: warnings', () => {
     ruleset: { available: true },
     forwardDropChains: [],
     nsnetTables: { inet: false, bridge: false },
+    ipv6Networks: [],
+    raRoutes: [],
     ...over,
   });
   const codes = (h: HostState) => warningsOf(h).map((w) => `${w.code}${w.chain ? ` ${w.chain.family} ${w.chain.table}` : ''}`);
@@ -111,6 +113,17 @@ describe('doctor: warnings', () => {
     assert.equal(w?.code, 'WARN_IP_FORWARD_OFF');
     const [w2] = warningsOf(host({ ipForward: false, nsnetTables: { inet: true, bridge: true } }));
     assert.match(w2?.message ?? '', /something turned it off/u);
+  });
+
+  it('IPv6 forwarding off only matters when nsnet has IPv6 networks; RA-learned routes only when forwarding is on', () => {
+    assert.deepEqual(codes(host({ ipv6Forward: false })), []);
+    const [w] = warningsOf(host({ ipv6Forward: false, ipv6Networks: ['v6', 'web'] }));
+    assert.equal(w?.code, 'WARN_IPV6_FORWARD_OFF');
+    assert.match(w!.message, /\(v6, web\)/u);
+    assert.deepEqual(codes(host({ ipv6Forward: false, raRoutes: ['eth0'] })), []);
+    const [ra] = warningsOf(host({ ipv6Forward: true, raRoutes: ['eth0'] }));
+    assert.equal(ra?.code, 'WARN_IPV6_ACCEPT_RA');
+    assert.match(ra!.message, /net\.ipv6\.conf\.eth0\.accept_ra=2/u);
   });
 
   it('a policy-drop forward chain; br_netfilter only when it makes the chain see bridged traffic of its family', () => {

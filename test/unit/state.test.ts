@@ -55,8 +55,8 @@ describe('state helpers', () => {
     assert.deepEqual(networkSettingsOf(owned, 'ov'), { bridge: 'ovbr', icc: true, internal: false, ipMasquerade: false, vxlan: 'ovx' });
     assert.equal(networkSettingsOf(owned, 'gone'), undefined);
     assert.deepEqual(publishedPortsOf(owned, 'c1'), [
-      { protocol: 'tcp', hostPort: 8080, containerIp: '172.20.0.2', containerPort: 80 },
-      { hostIp: '127.0.0.1', protocol: 'udp', hostPort: 53, containerIp: '172.20.0.2', containerPort: 53 },
+      { family: 4, protocol: 'tcp', hostPort: 8080, containerIp: '172.20.0.2', containerPort: 80 },
+      { family: 4, hostIp: '127.0.0.1', protocol: 'udp', hostPort: 53, containerIp: '172.20.0.2', containerPort: 53 },
     ]);
     assert.deepEqual(publishedPortsOf(owned, 'c2'), []);
   });
