@@ -63,3 +63,5 @@ export type {
 export type { ControlPlaneSpec } from './overlay/membership';
 export type { OverlayDevices, Underlay, UnderlaySpec } from './drivers/overlay';
 export type { PeerSyncReport } from './overlay/peers';
+export { runDns, DnsResolver, dnsConfig, dnsEnabled, checkEndpointNames, checkNetworkDns } from './dns/index';
+export type { DnsConfig, DnsListener, DnsOptions, DnsStats, EndpointDnsNames, NetworkDns, DnsNetworkRecord } from './dns/index';

@@ -6,6 +6,8 @@
 export { FileStore } from './filestore';
 export type { FileStoreOptions } from './filestore';
 export { FileLock } from './flock';
+export type { StoreStamp } from './changes';
+import type { StoreStamp } from './changes';
 
 /** One document of a collection, as returned by {@link StoreView.list}. */
 export interface StoreEntry<T> {
@@ -49,4 +51,13 @@ export interface Store {
   update<T>(fn: (tx: StoreTx) => T | Promise<T>): Promise<T>;
   /** Waits for operations in flight, then refuses new ones (ERR_STORE_CLOSED). */
   close(): Promise<void>;
+}
+
+/**
+ * A store that readers can follow: a synchronous stamp of its committed state (equal stable
+ * stamps: nothing was committed in between) and a best-effort watch.
+ */
+export interface StoreChanges {
+  stamp(): StoreStamp;
+  watch(onChange: () => void): { close(): void };
 }
