@@ -125,11 +125,13 @@ function packetOf(q: Query, o: ReplyOptions, tc = false): dnsPacket.Packet {
 
 function encode(q: Query, o: ReplyOptions, tc = false): Buffer {
   try {
-    return dnsPacket.encode(packetOf(q, o, tc));
+    // A name the codec does not write back byte for byte (invalid UTF-8, a '.' inside a label)
+    // would be echoed as something else, possibly undecodable: such a reply has no question.
+    if (q.exact) return dnsPacket.encode(packetOf(q, o, tc));
   } catch {
-    // A question the codec cannot write back (it decoded it, but e.g. an unknown class): the header alone.
-    return bare(q.id, (q.flags & (OPCODE_MASK | dnsPacket.RECURSION_DESIRED)) | (tc ? dnsPacket.TRUNCATED_RESPONSE : 0), o.rcode & 0xf);
+    /* a question the codec decoded but cannot write back (an unknown class): the same */
   }
+  return bare(q.id, (q.flags & (OPCODE_MASK | dnsPacket.RECURSION_DESIRED)) | (tc ? dnsPacket.TRUNCATED_RESPONSE : 0), o.rcode & 0xf);
 }
 
 /** Drops additionals (but OPT), authorities, then answers from the end, until the packet fits; sets TC. */
@@ -142,7 +144,9 @@ function trim(p: dnsPacket.Packet, limit: number): Buffer | undefined {
     p.answers = answers;
     while (dnsPacket.encodingLength(p) > limit && answers.length > 0) answers.pop();
     if (dnsPacket.encodingLength(p) > limit) return undefined;
-    return dnsPacket.encode(p);
+    const out = dnsPacket.encode(p);
+    dnsPacket.decode(out); // names that do not survive a round trip (see encode): not sent
+    return out;
   } catch {
     return undefined;
   }

@@ -57,9 +57,9 @@ export class HostSockets {
     });
   }
 
-  /** A UDP socket on an ephemeral port of the host namespace, for asking upstreams. */
-  async udpClient(family: 4 | 6): Promise<dgram.Socket> {
-    const fd = await this.fd({ family, type: 'udp', address: family === 4 ? '0.0.0.0' : '::', port: 0 }, `open an IPv${family} UDP socket`);
+  /** A UDP socket on an ephemeral port of the host namespace (on `address`, default any), for asking upstreams. */
+  async udpClient(family: 4 | 6, address = family === 4 ? '0.0.0.0' : '::'): Promise<dgram.Socket> {
+    const fd = await this.fd({ family, type: 'udp', address, port: 0 }, `open an IPv${family} UDP socket`);
     return adoptUdp(fd, family);
   }
 
