@@ -20,7 +20,11 @@ import { reverseAddress, type Zone } from './records';
 
 export type Outcome = 'local' | 'nxdomain' | 'refused';
 
-export type Decision = { kind: 'reply'; response: Buffer; outcome: Outcome } | { kind: 'forward' };
+/**
+ * `cacheable`: the same query from the same client gets the same bytes (but the id) until the
+ * records change — not so for a name with several addresses, whose order rotates.
+ */
+export type Decision = { kind: 'reply'; response: Buffer; outcome: Outcome; cacheable: boolean } | { kind: 'forward' };
 
 export interface Asked {
   /** The client's address. */
@@ -33,7 +37,7 @@ const ADDRESS_TYPES = new Set(['A', 'AAAA', 'ANY']);
 export function decide(q: Query, zone: Zone, asked: Asked): Decision {
   const limit = asked.transport === 'udp' ? udpLimit(q) : 65535;
   const ra = zone.forwards;
-  if (!zone.contains(asked.src)) return { kind: 'reply', response: reply(q, { rcode: RCODE.REFUSED }, limit), outcome: 'refused' };
+  if (!zone.contains(asked.src)) return { kind: 'reply', response: reply(q, { rcode: RCODE.REFUSED }, limit), outcome: 'refused', cacheable: true };
   const { question } = q;
   const cls = question.class ?? 'IN';
   if (!q.exact || (cls !== 'IN' && cls !== 'ANY')) return { kind: 'forward' };
@@ -44,9 +48,9 @@ export function decide(q: Query, zone: Zone, asked: Asked): Decision {
     const addr = reverseAddress(key);
     if (addr !== undefined && zone.contains(addr)) {
       const target = zone.ptr.get(addr);
-      if (target === undefined) return { kind: 'reply', response: reply(q, { rcode: RCODE.NXDOMAIN, aa: true, ra }, limit), outcome: 'nxdomain' };
+      if (target === undefined) return { kind: 'reply', response: reply(q, { rcode: RCODE.NXDOMAIN, aa: true, ra }, limit), outcome: 'nxdomain', cacheable: true };
       const answers: dnsPacket.Answer[] = [{ type: 'PTR', name: question.name, ttl: 0, class: 'IN', data: target }];
-      return { kind: 'reply', response: reply(q, { rcode: RCODE.NOERROR, aa: true, ra, answers }, limit), outcome: 'local' };
+      return { kind: 'reply', response: reply(q, { rcode: RCODE.NOERROR, aa: true, ra, answers }, limit), outcome: 'local', cacheable: true };
     }
   }
   const host = zone.names.get(key);
@@ -54,9 +58,10 @@ export function decide(q: Query, zone: Zone, asked: Asked): Decision {
     const answers: dnsPacket.Answer[] = [];
     if (type === 'A' || type === 'ANY') for (const a of rotate(host.v4)) answers.push({ type: 'A', name: question.name, ttl: 0, class: 'IN', data: a });
     if (type === 'AAAA' || type === 'ANY') for (const a of rotate(host.v6)) answers.push({ type: 'AAAA', name: question.name, ttl: 0, class: 'IN', data: a });
-    return { kind: 'reply', response: reply(q, { rcode: RCODE.NOERROR, aa: true, ra, answers }, limit), outcome: 'local' };
+    const cacheable = host.v4.length < 2 && host.v6.length < 2;
+    return { kind: 'reply', response: reply(q, { rcode: RCODE.NOERROR, aa: true, ra, answers }, limit), outcome: 'local', cacheable };
   }
-  if (!key.includes('.') && ADDRESS_TYPES.has(type)) return { kind: 'reply', response: reply(q, { rcode: RCODE.NXDOMAIN, aa: true, ra }, limit), outcome: 'nxdomain' };
+  if (!key.includes('.') && ADDRESS_TYPES.has(type)) return { kind: 'reply', response: reply(q, { rcode: RCODE.NXDOMAIN, aa: true, ra }, limit), outcome: 'nxdomain', cacheable: true };
   return { kind: 'forward' };
 }
 

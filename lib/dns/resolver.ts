@@ -19,6 +19,13 @@ import { HostSockets } from './sockets';
 import { StoreSource, type StoreSnapshot } from './source';
 import type { DnsListener, DnsOptions, DnsStats } from './types';
 
+/** Cached replies at most (then the cache starts over: random names cannot grow it without bound). */
+const MAX_CACHED = 8192;
+
+function replyKey(msg: Buffer, ctx: QueryContext): string {
+  return `${ctx.network}\0${ctx.src}\0${ctx.transport}\0${msg.toString('latin1', 2)}`;
+}
+
 /** Options of {@link runDns} only the library passes (NetworkHost hands its open store). @internal */
 export interface InternalDnsOptions extends DnsOptions {
   store?: Store & StoreChanges;
@@ -58,6 +65,11 @@ export class DnsResolver {
   private readonly counters: DnsStats = { queries: 0, local: 0, nxdomain: 0, forwarded: 0, servfail: 0, refused: 0, formerr: 0, dropped: 0 };
   private syncing: Promise<void> = Promise.resolve();
   private closed: Promise<void> | undefined;
+  /**
+   * Replies to the network's own names by exact query (network, client, transport, the bytes
+   * after the id): a repeated query costs a lookup and a copy. Emptied with every new index.
+   */
+  private replies = new Map<string, { response: Buffer; outcome: 'local' | 'nxdomain' | 'refused' }>();
   /** Addresses that could not be listened on, with why (retried at every change of the records). */
   private readonly failed = new Map<string, Error>();
 
@@ -130,6 +142,7 @@ export class DnsResolver {
   private apply(s: StoreSnapshot): void {
     const index = RecordIndex.build(s.networks as DnsNetworkRecord[], s.endpoints as DnsEndpointRecord[]);
     this.index = index;
+    this.replies = new Map();
     this.syncing = this.syncing.then(() => this.relisten(index));
   }
 
@@ -153,6 +166,16 @@ export class DnsResolver {
   /** One query: a reply, nothing (dropped), or a promise of either. */
   private handle(msg: Buffer, ctx: QueryContext): Buffer | null | Promise<Buffer | null> {
     this.counters.queries++;
+    const wait = this.source.fresh();
+    if (!wait && msg.length >= 12) {
+      const hit = this.replies.get(replyKey(msg, ctx));
+      if (hit) {
+        this.counters[hit.outcome]++;
+        const out = Buffer.from(hit.response);
+        msg.copy(out, 0, 0, 2);
+        return out;
+      }
+    }
     const parsed = parseQuery(msg);
     if (parsed.kind === 'drop') {
       this.counters.dropped++;
@@ -162,7 +185,6 @@ export class DnsResolver {
       this.counters.formerr++;
       return parsed.response;
     }
-    const wait = this.source.fresh();
     return wait ? wait.then(() => this.answer(parsed.query, ctx)) : this.answer(parsed.query, ctx);
   }
 
@@ -176,6 +198,10 @@ export class DnsResolver {
     const d = decide(q, zone, ctx);
     if (d.kind === 'reply') {
       this.counters[d.outcome]++;
+      if (d.cacheable && q.raw.length <= 512) {
+        if (this.replies.size >= MAX_CACHED) this.replies.clear();
+        this.replies.set(replyKey(q.raw, ctx), { response: d.response, outcome: d.outcome });
+      }
       return d.response;
     }
     if (!zone.forwards) {
