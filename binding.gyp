@@ -22,6 +22,7 @@
         "native/diag/inet_diag.cc",
         "native/xfrm/xfrm.cc",
         "native/netns/netns.cc",
+        "native/netns/inet_socket.cc",
         "native/worker/handle.cc",
         "native/worker/monitor.cc",
         "native/worker/worker_thread.cc",

@@ -31,7 +31,47 @@ interface NetworkRecordBase {
   name: string;
   labels: Record<string, string>;
   created: string;
+  /** The embedded resolver's setting for the network (absent: the default, see {@link NetworkDns}). */
+  dns?: NetworkDns;
 }
+
+/**
+ * A network's DNS setting (the network record's optional `dns` field):
+ * - absent: the default — on for user-created bridge and overlay networks, off for the
+ *   predefined `bridge` network and for macvlan (its containers cannot reach the host through
+ *   their parent);
+ * - `false`: off;
+ * - `{ upstream }`: on, forwarding what is not a name of the network to these servers instead
+ *   of the host's (`/etc/resolv.conf`). Each is an address, optionally with a port:
+ *   `'192.0.2.53'`, `'192.0.2.53:5353'`, `'2001:db8::53'`, `'[2001:db8::53]:5353'`.
+ *   An empty list forwards nothing. Internal networks never forward, whatever this says.
+ */
+export type NetworkDns = false | { upstream?: string[] };
+
+/** What an endpoint record carries for DNS (optional fields of the record). */
+export interface EndpointDnsNames {
+  /** The container's name: resolves like its id, and is what PTR answers name. */
+  name?: string;
+  /** More names for the endpoint in this network (`--alias`, CNI `aliases`). */
+  aliases?: string[];
+}
+
+/**
+ * What the runtime writes into the container's resolv.conf (`connect()` returns it; the CNI
+ * result carries it as its `dns` field).
+ */
+export interface DnsConfig {
+  /** The network's gateway addresses the endpoint can reach (one per address family it has). */
+  nameservers: string[];
+  /** The host's search domains, so that a short name outside the network resolves as on the host. */
+  search: string[];
+  /**
+   * `ndots:0`, as Docker writes: a name with no dot is asked as it is first, answered by the
+   * resolver at once, instead of after a round of search domains upstream.
+   */
+  options: string[];
+}
+
 
 /** The address plan of a network with its own subnet (bridge, macvlan). */
 interface AddressedNetwork extends NetworkRecordBase {
@@ -135,7 +175,7 @@ export type NetworkRecord = BridgeNetworkRecord | MacvlanNetworkRecord | IpvlanN
  * {@link Endpoint} is this with addresses written with their prefix). Fields a driver doesn't
  * have are absent.
  */
-export interface EndpointFields {
+export interface EndpointFields extends EndpointDnsNames {
   id: string;
   network: string;
   /** The container's namespace, as resolved (the target's in container mode; absent in host mode). */
@@ -256,6 +296,12 @@ export interface NetworkSpec {
   /** Masquerade egress behind the host's address (bridge; default true). */
   ipMasquerade?: boolean;
   labels?: Record<string, string>;
+  /**
+   * bridge, overlay: the embedded resolver (default: on, but for the predefined `bridge`).
+   * `false` turns it off; `{ upstream: ['192.0.2.53', '[2001:db8::53]:5353'] }` forwards what
+   * is not a name of the network there instead of to the host's resolv.conf servers.
+   */
+  dns?: boolean | { upstream?: string[] };
 }
 
 /** A network as nsnet keeps it (its record in the store). */
@@ -296,12 +342,18 @@ export interface ConnectOptions {
   ports?: HostPort[];
   /** Container mode: the endpoint id whose namespace to share. */
   target?: string;
+  /** The container's name: resolves to its addresses on networks with DNS, like its id. */
+  name?: string;
+  /** More names for it on this network's resolver (Docker's `--network-alias`, CNI `aliases`). */
+  aliases?: string[];
 }
 
 /** A connected endpoint. Fields a driver doesn't have are absent. */
 export interface Endpoint extends EndpointFields {
   /** The driver of its network. */
   driver: NetworkDriver;
+  /** What to write into the container's resolv.conf: its network's embedded resolver (absent: the network has no DNS). */
+  dns?: DnsConfig;
   /** Address with prefix: '172.20.0.2/16'. */
   ipv4?: string;
   /** Address with prefix: 'fd00::2/64'. */

@@ -16,6 +16,9 @@ import { DEFAULT_NETWORK_SPEC, driverOf, drivers, findDriver } from './drivers/r
 import { faultPoint } from './faults';
 import { Firewall } from './firewall/firewall';
 import { Ipam, macFromIp } from './ipam/index';
+import { checkEndpointNames, checkNetworkDns } from './dns/names';
+import { runDns, type DnsResolver, type InternalDnsOptions } from './dns/resolver';
+import type { DnsOptions } from './dns/types';
 import { Maintenance } from './maintenance';
 import { Netlink } from './netlink/netlink';
 import { Sockets, type BoundSocket } from './netlink/sockets';
@@ -42,6 +45,8 @@ export const PREDEFINED_NETWORKS = ['host', 'none', 'container'] as const;
 /** Every createNetwork option some driver takes (each driver refuses the others). */
 const NETWORK_OPTIONS: readonly NetworkOption[] = [...new Set(drivers.flatMap((d) => d.networkOptions))];
 const CONNECT_OPTIONS = ['netns', 'ifname', 'ipv4', 'ipv6', 'publish', 'ports', 'target'] as const;
+/** What every endpoint may carry, whatever its driver (names resolve where the network has DNS). */
+const NAME_OPTIONS = ['name', 'aliases'] as const;
 
 /** The host side of container networking: networks, endpoints, gc and reconcile. */
 export class NetworkHost {
@@ -193,6 +198,34 @@ export class NetworkHost {
     await driverOf(net).unrealize(this.ctx, net as never);
   }
 
+  /** Resolvers this host started (runDns): they learn of new networks at once. */
+  private readonly resolvers = new Set<DnsResolver>();
+
+  /**
+   * The embedded DNS resolver for this host's networks (those with DNS on): it listens on each
+   * one's gateway, port 53, UDP and TCP, answers the names, ids and aliases of the network's
+   * endpoints to queries from that network and forwards the rest. It follows the store, so a
+   * name resolves when connect() returns, whichever process connected it. Stop it with its
+   * `close()` (or this host's).
+   */
+  async runDns(opts: Pick<DnsOptions, 'resolvConf' | 'upstreamTimeout' | 'tcpIdleTimeout' | 'onError'> = {}): Promise<DnsResolver> {
+    v.knownKeys(opts, ['resolvConf', 'upstreamTimeout', 'tcpIdleTimeout', 'onError'], 'runDns options');
+    const r = await runDns({ ...opts, stateDir: this.stateDir, ...(this.netns !== undefined ? { netns: this.netns } : {}), store: this.store } as InternalDnsOptions);
+    this.resolvers.add(r);
+    const close = r.close.bind(r);
+    r.close = async () => {
+      this.resolvers.delete(r);
+      await close();
+    };
+    return r;
+  }
+
+  /** A network just made or removed: this process's resolvers listen (or stop) at once. */
+  private async dnsFollows<T>(result: T): Promise<T> {
+    for (const r of this.resolvers) await r.sync();
+    return result;
+  }
+
   /**
    * Overlay mode: the agent that keeps this host's VXLAN peers equal to the control plane's
    * hosts (list + watch + periodic full reconcile), started now (idempotent). Stop it with
@@ -229,6 +262,8 @@ export class NetworkHost {
         throw new NsnetError('ERR_NETWORK_EXISTS', predefined ? `${name} is a predefined network` : `network ${name} exists`, { network: name });
       }
       const { record, pool, undo: unDefine } = await driver.define!(this.ctx, { ...spec, name, labels }, this.inUse(tx));
+      const dns = checkNetworkDns(spec.dns);
+      if (dns !== undefined) record.dns = dns;
       try {
         if (pool) this.ipam.createPool(tx, name, pool);
         tx.put(NETWORKS, name, record);
@@ -243,7 +278,7 @@ export class NetworkHost {
       undo(() => this.unrealize(record));
       faultPoint('createNetwork:realized');
       return { ...record };
-    });
+    }).then((net) => this.dnsFollows(net));
   }
 
   /**
@@ -266,6 +301,7 @@ export class NetworkHost {
       this.ipam.deletePool(tx, name);
       tx.delete(NETWORKS, name);
     });
+    await this.dnsFollows(undefined);
   }
 
   /**
@@ -312,8 +348,9 @@ export class NetworkHost {
    */
   async connect(network: string, opts: ConnectOptions): Promise<Endpoint> {
     v.networkName(network);
-    v.knownKeys(opts, ['id', ...CONNECT_OPTIONS], 'connect options');
+    v.knownKeys(opts, ['id', ...CONNECT_OPTIONS, ...NAME_OPTIONS], 'connect options');
     const id = v.endpointId(opts.id);
+    const names = checkEndpointNames(opts);
     const known = await this.store.read((view) => this.network(view, network));
     if (!known) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
     const driver = driverOf(known);
@@ -339,6 +376,7 @@ export class NetworkHost {
       const existing = tx.get<EndpointRecord>(ENDPOINTS, key);
       if (existing) {
         const same = existing.netns === want.netns && existing.ifname === ifname && existing.target === want.target &&
+          existing.name === names.name && JSON.stringify(existing.aliases) === JSON.stringify(names.aliases) &&
           (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
           JSON.stringify(existing.ports.map((p) => ({ ...p, hostPort: 0 }))) === JSON.stringify(ports.map((p) => ({ ...p, hostPort: 0 })));
         if (same) return endpointsOf(tx, network).find((e) => e.id === id)!;
@@ -347,7 +385,7 @@ export class NetworkHost {
       if ('internal' in net && net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
       const rec: EndpointRecord = {
         id, network, ...(want.netns !== undefined ? { netns: want.netns } : {}), ...(ifname !== undefined ? { ifname } : {}),
-        ...(want.target !== undefined ? { target: want.target } : {}),
+        ...(want.target !== undefined ? { target: want.target } : {}), ...names,
         ports: ports.length ? resolvePorts(tx, ports, await this.boundSockets(socketProtocols(ports))) : [],
         created: new Date().toISOString(),
       };
@@ -463,6 +501,7 @@ export class NetworkHost {
    * (this host's blocks are kept until its lease expires: its containers still use them).
    */
   async close(): Promise<void> {
+    for (const r of [...this.resolvers]) await r.close().catch(() => undefined);
     await this.overlay?.close().catch(() => undefined);
     await this.reaper.now().catch(() => undefined);
     this.host.close();

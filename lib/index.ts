@@ -65,3 +65,6 @@ export type {
 export type { ControlPlaneSpec } from './overlay/membership';
 export type { OverlayDevices, Underlay, UnderlaySpec } from './overlay/devices';
 export type { PeerSyncReport } from './overlay/peers';
+export { runDns } from './dns/resolver';
+export type { DnsResolver } from './dns/resolver';
+export type { DnsConfig, DnsListener, DnsOptions, DnsStats, EndpointDnsNames, NetworkDns } from './dns/index';

@@ -85,6 +85,24 @@ export interface NativeBinding {
   netnsRemove(path: string): Promise<void>;
   sysctl(netnsFd: number, key: string, value?: string): Promise<string>;
   lockFile(path: string, exclusive: boolean, wait: boolean): Promise<number>;
+  /** A non-blocking socket made inside the namespace (see native/netns/inet_socket.cc); the caller owns the fd. */
+  inetSocket(netnsFd: number, spec: InetSocketSpec): Promise<number>;
+}
+
+/** What {@link NativeBinding.inetSocket} makes. */
+export interface InetSocketSpec {
+  family: 4 | 6;
+  type: 'udp' | 'tcp';
+  /** Bind to this literal address (with `port`, default 0). */
+  address?: string;
+  port?: number;
+  /** IP_FREEBIND / IPV6_FREEBIND: bind an address the namespace does not have (yet). */
+  freebind?: boolean;
+  reuseAddr?: boolean;
+  /** TCP: connect to this literal address and port before returning. */
+  connect?: { address: string; port: number };
+  /** How long the connect may take (default 2000 ms). */
+  timeoutMs?: number;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires

@@ -89,6 +89,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsRemove", Napi::Function::New<NetnsRemove>(env, "netnsRemove"));
   exports.Set("sysctl", Napi::Function::New<Sysctl>(env, "sysctl"));
   exports.Set("lockFile", Napi::Function::New<LockFile>(env, "lockFile"));
+  exports.Set("inetSocket", Napi::Function::New<InetSocket>(env, "inetSocket"));
   return exports;
 }
 

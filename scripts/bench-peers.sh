@@ -7,6 +7,7 @@
 #   nftables         -> nft -f, nft list (nft)
 #   containernetworking-plugins -> /usr/lib/cni/{bridge,host-local,portmap} (bridge, ports, dataplane)
 #   netavark         -> /usr/lib/podman/netavark (bridge, ports)
+#   aardvark-dns     -> /usr/lib/podman/aardvark-dns (dns)
 #   iptables         -> iptables-nft, which both of those run to program the firewall
 #   iperf3           -> TCP throughput (dataplane)
 # npm, into bench/.peers (git-ignored; not a dependency of nsnet, and node_modules may be shared):
@@ -20,6 +21,7 @@ command -v nft >/dev/null 2>&1 || need="$need nftables"
 /usr/bin/python3 -c 'import pyroute2' >/dev/null 2>&1 || need="$need python3-pyroute2"
 [ -x /usr/lib/cni/portmap ] || need="$need containernetworking-plugins"
 [ -x /usr/lib/podman/netavark ] || need="$need netavark"
+[ -x /usr/lib/podman/aardvark-dns ] || need="$need aardvark-dns"
 command -v iptables-save >/dev/null 2>&1 || need="$need iptables"
 command -v iperf3 >/dev/null 2>&1 || need="$need iperf3"
 

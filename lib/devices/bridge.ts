@@ -3,6 +3,7 @@
  * and each host's share of an overlay network). Marked `nsnet:<network>`.
  */
 import { NetlinkError, NsnetError } from '../errors';
+import { macFromIp } from '../ipam/mac';
 import type { Netlink } from '../netlink/netlink';
 import { ownerAlias } from './marks';
 
@@ -17,15 +18,23 @@ export interface BridgeDevice {
   gateway6?: string;
 }
 
-/** Creates (or adopts, if it is already nsnet's for this network) the network's bridge. @throws ERR_NAME_IN_USE */
+/**
+ * Creates (or adopts, if it is already nsnet's for this network) the network's bridge. Its MAC
+ * is set, derived from the gateway address: left to the kernel, a bridge takes the lowest MAC of
+ * its ports, which changes when that container leaves — under every other container's ARP cache,
+ * which then loses its gateway (and the network's resolver) until the entry expires.
+ * @throws ERR_NAME_IN_USE
+ */
 export async function createBridge(host: Netlink, net: BridgeDevice): Promise<void> {
   const alias = ownerAlias(net.name);
+  const mac = macFromIp(net.gateway);
   const existing = await host.links.find(net.bridge);
   if (existing) {
     if (existing.kind !== 'bridge' || existing.alias !== alias)
       throw new NsnetError('ERR_NAME_IN_USE', `a link named ${net.bridge} exists and is not nsnet's bridge for ${net.name}`, { bridge: net.bridge });
+    if (existing.mac !== mac) await host.links.set(net.bridge, { mac });
   } else {
-    await host.links.add({ kind: 'bridge', name: net.bridge, mtu: net.mtu, alias, stp: false });
+    await host.links.add({ kind: 'bridge', name: net.bridge, mtu: net.mtu, alias, stp: false, mac });
   }
   try {
     const prefix = net.subnet.split('/')[1];

@@ -27,7 +27,7 @@ const { bridgeUp, ...endpoints } = bridgedEndpoints<BridgeNetworkRecord>((net) =
 /** The bridge driver. */
 export const bridgeDriver: Driver<BridgeNetworkRecord> = {
   name: 'bridge',
-  networkOptions: ['bridge', 'subnet', 'gateway', 'ipRange', 'subnet6', 'gateway6', 'mtu', 'icc', 'internal', 'ipMasquerade'],
+  networkOptions: ['bridge', 'subnet', 'gateway', 'ipRange', 'subnet6', 'gateway6', 'mtu', 'icc', 'internal', 'ipMasquerade', 'dns'],
   connectOptions: ['netns', 'ifname', 'ipv4', 'ipv6', 'publish'],
   whyNot: (option) => (option === 'ports' ? ': ports are claims of host-mode containers; publish them with `publish`' : undefined),
   ownsNetns: true,

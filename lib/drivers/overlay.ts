@@ -61,7 +61,7 @@ const { bridgeUp, ...endpoints } = bridgedEndpoints<OverlayNetworkRecord>(view);
 /** The overlay driver. */
 export const overlayDriver: Driver<OverlayNetworkRecord> = {
   name: 'overlay',
-  networkOptions: ['subnet', 'mtu', 'vni', 'vxlanPort', 'hostPrefix', 'ipMasquerade'],
+  networkOptions: ['subnet', 'mtu', 'vni', 'vxlanPort', 'hostPrefix', 'ipMasquerade', 'dns'],
   connectOptions: ['netns', 'ifname', 'ipv4', 'publish'],
   ownsNetns: true,
   addressed: true,

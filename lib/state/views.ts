@@ -3,6 +3,8 @@
  * (addresses with their prefix; a container-mode endpoint shows its target's interface), the
  * recorded attachments of an id, and the check that a shared namespace keeps its owner.
  */
+import { dnsConfig } from '../dns/config';
+import { readResolvConf, type ResolvConf } from '../dns/resolvconf';
 import type { Recorded } from '../drivers/driver';
 import { driverOf, drivers } from '../drivers/registry';
 import { NsnetError } from '../errors';
@@ -15,7 +17,7 @@ import { concerning, readEndpoints, readNetworks, type WarningHandler } from './
  * The public view of an endpoint: its addresses with their prefix. `shared`: in container mode,
  * the target's endpoint whose interface and addresses this one sees.
  */
-export function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep: EndpointRecord; net: NetworkRecord }): Endpoint {
+export function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep: EndpointRecord; net: NetworkRecord }, resolv: ResolvConf = readResolvConf()): Endpoint {
   const out: Endpoint = { id: r.id, network: r.network, driver: net.driver, ports: r.ports };
   if (r.netns !== undefined) out.netns = r.netns;
   if (r.target !== undefined) out.target = r.target;
@@ -28,6 +30,10 @@ export function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep:
   if (e.gateway !== undefined) out.gateway = e.gateway;
   if (e.gateway6) out.gateway6 = e.gateway6;
   if (r.hostIfname !== undefined) out.hostIfname = r.hostIfname;
+  if (r.name !== undefined) out.name = r.name;
+  if (r.aliases !== undefined) out.aliases = r.aliases;
+  const dns = dnsConfig(n, e, resolv);
+  if (dns) out.dns = dns;
   return out;
 }
 
@@ -38,6 +44,7 @@ export function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep:
 export function endpointsOf(view: StoreView, network?: string, warn: WarningHandler = () => undefined): Endpoint[] {
   const nets = new Map(readNetworks(view, network === undefined ? warn : concerning(network, warn)).map((n) => [n.name, n]));
   const all = readEndpoints(view, warn, network);
+  const resolv = readResolvConf(); // once per listing: each endpoint's dns shows the host's search domains
   return all
     .filter((e) => network === undefined || e.network === network)
     .flatMap((e) => {
@@ -49,7 +56,7 @@ export function endpointsOf(view: StoreView, network?: string, warn: WarningHand
         const t = owners.find((x) => x.ipv4 !== undefined) ?? owners[0];
         if (t) shared = { ep: t, net: nets.get(t.network)! };
       }
-      return [toEndpoint(e, net, shared)];
+      return [toEndpoint(e, net, shared, resolv)];
     });
 }
 

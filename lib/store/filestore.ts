@@ -22,7 +22,8 @@ import { FileLock } from './flock';
 import { dropAsides, linkAsides, type Aside } from './aside';
 import { COLLECTION, Snapshot, checkCollection, checkKey, corrupt, encodeKey, type Op } from './documents';
 import { ioError, readText, syncFile, unlinkQuiet, writeFile } from './files';
-import type { Store, StoreTx, StoreView } from './types';
+import { stampOf, watchDir, type StoreStamp } from './changes';
+import type { Store, StoreChanges, StoreTx, StoreView } from './types';
 
 const FORMAT = 1;
 const META = 'meta.json';
@@ -46,7 +47,7 @@ function crashPoint(at: 'prepare' | 'journal' | 'apply'): void {
 }
 
 /** The file-backed {@link Store}. Create it with {@link FileStore.open}. */
-export class FileStore implements Store {
+export class FileStore implements Store, StoreChanges {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
@@ -163,6 +164,19 @@ export class FileStore implements Store {
    */
   async settled(): Promise<void> {
     await this.queue;
+  }
+
+  /**
+   * A cheap, synchronous stamp of the committed state, for readers that follow the store from
+   * another process (see lib/store/changes.ts): compare it with the one taken before the last read.
+   */
+  stamp(): StoreStamp {
+    return stampOf(this.dir);
+  }
+
+  /** Calls `onChange` soon after commits (best effort: pair it with {@link stamp}). */
+  watch(onChange: () => void): { close(): void } {
+    return watchDir(this.dir, onChange);
   }
 
   /** Waits for the operations in flight; later calls fail with ERR_STORE_CLOSED. */

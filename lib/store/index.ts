@@ -6,4 +6,5 @@
 export { FileStore } from './filestore';
 export type { FileStoreOptions } from './filestore';
 export { FileLock } from './flock';
-export type { DamagedDocument, DocumentCheck, Store, StoreEntry, StoreScan, StoreTx, StoreView } from './types';
+export type { DamagedDocument, DocumentCheck, Store, StoreChanges, StoreEntry, StoreScan, StoreTx, StoreView } from './types';
+export type { StoreStamp } from './changes';

@@ -3,6 +3,8 @@
  * module (it imports nothing of the store), so the implementation (filestore.ts, documents.ts)
  * and the barrel (index.ts) can all depend on it without an import cycle.
  */
+import type { StoreStamp } from './changes';
+
 /** One document of a collection, as returned by {@link StoreView.list}. */
 export interface StoreEntry<T> {
   /** The document's key (any non-empty string). */
@@ -93,4 +95,13 @@ export interface Store {
   update<T>(fn: (tx: StoreTx) => T | Promise<T>): Promise<T>;
   /** Waits for operations in flight, then refuses new ones (ERR_STORE_CLOSED). */
   close(): Promise<void>;
+}
+
+/**
+ * A store that readers can follow: a synchronous stamp of its committed state (equal stable
+ * stamps: nothing was committed in between) and a best-effort watch.
+ */
+export interface StoreChanges {
+  stamp(): StoreStamp;
+  watch(onChange: () => void): { close(): void };
 }

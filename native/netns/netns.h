@@ -8,4 +8,5 @@ Napi::Value NetnsCreate(const Napi::CallbackInfo& info);
 Napi::Value NetnsRemove(const Napi::CallbackInfo& info);
 Napi::Value Sysctl(const Napi::CallbackInfo& info);
 Napi::Value LockFile(const Napi::CallbackInfo& info);
+Napi::Value InetSocket(const Napi::CallbackInfo& info);
 }  // namespace nsnet
