@@ -112,7 +112,7 @@ export class NetworkHost {
       if (opts.controlPlane !== undefined) {
         // The agent serves the overlay networks recorded here (other processes may join some).
         const recorded = (): Promise<{ network: string; subnet: string }[]> => store.read((view) => readNetworks(view, warn)
-          .flatMap((n) => (n.driver === 'overlay' ? [{ network: n.name, subnet: n.hostSubnet }] : [])));
+          .flatMap((n) => driverOf(n).agentServes?.(n as never) ?? []));
         overlay = await OverlayMembership.open({
           controlPlane: opts.controlPlane,
           ...(opts.hostId !== undefined ? { hostId: opts.hostId } : {}),

@@ -145,6 +145,8 @@ export interface Driver<N extends NetworkRecord = NetworkRecord> {
    * the undo for a later failure.
    */
   define?(ctx: DriverContext, spec: NetworkSpec & { name: string; labels: Record<string, string> }, inUse: InUse): Promise<Defined<N>>;
+  /** What this host's overlay agent serves for the network: its name and this host's block. */
+  agentServes?(net: N): { network: string; subnet: string } | undefined;
   /** Subnets the network reserves on this host beyond its pool (an overlay's whole range). */
   reserved?(net: N): string[];
   /** Makes the network's kernel objects, or corrects them (idempotent). */

@@ -82,6 +82,8 @@ export const overlayDriver: Driver<OverlayNetworkRecord> = {
     return { record, pool: normalizeNetwork({ subnet: record.hostSubnet, gateway: record.gateway }, []), undo: () => ov.leave(spec.name) };
   },
 
+  agentServes: (net) => ({ network: net.name, subnet: net.hostSubnet }),
+
   /** The whole overlay range is taken on this host, not only this host's block. */
   reserved: (net) => [net.subnet],
 
