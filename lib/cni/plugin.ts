@@ -11,7 +11,7 @@
  *   interface names; ':' can be in neither a container id nor an interface name, so the id is
  *   unambiguous, and it reads well in `nsnet endpoint ls`;
  * - netns: CNI_NETNS; ifname: CNI_IFNAME; `runtimeConfig.portMappings` → `publish`,
- *   `runtimeConfig.ips` → a static `ipv4` / `ipv6`;
+ *   `runtimeConfig.ips` and CNI_ARGS `IP` (podman's single `--ip`) → a static `ipv4` / `ipv6`;
  * - the host namespace: the configuration's `hostNetns`, else the one the plugin runs in (for
  *   the daemon: the one its client runs in).
  *
@@ -27,7 +27,7 @@ import { openNetns } from '../netns';
 import { checkAttachment } from './check';
 import { CNI_ERR, CniError, NSNET_ERR, toCniError } from './codes';
 import {
-  LATEST_VERSION, SUPPORTED_VERSIONS, checkVersion, decode, parseConfig, parseEnv, replyVersion, versionAtLeast,
+  LATEST_VERSION, SUPPORTED_VERSIONS, checkVersion, decode, parseConfig, parseEnv, replyVersion, staticAddresses, versionAtLeast,
   type CniEnv, type PluginConfig,
 } from './config';
 import { oneShot, type HostLease, type PluginContext } from './context';
@@ -72,7 +72,7 @@ export async function run(env: Record<string, string | undefined>, stdin: string
     const cenv = parseEnv(env);
     if (cenv.command === 'VERSION') return version(stdin);
     raw = decode(stdin);
-    const conf = parseConfig(raw, checkVersion(raw));
+    const conf = parseConfig(raw, checkVersion(raw), cenv.command);
     const needs = { CHECK: '0.4.0', GC: '1.1.0', STATUS: '1.1.0' } as Record<string, string>;
     const min = needs[cenv.command];
     if (min !== undefined && !versionAtLeast(conf.cniVersion, min))
@@ -131,14 +131,15 @@ function version(stdin: string): CniResponse {
 
 async function add(lease: HostLease, conf: PluginConfig, env: CniEnv): Promise<unknown> {
   try {
+    const ips = staticAddresses(conf, env);
     const net = await ensureNetwork(lease.host, conf);
     const ep = await lease.host.connect(conf.name, {
       id: endpointIdOf(env.containerId!, env.ifname!),
       netns: env.netns!,
       ifname: env.ifname!,
       ...(conf.portMappings.length ? { publish: conf.portMappings } : {}),
-      ...(conf.ips.ipv4 !== undefined ? { ipv4: conf.ips.ipv4 } : {}),
-      ...(conf.ips.ipv6 !== undefined ? { ipv6: conf.ips.ipv6 } : {}),
+      ...(ips.ipv4 !== undefined ? { ipv4: ips.ipv4 } : {}),
+      ...(ips.ipv6 !== undefined ? { ipv6: ips.ipv6 } : {}),
     });
     const hostMac = ep.hostIfname === undefined ? undefined : (await lease.netlink.links.find(ep.hostIfname))?.mac;
     const internal = 'internal' in net && net.internal;
