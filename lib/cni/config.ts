@@ -39,6 +39,22 @@ export function versionAtLeast(a: string, b: string): boolean {
   return true;
 }
 
+/**
+ * The versions VERSION lists for a caller that speaks `caller` (the `cniVersion` of its VERSION
+ * request; libcni sends the newest version it can read results of): those up to it. A caller
+ * cannot read a result newer than its own version, so listing one would only move the failure
+ * from loading the configuration to after the ADD: podman 4.3 (libcni 1.1, which reads results
+ * up to 1.0.0) then refuses a 1.1.0 conflist when it loads it, with "plugin type=nsnet-cni does
+ * not support config version 1.1.0", instead of failing each `podman run` after nsnet-cni has
+ * set the container up with "unsupported CNI result version". Without a caller version (or one
+ * older than every version nsnet-cni speaks), all of them.
+ */
+export function versionsFor(caller: unknown): CniVersion[] {
+  if (typeof caller !== 'string' || !/^\d+\.\d+\.\d+$/u.test(caller)) return [...SUPPORTED_VERSIONS];
+  const upTo = SUPPORTED_VERSIONS.filter((v) => versionAtLeast(caller, v));
+  return upTo.length ? upTo : [...SUPPORTED_VERSIONS];
+}
+
 /** The CNI_* variables, validated for the command. */
 export interface CniEnv {
   command: Command;

@@ -27,7 +27,7 @@ import { openNetns } from '../netns';
 import { checkAttachment } from './check';
 import { CNI_ERR, CniError, NSNET_ERR, toCniError } from './codes';
 import {
-  LATEST_VERSION, SUPPORTED_VERSIONS, checkVersion, decode, parseConfig, parseEnv, replyVersion, staticAddresses, versionAtLeast,
+  LATEST_VERSION, checkVersion, decode, parseConfig, parseEnv, replyVersion, staticAddresses, versionAtLeast, versionsFor,
   type CniEnv, type PluginConfig,
 } from './config';
 import { oneShot, type HostLease, type PluginContext } from './context';
@@ -118,7 +118,10 @@ export async function run(env: Record<string, string | undefined>, stdin: string
   }
 }
 
-/** VERSION: stdin holds `{"cniVersion": …}` (a runtime may send nothing: then the latest is used). */
+/**
+ * VERSION: stdin holds `{"cniVersion": …}`, the version the caller speaks (a runtime may send
+ * nothing: then the latest is used); the versions listed are those up to it (see versionsFor).
+ */
 function version(stdin: string): CniResponse {
   let conf: Record<string, unknown> | undefined;
   try {
@@ -126,7 +129,7 @@ function version(stdin: string): CniResponse {
   } catch {
     conf = undefined;
   }
-  return ok(`${JSON.stringify({ cniVersion: conf ? replyVersion(conf) : LATEST_VERSION, supportedVersions: SUPPORTED_VERSIONS })}\n`);
+  return ok(`${JSON.stringify({ cniVersion: conf ? replyVersion(conf) : LATEST_VERSION, supportedVersions: versionsFor(conf?.cniVersion) })}\n`);
 }
 
 async function add(lease: HostLease, conf: PluginConfig, env: CniEnv): Promise<unknown> {

@@ -126,8 +126,16 @@ describe('nsnet-cni (no kernel)', () => {
   });
 
   it('run(): VERSION, and requests refused before anything is opened', async () => {
+    // The versions up to the caller's: podman 4.3's libcni asks with 1.0.0 and cannot read 1.1.0 results.
     const v = await run({ CNI_COMMAND: 'VERSION' }, '{"cniVersion":"0.3.1"}');
-    assert.deepEqual(JSON.parse(v.stdout), { cniVersion: '0.3.1', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+    assert.deepEqual(JSON.parse(v.stdout), { cniVersion: '0.3.1', supportedVersions: ['0.3.0', '0.3.1'] });
+    const all = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
+    for (const [stdin, cniVersion, listed] of [
+      ['{"cniVersion":"1.0.0"}', '1.0.0', ['0.3.0', '0.3.1', '0.4.0', '1.0.0']], ['{"cniVersion":"1.1.0"}', '1.1.0', all],
+      ['{"cniVersion":"1.2.0"}', '1.1.0', all], ['{"cniVersion":"0.2.0"}', '1.1.0', all], ['{"cniVersion":"x"}', '1.1.0', all], ['', '1.1.0', all], ['nope', '1.1.0', all],
+    ] as [string, string, string[]][]) {
+      assert.deepEqual(JSON.parse((await run({ CNI_COMMAND: 'VERSION' }, stdin)).stdout), { cniVersion, supportedVersions: listed }, `VERSION with ${JSON.stringify(stdin)}`);
+    }
     const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc', CNI_NETNS: '/run/netns/none', CNI_IFNAME: 'eth0' };
     for (const [stdin, code, version] of [
       ['not json', 6, '1.1.0'], ['{"cniVersion":"0.1.0","name":"a","type":"t"}', 1, '1.1.0'], ['{"cniVersion":"0.4.0","type":"t"}', 7, '0.4.0'],
