@@ -22,6 +22,7 @@
  * and the kernel (./status.ts); VERSION lists the versions.
  */
 import { NsnetError } from '../errors';
+import type { ConnectOptions, Endpoint } from '../host-types';
 import { hostIfname } from '../drivers/bridge';
 import { openNetns } from '../netns';
 import { checkAttachment } from './check';
@@ -132,18 +133,34 @@ function version(stdin: string): CniResponse {
   return ok(`${JSON.stringify({ cniVersion: conf ? replyVersion(conf) : LATEST_VERSION, supportedVersions: versionsFor(conf?.cniVersion) })}\n`);
 }
 
+/** Conflicts an attachment whose namespace is gone can cause (it keeps its address and ports). */
+const RECLAIMABLE = new Set(['ERR_PORT_IN_USE', 'ERR_ADDRESS_IN_USE']);
+
 async function add(lease: HostLease, conf: PluginConfig, env: CniEnv): Promise<unknown> {
   try {
     const ips = staticAddresses(conf, env);
     const net = await ensureNetwork(lease.host, conf);
-    const ep = await lease.host.connect(conf.name, {
+    const options: ConnectOptions = {
       id: endpointIdOf(env.containerId!, env.ifname!),
       netns: env.netns!,
       ifname: env.ifname!,
       ...(conf.portMappings.length ? { publish: conf.portMappings } : {}),
       ...(ips.ipv4 !== undefined ? { ipv4: ips.ipv4 } : {}),
       ...(ips.ipv6 !== undefined ? { ipv6: ips.ipv6 } : {}),
-    });
+    };
+    let ep: Endpoint;
+    try {
+      ep = await lease.host.connect(conf.name, options);
+    } catch (e) {
+      // A runtime that cannot enter a container's namespace any more (it vanished in a crash)
+      // never calls DEL for it (podman 4.3's `rm -f`): the dead attachment keeps its address
+      // and ports. When this ADD needs one of them, remove the attachments whose namespace is
+      // gone (NetworkHost.gc(), as `nsnet gc` does) and try once more; else the conflict stands.
+      if (!(e instanceof NsnetError) || !RECLAIMABLE.has(e.code)) throw e;
+      const reclaimed = await lease.host.gc().then((r) => r.endpoints.length > 0, () => false);
+      if (!reclaimed) throw e;
+      ep = await lease.host.connect(conf.name, options);
+    }
     const hostMac = ep.hostIfname === undefined ? undefined : (await lease.netlink.links.find(ep.hostIfname))?.mac;
     const internal = 'internal' in net && net.internal;
     const mtu = 'mtu' in net ? net.mtu : 1500;

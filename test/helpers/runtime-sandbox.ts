@@ -248,7 +248,8 @@ export class RuntimeSandbox {
       const s = o.set ?? o.map;
       if (!s || !String(s.table).startsWith('nsnet') || !Array.isArray(s.elem)) continue;
       for (const e of s.elem) {
-        const c = e?.elem?.comment;
+        // A set element is { elem: { val, comment } }; a map element is [that, value].
+        const c = (Array.isArray(e) ? e[0] : e)?.elem?.comment;
         if (typeof c === 'string' && c.startsWith('ep:')) owners.push(c.slice(3));
       }
     }

@@ -48,8 +48,15 @@ describe('podman drives nsnet-cni: what works', function () {
     assert.match(await reach(`http://127.0.0.1:8081${WHO}`, 'host'), /^web /u, 'a port published on 127.0.0.1');
     assert.equal(await pm.sandbox.fetch(`http://${HOST_IP}:8081${WHO}`, 'ext'), '', 'a port published on 127.0.0.1 is not reachable from outside');
     const left = await pm.leftovers();
-    assert.equal(left.endpoints.length, 1);
+    const id = await pm.idOf('web');
+    assert.deepEqual(left.endpoints, [`${id}:eth0`], 'the endpoint is <container id>:<ifname>');
+    assert.deepEqual(left.leases, [`net1/${ip}`]);
+    assert.equal(left.ports.length, 2, `two ports in the ledger: ${left.ports.join(' ')}`);
+    assert.deepEqual(left.elements, [`${id}:eth0`], 'the firewall elements name their endpoint');
     assert.equal(left.veths.length, 1);
+    assert.equal(left.netns.length, 1);
+    assert.deepEqual(left.runtimeCache, [`net1-${id}-eth0`], 'libcni caches the result');
+    assert.deepEqual(left.containers, ['web']);
     await pm.rm('web');
     await assertNothingLeft(pm, 'after rm -f');
     assert.equal(await pm.sandbox.fetch(`http://${HOST_IP}:8080${WHO}`, 'ext'), '', 'the port is closed');
