@@ -7,10 +7,11 @@
  * reference plugins and nsnet-cni. Containers run a busybox rootfs with `--rootfs` (no image,
  * no registry).
  *
- * nsnet-cni is installed as a symlink to the checkout's bin/nsnet-cni (as the README says), or,
- * with `record`, as a two-line wrapper that appends each call (verb, container, interface,
- * netns, CNI_ARGS) to a log and execs the same launcher: the test then knows which calls the
- * runtime made.
+ * nsnet-cni is installed as a symlink to the checkout's bin/nsnet-cni (as the README says); as
+ * a copy of it (`install: 'copy'`, how CNI plugins are usually installed); or as a two-line
+ * wrapper that appends each call (verb, container, interface, netns, CNI_ARGS) to a log and
+ * execs the same launcher (`install: 'record'`): the test then knows which calls the runtime
+ * made.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -44,9 +45,14 @@ export interface CniCall {
 
 export interface PodmanOptions {
   prefix: string;
-  /** Install nsnet-cni as a recording wrapper (default: a symlink). */
-  record?: boolean;
-  /** Start the nsnet-cni daemon in the sandbox first (default: none; the client falls back to node). */
+  /** How nsnet-cni is put in the plugin directory (default: a symlink to bin/nsnet-cni). */
+  install?: 'symlink' | 'copy' | 'record';
+  /**
+   * Start the nsnet-cni daemon in the sandbox first (default: none; the client falls back to
+   * node). podman then runs with NSNET_CNI_MAIN naming no file, so the client cannot fall back
+   * for the calls podman makes: each must be served by the daemon. (conmon's exit command,
+   * `podman container cleanup`, gets none of podman's environment and may still fall back.)
+   */
   daemon?: boolean;
 }
 
@@ -66,6 +72,8 @@ export class Podman implements ContainerRuntime {
   readonly netDir: string;
   readonly pluginDir: string;
   private readonly callLog: string;
+  /** podman's environment (besides PATH and HOME). */
+  private env: Record<string, string> = {};
 
   private constructor(readonly sandbox: RuntimeSandbox) {
     this.stateDir = path.join(sandbox.dir, 'nsnet');
@@ -101,7 +109,10 @@ network_config_dir = "${p.netDir}"
     fs.mkdirSync(p.pluginDir);
     for (const name of fs.readdirSync(REFERENCE_PLUGINS)) fs.symlinkSync(path.join(REFERENCE_PLUGINS, name), path.join(p.pluginDir, name));
     const plugin = path.join(p.pluginDir, 'nsnet-cni');
-    if (opts.record) {
+    if (opts.install === 'copy') {
+      fs.copyFileSync(LAUNCHER, plugin);
+      fs.chmodSync(plugin, 0o755);
+    } else if (opts.install === 'record') {
       fs.writeFileSync(plugin, `#!/bin/sh
 echo "$CNI_COMMAND|\${CNI_CONTAINERID:-}|\${CNI_IFNAME:-}|\${CNI_NETNS:-}|\${CNI_ARGS:-}" >> ${p.callLog}
 exec ${LAUNCHER}
@@ -109,7 +120,10 @@ exec ${LAUNCHER}
     } else {
       fs.symlinkSync(LAUNCHER, plugin);
     }
-    if (opts.daemon) await p.startDaemon();
+    if (opts.daemon) {
+      await p.startDaemon();
+      p.env = { NSNET_CNI_MAIN: path.join(sb.dir, 'no-fallback', 'main.js') };
+    }
     return p;
   }
 
@@ -148,7 +162,7 @@ exec ${LAUNCHER}
 
   /** Runs podman with these arguments inside the sandbox. */
   podman(args: string[], timeoutMs = 120000): Promise<ExecResult> {
-    return this.sandbox.exec('podman', args, { timeoutMs });
+    return this.sandbox.exec('podman', args, { timeoutMs, env: this.env });
   }
 
   /** Runs podman; throws with its output unless it succeeds; returns stdout. */
@@ -184,7 +198,7 @@ exec ${LAUNCHER}
 
   /** What an HTTP GET of `url` from inside container `name` returns ('' when nothing answers). */
   async fetchFrom(name: string, url: string, timeoutS = 3): Promise<string> {
-    const r = await this.exec(name, ['timeout', String(timeoutS + 1), 'sh', '-c', httpGetScript(url, timeoutS)]);
+    const r = await this.exec(name, ['sh', '-c', httpGetScript(url, timeoutS)]);
     return httpBody(r.stdout);
   }
 
@@ -200,7 +214,7 @@ exec ${LAUNCHER}
     return (await this.ok(['inspect', '--format', '{{.Id}}', name])).trim();
   }
 
-  /** The plugin calls recorded so far (with `record`). */
+  /** The plugin calls recorded so far (with `install: 'record'`). */
   calls(): CniCall[] {
     if (!fs.existsSync(this.callLog)) return [];
     return fs.readFileSync(this.callLog, 'utf8').split('\n').filter(Boolean).map((l) => {

@@ -44,9 +44,10 @@ echo "$(hostname) $a"
  * A shell command printing the reply to an HTTP GET of `url`, by busybox nc (busybox wget
  * crashes in Debian's busybox-static 1.35); {@link httpBody} takes the body out of it.
  */
-export function httpGetScript(url: string, timeoutS = 3, nc = 'nc'): string {
+export function httpGetScript(url: string, timeoutS = 3, busybox = ''): string {
   const u = new URL(url);
-  return `printf 'GET ${u.pathname} HTTP/1.0\\r\\nHost: ${u.hostname}\\r\\n\\r\\n' | ${nc} -w ${timeoutS} ${u.hostname} ${u.port || '80'}`;
+  // nc -w bounds the connect, not a peer that accepts and never answers: timeout bounds that.
+  return `printf 'GET ${u.pathname} HTTP/1.0\\r\\nHost: ${u.hostname}\\r\\n\\r\\n' | ${busybox}timeout ${timeoutS} ${busybox}nc -w ${timeoutS} ${u.hostname} ${u.port || '80'}`;
 }
 
 /** The body of an HTTP reply ('' when there is no complete reply). */
@@ -200,8 +201,11 @@ export class RuntimeSandbox {
       p.stdin.on('error', () => undefined);
       p.stdin.end(opts.input ?? '');
       const timer = setTimeout(() => {
-        stderr += `\n(killed after ${opts.timeoutMs ?? 60000} ms)`;
+        // nsenter dies; what it started in the pid namespace may live on holding the pipes.
         p.kill('SIGKILL');
+        p.stdout.destroy();
+        p.stderr.destroy();
+        resolve({ code: null, stdout, stderr: `${stderr}\n(killed after ${opts.timeoutMs ?? 60000} ms)` });
       }, opts.timeoutMs ?? 60000);
       p.on('error', (e) => { clearTimeout(timer); reject(e); });
       p.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
@@ -220,7 +224,7 @@ export class RuntimeSandbox {
    * nothing answers within `timeoutS` seconds).
    */
   async fetch(url: string, from: 'host' | 'ext' = 'host', timeoutS = 3): Promise<string> {
-    const get = ['busybox', 'timeout', String(timeoutS + 1), 'sh', '-c', httpGetScript(url, timeoutS, 'busybox nc')];
+    const get = ['sh', '-c', httpGetScript(url, timeoutS, 'busybox ')];
     const r = from === 'host' ? await this.exec(get[0], get.slice(1)) : await this.exec('ip', ['netns', 'exec', 'ext', ...get]);
     return httpBody(r.stdout);
   }

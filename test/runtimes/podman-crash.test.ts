@@ -25,7 +25,7 @@ describe('podman drives nsnet-cni: a container whose namespace vanished', functi
 
   beforeEach(async function () {
     if (missing) skipBecause(this, missing);
-    pm = await Podman.start({ prefix: 'crash', record: true });
+    pm = await Podman.start({ prefix: 'crash', install: 'record' });
     pm.network('net1', { subnet: '10.77.0.0/24' });
   });
 
