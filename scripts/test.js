@@ -2,7 +2,7 @@
 'use strict';
 // Run the compiled mocha tests. Only ever inside the sandbox:
 //   node scripts/sandbox.js -- node scripts/test.js [--grep RE] [--bail] [FILE|DIR|TIER ...]
-// With no FILE, runs dist/test/{unit,kernel,e2e,cli,cni}/**/*.test.js in that
+// With no FILE, runs dist/test/{unit,kernel,e2e,cli,cni,runtimes}/**/*.test.js in that
 // order (then any other test dir). A FILE may be given as its TypeScript
 // source (test/kernel/links.test.ts) or compiled path; a TIER as `kernel`.
 
@@ -14,7 +14,7 @@ const { assertInSandbox } = require('./sandbox-guard.js');
 const ROOT = path.resolve(__dirname, '..');
 const DIST = path.join(ROOT, 'dist', 'test');
 const SRC = path.join(ROOT, 'test');
-const TIERS = ['unit', 'kernel', 'e2e', 'cli', 'cni'];
+const TIERS = ['unit', 'kernel', 'e2e', 'cli', 'cni', 'runtimes'];
 const NOT_TESTS = new Set(['helpers', 'fixtures']);
 
 function fail(msg, code = 2) {

@@ -39,13 +39,29 @@ export function versionAtLeast(a: string, b: string): boolean {
   return true;
 }
 
+/**
+ * The versions VERSION lists for a caller that speaks `caller` (the `cniVersion` of its VERSION
+ * request; libcni sends the newest version it can read results of): those up to it. A caller
+ * cannot read a result newer than its own version, so listing one would only move the failure
+ * from loading the configuration to after the ADD: podman 4.3 (libcni 1.1, which reads results
+ * up to 1.0.0) then refuses a 1.1.0 conflist when it loads it, with "plugin type=nsnet-cni does
+ * not support config version 1.1.0", instead of failing each `podman run` after nsnet-cni has
+ * set the container up with "unsupported CNI result version". Without a caller version (or one
+ * older than every version nsnet-cni speaks), all of them.
+ */
+export function versionsFor(caller: unknown): CniVersion[] {
+  if (typeof caller !== 'string' || !/^\d+\.\d+\.\d+$/u.test(caller)) return [...SUPPORTED_VERSIONS];
+  const upTo = SUPPORTED_VERSIONS.filter((v) => versionAtLeast(caller, v));
+  return upTo.length ? upTo : [...SUPPORTED_VERSIONS];
+}
+
 /** The CNI_* variables, validated for the command. */
 export interface CniEnv {
   command: Command;
   containerId?: string;
   netns?: string;
   ifname?: string;
-  /** CNI_ARGS as key/value pairs (nsnet-cni uses none of them; they are only checked for form). */
+  /** CNI_ARGS as key/value pairs (nsnet-cni uses `IP`; the others are only checked for form). */
   args: Record<string, string>;
 }
 
@@ -137,8 +153,11 @@ export interface PluginConfig {
   hostNetns?: string;
   /** `runtimeConfig.portMappings` (the `portMappings` capability), as nsnet publishes them. */
   portMappings: PortMapping[];
-  /** `runtimeConfig.ips` (the `ips` capability): static addresses, at most one per family. */
-  ips: { ipv4?: string; ipv6?: string };
+  /**
+   * `runtimeConfig.ips` (the `ips` capability): static addresses, at most one per family (the
+   * same one twice is one). ADD merges CNI_ARGS `IP` in ({@link staticAddresses}).
+   */
+  ips: StaticIps;
   dns?: Dns;
   prevResult?: Record<string, unknown>;
   /** GC: `cni.dev/valid-attachments` (or the older spelling `cni.dev/attachments`). */
@@ -218,8 +237,12 @@ function strings(x: unknown, what: string): string[] {
   return x as string[];
 }
 
-/** Validates a decoded configuration (its version already checked). */
-export function parseConfig(conf: Record<string, unknown>, version: CniVersion): PluginConfig {
+/**
+ * Validates a decoded configuration (its version already checked). For DEL, `runtimeConfig`
+ * (ports, addresses) is not read: DEL removes what ADD made, whatever the runtime passes along
+ * (podman passes the same arguments to the DEL of a failed ADD).
+ */
+export function parseConfig(conf: Record<string, unknown>, version: CniVersion, command?: Command): PluginConfig {
   for (const k of Object.keys(conf)) {
     if (STANDARD_KEYS.includes(k) || NSNET_KEYS.includes(k) || k.includes('/')) continue; // "x/y": namespaced, another party's
     if (k === 'ipam')
@@ -277,8 +300,8 @@ export function parseConfig(conf: Record<string, unknown>, version: CniVersion):
   if (conf.args !== undefined) object(conf.args, 'args');
   if (conf.runtimeConfig !== undefined) {
     const rc = object(conf.runtimeConfig, 'runtimeConfig');
-    if (rc.portMappings !== undefined) out.portMappings = portMappings(rc.portMappings);
-    if (rc.ips !== undefined) out.ips = staticIps(rc.ips);
+    if (rc.portMappings !== undefined && command !== 'DEL') out.portMappings = portMappings(rc.portMappings);
+    if (rc.ips !== undefined && command !== 'DEL') out.ips = staticIps(rc.ips);
     // Other capabilities (bandwidth, mac, dns, …) belong to other plugins of a chain: ignored.
   }
   if (conf.dns !== undefined) out.dns = dns(conf.dns);
@@ -319,21 +342,52 @@ function portMappings(x: unknown): PortMapping[] {
   });
 }
 
-/** `runtimeConfig.ips`: addresses with or without a prefix, one IPv4 and one IPv6 at most. */
-function staticIps(x: unknown): { ipv4?: string; ipv6?: string } {
-  const out: { ipv4?: string; ipv6?: string } = {};
-  for (const s of strings(x, 'runtimeConfig.ips')) {
+/** Static addresses: at most one per family. */
+export interface StaticIps {
+  ipv4?: string;
+  ipv6?: string;
+}
+
+/**
+ * Adds addresses (with or without a prefix) to `out`, naming `source` in errors: the same
+ * address again is the same request (podman's `network reload` passes the address it already
+ * has next to the one asked for); two different addresses of one family are refused.
+ */
+function addStaticIps(out: StaticIps, list: string[], source: string, fail: (msg: string) => CniError): StaticIps {
+  for (const s of list) {
     let a: { address: string; family: 4 | 6 };
     try {
-      a = v.ip(s.includes('/') ? s.slice(0, s.indexOf('/')) : s, undefined, 'runtimeConfig.ips');
+      a = v.ip(s.includes('/') ? s.slice(0, s.indexOf('/')) : s, undefined, source);
     } catch (e) {
-      throw configError((e as Error).message);
+      throw fail((e as Error).message);
     }
     const key = a.family === 4 ? 'ipv4' : 'ipv6';
-    if (out[key] !== undefined) throw configError(`runtimeConfig.ips has more than one IPv${a.family} address`);
+    const had = out[key];
+    if (had !== undefined && had !== a.address)
+      throw fail(`${source} asks for ${a.address} while ${had} is asked for too: nsnet gives an attachment one IPv${a.family} address`);
     out[key] = a.address;
   }
   return out;
+}
+
+/** `runtimeConfig.ips` (the `ips` capability). */
+function staticIps(x: unknown): StaticIps {
+  return addStaticIps({}, strings(x, 'runtimeConfig.ips'), 'runtimeConfig.ips', configError);
+}
+
+/**
+ * The static addresses of an ADD: `runtimeConfig.ips` and CNI_ARGS `IP` (what podman sends for
+ * one `--ip`, and the `static` IPAM's convention: comma-separated, a prefix allowed), merged as
+ * one request. A malformed `IP` is error 4 (it is an environment variable); the two sources
+ * asking for different addresses of one family is error 7.
+ */
+export function staticAddresses(conf: PluginConfig, env: CniEnv): StaticIps {
+  const out = { ...conf.ips };
+  const arg = env.args.IP;
+  if (arg === undefined || arg.trim() === '') return out;
+  const list = arg.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const one of list) addStaticIps({}, [one], 'CNI_ARGS IP', envError); // form first: error 4
+  return addStaticIps(out, list, 'CNI_ARGS IP', configError);
 }
 
 function dns(x: unknown): Dns {

@@ -11,7 +11,7 @@
  *   interface names; ':' can be in neither a container id nor an interface name, so the id is
  *   unambiguous, and it reads well in `nsnet endpoint ls`;
  * - netns: CNI_NETNS; ifname: CNI_IFNAME; `runtimeConfig.portMappings` → `publish`,
- *   `runtimeConfig.ips` → a static `ipv4` / `ipv6`;
+ *   `runtimeConfig.ips` and CNI_ARGS `IP` (podman's single `--ip`) → a static `ipv4` / `ipv6`;
  * - the host namespace: the configuration's `hostNetns`, else the one the plugin runs in (for
  *   the daemon: the one its client runs in).
  *
@@ -22,12 +22,13 @@
  * and the kernel (./status.ts); VERSION lists the versions.
  */
 import { NsnetError } from '../errors';
+import type { ConnectOptions, Endpoint } from '../host-types';
 import { hostIfname } from '../devices/marks';
 import { openNetns } from '../netns';
 import { checkAttachment } from './check';
 import { CNI_ERR, CniError, NSNET_ERR, toCniError } from './codes';
 import {
-  LATEST_VERSION, SUPPORTED_VERSIONS, checkVersion, decode, parseConfig, parseEnv, replyVersion, versionAtLeast,
+  LATEST_VERSION, checkVersion, decode, parseConfig, parseEnv, replyVersion, staticAddresses, versionAtLeast, versionsFor,
   type CniEnv, type PluginConfig,
 } from './config';
 import { oneShot, type HostLease, type PluginContext } from './context';
@@ -72,7 +73,7 @@ export async function run(env: Record<string, string | undefined>, stdin: string
     const cenv = parseEnv(env);
     if (cenv.command === 'VERSION') return version(stdin);
     raw = decode(stdin);
-    const conf = parseConfig(raw, checkVersion(raw));
+    const conf = parseConfig(raw, checkVersion(raw), cenv.command);
     const needs = { CHECK: '0.4.0', GC: '1.1.0', STATUS: '1.1.0' } as Record<string, string>;
     const min = needs[cenv.command];
     if (min !== undefined && !versionAtLeast(conf.cniVersion, min))
@@ -118,7 +119,10 @@ export async function run(env: Record<string, string | undefined>, stdin: string
   }
 }
 
-/** VERSION: stdin holds `{"cniVersion": …}` (a runtime may send nothing: then the latest is used). */
+/**
+ * VERSION: stdin holds `{"cniVersion": …}`, the version the caller speaks (a runtime may send
+ * nothing: then the latest is used); the versions listed are those up to it (see versionsFor).
+ */
 function version(stdin: string): CniResponse {
   let conf: Record<string, unknown> | undefined;
   try {
@@ -126,20 +130,37 @@ function version(stdin: string): CniResponse {
   } catch {
     conf = undefined;
   }
-  return ok(`${JSON.stringify({ cniVersion: conf ? replyVersion(conf) : LATEST_VERSION, supportedVersions: SUPPORTED_VERSIONS })}\n`);
+  return ok(`${JSON.stringify({ cniVersion: conf ? replyVersion(conf) : LATEST_VERSION, supportedVersions: versionsFor(conf?.cniVersion) })}\n`);
 }
+
+/** Conflicts an attachment whose namespace is gone can cause (it keeps its address and ports). */
+const RECLAIMABLE = new Set(['ERR_PORT_IN_USE', 'ERR_ADDRESS_IN_USE']);
 
 async function add(lease: HostLease, conf: PluginConfig, env: CniEnv): Promise<unknown> {
   try {
+    const ips = staticAddresses(conf, env);
     const net = await ensureNetwork(lease.host, conf);
-    const ep = await lease.host.connect(conf.name, {
+    const options: ConnectOptions = {
       id: endpointIdOf(env.containerId!, env.ifname!),
       netns: env.netns!,
       ifname: env.ifname!,
       ...(conf.portMappings.length ? { publish: conf.portMappings } : {}),
-      ...(conf.ips.ipv4 !== undefined ? { ipv4: conf.ips.ipv4 } : {}),
-      ...(conf.ips.ipv6 !== undefined ? { ipv6: conf.ips.ipv6 } : {}),
-    });
+      ...(ips.ipv4 !== undefined ? { ipv4: ips.ipv4 } : {}),
+      ...(ips.ipv6 !== undefined ? { ipv6: ips.ipv6 } : {}),
+    };
+    let ep: Endpoint;
+    try {
+      ep = await lease.host.connect(conf.name, options);
+    } catch (e) {
+      // A runtime that cannot enter a container's namespace any more (it vanished in a crash)
+      // never calls DEL for it (podman 4.3's `rm -f`): the dead attachment keeps its address
+      // and ports. When this ADD needs one of them, remove the attachments whose namespace is
+      // gone (NetworkHost.gc(), as `nsnet gc` does) and try once more; else the conflict stands.
+      if (!(e instanceof NsnetError) || !RECLAIMABLE.has(e.code)) throw e;
+      const reclaimed = await lease.host.gc().then((r) => r.endpoints.length > 0, () => false);
+      if (!reclaimed) throw e;
+      ep = await lease.host.connect(conf.name, options);
+    }
     const hostMac = ep.hostIfname === undefined ? undefined : (await lease.netlink.links.find(ep.hostIfname))?.mac;
     const internal = 'internal' in net && net.internal;
     const mtu = 'mtu' in net ? net.mtu : 1500;

@@ -236,7 +236,9 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
     it('VERSION lists the versions; ADD in CNI 0.3.1 and 0.4.0 prints results of that shape', async () => {
       const v = await call({ command: 'VERSION', config: { cniVersion: '0.4.0' } });
       assert.equal(v.exitCode, 0);
-      assert.deepEqual(v.json, { cniVersion: '0.4.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+      assert.deepEqual(v.json, { cniVersion: '0.4.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0'] }, 'the versions up to the caller\'s');
+      const v11 = await call({ command: 'VERSION', config: { cniVersion: '1.1.0' } });
+      assert.deepEqual(v11.json, { cniVersion: '1.1.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
       const latest = await call({ command: 'VERSION', config: '' });
       assert.equal(latest.json.cniVersion, '1.1.0');
       for (const version of ['0.3.1', '0.4.0', '1.0.0']) {

@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { NetlinkError, NsnetError } from '../../lib/errors';
 import { CniError, toCniError } from '../../lib/cni/codes';
-import { decode, parseConfig, parseEnv, versionAtLeast } from '../../lib/cni/config';
+import { decode, parseConfig, parseEnv, staticAddresses, versionAtLeast } from '../../lib/cni/config';
 import { run } from '../../lib/cni/plugin';
 import { decodeReply, decodeRequest, encodeReply, encodeRequest, frameLength, ProtocolError } from '../../lib/cni/protocol';
 import { buildResult } from '../../lib/cni/result';
@@ -59,6 +59,24 @@ describe('nsnet-cni (no kernel)', () => {
     assert.ok(versionAtLeast('1.0.0', '0.4.0') && !versionAtLeast('0.3.1', '0.4.0') && versionAtLeast('1.1.0', '1.1.0'));
   });
 
+  it('static addresses: runtimeConfig.ips and CNI_ARGS IP (podman\'s --ip) merged; the same address twice is one; DEL reads neither', () => {
+    const env = (args: string) => parseEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc', CNI_NETNS: '/run/netns/x', CNI_IFNAME: 'eth0', CNI_ARGS: args });
+    const conf = (ips?: string[]) => parseConfig({ ...base, ...(ips ? { runtimeConfig: { ips } } : {}) }, '1.1.0');
+    assert.deepEqual(conf(['10.0.0.5', '10.0.0.5/24', 'fd00::5']).ips, { ipv4: '10.0.0.5', ipv6: 'fd00::5' }, 'podman\'s reload passes the address twice');
+    assert.deepEqual(staticAddresses(conf(), env('IgnoreUnknown=1;K8S_POD_NAME=a;IP=10.0.0.7')), { ipv4: '10.0.0.7' });
+    assert.deepEqual(staticAddresses(conf(), env('IP=10.0.0.7/24,fd00::7')), { ipv4: '10.0.0.7', ipv6: 'fd00::7' }, 'comma-separated, with prefixes');
+    assert.deepEqual(staticAddresses(conf(['10.0.0.7']), env('IP=10.0.0.7')), { ipv4: '10.0.0.7' });
+    assert.deepEqual(staticAddresses(conf(['fd00::8']), env('IP=10.0.0.7')), { ipv4: '10.0.0.7', ipv6: 'fd00::8' });
+    assert.deepEqual(staticAddresses(conf(), env('IP=')), {});
+    assert.deepEqual(staticAddresses(conf(), env('K8S_POD_NAME=a')), {});
+    assert.equal(codeOf(() => staticAddresses(conf(['10.0.0.8']), env('IP=10.0.0.7'))), 7, 'two different IPv4 addresses');
+    assert.equal(codeOf(() => staticAddresses(conf(), env('IP=10.0.0.7,10.0.0.9'))), 7);
+    assert.equal(codeOf(() => staticAddresses(conf(), env('IP=10.0.0.300'))), 4, 'a malformed CNI_ARGS IP');
+    assert.match((() => { try { staticAddresses(conf(['10.0.0.8']), env('IP=10.0.0.7')); } catch (e) { return (e as Error).message; } return ''; })(), /CNI_ARGS IP asks for 10\.0\.0\.7 while 10\.0\.0\.8 is asked for too/u);
+    const del = parseConfig({ ...base, runtimeConfig: { ips: ['10.0.0.5', '10.0.0.6'], portMappings: [{ hostPort: 0, containerPort: 80 }] } }, '1.1.0', 'DEL');
+    assert.deepEqual({ ips: del.ips, ports: del.portMappings }, { ips: {}, ports: [] }, 'DEL does not read what it does not use');
+  });
+
   it('prints results in the shape of each version and merges a prevResult', () => {
     const a = { endpoint: ep, hostMac: '6a:00:00:00:00:01', mtu: 1500, internal: false, sandbox: '/run/netns/c' };
     const r11 = buildResult('1.1.0', a, undefined);
@@ -108,8 +126,16 @@ describe('nsnet-cni (no kernel)', () => {
   });
 
   it('run(): VERSION, and requests refused before anything is opened', async () => {
+    // The versions up to the caller's: podman 4.3's libcni asks with 1.0.0 and cannot read 1.1.0 results.
     const v = await run({ CNI_COMMAND: 'VERSION' }, '{"cniVersion":"0.3.1"}');
-    assert.deepEqual(JSON.parse(v.stdout), { cniVersion: '0.3.1', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+    assert.deepEqual(JSON.parse(v.stdout), { cniVersion: '0.3.1', supportedVersions: ['0.3.0', '0.3.1'] });
+    const all = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
+    for (const [stdin, cniVersion, listed] of [
+      ['{"cniVersion":"1.0.0"}', '1.0.0', ['0.3.0', '0.3.1', '0.4.0', '1.0.0']], ['{"cniVersion":"1.1.0"}', '1.1.0', all],
+      ['{"cniVersion":"1.2.0"}', '1.1.0', all], ['{"cniVersion":"0.2.0"}', '1.1.0', all], ['{"cniVersion":"x"}', '1.1.0', all], ['', '1.1.0', all], ['nope', '1.1.0', all],
+    ] as [string, string, string[]][]) {
+      assert.deepEqual(JSON.parse((await run({ CNI_COMMAND: 'VERSION' }, stdin)).stdout), { cniVersion, supportedVersions: listed }, `VERSION with ${JSON.stringify(stdin)}`);
+    }
     const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc', CNI_NETNS: '/run/netns/none', CNI_IFNAME: 'eth0' };
     for (const [stdin, code, version] of [
       ['not json', 6, '1.1.0'], ['{"cniVersion":"0.1.0","name":"a","type":"t"}', 1, '1.1.0'], ['{"cniVersion":"0.4.0","type":"t"}', 7, '0.4.0'],
