@@ -193,6 +193,11 @@ export interface EndpointFields extends EndpointDnsNames {
   ports: PortMapping[];
   /** Container mode: the endpoint id whose namespace this one shares. */
   target?: string;
+  /**
+   * The container's end of the link was left in the host namespace under this name for the
+   * caller to move into `netns` and configure ({@link ConnectOptions.handOver}).
+   */
+  handOver?: string;
 }
 
 /** An endpoint (a container's attachment to a network) as the store records it: addresses without prefix. */
@@ -346,6 +351,18 @@ export interface ConnectOptions {
   name?: string;
   /** More names for it on this network's resolver (Docker's `--network-alias`, CNI `aliases`). */
   aliases?: string[];
+  /**
+   * Bridge, overlay: leave the container's end of the veth in the host namespace under this
+   * name (MAC and MTU set, down, no address) instead of making it in `netns`: the caller moves
+   * it into `netns` and configures it itself — its addresses, MAC, gateways and routes are the
+   * returned endpoint's. That is how runtimes that move interfaces themselves work (Docker's
+   * remote network drivers). `netns` is still required and recorded — the absolute path the
+   * namespace has or will have (it need not exist yet: Docker makes it when the container
+   * starts) — and gc() removes the endpoint once that namespace is gone and the interface is no
+   * longer waiting in the host namespace. Not with `ifname` (the caller names the interface
+   * when it moves it).
+   */
+  handOver?: string;
 }
 
 /** A connected endpoint. Fields a driver doesn't have are absent. */

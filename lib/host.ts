@@ -11,7 +11,7 @@ import { NsnetError, invalid } from './errors';
 import { VethReaper } from './devices/reaper';
 import type { Attachment, Driver, DriverContext, DriverFirewall, InUse, NetworkOption, Recorded, UndoLog } from './drivers/driver';
 import { NetworkGone, driverFirewall } from './drivers/driver';
-import type { ConnectOptions, Endpoint, EndpointRecord, GcReport, Network, NetworkHostOptions, NetworkInspect, NetworkRecord, NetworkSpec, PlainNetworkRecord, ReconcileReport } from './host-types';
+import type { ConnectOptions, Endpoint, EndpointRecord, GcReport, Network, NetworkHostOptions, NetworkInspect, NetworkRecord, NetworkSpec, PlainNetworkRecord, PortMapping, ReconcileReport } from './host-types';
 import { DEFAULT_NETWORK_SPEC, driverOf, drivers, findDriver } from './drivers/registry';
 import { faultPoint } from './faults';
 import { Firewall } from './firewall/firewall';
@@ -44,7 +44,7 @@ export const PREDEFINED_NETWORKS = ['host', 'none', 'container'] as const;
 
 /** Every createNetwork option some driver takes (each driver refuses the others). */
 const NETWORK_OPTIONS: readonly NetworkOption[] = [...new Set(drivers.flatMap((d) => d.networkOptions))];
-const CONNECT_OPTIONS = ['netns', 'ifname', 'ipv4', 'ipv6', 'publish', 'ports', 'target'] as const;
+const CONNECT_OPTIONS = ['netns', 'ifname', 'ipv4', 'ipv6', 'publish', 'ports', 'target', 'handOver'] as const;
 /** What every endpoint may carry, whatever its driver (names resolve where the network has DNS). */
 const NAME_OPTIONS = ['name', 'aliases'] as const;
 
@@ -359,15 +359,23 @@ export class NetworkHost {
       throw invalid('ERR_INVALID_ARGUMENT', `${k} does not apply to a ${driver.name} endpoint${driver.whyNot?.(k) ?? ''}`, { option: k, driver: driver.name });
     }
     const req: Attachment = { id };
+    if (opts.handOver !== undefined && opts.ifname !== undefined) throw invalid('ERR_INVALID_ARGUMENT', 'ifname does not apply with handOver: the caller names the interface when it moves it', { option: 'ifname' });
+    const handOver = opts.handOver === undefined ? undefined : v.ifname(opts.handOver, 'handOver');
     if (driver.ownsNetns) {
       if (opts.netns === undefined) throw invalid('ERR_INVALID_ARGUMENT', `connecting to a ${driver.name} network needs the container's netns`, { option: 'netns' });
-      const ns = openNetns(opts.netns); // the namespace must exist (ERR_NETNS_NOT_FOUND)
-      ns.close();
-      req.netns = ns.path;
+      if (handOver !== undefined) {
+        // The caller makes the namespace when it likes (Docker: when the container starts).
+        if (typeof opts.netns !== 'string' || !opts.netns.startsWith('/')) throw invalid('ERR_INVALID_ARGUMENT', 'with handOver, netns must be the absolute path the namespace will have', { option: 'netns' });
+        req.netns = opts.netns;
+      } else {
+        const ns = openNetns(opts.netns); // the namespace must exist (ERR_NETNS_NOT_FOUND)
+        ns.close();
+        req.netns = ns.path;
+      }
     }
     if (opts.target !== undefined) req.target = opts.target;
     const ports = driver.portsFrom === 'publish' ? normalizePublish(opts.publish) : driver.portsFrom === 'ports' ? normalizeClaims(opts.ports) : [];
-    const ifname = driver.connectOptions.includes('ifname') ? v.ifname(opts.ifname ?? 'eth0', 'ifname') : undefined;
+    const ifname = driver.connectOptions.includes('ifname') ? v.ifname(handOver ?? opts.ifname ?? 'eth0', 'ifname') : undefined;
     return this.operation(async (tx, undo) => {
       const net = this.network(tx, network);
       if (!net || net.driver !== driver.name) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
@@ -375,7 +383,7 @@ export class NetworkHost {
       const key = epKey(network, id);
       const existing = tx.get<EndpointRecord>(ENDPOINTS, key);
       if (existing) {
-        const same = existing.netns === want.netns && existing.ifname === ifname && existing.target === want.target &&
+        const same = existing.netns === want.netns && existing.ifname === ifname && existing.target === want.target && existing.handOver === handOver &&
           existing.name === names.name && JSON.stringify(existing.aliases) === JSON.stringify(names.aliases) &&
           (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
           JSON.stringify(existing.ports.map((p) => ({ ...p, hostPort: 0 }))) === JSON.stringify(ports.map((p) => ({ ...p, hostPort: 0 })));
@@ -385,7 +393,7 @@ export class NetworkHost {
       if ('internal' in net && net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
       const rec: EndpointRecord = {
         id, network, ...(want.netns !== undefined ? { netns: want.netns } : {}), ...(ifname !== undefined ? { ifname } : {}),
-        ...(want.target !== undefined ? { target: want.target } : {}), ...names,
+        ...(want.target !== undefined ? { target: want.target } : {}), ...(handOver !== undefined ? { handOver } : {}), ...names,
         ports: ports.length ? resolvePorts(tx, ports, await this.boundSockets(socketProtocols(ports))) : [],
         created: new Date().toISOString(),
       };
@@ -403,6 +411,39 @@ export class NetworkHost {
       await this.attach(driver, net, rec, undo);
       tx.put(ENDPOINTS, key, rec);
       recordClaims(tx, key, rec.ports);
+      return endpointsOf(tx, network).find((e) => e.id === id)!;
+    });
+  }
+
+  /**
+   * Replaces the ports a connected endpoint publishes (bridge, overlay) with `publish`: the
+   * port ledger and the firewall change in one operation; `[]` unpublishes them all. For
+   * callers that learn the ports after the endpoint exists (Docker's remote driver protocol
+   * publishes in ProgramExternalConnectivity, after Join). The endpoint's own ports may be
+   * asked for again; a port another endpoint or a host process holds is refused and nothing
+   * changes. Returns the endpoint (free ports asked for with `hostPort: 0` filled in).
+   * @throws ERR_ENDPOINT_NOT_FOUND, ERR_PORT_IN_USE, ERR_NETWORK_INTERNAL, ERR_INVALID_PORT,
+   *   ERR_INVALID_ARGUMENT (the endpoint's driver publishes no ports)
+   */
+  async publish(network: string, id: string, publish: PortMapping[]): Promise<Endpoint> {
+    v.networkName(network);
+    v.endpointId(id);
+    const ports = normalizePublish(publish);
+    return this.operation(async (tx, undo) => {
+      const key = epKey(network, id);
+      const rec = tx.get<EndpointRecord>(ENDPOINTS, key);
+      const net = this.network(tx, network);
+      if (!rec || !net) throw new NsnetError('ERR_ENDPOINT_NOT_FOUND', `endpoint ${id} is not connected to ${network}`, { network, endpoint: id });
+      const driver = driverOf(net);
+      if (driver.portsFrom !== 'publish' || !driver.republish) throw invalid('ERR_INVALID_ARGUMENT', `a ${driver.name} endpoint publishes no ports`, { driver: driver.name });
+      if ('internal' in net && net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
+      // Its own claims go first, so that it may keep a port it holds.
+      recordClaims(tx, key, rec.ports, true);
+      const next: EndpointRecord = { ...rec, ports: ports.length ? resolvePorts(tx, ports, await this.boundSockets(socketProtocols(ports))) : [] };
+      await this.realize(net);
+      await driver.republish(this.ctx, net as never, rec, next, undo);
+      tx.put(ENDPOINTS, key, next);
+      recordClaims(tx, key, next.ports);
       return endpointsOf(tx, network).find((e) => e.id === id)!;
     });
   }

@@ -65,6 +65,8 @@ export class Maintenance {
     for (const { value: ep } of tx.list<EndpointRecord>(ENDPOINTS)) {
       // Host mode has nothing in the kernel to outlive; a live namespace is the endpoint's.
       if (ep.netns === undefined || alive(ep.netns)) continue;
+      // Handed over and not moved yet (or moved back out): the caller makes its namespace later.
+      if (ep.handOver !== undefined && (await this.ctx.host.links.find(ep.handOver))) continue;
       // The namespace is gone (a macvlan child went with it; a veth's host end did too, but the
       // firewall elements and the retired-link bookkeeping remain).
       const net = known.get(ep.network);

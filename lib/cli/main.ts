@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { type Io, Context, example } from './context';
 import { registerDemo } from './demo/command';
+import { registerDockerPlugin } from './docker-plugin';
 import { registerEndpoint } from './endpoint';
 import { EXIT, asNsnetError, errorDocument, errorLine, exitStatus, usage } from './exit';
 import { registerMaintenance } from './maintenance';
@@ -16,7 +17,7 @@ import { registerNetwork } from './network';
 
 /** The command table: one function per group; adding a command is adding a function here. */
 const COMMANDS: ((program: Command, ctx: Context) => void)[] = [
-  registerNetwork, registerEndpoint, registerNetns, registerMaintenance, registerDemo,
+  registerNetwork, registerEndpoint, registerNetns, registerMaintenance, registerDemo, registerDockerPlugin,
 ];
 
 function version(): string {

@@ -37,13 +37,19 @@ export interface VethEndpoint {
 /**
  * Attaches a container: the veth pair (peer created in the container namespace as `ifname`),
  * then the container side's address, loopback and default route. Undone if any step fails.
- * @throws ERR_IFNAME_IN_USE (the container has an interface of that name: nothing is made);
- *   ERR_NAME_IN_USE (a link of the host end's name exists and is not this endpoint's)
+ * With `handOver`, the peer is made in the host namespace under that name instead (its MAC and
+ * MTU set, nothing else) for the caller to move into the container and configure.
+ * @throws ERR_IFNAME_IN_USE (the container — with `handOver`, the host — has an interface of
+ *   that name: nothing is made); ERR_NAME_IN_USE (a link of the host end's name exists and is
+ *   not this endpoint's)
  */
-export async function attachVeth(host: Netlink, net: VethBridge, ep: VethEndpoint, netns: NetnsSpec): Promise<void> {
-  const c = await Netlink.open({ netns });
+export async function attachVeth(host: Netlink, net: VethBridge, ep: VethEndpoint, netns: NetnsSpec, handOver?: string): Promise<void> {
+  const c = handOver === undefined ? await Netlink.open({ netns }) : host;
+  const close = (): void => { if (c !== host) c.close(); };
   try {
-    await assertIfnameFree(c, ep.ifname, netns);
+    if (handOver === undefined) await assertIfnameFree(c, ep.ifname, netns);
+    else if (await host.links.find(handOver))
+      throw new NsnetError('ERR_IFNAME_IN_USE', `the host namespace already has an interface named ${handOver}: choose another name to hand over`, { ifname: handOver });
     const veth = {
       kind: 'veth' as const,
       name: ep.hostIfname,
@@ -56,7 +62,7 @@ export async function attachVeth(host: Netlink, net: VethBridge, ep: VethEndpoin
       // An IPv4-only network's veths carry no IPv6 at all: otherwise every new port's DAD and MLD
       // multicast is flooded to every other port, and connects slow down with the container count.
       ...(net.subnet6 ? {} : { addrGenMode: 'none' as const }),
-      peer: { name: ep.ifname, netns, mac: ep.mac, mtu: net.mtu },
+      peer: handOver === undefined ? { name: ep.ifname, netns, mac: ep.mac, mtu: net.mtu } : { name: handOver, mac: ep.mac, mtu: net.mtu },
     };
     try {
       await host.links.add(veth);
@@ -72,9 +78,10 @@ export async function attachVeth(host: Netlink, net: VethBridge, ep: VethEndpoin
       await host.links.add(veth);
     }
   } catch (e) {
-    c.close();
+    close();
     throw e;
   }
+  if (handOver !== undefined) return; // the caller configures it where it moves it
   try {
     await configureContainer(c, {
       ifname: ep.ifname, ipv4: ep.ipv4, prefix: Number(net.subnet.split('/')[1]), ipv6: ep.ipv6, gateway: ep.gateway, gateway6: ep.gateway6,
@@ -84,7 +91,7 @@ export async function attachVeth(host: Netlink, net: VethBridge, ep: VethEndpoin
     await host.links.remove(ep.hostIfname).catch(() => undefined);
     throw e;
   } finally {
-    c.close();
+    close();
   }
 }
 

@@ -28,7 +28,7 @@ const { bridgeUp, ...endpoints } = bridgedEndpoints<BridgeNetworkRecord>((net) =
 export const bridgeDriver: Driver<BridgeNetworkRecord> = {
   name: 'bridge',
   networkOptions: ['bridge', 'subnet', 'gateway', 'ipRange', 'subnet6', 'gateway6', 'mtu', 'icc', 'internal', 'ipMasquerade', 'dns'],
-  connectOptions: ['netns', 'ifname', 'ipv4', 'ipv6', 'publish'],
+  connectOptions: ['netns', 'ifname', 'ipv4', 'ipv6', 'publish', 'handOver'],
   whyNot: (option) => (option === 'ports' ? ': ports are claims of host-mode containers; publish them with `publish`' : undefined),
   ownsNetns: true,
   addressed: true,

@@ -8,6 +8,7 @@ import { hostIfname, RETIRED_GROUP } from '../devices/marks';
 import { attachVeth, removeVeth, retireVeth, unretireVeth, type VethBridge } from '../devices/veth';
 import { faultPoint } from '../faults';
 import type { FirewallEndpoint, FirewallNetwork } from '../firewall/elements';
+import type { FirewallPort } from '../firewall/published';
 import type { BridgeEndpointRecord, EndpointRecord, NetworkInspect, NetworkRecord } from '../host-types';
 import type { Link } from '../netlink/link-types';
 import { NetworkGone, type Driver, type DriverContext, type HealState, type UndoLog } from './driver';
@@ -18,7 +19,7 @@ export interface BridgedView {
   firewall: FirewallNetwork;
 }
 
-type EndpointSteps<N extends NetworkRecord> = Required<Pick<Driver<N>, 'complete' | 'attach' | 'detach' | 'forget' | 'firewallNetwork' | 'firewallEndpoint' | 'healEndpoint' | 'ownsLink'>> & {
+type EndpointSteps<N extends NetworkRecord> = Required<Pick<Driver<N>, 'complete' | 'attach' | 'republish' | 'detach' | 'forget' | 'firewallNetwork' | 'firewallEndpoint' | 'healEndpoint' | 'ownsLink'>> & {
   bridgeUp(ctx: DriverContext, net: N): Promise<Pick<NetworkInspect, 'bridgeUp'>>;
 };
 
@@ -31,6 +32,11 @@ function fwEndpoint(ep: EndpointRecord, bridge: string): FirewallEndpoint {
 function gone(e: unknown): boolean {
   return (e instanceof NetlinkError && e.code === 'ENODEV') ||
     (e instanceof NsnetError && (e.code === 'ERR_FIREWALL_MISSING' || e.code === 'ERR_NETWORK_NOT_FOUND'));
+}
+
+/** An endpoint's published ports as the firewall publishes them (aimed at its addresses). */
+function fwPorts(ep: EndpointRecord): FirewallPort[] {
+  return ep.ports.map((p) => ({ ...p, ...(ep.ipv4 !== undefined ? { containerIp: ep.ipv4 } : {}), ...(ep.ipv6 !== undefined ? { containerIp6: ep.ipv6 } : {}) }));
 }
 
 /** Puts a retired (or deleted) endpoint back: veth on its bridge, its firewall elements. */
@@ -50,7 +56,7 @@ export function bridgedEndpoints<N extends NetworkRecord & { bridge: string }>(v
       const v = view(net);
       const ep = rec as BridgeEndpointRecord;
       try {
-        await attachVeth(ctx.host, v.veth, ep, ep.netns);
+        await attachVeth(ctx.host, v.veth, ep, ep.netns, ep.handOver);
       } catch (e) {
         // This process believed the bridge was there; someone removed it (ENODEV naming it as master).
         throw gone(e) ? new NetworkGone(net.name, e as Error) : e;
@@ -66,6 +72,20 @@ export function bridgedEndpoints<N extends NetworkRecord & { bridge: string }>(v
       }
       undo(() => ctx.firewall.disconnectEndpoint(fwEndpoint(ep, v.veth.bridge)));
       faultPoint('connect:published');
+    },
+
+    async republish(ctx, _net, ep, next, undo) {
+      if (ep.ports.length) await ctx.firewall.unpublish(ep.id, fwPorts(ep));
+      try {
+        if (next.ports.length) await ctx.firewall.publish(next.id, fwPorts(next));
+      } catch (e) {
+        if (ep.ports.length) await ctx.firewall.publish(ep.id, fwPorts(ep)).catch(() => undefined);
+        throw e;
+      }
+      undo(async () => {
+        if (next.ports.length) await ctx.firewall.unpublish(next.id, fwPorts(next));
+        if (ep.ports.length) await ctx.firewall.publish(ep.id, fwPorts(ep));
+      });
     },
 
     async detach(ctx, net, rec, undo) {

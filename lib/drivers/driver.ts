@@ -19,7 +19,7 @@ import type { ConnectOptions, EndpointRecord, NetworkDriver, NetworkInspect, Net
  * The firewall as drivers use it (netavark's `FirewallDriver`): made sure of once per host
  * before the first change, and again after a step found its tables gone.
  */
-export interface DriverFirewall extends Pick<Firewall, 'addNetwork' | 'removeNetwork' | 'connectEndpoint' | 'disconnectEndpoint'> {
+export interface DriverFirewall extends Pick<Firewall, 'addNetwork' | 'removeNetwork' | 'connectEndpoint' | 'disconnectEndpoint' | 'publish' | 'unpublish'> {
   /** Makes sure nsnet's tables exist (cheap once made sure of). */
   ensure(): Promise<void>;
   /** Forgets that the tables were made sure of: the next ensure() checks again. */
@@ -40,6 +40,8 @@ export function driverFirewall(fw: Firewall): DriverFirewall {
     removeNetwork: (n) => fw.removeNetwork(n),
     connectEndpoint: (e) => fw.connectEndpoint(e),
     disconnectEndpoint: (e) => fw.disconnectEndpoint(e),
+    publish: (id, ports) => fw.publish(id, ports),
+    unpublish: (id, ports) => fw.unpublish(id, ports),
   };
 }
 
@@ -166,6 +168,11 @@ export interface Driver<N extends NetworkRecord = NetworkRecord> {
   complete?(net: N, ep: EndpointRecord): void;
   /** connect: the endpoint's kernel side (and firewall elements), compensations registered with `undo`. */
   attach(ctx: DriverContext, net: N, ep: EndpointRecord, undo: UndoLog): Promise<void>;
+  /**
+   * publish: the connected endpoint `ep` publishes `next.ports` instead of its own (already
+   * checked against the ledger), compensations registered with `undo`.
+   */
+  republish?(ctx: DriverContext, net: N, ep: EndpointRecord, next: EndpointRecord, undo: UndoLog): Promise<void>;
   /** disconnect: undoes attach, compensations registered with `undo`. */
   detach(ctx: DriverContext, net: N, ep: EndpointRecord, undo: UndoLog): Promise<void>;
   /** gc: the endpoint's namespace is gone; removes what of it remains outside (veth host end, firewall elements). */

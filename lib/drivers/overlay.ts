@@ -62,7 +62,7 @@ const { bridgeUp, ...endpoints } = bridgedEndpoints<OverlayNetworkRecord>(view);
 export const overlayDriver: Driver<OverlayNetworkRecord> = {
   name: 'overlay',
   networkOptions: ['subnet', 'mtu', 'vni', 'vxlanPort', 'hostPrefix', 'ipMasquerade', 'dns'],
-  connectOptions: ['netns', 'ifname', 'ipv4', 'publish'],
+  connectOptions: ['netns', 'ifname', 'ipv4', 'publish', 'handOver'],
   ownsNetns: true,
   addressed: true,
   portsFrom: 'publish',
