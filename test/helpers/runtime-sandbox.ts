@@ -11,7 +11,10 @@
  * - a private /run (named namespaces, runtime state, the nsnet-cni daemon socket);
  * - /var/lib as an overlay whose writes land in a tmpfs (libcni's cache /var/lib/cni,
  *   host-local's leases, anything else a runtime writes there by default);
- * - a sysfs of its own, cgroup2 read-only (the runtime is told not to create cgroups);
+ * - a sysfs of its own, cgroup2 read-only (the runtime is told not to create cgroups); or, with
+ *   `cgroups` (dockerd, whose runc cannot run without them), a cgroup namespace with the host's
+ *   hierarchies mounted writable: the runtime is told to put its cgroups under one parent
+ *   named after the sandbox ({@link RuntimeSandbox.cgroupParent}), removed at teardown;
  * - any directory the runtime's driver binds over a system one (`binds`: e.g. a private
  *   /etc/containers), so the runtime and every process it spawns read the test's
  *   configuration from the standard places.
@@ -81,7 +84,7 @@ mkdir -p "$D/ovl/up" "$D/ovl/work"
 mount -t overlay -o "lowerdir=/var/lib,upperdir=$D/ovl/up,workdir=$D/ovl/work" rt-varlib /var/lib
 while [ $# -ge 2 ]; do mount --bind "$1" "$2"; shift 2; done
 mount -t sysfs rt-sys /sys
-mount -t cgroup2 -o ro rt-cgroup /sys/fs/cgroup 2>/dev/null || true
+if [ -n "\${CGROUPS:-}" ]; then eval "$CGROUP_MOUNTS"; else mount -t cgroup2 -o ro rt-cgroup /sys/fs/cgroup 2>/dev/null || true; fi
 ip link set lo up
 ip netns add ext
 ip link add up0 type veth peer name eth0 netns ext
@@ -111,6 +114,8 @@ export interface ExecOptions {
 export interface RuntimeSandboxOptions {
   /** A short tag for the working directory's name. */
   prefix: string;
+  /** A cgroup namespace with writable hierarchies (see the file's comment). */
+  cgroups?: boolean;
   /**
    * Directories to bind over system ones, `[relative to the work dir, absolute target]`; the
    * source is created (empty) when missing, the target must exist.
@@ -135,7 +140,14 @@ export class RuntimeSandbox {
     readonly pid: number,
     /** A busybox root filesystem for `--rootfs` (shared by the sandbox's containers). */
     readonly rootfs: string,
+    /** Whether it has a cgroup namespace of its own (commands then run in it). */
+    private readonly cgroupns = false,
   ) {}
+
+  /** The cgroup (relative to the sandbox's cgroup namespace) a runtime puts its cgroups under. */
+  get cgroupParent(): string {
+    return `/${path.basename(this.dir)}`;
+  }
 
   /** Makes the namespaces and the world in them; torn down after the test or describe that made it. */
   static async start(opts: RuntimeSandboxOptions): Promise<RuntimeSandbox> {
@@ -156,6 +168,7 @@ export class RuntimeSandbox {
         }
         await gone;
       }
+      if (opts.cgroups) removeCgroups(`/${path.basename(dir)}`);
       fs.rmSync(dir, { recursive: true, force: true });
     };
     registerCleanup(stop, `stop the runtime sandbox ${dir}`);
@@ -171,9 +184,9 @@ export class RuntimeSandbox {
       fs.mkdirSync(src, { recursive: true });
       bindArgs.push(src, target);
     }
-    child = spawn('unshare', ['--net', '--mount', '--pid', '--fork', '--mount-proc', '--propagation', 'private', '--', 'bash', '-c', INIT, 'init', dir, ...bindArgs], {
+    child = spawn('unshare', ['--net', '--mount', '--pid', '--fork', '--mount-proc', '--propagation', 'private', ...(opts.cgroups ? ['--cgroup'] : []), '--', 'bash', '-c', INIT, 'init', dir, ...bindArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', REAPER },
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', REAPER, ...(opts.cgroups ? { CGROUPS: '1', CGROUP_MOUNTS: cgroupMounts() } : {}) },
     });
     let out = '';
     child.stdout!.on('data', (d) => { out += d; });
@@ -186,14 +199,14 @@ export class RuntimeSandbox {
     // PID 1 of the new pid namespace is the process unshare forked (its pid as seen from here).
     init = Number(fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/u)[0]);
     if (!(init > 0)) throw new Error(`the runtime sandbox's PID 1 is not to be found (unshare is ${child.pid})`);
-    return new RuntimeSandbox(dir, init, rootfs);
+    return new RuntimeSandbox(dir, init, rootfs, opts.cgroups === true);
   }
 
   /** Runs a command inside the namespaces (as a process of the private pid namespace). */
   exec(cmd: string, args: string[] = [], opts: ExecOptions = {}): Promise<ExecResult> {
     const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...opts.env };
     return new Promise((resolve, reject) => {
-      const p = spawn('nsenter', ['-t', String(this.pid), '-n', '-m', '-p', '--wd=/', '--', cmd, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const p = spawn('nsenter', ['-t', String(this.pid), '-n', '-m', '-p', ...(this.cgroupns ? ['-C'] : []), '--wd=/', '--', cmd, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (d) => { stdout += d; });
@@ -265,6 +278,25 @@ export class RuntimeSandbox {
     const r = await this.exec('ls', ['-1', dir]);
     return r.code === 0 ? r.stdout.split('\n').filter(Boolean) : [];
   }
+}
+
+/**
+ * A shell snippet mounting this process's cgroup hierarchies writable on /sys/fs/cgroup (as
+ * seen from a cgroup namespace made here): each v1 hierarchy of /proc/self/cgroup, or cgroup2.
+ */
+function cgroupMounts(): string {
+  const hierarchies = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').map((l) => l.split(':')[1]).filter((h): h is string => !!h);
+  const lines = ['mount -t tmpfs -o mode=0755 rt-cgroups /sys/fs/cgroup'];
+  if (hierarchies.length === 0) lines.push('mount -t cgroup2 rt-cgroup2 /sys/fs/cgroup');
+  // Where a host mounts them: /sys/fs/cgroup/memory, /sys/fs/cgroup/systemd for name=systemd (runc looks there).
+  for (const h of hierarchies) lines.push(`mkdir -p '/sys/fs/cgroup/${h.replace(/^name=/u, '')}' && mount -t cgroup -o '${h.startsWith('name=') ? `none,${h}` : h}' rt-cgroup '/sys/fs/cgroup/${h.replace(/^name=/u, '')}'`);
+  return lines.join('\n');
+}
+
+/** Removes the cgroups a runtime made under `parent` (in a cgroup namespace rooted where the sandbox's was). */
+function removeCgroups(parent: string): void {
+  spawnSync('unshare', ['--mount', '--cgroup', '--propagation', 'private', '--', 'bash', '-c',
+    `${cgroupMounts()}\nfor d in /sys/fs/cgroup/*${parent} /sys/fs/cgroup${parent}; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done; true`], { stdio: 'ignore' });
 }
 
 /** A busybox-static root filesystem: /bin with the applets, /www/cgi-bin/who, the mount points. */
