@@ -37,7 +37,7 @@ async function npmAsync(args: string[], cwd: string, env: NodeJS.ProcessEnv): Pr
 function copyCheckout(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-pack-src-'));
   registerCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
-  for (const entry of ['package.json', 'binding.gyp', 'README.md', 'CHANGELOG.md', 'LICENSE', 'native', 'esm', 'dist', 'bin', 'scripts']) {
+  for (const entry of ['package.json', 'binding.gyp', 'README.md', 'CHANGELOG.md', 'LICENSE', 'native', 'esm', 'dist', 'bin', 'scripts', 'systemd']) {
     const from = path.join(ROOT, entry);
     if (fs.existsSync(from)) fs.cpSync(from, path.join(dir, entry), { recursive: true });
   }
@@ -98,7 +98,7 @@ describe('package: npm pack, install from the tarball, use', function () {
     assert.ok(prebuilds.some((f) => f.endsWith('.node')), `npm run prebuild made a .node (${prebuilds})`);
     const { tarball, files } = pack(src);
 
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'esm/index.mjs', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'native/addon.cc'])
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'esm/index.mjs', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'native/addon.cc', 'systemd/nsnet-docker-plugin.service'])
       assert.ok(files.includes(f), `${f} is in the package`);
     assert.ok(files.some((f) => /^prebuilds\/linux-x64\/.+\.node$/.test(f)), 'the prebuild is in the package');
     assert.ok(files.includes('prebuilds/linux-x64/nsnet-cni'), 'the CNI client is prebuilt too');
