@@ -1,4 +1,5 @@
 /** `nsnet connect | disconnect | port` as processes, with real traffic through what they made. */
+import { readResolvConf } from '../../lib/dns/resolvconf';
 import * as assert from 'node:assert/strict';
 import { makeNetns, useSandbox } from '../helpers/sandbox';
 import { ipJson, sh } from '../helpers/oracle';
@@ -57,6 +58,8 @@ describe('cli: connect, disconnect, port', function () {
     const ep = json(run(['--json', 'connect', 'app', 'c2', '--netns', `/var/run/netns/${c}`, '--ip', '172.20.0.50', '--ifname', 'eth1', '-p', '80']));
     assert.deepEqual({ ...ep, ports: undefined, hostIfname: undefined }, {
       id: 'c2', network: 'app', driver: 'bridge', netns: `/var/run/netns/${c}`, ifname: 'eth1', mac: '02:42:ac:14:00:32', ipv4: '172.20.0.50/16', gateway: '172.20.0.1', ports: undefined, hostIfname: undefined,
+      // A user-created bridge network has the embedded resolver: what the container's resolv.conf gets.
+      dns: { nameservers: ['172.20.0.1'], search: readResolvConf().search, options: ['ndots:0'] },
     });
     assert.match(ep.hostIfname, /^ve-[0-9a-f]{12}$/u);
     assert.equal(ep.ports.length, 1);
