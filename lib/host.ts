@@ -28,7 +28,7 @@ import { OverlayMembership, type OverlayHostOptions } from './overlay/membership
 import { ENDPOINTS, NETWORKS, epKey } from './state/collections';
 import { emitWarning, endpointsOn, isRecorded, readNetworks, type WarningHandler } from './state/damage';
 import { normalizeClaims, normalizePublish, recordClaims, resolvePorts, socketProtocols } from './state/ledger';
-import { assertNotShared, endpointsOf, recorded } from './state/views';
+import { assertNotShared, endpointView, endpointsOf, recorded } from './state/views';
 import { FileStore } from './store/filestore';
 import type { Store, StoreTx, StoreView } from './store/index';
 import * as v from './validate';
@@ -387,7 +387,7 @@ export class NetworkHost {
           existing.name === names.name && JSON.stringify(existing.aliases) === JSON.stringify(names.aliases) &&
           (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
           JSON.stringify(existing.ports.map((p) => ({ ...p, hostPort: 0 }))) === JSON.stringify(ports.map((p) => ({ ...p, hostPort: 0 })));
-        if (same) return endpointsOf(tx, network).find((e) => e.id === id)!;
+        if (same) return endpointView(tx, existing);
         throw new NsnetError('ERR_ENDPOINT_EXISTS', `endpoint ${id} is connected to ${network} with other settings`, { network, endpoint: id });
       }
       if ('internal' in net && net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
@@ -411,7 +411,7 @@ export class NetworkHost {
       await this.attach(driver, net, rec, undo);
       tx.put(ENDPOINTS, key, rec);
       recordClaims(tx, key, rec.ports);
-      return endpointsOf(tx, network).find((e) => e.id === id)!;
+      return endpointView(tx, rec);
     });
   }
 
@@ -444,7 +444,7 @@ export class NetworkHost {
       await driver.republish(this.ctx, net as never, rec, next, undo);
       tx.put(ENDPOINTS, key, next);
       recordClaims(tx, key, next.ports);
-      return endpointsOf(tx, network).find((e) => e.id === id)!;
+      return endpointView(tx, next);
     });
   }
 

@@ -60,6 +60,24 @@ export function endpointsOf(view: StoreView, network?: string, warn: WarningHand
     });
 }
 
+/**
+ * The public view of one recorded endpoint, reading only what it needs (a container-mode
+ * endpoint: its target's attachments) — not every endpoint of the network: a connect must not
+ * cost more with every container already there.
+ */
+export function endpointView(view: StoreView, rec: EndpointRecord): Endpoint {
+  const net = view.get<NetworkRecord>(NETWORKS, rec.network);
+  if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${rec.network} does not exist`, { network: rec.network });
+  let shared: { ep: EndpointRecord; net: NetworkRecord } | undefined;
+  if (rec.target !== undefined) {
+    const owners = recorded(view).attachments(rec.target).filter((x) => x.target === undefined);
+    const t = owners.find((x) => x.ipv4 !== undefined) ?? owners[0];
+    const tnet = t && view.get<NetworkRecord>(NETWORKS, t.network);
+    if (t && tnet) shared = { ep: t, net: tnet };
+  }
+  return toEndpoint(rec, net, shared);
+}
+
 /** The recorded endpoints as drivers may look them up while connecting. */
 export function recorded(view: StoreView): Recorded {
   return {
