@@ -2,7 +2,7 @@
  * Shared plumbing of the benchmark suites, one concern per file under bench/common/:
  *
  *   paths.ts    the package root, bench/results, the peers' python and npm modules
- *   sandbox.ts  the sandbox check (scripts/sandbox-guard.js, shared with the test runner)
+ *   guard.ts    the sandbox check (scripts/sandbox-guard.js, shared with the test runner)
  *   measure.ts  timing, statistics, and rounds(): tools taking turns run by run
  *   process.ts  running peer tools as processes (timed), python / node scripts in a namespace,
  *               background servers, temporary files
@@ -19,7 +19,7 @@
  * suites, and with them the addon, only after the sandbox check.
  */
 export * from './common/paths';
-export * from './common/sandbox';
+export * from './common/guard';
 export * from './common/measure';
 export * from './common/process';
 export * from './common/netns';

@@ -1,7 +1,7 @@
 'use strict';
 // The one answer to "are we inside the test sandbox?", for everything that may only run
 // there: scripts/sandbox.js (to run a command directly when already inside), scripts/test.js,
-// the test helpers (test/helpers/sandbox.ts) and the benchmarks (bench/common/sandbox.ts).
+// the test helpers (test/helpers/sandbox.ts) and the benchmarks (bench/common/guard.ts).
 //
 // Inside means both:
 //   - NSNET_SANDBOX names the inode of this process's network namespace (scripts/sandbox.js

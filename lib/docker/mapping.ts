@@ -5,7 +5,7 @@
  */
 import { NsnetError, invalid } from '../errors';
 import type { NetworkSpec, PortMapping } from '../host-types';
-import { parseDriverOptions } from '../cli/parse';
+import { parseDriverOptions } from '../driver-options';
 import * as v from '../validate';
 import { obj, type Body } from './protocol';
 

@@ -15,7 +15,9 @@ import { Xfrm } from '../netlink/xfrm';
 import type { Expr } from '../nftables/expr/types';
 import { NfTables } from '../nftables/nftables';
 import type { ChainSpec, MapSpec, SetSpec } from '../nftables/types';
-import { NFT_PROBES, type Probe } from './nft-probes';
+import { NFT_FEATURES, NFT_PROBES, type NftFeature, type Probe } from './nft-probes';
+
+export { NFT_FEATURES, type NftFeature };
 
 export { NFT_PROBES, type Probe };
 
@@ -24,13 +26,6 @@ export const LINK_KINDS = ['veth', 'bridge', 'vxlan', 'macvlan', 'ipvlan', 'vlan
 /** A link kind `doctor()` probes. */
 export type LinkKind = (typeof LINK_KINDS)[number];
 
-/** nf_tables probes, each one transaction in a table of its own. */
-export const NFT_FEATURES = [
-  'nftables', 'nft_nat', 'nft_masquerade', 'nft_dnat', 'nft_nat_ipv6', 'nft_redirect', 'nft_ct', 'nft_fib',
-  'nft_concat_sets', 'nft_interval_sets', 'nft_concat_interval_sets', 'nft_verdict_maps', 'nft_bridge', 'nsnet_firewall',
-] as const;
-/** An nf_tables feature `doctor()` probes. */
-export type NftFeature = (typeof NFT_FEATURES)[number];
 
 /** Every feature `doctor()` probes, in report order. */
 export const FEATURES = ['netns', 'ipv6_forwarding', ...LINK_KINDS, ...NFT_FEATURES, 'conntrack', 'xfrm'] as const;

@@ -7,7 +7,14 @@ import { hostU32 } from '../nftables/datatypes';
 import type { Expr } from '../nftables/expr/types';
 import type { Transaction } from '../nftables/transaction';
 import type { ChainSpec } from '../nftables/types';
-import type { NftFeature } from './features';
+
+/** nf_tables probes, each one transaction in a table of its own. */
+export const NFT_FEATURES = [
+  'nftables', 'nft_nat', 'nft_masquerade', 'nft_dnat', 'nft_nat_ipv6', 'nft_redirect', 'nft_ct', 'nft_fib',
+  'nft_concat_sets', 'nft_interval_sets', 'nft_concat_interval_sets', 'nft_verdict_maps', 'nft_bridge', 'nsnet_firewall',
+] as const;
+/** An nf_tables feature `doctor()` probes. */
+export type NftFeature = (typeof NFT_FEATURES)[number];
 
 const accept: Expr = { type: 'immediate', verdict: 'accept' };
 /** `meta nfproto ipv4` */

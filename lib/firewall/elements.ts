@@ -5,18 +5,13 @@
  */
 import * as ipaddr from 'ipaddr.js';
 import { invalid } from '../errors';
-import type { ElementSpec } from '../nftables/types';
 import * as v from '../validate';
-import { SET, type SetName } from './layout';
+import { SET } from './layout';
 import { expandPorts, type FirewallPort, type PortEntry } from './published';
+import type { IpFamily, Placed, Protocol } from './placed';
 
-export type { FirewallPort, PortEntry };
+export type { FirewallPort, IpFamily, Placed, PortEntry, Protocol };
 
-/** Transport protocols a port can be published for. */
-export type Protocol = 'tcp' | 'udp' | 'sctp';
-
-/** An address family. */
-export type IpFamily = 4 | 6;
 
 /**
  * A network as the firewall needs it. A `NetworkRecord` of lib/drivers can be passed as is
@@ -75,11 +70,6 @@ export interface FirewallEndpoint {
   ports?: FirewallPort[];
 }
 
-/** One element of one of nsnet's sets or maps. */
-export interface Placed {
-  set: SetName;
-  element: ElementSpec;
-}
 
 /** A network, validated, with defaults applied. */
 export interface Net {

@@ -13,7 +13,7 @@
 import * as ipaddr from 'ipaddr.js';
 import { invalid } from '../errors';
 import * as v from '../validate';
-import type { IpFamily, Placed, Protocol } from './elements';
+import type { IpFamily, Placed, Protocol } from './placed';
 import { SET, type SetName } from './layout';
 
 const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp', 'sctp'];
