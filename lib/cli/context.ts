@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
-import { NetworkHost } from '../host';
+import type { NetworkHost } from '../host';
 import { jsonSafe } from './exit';
 import { parseNetns } from './parse';
 
@@ -51,6 +51,8 @@ export class Context {
   /** A NetworkHost from the global options (the caller closes it). */
   async openHost(): Promise<NetworkHost> {
     const g = this.globals;
+    // Loaded on first use: `nsnet --help`, `--version` and commands that open no host stay cheap.
+    const { NetworkHost } = await import('../host');
     return NetworkHost.open({
       ...(g.stateDir !== undefined ? { stateDir: g.stateDir } : {}),
       ...(g.hostNetns !== undefined ? { netns: parseNetns(g.hostNetns) } : {}),
