@@ -32,6 +32,8 @@ const SUITES: Record<string, { title: string; load: () => Promise<Suite | undefi
   ports: { title: 'port-publishing scale: one more port with 10 / 1,000 / 10,000 published', load: async () => (await import('./ports')).portsSuite },
   dataplane: { title: 'data plane: throughput and latency by path vs host mode; first packet with 10,000 ports', load: async () => (await import('./dataplane')).dataplaneSuite },
   memory: { title: 'memory: RSS of a NetworkHost idle and with 1,000 endpoints', load: async () => (await import('./memory')).memorySuite },
+  startup: { title: "start-up: nsnet commands and require('nsnet') as processes vs node -e 0", load: async () => (await import('./startup')).startupSuite },
+  daemon: { title: 'no daemon to start by hand: ADDs with no daemon running vs netavark; the daemon\'s memory', load: async () => (await import('./daemon')).daemonSuite },
 };
 
 

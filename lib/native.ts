@@ -85,6 +85,8 @@ export interface NativeBinding {
   netnsRemove(path: string): Promise<void>;
   sysctl(netnsFd: number, key: string, value?: string): Promise<string>;
   lockFile(path: string, exclusive: boolean, wait: boolean): Promise<number>;
+  /** malloc_trim(0): the C heap's free pages back to the kernel; false without glibc. */
+  trimMemory(): boolean;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires

@@ -62,6 +62,8 @@ describe('nsnet-cni starts its daemon when none runs', function () {
     assert.notEqual(d.ppid, process.pid, 'it is not a child of the test');
     assert.notEqual(d.sid, Number(fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[3]), 'a session of its own');
     assert.equal(d.tty, 0, 'no controlling terminal');
+    assert.ok(d.args.includes('--max-semi-space-size=1'), `node runs it with a small young generation: ${d.args.join(' ')}`);
+    assert.match(fs.readFileSync(`/proc/${d.pid}/environ`, 'utf8'), /(^|\0)MALLOC_ARENA_MAX=2\0/u);
     assert.equal(fs.statSync(path.dirname(socket)).mode & 0o777, 0o700);
     assert.equal(fs.statSync(socket).mode & 0o777, 0o600);
     assert.equal(await lockFree(socket), false, 'the daemon holds the lock');
