@@ -52,6 +52,7 @@
  *                               [--lock-fd N] [--ready-fd N]
  */
 import * as fs from 'node:fs';
+import * as v8 from 'node:v8';
 import { NsnetError } from '../errors';
 import { startDaemon, type CniDaemon, type DaemonOptions } from './server';
 
@@ -85,6 +86,12 @@ export interface DaemonProgramOptions extends DaemonOptions {
  * idle exit. The caller exits afterwards.
  */
 export async function serveDaemon(opts: DaemonProgramOptions): Promise<CniDaemon> {
+  // The daemon's JavaScript is glue around kernel requests: baseline-compiled code (Sparkplug)
+  // serves it as fast as optimized code within the noise of a request, and leaving V8's
+  // optimizing compiler off keeps ~10 MiB of compiler code and data out of the daemon's
+  // resident memory (bench/daemon.ts). Set at run time, so `nsnet daemon` gets it too; a V8
+  // that does not know the flag says so on stderr and goes on.
+  v8.setFlagsFromString('--max-opt=1');
   const listenFd = opts.listenFd ?? systemdListenFd();
   if (listenFd !== undefined) {
     // Not for whatever this process might start: the fds are this process's.
@@ -93,7 +100,7 @@ export async function serveDaemon(opts: DaemonProgramOptions): Promise<CniDaemon
     delete process.env.LISTEN_FDNAMES;
   }
   const { readyFd, onReady, ...rest } = opts;
-  const d = await startDaemon({ ...rest, ...(listenFd !== undefined ? { listenFd } : {}) });
+  const d = await startDaemon({ collectWhenIdle: true, ...rest, ...(listenFd !== undefined ? { listenFd } : {}) });
   // The log (an autostarted daemon's is <socket>.log): one line per start, one per exit.
   const idle = opts.idleExitMs ? `exits after ${opts.idleExitMs / 1000} s without a request` : 'no idle exit';
   (opts.log ?? ((m: string) => void process.stderr.write(`nsnet daemon: ${m}\n`)))(

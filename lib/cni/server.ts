@@ -37,6 +37,11 @@ export interface DaemonOptions {
   lockFd?: number;
   /** Where the daemon reports failures it cannot send to a client (default: stderr). */
   log?: (msg: string) => void;
+  /**
+   * Run a full garbage collection once a burst of requests is over (default false: a program
+   * embedding the server keeps its own heap policy; the daemon program turns it on).
+   */
+  collectWhenIdle?: boolean;
 }
 
 export interface CniDaemon {
@@ -227,7 +232,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<CniDaemon> 
   let idleTimer: NodeJS.Timeout | undefined;
   let retiring = false;
   // Garbage: collected once when a burst of requests is over (IDLE_GC_MS without a connection).
-  const gc = collector();
+  const gc = opts.collectWhenIdle ? collector() : undefined;
   let gcTimer: NodeJS.Timeout | undefined;
   let servedSinceGc = false;
   const armIdle = (): void => {

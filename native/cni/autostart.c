@@ -14,8 +14,9 @@
  *      (`--lock-fd 3`: the lock now belongs to the daemon too, so no other client can start a
  *      second one) and a pipe as fd 4 (`--ready-fd 4`) on which it says "ready" once it
  *      listens, or which reaches end-of-file if it dies first. Then it connects. (Node runs it
- *      with a 1 MiB young generation and MALLOC_ARENA_MAX=2: its memory stays under 64 MiB
- *      with 1,000 endpoints; bench/daemon.ts);
+ *      with a 1 MiB young generation and MALLOC_ARENA_MAX=2, settings that must be given at
+ *      start: with them and what the daemon sets itself, its memory stays under 64 MiB with
+ *      1,000 endpoints; bench/daemon.ts);
  *   3. the lock is held: another client is starting the daemon (or one is exiting). It keeps
  *      trying to connect, and to take the lock, with a growing pause (1 ms doubling to 25 ms),
  *      until one succeeds or START_TIMEOUT_MS passes.
