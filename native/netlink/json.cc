@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <charconv>
 #include <vector>
 
 // No codec.h here: it brings in N-API, and this file must build without it (the fuzzer).
@@ -57,6 +58,14 @@ std::string FormatMac(const uint8_t* p, size_t n) {
 
 namespace {
 
+// Decimal text of an integer, appended without a temporary string (a dump formats thousands).
+template <typename T>
+void AppendNumber(std::string& out, T v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
+}
+
 class JsonVisitor {
  public:
   explicit JsonVisitor(std::string& out) : out_(out) {}
@@ -79,13 +88,16 @@ class JsonVisitor {
     Key(a->name);
     if (v > 9007199254740991ull) {
       out_.push_back('"');
-      out_ += std::to_string(v);
+      AppendNumber(out_, v);
       out_.push_back('"');
     } else {
-      out_ += std::to_string(v);
+      AppendNumber(out_, v);
     }
   }
-  void Int(const Attr* a, int64_t v) { Key(a->name); out_ += std::to_string(v); }
+  void Int(const Attr* a, int64_t v) {
+    Key(a->name);
+    AppendNumber(out_, v);
+  }
   void Str(const Attr* a, const char* s, size_t n) { Key(a->name); JsonString(out_, s, n); }
   void Bytes(const Attr* a, const uint8_t* p, size_t n) { Key(a->name); JsonHex(out_, p, n); }
   void Flag(const Attr* a) { Key(a->name); out_ += "true"; }
@@ -96,7 +108,10 @@ class JsonVisitor {
     JsonString(out_, buf, strlen(buf));
   }
   void Mac(const Attr* a, const uint8_t* p, size_t n) { Key(a->name); JsonString(out_, FormatMac(p, n)); }
-  void Field(const nl::Field& f, int64_t v) { Key(f.name); out_ += std::to_string(v); }
+  void Field(const nl::Field& f, int64_t v) {
+    Key(f.name);
+    AppendNumber(out_, v);
+  }
   // name == nullptr: an item of the list being written.
   void Begin(const char* name, const Attr*) {
     if (name) Key(name);
@@ -156,10 +171,16 @@ bool AppendMessages(int protocol, const uint8_t* data, size_t len, std::string& 
   bool ok = ForEachMessage(data, len, [&](const MessageView& m) {
     if (!first) out.push_back(',');
     first = false;
-    out += "{\"type\":" + std::to_string(m.hdr.nlmsg_type) + ",\"name\":";
+    out += "{\"type\":";
+    AppendNumber(out, m.hdr.nlmsg_type);
+    out += ",\"name\":";
     JsonString(out, MessageName(protocol, m.hdr.nlmsg_type));
-    out += ",\"flags\":" + std::to_string(m.hdr.nlmsg_flags) + ",\"seq\":" + std::to_string(m.hdr.nlmsg_seq) +
-           ",\"pid\":" + std::to_string(m.hdr.nlmsg_pid);
+    out += ",\"flags\":";
+    AppendNumber(out, m.hdr.nlmsg_flags);
+    out += ",\"seq\":";
+    AppendNumber(out, m.hdr.nlmsg_seq);
+    out += ",\"pid\":";
+    AppendNumber(out, m.hdr.nlmsg_pid);
     const MessageSpec* spec = Registry::Get().Find(protocol, m.hdr.nlmsg_type);
     if (!spec) {
       out += ",\"data\":";
