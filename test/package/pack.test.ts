@@ -38,7 +38,7 @@ async function npmAsync(args: string[], cwd: string, env: NodeJS.ProcessEnv): Pr
 function copyCheckout(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-pack-src-'));
   registerCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
-  for (const entry of ['package.json', 'binding.gyp', 'README.md', 'CHANGELOG.md', 'LICENSE', 'native', 'esm', 'dist', 'bin', 'scripts']) {
+  for (const entry of ['package.json', 'binding.gyp', 'README.md', 'CHANGELOG.md', 'LICENSE', 'native', 'esm', 'dist', 'bin', 'scripts', 'systemd']) {
     const from = path.join(ROOT, entry);
     if (fs.existsSync(from)) fs.cpSync(from, path.join(dir, entry), { recursive: true });
   }
