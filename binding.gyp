@@ -38,7 +38,7 @@
     {
       "target_name": "nsnet-cni",
       "type": "executable",
-      "sources": ["native/cni/client.c"],
+      "sources": ["native/cni/client.c", "native/cni/autostart.c"],
       "defines": [
         "NSNET_NODE_PATH=\"<!(node -p process.execPath)\"",
         "NSNET_PACKAGE_DIR=\"<(module_root_dir)\""

@@ -34,6 +34,8 @@ const SUITES: Record<string, { title: string; load: () => Promise<Suite | undefi
   ipv6: { title: 'IPv6: publishing cost with 10 / 1,000 / 10,000 ports of each family; published-port throughput vs host mode', load: async () => (await import('./ipv6')).ipv6Suite },
   dns: { title: 'embedded DNS: latency, queries/s, loss while records change, time to a new name — nsnet vs aardvark-dns 1.4', load: async () => (await import('./dns')).dnsSuite },
   memory: { title: 'memory: RSS of a NetworkHost idle and with 1,000 endpoints', load: async () => (await import('./memory')).memorySuite },
+  startup: { title: "start-up: nsnet commands and require('nsnet') as processes vs node -e 0", load: async () => (await import('./startup')).startupSuite },
+  daemon: { title: 'no daemon to start by hand: ADDs with no daemon running vs netavark; the daemon\'s memory', load: async () => (await import('./daemon')).daemonSuite },
 };
 
 

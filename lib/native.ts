@@ -87,6 +87,8 @@ export interface NativeBinding {
   lockFile(path: string, exclusive: boolean, wait: boolean): Promise<number>;
   /** A non-blocking socket made inside the namespace (see native/netns/inet_socket.cc); the caller owns the fd. */
   inetSocket(netnsFd: number, spec: InetSocketSpec): Promise<number>;
+  /** malloc_trim(0): the C heap's free pages back to the kernel; false without glibc. */
+  trimMemory(): boolean;
 }
 
 /** What {@link NativeBinding.inetSocket} makes. */

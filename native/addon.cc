@@ -1,5 +1,6 @@
 // Module init only: registers the classes and functions of the addon.
 #include <linux/netlink.h>
+#include <malloc.h>
 #include <napi.h>
 
 #include "netlink/codec.h"
@@ -77,6 +78,18 @@ Napi::Value ErrnoCode(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), nl::ErrnoCode(info[0].As<Napi::Number>().Int32Value()));
 }
 
+// trimMemory() -> boolean: gives the C heap's free pages back to the kernel (glibc's
+// malloc_trim(0) releases free pages inside every arena, not only the top of the main one).
+// The daemon calls it after its idle garbage collection; false where the C library has none.
+Napi::Value TrimMemory(const Napi::CallbackInfo& info) {
+#ifdef __GLIBC__
+  malloc_trim(0);
+  return Napi::Boolean::New(info.Env(), true);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Handle", Handle::Init(env));
   exports.Set("Monitor", Monitor::Init(env));
@@ -90,6 +103,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sysctl", Napi::Function::New<Sysctl>(env, "sysctl"));
   exports.Set("lockFile", Napi::Function::New<LockFile>(env, "lockFile"));
   exports.Set("inetSocket", Napi::Function::New<InetSocket>(env, "inetSocket"));
+  exports.Set("trimMemory", Napi::Function::New<TrimMemory>(env, "trimMemory"));
   return exports;
 }
 

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
-import { NetworkHost } from '../host';
+import type { NetworkHost } from '../host';
 import type { StateWarning } from '../state/damage';
 import { jsonSafe } from './exit';
 import { parseNetns } from './parse';
@@ -64,6 +64,8 @@ export class Context {
   /** A NetworkHost from the global options (the caller closes it). */
   async openHost(): Promise<NetworkHost> {
     const g = this.globals;
+    // Loaded on first use: `nsnet --help`, `--version` and commands that open no host stay cheap.
+    const { NetworkHost } = await import('../host');
     return NetworkHost.open({
       onWarning: (w) => this.warn(w),
       ...(g.stateDir !== undefined ? { stateDir: g.stateDir } : {}),

@@ -4,12 +4,13 @@
  * --host-netns. One line per request on stderr with --verbose.
  */
 import type { Command } from 'commander';
-import { DEFAULT_SOCKET, startDockerPlugin } from '../docker/plugin';
+import { DEFAULT_SOCKET } from '../docker/paths';
 import { type Context, example } from './context';
 import { parseNetns } from './parse';
 
 async function runDockerPlugin(ctx: Context, opts: { socket: string; verbose?: boolean }): Promise<void> {
   const g = ctx.globals;
+  const { startDockerPlugin } = await import('../docker/plugin');
   const plugin = await startDockerPlugin({
     socket: opts.socket,
     onWarning: (w) => ctx.warn(w),

@@ -13,7 +13,7 @@
  * | 1      | unexpected / internal                     | anything not below (ERR_STORE_CORRUPT, ERR_NATIVE, bugs); ERR_NOT_BUILT (bin/nsnet: the package was never built) |
  * | 2      | usage (unknown command or option, missing argument) | ERR_USAGE                                     |
  * | 3      | not found                                 | `*_NOT_FOUND`                                           |
- * | 4      | conflict: exists, in use, overlaps, full  | `*_EXISTS`, `*_IN_USE`, ERR_SUBNET_OVERLAP, ERR_SUBNET_FULL, ERR_NO_FREE_SUBNET, ERR_NETWORK_INTERNAL, ERR_ADDRESS_RESERVED |
+ * | 4      | conflict: exists, in use, overlaps, full  | `*_EXISTS`, `*_IN_USE`, ERR_DAEMON_RUNNING, ERR_SUBNET_OVERLAP, ERR_SUBNET_FULL, ERR_NO_FREE_SUBNET, ERR_NETWORK_INTERNAL, ERR_ADDRESS_RESERVED |
  * | 5      | invalid input                             | `ERR_INVALID_*`, ERR_NOT_A_NETNS, `ERR_*_OUTSIDE_SUBNET`, ERR_NO_IPV6_SUBNET |
  * | 6      | refused by the system                     | errno codes from the kernel (EPERM, EEXIST, EBUSY, …), ERR_NOT_ROOT, ERR_NOT_READABLE (bin/nsnet: the package's files are not readable by this user), any error whose errno is EACCES/EPERM |
  * | 7      | not available in this build or on this machine | ERR_NOT_AVAILABLE                                  |
@@ -38,7 +38,7 @@ export const EXIT = {
   SIGTERM: 143,
 } as const;
 
-const CONFLICTS = new Set(['ERR_SUBNET_OVERLAP', 'ERR_SUBNET_FULL', 'ERR_NO_FREE_SUBNET', 'ERR_NETWORK_INTERNAL', 'ERR_ADDRESS_RESERVED']);
+const CONFLICTS = new Set(['ERR_DAEMON_RUNNING', 'ERR_SUBNET_OVERLAP', 'ERR_SUBNET_FULL', 'ERR_NO_FREE_SUBNET', 'ERR_NETWORK_INTERNAL', 'ERR_ADDRESS_RESERVED']);
 const INVALID = new Set(['ERR_NOT_A_NETNS', 'ERR_NO_IPV6_SUBNET']);
 
 /** The exit status for an error code (and its details: a permission errno makes it a refusal). */

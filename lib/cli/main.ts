@@ -7,6 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { type Io, Context, example } from './context';
+import { registerCni } from './cni';
+import { registerDaemon } from './daemon';
 import { registerDemo } from './demo/command';
 import { registerDockerPlugin } from './docker-plugin';
 import { registerEndpoint } from './endpoint';
@@ -17,7 +19,7 @@ import { registerNetwork } from './network';
 
 /** The command table: one function per group; adding a command is adding a function here. */
 const COMMANDS: ((program: Command, ctx: Context) => void)[] = [
-  registerNetwork, registerEndpoint, registerNetns, registerMaintenance, registerDemo, registerDockerPlugin,
+  registerNetwork, registerEndpoint, registerNetns, registerMaintenance, registerDaemon, registerCni, registerDemo, registerDockerPlugin,
 ];
 
 function version(): string {

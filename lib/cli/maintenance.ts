@@ -2,7 +2,7 @@
  * `nsnet gc | reconcile | doctor | agent`.
  */
 import type { Command } from 'commander';
-import { doctor, type DoctorReport } from '../doctor';
+import type { DoctorReport } from '../doctor';
 import { NsnetError } from '../errors';
 import type { GcReport, ReconcileReport } from '../host-types';
 import { type Context, example } from './context';
@@ -53,6 +53,7 @@ function humanDoctor(r: DoctorReport): string {
  */
 async function runDoctor(ctx: Context, opts: { strict?: boolean }): Promise<void> {
   const g = ctx.globals;
+  const { doctor } = await import('../doctor'); // loaded on use
   const report = await doctor({ ...(g.hostNetns ? { netns: g.hostNetns } : {}), ...(g.stateDir !== undefined ? { stateDir: g.stateDir } : {}) });
   ctx.print(report, () => humanDoctor(report));
   if (opts.strict) {

@@ -14,15 +14,19 @@ import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { constants } from 'node:os';
 import { NsnetError } from '../errors';
-import { Netns } from '../netns';
+import type { Netns as NetnsClass } from '../netns';
 import { type Context, example } from './context';
 import { parseNetns } from './parse';
 
 /** Signals nsnet passes on to the command while it runs. */
 const FORWARD = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
 
+/** The Netns class, loaded on use (it loads the addon). */
+const loadNetns = async (): Promise<typeof NetnsClass> => (await import('../netns')).Netns;
+
 async function exec(ns: string, cmd: string[]): Promise<number> {
   if (!cmd.length) throw new NsnetError('ERR_USAGE', 'netns exec needs a command: nsnet netns exec NAME -- CMD [ARGS...]');
+  const Netns = await loadNetns();
   const handle = Netns.open(parseNetns(ns)); // ERR_NETNS_NOT_FOUND / ERR_NOT_A_NETNS before spawning anything
   const nsPath = handle.path;
   handle.close();
@@ -53,6 +57,7 @@ export function registerNetns(program: Command, ctx: Context): void {
       .description('create named namespaces (under /var/run/netns, loopback up)')
       .argument('<name...>', 'namespace names')
       .action(async (names: string[]) => {
+        const Netns = await loadNetns();
         for (const n of names) await Netns.create(n);
         ctx.print({ added: names }, () => '');
       }),
@@ -64,6 +69,7 @@ export function registerNetns(program: Command, ctx: Context): void {
       .description('remove named namespaces (they live on while a process uses them)')
       .argument('<name...>', 'namespace names')
       .action(async (names: string[]) => {
+        const Netns = await loadNetns();
         for (const n of names) await Netns.remove(n);
         ctx.print({ removed: names }, () => '');
       }),
@@ -74,7 +80,7 @@ export function registerNetns(program: Command, ctx: Context): void {
     netns.command('ls').alias('list')
       .description('list named namespaces')
       .action(async () => {
-        const names = await Netns.list();
+        const names = await (await loadNetns()).list();
         ctx.print(names, () => names.join('\n'));
       }),
     'nsnet netns ls',

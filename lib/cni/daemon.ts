@@ -1,6 +1,7 @@
 /**
- * The nsnet-cni daemon: a long-running process that keeps NetworkHosts open (store, netlink and
- * nftables handles, the firewall already checked) and serves plugin requests over a unix socket.
+ * The nsnet daemon: a long-running process that keeps NetworkHosts open (store, netlink and
+ * nftables handles, the firewall already checked) and serves nsnet-cni requests over a unix
+ * socket.
  *
  * Why a daemon: a runtime pays for a CNI plugin as a process. Starting node and loading nsnet
  * costs ~100-200 ms before any work, while the work itself (a connect) is ~15 ms; netavark's
@@ -8,8 +9,31 @@
  * (native/cni/client.c) that sends its CNI_* variables and stdin here and prints the reply: a
  * process start of ~1 ms plus the work. A V8 startup snapshot was the other candidate; it
  * still pays for starting node (~70 ms for `node -e 0`) and for opening every handle each
- * time, so it cannot get under netavark. When no daemon answers, the client runs the plugin in
- * node itself (./main.ts): slower, never wrong.
+ * time, so it cannot get under netavark.
+ *
+ * Who starts it: nobody by hand. When nothing answers on the socket, the client starts this
+ * program itself (native/cni/autostart.c: detached, in a session of its own, one at a time)
+ * and the daemon exits after `idleExitMs` without a request. `nsnet daemon` runs the same
+ * server in the foreground for supervisors, and systemd units (socket activation: an
+ * inherited listening fd, LISTEN_FDS) ship in the package's systemd/ directory. When no
+ * daemon can be had, the client runs the plugin in node itself (./main.ts): slower, never
+ * wrong.
+ *
+ * One daemon per socket: the daemon holds an exclusive flock on `<socket without .sock>.lock`
+ * (e.g. /run/nsnet/cni.lock) for its whole life — taken by itself (`nsnet daemon`), or taken by
+ * the client that started it and inherited (`--lock-fd`), so that no second client can start
+ * another in between. A daemon that finds the lock held refuses to start (ERR_DAEMON_RUNNING);
+ * the kernel releases the lock when the daemon dies, however it dies, so a socket left behind
+ * is known to be stale. Decision: a lock rather than the bind itself as the mutex, because a
+ * stale socket has to be removed before binding, and "remove then bind" is a race two
+ * starters can both win.
+ *
+ * Idle exit: after `idleExitMs` with no connection open, the daemon first removes its socket's
+ * name (new clients then find no daemon and wait for the lock), serves whatever connected
+ * before that for a short grace, then closes and exits. A client whose connection the kernel
+ * still dropped gets no reply and runs the plugin itself (operations are idempotent). Under
+ * socket activation the listening socket is systemd's: the daemon just stops, and systemd
+ * queues new connections and starts it again.
  *
  * Security: the socket is created mode 0600 in a directory the daemon creates mode 0700 (or an
  * existing one only root can write to, or a sticky one), so only root can connect; the daemon
@@ -21,316 +45,140 @@
  * the client sends its pid and the inode of its network namespace; the daemon opens
  * /proc/<pid>/ns/net and serves only if the inodes agree (else it declines and the client falls
  * back to running the plugin itself). Host namespaces other than the daemon's are held open by
- * an fd while their NetworkHost is pooled, and closed after `idleTimeoutMs` without requests.
+ * an fd while their NetworkHost is pooled (./pool.ts), and closed after `idleTimeoutMs`
+ * without requests.
  *
- *   node dist/lib/cni/daemon.js [--socket /run/nsnet/cni.sock] [--idle-timeout SECONDS]
+ *   node dist/lib/cni/daemon.js [--socket PATH] [--idle-timeout S] [--idle-exit S]
+ *                               [--lock-fd N] [--ready-fd N]
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as path from 'node:path';
+import * as v8 from 'node:v8';
 import { NsnetError } from '../errors';
-import { openNetns, type NetnsHandle, type NetnsSpec } from '../netns';
-import { openLease, type HostLease } from './context';
-import { run } from './plugin';
-import {
-  STATUS_DECLINED, STATUS_SERVED, ProtocolError, decodeRequest, encodeReply, frameLength, type WireReply,
-} from './protocol';
+import { startDaemon, type CniDaemon, type DaemonOptions } from './server';
 
-/** Where the daemon listens and the client connects by default (NSNET_CNI_SOCKET overrides both). */
-export const DEFAULT_SOCKET = '/run/nsnet/cni.sock';
+export { DEFAULT_IDLE_EXIT_MS, DEFAULT_SOCKET, lockPathOf, startDaemon } from './server';
+export type { CniDaemon, DaemonOptions } from './server';
 
-export interface DaemonOptions {
-  /** The unix socket (default {@link DEFAULT_SOCKET}). */
-  socket?: string;
-  /** A host namespace other than the daemon's own is closed after this long unused (default 60 s). */
-  idleTimeoutMs?: number;
-  /** Where the daemon reports failures it cannot send to a client (default: stderr). */
-  log?: (msg: string) => void;
+/**
+ * The listening socket systemd passed (socket activation, sd_listen_fds(3)): fd 3 when
+ * LISTEN_PID is this process and LISTEN_FDS is 1. More than one socket is an error: the
+ * daemon serves one.
+ */
+export function systemdListenFd(env: NodeJS.ProcessEnv = process.env, pid = process.pid): number | undefined {
+  if (env.LISTEN_PID === undefined || Number(env.LISTEN_PID) !== pid) return undefined;
+  const n = Number(env.LISTEN_FDS);
+  if (!Number.isInteger(n) || n < 1) return undefined;
+  if (n > 1) throw new NsnetError('ERR_INVALID_ARGUMENT', `systemd passed ${n} sockets (LISTEN_FDS); the nsnet daemon listens on one`, { listenFds: n });
+  return 3;
 }
 
-export interface CniDaemon {
-  readonly socket: string;
-  /** Stops accepting, waits for requests in flight, closes every NetworkHost, removes the socket. */
-  close(): Promise<void>;
+/** What the daemon program takes (its command line, or `nsnet daemon`'s options). */
+export interface DaemonProgramOptions extends DaemonOptions {
+  /** Written "ready\n" and closed once the daemon listens (the client that started it waits on it). */
+  readyFd?: number;
+  /** Called once the daemon listens (before readyFd is told). */
+  onReady?: (d: CniDaemon) => void;
 }
 
-/** How long a client may take to send its request. */
-const READ_TIMEOUT_MS = 10_000;
-
-interface PoolEntry {
-  key: string;
-  opening: Promise<Awaited<ReturnType<typeof openLease>>>;
-  /** The host namespace, held open (undefined: the daemon's own). */
-  ns: NetnsHandle | undefined;
-  refs: number;
-  lastUsed: number;
-  /** Closed once released: a request found it stale (see run()). */
-  invalid: boolean;
-}
-
-/** NetworkHosts by state directory and host namespace. */
-class HostPool {
-  private readonly entries = new Map<string, PoolEntry>();
-
-  constructor(private readonly ownInode: number, private readonly idleMs: number) {}
-
-  async lease(stateDir: string, spec: NetnsSpec | undefined): Promise<HostLease> {
-    let ns: NetnsHandle | undefined;
-    if (spec !== undefined) {
-      ns = openNetns(spec); // ERR_NETNS_NOT_FOUND for a hostNetns that does not exist
-      if (ns.inode === this.ownInode) {
-        ns.close();
-        ns = undefined;
-      }
-    }
-    const key = `${stateDir}\0${ns?.inode ?? this.ownInode}`;
-    let entry = this.entries.get(key);
-    if (entry && !entry.invalid) ns?.close();
-    else {
-      const netns = ns === undefined ? undefined : { fd: ns.fd };
-      entry = { key, opening: openLease(stateDir, netns), ns, refs: 0, lastUsed: Date.now(), invalid: false };
-      this.entries.set(key, entry);
-      const e = entry;
-      e.opening.catch(() => {
-        if (this.entries.get(key) === e) this.entries.delete(key);
-        e.ns?.close();
-      });
-    }
-    const e = entry;
-    e.refs++;
-    let l: Awaited<ReturnType<typeof openLease>>;
-    try {
-      l = await e.opening;
-    } catch (err) {
-      e.refs--;
-      throw err;
-    }
-    let released = false;
-    return {
-      host: l.host,
-      netlink: l.netlink,
-      netns: l.netns,
-      invalidate: () => {
-        e.invalid = true;
-        if (this.entries.get(key) === e) this.entries.delete(key);
-      },
-      release: async () => {
-        if (released) return;
-        released = true;
-        e.refs--;
-        e.lastUsed = Date.now();
-        if (e.invalid && e.refs === 0) await this.closeEntry(e);
-      },
-    };
+/**
+ * Runs the daemon as this process's job: listens (on systemd's socket when LISTEN_FDS says
+ * so), tells `readyFd` it is ready, and resolves once it stopped — by SIGTERM/SIGINT or by its
+ * idle exit. The caller exits afterwards.
+ */
+export async function serveDaemon(opts: DaemonProgramOptions): Promise<CniDaemon> {
+  // The daemon's JavaScript is glue around kernel requests: baseline-compiled code (Sparkplug)
+  // serves it as fast as optimized code within the noise of a request, and leaving V8's
+  // optimizing compiler off keeps ~10 MiB of compiler code and data out of the daemon's
+  // resident memory (bench/daemon.ts). Set at run time, so `nsnet daemon` gets it too; a V8
+  // that does not know the flag says so on stderr and goes on.
+  v8.setFlagsFromString('--max-opt=1');
+  const listenFd = opts.listenFd ?? systemdListenFd();
+  if (listenFd !== undefined) {
+    // Not for whatever this process might start: the fds are this process's.
+    delete process.env.LISTEN_PID;
+    delete process.env.LISTEN_FDS;
+    delete process.env.LISTEN_FDNAMES;
   }
-
-  private async closeEntry(e: PoolEntry): Promise<void> {
-    if (this.entries.get(e.key) === e) this.entries.delete(e.key);
+  const { readyFd, onReady, ...rest } = opts;
+  const d = await startDaemon({ collectWhenIdle: true, ...rest, ...(listenFd !== undefined ? { listenFd } : {}) });
+  // The log (an autostarted daemon's is <socket>.log): one line per start, one per exit.
+  const idle = opts.idleExitMs ? `exits after ${opts.idleExitMs / 1000} s without a request` : 'no idle exit';
+  (opts.log ?? ((m: string) => void process.stderr.write(`nsnet daemon: ${m}\n`)))(
+    `pid ${process.pid} listening on ${d.socket}${d.inheritedSocket ? ' (an inherited socket: socket activation)' : ''}; ${idle}`);
+  onReady?.(d);
+  if (readyFd !== undefined) {
     try {
-      await (await e.opening).close();
+      fs.writeSync(readyFd, 'ready\n');
     } catch {
-      /* failed to open: nothing to close */
-    }
-    e.ns?.close();
-  }
-
-  /** Closes foreign host namespaces' entries unused for the idle time. */
-  async sweep(): Promise<void> {
-    const now = Date.now();
-    for (const e of [...this.entries.values()]) {
-      if (e.refs === 0 && e.ns !== undefined && now - e.lastUsed >= this.idleMs) await this.closeEntry(e);
-    }
-  }
-
-  async closeAll(): Promise<void> {
-    await Promise.all([...this.entries.values()].map((e) => this.closeEntry(e)));
-  }
-}
-
-/** Refuses a socket directory others could write to (they could replace the socket). */
-function prepareDirectory(dir: string): void {
-  try {
-    fs.mkdirSync(dir, { mode: 0o700 });
-    return;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      return;
-    }
-    if (code !== 'EEXIST') throw e;
-  }
-  const st = fs.statSync(dir);
-  if (!st.isDirectory()) throw new NsnetError('ERR_INVALID_ARGUMENT', `${dir} is not a directory`, { dir });
-  const sticky = (st.mode & 0o1000) !== 0;
-  if (st.uid !== process.getuid!() && st.uid !== 0) throw new NsnetError('ERR_INVALID_ARGUMENT', `the socket directory ${dir} belongs to uid ${st.uid}`, { dir });
-  if ((st.mode & 0o022) !== 0 && !sticky) throw new NsnetError('ERR_INVALID_ARGUMENT', `the socket directory ${dir} is writable by others`, { dir });
-}
-
-/** Removes a stale socket (a daemon that died); refuses when one still answers, or a non-socket. */
-async function clearStale(socket: string): Promise<void> {
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(socket);
-  } catch {
-    return;
-  }
-  if (!st.isSocket()) throw new NsnetError('ERR_INVALID_ARGUMENT', `${socket} exists and is not a socket`, { socket });
-  const alive = await new Promise<boolean>((resolve) => {
-    const c = net.connect(socket);
-    c.once('connect', () => { c.destroy(); resolve(true); });
-    c.once('error', () => resolve(false));
-  });
-  if (alive) throw new NsnetError('ERR_DAEMON_RUNNING', `a daemon already listens on ${socket}`, { socket });
-  fs.unlinkSync(socket);
-}
-
-/** Starts the daemon; resolves once it listens. */
-export async function startDaemon(opts: DaemonOptions = {}): Promise<CniDaemon> {
-  const socket = path.resolve(opts.socket ?? process.env.NSNET_CNI_SOCKET ?? DEFAULT_SOCKET);
-  const log = opts.log ?? ((m: string) => void process.stderr.write(`nsnet-cni daemon: ${m}\n`));
-  if (process.getuid?.() !== 0) throw new NsnetError('ERR_PERMISSION', 'the nsnet-cni daemon runs as root only (its socket is for root)');
-  const own = openNetns(undefined);
-  const ownInode = own.inode;
-  own.close();
-  const pool = new HostPool(ownInode, opts.idleTimeoutMs ?? 60_000);
-  prepareDirectory(path.dirname(socket));
-  await clearStale(socket);
-
-  const inflight = new Set<Promise<unknown>>();
-  const conns = new Set<net.Socket>();
-
-  async function serve(buf: Buffer): Promise<WireReply> {
-    const req = decodeRequest(buf);
-    let caller: NetnsHandle | undefined;
-    if (req.netnsInode !== ownInode) {
-      try {
-        caller = openNetns(req.pid);
-      } catch {
-        caller = undefined;
-      }
-      if (!caller || caller.inode !== req.netnsInode) {
-        // Another pid namespace, or a pid that is not the client's: let it do the work itself.
-        caller?.close();
-        return { status: STATUS_DECLINED, exitCode: 0, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
-      }
+      /* the starter gave up waiting: nothing to tell */
     }
     try {
-      const res = await run(req.env, req.stdin.toString('utf8'), {
-        ...(caller ? { callerNetns: { fd: caller.fd } } : {}),
-        open: (stateDir, netns) => pool.lease(stateDir, netns),
-      });
-      return { status: STATUS_SERVED, exitCode: res.exitCode, stdout: Buffer.from(res.stdout), stderr: Buffer.from(res.stderr) };
-    } finally {
-      caller?.close();
+      fs.closeSync(readyFd);
+    } catch {
+      /* already closed */
     }
   }
-
-  // allowHalfOpen: the client shuts down its side after the request and waits for the reply.
-  const server = net.createServer({ allowHalfOpen: true }, (conn) => {
-    conns.add(conn);
-    conn.on('close', () => conns.delete(conn));
-    conn.on('error', () => undefined);
-    conn.setTimeout(READ_TIMEOUT_MS, () => conn.destroy());
-    let chunks: Buffer[] = [];
-    let size = 0;
-    let want: number | undefined;
-    const onData = (d: Buffer): void => {
-      chunks.push(d);
-      size += d.length;
-      try {
-        if (want === undefined) want = frameLength(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-      } catch (e) {
-        log(`refused a request: ${(e as Error).message}`);
-        conn.destroy();
-        return;
-      }
-      if (want === undefined || size < want) return;
-      conn.off('data', onData);
-      conn.setTimeout(0);
-      const buf = Buffer.concat(chunks).subarray(0, want);
-      chunks = [];
-      const p = serve(buf).then(
-        (reply) => { conn.end(encodeReply(reply)); },
-        (e: unknown) => {
-          log(`refused a request: ${e instanceof ProtocolError ? e.message : String((e as Error)?.stack ?? e)}`);
-          conn.destroy();
-        },
-      );
-      inflight.add(p);
-      void p.finally(() => inflight.delete(p));
-    };
-    conn.on('data', onData);
-  });
-
-  const old = process.umask(0o177); // the socket is born 0600
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socket, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } finally {
-    process.umask(old);
-  }
-  fs.chmodSync(socket, 0o600);
-  server.on('error', (e) => log(`server error: ${e.message}`));
-
-  const sweeper = setInterval(() => { void pool.sweep().catch((e: Error) => log(`closing idle hosts: ${e.message}`)); }, Math.max(1000, (opts.idleTimeoutMs ?? 60_000) / 2));
-  sweeper.unref();
-
-  let closing: Promise<void> | undefined;
-  return {
-    socket,
-    close() {
-      closing ??= (async () => {
-        clearInterval(sweeper);
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        for (const c of conns) if (!c.readableEnded && c.listenerCount('data') > 0) c.destroy(); // still sending: drop
-        await Promise.allSettled([...inflight]);
-        await stopped;
-        await pool.closeAll();
-        try {
-          fs.unlinkSync(socket);
-        } catch {
-          /* already gone */
-        }
-      })();
-      return closing;
-    },
-  };
-}
-
-/** `node dist/lib/cni/daemon.js [--socket PATH] [--idle-timeout SECONDS]` */
-async function main(argv: string[]): Promise<void> {
-  const opts: DaemonOptions = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--socket' && argv[i + 1] !== undefined) opts.socket = argv[++i]!;
-    else if (a === '--idle-timeout' && argv[i + 1] !== undefined) opts.idleTimeoutMs = Number(argv[++i]) * 1000;
-    else {
-      process.stderr.write('usage: node daemon.js [--socket PATH] [--idle-timeout SECONDS]\n');
-      process.exit(a === '--help' || a === '-h' ? 0 : 2);
-    }
-  }
-  if (opts.idleTimeoutMs !== undefined && !(opts.idleTimeoutMs > 0)) {
-    process.stderr.write('--idle-timeout must be a positive number of seconds\n');
-    process.exit(2);
-  }
-  const d = await startDaemon(opts);
-  process.stdout.write(`listening ${d.socket}\n`);
-  const stop = (): void => {
-    void d.close().then(() => process.exit(0), () => process.exit(1));
-  };
+  const stop = (): void => void d.close();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  await d.closed;
+  process.off('SIGTERM', stop);
+  process.off('SIGINT', stop);
+  return d;
+}
+
+const USAGE = 'usage: node daemon.js [--socket PATH] [--idle-timeout SECONDS] [--idle-exit SECONDS] [--lock-fd N] [--ready-fd N]\n';
+
+/** The command line of `node dist/lib/cni/daemon.js` (what the client starts). */
+export function parseDaemonArgs(argv: string[]): DaemonProgramOptions {
+  const opts: DaemonProgramOptions = {};
+  const seconds = (flag: string, v: string | undefined, zeroOk: boolean): number => {
+    const n = Number(v);
+    if (v === undefined || v.trim() === '' || !Number.isFinite(n) || n < 0 || (!zeroOk && n === 0)) {
+      throw new NsnetError('ERR_USAGE', `${flag} needs a ${zeroOk ? 'non-negative' : 'positive'} number of seconds`, { option: flag });
+    }
+    return n * 1000;
+  };
+  const fd = (flag: string, v: string | undefined): number => {
+    if (v === undefined || !/^\d{1,9}$/u.test(v)) throw new NsnetError('ERR_USAGE', `${flag} needs a file descriptor number`, { option: flag });
+    return Number(v);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = argv[i + 1];
+    if (a === '--socket' && v !== undefined) opts.socket = v;
+    else if (a === '--idle-timeout') opts.idleTimeoutMs = seconds(a, v, false);
+    else if (a === '--idle-exit') opts.idleExitMs = seconds(a, v, true);
+    else if (a === '--lock-fd') opts.lockFd = fd(a, v);
+    else if (a === '--ready-fd') opts.readyFd = fd(a, v);
+    else throw new NsnetError('ERR_USAGE', a === '--help' || a === '-h' ? '' : `unknown argument ${a}`);
+    i++;
+  }
+  return opts;
+}
+
+/** `node dist/lib/cni/daemon.js …` */
+async function main(argv: string[]): Promise<void> {
+  let opts: DaemonProgramOptions;
+  try {
+    opts = parseDaemonArgs(argv);
+  } catch (e) {
+    const msg = (e as Error).message;
+    process.stderr.write(msg ? `nsnet daemon: ${msg}\n${USAGE}` : USAGE);
+    process.exit(msg ? 2 : 0);
+  }
+  const log = (m: string): void => void process.stderr.write(`${new Date().toISOString()} nsnet daemon: ${m}\n`);
+  await serveDaemon({
+    ...opts,
+    log,
+    onReady: (d) => void process.stdout.write(`listening ${d.socket}\n`),
+  });
+  process.exit(0);
 }
 
 if (require.main === module) {
   main(process.argv.slice(2)).catch((e: Error) => {
-    process.stderr.write(`nsnet-cni daemon: ${e.message}\n`);
+    process.stderr.write(`${new Date().toISOString()} nsnet daemon: ${e.message}\n`);
     process.exit(1);
   });
 }

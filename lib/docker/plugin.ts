@@ -14,8 +14,9 @@ import { IpamDriver } from './ipam';
 import { NetworkDriver } from './network';
 import { listen, type Routes } from './server';
 
-/** Where dockerd looks for plugin sockets; the plugin's name is the file's. */
-export const DEFAULT_SOCKET = '/run/docker/plugins/nsnet.sock';
+import { DEFAULT_SOCKET } from './paths';
+
+export { DEFAULT_SOCKET };
 
 export interface DockerPluginOptions {
   /** Default {@link DEFAULT_SOCKET}. */

@@ -9,6 +9,7 @@ import * as v from '../validate';
 import { AF, IFF_UP, NLM_F, RTEXT_FILTER_SKIP_STATS, RTM, RTNLGRP } from './constants';
 import { Conn } from './conn';
 import { decodeLink } from './link-decode';
+import { removeLinks } from './link-remove';
 import { addrGenModeSpec, bridgePortInfo, newLinkRequest, parentOf } from './link-encode';
 import type { Link, LinkChanges, LinkEvent, LinkSpec } from './link-types';
 import { LinkWatcher } from './watch';
@@ -271,35 +272,21 @@ export class Links {
 
   /**
    * Removes many links in one kernel operation. Deleting links one by one costs an RCU grace
-   * period each (~16 ms); here they are put in a fresh link group and the group is deleted at
-   * once, which the kernel does with a single wait. Links that do not exist are ignored.
+   * period each (~16 ms); here they are put in a link group no other link has and the group is
+   * deleted at once, which the kernel does with a single wait (./link-remove.ts). Links that do
+   * not exist are ignored. If the kernel refuses (a target that cannot be deleted, such as lo
+   * or a physical NIC), nothing is removed, the targets are back in group 0, and the kernel's
+   * error is thrown.
    */
   async removeMany(links: (string | number)[]): Promise<void> {
     if (!Array.isArray(links)) throw invalid('ERR_INVALID_ARGUMENT', 'removeMany takes an array of names or indexes');
     if (links.length === 0) return;
     for (const l of links) if (typeof l === 'string') v.ifname(l); else v.int(l, 1, 2 ** 31 - 1, 'link index');
-    // A lean dump: names and groups are all this needs.
-    const msgs = await this.conn.dump({ type: RTM.GETLINK, header: { family: AF.UNSPEC }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS }, only: ['ifname', 'group'] }, 'list links');
-    const all = msgs.filter((m) => m.type === RTM.NEWLINK).map((m) => ({ index: m.header.index ?? 0, name: String(m.attrs.ifname), group: Number(m.attrs.group ?? 0) }));
-    const byName = new Map(all.map((l) => [l.name, l]));
-    const byIndex = new Map(all.map((l) => [l.index, l]));
-    const targets = [...new Set(links.map((l) => (typeof l === 'number' ? byIndex.get(l) : byName.get(l))).filter((l) => l !== undefined))] as { index: number; name: string; group: number }[];
-    if (targets.length === 0) return;
-    if (targets.length === 1) {
-      await this.remove(targets[0]!.index).catch((e) => { if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e; });
+    if (new Set(links).size === 1) {
+      await this.remove(links[0]!).catch((e) => { if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e; });
       return;
     }
-    const used = new Set(all.map((l) => l.group));
-    let group: number;
-    do group = 0x40000000 + Math.floor(Math.random() * 0x3fffffff);
-    while (used.has(group));
-    const results = await this.conn.batch(targets.map((l) => ({ type: RTM.NEWLINK, header: { index: l.index }, attrs: { group } })), (i) => `set group of ${targets[i]!.name}`);
-    const failed = results.findIndex((r) => r.error && r.error.code !== 'ENODEV');
-    if (failed >= 0) {
-      await this.conn.batch(targets.map((l) => ({ type: RTM.NEWLINK, header: { index: l.index }, attrs: { group: l.group } })), () => 'restore group').catch(() => undefined);
-      throw results[failed]!.error!;
-    }
-    await this.removeGroup(group);
+    await removeLinks(this.conn, links);
   }
 
   /**

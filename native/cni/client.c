@@ -1,24 +1,30 @@
 /*
- * nsnet-cni: the CNI plugin executable, a thin client of the nsnet-cni daemon.
+ * nsnet-cni: the CNI plugin executable, a thin client of the nsnet daemon.
  *
  * A runtime runs this once per CNI operation. It connects to the daemon's unix socket
  * ($NSNET_CNI_SOCKET, default /run/nsnet/cni.sock), sends its CNI_* variables and stdin in the
  * frame of lib/cni/protocol.ts, prints the daemon's stdout and stderr, and exits with its
  * status. No node, no JSON: a process start and one round trip.
  *
- * When no daemon answers (no socket, connection refused, the daemon declines or dies before
- * replying), it execs `node <package>/dist/lib/cni/main.js` — the same plugin in process — with
- * the same environment and the same stdin (already read? then from a memfd holding it). Every
- * operation is idempotent and all-or-nothing, so running it again after a daemon that died
- * half-way is safe.
+ * When no daemon answers it starts one (./autostart.c: one at a time, however many clients
+ * find none) and hands it the request. When no daemon can be had (not root, the daemon cannot
+ * start, it declines or dies before replying), it execs `node <package>/dist/lib/cni/main.js`
+ * — the same plugin in process — with the same environment and the same stdin (already read?
+ * then from a memfd holding it). Every operation is idempotent and all-or-nothing, so running
+ * it again after a daemon that died half-way is safe.
  *
- *   NSNET_CNI_SOCKET   the daemon's socket; "none" skips the daemon
- *   NSNET_NODE         the node executable for the fallback (default: the node that built this,
- *                      then `node` on PATH)
- *   NSNET_CNI_MAIN     the fallback script (default: ../../dist/lib/cni/main.js from this
- *                      executable's real path, then the package directory it was built in)
+ *   NSNET_CNI_SOCKET   the daemon's socket; "none" skips the daemon (and never starts one)
+ *   NSNET_PACKAGE      the nsnet package directory (default: two levels up from this
+ *                      executable's real path — build/Release/ or prebuilds/<platform>/ —
+ *                      then the package directory it was built in)
+ *   NSNET_NODE         the node executable for the fallback and the daemon (default: the node
+ *                      that built this, then `node` on PATH)
+ *   NSNET_CNI_MAIN     the fallback script (default: <package>/dist/lib/cni/main.js)
+ *   NSNET_CNI_AUTOSTART, NSNET_CNI_IDLE_EXIT: see ./autostart.c
  */
 #define _GNU_SOURCE
+#include "client.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,7 +36,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #ifndef NSNET_NODE_PATH
@@ -127,8 +132,7 @@ static void die(const char *what) {
   char msg[512];
   snprintf(msg, sizeof msg, "{\"cniVersion\":\"1.1.0\",\"code\":5,\"msg\":\"nsnet-cni: %s: %s\"}\n", what,
            strerror(errno));
-  if (write_all(1, (const unsigned char *)msg, strlen(msg)) < 0) {
-    /* nothing more to do */
+  if (write_all(1, (const unsigned char *)msg, strlen(msg)) < 0) { /* nothing more to do */
   }
   fprintf(stderr, "nsnet-cni: %s: %s\n", what, strerror(errno));
   exit(1);
@@ -137,21 +141,46 @@ static void die(const char *what) {
 static int executable(const char *p) { return p && *p && access(p, X_OK) == 0; }
 static int readable(const char *p) { return p && *p && access(p, R_OK) == 0; }
 
-/* The fallback script: NSNET_CNI_MAIN, else relative to this executable, else the build's package. */
-static const char *main_script(char *space, size_t size) {
-  const char *env = getenv("NSNET_CNI_MAIN");
-  if (env && *env) return env;
+/* Whether `dir` holds the built package (its dist/lib/cni/main.js). */
+static int is_package(const char *dir) {
+  char p[PATH_MAX];
+  return dir && *dir && (size_t)snprintf(p, sizeof p, "%s/dist/lib/cni/main.js", dir) < sizeof p && readable(p);
+}
+
+const char *nsnet_package_dir(void) {
+  static char found[PATH_MAX];
+  if (found[0]) return found;
+  const char *env = getenv("NSNET_PACKAGE");
+  if (is_package(env) && strlen(env) < sizeof found) return strcpy(found, env);
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n > 0) {
     self[n] = '\0';
     char *slash = strrchr(self, '/');
     if (slash) {
-      *slash = '\0'; /* .../build/Release */
-      if ((size_t)snprintf(space, size, "%s/../../dist/lib/cni/main.js", self) < size && readable(space)) return space;
+      *slash = '\0'; /* .../build/Release or .../prebuilds/linux-x64 */
+      char up[PATH_MAX];
+      if ((size_t)snprintf(up, sizeof up, "%s/../..", self) < sizeof up && is_package(up)) {
+        if (!realpath(up, found)) strcpy(found, up);
+        return found;
+      }
     }
   }
-  snprintf(space, size, "%s/dist/lib/cni/main.js", NSNET_PACKAGE_DIR);
+  snprintf(found, sizeof found, "%s", NSNET_PACKAGE_DIR);
+  return found;
+}
+
+const char *nsnet_node(void) {
+  const char *node = getenv("NSNET_NODE");
+  if (executable(node)) return node;
+  return executable(NSNET_NODE_PATH) ? NSNET_NODE_PATH : "node";
+}
+
+/* The fallback script: NSNET_CNI_MAIN, else the package's. */
+static const char *main_script(char *space, size_t size) {
+  const char *env = getenv("NSNET_CNI_MAIN");
+  if (env && *env) return env;
+  snprintf(space, size, "%s/dist/lib/cni/main.js", nsnet_package_dir());
   return space;
 }
 
@@ -171,8 +200,7 @@ static void fallback(const struct buf *consumed) {
   }
   char space[PATH_MAX + 64];
   const char *script = main_script(space, sizeof space);
-  const char *node = getenv("NSNET_NODE");
-  if (!executable(node)) node = executable(NSNET_NODE_PATH) ? NSNET_NODE_PATH : "node";
+  const char *node = nsnet_node();
   char *argv[] = {(char *)node, (char *)script, NULL};
   execvp(node, argv);
   die("cannot run node for the in-process fallback");
@@ -205,52 +233,59 @@ static int build_request(struct buf *req, const struct buf *in) {
 }
 
 /*
- * Parses the reply; prints it and exits when the daemon served the request. Returns when it
- * declined or the reply is malformed (then the fallback runs).
+ * Parses the reply; prints it and exits when the daemon served the request. Returns 1 when it
+ * declined, 0 when the reply is malformed or incomplete.
  */
-static void finish(const struct buf *r) {
+static int finish(const struct buf *r) {
   if (r->len < HEADER_LEN || memcmp(r->data, MAGIC, MAGIC_LEN) != 0 || get_u32(r->data + MAGIC_LEN) != PROTOCOL_VERSION)
-    return;
+    return 0;
   uint32_t body = get_u32(r->data + MAGIC_LEN + 4);
-  if (body != r->len - HEADER_LEN || body < 16) return;
+  if (body != r->len - HEADER_LEN || body < 16) return 0;
   const unsigned char *p = r->data + HEADER_LEN, *end = r->data + r->len;
   uint32_t status = get_u32(p), code = get_u32(p + 4);
-  if (status != STATUS_SERVED) return;
+  if (status != STATUS_SERVED) return 1;
   uint32_t out_len = get_u32(p + 8);
-  if ((size_t)(end - (p + 12)) < (size_t)out_len + 4) return;
+  if ((size_t)(end - (p + 12)) < (size_t)out_len + 4) return 0;
   const unsigned char *out = p + 12;
   uint32_t err_len = get_u32(out + out_len);
   const unsigned char *err = out + out_len + 4;
-  if ((size_t)(end - err) != err_len) return;
+  if ((size_t)(end - err) != err_len) return 0;
   int failed = write_all(1, out, out_len) | write_all(2, err, err_len);
   exit(failed ? 1 : (int)(code & 0xff));
+}
+
+/*
+ * One round trip. Exits with the daemon's reply when it served the request; returns 1 when it
+ * declined, 0 when there was no (complete) reply.
+ */
+static int exchange(int s, const struct buf *in) {
+  struct buf req = {0}, reply = {0};
+  int declined = 0;
+  if (build_request(&req, in) == 0 && write_all_to(s, req.data, req.len, 1) == 0 && shutdown(s, SHUT_WR) == 0 &&
+      read_all(s, &reply, MAX_BODY + HEADER_LEN) == 0)
+    declined = finish(&reply); /* exits when the daemon served it */
+  close(s);
+  free(req.data);
+  free(reply.data);
+  return declined;
 }
 
 int main(void) {
   const char *path = getenv("NSNET_CNI_SOCKET");
   if (!path || !*path) path = DEFAULT_SOCKET;
   if (strcmp(path, "none") == 0) fallback(NULL);
-  struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof addr.sun_path) fallback(NULL);
-  memcpy(addr.sun_path, path, strlen(path) + 1);
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0) fallback(NULL);
-  int rc;
-  do rc = connect(s, (struct sockaddr *)&addr, sizeof addr);
-  while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    close(s);
-    fallback(NULL); /* no daemon: stdin is untouched */
-  }
-  struct buf in = {0}, req = {0}, reply = {0};
+  int s = nsnet_daemon_connect(path);
+  if (s < 0) fallback(NULL); /* no daemon: stdin is untouched */
+  struct buf in = {0};
   if (read_all(0, &in, MAX_BODY) < 0) die("cannot read stdin");
-  if (build_request(&req, &in) < 0 || write_all_to(s, req.data, req.len, 1) < 0 || shutdown(s, SHUT_WR) < 0 ||
-      read_all(s, &reply, MAX_BODY + HEADER_LEN) < 0) {
-    close(s);
-    fallback(&in);
-  }
-  close(s);
-  finish(&reply);
-  fallback(&in); /* declined, or no complete reply */
+  if (exchange(s, &in)) fallback(&in); /* declined: it cannot tell this client's namespace */
+  /*
+   * No reply: the daemon went away after accepting (it was exiting when idle, or died). Once
+   * more through a daemon — a new one if need be — then in node. Running the request again is
+   * safe: every operation is idempotent.
+   */
+  s = nsnet_daemon_connect(path);
+  if (s >= 0) exchange(s, &in);
+  fallback(&in);
   return 1;
 }

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <charconv>
 #include <vector>
 
 // No codec.h here: it brings in N-API, and this file must build without it (the fuzzer).
@@ -67,6 +68,14 @@ std::string FormatMac(const uint8_t* p, size_t n) {
 
 namespace {
 
+// Decimal text of an integer, appended without a temporary string (a dump formats thousands).
+template <typename T>
+void AppendNumber(std::string& out, T v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
+}
+
 class JsonVisitor {
  public:
   explicit JsonVisitor(std::string& out) : out_(out) {}
@@ -89,15 +98,15 @@ class JsonVisitor {
     Key(a->name);
     if (v > 9007199254740991ull) {
       out_.push_back('"');
-      out_ += std::to_string(v);
+      AppendNumber(out_, v);
       out_.push_back('"');
     } else {
-      out_ += std::to_string(v);
+      AppendNumber(out_, v);
     }
   }
   void Int(const Attr* a, int64_t v) {
     Key(a->name);
-    out_ += std::to_string(v);
+    AppendNumber(out_, v);
   }
   void Str(const Attr* a, const char* s, size_t n) {
     Key(a->name);
@@ -123,7 +132,7 @@ class JsonVisitor {
   }
   void Field(const nl::Field& f, int64_t v) {
     Key(f.name);
-    out_ += std::to_string(v);
+    AppendNumber(out_, v);
   }
   // name == nullptr: an item of the list being written.
   void Begin(const char* name, const Attr*) {
@@ -186,10 +195,16 @@ bool AppendMessages(int protocol, const uint8_t* data, size_t len, std::string& 
   bool ok = ForEachMessage(data, len, [&](const MessageView& m) {
     if (!first) out.push_back(',');
     first = false;
-    out += "{\"type\":" + std::to_string(m.hdr.nlmsg_type) + ",\"name\":";
+    out += "{\"type\":";
+    AppendNumber(out, m.hdr.nlmsg_type);
+    out += ",\"name\":";
     JsonString(out, MessageName(protocol, m.hdr.nlmsg_type));
-    out += ",\"flags\":" + std::to_string(m.hdr.nlmsg_flags) + ",\"seq\":" + std::to_string(m.hdr.nlmsg_seq) +
-           ",\"pid\":" + std::to_string(m.hdr.nlmsg_pid);
+    out += ",\"flags\":";
+    AppendNumber(out, m.hdr.nlmsg_flags);
+    out += ",\"seq\":";
+    AppendNumber(out, m.hdr.nlmsg_seq);
+    out += ",\"pid\":";
+    AppendNumber(out, m.hdr.nlmsg_pid);
     const MessageSpec* spec = Registry::Get().Find(protocol, m.hdr.nlmsg_type);
     if (!spec) {
       out += ",\"data\":";

@@ -27,6 +27,12 @@ namespace {
 constexpr int kBufferSize = 4 << 20;  // socket buffers: big batches and dumps
 constexpr size_t kWindow = 64;        // messages in flight at once (bounded ACK backlog)
 constexpr int kDumpRetries = 8;       // NLM_F_DUMP_INTR: re-run a dump at most this often
+// The receive buffer is never smaller than this. The kernel sizes each datagram of a dump to
+// the largest buffer this socket has passed to recvmsg (nlk->max_recvmsg_len, capped at
+// 32 KiB; af_netlink.c netlink_dump), so a buffer sized to the datagram just peeked would keep
+// every later datagram at the first one's size (~4 KiB: two or three links) — eight times the
+// datagrams, syscalls and wake-ups of a 32 KiB one. iproute2 reads into 32 KiB for the same reason.
+constexpr size_t kMinReceive = 32768;
 
 SysError Errno(int err, const char* what) {
   SysError e;
@@ -163,7 +169,8 @@ int Socket::Receive(std::vector<uint8_t>& buf, size_t* out, int cancel_fd, SysEr
       if (errno == ENOBUFS) err.message = "netlink receive buffer overrun: messages were lost (ENOBUFS)";
       return -1;
     }
-    if (buf.size() < static_cast<size_t>(n)) buf.resize(static_cast<size_t>(n));
+    if (buf.size() < std::max(static_cast<size_t>(n), kMinReceive))
+      buf.resize(std::max(static_cast<size_t>(n), kMinReceive));
     n = recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
@@ -300,7 +307,8 @@ void Socket::RunBatch(Request& req) {
       req.error = Errno(errno, "recv");
       return;
     }
-    if (rbuf_.size() < static_cast<size_t>(n)) rbuf_.resize(static_cast<size_t>(n));
+    if (rbuf_.size() < std::max(static_cast<size_t>(n), kMinReceive))
+      rbuf_.resize(std::max(static_cast<size_t>(n), kMinReceive));
     n = recv(fd_, rbuf_.data(), rbuf_.size(), MSG_DONTWAIT);
     if (n < 0) continue;
     datagram_++;

@@ -77,6 +77,12 @@ void Handle::Deliver(Napi::Env env, Napi::Function, Handle* self, nl::Request* r
 //   [{"operation":"RTM_NEWLINK","errno":95,"code":"EOPNOTSUPP","extack":"...","replies":[...]}]
 void Handle::ResultsToJson(nl::Request& req) const {
   std::string& out = req.json;
+  // The text is about as long as the messages it describes: one allocation, not a dozen
+  // doublings with their page faults (a dump of 2,000 links is ~3 MB of messages).
+  size_t raw = 0;
+  for (const nl::MsgResult& m : req.msgs)
+    for (const auto& c : m.replies) raw += c.size();
+  out.reserve(raw + 128 * req.msgs.size() + 16);
   out.push_back('[');
   for (size_t i = 0; i < req.msgs.size(); i++) {
     nl::MsgResult& m = req.msgs[i];

@@ -1,8 +1,10 @@
 /** --help on every command (with an example), usage errors, --version. */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { buildProgram } from '../../lib/cli/main';
-import { fails, nsnet } from './run';
+import { BIN, fails, nsnet } from './run';
 
 /** Every command path of the program: ['network'], ['network', 'create'], ... */
 function commandPaths(cmd: Command, prefix: string[] = []): string[][] {
@@ -17,7 +19,7 @@ describe('cli: help and usage', function () {
   it('has the commands of the issue', () => {
     const names = paths.map((p) => p.join(' '));
     for (const c of ['network create', 'network ls', 'network inspect', 'network rm', 'connect', 'disconnect', 'port',
-      'netns add', 'netns rm', 'netns ls', 'netns exec', 'gc', 'reconcile', 'doctor', 'agent', 'demo'])
+      'netns add', 'netns rm', 'netns ls', 'netns exec', 'gc', 'reconcile', 'doctor', 'agent', 'daemon', 'cni install', 'demo'])
       assert.ok(names.includes(c), `${c} in ${names.join(', ')}`);
   });
 
@@ -52,6 +54,24 @@ describe('cli: help and usage', function () {
     const r = nsnet(['--version']);
     assert.equal(r.status, 0);
     assert.equal(r.stdout.trim(), require('../../../package.json').version);
+  });
+
+  it('--version and --help load none of the library: only the CLI, its error type, the option tables and commander', () => {
+    const root = path.resolve(BIN, '..', '..');
+    // Leaf modules the help text is made of (they import nothing but errors.js); anything else
+    // (host.js, native.js, …) would mean the help pays for the library's load.
+    const leaves = new Set(['dist/lib/errors.js', 'dist/lib/driver-options.js', 'dist/lib/docker/paths.js']);
+    for (const args of [['--version'], ['--help'], ['network', 'create', '--help'], ['daemon', '--help'], ['cni', 'install', '--help']]) {
+      const script = `process.on('exit', () => process.stderr.write(JSON.stringify(Object.keys(require.cache))));
+        process.argv = [process.argv[0], ${JSON.stringify(BIN)}, ...${JSON.stringify(args)}];
+        require(${JSON.stringify(BIN)});`;
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const loaded = (JSON.parse(r.stderr) as string[]).map((f) => path.relative(root, f));
+      const library = loaded.filter((f) => f.startsWith('dist/lib/') && !f.startsWith('dist/lib/cli/') && !leaves.has(f));
+      assert.deepEqual(library, [], `nsnet ${args.join(' ')} loaded ${library.join(', ')}`);
+      assert.ok(!loaded.some((f) => f.endsWith('.node')), `nsnet ${args.join(' ')} loaded the addon`);
+    }
   });
 
   it('usage errors exit 2 with `nsnet: ERR_USAGE: …` (and the JSON document with --json)', () => {

@@ -38,7 +38,7 @@ describe('nsnet-cni daemon and client', function () {
     assert.equal(fs.statSync(path.dirname(d.socket)).mode & 0o777, 0o700);
     const second = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cni', 'daemon.js'), '--socket', d.socket], { encoding: 'utf8', timeout: 20000 });
     assert.equal(second.status, 1);
-    assert.match(second.stderr, /already listens/u);
+    assert.match(second.stderr, /a daemon already runs for /u);
     d.process.kill('SIGKILL');
     await new Promise((r) => d.process.once('exit', r));
     assert.equal(fs.existsSync(d.socket), true, 'a killed daemon leaves its socket');

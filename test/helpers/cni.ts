@@ -6,7 +6,8 @@
  *
  * nsnet-cni is run as the native client (build/Release/nsnet-cni) either against a daemon
  * started for the test (`daemon`) or with NSNET_CNI_SOCKET=none (`fallback`: the client execs
- * node and the plugin runs in process).
+ * node and the plugin runs in process). The client's autostart is off unless a test turns it
+ * on (NSNET_CNI_AUTOSTART=1 in `env`); daemonsOf() finds the daemons it started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -50,6 +51,8 @@ function environment(inv: Invocation, socket: string | undefined): Record<string
   const env: Record<string, string | undefined> = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     NSNET_CNI_SOCKET: socket ?? 'none',
+    // A client that finds no daemon would start one: tests that mean it say so (inv.env).
+    NSNET_CNI_AUTOSTART: '0',
     CNI_COMMAND: inv.command,
     CNI_PATH,
   };
@@ -121,4 +124,64 @@ export function tempStateDir(): string {
 /** A 64-hex container id like a runtime's. */
 export function containerId(tag: string): string {
   return Buffer.from(`${tag}-${process.pid}-${Math.random()}`).toString('hex').padEnd(64, '0').slice(0, 64);
+}
+
+/** A daemon process: its pid, parent, session, and command line. */
+export interface DaemonProcess {
+  pid: number;
+  ppid: number;
+  sid: number;
+  /** The controlling terminal (0: none). */
+  tty: number;
+  args: string[];
+}
+
+/** The live (not zombie) nsnet daemon processes serving `socket`, from /proc. */
+export function daemonsOf(socket: string): DaemonProcess[] {
+  const out: DaemonProcess[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/u.test(d)) continue;
+    let args: string[];
+    let stat: string;
+    try {
+      args = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (!args.some((a) => a.endsWith('daemon.js') || a === 'daemon') || !args.includes(socket)) continue;
+    // pid (comm) state ppid pgrp session tty_nr ...: comm may hold spaces, so split after ')'.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (f[0] === 'Z' || f[0] === 'X') continue;
+    out.push({ pid: Number(d), ppid: Number(f[1]), sid: Number(f[3]), tty: Number(f[4]), args });
+  }
+  return out;
+}
+
+/** A socket path in a directory of its own that does not exist yet; daemons on it are stopped afterwards. */
+export function freshSocket(): string {
+  const dir = path.join('/run', uniqueName('nsauto'));
+  const socket = path.join(dir, 'cni.sock');
+  registerCleanup(async () => {
+    for (const d of daemonsOf(socket)) {
+      try {
+        process.kill(d.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    await waitFor(() => daemonsOf(socket).length === 0, 10000, 'the daemons to die');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 'stop the autostarted daemons');
+  return socket;
+}
+
+/** Waits until cond() holds (polling every 50 ms); false when `ms` passed first. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, _what = ''): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await cond()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

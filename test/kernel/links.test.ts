@@ -350,6 +350,33 @@ describe('links', function () {
     assert.equal((await nl.links.get(keep.index)).name, 'keep0');
   });
 
+  it('removeMany: duplicates and indexes mixed with names; a target that cannot be deleted removes nothing', async () => {
+    const made = await nl.links.addMany(Array.from({ length: 4 }, (_, i) => ({ kind: 'veth' as const, name: `r${i}`, peer: { name: `s${i}` } })));
+    await nl.links.add({ kind: 'bridge', name: 'other9', group: 9 });
+    const before = linkNames(ns);
+    // lo has no rtnl_link_ops: the kernel refuses the group delete before deleting any member.
+    await assert.rejects(nl.links.removeMany(['r0', made[1]!.index, 'lo']), (e: NetlinkError) => e.code === 'EOPNOTSUPP');
+    assert.deepEqual(linkNames(ns), before, 'nothing was removed');
+    for (const n of ['r0', 'r1', 'lo']) assert.equal(oracle(ns, n).group, 'default', `${n} is back in group 0`);
+    assert.equal(oracle(ns, 'other9').group, '9', 'a bystander keeps its group');
+    await nl.links.removeMany(['r0', made[0]!.index, 'r1', made[2]!.index, 'r2', 'r3', 'r3']);
+    assert.deepEqual(linkNames(ns), before.filter((n) => !/^[rs]\d$/u.test(n)));
+    assert.equal(oracle(ns, 'other9').group, '9');
+    await nl.links.remove('other9');
+  });
+
+  it('the empty-group probe removeMany relies on: a group with a member is seen, and nothing changes', async () => {
+    const { groupIsEmpty } = await import('../../lib/netlink/link-remove');
+    await nl.links.add({ kind: 'bridge', name: 'pg1', group: 4242, mtu: 1400 });
+    const conn = (nl.links as unknown as { conn: import('../../lib/netlink/conn').Conn }).conn;
+    assert.equal(await groupIsEmpty(conn, 4243), true);
+    assert.equal(await groupIsEmpty(conn, 4242), false);
+    const o = oracle(ns, 'pg1');
+    assert.equal(o.mtu, 1400, 'the probe changed no MTU');
+    assert.equal(o.group, '4242');
+    await nl.links.remove('pg1');
+  });
+
   it('watches links being added, changed and removed', async () => {
     const w = await nl.links.watch();
     try {

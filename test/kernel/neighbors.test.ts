@@ -478,9 +478,13 @@ describe('kernel: fdb', function () {
   it('a handle on A never touches B', async () => {
     const a = await world();
     const b = await world();
-    const beforeB = fdbOracle(b.ns);
+    // B's bridge keeps learning on its own (p1's IPv6 router solicitations and DAD reach br0 through
+    // p0 at any moment): those entries come and go with no handle involved. What a handle could have
+    // made is a static entry, so that is what must stay the same.
+    const made = (ns: string): FFact[] => fdbOracle(ns).filter((e) => e.state !== '');
+    const beforeB = made(b.ns);
     await a.nl.fdb.add({ dev: 'vx0', mac: '02:00:00:00:01:01', dst: '10.1.2.100' });
     assert.equal(vx(a.ns, '02:00:00:00:01:01').length, 1);
-    assert.deepEqual(fdbOracle(b.ns), beforeB);
+    assert.deepEqual(made(b.ns), beforeB);
   });
 });

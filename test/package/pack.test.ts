@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ROOT } from '../helpers/checkout';
+import { daemonsOf, freshSocket } from '../helpers/cni';
 import { startLocalRegistry, type LocalRegistry } from '../helpers/local-registry';
 import { registerCleanup, useSandbox } from '../helpers/sandbox';
 
@@ -75,11 +76,17 @@ async function installAndUse(tarball: string, extra: string[], registry: LocalRe
     const out = execFileSync(process.execPath, [f], { cwd: app, encoding: 'utf8', timeout: 30000 });
     assert.deepEqual(JSON.parse(out.trim()), want, `${f} works`);
   }
-  // The CNI plugin runs from the installed package's bin.
+  // The CNI plugin runs from the installed package's bin, and starts the installed package's
+  // daemon (NSNET_CNI_MAIN names no script: an answer in node would fail).
+  const socket = freshSocket();
   const version = JSON.parse(execFileSync(path.join(app, 'node_modules', '.bin', 'nsnet-cni'), [], {
-    env: { ...process.env, CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.1.0"}', encoding: 'utf8', timeout: 30000,
+    env: { ...process.env, CNI_COMMAND: 'VERSION', NSNET_CNI_SOCKET: socket, NSNET_CNI_AUTOSTART: '1', NSNET_CNI_MAIN: '/nonexistent.js' },
+    input: '{"cniVersion":"1.1.0"}', encoding: 'utf8', timeout: 30000,
   }));
   assert.ok(version.supportedVersions.includes('1.1.0'), 'nsnet-cni VERSION answers');
+  const daemons = daemonsOf(socket);
+  assert.equal(daemons.length, 1, 'through the daemon it started');
+  assert.ok(daemons[0]!.args.some((a) => a.startsWith(path.join(app, 'node_modules', 'nsnet'))), `the installed package's daemon: ${daemons[0]!.args.join(' ')}`);
   // TypeScript users get the declarations.
   assert.ok(fs.existsSync(path.join(app, 'node_modules', 'nsnet', 'dist', 'lib', 'index.d.ts')));
   return path.join(app, 'node_modules', 'nsnet');
@@ -98,7 +105,8 @@ describe('package: npm pack, install from the tarball, use', function () {
     assert.ok(prebuilds.some((f) => f.endsWith('.node')), `npm run prebuild made a .node (${prebuilds})`);
     const { tarball, files } = pack(src);
 
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'esm/index.mjs', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'native/addon.cc', 'systemd/nsnet-docker-plugin.service'])
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'esm/index.mjs', 'dist/lib/index.js', 'dist/lib/entry.js', 'dist/lib/index.d.ts',
+      'native/addon.cc', 'native/cni/autostart.c', 'systemd/nsnet.socket', 'systemd/nsnet.service', 'systemd/nsnet-docker-plugin.service'])
       assert.ok(files.includes(f), `${f} is in the package`);
     assert.ok(files.some((f) => /^prebuilds\/linux-x64\/.+\.node$/.test(f)), 'the prebuild is in the package');
     assert.ok(files.includes('prebuilds/linux-x64/nsnet-cni'), 'the CNI client is prebuilt too');

@@ -17,8 +17,7 @@ import { constants } from 'node:os';
 import { NsnetError } from '../../errors';
 import { type Context, example } from '../context';
 import { errorDocument, errorLine, exitStatus } from '../exit';
-import { Demo, type DemoStep, reportTable } from './demo';
-import { World } from './world';
+import type { DemoStep } from './demo';
 
 /** Set in the re-executed demo: the mount namespace (inode) of the process that started it. */
 const OUTER_MNT = 'NSNET_DEMO_OUTER_MNT';
@@ -76,6 +75,9 @@ async function inner(ctx: Context): Promise<void> {
   if (spawnSync('nsenter', ['--version']).error)
     throw new NsnetError('ERR_NOT_AVAILABLE', 'the demo needs nsenter (util-linux) to run its servers and clients inside namespaces', { program: 'nsenter' });
   const log = (line: string): void => ctx.say(line);
+  // Loaded here: the demo drives the whole library, which `nsnet --help` should not load.
+  const { Demo, reportTable } = await import('./demo');
+  const { World } = await import('./world');
   const world = new World();
   const onSignal = (sig: (typeof SIGNALS)[number]) => (): void => {
     if (world.closing) return;
