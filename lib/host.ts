@@ -478,13 +478,14 @@ export class NetworkHost {
       const { detach: held, handovers } = releaseClaims(tx, claimantOf(rec, driver?.portsFrom), rec.ports);
       if (net && driver) {
         const handBack = await handOver(this.firewall, tx, rec, handovers);
+        // (Undone after the detach's own steps: the interface is back when the ports and routes return.)
+        if (handBack) undo(handBack);
         try {
           await driver.detach(this.ctx, net as never, { ...rec, ports: held }, undo);
         } catch (e) {
           await handBack?.().catch(() => undefined);
           throw e;
         }
-        if (handBack) undo(handBack);
       }
       faultPoint('disconnect:detached');
       if (rec.ipv4 !== undefined) this.ipam.release(tx, network, id);

@@ -21,6 +21,7 @@ export function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep:
   const out: Endpoint = { id: r.id, network: r.network, driver: net.driver, ports: r.ports };
   if (r.netns !== undefined) out.netns = r.netns;
   if (r.target !== undefined) out.target = r.target;
+  if (r.container !== undefined) out.container = r.container;
   const { ep: e, net: n } = shared ?? { ep: r, net };
   const a = driverOf(n).addressing?.(n as never);
   if (e.ifname !== undefined) out.ifname = e.ifname;
