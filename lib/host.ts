@@ -30,7 +30,7 @@ import { emitWarning, endpointsOn, isRecorded, readNetworks, type WarningHandler
 import { handOver } from './state/handover';
 import { claimantOf, recordClaims, releaseClaims, resolvePorts } from './state/ledger';
 import { checkPublishFamilies, checkWithFirewall, normalizeClaims, normalizePublish, socketProtocols } from './state/publish';
-import { assertNotShared, endpointsOf, recorded } from './state/views';
+import { assertNotShared, endpointOf, endpointsOf, recorded } from './state/views';
 import { FileStore } from './store/filestore';
 import type { Store, StoreTx, StoreView } from './store/index';
 import * as v from './validate';
@@ -386,7 +386,7 @@ export class NetworkHost {
           existing.name === names.name && JSON.stringify(existing.aliases) === JSON.stringify(names.aliases) &&
           (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
           JSON.stringify(existing.ports.map((p) => ({ ...p, hostPort: 0 }))) === JSON.stringify(ports.map((p) => ({ ...p, hostPort: 0 })));
-        if (same && (existing.container ?? id) === container) return endpointsOf(tx, network).find((e) => e.id === id)!;
+        if (same && (existing.container ?? id) === container) return endpointOf(tx, network, id)!;
         throw new NsnetError('ERR_ENDPOINT_EXISTS', `endpoint ${id} is connected to ${network} with other settings`, { network, endpoint: id });
       }
       if ('internal' in net && net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
@@ -420,7 +420,7 @@ export class NetworkHost {
       await this.attach(driver, net, receiving.length === rec.ports.length && receiving.every((p, i) => p === rec.ports[i]) ? rec : { ...rec, ports: receiving }, undo);
       tx.put(ENDPOINTS, key, rec);
       recordClaims(tx, who, rec.ports);
-      return endpointsOf(tx, network).find((e) => e.id === id)!;
+      return endpointOf(tx, network, id)!;
     });
   }
 

@@ -10,7 +10,7 @@ import { driverOf, drivers } from '../drivers/registry';
 import { NsnetError } from '../errors';
 import type { Endpoint, EndpointRecord, NetworkRecord } from '../host-types';
 import type { StoreView } from '../store/types';
-import { ENDPOINTS, NETWORKS } from './collections';
+import { ENDPOINTS, NETWORKS, epKey, splitEpKey } from './collections';
 import { concerning, readEndpoints, readNetworks, type WarningHandler } from './damage';
 
 /**
@@ -59,6 +59,27 @@ export function endpointsOf(view: StoreView, network?: string, warn: WarningHand
       }
       return [toEndpoint(e, net, shared, resolv)];
     });
+}
+
+/**
+ * The public view of one endpoint, as {@link endpointsOf} shows it, reading only its own records
+ * (and, in container mode, its target's attachments): what connect returns, at a cost that does
+ * not grow with the endpoints on the host.
+ */
+export function endpointOf(view: StoreView, network: string, id: string): Endpoint | undefined {
+  const e = view.get<EndpointRecord>(ENDPOINTS, epKey(network, id));
+  const net = view.get<NetworkRecord>(NETWORKS, network);
+  if (!e || !net) return undefined;
+  let shared: { ep: EndpointRecord; net: NetworkRecord } | undefined;
+  if (e.target !== undefined) {
+    const owners = view.keys(ENDPOINTS).filter((k) => splitEpKey(k)?.id === e.target).flatMap((k) => {
+      const x = view.get<EndpointRecord>(ENDPOINTS, k);
+      const n = x && x.target === undefined ? view.get<NetworkRecord>(NETWORKS, x.network) : undefined;
+      return x && n ? [{ ep: x, net: n }] : [];
+    });
+    shared = owners.find((o) => o.ep.ipv4 !== undefined) ?? owners[0];
+  }
+  return toEndpoint(e, net, shared);
 }
 
 /** The recorded endpoints as drivers may look them up while connecting. */
