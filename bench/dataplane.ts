@@ -25,6 +25,11 @@
  *                        build has the overlay mode (see overlayPath below); "not available
  *                        yet" otherwise
  *
+ * Over IPv6, in the same worlds (the tools' networks are dual-stack, 10.88.0.0/16 + fd00:88::/64,
+ * their ports published on both families; E 2001:2::2/64 — H 2001:2::1/64, RFC 5180's
+ * benchmarking range): host6, nsnet-published6, nsnet-published6-10k (10,000 other ports of each
+ * family), cni-published6 and cni-published6-10k, the same measures.
+ *
  * Measures per path and repetition (3, the paths taking turns): iperf3 -t 3 (Gbit/s received),
  * 300 short connections (connect time = SYN to SYN/ACK through the first-packet path, and
  * connect + 1-byte request/response + close), and 2,000 round trips of 1 byte on one connection.
@@ -36,10 +41,12 @@ import * as path from 'node:path';
 import { NetworkHost } from '../lib/index';
 import { ipBatch, round, run, sleep, startIn, stats, summarize, PYTHON, type Background, type Chart, type Suite, type SuiteOptions, type SummaryRow, type TargetResult, type WorkloadResult } from './common';
 import { requirePeers, version } from './bridge';
-import { PORT_SLOTS, hostPort, netnsFile, withHost, type Host, type ToolId } from './peers';
+import { PORT_SLOTS, hostPort, netnsFile, proveReplay, withHost, type Host, type ReplayProof, type ToolId } from './peers';
 
 const HOST_IP = '198.18.0.1';
 const EXT_IP = '198.18.0.2';
+const HOST_IP6 = '2001:2::1';
+const EXT_IP6 = '2001:2::2';
 /** The server container's serial (its host ports: hostPort(S, 0) → 80 iperf3, hostPort(S, 1) → 81 echo). */
 const S = 3001;
 /** The client container for container-to-container traffic. */
@@ -48,8 +55,9 @@ const OTHERS = 1000; // × 10 ports
 
 const ECHO_SERVER = `
 import socket, sys, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(128)
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(('::', int(sys.argv[1]))); s.listen(128)
 def serve(c):
     c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     while True:
@@ -66,13 +74,14 @@ const LATENCY_CLIENT = `
 import socket, sys, time, json
 ip, port, conns, rts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 ns = time.perf_counter_ns
+fam = socket.AF_INET6 if ':' in ip else socket.AF_INET
 connect, txn, rr = [], [], []
 for i in range(conns):
-    t0 = ns(); c = socket.socket(); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    t0 = ns(); c = socket.socket(fam); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     c.connect((ip, port)); t1 = ns()
     c.sendall(b'x'); c.recv(1); c.close(); t2 = ns()
     connect.append((t1 - t0) / 1000); txn.append((t2 - t0) / 1000)
-c = socket.socket(); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1); c.connect((ip, port))
+c = socket.socket(fam); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1); c.connect((ip, port))
 for i in range(50): c.sendall(b'x'); c.recv(1)
 for i in range(rts):
     t0 = ns(); c.sendall(b'x'); c.recv(1); rr.append((ns() - t0) / 1000)
@@ -95,8 +104,37 @@ interface Sample { gbps: number; connect: number[]; txn: number[]; rr: number[] 
 
 function iperf(p: Path, seconds: number): number {
   const r = run('ip', ['netns', 'exec', p.client, 'iperf3', '-c', p.ip, '-p', String(p.iperfPort), '-t', String(seconds), '-J']);
-  const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
+  const j = JSON.parse(r.stdout) as { error?: string; end: { sum_received?: { bits_per_second: number } } };
+  if (!j.end?.sum_received) throw new Error(`iperf3 on ${p.id} (${p.ip}:${p.iperfPort}): ${j.error ?? 'no result'}`);
   return j.end.sum_received.bits_per_second / 1e9;
+}
+
+/**
+ * Waits until each path's echo server answers through it (a container just connected may take a
+ * moment: its first IPv6 neighbour solicitation can go unanswered while its interface comes up),
+ * at most 15 s per path. Returns the paths that answer; the others are recorded in `unmeasured`
+ * with the reason.
+ */
+async function reachable(paths: Path[], unmeasured: Record<string, string>): Promise<Path[]> {
+  const ok: Path[] = [];
+  for (const p of paths) {
+    const deadline = Date.now() + 15000;
+    for (;;) {
+      const r = spawnSync('ip', ['netns', 'exec', p.client, PYTHON, '-c', `import socket; socket.create_connection(('${p.ip}', ${p.echoPort}), 1).close()`], { stdio: 'ignore' });
+      if (r.status === 0) {
+        ok.push(p);
+        break;
+      }
+      if (Date.now() > deadline) {
+        unmeasured[p.id] = p.ip.includes(':')
+          ? `not measured: ${p.ip} port ${p.echoPort} did not answer within 15 s. With 1,000 dual-stack containers the kernel's IPv6 neighbour table, one for every namespace (net.ipv6.neigh.default.gc_thresh3, 1,024 entries by default, settable only in the machine's own namespace, which the benchmark does not touch), overflows, and new neighbours are not resolved: a host that runs that many dual-stack containers needs it raised`
+          : `not measured: ${p.ip} port ${p.echoPort} did not answer within 15 s`;
+        break;
+      }
+      await sleep(100);
+    }
+  }
+  return ok;
 }
 
 function latency(p: Path, conns: number, rts: number): Omit<Sample, 'gbps'> {
@@ -113,8 +151,8 @@ async function servers(ns: string): Promise<Background[]> {
 function external(h: Host): string {
   const e = `${h.name}ext`;
   run('ip', ['netns', 'add', e]);
-  ipBatch(h.name, [`link add ext0 type veth peer name eth0 netns ${e}`, `addr add ${HOST_IP}/24 dev ext0`, 'link set ext0 up']);
-  ipBatch(e, ['link set lo up', `addr add ${EXT_IP}/24 dev eth0`, 'link set eth0 up']);
+  ipBatch(h.name, [`link add ext0 type veth peer name eth0 netns ${e}`, `addr add ${HOST_IP}/24 dev ext0`, `addr add ${HOST_IP6}/64 dev ext0 nodad`, 'link set ext0 up']);
+  ipBatch(e, ['link set lo up', `addr add ${EXT_IP}/24 dev eth0`, `addr add ${EXT_IP6}/64 dev eth0 nodad`, 'link set eth0 up']);
   return e;
 }
 
@@ -206,6 +244,7 @@ export const dataplaneSuite: Suite = {
       }
     };
     const rules: Record<string, number> = {};
+    const unmeasured: Record<string, string> = {};
 
     await withHost('nsnet', async (h) => {
       const e = external(h);
@@ -221,9 +260,12 @@ export const dataplaneSuite: Suite = {
           { id: 'host', label: 'host mode: E → H (one veth hop, the host\'s own stack)', nsnet: false, client: e, ip: HOST_IP, iperfPort: 80, echoPort: 81 },
           { id: 'nsnet-bridge-c2c', label: 'nsnet bridge, container → container', nsnet: true, client: h.cname(A), ip, iperfPort: 80, echoPort: 81 },
           { id: 'nsnet-published', label: 'nsnet published port: E → hostIP:port → container', nsnet: true, client: e, ip: HOST_IP, iperfPort: hostPort(S, 0), echoPort: hostPort(S, 1) },
+          { id: 'host6', label: 'host mode over IPv6: E → [H]', nsnet: false, client: e, ip: HOST_IP6, iperfPort: 80, echoPort: 81 },
+          { id: 'nsnet-published6', label: 'nsnet published port over IPv6: E → [hostIP]:port → container', nsnet: true, client: e, ip: HOST_IP6, iperfPort: hostPort(S, 0), echoPort: hostPort(S, 1) },
         ];
-        paths.push(...base);
-        for (let r = 0; r < reps; r++) measure(base, r);
+        const ready = await reachable(base, unmeasured);
+        paths.push(...ready);
+        for (let r = 0; r < reps; r++) measure(ready, r);
         rules['nsnet-published'] = h.driver.rules().rules;
         // 10,000 other ports: 1,000 containers × 10, for real; then S again, last.
         log(`  nsnet: connecting ${OTHERS} containers × ${PORT_SLOTS} ports`);
@@ -237,17 +279,22 @@ export const dataplaneSuite: Suite = {
         await sleep(300);
         rules['nsnet-published-10k'] = h.driver.rules().rules;
         const ten: Path = { id: 'nsnet-published-10k', label: 'nsnet published port, 10,000 other ports published', nsnet: true, client: e, ip: HOST_IP, iperfPort: hostPort(S, 0), echoPort: hostPort(S, 1) };
-        paths.push(ten);
-        for (let r = 0; r < reps; r++) measure([ten, base[0]!], r);
+        const ten6: Path = { id: 'nsnet-published6-10k', label: 'nsnet published port over IPv6, 10,000 other ports of each family published', nsnet: true, client: e, ip: HOST_IP6, iperfPort: hostPort(S, 0), echoPort: hostPort(S, 1) };
+        const ready10k = await reachable([ten, ten6], unmeasured);
+        paths.push(...ready10k);
+        for (let r = 0; r < reps; r++) measure(ready10k.flatMap((p) => [p, base[p === ten ? 0 : 3]!]), r);
       } finally {
         for (const b of bg.splice(0)) await b.stop();
         run('ip', ['netns', 'del', e]);
       }
-    });
+    }, 'both');
 
     // CNI: the server container alone, then (in a fresh host) after 1,000 containers × 10 ports,
     // added last. Two hosts, because host-local hands out addresses in order and the replay's
     // template is containers 1 and 2 at the first two addresses.
+    // The replay on a dual-stack network (iptables and ip6tables), proved against real ADDs first.
+    const proof: ReplayProof = await proveReplay('cni', 4, PORT_SLOTS, 'both');
+    log(`  replay proof cni, both families (4 containers × ${PORT_SLOTS} ports): rules ${proof.rules_equal ? 'identical' : 'DIFFERENT'}, files ${proof.files_equal ? 'identical' : 'DIFFERENT'}`);
     const cniWorld = async (id: string, label: string, others: boolean): Promise<void> => withHost('cni', async (h) => {
       const e = external(h);
       try {
@@ -262,13 +309,16 @@ export const dataplaneSuite: Suite = {
         await sleep(300);
         rules[id] = h.driver.rules().rules;
         const p: Path = { id, label, nsnet: false, client: e, ip: HOST_IP, iperfPort: hostPort(S, 0), echoPort: hostPort(S, 1) };
-        paths.push(p);
-        for (let r = 0; r < reps; r++) measure([p], r);
+        const id6 = id.replace('published', 'published6');
+        const p6: Path = { id: id6, label: `${label}, over IPv6`, nsnet: false, client: e, ip: HOST_IP6, iperfPort: hostPort(S, 0), echoPort: hostPort(S, 1) };
+        const ready = await reachable([p, p6], unmeasured);
+        paths.push(...ready);
+        for (let r = 0; r < reps; r++) measure(ready, r);
       } finally {
         for (const b of bg.splice(0)) await b.stop();
         run('ip', ['netns', 'del', e]);
       }
-    });
+    }, 'both');
     await cniWorld('cni-published', 'CNI portmap published port: E → hostIP:port → container', false);
     await cniWorld('cni-published-10k', 'CNI portmap published port, 10,000 other ports published (its rule last)', true);
 
@@ -303,22 +353,26 @@ export const dataplaneSuite: Suite = {
         note: `${rts} round trips per repetition after 50 warm-up ones (TCP_RR-like; conntrack has the flow, no rule lookup).`,
         tools: summarize(rowsOf((s) => s.rr, 'python client, in process'), 'host', v('µs', false)) },
     ];
-    const m = (id: string, pick: (s: Sample) => number[]): number => stats(samples[id]!.flatMap(pick)).median;
+    const m = (id: string, pick: (s: Sample) => number[]): number => (samples[id] ? stats(samples[id]!.flatMap(pick)).median : NaN);
     const charts: Chart[] = [{
-      id: 'first-packet', title: 'first packet through a published port against other ports published (nsnet: a map lookup; CNI portmap: a rule chain)', x_label: 'other published ports (0 = only this container\'s)', y_label: 'µs, connect() median (whisker p95)', log_x: false,
-      series: (['nsnet', 'cni'] as ToolId[]).map((t) => ({ name: t, nsnet: t === 'nsnet', points: [`${t}-published`, `${t}-published-10k`].map((id, i) => {
+      id: 'first-packet', title: 'first packet through a published port against other ports published (nsnet: a map lookup; CNI portmap: a rule chain)', x_label: 'other published ports of the family (0 = only this container\'s)', y_label: 'µs, connect() median (whisker p95)', log_x: false,
+      series: (['nsnet', 'cni'] as ToolId[]).flatMap((t) => (['', '6'] as const).map((six) => ({ name: `${t}${six ? ' IPv6' : ''}`, nsnet: t === 'nsnet', points: [`${t}-published${six}`, `${t}-published${six}-10k`].filter((id) => samples[id]).map((id) => {
+        const i = id.endsWith('-10k') ? 1 : 0;
         const s = samples[id]!.flatMap((x) => x.connect);
         return { x: i === 0 ? 0 : OTHERS * PORT_SLOTS, y: round(stats(s).median, 1), p95: round(stats(s).p95, 1) };
-      }) })),
+      }) }))),
     }];
 
     const host = m('host', (s) => [s.gbps]);
-    const ratio = (id: string): number => m(id, (s) => [s.gbps]) / host;
+    const host6 = m('host6', (s) => [s.gbps]);
+    const ratio = (id: string): number => m(id, (s) => [s.gbps]) / (id.includes('published6') ? host6 : host);
     const targets: TargetResult[] = [
       { id: 'bridge-throughput', text: 'bridge (container → container) throughput ≥ 0.9× host mode', met: ratio('nsnet-bridge-c2c') >= 0.9,
         detail: `${m('nsnet-bridge-c2c', (s) => [s.gbps]).toFixed(2)} vs ${host.toFixed(2)} Gbit/s = ${ratio('nsnet-bridge-c2c').toFixed(2)}×` },
       { id: 'published-throughput', text: 'published-port throughput ≥ 0.9× host mode', met: ratio('nsnet-published') >= 0.9 && ratio('nsnet-published-10k') >= 0.9,
         detail: `${m('nsnet-published', (s) => [s.gbps]).toFixed(2)} Gbit/s = ${ratio('nsnet-published').toFixed(2)}×; with 10,000 other ports ${m('nsnet-published-10k', (s) => [s.gbps]).toFixed(2)} Gbit/s = ${ratio('nsnet-published-10k').toFixed(2)}× (CNI portmap: ${ratio('cni-published').toFixed(2)}× / ${ratio('cni-published-10k').toFixed(2)}×)` },
+      { id: 'published6-throughput', text: 'IPv6 published-port throughput ≥ 0.9× host mode over IPv6', met: ratio('nsnet-published6') >= 0.9 && (unmeasured['nsnet-published6-10k'] !== undefined || ratio('nsnet-published6-10k') >= 0.9),
+        detail: `${m('nsnet-published6', (s) => [s.gbps]).toFixed(2)} vs ${host6.toFixed(2)} Gbit/s = ${ratio('nsnet-published6').toFixed(2)}×; with 10,000 other ports of each family ${m('nsnet-published6-10k', (s) => [s.gbps]).toFixed(2)} Gbit/s = ${ratio('nsnet-published6-10k').toFixed(2)}× (CNI portmap: ${ratio('cni-published6').toFixed(2)}× / ${ratio('cni-published6-10k').toFixed(2)}×)` },
       overlayNote
         ? { id: 'overlay-throughput', text: 'overlay throughput ≥ 0.5× host mode', met: false, status: 'not measured', detail: overlayNote }
         : { id: 'overlay-throughput', text: 'overlay throughput ≥ 0.5× host mode', met: ratio('overlay') >= 0.5, detail: `${ratio('overlay').toFixed(2)}×` },
@@ -328,8 +382,12 @@ export const dataplaneSuite: Suite = {
       `First packet with 10,000 other ports published: nsnet connect() ${c('nsnet-published').toFixed(0)} → ${c('nsnet-published-10k').toFixed(0)} µs (${(c('nsnet-published-10k') / c('nsnet-published')).toFixed(2)}×); ` +
         `CNI portmap ${c('cni-published').toFixed(0)} → ${c('cni-published-10k').toFixed(0)} µs (${(c('cni-published-10k') / c('cni-published')).toFixed(2)}×); host mode ${c('host').toFixed(0)} µs. ` +
         'The round trip on an open connection does not look anything up again (conntrack has the flow), so it stays flat for both.',
+      `Over IPv6: nsnet connect() ${c('nsnet-published6').toFixed(0)} → ${c('nsnet-published6-10k').toFixed(0)} µs; CNI portmap ${c('cni-published6').toFixed(0)} → ${c('cni-published6-10k').toFixed(0)} µs; host mode ${c('host6').toFixed(0)} µs. ` +
+        'The networks are dual-stack and ports are published on both families (the IPv4 paths are the same as on an IPv4-only network: IPv4 lookups do not see IPv6 elements).',
+      ...Object.entries(unmeasured).map(([id, why]) => `${id}: ${why}.`),
+      `The CNI replay on a dual-stack network (iptables and ip6tables) against real ADDs of 4 containers × ${PORT_SLOTS} ports: ${proof.rules_equal && proof.files_equal ? 'identical' : `DIFFERENT: ${(proof.difference ?? []).join('; ')}`}.`,
     ];
-    return { workloads, targets, charts, notes, rules, iperf3: version('iperf3', ['--version']), overlay: overlayNote ?? 'measured' };
+    return { workloads, targets, charts, notes, rules, unmeasured, replay_proof: proof, iperf3: version('iperf3', ['--version']), overlay: overlayNote ?? 'measured' };
   },
 };
 

@@ -12,6 +12,12 @@
  *             network options JSON on stdin, NETAVARK_FW=iptables (it does no IPAM: the bench
  *             passes the address)
  *
+ * Each in one of three address families (`Family`): 4 — an IPv4 network, ports published on
+ * every address (the default); 6 — a dual-stack network (10.88.0.0/16 + fd00:88::/64), ports
+ * published on IPv6 only (nsnet `hostIp: '::'`, portmap and netavark `hostIP` `::`, which both
+ * read as "IPv6, every address"); 'both' — the dual-stack network, ports published on both
+ * families (no host address).
+ *
  * and the **replay** of the peers' state (see Replay below): N containers' worth of what the
  * peers write, restored in one `iptables-restore`, so that the 1,000th container (or the
  * 10,001st published port) can be timed without running 1,000 real ADDs first. The replay is
@@ -25,6 +31,8 @@ import { flushLinks, globalBatch, ipBatch, now, run, sleep, withNetns } from './
 
 export const SUBNET = '10.88.0.0/16';
 export const GATEWAY = '10.88.0.1';
+export const SUBNET6 = 'fd00:88::/64';
+export const GATEWAY6 = 'fd00:88::1';
 export const CNI_PATH = '/usr/lib/cni';
 export const NETAVARK = '/usr/lib/podman/netavark';
 export const NETWORK = 'bench';
@@ -33,6 +41,10 @@ export const ENV_PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin:/usr/bin:/bin
 export const PORT_SLOTS = 10;
 
 export type ToolId = 'nsnet' | 'cni' | 'netavark';
+/** Which families the network has and the ports are published on (see the file comment). */
+export type Family = 4 | 6 | 'both';
+/** The host address ports are published on, per family (undefined: none given). */
+const hostIpFor = (f: Family): string | undefined => (f === 6 ? '::' : undefined);
 export const PEERS: ToolId[] = ['cni', 'netavark'];
 
 export const netnsFile = (name: string): string => `/var/run/netns/${name}`;
@@ -41,6 +53,8 @@ export const hostPort = (serial: number, j = 0): number => 20000 + PORT_SLOTS * 
 export const containerPort = (j: number): number => 80 + j;
 /** The address of container s: .2, .3, … (CNI's host-local hands them out in this order; netavark is given it). */
 export const addressOf = (serial: number): string => `10.88.${((serial + 1) >> 8) & 255}.${(serial + 1) & 255}`;
+/** The IPv6 address of container s on a dual-stack network: fd00:88::2, ::3, … (host-local's order too). */
+export const address6Of = (serial: number): string => `fd00:88::${(serial + 1).toString(16)}`;
 /** A name as a 64-hex-digit container id (the form runtimes use). */
 export const hex64 = (s: string): string => Buffer.from(s).toString('hex').padStart(64, '0').slice(-64);
 const BRIDGE: Record<ToolId, string> = { nsnet: 'nsbr-bench', cni: 'cni0', netavark: 'nvbr0' };
@@ -56,12 +70,15 @@ export function nftRuleCount(host: string): number {
   return j.nftables.filter((o) => 'rule' in o).length;
 }
 
-export function iptablesSave(host: string): string {
-  return run('ip', ['netns', 'exec', host, 'iptables-save'], { env: { ...process.env, PATH: ENV_PATH } }).stdout;
+/** `iptables-save` (or, `v6`, `ip6tables-save`) in the host. */
+export function iptablesSave(host: string, v6 = false): string {
+  return run('ip', ['netns', 'exec', host, v6 ? 'ip6tables-save' : 'iptables-save'], { env: { ...process.env, PATH: ENV_PATH } }).stdout;
 }
 
-export function iptablesRuleCount(host: string): number {
-  return iptablesSave(host).split('\n').filter((l) => l.startsWith('-A')).length;
+/** iptables rules (`-A` lines) in the host: IPv4's, plus IPv6's when `v6`. */
+export function iptablesRuleCount(host: string, v6 = false): number {
+  const count = (text: string): number => text.split('\n').filter((l) => l.startsWith('-A')).length;
+  return count(iptablesSave(host)) + (v6 ? count(iptablesSave(host, true)) : 0);
 }
 
 function containerHasAddress(ns: string, serial?: number): boolean {
@@ -74,6 +91,7 @@ export interface RuleCount { rules: number; nft: number }
 /** A tool set up in one host namespace: connects and disconnects containers by serial number. */
 export interface Driver {
   tool: ToolId;
+  family: Family;
   /** The bridge the tool puts its containers on. */
   bridge: string;
   /** Connects container `serial` publishing `ports` TCP ports (hostPort(serial, j) → containerPort(j)); returns ms. */
@@ -90,18 +108,20 @@ export interface Driver {
   close(): Promise<void>;
 }
 
-async function nsnetDriver(host: string, cname: (s: number) => string): Promise<Driver> {
+async function nsnetDriver(host: string, cname: (s: number) => string, family: Family): Promise<Driver> {
   // Loaded here, not at the top: a suite that only drives the peers (cni) never loads nsnet's
   // addon through this file, and bench/cni.ts's own main() can check the sandbox first.
   const { NetworkHost } = await import('../lib/index');
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-state-'));
   const h = await NetworkHost.open({ netns: host, stateDir });
-  await h.createNetwork({ name: NETWORK, subnet: SUBNET, bridge: BRIDGE.nsnet });
+  await h.createNetwork({ name: NETWORK, subnet: SUBNET, bridge: BRIDGE.nsnet, ...(family !== 4 ? { subnet6: SUBNET6 } : {}) });
+  const hostIp = hostIpFor(family);
   return {
     tool: 'nsnet',
+    family,
     bridge: BRIDGE.nsnet,
     async connect(s, ports = 1) {
-      const publish = Array.from({ length: ports }, (_, j) => ({ hostPort: hostPort(s, j), containerPort: containerPort(j), protocol: 'tcp' as const }));
+      const publish = Array.from({ length: ports }, (_, j) => ({ hostPort: hostPort(s, j), containerPort: containerPort(j), protocol: 'tcp' as const, ...(hostIp ? { hostIp } : {}) }));
       const t0 = now();
       await h.connect(NETWORK, { id: `c${s}`, netns: netnsFile(cname(s)), publish });
       return now() - t0;
@@ -133,16 +153,22 @@ async function nsnetDriver(host: string, cname: (s: number) => string): Promise<
   };
 }
 
-function cniDriver(host: string, cname: (s: number) => string): Driver {
+function cniDriver(host: string, cname: (s: number) => string, family: Family): Driver {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-cni-'));
+  const dual = family !== 4;
   const bridgeConf = {
     cniVersion: '1.0.0', name: NETWORK, type: 'bridge', bridge: BRIDGE.cni, isGateway: true, ipMasq: true, hairpinMode: true,
-    ipam: { type: 'host-local', dataDir: path.join(dir, 'ipam'), ranges: [[{ subnet: SUBNET, gateway: GATEWAY }]], routes: [{ dst: '0.0.0.0/0' }] },
+    ipam: {
+      type: 'host-local', dataDir: path.join(dir, 'ipam'),
+      ranges: [[{ subnet: SUBNET, gateway: GATEWAY }], ...(dual ? [[{ subnet: SUBNET6, gateway: GATEWAY6 }]] : [])],
+      routes: [{ dst: '0.0.0.0/0' }, ...(dual ? [{ dst: '::/0' }] : [])],
+    },
   };
+  const hostIP = hostIpFor(family);
   const published = new Map<number, number>();
   const portmapConf = (s: number): Record<string, unknown> => ({
     cniVersion: '1.0.0', name: NETWORK, type: 'portmap', snat: true, capabilities: { portMappings: true },
-    runtimeConfig: { portMappings: Array.from({ length: published.get(s) ?? 1 }, (_, j) => ({ hostPort: hostPort(s, j), containerPort: containerPort(j), protocol: 'tcp' })) },
+    runtimeConfig: { portMappings: Array.from({ length: published.get(s) ?? 1 }, (_, j) => ({ hostPort: hostPort(s, j), containerPort: containerPort(j), protocol: 'tcp', ...(hostIP ? { hostIP } : {}) })) },
   });
   const env = (command: string, s: number): Record<string, string> => ({
     CNI_COMMAND: command, CNI_CONTAINERID: `c${s}`, CNI_NETNS: netnsFile(cname(s)), CNI_IFNAME: 'eth0', CNI_PATH,
@@ -152,6 +178,7 @@ function cniDriver(host: string, cname: (s: number) => string): Driver {
   const results = new Map<number, unknown>();
   return {
     tool: 'cni',
+    family,
     bridge: BRIDGE.cni,
     stateDir: dir,
     async connect(s, ports = 1) {
@@ -172,11 +199,11 @@ function cniDriver(host: string, cname: (s: number) => string): Driver {
       results.delete(s);
       return ms;
     },
-    rules: () => ({ rules: iptablesRuleCount(host), nft: nftRuleCount(host) }),
+    rules: () => ({ rules: iptablesRuleCount(host, dual), nft: nftRuleCount(host) }),
     verify(s) {
       // host-local picks the address (the next free one), so any address of the subnet will do.
       if (!containerHasAddress(cname(s))) throw new Error(`cni: container ${s} has no address`);
-      if (!iptablesSave(host).includes(`--dport ${hostPort(s)} `)) throw new Error(`cni: port ${hostPort(s)} of container ${s} has no iptables rule`);
+      if (!iptablesSave(host, family === 6).includes(`--dport ${hostPort(s)} `)) throw new Error(`cni: port ${hostPort(s)} of container ${s} has no ip${family === 6 ? '6' : ''}tables rule`);
     },
     async close() {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -184,25 +211,27 @@ function cniDriver(host: string, cname: (s: number) => string): Driver {
   };
 }
 
-function netavarkDriver(host: string, cname: (s: number) => string): Driver {
+function netavarkDriver(host: string, cname: (s: number) => string, family: Family): Driver {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-netavark-'));
+  const dual = family !== 4;
   const networkId = hex64('nsnet-bench-network');
   const published = new Map<number, number>();
   const options = (s: number): string => JSON.stringify({
     container_id: hex64(`c${s}`),
     container_name: `c${s}`,
-    networks: { [NETWORK]: { static_ips: [addressOf(s)], interface_name: 'eth0' } },
+    networks: { [NETWORK]: { static_ips: [addressOf(s), ...(dual ? [address6Of(s)] : [])], interface_name: 'eth0' } },
     network_info: {
       [NETWORK]: {
         driver: 'bridge', id: networkId, name: NETWORK, network_interface: BRIDGE.netavark,
-        subnets: [{ subnet: SUBNET, gateway: GATEWAY }], internal: false, ipv6_enabled: false, dns_enabled: false,
+        subnets: [{ subnet: SUBNET, gateway: GATEWAY }, ...(dual ? [{ subnet: SUBNET6, gateway: GATEWAY6 }] : [])], internal: false, ipv6_enabled: dual, dns_enabled: false,
       },
     },
-    port_mappings: Array.from({ length: published.get(s) ?? 1 }, (_, j) => ({ host_ip: '', container_port: containerPort(j), host_port: hostPort(s, j), range: 1, protocol: 'tcp' })),
+    port_mappings: Array.from({ length: published.get(s) ?? 1 }, (_, j) => ({ host_ip: hostIpFor(family) ?? '', container_port: containerPort(j), host_port: hostPort(s, j), range: 1, protocol: 'tcp' })),
   });
   const env = { NETAVARK_FW: 'iptables' };
   return {
     tool: 'netavark',
+    family,
     bridge: BRIDGE.netavark,
     async connect(s, ports = 1) {
       published.set(s, ports);
@@ -211,10 +240,10 @@ function netavarkDriver(host: string, cname: (s: number) => string): Driver {
     async disconnect(s) {
       return inHost(host, [NETAVARK, '--config', dir, 'teardown', netnsFile(cname(s))], options(s), env).ms;
     },
-    rules: () => ({ rules: iptablesRuleCount(host), nft: nftRuleCount(host) }),
+    rules: () => ({ rules: iptablesRuleCount(host, dual), nft: nftRuleCount(host) }),
     verify(s) {
       if (!containerHasAddress(cname(s), s)) throw new Error(`netavark: container ${s} has not the address ${addressOf(s)}`);
-      if (!iptablesSave(host).includes(`--dport ${hostPort(s)} `)) throw new Error(`netavark: port ${hostPort(s)} of container ${s} has no iptables rule`);
+      if (!iptablesSave(host, family === 6).includes(`--dport ${hostPort(s)} `)) throw new Error(`netavark: port ${hostPort(s)} of container ${s} has no ip${family === 6 ? '6' : ''}tables rule`);
     },
     async close() {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -271,11 +300,11 @@ export async function withHostNamespace<T>(fn: (h: HostNamespace) => Promise<T>,
 }
 
 /** A fresh host namespace with the tool set up in it (withHostNamespace); the tool is closed first. */
-export async function withHost<T>(tool: ToolId, fn: (h: Host) => Promise<T>): Promise<T> {
+export async function withHost<T>(tool: ToolId, fn: (h: Host) => Promise<T>, family: Family = 4): Promise<T> {
   let sink: string | undefined;
   return withHostNamespace(async (ns) => {
     const { name, cname } = ns;
-    const driver = tool === 'nsnet' ? await nsnetDriver(name, cname) : tool === 'cni' ? cniDriver(name, cname) : netavarkDriver(name, cname);
+    const driver = tool === 'nsnet' ? await nsnetDriver(name, cname, family) : tool === 'cni' ? cniDriver(name, cname, family) : netavarkDriver(name, cname, family);
     const h: Host = { ...ns, driver };
     if (tool !== 'nsnet') {
       sink = `${name}sink`;
@@ -311,8 +340,9 @@ const sinksMade = new Set<string>();
  * the ruleset and IPAM files equal those of real ADDs.
  */
 export class Replay {
-  private s1: string | undefined;
-  private s2: string | undefined;
+  /** iptables-save after containers 1 and 2 (and ip6tables-save, on a dual-stack network). */
+  private s1: string[] | undefined;
+  private s2: string[] | undefined;
   private files1 = new Map<string, string>();
   private files2 = new Map<string, string>();
   /** Ports per container in the template (container 2's). */
@@ -326,18 +356,23 @@ export class Replay {
     this.ports = ports;
     h.containers(1, 2);
     const a = await this.driver.connect(1, ports);
-    this.s1 = iptablesSave(this.host);
+    this.s1 = this.saves();
     this.files1 = readTree(this.driver.stateDir);
     const b = await this.driver.connect(2, ports);
-    this.s2 = iptablesSave(this.host);
+    this.s2 = this.saves();
     this.files2 = readTree(this.driver.stateDir);
     return [a, b];
+  }
+
+  /** The saves the replay restores: IPv4's, and IPv6's on a dual-stack network. */
+  private saves(): string[] {
+    return this.driver.family === 4 ? [iptablesSave(this.host)] : [iptablesSave(this.host), iptablesSave(this.host, true)];
   }
 
   /** Container 2's tokens mapped to container s's. */
   private tokens(s: number): string[] {
     const id = `c${s}`;
-    const t = [id, addressOf(s), ...Array.from({ length: this.ports }, (_, j) => String(hostPort(s, j)))];
+    const t = [id, addressOf(s), ...(this.driver.family !== 4 ? [address6Of(s)] : []), ...Array.from({ length: this.ports }, (_, j) => String(hostPort(s, j)))];
     if (this.tool === 'cni') {
       const h = createHash('sha512').update(NETWORK + id).digest('hex');
       t.push(`CNI-${h.slice(0, 24)}`, `CNI-DN-${h.slice(0, 21)}`);
@@ -364,22 +399,22 @@ export class Replay {
     if (!this.s1 || !this.s2) throw new Error('replay: start() first');
     if (to < from) return 0;
     const t0 = now();
-    const tables = parseSave(this.s2);
-    const before = parseSave(this.s1);
-    const template: { table: string; line: string }[] = [];
-    for (const [name, t] of tables) {
-      const b = before.get(name);
-      for (const d of t.decls.values()) if (!b || ![...b.decls.values()].includes(d)) template.push({ table: name, line: d });
-      for (const [chain, rules] of t.rules) {
-        const old = new Set(b?.rules.get(chain) ?? []);
-        for (const r of rules) if (!old.has(r)) template.push({ table: name, line: r });
+    const subs = Array.from({ length: to - from + 1 }, (_, i) => this.substituter(from + i));
+    for (const [i, save2] of this.s2.entries()) {
+      const tables = parseSave(save2);
+      const before = parseSave(this.s1[i]!);
+      const template: { table: string; line: string }[] = [];
+      for (const [name, t] of tables) {
+        const b = before.get(name);
+        for (const d of t.decls.values()) if (!b || ![...b.decls.values()].includes(d)) template.push({ table: name, line: d });
+        for (const [chain, rules] of t.rules) {
+          const old = new Set(b?.rules.get(chain) ?? []);
+          for (const r of rules) if (!old.has(r)) template.push({ table: name, line: r });
+        }
       }
+      for (const sub of subs) for (const { table, line } of template) addLine(tables.get(table)!, sub(line));
+      inHost(this.host, [i === 0 ? 'iptables-restore' : 'ip6tables-restore'], renderSave(tables));
     }
-    for (let s = from; s <= to; s++) {
-      const sub = this.substituter(s);
-      for (const { table, line } of template) addLine(tables.get(table)!, sub(line));
-    }
-    inHost(this.host, ['iptables-restore'], renderSave(tables));
     // host-local: files the second ADD created (one per address) copied per container; files it
     // changed (last_reserved_ip) take the last container's content.
     if (this.driver.stateDir) {
@@ -489,6 +524,8 @@ export function canonicalSave(text: string): string {
 
 export interface ReplayProof {
   tool: 'cni' | 'netavark';
+  /** The address family the state was made in (see Family). */
+  family?: Family;
   containers: number;
   ports_per_container: number;
   /** The ruleset (canonical iptables-save) of real ADDs equals the replayed one. */
@@ -505,20 +542,25 @@ export interface ReplayProof {
  * for real and 3..n replayed. Their rulesets (canonical iptables-save) and host-local files
  * must be equal.
  */
-export async function proveReplay(tool: 'cni' | 'netavark', n: number, ports: number): Promise<ReplayProof> {
+export async function proveReplay(tool: 'cni' | 'netavark', n: number, ports: number, family: Family = 4): Promise<ReplayProof> {
+  // Both families' rulesets, one after the other (the IPv6 one marked), on a dual-stack network.
+  const save = (host: string): string => (family === 4 ? iptablesSave(host)
+    : `${iptablesSave(host)}\n${canonicalSave(iptablesSave(host, true)).split('\n').map((l) => `6 ${l}`).join('\n')}`);
   const real = await withHost(tool, async (h) => {
     h.containers(1, n);
     for (let s = 1; s <= n; s++) await h.driver.connect(s, ports);
     h.driver.verify(n);
-    return { save: iptablesSave(h.name), files: readTree(h.driver.stateDir) };
-  });
+    return { save: save(h.name), files: readTree(h.driver.stateDir) };
+  }, family);
   const replayed = await withHost(tool, async (h) => {
     await h.replay!.start(h, ports);
     h.replay!.apply(3, n);
-    return { save: iptablesSave(h.name), files: readTree(h.driver.stateDir) };
-  });
-  const a = canonicalSave(real.save).split('\n');
-  const b = canonicalSave(replayed.save).split('\n');
+    return { save: save(h.name), files: readTree(h.driver.stateDir) };
+  }, family);
+  const canon = (text: string): string[] => (family === 4 ? canonicalSave(text).split('\n')
+    : [...canonicalSave(text.split('\n').filter((l) => !l.startsWith('6 ')).join('\n')).split('\n'), ...text.split('\n').filter((l) => l.startsWith('6 '))]);
+  const a = canon(real.save);
+  const b = canon(replayed.save);
   const rulesEqual = a.join('\n') === b.join('\n');
   const fa = JSON.stringify([...real.files].sort());
   const fb = JSON.stringify([...replayed.files].sort());
@@ -531,7 +573,7 @@ export async function proveReplay(tool: 'cni' | 'netavark', n: number, ports: nu
   }
   if (fa !== fb) difference.push(`host-local files differ: real ${fa.slice(0, 300)} / replayed ${fb.slice(0, 300)}`);
   return {
-    tool, containers: n, ports_per_container: ports, rules_equal: rulesEqual, files_equal: fa === fb,
-    rules: a.filter((l) => l.startsWith('-A')).length, ...(difference.length ? { difference } : {}),
+    tool, ...(family !== 4 ? { family } : {}), containers: n, ports_per_container: ports, rules_equal: rulesEqual, files_equal: fa === fb,
+    rules: a.filter((l) => l.startsWith('-A') || l.startsWith('6 -A')).length, ...(difference.length ? { difference } : {}),
   };
 }

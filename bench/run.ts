@@ -31,7 +31,6 @@ const SUITES: Record<string, { title: string; load: () => Promise<Suite | undefi
   cni: { title: 'nsnet-cni as a process (daemon, fallback) vs CNI plugins and netavark', load: async () => (await import('./cni')).cniSuite },
   ports: { title: 'port-publishing scale: one more port with 10 / 1,000 / 10,000 published', load: async () => (await import('./ports')).portsSuite },
   dataplane: { title: 'data plane: throughput and latency by path vs host mode; first packet with 10,000 ports', load: async () => (await import('./dataplane')).dataplaneSuite },
-  ipv6: { title: 'IPv6: publishing cost with 10 / 1,000 / 10,000 ports of each family; published-port throughput vs host mode', load: async () => (await import('./ipv6')).ipv6Suite },
   dns: { title: 'embedded DNS: latency, queries/s, loss while records change, time to a new name — nsnet vs aardvark-dns 1.4', load: async () => (await import('./dns')).dnsSuite },
   memory: { title: 'memory: RSS of a NetworkHost idle and with 1,000 endpoints', load: async () => (await import('./memory')).memorySuite },
   startup: { title: "start-up: nsnet commands and require('nsnet') as processes vs node -e 0", load: async () => (await import('./startup')).startupSuite },

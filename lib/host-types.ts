@@ -12,7 +12,12 @@ import type { DamagedDocument } from './store/types';
 /** A published port: host side to container side. */
 export interface PortMapping {
   protocol: 'tcp' | 'udp' | 'sctp';
-  /** Host address to listen on; omitted: every local address. '127.0.0.1' needs route_localnet. */
+  /**
+   * Host address to publish on: omitted, every local address of both families on a dual-stack
+   * endpoint (of IPv4 otherwise); '0.0.0.0' every IPv4 address only; '::' every IPv6 address
+   * only; one address, that one. `::1`, link-local, multicast and IPv4-mapped addresses are
+   * refused (ERR_INVALID_HOST_IP); IPv6 without an IPv6 subnet is ERR_NO_IPV6_SUBNET.
+   */
   hostIp?: string;
   /** 0 asks for a free port. */
   hostPort: number;
@@ -198,6 +203,11 @@ export interface EndpointFields extends EndpointDnsNames {
    * caller to move into `netns` and configure ({@link ConnectOptions.handOver}).
    */
   handOver?: string;
+  /**
+   * The container this endpoint is an attachment of, when connect named one other than the
+   * endpoint id ({@link ConnectOptions.container}).
+   */
+  container?: string;
 }
 
 /** An endpoint (a container's attachment to a network) as the store records it: addresses without prefix. */
@@ -319,7 +329,10 @@ export interface HostPort {
   port: number;
   /** Last port of a range (inclusive). */
   portEnd?: number;
-  /** Only this host address (default: all of them). */
+  /**
+   * Only this host address, of either family; '0.0.0.0' every IPv4 address, '::' every IPv6
+   * address (default: every address of both families).
+   */
   hostIp?: string;
 }
 
@@ -363,6 +376,24 @@ export interface ConnectOptions {
    * when it moves it).
    */
   handOver?: string;
+  /**
+   * The container this endpoint is an attachment of (default: the endpoint id; the CNI plugin
+   * gives CNI_CONTAINERID). Attachments of one container to several networks may publish the
+   * same host port to the same container port, as `podman run --network a,b -p 8083:80` does:
+   * the first of them, in connect order, receives the port's traffic; when it disconnects, the
+   * next one receives it, re-pointed in one firewall transaction (the port is never unpublished
+   * in between). Another container asking for the port is refused (ERR_PORT_IN_USE).
+   */
+  container?: string;
+  /**
+   * The caller holds the published host ports open itself to reserve them (a container runtime:
+   * podman's conmon, dockerd's userland proxy): a socket bound to one of them on the host is
+   * not a conflict. The ledger still refuses a port another endpoint holds. Default false: a
+   * port a process on the host has bound is refused (ERR_PORT_IN_USE naming the socket), since
+   * its traffic would go to the container instead. The CNI plugin sets it (the reference
+   * `portmap` plugin never looks at listeners either).
+   */
+  hostPortsHeldByCaller?: boolean;
 }
 
 /** A connected endpoint. Fields a driver doesn't have are absent. */

@@ -27,7 +27,9 @@ import type { OverlayAgent } from './overlay/agent';
 import { OverlayMembership, type OverlayHostOptions } from './overlay/membership';
 import { ENDPOINTS, NETWORKS, epKey } from './state/collections';
 import { emitWarning, endpointsOn, isRecorded, readNetworks, type WarningHandler } from './state/damage';
-import { normalizeClaims, normalizePublish, recordClaims, resolvePorts, socketProtocols } from './state/ledger';
+import { handOver as handPortsOver } from './state/handover';
+import { claimantOf, receivingPorts, recordClaims, releaseClaims, resolvePorts } from './state/ledger';
+import { checkPublishFamilies, checkWithFirewall, normalizeClaims, normalizePublish, socketProtocols } from './state/publish';
 import { assertNotShared, endpointView, endpointsOf, recorded } from './state/views';
 import { FileStore } from './store/filestore';
 import type { Store, StoreTx, StoreView } from './store/index';
@@ -47,6 +49,8 @@ const NETWORK_OPTIONS: readonly NetworkOption[] = [...new Set(drivers.flatMap((d
 const CONNECT_OPTIONS = ['netns', 'ifname', 'ipv4', 'ipv6', 'publish', 'ports', 'target', 'handOver'] as const;
 /** What every endpoint may carry, whatever its driver (names resolve where the network has DNS). */
 const NAME_OPTIONS = ['name', 'aliases'] as const;
+/** How the caller's ports are to be claimed, whatever the driver. */
+const PORT_OPTIONS = ['container', 'hostPortsHeldByCaller'] as const;
 
 /** The host side of container networking: networks, endpoints, gc and reconcile. */
 export class NetworkHost {
@@ -348,8 +352,10 @@ export class NetworkHost {
    */
   async connect(network: string, opts: ConnectOptions): Promise<Endpoint> {
     v.networkName(network);
-    v.knownKeys(opts, ['id', ...CONNECT_OPTIONS, ...NAME_OPTIONS], 'connect options');
+    v.knownKeys(opts, ['id', ...CONNECT_OPTIONS, ...NAME_OPTIONS, ...PORT_OPTIONS], 'connect options');
     const id = v.endpointId(opts.id);
+    const container = opts.container === undefined ? id : containerId(opts.container);
+    const heldByCaller = opts.hostPortsHeldByCaller === undefined ? false : v.bool(opts.hostPortsHeldByCaller, 'hostPortsHeldByCaller');
     const names = checkEndpointNames(opts);
     const known = await this.store.read((view) => this.network(view, network));
     if (!known) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
@@ -375,6 +381,7 @@ export class NetworkHost {
     }
     if (opts.target !== undefined) req.target = opts.target;
     const ports = driver.portsFrom === 'publish' ? normalizePublish(opts.publish) : driver.portsFrom === 'ports' ? normalizeClaims(opts.ports) : [];
+    if (driver.portsFrom === 'publish') checkPublishFamilies(ports, network, driver.addressing?.(known as never).subnet6 !== undefined, opts.ipv6 !== false);
     const ifname = driver.connectOptions.includes('ifname') ? v.ifname(handOver ?? opts.ifname ?? 'eth0', 'ifname') : undefined;
     return this.operation(async (tx, undo) => {
       const net = this.network(tx, network);
@@ -387,14 +394,15 @@ export class NetworkHost {
           existing.name === names.name && JSON.stringify(existing.aliases) === JSON.stringify(names.aliases) &&
           (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
           JSON.stringify(existing.ports.map((p) => ({ ...p, hostPort: 0 }))) === JSON.stringify(ports.map((p) => ({ ...p, hostPort: 0 })));
-        if (same) return endpointView(tx, existing);
+        if (same && (existing.container ?? id) === container) return endpointView(tx, existing);
         throw new NsnetError('ERR_ENDPOINT_EXISTS', `endpoint ${id} is connected to ${network} with other settings`, { network, endpoint: id });
       }
       if ('internal' in net && net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
       const rec: EndpointRecord = {
         id, network, ...(want.netns !== undefined ? { netns: want.netns } : {}), ...(ifname !== undefined ? { ifname } : {}),
         ...(want.target !== undefined ? { target: want.target } : {}), ...(handOver !== undefined ? { handOver } : {}), ...names,
-        ports: ports.length ? resolvePorts(tx, ports, await this.boundSockets(socketProtocols(ports))) : [],
+        ...(container !== id ? { container } : {}),
+        ports: [],
         created: new Date().toISOString(),
       };
       if (driver.addressed) {
@@ -404,13 +412,23 @@ export class NetworkHost {
         if (lease.ipv6) rec.ipv6 = lease.ipv6;
         if (lease.ipv6 && a.gateway6) rec.gateway6 = a.gateway6;
       }
+      // The ledger, once the addresses are known (a dual-stack endpoint claims both families).
+      const who = claimantOf(rec, driver.portsFrom);
+      let receiving: PortMapping[] = [];
+      if (ports.length) {
+        const sockets = heldByCaller ? undefined : await this.boundSockets(socketProtocols(ports));
+        ({ ports: rec.ports, receiving } = resolvePorts(tx, who, ports, sockets));
+        if (driver.portsFrom === 'publish') checkWithFirewall(rec.ports, rec);
+      }
       driver.complete?.(net as never, rec);
       faultPoint('connect:allocated');
       await this.realize(net);
       faultPoint('connect:network');
-      await this.attach(driver, net, rec, undo);
+      // The driver publishes only the ports this attachment receives (another attachment of its
+      // container may receive some: see lib/state/ledger.ts).
+      await this.attach(driver, net, receiving.length === rec.ports.length && receiving.every((p, i) => p === rec.ports[i]) ? rec : { ...rec, ports: receiving }, undo);
       tx.put(ENDPOINTS, key, rec);
-      recordClaims(tx, key, rec.ports);
+      recordClaims(tx, who, rec.ports);
       return endpointView(tx, rec);
     });
   }
@@ -437,13 +455,27 @@ export class NetworkHost {
       const driver = driverOf(net);
       if (driver.portsFrom !== 'publish' || !driver.republish) throw invalid('ERR_INVALID_ARGUMENT', `a ${driver.name} endpoint publishes no ports`, { driver: driver.name });
       if ('internal' in net && net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
-      // Its own claims go first, so that it may keep a port it holds.
-      recordClaims(tx, key, rec.ports, true);
-      const next: EndpointRecord = { ...rec, ports: ports.length ? resolvePorts(tx, ports, await this.boundSockets(socketProtocols(ports))) : [] };
+      // Its own claims go first, so that it may keep a port it holds. A port it receives on
+      // behalf of other attachments of its container would pass to the next one and come back
+      // out of order: refused (disconnect and connect again to change those).
+      const who = claimantOf(rec, driver.portsFrom);
+      const { handovers } = releaseClaims(tx, who, rec.ports);
+      if (handovers.length) {
+        const h = handovers[0]!;
+        throw invalid('ERR_INVALID_ARGUMENT', `${h.protocol} port ${h.hostPort} is shared with ${h.to}, another attachment of container ${rec.container ?? rec.id}: its ports cannot be republished`, { endpoint: id, shared: h.to });
+      }
+      const was = receivingPorts(tx, who, rec.ports);
+      checkPublishFamilies(ports, network, driver.addressing?.(net as never).subnet6 !== undefined, rec.ipv6 !== undefined);
+      const next: EndpointRecord = { ...rec, ports: [] };
+      let receiving: PortMapping[] = [];
+      if (ports.length) {
+        ({ ports: next.ports, receiving } = resolvePorts(tx, who, ports, await this.boundSockets(socketProtocols(ports))));
+        checkWithFirewall(next.ports, next);
+      }
       await this.realize(net);
-      await driver.republish(this.ctx, net as never, rec, next, undo);
+      await driver.republish(this.ctx, net as never, { ...rec, ports: was }, { ...next, ports: receiving }, undo);
       tx.put(ENDPOINTS, key, next);
-      recordClaims(tx, key, next.ports);
+      recordClaims(tx, who, next.ports);
       return endpointView(tx, next);
     });
   }
@@ -497,10 +529,22 @@ export class NetworkHost {
       const net = this.network(tx, network);
       const driver = net && driverOf(net);
       if (driver?.ownsNetns) assertNotShared(tx, network, id);
-      if (net && driver) await driver.detach(this.ctx, net as never, rec, undo);
+      // Ports it received that another attachment of its container also publishes go to that
+      // one (re-pointed first, so they are never unpublished); the driver removes the rest.
+      const { detach: held, handovers } = releaseClaims(tx, claimantOf(rec, driver?.portsFrom), rec.ports);
+      if (net && driver) {
+        const handBack = await handPortsOver(this.firewall, tx, rec, handovers);
+        // (Undone after the detach's own steps: the interface is back when the ports and routes return.)
+        if (handBack) undo(handBack);
+        try {
+          await driver.detach(this.ctx, net as never, { ...rec, ports: held }, undo);
+        } catch (e) {
+          await handBack?.().catch(() => undefined);
+          throw e;
+        }
+      }
       faultPoint('disconnect:detached');
       if (rec.ipv4 !== undefined) this.ipam.release(tx, network, id);
-      recordClaims(tx, key, rec.ports, true);
       tx.delete(ENDPOINTS, key);
     });
   }
@@ -549,5 +593,14 @@ export class NetworkHost {
     if (this.sockets) (await this.sockets.catch(() => undefined))?.close();
     await this.firewall.close();
     await this.store.close();
+  }
+}
+
+/** A ConnectOptions.container: what an endpoint id may be. */
+function containerId(value: unknown): string {
+  try {
+    return v.endpointId(value);
+  } catch {
+    throw invalid('ERR_INVALID_NAME', `container ${JSON.stringify(value)} must be 1 to 128 letters, digits, "_", ".", ":" or "-", starting with a letter or digit`, { option: 'container', value });
   }
 }

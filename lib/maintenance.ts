@@ -15,7 +15,8 @@ import type { Ipam } from './ipam/index';
 import { openNetns, type NetnsSpec } from './netns';
 import { ENDPOINTS, NETWORKS, epKey } from './state/collections';
 import { damageProblem, readEndpoints, readNetworks, type WarningHandler } from './state/damage';
-import { recordClaims } from './state/ledger';
+import { handOver } from './state/handover';
+import { claimantOf, receivingPorts, releaseClaims } from './state/ledger';
 import { repairDamaged } from './state/repair';
 import type { StoreTx } from './store/index';
 
@@ -73,7 +74,9 @@ export class Maintenance {
       const driver = net && driverOf(net);
       if (net && driver) await driver.forget?.(this.ctx, net as never, ep);
       if (ep.ipv4 !== undefined && driver?.addressed) this.ipam.release(tx, ep.network, ep.id);
-      recordClaims(tx, epKey(ep.network, ep.id), ep.ports, true);
+      // Ports it received that another attachment of its container publishes go to that one.
+      const { handovers } = releaseClaims(tx, claimantOf(ep, driver?.portsFrom), ep.ports);
+      await handOver(this.firewall, tx, ep, handovers);
       tx.delete(ENDPOINTS, epKey(ep.network, ep.id));
       report.endpoints.push(epKey(ep.network, ep.id));
     }
@@ -123,13 +126,18 @@ export class Maintenance {
     const nets = readNetworks(tx, damaged);
     const eps = readEndpoints(tx, damaged);
     const byName = new Map(nets.map((n) => [n.name, n]));
+    // What the firewall holds of an endpoint: the ports it receives (lib/state/ledger.ts).
+    const receiving = (e: EndpointRecord): EndpointRecord => {
+      const n = byName.get(e.network);
+      return e.ports.length && n ? { ...e, ports: receivingPorts(tx, claimantOf(e, driverOf(n).portsFrom), e.ports) } : e;
+    };
     this.facade.reset();
     if (!(await this.firewall.isIntact())) {
       await this.firewall.rebuild({
         networks: nets.flatMap((n) => driverOf(n).firewallNetwork?.(n as never) ?? []),
         endpoints: eps.flatMap((e) => {
           const n = byName.get(e.network);
-          return (n && driverOf(n).firewallEndpoint?.(n as never, e)) || [];
+          return (n && driverOf(n).firewallEndpoint?.(n as never, receiving(e))) || [];
         }),
       });
       report.firewallRebuilt = true;
@@ -153,7 +161,7 @@ export class Maintenance {
       const driver = net && driverOf(net);
       if (!net || !driver?.healEndpoint || ep.netns === undefined || broken.has(net.name) || !alive(ep.netns)) continue; // gone: gc() removes it
       const state = { owned, inUse: true, lazy: false };
-      if (await attempt(ep.network, ep.id, () => driver.healEndpoint!(this.ctx, net as never, ep, state))) report.endpoints.push(`${ep.network}/${ep.id}`);
+      if (await attempt(ep.network, ep.id, () => driver.healEndpoint!(this.ctx, net as never, receiving(ep), state))) report.endpoints.push(`${ep.network}/${ep.id}`);
     }
     return report;
   }

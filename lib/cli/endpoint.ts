@@ -53,7 +53,8 @@ function portLines(ports: (PortMapping & { network: string; dualStack?: boolean 
       for (const ip of ips) lines.push(`${p.containerPort + i}/${p.protocol} -> ${ip.includes(':') ? `[${ip}]` : ip}:${p.hostPort + i}`);
     }
   }
-  return lines.join('\n');
+  // A container on several networks publishing one port shows it once (one binding, as Docker does).
+  return [...new Set(lines)].join('\n');
 }
 
 export function registerEndpoint(program: Command, ctx: Context): void {

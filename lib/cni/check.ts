@@ -132,7 +132,12 @@ async function checkHost(lease: HostLease, net: NetworkInspect, ep: Endpoint, pr
   try {
     const state = await fw.check();
     if (!state.intact) problems.push(`nsnet's firewall tables are not intact (${state.problems.slice(0, 3).join('; ')}): run nsnet reconcile`);
-    else if (ep.ports.length && !(await fw.listOwned()).has(`ep:${ep.id}`)) problems.push('its published ports are missing from the firewall');
+    else if (ep.ports.length) {
+      // Published by this attachment, or by another of its container's (the first one receives a port both publish).
+      const owners = [...(await fw.listOwned()).keys()];
+      const container = `ep:${ep.container ?? ep.id.slice(0, ep.id.lastIndexOf(':'))}:`;
+      if (!owners.includes(`ep:${ep.id}`) && !owners.some((o) => o.startsWith(container))) problems.push('its published ports are missing from the firewall');
+    }
   } finally {
     fw.close();
   }

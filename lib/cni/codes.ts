@@ -69,7 +69,7 @@ const ADDRESS_CODES = new Set([
 /** nsnet codes that mean "the configuration asks for something impossible". */
 const CONFIG_CODES = new Set([
   'ERR_NETWORK_INTERNAL', 'ERR_NAME_IN_USE', 'ERR_BRIDGE_IN_USE', 'ERR_PARENT_NOT_FOUND', 'ERR_GATEWAY_OUTSIDE_SUBNET',
-  'ERR_RANGE_OUTSIDE_SUBNET',
+  'ERR_RANGE_OUTSIDE_SUBNET', 'ERR_NO_IPV6_SUBNET',
 ]);
 
 /** Turns anything thrown while serving a request into a CniError. */

@@ -313,8 +313,10 @@ export function parseConfig(conf: Record<string, unknown>, version: CniVersion, 
 
 /**
  * `runtimeConfig.portMappings` (CNI conventions: `{ hostPort, containerPort, protocol, hostIP }`).
- * nsnet publishes on IPv4 host addresses; hostPort 0 is refused, since a CNI result has no
- * place to report the port nsnet would pick.
+ * `hostIP` as the reference `portmap` plugin reads it: absent or `''`, every host address (of
+ * both families when the container has an IPv6 address); an IPv4 address, `0.0.0.0` included,
+ * IPv4 only; an IPv6 address, `::` included, IPv6 only. hostPort 0 is refused, since a CNI
+ * result has no place to report the port nsnet would pick.
  */
 function portMappings(x: unknown): PortMapping[] {
   if (!Array.isArray(x)) throw configError('runtimeConfig.portMappings must be an array');
@@ -330,12 +332,12 @@ function portMappings(x: unknown): PortMapping[] {
     if (typeof protocol !== 'string' || !['tcp', 'udp', 'sctp'].includes(protocol.toLowerCase())) throw configError(`${what}.protocol must be tcp, udp or sctp, got ${JSON.stringify(protocol)}`);
     const out: PortMapping = { protocol: protocol.toLowerCase() as PortMapping['protocol'], hostPort: port('hostPort'), containerPort: port('containerPort') };
     const hostIP = m.hostIP;
-    if (hostIP !== undefined && hostIP !== '' && hostIP !== '0.0.0.0') {
+    if (hostIP !== undefined && hostIP !== '') {
       if (typeof hostIP !== 'string') throw configError(`${what}.hostIP must be a string`);
       try {
-        out.hostIp = v.ip(hostIP, 4, `${what}.hostIP`).address;
+        out.hostIp = v.ip(hostIP, undefined, `${what}.hostIP`).address;
       } catch (e) {
-        throw configError(`${(e as Error).message} (nsnet publishes ports on IPv4 host addresses)`);
+        throw configError((e as Error).message);
       }
     }
     return out;

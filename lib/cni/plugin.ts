@@ -12,6 +12,13 @@
  *   unambiguous, and it reads well in `nsnet endpoint ls`;
  * - netns: CNI_NETNS; ifname: CNI_IFNAME; `runtimeConfig.portMappings` → `publish`,
  *   `runtimeConfig.ips` and CNI_ARGS `IP` (podman's single `--ip`) → a static `ipv4` / `ipv6`;
+ * - the container: CNI_CONTAINERID (ConnectOptions.container), so that one container attached
+ *   to several networks with the same port mappings (`podman run --network a,b -p 8083:80`)
+ *   publishes each port once, through its first attachment (see lib/state/ledger.ts);
+ * - published ports are connected with `hostPortsHeldByCaller`: runtimes reserve the host ports
+ *   they publish by holding sockets bound to them (podman's conmon, dockerd's userland proxy),
+ *   and the reference `portmap` plugin never checks listeners, so a socket on the host is not a
+ *   conflict here; another endpoint holding the port still is;
  * - the host namespace: the configuration's `hostNetns`, else the one the plugin runs in (for
  *   the daemon: the one its client runs in).
  *
@@ -144,7 +151,8 @@ async function add(lease: HostLease, conf: PluginConfig, env: CniEnv): Promise<u
       id: endpointIdOf(env.containerId!, env.ifname!),
       netns: env.netns!,
       ifname: env.ifname!,
-      ...(conf.portMappings.length ? { publish: conf.portMappings } : {}),
+      container: env.containerId!,
+      ...(conf.portMappings.length ? { publish: conf.portMappings, hostPortsHeldByCaller: true } : {}),
       ...(ips.ipv4 !== undefined ? { ipv4: ips.ipv4 } : {}),
       ...(ips.ipv6 !== undefined ? { ipv6: ips.ipv6 } : {}),
     };

@@ -130,6 +130,9 @@ export class NetworkDriver {
     const pending = this.pending.get(id);
     if (!ep) {
       if (!pending || pending.network !== net.name) throw unknownEndpoint(str(body, 'NetworkID'), id);
+      // No ConnectOptions.container: Docker keeps a container's published ports on one endpoint
+      // at a time itself (the one that is its gateway; when that changes it revokes them there
+      // and programs them on the next), so no two attachments ever share a port here.
       ep = await this.host.connect(net.name, {
         id, netns: sandbox, handOver: handOverName(id), ipv4: pending.ipv4,
         ...(net.subnet6 ? { ipv6: pending.ipv6 ?? false } : {}),

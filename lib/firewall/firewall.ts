@@ -33,7 +33,7 @@ import { entryOf, expandPorts, PORT_MAPS, portElement, type FirewallPort, type P
 import { INET, L2, SET, tableOf, writeSkeleton } from './layout';
 import { elementsBySet, firewallMissing, KernelLookup, POINT_QUERY_MAX, readSnapshot, SnapshotLookup, type Lookup, type Snapshot } from './lookup';
 import { planNetwork, planRemoveNetwork } from './networks';
-import { dropIndexIfLast, emptyPlan, planPublish, planUnpublish, portInUse, type Plan } from './ports';
+import { dropIndexIfLast, emptyPlan, planHandOver, planPublish, planUnpublish, portInUse, type Plan } from './ports';
 import { addedEntries, keptElements, stateElements, writeElements, type FirewallState } from './state';
 
 export type { FirewallState };
@@ -221,6 +221,27 @@ export class Firewall {
     const plan = await planPublish(await this.lookupFor(entries.length), owner, entries);
     await this.apply(plan, owner, entries);
     await this.forgetUdp(addedEntries(plan));
+  }
+
+  /**
+   * Hands published ports over to another endpoint in ONE transaction: each element of these
+   * host ports that endpoint `from` holds is replaced by one that points at `to`'s container
+   * address (`ipv4` / `ipv6`, as in {@link connectEndpoint}) and is owned by `to`, so the port is
+   * never unpublished in between; a port no element holds is published for `to` as
+   * {@link publish} would. Then the UDP conntrack entries of those host ports are deleted (their
+   * flows go to the new container). What the façade does when the attachment that receives a
+   * port its container publishes on several networks leaves.
+   * @throws ERR_PORT_IN_USE (another endpoint holds one), ERR_NETWORK_INTERNAL, ERR_FIREWALL_MISSING
+   */
+  async handOver(from: string, to: { id: string; ipv4: string; ipv6?: string; ports: FirewallPort[] }): Promise<void> {
+    const fromOwner = epOwner(ownerName(from, 'endpoint id'));
+    const owner = epOwner(ownerName(to.id, 'endpoint id'));
+    const ipv4 = v.ip(to.ipv4, 4, `address of endpoint ${to.id}`).address;
+    const ipv6 = to.ipv6 === undefined ? undefined : v.ip(to.ipv6, 6, `IPv6 address of endpoint ${to.id}`).address;
+    const entries = expandPorts(to.ports, { ipv4, ...(ipv6 !== undefined ? { ipv6 } : {}) });
+    const plan = await planHandOver(await this.lookupFor(entries.length), fromOwner, owner, entries);
+    await this.apply(plan, owner, entries);
+    await this.forgetUdp(entries);
   }
 
   /**

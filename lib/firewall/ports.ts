@@ -98,6 +98,30 @@ export async function planPublish(look: Lookup, owner: string, entries: PortEntr
 }
 
 /**
+ * Plans handing published entries over from owner `from` to owner `to` (its container address
+ * and port are the entries'): an element `from` (or `to`) holds under an entry's key is replaced —
+ * removed and added again in the same transaction, so the port is never unpublished in between;
+ * an entry with no element is planned as {@link planPublish} plans it.
+ * @throws ERR_PORT_IN_USE (another owner holds one), ERR_NETWORK_INTERNAL
+ */
+export async function planHandOver(look: Lookup, from: string, to: string, entries: PortEntry[], plan: Plan = emptyPlan()): Promise<Plan> {
+  const fresh: PortEntry[] = [];
+  await Promise.all(entries.map(async (e) => {
+    const { set, key } = portKey(e);
+    const own = await look.get(set, key);
+    if (!own) {
+      fresh.push(e);
+      return;
+    }
+    if (own.comment !== from && own.comment !== to) throw portInUse(e, { ...(e.hostIp !== undefined ? { hostIp: e.hostIp } : {}), ...(own.comment !== undefined ? { comment: own.comment } : {}) });
+    plan.remove.push({ set, element: { key } });
+    plan.add.push(portElement(e, to));
+  }));
+  if (fresh.length) await planPublish(look, to, fresh, plan);
+  return plan;
+}
+
+/**
  * Plans unpublishing `entries` of `owner`: only elements this owner holds are removed (another
  * owner's element under the same key is left alone). Returns the entries actually removed.
  */

@@ -18,6 +18,12 @@ export interface BoundSocket {
   /** '0.0.0.0' / '::' for every address. */
   address: string;
   port: number;
+  /**
+   * An IPv6 socket that takes IPv6 only (IPV6_V6ONLY). An IPv6 socket on `::` without it also
+   * receives IPv4 (as `::ffff:a.b.c.d`). The kernel says so for listening TCP and unconnected UDP
+   * sockets; for others (a connected UDP socket) it says nothing, and this is false.
+   */
+  v6only: boolean;
 }
 
 function address(family: number, w: number[]): string {
@@ -58,5 +64,6 @@ async function dump(conn: Conn, protocol: 'tcp' | 'udp', family: number): Promis
       family: m.header.family === 10 ? 6 : 4,
       address: address(m.header.family ?? 2, [m.header.src0 ?? 0, m.header.src1 ?? 0, m.header.src2 ?? 0, m.header.src3 ?? 0]),
       port: m.header.sport ?? 0,
+      v6only: m.attrs?.v6only === 1,
     }));
 }

@@ -12,7 +12,8 @@
  *   network before its first connect). Labels are not in the kernel: they are lost;
  * - a bridge or overlay endpoint: its veth's host end (marked `nsnet:<network>:<id>`), the
  *   container end found by the peer's index in a namespace reachable by path, its addresses
- *   (lease, else the container end's), its published ports (firewall elements);
+ *   (lease, else the container end's), its published ports (firewall elements, and its claims
+ *   in the ledger: a port another attachment of its container receives has no element of its);
  * - a macvlan endpoint: its child (marked) in a namespace reachable by path;
  * - a host-mode endpoint: its port claims in the ledger.
  * What cannot: overlay networks (their settings live in the control plane), macvlan networks
@@ -32,7 +33,7 @@ import type { Ipam, Lease, PoolDoc } from '../ipam/ipam';
 import type { Link } from '../netlink/link-types';
 import type { StoreView } from '../store/types';
 import { epKey } from './collections';
-import { claimsOf, coalesce } from './ledger';
+import { claimsOf, coalesce, publishedClaimsOf } from './ledger';
 import type { FoundLink, NamespaceSearch } from './marks';
 
 /** A rebuilt record and how, or why there is none. */
@@ -107,6 +108,34 @@ function addressesOf(net: NetworkRecord, found: FoundLink, lease: Lease | undefi
   return { ...(ipv4 !== undefined ? { ipv4 } : {}), ...(ipv6 !== undefined ? { ipv6 } : {}) };
 }
 
+/**
+ * The published ports of a bridged endpoint: its elements whose target is its address of their
+ * family, and its claims in the ledger; a port published on both families is one mapping again,
+ * one on a single family of a dual-stack endpoint gets that family's wildcard.
+ */
+function publishedPorts(ev: Evidence, id: string, key: string, ipv4: string, ipv6: string | undefined): { ports: PortMapping[]; container?: string } {
+  const seen = new Map<string, { p: PortMapping; families: Set<4 | 6> }>();
+  const add = (family: 4 | 6, p: PortMapping): void => {
+    const k = `${p.protocol} ${p.hostPort} ${p.containerPort} ${p.hostIp ?? ''}`;
+    const e = seen.get(k) ?? { p, families: new Set<4 | 6>() };
+    e.families.add(family);
+    seen.set(k, e);
+  };
+  for (const e of publishedPortsOf(ev.owned, id)) {
+    if (e.containerIp !== (e.family === 4 ? ipv4 : ipv6)) continue;
+    add(e.family, { protocol: e.protocol, hostPort: e.hostPort, containerPort: e.containerPort, ...(e.hostIp !== undefined ? { hostIp: e.hostIp } : {}) });
+  }
+  const claims = publishedClaimsOf(ev.view, key);
+  for (const c of claims) {
+    if (c.family === 6 && ipv6 === undefined) continue;
+    add(c.family, { protocol: c.protocol, hostPort: c.hostPort, containerPort: c.containerPort, ...(c.hostIp !== undefined ? { hostIp: c.hostIp } : {}) });
+  }
+  const ports = [...seen.values()].map(({ p, families }) => (p.hostIp !== undefined || families.size === 2 || (ipv6 === undefined && families.has(4)) ? p
+    : { ...p, hostIp: families.has(6) ? '::' : '0.0.0.0' }));
+  const container = claims.find((c) => c.container !== undefined)?.container;
+  return { ports: coalesce(ports), ...(container !== undefined ? { container } : {}) };
+}
+
 /** An endpoint record from the marks, or why not. */
 export async function rebuildEndpoint(ev: Evidence, net: NetworkRecord, id: string): Promise<Rebuilt<EndpointRecord>> {
   const key = epKey(net.name, id);
@@ -122,13 +151,12 @@ export async function rebuildEndpoint(ev: Evidence, net: NetworkRecord, id: stri
       if (!peer) return { why: `the container end of veth ${name} is in no namespace found by path (named, mounted, or a process's)` };
       const { ipv4, ipv6 } = addressesOf(net, peer, lease);
       if (ipv4 === undefined || peer.link.mac === undefined) return { why: `the container end of veth ${name} has no IPv4 address` };
-      const ports: PortMapping[] = coalesce(publishedPortsOf(ev.owned, id).filter((p) => p.containerIp === ipv4).map((p) => ({
-        protocol: p.protocol, hostPort: p.hostPort, containerPort: p.containerPort, ...(p.hostIp !== undefined ? { hostIp: p.hostIp } : {}),
-      })));
+      const { ports, container } = publishedPorts(ev, id, key, ipv4, ipv6);
       const record: EndpointRecord = {
         id, network: net.name, netns: peer.netns, ifname: peer.link.name, mac: peer.link.mac, ipv4, gateway: (net as BridgeNetworkRecord | OverlayNetworkRecord).gateway,
         ports, created: ev.now, hostIfname: name,
       };
+      if (container !== undefined && container !== id) record.container = container;
       if (ipv6 !== undefined) record.ipv6 = ipv6;
       if (ipv6 !== undefined && net.driver === 'bridge' && net.gateway6) record.gateway6 = net.gateway6;
       return { record, detail: `rebuilt from veth ${name} (alias ${alias}), its container end ${peer.link.name} in ${peer.netns}, ${lease ? 'its address lease' : 'the addresses on it'} and ${ports.length ? 'the firewall elements of its published ports' : 'no published ports'}` };

@@ -27,7 +27,8 @@ import type { NetnsSpec } from '../netns';
 import type { DamagedDocument, StoreTx } from '../store/types';
 import { ENDPOINTS, NETWORKS, PORTS, RECORD_CHECKS, checkEndpoint, checkNetwork, epKey, splitEpKey } from './collections';
 import { describeDocument } from './damage';
-import { recordClaims, releaseHolder, span, type PortClaim } from './ledger';
+import { driverOf } from '../drivers/registry';
+import { claimantOf, claimsOn, parseLedgerKey, recordClaims, releaseHolder, type PortClaim } from './ledger';
 import { NamespaceSearch } from './marks';
 import { readable, rebuildEndpoint, rebuildNetwork, type Evidence } from './rebuild';
 
@@ -242,12 +243,10 @@ class Repair {
   private ledger(): void {
     const eps = this.tx.scan<EndpointRecord>(ENDPOINTS, checkEndpoint).entries.map((e) => e.value);
     for (const d of this.pending(PORTS)) {
-      const m = d.key === undefined ? undefined : /^(tcp|udp|sctp):(\d+)$/u.exec(d.key);
-      if (!m) continue;
-      const port = Number(m[2]);
-      const claims: PortClaim[] = eps.flatMap((e) => e.ports
-        .filter((p) => p.protocol === m[1] && span(p)[0] <= port && port <= span(p)[1])
-        .map((p) => ({ holder: epKey(e.network, e.id), ...(p.hostIp ? { hostIp: p.hostIp } : {}) })));
+      if (d.key === undefined || !parseLedgerKey(d.key)) continue;
+      // In the order the records were made (the first claimant of a shared port receives it).
+      const claims: PortClaim[] = [...eps].sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0))
+        .flatMap((e) => claimsOn(d.key!, this.claimant(e), e.ports));
       if (claims.length) {
         this.keep(d, 'rebuilt', `the claims of ${d.key}: rebuilt from the endpoint records (${claims.map((x) => x.holder).join(', ')})`);
         this.tx.put(PORTS, d.key!, claims);
@@ -259,9 +258,14 @@ class Repair {
 
   /** A rebuilt endpoint's claims: exactly its ports. */
   private claim(rec: EndpointRecord): void {
-    const holder = epKey(rec.network, rec.id);
-    releaseHolder(this.tx, holder);
-    recordClaims(this.tx, holder, rec.ports);
+    releaseHolder(this.tx, epKey(rec.network, rec.id));
+    recordClaims(this.tx, this.claimant(rec), rec.ports);
+  }
+
+  /** An endpoint record as the ledger's claimant (how its network's driver takes ports). */
+  private claimant(rec: EndpointRecord): ReturnType<typeof claimantOf> {
+    const net = readable<NetworkRecord>(this.tx, NETWORKS, rec.network);
+    return claimantOf(rec, net ? driverOf(net).portsFrom : undefined);
   }
 }
 

@@ -10,7 +10,7 @@ import { driverOf, drivers } from '../drivers/registry';
 import { NsnetError } from '../errors';
 import type { Endpoint, EndpointRecord, NetworkRecord } from '../host-types';
 import type { StoreView } from '../store/types';
-import { ENDPOINTS, NETWORKS } from './collections';
+import { ENDPOINTS, NETWORKS, epKey, splitEpKey } from './collections';
 import { concerning, readEndpoints, readNetworks, type WarningHandler } from './damage';
 
 /**
@@ -21,6 +21,7 @@ export function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep:
   const out: Endpoint = { id: r.id, network: r.network, driver: net.driver, ports: r.ports };
   if (r.netns !== undefined) out.netns = r.netns;
   if (r.target !== undefined) out.target = r.target;
+  if (r.container !== undefined) out.container = r.container;
   const { ep: e, net: n } = shared ?? { ep: r, net };
   const a = driverOf(n).addressing?.(n as never);
   if (e.ifname !== undefined) out.ifname = e.ifname;

@@ -1,6 +1,8 @@
 // sock_diag (NETLINK_SOCK_DIAG): SOCK_DIAG_BY_FAMILY dumps of inet sockets, to find the
 // host's listening sockets before publishing a port. Request struct inet_diag_req_v2, reply
-// struct inet_diag_msg; the INET_DIAG_* attributes are kept raw.
+// struct inet_diag_msg; of the INET_DIAG_* attributes INET_DIAG_SKV6ONLY is decoded (the kernel
+// sends it for AF_INET6 sockets in LISTEN or CLOSE state: listening TCP, unconnected UDP), the
+// others are kept raw.
 // Reference: include/uapi/linux/sock_diag.h, linux/inet_diag.h.
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
@@ -42,7 +44,9 @@ const Struct kMsg{"inet_diag_msg",
                    {"uid", offsetof(inet_diag_msg, idiag_uid), 4, false},
                    {"inode", offsetof(inet_diag_msg, idiag_inode), 4, false}}};
 
-const Table kAttrs{"inetDiag", {}};
+// An IPv6 socket bound to :: accepts IPv4 too unless IPV6_V6ONLY is set (net/ipv4/inet_diag.c,
+// inet_diag_msg_attrs_fill).
+const Table kAttrs{"inetDiag", {{"v6only", INET_DIAG_SKV6ONLY, Kind::U8}}};
 
 }  // namespace
 

@@ -55,6 +55,10 @@ describe('nsnet-cni (no kernel)', () => {
     assert.equal(c.stateDir, '/var/lib/nsnet');
     assert.deepEqual(c.portMappings, [{ protocol: 'tcp', hostPort: 80, containerPort: 8080 }, { protocol: 'udp', hostPort: 53, containerPort: 53, hostIp: '10.0.0.9' }]);
     assert.deepEqual(c.ips, { ipv4: '10.0.0.5' });
+    // hostIP as portmap reads it: '' every address; 0.0.0.0 IPv4 only; an IPv6 address (:: too) IPv6 only.
+    const hostIps = parseConfig({ ...base, runtimeConfig: { portMappings: ['', '0.0.0.0', '::', '2001:DB8:0::1', '10.0.0.9'].map((hostIP, i) => ({ hostPort: 80 + i, containerPort: 80, hostIP })) } }, '1.1.0');
+    assert.deepEqual(hostIps.portMappings.map((p) => p.hostIp), [undefined, '0.0.0.0', '::', '2001:db8::1', '10.0.0.9']);
+    assert.equal(codeOf(() => parseConfig({ ...base, runtimeConfig: { portMappings: [{ hostPort: 80, containerPort: 80, hostIP: 'fe80::x' }] } }, '1.1.0')), 7);
     assert.deepEqual(c.validAttachments, [{ containerID: 'a', ifname: 'eth0' }]);
     assert.ok(versionAtLeast('1.0.0', '0.4.0') && !versionAtLeast('0.3.1', '0.4.0') && versionAtLeast('1.1.0', '1.1.0'));
   });
