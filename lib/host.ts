@@ -14,6 +14,7 @@ import { NetworkGone, driverFirewall } from './drivers/driver';
 import type { ConnectOptions, Endpoint, EndpointRecord, GcReport, Network, NetworkHostOptions, NetworkInspect, NetworkRecord, NetworkSpec, PlainNetworkRecord, ReconcileReport } from './host-types';
 import { DEFAULT_NETWORK_SPEC, driverOf, drivers, findDriver } from './drivers/registry';
 import { faultPoint } from './faults';
+import { phase } from './phases';
 import { Firewall } from './firewall/firewall';
 import { Ipam, macFromIp } from './ipam/index';
 import { checkEndpointNames, checkNetworkDns } from './dns/names';
@@ -368,6 +369,7 @@ export class NetworkHost {
     if (opts.target !== undefined) req.target = opts.target;
     const ports = driver.portsFrom === 'publish' ? normalizePublish(opts.publish) : driver.portsFrom === 'ports' ? normalizeClaims(opts.ports) : [];
     const ifname = driver.connectOptions.includes('ifname') ? v.ifname(opts.ifname ?? 'eth0', 'ifname') : undefined;
+    phase('validate');
     return this.operation(async (tx, undo) => {
       const net = this.network(tx, network);
       if (!net || net.driver !== driver.name) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
@@ -397,10 +399,12 @@ export class NetworkHost {
         if (lease.ipv6 && a.gateway6) rec.gateway6 = a.gateway6;
       }
       driver.complete?.(net as never, rec);
+      phase('ipam');
       faultPoint('connect:allocated');
       await this.realize(net);
       faultPoint('connect:network');
       await this.attach(driver, net, rec, undo);
+      phase('firewall');
       tx.put(ENDPOINTS, key, rec);
       recordClaims(tx, key, rec.ports);
       return endpointsOf(tx, network).find((e) => e.id === id)!;
@@ -436,7 +440,9 @@ export class NetworkHost {
   /** The host namespace's listening TCP and bound UDP sockets (sock_diag). */
   private async boundSockets(protocols: ('tcp' | 'udp')[]): Promise<BoundSocket[]> {
     this.sockets ??= Sockets.open(this.netns);
-    return (await this.sockets).bound(protocols);
+    const bound = await (await this.sockets).bound(protocols);
+    phase('ports: sock_diag');
+    return bound;
   }
 
   /**

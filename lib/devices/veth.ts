@@ -6,6 +6,7 @@
  */
 import { NetlinkError, NsnetError } from '../errors';
 import { Netlink } from '../netlink/netlink';
+import { phase } from '../phases';
 import type { NetnsSpec } from '../netns';
 import { assertIfnameFree, configureContainer } from './container';
 import { RETIRED_GROUP, ownerAlias } from './marks';
@@ -42,6 +43,7 @@ export interface VethEndpoint {
  */
 export async function attachVeth(host: Netlink, net: VethBridge, ep: VethEndpoint, netns: NetnsSpec): Promise<void> {
   const c = await Netlink.open({ netns });
+  phase('container handle');
   try {
     await assertIfnameFree(c, ep.ifname, netns);
     const veth = {
@@ -75,6 +77,7 @@ export async function attachVeth(host: Netlink, net: VethBridge, ep: VethEndpoin
     c.close();
     throw e;
   }
+  phase('link');
   try {
     await configureContainer(c, {
       ifname: ep.ifname, ipv4: ep.ipv4, prefix: Number(net.subnet.split('/')[1]), ipv6: ep.ipv6, gateway: ep.gateway, gateway6: ep.gateway6,
@@ -86,6 +89,7 @@ export async function attachVeth(host: Netlink, net: VethBridge, ep: VethEndpoin
   } finally {
     c.close();
   }
+  phase('addresses/routes');
 }
 
 /** Puts a retired host end back on its bridge, up (or reports it missing: false). */

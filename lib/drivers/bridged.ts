@@ -7,6 +7,7 @@ import { NetlinkError, NsnetError } from '../errors';
 import { hostIfname, RETIRED_GROUP } from '../devices/marks';
 import { attachVeth, removeVeth, retireVeth, unretireVeth, type VethBridge } from '../devices/veth';
 import { faultPoint } from '../faults';
+import { phase } from '../phases';
 import type { FirewallEndpoint, FirewallNetwork } from '../firewall/elements';
 import type { BridgeEndpointRecord, EndpointRecord, NetworkInspect, NetworkRecord } from '../host-types';
 import type { Link } from '../netlink/link-types';
@@ -72,9 +73,11 @@ export function bridgedEndpoints<N extends NetworkRecord & { bridge: string }>(v
       const v = view(net);
       const ep = rec as BridgeEndpointRecord;
       await ctx.firewall.disconnectEndpoint(fwEndpoint(ep, v.veth.bridge));
+      phase('firewall');
       faultPoint('disconnect:unpublished');
       // Retired now (down, off the bridge), deleted with others in one go a moment later.
       await retireVeth(ctx.host, ep.hostIfname);
+      phase('link');
       ctx.reaper.soon();
       undo(() => restore(ctx, v, ep));
     },

@@ -7,6 +7,7 @@ import { NetlinkError, NsnetError, fromNative } from '../errors';
 import { native, type NativeHandle, type NativeMessage, type NativeRequest, type NativeResult } from '../native';
 import { openNetns, type NetnsHandle, type NetnsSpec } from '../netns';
 import { NLM_F } from './constants';
+import { count } from '../phases';
 
 export class Conn {
   private closed = false;
@@ -26,6 +27,7 @@ export class Conn {
   static async open(protocol: number, netns: NetnsSpec | undefined, what: string, probe: (c: Conn) => Promise<unknown>): Promise<Conn> {
     const ns = openNetns(netns);
     let handle: NativeHandle;
+    count('handles opened');
     try {
       handle = new native.Handle(protocol, ns.fd);
     } catch (e) {
@@ -60,6 +62,8 @@ export class Conn {
 
   /** Runs requests in order; per-message kernel errors are returned, not thrown. */
   async exec(requests: NativeRequest[], atomic = false): Promise<NativeResult[]> {
+    count('netlink messages', requests.length);
+    count('netlink round trips');
     try {
       return await this.handle.exec(requests, atomic);
     } catch (e) {

@@ -2,9 +2,11 @@
  * How a reader in another process follows a {@link FileStore}: a cheap synchronous stamp of its
  * committed state, and a watch that fires after commits.
  *
- * Every commit renames `journal.json` into the state directory (its commit point, before
- * `update()` resolves) and unlinks it once applied, so the directory's own inode times change
- * with every commit: a stamp is its mtime and ctime (nanoseconds) and inode. A reader that took a
+ * Every commit appends its record to `journal.log` in the state directory (its commit point,
+ * before `update()` resolves; a checkpoint truncates the log), so the log's size and times change
+ * with every commit: a stamp is the log's size, mtime and ctime (nanoseconds) and inode, with the
+ * directory's own (the log's creation, and stores written by earlier versions, which renamed a
+ * journal into the directory at every commit). A reader that took a
  * stamp, then read the store, knows its copy is current as long as a fresh stamp equals the one
  * it took — with one caveat: file system timestamps come from a coarse clock (one tick, 1 to
  * 10 ms, unless the kernel has multigrain timestamps), so a commit in the same tick as an
@@ -14,6 +16,10 @@
  * @internal
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** The state store's write-ahead log (lib/store/wal.ts), in the state directory. */
+export const LOG = 'journal.log';
 
 /** More than the coarsest file system clock tick (HZ=100: 10 ms), with margin. */
 export const COARSE_MS = 25;
@@ -36,9 +42,16 @@ export function stampOf(dir: string): StoreStamp {
   } catch {
     return { id: 'absent', stable: false, changedAt: Date.now() };
   }
-  const changed = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  let changed = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  let id = `${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
+  const log = fs.statSync(path.join(dir, LOG), { bigint: true, throwIfNoEntry: false });
+  if (log) {
+    if (log.mtimeNs > changed) changed = log.mtimeNs;
+    if (log.ctimeNs > changed) changed = log.ctimeNs;
+    id += `/${log.ino}:${log.size}:${log.mtimeNs}:${log.ctimeNs}`;
+  }
   const changedAt = Number(changed / 1000000n);
-  return { id: `${st.ino}:${st.mtimeNs}:${st.ctimeNs}`, stable: Date.now() - changedAt >= COARSE_MS, changedAt };
+  return { id, stable: Date.now() - changedAt >= COARSE_MS, changedAt };
 }
 
 /**

@@ -2,27 +2,33 @@
  * FileStore: JSON documents in a state directory, shared safely by several processes.
  *
  * Layout: `dir/meta.json` (`{"format":1}`), `dir/.lock` (the flock), `dir/<collection>/<key>.json`
- * holding `{"key":…,"value":…}`, and `dir/journal.json` while a commit is being applied.
+ * holding `{"key":…,"value":…}`, and `dir/journal.log`, the write-ahead log (lib/store/wal.ts).
  *
- * Commit protocol (crash-safe across documents), all under the exclusive flock:
+ * Commit protocol (crash-safe across documents, one fdatasync per commit), all under the
+ * exclusive flock:
  * 1. each new document is written to a temp file beside its place (a full disk fails here);
- * 2. the journal — every put with its full document, every delete — is written to a temp file,
- *    fdatasync'ed, renamed to `journal.json` and the directory fsync'ed: the commit point,
- *    where `update()` resolves;
- * 3. the documents are renamed into place (or unlinked), they and their directories are
- *    fsync'ed, and the journal is removed; then the lock is released.
- * A leftover journal is replayed (idempotently) before any read or update, so a process killed
+ * 2. one record — every put with its full document, every delete — is appended to the log and
+ *    fdatasync'ed: the commit point;
+ * 3. the documents are renamed into place (or unlinked), not synced: the log keeps them until
+ *    its next checkpoint (a syncfs, about every 2 MiB of log); the log is marked applied, the
+ *    lock released, and `update()` resolves.
+ * A log that is not marked applied (a writer killed after its commit point, or a machine
+ * restarted since) is replayed, idempotently, before any read or update, so a process killed
  * at any moment leaves the store before or after a transaction, never between.
+ * (`dir/journal.json` is the journal of earlier nsnet versions, which synced every document:
+ * one that a crashed older version left is still replayed.)
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NsnetError, invalid } from '../errors';
 import { FileLock } from './flock';
+import { phase } from '../phases';
 import { dropAsides, linkAsides, type Aside } from './aside';
 import { COLLECTION, Snapshot, checkCollection, checkKey, corrupt, encodeKey, type Op } from './documents';
-import { ioError, readText, syncFile, unlinkQuiet, writeFile } from './files';
+import { ioError, readText, syncFile, unlinkQuiet, writeFile, writeFileSync } from './files';
 import { stampOf, watchDir, type StoreStamp } from './changes';
+import { WriteAheadLog, type Appended } from './wal';
 import type { Store, StoreChanges, StoreTx, StoreView } from './types';
 
 const FORMAT = 1;
@@ -51,11 +57,14 @@ export class FileStore implements Store, StoreChanges {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
+  private readonly wal: WriteAheadLog;
 
   private constructor(
     /** The absolute state directory. */
     readonly dir: string,
-  ) {}
+  ) {
+    this.wal = new WriteAheadLog(dir);
+  }
 
   /**
    * Opens (creating if needed) the store in `opts.dir`: checks its format (ERR_STORE_FORMAT for
@@ -104,7 +113,11 @@ export class FileStore implements Store, StoreChanges {
       if (lock) {
         await store.replay();
         store.sweep();
-      } else store.journalOps(); // a corrupt journal is reported now, as on a writable store
+      } else {
+        // A corrupt journal is reported now, as on a writable store.
+        store.journalOps();
+        store.wal.read();
+      }
     } finally {
       lock?.release();
     }
@@ -123,7 +136,7 @@ export class FileStore implements Store, StoreChanges {
       }
       try {
         const view = new Snapshot(this.dir, false);
-        if (fs.existsSync(path.join(this.dir, JOURNAL))) {
+        if (this.pending()) {
           // A crashed writer's journal: replay it under the exclusive lock, or read through it.
           if (lock) {
             lock.release();
@@ -137,18 +150,21 @@ export class FileStore implements Store, StoreChanges {
           }
           // Still there (read-only, or the replay failed): read through it.
           view.overlay(this.journalOps() ?? []);
+          if (this.wal.needsReplay()) for (const ops of this.wal.read()?.records ?? []) view.overlay(ops);
         }
         return await this.call(fn, view);
       } finally {
         lock?.release();
+        phase('store: read');
       }
     });
   }
 
   /**
    * Runs `fn` in an exclusive all-or-nothing transaction. See {@link Store.update}. It resolves
-   * at the commit point (the journal is on disk); moving the documents into place finishes in
-   * the background while the lock is still held, so every later read or update sees it.
+   * once its record is on disk (the commit point) and its documents are in place; the rare
+   * slow rest (a checkpoint, removing the first name of documents set aside) finishes in the
+   * background while the lock is still held, so every later read or update sees it.
    */
   update<T>(fn: (tx: StoreTx) => T | Promise<T>): Promise<T> {
     return this.track(() => {
@@ -159,8 +175,8 @@ export class FileStore implements Store, StoreChanges {
   }
 
   /**
-   * Resolves when every update started so far is fully applied: documents in place and synced,
-   * journal removed, lock released. (Readers never need this: they take the lock.)
+   * Resolves when every update started so far is fully applied: documents in place, the log
+   * marked applied (or checkpointed), lock released. (Readers never need this: they take the lock.)
    */
   async settled(): Promise<void> {
     await this.queue;
@@ -191,10 +207,12 @@ export class FileStore implements Store, StoreChanges {
     let applied: Promise<void> | undefined;
     try {
       await this.replay();
+      phase('store: lock');
       const tx = new Snapshot(this.dir, true);
       const result = await this.call(fn, tx);
       applied = (await this.commit(tx.ops(), tx.asideList())).applied;
-      return { result, applied: applied.then(() => lock.release()).catch(() => undefined) };
+      phase('store: commit');
+      return { result, applied: applied?.then(() => lock.release()).catch(() => undefined) ?? Promise.resolve() };
     } finally {
       if (!applied) lock.release();
     }
@@ -240,11 +258,12 @@ export class FileStore implements Store, StoreChanges {
 
   /**
    * Commits `ops`: the documents go to temp files (a full disk fails here, changing nothing),
-   * the journal is written, synced, renamed into place and its directory synced — the commit
-   * point, where this resolves. The apply runs on with the lock held; its promise never rejects.
+   * the record is appended to the log and synced — the commit point — and the documents are
+   * moved into place and the log marked applied. The rare slow rest (a checkpoint, dropping
+   * the first names of documents set aside) is `applied`, which never rejects.
    */
-  private async commit(ops: Op[], asides: Aside[] = []): Promise<{ applied: Promise<void> }> {
-    if (ops.length === 0 && asides.length === 0) return { applied: Promise.resolve() };
+  private async commit(ops: Op[], asides: Aside[] = []): Promise<{ applied?: Promise<void> }> {
+    if (ops.length === 0 && asides.length === 0) return {};
     // Damaged documents set aside get their second name first (synced): neither the put or
     // delete that replaces them nor a crash anywhere after can lose their bytes.
     const linked = await linkAsides(asides);
@@ -252,29 +271,20 @@ export class FileStore implements Store, StoreChanges {
       // Only documents without a key to journal (digest or foreign names): unlinked now; a
       // crash in between leaves both names, and the next repair finds the same file again.
       await dropAsides(asides);
-      return { applied: Promise.resolve() };
+      return {};
     }
-    const journal = path.join(this.dir, JOURNAL);
-    const journalTmp = path.join(this.dir, TMP + JOURNAL);
-    const temps: string[] = [journalTmp, ...linked];
+    const temps: string[] = [...linked];
     const made: string[] = [];
+    let appended: Appended;
     try {
       made.push(...this.makeCollections(ops));
-      const body = ops.map((o) => `{"collection":${JSON.stringify(o.collection)},"key":${JSON.stringify(o.key)},"doc":${o.doc ?? 'null'}}`);
-      // The documents are written while the journal's fdatasync runs on the thread pool.
-      const journalSynced = writeFile(journalTmp, `{"format":${FORMAT},"ops":[\n${body.join(',\n')}\n]}\n`, true);
-      let failed: unknown;
       for (const o of ops) {
-        if (o.doc === null || failed) continue;
+        if (o.doc === null) continue;
         temps.push(this.tmpOf(o));
-        await writeFile(this.tmpOf(o), `${o.doc}\n`, false).catch((e: unknown) => (failed = e));
+        writeFileSync(this.tmpOf(o), `${o.doc}\n`);
       }
-      await journalSynced.catch((e: unknown) => (failed ??= e));
-      if (failed) throw failed;
       crashPoint('prepare');
-      this.rename(journalTmp, journal);
-      temps[0] = journal;
-      await syncFile(this.dir);
+      appended = await this.wal.append(ops);
     } catch (e) {
       for (const t of temps) unlinkQuiet(t);
       for (const d of made) {
@@ -286,14 +296,27 @@ export class FileStore implements Store, StoreChanges {
       }
       throw e;
     }
-    // Decided: every later reader replays the journal before reading.
+    // Decided: every later reader replays the log before reading, until it is marked applied.
     crashPoint('journal');
-    const applied = this.apply(ops, true).then(() => dropAsides(asides)).catch((e: Error) => {
-      // Not applied: the next read or update replays the journal (a read can also read
-      // through it), so the outcome stands.
-      process.emitWarning(`nsnet state store ${this.dir}: committed; applying it is left to the next operation: ${e.message}`, { code: 'NSNET_STORE_DEFERRED' });
-    });
-    return { applied };
+    let placed = false;
+    try {
+      this.place(ops, true);
+      placed = true;
+    } catch (e) {
+      // Not applied: the next read or update replays the log (a read can also read through
+      // it), so the outcome stands.
+      process.emitWarning(`nsnet state store ${this.dir}: committed; applying it is left to the next operation: ${(e as Error).message}`, { code: 'NSNET_STORE_DEFERRED' });
+    }
+    if (!placed) {
+      fs.closeSync(appended.fd);
+      return {};
+    }
+    // The common case is done here, so the lock is free when update() resolves.
+    if (asides.length === 0 && !this.wal.due(appended)) {
+      this.wal.markApplied(appended);
+      return {};
+    }
+    return { applied: dropAsides(asides).catch(() => undefined).then(() => this.wal.applied(appended)) };
   }
 
   /** Creates the collection directories `ops` write to; returns those it made. */
@@ -311,42 +334,58 @@ export class FileStore implements Store, StoreChanges {
   }
 
   /**
-   * Moves the documents into place (or unlinks them), waits until they and their directories
-   * are on disk, then drops the journal. `prepared`: the temp files are already written.
+   * Moves the documents into place (or unlinks them), without syncing: the log keeps them.
+   * `prepared`: the temp files are already written. Returns the files and directories touched.
    */
-  private async apply(ops: Op[], prepared: boolean): Promise<void> {
-    if (!prepared) for (const o of ops) if (o.doc !== null) await writeFile(this.tmpOf(o), `${o.doc}\n`, false);
-    const synced = new Set<string>();
+  private place(ops: Op[], prepared: boolean): Set<string> {
+    const touched = new Set<string>();
     for (const o of ops) {
       const dir = path.join(this.dir, o.collection);
       const file = path.join(dir, `${encodeKey(o.key)}.json`);
       if (o.doc !== null) {
+        if (!prepared) writeFileSync(this.tmpOf(o), `${o.doc}\n`);
         this.rename(this.tmpOf(o), file);
-        synced.add(file);
+        touched.add(file);
+        touched.add(dir);
       } else {
         try {
           fs.unlinkSync(file);
+          touched.add(dir);
         } catch (e) {
           if ((e as { code?: string }).code !== 'ENOENT') throw ioError(e, 'delete', file);
         }
       }
-      if (!synced.has(dir) && fs.existsSync(dir)) synced.add(dir);
       crashPoint('apply');
     }
-    await Promise.all([...synced].map(syncFile));
-    try {
-      fs.unlinkSync(path.join(this.dir, JOURNAL));
-    } catch (e) {
-      throw ioError(e, 'delete', path.join(this.dir, JOURNAL));
-    }
+    return touched;
   }
 
-  /** Replays a leftover journal (idempotent). Caller holds the exclusive lock. */
+  /** Whether a crashed writer left something to replay (a legacy journal, or an unapplied log). */
+  private pending(): boolean {
+    return fs.existsSync(path.join(this.dir, JOURNAL)) || this.wal.needsReplay();
+  }
+
+  /**
+   * Replays what a crashed writer left (idempotent): a legacy journal (its documents synced
+   * and the journal removed, as the version that wrote it did), then the log. Caller holds the
+   * exclusive lock.
+   */
   private async replay(): Promise<void> {
     const ops = this.journalOps();
-    if (!ops) return;
-    if (this.makeCollections(ops).length > 0) await syncFile(this.dir);
-    await this.apply(ops, false);
+    if (ops) {
+      if (this.makeCollections(ops).length > 0) await syncFile(this.dir);
+      await Promise.all([...this.place(ops, false)].map(syncFile));
+      try {
+        fs.unlinkSync(path.join(this.dir, JOURNAL));
+      } catch (e) {
+        throw ioError(e, 'delete', path.join(this.dir, JOURNAL));
+      }
+    }
+    if (!this.wal.needsReplay()) return;
+    await this.wal.replay((record) => {
+      this.makeCollections(record);
+      this.place(record, false);
+    });
   }
 
   /** The leftover journal's operations, or undefined when there is none. */

@@ -30,7 +30,10 @@ export class FileLock {
    */
   static async acquire(path: string, opts: { exclusive?: boolean; wait?: boolean } = {}): Promise<FileLock> {
     try {
-      const fd = await native.lockFile(path, opts.exclusive ?? true, opts.wait ?? true);
+      // Uncontended (the common case): taken at once on this thread. Held elsewhere: the wait
+      // happens on a pooled thread of the addon (or fails at once with ERR_LOCKED).
+      const now = native.tryLockFile(path, opts.exclusive ?? true);
+      const fd = now >= 0 ? now : await native.lockFile(path, opts.exclusive ?? true, opts.wait ?? true);
       return new FileLock(path, fd);
     } catch (e) {
       throw fromNative(e, `lock ${path}`);

@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { FileStore } from '../../lib/store/index';
 import { encodeKey } from '../../lib/store/documents';
+import { setPhaseSink } from '../../lib/phases';
 
 const CHILD = process.env.NSNET_STORE_TEST_CHILD;
 
@@ -68,6 +69,17 @@ const code = (c: string) => (e: any) => {
   assert.equal(e?.code, c, `expected ${c}, got ${e?.code}: ${e?.message}`);
   return true;
 };
+
+/**
+ * The write-ahead log's state (lib/store/wal.ts): 'none' (no log, or empty: checkpointed),
+ * 'applied' (its last line is an applied mark) or 'pending' (a record a replay must apply).
+ */
+function logState(dir: string): 'none' | 'applied' | 'pending' {
+  const file = path.join(dir, 'journal.log');
+  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  if (text === '') return 'none';
+  return /(^|\n)A [^\n]*\n$/u.test(text) ? 'applied' : 'pending';
+}
 
 /** Every file under dir (relative path → content), to prove a failure changed nothing. */
 function snapshot(dir: string): Record<string, string> {
@@ -154,7 +166,7 @@ function tests(this: Mocha.Suite): void {
       assert.equal(v.get('endpoints', 'c2'), 42);
       assert.deepEqual(v.list('nocollection'), []);
     });
-    assert.deepEqual(fs.readdirSync(dir).sort(), ['.lock', 'endpoints', 'meta.json', 'networks']);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['.lock', 'endpoints', 'journal.log', 'meta.json', 'networks']);
   });
 
   it('any key round-trips and maps to a safe, bounded file name', async () => {
@@ -276,7 +288,7 @@ function tests(this: Mocha.Suite): void {
     };
     const after = { x: { v: 'after' }, y: { v: 'after' }, z: { v: 'after' }, gone: undefined };
     const before = { x: { v: 'before' }, y: { v: 'before' }, z: undefined, gone: { v: 'before' } };
-    const leftovers = (): string[] => Object.keys(snapshot(dir)).filter((f) => path.basename(f).startsWith('.tmp.') || f === 'journal.json');
+    const leftovers = (): string[] => Object.keys(snapshot(dir)).filter((f) => path.basename(f).startsWith('.tmp.') || (f === 'journal.log' && logState(dir) === 'pending'));
 
     it('killed before the journal lands: the store is as before, temp files swept', async () => {
       await seed();
@@ -291,7 +303,7 @@ function tests(this: Mocha.Suite): void {
       await seed();
       const r = await runChild('commit', dir, { NSNET_STORE_CRASH_AFTER: 'journal' });
       assert.equal(r.signal, 'SIGKILL');
-      assert.ok(fs.existsSync(path.join(dir, 'journal.json')));
+      assert.equal(logState(dir), 'pending');
       assert.deepEqual(await state(), after);
       assert.deepEqual(leftovers(), []);
     });
@@ -308,10 +320,10 @@ function tests(this: Mocha.Suite): void {
       store = await FileStore.open({ dir });
       const r = await runChild('commit', dir, { NSNET_STORE_CRASH_AFTER: 'journal' });
       assert.equal(r.signal, 'SIGKILL');
-      const journal = fs.readFileSync(path.join(dir, 'journal.json'), 'utf8');
+      const journal = fs.readFileSync(path.join(dir, 'journal.log'), 'utf8');
       assert.deepEqual(await store.read((v) => ({ x: v.get('a', 'x'), y: v.get('b', 'y'), z: v.get('new', 'z'), gone: v.get('a', 'gone') })), after);
-      assert.equal(fs.existsSync(path.join(dir, 'journal.json')), false);
-      fs.writeFileSync(path.join(dir, 'journal.json'), journal); // as if the unlink had not reached the disk
+      assert.equal(logState(dir), 'none', 'replayed, then checkpointed');
+      fs.writeFileSync(path.join(dir, 'journal.log'), journal); // as if the checkpoint had not reached the disk
       await store.close();
       assert.deepEqual(await state(), after);
     });
@@ -341,6 +353,98 @@ function tests(this: Mocha.Suite): void {
       await assert.rejects(FileStore.open({ dir }), (e: any) => code('ERR_STORE_CORRUPT')(e) && e.details.file === path.join(dir, 'journal.json'));
       assert.equal(fs.readFileSync(path.join(dir, 'journal.json'), 'utf8'), text);
     }
+  });
+
+  describe('the write-ahead log (one fdatasync per commit)', () => {
+    const LOG = (): string => path.join(dir, 'journal.log');
+    const read = (s: FileStore): Promise<unknown> => s.read((v) => ({ x: v.get('a', 'x'), y: v.get('b', 'y') }));
+    /** Two commits: x and y 'one', then x 'two'; the store closed. */
+    const seed = async (): Promise<void> => {
+      const s = await FileStore.open({ dir });
+      await s.update((tx) => {
+        tx.put('a', 'x', 'one');
+        tx.put('b', 'y', 'one');
+      });
+      await s.update((tx) => tx.put('a', 'x', 'two'));
+      await s.close();
+    };
+
+    it('a commit syncs once however many documents it writes: one fdatasync of the log, no fsync', async () => {
+      store = await FileStore.open({ dir });
+      await store.update((tx) => tx.put('a', 'first', 1)); // creates the log (and syncs its directory, once)
+      const counts: Record<string, number> = {};
+      setPhaseSink({ mark: () => undefined, count: (what, n) => void (counts[what] = (counts[what] ?? 0) + n) });
+      try {
+        await store.update((tx) => {
+          for (let i = 0; i < 10; i++) tx.put(['a', 'b', 'c'][i % 3]!, `k${i}`, { i });
+          tx.delete('a', 'first');
+        });
+        await store.settled();
+      } finally {
+        setPhaseSink(undefined);
+      }
+      assert.deepEqual(counts, { fdatasync: 1 });
+      assert.equal(logState(dir), 'applied');
+      assert.equal(await store.read((v) => v.keys('a').length + v.keys('b').length + v.keys('c').length), 10);
+    });
+
+    it('a torn record at the end (a commit that never returned) is cut off: the store is as before', async () => {
+      for (const torn of ['R 0123456789abcdef {"ops":[{"collection":"a","key":"x","doc":{"key":"x","va', 'R 0123456789abcdef {"ops":[]}\n', '\0\0\0\0']) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        await seed();
+        fs.appendFileSync(LOG(), torn);
+        store = await FileStore.open({ dir });
+        assert.deepEqual(await read(store), { x: 'two', y: 'one' }, JSON.stringify(torn));
+        assert.equal(logState(dir), 'none', 'replayed and checkpointed');
+        await store.update((tx) => tx.put('b', 'y', 'three'));
+        await store.close();
+        store = await FileStore.open({ dir });
+        assert.deepEqual(await read(store), { x: 'two', y: 'three' });
+        await store.close();
+        store = undefined;
+      }
+    });
+
+    it('damage before intact records is ERR_STORE_CORRUPT and the log is left alone', async () => {
+      await seed();
+      const text = fs.readFileSync(LOG(), 'utf8');
+      const lines = text.split('\n');
+      const damaged = [lines[0]!.replace('"one"', '"0ne"'), ...lines.slice(1)].join('\n');
+      fs.writeFileSync(LOG(), damaged.replace(/A [^\n]*\n$/u, '')); // and not marked applied
+      await assert.rejects(FileStore.open({ dir }), (e: any) => code('ERR_STORE_CORRUPT')(e) && e.details.file === LOG());
+      assert.equal(fs.readFileSync(LOG(), 'utf8'), damaged.replace(/A [^\n]*\n$/u, ''));
+    });
+
+    it('after a machine restart (another boot id) every record is applied again: documents that never reached the disk come back', async () => {
+      await seed();
+      // As if the page cache had been lost: x's last version and y are gone from the disk.
+      fs.writeFileSync(path.join(dir, 'a', 'x.json'), '{"key":"x","value":"one"}\n');
+      fs.rmSync(path.join(dir, 'b', 'y.json'));
+      fs.writeFileSync(LOG(), fs.readFileSync(LOG(), 'utf8').replace(/A [^\n]*\n$/u, 'A 00000000-0000-0000-0000-000000000000\n'));
+      store = await FileStore.open({ dir });
+      assert.deepEqual(await read(store), { x: 'two', y: 'one' });
+      assert.equal(logState(dir), 'none');
+    });
+
+    it('past 2 MiB the log is checkpointed (one syncfs) and emptied; the documents stay', async () => {
+      store = await FileStore.open({ dir });
+      const big = 'z'.repeat(800 * 1024);
+      const counts: Record<string, number> = {};
+      setPhaseSink({ mark: () => undefined, count: (what, n) => void (counts[what] = (counts[what] ?? 0) + n) });
+      try {
+        for (let i = 0; i < 3; i++) {
+          await store.update((tx) => tx.put('big', `d${i}`, big));
+          await store.settled();
+        }
+      } finally {
+        setPhaseSink(undefined);
+      }
+      assert.equal(counts.syncfs, 1);
+      assert.equal(logState(dir), 'none');
+      await store.close();
+      store = await FileStore.open({ dir });
+      assert.deepEqual(await store.read((v) => v.keys('big')), ['d0', 'd1', 'd2']);
+    });
   });
 
   it('a corrupt or truncated document is ERR_STORE_CORRUPT naming the file, which stays untouched', async () => {
@@ -487,7 +591,7 @@ function tests(this: Mocha.Suite): void {
       store = undefined;
       r = await runChild('aside', dir, { NSNET_STORE_CRASH_AFTER: 'journal' });
       assert.equal(r.signal, 'SIGKILL');
-      assert.ok(fs.existsSync(path.join(dir, 'journal.json')));
+      assert.equal(logState(dir), 'pending');
       store = await FileStore.open({ dir });
       assert.deepEqual(await store.read((v) => v.scan('c')), { entries: [{ key: 'bad', value: 'rebuilt' }, { key: 'good', value: 1 }], damaged: [] });
       assert.deepEqual(fs.readdirSync(path.join(dir, 'c')).sort(), ['bad.json', 'bad.json.damaged', 'drop.json.damaged', 'good.json']);
@@ -627,7 +731,7 @@ function tests(this: Mocha.Suite): void {
       mount('-o', 'remount,rw', mnt);
       await store.close();
       store = await FileStore.open({ dir });
-      assert.equal(fs.existsSync(path.join(dir, 'journal.json')), false);
+      assert.equal(logState(dir), 'none');
       assert.deepEqual(await store.read((v) => v.get('b', 'y')), { v: 'after' });
     });
 
