@@ -29,7 +29,7 @@ import { OverlayMembership, type OverlayHostOptions } from './overlay/membership
 import { ENDPOINTS, NETWORKS, epKey } from './state/collections';
 import { emitWarning, endpointsOn, isRecorded, readNetworks, type WarningHandler } from './state/damage';
 import { normalizeClaims, normalizePublish, recordClaims, resolvePorts, socketProtocols } from './state/ledger';
-import { assertNotShared, endpointsOf, recorded } from './state/views';
+import { assertNotShared, endpointOf, endpointsOf, recorded } from './state/views';
 import { FileStore } from './store/filestore';
 import type { Store, StoreTx, StoreView } from './store/index';
 import * as v from './validate';
@@ -381,7 +381,7 @@ export class NetworkHost {
           existing.name === names.name && JSON.stringify(existing.aliases) === JSON.stringify(names.aliases) &&
           (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
           JSON.stringify(existing.ports.map((p) => ({ ...p, hostPort: 0 }))) === JSON.stringify(ports.map((p) => ({ ...p, hostPort: 0 })));
-        if (same) return endpointsOf(tx, network).find((e) => e.id === id)!;
+        if (same) return endpointOf(tx, network, id)!;
         throw new NsnetError('ERR_ENDPOINT_EXISTS', `endpoint ${id} is connected to ${network} with other settings`, { network, endpoint: id });
       }
       if ('internal' in net && net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
@@ -407,7 +407,7 @@ export class NetworkHost {
       phase('firewall');
       tx.put(ENDPOINTS, key, rec);
       recordClaims(tx, key, rec.ports);
-      return endpointsOf(tx, network).find((e) => e.id === id)!;
+      return endpointOf(tx, network, id)!;
     });
   }
 

@@ -5,10 +5,12 @@
  * the pair at once and deletes retired pairs in batches.
  */
 import { NetlinkError, NsnetError } from '../errors';
+import type { Link } from '../netlink/link-types';
 import { Netlink } from '../netlink/netlink';
 import { phase } from '../phases';
 import type { NetnsSpec } from '../netns';
 import { assertIfnameFree, configureContainer } from './container';
+import { bridgeIndex, forgetBridgeIndex } from './bridge';
 import { RETIRED_GROUP, ownerAlias } from './marks';
 
 /** The bridge a veth joins. */
@@ -37,59 +39,76 @@ export interface VethEndpoint {
 
 /**
  * Attaches a container: the veth pair (peer created in the container namespace as `ifname`),
- * then the container side's address, loopback and default route. Undone if any step fails.
+ * then, at once, the host end's mark, hairpin and up, and the container side's loopback,
+ * address(es), up and default routes. Undone if any step fails. Three round trips to the
+ * kernel, the last two in parallel, and no thread or handle of its own: the container side is
+ * one batch sent by a pooled thread of the addon (Netlink.transient).
  * @throws ERR_IFNAME_IN_USE (the container has an interface of that name: nothing is made);
  *   ERR_NAME_IN_USE (a link of the host end's name exists and is not this endpoint's)
  */
 export async function attachVeth(host: Netlink, net: VethBridge, ep: VethEndpoint, netns: NetnsSpec): Promise<void> {
-  const c = await Netlink.open({ netns });
-  phase('container handle');
+  const c = Netlink.transient({ netns });
   try {
-    await assertIfnameFree(c, ep.ifname, netns);
     const veth = {
       kind: 'veth' as const,
       name: ep.hostIfname,
       mtu: net.mtu,
-      master: net.bridge,
-      up: true,
-      alias: ownerAlias(net.name, ep.id),
-      // Hairpin: a container reaching its own published port goes out of and back into its port.
-      bridgePort: { hairpin: true },
-      // An IPv4-only network's veths carry no IPv6 at all: otherwise every new port's DAD and MLD
-      // multicast is flooded to every other port, and connects slow down with the container count.
-      ...(net.subnet6 ? {} : { addrGenMode: 'none' as const }),
+      master: bridgeIndex(host, net.bridge) ?? (net.bridge as string | number),
       peer: { name: ep.ifname, netns, mac: ep.mac, mtu: net.mtu },
     };
+    let link: Link;
     try {
-      await host.links.add(veth);
+      link = await host.links.add(veth).catch((e) => {
+        // The bridge's index as last seen names no device (EINVAL): it was deleted under this
+        // host. Asked by name instead: ENODEV then says the network is gone.
+        if (!(e instanceof NetlinkError && e.code === 'EINVAL' && typeof veth.master === 'number')) throw e;
+        forgetBridgeIndex(host, net.bridge);
+        veth.master = net.bridge;
+        return host.links.add(veth);
+      });
     } catch (e) {
       if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
-      // The container's name was free: the host end's name is taken. This endpoint's own
-      // leftover (a connect killed before its commit) is replaced; anything else is refused.
+      // One of the two names is taken. The container's: refused, nothing was made.
+      await assertIfnameFree(c, ep.ifname, netns);
+      // The host end's: this endpoint's own leftover (a connect killed before its commit) is
+      // replaced; anything else is refused.
       const left = await host.links.find(ep.hostIfname);
-      if (!left) throw e;
-      if (left.alias !== ownerAlias(net.name, ep.id))
-        throw new NsnetError('ERR_NAME_IN_USE', `a link named ${ep.hostIfname} exists in the host namespace and is not endpoint ${ep.id}'s veth`, { link: ep.hostIfname });
-      await host.links.remove(left.index);
-      await host.links.add(veth);
+      if (left) {
+        if (left.alias !== ownerAlias(net.name, ep.id))
+          throw new NsnetError('ERR_NAME_IN_USE', `a link named ${ep.hostIfname} exists in the host namespace and is not endpoint ${ep.id}'s veth`, { link: ep.hostIfname });
+        await host.links.remove(left.index);
+      }
+      // (Neither taken any more: a retired pair was deleted meanwhile.)
+      link = await host.links.add(veth);
     }
-  } catch (e) {
-    c.close();
-    throw e;
-  }
-  phase('link');
-  try {
-    await configureContainer(c, {
-      ifname: ep.ifname, ipv4: ep.ipv4, prefix: Number(net.subnet.split('/')[1]), ipv6: ep.ipv6, gateway: ep.gateway, gateway6: ep.gateway6,
-      prefix6: net.subnet6 ? Number(net.subnet6.split('/')[1]) : undefined, internal: net.internal, addrGenOff: !net.subnet6,
-    });
-  } catch (e) {
-    await host.links.remove(ep.hostIfname).catch(() => undefined);
-    throw e;
+    phase('link');
+    const peer = link.raw.link;
+    try {
+      const [hostEnd] = await Promise.all([
+        host.batch([
+          // Marked nsnet's; hairpin: a container reaching its own published port goes out of
+          // and back into its port. An IPv4-only network's veths carry no IPv6 at all (else every
+          // new port's DAD and MLD multicast is flooded to every other port, and connects slow
+          // down with the container count): off before the end comes up, in a request of its own
+          // (the kernel applies a request's flags before its IFLA_AF_SPEC).
+          host.links.setOp(link.index, { alias: ownerAlias(net.name, ep.id), bridgePort: { hairpin: true }, ...(net.subnet6 ? {} : { addrGenMode: 'none' as const }) }),
+          host.links.setOp(link.index, { up: true }),
+        ]),
+        configureContainer(c, {
+          ifname: ep.ifname, index: typeof peer === 'number' ? peer : undefined, ipv4: ep.ipv4, prefix: Number(net.subnet.split('/')[1]), ipv6: ep.ipv6,
+          gateway: ep.gateway, gateway6: ep.gateway6, prefix6: net.subnet6 ? Number(net.subnet6.split('/')[1]) : undefined, internal: net.internal, addrGenOff: !net.subnet6,
+        }),
+      ]);
+      const failed = hostEnd.find((e) => e !== undefined);
+      if (failed) throw failed;
+    } catch (e) {
+      await host.links.remove(link.index).catch(() => undefined);
+      throw e;
+    }
+    phase('addresses/routes');
   } finally {
     c.close();
   }
-  phase('addresses/routes');
 }
 
 /** Puts a retired host end back on its bridge, up (or reports it missing: false). */

@@ -50,22 +50,23 @@ export function bridgedEndpoints<N extends NetworkRecord & { bridge: string }>(v
     async attach(ctx, net, rec, undo: UndoLog) {
       const v = view(net);
       const ep = rec as BridgeEndpointRecord;
-      try {
-        await attachVeth(ctx.host, v.veth, ep, ep.netns);
-      } catch (e) {
-        // This process believed the bridge was there; someone removed it (ENODEV naming it as master).
+      const fw = fwEndpoint(ep, v.veth.bridge);
+      // The veth and the firewall elements do not depend on each other: both are made at once
+      // (their round trips overlap), and either is undone when the other fails.
+      const [link, elements] = await Promise.allSettled([
+        attachVeth(ctx.host, v.veth, ep, ep.netns).then(() => faultPoint('connect:attached')),
+        ctx.firewall.connectEndpoint(fw),
+      ]);
+      if (link.status === 'rejected' || elements.status === 'rejected') {
+        if (link.status === 'fulfilled') await removeVeth(ctx.host, ep.hostIfname).catch(() => undefined);
+        if (elements.status === 'fulfilled') await ctx.firewall.disconnectEndpoint(fw).catch(() => undefined);
+        const e: unknown = link.status === 'rejected' ? link.reason : (elements as PromiseRejectedResult).reason;
+        // The bridge (ENODEV naming it as master), the firewall's tables or this network's
+        // elements went away under a long-lived host: not the endpoint's fault.
         throw gone(e) ? new NetworkGone(net.name, e as Error) : e;
       }
       undo(() => removeVeth(ctx.host, ep.hostIfname));
-      faultPoint('connect:attached');
-      try {
-        await ctx.firewall.connectEndpoint(fwEndpoint(ep, v.veth.bridge));
-      } catch (e) {
-        await removeVeth(ctx.host, ep.hostIfname).catch(() => undefined);
-        // The firewall's tables or this network's elements went away under a long-lived host.
-        throw gone(e) ? new NetworkGone(net.name, e as Error) : e;
-      }
-      undo(() => ctx.firewall.disconnectEndpoint(fwEndpoint(ep, v.veth.bridge)));
+      undo(() => ctx.firewall.disconnectEndpoint(fw));
       faultPoint('connect:published');
     },
 

@@ -4,20 +4,20 @@
  * recorded attachments of an id, and the check that a shared namespace keeps its owner.
  */
 import { dnsConfig } from '../dns/config';
-import { readResolvConf, type ResolvConf } from '../dns/resolvconf';
+import { currentResolvConf, type ResolvConf } from '../dns/resolvconf';
 import type { Recorded } from '../drivers/driver';
 import { driverOf, drivers } from '../drivers/registry';
 import { NsnetError } from '../errors';
 import type { Endpoint, EndpointRecord, NetworkRecord } from '../host-types';
 import type { StoreView } from '../store/types';
-import { ENDPOINTS, NETWORKS } from './collections';
+import { ENDPOINTS, NETWORKS, epKey, splitEpKey } from './collections';
 import { concerning, readEndpoints, readNetworks, type WarningHandler } from './damage';
 
 /**
  * The public view of an endpoint: its addresses with their prefix. `shared`: in container mode,
  * the target's endpoint whose interface and addresses this one sees.
  */
-export function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep: EndpointRecord; net: NetworkRecord }, resolv: ResolvConf = readResolvConf()): Endpoint {
+export function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep: EndpointRecord; net: NetworkRecord }, resolv: ResolvConf = currentResolvConf()): Endpoint {
   const out: Endpoint = { id: r.id, network: r.network, driver: net.driver, ports: r.ports };
   if (r.netns !== undefined) out.netns = r.netns;
   if (r.target !== undefined) out.target = r.target;
@@ -44,7 +44,7 @@ export function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep:
 export function endpointsOf(view: StoreView, network?: string, warn: WarningHandler = () => undefined): Endpoint[] {
   const nets = new Map(readNetworks(view, network === undefined ? warn : concerning(network, warn)).map((n) => [n.name, n]));
   const all = readEndpoints(view, warn, network);
-  const resolv = readResolvConf(); // once per listing: each endpoint's dns shows the host's search domains
+  const resolv = currentResolvConf(); // once per listing: each endpoint's dns shows the host's search domains
   return all
     .filter((e) => network === undefined || e.network === network)
     .flatMap((e) => {
@@ -58,6 +58,27 @@ export function endpointsOf(view: StoreView, network?: string, warn: WarningHand
       }
       return [toEndpoint(e, net, shared, resolv)];
     });
+}
+
+/**
+ * The public view of one endpoint, as {@link endpointsOf} shows it, reading only its own
+ * records (and, in container mode, its target's): what connect returns, the same however many
+ * endpoints the host has.
+ */
+export function endpointOf(view: StoreView, network: string, id: string): Endpoint | undefined {
+  const net = view.get<NetworkRecord>(NETWORKS, network);
+  const e = view.get<EndpointRecord>(ENDPOINTS, epKey(network, id));
+  if (!net || !e) return undefined;
+  let shared: { ep: EndpointRecord; net: NetworkRecord } | undefined;
+  if (e.target !== undefined) {
+    const owners = view.keys(ENDPOINTS).filter((k) => splitEpKey(k)?.id === e.target).flatMap((k) => {
+      const x = view.get<EndpointRecord>(ENDPOINTS, k);
+      const n = x && x.target === undefined ? view.get<NetworkRecord>(NETWORKS, x.network) : undefined;
+      return x && n ? [{ ep: x, net: n }] : [];
+    });
+    shared = owners.find((o) => o.ep.ipv4 !== undefined) ?? owners[0];
+  }
+  return toEndpoint(e, net, shared);
 }
 
 /** The recorded endpoints as drivers may look them up while connecting. */

@@ -5,10 +5,11 @@
 //   - A job never waits behind another (one may block for long: a flock wait): when no pooled
 //     thread is idle, a new one is started for it.
 //   - A job may setns(CLONE_NEWNET) or unshare(CLONE_NEWNET): after every job the thread goes
-//     back to the network namespace it was born in, so a namespace is never kept alive by a
-//     pooled thread (a container's namespace, and the veth end in it, go away when it exits).
-//     A thread that cannot go back exits instead of serving another job.
-//   - At most kMaxIdle threads wait idle; the others exit when their job is done.
+//     back to the process's network namespace, so a namespace is never kept alive by a pooled
+//     thread (a container's namespace, and the veth end in it, go away when it exits). A
+//     thread that cannot go back exits instead of serving another job.
+//   - A thread idle for 2 s exits, unless it is the last one: after a burst the pool shrinks
+//     back to one thread (and one fd, the process's namespace, opened once).
 //   - These are threads of nsnet's own: never the main thread, never a libuv pool thread.
 // The pool is process-wide and never destroyed (its threads are detached and die with the
 // process), so no static destructor races a thread that is still waiting.
