@@ -21,6 +21,7 @@ import { checkEndpointNames, checkNetworkDns } from './dns/names';
 import { runDns, type DnsResolver, type InternalDnsOptions } from './dns/resolver';
 import type { DnsOptions } from './dns/types';
 import { Maintenance } from './maintenance';
+import { isSlot, removeSlotNetns, slotNetnsPrefix, WarmPool } from './pool';
 import { Netlink } from './netlink/netlink';
 import { Sockets, type BoundSocket } from './netlink/sockets';
 import { Netns, openNetns, type NetnsSpec } from './netns';
@@ -64,6 +65,7 @@ export class NetworkHost {
   private readonly fw: DriverFirewall;
   private readonly ctx: DriverContext;
   private readonly maintenance: Maintenance;
+  private readonly pool: WarmPool;
 
   private constructor(
     /** Where the state lives. */
@@ -90,7 +92,9 @@ export class NetworkHost {
         this.fw.forget();
       },
       forgetNetwork: (name) => this.ready.delete(name),
+      slotNetnsPrefix: slotNetnsPrefix(stateDir),
     });
+    this.pool = new WarmPool(this.ctx, this.ipam, stateDir);
   }
 
   /** Opens the state store and handles in the host namespace. */
@@ -293,8 +297,11 @@ export class NetworkHost {
       const net = this.network(tx, name);
       if (name === DEFAULT_NETWORK || (net && driverOf(net).predefined)) throw new NsnetError('ERR_INVALID_ARGUMENT', `the predefined network ${name} cannot be removed`, { network: name });
       if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${name} does not exist`, { network: name });
-      const eps = endpointsOn(tx, name);
+      const all = endpointsOn(tx, name);
+      const eps = all.filter((e) => !isSlot(e.id));
       if (eps.length) throw new NsnetError('ERR_NETWORK_IN_USE', `network ${name} has ${eps.length} endpoint(s): ${eps.slice(0, 5).map((e) => e.id).join(', ')}`, { network: name });
+      // The warm pool's slots go with it (their namespaces were nsnet's).
+      if (all.length) await this.pool.drain(tx, net, driverOf(net), all.filter((e) => isSlot(e.id)));
       await this.unrealize(net);
       undo(() => this.realize(net));
       const unRelease = await driverOf(net).release?.(this.ctx, net as never);
@@ -335,6 +342,31 @@ export class NetworkHost {
   }
 
   /**
+   * The warm pool (lib/pool.ts): makes sure `count` endpoints of a bridge network are ready
+   * ahead of time — each a network namespace made by nsnet with the container's interface in
+   * it, addressed, up and routed, its veth on the network's bridge. A `connect()` that passes
+   * no `netns` then takes one: the endpoint's `netns` is the slot's namespace (run the
+   * container there), and connecting costs no kernel object creation, only a handover. Slots
+   * already ready count; none is removed (removeNetwork removes them with the network). One
+   * transaction: on failure nothing is left.
+   * @returns how many slots are ready
+   * @throws ERR_NETWORK_NOT_FOUND, ERR_INVALID_ARGUMENT (a network without a warm pool: not
+   *   bridge; count not an integer 0–1024), ERR_SUBNET_FULL
+   */
+  async prepare(network: string, count: number): Promise<{ network: string; ready: number }> {
+    v.networkName(network);
+    v.int(count, 0, 1024, 'count');
+    return this.operation(async (tx, undo) => {
+      const net = this.network(tx, network);
+      if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
+      const driver = driverOf(net);
+      if (!driver.adopt) throw invalid('ERR_INVALID_ARGUMENT', `a ${driver.name} network has no warm pool (bridge networks have)`, { network, driver: driver.name });
+      await this.realize(net);
+      return { network, ready: await this.pool.fill(tx, net, driver, count, undo) };
+    });
+  }
+
+  /**
    * Connects a container to a network. What happens depends on the network's driver:
    * - bridge, overlay: a veth pair to the network's bridge, addresses, routes, published ports;
    * - macvlan: a child of the parent device inside the container, with its address and route;
@@ -342,7 +374,8 @@ export class NetworkHost {
    * - `none`: the container's loopback comes up, nothing else;
    * - `container`: the endpoint joins the namespace of the connected endpoint `target`.
    * Connecting an endpoint that exists with the same arguments returns it unchanged; with
-   * other arguments it is refused.
+   * other arguments it is refused. Without `netns`, a bridge network with a warm pool
+   * ({@link prepare}) gives the endpoint a ready slot and its namespace (`endpoint.netns`).
    * @throws ERR_NETWORK_NOT_FOUND, ERR_ENDPOINT_EXISTS, ERR_ENDPOINT_NOT_FOUND (container target),
    *   ERR_NETNS_NOT_FOUND, ERR_ADDRESS_IN_USE, ERR_ADDRESS_OUTSIDE_SUBNET, ERR_SUBNET_FULL,
    *   ERR_PORT_IN_USE, ERR_NETWORK_INTERNAL, ERR_PARENT_NOT_FOUND, ERR_IFNAME_IN_USE, ERR_INVALID_ARGUMENT
@@ -360,7 +393,11 @@ export class NetworkHost {
       throw invalid('ERR_INVALID_ARGUMENT', `${k} does not apply to a ${driver.name} endpoint${driver.whyNot?.(k) ?? ''}`, { option: k, driver: driver.name });
     }
     const req: Attachment = { id };
-    if (driver.ownsNetns) {
+    // Warm pool: no namespace given, a slot made ahead gives one (its addresses and interface).
+    const pooled = driver.ownsNetns && opts.netns === undefined && driver.adopt !== undefined;
+    if (pooled && (opts.ipv4 !== undefined || opts.ipv6 !== undefined || (opts.ifname ?? 'eth0') !== 'eth0'))
+      throw invalid('ERR_INVALID_ARGUMENT', 'an endpoint taken from the warm pool keeps its slot\'s addresses and interface (eth0): pass netns to choose them', { option: 'netns' });
+    if (driver.ownsNetns && !pooled) {
       if (opts.netns === undefined) throw invalid('ERR_INVALID_ARGUMENT', `connecting to a ${driver.name} network needs the container's netns`, { option: 'netns' });
       const ns = openNetns(opts.netns); // the namespace must exist (ERR_NETNS_NOT_FOUND)
       ns.close();
@@ -377,7 +414,7 @@ export class NetworkHost {
       const key = epKey(network, id);
       const existing = tx.get<EndpointRecord>(ENDPOINTS, key);
       if (existing) {
-        const same = existing.netns === want.netns && existing.ifname === ifname && existing.target === want.target &&
+        const same = (existing.netns === want.netns || (pooled && existing.ownNetns === true)) && existing.ifname === ifname && existing.target === want.target &&
           existing.name === names.name && JSON.stringify(existing.aliases) === JSON.stringify(names.aliases) &&
           (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
           JSON.stringify(existing.ports.map((p) => ({ ...p, hostPort: 0 }))) === JSON.stringify(ports.map((p) => ({ ...p, hostPort: 0 })));
@@ -391,6 +428,15 @@ export class NetworkHost {
         ports: ports.length ? resolvePorts(tx, ports, await this.boundSockets(socketProtocols(ports))) : [],
         created: new Date().toISOString(),
       };
+      if (pooled) {
+        await this.realize(net);
+        const ep = await this.pool.take(tx, net, driver, rec, undo);
+        if (!ep) throw invalid('ERR_INVALID_ARGUMENT', `connecting to a ${driver.name} network needs the container's netns, or a ready slot of its warm pool (prepare())`, { option: 'netns' });
+        phase('pool');
+        tx.put(ENDPOINTS, key, ep);
+        recordClaims(tx, key, ep.ports);
+        return endpointOf(tx, network, id)!;
+      }
       if (driver.addressed) {
         const lease = this.ipam.allocate(tx, network, { owner: id, ...(opts.ipv4 !== undefined ? { ipv4: opts.ipv4 } : {}), ...(opts.ipv6 !== undefined ? { ipv6: opts.ipv6 } : {}) });
         const a = driver.addressing!(net as never);
@@ -463,6 +509,8 @@ export class NetworkHost {
       const driver = net && driverOf(net);
       if (driver?.ownsNetns) assertNotShared(tx, network, id);
       if (net && driver) await driver.detach(this.ctx, net as never, rec, undo);
+      // A namespace nsnet made (a warm-pool slot's) goes too; nothing can bring it back.
+      if (rec.ownNetns && rec.netns !== undefined) await removeSlotNetns(rec.netns);
       faultPoint('disconnect:detached');
       if (rec.ipv4 !== undefined) this.ipam.release(tx, network, id);
       recordClaims(tx, key, rec.ports, true);

@@ -111,6 +111,12 @@ export async function attachVeth(host: Netlink, net: VethBridge, ep: VethEndpoin
   }
 }
 
+/** Marks a host end as another endpoint's (the warm pool's handover): one request, no lookup. */
+export async function markVeth(host: Netlink, hostIfname: string, alias: string): Promise<void> {
+  const [failed] = await host.batch([host.links.setOp(hostIfname, { alias })]);
+  if (failed) throw failed;
+}
+
 /** Puts a retired host end back on its bridge, up (or reports it missing: false). */
 export async function unretireVeth(host: Netlink, hostIfname: string, bridge: string): Promise<boolean> {
   const link = await host.links.find(hostIfname);
@@ -126,9 +132,10 @@ export async function unretireVeth(host: Netlink, hostIfname: string, bridge: st
  * {@link reapRetired} deletes every retired pair later in one operation. Already gone is fine.
  */
 export async function retireVeth(host: Netlink, hostIfname: string): Promise<void> {
-  await host.links.set(hostIfname, { up: false, master: null, group: RETIRED_GROUP }).catch((e) => {
-    if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
-  });
+  // One request by name, no lookup first: a retirement the kernel refused half-way is finished
+  // or undone by the caller's compensation (unretireVeth) or by reconcile().
+  const [failed] = await host.batch([{ ...host.links.setOp(hostIfname, { up: false, master: null, group: RETIRED_GROUP }), tolerate: ['ENODEV'] }]);
+  if (failed) throw failed;
 }
 
 /** Deletes every retired veth pair in one kernel operation. */

@@ -204,16 +204,18 @@ export class Links {
   }
 
   /**
-   * set() of a link by index, built for {@link Netlink.batch} (no lookup: a master by index
-   * only; no rename or move). Several changes in one op are applied by the kernel in its own
+   * set() of a link (by index, or by name in the request itself), built for
+   * {@link Netlink.batch} (no lookup: a master by index only; no rename or move; no rollback of
+   * what one request applied before the kernel refused the rest). Several changes in one op are applied by the kernel in its own
    * order (flags before IFLA_AF_SPEC): an addrGenMode that must precede `up` goes in an op of
    * its own before it.
    * @internal
    */
-  setOp(index: number, changes: Omit<LinkChanges, 'name' | 'netns' | 'master'> & { master?: number | null }): NetlinkOp {
+  setOp(link: number | string, changes: Omit<LinkChanges, 'name' | 'netns' | 'master'> & { master?: number | null }): NetlinkOp {
     v.knownKeys(changes, ['up', 'mtu', 'mac', 'master', 'alias', 'group', 'txqlen', 'bridgePort', 'addrGenMode'], 'link changes');
-    const { header, attrs } = changeAttrs(v.int(index, 1, 2 ** 31 - 1, 'link index'), changes, changes.master === undefined ? undefined : changes.master === null ? 0 : v.int(changes.master, 1, 2 ** 31 - 1, 'master index'));
-    return { request: { type: RTM.NEWLINK, header, attrs }, what: `set link ${index}`, details: { link: index } };
+    const byName = typeof link === 'string';
+    const { header, attrs } = changeAttrs(byName ? 0 : v.int(link, 1, 2 ** 31 - 1, 'link index'), changes, changes.master === undefined ? undefined : changes.master === null ? 0 : v.int(changes.master, 1, 2 ** 31 - 1, 'master index'));
+    return { request: { type: RTM.NEWLINK, header, attrs: byName ? { ifname: v.ifname(link), ...attrs } : attrs }, what: `set link ${link}`, details: { link } };
   }
 
   /** The RTM_NEWLINK header and attributes of a set(); the device by index, or by name in the request. */

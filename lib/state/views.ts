@@ -46,7 +46,7 @@ export function endpointsOf(view: StoreView, network?: string, warn: WarningHand
   const all = readEndpoints(view, warn, network);
   const resolv = currentResolvConf(); // once per listing: each endpoint's dns shows the host's search domains
   return all
-    .filter((e) => network === undefined || e.network === network)
+    .filter((e) => (network === undefined || e.network === network) && !e.slot) // (warm-pool slots are no endpoints yet)
     .flatMap((e) => {
       const net = nets.get(e.network);
       if (!net) return [];

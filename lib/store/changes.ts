@@ -2,13 +2,13 @@
  * How a reader in another process follows a {@link FileStore}: a cheap synchronous stamp of its
  * committed state, and a watch that fires after commits.
  *
- * Every commit appends its record to `journal.log` in the state directory (its commit point,
- * before `update()` resolves; a checkpoint truncates the log), so the log's size and times change
- * with every commit: a stamp is the log's size, mtime and ctime (nanoseconds) and inode, with the
- * directory's own (the log's creation, and stores written by earlier versions, which renamed a
- * journal into the directory at every commit). A reader that took a
- * stamp, then read the store, knows its copy is current as long as a fresh stamp equals the one
- * it took — with one caveat: file system timestamps come from a coarse clock (one tick, 1 to
+ * Every commit writes its record to `journal.log` and then its position (generation, end) to
+ * the store's lock file `.lock` (lib/store/wal.ts), before `update()` resolves: a stamp is the
+ * lock file's content, size, mtime and ctime, with the state directory's own inode times
+ * (stores written by earlier versions renamed a journal into the directory at every commit).
+ * A reader that took a stamp, then read the store, knows its copy is current as long as a
+ * fresh stamp equals the one it took. The position tells every commit of this version apart;
+ * for the times (a store an earlier version writes too) there is a caveat: file system timestamps come from a coarse clock (one tick, 1 to
  * 10 ms, unless the kernel has multigrain timestamps), so a commit in the same tick as an
  * earlier change can leave the times as they were. A stamp therefore says whether it is
  * `stable`: taken at least {@link COARSE_MS} after the last change, so that any later commit
@@ -44,11 +44,18 @@ export function stampOf(dir: string): StoreStamp {
   }
   let changed = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
   let id = `${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
-  const log = fs.statSync(path.join(dir, LOG), { bigint: true, throwIfNoEntry: false });
-  if (log) {
-    if (log.mtimeNs > changed) changed = log.mtimeNs;
-    if (log.ctimeNs > changed) changed = log.ctimeNs;
-    id += `/${log.ino}:${log.size}:${log.mtimeNs}:${log.ctimeNs}`;
+  const lock = path.join(dir, '.lock');
+  const lst = fs.statSync(lock, { bigint: true, throwIfNoEntry: false });
+  if (lst) {
+    if (lst.mtimeNs > changed) changed = lst.mtimeNs;
+    if (lst.ctimeNs > changed) changed = lst.ctimeNs;
+    let position = '';
+    try {
+      position = fs.readFileSync(lock, 'utf8').trim();
+    } catch {
+      /* unreadable: the times still tell */
+    }
+    id += `/${lst.size}:${lst.mtimeNs}:${lst.ctimeNs}:${position}`;
   }
   const changedAt = Number(changed / 1000000n);
   return { id, stable: Date.now() - changedAt >= COARSE_MS, changedAt };

@@ -1,20 +1,24 @@
 /**
  * FileStore: JSON documents in a state directory, shared safely by several processes.
  *
- * Layout: `dir/meta.json` (`{"format":1}`), `dir/.lock` (the flock), `dir/<collection>/<key>.json`
- * holding `{"key":…,"value":…}`, and `dir/journal.log`, the write-ahead log (lib/store/wal.ts).
+ * Layout: `dir/meta.json` (`{"format":1}`), `dir/.lock` (the flock; it also holds the log's
+ * position), `dir/<collection>/<key>.json` holding `{"key":…,"value":…}`, and `dir/journal.log`,
+ * the write-ahead log (lib/store/wal.ts).
  *
  * Commit protocol (crash-safe across documents, one fdatasync per commit), all under the
  * exclusive flock:
- * 1. each new document is written to a temp file beside its place (a full disk fails here);
- * 2. one record — every put with its full document, every delete — is appended to the log and
+ * 1. new documents (and any that would need more room than its file has) are written to temp
+ *    files beside their place (a full disk fails here);
+ * 2. one record — every put with its full document, every delete — is written to the log and
  *    fdatasync'ed: the commit point;
- * 3. the documents are renamed into place (or unlinked), not synced: the log keeps them until
- *    its next checkpoint (a syncfs, about every 2 MiB of log); the log is marked applied, the
- *    lock released, and `update()` resolves.
- * A log that is not marked applied (a writer killed after its commit point, or a machine
- * restarted since) is replayed, idempotently, before any read or update, so a process killed
- * at any moment leaves the store before or after a transaction, never between.
+ * 3. the documents are put in place — overwritten where they are, or renamed from their temp
+ *    file — or unlinked, none of them synced: the log keeps them until its next checkpoint (a
+ *    syncfs about every megabyte of log); the log's position says "applied", the lock is
+ *    released, and `update()` resolves.
+ * A log whose position is not "applied" (a writer killed after its commit point, or a machine
+ * restarted since) is replayed, idempotently, before any read or update, so a process killed at
+ * any moment leaves the store before or after a transaction, never between. Readers hold the
+ * shared lock, so they never see a document being overwritten.
  * (`dir/journal.json` is the journal of earlier nsnet versions, which synced every document:
  * one that a crashed older version left is still replayed.)
  */
@@ -25,18 +29,17 @@ import { NsnetError, invalid } from '../errors';
 import { FileLock } from './flock';
 import { phase } from '../phases';
 import { dropAsides, linkAsides, type Aside } from './aside';
-import { COLLECTION, Snapshot, checkCollection, checkKey, corrupt, encodeKey, type Op } from './documents';
+import { Snapshot, corrupt, type Op } from './documents';
 import { ioError, readText, syncFile, unlinkQuiet, writeFile, writeFileSync } from './files';
+import { JOURNAL, legacyJournal } from './legacy';
+import { Placement, TMP, crashPoint } from './placement';
 import { stampOf, watchDir, type StoreStamp } from './changes';
-import { WriteAheadLog, type Appended } from './wal';
+import { WriteAheadLog, parsePosition, type Appended } from './wal';
 import type { Store, StoreChanges, StoreTx, StoreView } from './types';
 
 const FORMAT = 1;
 const META = 'meta.json';
-const JOURNAL = 'journal.json';
 const LOCK = '.lock';
-/** Temp files start with it; encoded keys never start with '.', so it cannot clash with one. */
-const TMP = '.tmp.';
 
 /** Options of {@link FileStore.open}. */
 export interface FileStoreOptions {
@@ -47,23 +50,20 @@ export interface FileStoreOptions {
 /** Marks the callbacks of running operations, to refuse a nested call (it would deadlock). */
 const running = new AsyncLocalStorage<{ dir: string; active: boolean }>();
 
-/** Test hook: NSNET_STORE_CRASH_AFTER=prepare|journal|apply kills the process there. @internal */
-function crashPoint(at: 'prepare' | 'journal' | 'apply'): void {
-  if (process.env.NSNET_STORE_CRASH_AFTER === at) process.kill(process.pid, 'SIGKILL');
-}
-
 /** The file-backed {@link Store}. Create it with {@link FileStore.open}. */
 export class FileStore implements Store, StoreChanges {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
   private readonly wal: WriteAheadLog;
+  private readonly files: Placement;
 
   private constructor(
     /** The absolute state directory. */
     readonly dir: string,
   ) {
     this.wal = new WriteAheadLog(dir);
+    this.files = new Placement(dir);
   }
 
   /**
@@ -98,7 +98,7 @@ export class FileStore implements Store, StoreChanges {
       const text = readText(metaFile);
       if (text === null) {
         await writeFile(path.join(store.dir, TMP + META), `${JSON.stringify({ format: FORMAT })}\n`, true);
-        store.rename(path.join(store.dir, TMP + META), metaFile);
+        store.files.rename(path.join(store.dir, TMP + META), metaFile);
         await syncFile(store.dir);
       } else {
         let meta: { format?: unknown };
@@ -111,12 +111,10 @@ export class FileStore implements Store, StoreChanges {
           throw new NsnetError('ERR_STORE_FORMAT', `state store ${store.dir} has format ${JSON.stringify(meta?.format)}; this nsnet reads format ${FORMAT}`, { format: meta?.format, dir: store.dir });
       }
       if (lock) {
-        await store.replay();
-        store.sweep();
+        await store.replay(lock);
+        store.files.sweep();
       } else {
-        // A corrupt journal is reported now, as on a writable store.
-        store.journalOps();
-        store.wal.read();
+        legacyJournal(store.dir); // a corrupt journal is reported now, as on a writable store
       }
     } finally {
       lock?.release();
@@ -136,7 +134,7 @@ export class FileStore implements Store, StoreChanges {
       }
       try {
         const view = new Snapshot(this.dir, false);
-        if (this.pending()) {
+        if (this.pending(lock)) {
           // A crashed writer's journal: replay it under the exclusive lock, or read through it.
           if (lock) {
             lock.release();
@@ -144,13 +142,15 @@ export class FileStore implements Store, StoreChanges {
             lock = await this.lock(true);
           }
           try {
-            if (lock) await this.replay();
+            if (lock) await this.replay(lock);
           } catch (e) {
             if ((e as NsnetError).code !== 'ERR_STORE_IO') throw e;
           }
           // Still there (read-only, or the replay failed): read through it.
-          view.overlay(this.journalOps() ?? []);
-          if (this.wal.needsReplay()) for (const ops of this.wal.read()?.records ?? []) view.overlay(ops);
+          if (this.pending(lock)) {
+            view.overlay(legacyJournal(this.dir) ?? []);
+            for (const ops of this.wal.read()?.records ?? []) view.overlay(ops);
+          }
         }
         return await this.call(fn, view);
       } finally {
@@ -206,11 +206,11 @@ export class FileStore implements Store, StoreChanges {
     const lock = await this.lock(true);
     let applied: Promise<void> | undefined;
     try {
-      await this.replay();
+      await this.replay(lock);
       phase('store: lock');
       const tx = new Snapshot(this.dir, true);
       const result = await this.call(fn, tx);
-      applied = (await this.commit(tx.ops(), tx.asideList())).applied;
+      applied = (await this.commit(lock, tx.ops(), tx.asideList())).applied;
       phase('store: commit');
       return { result, applied: applied?.then(() => lock.release()).catch(() => undefined) ?? Promise.resolve() };
     } finally {
@@ -248,21 +248,14 @@ export class FileStore implements Store, StoreChanges {
     }
   }
 
-  private rename(from: string, to: string): void {
-    try {
-      fs.renameSync(from, to);
-    } catch (e) {
-      throw ioError(e, 'rename', to);
-    }
-  }
-
   /**
-   * Commits `ops`: the documents go to temp files (a full disk fails here, changing nothing),
-   * the record is appended to the log and synced — the commit point — and the documents are
-   * moved into place and the log marked applied. The rare slow rest (a checkpoint, dropping
-   * the first names of documents set aside) is `applied`, which never rejects.
+   * Commits `ops`: new documents, and those that outgrow their file or have a second name,
+   * go to temp files (a full disk fails here, changing nothing); the record is written to the
+   * log and synced — the commit point — and the documents are put in place (the others
+   * overwritten where they are: see lib/store/wal.ts). The rare slow rest (a checkpoint,
+   * dropping the first names of documents set aside) is `applied`, which never rejects.
    */
-  private async commit(ops: Op[], asides: Aside[] = []): Promise<{ applied?: Promise<void> }> {
+  private async commit(lock: FileLock, ops: Op[], asides: Aside[] = []): Promise<{ applied?: Promise<void> }> {
     if (ops.length === 0 && asides.length === 0) return {};
     // Damaged documents set aside get their second name first (synced): neither the put or
     // delete that replaces them nor a crash anywhere after can lose their bytes.
@@ -274,17 +267,19 @@ export class FileStore implements Store, StoreChanges {
       return {};
     }
     const temps: string[] = [...linked];
+    const staged = new Set<Op>();
     const made: string[] = [];
     let appended: Appended;
     try {
-      made.push(...this.makeCollections(ops));
+      made.push(...this.files.makeCollections(ops));
       for (const o of ops) {
-        if (o.doc === null) continue;
-        temps.push(this.tmpOf(o));
-        writeFileSync(this.tmpOf(o), `${o.doc}\n`);
+        if (o.doc === null || this.files.fitsInPlace(o)) continue;
+        temps.push(this.files.tmpOf(o));
+        writeFileSync(this.files.tmpOf(o), `${o.doc}\n`);
+        staged.add(o);
       }
       crashPoint('prepare');
-      appended = await this.wal.append(ops);
+      appended = await this.wal.append(lock, this.wal.position(lock) ?? { gen: 1, end: 0, applied: true }, ops);
     } catch (e) {
       for (const t of temps) unlinkQuiet(t);
       for (const d of made) {
@@ -296,11 +291,11 @@ export class FileStore implements Store, StoreChanges {
       }
       throw e;
     }
-    // Decided: every later reader replays the log before reading, until it is marked applied.
+    // Decided: every later reader replays the log before reading, until it says applied.
     crashPoint('journal');
     let placed = false;
     try {
-      this.place(ops, true);
+      this.files.place(ops, staged);
       placed = true;
     } catch (e) {
       // Not applied: the next read or update replays the log (a read can also read through
@@ -313,56 +308,20 @@ export class FileStore implements Store, StoreChanges {
     }
     // The common case is done here, so the lock is free when update() resolves.
     if (asides.length === 0 && !this.wal.due(appended)) {
-      this.wal.markApplied(appended);
+      this.wal.markApplied(lock, appended);
       return {};
     }
-    return { applied: dropAsides(asides).catch(() => undefined).then(() => this.wal.applied(appended)) };
-  }
-
-  /** Creates the collection directories `ops` write to; returns those it made. */
-  private makeCollections(ops: Op[]): string[] {
-    const made: string[] = [];
-    for (const dir of new Set(ops.filter((o) => o.doc !== null).map((o) => path.join(this.dir, o.collection)))) {
-      try {
-        fs.mkdirSync(dir, { mode: 0o700 });
-        made.push(dir);
-      } catch (e) {
-        if ((e as { code?: string }).code !== 'EEXIST') throw ioError(e, 'create', dir);
-      }
-    }
-    return made;
+    return { applied: dropAsides(asides).catch(() => undefined).then(() => this.wal.applied(lock, appended)) };
   }
 
   /**
-   * Moves the documents into place (or unlinks them), without syncing: the log keeps them.
-   * `prepared`: the temp files are already written. Returns the files and directories touched.
+   * Whether a crashed writer left something to replay (a legacy journal, or a log not applied).
+   * Without the lock (a read-only file system), the log's position is read from the lock file.
    */
-  private place(ops: Op[], prepared: boolean): Set<string> {
-    const touched = new Set<string>();
-    for (const o of ops) {
-      const dir = path.join(this.dir, o.collection);
-      const file = path.join(dir, `${encodeKey(o.key)}.json`);
-      if (o.doc !== null) {
-        if (!prepared) writeFileSync(this.tmpOf(o), `${o.doc}\n`);
-        this.rename(this.tmpOf(o), file);
-        touched.add(file);
-        touched.add(dir);
-      } else {
-        try {
-          fs.unlinkSync(file);
-          touched.add(dir);
-        } catch (e) {
-          if ((e as { code?: string }).code !== 'ENOENT') throw ioError(e, 'delete', file);
-        }
-      }
-      crashPoint('apply');
-    }
-    return touched;
-  }
-
-  /** Whether a crashed writer left something to replay (a legacy journal, or an unapplied log). */
-  private pending(): boolean {
-    return fs.existsSync(path.join(this.dir, JOURNAL)) || this.wal.needsReplay();
+  private pending(lock: FileLock | undefined): boolean {
+    if (fs.existsSync(path.join(this.dir, JOURNAL))) return true;
+    if (lock) return this.wal.position(lock) === undefined;
+    return fs.existsSync(this.wal.file) && !parsePosition(readText(path.join(this.dir, LOCK)) ?? '')?.applied;
   }
 
   /**
@@ -370,74 +329,21 @@ export class FileStore implements Store, StoreChanges {
    * and the journal removed, as the version that wrote it did), then the log. Caller holds the
    * exclusive lock.
    */
-  private async replay(): Promise<void> {
-    const ops = this.journalOps();
+  private async replay(lock: FileLock): Promise<void> {
+    const ops = legacyJournal(this.dir);
     if (ops) {
-      if (this.makeCollections(ops).length > 0) await syncFile(this.dir);
-      await Promise.all([...this.place(ops, false)].map(syncFile));
+      if (this.files.makeCollections(ops).length > 0) await syncFile(this.dir);
+      await Promise.all([...this.files.place(ops, new Set())].map(syncFile));
       try {
         fs.unlinkSync(path.join(this.dir, JOURNAL));
       } catch (e) {
         throw ioError(e, 'delete', path.join(this.dir, JOURNAL));
       }
     }
-    if (!this.wal.needsReplay()) return;
-    await this.wal.replay((record) => {
-      this.makeCollections(record);
-      this.place(record, false);
+    if (this.wal.position(lock) !== undefined) return;
+    await this.wal.replay(lock, (record) => {
+      this.files.makeCollections(record);
+      this.files.place(record, new Set());
     });
-  }
-
-  /** The leftover journal's operations, or undefined when there is none. */
-  private journalOps(): Op[] | undefined {
-    const file = path.join(this.dir, JOURNAL);
-    const text = readText(file);
-    if (text === null) return undefined;
-    let j: { format?: unknown; ops?: unknown };
-    try {
-      j = JSON.parse(text);
-    } catch {
-      throw corrupt(file, 'not valid JSON (truncated?)');
-    }
-    if (j?.format !== FORMAT || !Array.isArray(j.ops)) throw corrupt(file, 'not an nsnet journal');
-    return j.ops.map((o: { collection?: unknown; key?: unknown; doc?: { key?: unknown; value?: unknown } | null }) => {
-      let ok: boolean;
-      try {
-        checkCollection(o?.collection);
-        checkKey(o?.key);
-        ok = o.doc === null || (typeof o.doc === 'object' && o.doc?.key === o.key && 'value' in o.doc);
-      } catch {
-        ok = false;
-      }
-      if (!ok) throw corrupt(file, 'it holds a malformed operation');
-      return { collection: o.collection as string, key: o.key as string, doc: o.doc === null ? null : JSON.stringify(o.doc) };
-    });
-  }
-
-  /** Removes temp files a crashed writer left (caller holds the exclusive lock). */
-  private sweep(): void {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.dir);
-    } catch (e) {
-      throw ioError(e, 'list', this.dir);
-    }
-    for (const name of names) {
-      const p = path.join(this.dir, name);
-      if (name.startsWith(TMP)) unlinkQuiet(p);
-      else if (COLLECTION.test(name)) {
-        let names: string[] = [];
-        try {
-          names = fs.readdirSync(p);
-        } catch {
-          /* not a directory */
-        }
-        for (const n of names) if (n.startsWith(TMP)) unlinkQuiet(path.join(p, n));
-      }
-    }
-  }
-
-  private tmpOf(o: Op): string {
-    return path.join(this.dir, o.collection, `${TMP}${encodeKey(o.key)}.json`);
   }
 }

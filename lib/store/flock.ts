@@ -44,6 +44,24 @@ export class FileLock {
     return this.fd !== undefined;
   }
 
+  /**
+   * The lock file's content (up to 4 KiB): a holder may keep a few bytes of state there (the
+   * state store keeps its log's position). Read and written through the held descriptor.
+   */
+  readContent(): string {
+    if (this.fd === undefined) throw new NsnetError('ERR_NATIVE', `lock ${this.path} is released`);
+    const buf = Buffer.allocUnsafe(4096);
+    return buf.toString('utf8', 0, fs.readSync(this.fd, buf, 0, buf.length, 0));
+  }
+
+  /** Replaces the lock file's content (one write at offset 0; not synced). */
+  writeContent(text: string): void {
+    if (this.fd === undefined) throw new NsnetError('ERR_NATIVE', `lock ${this.path} is released`);
+    const buf = Buffer.from(text);
+    fs.writeSync(this.fd, buf, 0, buf.length, 0);
+    if (fs.fstatSync(this.fd).size > buf.length) fs.ftruncateSync(this.fd, buf.length);
+  }
+
   /** Releases the lock. */
   release(): void {
     if (this.fd === undefined) return;

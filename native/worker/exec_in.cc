@@ -27,7 +27,8 @@ nl::SysError SysErr(int err, const char* what) {
 Napi::Value ExecIn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsArray()) {
-    InvalidArgument(env, "execIn(protocol, netnsFd, requests: object[], atomic?: boolean)").ThrowAsJavaScriptException();
+    InvalidArgument(env, "execIn(protocol, netnsFd, requests: object[], atomic?: boolean)")
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
   int protocol = info[0].As<Napi::Number>().Int32Value();
@@ -41,8 +42,7 @@ Napi::Value ExecIn(const Napi::CallbackInfo& info) {
   }
   int nsfd = fcntl(info[1].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 3);
   if (nsfd < 0) {
-    MakeError(env, SysErr(errno, "dup of the namespace fd failed"))
-        .ThrowAsJavaScriptException();
+    MakeError(env, SysErr(errno, "dup of the namespace fd failed")).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   return RunOnThread(env, "nsnet.execIn", [protocol, nsfd, req]() -> ThreadResult {

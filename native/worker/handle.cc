@@ -102,7 +102,8 @@ Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
     InvalidArgument(env, "exec(requests: object[], atomic?: boolean)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  std::unique_ptr<nl::Request> req = BuildRequest(env, protocol_, info[0].As<Napi::Array>(), info.Length() > 1 && info[1].ToBoolean().Value());
+  std::unique_ptr<nl::Request> req =
+      BuildRequest(env, protocol_, info[0].As<Napi::Array>(), info.Length() > 1 && info[1].ToBoolean().Value());
   if (!req) return env.Undefined();  // a TypeError is pending
   if (req->msgs.empty()) {
     deferred.Resolve(Napi::Array::New(env));
