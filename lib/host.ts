@@ -35,6 +35,9 @@ import { FileStore } from './store/filestore';
 import type { Store, StoreTx, StoreView } from './store/index';
 import * as v from './validate';
 
+/** Thrown inside connect's transaction when the network's driver is not the one its options were checked for. */
+class DriverChanged extends Error {}
+
 /** The default network: exists without being created (like Docker's `bridge`). */
 export const DEFAULT_NETWORK = DEFAULT_NETWORK_SPEC.name;
 /**
@@ -60,6 +63,8 @@ export class NetworkHost {
    * a driver's step then says so (NetworkGone) and connect makes sure of the network again.
    */
   private readonly ready = new Map<string, string>();
+  /** Each network's driver as this process last read it (connect validates its options before its transaction). */
+  private readonly drivers = new Map<string, Driver>();
   private sockets: Promise<Sockets> | undefined;
   private readonly reaper: VethReaper;
   private readonly fw: DriverFirewall;
@@ -385,9 +390,18 @@ export class NetworkHost {
     v.knownKeys(opts, ['id', ...CONNECT_OPTIONS, ...NAME_OPTIONS], 'connect options');
     const id = v.endpointId(opts.id);
     const names = checkEndpointNames(opts);
-    const known = await this.store.read((view) => this.network(view, network));
-    if (!known) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
-    const driver = driverOf(known);
+    // The network's driver as last read (a network keeps its driver; one removed and made again
+    // with another is seen in the transaction, which then tries again with the new one).
+    let driver = this.drivers.get(network);
+    if (!driver) {
+      const known = await this.store.read((view) => this.network(view, network));
+      if (!known) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
+      this.drivers.set(network, (driver = driverOf(known)));
+    } else if (CONNECT_OPTIONS.some((k) => opts[k] !== undefined && !driver!.connectOptions.includes(k))) {
+      // Refused by the driver as last read: read it again before saying so.
+      this.drivers.delete(network);
+      return this.connect(network, opts);
+    }
     for (const k of CONNECT_OPTIONS) {
       if (opts[k] === undefined || driver.connectOptions.includes(k)) continue;
       throw invalid('ERR_INVALID_ARGUMENT', `${k} does not apply to a ${driver.name} endpoint${driver.whyNot?.(k) ?? ''}`, { option: k, driver: driver.name });
@@ -409,7 +423,11 @@ export class NetworkHost {
     phase('validate');
     return this.operation(async (tx, undo) => {
       const net = this.network(tx, network);
-      if (!net || net.driver !== driver.name) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
+      if (!net || net.driver !== driver.name) {
+        this.drivers.delete(network);
+        if (net) throw new DriverChanged();
+        throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
+      }
       const want = driver.resolve ? driver.resolve(recorded(tx), req) : req;
       const key = epKey(network, id);
       const existing = tx.get<EndpointRecord>(ENDPOINTS, key);
@@ -454,6 +472,10 @@ export class NetworkHost {
       tx.put(ENDPOINTS, key, rec);
       recordClaims(tx, key, rec.ports);
       return endpointOf(tx, network, id)!;
+    }).catch((e: unknown) => {
+      // The network was made again with another driver since this process last read it.
+      if (e instanceof DriverChanged) return this.connect(network, opts);
+      throw e;
     });
   }
 
