@@ -7,8 +7,8 @@
  *     two values of K: the difference is what K more cycles cost in system calls.
  *
  *   node dist/bench/connect-child.js burst HOST PREFIX STATE_DIR FROM N
- *     opens a NetworkHost on the network the suite made, connects container FROM (untimed: the
- *     process makes sure of the network), prints "ready", waits for a line on stdin, then
+ *     opens a NetworkHost on the network the suite made, connects and disconnects container FROM
+ *     5 times (untimed: the network made sure of, the code warm), prints "ready", waits for a line on stdin, then
  *     connects containers FROM+1..FROM+N all at once and prints {"start","end"} (ms since the
  *     epoch, sub-millisecond): one of the 4 processes × 8 connects in flight.
  */
@@ -16,6 +16,7 @@ import * as readline from 'node:readline';
 import { NetworkHost } from '../lib/index';
 
 const NETWORK = 'bench';
+const WARMUP = 5;
 const clock = (): number => performance.timeOrigin + performance.now();
 const publish = (s: number): { hostPort: number; containerPort: number; protocol: 'tcp' }[] => [{ hostPort: 20000 + 10 * (s - 1), containerPort: 80, protocol: 'tcp' }];
 
@@ -31,7 +32,12 @@ async function cycles(host: string, prefix: string, stateDir: string, k: number)
 
 async function burst(host: string, prefix: string, stateDir: string, from: number, n: number): Promise<void> {
   const h = await NetworkHost.open({ netns: host, stateDir });
-  await h.connect(NETWORK, { id: `c${from}`, netns: `/var/run/netns/${prefix}${from}`, publish: publish(from) });
+  // Warm: the network made sure of, the code compiled (as in a process that has served a while).
+  for (let i = 0; i < WARMUP; i++) {
+    await h.connect(NETWORK, { id: `w${from}`, netns: `/var/run/netns/${prefix}${from}`, publish: publish(from) });
+    await h.disconnect(NETWORK, `w${from}`);
+  }
+  await h.reap();
   process.stdout.write('ready\n');
   const rl = readline.createInterface({ input: process.stdin });
   await new Promise<void>((resolve) => rl.once('line', () => resolve()));

@@ -470,7 +470,7 @@ export const connectSuite: Suite = {
     workloads.push({
       id: 'concurrency', title: '32 connects in flight: connects per second', unit: 'burst', reference: 'netavark-32', value: conc,
       note: `${reps} repetitions, each a fresh host; the rate is 32 / (time from the first start to the last end). One process: Promise.all over 1, 8 or 32 connects at a time; ` +
-        '4 processes: each opens its NetworkHost, connects one container untimed, then 8 at once on a common signal. netavark: one untimed setup, then 32 processes spawned at once.',
+        '4 processes: each opens its NetworkHost, connects and disconnects one container 5 times untimed (warm), then connects 8 at once on a common signal. netavark: one untimed setup, then 32 processes spawned at once.',
       tools: summarize(concRows, 'netavark-32', conc),
     });
     const scaleRows: SummaryRow[] = [

@@ -420,6 +420,7 @@ export class NetworkHost {
     if (opts.target !== undefined) req.target = opts.target;
     const ports = driver.portsFrom === 'publish' ? normalizePublish(opts.publish) : driver.portsFrom === 'ports' ? normalizeClaims(opts.ports) : [];
     const ifname = driver.connectOptions.includes('ifname') ? v.ifname(opts.ifname ?? 'eth0', 'ifname') : undefined;
+    if (ports.length) this.askSockets(socketProtocols(ports)); // while the lock is awaited
     phase('validate');
     return this.operation(async (tx, undo) => {
       const net = this.network(tx, network);
@@ -505,10 +506,26 @@ export class NetworkHost {
     }
   }
 
+  /** A listing asked for ahead (connect asks before it waits for the store's lock), by protocols. */
+  private asked: { key: string; bound: Promise<BoundSocket[]> } | undefined;
+
+  /**
+   * Asks for the host's bound sockets now, for the connect about to wait for the store's lock:
+   * its transaction takes this listing (a port bound meanwhile is a race either way).
+   */
+  private askSockets(protocols: ('tcp' | 'udp')[]): void {
+    this.sockets ??= Sockets.open(this.netns);
+    const bound = this.sockets.then((s) => s.bound(protocols));
+    bound.catch(() => undefined); // seen by the transaction that takes it
+    this.asked = { key: protocols.join(), bound };
+  }
+
   /** The host namespace's listening TCP and bound UDP sockets (sock_diag). */
   private async boundSockets(protocols: ('tcp' | 'udp')[]): Promise<BoundSocket[]> {
+    const asked = this.asked?.key === protocols.join() ? this.asked : undefined;
+    this.asked = undefined;
     this.sockets ??= Sockets.open(this.netns);
-    const bound = await (await this.sockets).bound(protocols);
+    const bound = await (asked ? asked.bound : (await this.sockets).bound(protocols));
     phase('ports: sock_diag');
     return bound;
   }

@@ -7,13 +7,15 @@
  * runs after the microtasks drain). So `Promise.all` over lookups costs one trip to the worker
  * thread and one sendmsg window, not one each (issue 18). Atomic requests (nf_tables batches)
  * go alone, after whatever was queued before them, in order. Each caller still gets its own
- * results; a request the addon refuses to encode fails on its own.
+ * results; a request the addon refuses to encode fails on its own. (Main thread only: see
+ * COALESCE.)
  * @internal
  */
 import { NetlinkError, NsnetError, fromNative } from '../errors';
 import { native, type NativeHandle, type NativeMessage, type NativeRequest, type NativeResult } from '../native';
 import { openNetns, type NetnsHandle, type NetnsSpec } from '../netns';
 import { NLM_F } from './constants';
+import { isMainThread } from 'node:worker_threads';
 import { count } from '../phases';
 
 /**
@@ -28,6 +30,14 @@ export interface NetlinkOp {
   details?: Record<string, unknown>;
   tolerate?: string[];
 }
+
+/**
+ * Only on the main thread: a worker thread can be terminated at any moment, and a request
+ * handed to the addon later (in the next tick) could then meet an environment that no longer
+ * runs JavaScript half-way through its encoding, which node-addon-api cannot survive. In a
+ * worker, requests go to the addon as they are made, as before.
+ */
+const COALESCE = isMainThread;
 
 interface Queued {
   requests: NativeRequest[];
@@ -115,9 +125,9 @@ export class Conn {
   /** Runs requests in order; per-message kernel errors are returned, not thrown. */
   exec(requests: NativeRequest[], atomic = false): Promise<NativeResult[]> {
     count('netlink messages', requests.length);
-    if (atomic) {
+    if (atomic || !COALESCE) {
       this.flush();
-      return this.send(requests, true);
+      return this.send(requests, atomic);
     }
     return new Promise((resolve, reject) => {
       if (this.queue.push({ requests, resolve, reject }) === 1) process.nextTick(() => this.flush());

@@ -26,6 +26,7 @@ nl::SysError SysErr(int err, const char* what) {
 
 Napi::Value ExecIn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (Terminating(env)) return env.Undefined();
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsArray()) {
     InvalidArgument(env, "execIn(protocol, netnsFd, requests: object[], atomic?: boolean)")
         .ThrowAsJavaScriptException();

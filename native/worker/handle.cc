@@ -93,6 +93,7 @@ void Handle::Complete(Napi::Env env, std::unique_ptr<nl::Request> req) {
 
 Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (Terminating(env)) return env.Undefined();
   Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
   if (closed_) {
     deferred.Reject(MakeError(env, {0, "ERR_HANDLE_CLOSED", "the handle is closed"}).Value());

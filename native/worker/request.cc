@@ -11,6 +11,16 @@
 
 namespace nsnet {
 
+bool Terminating(Napi::Env env) {
+  // napi_coerce_to_bool is one of the calls that first check whether the environment may still
+  // run JavaScript (NAPI_PREAMBLE): napi_pending_exception, with no exception of ours pending,
+  // means it may not (a worker being terminated).
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || pending) return false;
+  napi_value r;
+  return napi_coerce_to_bool(env, env.Global(), &r) == napi_pending_exception;
+}
+
 std::unique_ptr<nl::Request> BuildRequest(Napi::Env env, int protocol, Napi::Array arr, bool atomic) {
   auto req = std::make_unique<nl::Request>();
   req->atomic = atomic;
@@ -39,7 +49,12 @@ std::unique_ptr<nl::Request> BuildRequest(Napi::Env env, int protocol, Napi::Arr
       if (!spec || !list.IsArray()) continue;
       Napi::Array names = list.As<Napi::Array>();
       for (uint32_t j = 0; j < names.Length(); j++) {
-        std::string name = names.Get(j).ToString().Utf8Value();
+        Napi::Value n = names.Get(j);
+        if (!n.IsString()) {
+          InvalidArgument(env, std::string(key) + ": attribute names are strings").ThrowAsJavaScriptException();
+          return nullptr;
+        }
+        std::string name = n.As<Napi::String>().Utf8Value();
         const nl::Attr* a = spec->attrs->ByName(name.data(), name.size());
         if (!a) {
           InvalidArgument(env, std::string(key) + ": no attribute '" + name + "'").ThrowAsJavaScriptException();

@@ -11,6 +11,10 @@
 
 namespace nsnet {
 
+// Whether the environment can no longer run JavaScript (a worker thread being terminated):
+// then nothing is built or sent, and nothing is thrown (node-addon-api cannot make errors there).
+bool Terminating(Napi::Env env);
+
 // Encodes `requests` (main thread). On bad input throws a TypeError (ERR_INVALID_ARGUMENT)
 // into `env` and returns nullptr.
 std::unique_ptr<nl::Request> BuildRequest(Napi::Env env, int protocol, Napi::Array requests, bool atomic);
