@@ -30,7 +30,7 @@ import { OverlayMembership, type OverlayHostOptions } from './overlay/membership
 import { ENDPOINTS, NETWORKS, epKey } from './state/collections';
 import { emitWarning, endpointsOn, isRecorded, readNetworks, type WarningHandler } from './state/damage';
 import { normalizeClaims, normalizePublish, recordClaims, resolvePorts, socketProtocols } from './state/ledger';
-import { assertNotShared, endpointOf, endpointsOf, recorded } from './state/views';
+import { assertNotShared, endpointOf, endpointsOf, markSharing, recorded, sharingUnmarked } from './state/views';
 import { FileStore } from './store/filestore';
 import type { Store, StoreTx, StoreView } from './store/index';
 import * as v from './validate';
@@ -132,6 +132,8 @@ export class NetworkHost {
       }
       const nh = new NetworkHost(stateDir, store, host, firewall, opts.netns, overlay, warn);
       await nh.recordPredefined();
+      // A store an earlier version wrote: its container-mode endpoints get their flag (views.ts).
+      if (await store.read((view) => sharingUnmarked(view))) await store.update((tx) => markSharing(tx)).catch(() => undefined);
       return nh;
     } catch (e) {
       await overlay?.close().catch(() => undefined);
@@ -464,6 +466,7 @@ export class NetworkHost {
         if (lease.ipv6 && a.gateway6) rec.gateway6 = a.gateway6;
       }
       driver.complete?.(net as never, rec);
+      if (rec.target !== undefined) markSharing(tx);
       phase('ipam');
       faultPoint('connect:allocated');
       await this.realize(net);

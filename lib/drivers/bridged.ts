@@ -74,7 +74,7 @@ export function bridgedEndpoints<N extends NetworkRecord & { bridge: string }>(v
       const v = view(net);
       const ep = rec as BridgeEndpointRecord;
       const fw = fwEndpoint(ep, v.veth.bridge);
-      // The elements removed and the veth retired (down, off the bridge; deleted with others
+      // The elements removed and the veth retired (down, its bridge port disabled; deleted with others
       // in one go a moment later) at once; either is put back when the other fails.
       const [elements, link] = await Promise.allSettled([
         ctx.firewall.disconnectEndpoint(fw).then(() => faultPoint('disconnect:unpublished')),
