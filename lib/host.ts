@@ -510,23 +510,26 @@ export class NetworkHost {
   }
 
   /** A listing asked for ahead (connect asks before it waits for the store's lock), by protocols. */
-  private asked: { key: string; bound: Promise<BoundSocket[]> } | undefined;
+  private asked: { key: string; bound: Promise<BoundSocket[]>; at: number } | undefined;
 
   /**
    * Asks for the host's bound sockets now, for the connect about to wait for the store's lock:
-   * its transaction takes this listing (a port bound meanwhile is a race either way).
+   * its transaction takes this listing. Connects started together share one (32 in flight ask
+   * once). The listing is a check against processes of the host, which may bind a port at any
+   * moment anyway: one taken up to a second before the transaction is as good as any.
    */
   private askSockets(protocols: ('tcp' | 'udp')[]): void {
+    const key = protocols.join();
+    if (this.asked?.key === key && Date.now() - this.asked.at < 20) return;
     this.sockets ??= Sockets.open(this.netns);
     const bound = this.sockets.then((s) => s.bound(protocols));
     bound.catch(() => undefined); // seen by the transaction that takes it
-    this.asked = { key: protocols.join(), bound };
+    this.asked = { key, bound, at: Date.now() };
   }
 
   /** The host namespace's listening TCP and bound UDP sockets (sock_diag). */
   private async boundSockets(protocols: ('tcp' | 'udp')[]): Promise<BoundSocket[]> {
-    const asked = this.asked?.key === protocols.join() ? this.asked : undefined;
-    this.asked = undefined;
+    const asked = this.asked?.key === protocols.join() && Date.now() - this.asked.at < 1000 ? this.asked : undefined;
     this.sockets ??= Sockets.open(this.netns);
     const bound = await (asked ? asked.bound : (await this.sockets).bound(protocols));
     phase('ports: sock_diag');
