@@ -26,7 +26,10 @@
         "native/worker/handle.cc",
         "native/worker/monitor.cc",
         "native/worker/worker_thread.cc",
-        "native/worker/thread_promise.cc"
+        "native/worker/thread_promise.cc",
+        "native/worker/pool.cc",
+        "native/worker/request.cc",
+        "native/worker/exec_in.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],

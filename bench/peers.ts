@@ -211,23 +211,28 @@ function cniDriver(host: string, cname: (s: number) => string, family: Family): 
   };
 }
 
-function netavarkDriver(host: string, cname: (s: number) => string, family: Family): Driver {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-netavark-'));
+/** netavark's network options (stdin of setup/teardown) for container s publishing `ports` ports over `family`. */
+export function netavarkOptions(s: number, ports = 1, family: Family = 4): string {
   const dual = family !== 4;
-  const networkId = hex64('nsnet-bench-network');
-  const published = new Map<number, number>();
-  const options = (s: number): string => JSON.stringify({
+  return JSON.stringify({
     container_id: hex64(`c${s}`),
     container_name: `c${s}`,
     networks: { [NETWORK]: { static_ips: [addressOf(s), ...(dual ? [address6Of(s)] : [])], interface_name: 'eth0' } },
     network_info: {
       [NETWORK]: {
-        driver: 'bridge', id: networkId, name: NETWORK, network_interface: BRIDGE.netavark,
+        driver: 'bridge', id: hex64('nsnet-bench-network'), name: NETWORK, network_interface: BRIDGE.netavark,
         subnets: [{ subnet: SUBNET, gateway: GATEWAY }, ...(dual ? [{ subnet: SUBNET6, gateway: GATEWAY6 }] : [])], internal: false, ipv6_enabled: dual, dns_enabled: false,
       },
     },
-    port_mappings: Array.from({ length: published.get(s) ?? 1 }, (_, j) => ({ host_ip: hostIpFor(family) ?? '', container_port: containerPort(j), host_port: hostPort(s, j), range: 1, protocol: 'tcp' })),
+    port_mappings: Array.from({ length: ports }, (_, j) => ({ host_ip: hostIpFor(family) ?? '', container_port: containerPort(j), host_port: hostPort(s, j), range: 1, protocol: 'tcp' })),
   });
+}
+
+function netavarkDriver(host: string, cname: (s: number) => string, family: Family): Driver {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-netavark-'));
+  const dual = family !== 4;
+  const published = new Map<number, number>();
+  const options = (s: number): string => netavarkOptions(s, published.get(s) ?? 1, family);
   const env = { NETAVARK_FW: 'iptables' };
   return {
     tool: 'netavark',

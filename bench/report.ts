@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { RESULTS_DIR, type Chart, type SuiteResult, type TargetResult, type ToolResult, type WorkloadResult } from './common';
 
 /** The order suites appear in latest.md / latest.json. */
-const ORDER = ['rtnetlink', 'nft', 'bridge', 'cni', 'ports', 'dataplane', 'memory'];
+const ORDER = ['rtnetlink', 'nft', 'bridge', 'connect', 'cni', 'ports', 'dataplane', 'memory'];
 
 /** JSON with two-space indents, but arrays of numbers on one line (the samples stay readable and small). */
 function toJson(v: unknown): string {

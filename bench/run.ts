@@ -28,6 +28,7 @@ const SUITES: Record<string, { title: string; load: () => Promise<Suite | undefi
   rtnetlink: { title: 'links over rtnetlink: nsnet vs iproute2, pyroute2 and the npm netlink package', load: async () => (await import('./rtnetlink')).rtnetlink },
   nft: { title: 'nf_tables map elements: nsnet vs nft -f', load: async () => (await import('./nft')).nftSuite },
   bridge: { title: 'container connect/disconnect (1st, 100th, 1,000th): nsnet vs CNI plugins and netavark', load: async () => (await import('./bridge')).bridgeSuite },
+  connect: { title: 'connect/disconnect: phases, syscalls per operation, 1,000 containers, 32 in flight, warm pool — nsnet vs netavark and CNI', load: async () => (await import('./connect')).connectSuite },
   cni: { title: 'nsnet-cni as a process (daemon, fallback) vs CNI plugins and netavark', load: async () => (await import('./cni')).cniSuite },
   ports: { title: 'port-publishing scale: one more port with 10 / 1,000 / 10,000 published', load: async () => (await import('./ports')).portsSuite },
   dataplane: { title: 'data plane: throughput and latency by path vs host mode; first packet with 10,000 ports', load: async () => (await import('./dataplane')).dataplaneSuite },

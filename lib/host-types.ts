@@ -213,6 +213,10 @@ export interface EndpointFields extends EndpointDnsNames {
 /** An endpoint (a container's attachment to a network) as the store records it: addresses without prefix. */
 export interface EndpointRecord extends EndpointFields {
   created: string;
+  /** A slot of the warm pool (NetworkHost.prepare): made ahead, no caller's endpoint yet. */
+  slot?: boolean;
+  /** Its namespace was made by nsnet (a slot's): disconnecting removes it. */
+  ownNetns?: boolean;
 }
 
 /** A bridge (or overlay) endpoint: every field of its attachment is there. */
@@ -456,6 +460,8 @@ export interface GcReport {
   endpoints: string[];
   /** Links marked as nsnet's that belong to nothing in the store. */
   links: string[];
+  /** Namespaces made for warm-pool slots that belong to nothing in the store (present when there were some). */
+  namespaces?: string[];
   /** Firewall owners (ep:…/net:…) whose elements belonged to nothing in the store. */
   firewallOwners: string[];
   /** Recorded networks and endpoints put back (`network x`, `endpoint net/id`): what an interrupted disconnect or removeNetwork had half undone. */

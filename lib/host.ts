@@ -14,12 +14,14 @@ import { NetworkGone, driverFirewall } from './drivers/driver';
 import type { ConnectOptions, Endpoint, EndpointRecord, GcReport, Network, NetworkHostOptions, NetworkInspect, NetworkRecord, NetworkSpec, PlainNetworkRecord, PortMapping, ReconcileReport } from './host-types';
 import { DEFAULT_NETWORK_SPEC, driverOf, drivers, findDriver } from './drivers/registry';
 import { faultPoint } from './faults';
+import { phase } from './phases';
 import { Firewall } from './firewall/firewall';
 import { Ipam, macFromIp } from './ipam/index';
 import { checkEndpointNames, checkNetworkDns } from './dns/names';
 import { runDns, type DnsResolver, type InternalDnsOptions } from './dns/resolver';
 import type { DnsOptions } from './dns/types';
 import { Maintenance } from './maintenance';
+import { isSlot, removeSlotNetns, slotNetnsPrefix, WarmPool } from './pool';
 import { Netlink } from './netlink/netlink';
 import { Sockets, type BoundSocket } from './netlink/sockets';
 import { Netns, openNetns, type NetnsSpec } from './netns';
@@ -30,10 +32,13 @@ import { emitWarning, endpointsOn, isRecorded, readNetworks, type WarningHandler
 import { handOver as handPortsOver } from './state/handover';
 import { claimantOf, receivingPorts, recordClaims, releaseClaims, resolvePorts } from './state/ledger';
 import { checkPublishFamilies, checkWithFirewall, normalizeClaims, normalizePublish, socketProtocols } from './state/publish';
-import { assertNotShared, endpointView, endpointsOf, recorded } from './state/views';
+import { assertNotShared, endpointView, endpointsOf, markSharing, recorded, sharingUnmarked } from './state/views';
 import { FileStore } from './store/filestore';
 import type { Store, StoreTx, StoreView } from './store/index';
 import * as v from './validate';
+
+/** Thrown inside connect's transaction when the network's driver is not the one its options were checked for. */
+class DriverChanged extends Error {}
 
 /** The default network: exists without being created (like Docker's `bridge`). */
 export const DEFAULT_NETWORK = DEFAULT_NETWORK_SPEC.name;
@@ -52,6 +57,12 @@ const NAME_OPTIONS = ['name', 'aliases'] as const;
 /** How the caller's ports are to be claimed, whatever the driver. */
 const PORT_OPTIONS = ['container', 'hostPortsHeldByCaller'] as const;
 
+/** The record as its driver attaches it: with only the ports it receives (all of them, usually). */
+function receivingView(rec: EndpointRecord, receiving: PortMapping[]): EndpointRecord {
+  const all = receiving.length === rec.ports.length && receiving.every((p, i) => p === rec.ports[i]);
+  return all ? rec : { ...rec, ports: receiving };
+}
+
 /** The host side of container networking: networks, endpoints, gc and reconcile. */
 export class NetworkHost {
   private readonly ipam = new Ipam();
@@ -62,11 +73,14 @@ export class NetworkHost {
    * a driver's step then says so (NetworkGone) and connect makes sure of the network again.
    */
   private readonly ready = new Map<string, string>();
+  /** Each network's driver as this process last read it (connect validates its options before its transaction). */
+  private readonly drivers = new Map<string, Driver>();
   private sockets: Promise<Sockets> | undefined;
   private readonly reaper: VethReaper;
   private readonly fw: DriverFirewall;
   private readonly ctx: DriverContext;
   private readonly maintenance: Maintenance;
+  private readonly pool: WarmPool;
 
   private constructor(
     /** Where the state lives. */
@@ -93,7 +107,9 @@ export class NetworkHost {
         this.fw.forget();
       },
       forgetNetwork: (name) => this.ready.delete(name),
+      slotNetnsPrefix: slotNetnsPrefix(stateDir),
     });
+    this.pool = new WarmPool(this.ctx, this.ipam, stateDir);
   }
 
   /** Opens the state store and handles in the host namespace. */
@@ -126,6 +142,8 @@ export class NetworkHost {
       }
       const nh = new NetworkHost(stateDir, store, host, firewall, opts.netns, overlay, warn);
       await nh.recordPredefined();
+      // A store an earlier version wrote: its container-mode endpoints get their flag (views.ts).
+      if (await store.read((view) => sharingUnmarked(view))) await store.update((tx) => markSharing(tx)).catch(() => undefined);
       return nh;
     } catch (e) {
       await overlay?.close().catch(() => undefined);
@@ -296,8 +314,11 @@ export class NetworkHost {
       const net = this.network(tx, name);
       if (name === DEFAULT_NETWORK || (net && driverOf(net).predefined)) throw new NsnetError('ERR_INVALID_ARGUMENT', `the predefined network ${name} cannot be removed`, { network: name });
       if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${name} does not exist`, { network: name });
-      const eps = endpointsOn(tx, name);
+      const all = endpointsOn(tx, name);
+      const eps = all.filter((e) => !isSlot(e.id));
       if (eps.length) throw new NsnetError('ERR_NETWORK_IN_USE', `network ${name} has ${eps.length} endpoint(s): ${eps.slice(0, 5).map((e) => e.id).join(', ')}`, { network: name });
+      // The warm pool's slots go with it (their namespaces were nsnet's).
+      if (all.length) await this.pool.drain(tx, net, driverOf(net), all.filter((e) => isSlot(e.id)));
       await this.unrealize(net);
       undo(() => this.realize(net));
       const unRelease = await driverOf(net).release?.(this.ctx, net as never);
@@ -338,6 +359,31 @@ export class NetworkHost {
   }
 
   /**
+   * The warm pool (lib/pool.ts): makes sure `count` endpoints of a bridge network are ready
+   * ahead of time — each a network namespace made by nsnet with the container's interface in
+   * it, addressed, up and routed, its veth on the network's bridge. A `connect()` that passes
+   * no `netns` then takes one: the endpoint's `netns` is the slot's namespace (run the
+   * container there), and connecting costs no kernel object creation, only a handover. Slots
+   * already ready count; none is removed (removeNetwork removes them with the network). One
+   * transaction: on failure nothing is left.
+   * @returns how many slots are ready
+   * @throws ERR_NETWORK_NOT_FOUND, ERR_INVALID_ARGUMENT (a network without a warm pool: not
+   *   bridge; count not an integer 0–1024), ERR_SUBNET_FULL
+   */
+  async prepare(network: string, count: number): Promise<{ network: string; ready: number }> {
+    v.networkName(network);
+    v.int(count, 0, 1024, 'count');
+    return this.operation(async (tx, undo) => {
+      const net = this.network(tx, network);
+      if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
+      const driver = driverOf(net);
+      if (!driver.adopt) throw invalid('ERR_INVALID_ARGUMENT', `a ${driver.name} network has no warm pool (bridge networks have)`, { network, driver: driver.name });
+      await this.realize(net);
+      return { network, ready: await this.pool.fill(tx, net, driver, count, undo) };
+    });
+  }
+
+  /**
    * Connects a container to a network. What happens depends on the network's driver:
    * - bridge, overlay: a veth pair to the network's bridge, addresses, routes, published ports;
    * - macvlan: a child of the parent device inside the container, with its address and route;
@@ -345,7 +391,8 @@ export class NetworkHost {
    * - `none`: the container's loopback comes up, nothing else;
    * - `container`: the endpoint joins the namespace of the connected endpoint `target`.
    * Connecting an endpoint that exists with the same arguments returns it unchanged; with
-   * other arguments it is refused.
+   * other arguments it is refused. Without `netns`, a bridge network with a warm pool
+   * ({@link prepare}) gives the endpoint a ready slot and its namespace (`endpoint.netns`).
    * @throws ERR_NETWORK_NOT_FOUND, ERR_ENDPOINT_EXISTS, ERR_ENDPOINT_NOT_FOUND (container target),
    *   ERR_NETNS_NOT_FOUND, ERR_ADDRESS_IN_USE, ERR_ADDRESS_OUTSIDE_SUBNET, ERR_SUBNET_FULL,
    *   ERR_PORT_IN_USE, ERR_NETWORK_INTERNAL, ERR_PARENT_NOT_FOUND, ERR_IFNAME_IN_USE, ERR_INVALID_ARGUMENT
@@ -357,9 +404,18 @@ export class NetworkHost {
     const container = opts.container === undefined ? id : containerId(opts.container);
     const heldByCaller = opts.hostPortsHeldByCaller === undefined ? false : v.bool(opts.hostPortsHeldByCaller, 'hostPortsHeldByCaller');
     const names = checkEndpointNames(opts);
-    const known = await this.store.read((view) => this.network(view, network));
-    if (!known) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
-    const driver = driverOf(known);
+    // The network's driver as last read (a network keeps its driver; one removed and made again
+    // with another is seen in the transaction, which then tries again with the new one).
+    let driver = this.drivers.get(network);
+    if (!driver) {
+      const known = await this.store.read((view) => this.network(view, network));
+      if (!known) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
+      this.drivers.set(network, (driver = driverOf(known)));
+    } else if (CONNECT_OPTIONS.some((k) => opts[k] !== undefined && !driver!.connectOptions.includes(k))) {
+      // Refused by the driver as last read: read it again before saying so.
+      this.drivers.delete(network);
+      return this.connect(network, opts);
+    }
     for (const k of CONNECT_OPTIONS) {
       if (opts[k] === undefined || driver.connectOptions.includes(k)) continue;
       throw invalid('ERR_INVALID_ARGUMENT', `${k} does not apply to a ${driver.name} endpoint${driver.whyNot?.(k) ?? ''}`, { option: k, driver: driver.name });
@@ -367,7 +423,11 @@ export class NetworkHost {
     const req: Attachment = { id };
     if (opts.handOver !== undefined && opts.ifname !== undefined) throw invalid('ERR_INVALID_ARGUMENT', 'ifname does not apply with handOver: the caller names the interface when it moves it', { option: 'ifname' });
     const handOver = opts.handOver === undefined ? undefined : v.ifname(opts.handOver, 'handOver');
-    if (driver.ownsNetns) {
+    // Warm pool: no namespace given, a slot made ahead gives one (its addresses and interface).
+    const pooled = driver.ownsNetns && opts.netns === undefined && handOver === undefined && driver.adopt !== undefined;
+    if (pooled && (opts.ipv4 !== undefined || opts.ipv6 !== undefined || (opts.ifname ?? 'eth0') !== 'eth0'))
+      throw invalid('ERR_INVALID_ARGUMENT', 'an endpoint taken from the warm pool keeps its slot\'s addresses and interface (eth0): pass netns to choose them', { option: 'netns' });
+    if (driver.ownsNetns && !pooled) {
       if (opts.netns === undefined) throw invalid('ERR_INVALID_ARGUMENT', `connecting to a ${driver.name} network needs the container's netns`, { option: 'netns' });
       if (handOver !== undefined) {
         // The caller makes the namespace when it likes (Docker: when the container starts).
@@ -381,23 +441,27 @@ export class NetworkHost {
     }
     if (opts.target !== undefined) req.target = opts.target;
     const ports = driver.portsFrom === 'publish' ? normalizePublish(opts.publish) : driver.portsFrom === 'ports' ? normalizeClaims(opts.ports) : [];
-    if (driver.portsFrom === 'publish') checkPublishFamilies(ports, network, driver.addressing?.(known as never).subnet6 !== undefined, opts.ipv6 !== false);
     const ifname = driver.connectOptions.includes('ifname') ? v.ifname(handOver ?? opts.ifname ?? 'eth0', 'ifname') : undefined;
+    if (ports.length && !heldByCaller) this.askSockets(socketProtocols(ports)); // while the lock is awaited
+    phase('validate');
     return this.operation(async (tx, undo) => {
       const net = this.network(tx, network);
-      if (!net || net.driver !== driver.name) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
+      if (!net || net.driver !== driver.name) {
+        this.drivers.delete(network);
+        if (net) throw new DriverChanged();
+        throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
+      }
       const want = driver.resolve ? driver.resolve(recorded(tx), req) : req;
       const key = epKey(network, id);
       const existing = tx.get<EndpointRecord>(ENDPOINTS, key);
       if (existing) {
-        const same = existing.netns === want.netns && existing.ifname === ifname && existing.target === want.target && existing.handOver === handOver &&
-          existing.name === names.name && JSON.stringify(existing.aliases) === JSON.stringify(names.aliases) &&
+        const same = (existing.netns === want.netns || (pooled && existing.ownNetns === true)) && existing.ifname === ifname && existing.target === want.target &&
+          existing.handOver === handOver && existing.name === names.name && JSON.stringify(existing.aliases) === JSON.stringify(names.aliases) &&
           (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
           JSON.stringify(existing.ports.map((p) => ({ ...p, hostPort: 0 }))) === JSON.stringify(ports.map((p) => ({ ...p, hostPort: 0 })));
         if (same && (existing.container ?? id) === container) return endpointView(tx, existing);
         throw new NsnetError('ERR_ENDPOINT_EXISTS', `endpoint ${id} is connected to ${network} with other settings`, { network, endpoint: id });
       }
-      if ('internal' in net && net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
       const rec: EndpointRecord = {
         id, network, ...(want.netns !== undefined ? { netns: want.netns } : {}), ...(ifname !== undefined ? { ifname } : {}),
         ...(want.target !== undefined ? { target: want.target } : {}), ...(handOver !== undefined ? { handOver } : {}), ...names,
@@ -405,6 +469,18 @@ export class NetworkHost {
         ports: [],
         created: new Date().toISOString(),
       };
+      if ('internal' in net && net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
+      if (driver.portsFrom === 'publish') checkPublishFamilies(ports, network, driver.addressing?.(net as never).subnet6 !== undefined, opts.ipv6 !== false);
+      if (pooled) {
+        await this.realize(net);
+        // The slot's addresses are the endpoint's: its ports are claimed once they are known.
+        const ep = await this.pool.take(tx, net, driver, rec, undo, async (taken) => receivingView(taken, await this.claimPorts(tx, driver, taken, ports, heldByCaller)));
+        if (!ep) throw invalid('ERR_INVALID_ARGUMENT', `connecting to a ${driver.name} network needs the container's netns, or a ready slot of its warm pool (prepare())`, { option: 'netns' });
+        phase('pool');
+        tx.put(ENDPOINTS, key, ep);
+        recordClaims(tx, claimantOf(ep, driver.portsFrom), ep.ports);
+        return endpointView(tx, ep);
+      }
       if (driver.addressed) {
         const lease = this.ipam.allocate(tx, network, { owner: id, ...(opts.ipv4 !== undefined ? { ipv4: opts.ipv4 } : {}), ...(opts.ipv6 !== undefined ? { ipv6: opts.ipv6 } : {}) });
         const a = driver.addressing!(net as never);
@@ -412,25 +488,42 @@ export class NetworkHost {
         if (lease.ipv6) rec.ipv6 = lease.ipv6;
         if (lease.ipv6 && a.gateway6) rec.gateway6 = a.gateway6;
       }
-      // The ledger, once the addresses are known (a dual-stack endpoint claims both families).
-      const who = claimantOf(rec, driver.portsFrom);
-      let receiving: PortMapping[] = [];
-      if (ports.length) {
-        const sockets = heldByCaller ? undefined : await this.boundSockets(socketProtocols(ports));
-        ({ ports: rec.ports, receiving } = resolvePorts(tx, who, ports, sockets));
-        if (driver.portsFrom === 'publish') checkWithFirewall(rec.ports, rec);
-      }
+      const receiving = await this.claimPorts(tx, driver, rec, ports, heldByCaller);
       driver.complete?.(net as never, rec);
+      if (rec.target !== undefined) markSharing(tx);
+      phase('ipam');
       faultPoint('connect:allocated');
       await this.realize(net);
       faultPoint('connect:network');
       // The driver publishes only the ports this attachment receives (another attachment of its
       // container may receive some: see lib/state/ledger.ts).
-      await this.attach(driver, net, receiving.length === rec.ports.length && receiving.every((p, i) => p === rec.ports[i]) ? rec : { ...rec, ports: receiving }, undo);
+      await this.attach(driver, net, receivingView(rec, receiving), undo);
+      phase('firewall');
       tx.put(ENDPOINTS, key, rec);
-      recordClaims(tx, who, rec.ports);
+      recordClaims(tx, claimantOf(rec, driver.portsFrom), rec.ports);
       return endpointView(tx, rec);
+    }).catch((e: unknown) => {
+      // The network was made again with another driver since this process last read it.
+      if (e instanceof DriverChanged) return this.connect(network, opts);
+      throw e;
     });
+  }
+
+  /**
+   * Checks the ports `rec` asks for against the port ledger and, unless the caller holds them
+   * (hostPortsHeldByCaller), the host's bound sockets — once its addresses are known: a
+   * dual-stack endpoint claims both families. Fills in `rec.ports` (free ports chosen); returns
+   * the ports whose traffic this attachment receives (another attachment of its container may
+   * receive some: see lib/state/ledger.ts). Records nothing.
+   * @throws ERR_PORT_IN_USE, and the firewall's refusals of the ports
+   */
+  private async claimPorts(tx: StoreTx, driver: Driver, rec: EndpointRecord, ports: PortMapping[], heldByCaller: boolean): Promise<PortMapping[]> {
+    if (!ports.length) return [];
+    const sockets = heldByCaller ? undefined : await this.boundSockets(socketProtocols(ports));
+    const resolved = resolvePorts(tx, claimantOf(rec, driver.portsFrom), ports, sockets);
+    rec.ports = resolved.ports;
+    if (driver.portsFrom === 'publish') checkWithFirewall(rec.ports, rec);
+    return resolved.receiving;
   }
 
   /**
@@ -506,10 +599,31 @@ export class NetworkHost {
     }
   }
 
+  /** A listing asked for ahead (connect asks before it waits for the store's lock), by protocols. */
+  private asked: { key: string; bound: Promise<BoundSocket[]>; at: number } | undefined;
+
+  /**
+   * Asks for the host's bound sockets now, for the connect about to wait for the store's lock:
+   * its transaction takes this listing. Connects started together share one (32 in flight ask
+   * once). The listing is a check against processes of the host, which may bind a port at any
+   * moment anyway: one taken up to a second before the transaction is as good as any.
+   */
+  private askSockets(protocols: ('tcp' | 'udp')[]): void {
+    const key = protocols.join();
+    if (this.asked?.key === key && Date.now() - this.asked.at < 20) return;
+    this.sockets ??= Sockets.open(this.netns);
+    const bound = this.sockets.then((s) => s.bound(protocols));
+    bound.catch(() => undefined); // seen by the transaction that takes it
+    this.asked = { key, bound, at: Date.now() };
+  }
+
   /** The host namespace's listening TCP and bound UDP sockets (sock_diag). */
   private async boundSockets(protocols: ('tcp' | 'udp')[]): Promise<BoundSocket[]> {
+    const asked = this.asked?.key === protocols.join() && Date.now() - this.asked.at < 1000 ? this.asked : undefined;
     this.sockets ??= Sockets.open(this.netns);
-    return (await this.sockets).bound(protocols);
+    const bound = await (asked ? asked.bound : (await this.sockets).bound(protocols));
+    phase('ports: sock_diag');
+    return bound;
   }
 
   /**
@@ -543,6 +657,8 @@ export class NetworkHost {
           throw e;
         }
       }
+      // A namespace nsnet made (a warm-pool slot's) goes too; nothing can bring it back.
+      if (rec.ownNetns && rec.netns !== undefined) await removeSlotNetns(rec.netns);
       faultPoint('disconnect:detached');
       if (rec.ipv4 !== undefined) this.ipam.release(tx, network, id);
       tx.delete(ENDPOINTS, key);

@@ -12,7 +12,9 @@ import type { EndpointRecord, GcReport, NetworkRecord, ReconcileReport } from '.
 import { DEFAULT_NETWORK_SPEC, driverOf, drivers } from './drivers/registry';
 import type { Firewall } from './firewall/firewall';
 import type { Ipam } from './ipam/index';
-import { openNetns, type NetnsSpec } from './netns';
+import * as path from 'node:path';
+import { NETNS_DIR, Netns, openNetns, type NetnsSpec } from './netns';
+import { removeSlotNetns } from './pool';
 import { ENDPOINTS, NETWORKS, epKey } from './state/collections';
 import { damageProblem, readEndpoints, readNetworks, type WarningHandler } from './state/damage';
 import { handOver } from './state/handover';
@@ -31,6 +33,8 @@ export interface FacadeState {
   reset(): void;
   /** Forgets one network as made sure of. */
   forgetNetwork(name: string): void;
+  /** The name prefix of the namespaces this state directory's warm-pool slots live in. */
+  slotNetnsPrefix: string;
 }
 
 /** Whether a namespace still exists. */
@@ -79,6 +83,14 @@ export class Maintenance {
       await handOver(this.firewall, tx, ep, handovers);
       tx.delete(ENDPOINTS, epKey(ep.network, ep.id));
       report.endpoints.push(epKey(ep.network, ep.id));
+    }
+    // Namespaces of warm-pool slots that no record explains (a prepare() killed before its commit).
+    const held = new Set(tx.list<EndpointRecord>(ENDPOINTS).map((e) => e.value.netns));
+    for (const name of await Netns.list()) {
+      const p = path.join(NETNS_DIR, name);
+      if (!name.startsWith(this.facade.slotNetnsPrefix) || held.has(p)) continue;
+      await removeSlotNetns(p);
+      (report.namespaces ??= []).push(name);
     }
     const nets = new Map(tx.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
     const eps = new Set(tx.keys(ENDPOINTS));

@@ -85,6 +85,18 @@ export interface NativeBinding {
   netnsRemove(path: string): Promise<void>;
   sysctl(netnsFd: number, key: string, value?: string): Promise<string>;
   lockFile(path: string, exclusive: boolean, wait: boolean): Promise<number>;
+  /** The same without waiting and without a thread: an fd holding the lock, or -1 when another holder has it. */
+  tryLockFile(path: string, exclusive: boolean): number;
+  /**
+   * A one-shot exchange in another namespace (what a Handle's exec answers), run by a pooled
+   * thread of the addon that enters the namespace, opens a socket, runs the requests, closes it
+   * and goes back: no handle, no worker thread (native/worker/exec_in.h).
+   */
+  execIn(protocol: number, netnsFd: number, requests: NativeRequest[], atomic?: boolean): Promise<NativeResult[]>;
+  /** syncfs(2) of the file system holding `fd`, off the event loop. */
+  syncfs(fd: number): Promise<void>;
+  /** Threads the addon's pool has started since the process began (the benchmark counts them). */
+  threadsStarted(): number;
   /** A non-blocking socket made inside the namespace (see native/netns/inet_socket.cc); the caller owns the fd. */
   inetSocket(netnsFd: number, spec: InetSocketSpec): Promise<number>;
   /** malloc_trim(0): the C heap's free pages back to the kernel; false without glibc. */

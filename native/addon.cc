@@ -8,6 +8,7 @@
 #include "netlink/socket.h"
 #include "netns/netns.h"
 #include "worker/errors.h"
+#include "worker/exec_in.h"
 #include "worker/handle.h"
 #include "worker/monitor.h"
 
@@ -102,6 +103,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsRemove", Napi::Function::New<NetnsRemove>(env, "netnsRemove"));
   exports.Set("sysctl", Napi::Function::New<Sysctl>(env, "sysctl"));
   exports.Set("lockFile", Napi::Function::New<LockFile>(env, "lockFile"));
+  exports.Set("tryLockFile", Napi::Function::New<TryLockFile>(env, "tryLockFile"));
+  exports.Set("execIn", Napi::Function::New<ExecIn>(env, "execIn"));
+  exports.Set("syncfs", Napi::Function::New<Syncfs>(env, "syncfs"));
+  exports.Set("threadsStarted", Napi::Function::New<ThreadsStarted>(env, "threadsStarted"));
   exports.Set("inetSocket", Napi::Function::New<InetSocket>(env, "inetSocket"));
   exports.Set("trimMemory", Napi::Function::New<TrimMemory>(env, "trimMemory"));
   return exports;

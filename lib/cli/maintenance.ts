@@ -12,8 +12,8 @@ const list = (xs: string[]): string | undefined => (xs.length ? xs.join(', ') : 
 
 function humanGc(r: GcReport): string {
   const damaged = r.damaged.map((d) => `  ${d.document.file}: ${d.action} (kept as ${d.keptAs})\n    ${d.detail}\n`).join('');
-  if (!r.endpoints.length && !r.links.length && !r.firewallOwners.length && !damaged) return 'nothing to collect';
-  const removed = block([['Removed endpoints', list(r.endpoints)], ['Removed links', list(r.links)], ['Removed firewall owners', list(r.firewallOwners)]]);
+  if (!r.endpoints.length && !r.links.length && !r.namespaces?.length && !r.firewallOwners.length && !damaged) return 'nothing to collect';
+  const removed = block([['Removed endpoints', list(r.endpoints)], ['Removed links', list(r.links)], ...(r.namespaces?.length ? [['Removed namespaces', list(r.namespaces)] as [string, string]] : []), ['Removed firewall owners', list(r.firewallOwners)]]);
   return (damaged ? `Damaged state documents:\n${damaged}` : '') + (removed.trim() ? removed : '');
 }
 

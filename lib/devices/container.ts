@@ -4,6 +4,7 @@
  * routes on a handle in the container's namespace.
  */
 import { NetlinkError, NsnetError } from '../errors';
+import type { NetlinkOp } from '../netlink/conn';
 import { Netlink } from '../netlink/netlink';
 import { openNetns, type NetnsSpec } from '../netns';
 
@@ -22,6 +23,8 @@ export async function assertIfnameFree(c: Netlink, ifname: string, netns: NetnsS
 /** How a container's interface is addressed and routed. */
 export interface ContainerAddressing {
   ifname: string;
+  /** Its index there, when known (the veth's creation says it): saves asking by name. */
+  index?: number | undefined;
   /** The address and the subnet's prefix length. */
   ipv4: string;
   prefix: number;
@@ -37,28 +40,30 @@ export interface ContainerAddressing {
 
 /**
  * Configures the container's interface once it exists there: loopback up, the addresses (no
- * IPv6 at all on an IPv4-only network), up, the default routes.
+ * IPv6 at all on an IPv4-only network), up, the default routes — one batch, one round trip
+ * (the kernel applies them in order). The first refusal is thrown; the caller removes the
+ * interface, which takes what was applied with it.
  */
 export async function configureContainer(c: Netlink, a: ContainerAddressing): Promise<void> {
-  await c.links.set('lo', { up: true });
-  await c.addresses.add(a.ifname, `${a.ipv4}/${a.prefix}`);
-  if (a.addrGenOff) await c.links.set(a.ifname, { addrGenMode: 'none' }); // before it comes up
-  await c.links.set(a.ifname, { up: true });
-  if (a.ipv6 && a.prefix6 !== undefined) await c.addresses.add(a.ifname, `${a.ipv6}/${a.prefix6}`, { nodad: true });
-  if (!a.internal) await addDefaultRoutes(c, a.gateway, a.gateway6);
+  const index = a.index ?? (await c.links.get(a.ifname)).index;
+  const ops = [c.links.setOp(LOOPBACK, { up: true }), c.addresses.addOp(index, `${a.ipv4}/${a.prefix}`)];
+  if (a.addrGenOff) ops.push(c.links.setOp(index, { addrGenMode: 'none' })); // before it comes up
+  ops.push(c.links.setOp(index, { up: true }));
+  if (a.ipv6 && a.prefix6 !== undefined) ops.push(c.addresses.addOp(index, `${a.ipv6}/${a.prefix6}`, { nodad: true }));
+  if (!a.internal) ops.push(...defaultRouteOps(c, a.gateway, a.gateway6));
+  const failed = (await c.batch(ops)).find((e) => e !== undefined);
+  if (failed) throw failed;
 }
+
+/** Loopback's index in every namespace. */
+const LOOPBACK = 1;
 
 /**
  * The container's default routes via its network's gateways. A container already attached to
  * another network keeps that one's (EEXIST): like Docker, the first network is the way out.
  */
-export async function addDefaultRoutes(c: Netlink, gateway: string | undefined, gateway6: string | undefined): Promise<void> {
-  for (const gw of [gateway, gateway6]) {
-    if (!gw) continue;
-    await c.routes.add({ dst: 'default', gateway: gw }).catch((e) => {
-      if (!(e instanceof NetlinkError && e.code === 'EEXIST')) throw e;
-    });
-  }
+function defaultRouteOps(c: Netlink, gateway: string | undefined, gateway6: string | undefined): NetlinkOp[] {
+  return [gateway, gateway6].filter((gw): gw is string => !!gw).map((gw) => ({ ...c.routes.addOp({ dst: 'default', gateway: gw }), tolerate: ['EEXIST'] }));
 }
 
 /**

@@ -55,6 +55,31 @@ export function readResolvConf(file = DEFAULT_RESOLV_CONF): ResolvConf {
   return parseResolvConf(text);
 }
 
+const parsed = new Map<string, { sig: string; conf: ResolvConf }>();
+
+/**
+ * {@link readResolvConf}, re-read only when the file changed (one stat per call, which sees
+ * every change: its identity, size and times): what an endpoint's `dns` shows, per connect.
+ */
+export function currentResolvConf(file = DEFAULT_RESOLV_CONF): ResolvConf {
+  const sig = signatureOf(file);
+  const known = parsed.get(file);
+  if (known && known.sig === sig && sig !== 'absent') return known.conf;
+  const conf = readResolvConf(file);
+  parsed.set(file, { sig, conf });
+  return conf;
+}
+
+function signatureOf(file: string): string {
+  try {
+    // stat follows the symlink: /etc/resolv.conf -> /run/systemd/resolve/stub-resolv.conf.
+    const st = fs.statSync(file, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return 'absent';
+  }
+}
+
 /** A resolv.conf kept current: `current()` re-reads the file when its identity or times changed. */
 export class ResolvConfFile {
   private conf: ResolvConf;
@@ -81,13 +106,7 @@ export class ResolvConfFile {
   }
 
   private signature(): string {
-    try {
-      // stat follows the symlink: /etc/resolv.conf -> /run/systemd/resolve/stub-resolv.conf.
-      const st = fs.statSync(this.file, { bigint: true });
-      return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    } catch {
-      return 'absent';
-    }
+    return signatureOf(this.file);
   }
 
   private load(): ResolvConf {

@@ -4,9 +4,10 @@
  * healing — over a view of the network that each driver gives.
  */
 import { NetlinkError, NsnetError } from '../errors';
-import { hostIfname, RETIRED_GROUP } from '../devices/marks';
-import { attachVeth, removeVeth, retireVeth, unretireVeth, type VethBridge } from '../devices/veth';
+import { hostIfname, ownerAlias, RETIRED_GROUP } from '../devices/marks';
+import { attachVeth, markVeth, removeVeth, retireVeth, unretireVeth, type VethBridge } from '../devices/veth';
 import { faultPoint } from '../faults';
+import { phase } from '../phases';
 import type { FirewallEndpoint, FirewallNetwork } from '../firewall/elements';
 import type { FirewallPort } from '../firewall/published';
 import type { BridgeEndpointRecord, EndpointRecord, NetworkInspect, NetworkRecord } from '../host-types';
@@ -19,7 +20,7 @@ export interface BridgedView {
   firewall: FirewallNetwork;
 }
 
-type EndpointSteps<N extends NetworkRecord> = Required<Pick<Driver<N>, 'complete' | 'attach' | 'republish' | 'detach' | 'forget' | 'firewallNetwork' | 'firewallEndpoint' | 'healEndpoint' | 'ownsLink'>> & {
+type EndpointSteps<N extends NetworkRecord> = Required<Pick<Driver<N>, 'complete' | 'attach' | 'republish' | 'detach' | 'adopt' | 'forget' | 'firewallNetwork' | 'firewallEndpoint' | 'healEndpoint' | 'ownsLink'>> & {
   bridgeUp(ctx: DriverContext, net: N): Promise<Pick<NetworkInspect, 'bridgeUp'>>;
 };
 
@@ -55,22 +56,23 @@ export function bridgedEndpoints<N extends NetworkRecord & { bridge: string }>(v
     async attach(ctx, net, rec, undo: UndoLog) {
       const v = view(net);
       const ep = rec as BridgeEndpointRecord;
-      try {
-        await attachVeth(ctx.host, v.veth, ep, ep.netns, ep.handOver);
-      } catch (e) {
-        // This process believed the bridge was there; someone removed it (ENODEV naming it as master).
+      const fw = fwEndpoint(ep, v.veth.bridge);
+      // The veth and the firewall elements do not depend on each other: both are made at once
+      // (their round trips overlap), and either is undone when the other fails.
+      const [link, elements] = await Promise.allSettled([
+        attachVeth(ctx.host, v.veth, ep, ep.netns, ep.handOver).then(() => faultPoint('connect:attached')),
+        ctx.firewall.connectEndpoint(fw),
+      ]);
+      if (link.status === 'rejected' || elements.status === 'rejected') {
+        if (link.status === 'fulfilled') await removeVeth(ctx.host, ep.hostIfname).catch(() => undefined);
+        if (elements.status === 'fulfilled') await ctx.firewall.disconnectEndpoint(fw).catch(() => undefined);
+        const e: unknown = link.status === 'rejected' ? link.reason : (elements as PromiseRejectedResult).reason;
+        // The bridge (ENODEV naming it as master), the firewall's tables or this network's
+        // elements went away under a long-lived host: not the endpoint's fault.
         throw gone(e) ? new NetworkGone(net.name, e as Error) : e;
       }
       undo(() => removeVeth(ctx.host, ep.hostIfname));
-      faultPoint('connect:attached');
-      try {
-        await ctx.firewall.connectEndpoint(fwEndpoint(ep, v.veth.bridge));
-      } catch (e) {
-        await removeVeth(ctx.host, ep.hostIfname).catch(() => undefined);
-        // The firewall's tables or this network's elements went away under a long-lived host.
-        throw gone(e) ? new NetworkGone(net.name, e as Error) : e;
-      }
-      undo(() => ctx.firewall.disconnectEndpoint(fwEndpoint(ep, v.veth.bridge)));
+      undo(() => ctx.firewall.disconnectEndpoint(fw));
       faultPoint('connect:published');
     },
 
@@ -91,12 +93,41 @@ export function bridgedEndpoints<N extends NetworkRecord & { bridge: string }>(v
     async detach(ctx, net, rec, undo) {
       const v = view(net);
       const ep = rec as BridgeEndpointRecord;
-      await ctx.firewall.disconnectEndpoint(fwEndpoint(ep, v.veth.bridge));
-      faultPoint('disconnect:unpublished');
-      // Retired now (down, off the bridge), deleted with others in one go a moment later.
-      await retireVeth(ctx.host, ep.hostIfname);
+      const fw = fwEndpoint(ep, v.veth.bridge);
+      // The elements removed and the veth retired (down, its bridge port disabled; deleted with others
+      // in one go a moment later) at once; either is put back when the other fails.
+      const [elements, link] = await Promise.allSettled([
+        ctx.firewall.disconnectEndpoint(fw).then(() => faultPoint('disconnect:unpublished')),
+        retireVeth(ctx.host, ep.hostIfname),
+      ]);
+      phase('firewall/link');
+      if (elements.status === 'rejected' || link.status === 'rejected') {
+        if (link.status === 'fulfilled') await unretireVeth(ctx.host, ep.hostIfname, v.veth.bridge).catch(() => undefined);
+        if (elements.status === 'fulfilled') await ctx.firewall.connectEndpoint(fw).catch(() => undefined);
+        throw elements.status === 'rejected' ? elements.reason : (link as PromiseRejectedResult).reason;
+      }
       ctx.reaper.soon();
       undo(() => restore(ctx, v, ep));
+    },
+
+    async adopt(ctx, net, slot, rec, undo) {
+      const v = view(net);
+      const ep = rec as BridgeEndpointRecord;
+      const fw = fwEndpoint(ep, v.veth.bridge);
+      // The slot's veth is already on the bridge and configured in its namespace: it takes the
+      // endpoint's mark while the ports are published, at once.
+      const [mark, elements] = await Promise.allSettled([
+        markVeth(ctx.host, ep.hostIfname, ownerAlias(net.name, ep.id)),
+        ctx.firewall.connectEndpoint(fw),
+      ]);
+      if (mark.status === 'rejected' || elements.status === 'rejected') {
+        if (mark.status === 'fulfilled') await markVeth(ctx.host, ep.hostIfname, ownerAlias(net.name, slot.id)).catch(() => undefined);
+        if (elements.status === 'fulfilled') await ctx.firewall.disconnectEndpoint(fw).catch(() => undefined);
+        const e: unknown = mark.status === 'rejected' ? mark.reason : (elements as PromiseRejectedResult).reason;
+        throw gone(e) ? new NetworkGone(net.name, e as Error) : e;
+      }
+      undo(() => markVeth(ctx.host, ep.hostIfname, ownerAlias(net.name, slot.id)));
+      undo(() => ctx.firewall.disconnectEndpoint(fw));
     },
 
     async forget(ctx, _net, ep) {

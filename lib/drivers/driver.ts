@@ -175,6 +175,13 @@ export interface Driver<N extends NetworkRecord = NetworkRecord> {
   republish?(ctx: DriverContext, net: N, ep: EndpointRecord, next: EndpointRecord, undo: UndoLog): Promise<void>;
   /** disconnect: undoes attach, compensations registered with `undo`. */
   detach(ctx: DriverContext, net: N, ep: EndpointRecord, undo: UndoLog): Promise<void>;
+  /**
+   * Warm pool (lib/pool.ts): hands a slot, attached ahead under its own id, over to endpoint
+   * `ep` (the slot's interface, addresses and namespace, the caller's id, names and ports): its
+   * kernel objects take the endpoint's marks and the ports are published. A driver without it
+   * has no warm pool.
+   */
+  adopt?(ctx: DriverContext, net: N, slot: EndpointRecord, ep: EndpointRecord, undo: UndoLog): Promise<void>;
   /** gc: the endpoint's namespace is gone; removes what of it remains outside (veth host end, firewall elements). */
   forget?(ctx: DriverContext, net: N, ep: EndpointRecord): Promise<void>;
 

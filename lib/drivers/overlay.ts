@@ -56,7 +56,8 @@ async function removeDevices(ctx: DriverContext, network: string): Promise<void>
   else await removeOverlay(ctx.host, network);
 }
 
-const { bridgeUp, ...endpoints } = bridgedEndpoints<OverlayNetworkRecord>(view);
+// (No warm pool on overlay networks: their endpoints are published to the control plane as they connect.)
+const { bridgeUp, adopt: _noPool, ...endpoints } = bridgedEndpoints<OverlayNetworkRecord>(view);
 
 /** The overlay driver. */
 export const overlayDriver: Driver<OverlayNetworkRecord> = {

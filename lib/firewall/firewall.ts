@@ -24,7 +24,7 @@
 import { NetlinkError, NsnetError } from '../errors';
 import { Conntrack } from '../conntrack';
 import { NfTables } from '../nftables/nftables';
-import type { Family } from '../nftables/types';
+import type { Element, Family } from '../nftables/types';
 import type { NetnsSpec } from '../netns';
 import * as v from '../validate';
 import { checkSkeleton, type FirewallCheck } from './check';
@@ -33,7 +33,7 @@ import { entryOf, expandPorts, PORT_MAPS, portElement, type FirewallPort, type P
 import { INET, L2, SET, tableOf, writeSkeleton } from './layout';
 import { elementsBySet, firewallMissing, KernelLookup, POINT_QUERY_MAX, readSnapshot, SnapshotLookup, type Lookup, type Snapshot } from './lookup';
 import { planNetwork, planRemoveNetwork } from './networks';
-import { dropIndexIfLast, emptyPlan, planHandOver, planPublish, planUnpublish, portInUse, type Plan } from './ports';
+import { askPublish, dropIndexIfLast, emptyPlan, planHandOver, planPublish, planUnpublish, portInUse, type Plan } from './ports';
 import { addedEntries, keptElements, stateElements, writeElements, type FirewallState } from './state';
 
 export type { FirewallState };
@@ -173,9 +173,11 @@ export class Firewall {
     const e = normalizeEndpoint(ep);
     const owner = epOwner(e.id);
     const look = await this.lookupFor(e.ports.length);
+    // Every question of this connect in one burst (one round trip); the plan reads the answers.
     const [bridge, noicc, port] = await Promise.all([
       look.get(SET.bridges, e.bridge), look.get(SET.noiccBridges, e.bridge), look.get(SET.noiccPorts, e.hostIfname),
-    ]);
+      ...askPublish(look, e.ports).map((p) => p.catch(() => undefined)),
+    ]) as (Element | undefined)[];
     if (!bridge) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `${e.bridge} is not the bridge of a network the firewall knows: addNetwork() first`, { bridge: e.bridge });
     const plan = emptyPlan();
     if (noicc && port?.comment !== owner) {
@@ -203,9 +205,9 @@ export class Firewall {
     const owner = epOwner(e.id);
     const look = await this.lookupFor(e.ports.length, true);
     const plan = emptyPlan();
-    const port = await look.get(SET.noiccPorts, e.hostIfname);
+    // Both questions in one burst: the interface's element and the ports' (planUnpublish asks together).
+    const [port, removed] = await Promise.all([look.get(SET.noiccPorts, e.hostIfname), planUnpublish(look, owner, e.ports, plan)]);
     if (port?.comment === owner) plan.remove.push({ set: SET.noiccPorts, element: { key: e.hostIfname } });
-    const removed = await planUnpublish(look, owner, e.ports, plan);
     await this.apply(plan);
     await this.forgetUdp(removed);
   }

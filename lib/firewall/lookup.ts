@@ -89,18 +89,28 @@ function holds(family: IpFamily, protocol: Protocol, port: number) {
  */
 export class KernelLookup implements Lookup {
   private readonly hostip = new Map<IpFamily, Promise<Element[]>>();
+  /**
+   * The answers of this operation, by set and key: an operation first asks every question it
+   * will ask in one burst (one round trip, see lib/netlink/conn.ts), then plans from these.
+   */
+  private readonly asked = new Map<string, Promise<Element | undefined>>();
   constructor(private readonly nft: NfTables, private readonly lenient = false) {}
 
-  async get(set: SetName, key: Key): Promise<Element | undefined> {
-    try {
-      return await this.nft.getElement({ ...tableOf(set), set, key });
-    } catch (e) {
-      if (e instanceof NsnetError && e.code === 'ERR_SET_NOT_FOUND') {
-        if (this.lenient) return undefined;
-        throw firewallMissing(e);
-      }
-      throw e;
+  get(set: SetName, key: Key): Promise<Element | undefined> {
+    const id = keyId(set, key);
+    let answer = this.asked.get(id);
+    if (!answer) {
+      answer = this.nft.getElement({ ...tableOf(set), set, key }).catch((e) => {
+        if (e instanceof NsnetError && e.code === 'ERR_SET_NOT_FOUND') {
+          if (this.lenient) return undefined;
+          throw firewallMissing(e);
+        }
+        throw e;
+      });
+      answer.catch(() => undefined); // asked ahead: a failure is seen when the plan asks again
+      this.asked.set(id, answer);
     }
+    return answer;
   }
 
   internalSubnetOf(ip: string): Promise<Element | undefined> {

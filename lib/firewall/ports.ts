@@ -46,6 +46,20 @@ export function portInUse(e: { family: IpFamily; hostIp?: string; protocol: stri
 }
 
 /**
+ * The point queries {@link planPublish} will make for `entries`, asked now, together: with a
+ * lookup that keeps its answers (KernelLookup), the plan then costs one round trip.
+ */
+export function askPublish(look: Lookup, entries: PortEntry[]): Promise<unknown>[] {
+  const out: Promise<unknown>[] = [...new Set(entries.map((e) => e.containerIp))].map((ip) => look.internalSubnetOf(ip));
+  for (const e of entries) {
+    const { set, key } = portKey(e);
+    const sets = portSets(e.family);
+    out.push(look.get(set, key), e.hostIp === undefined ? look.get(sets.index, [e.protocol, e.hostPort]) : look.get(sets.any, [e.protocol, e.hostPort]));
+  }
+  return out;
+}
+
+/**
  * Plans publishing `entries` for `owner`. Entries already published by the same owner with the
  * same container address and port are left as they are (idempotent).
  * @throws ERR_PORT_IN_USE, ERR_NETWORK_INTERNAL

@@ -3,7 +3,7 @@ import { invalid } from '../errors';
 import type { NativeMessage } from '../native';
 import * as v from '../validate';
 import { AF, IFA_F, RTM, RT_SCOPE } from './constants';
-import type { Conn } from './conn';
+import type { Conn, NetlinkOp } from './conn';
 import type { Links } from './links';
 
 export interface Address {
@@ -77,9 +77,17 @@ export class Addresses {
    * @throws NetlinkError EEXIST if the link has it already.
    */
   async add(dev: string | number, cidr: string, opts: AddressOptions = {}): Promise<void> {
+    const op = this.addOp(await this.links.index(dev), cidr, opts);
+    await this.conn.request(op.request, `add address ${cidr} to ${dev}`, { dev, cidr });
+  }
+
+  /**
+   * add() to the link with this index, built for {@link Netlink.batch}.
+   * @internal
+   */
+  addOp(index: number, cidr: string, opts: AddressOptions = {}): NetlinkOp {
     v.knownKeys(opts, ['broadcast', 'label', 'nodad', 'noPrefixRoute'], 'address options');
     const c = v.cidr(cidr, undefined, 'address');
-    const index = await this.links.index(dev);
     const attrs: Record<string, unknown> = { local: c.address, address: c.address };
     let flags = 0;
     if (c.family === 4) {
@@ -89,11 +97,11 @@ export class Addresses {
     if (opts.nodad) flags |= IFA_F.NODAD;
     if (opts.noPrefixRoute) flags |= IFA_F.NOPREFIXROUTE;
     if (flags) attrs.flags = flags;
-    await this.conn.request(
-      { type: RTM.NEWADDR, flags: 0x400 | 0x200, header: { family: c.family === 4 ? AF.INET : AF.INET6, prefixlen: c.prefix, index } , attrs },
-      `add address ${cidr} to ${dev}`,
-      { dev, cidr },
-    );
+    return {
+      request: { type: RTM.NEWADDR, flags: 0x400 | 0x200, header: { family: c.family === 4 ? AF.INET : AF.INET6, prefixlen: c.prefix, index }, attrs },
+      what: `add address ${cidr} to ${index}`,
+      details: { dev: index, cidr },
+    };
   }
 
   /**

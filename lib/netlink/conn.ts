@@ -1,15 +1,53 @@
 /**
  * The request plumbing shared by the rtnetlink object APIs: runs requests on a native handle
  * and turns kernel refusals into NetlinkErrors.
+ *
+ * Requests made in one burst of promise activity travel together: each exec() is queued and
+ * the queue goes to the native handle as one exec when the burst is over (process.nextTick
+ * runs after the microtasks drain). So `Promise.all` over lookups costs one trip to the worker
+ * thread and one sendmsg window, not one each (issue 18). Atomic requests (nf_tables batches)
+ * go alone, after whatever was queued before them, in order. Each caller still gets its own
+ * results; a request the addon refuses to encode fails on its own. (Main thread only: see
+ * COALESCE.)
  * @internal
  */
 import { NetlinkError, NsnetError, fromNative } from '../errors';
 import { native, type NativeHandle, type NativeMessage, type NativeRequest, type NativeResult } from '../native';
 import { openNetns, type NetnsHandle, type NetnsSpec } from '../netns';
 import { NLM_F } from './constants';
+import { isMainThread } from 'node:worker_threads';
+import { count } from '../phases';
+
+/**
+ * A request built ahead without asking the kernel anything (devices named by index), to go
+ * with others in one round trip ({@link Netlink.batch}). `tolerate`: error codes that count as
+ * done (EEXIST for a route another network's attachment already added).
+ * @internal
+ */
+export interface NetlinkOp {
+  request: Omit<NativeRequest, 'flags'> & { flags?: number };
+  what: string;
+  details?: Record<string, unknown>;
+  tolerate?: string[];
+}
+
+/**
+ * Only on the main thread: a worker thread can be terminated at any moment, and a request
+ * handed to the addon later (in the next tick) could then meet an environment that no longer
+ * runs JavaScript half-way through its encoding, which node-addon-api cannot survive. In a
+ * worker, requests go to the addon as they are made, as before.
+ */
+const COALESCE = isMainThread;
+
+interface Queued {
+  requests: NativeRequest[];
+  resolve: (r: NativeResult[]) => void;
+  reject: (e: unknown) => void;
+}
 
 export class Conn {
   private closed = false;
+  private queue: Queued[] = [];
 
   constructor(
     readonly handle: NativeHandle,
@@ -26,6 +64,7 @@ export class Conn {
   static async open(protocol: number, netns: NetnsSpec | undefined, what: string, probe: (c: Conn) => Promise<unknown>): Promise<Conn> {
     const ns = openNetns(netns);
     let handle: NativeHandle;
+    count('handles opened');
     try {
       handle = new native.Handle(protocol, ns.fd);
     } catch (e) {
@@ -58,8 +97,75 @@ export class Conn {
     if (this.closed) throw new NsnetError('ERR_HANDLE_CLOSED', `the ${this.what} handle is closed`);
   }
 
+  /**
+   * A connection with no socket of its own in `netns`: each exec is a one-shot exchange run by
+   * a pooled thread of the addon that enters the namespace (native.execIn). No worker thread,
+   * no probe: for a few requests in a container's namespace. Requests of one burst still go
+   * together (in order); separate bursts are ordered only when each is awaited.
+   */
+  static transient(protocol: number, netns: NetnsSpec | undefined, what: string): Conn {
+    const ns = openNetns(netns);
+    let closed = false;
+    const handle: NativeHandle = {
+      exec: (requests, atomic) => (closed
+        ? Promise.reject(Object.assign(new Error(`the ${what} handle is closed`), { code: 'ERR_HANDLE_CLOSED' }))
+        : native.execIn(protocol, ns.fd, requests, atomic)),
+      close: () => void (closed = true),
+      get pending() { return 0; },
+      get closed() { return closed; },
+    };
+    return new Conn(handle, ns, what);
+  }
+
+  /** Requests queued or in flight. */
+  get pending(): number {
+    return this.handle.pending + this.queue.reduce((n, q) => n + q.requests.length, 0);
+  }
+
   /** Runs requests in order; per-message kernel errors are returned, not thrown. */
-  async exec(requests: NativeRequest[], atomic = false): Promise<NativeResult[]> {
+  exec(requests: NativeRequest[], atomic = false): Promise<NativeResult[]> {
+    count('netlink messages', requests.length);
+    if (atomic || !COALESCE) {
+      this.flush();
+      return this.send(requests, atomic);
+    }
+    return new Promise((resolve, reject) => {
+      if (this.queue.push({ requests, resolve, reject }) === 1) process.nextTick(() => this.flush());
+    });
+  }
+
+  /** Sends what is queued as one exec (see the module comment). */
+  private flush(): void {
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    if (batch.length === 1) {
+      this.send(batch[0]!.requests).then(batch[0]!.resolve, batch[0]!.reject);
+      return;
+    }
+    let sent: Promise<NativeResult[]>;
+    try {
+      count('netlink round trips');
+      sent = this.handle.exec(batch.flatMap((q) => q.requests), false);
+    } catch {
+      // One of them cannot be encoded: each goes on its own, so only that caller fails.
+      for (const q of batch) this.send(q.requests).then(q.resolve, q.reject);
+      return;
+    }
+    sent.then((results) => {
+      let at = 0;
+      for (const q of batch) {
+        q.resolve(results.slice(at, at + q.requests.length));
+        at += q.requests.length;
+      }
+    }, (e) => {
+      const err = fromNative(e);
+      for (const q of batch) q.reject(err);
+    });
+  }
+
+  private async send(requests: NativeRequest[], atomic = false): Promise<NativeResult[]> {
+    count('netlink round trips');
     try {
       return await this.handle.exec(requests, atomic);
     } catch (e) {

@@ -7,7 +7,7 @@ import { NETLINK_ROUTE, native, type NativeMessage, type NativeRequest } from '.
 import { openNetns, type NetnsHandle } from '../netns';
 import * as v from '../validate';
 import { AF, IFF_UP, NLM_F, RTEXT_FILTER_SKIP_STATS, RTM, RTNLGRP } from './constants';
-import { Conn } from './conn';
+import { Conn, type NetlinkOp } from './conn';
 import { decodeLink } from './link-decode';
 import { removeLinks } from './link-remove';
 import { addrGenModeSpec, bridgePortInfo, newLinkRequest, parentOf } from './link-encode';
@@ -204,6 +204,21 @@ export class Links {
     }
   }
 
+  /**
+   * set() of a link (by index, or by name in the request itself), built for
+   * {@link Netlink.batch} (no lookup: a master by index only; no rename or move; no rollback of
+   * what one request applied before the kernel refused the rest). Several changes in one op are applied by the kernel in its own
+   * order (flags before IFLA_AF_SPEC): an addrGenMode that must precede `up` goes in an op of
+   * its own before it.
+   * @internal
+   */
+  setOp(link: number | string, changes: Omit<LinkChanges, 'name' | 'netns' | 'master'> & { master?: number | null }): NetlinkOp {
+    v.knownKeys(changes, ['up', 'mtu', 'mac', 'master', 'alias', 'group', 'txqlen', 'bridgePort', 'addrGenMode'], 'link changes');
+    const byName = typeof link === 'string';
+    const { header, attrs } = changeAttrs(byName ? 0 : v.int(link, 1, 2 ** 31 - 1, 'link index'), changes, changes.master === undefined ? undefined : changes.master === null ? 0 : v.int(changes.master, 1, 2 ** 31 - 1, 'master index'));
+    return { request: { type: RTM.NEWLINK, header, attrs: byName ? { ifname: v.ifname(link), ...attrs } : attrs }, what: `set link ${link}`, details: { link } };
+  }
+
   /** The RTM_NEWLINK header and attributes of a set(); the device by index, or by name in the request. */
   private async setMessage(link: string | number, changes: LinkChanges, before: Link | undefined): Promise<{ header: Record<string, number>; attrs: Attrs }> {
     const attrs: Attrs = {};
@@ -214,19 +229,10 @@ export class Links {
       header.index = before.index;
       delete attrs.ifname;
     }
-    if (changes.up !== undefined) {
-      header.flags = v.bool(changes.up, 'up') ? IFF_UP : 0;
-      header.change = IFF_UP;
-    }
-    if (changes.mtu !== undefined) attrs.mtu = v.mtu(changes.mtu);
-    if (changes.name !== undefined) attrs.ifname = v.ifname(changes.name);
-    if (changes.mac !== undefined) attrs.address = v.mac(changes.mac, { unicast: true });
-    if (changes.master !== undefined) attrs.master = changes.master === null ? 0 : await this.index(changes.master);
-    if (changes.alias !== undefined) attrs.ifalias = changes.alias === null ? '' : v.str(changes.alias, 'alias', 255);
-    if (changes.group !== undefined) attrs.group = v.int(changes.group, 0, 2 ** 32 - 1, 'group');
-    if (changes.txqlen !== undefined) attrs.txqlen = v.int(changes.txqlen, 0, 2 ** 32 - 1, 'txqlen');
-    if (changes.bridgePort !== undefined) attrs.linkinfo = bridgePortInfo(changes.bridgePort);
-    if (changes.addrGenMode !== undefined) attrs.afSpec = addrGenModeSpec(changes.addrGenMode);
+    const master = changes.master === undefined ? undefined : changes.master === null ? 0 : await this.index(changes.master);
+    const c = changeAttrs(header.index ?? 0, changes, master);
+    Object.assign(attrs, c.attrs);
+    if (c.header.change !== undefined) Object.assign(header, { flags: c.header.flags, change: c.header.change });
     return { header, attrs };
   }
 
@@ -315,6 +321,29 @@ export class Links {
       throw e;
     }
   }
+}
+
+/**
+ * The header flags and attributes of link changes (everything but the move); `master` already
+ * resolved to an index (0: release).
+ */
+function changeAttrs(index: number, changes: LinkChanges, master: number | undefined): { header: Record<string, number>; attrs: Attrs } {
+  const attrs: Attrs = {};
+  const header: Record<string, number> = { family: AF.UNSPEC, index };
+  if (changes.up !== undefined) {
+    header.flags = v.bool(changes.up, 'up') ? IFF_UP : 0;
+    header.change = IFF_UP;
+  }
+  if (changes.mtu !== undefined) attrs.mtu = v.mtu(changes.mtu);
+  if (changes.name !== undefined) attrs.ifname = v.ifname(changes.name);
+  if (changes.mac !== undefined) attrs.address = v.mac(changes.mac, { unicast: true });
+  if (master !== undefined) attrs.master = master;
+  if (changes.alias !== undefined) attrs.ifalias = changes.alias === null ? '' : v.str(changes.alias, 'alias', 255);
+  if (changes.group !== undefined) attrs.group = v.int(changes.group, 0, 2 ** 32 - 1, 'group');
+  if (changes.txqlen !== undefined) attrs.txqlen = v.int(changes.txqlen, 0, 2 ** 32 - 1, 'txqlen');
+  if (changes.bridgePort !== undefined) attrs.linkinfo = bridgePortInfo(changes.bridgePort);
+  if (changes.addrGenMode !== undefined) attrs.afSpec = addrGenModeSpec(changes.addrGenMode);
+  return { header, attrs };
 }
 
 export type { LinkEvent };

@@ -6,7 +6,8 @@ import { NETLINK_ROUTE } from '../native';
 import type { NetnsSpec } from '../netns';
 import * as v from '../validate';
 import { Addresses } from './addresses';
-import { Conn } from './conn';
+import type { NetlinkError } from '../errors';
+import { Conn, type NetlinkOp } from './conn';
 import { RTM } from './constants';
 import { Links } from './links';
 import { Fdb, Neighbors } from './neighbors';
@@ -57,9 +58,33 @@ export class Netlink {
     return new Netlink(conn);
   }
 
+  /**
+   * A handle with no socket or thread of its own: each burst of requests is a one-shot
+   * exchange in the namespace, run by a pooled thread of the addon. For a few requests in a
+   * container's namespace (what a connect does there), where opening a handle would cost a
+   * thread. Bursts are ordered only when awaited one after the other.
+   * @internal
+   */
+  static transient(opts: NetlinkOptions & { netns: NetnsSpec }): Netlink {
+    return new Netlink(Conn.transient(NETLINK_ROUTE, opts.netns, 'netlink'));
+  }
+
+  /**
+   * Sends requests built ahead (links.setOp, addresses.addOp, routes.addOp) together: one
+   * round trip, processed by the kernel in order, each answered on its own. Returns one error
+   * (or undefined) per op; an error whose code the op tolerates counts as done. Every op runs
+   * whatever the others' outcome: build only ops that stay right when an earlier one fails.
+   * @internal
+   */
+  async batch(ops: NetlinkOp[]): Promise<(NetlinkError | undefined)[]> {
+    if (ops.length === 0) return [];
+    const results = await this.conn.batch(ops.map((o) => o.request), (i) => ops[i]!.what);
+    return results.map((r, i) => (r.error && !ops[i]!.tolerate?.includes(r.error.code) ? r.error : undefined));
+  }
+
   /** Requests not yet answered. */
   get pending(): number {
-    return this.conn.handle.pending;
+    return this.conn.pending;
   }
 
   /** Whether close() was called. */

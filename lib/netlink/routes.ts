@@ -3,7 +3,7 @@ import { invalid } from '../errors';
 import type { NativeMessage } from '../native';
 import * as v from '../validate';
 import { AF, NLM_F, RTM, RTNH_F_ONLINK, RTN_TYPES, RTPROT, RT_SCOPE, RT_TABLE } from './constants';
-import type { Conn } from './conn';
+import type { Conn, NetlinkOp } from './conn';
 import type { Links } from './links';
 
 export type RouteScope = 'universe' | 'site' | 'link' | 'host' | 'nowhere';
@@ -112,12 +112,25 @@ export class Routes {
     await this.conn.request({ type: RTM.DELROUTE, header, attrs }, `remove route ${route.dst}`, { route });
   }
 
+  /**
+   * add() of a route whose device, if any, is given by index, built for {@link Netlink.batch}.
+   * @internal
+   */
+  addOp(route: RouteSpec & { dev?: number }): NetlinkOp {
+    const { header, attrs } = this.encodeWith(route, false, route.dev === undefined ? undefined : v.int(route.dev, 1, 2 ** 31 - 1, 'link index'));
+    return { request: { type: RTM.NEWROUTE, flags: NLM_F.CREATE | NLM_F.EXCL, header, attrs }, what: `add route ${route.dst}`, details: { route } };
+  }
+
   private async send(route: RouteSpec, flags: number, verb: string): Promise<void> {
     const { header, attrs } = await this.encode(route, false);
     await this.conn.request({ type: RTM.NEWROUTE, flags, header, attrs }, `${verb} route ${route.dst}`, { route });
   }
 
   private async encode(route: RouteSpec, forDelete: boolean): Promise<{ header: Record<string, number>; attrs: Record<string, unknown> }> {
+    return this.encodeWith(route, forDelete, route.dev === undefined ? undefined : await this.links.index(route.dev));
+  }
+
+  private encodeWith(route: RouteSpec, forDelete: boolean, oif: number | undefined): { header: Record<string, number>; attrs: Record<string, unknown> } {
     v.knownKeys(route, ['dst', 'gateway', 'dev', 'metric', 'table', 'scope', 'onlink', 'src', 'protocol', 'type'], 'route');
     let family: 4 | 6 | undefined;
     let dst: { address: string; prefix: number } | undefined;
@@ -147,7 +160,7 @@ export class Routes {
     }
     family ??= 4;
     if (dst) attrs.dst = dst.address;
-    if (route.dev !== undefined) attrs.oif = await this.links.index(route.dev);
+    if (oif !== undefined) attrs.oif = oif;
     if (route.metric !== undefined) attrs.priority = v.int(route.metric, 0, 2 ** 32 - 1, 'metric');
     const table = tableId(route.table ?? 'main');
     attrs.table = table;

@@ -35,9 +35,13 @@ function address(family: number, w: number[]): string {
 export class Sockets {
   private constructor(private readonly conn: Conn) {}
 
+  /**
+   * Binds to a namespace (default: the caller's). No socket or thread is kept: each listing is
+   * a one-shot exchange run by a pooled thread of the addon (Conn.transient), so a host that
+   * publishes ports pays no handle, and its first connect no handle opening.
+   */
   static async open(netns?: NetnsSpec): Promise<Sockets> {
-    const conn = await Conn.open(NETLINK_SOCK_DIAG, netns, 'sock_diag', (c) => dump(c, 'tcp', 2));
-    return new Sockets(conn);
+    return new Sockets(Conn.transient(NETLINK_SOCK_DIAG, netns, 'sock_diag'));
   }
 
   /** Listening TCP and bound UDP sockets (of the given protocols), IPv4 and IPv6. */

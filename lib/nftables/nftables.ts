@@ -27,8 +27,19 @@ export interface TransactionResult {
 /** How often a set's element dump that repeated keys is taken again (see dumpElements). */
 const ELEMENT_DUMP_ATTEMPTS = 8;
 
+/** Kernel refusals that may come from encoding with a set layout that is out of date. */
+const STALE_LAYOUT = new Set(['EINVAL', 'ENOENT', 'ERANGE', 'EOVERFLOW']);
+
 /** An nf_tables connection bound to a network namespace. */
 export class NfTables {
+  /**
+   * Set layouts (key and value types) by set, as this handle last saw them: asked once per set
+   * (NFT_MSG_GETSET), not before every lookup and transaction. Refreshed by listings and by this
+   * handle's transactions that define or delete sets; a transaction the kernel refuses while a
+   * cached layout was used is built again from fresh layouts, once.
+   */
+  private readonly layouts = new Map<string, SetLayout>();
+
   private constructor(private readonly conn: Conn) {}
 
   /**
@@ -57,28 +68,59 @@ export class NfTables {
     const tx = new Transaction();
     await fn(tx);
     if (tx.ops.length === 0) return { messages: 0 };
-    const layouts = tx.definedSets();
-    for (const s of tx.referencedSets()) {
-      const k = setKey(s.family, s.table, s.name);
-      if (!layouts.has(k)) {
+    for (let attempt = 0; ; attempt++) {
+      const layouts = tx.definedSets();
+      let cached = false;
+      for (const s of tx.referencedSets()) {
+        const k = setKey(s.family, s.table, s.name);
+        if (layouts.has(k)) continue;
+        cached ||= this.layouts.has(k);
         const found = await this.setLayout(s.family, s.table, s.name);
         if (found) layouts.set(k, found);
       }
-    }
-    const { requests, opOf } = tx.build(layouts);
-    const results = await this.conn.exec(requests, true);
-    const failed = results.findIndex((r) => r.errno);
-    if (failed >= 0) {
+      const { requests, opOf } = tx.build(layouts);
+      const results = await this.conn.exec(requests, true);
+      const failed = results.findIndex((r) => r.errno);
+      if (failed < 0) {
+        this.learn(tx);
+        return { messages: requests.length - 2 };
+      }
+      const r = results[failed]!;
+      if (cached && attempt === 0 && STALE_LAYOUT.has(r.code ?? '')) {
+        this.layouts.clear(); // nothing was applied: built again from what the kernel says now
+        continue;
+      }
       const opIndex = opOf[failed] ?? -1;
       const op = tx.ops[opIndex];
-      const r = results[failed]!;
       throw toError(r, `transaction operation #${opIndex} (${op?.kind ?? '?'}${describeOp(op)})`, opIndex, { op: op?.kind });
     }
-    return { messages: requests.length - 2 };
+  }
+
+  /** What a committed transaction changed of the sets' layouts. */
+  private learn(tx: Transaction): void {
+    for (const op of tx.ops) {
+      if (op.kind === 'deleteTable') {
+        const prefix = setKey(op.spec.family, op.spec.name, '');
+        for (const k of [...this.layouts.keys()]) if (k.startsWith(prefix)) this.layouts.delete(k);
+      } else if (op.kind === 'deleteSet') {
+        this.layouts.delete(setKey(op.spec.family, op.spec.table, op.spec.name));
+      }
+    }
+    for (const [k, l] of tx.definedSets()) this.layouts.set(k, l);
+  }
+
+  /** The set's key / value layout: cached, or from the kernel. */
+  private async setLayout(fam: Family, table: string, name: string): Promise<SetLayout | undefined> {
+    const k = setKey(fam, table, name);
+    const known = this.layouts.get(k);
+    if (known) return known;
+    const found = await this.fetchLayout(fam, table, name);
+    if (found) this.layouts.set(k, found);
+    return found;
   }
 
   /** The set's key / value layout, from the kernel. */
-  private async setLayout(fam: Family, table: string, name: string): Promise<SetLayout | undefined> {
+  private async fetchLayout(fam: Family, table: string, name: string): Promise<SetLayout | undefined> {
     let replies: NativeMessage[];
     try {
       replies = await this.conn.request({ type: NFT_MSG.GETSET, header: { family: family(fam) }, attrs: { table, name } }, `get set ${name}`);
@@ -175,9 +217,18 @@ export class NfTables {
   /**
    * Looks one key up in a set or map (NFT_MSG_GETSETELEM); undefined when absent.
    */
-  async getElement(spec: { family: Family; table: string; set: string; key: Key }): Promise<Element | undefined> {
-    const layout = await this.setLayout(spec.family, spec.table, spec.set);
-    if (!layout) throw new NsnetError('ERR_SET_NOT_FOUND', `set ${spec.set} does not exist in ${spec.family} ${spec.table}`, { set: spec.set });
+  getElement(spec: { family: Family; table: string; set: string; key: Key }): Promise<Element | undefined> {
+    // With the layout known, the query is sent in the caller's burst (see Conn): lookups made
+    // together travel together.
+    const known = this.layouts.get(setKey(spec.family, spec.table, spec.set));
+    if (known) return this.lookup(spec, known);
+    return this.setLayout(spec.family, spec.table, spec.set).then((layout) => {
+      if (!layout) throw new NsnetError('ERR_SET_NOT_FOUND', `set ${spec.set} does not exist in ${spec.family} ${spec.table}`, { set: spec.set });
+      return this.lookup(spec, layout);
+    });
+  }
+
+  private async lookup(spec: { family: Family; table: string; set: string; key: Key }, layout: SetLayout): Promise<Element | undefined> {
     const tx = new Transaction().deleteElements({ family: spec.family, table: spec.table, set: spec.set, elements: [{ key: spec.key }] });
     const { requests } = tx.build(new Map([[setKey(spec.family, spec.table, spec.set), layout]]));
     const probe = requests[1]!;
@@ -185,8 +236,16 @@ export class NfTables {
     try {
       replies = await this.conn.request({ type: NFT_MSG.GETSETELEM, header: probe.header ?? {}, attrs: { ...(probe.attrs ?? {}), elements: ((probe.attrs?.elements as unknown[]) ?? []).slice(0, 1) } }, `get element of ${spec.set}`);
     } catch (e) {
-      if (e instanceof NetlinkError && e.code === 'ENOENT') return undefined;
-      throw e;
+      if (!(e instanceof NetlinkError && e.code === 'ENOENT')) throw e;
+      // ENOENT is an absent element — or, when the kernel's extended ACK points at the table or
+      // set attribute (before the element list), a set that is gone (the layout was cached).
+      const at = e.details?.extackOffset;
+      const elements = 20 + align4(4 + Buffer.byteLength(spec.table) + 1) + align4(4 + Buffer.byteLength(spec.set) + 1);
+      if (typeof at === 'number' && at < elements) {
+        this.layouts.delete(setKey(spec.family, spec.table, spec.set));
+        throw new NsnetError('ERR_SET_NOT_FOUND', `set ${spec.set} does not exist in ${spec.family} ${spec.table}`, { set: spec.set });
+      }
+      return undefined;
     }
     const raw = replies.filter((m) => m.type === NFT_MSG.NEWSETELEM).flatMap((m) => (m.attrs.elements as Record<string, unknown>[] | undefined) ?? []);
     if (layout.interval && !layout.key.concat) {
@@ -211,6 +270,8 @@ export class NfTables {
     this.conn.close();
   }
 }
+
+const align4 = (n: number): number => (n + 3) & ~3;
 
 async function generation(conn: Conn): Promise<number> {
   const replies = await conn.request({ type: NFT_MSG.GETGEN, header: { family: 0 } }, 'get nftables generation');

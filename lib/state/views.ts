@@ -4,12 +4,12 @@
  * recorded attachments of an id, and the check that a shared namespace keeps its owner.
  */
 import { dnsConfig } from '../dns/config';
-import { readResolvConf, type ResolvConf } from '../dns/resolvconf';
+import { currentResolvConf, type ResolvConf } from '../dns/resolvconf';
 import type { Recorded } from '../drivers/driver';
 import { driverOf, drivers } from '../drivers/registry';
 import { NsnetError } from '../errors';
 import type { Endpoint, EndpointRecord, NetworkRecord } from '../host-types';
-import type { StoreView } from '../store/types';
+import type { StoreTx, StoreView } from '../store/types';
 import { ENDPOINTS, NETWORKS, epKey, splitEpKey } from './collections';
 import { concerning, readEndpoints, readNetworks, type WarningHandler } from './damage';
 
@@ -17,7 +17,7 @@ import { concerning, readEndpoints, readNetworks, type WarningHandler } from './
  * The public view of an endpoint: its addresses with their prefix. `shared`: in container mode,
  * the target's endpoint whose interface and addresses this one sees.
  */
-export function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep: EndpointRecord; net: NetworkRecord }, resolv: ResolvConf = readResolvConf()): Endpoint {
+export function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep: EndpointRecord; net: NetworkRecord }, resolv: ResolvConf = currentResolvConf()): Endpoint {
   const out: Endpoint = { id: r.id, network: r.network, driver: net.driver, ports: r.ports };
   if (r.netns !== undefined) out.netns = r.netns;
   if (r.target !== undefined) out.target = r.target;
@@ -45,9 +45,9 @@ export function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep:
 export function endpointsOf(view: StoreView, network?: string, warn: WarningHandler = () => undefined): Endpoint[] {
   const nets = new Map(readNetworks(view, network === undefined ? warn : concerning(network, warn)).map((n) => [n.name, n]));
   const all = readEndpoints(view, warn, network);
-  const resolv = readResolvConf(); // once per listing: each endpoint's dns shows the host's search domains
+  const resolv = currentResolvConf(); // once per listing: each endpoint's dns shows the host's search domains
   return all
-    .filter((e) => network === undefined || e.network === network)
+    .filter((e) => (network === undefined || e.network === network) && !e.slot) // (warm-pool slots are no endpoints yet)
     .flatMap((e) => {
       const net = nets.get(e.network);
       if (!net) return [];
@@ -91,16 +91,45 @@ export function recorded(view: StoreView): Recorded {
 }
 
 /**
+ * Set (once, for good) when an endpoint joins another's namespace (container mode): until then
+ * no disconnect needs to look for sharers, and looking costs a listing of every endpoint.
+ */
+const SHARING = { collection: 'flags', key: 'shared-namespaces' } as const;
+
+/** Whether some endpoint may share another's namespace (a damaged flag: assume so). */
+function mayShare(view: StoreView): boolean {
+  try {
+    return view.get(SHARING.collection, SHARING.key) !== undefined;
+  } catch {
+    return true;
+  }
+}
+
+/** Records that endpoints may share namespaces (a container-mode connect). */
+export function markSharing(tx: StoreTx): void {
+  if (!mayShare(tx)) tx.put(SHARING.collection, SHARING.key, true);
+}
+
+/** Whether the store has container-mode endpoints but no flag (written by an earlier version). */
+export function sharingUnmarked(view: StoreView): boolean {
+  return !mayShare(view) && view.keys(ENDPOINTS).some((k) => joining().some((p) => k.startsWith(p)));
+}
+
+/** Key prefixes of the endpoints of networks that join others' namespaces (predefined networks are named after their driver). */
+const joining = (): string[] => drivers.filter((d) => d.predefined && d.resolve).map((d) => `${d.name}/`);
+
+/**
  * Refuses to disconnect the last attachment of a namespace that container-mode endpoints
- * share. Keys only (no document is read) unless some endpoint is on a network that joins
- * others' namespaces (predefined networks are named after their driver): a disconnect must not
- * cost more with every endpoint on the host.
+ * share. Nothing is read unless endpoints have ever shared namespaces in this store; then keys
+ * only (no document) unless some endpoint is on a network that joins others' namespaces: a
+ * disconnect must not cost more with every endpoint on the host.
  * @throws ERR_ENDPOINT_IN_USE
  */
 export function assertNotShared(view: StoreView, network: string, id: string): void {
+  if (!mayShare(view)) return;
   const keys = view.keys(ENDPOINTS);
-  const joining = drivers.filter((d) => d.predefined && d.resolve).map((d) => `${d.name}/`);
-  if (!keys.some((k) => joining.some((p) => k.startsWith(p)))) return;
+  const prefixes = joining();
+  if (!keys.some((k) => prefixes.some((p) => k.startsWith(p)))) return;
   const sharers = keys.flatMap((k) => {
     const e = view.get<EndpointRecord>(ENDPOINTS, k);
     return e?.target === id ? [e] : [];

@@ -2,11 +2,13 @@
  * How a reader in another process follows a {@link FileStore}: a cheap synchronous stamp of its
  * committed state, and a watch that fires after commits.
  *
- * Every commit renames `journal.json` into the state directory (its commit point, before
- * `update()` resolves) and unlinks it once applied, so the directory's own inode times change
- * with every commit: a stamp is its mtime and ctime (nanoseconds) and inode. A reader that took a
- * stamp, then read the store, knows its copy is current as long as a fresh stamp equals the one
- * it took — with one caveat: file system timestamps come from a coarse clock (one tick, 1 to
+ * Every commit writes its record to `journal.log` and then its position (generation, end) to
+ * the store's lock file `.lock` (lib/store/wal.ts), before `update()` resolves: a stamp is the
+ * lock file's content, size, mtime and ctime, with the state directory's own inode times
+ * (stores written by earlier versions renamed a journal into the directory at every commit).
+ * A reader that took a stamp, then read the store, knows its copy is current as long as a
+ * fresh stamp equals the one it took. The position tells every commit of this version apart;
+ * for the times (a store an earlier version writes too) there is a caveat: file system timestamps come from a coarse clock (one tick, 1 to
  * 10 ms, unless the kernel has multigrain timestamps), so a commit in the same tick as an
  * earlier change can leave the times as they were. A stamp therefore says whether it is
  * `stable`: taken at least {@link COARSE_MS} after the last change, so that any later commit
@@ -14,6 +16,10 @@
  * @internal
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** The state store's write-ahead log (lib/store/wal.ts), in the state directory. */
+export const LOG = 'journal.log';
 
 /** More than the coarsest file system clock tick (HZ=100: 10 ms), with margin. */
 export const COARSE_MS = 25;
@@ -36,9 +42,23 @@ export function stampOf(dir: string): StoreStamp {
   } catch {
     return { id: 'absent', stable: false, changedAt: Date.now() };
   }
-  const changed = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  let changed = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  let id = `${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
+  const lock = path.join(dir, '.lock');
+  const lst = fs.statSync(lock, { bigint: true, throwIfNoEntry: false });
+  if (lst) {
+    if (lst.mtimeNs > changed) changed = lst.mtimeNs;
+    if (lst.ctimeNs > changed) changed = lst.ctimeNs;
+    let position = '';
+    try {
+      position = fs.readFileSync(lock, 'utf8').trim();
+    } catch {
+      /* unreadable: the times still tell */
+    }
+    id += `/${lst.size}:${lst.mtimeNs}:${lst.ctimeNs}:${position}`;
+  }
   const changedAt = Number(changed / 1000000n);
-  return { id: `${st.ino}:${st.mtimeNs}:${st.ctimeNs}`, stable: Date.now() - changedAt >= COARSE_MS, changedAt };
+  return { id, stable: Date.now() - changedAt >= COARSE_MS, changedAt };
 }
 
 /**

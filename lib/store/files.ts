@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import { NsnetError } from '../errors';
+import { count } from '../phases';
 
 const fdatasync = promisify(fs.fdatasync);
 const fsync = promisify(fs.fsync);
@@ -41,11 +42,23 @@ export async function writeFile(file: string, text: string, sync: boolean): Prom
   try {
     fd = fs.openSync(file, 'w', 0o600);
     fs.writeFileSync(fd, text);
-    if (sync) await fdatasync(fd);
+    if (sync) {
+      count('fdatasync');
+      await fdatasync(fd);
+    }
   } catch (e) {
     throw ioError(e, 'write', file);
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** Writes `text` to `file` (created or truncated, mode 0600), not synced. */
+export function writeFileSync(file: string, text: string): void {
+  try {
+    fs.writeFileSync(file, text, { mode: 0o600 });
+  } catch (e) {
+    throw ioError(e, 'write', file);
   }
 }
 
@@ -54,6 +67,7 @@ export async function syncFile(dir: string): Promise<void> {
   let fd: number | undefined;
   try {
     fd = fs.openSync(dir, 'r');
+    count('fsync');
     await fsync(fd);
   } catch (e) {
     throw ioError(e, 'sync', dir);

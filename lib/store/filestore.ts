@@ -1,36 +1,45 @@
 /**
  * FileStore: JSON documents in a state directory, shared safely by several processes.
  *
- * Layout: `dir/meta.json` (`{"format":1}`), `dir/.lock` (the flock), `dir/<collection>/<key>.json`
- * holding `{"key":…,"value":…}`, and `dir/journal.json` while a commit is being applied.
+ * Layout: `dir/meta.json` (`{"format":1}`), `dir/.lock` (the flock; it also holds the log's
+ * position), `dir/<collection>/<key>.json` holding `{"key":…,"value":…}`, and `dir/journal.log`,
+ * the write-ahead log (lib/store/wal.ts).
  *
- * Commit protocol (crash-safe across documents), all under the exclusive flock:
- * 1. each new document is written to a temp file beside its place (a full disk fails here);
- * 2. the journal — every put with its full document, every delete — is written to a temp file,
- *    fdatasync'ed, renamed to `journal.json` and the directory fsync'ed: the commit point,
- *    where `update()` resolves;
- * 3. the documents are renamed into place (or unlinked), they and their directories are
- *    fsync'ed, and the journal is removed; then the lock is released.
- * A leftover journal is replayed (idempotently) before any read or update, so a process killed
- * at any moment leaves the store before or after a transaction, never between.
+ * Commit protocol (crash-safe across documents, one fdatasync per commit), all under the
+ * exclusive flock:
+ * 1. new documents (and any that would need more room than its file has) are written to temp
+ *    files beside their place (a full disk fails here);
+ * 2. one record — every put with its full document, every delete — is written to the log and
+ *    fdatasync'ed: the commit point;
+ * 3. the documents are put in place — overwritten where they are, or renamed from their temp
+ *    file — or unlinked, none of them synced: the log keeps them until its next checkpoint (a
+ *    syncfs about every megabyte of log); the log's position says "applied", the lock is
+ *    released, and `update()` resolves.
+ * A log whose position is not "applied" (a writer killed after its commit point, or a machine
+ * restarted since) is replayed, idempotently, before any read or update, so a process killed at
+ * any moment leaves the store before or after a transaction, never between. Readers hold the
+ * shared lock, so they never see a document being overwritten.
+ * (`dir/journal.json` is the journal of earlier nsnet versions, which synced every document:
+ * one that a crashed older version left is still replayed.)
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NsnetError, invalid } from '../errors';
 import { FileLock } from './flock';
+import { phase } from '../phases';
 import { dropAsides, linkAsides, type Aside } from './aside';
-import { COLLECTION, Snapshot, checkCollection, checkKey, corrupt, encodeKey, type Op } from './documents';
-import { ioError, readText, syncFile, unlinkQuiet, writeFile } from './files';
+import { Snapshot, corrupt, type Op } from './documents';
+import { ioError, readText, syncFile, unlinkQuiet, writeFile, writeFileSync } from './files';
+import { JOURNAL, legacyJournal } from './legacy';
+import { Placement, TMP, crashPoint } from './placement';
 import { stampOf, watchDir, type StoreStamp } from './changes';
+import { WriteAheadLog, parsePosition, type Appended } from './wal';
 import type { Store, StoreChanges, StoreTx, StoreView } from './types';
 
 const FORMAT = 1;
 const META = 'meta.json';
-const JOURNAL = 'journal.json';
 const LOCK = '.lock';
-/** Temp files start with it; encoded keys never start with '.', so it cannot clash with one. */
-const TMP = '.tmp.';
 
 /** Options of {@link FileStore.open}. */
 export interface FileStoreOptions {
@@ -41,21 +50,21 @@ export interface FileStoreOptions {
 /** Marks the callbacks of running operations, to refuse a nested call (it would deadlock). */
 const running = new AsyncLocalStorage<{ dir: string; active: boolean }>();
 
-/** Test hook: NSNET_STORE_CRASH_AFTER=prepare|journal|apply kills the process there. @internal */
-function crashPoint(at: 'prepare' | 'journal' | 'apply'): void {
-  if (process.env.NSNET_STORE_CRASH_AFTER === at) process.kill(process.pid, 'SIGKILL');
-}
-
 /** The file-backed {@link Store}. Create it with {@link FileStore.open}. */
 export class FileStore implements Store, StoreChanges {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
+  private readonly wal: WriteAheadLog;
+  private readonly files: Placement;
 
   private constructor(
     /** The absolute state directory. */
     readonly dir: string,
-  ) {}
+  ) {
+    this.wal = new WriteAheadLog(dir);
+    this.files = new Placement(dir);
+  }
 
   /**
    * Opens (creating if needed) the store in `opts.dir`: checks its format (ERR_STORE_FORMAT for
@@ -89,7 +98,7 @@ export class FileStore implements Store, StoreChanges {
       const text = readText(metaFile);
       if (text === null) {
         await writeFile(path.join(store.dir, TMP + META), `${JSON.stringify({ format: FORMAT })}\n`, true);
-        store.rename(path.join(store.dir, TMP + META), metaFile);
+        store.files.rename(path.join(store.dir, TMP + META), metaFile);
         await syncFile(store.dir);
       } else {
         let meta: { format?: unknown };
@@ -102,9 +111,11 @@ export class FileStore implements Store, StoreChanges {
           throw new NsnetError('ERR_STORE_FORMAT', `state store ${store.dir} has format ${JSON.stringify(meta?.format)}; this nsnet reads format ${FORMAT}`, { format: meta?.format, dir: store.dir });
       }
       if (lock) {
-        await store.replay();
-        store.sweep();
-      } else store.journalOps(); // a corrupt journal is reported now, as on a writable store
+        await store.replay(lock);
+        store.files.sweep();
+      } else {
+        legacyJournal(store.dir); // a corrupt journal is reported now, as on a writable store
+      }
     } finally {
       lock?.release();
     }
@@ -123,7 +134,7 @@ export class FileStore implements Store, StoreChanges {
       }
       try {
         const view = new Snapshot(this.dir, false);
-        if (fs.existsSync(path.join(this.dir, JOURNAL))) {
+        if (this.pending(lock)) {
           // A crashed writer's journal: replay it under the exclusive lock, or read through it.
           if (lock) {
             lock.release();
@@ -131,24 +142,29 @@ export class FileStore implements Store, StoreChanges {
             lock = await this.lock(true);
           }
           try {
-            if (lock) await this.replay();
+            if (lock) await this.replay(lock);
           } catch (e) {
             if ((e as NsnetError).code !== 'ERR_STORE_IO') throw e;
           }
           // Still there (read-only, or the replay failed): read through it.
-          view.overlay(this.journalOps() ?? []);
+          if (this.pending(lock)) {
+            view.overlay(legacyJournal(this.dir) ?? []);
+            for (const ops of this.wal.read()?.records ?? []) view.overlay(ops);
+          }
         }
         return await this.call(fn, view);
       } finally {
         lock?.release();
+        phase('store: read');
       }
     });
   }
 
   /**
    * Runs `fn` in an exclusive all-or-nothing transaction. See {@link Store.update}. It resolves
-   * at the commit point (the journal is on disk); moving the documents into place finishes in
-   * the background while the lock is still held, so every later read or update sees it.
+   * once its record is on disk (the commit point) and its documents are in place; the rare
+   * slow rest (a checkpoint, removing the first name of documents set aside) finishes in the
+   * background while the lock is still held, so every later read or update sees it.
    */
   update<T>(fn: (tx: StoreTx) => T | Promise<T>): Promise<T> {
     return this.track(() => {
@@ -159,8 +175,8 @@ export class FileStore implements Store, StoreChanges {
   }
 
   /**
-   * Resolves when every update started so far is fully applied: documents in place and synced,
-   * journal removed, lock released. (Readers never need this: they take the lock.)
+   * Resolves when every update started so far is fully applied: documents in place, the log
+   * marked applied (or checkpointed), lock released. (Readers never need this: they take the lock.)
    */
   async settled(): Promise<void> {
     await this.queue;
@@ -190,11 +206,13 @@ export class FileStore implements Store, StoreChanges {
     const lock = await this.lock(true);
     let applied: Promise<void> | undefined;
     try {
-      await this.replay();
+      await this.replay(lock);
+      phase('store: lock');
       const tx = new Snapshot(this.dir, true);
       const result = await this.call(fn, tx);
-      applied = (await this.commit(tx.ops(), tx.asideList())).applied;
-      return { result, applied: applied.then(() => lock.release()).catch(() => undefined) };
+      applied = (await this.commit(lock, tx.ops(), tx.asideList())).applied;
+      phase('store: commit');
+      return { result, applied: applied?.then(() => lock.release()).catch(() => undefined) ?? Promise.resolve() };
     } finally {
       if (!applied) lock.release();
     }
@@ -230,21 +248,15 @@ export class FileStore implements Store, StoreChanges {
     }
   }
 
-  private rename(from: string, to: string): void {
-    try {
-      fs.renameSync(from, to);
-    } catch (e) {
-      throw ioError(e, 'rename', to);
-    }
-  }
-
   /**
-   * Commits `ops`: the documents go to temp files (a full disk fails here, changing nothing),
-   * the journal is written, synced, renamed into place and its directory synced — the commit
-   * point, where this resolves. The apply runs on with the lock held; its promise never rejects.
+   * Commits `ops`: new documents, and those that outgrow their file or have a second name,
+   * go to temp files (a full disk fails here, changing nothing); the record is written to the
+   * log and synced — the commit point — and the documents are put in place (the others
+   * overwritten where they are: see lib/store/wal.ts). The rare slow rest (a checkpoint,
+   * dropping the first names of documents set aside) is `applied`, which never rejects.
    */
-  private async commit(ops: Op[], asides: Aside[] = []): Promise<{ applied: Promise<void> }> {
-    if (ops.length === 0 && asides.length === 0) return { applied: Promise.resolve() };
+  private async commit(lock: FileLock, ops: Op[], asides: Aside[] = []): Promise<{ applied?: Promise<void> }> {
+    if (ops.length === 0 && asides.length === 0) return {};
     // Damaged documents set aside get their second name first (synced): neither the put or
     // delete that replaces them nor a crash anywhere after can lose their bytes.
     const linked = await linkAsides(asides);
@@ -252,29 +264,22 @@ export class FileStore implements Store, StoreChanges {
       // Only documents without a key to journal (digest or foreign names): unlinked now; a
       // crash in between leaves both names, and the next repair finds the same file again.
       await dropAsides(asides);
-      return { applied: Promise.resolve() };
+      return {};
     }
-    const journal = path.join(this.dir, JOURNAL);
-    const journalTmp = path.join(this.dir, TMP + JOURNAL);
-    const temps: string[] = [journalTmp, ...linked];
+    const temps: string[] = [...linked];
+    const staged = new Set<Op>();
     const made: string[] = [];
+    let appended: Appended;
     try {
-      made.push(...this.makeCollections(ops));
-      const body = ops.map((o) => `{"collection":${JSON.stringify(o.collection)},"key":${JSON.stringify(o.key)},"doc":${o.doc ?? 'null'}}`);
-      // The documents are written while the journal's fdatasync runs on the thread pool.
-      const journalSynced = writeFile(journalTmp, `{"format":${FORMAT},"ops":[\n${body.join(',\n')}\n]}\n`, true);
-      let failed: unknown;
+      made.push(...this.files.makeCollections(ops));
       for (const o of ops) {
-        if (o.doc === null || failed) continue;
-        temps.push(this.tmpOf(o));
-        await writeFile(this.tmpOf(o), `${o.doc}\n`, false).catch((e: unknown) => (failed = e));
+        if (o.doc === null || this.files.fitsInPlace(o)) continue;
+        temps.push(this.files.tmpOf(o));
+        writeFileSync(this.files.tmpOf(o), `${o.doc}\n`);
+        staged.add(o);
       }
-      await journalSynced.catch((e: unknown) => (failed ??= e));
-      if (failed) throw failed;
       crashPoint('prepare');
-      this.rename(journalTmp, journal);
-      temps[0] = journal;
-      await syncFile(this.dir);
+      appended = await this.wal.append(lock, this.wal.position(lock) ?? { gen: 1, end: 0, applied: true }, ops);
     } catch (e) {
       for (const t of temps) unlinkQuiet(t);
       for (const d of made) {
@@ -286,119 +291,59 @@ export class FileStore implements Store, StoreChanges {
       }
       throw e;
     }
-    // Decided: every later reader replays the journal before reading.
+    // Decided: every later reader replays the log before reading, until it says applied.
     crashPoint('journal');
-    const applied = this.apply(ops, true).then(() => dropAsides(asides)).catch((e: Error) => {
-      // Not applied: the next read or update replays the journal (a read can also read
-      // through it), so the outcome stands.
-      process.emitWarning(`nsnet state store ${this.dir}: committed; applying it is left to the next operation: ${e.message}`, { code: 'NSNET_STORE_DEFERRED' });
-    });
-    return { applied };
-  }
-
-  /** Creates the collection directories `ops` write to; returns those it made. */
-  private makeCollections(ops: Op[]): string[] {
-    const made: string[] = [];
-    for (const dir of new Set(ops.filter((o) => o.doc !== null).map((o) => path.join(this.dir, o.collection)))) {
-      try {
-        fs.mkdirSync(dir, { mode: 0o700 });
-        made.push(dir);
-      } catch (e) {
-        if ((e as { code?: string }).code !== 'EEXIST') throw ioError(e, 'create', dir);
-      }
+    let placed = false;
+    try {
+      this.files.place(ops, staged);
+      placed = true;
+    } catch (e) {
+      // Not applied: the next read or update replays the log (a read can also read through
+      // it), so the outcome stands.
+      process.emitWarning(`nsnet state store ${this.dir}: committed; applying it is left to the next operation: ${(e as Error).message}`, { code: 'NSNET_STORE_DEFERRED' });
     }
-    return made;
+    if (!placed) {
+      fs.closeSync(appended.fd);
+      return {};
+    }
+    // The common case is done here, so the lock is free when update() resolves.
+    if (asides.length === 0 && !this.wal.due(appended)) {
+      this.wal.markApplied(lock, appended);
+      return {};
+    }
+    return { applied: dropAsides(asides).catch(() => undefined).then(() => this.wal.applied(lock, appended)) };
   }
 
   /**
-   * Moves the documents into place (or unlinks them), waits until they and their directories
-   * are on disk, then drops the journal. `prepared`: the temp files are already written.
+   * Whether a crashed writer left something to replay (a legacy journal, or a log not applied).
+   * Without the lock (a read-only file system), the log's position is read from the lock file.
    */
-  private async apply(ops: Op[], prepared: boolean): Promise<void> {
-    if (!prepared) for (const o of ops) if (o.doc !== null) await writeFile(this.tmpOf(o), `${o.doc}\n`, false);
-    const synced = new Set<string>();
-    for (const o of ops) {
-      const dir = path.join(this.dir, o.collection);
-      const file = path.join(dir, `${encodeKey(o.key)}.json`);
-      if (o.doc !== null) {
-        this.rename(this.tmpOf(o), file);
-        synced.add(file);
-      } else {
-        try {
-          fs.unlinkSync(file);
-        } catch (e) {
-          if ((e as { code?: string }).code !== 'ENOENT') throw ioError(e, 'delete', file);
-        }
-      }
-      if (!synced.has(dir) && fs.existsSync(dir)) synced.add(dir);
-      crashPoint('apply');
-    }
-    await Promise.all([...synced].map(syncFile));
-    try {
-      fs.unlinkSync(path.join(this.dir, JOURNAL));
-    } catch (e) {
-      throw ioError(e, 'delete', path.join(this.dir, JOURNAL));
-    }
+  private pending(lock: FileLock | undefined): boolean {
+    if (fs.existsSync(path.join(this.dir, JOURNAL))) return true;
+    if (lock) return this.wal.position(lock) === undefined;
+    return fs.existsSync(this.wal.file) && !parsePosition(readText(path.join(this.dir, LOCK)) ?? '')?.applied;
   }
 
-  /** Replays a leftover journal (idempotent). Caller holds the exclusive lock. */
-  private async replay(): Promise<void> {
-    const ops = this.journalOps();
-    if (!ops) return;
-    if (this.makeCollections(ops).length > 0) await syncFile(this.dir);
-    await this.apply(ops, false);
-  }
-
-  /** The leftover journal's operations, or undefined when there is none. */
-  private journalOps(): Op[] | undefined {
-    const file = path.join(this.dir, JOURNAL);
-    const text = readText(file);
-    if (text === null) return undefined;
-    let j: { format?: unknown; ops?: unknown };
-    try {
-      j = JSON.parse(text);
-    } catch {
-      throw corrupt(file, 'not valid JSON (truncated?)');
-    }
-    if (j?.format !== FORMAT || !Array.isArray(j.ops)) throw corrupt(file, 'not an nsnet journal');
-    return j.ops.map((o: { collection?: unknown; key?: unknown; doc?: { key?: unknown; value?: unknown } | null }) => {
-      let ok: boolean;
+  /**
+   * Replays what a crashed writer left (idempotent): a legacy journal (its documents synced
+   * and the journal removed, as the version that wrote it did), then the log. Caller holds the
+   * exclusive lock.
+   */
+  private async replay(lock: FileLock): Promise<void> {
+    const ops = legacyJournal(this.dir);
+    if (ops) {
+      if (this.files.makeCollections(ops).length > 0) await syncFile(this.dir);
+      await Promise.all([...this.files.place(ops, new Set())].map(syncFile));
       try {
-        checkCollection(o?.collection);
-        checkKey(o?.key);
-        ok = o.doc === null || (typeof o.doc === 'object' && o.doc?.key === o.key && 'value' in o.doc);
-      } catch {
-        ok = false;
+        fs.unlinkSync(path.join(this.dir, JOURNAL));
+      } catch (e) {
+        throw ioError(e, 'delete', path.join(this.dir, JOURNAL));
       }
-      if (!ok) throw corrupt(file, 'it holds a malformed operation');
-      return { collection: o.collection as string, key: o.key as string, doc: o.doc === null ? null : JSON.stringify(o.doc) };
+    }
+    if (this.wal.position(lock) !== undefined) return;
+    await this.wal.replay(lock, (record) => {
+      this.files.makeCollections(record);
+      this.files.place(record, new Set());
     });
-  }
-
-  /** Removes temp files a crashed writer left (caller holds the exclusive lock). */
-  private sweep(): void {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.dir);
-    } catch (e) {
-      throw ioError(e, 'list', this.dir);
-    }
-    for (const name of names) {
-      const p = path.join(this.dir, name);
-      if (name.startsWith(TMP)) unlinkQuiet(p);
-      else if (COLLECTION.test(name)) {
-        let names: string[] = [];
-        try {
-          names = fs.readdirSync(p);
-        } catch {
-          /* not a directory */
-        }
-        for (const n of names) if (n.startsWith(TMP)) unlinkQuiet(path.join(p, n));
-      }
-    }
-  }
-
-  private tmpOf(o: Op): string {
-    return path.join(this.dir, o.collection, `${TMP}${encodeKey(o.key)}.json`);
   }
 }

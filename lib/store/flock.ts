@@ -30,7 +30,10 @@ export class FileLock {
    */
   static async acquire(path: string, opts: { exclusive?: boolean; wait?: boolean } = {}): Promise<FileLock> {
     try {
-      const fd = await native.lockFile(path, opts.exclusive ?? true, opts.wait ?? true);
+      // Uncontended (the common case): taken at once on this thread. Held elsewhere: the wait
+      // happens on a pooled thread of the addon (or fails at once with ERR_LOCKED).
+      const now = native.tryLockFile(path, opts.exclusive ?? true);
+      const fd = now >= 0 ? now : await native.lockFile(path, opts.exclusive ?? true, opts.wait ?? true);
       return new FileLock(path, fd);
     } catch (e) {
       throw fromNative(e, `lock ${path}`);
@@ -39,6 +42,24 @@ export class FileLock {
 
   get held(): boolean {
     return this.fd !== undefined;
+  }
+
+  /**
+   * The lock file's content (up to 4 KiB): a holder may keep a few bytes of state there (the
+   * state store keeps its log's position). Read and written through the held descriptor.
+   */
+  readContent(): string {
+    if (this.fd === undefined) throw new NsnetError('ERR_NATIVE', `lock ${this.path} is released`);
+    const buf = Buffer.allocUnsafe(4096);
+    return buf.toString('utf8', 0, fs.readSync(this.fd, buf, 0, buf.length, 0));
+  }
+
+  /** Replaces the lock file's content (one write at offset 0; not synced). */
+  writeContent(text: string): void {
+    if (this.fd === undefined) throw new NsnetError('ERR_NATIVE', `lock ${this.path} is released`);
+    const buf = Buffer.from(text);
+    fs.writeSync(this.fd, buf, 0, buf.length, 0);
+    if (fs.fstatSync(this.fd).size > buf.length) fs.ftruncateSync(this.fd, buf.length);
   }
 
   /** Releases the lock. */

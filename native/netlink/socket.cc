@@ -9,8 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <thread>
-
+#include "../worker/pool.h"
 #include "attr.h"
 #include "codec.h"
 
@@ -87,9 +86,9 @@ void Socket::Close() {
 SysError Socket::Open(int protocol, int netns_fd, const std::vector<uint32_t>& groups) {
   SysError result;
   int fd = -1;
-  // The namespace switch happens on a thread of its own, which exits right after; a socket
-  // keeps the namespace it was created in for its whole life.
-  std::thread opener([&] {
+  // The namespace switch happens on a thread of nsnet's pool, which goes back to its own
+  // namespace right after; a socket keeps the namespace it was created in for its whole life.
+  nsnet::pool::RunAndWait([&] {
     if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0) {
       result = Errno(errno, "setns");
       return;
@@ -97,8 +96,18 @@ SysError Socket::Open(int protocol, int netns_fd, const std::vector<uint32_t>& g
     fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
     if (fd < 0) result = Errno(errno, "socket");
   });
-  opener.join();
   if (!result.ok()) return result;
+  return Setup(fd, protocol, groups);
+}
+
+SysError Socket::OpenHere(int protocol, const std::vector<uint32_t>& groups) {
+  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return Errno(errno, "socket");
+  return Setup(fd, protocol, groups);
+}
+
+SysError Socket::Setup(int fd, int protocol, const std::vector<uint32_t>& groups) {
+  SysError result;
   fd_ = fd;
   protocol_ = protocol;
   int one = 1;

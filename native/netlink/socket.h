@@ -56,10 +56,13 @@ class Socket {
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
 
-  // Opens a socket of `protocol` inside the network namespace `netns_fd` on a short-lived
-  // thread that setns()es, creates the socket and exits; the calling thread's namespace is
-  // never changed. `groups`: multicast groups to join (monitors).
+  // Opens a socket of `protocol` inside the network namespace `netns_fd` on a thread of
+  // nsnet's pool that setns()es, creates the socket and goes back to its own namespace; the
+  // calling thread's namespace is never changed. `groups`: multicast groups to join (monitors).
   SysError Open(int protocol, int netns_fd, const std::vector<uint32_t>& groups);
+  // Opens a socket in the calling thread's own namespace (a pooled thread that has entered
+  // the target namespace itself: native/worker/exec_in.cc).
+  SysError OpenHere(int protocol, const std::vector<uint32_t>& groups);
 
   // Sends the request's messages and collects replies until each message is acknowledged
   // (or its dump is done). Returns early with ERR_HANDLE_CLOSED when `cancel_fd` is readable.
@@ -74,6 +77,7 @@ class Socket {
   void Close();
 
  private:
+  SysError Setup(int fd, int protocol, const std::vector<uint32_t>& groups);
   bool SendAll(const uint8_t* p, size_t len, SysError& err);
   // Receives the next datagram; 0 = ok, 1 = cancelled, -1 = error.
   int Receive(std::vector<uint8_t>& buf, size_t* n, int cancel_fd, SysError& err);

@@ -303,4 +303,30 @@ Napi::Value LockFile(const Napi::CallbackInfo& info) {
   });
 }
 
+// tryLockFile(path, exclusive) -> number: an fd holding a flock(2), or -1 when another holder
+// has it (LOCK_NB). Synchronous: open + flock, no thread; lockFile() waits on a pooled thread
+// when this says -1.
+Napi::Value TryLockFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  if (Str(env, info[0], "path", &path).IsUndefined()) return env.Undefined();
+  bool exclusive = info.Length() < 2 || info[1].ToBoolean().Value();
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    MakeError(env, Errno(errno, "open " + path)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int rc;
+  do rc = flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK) return Napi::Number::New(env, -1);
+    MakeError(env, Errno(err, "flock " + path)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
 }  // namespace nsnet

@@ -30,7 +30,6 @@ class Handle : public Napi::ObjectWrap<Handle> {
 
   static void Deliver(Napi::Env env, Napi::Function, Handle* self, nl::Request* req);
   void Complete(Napi::Env env, std::unique_ptr<nl::Request> req);
-  void ResultsToJson(nl::Request& req) const;
   void Run();
   void Shutdown();
 

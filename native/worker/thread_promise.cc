@@ -1,6 +1,7 @@
 #include "thread_promise.h"
 
 #include "errors.h"
+#include "pool.h"
 
 namespace nsnet {
 namespace {
@@ -9,12 +10,10 @@ struct Job {
   Napi::Promise::Deferred deferred;
   std::function<ThreadResult()> fn;
   ThreadResult result;
-  std::thread thread;
   explicit Job(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
 
 void Settle(Napi::Env env, Napi::Function, std::nullptr_t*, Job* job) {
-  job->thread.join();  // the thread has posted and is only releasing the TSFN
   if (env != nullptr) {
     if (job->result.error.ok())
       job->deferred.Resolve(job->result.make_value ? job->result.make_value(env) : env.Undefined());
@@ -33,13 +32,11 @@ Napi::Promise RunOnThread(Napi::Env env, const char* name, std::function<ThreadR
   job->fn = std::move(fn);
   Napi::Promise promise = job->deferred.Promise();
   Tsfn tsfn = Tsfn::New(env, name, 0, 1);
-  job->thread = std::thread([job, tsfn]() mutable {
+  pool::Run([job, tsfn]() mutable {
     job->result = job->fn();
-    if (tsfn.BlockingCall(job) != napi_ok) {
-      // The environment is shutting down: nobody will settle the promise.
-      job->thread.detach();
-      delete job;
-    }
+    job->fn = nullptr;
+    // The environment is shutting down: nobody will settle the promise.
+    if (tsfn.BlockingCall(job) != napi_ok) delete job;
     tsfn.Release();
   });
   return promise;

@@ -1,12 +1,12 @@
-// Runs a blocking job on a fresh std::thread (never the main thread, never a libuv pool thread,
-// so it may setns()) and settles a promise with its result on the main thread.
+// Runs a blocking job on a thread of nsnet's pool (pool.h: long-lived threads of its own, never
+// the main thread, never a libuv pool thread, so a job may setns(); the thread goes back to its
+// namespace afterwards) and settles a promise with its result on the main thread.
 #pragma once
 
 #include <napi.h>
 
 #include <functional>
 #include <string>
-#include <thread>
 
 #include "../netlink/socket.h"
 

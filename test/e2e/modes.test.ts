@@ -13,7 +13,7 @@ import { NetworkHost, NsnetError } from '../../lib/index';
 import { rejectsWith } from '../helpers/assert';
 import { ipJson, nftJson, sh } from '../helpers/oracle';
 import { makeNetns, useSandbox } from '../helpers/sandbox';
-import { makeWorld } from '../helpers/world';
+import { makeWorld, type World } from '../helpers/world';
 import { ask, server, tcpReach } from '../helpers/traffic';
 
 const nsName = (p: string | undefined): string => path.basename(p ?? '');
@@ -26,10 +26,12 @@ describe('modes: host, none, container, macvlan (NetworkHost, real traffic)', fu
   let ext: string;
   let stateDir: string;
   let host: NetworkHost;
+  let world: World;
 
   beforeEach(async () => {
     // The host's uplink `lan0`, its other end in the "external" namespace: one L2 segment.
-    ({ h, ext, stateDir, host } = await makeWorld({ prefix: 'm', hostIp: '192.168.77.1', extIp: '192.168.77.254', uplink: 'lan0' }));
+    world = await makeWorld({ prefix: 'm', hostIp: '192.168.77.1', extIp: '192.168.77.254', uplink: 'lan0' });
+    ({ h, ext, stateDir, host } = world);
   });
 
   it('lists host, none and container as predefined networks that cannot be removed or re-created', async () => {
@@ -147,6 +149,15 @@ describe('modes: host, none, container, macvlan (NetworkHost, real traffic)', fu
       assert.equal((await host.listEndpoints('app')).length, 1, 'c1 is still connected');
       assert.ok(ipJson(['link', 'show'], c).some((l: any) => l.ifname === 'eth0'), 'its interface is still there');
       await host.disconnect('container', 'c2');
+      await rejectsWith(() => host.disconnect('app', 'c1'), 'ERR_ENDPOINT_IN_USE', /c3/);
+      // A store an earlier version wrote has no flag saying that namespaces are shared: the
+      // next NetworkHost to open it sets it, and the disconnect is still refused.
+      const flag = path.join(stateDir, 'flags', 'shared-namespaces.json');
+      assert.ok(fs.existsSync(flag), 'a container-mode connect flags the store');
+      fs.rmSync(flag);
+      await host.close();
+      host = world.host = await NetworkHost.open({ stateDir, netns: h });
+      assert.ok(fs.existsSync(flag), 'flagged again at open');
       await rejectsWith(() => host.disconnect('app', 'c1'), 'ERR_ENDPOINT_IN_USE', /c3/);
       await host.disconnect('container', 'c3');
       await host.disconnect('app', 'c1');

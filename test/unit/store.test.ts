@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { FileStore } from '../../lib/store/index';
 import { encodeKey } from '../../lib/store/documents';
+import { setPhaseSink } from '../../lib/phases';
 
 const CHILD = process.env.NSNET_STORE_TEST_CHILD;
 
@@ -68,6 +69,19 @@ const code = (c: string) => (e: any) => {
   assert.equal(e?.code, c, `expected ${c}, got ${e?.code}: ${e?.message}`);
   return true;
 };
+
+/**
+ * The write-ahead log's state (lib/store/wal.ts), from its position in the lock file:
+ * 'pending' (a record a replay must apply) or 'applied'; `end`: where the next record goes
+ * (0 right after a checkpoint).
+ */
+function logState(dir: string): 'applied' | 'pending' {
+  const text = fs.existsSync(path.join(dir, '.lock')) ? fs.readFileSync(path.join(dir, '.lock'), 'utf8') : '';
+  return /^nsnet-wal \S+ \d+ \d+ applied/u.test(text) ? 'applied' : 'pending';
+}
+function logEnd(dir: string): number {
+  return Number(/^nsnet-wal \S+ \d+ (\d+)/u.exec(fs.readFileSync(path.join(dir, '.lock'), 'utf8'))?.[1] ?? NaN);
+}
 
 /** Every file under dir (relative path → content), to prove a failure changed nothing. */
 function snapshot(dir: string): Record<string, string> {
@@ -154,7 +168,7 @@ function tests(this: Mocha.Suite): void {
       assert.equal(v.get('endpoints', 'c2'), 42);
       assert.deepEqual(v.list('nocollection'), []);
     });
-    assert.deepEqual(fs.readdirSync(dir).sort(), ['.lock', 'endpoints', 'meta.json', 'networks']);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['.lock', 'endpoints', 'journal.log', 'meta.json', 'networks']);
   });
 
   it('any key round-trips and maps to a safe, bounded file name', async () => {
@@ -276,7 +290,7 @@ function tests(this: Mocha.Suite): void {
     };
     const after = { x: { v: 'after' }, y: { v: 'after' }, z: { v: 'after' }, gone: undefined };
     const before = { x: { v: 'before' }, y: { v: 'before' }, z: undefined, gone: { v: 'before' } };
-    const leftovers = (): string[] => Object.keys(snapshot(dir)).filter((f) => path.basename(f).startsWith('.tmp.') || f === 'journal.json');
+    const leftovers = (): string[] => [...Object.keys(snapshot(dir)).filter((f) => path.basename(f).startsWith('.tmp.')), ...(logState(dir) === 'pending' ? ['journal.log (pending)'] : [])];
 
     it('killed before the journal lands: the store is as before, temp files swept', async () => {
       await seed();
@@ -291,7 +305,7 @@ function tests(this: Mocha.Suite): void {
       await seed();
       const r = await runChild('commit', dir, { NSNET_STORE_CRASH_AFTER: 'journal' });
       assert.equal(r.signal, 'SIGKILL');
-      assert.ok(fs.existsSync(path.join(dir, 'journal.json')));
+      assert.equal(logState(dir), 'pending');
       assert.deepEqual(await state(), after);
       assert.deepEqual(leftovers(), []);
     });
@@ -308,10 +322,10 @@ function tests(this: Mocha.Suite): void {
       store = await FileStore.open({ dir });
       const r = await runChild('commit', dir, { NSNET_STORE_CRASH_AFTER: 'journal' });
       assert.equal(r.signal, 'SIGKILL');
-      const journal = fs.readFileSync(path.join(dir, 'journal.json'), 'utf8');
       assert.deepEqual(await store.read((v) => ({ x: v.get('a', 'x'), y: v.get('b', 'y'), z: v.get('new', 'z'), gone: v.get('a', 'gone') })), after);
-      assert.equal(fs.existsSync(path.join(dir, 'journal.json')), false);
-      fs.writeFileSync(path.join(dir, 'journal.json'), journal); // as if the unlink had not reached the disk
+      assert.equal(logState(dir), 'applied', 'replayed');
+      assert.equal(logEnd(dir), 0, 'and checkpointed');
+      fs.writeFileSync(path.join(dir, '.lock'), ''); // as if the machine had restarted: the log is replayed again
       await store.close();
       assert.deepEqual(await state(), after);
     });
@@ -341,6 +355,116 @@ function tests(this: Mocha.Suite): void {
       await assert.rejects(FileStore.open({ dir }), (e: any) => code('ERR_STORE_CORRUPT')(e) && e.details.file === path.join(dir, 'journal.json'));
       assert.equal(fs.readFileSync(path.join(dir, 'journal.json'), 'utf8'), text);
     }
+  });
+
+  describe('the write-ahead log (one fdatasync per commit)', () => {
+    const LOG = (): string => path.join(dir, 'journal.log');
+    const read = (s: FileStore): Promise<unknown> => s.read((v) => ({ x: v.get('a', 'x'), y: v.get('b', 'y') }));
+    /** Two commits: x and y 'one', then x 'two'; the store closed. */
+    const seed = async (): Promise<void> => {
+      const s = await FileStore.open({ dir });
+      await s.update((tx) => {
+        tx.put('a', 'x', 'one');
+        tx.put('b', 'y', 'one');
+      });
+      await s.update((tx) => tx.put('a', 'x', 'two'));
+      await s.close();
+    };
+
+    it('a commit syncs once however many documents it writes: one fdatasync of the log, no fsync', async () => {
+      store = await FileStore.open({ dir });
+      await store.update((tx) => tx.put('a', 'first', 1)); // creates the log (and syncs its directory, once)
+      const counts: Record<string, number> = {};
+      setPhaseSink({ mark: () => undefined, count: (what, n) => void (counts[what] = (counts[what] ?? 0) + n) });
+      try {
+        await store.update((tx) => {
+          for (let i = 0; i < 10; i++) tx.put(['a', 'b', 'c'][i % 3]!, `k${i}`, { i });
+          tx.delete('a', 'first');
+        });
+        await store.settled();
+      } finally {
+        setPhaseSink(undefined);
+      }
+      assert.deepEqual(counts, { fdatasync: 1 });
+      assert.equal(logState(dir), 'applied');
+      assert.equal(await store.read((v) => v.keys('a').length + v.keys('b').length + v.keys('c').length), 10);
+    });
+
+    it('a torn record at the end (a commit that never returned) counts for nothing: the store is as before', async () => {
+      for (const torn of ['R 1 0123456789abcdef {"ops":[{"collection":"a","key":"x","doc":{"key":"x","va', 'R 1 0123456789abcdef {"ops":[]}\n', '\0\0\0\0']) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        await seed();
+        // Written where the next record goes, and the position left "pending", as a writer
+        // killed in the middle of its write leaves them.
+        const fd = fs.openSync(LOG(), 'r+');
+        fs.writeSync(fd, Buffer.from(torn), 0, Buffer.byteLength(torn), logEnd(dir));
+        fs.closeSync(fd);
+        fs.writeFileSync(path.join(dir, '.lock'), fs.readFileSync(path.join(dir, '.lock'), 'utf8').replace('applied', 'pending'));
+        store = await FileStore.open({ dir });
+        assert.deepEqual(await read(store), { x: 'two', y: 'one' }, JSON.stringify(torn));
+        assert.equal(logState(dir), 'applied', 'replayed');
+        assert.equal(logEnd(dir), 0, 'and checkpointed');
+        await store.update((tx) => tx.put('b', 'y', 'three'));
+        await store.close();
+        store = await FileStore.open({ dir });
+        assert.deepEqual(await read(store), { x: 'two', y: 'three' });
+        await store.close();
+        store = undefined;
+      }
+    });
+
+    it('after a machine restart (another boot id) every record is applied again: documents that never reached the disk come back', async () => {
+      await seed();
+      // As if the page cache had been lost: x's last version and y are gone from the disk.
+      fs.writeFileSync(path.join(dir, 'a', 'x.json'), '{"key":"x","value":"one"}\n');
+      fs.rmSync(path.join(dir, 'b', 'y.json'));
+      fs.writeFileSync(path.join(dir, '.lock'), fs.readFileSync(path.join(dir, '.lock'), 'utf8').replace(/^nsnet-wal \S+/u, 'nsnet-wal 00000000-0000-0000-0000-000000000000'));
+      store = await FileStore.open({ dir });
+      assert.deepEqual(await read(store), { x: 'two', y: 'one' });
+      assert.equal(logState(dir), 'applied');
+      assert.equal(logEnd(dir), 0);
+      // Replayed once: records of the old generation are not applied again.
+      fs.writeFileSync(path.join(dir, 'a', 'x.json'), '{"key":"x","value":"by hand"}\n');
+      assert.deepEqual(await read(store), { x: 'by hand', y: 'one' });
+    });
+
+    it('the log is a ring: written over from the start after a checkpoint (one syncfs), with its size kept; documents stay', async () => {
+      store = await FileStore.open({ dir });
+      await store.update((tx) => tx.put('big', 'first', 1));
+      const size = fs.statSync(LOG()).size;
+      const big = 'z'.repeat(300 * 1024);
+      const counts: Record<string, number> = {};
+      setPhaseSink({ mark: () => undefined, count: (what, n) => void (counts[what] = (counts[what] ?? 0) + n) });
+      try {
+        for (let i = 0; i < 4; i++) {
+          await store.update((tx) => tx.put('big', `d${i}`, big));
+          await store.settled();
+        }
+      } finally {
+        setPhaseSink(undefined);
+      }
+      assert.equal(counts.syncfs, 1);
+      assert.ok(logEnd(dir) < 400 * 1024, `written from the start again (position ${logEnd(dir)})`);
+      assert.equal(fs.statSync(LOG()).size, size, 'the log kept its size');
+      await store.close();
+      fs.writeFileSync(path.join(dir, '.lock'), ''); // replayed from what the ring holds now
+      store = await FileStore.open({ dir });
+      assert.deepEqual(await store.read((v) => v.keys('big')), ['d0', 'd1', 'd2', 'd3', 'first']);
+      assert.equal((await store.read((v) => v.get<string>('big', 'd3')))?.length, big.length);
+    });
+
+    it('documents are overwritten in place when they fit, renamed into place when new or larger', async () => {
+      store = await FileStore.open({ dir });
+      await store.update((tx) => tx.put('c', 'k', { v: 'a fairly long value to begin with' }));
+      const file = path.join(dir, 'c', 'k.json');
+      const ino = fs.statSync(file).ino;
+      await store.update((tx) => tx.put('c', 'k', { v: 'short' }));
+      assert.equal(fs.statSync(file).ino, ino, 'same file');
+      assert.equal(fs.readFileSync(file, 'utf8'), '{"key":"k","value":{"v":"short"}}\n', 'cut to its new length');
+      await store.update((tx) => tx.put('c', 'k', { v: 'x'.repeat(10000) }));
+      assert.notEqual(fs.statSync(file).ino, ino, 'outgrew its file: written beside it and renamed');
+      assert.equal((await store.read((v) => v.get<{ v: string }>('c', 'k')))?.v.length, 10000);
+    });
   });
 
   it('a corrupt or truncated document is ERR_STORE_CORRUPT naming the file, which stays untouched', async () => {
@@ -487,7 +611,7 @@ function tests(this: Mocha.Suite): void {
       store = undefined;
       r = await runChild('aside', dir, { NSNET_STORE_CRASH_AFTER: 'journal' });
       assert.equal(r.signal, 'SIGKILL');
-      assert.ok(fs.existsSync(path.join(dir, 'journal.json')));
+      assert.equal(logState(dir), 'pending');
       store = await FileStore.open({ dir });
       assert.deepEqual(await store.read((v) => v.scan('c')), { entries: [{ key: 'bad', value: 'rebuilt' }, { key: 'good', value: 1 }], damaged: [] });
       assert.deepEqual(fs.readdirSync(path.join(dir, 'c')).sort(), ['bad.json', 'bad.json.damaged', 'drop.json.damaged', 'good.json']);
@@ -627,7 +751,7 @@ function tests(this: Mocha.Suite): void {
       mount('-o', 'remount,rw', mnt);
       await store.close();
       store = await FileStore.open({ dir });
-      assert.equal(fs.existsSync(path.join(dir, 'journal.json')), false);
+      assert.equal(logState(dir), 'applied');
       assert.deepEqual(await store.read((v) => v.get('b', 'y')), { v: 'after' });
     });
 
