@@ -7,8 +7,9 @@
  * reference plugins and nsnet-cni. Containers run a busybox rootfs with `--rootfs` (no image,
  * no registry).
  *
- * nsnet-cni is installed as a symlink to the checkout's bin/nsnet-cni (as the README says); as
- * a copy of it (`install: 'copy'`, how CNI plugins are usually installed); or as a two-line
+ * nsnet-cni is installed as a symlink to the checkout's bin/nsnet-cni (the README says it works);
+ * as a plain copy of it (`install: 'copy'`, how CNI plugins are usually installed: it cannot know
+ * where its package is and says so, ERR_NOT_INSTALLED); or as a two-line
  * wrapper that appends each call (verb, container, interface, netns, CNI_ARGS) to a log and
  * execs the same launcher (`install: 'record'`): the test then knows which calls the runtime
  * made.
