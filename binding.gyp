@@ -41,7 +41,7 @@
     {
       "target_name": "nsnet-cni",
       "type": "executable",
-      "sources": ["native/cni/client.c", "native/cni/autostart.c"],
+      "sources": ["native/cni/client.c", "native/cni/autostart.c", "native/cni/package.c"],
       "defines": [
         "NSNET_NODE_PATH=\"<!(node -p process.execPath)\"",
         "NSNET_PACKAGE_DIR=\"<(module_root_dir)\""

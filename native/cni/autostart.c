@@ -32,6 +32,7 @@
  */
 #define _GNU_SOURCE
 #include "client.h"
+#include "package.h"
 
 #include <dirent.h>
 #include <errno.h>

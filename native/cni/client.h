@@ -1,17 +1,11 @@
 /*
- * What the nsnet-cni client's two files share: where the package and node are (client.c), and
- * reaching the daemon, starting it when none answers (autostart.c).
+ * What the nsnet-cni client (client.c) asks of autostart.c: reaching the daemon, starting it
+ * when none answers.
  */
 #ifndef NSNET_CNI_CLIENT_H
 #define NSNET_CNI_CLIENT_H
 
 #include <stddef.h>
-
-/* The package directory (the one holding dist/lib/cni/main.js), resolved once. */
-const char *nsnet_package_dir(void);
-
-/* The node executable to run (a path, or a name for PATH lookup). */
-const char *nsnet_node(void);
 
 /*
  * A connected socket to the daemon at `path`; when nothing answers there, starts the daemon
