@@ -40,9 +40,9 @@ async function runDaemon(ctx: Context, o: DaemonCliOptions): Promise<void> {
 export function registerDaemon(program: Command, ctx: Context): void {
   example(
     program.command('daemon')
-      .description('run the nsnet daemon (what nsnet-cni hands its requests to) in the foreground until SIGTERM/SIGINT; nsnet-cni starts one itself when none runs')
+      .description('run the nsnet daemon (what nsnet-cni hands its requests to, and the DNS resolver of the networks it and `nsnet connect` use) in the foreground until SIGTERM/SIGINT; nsnet-cni and `nsnet connect` start one themselves when none runs')
       .addOption(new Option('--socket <path>', 'the unix socket (default /run/nsnet/cni.sock; the lock is its name with .lock for .sock)').env('NSNET_CNI_SOCKET'))
-      .option('--idle-exit <seconds>', 'exit after this long without a request (default: never; 0: never)')
+      .option('--idle-exit <seconds>', 'exit after this long without a request, unless containers use its DNS (default: never; 0: never)')
       .option('--idle-timeout <seconds>', 'close a foreign host namespace\'s NetworkHost after this long unused (default 60)')
       .action((o: DaemonCliOptions) => runDaemon(ctx, o)),
     'sudo nsnet daemon',

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { NsnetError } from '../errors';
 import type { ConnectOptions, Endpoint, PortMapping } from '../host-types';
 import { type Context, example } from './context';
-import { ENDPOINT_HEADERS, endpointRow, table } from './format';
+import { ENDPOINT_HEADERS, block, endpointRow, table } from './format';
 import { parseHostClaim, parseNetns, parseNetworkArg, parsePublish } from './parse';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -15,6 +15,8 @@ interface ConnectFlags {
   ip6?: string;
   ifname?: string;
   target?: string;
+  name?: string;
+  alias?: string[];
 }
 
 /**
@@ -33,6 +35,8 @@ export function connectOptions(networkArg: string, id: string, f: ConnectFlags):
   if (f.ifname !== undefined) opts.ifname = f.ifname;
   if (f.ip !== undefined) opts.ipv4 = f.ip;
   if (f.ip6 !== undefined) opts.ipv6 = f.ip6;
+  if (f.name !== undefined) opts.name = f.name;
+  if (f.alias?.length) opts.aliases = f.alias;
   if (f.publish?.length) {
     if (network === 'host') opts.ports = f.publish.map(parseHostClaim);
     else opts.publish = f.publish.map(parsePublish);
@@ -57,6 +61,22 @@ function portLines(ports: (PortMapping & { network: string; dualStack?: boolean 
   return [...new Set(lines)].join('\n');
 }
 
+/**
+ * What connect prints for people: the endpoint's row, then its names and what its resolv.conf
+ * gets (when the network has DNS), as `Key: value` lines.
+ */
+function humanEndpoint(ep: Endpoint): string {
+  const rows = table(ENDPOINT_HEADERS, [endpointRow(ep)]);
+  const more = block([
+    ['Name', ep.name],
+    ['Aliases', ep.aliases?.join(', ')],
+    ['Nameservers', ep.dns?.nameservers.join(', ')],
+    ['Search', ep.dns?.search.join(' ')],
+    ['Options', ep.dns?.options.join(' ')],
+  ]);
+  return more.trim() ? `${rows}\n${more}` : rows;
+}
+
 export function registerEndpoint(program: Command, ctx: Context): void {
   example(
     program.command('connect')
@@ -69,13 +89,21 @@ export function registerEndpoint(program: Command, ctx: Context): void {
       .option('--ip6 <ip>', 'a static IPv6 address (dual-stack networks)')
       .option('--ifname <name>', 'interface name inside the container (default eth0)')
       .option('--target <id>', 'container network: the endpoint whose namespace to share')
+      .option('--name <name>', 'the container\'s name: other containers of the network resolve it (networks with DNS)')
+      .option('--alias <name>', 'another name for it on this network (repeatable)', collect)
       .action(async (networkArg: string, id: string, f: ConnectFlags) => {
         const { network, opts } = connectOptions(networkArg, id, f);
         const ep = await ctx.withHost((host) => host.connect(network, opts));
-        ctx.print(ep, () => table(ENDPOINT_HEADERS, [endpointRow(ep)]));
+        if (ep.dns) {
+          // The names are served by the nsnet daemon (started if none runs); loaded only here.
+          const { ensureDnsServed } = await import('./daemon-client');
+          await ensureDnsServed(ctx, ep);
+        }
+        ctx.print(ep, () => humanEndpoint(ep));
       }),
     'nsnet connect app c1 --netns c1 -p 8080:80 -p 127.0.0.1:5353:53/udp',
     'nsnet connect app c2 --netns /proc/4242/ns/net --ip 172.20.0.10 -p 80   # any free host port',
+    'nsnet connect app c3 --netns c3 --name web --alias www   # c1, c2 resolve web and www (the nsnet daemon serves them)',
     'nsnet connect host web --publish 8000/tcp      # claim host port 8000 for a host-mode container',
     'nsnet connect none sandbox --netns sandbox',
     'nsnet connect container:c1 sidecar             # share c1\'s namespace',

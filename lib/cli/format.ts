@@ -70,10 +70,27 @@ export function networkGateways(n: Network): string | undefined {
   return [n.gateway, 'gateway6' in n ? n.gateway6 : undefined].filter(Boolean).join(', ');
 }
 
-export const NETWORK_HEADERS = ['name', 'driver', 'subnet', 'gateway', 'device', 'endpoints', 'options'];
+/**
+ * Whether the embedded resolver serves the network, for people: `on`, `off`, or undefined for
+ * the predefined host, none and container networks (no network of their own). `enabled` is
+ * lib/dns/config.ts dnsEnabled() (the caller loads it: this file loads nothing of the library).
+ * With `detail`, also where the rest goes: `on, upstream 192.0.2.53`, `on, internal: names of
+ * the network only`.
+ */
+export function networkDns(n: Network, enabled: boolean, detail = false): string | undefined {
+  if (n.driver === 'host' || n.driver === 'none' || n.driver === 'container') return undefined;
+  if (!enabled) return 'off';
+  if (!detail) return 'on';
+  if ('internal' in n && n.internal) return 'on, internal: names of the network only';
+  const up = n.dns ? n.dns.upstream : undefined;
+  if (up === undefined) return 'on, other names through the host\'s resolv.conf';
+  return up.length ? `on, other names through ${up.join(', ')}` : 'on, no other names';
+}
 
-export function networkRow(n: Network, endpoints: number): (string | number | undefined)[] {
-  return [n.name, n.driver, networkSubnets(n), networkGateways(n), networkDevice(n), endpoints, networkFlags(n)];
+export const NETWORK_HEADERS = ['name', 'driver', 'subnet', 'gateway', 'device', 'dns', 'endpoints', 'options'];
+
+export function networkRow(n: Network, endpoints: number, dns: string | undefined): (string | number | undefined)[] {
+  return [n.name, n.driver, networkSubnets(n), networkGateways(n), networkDevice(n), dns, endpoints, networkFlags(n)];
 }
 
 export const ENDPOINT_HEADERS = ['network', 'id', 'netns', 'ifname', 'ipv4', 'mac', 'ports'];

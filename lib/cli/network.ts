@@ -2,11 +2,11 @@
 import type { Command } from 'commander';
 import { isIP } from 'node:net';
 import { NsnetError } from '../errors';
-import type { Endpoint, NetworkInspect, NetworkSpec } from '../host-types';
+import type { Endpoint, Network, NetworkInspect, NetworkSpec } from '../host-types';
 import { type Context, example } from './context';
 import { asNsnetError, errorLine } from './exit';
 import {
-  ENDPOINT_HEADERS, NETWORK_HEADERS, block, endpointRow, networkDevice, networkFlags, networkGateways, networkRow, networkSubnets, table,
+  ENDPOINT_HEADERS, NETWORK_HEADERS, block, endpointRow, networkDevice, networkDns, networkFlags, networkGateways, networkRow, networkSubnets, table,
 } from './format';
 import { DRIVER_OPTIONS, type CliNetworkSpec, keyValue, parseBool, parseDriverOptions, parseInteger } from './parse';
 
@@ -30,6 +30,15 @@ interface CreateOptions {
   vni?: string;
   opt?: string[];
   label?: string[];
+  /** false with --no-dns (commander's default for a --no- option is true). */
+  dns?: boolean;
+  dnsUpstream?: string[];
+}
+
+/** lib/dns/config.ts dnsEnabled(), loaded when a command prints networks (not for --help). */
+async function dnsRule(): Promise<(n: Network) => boolean> {
+  const { dnsEnabled } = await import('../dns/config');
+  return dnsEnabled;
 }
 
 /** Turns the flags of `network create` into a NetworkSpec; nothing is opened yet. */
@@ -76,6 +85,10 @@ export function networkSpec(name: string, o: CreateOptions): CliNetworkSpec {
   const fromOpts = parseDriverOptions(o.opt ?? [], fields);
   Object.assign(spec, fromOpts);
   if (spec.vni !== undefined && o.driver !== 'overlay') throw new NsnetError('ERR_INVALID_ARGUMENT', 'vni applies to overlay networks only', { option: 'vni' });
+  if (o.dns === false && o.dnsUpstream?.length)
+    throw new NsnetError('ERR_INVALID_ARGUMENT', '--no-dns and --dns-upstream contradict each other', { option: '--dns-upstream' });
+  if (o.dns === false) spec.dns = false;
+  else if (o.dnsUpstream?.length) spec.dns = { upstream: o.dnsUpstream };
   if (o.label?.length) {
     const labels: Record<string, string> = {};
     for (const l of o.label) {
@@ -87,13 +100,14 @@ export function networkSpec(name: string, o: CreateOptions): CliNetworkSpec {
   return spec;
 }
 
-function humanNetwork(n: NetworkInspect): string {
+function humanNetwork(n: NetworkInspect, dnsOn: (n: Network) => boolean): string {
   const head = block([
     ['Name', n.name],
     ['Driver', n.driver],
     ['Subnet', networkSubnets(n)],
     ['Gateway', networkGateways(n)],
     ['Device', networkDevice(n)],
+    ['DNS', networkDns(n, dnsOn(n), true)],
     ['Options', networkFlags(n)],
     ['Created', n.created],
     ['IP forward', n.ipForward ? 'on' : 'off'],
@@ -140,15 +154,22 @@ export function registerNetwork(program: Command, ctx: Context): void {
       .option('--vni <n>', 'overlay: the VXLAN network identifier')
       .option('-o, --opt <key=value>', `driver option, repeatable: ${optionKeys} (also Docker's com.docker.network.* names)`, collect)
       .option('--label <key=value>', 'label, repeatable', collect)
+      .option('--no-dns', 'no embedded DNS resolver on this network (bridge, overlay: on by default)')
+      .option('--dns-upstream <addr>', 'forward names that are not the network\'s to this server, ADDR[:PORT] or [IPv6]:PORT, repeatable (default: the host\'s resolv.conf)', collect)
       .action(async (name: string, o: CreateOptions) => {
         const spec = networkSpec(name, o);
+        // Upstreams are checked before anything is opened (ERR_INVALID_IP); loaded only here.
+        if (spec.dns !== undefined) (await import('../dns/names')).checkNetworkDns(spec.dns);
+        const dnsOn = await dnsRule();
         const created = await ctx.withHost((host) => host.createNetwork(spec as unknown as NetworkSpec));
-        ctx.print(created, () => table(NETWORK_HEADERS, [networkRow(created, 0)]));
+        ctx.print(created, () => table(NETWORK_HEADERS, [networkRow(created, 0, networkDns(created, dnsOn(created)))]));
       }),
     'nsnet network create --subnet 172.20.0.0/16 --gateway 172.20.0.1 app',
     'nsnet network create --icc=false --internal --mtu 1400 backend',
     'nsnet network create -d macvlan -o parent=eth0 --subnet 192.168.1.0/24 --gateway 192.168.1.1 lan',
     'nsnet network create --subnet 172.21.0.0/16 --ipv6 --subnet6 fd00:21::/64 dual',
+    'nsnet network create --dns-upstream 192.0.2.53 --dns-upstream [2001:db8::53]:5353 lab',
+    'nsnet network create --no-dns quiet',
   );
 
   example(
@@ -159,7 +180,8 @@ export function registerNetwork(program: Command, ctx: Context): void {
         const [nets, eps] = await ctx.withHost(async (host) => [await host.listNetworks(), await host.listEndpoints()] as const);
         nets.sort((a, b) => a.name.localeCompare(b.name));
         const counts = countBy(eps);
-        ctx.print(nets, () => (o.quiet ? nets.map((n) => n.name).join('\n') : table(NETWORK_HEADERS, nets.map((n) => networkRow(n, counts.get(n.name) ?? 0)))));
+        const dnsOn = await dnsRule();
+        ctx.print(nets, () => (o.quiet ? nets.map((n) => n.name).join('\n') : table(NETWORK_HEADERS, nets.map((n) => networkRow(n, counts.get(n.name) ?? 0, networkDns(n, dnsOn(n)))))));
       }),
     'nsnet network ls',
     'nsnet --json network ls',
@@ -176,7 +198,8 @@ export function registerNetwork(program: Command, ctx: Context): void {
           for (const n of names) out.push(await host.inspectNetwork(n));
           return out;
         });
-        ctx.print(found, () => found.map(humanNetwork).join('\n'));
+        const dnsOn = await dnsRule();
+        ctx.print(found, () => found.map((n) => humanNetwork(n, dnsOn)).join('\n'));
       }),
     'nsnet network inspect app',
     'nsnet --json network inspect app bridge',

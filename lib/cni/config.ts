@@ -15,6 +15,7 @@ import type { NetworkSpec, PortMapping } from '../host-types';
 import { netnsPath } from '../netns';
 import * as v from '../validate';
 import { CNI_ERR, CniError } from './codes';
+import { parseAliases } from './names';
 
 /** The CNI spec versions nsnet-cni speaks (results are printed in the requested one's shape). */
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
@@ -158,6 +159,8 @@ export interface PluginConfig {
    * same one twice is one). ADD merges CNI_ARGS `IP` in ({@link staticAddresses}).
    */
   ips: StaticIps;
+  /** This network's list of `runtimeConfig.aliases` (the `aliases` capability; ./names.ts). */
+  aliases?: string[];
   dns?: Dns;
   prevResult?: Record<string, unknown>;
   /** GC: `cni.dev/valid-attachments` (or the older spelling `cni.dev/attachments`). */
@@ -302,7 +305,9 @@ export function parseConfig(conf: Record<string, unknown>, version: CniVersion, 
     const rc = object(conf.runtimeConfig, 'runtimeConfig');
     if (rc.portMappings !== undefined && command !== 'DEL') out.portMappings = portMappings(rc.portMappings);
     if (rc.ips !== undefined && command !== 'DEL') out.ips = staticIps(rc.ips);
-    // Other capabilities (bandwidth, mac, dns, …) belong to other plugins of a chain: ignored.
+    const aliases = rc.aliases !== undefined && command !== 'DEL' ? parseAliases(rc.aliases, name) : undefined;
+    if (aliases) out.aliases = aliases;
+    // Other capabilities (bandwidth, mac, …) belong to other plugins of a chain: ignored.
   }
   if (conf.dns !== undefined) out.dns = dns(conf.dns);
   if (conf.prevResult !== undefined) out.prevResult = object(conf.prevResult, 'prevResult');

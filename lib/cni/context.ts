@@ -27,6 +27,12 @@ export interface PluginContext {
   /** The host namespace when the configuration names none (undefined: the process's own). */
   callerNetns?: NetnsSpec;
   open(stateDir: string, netns: NetnsSpec | undefined): Promise<HostLease>;
+  /**
+   * The daemon's: makes sure an embedded resolver serves the networks of `stateDir` in host
+   * namespace `netns` (./resolvers.ts). Absent when the plugin runs in its own process: nothing
+   * would answer on the gateway once it exits, so ADD then leaves the result's `dns` alone.
+   */
+  serveDns?(stateDir: string, netns: NetnsSpec | undefined): Promise<unknown>;
 }
 
 /** Opens a NetworkHost and an rtnetlink handle for a state directory and host namespace. */

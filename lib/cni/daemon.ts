@@ -1,7 +1,8 @@
 /**
  * The nsnet daemon: a long-running process that keeps NetworkHosts open (store, netlink and
  * nftables handles, the firewall already checked) and serves nsnet-cni requests over a unix
- * socket.
+ * socket; and the embedded DNS resolver for the networks of those requests and of the CLI's
+ * connects (./resolvers.ts: nobody else runs one for them).
  *
  * Why a daemon: a runtime pays for a CNI plugin as a process. Starting node and loading nsnet
  * costs ~100-200 ms before any work, while the work itself (a connect) is ~15 ms; netavark's
@@ -28,7 +29,8 @@
  * stale socket has to be removed before binding, and "remove then bind" is a race two
  * starters can both win.
  *
- * Idle exit: after `idleExitMs` with no connection open, the daemon first removes its socket's
+ * Idle exit: after `idleExitMs` with no connection open — and while no network its resolvers
+ * serve has an endpoint (./resolvers.ts; otherwise the timer starts over) — the daemon first removes its socket's
  * name (new clients then find no daemon and wait for the lock), serves whatever connected
  * before that for a short grace, then closes and exits. A client whose connection the kernel
  * still dropped gets no reply and runs the plugin itself (operations are idempotent). Under

@@ -12,6 +12,9 @@
  *   unambiguous, and it reads well in `nsnet endpoint ls`;
  * - netns: CNI_NETNS; ifname: CNI_IFNAME; `runtimeConfig.portMappings` → `publish`,
  *   `runtimeConfig.ips` and CNI_ARGS `IP` (podman's single `--ip`) → a static `ipv4` / `ipv6`;
+ * - names: CNI_ARGS `K8S_POD_NAME` → `name`, the `aliases` capability → `aliases` (./names.ts);
+ *   on a network with DNS, the daemon's resolver serves them (./resolvers.ts) and the result's
+ *   `dns` tells the container to ask it, unless the configuration has a `dns` of its own;
  * - the container: CNI_CONTAINERID (ConnectOptions.container), so that one container attached
  *   to several networks with the same port mappings (`podman run --network a,b -p 8083:80`)
  *   publishes each port once, through its first attachment (see lib/state/ledger.ts);
@@ -36,9 +39,10 @@ import { checkAttachment } from './check';
 import { CNI_ERR, CniError, NSNET_ERR, toCniError } from './codes';
 import {
   LATEST_VERSION, checkVersion, decode, parseConfig, parseEnv, replyVersion, staticAddresses, versionAtLeast, versionsFor,
-  type CniEnv, type PluginConfig,
+  type CniEnv, type Dns, type PluginConfig,
 } from './config';
 import { oneShot, type HostLease, type PluginContext } from './context';
+import { endpointNames } from './names';
 import { ensureNetwork } from './network';
 import { buildResult } from './result';
 import { probeStatus } from './status';
@@ -98,7 +102,7 @@ export async function run(env: Record<string, string | undefined>, stdin: string
     }
     const serve = async (lease: HostLease): Promise<CniResponse> => {
       switch (cenv.command) {
-        case 'ADD': return ok(`${JSON.stringify(await add(lease, conf, cenv))}\n`);
+        case 'ADD': return ok(`${JSON.stringify(await add(lease, conf, cenv, ctx))}\n`);
         case 'DEL': await del(lease, conf, cenv); return ok();
         case 'CHECK': await checkAttachment(lease, conf, cenv, endpointIdOf(cenv.containerId!, cenv.ifname!)); return ok();
         default: await gc(lease, conf); return ok(); // GC
@@ -143,7 +147,7 @@ function version(stdin: string): CniResponse {
 /** Conflicts an attachment whose namespace is gone can cause (it keeps its address and ports). */
 const RECLAIMABLE = new Set(['ERR_PORT_IN_USE', 'ERR_ADDRESS_IN_USE']);
 
-async function add(lease: HostLease, conf: PluginConfig, env: CniEnv): Promise<unknown> {
+async function add(lease: HostLease, conf: PluginConfig, env: CniEnv, ctx: PluginContext): Promise<unknown> {
   try {
     const ips = staticAddresses(conf, env);
     const net = await ensureNetwork(lease.host, conf);
@@ -155,6 +159,7 @@ async function add(lease: HostLease, conf: PluginConfig, env: CniEnv): Promise<u
       ...(conf.portMappings.length ? { publish: conf.portMappings, hostPortsHeldByCaller: true } : {}),
       ...(ips.ipv4 !== undefined ? { ipv4: ips.ipv4 } : {}),
       ...(ips.ipv6 !== undefined ? { ipv6: ips.ipv6 } : {}),
+      ...endpointNames(conf, env),
     };
     let ep: Endpoint;
     try {
@@ -172,10 +177,27 @@ async function add(lease: HostLease, conf: PluginConfig, env: CniEnv): Promise<u
     const hostMac = ep.hostIfname === undefined ? undefined : (await lease.netlink.links.find(ep.hostIfname))?.mac;
     const internal = 'internal' in net && net.internal;
     const mtu = 'mtu' in net ? net.mtu : 1500;
-    return buildResult(conf.cniVersion, { endpoint: ep, ...(hostMac ? { hostMac } : {}), mtu, internal, sandbox: env.netns! }, conf.dns, conf.prevResult);
+    return buildResult(conf.cniVersion, { endpoint: ep, ...(hostMac ? { hostMac } : {}), mtu, internal, sandbox: env.netns! }, conf.dns ?? await servedDns(ep, conf, ctx), conf.prevResult);
   } catch (e) {
     throw toCniError(e);
   }
+}
+
+/**
+ * The result's `dns` when the configuration has none: the endpoint's resolver (its gateway,
+ * the host's search domains), once the daemon serves it. Run in a process of its own (no
+ * daemon), the plugin gives none: nothing would answer on the gateway after it exits, and the
+ * container keeps the resolvers its runtime gives it otherwise. A resolver that cannot start is
+ * in the daemon's log; the ADD still succeeds, without `dns`.
+ */
+async function servedDns(ep: Endpoint, conf: PluginConfig, ctx: PluginContext): Promise<Dns | undefined> {
+  if (!ep.dns || !ctx.serveDns) return undefined;
+  try {
+    await ctx.serveDns(conf.stateDir, conf.hostNetns ?? ctx.callerNetns);
+  } catch {
+    return undefined;
+  }
+  return { nameservers: [...ep.dns.nameservers], search: [...ep.dns.search] };
 }
 
 const notFound = (e: unknown): boolean => e instanceof NsnetError && (e.code === 'ERR_ENDPOINT_NOT_FOUND' || e.code === 'ERR_NETWORK_NOT_FOUND');

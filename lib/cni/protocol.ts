@@ -14,12 +14,21 @@
  * ```
  *
  * native/cni/client.c implements the same layout; change both together.
+ *
+ * The `nsnet` CLI asks the daemon for other things than CNI requests — today one: serve DNS for
+ * a state directory in a host namespace (./resolvers.ts). Those are control frames: the same
+ * header with the magic "NSNETCTL" and a JSON body (at most {@link MAX_CONTROL_BODY} bytes),
+ * answered by a control frame. The C client never sends one.
  */
 
 export const MAGIC = Buffer.from('NSNETCNI', 'latin1');
 export const PROTOCOL_VERSION = 1;
 /** Largest body either side accepts (a configuration with a big prevResult is a few KiB). */
 export const MAX_BODY = 16 * 1024 * 1024;
+/** The magic of the CLI's control frames (see the file comment). */
+export const CONTROL_MAGIC = Buffer.from('NSNETCTL', 'latin1');
+/** Largest control body (a request names a state directory and a namespace path). */
+export const MAX_CONTROL_BODY = 64 * 1024;
 const HEADER = MAGIC.length + 8;
 
 export const STATUS_SERVED = 0;
@@ -41,10 +50,10 @@ export interface WireReply {
 
 export class ProtocolError extends Error {}
 
-function frame(body: Buffer[]): Buffer {
+function frame(body: Buffer[], magic = MAGIC): Buffer {
   const len = body.reduce((n, b) => n + b.length, 0);
   const head = Buffer.alloc(HEADER);
-  MAGIC.copy(head, 0);
+  magic.copy(head, 0);
   head.writeUInt32LE(PROTOCOL_VERSION, MAGIC.length);
   head.writeUInt32LE(len, MAGIC.length + 4);
   return Buffer.concat([head, ...body]);
@@ -63,11 +72,13 @@ const blob = (b: Buffer): Buffer[] => [u32(b.length), b];
  */
 export function frameLength(buf: Buffer): number | undefined {
   if (buf.length < HEADER) return undefined;
-  if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new ProtocolError('not an nsnet-cni frame (bad magic)');
+  const control = isControlFrame(buf);
+  if (!control && !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new ProtocolError('not an nsnet-cni frame (bad magic)');
   const version = buf.readUInt32LE(MAGIC.length);
   if (version !== PROTOCOL_VERSION) throw new ProtocolError(`protocol version ${version}, expected ${PROTOCOL_VERSION}`);
   const len = buf.readUInt32LE(MAGIC.length + 4);
-  if (len > MAX_BODY) throw new ProtocolError(`frame body of ${len} bytes exceeds ${MAX_BODY}`);
+  const max = control ? MAX_CONTROL_BODY : MAX_BODY;
+  if (len > max) throw new ProtocolError(`frame body of ${len} bytes exceeds ${max}`);
   return HEADER + len;
 }
 
@@ -138,4 +149,27 @@ export function decodeReply(buf: Buffer): WireReply {
   const stderr = r.bytes();
   r.end();
   return { status, exitCode, stdout, stderr };
+}
+
+/** Whether a frame (its first 8 bytes at least) is a control frame. */
+export function isControlFrame(buf: Buffer): boolean {
+  return buf.length >= CONTROL_MAGIC.length && buf.subarray(0, CONTROL_MAGIC.length).equals(CONTROL_MAGIC);
+}
+
+/** A control frame carrying `body` as JSON. */
+export function encodeControl(body: unknown): Buffer {
+  return frame([Buffer.from(JSON.stringify(body), 'utf8')], CONTROL_MAGIC);
+}
+
+/** The JSON body of a complete control frame (an object), or a ProtocolError. */
+export function decodeControl(buf: Buffer): Record<string, unknown> {
+  if (!isControlFrame(buf) || frameLength(buf) !== buf.length) throw new ProtocolError('not a complete control frame');
+  let body: unknown;
+  try {
+    body = JSON.parse(buf.subarray(HEADER).toString('utf8'));
+  } catch {
+    throw new ProtocolError('a control frame whose body is not JSON');
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ProtocolError('a control frame whose body is not an object');
+  return body as Record<string, unknown>;
 }

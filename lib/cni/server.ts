@@ -16,8 +16,9 @@ import { FileLock } from '../store/flock';
 import { run } from './plugin';
 import { HostPool } from './pool';
 import {
-  STATUS_DECLINED, STATUS_SERVED, ProtocolError, decodeRequest, encodeReply, frameLength, type WireReply,
+  STATUS_DECLINED, STATUS_SERVED, ProtocolError, decodeControl, decodeRequest, encodeControl, encodeReply, frameLength, isControlFrame, type WireReply,
 } from './protocol';
+import { DaemonResolvers, registryPathOf } from './resolvers';
 
 /** Where the daemon listens and the client connects by default (NSNET_CNI_SOCKET overrides both). */
 export const DEFAULT_SOCKET = '/run/nsnet/cni.sock';
@@ -87,8 +88,8 @@ export function lockPathOf(socket: string): string {
   return `${socket.endsWith('.sock') ? socket.slice(0, -5) : socket}.lock`;
 }
 
-/** Refuses a socket directory others could write to (they could replace the socket). */
-function prepareDirectory(dir: string): void {
+/** Refuses a socket directory others could write to (they could replace the socket); the CLI's autostart checks the same. */
+export function prepareDirectory(dir: string): void {
   try {
     fs.mkdirSync(dir, { mode: 0o700 });
     return;
@@ -198,6 +199,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<CniDaemon> 
     unlock();
     throw e;
   }
+  // DNS for the networks of the requests served (./resolvers.ts), resumed from the registry.
+  const resolvers = new DaemonResolvers({ ownInode, registry: registryPathOf(socket), idleMs: idleTimeoutMs, log });
+  void resolvers.restore();
 
   const inflight = new Set<Promise<unknown>>();
   const conns = new Set<net.Socket>();
@@ -221,6 +225,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<CniDaemon> 
       const res = await run(req.env, req.stdin.toString('utf8'), {
         ...(caller ? { callerNetns: { fd: caller.fd } } : {}),
         open: (stateDir, netns) => pool.lease(stateDir, netns),
+        serveDns: (stateDir, netns) => resolvers.serve(stateDir, netns).catch((e: Error) => {
+          log(`DNS for ${stateDir}: ${e.message}`);
+          throw e;
+        }),
       });
       return { status: STATUS_SERVED, exitCode: res.exitCode, stdout: Buffer.from(res.stdout), stderr: Buffer.from(res.stderr) };
     } finally {
@@ -230,6 +238,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<CniDaemon> 
 
   // Idle exit: armed whenever no connection is open; any connection disarms it.
   let idleTimer: NodeJS.Timeout | undefined;
+  /** The idle exit found containers using the daemon's DNS and said so (./resolvers.ts). */
+  let heldSaid = false;
   let retiring = false;
   // Garbage: collected once when a burst of requests is over (IDLE_GC_MS without a connection).
   const gc = opts.collectWhenIdle ? collector() : undefined;
@@ -255,6 +265,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<CniDaemon> 
   // allowHalfOpen: the client shuts down its side after the request and waits for the reply.
   server.on('connection', (conn) => {
     conns.add(conn);
+    heldSaid = false;
     servedSinceGc = true;
     clearTimeout(idleTimer);
     clearTimeout(gcTimer);
@@ -282,8 +293,12 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<CniDaemon> 
       conn.setTimeout(0);
       const buf = Buffer.concat(chunks).subarray(0, want);
       chunks = [];
-      const p = serve(buf).then(
-        (reply) => { conn.end(encodeReply(reply)); },
+      // A control frame is the CLI's (./resolvers.ts handle()); any other a CNI request.
+      const reply = isControlFrame(buf)
+        ? Promise.resolve().then(() => resolvers.handle(decodeControl(buf))).then(encodeControl)
+        : serve(buf).then(encodeReply);
+      const p = reply.then(
+        (bytes) => { conn.end(bytes); },
         (e: unknown) => {
           log(`refused a request: ${e instanceof ProtocolError ? e.message : String((e as Error)?.stack ?? e)}`);
           conn.destroy();
@@ -311,6 +326,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<CniDaemon> 
   };
 
   let closing: Promise<void> | undefined;
+  /** Stopped by its idle exit (not by a signal or close()): the DNS registry is emptied. */
+  let idleExit = false;
   let markClosed!: () => void;
   const closed = new Promise<void>((resolve) => { markClosed = resolve; });
   const close = (): Promise<void> => {
@@ -324,16 +341,31 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<CniDaemon> 
       for (const c of conns) if (!c.readableEnded && c.listenerCount('data') > 0) c.destroy(); // still sending: drop
       await Promise.allSettled([...inflight]);
       await stopped;
+      await resolvers.closeAll(idleExit);
       await pool.closeAll();
       unlock();
     })().finally(markClosed);
     return closing;
   };
 
-  /** The idle exit: the name goes first, connections made before it are served, then close. */
+  /**
+   * The idle exit: the name goes first, connections made before it are served, then close. Not
+   * while a resolver has a network with endpoints (./resolvers.ts): then the timer starts over.
+   */
   function retire(): void {
     if (retiring || conns.size > 0) return;
+    void resolvers.holding().then((held) => {
+      if (retiring || conns.size > 0) return;
+      if (!held) return stepDown();
+      // Said once per quiet spell (a request in between says it again).
+      if (!heldSaid) log(`no request for ${opts.idleExitMs! / 1000} s, but containers use its DNS: staying`);
+      heldSaid = true;
+      armIdle();
+    }, () => armIdle());
+  }
+  function stepDown(): void {
     retiring = true;
+    idleExit = true;
     log(`no request for ${opts.idleExitMs! / 1000} s: exiting`);
     unlinkOwn();
     setTimeout(() => {

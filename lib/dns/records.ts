@@ -31,6 +31,8 @@ export class Zone {
   readonly names = new Map<string, HostAddresses>();
   /** canonical address → the name PTR answers with. */
   readonly ptr = new Map<string, string>();
+  /** How many endpoints the network has (with a name or not): who may be using the resolver. */
+  endpoints = 0;
   private readonly blocks: Block[] = [];
 
   constructor(
@@ -112,6 +114,7 @@ export class RecordIndex {
     for (const ep of endpoints) {
       const zone = ep && typeof ep === 'object' ? index.zones.get(ep.network) : undefined;
       if (!zone) continue;
+      zone.endpoints++;
       const names = [ep.id, ep.name, ...(Array.isArray(ep.aliases) ? ep.aliases : [])]
         .map((n) => (typeof n === 'string' ? dnsKey(n) : undefined))
         .filter((n): n is string => n !== undefined);

@@ -103,6 +103,15 @@ export class DnsResolver {
     return this.server.addresses();
   }
 
+  /**
+   * The networks it serves, with how many endpoints each has in the records it last read (call
+   * `sync()` first for the store's present view). The nsnet daemon stays up while one has any:
+   * each of them was given this resolver as its nameserver.
+   */
+  served(): { network: string; endpoints: number }[] {
+    return [...this.index.zones.values()].map((z) => ({ network: z.network, endpoints: z.endpoints }));
+  }
+
   /** Addresses it should listen on but could not (another server holds port 53 there...), with the error. */
   problems(): { address: string; error: Error }[] {
     return [...this.failed].map(([address, error]) => ({ address, error }));

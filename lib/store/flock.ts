@@ -62,6 +62,11 @@ export class FileLock {
     if (fs.fstatSync(this.fd).size > buf.length) fs.ftruncateSync(this.fd, buf.length);
   }
 
+  /** The descriptor that holds the lock (to hand the lock to a child process), undefined once released. */
+  get descriptor(): number | undefined {
+    return this.fd;
+  }
+
   /** Releases the lock. */
   release(): void {
     if (this.fd === undefined) return;

@@ -38,7 +38,7 @@ describe('cli: a damaged state document', function () {
     assert.equal(r.status, 0, r.stderr);
     const rows = r.stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/u));
     assert.deepEqual(rows.map((x) => x[0]), ['NAME', 'app', 'bridge', 'container', 'host', 'none']);
-    assert.equal(rows[1]![5], '1', 'app counts the endpoint that can be read');
+    assert.equal(rows[1]![6], '1', 'app counts the endpoint that can be read');
     assert.deepEqual(warningLines(r), [`nsnet: warning: WARN_STORE_DAMAGED: state store file ${c1File} is damaged (not valid JSON (truncated?)): endpoint c1 of network app is left out; \`nsnet gc\` (NetworkHost.gc()) repairs it`]);
     assert.equal(r.stderr, `${warningLines(r)[0]}\n`, 'one line, once');
     const j = run(['--json', 'network', 'ls']);

@@ -19,8 +19,8 @@ describe('cli: network', function () {
     const r = run(['network', 'create', '--subnet', '172.20.0.0/16', '--gateway', '172.20.0.1', '--mtu', '1400', '--icc=false', '-o', 'bridge=br-app', 'app']);
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    assert.deepEqual(lines[0]!.split(/\s{2,}/u), ['NAME', 'DRIVER', 'SUBNET', 'GATEWAY', 'DEVICE', 'ENDPOINTS', 'OPTIONS']);
-    assert.deepEqual(lines[1]!.split(/\s{2,}/u), ['app', 'bridge', '172.20.0.0/16', '172.20.0.1', 'br-app', '0', 'icc=false,mtu=1400']);
+    assert.deepEqual(lines[0]!.split(/\s{2,}/u), ['NAME', 'DRIVER', 'SUBNET', 'GATEWAY', 'DEVICE', 'DNS', 'ENDPOINTS', 'OPTIONS']);
+    assert.deepEqual(lines[1]!.split(/\s{2,}/u), ['app', 'bridge', '172.20.0.0/16', '172.20.0.1', 'br-app', 'on', '0', 'icc=false,mtu=1400']);
     const link = ipJson(['-d', 'link', 'show', 'br-app'], h)[0];
     assert.equal(link.mtu, 1400);
     assert.equal(link.linkinfo.info_kind, 'bridge');
@@ -38,8 +38,9 @@ describe('cli: network', function () {
     json(run(['--json', 'network', 'create', '--subnet', '172.22.0.0/16', 'app']));
     const t = run(['network', 'ls']).stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/u));
     assert.deepEqual(t.map((r) => r[0]), ['NAME', 'app', 'bridge', 'container', 'host', 'none']);
-    assert.deepEqual(t[2], ['bridge', 'bridge', '172.17.0.0/16', '172.17.0.1', 'nsnet0', '0', '-']);
-    assert.deepEqual(t[4], ['host', 'host', '-', '-', '-', '0', '-']);
+    assert.deepEqual(t[1], ['app', 'bridge', '172.22.0.0/16', '172.22.0.1', t[1]![4], 'on', '0', '-'], 'a user network has DNS');
+    assert.deepEqual(t[2], ['bridge', 'bridge', '172.17.0.0/16', '172.17.0.1', 'nsnet0', 'off', '0', '-'], 'the predefined bridge has none, as Docker\'s');
+    assert.deepEqual(t[4], ['host', 'host', '-', '-', '-', '-', '0', '-']);
     assert.equal(run(['network', 'ls', '-q']).stdout, 'app\nbridge\ncontainer\nhost\nnone\n');
     const docs = json(run(['network', 'ls', '--json']));
     assert.deepEqual(docs.map((n: any) => [n.name, n.driver]), [['app', 'bridge'], ['bridge', 'bridge'], ['container', 'container'], ['host', 'host'], ['none', 'none']]);
@@ -52,6 +53,7 @@ describe('cli: network', function () {
     assert.match(r.stdout, /^Name: +app$/mu);
     assert.match(r.stdout, /^Subnet: +172\.23\.0\.0\/16$/mu);
     assert.match(r.stdout, /^Bridge up: +yes$/mu);
+    assert.match(r.stdout, /^DNS: +on, other names through the host's resolv\.conf$/mu);
     assert.match(r.stdout, /^Endpoints: none$/mu);
     const docs = json(run(['--json', 'network', 'inspect', 'app', 'host']));
     assert.equal(docs.length, 2);
@@ -68,7 +70,7 @@ describe('cli: network', function () {
     const doc = json(run(['--json', 'network', 'create', '-d', 'macvlan', '-o', 'parent=uplink0', '-o', 'mode=private', '--subnet', '192.168.50.0/24', 'lan']));
     assert.deepEqual([doc.driver, doc.parent, doc.mode, doc.gateway], ['macvlan', 'uplink0', 'private', '192.168.50.1']);
     const t = run(['network', 'ls']).stdout;
-    assert.match(t, /^lan +macvlan +192\.168\.50\.0\/24 +192\.168\.50\.1 +uplink0 \(private\)/mu);
+    assert.match(t, /^lan +macvlan +192\.168\.50\.0\/24 +192\.168\.50\.1 +uplink0 \(private\) +off /mu, 'macvlan: no DNS (its containers cannot reach the host)');
     fails(run(['network', 'create', '-d', 'macvlan', '--parent', 'nosuch0', '--subnet', '192.168.51.0/24', 'lan2']), 'ERR_PARENT_NOT_FOUND', 3);
     fails(run(['network', 'create', '-d', 'macvlan', '--subnet', '192.168.52.0/24', 'lan3']), 'ERR_INVALID_ARGUMENT', 5);
   });

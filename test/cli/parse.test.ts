@@ -96,6 +96,11 @@ describe('cli: network create flags', () => {
     throwsCode(() => networkSpec('a', { driver: 'bridge', ipv6: true }), 'ERR_INVALID_ARGUMENT');
     throwsCode(() => networkSpec('a', { driver: 'bridge', vni: '42' }), 'ERR_INVALID_ARGUMENT');
     assert.deepEqual(parseDriverOptions([]), {});
+    // DNS: commander gives dns: true unless --no-dns; only a change from the default is passed on.
+    assert.deepEqual(networkSpec('a', { driver: 'bridge', dns: true }), { name: 'a' });
+    assert.deepEqual(networkSpec('a', { driver: 'bridge', dns: false }), { name: 'a', dns: false });
+    assert.deepEqual(networkSpec('a', { driver: 'bridge', dns: true, dnsUpstream: ['192.0.2.53', '[2001:db8::53]:5353'] }), { name: 'a', dns: { upstream: ['192.0.2.53', '[2001:db8::53]:5353'] } });
+    throwsCode(() => networkSpec('a', { driver: 'bridge', dns: false, dnsUpstream: ['192.0.2.53'] }), 'ERR_INVALID_ARGUMENT');
   });
 });
 
@@ -108,6 +113,8 @@ describe('cli: connect flags', () => {
     });
     assert.equal(parseNetns('/proc/1/ns/net'), '/proc/1/ns/net');
     throwsCode(() => connectOptions('container:a', 's', { target: 'b' }), 'ERR_INVALID_ARGUMENT');
+    assert.deepEqual(connectOptions('app', 'c', { netns: 'c', name: 'web', alias: ['www', 'shop'] }), { network: 'app', opts: { id: 'c', netns: 'c', name: 'web', aliases: ['www', 'shop'] } });
+    assert.deepEqual(connectOptions('app', 'c', { netns: 'c', alias: [] }).opts, { id: 'c', netns: 'c' });
   });
 });
 

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { removeStateDir } from '../helpers/cni';
 import { registerCleanup } from '../helpers/sandbox';
 
 export const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'nsnet');
@@ -16,9 +17,14 @@ export interface Result {
   stderr: string;
 }
 
-/** `nsnet ARGS` with the given environment additions; waits for it. */
+/**
+ * `nsnet ARGS` with the given environment additions; waits for it. Without NSNET_CNI_SOCKET in
+ * `env` it is `none`: a connect on a network with DNS then asks no daemon to serve the names
+ * (test/cli/dns.test.ts gives each test a socket of its own), so that one test's daemon does not
+ * follow the state directories of the others.
+ */
 export function nsnet(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30000): Result {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs });
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, NSNET_CNI_SOCKET: 'none', ...env }, timeout: timeoutMs });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -26,7 +32,7 @@ export function nsnet(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 3
 /** A state directory of its own (removed after the test or describe that made it). */
 export function stateDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-cli-'));
-  registerCleanup(() => fs.rmSync(dir, { recursive: true, force: true }), `rm ${dir}`);
+  registerCleanup(() => removeStateDir(dir), `rm ${dir}`); // a daemon may follow it (test/cli/dns.test.ts)
   return dir;
 }
 

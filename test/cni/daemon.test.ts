@@ -9,6 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { NetworkHost } from '../../lib/host';
 import { decodeReply, encodeRequest, frameLength, STATUS_DECLINED, STATUS_SERVED } from '../../lib/cni/protocol';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 import { ipJson } from '../helpers/oracle';
@@ -116,6 +117,10 @@ describe('nsnet-cni daemon and client', function () {
       }
     });
     const conf = { cniVersion: '1.1.0', name: 'app', type: 'nsnet-cni', subnet: '10.45.0.0/16', stateDir: tempStateDir() };
+    // A network without DNS: a container using the daemon's resolver would keep the namespace
+    // held (test/cni/dns.test.ts), which is not what this test is about.
+    const pre = await NetworkHost.open({ stateDir: conf.stateDir, netns: h });
+    await pre.createNetwork({ name: 'app', subnet: '10.45.0.0/16', dns: false }).finally(() => pre.close());
     const att = { containerId: containerId('idle'), netns: `/var/run/netns/${c}`, ifname: 'eth0', host: h };
     const add = await invoke({ command: 'ADD', ...att, config: conf }, d.socket);
     assert.equal(add.exitCode, 0, add.stdout);

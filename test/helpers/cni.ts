@@ -91,7 +91,7 @@ export function invoke(inv: Invocation, socket?: string): Promise<Outcome> {
 }
 
 /** A daemon for one test (its own socket), stopped afterwards. */
-export async function startTestDaemon(opts: { idleTimeout?: number } = {}): Promise<{ socket: string; process: ChildProcess; stop(): Promise<void> }> {
+export async function startTestDaemon(opts: { idleTimeout?: number } = {}): Promise<{ socket: string; process: ChildProcess; stop(): Promise<void>; log(): string }> {
   const dir = path.join('/run', uniqueName('nscni'));
   const socket = path.join(dir, 'cni.sock');
   const args = [path.join(ROOT, 'dist', 'lib', 'cni', 'daemon.js'), '--socket', socket];
@@ -111,13 +111,31 @@ export async function startTestDaemon(opts: { idleTimeout?: number } = {}): Prom
     fs.rmSync(dir, { recursive: true, force: true });
   };
   registerCleanup(stop, 'stop the nsnet-cni daemon');
-  return { socket, process: p, stop };
+  return { socket, process: p, stop, log: () => err };
+}
+
+/**
+ * Removes a state directory that a daemon may still follow: its DNS resolver reads the store
+ * when the directory changes, and a read takes the store's shared lock, which creates `.lock`
+ * again if the removal just unlinked it (then rmdir fails with ENOTEMPTY). The whole removal is
+ * retried until the directory is gone (the daemon drops a resolver whose directory vanished).
+ */
+export async function removeStateDir(d: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      fs.rmSync(d, { recursive: true, force: true });
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY' || i >= 100) throw e;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
 }
 
 /** A temporary state directory, removed afterwards. */
 export function tempStateDir(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-cni-'));
-  registerCleanup(() => fs.rmSync(d, { recursive: true, force: true }), 'remove the state dir');
+  registerCleanup(() => removeStateDir(d), 'remove the state dir');
   return d;
 }
 

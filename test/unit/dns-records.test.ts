@@ -94,6 +94,11 @@ describe('dns: the records index', () => {
     assert.deepEqual(index.listeners(), [{ network: 'app', address: '172.20.0.1' }, { network: 'app', address: 'fd00:1::1' }, { network: 'other', address: '172.21.0.1' }]);
   });
 
+  it('counts each served network\'s endpoints, with a name or not (what keeps the nsnet daemon up)', () => {
+    assert.deepEqual([...index.zones.values()].map((z) => [z.network, z.endpoints]), [['app', 3], ['other', 1]], 'bad:id counts: it was given the resolver too');
+    assert.deepEqual([...RecordIndex.build(nets, []).zones.values()].map((z) => z.endpoints), [0, 0]);
+  });
+
   it('knows who is inside a network', () => {
     const app = index.zone('app')!;
     assert.equal(app.contains('172.20.255.254'), true);

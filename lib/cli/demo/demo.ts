@@ -70,7 +70,9 @@ export class Demo {
     // bin/nsnet of this package (dist/lib/cli/demo → ../../../../bin/nsnet), else whatever ran us.
     const own = path.join(__dirname, '..', '..', '..', '..', 'bin', 'nsnet');
     this.bin = fs.existsSync(own) ? own : process.argv[1]!;
-    this.env = { ...process.env, NSNET_STATE_DIR: world.stateDir };
+    // NSNET_CNI_SOCKET=none: its connects start no nsnet daemon to serve names (one would outlive
+    // the demo's namespaces; the demo shows no DNS).
+    this.env = { ...process.env, NSNET_STATE_DIR: world.stateDir, NSNET_CNI_SOCKET: 'none' };
   }
 
   /** Runs `nsnet ARGS` (with --json for the demo to read; printed without it). */
