@@ -21,8 +21,20 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  ROOT, now, round, run, sleep, stats, summarize, succeeds, withNetns,
-  type Chart, type Suite, type SuiteOptions, type SummaryRow, type TargetResult, type WorkloadResult,
+  ROOT,
+  round,
+  run,
+  sleep,
+  stats,
+  summarize,
+  succeeds,
+  withNetns,
+  type Chart,
+  type Suite,
+  type SuiteOptions,
+  type SummaryRow,
+  type TargetResult,
+  type WorkloadResult,
 } from './common';
 import { CNI_PATH, NETAVARK, PEERS, proveReplay, withHost, type Host, type ReplayProof, type RuleCount, type ToolId } from './peers';
 
@@ -134,7 +146,9 @@ async function nsnetPass(levels: number[], log: (m: string) => void): Promise<{ 
       w.connect.forEach((ms, i) => curve.push([live + i, round(ms, 3)]));
       serial += WINDOW;
       windows.push(w);
-      log(`  nsnet containers ${range(level)}: connect median ${med(w.connect).toFixed(1)} ms, disconnect median ${med(w.disconnect).toFixed(1)} ms, ${w.rules.rules} rules`);
+      log(
+        `  nsnet containers ${range(level)}: connect median ${med(w.connect).toFixed(1)} ms, disconnect median ${med(w.disconnect).toFixed(1)} ms, ${w.rules.rules} rules`,
+      );
     }
     return { windows, first, curve };
   });
@@ -150,8 +164,10 @@ async function peerLevel(tool: ToolId, level: number, log: (m: string) => void):
     await sleep(300);
     const w = await window(h, level, level - size + 1, 'replayed', size);
     w.replay_ms = round(replayMs, 1);
-    log(`  ${tool} containers ${level - size + 1}-${level} (3..${level - size} replayed in ${(replayMs / 1000).toFixed(1)} s): connect median ${med(w.connect).toFixed(1)} ms, ` +
-      `disconnect median ${med(w.disconnect).toFixed(1)} ms, ${w.rules.rules} rules`);
+    log(
+      `  ${tool} containers ${level - size + 1}-${level} (3..${level - size} replayed in ${(replayMs / 1000).toFixed(1)} s): connect median ${med(w.connect).toFixed(1)} ms, ` +
+        `disconnect median ${med(w.disconnect).toFixed(1)} ms, ${w.rules.rules} rules`,
+    );
     return { window: w, first };
   });
 }
@@ -200,12 +216,19 @@ export async function processCosts(): Promise<{ execMs: number; spawnMs: number 
 
 /** Says how the replay was proved, for latest.md. */
 export function proofNote(proofs: ReplayProof[], extra = ''): string {
-  return 'How the peers\' state for N containers was made: containers 1 and 2 by real ADDs, 3..N by **replay** — what container 2\'s ADD wrote ' +
+  return (
+    "How the peers' state for N containers was made: containers 1 and 2 by real ADDs, 3..N by **replay** — what container 2's ADD wrote " +
     '(its iptables lines and host-local files), copied with the id, address, host ports and id-derived chain names substituted, restored in one ' +
-    '`iptables-restore`, plus one veth per replayed container on the tool\'s bridge (other end in a spare namespace). ' +
-    `Proof in this run: ${proofs.map((p) => `${p.tool} — ${p.containers} containers × ${p.ports_per_container} port${p.ports_per_container > 1 ? 's' : ''} by real ADDs vs 2 real + ${p.containers - 2} replayed: ` +
-      `ruleset (canonical iptables-save, ${p.rules} rules) ${p.rules_equal ? 'identical' : 'DIFFERENT'}, host-local files ${p.files_equal ? 'identical' : 'DIFFERENT'}` +
-      (p.difference ? ` (${p.difference.join('; ')})` : '')).join('; ')}.${extra}`;
+    "`iptables-restore`, plus one veth per replayed container on the tool's bridge (other end in a spare namespace). " +
+    `Proof in this run: ${proofs
+      .map(
+        (p) =>
+          `${p.tool} — ${p.containers} containers × ${p.ports_per_container} port${p.ports_per_container > 1 ? 's' : ''} by real ADDs vs 2 real + ${p.containers - 2} replayed: ` +
+          `ruleset (canonical iptables-save, ${p.rules} rules) ${p.rules_equal ? 'identical' : 'DIFFERENT'}, host-local files ${p.files_equal ? 'identical' : 'DIFFERENT'}` +
+          (p.difference ? ` (${p.difference.join('; ')})` : ''),
+      )
+      .join('; ')}.${extra}`
+  );
 }
 
 export const bridgeSuite: Suite = {
@@ -230,13 +253,18 @@ export const bridgeSuite: Suite = {
     for (const t of PEERS as ('cni' | 'netavark')[]) {
       const p = await proveReplay(t, 4, 1);
       proofs.push(p);
-      log(`  replay proof ${t}: rules ${p.rules_equal ? 'identical' : 'DIFFERENT'}, files ${p.files_equal ? 'identical' : 'DIFFERENT'}${p.difference ? `: ${p.difference.join('; ')}` : ''}`);
+      log(
+        `  replay proof ${t}: rules ${p.rules_equal ? 'identical' : 'DIFFERENT'}, files ${p.files_equal ? 'identical' : 'DIFFERENT'}${p.difference ? `: ${p.difference.join('; ')}` : ''}`,
+      );
     }
     const proven = (t: ToolId): boolean => proofs.some((p) => p.tool === t && p.rules_equal && p.files_equal);
 
     // small: containers 1..10, the tools taking turns round by round
     const rounds = Math.max(1, Math.round(3 * o.scale));
-    const small = Object.fromEntries(TOOLS.map((t) => [t, { connect: [], disconnect: [], reaped: [], rules1: [], rules10: [] }])) as unknown as Record<ToolId, Small>;
+    const small = Object.fromEntries(TOOLS.map((t) => [t, { connect: [], disconnect: [], reaped: [], rules1: [], rules10: [] }])) as unknown as Record<
+      ToolId,
+      Small
+    >;
     for (let r = 0; r < rounds; r++) {
       for (const t of TOOLS) {
         const x = await smallRound(t);
@@ -245,15 +273,21 @@ export const bridgeSuite: Suite = {
         if (x.reaped.length) small[t].reaped.push(x.reaped);
         small[t].rules1.push(x.rules1);
         small[t].rules10.push(x.rules10);
-        log(`  containers 1-10 round ${r + 1}/${rounds} ${t}: connect median ${med(x.connect).toFixed(1)} ms (first ${x.connect[0]!.toFixed(1)}), ` +
-          `disconnect median ${med(x.disconnect).toFixed(1)} ms${x.reaped.length ? ` (${med(x.reaped).toFixed(1)} ms with reap())` : ''}, rules ${x.rules1.rules} at 1, ${x.rules10.rules} at 10`);
+        log(
+          `  containers 1-10 round ${r + 1}/${rounds} ${t}: connect median ${med(x.connect).toFixed(1)} ms (first ${x.connect[0]!.toFixed(1)}), ` +
+            `disconnect median ${med(x.disconnect).toFixed(1)} ms${x.reaped.length ? ` (${med(x.reaped).toFixed(1)} ms with reap())` : ''}, rules ${x.rules1.rules} at 1, ${x.rules10.rules} at 10`,
+        );
       }
     }
 
     // scale: repetitions of nsnet's pass and of the peers' replayed levels, tools taking turns
     const reps = Math.max(1, Math.round(3 * o.scale));
     const windows: Record<ToolId, Window[][]> = { nsnet: [], cni: [], netavark: [] };
-    const firsts: Record<ToolId, number[]> = { nsnet: small.nsnet.connect.map((c) => c[0]!), cni: small.cni.connect.map((c) => c[0]!), netavark: small.netavark.connect.map((c) => c[0]!) };
+    const firsts: Record<ToolId, number[]> = {
+      nsnet: small.nsnet.connect.map((c) => c[0]!),
+      cni: small.cni.connect.map((c) => c[0]!),
+      netavark: small.netavark.connect.map((c) => c[0]!),
+    };
     let nsnetCurve: [number, number][] = [];
     for (let r = 0; r < reps; r++) {
       log(`scale repetition ${r + 1}/${reps}`);
@@ -281,7 +315,7 @@ export const bridgeSuite: Suite = {
       `which costs ~${execMs.toFixed(1)} ms a process here (CNI starts 2 per ADD and 2 per DEL, netavark 1); nsnet is timed in process ` +
       'with its NetworkHost open, state store in a temporary directory on disk. Each tool in its own fresh host namespace.';
     const RETIRE_NOTE =
-      "nsnet's disconnect() removes the port elements, takes the host veth down, off the bridge and into a \"retired\" link " +
+      'nsnet\'s disconnect() removes the port elements, takes the host veth down, off the bridge and into a "retired" link ' +
       'group, and commits the store; the retired veths are deleted ~50 ms later in one group delete in the background.';
     const rowsFor = (what: 'connect' | 'disconnect', level: number): SummaryRow[] => {
       const out: SummaryRow[] = [];
@@ -289,57 +323,131 @@ export const bridgeSuite: Suite = {
         const ws = windows[t].map((rep) => rep.find((w) => w.level === level)).filter((w): w is Window => !!w);
         if (!ws.length) continue;
         const groups = ws.map((w) => w[what]);
-        out.push({ tool: t, label: `${LABEL[t]}${t === 'nsnet' ? '' : ' — containers before the window replayed'}`, items: 1, samples: groups.flat(), groups, timing: TIMING[t] });
+        out.push({
+          tool: t,
+          label: `${LABEL[t]}${t === 'nsnet' ? '' : ' — containers before the window replayed'}`,
+          items: 1,
+          samples: groups.flat(),
+          groups,
+          timing: TIMING[t],
+        });
       }
       return out;
     };
-    const fastestPeer = (rows: SummaryRow[]): string => rows.filter((r) => PEERS.includes(r.tool as ToolId)).sort((a, b) => med(a.samples) - med(b.samples))[0]?.tool ?? 'nsnet';
+    const fastestPeer = (rows: SummaryRow[]): string =>
+      rows.filter((r) => PEERS.includes(r.tool as ToolId)).sort((a, b) => med(a.samples) - med(b.samples))[0]?.tool ?? 'nsnet';
     const workloads: WorkloadResult[] = [];
-    const firstRows: SummaryRow[] = TOOLS.map((t) => ({ tool: t, label: `${LABEL[t]}: the first container in a fresh host`, items: 1, samples: firsts[t], timing: TIMING[t] }));
+    const firstRows: SummaryRow[] = TOOLS.map((t) => ({
+      tool: t,
+      label: `${LABEL[t]}: the first container in a fresh host`,
+      items: 1,
+      samples: firsts[t],
+      timing: TIMING[t],
+    }));
     workloads.push({
-      id: 'connect-first', title: 'connect the 1st container (a fresh host, the network just made)', unit: 'container', reference: fastestPeer(firstRows),
+      id: 'connect-first',
+      title: 'connect the 1st container (a fresh host, the network just made)',
+      unit: 'container',
+      reference: fastestPeer(firstRows),
       note: `The first connect of every fresh host of this suite (small rounds and scale repetitions). ${peerNote}`,
       tools: summarize(firstRows, fastestPeer(firstRows)),
     });
-    const smallRows = (what: 'connect' | 'disconnect'): SummaryRow[] => TOOLS.map((t) => ({ tool: t, label: LABEL[t], items: 1, samples: small[t][what].flat(), groups: small[t][what], timing: TIMING[t] }));
+    const smallRows = (what: 'connect' | 'disconnect'): SummaryRow[] =>
+      TOOLS.map((t) => ({ tool: t, label: LABEL[t], items: 1, samples: small[t][what].flat(), groups: small[t][what], timing: TIMING[t] }));
     const sc = smallRows('connect');
-    workloads.push({ id: 'connect-1-10', title: 'connect, containers 1–10 (1 published port each)', unit: 'container', reference: fastestPeer(sc),
-      note: `${rounds} rounds of 10 in fresh host namespaces, tools taking turns; a repetition is a round. ${peerNote}`, tools: summarize(sc, fastestPeer(sc)) });
+    workloads.push({
+      id: 'connect-1-10',
+      title: 'connect, containers 1–10 (1 published port each)',
+      unit: 'container',
+      reference: fastestPeer(sc),
+      note: `${rounds} rounds of 10 in fresh host namespaces, tools taking turns; a repetition is a round. ${peerNote}`,
+      tools: summarize(sc, fastestPeer(sc)),
+    });
     const sd = smallRows('disconnect');
-    if (small.nsnet.reaped.length) sd.splice(1, 0, { tool: 'nsnet-reaped', label: 'nsnet disconnect() + reap(): the veth deleted before returning', items: 1, samples: small.nsnet.reaped.flat(), groups: small.nsnet.reaped, timing: 'in process', nsnet: true });
-    workloads.push({ id: 'disconnect-1-10', title: 'disconnect, containers 10–1', unit: 'container', reference: fastestPeer(sd),
-      note: `${rounds} rounds of 10, newest first. ${RETIRE_NOTE} \`nsnet-reaped\`: disconnect() then reap() every time, the veth deleted before the time stops.`, tools: summarize(sd, fastestPeer(sd)) });
+    if (small.nsnet.reaped.length)
+      sd.splice(1, 0, {
+        tool: 'nsnet-reaped',
+        label: 'nsnet disconnect() + reap(): the veth deleted before returning',
+        items: 1,
+        samples: small.nsnet.reaped.flat(),
+        groups: small.nsnet.reaped,
+        timing: 'in process',
+        nsnet: true,
+      });
+    workloads.push({
+      id: 'disconnect-1-10',
+      title: 'disconnect, containers 10–1',
+      unit: 'container',
+      reference: fastestPeer(sd),
+      note: `${rounds} rounds of 10, newest first. ${RETIRE_NOTE} \`nsnet-reaped\`: disconnect() then reap() every time, the veth deleted before the time stops.`,
+      tools: summarize(sd, fastestPeer(sd)),
+    });
     for (const level of PEER_LEVELS) {
       const c = rowsFor('connect', level);
       for (const t of PEERS) {
         const b = built[t];
-        if (b && b.window.level === level) c.push({ tool: `${t}-real-fill`, label: `${LABEL[t]} — filled to ${level - WINDOW} by real ADDs (the replay's check)`, nsnet: false, items: 1, samples: b.window.connect, timing: TIMING[t] });
+        if (b && b.window.level === level)
+          c.push({
+            tool: `${t}-real-fill`,
+            label: `${LABEL[t]} — filled to ${level - WINDOW} by real ADDs (the replay's check)`,
+            nsnet: false,
+            items: 1,
+            samples: b.window.connect,
+            timing: TIMING[t],
+          });
       }
       const ref = fastestPeer(c);
       const rulesText = TOOLS.flatMap((t) => {
         const w = windows[t][0]?.find((y) => y.level === level);
         return w ? [`${t} ${w.rules.rules.toLocaleString('en-US')} rules`] : [];
       }).join(', ');
-      workloads.push({ id: `connect-${level}`, title: `connect, containers ${range(level)} (${level - WINDOW} to ${level - 1} others connected)`, unit: 'container', reference: ref,
-        note: `${reps} repetition${reps > 1 ? 's' : ''}, each a fresh host: nsnet connected 1..${level - WINDOW} for real on its way to 1,000; the peers' containers before the window were replayed (see the notes)` +
+      workloads.push({
+        id: `connect-${level}`,
+        title: `connect, containers ${range(level)} (${level - WINDOW} to ${level - 1} others connected)`,
+        unit: 'container',
+        reference: ref,
+        note:
+          `${reps} repetition${reps > 1 ? 's' : ''}, each a fresh host: nsnet connected 1..${level - WINDOW} for real on its way to 1,000; the peers' containers before the window were replayed (see the notes)` +
           `${peerWindow(level) < WINDOW ? ` and their window is the last ${peerWindow(level)} (${(level - peerWindow(level) + 1).toLocaleString('en-US')}–${level.toLocaleString('en-US')}): one ADD takes seconds at this size` : ''}. ` +
-          `${c.some((r) => r.tool.endsWith('-real-fill')) ? '`*-real-fill`: the same window after filling by real ADDs, once, to check the replay\'s timing. ' : ''}At ${level.toLocaleString('en-US')}: ${rulesText}.`,
-        tools: summarize(c, ref) });
+          `${c.some((r) => r.tool.endsWith('-real-fill')) ? "`*-real-fill`: the same window after filling by real ADDs, once, to check the replay's timing. " : ''}At ${level.toLocaleString('en-US')}: ${rulesText}.`,
+        tools: summarize(c, ref),
+      });
       const d = rowsFor('disconnect', level);
-      workloads.push({ id: `disconnect-${level}`, title: `disconnect, containers ${level.toLocaleString('en-US')}–${(level - WINDOW + 1).toLocaleString('en-US')} (newest first)`, unit: 'container', reference: fastestPeer(d),
-        note: `The window just connected, disconnected newest first. ${RETIRE_NOTE}`, tools: summarize(d, fastestPeer(d)) });
+      workloads.push({
+        id: `disconnect-${level}`,
+        title: `disconnect, containers ${level.toLocaleString('en-US')}–${(level - WINDOW + 1).toLocaleString('en-US')} (newest first)`,
+        unit: 'container',
+        reference: fastestPeer(d),
+        note: `The window just connected, disconnected newest first. ${RETIRE_NOTE}`,
+        tools: summarize(d, fastestPeer(d)),
+      });
     }
-    const scaleRows = (what: 'connect' | 'disconnect'): SummaryRow[] => NSNET_LEVELS.map((level) => {
-      const groups = windows.nsnet.map((rep) => rep.find((w) => w.level === level)![what]);
-      return { tool: `nsnet-${level}`, label: `nsnet ${what}, containers ${what === 'connect' ? range(level) : `${level}–${level - WINDOW + 1}`}`, items: 1, samples: groups.flat(), groups, timing: 'in process', nsnet: true };
-    });
+    const scaleRows = (what: 'connect' | 'disconnect'): SummaryRow[] =>
+      NSNET_LEVELS.map((level) => {
+        const groups = windows.nsnet.map((rep) => rep.find((w) => w.level === level)![what]);
+        return {
+          tool: `nsnet-${level}`,
+          label: `nsnet ${what}, containers ${what === 'connect' ? range(level) : `${level}–${level - WINDOW + 1}`}`,
+          items: 1,
+          samples: groups.flat(),
+          groups,
+          timing: 'in process',
+          nsnet: true,
+        };
+      });
     workloads.push({
-      id: 'nsnet-connect-scale', title: 'nsnet connect against the number of containers (one network filling up)', unit: 'container', reference: `nsnet-${WINDOW}`,
+      id: 'nsnet-connect-scale',
+      title: 'nsnet connect against the number of containers (one network filling up)',
+      unit: 'container',
+      reference: `nsnet-${WINDOW}`,
       note: 'Containers 1–10 of the same passes are the reference; vs ref below 1.00 means slower than those. The target is ≥ 0.67× at 1,000 (the 1,000th within 1.5× of the 1st).',
       tools: summarize(scaleRows('connect'), `nsnet-${WINDOW}`),
     });
     workloads.push({
-      id: 'nsnet-disconnect-scale', title: 'nsnet disconnect against the number of containers', unit: 'container', reference: `nsnet-${WINDOW}`,
+      id: 'nsnet-disconnect-scale',
+      title: 'nsnet disconnect against the number of containers',
+      unit: 'container',
+      reference: `nsnet-${WINDOW}`,
       note: 'vs ref below 1.00 means slower than disconnecting containers 10–1 of the same passes.',
       tools: summarize(scaleRows('disconnect'), `nsnet-${WINDOW}`),
     });
@@ -354,33 +462,59 @@ export const bridgeSuite: Suite = {
 
     // Charts: median (p95 whisker) against the containers already there.
     const point = (x: number, s: number[], label?: string) => ({ x, y: round(med(s), 2), p95: round(stats(s).p95, 2), ...(label ? { label } : {}) });
-    const series = (what: 'connect' | 'disconnect') => TOOLS.map((t) => {
-      const pts = [...(what === 'connect' ? [point(1, firsts[t], '1st')] : []), point(WINDOW, small[t][what].flat())];
-      const levels = t === 'nsnet' ? NSNET_LEVELS.filter((l) => l > WINDOW) : PEER_LEVELS;
-      for (const l of levels) {
-        const s = windows[t].map((rep) => rep.find((w) => w.level === l)?.[what] ?? []).flat();
-        if (s.length) pts.push(point(l, s));
-      }
-      return { name: t, nsnet: t === 'nsnet', points: pts };
-    });
+    const series = (what: 'connect' | 'disconnect') =>
+      TOOLS.map((t) => {
+        const pts = [...(what === 'connect' ? [point(1, firsts[t], '1st')] : []), point(WINDOW, small[t][what].flat())];
+        const levels = t === 'nsnet' ? NSNET_LEVELS.filter((l) => l > WINDOW) : PEER_LEVELS;
+        for (const l of levels) {
+          const s = windows[t].map((rep) => rep.find((w) => w.level === l)?.[what] ?? []).flat();
+          if (s.length) pts.push(point(l, s));
+        }
+        return { name: t, nsnet: t === 'nsnet', points: pts };
+      });
     const charts: Chart[] = [
-      { id: 'connect', title: 'connect one container (1 published port) against the containers already on the network', x_label: 'containers (window N−9..N; 1 = the very first)', y_label: 'ms (median, whisker to p95)', log_x: true, series: series('connect'),
-        note: 'peers at 100 and 1,000: the containers before the window replayed' },
+      {
+        id: 'connect',
+        title: 'connect one container (1 published port) against the containers already on the network',
+        x_label: 'containers (window N−9..N; 1 = the very first)',
+        y_label: 'ms (median, whisker to p95)',
+        log_x: true,
+        series: series('connect'),
+        note: 'peers at 100 and 1,000: the containers before the window replayed',
+      },
       { id: 'disconnect', title: 'disconnect one container', x_label: 'containers', y_label: 'ms', log_x: true, series: series('disconnect') },
-      { id: 'rules', title: 'firewall rules against containers', x_label: 'containers', y_label: 'rules (nsnet: nft; peers: iptables)', log_x: true,
-        series: TOOLS.map((t) => ({ name: t, nsnet: t === 'nsnet', points: Object.entries(rules[t]!).map(([n, r]) => ({ x: Number(n), y: r.rules })).sort((a, b) => a.x - b.x) })) },
+      {
+        id: 'rules',
+        title: 'firewall rules against containers',
+        x_label: 'containers',
+        y_label: 'rules (nsnet: nft; peers: iptables)',
+        log_x: true,
+        series: TOOLS.map((t) => ({
+          name: t,
+          nsnet: t === 'nsnet',
+          points: Object.entries(rules[t]!)
+            .map(([n, r]) => ({ x: Number(n), y: r.rules }))
+            .sort((a, b) => a.x - b.x),
+        })),
+      },
     ];
 
     // Nothing of any tool may have landed in the bench's own namespace (every tool ran in its host namespace).
-    const ownLinks = run('ip', ['-o', 'link', 'show']).stdout.split('\n').filter((l) => l.trim() && !/^\d+: lo:/u.test(l));
+    const ownLinks = run('ip', ['-o', 'link', 'show'])
+      .stdout.split('\n')
+      .filter((l) => l.trim() && !/^\d+: lo:/u.test(l));
     const ownTables = run('nft', ['list', 'tables']).stdout.trim();
     if (ownLinks.length || ownTables) throw new Error(`bridge suite: the bench's own namespace was changed: ${ownLinks.join('; ')} ${ownTables}`);
 
-    const builtText = PEERS.filter((t) => built[t]).map((t) => {
-      const real = med(built[t]!.window.connect);
-      const rep = windows[t].map((r) => r.find((w) => w.level === 100)?.connect ?? []).flat();
-      return rep.length ? `${t} 91–100 after a real fill ${real.toFixed(1)} ms vs after the replay ${med(rep).toFixed(1)} ms (${(med(rep) / real).toFixed(2)}×)` : '';
-    }).filter(Boolean);
+    const builtText = PEERS.filter((t) => built[t])
+      .map((t) => {
+        const real = med(built[t]!.window.connect);
+        const rep = windows[t].map((r) => r.find((w) => w.level === 100)?.connect ?? []).flat();
+        return rep.length
+          ? `${t} 91–100 after a real fill ${real.toFixed(1)} ms vs after the replay ${med(rep).toFixed(1)} ms (${(med(rep) / real).toFixed(2)}×)`
+          : '';
+      })
+      .filter(Boolean);
     const notes = [proofNote(proofs, builtText.length ? ` Timing check: ${builtText.join('; ')}.` : '')];
     return {
       workloads,
@@ -391,13 +525,28 @@ export const bridgeSuite: Suite = {
       ip_netns_exec_ms: round(execMs, 3),
       spawn_true_ms: round(spawnMs, 3),
       replay_proof: proofs,
-      rules_note: 'nsnet: rules in `nft -j list ruleset` of the host namespace; cni/netavark: `iptables-save | grep -c "^-A"` (rules), and their nft rule count (nft).',
+      rules_note:
+        'nsnet: rules in `nft -j list ruleset` of the host namespace; cni/netavark: `iptables-save | grep -c "^-A"` (rules), and their nft rule count (nft).',
       rules,
       curves: {
         nsnet: nsnetCurve,
         ...Object.fromEntries(PEERS.filter((t) => built[t]).map((t) => [`${t}-real-fill`, built[t]!.curve])),
       },
-      windows: Object.fromEntries(TOOLS.map((t) => [t, windows[t].map((rep) => rep.map((w) => ({ level: w.level, how: w.how, connect_ms: w.connect.map((x) => round(x, 2)), disconnect_ms: w.disconnect.map((x) => round(x, 2)), rules: w.rules, ...(w.replay_ms ? { replay_ms: w.replay_ms } : {}) })))])),
+      windows: Object.fromEntries(
+        TOOLS.map((t) => [
+          t,
+          windows[t].map((rep) =>
+            rep.map((w) => ({
+              level: w.level,
+              how: w.how,
+              connect_ms: w.connect.map((x) => round(x, 2)),
+              disconnect_ms: w.disconnect.map((x) => round(x, 2)),
+              rules: w.rules,
+              ...(w.replay_ms ? { replay_ms: w.replay_ms } : {}),
+            })),
+          ),
+        ]),
+      ),
     };
   },
 };
@@ -438,7 +587,8 @@ function targets(
     id: 'connect-10x',
     text: "nsnet's median connect is ≥ 10× faster than the fastest peer's, at containers 1–10, 91–100 and 991–1,000",
     met: allMet,
-    detail: `${parts.join('; ')}. Starting a process costs ${ms(cost.spawnMs)} here (/bin/true; under \`ip netns exec\` ${ms(cost.execMs)}) and the peers start ` +
+    detail:
+      `${parts.join('; ')}. Starting a process costs ${ms(cost.spawnMs)} here (/bin/true; under \`ip netns exec\` ${ms(cost.execMs)}) and the peers start ` +
       'dozens per connect (their plugins and an iptables run per rule), so their times — and these ratios — move with what process creation costs on the machine',
   });
 
@@ -449,9 +599,12 @@ function targets(
     id: 'connect-flat',
     text: "nsnet's connect of the 1,000th container is within 1.5× of the 1st",
     met: med(top) <= 1.5 * med(base),
-    detail: `one network filling up (${windows.nsnet.length} passes): containers 991–1,000 ${ms(med(top))} vs containers 1–10 of the same passes ${ms(med(base))} = ${x(med(top) / med(base))}; ` +
+    detail:
+      `one network filling up (${windows.nsnet.length} passes): containers 991–1,000 ${ms(med(top))} vs containers 1–10 of the same passes ${ms(med(base))} = ${x(med(top) / med(base))}; ` +
       `${NSNET_LEVELS.map((l) => `${range(l)} ${ms(med(at('nsnet', l)))}`).join(', ')}; the very first connect of a fresh host ${ms(first)} (${x(med(top) / first)}). ` +
-      `Peers, 991–1,000 against their 1–10: ${PEERS.filter((t) => at(t, 1000).length).map((t) => `${t} ${x(med(at(t, 1000)) / med(small[t].connect.flat()))}`).join(', ')}`,
+      `Peers, 991–1,000 against their 1–10: ${PEERS.filter((t) => at(t, 1000).length)
+        .map((t) => `${t} ${x(med(at(t, 1000)) / med(small[t].connect.flat()))}`)
+        .join(', ')}`,
   });
 
   const dPeers = [...PEERS].sort((a, b) => med(small[a].disconnect.flat()) - med(small[b].disconnect.flat()));
@@ -462,8 +615,11 @@ function targets(
     id: 'disconnect-5x',
     text: "nsnet's median disconnect is ≥ 5× faster than the fastest peer's",
     met: d * 5 <= dpm,
-    detail: `containers 10–1: nsnet ${ms(d)} vs ${dp} ${ms(dpm)} = ${x(dpm / d)} faster` +
-      (small.nsnet.reaped.length ? `; waiting for the veth's deletion too (disconnect() + reap()): ${ms(med(small.nsnet.reaped.flat()))} = ${x(dpm / med(small.nsnet.reaped.flat()))}` : ''),
+    detail:
+      `containers 10–1: nsnet ${ms(d)} vs ${dp} ${ms(dpm)} = ${x(dpm / d)} faster` +
+      (small.nsnet.reaped.length
+        ? `; waiting for the veth's deletion too (disconnect() + reap()): ${ms(med(small.nsnet.reaped.flat()))} = ${x(dpm / med(small.nsnet.reaped.flat()))}`
+        : ''),
   });
 
   const nr = rules.nsnet!;
@@ -472,11 +628,24 @@ function targets(
     id: 'rules-constant',
     text: "nsnet's rule count does not grow with containers",
     met: values.size === 1,
-    detail: `nsnet rules after N containers — ${Object.entries(nr).map(([n, r]) => `${Number(n).toLocaleString('en-US')}: ${r.rules}`).join(', ')}; iptables rules of the peers: ` +
-      PEERS.map((t) => `${t} ${Object.entries(rules[t]!).map(([n, r]) => `${r.rules.toLocaleString('en-US')} at ${Number(n).toLocaleString('en-US')}`).join(', ')}`).join('; '),
+    detail:
+      `nsnet rules after N containers — ${Object.entries(nr)
+        .map(([n, r]) => `${Number(n).toLocaleString('en-US')}: ${r.rules}`)
+        .join(', ')}; iptables rules of the peers: ` +
+      PEERS.map(
+        (t) =>
+          `${t} ${Object.entries(rules[t]!)
+            .map(([n, r]) => `${r.rules.toLocaleString('en-US')} at ${Number(n).toLocaleString('en-US')}`)
+            .join(', ')}`,
+      ).join('; '),
   });
   if (proofs.some((p) => !p.rules_equal || !p.files_equal)) {
-    out.push({ id: 'replay-proof', text: 'the replayed peer state equals real ADDs', met: false, detail: proofs.map((p) => `${p.tool}: ${(p.difference ?? ['equal']).join('; ')}`).join(' / ') });
+    out.push({
+      id: 'replay-proof',
+      text: 'the replayed peer state equals real ADDs',
+      met: false,
+      detail: proofs.map((p) => `${p.tool}: ${(p.difference ?? ['equal']).join('; ')}`).join(' / '),
+    });
   }
   return out;
 }

@@ -35,8 +35,23 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  ROOT, RESULTS_DIR, assertSandbox, machineFacts, now, round, run, sleep, stats, succeeds, summarize, withNetns,
-  type Suite, type SuiteOptions, type SuiteResult, type TargetResult, type WorkloadResult,
+  ROOT,
+  RESULTS_DIR,
+  assertSandbox,
+  machineFacts,
+  now,
+  round,
+  run,
+  sleep,
+  stats,
+  succeeds,
+  summarize,
+  withNetns,
+  type Suite,
+  type SuiteOptions,
+  type SuiteResult,
+  type TargetResult,
+  type WorkloadResult,
 } from './common';
 import { CNI_PATH, NETAVARK, NETWORK, SUBNET, hex64, hostPort, inHost, netnsFile, withHost, withHostNamespace, type HostNamespace } from './peers';
 import { writeSuite } from './report';
@@ -73,11 +88,21 @@ interface Steps {
 function nsnetCniDriver(h: HostNamespace, socket: string): Steps & { close(): void } {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-cni-'));
   const conf = (s: number): Record<string, unknown> => ({
-    cniVersion: '1.1.0', name: NETWORK, type: 'nsnet-cni', subnet: SUBNET, stateDir, capabilities: { portMappings: true },
+    cniVersion: '1.1.0',
+    name: NETWORK,
+    type: 'nsnet-cni',
+    subnet: SUBNET,
+    stateDir,
+    capabilities: { portMappings: true },
     runtimeConfig: { portMappings: [{ hostPort: hostPort(s), containerPort: 80, protocol: 'tcp' }] },
   });
   const env = (command: string, s: number): Record<string, string> => ({
-    CNI_COMMAND: command, CNI_CONTAINERID: hex64(`c${s}`), CNI_NETNS: netnsFile(h.cname(s)), CNI_IFNAME: 'eth0', CNI_PATH, NSNET_CNI_SOCKET: socket,
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: hex64(`c${s}`),
+    CNI_NETNS: netnsFile(h.cname(s)),
+    CNI_IFNAME: 'eth0',
+    CNI_PATH,
+    NSNET_CNI_SOCKET: socket,
   });
   const results = new Map<number, unknown>();
   return {
@@ -112,7 +137,8 @@ async function startDaemon(): Promise<{ socket: string; proc: ChildProcess; stop
     proc.once('exit', (code) => reject(new Error(`the nsnet-cni daemon exited ${code}`)));
   });
   return {
-    socket, proc,
+    socket,
+    proc,
     async stop() {
       const gone = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGTERM');
@@ -143,16 +169,17 @@ async function round1(tool: ToolId, socket: string): Promise<{ add: number[]; de
     await d.disconnect(1);
     return { add, del };
   };
-  const out = tool === 'cni' || tool === 'netavark'
-    ? await withHost(tool, (h) => window(h, h.driver))
-    : await withHostNamespace(async (h) => {
-      const d = nsnetCniDriver(h, tool === 'nsnet-cni-daemon' ? socket : 'none');
-      try {
-        return await window(h, d);
-      } finally {
-        d.close();
-      }
-    });
+  const out =
+    tool === 'cni' || tool === 'netavark'
+      ? await withHost(tool, (h) => window(h, h.driver))
+      : await withHostNamespace(async (h) => {
+          const d = nsnetCniDriver(h, tool === 'nsnet-cni-daemon' ? socket : 'none');
+          try {
+            return await window(h, d);
+          } finally {
+            d.close();
+          }
+        });
   await sleep(300);
   return out;
 }
@@ -187,8 +214,10 @@ export const cniSuite: Suite = {
           floors.versionFallback!.push(version('none'));
         }
       });
-      log(`floors: ip netns exec /bin/true ${median(floors.exec!).toFixed(1)} ms, node -e 0 ${median(floors.node!).toFixed(1)} ms, ` +
-        `nsnet-cni VERSION via daemon ${median(floors.versionDaemon!).toFixed(1)} ms, without ${median(floors.versionFallback!).toFixed(1)} ms`);
+      log(
+        `floors: ip netns exec /bin/true ${median(floors.exec!).toFixed(1)} ms, node -e 0 ${median(floors.node!).toFixed(1)} ms, ` +
+          `nsnet-cni VERSION via daemon ${median(floors.versionDaemon!).toFixed(1)} ms, without ${median(floors.versionFallback!).toFixed(1)} ms`,
+      );
 
       const rounds = Math.max(1, Math.round(3 * o.scale));
       const add: Record<ToolId, number[]> = { 'nsnet-cni-daemon': [], 'nsnet-cni-fallback': [], cni: [], netavark: [] };
@@ -202,27 +231,61 @@ export const cniSuite: Suite = {
         }
       }
 
-      const rows = (samples: Record<ToolId, number[]>) => TOOLS.map((t) => ({ tool: t, label: LABEL[t], items: 1, samples: samples[t], timing: 'whole process(es) under ip netns exec', nsnet: t.startsWith('nsnet') }));
+      const rows = (samples: Record<ToolId, number[]>) =>
+        TOOLS.map((t) => ({
+          tool: t,
+          label: LABEL[t],
+          items: 1,
+          samples: samples[t],
+          timing: 'whole process(es) under ip netns exec',
+          nsnet: t.startsWith('nsnet'),
+        }));
       const workloads: WorkloadResult[] = [
         {
-          id: 'add', title: `ADD, containers 1–${WINDOW} (a warm-up container already added)`, unit: 'container', reference: 'netavark',
+          id: 'add',
+          title: `ADD, containers 1–${WINDOW} (a warm-up container already added)`,
+          unit: 'container',
+          reference: 'netavark',
           note: `${rounds} rounds × ${WINDOW} containers, each round in a fresh host namespace. vs ref above 1.00 is faster than netavark's setup.`,
           tools: summarize(rows(add), 'netavark'),
         },
         {
-          id: 'del', title: `DEL, containers ${WINDOW}–1`, unit: 'container', reference: 'netavark',
+          id: 'del',
+          title: `DEL, containers ${WINDOW}–1`,
+          unit: 'container',
+          reference: 'netavark',
           note: "nsnet-cni's DEL deletes the veth pair before it returns (one kernel wait): a runtime may put another interface of the same name into the namespace right after.",
           tools: summarize(rows(del), 'netavark'),
         },
         {
-          id: 'floors', title: 'what starting the processes costs (no network work)', unit: 'process', reference: 'ip-netns-exec-true',
+          id: 'floors',
+          title: 'what starting the processes costs (no network work)',
+          unit: 'process',
+          reference: 'ip-netns-exec-true',
           note: 'Every row of the panels above includes at least one `ip netns exec` (the CNI plugins: two per ADD and per DEL).',
-          tools: summarize([
-            { tool: 'ip-netns-exec-true', label: 'ip netns exec HOST /bin/true', items: 1, samples: floors.exec!, timing: 'whole process', nsnet: false },
-            { tool: 'nsnet-cni-version-daemon', label: 'nsnet-cni VERSION through the daemon', items: 1, samples: floors.versionDaemon!, timing: 'whole process', nsnet: true },
-            { tool: 'node-e-0', label: 'node -e 0', items: 1, samples: floors.node!, timing: 'whole process', nsnet: false },
-            { tool: 'nsnet-cni-version-fallback', label: 'nsnet-cni VERSION without a daemon (node + nsnet loaded)', items: 1, samples: floors.versionFallback!, timing: 'whole process', nsnet: true },
-          ], 'ip-netns-exec-true'),
+          tools: summarize(
+            [
+              { tool: 'ip-netns-exec-true', label: 'ip netns exec HOST /bin/true', items: 1, samples: floors.exec!, timing: 'whole process', nsnet: false },
+              {
+                tool: 'nsnet-cni-version-daemon',
+                label: 'nsnet-cni VERSION through the daemon',
+                items: 1,
+                samples: floors.versionDaemon!,
+                timing: 'whole process',
+                nsnet: true,
+              },
+              { tool: 'node-e-0', label: 'node -e 0', items: 1, samples: floors.node!, timing: 'whole process', nsnet: false },
+              {
+                tool: 'nsnet-cni-version-fallback',
+                label: 'nsnet-cni VERSION without a daemon (node + nsnet loaded)',
+                items: 1,
+                samples: floors.versionFallback!,
+                timing: 'whole process',
+                nsnet: true,
+              },
+            ],
+            'ip-netns-exec-true',
+          ),
         },
       ];
       const m = (x: Record<ToolId, number[]>, t: ToolId): number => median(x[t]);
@@ -232,7 +295,8 @@ export const cniSuite: Suite = {
           id: 'cni-add-vs-netavark',
           text: "nsnet-cni ADD (through the daemon) is no slower than netavark's setup",
           met: m(add, 'nsnet-cni-daemon') <= m(add, 'netavark'),
-          detail: `median ${m(add, 'nsnet-cni-daemon').toFixed(1)} ms vs netavark ${m(add, 'netavark').toFixed(1)} ms (${x(m(add, 'netavark') / m(add, 'nsnet-cni-daemon'))} faster); ` +
+          detail:
+            `median ${m(add, 'nsnet-cni-daemon').toFixed(1)} ms vs netavark ${m(add, 'netavark').toFixed(1)} ms (${x(m(add, 'netavark') / m(add, 'nsnet-cni-daemon'))} faster); ` +
             `CNI bridge+portmap ${m(add, 'cni').toFixed(1)} ms; without the daemon ${m(add, 'nsnet-cni-fallback').toFixed(1)} ms (${x(m(add, 'netavark') / m(add, 'nsnet-cni-fallback'))} of netavark's speed: node's start and loading nsnet, ` +
             `\`nsnet-cni VERSION\` alone takes ${median(floors.versionFallback!).toFixed(1)} ms without the daemon, ${median(floors.versionDaemon!).toFixed(1)} ms with it)`,
         },
@@ -258,15 +322,28 @@ export const cniSuite: Suite = {
 function markdown(r: SuiteResult): string {
   const f = (n: number, d = 1): string => n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
   const m = r.machine;
-  const out = [`# ${r.title}`, '',
+  const out = [
+    `# ${r.title}`,
+    '',
     `Run ${String(m.date)} · ${String(m.kernel)} · node ${String(m.node)} · ${String(m.cpu_count)} CPUs · load ${String(m.loadavg_1m)} → ${String(m.loadavg_1m_end)} · ${f(r.duration_s)} s.`,
-    'Reproduce: `npm run build:native && npx tsc -p tsconfig.json && node scripts/sandbox.js -- node dist/bench/cni.js`. Compare by ratio within one run.', '',
-    '## Targets', ''];
+    'Reproduce: `npm run build:native && npx tsc -p tsconfig.json && node scripts/sandbox.js -- node dist/bench/cni.js`. Compare by ratio within one run.',
+    '',
+    '## Targets',
+    '',
+  ];
   for (const t of r.targets) out.push(`- ${t.met ? '**met**' : '**NOT met**'}: ${t.text}. ${t.detail}.`);
   for (const w of r.workloads) {
-    out.push('', `## ${w.title}`, '', `Reference: \`${w.reference}\`. ${w.note ?? ''}`, '',
-      '| tool | what | median ms | p95 ms | runs | vs ref |', '|---|---|---:|---:|---:|---:|');
-    for (const t of w.tools) out.push(`| ${t.nsnet ? `**${t.tool}**` : t.tool} | ${t.label} | ${f(t.median_ms)} | ${f(t.p95_ms)} | ${t.runs} | ${f(t.ratio_vs_ref, 2)}× |`);
+    out.push(
+      '',
+      `## ${w.title}`,
+      '',
+      `Reference: \`${w.reference}\`. ${w.note ?? ''}`,
+      '',
+      '| tool | what | median ms | p95 ms | runs | vs ref |',
+      '|---|---|---:|---:|---:|---:|',
+    );
+    for (const t of w.tools)
+      out.push(`| ${t.nsnet ? `**${t.tool}**` : t.tool} | ${t.label} | ${f(t.median_ms)} | ${f(t.p95_ms)} | ${t.runs} | ${f(t.ratio_vs_ref, 2)}× |`);
   }
   return `${out.join('\n')}\n`;
 }
@@ -280,8 +357,11 @@ async function main(): Promise<void> {
   const t0 = now();
   const body = await cniSuite.run({ scale, log });
   const result: SuiteResult = {
-    suite: cniSuite.name, title: cniSuite.title, machine: { ...machine, loadavg_1m_end: round(os.loadavg()[0] ?? 0, 2) },
-    duration_s: round((now() - t0) / 1000, 1), ...body,
+    suite: cniSuite.name,
+    title: cniSuite.title,
+    machine: { ...machine, loadavg_1m_end: round(os.loadavg()[0] ?? 0, 2) },
+    duration_s: round((now() - t0) / 1000, 1),
+    ...body,
   };
   for (const f of writeSuite(result)) log(`wrote ${path.relative(process.cwd(), f)}`);
   const md = path.join(RESULTS_DIR, 'cni.md');

@@ -18,7 +18,9 @@ import { NetworkHost } from '../lib/index';
 const NETWORK = 'bench';
 const WARMUP = 5;
 const clock = (): number => performance.timeOrigin + performance.now();
-const publish = (s: number): { hostPort: number; containerPort: number; protocol: 'tcp' }[] => [{ hostPort: 20000 + 10 * (s - 1), containerPort: 80, protocol: 'tcp' }];
+const publish = (s: number): { hostPort: number; containerPort: number; protocol: 'tcp' }[] => [
+  { hostPort: 20000 + 10 * (s - 1), containerPort: 80, protocol: 'tcp' },
+];
 
 async function cycles(host: string, prefix: string, stateDir: string, k: number): Promise<void> {
   const h = await NetworkHost.open({ netns: host, stateDir });
@@ -43,7 +45,11 @@ async function burst(host: string, prefix: string, stateDir: string, from: numbe
   await new Promise<void>((resolve) => rl.once('line', () => resolve()));
   rl.close();
   const start = clock();
-  await Promise.all(Array.from({ length: n }, (_, i) => from + 1 + i).map((s) => h.connect(NETWORK, { id: `c${s}`, netns: `/var/run/netns/${prefix}${s}`, publish: publish(s) })));
+  await Promise.all(
+    Array.from({ length: n }, (_, i) => from + 1 + i).map((s) =>
+      h.connect(NETWORK, { id: `c${s}`, netns: `/var/run/netns/${prefix}${s}`, publish: publish(s) }),
+    ),
+  );
   const end = clock();
   process.stdout.write(`${JSON.stringify({ start, end })}\n`);
   await h.close();

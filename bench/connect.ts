@@ -29,8 +29,20 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  ROOT, now, round, run, sleep, stats, succeeds, summarize,
-  type Chart, type Suite, type SuiteOptions, type SummaryRow, type TargetResult, type WorkloadResult,
+  ROOT,
+  now,
+  round,
+  run,
+  sleep,
+  stats,
+  succeeds,
+  summarize,
+  type Chart,
+  type Suite,
+  type SuiteOptions,
+  type SummaryRow,
+  type TargetResult,
+  type WorkloadResult,
 } from './common';
 import { processCosts, requirePeers, version } from './bridge';
 import { NETAVARK, ENV_PATH, netavarkOptions, netnsFile, withHost, withHostNamespace, type HostNamespace, type ToolId } from './peers';
@@ -43,16 +55,25 @@ const TOP = 1000;
 const BURST = 32;
 const WARM = 30;
 const med = (s: number[]): number => (s.length ? stats(s).median : NaN);
-const publish = (s: number): { hostPort: number; containerPort: number; protocol: 'tcp' }[] => [{ hostPort: 20000 + 10 * (s - 1), containerPort: 80, protocol: 'tcp' }];
+const publish = (s: number): { hostPort: number; containerPort: number; protocol: 'tcp' }[] => [
+  { hostPort: 20000 + 10 * (s - 1), containerPort: 80, protocol: 'tcp' },
+];
 const clock = (): number => performance.timeOrigin + performance.now();
 
 // ------------------------------------------------------------------------------ nsnet in process
 
 /** What one operation cost: its phases (ms) and counts. */
-interface Recorded { ms: number; phases: Record<string, number>; counts: Record<string, number> }
+interface Recorded {
+  ms: number;
+  phases: Record<string, number>;
+  counts: Record<string, number>;
+}
 
 type Lib = typeof import('../lib/index');
-interface Hooks { setPhaseSink: typeof import('../lib/phases').setPhaseSink; threadsStarted: () => number }
+interface Hooks {
+  setPhaseSink: typeof import('../lib/phases').setPhaseSink;
+  threadsStarted: () => number;
+}
 
 /** Loaded on first use (after the sandbox check, like every suite's nsnet). */
 let loaded: Promise<{ lib: Lib; hooks: Hooks }> | undefined;
@@ -109,7 +130,8 @@ async function openNsnet(ns: HostNamespace, root: string): Promise<NsnetHost> {
   const h = await lib.NetworkHost.open({ netns: ns.name, stateDir });
   await h.createNetwork({ name: NETWORK, subnet: SUBNET, bridge: BRIDGE });
   return {
-    h, hooks,
+    h,
+    hooks,
     connect: (s) => recorded(hooks, () => h.connect(NETWORK, { id: `c${s}`, netns: netnsFile(ns.cname(s)), publish: publish(s) })),
     disconnect: (s) => recorded(hooks, () => h.disconnect(NETWORK, `c${s}`)),
     async close() {
@@ -135,7 +157,10 @@ async function withNsnet<T>(root: string, containers: number, fn: (n: NsnetHost,
 /** Where tmpfs is (the "store on tmpfs" row); undefined when there is none. */
 function tmpfsRoot(): string | undefined {
   try {
-    const line = fs.readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === '/dev/shm' && l.split(' ')[2] === 'tmpfs');
+    const line = fs
+      .readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .find((l) => l.split(' ')[1] === '/dev/shm' && l.split(' ')[2] === 'tmpfs');
     return line ? '/dev/shm' : undefined;
   } catch {
     return undefined;
@@ -144,7 +169,10 @@ function tmpfsRoot(): string | undefined {
 
 // ------------------------------------------------------------------------------ measurements
 
-interface Small { connect: Recorded[][]; disconnect: Recorded[][] }
+interface Small {
+  connect: Recorded[][];
+  disconnect: Recorded[][];
+}
 
 async function smallNsnet(root: string): Promise<{ connect: Recorded[]; disconnect: Recorded[] }> {
   return withNsnet(root, ROUND, async (n) => {
@@ -170,7 +198,12 @@ async function smallPeer(tool: ToolId): Promise<{ connect: number[]; disconnect:
 }
 
 /** System calls per operation from `strace -f -c` summaries of two runs (K1 < K2 operations). */
-interface Syscalls { syncs: number; clones: number; sends: number; detail: Record<string, number> }
+interface Syscalls {
+  syncs: number;
+  clones: number;
+  sends: number;
+  detail: Record<string, number>;
+}
 
 function straceCounts(file: string): Record<string, number> {
   const out: Record<string, number> = {};
@@ -201,18 +234,34 @@ const TRACED = 'fsync,fdatasync,syncfs,sync_file_range,clone,clone3,fork,vfork,s
 async function straceNsnet(): Promise<Syscalls> {
   const counts: Record<string, number>[] = [];
   for (const k of [10, 60]) {
-    counts.push(await withHostNamespace(async (ns) => {
-      ns.containers(1, k);
-      await sleep(200);
-      const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-strace-'));
-      const out = path.join(stateDir, 'strace.txt');
-      try {
-        run('strace', ['-f', '-c', '-o', out, '-e', `trace=${TRACED}`, process.execPath, path.join(__dirname, 'connect-child.js'), 'cycles', ns.name, `${ns.name}c`, path.join(stateDir, 'state'), String(k)]);
-        return straceCounts(out);
-      } finally {
-        fs.rmSync(stateDir, { recursive: true, force: true });
-      }
-    }));
+    counts.push(
+      await withHostNamespace(async (ns) => {
+        ns.containers(1, k);
+        await sleep(200);
+        const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-strace-'));
+        const out = path.join(stateDir, 'strace.txt');
+        try {
+          run('strace', [
+            '-f',
+            '-c',
+            '-o',
+            out,
+            '-e',
+            `trace=${TRACED}`,
+            process.execPath,
+            path.join(__dirname, 'connect-child.js'),
+            'cycles',
+            ns.name,
+            `${ns.name}c`,
+            path.join(stateDir, 'state'),
+            String(k),
+          ]);
+          return straceCounts(out);
+        } finally {
+          fs.rmSync(stateDir, { recursive: true, force: true });
+        }
+      }),
+    );
   }
   return perOp(counts[0]!, counts[1]!, 2 * 50);
 }
@@ -221,22 +270,28 @@ async function straceNsnet(): Promise<Syscalls> {
 async function straceNetavark(): Promise<Syscalls> {
   const counts: Record<string, number>[] = [];
   for (const k of [4, 14]) {
-    counts.push(await withHostNamespace(async (ns) => {
-      ns.containers(1, k);
-      await sleep(200);
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-strace-nv-'));
-      const out = path.join(dir, 'strace.txt');
-      const script = Array.from({ length: k }, (_, i) => i + 1).flatMap((s) => [
-        `printf '%s' '${netavarkOptions(s)}' | ${NETAVARK} --config ${dir} setup ${netnsFile(ns.cname(s))} >/dev/null`,
-        `printf '%s' '${netavarkOptions(s)}' | ${NETAVARK} --config ${dir} teardown ${netnsFile(ns.cname(s))} >/dev/null`,
-      ]).join('\n');
-      try {
-        run('ip', ['netns', 'exec', ns.name, 'strace', '-f', '-c', '-o', out, '-e', `trace=${TRACED}`, 'sh', '-e', '-c', script], { env: { ...process.env, PATH: ENV_PATH, NETAVARK_FW: 'iptables' } });
-        return straceCounts(out);
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-      }
-    }));
+    counts.push(
+      await withHostNamespace(async (ns) => {
+        ns.containers(1, k);
+        await sleep(200);
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-strace-nv-'));
+        const out = path.join(dir, 'strace.txt');
+        const script = Array.from({ length: k }, (_, i) => i + 1)
+          .flatMap((s) => [
+            `printf '%s' '${netavarkOptions(s)}' | ${NETAVARK} --config ${dir} setup ${netnsFile(ns.cname(s))} >/dev/null`,
+            `printf '%s' '${netavarkOptions(s)}' | ${NETAVARK} --config ${dir} teardown ${netnsFile(ns.cname(s))} >/dev/null`,
+          ])
+          .join('\n');
+        try {
+          run('ip', ['netns', 'exec', ns.name, 'strace', '-f', '-c', '-o', out, '-e', `trace=${TRACED}`, 'sh', '-e', '-c', script], {
+            env: { ...process.env, PATH: ENV_PATH, NETAVARK_FW: 'iptables' },
+          });
+          return straceCounts(out);
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      }),
+    );
   }
   return perOp(counts[0]!, counts[1]!, 2 * 10);
 }
@@ -248,8 +303,10 @@ async function scalePass(log: (m: string) => void): Promise<{ connect: number[];
     const disconnect: number[] = [];
     for (let s = 1; s <= TOP; s++) connect.push((await n.connect(s)).ms);
     for (let s = TOP; s >= 1; s--) disconnect.push((await n.disconnect(s)).ms);
-    log(`  scale: connect 1–10 ${med(connect.slice(0, 10)).toFixed(2)} ms, 991–1,000 ${med(connect.slice(-10)).toFixed(2)} ms; ` +
-      `disconnect 1,000–991 ${med(disconnect.slice(0, 10)).toFixed(2)} ms, 10–1 ${med(disconnect.slice(-10)).toFixed(2)} ms`);
+    log(
+      `  scale: connect 1–10 ${med(connect.slice(0, 10)).toFixed(2)} ms, 991–1,000 ${med(connect.slice(-10)).toFixed(2)} ms; ` +
+        `disconnect 1,000–991 ${med(disconnect.slice(0, 10)).toFixed(2)} ms, 10–1 ${med(disconnect.slice(-10)).toFixed(2)} ms`,
+    );
     return { connect, disconnect };
   });
 }
@@ -267,7 +324,13 @@ async function processes(): Promise<number> {
       const parent = await lib.NetworkHost.open({ netns: ns.name, stateDir });
       await parent.createNetwork({ name: NETWORK, subnet: SUBNET, bridge: BRIDGE });
       await parent.close();
-      const children = Array.from({ length: PROCS }, (_, p) => spawn(process.execPath, [path.join(__dirname, 'connect-child.js'), 'burst', ns.name, `${ns.name}c`, stateDir, String(p * (EACH + 1) + 1), String(EACH)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+      const children = Array.from({ length: PROCS }, (_, p) =>
+        spawn(
+          process.execPath,
+          [path.join(__dirname, 'connect-child.js'), 'burst', ns.name, `${ns.name}c`, stateDir, String(p * (EACH + 1) + 1), String(EACH)],
+          { stdio: ['pipe', 'pipe', 'inherit'] },
+        ),
+      );
       const lines = children.map((c) => {
         let buf = '';
         const waiters: ((l: string) => void)[] = [];
@@ -304,13 +367,17 @@ async function netavarkParallel(): Promise<number> {
     await sleep(200);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-nvpar-'));
     const env = { ...process.env, PATH: ENV_PATH, NETAVARK_FW: 'iptables' };
-    const setup = (s: number): Promise<number> => new Promise((resolve, reject) => {
-      const c = spawn('ip', ['netns', 'exec', ns.name, NETAVARK, '--config', dir, 'setup', netnsFile(ns.cname(s))], { env, stdio: ['pipe', 'ignore', 'pipe'] });
-      let err = '';
-      c.stderr!.on('data', (d: Buffer) => void (err += d.toString()));
-      c.on('exit', (code) => (code === 0 ? resolve(clock()) : reject(new Error(`netavark setup ${s} exited ${code}: ${err.slice(0, 500)}`))));
-      c.stdin!.end(netavarkOptions(s));
-    });
+    const setup = (s: number): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const c = spawn('ip', ['netns', 'exec', ns.name, NETAVARK, '--config', dir, 'setup', netnsFile(ns.cname(s))], {
+          env,
+          stdio: ['pipe', 'ignore', 'pipe'],
+        });
+        let err = '';
+        c.stderr!.on('data', (d: Buffer) => void (err += d.toString()));
+        c.on('exit', (code) => (code === 0 ? resolve(clock()) : reject(new Error(`netavark setup ${s} exited ${code}: ${err.slice(0, 500)}`))));
+        c.stdin!.end(netavarkOptions(s));
+      });
     try {
       await setup(BURST + 1);
       const t0 = clock();
@@ -372,13 +439,18 @@ export const connectSuite: Suite = {
 
     // small rounds, tools taking turns
     const small: Record<string, Small> = { nsnet: { connect: [], disconnect: [] }, 'nsnet-tmpfs': { connect: [], disconnect: [] } };
-    const peers: Record<string, { connect: number[][]; disconnect: number[][] }> = { netavark: { connect: [], disconnect: [] }, cni: { connect: [], disconnect: [] } };
+    const peers: Record<string, { connect: number[][]; disconnect: number[][] }> = {
+      netavark: { connect: [], disconnect: [] },
+      cni: { connect: [], disconnect: [] },
+    };
     for (let r = 0; r < rounds; r++) {
       for (const [tool, root] of [['nsnet', os.tmpdir()], ...(tmpfs ? [['nsnet-tmpfs', tmpfs]] : [])] as [string, string][]) {
         const x = await smallNsnet(root);
         small[tool]!.connect.push(x.connect);
         small[tool]!.disconnect.push(x.disconnect);
-        log(`  round ${r + 1}/${rounds} ${tool}: connect median ${med(x.connect.map((c) => c.ms)).toFixed(2)} ms (first ${x.connect[0]!.ms.toFixed(2)}), disconnect median ${med(x.disconnect.map((c) => c.ms)).toFixed(2)} ms`);
+        log(
+          `  round ${r + 1}/${rounds} ${tool}: connect median ${med(x.connect.map((c) => c.ms)).toFixed(2)} ms (first ${x.connect[0]!.ms.toFixed(2)}), disconnect median ${med(x.disconnect.map((c) => c.ms)).toFixed(2)} ms`,
+        );
       }
       for (const tool of ['netavark', 'cni'] as ToolId[]) {
         const x = await smallPeer(tool);
@@ -395,19 +467,29 @@ export const connectSuite: Suite = {
     const steadyDisc = small.nsnet!.disconnect.flat();
 
     // warm pool
-    const warm: { connect: Recorded[][]; cold: Recorded[][]; disconnect: Recorded[][]; prepare: number[] } = { connect: [], cold: [], disconnect: [], prepare: [] };
+    const warm: { connect: Recorded[][]; cold: Recorded[][]; disconnect: Recorded[][]; prepare: number[] } = {
+      connect: [],
+      cold: [],
+      disconnect: [],
+      prepare: [],
+    };
     for (let r = 0; r < rounds; r++) {
       const x = await warmRound();
       warm.connect.push(x.connect);
       warm.cold.push(x.cold);
       warm.disconnect.push(x.disconnect);
       warm.prepare.push(x.prepareMs);
-      log(`  warm pool round ${r + 1}/${rounds}: prepare(${WARM + 5}) ${x.prepareMs.toFixed(0)} ms, connect median ${med(x.connect.map((c) => c.ms)).toFixed(2)} ms (cold connects between them ${med(x.cold.map((c) => c.ms)).toFixed(2)} ms), disconnect median ${med(x.disconnect.map((c) => c.ms)).toFixed(2)} ms`);
+      log(
+        `  warm pool round ${r + 1}/${rounds}: prepare(${WARM + 5}) ${x.prepareMs.toFixed(0)} ms, connect median ${med(x.connect.map((c) => c.ms)).toFixed(2)} ms (cold connects between them ${med(x.cold.map((c) => c.ms)).toFixed(2)} ms), disconnect median ${med(x.disconnect.map((c) => c.ms)).toFixed(2)} ms`,
+      );
     }
     // system calls per operation
     const haveStrace = succeeds('strace', ['-V']);
     const sys = haveStrace ? { nsnet: await straceNsnet(), netavark: await straceNetavark() } : undefined;
-    if (sys) log(`  syscalls per operation: nsnet syncs ${sys.nsnet.syncs.toFixed(2)}, clones ${sys.nsnet.clones.toFixed(2)}, sends ${sys.nsnet.sends.toFixed(2)}; netavark syncs ${sys.netavark.syncs.toFixed(2)}, clones ${sys.netavark.clones.toFixed(2)}`);
+    if (sys)
+      log(
+        `  syscalls per operation: nsnet syncs ${sys.nsnet.syncs.toFixed(2)}, clones ${sys.nsnet.clones.toFixed(2)}, sends ${sys.nsnet.sends.toFixed(2)}; netavark syncs ${sys.netavark.syncs.toFixed(2)}, clones ${sys.netavark.clones.toFixed(2)}`,
+      );
 
     // scale
     const scale = await scalePass(log);
@@ -421,8 +503,10 @@ export const connectSuite: Suite = {
       for (const k of [1, 8, 32]) flight[k]!.push(await inFlightMeasured(k));
       procs.push(await processes());
       nvpar.push(await netavarkParallel());
-      log(`  concurrency ${r + 1}/${reps}: 32 connects, 1 in flight ${flight[1]!.at(-1)!.toFixed(1)} ms, 8 ${flight[8]!.at(-1)!.toFixed(1)} ms, 32 ${flight[32]!.at(-1)!.toFixed(1)} ms; ` +
-        `4 processes × 8 ${procs.at(-1)!.toFixed(1)} ms; 32 netavark setups at once ${nvpar.at(-1)!.toFixed(1)} ms`);
+      log(
+        `  concurrency ${r + 1}/${reps}: 32 connects, 1 in flight ${flight[1]!.at(-1)!.toFixed(1)} ms, 8 ${flight[8]!.at(-1)!.toFixed(1)} ms, 32 ${flight[32]!.at(-1)!.toFixed(1)} ms; ` +
+          `4 processes × 8 ${procs.at(-1)!.toFixed(1)} ms; 32 netavark setups at once ${nvpar.at(-1)!.toFixed(1)} ms`,
+      );
     }
 
     const load1 = os.loadavg()[0] ?? 0;
@@ -433,67 +517,233 @@ export const connectSuite: Suite = {
     const workloads: WorkloadResult[] = [];
     const sc: SummaryRow[] = [
       { tool: 'nsnet', label: NS_LABEL, items: 1, samples: ms(small.nsnet!.connect.flat()), groups: small.nsnet!.connect.map(ms), timing: 'in process' },
-      ...(tmpfs ? [{ tool: 'nsnet-tmpfs', label: 'the same, state dir on tmpfs', items: 1, samples: ms(small['nsnet-tmpfs']!.connect.flat()), groups: small['nsnet-tmpfs']!.connect.map(ms), timing: 'in process' }] : []),
-      { tool: 'nsnet-warm', label: 'nsnet connect() taking a warm-pool slot (no netns passed), 1 published port', items: 1, samples: ms(warm.connect.flat()), groups: warm.connect.map(ms), timing: 'in process' },
-      { tool: 'nsnet-cold-beside-warm', label: 'nsnet connect() with a netns, alternating with the warm-pool connects in the same host', items: 1, samples: ms(warm.cold.flat()), groups: warm.cold.map(ms), timing: 'in process' },
-      { tool: 'netavark', label: 'netavark setup (1 process), NETAVARK_FW=iptables, 1 port', items: 1, samples: peers.netavark!.connect.flat(), groups: peers.netavark!.connect, timing: 'whole process' },
-      { tool: 'cni', label: 'CNI bridge + host-local + portmap ADD (2 processes), 1 port', items: 1, samples: peers.cni!.connect.flat(), groups: peers.cni!.connect, timing: 'whole processes' },
+      ...(tmpfs
+        ? [
+            {
+              tool: 'nsnet-tmpfs',
+              label: 'the same, state dir on tmpfs',
+              items: 1,
+              samples: ms(small['nsnet-tmpfs']!.connect.flat()),
+              groups: small['nsnet-tmpfs']!.connect.map(ms),
+              timing: 'in process',
+            },
+          ]
+        : []),
+      {
+        tool: 'nsnet-warm',
+        label: 'nsnet connect() taking a warm-pool slot (no netns passed), 1 published port',
+        items: 1,
+        samples: ms(warm.connect.flat()),
+        groups: warm.connect.map(ms),
+        timing: 'in process',
+      },
+      {
+        tool: 'nsnet-cold-beside-warm',
+        label: 'nsnet connect() with a netns, alternating with the warm-pool connects in the same host',
+        items: 1,
+        samples: ms(warm.cold.flat()),
+        groups: warm.cold.map(ms),
+        timing: 'in process',
+      },
+      {
+        tool: 'netavark',
+        label: 'netavark setup (1 process), NETAVARK_FW=iptables, 1 port',
+        items: 1,
+        samples: peers.netavark!.connect.flat(),
+        groups: peers.netavark!.connect,
+        timing: 'whole process',
+      },
+      {
+        tool: 'cni',
+        label: 'CNI bridge + host-local + portmap ADD (2 processes), 1 port',
+        items: 1,
+        samples: peers.cni!.connect.flat(),
+        groups: peers.cni!.connect,
+        timing: 'whole processes',
+      },
     ];
     const peerNote = `containers 1–10, ${rounds} rounds, each tool a fresh host namespace per round, taking turns. The peers run as processes under \`ip netns exec\` (${execMs.toFixed(1)} ms each here; /bin/true ${spawnMs.toFixed(1)} ms).`;
-    workloads.push({ id: 'connect', title: 'connect one container (containers 1–10, 1 published port)', unit: 'container', reference: 'netavark', note: peerNote, tools: summarize(sc, 'netavark') });
-    const sd: SummaryRow[] = [
-      { tool: 'nsnet', label: 'nsnet disconnect() (veth retired at once, deleted in a batch moments later)', items: 1, samples: ms(small.nsnet!.disconnect.flat()), groups: small.nsnet!.disconnect.map(ms), timing: 'in process' },
-      ...(tmpfs ? [{ tool: 'nsnet-tmpfs', label: 'the same, state dir on tmpfs', items: 1, samples: ms(small['nsnet-tmpfs']!.disconnect.flat()), groups: small['nsnet-tmpfs']!.disconnect.map(ms), timing: 'in process' }] : []),
-      { tool: 'nsnet-warm', label: 'nsnet disconnect() of a warm-pool endpoint (its namespace removed too)', items: 1, samples: ms(warm.disconnect.flat()), groups: warm.disconnect.map(ms), timing: 'in process' },
-      { tool: 'netavark', label: 'netavark teardown', items: 1, samples: peers.netavark!.disconnect.flat(), groups: peers.netavark!.disconnect, timing: 'whole process' },
-      { tool: 'cni', label: 'CNI portmap + bridge DEL', items: 1, samples: peers.cni!.disconnect.flat(), groups: peers.cni!.disconnect, timing: 'whole processes' },
-    ];
-    workloads.push({ id: 'disconnect', title: 'disconnect one container (10–1)', unit: 'container', reference: 'netavark', note: peerNote, tools: summarize(sd, 'netavark') });
     workloads.push({
-      id: 'first', title: 'the first connect of a fresh host (the network just made) against the steady state', unit: 'container', reference: 'nsnet-steady',
+      id: 'connect',
+      title: 'connect one container (containers 1–10, 1 published port)',
+      unit: 'container',
+      reference: 'netavark',
+      note: peerNote,
+      tools: summarize(sc, 'netavark'),
+    });
+    const sd: SummaryRow[] = [
+      {
+        tool: 'nsnet',
+        label: 'nsnet disconnect() (veth retired at once, deleted in a batch moments later)',
+        items: 1,
+        samples: ms(small.nsnet!.disconnect.flat()),
+        groups: small.nsnet!.disconnect.map(ms),
+        timing: 'in process',
+      },
+      ...(tmpfs
+        ? [
+            {
+              tool: 'nsnet-tmpfs',
+              label: 'the same, state dir on tmpfs',
+              items: 1,
+              samples: ms(small['nsnet-tmpfs']!.disconnect.flat()),
+              groups: small['nsnet-tmpfs']!.disconnect.map(ms),
+              timing: 'in process',
+            },
+          ]
+        : []),
+      {
+        tool: 'nsnet-warm',
+        label: 'nsnet disconnect() of a warm-pool endpoint (its namespace removed too)',
+        items: 1,
+        samples: ms(warm.disconnect.flat()),
+        groups: warm.disconnect.map(ms),
+        timing: 'in process',
+      },
+      {
+        tool: 'netavark',
+        label: 'netavark teardown',
+        items: 1,
+        samples: peers.netavark!.disconnect.flat(),
+        groups: peers.netavark!.disconnect,
+        timing: 'whole process',
+      },
+      {
+        tool: 'cni',
+        label: 'CNI portmap + bridge DEL',
+        items: 1,
+        samples: peers.cni!.disconnect.flat(),
+        groups: peers.cni!.disconnect,
+        timing: 'whole processes',
+      },
+    ];
+    workloads.push({
+      id: 'disconnect',
+      title: 'disconnect one container (10–1)',
+      unit: 'container',
+      reference: 'netavark',
+      note: peerNote,
+      tools: summarize(sd, 'netavark'),
+    });
+    workloads.push({
+      id: 'first',
+      title: 'the first connect of a fresh host (the network just made) against the steady state',
+      unit: 'container',
+      reference: 'nsnet-steady',
       note: 'A fresh namespace, state dir and NetworkHost each time (createNetwork untimed), in this process; steady: connects 2–10 of the rounds.',
-      tools: summarize([
-        { tool: 'nsnet-steady', label: 'connects 2–10 of a round', items: 1, samples: ms(steady), timing: 'in process' },
-        { tool: 'nsnet-first', label: 'the first connect of a fresh host', items: 1, samples: ms(firsts), timing: 'in process' },
-      ], 'nsnet-steady'),
+      tools: summarize(
+        [
+          { tool: 'nsnet-steady', label: 'connects 2–10 of a round', items: 1, samples: ms(steady), timing: 'in process' },
+          { tool: 'nsnet-first', label: 'the first connect of a fresh host', items: 1, samples: ms(firsts), timing: 'in process' },
+        ],
+        'nsnet-steady',
+      ),
     });
     const v = { unit: 'ms', higher_is_better: false };
     const phaseRows = (ops: Recorded[], prefix: string): SummaryRow[] => {
       const keys = [...new Set(ops.flatMap((x) => Object.keys(x.phases)))];
-      return [...keys.map((k) => ({ tool: `${prefix}${k}`, label: k, items: 1, samples: ops.map((x) => x.phases[k] ?? 0), timing: 'phase', nsnet: true })),
-        { tool: `${prefix}total`, label: 'total', items: 1, samples: ms(ops), timing: 'in process', nsnet: true }];
+      return [
+        ...keys.map((k) => ({ tool: `${prefix}${k}`, label: k, items: 1, samples: ops.map((x) => x.phases[k] ?? 0), timing: 'phase', nsnet: true })),
+        { tool: `${prefix}total`, label: 'total', items: 1, samples: ms(ops), timing: 'in process', nsnet: true },
+      ];
     };
-    const PHASE_NOTE = 'Medians per phase (lib/phases.ts marks; the bench installs the sink, nothing is timed otherwise): each phase runs from the previous mark. ' +
-      'store: read — the network record (shared lock); validate; store: lock — the exclusive lock (and the check for a log to replay); ports: sock_diag — the host\'s bound sockets; ' +
-      'ipam — the lease and the record; link — the veth pair made (peer born in the container); addresses/routes — the host end\'s mark, hairpin and up, and the container side in one batch ' +
-      '(the two in parallel); firewall — waiting for the firewall\'s elements (made in parallel with the link); store: commit — the record appended to the log and fdatasync\'ed, the documents in place; return.';
-    workloads.push({ id: 'phases-connect', title: 'where a connect\'s time goes (containers 2–10 of the rounds, store on disk)', unit: 'phase', reference: 'phase:total', value: v, note: PHASE_NOTE, tools: summarize(phaseRows(steady, 'phase:'), 'phase:total', v) });
-    workloads.push({ id: 'phases-first', title: 'where the first connect\'s time goes (fresh hosts)', unit: 'phase', reference: 'phase:total', value: v, note: 'As above, the first connect of each fresh host.', tools: summarize(phaseRows(firsts, 'phase:'), 'phase:total', v) });
-    workloads.push({ id: 'phases-disconnect', title: 'where a disconnect\'s time goes', unit: 'phase', reference: 'phase:total', value: v, note: 'firewall/link: the elements removed and the veth retired, in parallel.', tools: summarize(phaseRows(steadyDisc, 'phase:'), 'phase:total', v) });
-    workloads.push({ id: 'phases-warm', title: 'where a warm-pool connect\'s time goes', unit: 'phase', reference: 'phase:total', value: v, note: 'pool: the slot taken — its host end marked as the endpoint\'s and the ports published, in parallel.', tools: summarize(phaseRows(warm.connect.flat(), 'phase:'), 'phase:total', v) });
+    const PHASE_NOTE =
+      'Medians per phase (lib/phases.ts marks; the bench installs the sink, nothing is timed otherwise): each phase runs from the previous mark. ' +
+      "store: read — the network record (shared lock); validate; store: lock — the exclusive lock (and the check for a log to replay); ports: sock_diag — the host's bound sockets; " +
+      "ipam — the lease and the record; link — the veth pair made (peer born in the container); addresses/routes — the host end's mark, hairpin and up, and the container side in one batch " +
+      "(the two in parallel); firewall — waiting for the firewall's elements (made in parallel with the link); store: commit — the record appended to the log and fdatasync'ed, the documents in place; return.";
+    workloads.push({
+      id: 'phases-connect',
+      title: "where a connect's time goes (containers 2–10 of the rounds, store on disk)",
+      unit: 'phase',
+      reference: 'phase:total',
+      value: v,
+      note: PHASE_NOTE,
+      tools: summarize(phaseRows(steady, 'phase:'), 'phase:total', v),
+    });
+    workloads.push({
+      id: 'phases-first',
+      title: "where the first connect's time goes (fresh hosts)",
+      unit: 'phase',
+      reference: 'phase:total',
+      value: v,
+      note: 'As above, the first connect of each fresh host.',
+      tools: summarize(phaseRows(firsts, 'phase:'), 'phase:total', v),
+    });
+    workloads.push({
+      id: 'phases-disconnect',
+      title: "where a disconnect's time goes",
+      unit: 'phase',
+      reference: 'phase:total',
+      value: v,
+      note: 'firewall/link: the elements removed and the veth retired, in parallel.',
+      tools: summarize(phaseRows(steadyDisc, 'phase:'), 'phase:total', v),
+    });
+    workloads.push({
+      id: 'phases-warm',
+      title: "where a warm-pool connect's time goes",
+      unit: 'phase',
+      reference: 'phase:total',
+      value: v,
+      note: "pool: the slot taken — its host end marked as the endpoint's and the ports published, in parallel.",
+      tools: summarize(phaseRows(warm.connect.flat(), 'phase:'), 'phase:total', v),
+    });
     const counts = medians(steady, 'counts');
     const dcounts = medians(steadyDisc, 'counts');
     const wcounts = medians(warm.connect.flat(), 'counts');
     const conc = { unit: 'connects/s', higher_is_better: true };
     const rate = (wall: number[]): number[] => wall.map((w) => (BURST * 1000) / w);
     const concRows: SummaryRow[] = [
-      ...[1, 8, 32].map((k) => ({ tool: `nsnet-${k}`, label: `nsnet, one process, ${k} in flight (32 connects)`, items: 1, samples: rate(flight[k]!), timing: 'in process', nsnet: true })),
-      { tool: 'nsnet-4x8', label: 'nsnet, 4 processes × 8 in flight (one store, one host)', items: 1, samples: rate(procs), timing: 'whole burst', nsnet: true },
+      ...[1, 8, 32].map((k) => ({
+        tool: `nsnet-${k}`,
+        label: `nsnet, one process, ${k} in flight (32 connects)`,
+        items: 1,
+        samples: rate(flight[k]!),
+        timing: 'in process',
+        nsnet: true,
+      })),
+      {
+        tool: 'nsnet-4x8',
+        label: 'nsnet, 4 processes × 8 in flight (one store, one host)',
+        items: 1,
+        samples: rate(procs),
+        timing: 'whole burst',
+        nsnet: true,
+      },
       { tool: 'netavark-32', label: '32 netavark setups started at once', items: 1, samples: rate(nvpar), timing: 'whole processes', nsnet: false },
     ];
     workloads.push({
-      id: 'concurrency', title: '32 connects in flight: connects per second', unit: 'burst', reference: 'netavark-32', value: conc,
-      note: `${reps} repetitions, each a fresh host; the rate is 32 / (time from the first start to the last end). One process: Promise.all over 1, 8 or 32 connects at a time; ` +
+      id: 'concurrency',
+      title: '32 connects in flight: connects per second',
+      unit: 'burst',
+      reference: 'netavark-32',
+      value: conc,
+      note:
+        `${reps} repetitions, each a fresh host; the rate is 32 / (time from the first start to the last end). One process: Promise.all over 1, 8 or 32 connects at a time; ` +
         '4 processes: each opens its NetworkHost, connects and disconnects one container 5 times untimed (warm), then connects 8 at once on a common signal. netavark: one untimed setup, then 32 processes spawned at once.',
       tools: summarize(concRows, 'netavark-32', conc),
     });
     const scaleRows: SummaryRow[] = [
       { tool: 'nsnet-connect-10', label: 'connect, containers 1–10', items: 1, samples: scale.connect.slice(0, 10), timing: 'in process', nsnet: true },
       { tool: 'nsnet-connect-1000', label: 'connect, containers 991–1,000', items: 1, samples: scale.connect.slice(-10), timing: 'in process', nsnet: true },
-      { tool: 'nsnet-disconnect-1000', label: 'disconnect, containers 1,000–991', items: 1, samples: scale.disconnect.slice(0, 10), timing: 'in process', nsnet: true },
+      {
+        tool: 'nsnet-disconnect-1000',
+        label: 'disconnect, containers 1,000–991',
+        items: 1,
+        samples: scale.disconnect.slice(0, 10),
+        timing: 'in process',
+        nsnet: true,
+      },
       { tool: 'nsnet-disconnect-10', label: 'disconnect, containers 10–1', items: 1, samples: scale.disconnect.slice(-10), timing: 'in process', nsnet: true },
     ];
-    workloads.push({ id: 'scale', title: 'connect and disconnect from 1 to 1,000 containers (one pass, store on disk)', unit: 'container', reference: 'nsnet-connect-10', note: 'One network filling up to 1,000 containers, then emptied newest first; every operation timed (the chart shows them all).', tools: summarize(scaleRows, 'nsnet-connect-10') });
+    workloads.push({
+      id: 'scale',
+      title: 'connect and disconnect from 1 to 1,000 containers (one pass, store on disk)',
+      unit: 'container',
+      reference: 'nsnet-connect-10',
+      note: 'One network filling up to 1,000 containers, then emptied newest first; every operation timed (the chart shows them all).',
+      tools: summarize(scaleRows, 'nsnet-connect-10'),
+    });
 
     const window = (xs: number[], from: number, n = 50): { x: number; y: number; p95: number }[] => {
       const out: { x: number; y: number; p95: number }[] = [];
@@ -504,14 +754,26 @@ export const connectSuite: Suite = {
       return out;
     };
     const charts: Chart[] = [
-      { id: 'scale', title: 'nsnet connect and disconnect against the containers present (medians of 50)', x_label: 'containers present', y_label: 'ms', series: [
-        { name: 'connect', nsnet: true, points: window(scale.connect, 0) },
-        { name: 'disconnect', nsnet: true, points: window([...scale.disconnect].reverse(), 0).map((p) => ({ ...p, x: p.x })) },
-      ] },
-      { id: 'concurrency', title: '32 connects: connects per second against connects in flight', x_label: 'in flight', y_label: 'connects/s (median)', series: [
-        { name: 'nsnet, one process', nsnet: true, points: [1, 8, 32].map((k) => ({ x: k, y: round(med(rate(flight[k]!)), 1) })) },
-        { name: 'netavark, 32 processes', nsnet: false, points: [{ x: 32, y: round(med(rate(nvpar)), 1) }] },
-      ] },
+      {
+        id: 'scale',
+        title: 'nsnet connect and disconnect against the containers present (medians of 50)',
+        x_label: 'containers present',
+        y_label: 'ms',
+        series: [
+          { name: 'connect', nsnet: true, points: window(scale.connect, 0) },
+          { name: 'disconnect', nsnet: true, points: window([...scale.disconnect].reverse(), 0).map((p) => ({ ...p, x: p.x })) },
+        ],
+      },
+      {
+        id: 'concurrency',
+        title: '32 connects: connects per second against connects in flight',
+        x_label: 'in flight',
+        y_label: 'connects/s (median)',
+        series: [
+          { name: 'nsnet, one process', nsnet: true, points: [1, 8, 32].map((k) => ({ x: k, y: round(med(rate(flight[k]!)), 1) })) },
+          { name: 'netavark, 32 processes', nsnet: false, points: [{ x: 32, y: round(med(rate(nvpar)), 1) }] },
+        ],
+      },
     ];
 
     // ---------------------------------------------------------------- targets
@@ -521,50 +783,113 @@ export const connectSuite: Suite = {
     const nv = med(peers.netavark!.connect.flat());
     const d = med(ms(small.nsnet!.disconnect.flat()));
     const targets: TargetResult[] = [];
-    targets.push({ id: 'connect-4ms', text: 'connect ≤ 4 ms median in process, store on disk, and ≥ 20× netavark\'s setup in the same run', met: c <= 4 && nv / c >= 20,
-      detail: `containers 1–10 (${rounds} rounds): nsnet ${m(c)}${tmpfs ? ` (store on tmpfs ${m(med(ms(small['nsnet-tmpfs']!.connect.flat())))})` : ''}; netavark ${m(nv)} = ${x2(nv / c)}; CNI ${m(med(peers.cni!.connect.flat()))}` });
-    targets.push({ id: 'disconnect-3ms', text: 'disconnect ≤ 3 ms median', met: d <= 3, detail: `containers 10–1: nsnet ${m(d)}; netavark teardown ${m(med(peers.netavark!.disconnect.flat()))}, CNI DEL ${m(med(peers.cni!.disconnect.flat()))}` });
+    targets.push({
+      id: 'connect-4ms',
+      text: "connect ≤ 4 ms median in process, store on disk, and ≥ 20× netavark's setup in the same run",
+      met: c <= 4 && nv / c >= 20,
+      detail: `containers 1–10 (${rounds} rounds): nsnet ${m(c)}${tmpfs ? ` (store on tmpfs ${m(med(ms(small['nsnet-tmpfs']!.connect.flat())))})` : ''}; netavark ${m(nv)} = ${x2(nv / c)}; CNI ${m(med(peers.cni!.connect.flat()))}`,
+    });
+    targets.push({
+      id: 'disconnect-3ms',
+      text: 'disconnect ≤ 3 ms median',
+      met: d <= 3,
+      detail: `containers 10–1: nsnet ${m(d)}; netavark teardown ${m(med(peers.netavark!.disconnect.flat()))}, CNI DEL ${m(med(peers.cni!.disconnect.flat()))}`,
+    });
     const c10 = med(scale.connect.slice(0, 10));
     const c1000 = med(scale.connect.slice(-10));
     const d1000 = med(scale.disconnect.slice(0, 10));
     const d10 = med(scale.disconnect.slice(-10));
-    targets.push({ id: 'flat-1000', text: 'connect and disconnect flat from container 1 to 1,000 (the 1,000th within 1.5× of the 10th)', met: c1000 <= 1.5 * c10 && d1000 <= 1.5 * d10,
-      detail: `connect 1–10 ${m(c10)}, 991–1,000 ${m(c1000)} (${x2(c1000 / c10)}); disconnect 10–1 ${m(d10)}, 1,000–991 ${m(d1000)} (${x2(d1000 / d10)})` });
+    targets.push({
+      id: 'flat-1000',
+      text: 'connect and disconnect flat from container 1 to 1,000 (the 1,000th within 1.5× of the 10th)',
+      met: c1000 <= 1.5 * c10 && d1000 <= 1.5 * d10,
+      detail: `connect 1–10 ${m(c10)}, 991–1,000 ${m(c1000)} (${x2(c1000 / c10)}); disconnect 10–1 ${m(d10)}, 1,000–991 ${m(d1000)} (${x2(d1000 / d10)})`,
+    });
     const f = med(ms(firsts));
     const st = med(ms(steady));
-    targets.push({ id: 'first-2x', text: 'the first connect of a fresh host ≤ 2× the steady state', met: f <= 2 * st, detail: `first ${m(f)} (${firsts.length} fresh hosts) vs connects 2–10 ${m(st)} = ${x2(f / st)}` });
-    targets.push(sys
-      ? { id: 'one-sync', text: 'durable with ≤ 1 fsync/fdatasync per operation', met: sys.nsnet.syncs <= 1.0001,
-        detail: `strace -f -c of 100 more connect+disconnect cycles: ${sys.nsnet.syncs.toFixed(2)} syncs per operation (${JSON.stringify(sys.nsnet.detail)}); netavark setup+teardown ${sys.netavark.syncs.toFixed(2)}` }
-      : { id: 'one-sync', text: 'durable with ≤ 1 fsync/fdatasync per operation', met: false, status: 'not measured', detail: 'strace is not installed' });
-    targets.push(sys
-      ? { id: 'no-thread', text: 'no thread created per operation in steady state', met: sys.nsnet.clones < 0.05 && med(steady.map((x) => x.counts['threads started'] ?? 0)) === 0,
-        detail: `clone/clone3 per operation ${sys.nsnet.clones.toFixed(2)} (strace, 100 cycles); pool threads started per connect ${med(steady.map((x) => x.counts['threads started'] ?? 0))}; ` +
-          `netavark: ${sys.netavark.clones.toFixed(1)} clones per operation (processes and threads)` }
-      : { id: 'no-thread', text: 'no thread created per operation in steady state', met: med(steady.map((x) => x.counts['threads started'] ?? 0)) === 0, detail: 'strace missing: only the addon pool\'s count' });
+    targets.push({
+      id: 'first-2x',
+      text: 'the first connect of a fresh host ≤ 2× the steady state',
+      met: f <= 2 * st,
+      detail: `first ${m(f)} (${firsts.length} fresh hosts) vs connects 2–10 ${m(st)} = ${x2(f / st)}`,
+    });
+    targets.push(
+      sys
+        ? {
+            id: 'one-sync',
+            text: 'durable with ≤ 1 fsync/fdatasync per operation',
+            met: sys.nsnet.syncs <= 1.0001,
+            detail: `strace -f -c of 100 more connect+disconnect cycles: ${sys.nsnet.syncs.toFixed(2)} syncs per operation (${JSON.stringify(sys.nsnet.detail)}); netavark setup+teardown ${sys.netavark.syncs.toFixed(2)}`,
+          }
+        : { id: 'one-sync', text: 'durable with ≤ 1 fsync/fdatasync per operation', met: false, status: 'not measured', detail: 'strace is not installed' },
+    );
+    targets.push(
+      sys
+        ? {
+            id: 'no-thread',
+            text: 'no thread created per operation in steady state',
+            met: sys.nsnet.clones < 0.05 && med(steady.map((x) => x.counts['threads started'] ?? 0)) === 0,
+            detail:
+              `clone/clone3 per operation ${sys.nsnet.clones.toFixed(2)} (strace, 100 cycles); pool threads started per connect ${med(steady.map((x) => x.counts['threads started'] ?? 0))}; ` +
+              `netavark: ${sys.netavark.clones.toFixed(1)} clones per operation (processes and threads)`,
+          }
+        : {
+            id: 'no-thread',
+            text: 'no thread created per operation in steady state',
+            met: med(steady.map((x) => x.counts['threads started'] ?? 0)) === 0,
+            detail: "strace missing: only the addon pool's count",
+          },
+    );
     const nvp = med(nvpar);
-    targets.push({ id: 'concurrency-5x', text: '32 connects in flight (one process, and 4 processes × 8) finish ≥ 5× faster than 32 netavark setups run in parallel',
+    targets.push({
+      id: 'concurrency-5x',
+      text: '32 connects in flight (one process, and 4 processes × 8) finish ≥ 5× faster than 32 netavark setups run in parallel',
       met: nvp / med(flight[32]!) >= 5 && nvp / med(procs) >= 5,
-      detail: `32 netavark setups at once ${m(nvp)}; nsnet 32 in flight ${m(med(flight[32]!))} (${x2(nvp / med(flight[32]!))}), 4 × 8 ${m(med(procs))} (${x2(nvp / med(procs))}); ` +
-        `connects/s at 1, 8, 32 in flight: ${[1, 8, 32].map((k) => med(rate(flight[k]!)).toFixed(0)).join(', ')}` });
+      detail:
+        `32 netavark setups at once ${m(nvp)}; nsnet 32 in flight ${m(med(flight[32]!))} (${x2(nvp / med(flight[32]!))}), 4 × 8 ${m(med(procs))} (${x2(nvp / med(procs))}); ` +
+        `connects/s at 1, 8, 32 in flight: ${[1, 8, 32].map((k) => med(rate(flight[k]!)).toFixed(0)).join(', ')}`,
+    });
     const w = med(ms(warm.connect.flat()));
-    targets.push({ id: 'warm-1ms', text: 'connect with a warm pool ≤ 1 ms (aim)', met: w <= 1,
-      detail: `${m(w)} median over ${warm.connect.flat().length} connects taking slots (prepare(${WARM + 5}) took ${med(warm.prepare).toFixed(0)} ms); cold connects alternating with them in the same hosts ${m(med(ms(warm.cold.flat())))}; ` +
-        `where the warm connect's time goes: ${Object.entries(medians(warm.connect.flat(), 'phases')).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')} ms` });
+    targets.push({
+      id: 'warm-1ms',
+      text: 'connect with a warm pool ≤ 1 ms (aim)',
+      met: w <= 1,
+      detail:
+        `${m(w)} median over ${warm.connect.flat().length} connects taking slots (prepare(${WARM + 5}) took ${med(warm.prepare).toFixed(0)} ms); cold connects alternating with them in the same hosts ${m(med(ms(warm.cold.flat())))}; ` +
+        `where the warm connect's time goes: ${Object.entries(medians(warm.connect.flat(), 'phases'))
+          .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+          .join(', ')} ms`,
+    });
 
     const notes = [
       `Machine: load average ${load0.toFixed(2)} at the start of the suite, ${load1.toFixed(2)} at its end; starting /bin/true ${spawnMs.toFixed(2)} ms, under \`ip netns exec\` ${execMs.toFixed(2)} ms. ` +
         'Figures from a loaded machine are not comparable: rerun on a quiet one.',
-      `Per connect (medians, containers 2–10): ${Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(', ')}. Per disconnect: ${Object.entries(dcounts).map(([k, n]) => `${n} ${k}`).join(', ')}. ` +
-        `Per warm-pool connect: ${Object.entries(wcounts).map(([k, n]) => `${n} ${k}`).join(', ')}.` +
-        (sys ? ` strace per operation (connect or disconnect), nsnet: ${JSON.stringify(sys.nsnet.detail)}; netavark: ${JSON.stringify(sys.netavark.detail)}.` : ''),
-      'Warm pool (lib/pool.ts): a slot is a namespace nsnet made, with the container\'s interface in it, addressed, up and routed, its veth on the bridge; connect hands one over. ' +
-        'Not parked peers moved into the container\'s namespace: moving a veth between namespaces waits for an RCU grace period (~19 ms per move measured here with `ip link set … netns`, against ~0.9 ms to create a pair with its peer in place).',
+      `Per connect (medians, containers 2–10): ${Object.entries(counts)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', ')}. Per disconnect: ${Object.entries(dcounts)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', ')}. ` +
+        `Per warm-pool connect: ${Object.entries(wcounts)
+          .map(([k, n]) => `${n} ${k}`)
+          .join(', ')}.` +
+        (sys
+          ? ` strace per operation (connect or disconnect), nsnet: ${JSON.stringify(sys.nsnet.detail)}; netavark: ${JSON.stringify(sys.netavark.detail)}.`
+          : ''),
+      "Warm pool (lib/pool.ts): a slot is a namespace nsnet made, with the container's interface in it, addressed, up and routed, its veth on the bridge; connect hands one over. " +
+        "Not parked peers moved into the container's namespace: moving a veth between namespaces waits for an RCU grace period (~19 ms per move measured here with `ip link set … netns`, against ~0.9 ms to create a pair with its peer in place).",
     ];
     return {
-      workloads, targets, charts, notes, versions,
-      spawn_true_ms: round(spawnMs, 3), ip_netns_exec_ms: round(execMs, 3), loadavg_start: round(load0, 2), loadavg_end: round(load1, 2),
-      counts: { connect: counts, disconnect: dcounts, warm: wcounts }, syscalls: sys ?? null,
+      workloads,
+      targets,
+      charts,
+      notes,
+      versions,
+      spawn_true_ms: round(spawnMs, 3),
+      ip_netns_exec_ms: round(execMs, 3),
+      loadavg_start: round(load0, 2),
+      loadavg_end: round(load1, 2),
+      counts: { connect: counts, disconnect: dcounts, warm: wcounts },
+      syscalls: sys ?? null,
       scale_ms: { connect: scale.connect.map((x) => round(x, 3)), disconnect: scale.disconnect.map((x) => round(x, 3)) },
     };
   },
@@ -579,7 +904,11 @@ async function inFlightMeasured(k: number): Promise<number> {
     try {
       const t0 = now();
       for (let s = 1; s <= BURST; s += k) {
-        await Promise.all(Array.from({ length: Math.min(k, BURST - s + 1) }, (_, i) => n.h.connect(NETWORK, { id: `c${s + i}`, netns: netnsFile(ns.cname(s + i)), publish: publish(s + i) })));
+        await Promise.all(
+          Array.from({ length: Math.min(k, BURST - s + 1) }, (_, i) =>
+            n.h.connect(NETWORK, { id: `c${s + i}`, netns: netnsFile(ns.cname(s + i)), publish: publish(s + i) }),
+          ),
+        );
       }
       return now() - t0;
     } finally {
@@ -587,4 +916,3 @@ async function inFlightMeasured(k: number): Promise<number> {
     }
   });
 }
-

@@ -39,7 +39,23 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { NetworkHost } from '../lib/index';
-import { ipBatch, round, run, sleep, startIn, stats, summarize, PYTHON, type Background, type Chart, type Suite, type SuiteOptions, type SummaryRow, type TargetResult, type WorkloadResult } from './common';
+import {
+  ipBatch,
+  round,
+  run,
+  sleep,
+  startIn,
+  stats,
+  summarize,
+  PYTHON,
+  type Background,
+  type Chart,
+  type Suite,
+  type SuiteOptions,
+  type SummaryRow,
+  type TargetResult,
+  type WorkloadResult,
+} from './common';
 import { requirePeers, version } from './bridge';
 import { PORT_SLOTS, hostPort, netnsFile, proveReplay, withHost, type Host, type ReplayProof, type ToolId } from './peers';
 
@@ -100,7 +116,12 @@ interface Path {
   echoPort: number;
 }
 
-interface Sample { gbps: number; connect: number[]; txn: number[]; rr: number[] }
+interface Sample {
+  gbps: number;
+  connect: number[];
+  txn: number[];
+  rr: number[];
+}
 
 function iperf(p: Path, seconds: number): number {
   const r = run('ip', ['netns', 'exec', p.client, 'iperf3', '-c', p.ip, '-p', String(p.iperfPort), '-t', String(seconds), '-J']);
@@ -120,7 +141,9 @@ async function reachable(paths: Path[], unmeasured: Record<string, string>): Pro
   for (const p of paths) {
     const deadline = Date.now() + 15000;
     for (;;) {
-      const r = spawnSync('ip', ['netns', 'exec', p.client, PYTHON, '-c', `import socket; socket.create_connection(('${p.ip}', ${p.echoPort}), 1).close()`], { stdio: 'ignore' });
+      const r = spawnSync('ip', ['netns', 'exec', p.client, PYTHON, '-c', `import socket; socket.create_connection(('${p.ip}', ${p.echoPort}), 1).close()`], {
+        stdio: 'ignore',
+      });
       if (r.status === 0) {
         ok.push(p);
         break;
@@ -151,7 +174,12 @@ async function servers(ns: string): Promise<Background[]> {
 function external(h: Host): string {
   const e = `${h.name}ext`;
   run('ip', ['netns', 'add', e]);
-  ipBatch(h.name, [`link add ext0 type veth peer name eth0 netns ${e}`, `addr add ${HOST_IP}/24 dev ext0`, `addr add ${HOST_IP6}/64 dev ext0 nodad`, 'link set ext0 up']);
+  ipBatch(h.name, [
+    `link add ext0 type veth peer name eth0 netns ${e}`,
+    `addr add ${HOST_IP}/24 dev ext0`,
+    `addr add ${HOST_IP6}/64 dev ext0 nodad`,
+    'link set ext0 up',
+  ]);
   ipBatch(e, ['link set lo up', `addr add ${EXT_IP}/24 dev eth0`, `addr add ${EXT_IP6}/64 dev eth0 nodad`, 'link set eth0 up']);
   return e;
 }
@@ -168,7 +196,8 @@ function external(h: Host): string {
  */
 async function overlayPath(log: (m: string) => void): Promise<{ path: Path; stop: () => Promise<void> } | string> {
   const lib = (await import('../lib/index')) as Record<string, unknown>;
-  if (!('OverlayAgent' in lib)) return 'not available yet: this build of nsnet has no overlay mode (no OverlayAgent export; NetworkSpec.driver is bridge | macvlan)';
+  if (!('OverlayAgent' in lib))
+    return 'not available yet: this build of nsnet has no overlay mode (no OverlayAgent export; NetworkSpec.driver is bridge | macvlan)';
   const made: string[] = [];
   const hosts: { close(): Promise<void> }[] = [];
   const running: Background[] = [];
@@ -189,11 +218,22 @@ async function overlayPath(log: (m: string) => void): Promise<{ path: Path; stop
     }
     ipBatch(h1, [`link add eth0 type veth peer name eth0 netns ${h2}`, 'addr add 198.18.1.1/24 dev eth0', 'link set eth0 up']);
     ipBatch(h2, ['addr add 198.18.1.2/24 dev eth0', 'link set eth0 up']);
-    type Opened = { createNetwork(s: unknown): Promise<unknown>; connect(n: string, o: unknown): Promise<{ ipv4?: string }>; runAgent(): unknown; close(): Promise<void> };
+    type Opened = {
+      createNetwork(s: unknown): Promise<unknown>;
+      connect(n: string, o: unknown): Promise<{ ipv4?: string }>;
+      runAgent(): unknown;
+      close(): Promise<void>;
+    };
     const open = NetworkHost.open as unknown as (o: unknown) => Promise<Opened>;
     const nh: Opened[] = [];
     for (const [i, h] of [h1, h2].entries()) {
-      const x = await open({ netns: h, stateDir: path.join(dir, `state${i + 1}`), controlPlane: { dir: path.join(dir, 'cp'), ttl: 5, pollInterval: 100 }, hostId: `host${i + 1}`, underlay: { dev: 'eth0' } });
+      const x = await open({
+        netns: h,
+        stateDir: path.join(dir, `state${i + 1}`),
+        controlPlane: { dir: path.join(dir, 'cp'), ttl: 5, pollInterval: 100 },
+        hostId: `host${i + 1}`,
+        underlay: { dev: 'eth0' },
+      });
       hosts.push(x);
       nh.push(x);
     }
@@ -214,7 +254,18 @@ async function overlayPath(log: (m: string) => void): Promise<{ path: Path; stop
       await sleep(250);
     }
     log(`  overlay: ${c1} (host 1) → ${ip} (host 2) across VXLAN`);
-    return { path: { id: 'overlay', label: 'nsnet overlay: container on host 1 → container on host 2 (VXLAN over a veth underlay)', nsnet: true, client: c1, ip, iperfPort: 80, echoPort: 81 }, stop };
+    return {
+      path: {
+        id: 'overlay',
+        label: 'nsnet overlay: container on host 1 → container on host 2 (VXLAN over a veth underlay)',
+        nsnet: true,
+        client: c1,
+        ip,
+        iperfPort: 80,
+        echoPort: 81,
+      },
+      stop,
+    };
   } catch (e) {
     await stop();
     return `not measured: the overlay mode is present but its world could not be set up here: ${e instanceof Error ? e.message : String(e)}`;
@@ -240,85 +291,142 @@ export const dataplaneSuite: Suite = {
         const gbps = iperf(p, seconds);
         const l = latency(p, conns, rts);
         (samples[p.id] ??= []).push({ gbps, ...l });
-        log(`  ${p.id} rep ${r + 1}: ${gbps.toFixed(2)} Gbit/s, connect median ${stats(l.connect).median.toFixed(0)} µs, round trip ${stats(l.rr).median.toFixed(0)} µs`);
+        log(
+          `  ${p.id} rep ${r + 1}: ${gbps.toFixed(2)} Gbit/s, connect median ${stats(l.connect).median.toFixed(0)} µs, round trip ${stats(l.rr).median.toFixed(0)} µs`,
+        );
       }
     };
     const rules: Record<string, number> = {};
     const unmeasured: Record<string, string> = {};
 
-    await withHost('nsnet', async (h) => {
-      const e = external(h);
-      try {
-        h.containers(S, A);
-        await h.driver.connect(S, 2);
-        await h.driver.connect(A, 1);
-        bg.push(...(await servers(h.name)), ...(await servers(h.cname(S))));
-        await sleep(300);
-        const ip = run('ip', ['-n', h.cname(S), '-4', '-o', 'addr', 'show', 'dev', 'eth0']).stdout.match(/inet (\S+)\//u)?.[1];
-        if (!ip) throw new Error('dataplane: the server container has no address');
-        const base: Path[] = [
-          { id: 'host', label: 'host mode: E → H (one veth hop, the host\'s own stack)', nsnet: false, client: e, ip: HOST_IP, iperfPort: 80, echoPort: 81 },
-          { id: 'nsnet-bridge-c2c', label: 'nsnet bridge, container → container', nsnet: true, client: h.cname(A), ip, iperfPort: 80, echoPort: 81 },
-          { id: 'nsnet-published', label: 'nsnet published port: E → hostIP:port → container', nsnet: true, client: e, ip: HOST_IP, iperfPort: hostPort(S, 0), echoPort: hostPort(S, 1) },
-          { id: 'host6', label: 'host mode over IPv6: E → [H]', nsnet: false, client: e, ip: HOST_IP6, iperfPort: 80, echoPort: 81 },
-          { id: 'nsnet-published6', label: 'nsnet published port over IPv6: E → [hostIP]:port → container', nsnet: true, client: e, ip: HOST_IP6, iperfPort: hostPort(S, 0), echoPort: hostPort(S, 1) },
-        ];
-        const ready = await reachable(base, unmeasured);
-        paths.push(...ready);
-        for (let r = 0; r < reps; r++) measure(ready, r);
-        rules['nsnet-published'] = h.driver.rules().rules;
-        // 10,000 other ports: 1,000 containers × 10, for real; then S again, last.
-        log(`  nsnet: connecting ${OTHERS} containers × ${PORT_SLOTS} ports`);
-        h.containers(1, OTHERS);
-        await sleep(500);
-        for (let s = 1; s <= OTHERS; s++) await h.driver.connect(s, PORT_SLOTS);
-        for (const b of bg.splice(2)) await b.stop();
-        await h.driver.disconnect(S);
-        await h.driver.connect(S, 2);
-        bg.push(...(await servers(h.cname(S))));
-        await sleep(300);
-        rules['nsnet-published-10k'] = h.driver.rules().rules;
-        const ten: Path = { id: 'nsnet-published-10k', label: 'nsnet published port, 10,000 other ports published', nsnet: true, client: e, ip: HOST_IP, iperfPort: hostPort(S, 0), echoPort: hostPort(S, 1) };
-        const ten6: Path = { id: 'nsnet-published6-10k', label: 'nsnet published port over IPv6, 10,000 other ports of each family published', nsnet: true, client: e, ip: HOST_IP6, iperfPort: hostPort(S, 0), echoPort: hostPort(S, 1) };
-        const ready10k = await reachable([ten, ten6], unmeasured);
-        paths.push(...ready10k);
-        for (let r = 0; r < reps; r++) measure(ready10k.flatMap((p) => [p, base[p === ten ? 0 : 3]!]), r);
-      } finally {
-        for (const b of bg.splice(0)) await b.stop();
-        run('ip', ['netns', 'del', e]);
-      }
-    }, 'both');
+    await withHost(
+      'nsnet',
+      async (h) => {
+        const e = external(h);
+        try {
+          h.containers(S, A);
+          await h.driver.connect(S, 2);
+          await h.driver.connect(A, 1);
+          bg.push(...(await servers(h.name)), ...(await servers(h.cname(S))));
+          await sleep(300);
+          const ip = run('ip', ['-n', h.cname(S), '-4', '-o', 'addr', 'show', 'dev', 'eth0']).stdout.match(/inet (\S+)\//u)?.[1];
+          if (!ip) throw new Error('dataplane: the server container has no address');
+          const base: Path[] = [
+            { id: 'host', label: "host mode: E → H (one veth hop, the host's own stack)", nsnet: false, client: e, ip: HOST_IP, iperfPort: 80, echoPort: 81 },
+            { id: 'nsnet-bridge-c2c', label: 'nsnet bridge, container → container', nsnet: true, client: h.cname(A), ip, iperfPort: 80, echoPort: 81 },
+            {
+              id: 'nsnet-published',
+              label: 'nsnet published port: E → hostIP:port → container',
+              nsnet: true,
+              client: e,
+              ip: HOST_IP,
+              iperfPort: hostPort(S, 0),
+              echoPort: hostPort(S, 1),
+            },
+            { id: 'host6', label: 'host mode over IPv6: E → [H]', nsnet: false, client: e, ip: HOST_IP6, iperfPort: 80, echoPort: 81 },
+            {
+              id: 'nsnet-published6',
+              label: 'nsnet published port over IPv6: E → [hostIP]:port → container',
+              nsnet: true,
+              client: e,
+              ip: HOST_IP6,
+              iperfPort: hostPort(S, 0),
+              echoPort: hostPort(S, 1),
+            },
+          ];
+          const ready = await reachable(base, unmeasured);
+          paths.push(...ready);
+          for (let r = 0; r < reps; r++) measure(ready, r);
+          rules['nsnet-published'] = h.driver.rules().rules;
+          // 10,000 other ports: 1,000 containers × 10, for real; then S again, last.
+          log(`  nsnet: connecting ${OTHERS} containers × ${PORT_SLOTS} ports`);
+          h.containers(1, OTHERS);
+          await sleep(500);
+          for (let s = 1; s <= OTHERS; s++) await h.driver.connect(s, PORT_SLOTS);
+          for (const b of bg.splice(2)) await b.stop();
+          await h.driver.disconnect(S);
+          await h.driver.connect(S, 2);
+          bg.push(...(await servers(h.cname(S))));
+          await sleep(300);
+          rules['nsnet-published-10k'] = h.driver.rules().rules;
+          const ten: Path = {
+            id: 'nsnet-published-10k',
+            label: 'nsnet published port, 10,000 other ports published',
+            nsnet: true,
+            client: e,
+            ip: HOST_IP,
+            iperfPort: hostPort(S, 0),
+            echoPort: hostPort(S, 1),
+          };
+          const ten6: Path = {
+            id: 'nsnet-published6-10k',
+            label: 'nsnet published port over IPv6, 10,000 other ports of each family published',
+            nsnet: true,
+            client: e,
+            ip: HOST_IP6,
+            iperfPort: hostPort(S, 0),
+            echoPort: hostPort(S, 1),
+          };
+          const ready10k = await reachable([ten, ten6], unmeasured);
+          paths.push(...ready10k);
+          for (let r = 0; r < reps; r++)
+            measure(
+              ready10k.flatMap((p) => [p, base[p === ten ? 0 : 3]!]),
+              r,
+            );
+        } finally {
+          for (const b of bg.splice(0)) await b.stop();
+          run('ip', ['netns', 'del', e]);
+        }
+      },
+      'both',
+    );
 
     // CNI: the server container alone, then (in a fresh host) after 1,000 containers × 10 ports,
     // added last. Two hosts, because host-local hands out addresses in order and the replay's
     // template is containers 1 and 2 at the first two addresses.
     // The replay on a dual-stack network (iptables and ip6tables), proved against real ADDs first.
     const proof: ReplayProof = await proveReplay('cni', 4, PORT_SLOTS, 'both');
-    log(`  replay proof cni, both families (4 containers × ${PORT_SLOTS} ports): rules ${proof.rules_equal ? 'identical' : 'DIFFERENT'}, files ${proof.files_equal ? 'identical' : 'DIFFERENT'}`);
-    const cniWorld = async (id: string, label: string, others: boolean): Promise<void> => withHost('cni', async (h) => {
-      const e = external(h);
-      try {
-        if (others) {
-          log(`  cni: replaying ${OTHERS} containers × ${PORT_SLOTS} ports`);
-          await h.replay!.start(h, PORT_SLOTS);
-          h.replay!.apply(3, OTHERS);
-        }
-        h.containers(S, S);
-        await h.driver.connect(S, 2);
-        bg.push(...(await servers(h.cname(S))));
-        await sleep(300);
-        rules[id] = h.driver.rules().rules;
-        const p: Path = { id, label, nsnet: false, client: e, ip: HOST_IP, iperfPort: hostPort(S, 0), echoPort: hostPort(S, 1) };
-        const id6 = id.replace('published', 'published6');
-        const p6: Path = { id: id6, label: `${label}, over IPv6`, nsnet: false, client: e, ip: HOST_IP6, iperfPort: hostPort(S, 0), echoPort: hostPort(S, 1) };
-        const ready = await reachable([p, p6], unmeasured);
-        paths.push(...ready);
-        for (let r = 0; r < reps; r++) measure(ready, r);
-      } finally {
-        for (const b of bg.splice(0)) await b.stop();
-        run('ip', ['netns', 'del', e]);
-      }
-    }, 'both');
+    log(
+      `  replay proof cni, both families (4 containers × ${PORT_SLOTS} ports): rules ${proof.rules_equal ? 'identical' : 'DIFFERENT'}, files ${proof.files_equal ? 'identical' : 'DIFFERENT'}`,
+    );
+    const cniWorld = async (id: string, label: string, others: boolean): Promise<void> =>
+      withHost(
+        'cni',
+        async (h) => {
+          const e = external(h);
+          try {
+            if (others) {
+              log(`  cni: replaying ${OTHERS} containers × ${PORT_SLOTS} ports`);
+              await h.replay!.start(h, PORT_SLOTS);
+              h.replay!.apply(3, OTHERS);
+            }
+            h.containers(S, S);
+            await h.driver.connect(S, 2);
+            bg.push(...(await servers(h.cname(S))));
+            await sleep(300);
+            rules[id] = h.driver.rules().rules;
+            const p: Path = { id, label, nsnet: false, client: e, ip: HOST_IP, iperfPort: hostPort(S, 0), echoPort: hostPort(S, 1) };
+            const id6 = id.replace('published', 'published6');
+            const p6: Path = {
+              id: id6,
+              label: `${label}, over IPv6`,
+              nsnet: false,
+              client: e,
+              ip: HOST_IP6,
+              iperfPort: hostPort(S, 0),
+              echoPort: hostPort(S, 1),
+            };
+            const ready = await reachable([p, p6], unmeasured);
+            paths.push(...ready);
+            for (let r = 0; r < reps; r++) measure(ready, r);
+          } finally {
+            for (const b of bg.splice(0)) await b.stop();
+            run('ip', ['netns', 'del', e]);
+          }
+        },
+        'both',
+      );
     await cniWorld('cni-published', 'CNI portmap published port: E → hostIP:port → container', false);
     await cniWorld('cni-published-10k', 'CNI portmap published port, 10,000 other ports published (its rule last)', true);
 
@@ -333,46 +441,120 @@ export const dataplaneSuite: Suite = {
       }
     }
 
-    const rowsOf = (pick: (s: Sample) => number[], unitNote: string): SummaryRow[] => paths.map((p) => {
-      const groups = samples[p.id]!.map(pick);
-      return { tool: p.id, label: p.label, nsnet: p.nsnet, items: 1, samples: groups.flat(), groups, timing: unitNote };
-    });
+    const rowsOf = (pick: (s: Sample) => number[], unitNote: string): SummaryRow[] =>
+      paths.map((p) => {
+        const groups = samples[p.id]!.map(pick);
+        return { tool: p.id, label: p.label, nsnet: p.nsnet, items: 1, samples: groups.flat(), groups, timing: unitNote };
+      });
     const v = (unit: string, higher: boolean) => ({ unit, higher_is_better: higher });
     const overlayText = overlayNote ? ` Overlay: ${overlayNote}.` : '';
     const workloads: WorkloadResult[] = [
-      { id: 'throughput', bars: true, title: 'TCP throughput (iperf3, one stream)', unit: 'stream', reference: 'host', value: v('Gbit/s', true),
+      {
+        id: 'throughput',
+        bars: true,
+        title: 'TCP throughput (iperf3, one stream)',
+        unit: 'stream',
+        reference: 'host',
+        value: v('Gbit/s', true),
         note: `iperf3 -t ${seconds}, received bits per second; ${reps} repetitions per path, paths taking turns. Host mode (the reference) is a client in E talking to a server in H: one veth hop, no bridge, no NAT.${overlayText}`,
-        tools: summarize(rowsOf((s) => [s.gbps], 'iperf3'), 'host', v('Gbit/s', true)) },
-      { id: 'connect', bars: true, title: 'first packet: TCP connect() time (SYN → SYN/ACK)', unit: 'connection', reference: 'host', value: v('µs', false),
-        note: `${conns} connections per repetition from a python client; on the published paths the SYN is the packet that goes through the DNAT lookup (nsnet: one map lookup; CNI: the CNI-HOSTPORT-DNAT chain, one rule per container, its rule last). Rules in the host namespace: ${Object.entries(rules).map(([k, n]) => `${k} ${n.toLocaleString('en-US')}`).join(', ')}.`,
-        tools: summarize(rowsOf((s) => s.connect, 'python client, in process'), 'host', v('µs', false)) },
-      { id: 'transaction', title: 'short connection: connect + 1-byte request/response + close', unit: 'connection', reference: 'host', value: v('µs', false),
+        tools: summarize(
+          rowsOf((s) => [s.gbps], 'iperf3'),
+          'host',
+          v('Gbit/s', true),
+        ),
+      },
+      {
+        id: 'connect',
+        bars: true,
+        title: 'first packet: TCP connect() time (SYN → SYN/ACK)',
+        unit: 'connection',
+        reference: 'host',
+        value: v('µs', false),
+        note: `${conns} connections per repetition from a python client; on the published paths the SYN is the packet that goes through the DNAT lookup (nsnet: one map lookup; CNI: the CNI-HOSTPORT-DNAT chain, one rule per container, its rule last). Rules in the host namespace: ${Object.entries(
+          rules,
+        )
+          .map(([k, n]) => `${k} ${n.toLocaleString('en-US')}`)
+          .join(', ')}.`,
+        tools: summarize(
+          rowsOf((s) => s.connect, 'python client, in process'),
+          'host',
+          v('µs', false),
+        ),
+      },
+      {
+        id: 'transaction',
+        title: 'short connection: connect + 1-byte request/response + close',
+        unit: 'connection',
+        reference: 'host',
+        value: v('µs', false),
         note: 'What a client opening a connection per request pays (TCP_CRR-like).',
-        tools: summarize(rowsOf((s) => s.txn, 'python client, in process'), 'host', v('µs', false)) },
-      { id: 'round-trip', bars: true, title: 'request/response round trip on an open connection (1 byte)', unit: 'round trip', reference: 'host', value: v('µs', false),
+        tools: summarize(
+          rowsOf((s) => s.txn, 'python client, in process'),
+          'host',
+          v('µs', false),
+        ),
+      },
+      {
+        id: 'round-trip',
+        bars: true,
+        title: 'request/response round trip on an open connection (1 byte)',
+        unit: 'round trip',
+        reference: 'host',
+        value: v('µs', false),
         note: `${rts} round trips per repetition after 50 warm-up ones (TCP_RR-like; conntrack has the flow, no rule lookup).`,
-        tools: summarize(rowsOf((s) => s.rr, 'python client, in process'), 'host', v('µs', false)) },
+        tools: summarize(
+          rowsOf((s) => s.rr, 'python client, in process'),
+          'host',
+          v('µs', false),
+        ),
+      },
     ];
     const m = (id: string, pick: (s: Sample) => number[]): number => (samples[id] ? stats(samples[id]!.flatMap(pick)).median : NaN);
-    const charts: Chart[] = [{
-      id: 'first-packet', title: 'first packet through a published port against other ports published (nsnet: a map lookup; CNI portmap: a rule chain)', x_label: 'other published ports of the family (0 = only this container\'s)', y_label: 'µs, connect() median (whisker p95)', log_x: false,
-      series: (['nsnet', 'cni'] as ToolId[]).flatMap((t) => (['', '6'] as const).map((six) => ({ name: `${t}${six ? ' IPv6' : ''}`, nsnet: t === 'nsnet', points: [`${t}-published${six}`, `${t}-published${six}-10k`].filter((id) => samples[id]).map((id) => {
-        const i = id.endsWith('-10k') ? 1 : 0;
-        const s = samples[id]!.flatMap((x) => x.connect);
-        return { x: i === 0 ? 0 : OTHERS * PORT_SLOTS, y: round(stats(s).median, 1), p95: round(stats(s).p95, 1) };
-      }) }))),
-    }];
+    const charts: Chart[] = [
+      {
+        id: 'first-packet',
+        title: 'first packet through a published port against other ports published (nsnet: a map lookup; CNI portmap: a rule chain)',
+        x_label: "other published ports of the family (0 = only this container's)",
+        y_label: 'µs, connect() median (whisker p95)',
+        log_x: false,
+        series: (['nsnet', 'cni'] as ToolId[]).flatMap((t) =>
+          (['', '6'] as const).map((six) => ({
+            name: `${t}${six ? ' IPv6' : ''}`,
+            nsnet: t === 'nsnet',
+            points: [`${t}-published${six}`, `${t}-published${six}-10k`]
+              .filter((id) => samples[id])
+              .map((id) => {
+                const i = id.endsWith('-10k') ? 1 : 0;
+                const s = samples[id]!.flatMap((x) => x.connect);
+                return { x: i === 0 ? 0 : OTHERS * PORT_SLOTS, y: round(stats(s).median, 1), p95: round(stats(s).p95, 1) };
+              }),
+          })),
+        ),
+      },
+    ];
 
     const host = m('host', (s) => [s.gbps]);
     const host6 = m('host6', (s) => [s.gbps]);
     const ratio = (id: string): number => m(id, (s) => [s.gbps]) / (id.includes('published6') ? host6 : host);
     const targets: TargetResult[] = [
-      { id: 'bridge-throughput', text: 'bridge (container → container) throughput ≥ 0.9× host mode', met: ratio('nsnet-bridge-c2c') >= 0.9,
-        detail: `${m('nsnet-bridge-c2c', (s) => [s.gbps]).toFixed(2)} vs ${host.toFixed(2)} Gbit/s = ${ratio('nsnet-bridge-c2c').toFixed(2)}×` },
-      { id: 'published-throughput', text: 'published-port throughput ≥ 0.9× host mode', met: ratio('nsnet-published') >= 0.9 && ratio('nsnet-published-10k') >= 0.9,
-        detail: `${m('nsnet-published', (s) => [s.gbps]).toFixed(2)} Gbit/s = ${ratio('nsnet-published').toFixed(2)}×; with 10,000 other ports ${m('nsnet-published-10k', (s) => [s.gbps]).toFixed(2)} Gbit/s = ${ratio('nsnet-published-10k').toFixed(2)}× (CNI portmap: ${ratio('cni-published').toFixed(2)}× / ${ratio('cni-published-10k').toFixed(2)}×)` },
-      { id: 'published6-throughput', text: 'IPv6 published-port throughput ≥ 0.9× host mode over IPv6', met: ratio('nsnet-published6') >= 0.9 && (unmeasured['nsnet-published6-10k'] !== undefined || ratio('nsnet-published6-10k') >= 0.9),
-        detail: `${m('nsnet-published6', (s) => [s.gbps]).toFixed(2)} vs ${host6.toFixed(2)} Gbit/s = ${ratio('nsnet-published6').toFixed(2)}×; with 10,000 other ports of each family ${m('nsnet-published6-10k', (s) => [s.gbps]).toFixed(2)} Gbit/s = ${ratio('nsnet-published6-10k').toFixed(2)}× (CNI portmap: ${ratio('cni-published6').toFixed(2)}× / ${ratio('cni-published6-10k').toFixed(2)}×)` },
+      {
+        id: 'bridge-throughput',
+        text: 'bridge (container → container) throughput ≥ 0.9× host mode',
+        met: ratio('nsnet-bridge-c2c') >= 0.9,
+        detail: `${m('nsnet-bridge-c2c', (s) => [s.gbps]).toFixed(2)} vs ${host.toFixed(2)} Gbit/s = ${ratio('nsnet-bridge-c2c').toFixed(2)}×`,
+      },
+      {
+        id: 'published-throughput',
+        text: 'published-port throughput ≥ 0.9× host mode',
+        met: ratio('nsnet-published') >= 0.9 && ratio('nsnet-published-10k') >= 0.9,
+        detail: `${m('nsnet-published', (s) => [s.gbps]).toFixed(2)} Gbit/s = ${ratio('nsnet-published').toFixed(2)}×; with 10,000 other ports ${m('nsnet-published-10k', (s) => [s.gbps]).toFixed(2)} Gbit/s = ${ratio('nsnet-published-10k').toFixed(2)}× (CNI portmap: ${ratio('cni-published').toFixed(2)}× / ${ratio('cni-published-10k').toFixed(2)}×)`,
+      },
+      {
+        id: 'published6-throughput',
+        text: 'IPv6 published-port throughput ≥ 0.9× host mode over IPv6',
+        met: ratio('nsnet-published6') >= 0.9 && (unmeasured['nsnet-published6-10k'] !== undefined || ratio('nsnet-published6-10k') >= 0.9),
+        detail: `${m('nsnet-published6', (s) => [s.gbps]).toFixed(2)} vs ${host6.toFixed(2)} Gbit/s = ${ratio('nsnet-published6').toFixed(2)}×; with 10,000 other ports of each family ${m('nsnet-published6-10k', (s) => [s.gbps]).toFixed(2)} Gbit/s = ${ratio('nsnet-published6-10k').toFixed(2)}× (CNI portmap: ${ratio('cni-published6').toFixed(2)}× / ${ratio('cni-published6-10k').toFixed(2)}×)`,
+      },
       overlayNote
         ? { id: 'overlay-throughput', text: 'overlay throughput ≥ 0.5× host mode', met: false, status: 'not measured', detail: overlayNote }
         : { id: 'overlay-throughput', text: 'overlay throughput ≥ 0.5× host mode', met: ratio('overlay') >= 0.5, detail: `${ratio('overlay').toFixed(2)}×` },
@@ -387,7 +569,17 @@ export const dataplaneSuite: Suite = {
       ...Object.entries(unmeasured).map(([id, why]) => `${id}: ${why}.`),
       `The CNI replay on a dual-stack network (iptables and ip6tables) against real ADDs of 4 containers × ${PORT_SLOTS} ports: ${proof.rules_equal && proof.files_equal ? 'identical' : `DIFFERENT: ${(proof.difference ?? []).join('; ')}`}.`,
     ];
-    return { workloads, targets, charts, notes, rules, unmeasured, replay_proof: proof, iperf3: version('iperf3', ['--version']), overlay: overlayNote ?? 'measured' };
+    return {
+      workloads,
+      targets,
+      charts,
+      notes,
+      rules,
+      unmeasured,
+      replay_proof: proof,
+      iperf3: version('iperf3', ['--version']),
+      overlay: overlayNote ?? 'measured',
+    };
   },
 };
 

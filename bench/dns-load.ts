@@ -10,7 +10,14 @@
 import * as dgram from 'node:dgram';
 import * as dnsPacket from 'dns-packet';
 
-interface Args { server: string; names: string[]; mode: 'latency' | 'rate'; count?: number; window?: number; ms?: number }
+interface Args {
+  server: string;
+  names: string[];
+  mode: 'latency' | 'rate';
+  count?: number;
+  window?: number;
+  ms?: number;
+}
 const a = JSON.parse(process.argv[2]!) as Args;
 const queries = a.names.map((name) => dnsPacket.encode({ type: 'query', id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] }));
 const sock = dgram.createSocket('udp4');
@@ -31,7 +38,10 @@ async function latency(): Promise<void> {
   for (let i = 0; i < count; i++) {
     const t0 = hr();
     const ok = await new Promise<boolean>((resolve) => {
-      const t = setTimeout(() => { sock.off('message', on); resolve(false); }, 1000);
+      const t = setTimeout(() => {
+        sock.off('message', on);
+        resolve(false);
+      }, 1000);
       const on = (m: Buffer): void => {
         if (m.readUInt16BE(0) !== (i & 0xffff)) return;
         clearTimeout(t);

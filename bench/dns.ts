@@ -33,18 +33,32 @@ const NAMES = 20;
 const CHURN = 10;
 const VISIBLE = 20;
 
-interface Latency { samples_us: number[]; lost: number; errors: number }
-interface Rate { qps: number; sent: number; answered: number; lost: number; errors: number }
+interface Latency {
+  samples_us: number[];
+  lost: number;
+  errors: number;
+}
+interface Rate {
+  qps: number;
+  sent: number;
+  answered: number;
+  lost: number;
+  errors: number;
+}
 
 /** Runs the load client in `ns` without blocking this process's event loop (the nsnet resolver lives here). */
 function load<T>(ns: string, args: Record<string, unknown>): Promise<T> {
   return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(__dirname, 'dns-load.js'), JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(__dirname, 'dns-load.js'), JSON.stringify(args)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as T) : reject(new Error(`dns-load exited ${code}: ${err.slice(0, 500)}`))));
+    p.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as T) : reject(new Error(`dns-load exited ${code}: ${err.slice(0, 500)}`)),
+    );
   });
 }
 
@@ -54,7 +68,10 @@ async function untilResolves(sock: dgram.Socket, server: string, name: string, t
   for (let id = 1; ; id++) {
     q.writeUInt16BE(id & 0xffff, 0);
     const ok = await new Promise<boolean>((resolve) => {
-      const t = setTimeout(() => { sock.off('message', on); resolve(false); }, 200);
+      const t = setTimeout(() => {
+        sock.off('message', on);
+        resolve(false);
+      }, 200);
       const on = (m: Buffer): void => {
         if (m.readUInt16BE(0) !== (id & 0xffff)) return;
         clearTimeout(t);
@@ -69,7 +86,12 @@ async function untilResolves(sock: dgram.Socket, server: string, name: string, t
   }
 }
 
-interface Rep { lat: Record<string, Latency>; rate: Record<string, Rate>; churn: Record<string, Rate>; visible: Record<string, number[]> }
+interface Rep {
+  lat: Record<string, Latency>;
+  rate: Record<string, Rate>;
+  churn: Record<string, Rate>;
+  visible: Record<string, number[]>;
+}
 
 async function repetition(o: SuiteOptions, prefix: string): Promise<Rep> {
   return withNetns(async (h) => {
@@ -90,7 +112,10 @@ async function repetition(o: SuiteOptions, prefix: string): Promise<Rep> {
       const bridge = ((await host.listNetworks()).find((n) => n.name === 'app') as { bridge: string }).bridge;
       run('ip', ['-n', h, 'addr', 'add', `${AARDVARK_DNS}/16`, 'dev', bridge]);
       // aardvark's network file: listen address, then "id ipv4 ipv6 names" per container.
-      const lines = eps.map((e) => { const [id, ip] = e.split(' '); return `${id!.padEnd(64, '0')} ${ip}  ${id}`; });
+      const lines = eps.map((e) => {
+        const [id, ip] = e.split(' ');
+        return `${id!.padEnd(64, '0')} ${ip}  ${id}`;
+      });
       const file = path.join(conf, 'app');
       fs.writeFileSync(file, `${AARDVARK_DNS}\n${lines.join('\n')}\n`);
       run('ip', ['netns', 'exec', h, AARDVARK, '--config', conf, '-p', '53', 'run']);
@@ -99,7 +124,8 @@ async function repetition(o: SuiteOptions, prefix: string): Promise<Rep> {
       const servers: Record<string, string> = { nsnet: NSNET_DNS, aardvark: AARDVARK_DNS };
       const order = ['nsnet', 'aardvark'];
       const rep: Rep = { lat: {}, rate: {}, churn: {}, visible: { nsnet: [], aardvark: [] } };
-      for (const t of order) rep.lat[t] = await load<Latency>(client, { server: servers[t], names, mode: 'latency', count: Math.max(200, Math.round(2000 * o.scale)) });
+      for (const t of order)
+        rep.lat[t] = await load<Latency>(client, { server: servers[t], names, mode: 'latency', count: Math.max(200, Math.round(2000 * o.scale)) });
       for (const t of [...order].reverse()) rep.rate[t] = await load<Rate>(client, { server: servers[t], names, mode: 'rate', window: 32, ms: 2000 });
 
       // Churn: the records change while the load runs.
@@ -139,8 +165,10 @@ async function repetition(o: SuiteOptions, prefix: string): Promise<Rep> {
         sock.close();
         cns.close();
       }
-      o.log(`  nsnet: ${round(stats(rep.lat.nsnet!.samples_us).median, 0)} µs, ${round(rep.rate.nsnet!.qps, 0)} q/s, churn lost ${rep.churn.nsnet!.lost}, visible ${round(stats(rep.visible.nsnet!).median, 2)} ms; ` +
-        `aardvark: ${round(stats(rep.lat.aardvark!.samples_us).median, 0)} µs, ${round(rep.rate.aardvark!.qps, 0)} q/s, churn lost ${rep.churn.aardvark!.lost}, visible ${round(stats(rep.visible.aardvark!).median, 2)} ms`);
+      o.log(
+        `  nsnet: ${round(stats(rep.lat.nsnet!.samples_us).median, 0)} µs, ${round(rep.rate.nsnet!.qps, 0)} q/s, churn lost ${rep.churn.nsnet!.lost}, visible ${round(stats(rep.visible.nsnet!).median, 2)} ms; ` +
+          `aardvark: ${round(stats(rep.lat.aardvark!.samples_us).median, 0)} µs, ${round(rep.rate.aardvark!.qps, 0)} q/s, churn lost ${rep.churn.aardvark!.lost}, visible ${round(stats(rep.visible.aardvark!).median, 2)} ms`,
+      );
       return rep;
     } finally {
       if (aardvarkPid) {
@@ -164,7 +192,11 @@ export const dnsSuite: Suite = {
   async run(o: SuiteOptions) {
     const reps = Math.max(1, Math.round(3 * o.scale));
     const prefix = `nsd${process.pid}`;
-    const spaces = [...Array.from({ length: NAMES }, (_, i) => `${prefix}${i}`), ...Array.from({ length: CHURN }, (_, i) => `${prefix}n${i}`), `${prefix}client`];
+    const spaces = [
+      ...Array.from({ length: NAMES }, (_, i) => `${prefix}${i}`),
+      ...Array.from({ length: CHURN }, (_, i) => `${prefix}n${i}`),
+      `${prefix}client`,
+    ];
     globalBatch(spaces.map((n) => `netns add ${n}`));
     const all: Rep[] = [];
     try {
@@ -175,9 +207,20 @@ export const dnsSuite: Suite = {
     } finally {
       globalBatch(spaces.map((n) => `netns del ${n}`));
     }
-    const tools = [{ tool: 'nsnet', label: 'nsnet resolver (runDns, in process)', nsnet: true }, { tool: 'aardvark', label: 'aardvark-dns 1.4 (process)', nsnet: false }];
+    const tools = [
+      { tool: 'nsnet', label: 'nsnet resolver (runDns, in process)', nsnet: true },
+      { tool: 'aardvark', label: 'aardvark-dns 1.4 (process)', nsnet: false },
+    ];
     const rows = (f: (r: Rep, t: string) => number[], timing: string): SummaryRow[] =>
-      tools.map((t) => ({ tool: t.tool, label: t.label, nsnet: t.nsnet, items: 1, samples: all.flatMap((r) => f(r, t.tool)), groups: all.map((r) => f(r, t.tool)), timing }));
+      tools.map((t) => ({
+        tool: t.tool,
+        label: t.label,
+        nsnet: t.nsnet,
+        items: 1,
+        samples: all.flatMap((r) => f(r, t.tool)),
+        groups: all.map((r) => f(r, t.tool)),
+        timing,
+      }));
     const us = { unit: 'µs', higher_is_better: false };
     const qps = { unit: 'queries/s', higher_is_better: true };
     const ms = { unit: 'ms', higher_is_better: false };
@@ -192,18 +235,60 @@ export const dnsSuite: Suite = {
     const vis = stats(all.flatMap((r) => r.visible.nsnet!));
     return {
       workloads: [
-        { id: 'latency', title: 'query latency (A, a name of the network)', unit: 'query', reference: 'aardvark', value: us, tools: summarize(lat, 'aardvark', us) },
+        {
+          id: 'latency',
+          title: 'query latency (A, a name of the network)',
+          unit: 'query',
+          reference: 'aardvark',
+          value: us,
+          tools: summarize(lat, 'aardvark', us),
+        },
         { id: 'rate', title: 'queries per second', unit: 'query', reference: 'aardvark', value: qps, tools: summarize(rate, 'aardvark', qps) },
-        { id: 'churn', title: 'queries per second while the records change', unit: 'query', reference: 'aardvark', value: qps, note: `queries that got no answer within 250 ms: nsnet ${lostOf('nsnet')} of ${sentOf('nsnet')}, aardvark ${lostOf('aardvark')} of ${sentOf('aardvark')}.`, tools: summarize(churn, 'aardvark', qps) },
-        { id: 'visible', title: 'a new name: from connect() returning to its first answer', unit: 'name', reference: 'aardvark', value: ms, tools: summarize(visible, 'aardvark', ms) },
+        {
+          id: 'churn',
+          title: 'queries per second while the records change',
+          unit: 'query',
+          reference: 'aardvark',
+          value: qps,
+          note: `queries that got no answer within 250 ms: nsnet ${lostOf('nsnet')} of ${sentOf('nsnet')}, aardvark ${lostOf('aardvark')} of ${sentOf('aardvark')}.`,
+          tools: summarize(churn, 'aardvark', qps),
+        },
+        {
+          id: 'visible',
+          title: 'a new name: from connect() returning to its first answer',
+          unit: 'name',
+          reference: 'aardvark',
+          value: ms,
+          tools: summarize(visible, 'aardvark', ms),
+        },
       ],
       targets: [
-        { id: 'dns-rate', text: 'queries/s at least aardvark-dns\'s', met: rateOf('nsnet') >= rateOf('aardvark'), status: rateOf('nsnet') >= rateOf('aardvark') ? 'met' : 'missed', detail: `nsnet ${round(rateOf('nsnet'), 0)}/s, aardvark ${round(rateOf('aardvark'), 0)}/s` },
-        { id: 'dns-visible', text: 'a name resolves within 10 ms of connect() returning', met: vis.p95 <= 10, status: vis.p95 <= 10 ? 'met' : 'missed', detail: `median ${round(vis.median, 2)} ms, p95 ${round(vis.p95, 2)} ms, max ${round(vis.max, 2)} ms` },
-        { id: 'dns-churn', text: 'no query lost while records change', met: lostOf('nsnet') === 0, status: lostOf('nsnet') === 0 ? 'met' : 'missed', detail: `nsnet lost ${lostOf('nsnet')}, aardvark lost ${lostOf('aardvark')}` },
+        {
+          id: 'dns-rate',
+          text: "queries/s at least aardvark-dns's",
+          met: rateOf('nsnet') >= rateOf('aardvark'),
+          status: rateOf('nsnet') >= rateOf('aardvark') ? 'met' : 'missed',
+          detail: `nsnet ${round(rateOf('nsnet'), 0)}/s, aardvark ${round(rateOf('aardvark'), 0)}/s`,
+        },
+        {
+          id: 'dns-visible',
+          text: 'a name resolves within 10 ms of connect() returning',
+          met: vis.p95 <= 10,
+          status: vis.p95 <= 10 ? 'met' : 'missed',
+          detail: `median ${round(vis.median, 2)} ms, p95 ${round(vis.p95, 2)} ms, max ${round(vis.max, 2)} ms`,
+        },
+        {
+          id: 'dns-churn',
+          text: 'no query lost while records change',
+          met: lostOf('nsnet') === 0,
+          status: lostOf('nsnet') === 0 ? 'met' : 'missed',
+          detail: `nsnet lost ${lostOf('nsnet')}, aardvark lost ${lostOf('aardvark')}`,
+        },
       ],
-      notes: [`${reps} repetitions, each a fresh host namespace and state directory. Both resolvers answer the same ${NAMES} names on one bridge; the client is one process in a container namespace. ` +
-        'nsnet shares its process with the NetworkHost that connects endpoints during the churn run, as in the daemon.'],
+      notes: [
+        `${reps} repetitions, each a fresh host namespace and state directory. Both resolvers answer the same ${NAMES} names on one bridge; the client is one process in a container namespace. ` +
+          'nsnet shares its process with the NetworkHost that connects endpoints during the churn run, as in the daemon.',
+      ],
     };
   },
 };

@@ -18,10 +18,20 @@ function memory(step: string, endpoints: number): void {
   const m = process.memoryUsage();
   const threads = Number(/^Threads:\s+(\d+)/mu.exec(status)?.[1] ?? NaN);
   const fds = fs.readdirSync('/proc/self/fd').length;
-  process.stdout.write(JSON.stringify({
-    step, endpoints, rss_bytes: kb('VmRSS') * 1024, hwm_bytes: kb('VmHWM') * 1024, heap_used_bytes: m.heapUsed, heap_total_bytes: m.heapTotal,
-    external_bytes: m.external, array_buffers_bytes: m.arrayBuffers, threads, fds,
-  }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      step,
+      endpoints,
+      rss_bytes: kb('VmRSS') * 1024,
+      hwm_bytes: kb('VmHWM') * 1024,
+      heap_used_bytes: m.heapUsed,
+      heap_total_bytes: m.heapTotal,
+      external_bytes: m.external,
+      array_buffers_bytes: m.arrayBuffers,
+      threads,
+      fds,
+    }) + '\n',
+  );
 }
 
 async function main(): Promise<void> {

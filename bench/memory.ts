@@ -16,7 +16,17 @@ import { globalBatch, round, run, stats, summarize, withNetns, flushLinks, sleep
 const STEPS = [100, 250, 500, 1000];
 const MiB = 2 ** 20;
 
-interface Reading { step: string; endpoints: number; rss_bytes: number; hwm_bytes: number; heap_used_bytes: number; heap_total_bytes: number; external_bytes: number; threads: number; fds: number }
+interface Reading {
+  step: string;
+  endpoints: number;
+  rss_bytes: number;
+  hwm_bytes: number;
+  heap_used_bytes: number;
+  heap_total_bytes: number;
+  external_bytes: number;
+  threads: number;
+  fds: number;
+}
 
 export const memorySuite: Suite = {
   name: 'memory',
@@ -33,13 +43,18 @@ export const memorySuite: Suite = {
         try {
           const readings = await withNetns((host) => {
             const out = run(process.execPath, ['--expose-gc', path.join(__dirname, 'memory-child.js'), host, prefix, stateDir, STEPS.join(',')]);
-            return out.stdout.trim().split('\n').map((l) => JSON.parse(l) as Reading);
+            return out.stdout
+              .trim()
+              .split('\n')
+              .map((l) => JSON.parse(l) as Reading);
           }, flushLinks);
           runs.push(readings);
           const idle = readings.find((x) => x.step === 'idle')!;
           const full = readings[readings.length - 1]!;
-          o.log(`  repetition ${r + 1}/${reps}: idle ${(idle.rss_bytes / MiB).toFixed(1)} MiB, ${full.endpoints} endpoints ${(full.rss_bytes / MiB).toFixed(1)} MiB ` +
-            `(${((full.rss_bytes - idle.rss_bytes) / full.endpoints / 1024).toFixed(1)} KiB per endpoint)`);
+          o.log(
+            `  repetition ${r + 1}/${reps}: idle ${(idle.rss_bytes / MiB).toFixed(1)} MiB, ${full.endpoints} endpoints ${(full.rss_bytes / MiB).toFixed(1)} MiB ` +
+              `(${((full.rss_bytes - idle.rss_bytes) / full.endpoints / 1024).toFixed(1)} KiB per endpoint)`,
+          );
         } finally {
           fs.rmSync(stateDir, { recursive: true, force: true });
         }
@@ -49,7 +64,7 @@ export const memorySuite: Suite = {
       globalBatch(Array.from({ length: top }, (_, i) => `netns del ${prefix}${i + 1}`));
     }
     const pick = (step: string, endpoints: number, key: keyof Reading = 'rss_bytes'): number[] =>
-      runs.map((rs) => rs.find((x) => x.step === step && x.endpoints === endpoints)![key] as number / MiB);
+      runs.map((rs) => (rs.find((x) => x.step === step && x.endpoints === endpoints)![key] as number) / MiB);
     const perEndpoint = runs.map((rs) => {
       const idle = rs.find((x) => x.step === 'idle')!;
       const full = rs.find((x) => x.endpoints === top && x.step === 'connected')!;
@@ -60,33 +75,89 @@ export const memorySuite: Suite = {
     const rows: SummaryRow[] = [
       { tool: 'node+nsnet', label: 'node with nsnet loaded, nothing opened', nsnet: true, items: 1, samples: pick('loaded', 0), timing: 'VmRSS' },
       { tool: 'nsnet-idle', label: 'NetworkHost open, one network, no endpoint', items: 1, samples: pick('idle', 0), timing: 'VmRSS' },
-      ...STEPS.map((n) => ({ tool: `nsnet-${n}`, label: `NetworkHost with ${n.toLocaleString('en-US')} endpoints (bridge, 1 published port each)`, items: 1, samples: pick('connected', n), timing: 'VmRSS' })),
+      ...STEPS.map((n) => ({
+        tool: `nsnet-${n}`,
+        label: `NetworkHost with ${n.toLocaleString('en-US')} endpoints (bridge, 1 published port each)`,
+        items: 1,
+        samples: pick('connected', n),
+        timing: 'VmRSS',
+      })),
     ];
     const heapRows: SummaryRow[] = [
       { tool: 'nsnet-idle', label: 'JS heap used, idle', items: 1, samples: pick('idle', 0, 'heap_used_bytes'), timing: 'heapUsed' },
-      { tool: `nsnet-${top}`, label: `JS heap used, ${top.toLocaleString('en-US')} endpoints`, items: 1, samples: pick('connected', top, 'heap_used_bytes'), timing: 'heapUsed' },
+      {
+        tool: `nsnet-${top}`,
+        label: `JS heap used, ${top.toLocaleString('en-US')} endpoints`,
+        items: 1,
+        samples: pick('connected', top, 'heap_used_bytes'),
+        timing: 'heapUsed',
+      },
       { tool: 'nsnet-idle-total', label: 'JS heap reserved (heapTotal), idle', items: 1, samples: pick('idle', 0, 'heap_total_bytes'), timing: 'heapTotal' },
-      { tool: `nsnet-${top}-total`, label: `JS heap reserved (heapTotal), ${top.toLocaleString('en-US')} endpoints`, items: 1, samples: pick('connected', top, 'heap_total_bytes'), timing: 'heapTotal' },
+      {
+        tool: `nsnet-${top}-total`,
+        label: `JS heap reserved (heapTotal), ${top.toLocaleString('en-US')} endpoints`,
+        items: 1,
+        samples: pick('connected', top, 'heap_total_bytes'),
+        timing: 'heapTotal',
+      },
     ];
     const med = (s: number[]): number => stats(s).median;
-    const charts: Chart[] = [{
-      id: 'rss', title: 'resident memory of the process against endpoints connected', x_label: 'endpoints', y_label: 'MiB (VmRSS after a full GC; median of repetitions)', log_x: false,
-      series: [{ name: 'nsnet', nsnet: true, points: [{ x: 0, y: round(med(pick('idle', 0)), 1) }, ...STEPS.map((n) => ({ x: n, y: round(med(pick('connected', n)), 1), p95: round(Math.max(...pick('connected', n)), 1) }))] }],
-    }];
+    const charts: Chart[] = [
+      {
+        id: 'rss',
+        title: 'resident memory of the process against endpoints connected',
+        x_label: 'endpoints',
+        y_label: 'MiB (VmRSS after a full GC; median of repetitions)',
+        log_x: false,
+        series: [
+          {
+            name: 'nsnet',
+            nsnet: true,
+            points: [
+              { x: 0, y: round(med(pick('idle', 0)), 1) },
+              ...STEPS.map((n) => ({ x: n, y: round(med(pick('connected', n)), 1), p95: round(Math.max(...pick('connected', n)), 1) })),
+            ],
+          },
+        ],
+      },
+    ];
     const per = med(perEndpoint);
-    const heapPer = med(runs.map((rs) => (rs.find((x) => x.endpoints === top && x.step === 'connected')!.heap_used_bytes - rs.find((x) => x.step === 'idle')!.heap_used_bytes) / top));
+    const heapPer = med(
+      runs.map(
+        (rs) => (rs.find((x) => x.endpoints === top && x.step === 'connected')!.heap_used_bytes - rs.find((x) => x.step === 'idle')!.heap_used_bytes) / top,
+      ),
+    );
     const last = runs[0]!.find((x) => x.endpoints === top && x.step === 'connected')!;
     const idle0 = runs[0]!.find((x) => x.step === 'idle')!;
     return {
       workloads: [
-        { id: 'rss', bars: true, title: 'resident set size (VmRSS)', unit: 'process', reference: 'nsnet-idle', value: v, note: `${reps} repetitions, each a fresh process and host namespace. vs ref: idle divided by the row (below 1.00: more memory than idle).`, tools: summarize(rows, 'nsnet-idle', v) },
-        { id: 'heap', title: 'JS heap used', unit: 'process', reference: 'nsnet-idle', value: v, note: 'process.memoryUsage().heapUsed after a full GC.', tools: summarize(heapRows, 'nsnet-idle', v) },
+        {
+          id: 'rss',
+          bars: true,
+          title: 'resident set size (VmRSS)',
+          unit: 'process',
+          reference: 'nsnet-idle',
+          value: v,
+          note: `${reps} repetitions, each a fresh process and host namespace. vs ref: idle divided by the row (below 1.00: more memory than idle).`,
+          tools: summarize(rows, 'nsnet-idle', v),
+        },
+        {
+          id: 'heap',
+          title: 'JS heap used',
+          unit: 'process',
+          reference: 'nsnet-idle',
+          value: v,
+          note: 'process.memoryUsage().heapUsed after a full GC.',
+          tools: summarize(heapRows, 'nsnet-idle', v),
+        },
       ],
       targets: [],
       charts,
-      notes: [`Bytes per endpoint: (RSS with ${top.toLocaleString('en-US')} endpoints − RSS idle) / ${top.toLocaleString('en-US')} = ${(per / 1024).toFixed(1)} KiB ` +
-        `(repetitions: ${perEndpoint.map((b) => `${(b / 1024).toFixed(1)}`).join(', ')} KiB), of which the JS heap holds ${(heapPer / 1024).toFixed(1)} KiB: the rest is outside the JS heap ` +
-        `(V8's reserved heap, native allocations). Threads ${idle0.threads} idle, ${last.threads} with ${top.toLocaleString('en-US')} endpoints; open fds ${idle0.fds} → ${last.fds}. No target was set for memory; it is reported to be watched.`],
+      notes: [
+        `Bytes per endpoint: (RSS with ${top.toLocaleString('en-US')} endpoints − RSS idle) / ${top.toLocaleString('en-US')} = ${(per / 1024).toFixed(1)} KiB ` +
+          `(repetitions: ${perEndpoint.map((b) => `${(b / 1024).toFixed(1)}`).join(', ')} KiB), of which the JS heap holds ${(heapPer / 1024).toFixed(1)} KiB: the rest is outside the JS heap ` +
+          `(V8's reserved heap, native allocations). Threads ${idle0.threads} idle, ${last.threads} with ${top.toLocaleString('en-US')} endpoints; open fds ${idle0.fds} → ${last.fds}. No target was set for memory; it is reported to be watched.`,
+      ],
       bytes_per_endpoint: Math.round(per),
       readings: runs,
     };

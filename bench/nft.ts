@@ -25,8 +25,23 @@ import * as path from 'node:path';
 import { NfTables } from '../lib/index';
 import type { ElementSpec } from '../lib/index';
 import {
-  inFreshNetns, now, rmTemp, rounds, run, stats, summarize, tempFile, withHandle as withOpen, withNetns,
-  type Measure, type Suite, type SuiteOptions, type TargetResult, type WorkloadResult, resultOf } from './common';
+  inFreshNetns,
+  now,
+  rmTemp,
+  rounds,
+  run,
+  stats,
+  summarize,
+  tempFile,
+  withHandle as withOpen,
+  withNetns,
+  type Measure,
+  type Suite,
+  type SuiteOptions,
+  type TargetResult,
+  type WorkloadResult,
+  resultOf,
+} from './common';
 
 const N = 10000;
 const CHUNK = 100;
@@ -45,7 +60,8 @@ const addElementLine = (from: number, to: number): string => `add element inet $
 
 const nsPath = (ns: string): string => `/run/netns/${ns}`;
 /** `nft ARGS` inside the namespace, as a whole process. */
-const nft = (ns: string, args: string[], opts: { input?: string; discardStdout?: boolean } = {}) => run('nsenter', [`--net=${nsPath(ns)}`, 'nft', ...args], opts);
+const nft = (ns: string, args: string[], opts: { input?: string; discardStdout?: boolean } = {}) =>
+  run('nsenter', [`--net=${nsPath(ns)}`, 'nft', ...args], opts);
 
 const withHandle = <T>(ns: string, fn: (h: NfTables) => Promise<T>): Promise<T> => withOpen(() => NfTables.open({ netns: ns }), fn);
 
@@ -82,14 +98,22 @@ async function addOneWorkload(o: SuiteOptions, spawnMs: number): Promise<Workloa
   const runs = Math.max(1, Math.round(9 * o.scale));
   const file = tempFile('one.nft', addElementLine(0, N) + '\n');
   try {
-    const samples = await rounds({
-      'nsnet-1tx': fresh('nsnet-1tx', (ns) => withHandle(ns, async (h) => {
-        const t0 = now();
-        await h.transaction((tx) => void tx.addElements({ family: 'inet', table: TABLE, set: MAP, elements: SPECS }));
-        return now() - t0;
-      })),
-      'nft-f': fresh('nft-f', (ns) => nft(ns, ['-f', file]).ms),
-    }, runs, 1, o.log, 'add (1 tx)');
+    const samples = await rounds(
+      {
+        'nsnet-1tx': fresh('nsnet-1tx', (ns) =>
+          withHandle(ns, async (h) => {
+            const t0 = now();
+            await h.transaction((tx) => void tx.addElements({ family: 'inet', table: TABLE, set: MAP, elements: SPECS }));
+            return now() - t0;
+          }),
+        ),
+        'nft-f': fresh('nft-f', (ns) => nft(ns, ['-f', file]).ms),
+      },
+      runs,
+      1,
+      o.log,
+      'add (1 tx)',
+    );
     return {
       id: 'add-1tx',
       title: `add ${N.toLocaleString('en-US')} map elements in one transaction`,
@@ -101,10 +125,13 @@ async function addOneWorkload(o: SuiteOptions, spawnMs: number): Promise<Workloa
         `(\`nsenter --net=… nft -f FILE\`, FILE one \`add element\` statement with all ${N.toLocaleString('en-US')} elements; ` +
         `starting nsenter + nft costs ~${spawnMs.toFixed(1)} ms of it, measured as \`nsenter … nft -v\`). Each run in a fresh namespace. ` +
         `${nftVersion()}.`,
-      tools: summarize([
-        { tool: 'nsnet-1tx', label: `nsnet transaction(addElements(${N}))`, items: N, samples: samples['nsnet-1tx']!, timing: 'in process' },
-        { tool: 'nft-f', label: `nft -f FILE (one add element of ${N})`, items: N, samples: samples['nft-f']!, timing: 'whole process' },
-      ], 'nft-f'),
+      tools: summarize(
+        [
+          { tool: 'nsnet-1tx', label: `nsnet transaction(addElements(${N}))`, items: N, samples: samples['nsnet-1tx']!, timing: 'in process' },
+          { tool: 'nft-f', label: `nft -f FILE (one add element of ${N})`, items: N, samples: samples['nft-f']!, timing: 'whole process' },
+        ],
+        'nft-f',
+      ),
     };
   } finally {
     rmTemp(file);
@@ -126,20 +153,37 @@ async function addManyWorkload(o: SuiteOptions): Promise<WorkloadResult> {
   // 100 nft processes, one per transaction, run by one sh script inside the namespace.
   const script = tempFile('per-tx.sh', 'set -e\n' + files.map((f) => `nft -f ${f}`).join('\n') + '\n');
   try {
-    const samples = await rounds({
-      'nsnet-100tx': fresh('nsnet-100tx', (ns) => withHandle(ns, async (h) => {
-        const t0 = now();
-        for (let i = 0; i < batches; i++) {
-          await h.transaction((tx) => void tx.addElements({ family: 'inet', table: TABLE, set: MAP, elements: SPECS.slice(i * CHUNK, (i + 1) * CHUNK) }));
-        }
-        return now() - t0;
-      })),
-      'nft-f-100stmts': fresh('nft-f-100stmts', (ns) => nft(ns, ['-f', oneFile]).ms),
-    }, runs, 1, o.log, 'add (100 tx)');
+    const samples = await rounds(
+      {
+        'nsnet-100tx': fresh('nsnet-100tx', (ns) =>
+          withHandle(ns, async (h) => {
+            const t0 = now();
+            for (let i = 0; i < batches; i++) {
+              await h.transaction((tx) => void tx.addElements({ family: 'inet', table: TABLE, set: MAP, elements: SPECS.slice(i * CHUNK, (i + 1) * CHUNK) }));
+            }
+            return now() - t0;
+          }),
+        ),
+        'nft-f-100stmts': fresh('nft-f-100stmts', (ns) => nft(ns, ['-f', oneFile]).ms),
+      },
+      runs,
+      1,
+      o.log,
+      'add (100 tx)',
+    );
     // 100 processes take a second or so a run: fewer runs, no warm-up (nft is a new process each time).
-    Object.assign(samples, await rounds({
-      'nft-f-100proc': fresh('nft-f-100proc', (ns) => run('nsenter', [`--net=${nsPath(ns)}`, 'sh', script]).ms),
-    }, perProcRuns, 0, o.log, 'add (100 tx)'));
+    Object.assign(
+      samples,
+      await rounds(
+        {
+          'nft-f-100proc': fresh('nft-f-100proc', (ns) => run('nsenter', [`--net=${nsPath(ns)}`, 'sh', script]).ms),
+        },
+        perProcRuns,
+        0,
+        o.log,
+        'add (100 tx)',
+      ),
+    );
     return {
       id: 'add-100tx',
       title: `add ${N.toLocaleString('en-US')} map elements in ${batches} transactions of ${CHUNK}`,
@@ -150,11 +194,32 @@ async function addManyWorkload(o: SuiteOptions): Promise<WorkloadResult> {
         `elements in process; \`nft-f-100proc\` runs ${batches} \`nft -f\` processes (one \`add element\` of ${CHUNK} each) from one ` +
         '`sh` script under nsenter. `nft-f-100stmts` is one `nft -f` of a file with the same 100 `add element` statements — ' +
         'nft sends a whole file as ONE transaction (one batch, one commit), so it does less work than 100 transactions; shown for reference.',
-      tools: summarize([
-        { tool: 'nsnet-100tx', label: `nsnet ${batches} × transaction(addElements(${CHUNK}))`, items: N, samples: samples['nsnet-100tx']!, timing: 'in process' },
-        { tool: 'nft-f-100proc', label: `${batches} nft -f processes of ${CHUNK} elements`, items: N, samples: samples['nft-f-100proc']!, timing: 'whole processes' },
-        { tool: 'nft-f-100stmts', label: `one nft -f with ${batches} add element statements (one transaction)`, items: N, samples: samples['nft-f-100stmts']!, timing: 'whole process' },
-      ], 'nft-f-100proc'),
+      tools: summarize(
+        [
+          {
+            tool: 'nsnet-100tx',
+            label: `nsnet ${batches} × transaction(addElements(${CHUNK}))`,
+            items: N,
+            samples: samples['nsnet-100tx']!,
+            timing: 'in process',
+          },
+          {
+            tool: 'nft-f-100proc',
+            label: `${batches} nft -f processes of ${CHUNK} elements`,
+            items: N,
+            samples: samples['nft-f-100proc']!,
+            timing: 'whole processes',
+          },
+          {
+            tool: 'nft-f-100stmts',
+            label: `one nft -f with ${batches} add element statements (one transaction)`,
+            items: N,
+            samples: samples['nft-f-100stmts']!,
+            timing: 'whole process',
+          },
+        ],
+        'nft-f-100proc',
+      ),
     };
   } finally {
     rmTemp(oneFile);
@@ -168,47 +233,56 @@ async function listWorkload(o: SuiteOptions): Promise<WorkloadResult> {
   const file = tempFile('one.nft', SKELETON + addElementLine(0, N) + '\n');
   // One namespace holds the map for every tool: listing changes nothing.
   try {
-    return await withNetns(async (ns) => {
-      nft(ns, ['-f', file]);
-      if (countByNft(ns) !== N) throw new Error('list setup: the map does not hold every element');
-      const samples: Record<string, number[]> = { 'nsnet-elements': [], 'nsnet-list': [], 'nft-list': [], 'nft-json': [] };
-      await withHandle(ns, async (h) => {
-        for (let r = 0; r <= runs; r++) {
-          let t0 = now();
-          const els = await h.elements({ family: 'inet', table: TABLE, set: MAP });
-          const a = now() - t0;
-          t0 = now();
-          const rs = await h.list({ family: 'inet', table: TABLE });
-          const b = now() - t0;
-          if (els.length !== N || rs.sets[0]?.elements.length !== N) throw new Error(`nsnet listed ${els.length} / ${rs.sets[0]?.elements.length} elements, expected ${N}`);
-          const c = nft(ns, ['list', 'map', 'inet', TABLE, MAP], { discardStdout: true }).ms;
-          const d = nft(ns, ['-j', 'list', 'map', 'inet', TABLE, MAP], { discardStdout: true }).ms;
-          if (r > 0) {
-            samples['nsnet-elements']!.push(a);
-            samples['nsnet-list']!.push(b);
-            samples['nft-list']!.push(c);
-            samples['nft-json']!.push(d);
+    return await withNetns(
+      async (ns) => {
+        nft(ns, ['-f', file]);
+        if (countByNft(ns) !== N) throw new Error('list setup: the map does not hold every element');
+        const samples: Record<string, number[]> = { 'nsnet-elements': [], 'nsnet-list': [], 'nft-list': [], 'nft-json': [] };
+        await withHandle(ns, async (h) => {
+          for (let r = 0; r <= runs; r++) {
+            let t0 = now();
+            const els = await h.elements({ family: 'inet', table: TABLE, set: MAP });
+            const a = now() - t0;
+            t0 = now();
+            const rs = await h.list({ family: 'inet', table: TABLE });
+            const b = now() - t0;
+            if (els.length !== N || rs.sets[0]?.elements.length !== N)
+              throw new Error(`nsnet listed ${els.length} / ${rs.sets[0]?.elements.length} elements, expected ${N}`);
+            const c = nft(ns, ['list', 'map', 'inet', TABLE, MAP], { discardStdout: true }).ms;
+            const d = nft(ns, ['-j', 'list', 'map', 'inet', TABLE, MAP], { discardStdout: true }).ms;
+            if (r > 0) {
+              samples['nsnet-elements']!.push(a);
+              samples['nsnet-list']!.push(b);
+              samples['nft-list']!.push(c);
+              samples['nft-json']!.push(d);
+            }
+            o.log(
+              `  list ${r === 0 ? 'warm-up' : `run ${r}/${runs}`}: nsnet elements() ${a.toFixed(1)} ms, list() ${b.toFixed(1)} ms, nft list ${c.toFixed(1)} ms, nft -j list ${d.toFixed(1)} ms`,
+            );
           }
-          o.log(`  list ${r === 0 ? 'warm-up' : `run ${r}/${runs}`}: nsnet elements() ${a.toFixed(1)} ms, list() ${b.toFixed(1)} ms, nft list ${c.toFixed(1)} ms, nft -j list ${d.toFixed(1)} ms`);
-        }
-      });
-      return {
-        id: 'list',
-        title: `list ${N.toLocaleString('en-US')} map elements`,
-        unit: 'element',
-        reference: 'nft-list',
-        note:
-          'rate = elements listed per second. nsnet elements() (the decoded elements of one map) and list() (the whole table: ' +
-          'sets, chains, rules and elements, decoded) are timed in process with the handle open; `nft list map` and ' +
-          '`nft -j list map` as whole processes with their output sent to /dev/null. Tools take turns in one namespace.',
-        tools: summarize([
-          { tool: 'nsnet-elements', label: 'nsnet elements({ set })', items: N, samples: samples['nsnet-elements']!, timing: 'in process' },
-          { tool: 'nsnet-list', label: 'nsnet list({ table })', items: N, samples: samples['nsnet-list']!, timing: 'in process' },
-          { tool: 'nft-list', label: 'nft list map (text)', items: N, samples: samples['nft-list']!, timing: 'whole process' },
-          { tool: 'nft-json', label: 'nft -j list map', items: N, samples: samples['nft-json']!, timing: 'whole process' },
-        ], 'nft-list'),
-      };
-    }, (ns) => void nft(ns, ['delete', 'table', 'inet', TABLE]));
+        });
+        return {
+          id: 'list',
+          title: `list ${N.toLocaleString('en-US')} map elements`,
+          unit: 'element',
+          reference: 'nft-list',
+          note:
+            'rate = elements listed per second. nsnet elements() (the decoded elements of one map) and list() (the whole table: ' +
+            'sets, chains, rules and elements, decoded) are timed in process with the handle open; `nft list map` and ' +
+            '`nft -j list map` as whole processes with their output sent to /dev/null. Tools take turns in one namespace.',
+          tools: summarize(
+            [
+              { tool: 'nsnet-elements', label: 'nsnet elements({ set })', items: N, samples: samples['nsnet-elements']!, timing: 'in process' },
+              { tool: 'nsnet-list', label: 'nsnet list({ table })', items: N, samples: samples['nsnet-list']!, timing: 'in process' },
+              { tool: 'nft-list', label: 'nft list map (text)', items: N, samples: samples['nft-list']!, timing: 'whole process' },
+              { tool: 'nft-json', label: 'nft -j list map', items: N, samples: samples['nft-json']!, timing: 'whole process' },
+            ],
+            'nft-list',
+          ),
+        };
+      },
+      (ns) => void nft(ns, ['delete', 'table', 'inet', TABLE]),
+    );
   } finally {
     rmTemp(file);
   }
@@ -250,7 +324,8 @@ function targets(w: Record<string, WorkloadResult>): TargetResult[] {
       id: 'add-100tx',
       text: `${N.toLocaleString('en-US')} elements in 100 transactions take ≤ 1.0× the time of \`nft -f\` doing the same 100 transactions`,
       met: many.median_ms <= nftProcs.median_ms,
-      detail: `nsnet ${many.median_ms.toFixed(1)} ms vs 100 nft -f processes ${nftProcs.median_ms.toFixed(1)} ms = ${x(many.median_ms / nftProcs.median_ms)} the time; ` +
+      detail:
+        `nsnet ${many.median_ms.toFixed(1)} ms vs 100 nft -f processes ${nftProcs.median_ms.toFixed(1)} ms = ${x(many.median_ms / nftProcs.median_ms)} the time; ` +
         `vs one nft -f of 100 statements (one transaction) ${nftStmts.median_ms.toFixed(1)} ms = ${x(many.median_ms / nftStmts.median_ms)}`,
     },
     {

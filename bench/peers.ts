@@ -86,7 +86,10 @@ function containerHasAddress(ns: string, serial?: number): boolean {
   return serial === undefined ? /inet 10\.88\.\d+\.\d+\/16 /u.test(out) : out.includes(`inet ${addressOf(serial)}/16 `);
 }
 
-export interface RuleCount { rules: number; nft: number }
+export interface RuleCount {
+  rules: number;
+  nft: number;
+}
 
 /** A tool set up in one host namespace: connects and disconnects containers by serial number. */
 export interface Driver {
@@ -121,7 +124,12 @@ async function nsnetDriver(host: string, cname: (s: number) => string, family: F
     family,
     bridge: BRIDGE.nsnet,
     async connect(s, ports = 1) {
-      const publish = Array.from({ length: ports }, (_, j) => ({ hostPort: hostPort(s, j), containerPort: containerPort(j), protocol: 'tcp' as const, ...(hostIp ? { hostIp } : {}) }));
+      const publish = Array.from({ length: ports }, (_, j) => ({
+        hostPort: hostPort(s, j),
+        containerPort: containerPort(j),
+        protocol: 'tcp' as const,
+        ...(hostIp ? { hostIp } : {}),
+      }));
       const t0 = now();
       await h.connect(NETWORK, { id: `c${s}`, netns: netnsFile(cname(s)), publish });
       return now() - t0;
@@ -157,9 +165,16 @@ function cniDriver(host: string, cname: (s: number) => string, family: Family): 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-cni-'));
   const dual = family !== 4;
   const bridgeConf = {
-    cniVersion: '1.0.0', name: NETWORK, type: 'bridge', bridge: BRIDGE.cni, isGateway: true, ipMasq: true, hairpinMode: true,
+    cniVersion: '1.0.0',
+    name: NETWORK,
+    type: 'bridge',
+    bridge: BRIDGE.cni,
+    isGateway: true,
+    ipMasq: true,
+    hairpinMode: true,
     ipam: {
-      type: 'host-local', dataDir: path.join(dir, 'ipam'),
+      type: 'host-local',
+      dataDir: path.join(dir, 'ipam'),
       ranges: [[{ subnet: SUBNET, gateway: GATEWAY }], ...(dual ? [[{ subnet: SUBNET6, gateway: GATEWAY6 }]] : [])],
       routes: [{ dst: '0.0.0.0/0' }, ...(dual ? [{ dst: '::/0' }] : [])],
     },
@@ -167,13 +182,29 @@ function cniDriver(host: string, cname: (s: number) => string, family: Family): 
   const hostIP = hostIpFor(family);
   const published = new Map<number, number>();
   const portmapConf = (s: number): Record<string, unknown> => ({
-    cniVersion: '1.0.0', name: NETWORK, type: 'portmap', snat: true, capabilities: { portMappings: true },
-    runtimeConfig: { portMappings: Array.from({ length: published.get(s) ?? 1 }, (_, j) => ({ hostPort: hostPort(s, j), containerPort: containerPort(j), protocol: 'tcp', ...(hostIP ? { hostIP } : {}) })) },
+    cniVersion: '1.0.0',
+    name: NETWORK,
+    type: 'portmap',
+    snat: true,
+    capabilities: { portMappings: true },
+    runtimeConfig: {
+      portMappings: Array.from({ length: published.get(s) ?? 1 }, (_, j) => ({
+        hostPort: hostPort(s, j),
+        containerPort: containerPort(j),
+        protocol: 'tcp',
+        ...(hostIP ? { hostIP } : {}),
+      })),
+    },
   });
   const env = (command: string, s: number): Record<string, string> => ({
-    CNI_COMMAND: command, CNI_CONTAINERID: `c${s}`, CNI_NETNS: netnsFile(cname(s)), CNI_IFNAME: 'eth0', CNI_PATH,
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: `c${s}`,
+    CNI_NETNS: netnsFile(cname(s)),
+    CNI_IFNAME: 'eth0',
+    CNI_PATH,
   });
-  const plugin = (type: string, command: string, s: number, conf: unknown): string => inHost(host, [path.join(CNI_PATH, type)], JSON.stringify(conf), env(command, s)).stdout;
+  const plugin = (type: string, command: string, s: number, conf: unknown): string =>
+    inHost(host, [path.join(CNI_PATH, type)], JSON.stringify(conf), env(command, s)).stdout;
   /** The chain's final result per container (what a runtime caches for DEL). */
   const results = new Map<number, unknown>();
   return {
@@ -203,7 +234,8 @@ function cniDriver(host: string, cname: (s: number) => string, family: Family): 
     verify(s) {
       // host-local picks the address (the next free one), so any address of the subnet will do.
       if (!containerHasAddress(cname(s))) throw new Error(`cni: container ${s} has no address`);
-      if (!iptablesSave(host, family === 6).includes(`--dport ${hostPort(s)} `)) throw new Error(`cni: port ${hostPort(s)} of container ${s} has no ip${family === 6 ? '6' : ''}tables rule`);
+      if (!iptablesSave(host, family === 6).includes(`--dport ${hostPort(s)} `))
+        throw new Error(`cni: port ${hostPort(s)} of container ${s} has no ip${family === 6 ? '6' : ''}tables rule`);
     },
     async close() {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -220,11 +252,23 @@ export function netavarkOptions(s: number, ports = 1, family: Family = 4): strin
     networks: { [NETWORK]: { static_ips: [addressOf(s), ...(dual ? [address6Of(s)] : [])], interface_name: 'eth0' } },
     network_info: {
       [NETWORK]: {
-        driver: 'bridge', id: hex64('nsnet-bench-network'), name: NETWORK, network_interface: BRIDGE.netavark,
-        subnets: [{ subnet: SUBNET, gateway: GATEWAY }, ...(dual ? [{ subnet: SUBNET6, gateway: GATEWAY6 }] : [])], internal: false, ipv6_enabled: dual, dns_enabled: false,
+        driver: 'bridge',
+        id: hex64('nsnet-bench-network'),
+        name: NETWORK,
+        network_interface: BRIDGE.netavark,
+        subnets: [{ subnet: SUBNET, gateway: GATEWAY }, ...(dual ? [{ subnet: SUBNET6, gateway: GATEWAY6 }] : [])],
+        internal: false,
+        ipv6_enabled: dual,
+        dns_enabled: false,
       },
     },
-    port_mappings: Array.from({ length: ports }, (_, j) => ({ host_ip: hostIpFor(family) ?? '', container_port: containerPort(j), host_port: hostPort(s, j), range: 1, protocol: 'tcp' })),
+    port_mappings: Array.from({ length: ports }, (_, j) => ({
+      host_ip: hostIpFor(family) ?? '',
+      container_port: containerPort(j),
+      host_port: hostPort(s, j),
+      range: 1,
+      protocol: 'tcp',
+    })),
   });
 }
 
@@ -248,7 +292,8 @@ function netavarkDriver(host: string, cname: (s: number) => string, family: Fami
     rules: () => ({ rules: iptablesRuleCount(host, dual), nft: nftRuleCount(host) }),
     verify(s) {
       if (!containerHasAddress(cname(s), s)) throw new Error(`netavark: container ${s} has not the address ${addressOf(s)}`);
-      if (!iptablesSave(host, family === 6).includes(`--dport ${hostPort(s)} `)) throw new Error(`netavark: port ${hostPort(s)} of container ${s} has no ip${family === 6 ? '6' : ''}tables rule`);
+      if (!iptablesSave(host, family === 6).includes(`--dport ${hostPort(s)} `))
+        throw new Error(`netavark: port ${hostPort(s)} of container ${s} has no ip${family === 6 ? '6' : ''}tables rule`);
     },
     async close() {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -283,22 +328,25 @@ export interface Host extends HostNamespace {
  */
 export async function withHostNamespace<T>(fn: (h: HostNamespace) => Promise<T>, alsoDelete: () => string[] = () => []): Promise<T> {
   const made = new Set<number>();
-  const result = await withNetns((name) => {
-    const cname = (s: number): string => `${name}c${s}`;
-    const containers = (from: number, to: number): void => {
-      const lines: string[] = [];
-      for (let s = from; s <= to; s++) {
-        if (made.has(s)) continue;
-        made.add(s);
-        lines.push(`netns add ${cname(s)}`);
-      }
-      globalBatch(lines);
-    };
-    return fn({ name, cname, containers });
-  }, (host) => {
-    flushLinks(host);
-    globalBatch([...[...made].map((s) => `netns del ${host}c${s}`), ...alsoDelete().map((ns) => `netns del ${ns}`)]);
-  });
+  const result = await withNetns(
+    (name) => {
+      const cname = (s: number): string => `${name}c${s}`;
+      const containers = (from: number, to: number): void => {
+        const lines: string[] = [];
+        for (let s = from; s <= to; s++) {
+          if (made.has(s)) continue;
+          made.add(s);
+          lines.push(`netns add ${cname(s)}`);
+        }
+        globalBatch(lines);
+      };
+      return fn({ name, cname, containers });
+    },
+    (host) => {
+      flushLinks(host);
+      globalBatch([...[...made].map((s) => `netns del ${host}c${s}`), ...alsoDelete().map((ns) => `netns del ${ns}`)]);
+    },
+  );
   const n = made.size;
   if (n >= 100) await sleep(Math.min(4000, 500 + 3 * n));
   return result;
@@ -307,24 +355,28 @@ export async function withHostNamespace<T>(fn: (h: HostNamespace) => Promise<T>,
 /** A fresh host namespace with the tool set up in it (withHostNamespace); the tool is closed first. */
 export async function withHost<T>(tool: ToolId, fn: (h: Host) => Promise<T>, family: Family = 4): Promise<T> {
   let sink: string | undefined;
-  return withHostNamespace(async (ns) => {
-    const { name, cname } = ns;
-    const driver = tool === 'nsnet' ? await nsnetDriver(name, cname, family) : tool === 'cni' ? cniDriver(name, cname, family) : netavarkDriver(name, cname, family);
-    const h: Host = { ...ns, driver };
-    if (tool !== 'nsnet') {
-      sink = `${name}sink`;
-      h.replay = new Replay(tool, name, driver, sink);
-    }
-    try {
-      return await fn(h);
-    } finally {
-      await driver.close();
-    }
-  }, () => {
-    if (!sink || !sinksMade.has(sink)) return [];
-    sinksMade.delete(sink);
-    return [sink];
-  });
+  return withHostNamespace(
+    async (ns) => {
+      const { name, cname } = ns;
+      const driver =
+        tool === 'nsnet' ? await nsnetDriver(name, cname, family) : tool === 'cni' ? cniDriver(name, cname, family) : netavarkDriver(name, cname, family);
+      const h: Host = { ...ns, driver };
+      if (tool !== 'nsnet') {
+        sink = `${name}sink`;
+        h.replay = new Replay(tool, name, driver, sink);
+      }
+      try {
+        return await fn(h);
+      } finally {
+        await driver.close();
+      }
+    },
+    () => {
+      if (!sink || !sinksMade.has(sink)) return [];
+      sinksMade.delete(sink);
+      return [sink];
+    },
+  );
 }
 
 /** Sink namespaces made (the container ends of replayed veths live there). */
@@ -354,7 +406,12 @@ export class Replay {
   private ports = 1;
   private veths = 0;
 
-  constructor(readonly tool: 'cni' | 'netavark', readonly host: string, readonly driver: Driver, readonly sink: string) {}
+  constructor(
+    readonly tool: 'cni' | 'netavark',
+    readonly host: string,
+    readonly driver: Driver,
+    readonly sink: string,
+  ) {}
 
   /** Adds containers 1 and 2 for real, with `ports` published each, and records the template. Returns their connect ms. */
   async start(h: Host, ports: number): Promise<[number, number]> {
@@ -379,7 +436,9 @@ export class Replay {
     const id = `c${s}`;
     const t = [id, addressOf(s), ...(this.driver.family !== 4 ? [address6Of(s)] : []), ...Array.from({ length: this.ports }, (_, j) => String(hostPort(s, j)))];
     if (this.tool === 'cni') {
-      const h = createHash('sha512').update(NETWORK + id).digest('hex');
+      const h = createHash('sha512')
+        .update(NETWORK + id)
+        .digest('hex');
       t.push(`CNI-${h.slice(0, 24)}`, `CNI-DN-${h.slice(0, 21)}`);
     } else {
       t.push(hex64(id));
@@ -391,7 +450,10 @@ export class Replay {
     const from = this.tokens(2);
     const to = this.tokens(s);
     const map = new Map(from.map((f, i) => [f, to[i]!]));
-    const alt = [...map.keys()].sort((a, b) => b.length - a.length).map((k) => k.replace(/[.*+?^${}()|[\]\\]/gu, '\\$&')).join('|');
+    const alt = [...map.keys()]
+      .sort((a, b) => b.length - a.length)
+      .map((k) => k.replace(/[.*+?^${}()|[\]\\]/gu, '\\$&'))
+      .join('|');
     const re = new RegExp(`(?<![\\w.])(${alt})(?![\\w])`, 'gu');
     return (text) => text.replace(re, (m) => map.get(m) ?? m);
   }
@@ -473,7 +535,10 @@ function readTree(dir: string | undefined): Map<string, string> {
   return out;
 }
 
-interface SaveTable { decls: Map<string, string>; rules: Map<string, string[]> }
+interface SaveTable {
+  decls: Map<string, string>;
+  rules: Map<string, string[]>;
+}
 
 /** iptables-save text → tables, each with its chain declarations and its rules chain by chain, in order. */
 export function parseSave(text: string): Map<string, SaveTable> {
@@ -549,21 +614,44 @@ export interface ReplayProof {
  */
 export async function proveReplay(tool: 'cni' | 'netavark', n: number, ports: number, family: Family = 4): Promise<ReplayProof> {
   // Both families' rulesets, one after the other (the IPv6 one marked), on a dual-stack network.
-  const save = (host: string): string => (family === 4 ? iptablesSave(host)
-    : `${iptablesSave(host)}\n${canonicalSave(iptablesSave(host, true)).split('\n').map((l) => `6 ${l}`).join('\n')}`);
-  const real = await withHost(tool, async (h) => {
-    h.containers(1, n);
-    for (let s = 1; s <= n; s++) await h.driver.connect(s, ports);
-    h.driver.verify(n);
-    return { save: save(h.name), files: readTree(h.driver.stateDir) };
-  }, family);
-  const replayed = await withHost(tool, async (h) => {
-    await h.replay!.start(h, ports);
-    h.replay!.apply(3, n);
-    return { save: save(h.name), files: readTree(h.driver.stateDir) };
-  }, family);
-  const canon = (text: string): string[] => (family === 4 ? canonicalSave(text).split('\n')
-    : [...canonicalSave(text.split('\n').filter((l) => !l.startsWith('6 ')).join('\n')).split('\n'), ...text.split('\n').filter((l) => l.startsWith('6 '))]);
+  const save = (host: string): string =>
+    family === 4
+      ? iptablesSave(host)
+      : `${iptablesSave(host)}\n${canonicalSave(iptablesSave(host, true))
+          .split('\n')
+          .map((l) => `6 ${l}`)
+          .join('\n')}`;
+  const real = await withHost(
+    tool,
+    async (h) => {
+      h.containers(1, n);
+      for (let s = 1; s <= n; s++) await h.driver.connect(s, ports);
+      h.driver.verify(n);
+      return { save: save(h.name), files: readTree(h.driver.stateDir) };
+    },
+    family,
+  );
+  const replayed = await withHost(
+    tool,
+    async (h) => {
+      await h.replay!.start(h, ports);
+      h.replay!.apply(3, n);
+      return { save: save(h.name), files: readTree(h.driver.stateDir) };
+    },
+    family,
+  );
+  const canon = (text: string): string[] =>
+    family === 4
+      ? canonicalSave(text).split('\n')
+      : [
+          ...canonicalSave(
+            text
+              .split('\n')
+              .filter((l) => !l.startsWith('6 '))
+              .join('\n'),
+          ).split('\n'),
+          ...text.split('\n').filter((l) => l.startsWith('6 ')),
+        ];
   const a = canon(real.save);
   const b = canon(replayed.save);
   const rulesEqual = a.join('\n') === b.join('\n');
@@ -573,12 +661,27 @@ export async function proveReplay(tool: 'cni' | 'netavark', n: number, ports: nu
   if (!rulesEqual) {
     const sa = new Set(a);
     const sb = new Set(b);
-    difference.push(...a.filter((l) => !sb.has(l)).slice(0, 5).map((l) => `real only: ${l}`), ...b.filter((l) => !sa.has(l)).slice(0, 5).map((l) => `replay only: ${l}`));
+    difference.push(
+      ...a
+        .filter((l) => !sb.has(l))
+        .slice(0, 5)
+        .map((l) => `real only: ${l}`),
+      ...b
+        .filter((l) => !sa.has(l))
+        .slice(0, 5)
+        .map((l) => `replay only: ${l}`),
+    );
     if (!difference.length) difference.push('same lines in another order');
   }
   if (fa !== fb) difference.push(`host-local files differ: real ${fa.slice(0, 300)} / replayed ${fb.slice(0, 300)}`);
   return {
-    tool, ...(family !== 4 ? { family } : {}), containers: n, ports_per_container: ports, rules_equal: rulesEqual, files_equal: fa === fb,
-    rules: a.filter((l) => l.startsWith('-A') || l.startsWith('6 -A')).length, ...(difference.length ? { difference } : {}),
+    tool,
+    ...(family !== 4 ? { family } : {}),
+    containers: n,
+    ports_per_container: ports,
+    rules_equal: rulesEqual,
+    files_equal: fa === fb,
+    rules: a.filter((l) => l.startsWith('-A') || l.startsWith('6 -A')).length,
+    ...(difference.length ? { difference } : {}),
   };
 }

@@ -21,10 +21,7 @@
  * every port published on IPv6 only (nsnet `hostIp: '::'`, portmap and netavark `hostIP` `::`),
  * the peers' rules counted in iptables and ip6tables, their replay proved for IPv6 as well.
  */
-import {
-  round, sleep, stats, summarize,
-  type Chart, type Suite, type SuiteOptions, type SummaryRow, type TargetResult, type WorkloadResult,
-} from './common';
+import { round, sleep, stats, summarize, type Chart, type Suite, type SuiteOptions, type SummaryRow, type TargetResult, type WorkloadResult } from './common';
 import { proofNote, processCosts, requirePeers, version } from './bridge';
 import { NETAVARK, PEERS, PORT_SLOTS, proveReplay, withHost, type Family, type Host, type ReplayProof, type ToolId } from './peers';
 
@@ -37,7 +34,13 @@ const timedAt = (level: number, tool: ToolId): number => (tool !== 'nsnet' && le
 const med = (s: number[]): number => stats(s).median;
 const n = (x: number): string => x.toLocaleString('en-US');
 
-interface Level { level: number; add: number[]; rules: number; nft: number; build_s: number }
+interface Level {
+  level: number;
+  add: number[];
+  rules: number;
+  nft: number;
+  build_s: number;
+}
 
 /** Connects the timed one-port containers; returns their ms. */
 async function timed(h: Host, count: number, next: { serial: number }): Promise<number[]> {
@@ -57,42 +60,52 @@ const FAMILIES: (4 | 6)[] = [4, 6];
 const fam = (f: Family): string => (f === 6 ? ' over IPv6' : '');
 
 async function nsnetPass(log: (m: string) => void, family: 4 | 6): Promise<Level[]> {
-  return withHost('nsnet', async (h) => {
-    const top = LEVELS[LEVELS.length - 1]! / PORT_SLOTS;
-    h.containers(1, top);
-    await sleep(500);
-    const out: Level[] = [];
-    const next = { serial: MEASURED_FROM };
-    let connected = 0;
-    for (const level of LEVELS) {
-      const t0 = Date.now();
-      while (connected < level / PORT_SLOTS) await h.driver.connect(++connected, PORT_SLOTS);
-      const r = h.driver.rules();
-      const add = await timed(h, timedAt(level, 'nsnet'), next);
-      out.push({ level, add, rules: r.rules, nft: r.nft, build_s: round((Date.now() - t0) / 1000, 1) });
-      log(`  nsnet${fam(family)} at ${n(level)} ports: one more port ${add.map((x) => x.toFixed(1)).join(', ')} ms, ${r.rules} rules`);
-    }
-    return out;
-  }, family);
+  return withHost(
+    'nsnet',
+    async (h) => {
+      const top = LEVELS[LEVELS.length - 1]! / PORT_SLOTS;
+      h.containers(1, top);
+      await sleep(500);
+      const out: Level[] = [];
+      const next = { serial: MEASURED_FROM };
+      let connected = 0;
+      for (const level of LEVELS) {
+        const t0 = Date.now();
+        while (connected < level / PORT_SLOTS) await h.driver.connect(++connected, PORT_SLOTS);
+        const r = h.driver.rules();
+        const add = await timed(h, timedAt(level, 'nsnet'), next);
+        out.push({ level, add, rules: r.rules, nft: r.nft, build_s: round((Date.now() - t0) / 1000, 1) });
+        log(`  nsnet${fam(family)} at ${n(level)} ports: one more port ${add.map((x) => x.toFixed(1)).join(', ')} ms, ${r.rules} rules`);
+      }
+      return out;
+    },
+    family,
+  );
 }
 
 async function peerLevel(tool: ToolId, level: number, log: (m: string) => void, family: 4 | 6): Promise<Level> {
-  return withHost(tool, async (h) => {
-    const t0 = Date.now();
-    const containers = level / PORT_SLOTS;
-    if (containers === 1) {
-      h.containers(1, 1);
-      await h.driver.connect(1, PORT_SLOTS);
-    } else {
-      await h.replay!.start(h, PORT_SLOTS);
-      h.replay!.apply(3, containers);
-    }
-    const r = h.driver.rules();
-    const build = (Date.now() - t0) / 1000;
-    const add = await timed(h, timedAt(level, tool), { serial: MEASURED_FROM });
-    log(`  ${tool}${fam(family)} at ${n(level)} ports (${containers > 1 ? `3..${containers} replayed, ` : ''}${build.toFixed(1)} s): one more port ${add.map((x) => x.toFixed(0)).join(', ')} ms, ${n(r.rules)} rules`);
-    return { level, add, rules: r.rules, nft: r.nft, build_s: round(build, 1) };
-  }, family);
+  return withHost(
+    tool,
+    async (h) => {
+      const t0 = Date.now();
+      const containers = level / PORT_SLOTS;
+      if (containers === 1) {
+        h.containers(1, 1);
+        await h.driver.connect(1, PORT_SLOTS);
+      } else {
+        await h.replay!.start(h, PORT_SLOTS);
+        h.replay!.apply(3, containers);
+      }
+      const r = h.driver.rules();
+      const build = (Date.now() - t0) / 1000;
+      const add = await timed(h, timedAt(level, tool), { serial: MEASURED_FROM });
+      log(
+        `  ${tool}${fam(family)} at ${n(level)} ports (${containers > 1 ? `3..${containers} replayed, ` : ''}${build.toFixed(1)} s): one more port ${add.map((x) => x.toFixed(0)).join(', ')} ms, ${n(r.rules)} rules`,
+      );
+      return { level, add, rules: r.rules, nft: r.nft, build_s: round(build, 1) };
+    },
+    family,
+  );
 }
 
 export const portsSuite: Suite = {
@@ -107,7 +120,9 @@ export const portsSuite: Suite = {
       for (const t of PEERS as ('cni' | 'netavark')[]) {
         const p = await proveReplay(t, 4, PORT_SLOTS, family);
         proofs.push(p);
-        log(`  replay proof ${t}${fam(family)} (4 containers × ${PORT_SLOTS} ports): rules ${p.rules_equal ? 'identical' : 'DIFFERENT'}, files ${p.files_equal ? 'identical' : 'DIFFERENT'}`);
+        log(
+          `  replay proof ${t}${fam(family)} (4 containers × ${PORT_SLOTS} ports): rules ${p.rules_equal ? 'identical' : 'DIFFERENT'}, files ${p.files_equal ? 'identical' : 'DIFFERENT'}`,
+        );
       }
     }
     const proven = (t: ToolId, family: 4 | 6): boolean => proofs.some((p) => p.tool === t && (p.family ?? 4) === family && p.rules_equal && p.files_equal);
@@ -136,18 +151,30 @@ export const portsSuite: Suite = {
       targets.push(...r.targets);
     }
     if (proofs.some((p) => !p.rules_equal || !p.files_equal)) {
-      targets.push({ id: 'replay-proof', text: 'the replayed peer state equals real ADDs', met: false, detail: proofs.map((p) => `${p.tool}${fam(p.family ?? 4)}: ${(p.difference ?? ['equal']).join('; ')}`).join(' / ') });
+      targets.push({
+        id: 'replay-proof',
+        text: 'the replayed peer state equals real ADDs',
+        met: false,
+        detail: proofs.map((p) => `${p.tool}${fam(p.family ?? 4)}: ${(p.difference ?? ['equal']).join('; ')}`).join(' / '),
+      });
     }
     return {
-      workloads, targets, charts,
+      workloads,
+      targets,
+      charts,
       notes: [
         proofNote(proofs, ` The timed containers publish 1 port each and are numbered from ${MEASURED_FROM}.`),
         'The IPv6 rows: a dual-stack network, every port published on IPv6 only (nsnet hostIp "::", portmap hostIP "::", netavark host_ip "::"); the peers\' rule counts include ip6tables.',
-        'nsnet on a dual-stack network: a connect with 1,000 containers on the bridge costs more than with 10 whatever the ports\' family — the same with 10,000 IPv4 ports or 10,000 IPv6 ports published, and for a connect publishing an IPv4 port (a control run: 1,000 containers × 10 ports on 0.0.0.0 or on ::, then connects publishing one port on :: or on 0.0.0.0: medians 28–41 ms against 18 ms with 10 containers, 14 ms on an IPv4-only network with 1,000). The growth is the dual-stack bridge\'s (the containers\' IPv6 link-local and multicast traffic reaches every bridge port), not the IPv6 elements: publishing itself is point lookups and element additions either way.',
+        "nsnet on a dual-stack network: a connect with 1,000 containers on the bridge costs more than with 10 whatever the ports' family — the same with 10,000 IPv4 ports or 10,000 IPv6 ports published, and for a connect publishing an IPv4 port (a control run: 1,000 containers × 10 ports on 0.0.0.0 or on ::, then connects publishing one port on :: or on 0.0.0.0: medians 28–41 ms against 18 ms with 10 containers, 14 ms on an IPv4-only network with 1,000). The growth is the dual-stack bridge's (the containers' IPv6 link-local and multicast traffic reaches every bridge port), not the IPv6 elements: publishing itself is point lookups and element additions either way.",
       ],
       versions: { netavark: version(NETAVARK, ['--version']), iptables: version('iptables', ['--version']) },
       replay_proof: proofs,
-      levels: Object.fromEntries(FAMILIES.map((f) => [`ipv${f}`, Object.fromEntries(TOOLS.map((t) => [t, byFamily[f][t].map((rep) => rep.map((l) => ({ ...l, add: l.add.map((x) => round(x, 2)) })))]))])),
+      levels: Object.fromEntries(
+        FAMILIES.map((f) => [
+          `ipv${f}`,
+          Object.fromEntries(TOOLS.map((t) => [t, byFamily[f][t].map((rep) => rep.map((l) => ({ ...l, add: l.add.map((x) => round(x, 2)) })))])),
+        ]),
+      ),
     };
   },
 };
@@ -169,11 +196,17 @@ function rowsFor(results: Record<ToolId, Level[][]>, family: 4 | 6, execMs: numb
       return { tool: t, label: LABEL[t], items: 1, samples: groups.flat(), groups, timing: TIMING[t] };
     });
     const ref = rows.filter((r) => r.tool !== 'nsnet').sort((a, b) => med(a.samples) - med(b.samples))[0]?.tool ?? 'nsnet';
-    const rules = TOOLS.map((t) => at(t, level)[0]).map((l, i) => (l ? `${TOOLS[i]} ${n(l.rules)}` : '')).filter(Boolean).join(', ');
+    const rules = TOOLS.map((t) => at(t, level)[0])
+      .map((l, i) => (l ? `${TOOLS[i]} ${n(l.rules)}` : ''))
+      .filter(Boolean)
+      .join(', ');
     return {
-      id: `publish${six}-${level}`, title: `publish one more port${over}, ${n(level)} already published (${n(level / PORT_SLOTS)} container${level > PORT_SLOTS ? 's' : ''} × ${PORT_SLOTS})`,
-      unit: 'container', reference: ref,
-      note: `Rules before the timed ADDs: ${rules}. ${level > PORT_SLOTS ? 'nsnet connected its containers for real; the peers\' containers 3.. were replayed (see the notes). ' : ''}` +
+      id: `publish${six}-${level}`,
+      title: `publish one more port${over}, ${n(level)} already published (${n(level / PORT_SLOTS)} container${level > PORT_SLOTS ? 's' : ''} × ${PORT_SLOTS})`,
+      unit: 'container',
+      reference: ref,
+      note:
+        `Rules before the timed ADDs: ${rules}. ${level > PORT_SLOTS ? "nsnet connected its containers for real; the peers' containers 3.. were replayed (see the notes). " : ''}` +
         `Peers run as processes under \`ip netns exec\` (~${execMs.toFixed(1)} ms each); nsnet in process.`,
       tools: summarize(rows, ref),
     };
@@ -181,13 +214,33 @@ function rowsFor(results: Record<ToolId, Level[][]>, family: 4 | 6, execMs: numb
 
   const rulesAt = (t: ToolId, level: number): number | undefined => at(t, level)[0]?.rules;
   const charts: Chart[] = [
-    { id: `publish${six}`, title: `publish one more port${over} against ports already published`, x_label: 'ports already published', y_label: 'ms (median, whisker to p95)', log_x: true,
-      series: TOOLS.map((t) => ({ name: t, nsnet: t === 'nsnet', points: LEVELS.filter((l) => at(t, l).length).map((l) => {
-        const s = at(t, l).flatMap((x) => x.add);
-        return { x: l, y: round(med(s), 2), p95: round(stats(s).p95, 2) };
-      }) })) },
-    { id: `rules${six}`, title: `firewall rules against ports published${over}`, x_label: 'ports published', y_label: family === 6 ? 'rules (nsnet: nft; peers: iptables + ip6tables)' : 'rules (nsnet: nft; peers: iptables)', log_x: true,
-      series: TOOLS.map((t) => ({ name: t, nsnet: t === 'nsnet', points: LEVELS.filter((l) => rulesAt(t, l) !== undefined).map((l) => ({ x: l, y: rulesAt(t, l)! })) })) },
+    {
+      id: `publish${six}`,
+      title: `publish one more port${over} against ports already published`,
+      x_label: 'ports already published',
+      y_label: 'ms (median, whisker to p95)',
+      log_x: true,
+      series: TOOLS.map((t) => ({
+        name: t,
+        nsnet: t === 'nsnet',
+        points: LEVELS.filter((l) => at(t, l).length).map((l) => {
+          const s = at(t, l).flatMap((x) => x.add);
+          return { x: l, y: round(med(s), 2), p95: round(stats(s).p95, 2) };
+        }),
+      })),
+    },
+    {
+      id: `rules${six}`,
+      title: `firewall rules against ports published${over}`,
+      x_label: 'ports published',
+      y_label: family === 6 ? 'rules (nsnet: nft; peers: iptables + ip6tables)' : 'rules (nsnet: nft; peers: iptables)',
+      log_x: true,
+      series: TOOLS.map((t) => ({
+        name: t,
+        nsnet: t === 'nsnet',
+        points: LEVELS.filter((l) => rulesAt(t, l) !== undefined).map((l) => ({ x: l, y: rulesAt(t, l)! })),
+      })),
+    },
   ];
 
   const targets: TargetResult[] = [];

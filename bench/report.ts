@@ -56,18 +56,24 @@ export function writeLatest(): string[] {
   const md = path.join(RESULTS_DIR, 'latest.md');
   const json = path.join(RESULTS_DIR, 'latest.json');
   fs.writeFileSync(md, renderMarkdown(suites));
-  fs.writeFileSync(json, toJson({
-    generated: new Date().toISOString(),
-    note: 'Every suite\'s last result without the raw samples (those are in <suite>.json). Compare tools by ratio within one suite run only.',
-    targets: suites.flatMap((s) => s.targets.map((t) => ({ suite: s.suite, ...t, status: status(t) }))),
-    suites: Object.fromEntries(suites.map((s) => [s.suite, { ...s, workloads: s.workloads.map((w) => ({ ...w, tools: w.tools.map(({ samples_ms: _, ...t }) => t) })) }])),
-  }));
+  fs.writeFileSync(
+    json,
+    toJson({
+      generated: new Date().toISOString(),
+      note: "Every suite's last result without the raw samples (those are in <suite>.json). Compare tools by ratio within one suite run only.",
+      targets: suites.flatMap((s) => s.targets.map((t) => ({ suite: s.suite, ...t, status: status(t) }))),
+      suites: Object.fromEntries(
+        suites.map((s) => [s.suite, { ...s, workloads: s.workloads.map((w) => ({ ...w, tools: w.tools.map(({ samples_ms: _, ...t }) => t) })) }]),
+      ),
+    }),
+  );
   return [md, json];
 }
 
 const fmt = (x: number, d = 1): string => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }) : '–');
 /** A value with sensible digits for its size. */
-const num = (x: number): string => (!Number.isFinite(x) ? '–' : Number.isInteger(x) || Math.abs(x) >= 100 ? fmt(x, 0) : Math.abs(x) >= 10 ? fmt(x, 1) : fmt(x, 2));
+const num = (x: number): string =>
+  !Number.isFinite(x) ? '–' : Number.isInteger(x) || Math.abs(x) >= 100 ? fmt(x, 0) : Math.abs(x) >= 10 ? fmt(x, 1) : fmt(x, 2);
 const status = (t: TargetResult): 'met' | 'missed' | 'not measured' => t.status ?? (t.met ? 'met' : 'missed');
 const statusText = (t: TargetResult): string => ({ met: '**met**', missed: '**NOT met**', 'not measured': '**not measured**' })[status(t)];
 
@@ -76,8 +82,8 @@ function renderMarkdown(suites: SuiteResult[]): string {
   out.push(
     'Produced by `npm run bench` (one suite: `npm run bench -- SUITE`); bench/README.md says what is measured and how. ' +
       'Each suite ran on this machine at the time shown in its section; compare tools by ratio **within one suite run** only. ' +
-      'Median and p95 of all samples; `spread` is the difference between the slowest and fastest repetition\'s median, relative to their median (the noise between repetitions); ' +
-      '`vs ref` is the tool\'s rate relative to the reference row (above 1.00 is faster/better); `nsnet vs each peer` says how many times faster (or better) nsnet is than each other row, by median.',
+      "Median and p95 of all samples; `spread` is the difference between the slowest and fastest repetition's median, relative to their median (the noise between repetitions); " +
+      "`vs ref` is the tool's rate relative to the reference row (above 1.00 is faster/better); `nsnet vs each peer` says how many times faster (or better) nsnet is than each other row, by median.",
     '',
   );
   out.push('## Targets at a glance', '', '| suite | target | result | figures |', '|---|---|---|---|');
@@ -114,13 +120,25 @@ function table(w: WorkloadResult): string[] {
   for (const t of w.tools) {
     const name = t.tool === w.reference ? `${t.tool} (ref)` : t.nsnet ? `**${t.tool}**` : t.tool;
     const spread = t.repetitions ? `±${fmt((100 * t.repetitions.spread) / 2, 0)}% (${t.repetitions.medians.length})` : '–';
-    out.push(`| ${name} | ${t.label.replace(/\|/gu, '\\|')} | ${t.timing} | ${t.items} | ${t.runs} | ${num(t.median_ms)} | ${num(t.p95_ms)} | ${spread} | ${fmt(t.ratio_vs_ref, 2)}× |`);
+    out.push(
+      `| ${name} | ${t.label.replace(/\|/gu, '\\|')} | ${t.timing} | ${t.items} | ${t.runs} | ${num(t.median_ms)} | ${num(t.p95_ms)} | ${spread} | ${fmt(t.ratio_vs_ref, 2)}× |`,
+    );
   }
   out.push('');
   const vs = w.tools.filter((t) => t.vs_peers && Object.keys(t.vs_peers).length);
   if (vs.length) {
-    out.push(`nsnet vs each peer (${w.value?.higher_is_better ? 'higher is better' : 'times faster'}, by median): ` +
-      vs.map((t) => `**${t.tool}** ${Object.entries(t.vs_peers!).map(([p, r]) => `${fmt(r, 2)}× ${p}`).join(', ')}`).join(' · '), '');
+    out.push(
+      `nsnet vs each peer (${w.value?.higher_is_better ? 'higher is better' : 'times faster'}, by median): ` +
+        vs
+          .map(
+            (t) =>
+              `**${t.tool}** ${Object.entries(t.vs_peers!)
+                .map(([p, r]) => `${fmt(r, 2)}× ${p}`)
+                .join(', ')}`,
+          )
+          .join(' · '),
+      '',
+    );
   }
   return out;
 }
@@ -199,10 +217,14 @@ function lineChart(c: Chart, top: number): { parts: string[]; height: number } {
   const logY = yMin > 0 && yMax / yMin > 30;
   const [x0, x1] = logX ? [Math.min(...xs) / 1.5, Math.max(...xs) * 1.5] : [Math.min(0, ...xs), Math.max(...xs) * 1.05 || 1];
   const [y0, y1] = logY ? [yMin / 1.5, yMax * 1.5] : [0, yMax * 1.1 || 1];
-  const X = (v: number): number => left + ((logX ? Math.log10(v) - Math.log10(x0) : v - x0) / (logX ? Math.log10(x1) - Math.log10(x0) : x1 - x0)) * (right - left);
-  const Y = (v: number): number => plotBottom - ((logY ? Math.log10(Math.max(v, y0)) - Math.log10(y0) : v - y0) / (logY ? Math.log10(y1) - Math.log10(y0) : y1 - y0)) * (plotBottom - plotTop);
+  const X = (v: number): number =>
+    left + ((logX ? Math.log10(v) - Math.log10(x0) : v - x0) / (logX ? Math.log10(x1) - Math.log10(x0) : x1 - x0)) * (right - left);
+  const Y = (v: number): number =>
+    plotBottom - ((logY ? Math.log10(Math.max(v, y0)) - Math.log10(y0) : v - y0) / (logY ? Math.log10(y1) - Math.log10(y0) : y1 - y0)) * (plotBottom - plotTop);
   // axes and grid
-  p.push(`<line x1="${left}" y1="${plotBottom}" x2="${right}" y2="${plotBottom}" stroke="#333"/><line x1="${left}" y1="${plotTop}" x2="${left}" y2="${plotBottom}" stroke="#333"/>`);
+  p.push(
+    `<line x1="${left}" y1="${plotBottom}" x2="${right}" y2="${plotBottom}" stroke="#333"/><line x1="${left}" y1="${plotTop}" x2="${left}" y2="${plotBottom}" stroke="#333"/>`,
+  );
   for (const t of logY ? logTicks(y0, y1) : linearTicks(y0, y1)) {
     p.push(`<line x1="${left}" x2="${right}" y1="${Y(t).toFixed(1)}" y2="${Y(t).toFixed(1)}" stroke="#e2e2e2"/>`);
     p.push(`<text x="${left - 6}" y="${(Y(t) + 4).toFixed(1)}" text-anchor="end" font-size="10">${tickText(t)}</text>`);
@@ -213,24 +235,33 @@ function lineChart(c: Chart, top: number): { parts: string[]; height: number } {
     p.push(`<text x="${X(t).toFixed(1)}" y="${plotBottom + 16}" text-anchor="middle" font-size="10">${tickText(t)}</text>`);
   }
   p.push(`<text x="${(left + right) / 2}" y="${plotBottom + 32}" text-anchor="middle" font-size="11">${esc(c.x_label)}${logX ? ' (log scale)' : ''}</text>`);
-  p.push(`<text x="14" y="${(plotTop + plotBottom) / 2}" text-anchor="middle" font-size="11" transform="rotate(-90 14 ${(plotTop + plotBottom) / 2})">${esc(c.y_label)}${logY ? ' (log scale)' : ''}</text>`);
+  p.push(
+    `<text x="14" y="${(plotTop + plotBottom) / 2}" text-anchor="middle" font-size="11" transform="rotate(-90 14 ${(plotTop + plotBottom) / 2})">${esc(c.y_label)}${logY ? ' (log scale)' : ''}</text>`,
+  );
   // series
   let other = 0;
   c.series.forEach((s, i) => {
     const color = TOOL_COLORS[s.name] ?? (s.nsnet ? TOOL_COLORS.nsnet! : OTHER_COLORS[other++ % OTHER_COLORS.length]!);
     const sorted = [...s.points].sort((a, b) => a.x - b.x);
     if (!sorted.length) return;
-    p.push(`<polyline fill="none" stroke="${color}" stroke-width="${s.nsnet ? 2.5 : 2}" points="${sorted.map((q) => `${X(q.x).toFixed(1)},${Y(q.y).toFixed(1)}`).join(' ')}"/>`);
+    p.push(
+      `<polyline fill="none" stroke="${color}" stroke-width="${s.nsnet ? 2.5 : 2}" points="${sorted.map((q) => `${X(q.x).toFixed(1)},${Y(q.y).toFixed(1)}`).join(' ')}"/>`,
+    );
     for (const q of sorted) {
       const cx = X(q.x).toFixed(1);
-      if (q.p95 !== undefined && q.p95 > q.y) p.push(`<line x1="${cx}" x2="${cx}" y1="${Y(q.y).toFixed(1)}" y2="${Y(q.p95).toFixed(1)}" stroke="${color}" stroke-width="1" stroke-dasharray="2,2"/>`);
+      if (q.p95 !== undefined && q.p95 > q.y)
+        p.push(`<line x1="${cx}" x2="${cx}" y1="${Y(q.y).toFixed(1)}" y2="${Y(q.p95).toFixed(1)}" stroke="${color}" stroke-width="1" stroke-dasharray="2,2"/>`);
       p.push(`<circle cx="${cx}" cy="${Y(q.y).toFixed(1)}" r="3.5" fill="${color}"/>`);
       // A label goes above its point, or below it when another line passes just above there.
-      const crowded = c.series.some((o, j) => j !== i && o.points.some((r) => r.x === q.x && r.y >= q.y && (j < i || r.y > q.y) && Math.abs(Y(r.y) - Y(q.y)) < 16));
+      const crowded = c.series.some(
+        (o, j) => j !== i && o.points.some((r) => r.x === q.x && r.y >= q.y && (j < i || r.y > q.y) && Math.abs(Y(r.y) - Y(q.y)) < 16),
+      );
       p.push(`<text x="${(X(q.x) + 5).toFixed(1)}" y="${(Y(q.y) + (crowded ? 14 : -6)).toFixed(1)}" font-size="10" fill="${color}">${esc(num(q.y))}</text>`);
     }
     const ly = plotTop + 4 + i * 18;
-    p.push(`<line x1="${right + 14}" x2="${right + 34}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"/><text x="${right + 40}" y="${ly + 4}">${esc(s.name)}</text>`);
+    p.push(
+      `<line x1="${right + 14}" x2="${right + 34}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"/><text x="${right + 40}" y="${ly + 4}">${esc(s.name)}</text>`,
+    );
   });
   if (c.note) p.push(`<text x="${left}" y="${top + height + 8}" font-size="10" fill="#666">${esc(c.note)}</text>`);
   return { parts: p, height };
@@ -244,7 +275,9 @@ function barPanel(w: WorkloadResult, top: number): string[] {
   const rowH = 24;
   const unit = w.value?.unit ?? 'ms';
   const p: string[] = [];
-  p.push(`<text x="10" y="${top + 16}" font-size="13" font-weight="bold">${esc(w.title)} (median ${esc(unit)}, ${w.value?.higher_is_better ? 'longer is better' : 'shorter is better'}; ref: ${esc(w.reference)})</text>`);
+  p.push(
+    `<text x="10" y="${top + 16}" font-size="13" font-weight="bold">${esc(w.title)} (median ${esc(unit)}, ${w.value?.higher_is_better ? 'longer is better' : 'shorter is better'}; ref: ${esc(w.reference)})</text>`,
+  );
   const ref = w.tools.find((t) => t.tool === w.reference);
   const longest = Math.max(...w.tools.map((t) => t.median_ms), 1e-9);
   const max = (ref && !w.value?.higher_is_better ? Math.min(longest, 4 * ref.median_ms) : longest) * 1.1;
@@ -266,7 +299,9 @@ function barPanel(w: WorkloadResult, top: number): string[] {
       p.push(`<line x1="${px.toFixed(1)}" x2="${px.toFixed(1)}" y1="${ry + 6}" y2="${ry + rowH - 6}" stroke="#000" stroke-width="1.5"/>`);
       end = x(t.p95_ms);
     }
-    p.push(`<text x="${(labelW + end + 6).toFixed(1)}" y="${ry + 15}">${esc(`${num(t.median_ms)} ${unit} · ${fmt(t.ratio_vs_ref, 2)}× ref${cut ? ' (bar cut)' : ''}`)}</text>`);
+    p.push(
+      `<text x="${(labelW + end + 6).toFixed(1)}" y="${ry + 15}">${esc(`${num(t.median_ms)} ${unit} · ${fmt(t.ratio_vs_ref, 2)}× ref${cut ? ' (bar cut)' : ''}`)}</text>`,
+    );
   });
   return p;
 }

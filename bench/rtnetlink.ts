@@ -20,8 +20,28 @@ import { Netlink } from '../lib/index';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  PEER_MODULES, countLinks, flushLinks, inFreshNetns, ipBatch, nodeIn, now, python, rmTemp, rounds, run, summarize, tempFile,
-  withHandle as withOpen, withNetns, type Measure, type Suite, type SuiteOptions, type TargetResult, type WorkloadResult, resultOf } from './common';
+  PEER_MODULES,
+  countLinks,
+  flushLinks,
+  inFreshNetns,
+  ipBatch,
+  nodeIn,
+  now,
+  python,
+  rmTemp,
+  rounds,
+  run,
+  summarize,
+  tempFile,
+  withHandle as withOpen,
+  withNetns,
+  type Measure,
+  type Suite,
+  type SuiteOptions,
+  type TargetResult,
+  type WorkloadResult,
+  resultOf,
+} from './common';
 
 const CREATE_PAIRS = 500;
 const BULK_DELETE_PAIRS = 500;
@@ -141,30 +161,60 @@ async function createWorkload(o: SuiteOptions): Promise<WorkloadResult> {
   const perOpRuns = Math.max(1, Math.round(3 * o.scale));
   const specs = range(n).map((i) => ({ kind: 'veth' as const, name: vethA(i), peer: { name: vethB(i) } }));
   const batchFile = tempFile('create.batch', createLines(n).join('\n') + '\n');
-  const perOpFile = tempFile('create.sh', 'set -e\n' + range(n).map((i) => `ip link add ${vethA(i)} type veth peer name ${vethB(i)}`).join('\n') + '\n');
+  const perOpFile = tempFile(
+    'create.sh',
+    'set -e\n' +
+      range(n)
+        .map((i) => `ip link add ${vethA(i)} type veth peer name ${vethB(i)}`)
+        .join('\n') +
+      '\n',
+  );
   // Each measurement: a fresh namespace, the timed work, a check, then all links removed at once.
   const fresh = (body: (ns: string) => Promise<number> | number, tool: string): Measure =>
     inFreshNetns({ body, check: (ns) => expectLinks(ns, 2 * n + 1, `create (${tool})`), cleanup: flushLinks });
   try {
-    const samples = await rounds({
-      'nsnet-single': fresh((ns) => withHandle(ns, async (nl) => {
-        const t0 = now();
-        for (const s of specs) await nl.links.add(s);
-        return now() - t0;
-      }), 'nsnet-single'),
-      'nsnet-batch': fresh((ns) => withHandle(ns, async (nl) => {
-        const t0 = now();
-        await nl.links.addMany(specs);
-        return now() - t0;
-      }), 'nsnet-batch'),
-      'ip-batch': fresh((ns) => run('ip', ['-n', ns, '-batch', batchFile]).ms, 'ip-batch'),
-      'pyroute2': fresh((ns) => python<{ ms: number }>(ns, PY_CREATE, [n]).ms, 'pyroute2'),
-      ...(haveNetlinkNpm() ? { 'netlink-npm': fresh((ns) => nodeIn<{ ms: number }>(ns, NL_SCRIPT, ['create', n]).ms, 'netlink-npm') } : {}),
-    }, runs, 1, o.log, 'create');
+    const samples = await rounds(
+      {
+        'nsnet-single': fresh(
+          (ns) =>
+            withHandle(ns, async (nl) => {
+              const t0 = now();
+              for (const s of specs) await nl.links.add(s);
+              return now() - t0;
+            }),
+          'nsnet-single',
+        ),
+        'nsnet-batch': fresh(
+          (ns) =>
+            withHandle(ns, async (nl) => {
+              const t0 = now();
+              await nl.links.addMany(specs);
+              return now() - t0;
+            }),
+          'nsnet-batch',
+        ),
+        'ip-batch': fresh((ns) => run('ip', ['-n', ns, '-batch', batchFile]).ms, 'ip-batch'),
+        pyroute2: fresh((ns) => python<{ ms: number }>(ns, PY_CREATE, [n]).ms, 'pyroute2'),
+        ...(haveNetlinkNpm() ? { 'netlink-npm': fresh((ns) => nodeIn<{ ms: number }>(ns, NL_SCRIPT, ['create', n]).ms, 'netlink-npm') } : {}),
+      },
+      runs,
+      1,
+      o.log,
+      'create',
+    );
     // 500 processes take seconds and this row is no target: fewer runs, no warm-up.
-    Object.assign(samples, await rounds({
-      'ip-per-op': fresh((ns) => run('ip', ['netns', 'exec', ns, 'sh', perOpFile]).ms, 'ip-per-op'),
-    }, perOpRuns, 0, o.log, 'create'));
+    Object.assign(
+      samples,
+      await rounds(
+        {
+          'ip-per-op': fresh((ns) => run('ip', ['netns', 'exec', ns, 'sh', perOpFile]).ms, 'ip-per-op'),
+        },
+        perOpRuns,
+        0,
+        o.log,
+        'create',
+      ),
+    );
     return {
       id: 'create',
       title: `create ${n} veth pairs`,
@@ -172,15 +222,35 @@ async function createWorkload(o: SuiteOptions): Promise<WorkloadResult> {
       reference: 'ip-batch',
       note:
         'rate = veth pairs per second. nsnet, pyroute2 and npm netlink are timed in process (handle already open); ip as whole processes ' +
-        '(one-process-per-pair runs as one `sh` script of 500 `ip link add` lines under `ip netns exec`).' + (haveNetlinkNpm() ? '' : ` ${NL_MISSING}.`),
-      tools: summarize([
-        { tool: 'nsnet-single', label: 'nsnet links.add() one call at a time (await each)', items: n, samples: samples['nsnet-single']!, timing: 'in process' },
-        { tool: 'nsnet-batch', label: 'nsnet links.addMany(500 specs)', items: n, samples: samples['nsnet-batch']!, timing: 'in process' },
-        { tool: 'ip-batch', label: 'ip -batch FILE (one process)', items: n, samples: samples['ip-batch']!, timing: 'whole process' },
-        { tool: 'ip-per-op', label: 'one `ip link add` process per pair (sh script)', items: n, samples: samples['ip-per-op']!, timing: 'whole process' },
-        { tool: 'pyroute2', label: "pyroute2 IPRoute().link('add') loop", items: n, samples: samples['pyroute2']!, timing: 'in process' },
-        ...(samples['netlink-npm'] ? [{ tool: 'netlink-npm', label: 'npm netlink 0.3.0 newLink() loop (hand-built IFLA_LINKINFO)', items: n, samples: samples['netlink-npm'], timing: 'in process' }] : []),
-      ], 'ip-batch'),
+        '(one-process-per-pair runs as one `sh` script of 500 `ip link add` lines under `ip netns exec`).' +
+        (haveNetlinkNpm() ? '' : ` ${NL_MISSING}.`),
+      tools: summarize(
+        [
+          {
+            tool: 'nsnet-single',
+            label: 'nsnet links.add() one call at a time (await each)',
+            items: n,
+            samples: samples['nsnet-single']!,
+            timing: 'in process',
+          },
+          { tool: 'nsnet-batch', label: 'nsnet links.addMany(500 specs)', items: n, samples: samples['nsnet-batch']!, timing: 'in process' },
+          { tool: 'ip-batch', label: 'ip -batch FILE (one process)', items: n, samples: samples['ip-batch']!, timing: 'whole process' },
+          { tool: 'ip-per-op', label: 'one `ip link add` process per pair (sh script)', items: n, samples: samples['ip-per-op']!, timing: 'whole process' },
+          { tool: 'pyroute2', label: "pyroute2 IPRoute().link('add') loop", items: n, samples: samples['pyroute2']!, timing: 'in process' },
+          ...(samples['netlink-npm']
+            ? [
+                {
+                  tool: 'netlink-npm',
+                  label: 'npm netlink 0.3.0 newLink() loop (hand-built IFLA_LINKINFO)',
+                  items: n,
+                  samples: samples['netlink-npm'],
+                  timing: 'in process',
+                },
+              ]
+            : []),
+        ],
+        'ip-batch',
+      ),
     };
   } finally {
     rmTemp(batchFile);
@@ -211,36 +281,73 @@ async function deleteWorkload(o: SuiteOptions): Promise<WorkloadResult> {
       cleanup: flushLinks,
     });
   try {
-    const bulkSamples = await rounds({
-      'nsnet-removeMany': fresh(bulk, (ns) => withHandle(ns, async (nl) => {
-        const t0 = now();
-        await nl.links.removeMany(bulkNames);
-        return now() - t0;
-      }), 'nsnet-removeMany'),
-      'nsnet-removeGroup': fresh(bulk, (ns) => withHandle(ns, async (nl) => {
-        const t0 = now();
-        await nl.links.removeGroup(GROUP);
-        return now() - t0;
-      }), 'nsnet-removeGroup', (ns) => ipBatch(ns, groupLines)),
-      'ip-del-group': fresh(bulk, (ns) => run('ip', ['-n', ns, 'link', 'del', 'group', String(GROUP)]).ms, 'ip-del-group', (ns) => ipBatch(ns, groupLines)),
-      'ip-group-and-del': fresh(bulk, (ns) => {
-        const set = run('ip', ['-n', ns, '-batch', '-'], { input: groupLines.join('\n') + '\n' }).ms;
-        return set + run('ip', ['-n', ns, 'link', 'del', 'group', String(GROUP)]).ms;
-      }, 'ip-group-and-del'),
-    }, bulkRuns, 1, o.log, 'bulk delete');
+    const bulkSamples = await rounds(
+      {
+        'nsnet-removeMany': fresh(
+          bulk,
+          (ns) =>
+            withHandle(ns, async (nl) => {
+              const t0 = now();
+              await nl.links.removeMany(bulkNames);
+              return now() - t0;
+            }),
+          'nsnet-removeMany',
+        ),
+        'nsnet-removeGroup': fresh(
+          bulk,
+          (ns) =>
+            withHandle(ns, async (nl) => {
+              const t0 = now();
+              await nl.links.removeGroup(GROUP);
+              return now() - t0;
+            }),
+          'nsnet-removeGroup',
+          (ns) => ipBatch(ns, groupLines),
+        ),
+        'ip-del-group': fresh(
+          bulk,
+          (ns) => run('ip', ['-n', ns, 'link', 'del', 'group', String(GROUP)]).ms,
+          'ip-del-group',
+          (ns) => ipBatch(ns, groupLines),
+        ),
+        'ip-group-and-del': fresh(
+          bulk,
+          (ns) => {
+            const set = run('ip', ['-n', ns, '-batch', '-'], { input: groupLines.join('\n') + '\n' }).ms;
+            return set + run('ip', ['-n', ns, 'link', 'del', 'group', String(GROUP)]).ms;
+          },
+          'ip-group-and-del',
+        ),
+      },
+      bulkRuns,
+      1,
+      o.log,
+      'bulk delete',
+    );
     // No warm-up here: the JIT is warm from the bulk rounds, ip is a fresh process each time,
     // and every run costs ~1.6 s of kernel waits.
-    const singleSamples = await rounds({
-      'nsnet-remove': fresh(single, (ns) => withHandle(ns, async (nl) => {
-        const t0 = now();
-        for (const name of singleNames) await nl.links.remove(name);
-        return now() - t0;
-      }), 'nsnet-remove'),
-      'ip-batch-del': fresh(single, (ns) => run('ip', ['-n', ns, '-batch', delFile]).ms, 'ip-batch-del'),
-      'ip-per-op-del': fresh(single, (ns) => run('ip', ['netns', 'exec', ns, 'sh', delScript]).ms, 'ip-per-op-del'),
-      'pyroute2-del': fresh(single, (ns) => python<{ ms: number }>(ns, PY_DELETE, [single]).ms, 'pyroute2-del'),
-      ...(haveNetlinkNpm() ? { 'netlink-npm-del': fresh(single, (ns) => nodeIn<{ ms: number }>(ns, NL_SCRIPT, ['del', single]).ms, 'netlink-npm-del') } : {}),
-    }, singleRuns, 0, o.log, 'one-by-one delete');
+    const singleSamples = await rounds(
+      {
+        'nsnet-remove': fresh(
+          single,
+          (ns) =>
+            withHandle(ns, async (nl) => {
+              const t0 = now();
+              for (const name of singleNames) await nl.links.remove(name);
+              return now() - t0;
+            }),
+          'nsnet-remove',
+        ),
+        'ip-batch-del': fresh(single, (ns) => run('ip', ['-n', ns, '-batch', delFile]).ms, 'ip-batch-del'),
+        'ip-per-op-del': fresh(single, (ns) => run('ip', ['netns', 'exec', ns, 'sh', delScript]).ms, 'ip-per-op-del'),
+        'pyroute2-del': fresh(single, (ns) => python<{ ms: number }>(ns, PY_DELETE, [single]).ms, 'pyroute2-del'),
+        ...(haveNetlinkNpm() ? { 'netlink-npm-del': fresh(single, (ns) => nodeIn<{ ms: number }>(ns, NL_SCRIPT, ['del', single]).ms, 'netlink-npm-del') } : {}),
+      },
+      singleRuns,
+      0,
+      o.log,
+      'one-by-one delete',
+    );
     return {
       id: 'delete',
       title: `delete veth pairs (bulk: ${bulk}; one by one: ${single})`,
@@ -252,17 +359,73 @@ async function deleteWorkload(o: SuiteOptions): Promise<WorkloadResult> {
         '`ip-del-group` times only `ip link del group N` (the group was set beforehand, untimed); `ip-group-and-del` ' +
         'times the `ip -batch` that sets the group too, which is what nsnet removeMany() does inside (after listing the links). ' +
         '`nsnet-removeGroup` is the same job as `ip-del-group`: the group set beforehand by ip, untimed.',
-      tools: summarize([
-        { tool: 'nsnet-removeMany', label: `nsnet links.removeMany(${bulk} names)`, items: bulk, samples: bulkSamples['nsnet-removeMany']!, timing: 'in process' },
-        { tool: 'nsnet-removeGroup', label: 'nsnet links.removeGroup(N) (group set beforehand)', items: bulk, samples: bulkSamples['nsnet-removeGroup']!, timing: 'in process' },
-        { tool: 'ip-del-group', label: 'ip link del group N (group set beforehand)', items: bulk, samples: bulkSamples['ip-del-group']!, timing: 'whole process' },
-        { tool: 'ip-group-and-del', label: 'ip -batch set group + ip link del group', nsnet: false, items: bulk, samples: bulkSamples['ip-group-and-del']!, timing: 'whole processes' },
-        { tool: 'nsnet-remove', label: `nsnet links.remove() one by one (${single})`, items: single, samples: singleSamples['nsnet-remove']!, timing: 'in process' },
-        { tool: 'ip-batch-del', label: `ip -batch of ${single} link del`, items: single, samples: singleSamples['ip-batch-del']!, timing: 'whole process' },
-        { tool: 'ip-per-op-del', label: `one \`ip link del\` process per pair (${single}, sh script)`, items: single, samples: singleSamples['ip-per-op-del']!, timing: 'whole processes' },
-        { tool: 'pyroute2-del', label: `pyroute2 link('del') loop (${single})`, items: single, samples: singleSamples['pyroute2-del']!, timing: 'in process' },
-        ...(singleSamples['netlink-npm-del'] ? [{ tool: 'netlink-npm-del', label: `npm netlink delLink() loop (${single})`, items: single, samples: singleSamples['netlink-npm-del'], timing: 'in process' }] : []),
-      ], 'ip-del-group'),
+      tools: summarize(
+        [
+          {
+            tool: 'nsnet-removeMany',
+            label: `nsnet links.removeMany(${bulk} names)`,
+            items: bulk,
+            samples: bulkSamples['nsnet-removeMany']!,
+            timing: 'in process',
+          },
+          {
+            tool: 'nsnet-removeGroup',
+            label: 'nsnet links.removeGroup(N) (group set beforehand)',
+            items: bulk,
+            samples: bulkSamples['nsnet-removeGroup']!,
+            timing: 'in process',
+          },
+          {
+            tool: 'ip-del-group',
+            label: 'ip link del group N (group set beforehand)',
+            items: bulk,
+            samples: bulkSamples['ip-del-group']!,
+            timing: 'whole process',
+          },
+          {
+            tool: 'ip-group-and-del',
+            label: 'ip -batch set group + ip link del group',
+            nsnet: false,
+            items: bulk,
+            samples: bulkSamples['ip-group-and-del']!,
+            timing: 'whole processes',
+          },
+          {
+            tool: 'nsnet-remove',
+            label: `nsnet links.remove() one by one (${single})`,
+            items: single,
+            samples: singleSamples['nsnet-remove']!,
+            timing: 'in process',
+          },
+          { tool: 'ip-batch-del', label: `ip -batch of ${single} link del`, items: single, samples: singleSamples['ip-batch-del']!, timing: 'whole process' },
+          {
+            tool: 'ip-per-op-del',
+            label: `one \`ip link del\` process per pair (${single}, sh script)`,
+            items: single,
+            samples: singleSamples['ip-per-op-del']!,
+            timing: 'whole processes',
+          },
+          {
+            tool: 'pyroute2-del',
+            label: `pyroute2 link('del') loop (${single})`,
+            items: single,
+            samples: singleSamples['pyroute2-del']!,
+            timing: 'in process',
+          },
+          ...(singleSamples['netlink-npm-del']
+            ? [
+                {
+                  tool: 'netlink-npm-del',
+                  label: `npm netlink delLink() loop (${single})`,
+                  items: single,
+                  samples: singleSamples['netlink-npm-del'],
+                  timing: 'in process',
+                },
+              ]
+            : []),
+        ],
+        'ip-del-group',
+      ),
     };
   } finally {
     rmTemp(delFile);
@@ -283,17 +446,19 @@ async function dumpWorkload(o: SuiteOptions): Promise<WorkloadResult> {
       return fn(ns);
     }, flushLinks);
 
-  const nsnetSamples = await inNs((ns) => withHandle(ns, async (nl) => {
-    const out: number[] = [];
-    for (let r = 0; r <= runs; r++) {
-      const t0 = now();
-      const got = await nl.links.list();
-      const ms = now() - t0;
-      if (got.length !== links) throw new Error(`nsnet list() returned ${got.length} links, expected ${links}`);
-      if (r > 0) out.push(ms);
-    }
-    return out;
-  }));
+  const nsnetSamples = await inNs((ns) =>
+    withHandle(ns, async (nl) => {
+      const out: number[] = [];
+      for (let r = 0; r <= runs; r++) {
+        const t0 = now();
+        const got = await nl.links.list();
+        const ms = now() - t0;
+        if (got.length !== links) throw new Error(`nsnet list() returned ${got.length} links, expected ${links}`);
+        if (r > 0) out.push(ms);
+      }
+      return out;
+    }),
+  );
   o.log(`  dump nsnet list(): ${nsnetSamples.map((x) => x.toFixed(1)).join(' ')} ms`);
 
   const ipSamples = await inNs((ns) => {
@@ -312,11 +477,13 @@ async function dumpWorkload(o: SuiteOptions): Promise<WorkloadResult> {
   });
   o.log(`  dump pyroute2 get_links(): ${pySamples.map((x) => x.toFixed(1)).join(' ')} ms`);
 
-  const nlSamples = haveNetlinkNpm() ? await inNs((ns) => {
-    const r = nodeIn<{ ms: number[]; count: number }>(ns, NL_SCRIPT, ['dump', runs]);
-    if (r.count !== links) throw new Error(`npm netlink getLinks() returned ${r.count} links, expected ${links}`);
-    return r.ms;
-  }) : [];
+  const nlSamples = haveNetlinkNpm()
+    ? await inNs((ns) => {
+        const r = nodeIn<{ ms: number[]; count: number }>(ns, NL_SCRIPT, ['dump', runs]);
+        if (r.count !== links) throw new Error(`npm netlink getLinks() returned ${r.count} links, expected ${links}`);
+        return r.ms;
+      })
+    : [];
   if (nlSamples.length) o.log(`  dump npm netlink getLinks(): ${nlSamples.map((x) => x.toFixed(1)).join(' ')} ms`);
 
   return {
@@ -327,12 +494,15 @@ async function dumpWorkload(o: SuiteOptions): Promise<WorkloadResult> {
     note:
       'rate = links listed per second. nsnet list(), pyroute2 get_links() and npm netlink getLinks() are timed in process (handle already open, ' +
       'one discarded warm-up); `ip -json link show` is timed as a whole process with its output sent to /dev/null.',
-    tools: summarize([
-      { tool: 'nsnet-list', label: 'nsnet links.list() (decoded Link objects)', items: links, samples: nsnetSamples, timing: 'in process' },
-      { tool: 'ip-json', label: 'ip -json link show (whole process, output to /dev/null)', items: links, samples: ipSamples, timing: 'whole process' },
-      { tool: 'pyroute2', label: 'pyroute2 IPRoute().get_links()', items: links, samples: pySamples, timing: 'in process' },
-      ...(nlSamples.length ? [{ tool: 'netlink-npm', label: 'npm netlink getLinks()', items: links, samples: nlSamples, timing: 'in process' }] : []),
-    ], 'ip-json'),
+    tools: summarize(
+      [
+        { tool: 'nsnet-list', label: 'nsnet links.list() (decoded Link objects)', items: links, samples: nsnetSamples, timing: 'in process' },
+        { tool: 'ip-json', label: 'ip -json link show (whole process, output to /dev/null)', items: links, samples: ipSamples, timing: 'whole process' },
+        { tool: 'pyroute2', label: 'pyroute2 IPRoute().get_links()', items: links, samples: pySamples, timing: 'in process' },
+        ...(nlSamples.length ? [{ tool: 'netlink-npm', label: 'npm netlink getLinks()', items: links, samples: nlSamples, timing: 'in process' }] : []),
+      ],
+      'ip-json',
+    ),
   };
 }
 
@@ -373,7 +543,8 @@ function targets(w: Record<string, WorkloadResult>): TargetResult[] {
       id: 'bulk-delete-group',
       text: '(same job) `links.removeGroup(N)` at least as fast as `ip link del group N`',
       met: rg.median_ms <= grp.median_ms,
-      detail: `nsnet removeGroup() ${rg.median_ms.toFixed(1)} ms vs ip link del group ${grp.median_ms.toFixed(1)} ms = ${x(rg.ratio_vs_ref)}; ` +
+      detail:
+        `nsnet removeGroup() ${rg.median_ms.toFixed(1)} ms vs ip link del group ${grp.median_ms.toFixed(1)} ms = ${x(rg.ratio_vs_ref)}; ` +
         `removeMany() vs ip -batch set group + del group (${ipgd.median_ms.toFixed(1)} ms): ${x(ipgd.median_ms / rm.median_ms)}`,
     },
     {

@@ -23,7 +23,14 @@ import { ROOT, now, stats, summarize, withNetns, type Suite, type SuiteOptions, 
 
 const BIN = path.join(ROOT, 'bin', 'nsnet');
 
-interface Row { tool: string; label: string; nsnet: boolean; cmd: string; args: string[]; target: boolean }
+interface Row {
+  tool: string;
+  label: string;
+  nsnet: boolean;
+  cmd: string;
+  args: string[];
+  target: boolean;
+}
 
 /** Runs a process to completion in `cwd`, output discarded; its ms. Throws unless it exits 0. */
 function timed(cmd: string, args: string[], cwd: string): number {
@@ -36,7 +43,7 @@ function timed(cmd: string, args: string[], cwd: string): number {
 
 export const startupSuite: Suite = {
   name: 'startup',
-  title: 'start-up: nsnet commands and require(\'nsnet\') as processes vs node -e 0',
+  title: "start-up: nsnet commands and require('nsnet') as processes vs node -e 0",
   async run(o: SuiteOptions) {
     const runs = Math.max(5, Math.round(21 * o.scale));
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-startup-'));
@@ -47,9 +54,23 @@ export const startupSuite: Suite = {
           { tool: 'true', label: '/bin/true', nsnet: false, cmd: '/bin/true', args: [], target: false },
           { tool: 'nsnet-version', label: 'nsnet --version', nsnet: true, cmd: BIN, args: ['--version'], target: true },
           { tool: 'nsnet-help', label: 'nsnet --help', nsnet: true, cmd: BIN, args: ['--help'], target: true },
-          { tool: 'require-nsnet', label: "node -e \"require('nsnet')\"", nsnet: true, cmd: process.execPath, args: ['-e', "require('nsnet')"], target: true },
-          { tool: 'require-networkhost', label: "node -e \"require('nsnet').NetworkHost\" (loads most of nsnet)", nsnet: true, cmd: process.execPath, args: ['-e', "require('nsnet').NetworkHost"], target: false },
-          { tool: 'nsnet-network-ls', label: 'nsnet network ls (opens a NetworkHost: start-up plus work)', nsnet: true, cmd: BIN, args: ['--state-dir', stateDir, '--host-netns', ns, 'network', 'ls'], target: false },
+          { tool: 'require-nsnet', label: 'node -e "require(\'nsnet\')"', nsnet: true, cmd: process.execPath, args: ['-e', "require('nsnet')"], target: true },
+          {
+            tool: 'require-networkhost',
+            label: 'node -e "require(\'nsnet\').NetworkHost" (loads most of nsnet)',
+            nsnet: true,
+            cmd: process.execPath,
+            args: ['-e', "require('nsnet').NetworkHost"],
+            target: false,
+          },
+          {
+            tool: 'nsnet-network-ls',
+            label: 'nsnet network ls (opens a NetworkHost: start-up plus work)',
+            nsnet: true,
+            cmd: BIN,
+            args: ['--state-dir', stateDir, '--host-netns', ns, 'network', 'ls'],
+            target: false,
+          },
         ];
         const samples: Record<string, number[]> = Object.fromEntries(rows.map((r) => [r.tool, []]));
         for (let i = 0; i <= runs; i++) {
@@ -61,22 +82,36 @@ export const startupSuite: Suite = {
         const med = (t: string): number => stats(samples[t]!).median;
         o.log(`  ${rows.map((r) => `${r.tool} ${med(r.tool).toFixed(1)} ms`).join(', ')}`);
         const ref = med('node-e-0');
-        const targets: TargetResult[] = rows.filter((r) => r.target).map((r) => ({
-          id: `startup-${r.tool}`,
-          text: `\`${r.label}\` as a process takes at most 2× \`node -e 0\``,
-          met: med(r.tool) <= 2 * ref,
-          detail: `${med(r.tool).toFixed(1)} ms vs node -e 0 ${ref.toFixed(1)} ms = ${(med(r.tool) / ref).toFixed(2)}×`,
-        }));
-        const info = ['require-networkhost', 'nsnet-network-ls'].map((t) => `${rows.find((r) => r.tool === t)!.label}: ${med(t).toFixed(1)} ms = ${(med(t) / ref).toFixed(2)}×`).join('; ');
+        const targets: TargetResult[] = rows
+          .filter((r) => r.target)
+          .map((r) => ({
+            id: `startup-${r.tool}`,
+            text: `\`${r.label}\` as a process takes at most 2× \`node -e 0\``,
+            met: med(r.tool) <= 2 * ref,
+            detail: `${med(r.tool).toFixed(1)} ms vs node -e 0 ${ref.toFixed(1)} ms = ${(med(r.tool) / ref).toFixed(2)}×`,
+          }));
+        const info = ['require-networkhost', 'nsnet-network-ls']
+          .map((t) => `${rows.find((r) => r.tool === t)!.label}: ${med(t).toFixed(1)} ms = ${(med(t) / ref).toFixed(2)}×`)
+          .join('; ');
         return {
-          workloads: [{
-            id: 'startup', title: 'a process that starts nsnet', unit: 'process', reference: 'node-e-0',
-            note: `${runs} runs each (one warm-up discarded), the rows taking turns; whole processes, output discarded. vs ref above 1.00 is faster than node -e 0, 0.50 is 2× its time.`,
-            tools: summarize(rows.map((r) => ({ tool: r.tool, label: r.label, nsnet: r.nsnet, items: 1, samples: samples[r.tool]!, timing: 'whole process' })), 'node-e-0'),
-          }],
+          workloads: [
+            {
+              id: 'startup',
+              title: 'a process that starts nsnet',
+              unit: 'process',
+              reference: 'node-e-0',
+              note: `${runs} runs each (one warm-up discarded), the rows taking turns; whole processes, output discarded. vs ref above 1.00 is faster than node -e 0, 0.50 is 2× its time.`,
+              tools: summarize(
+                rows.map((r) => ({ tool: r.tool, label: r.label, nsnet: r.nsnet, items: 1, samples: samples[r.tool]!, timing: 'whole process' })),
+                'node-e-0',
+              ),
+            },
+          ],
           targets,
-          notes: [`Start-up of what loads the rest of nsnet, for scale (no target): ${info}. Node ${process.version} has no compile cache for user code ` +
-            '(module.enableCompileCache() is Node 22.1+; bin/nsnet turns it on there): nsnet loads each module when first used instead.'],
+          notes: [
+            `Start-up of what loads the rest of nsnet, for scale (no target): ${info}. Node ${process.version} has no compile cache for user code ` +
+              '(module.enableCompileCache() is Node 22.1+; bin/nsnet turns it on there): nsnet loads each module when first used instead.',
+          ],
         };
       });
     } finally {

@@ -3,7 +3,24 @@
 import cjs from '../dist/lib/index.js';
 
 export const {
-  NsnetError, NetlinkError, Netns, NETNS_DIR, Netlink, FileLock, NfTables, Conntrack, REG, canonicalExpr, NetworkHost, DEFAULT_NETWORK,
-  PREDEFINED_NETWORKS, Firewall, doctor, OverlayAgent, EtcdControlPlane, FileControlPlane, runDns,
+  NsnetError,
+  NetlinkError,
+  Netns,
+  NETNS_DIR,
+  Netlink,
+  FileLock,
+  NfTables,
+  Conntrack,
+  REG,
+  canonicalExpr,
+  NetworkHost,
+  DEFAULT_NETWORK,
+  PREDEFINED_NETWORKS,
+  Firewall,
+  doctor,
+  OverlayAgent,
+  EtcdControlPlane,
+  FileControlPlane,
+  runDns,
 } = cjs;
 export default cjs;

@@ -29,7 +29,6 @@ import * as v from './validate';
 /** Thrown inside connect's transaction when the network's driver is not the one its options were checked for. */
 class DriverChanged extends Error {}
 
-
 /** Connect options that each driver takes or refuses. */
 const CONNECT_OPTIONS = ['netns', 'ifname', 'ipv4', 'ipv6', 'publish', 'ports', 'target', 'handOver'] as const;
 /** What every endpoint may carry, whatever its driver (names resolve where the network has DNS). */
@@ -94,17 +93,22 @@ export class Attachments {
       throw invalid('ERR_INVALID_ARGUMENT', `${k} does not apply to a ${driver.name} endpoint${driver.whyNot?.(k) ?? ''}`, { option: k, driver: driver.name });
     }
     const req: Attachment = { id };
-    if (opts.handOver !== undefined && opts.ifname !== undefined) throw invalid('ERR_INVALID_ARGUMENT', 'ifname does not apply with handOver: the caller names the interface when it moves it', { option: 'ifname' });
+    if (opts.handOver !== undefined && opts.ifname !== undefined)
+      throw invalid('ERR_INVALID_ARGUMENT', 'ifname does not apply with handOver: the caller names the interface when it moves it', { option: 'ifname' });
     const handOver = opts.handOver === undefined ? undefined : v.ifname(opts.handOver, 'handOver');
     // Warm pool: no namespace given, a slot made ahead gives one (its addresses and interface).
     const pooled = driver.ownsNetns && opts.netns === undefined && handOver === undefined && driver.adopt !== undefined;
     if (pooled && (opts.ipv4 !== undefined || opts.ipv6 !== undefined || (opts.ifname ?? 'eth0') !== 'eth0'))
-      throw invalid('ERR_INVALID_ARGUMENT', 'an endpoint taken from the warm pool keeps its slot\'s addresses and interface (eth0): pass netns to choose them', { option: 'netns' });
+      throw invalid('ERR_INVALID_ARGUMENT', "an endpoint taken from the warm pool keeps its slot's addresses and interface (eth0): pass netns to choose them", {
+        option: 'netns',
+      });
     if (driver.ownsNetns && !pooled) {
-      if (opts.netns === undefined) throw invalid('ERR_INVALID_ARGUMENT', `connecting to a ${driver.name} network needs the container's netns`, { option: 'netns' });
+      if (opts.netns === undefined)
+        throw invalid('ERR_INVALID_ARGUMENT', `connecting to a ${driver.name} network needs the container's netns`, { option: 'netns' });
       if (handOver !== undefined) {
         // The caller makes the namespace when it likes (Docker: when the container starts).
-        if (typeof opts.netns !== 'string' || !opts.netns.startsWith('/')) throw invalid('ERR_INVALID_ARGUMENT', 'with handOver, netns must be the absolute path the namespace will have', { option: 'netns' });
+        if (typeof opts.netns !== 'string' || !opts.netns.startsWith('/'))
+          throw invalid('ERR_INVALID_ARGUMENT', 'with handOver, netns must be the absolute path the namespace will have', { option: 'netns' });
         req.netns = opts.netns;
       } else {
         const ns = openNetns(opts.netns); // the namespace must exist (ERR_NETNS_NOT_FOUND)
@@ -117,69 +121,93 @@ export class Attachments {
     const ifname = driver.connectOptions.includes('ifname') ? v.ifname(handOver ?? opts.ifname ?? 'eth0', 'ifname') : undefined;
     if (ports.length && !heldByCaller) this.askSockets(socketProtocols(ports)); // while the lock is awaited
     phase('validate');
-    return this.facade.operation(async (tx, undo) => {
-      const net = tx.get<NetworkRecord>(NETWORKS, network);
-      if (!net || net.driver !== driver.name) {
-        this.drivers.delete(network);
-        if (net) throw new DriverChanged();
-        throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
-      }
-      const want = driver.resolve ? driver.resolve(recorded(tx), req) : req;
-      const key = epKey(network, id);
-      const existing = tx.get<EndpointRecord>(ENDPOINTS, key);
-      if (existing) {
-        const same = (existing.netns === want.netns || (pooled && existing.ownNetns === true)) && existing.ifname === ifname && existing.target === want.target &&
-          existing.handOver === handOver && existing.name === names.name && JSON.stringify(existing.aliases) === JSON.stringify(names.aliases) &&
-          (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
-          JSON.stringify(existing.ports.map((p) => ({ ...p, hostPort: 0 }))) === JSON.stringify(ports.map((p) => ({ ...p, hostPort: 0 })));
-        if (same && (existing.container ?? id) === container) return endpointView(tx, existing);
-        throw new NsnetError('ERR_ENDPOINT_EXISTS', `endpoint ${id} is connected to ${network} with other settings`, { network, endpoint: id });
-      }
-      const rec: EndpointRecord = {
-        id, network, ...(want.netns !== undefined ? { netns: want.netns } : {}), ...(ifname !== undefined ? { ifname } : {}),
-        ...(want.target !== undefined ? { target: want.target } : {}), ...(handOver !== undefined ? { handOver } : {}), ...names,
-        ...(container !== id ? { container } : {}),
-        ports: [],
-        created: new Date().toISOString(),
-      };
-      if ('internal' in net && net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
-      if (driver.portsFrom === 'publish') checkPublishFamilies(ports, network, driver.addressing?.(net as never).subnet6 !== undefined, opts.ipv6 !== false);
-      if (pooled) {
+    return this.facade
+      .operation(async (tx, undo) => {
+        const net = tx.get<NetworkRecord>(NETWORKS, network);
+        if (!net || net.driver !== driver.name) {
+          this.drivers.delete(network);
+          if (net) throw new DriverChanged();
+          throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
+        }
+        const want = driver.resolve ? driver.resolve(recorded(tx), req) : req;
+        const key = epKey(network, id);
+        const existing = tx.get<EndpointRecord>(ENDPOINTS, key);
+        if (existing) {
+          const same =
+            (existing.netns === want.netns || (pooled && existing.ownNetns === true)) &&
+            existing.ifname === ifname &&
+            existing.target === want.target &&
+            existing.handOver === handOver &&
+            existing.name === names.name &&
+            JSON.stringify(existing.aliases) === JSON.stringify(names.aliases) &&
+            (opts.ipv4 === undefined || opts.ipv4 === existing.ipv4) &&
+            JSON.stringify(existing.ports.map((p) => ({ ...p, hostPort: 0 }))) === JSON.stringify(ports.map((p) => ({ ...p, hostPort: 0 })));
+          if (same && (existing.container ?? id) === container) return endpointView(tx, existing);
+          throw new NsnetError('ERR_ENDPOINT_EXISTS', `endpoint ${id} is connected to ${network} with other settings`, { network, endpoint: id });
+        }
+        const rec: EndpointRecord = {
+          id,
+          network,
+          ...(want.netns !== undefined ? { netns: want.netns } : {}),
+          ...(ifname !== undefined ? { ifname } : {}),
+          ...(want.target !== undefined ? { target: want.target } : {}),
+          ...(handOver !== undefined ? { handOver } : {}),
+          ...names,
+          ...(container !== id ? { container } : {}),
+          ports: [],
+          created: new Date().toISOString(),
+        };
+        if ('internal' in net && net.internal && ports.length)
+          throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
+        if (driver.portsFrom === 'publish') checkPublishFamilies(ports, network, driver.addressing?.(net as never).subnet6 !== undefined, opts.ipv6 !== false);
+        if (pooled) {
+          await this.facade.realize(net);
+          // The slot's addresses are the endpoint's: its ports are claimed once they are known.
+          const ep = await this.pool.take(tx, net, driver, rec, undo, async (taken) =>
+            receivingView(taken, await this.claimPorts(tx, driver, taken, ports, heldByCaller)),
+          );
+          if (!ep)
+            throw invalid(
+              'ERR_INVALID_ARGUMENT',
+              `connecting to a ${driver.name} network needs the container's netns, or a ready slot of its warm pool (prepare())`,
+              { option: 'netns' },
+            );
+          phase('pool');
+          tx.put(ENDPOINTS, key, ep);
+          recordClaims(tx, claimantOf(ep, driver.portsFrom), ep.ports);
+          return endpointView(tx, ep);
+        }
+        if (driver.addressed) {
+          const lease = this.ipam.allocate(tx, network, {
+            owner: id,
+            ...(opts.ipv4 !== undefined ? { ipv4: opts.ipv4 } : {}),
+            ...(opts.ipv6 !== undefined ? { ipv6: opts.ipv6 } : {}),
+          });
+          const a = driver.addressing!(net as never);
+          Object.assign(rec, { mac: macFromIp(lease.ipv4), ipv4: lease.ipv4, gateway: a.gateway });
+          if (lease.ipv6) rec.ipv6 = lease.ipv6;
+          if (lease.ipv6 && a.gateway6) rec.gateway6 = a.gateway6;
+        }
+        const receiving = await this.claimPorts(tx, driver, rec, ports, heldByCaller);
+        driver.complete?.(net as never, rec);
+        if (rec.target !== undefined) markSharing(tx);
+        phase('ipam');
+        faultPoint('connect:allocated');
         await this.facade.realize(net);
-        // The slot's addresses are the endpoint's: its ports are claimed once they are known.
-        const ep = await this.pool.take(tx, net, driver, rec, undo, async (taken) => receivingView(taken, await this.claimPorts(tx, driver, taken, ports, heldByCaller)));
-        if (!ep) throw invalid('ERR_INVALID_ARGUMENT', `connecting to a ${driver.name} network needs the container's netns, or a ready slot of its warm pool (prepare())`, { option: 'netns' });
-        phase('pool');
-        tx.put(ENDPOINTS, key, ep);
-        recordClaims(tx, claimantOf(ep, driver.portsFrom), ep.ports);
-        return endpointView(tx, ep);
-      }
-      if (driver.addressed) {
-        const lease = this.ipam.allocate(tx, network, { owner: id, ...(opts.ipv4 !== undefined ? { ipv4: opts.ipv4 } : {}), ...(opts.ipv6 !== undefined ? { ipv6: opts.ipv6 } : {}) });
-        const a = driver.addressing!(net as never);
-        Object.assign(rec, { mac: macFromIp(lease.ipv4), ipv4: lease.ipv4, gateway: a.gateway });
-        if (lease.ipv6) rec.ipv6 = lease.ipv6;
-        if (lease.ipv6 && a.gateway6) rec.gateway6 = a.gateway6;
-      }
-      const receiving = await this.claimPorts(tx, driver, rec, ports, heldByCaller);
-      driver.complete?.(net as never, rec);
-      if (rec.target !== undefined) markSharing(tx);
-      phase('ipam');
-      faultPoint('connect:allocated');
-      await this.facade.realize(net);
-      faultPoint('connect:network');
-      // The driver publishes only the ports this attachment receives (another attachment of its
-      // container may receive some: see lib/state/ledger.ts).
-      await this.attach(driver, net, receivingView(rec, receiving), undo);
-      phase('firewall');
-      tx.put(ENDPOINTS, key, rec);
-      recordClaims(tx, claimantOf(rec, driver.portsFrom), rec.ports);
-      return endpointView(tx, rec);
-    }).catch((e: unknown) => {
-      // The network was made again with another driver since this process last read it.
-      if (e instanceof DriverChanged) return this.connect(network, opts);
-      throw e;
-    });
+        faultPoint('connect:network');
+        // The driver publishes only the ports this attachment receives (another attachment of its
+        // container may receive some: see lib/state/ledger.ts).
+        await this.attach(driver, net, receivingView(rec, receiving), undo);
+        phase('firewall');
+        tx.put(ENDPOINTS, key, rec);
+        recordClaims(tx, claimantOf(rec, driver.portsFrom), rec.ports);
+        return endpointView(tx, rec);
+      })
+      .catch((e: unknown) => {
+        // The network was made again with another driver since this process last read it.
+        if (e instanceof DriverChanged) return this.connect(network, opts);
+        throw e;
+      });
   }
 
   /**
@@ -210,8 +238,10 @@ export class Attachments {
       const net = tx.get<NetworkRecord>(NETWORKS, network);
       if (!rec || !net) throw new NsnetError('ERR_ENDPOINT_NOT_FOUND', `endpoint ${id} is not connected to ${network}`, { network, endpoint: id });
       const driver = driverOf(net);
-      if (driver.portsFrom !== 'publish' || !driver.republish) throw invalid('ERR_INVALID_ARGUMENT', `a ${driver.name} endpoint publishes no ports`, { driver: driver.name });
-      if ('internal' in net && net.internal && ports.length) throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
+      if (driver.portsFrom !== 'publish' || !driver.republish)
+        throw invalid('ERR_INVALID_ARGUMENT', `a ${driver.name} endpoint publishes no ports`, { driver: driver.name });
+      if ('internal' in net && net.internal && ports.length)
+        throw new NsnetError('ERR_NETWORK_INTERNAL', `network ${network} is internal: it cannot publish ports`, { network });
       // Its own claims go first, so that it may keep a port it holds. A port it receives on
       // behalf of other attachments of its container would pass to the next one and come back
       // out of order: refused (disconnect and connect again to change those).
@@ -219,7 +249,11 @@ export class Attachments {
       const { handovers } = releaseClaims(tx, who, rec.ports);
       if (handovers.length) {
         const h = handovers[0]!;
-        throw invalid('ERR_INVALID_ARGUMENT', `${h.protocol} port ${h.hostPort} is shared with ${h.to}, another attachment of container ${rec.container ?? rec.id}: its ports cannot be republished`, { endpoint: id, shared: h.to });
+        throw invalid(
+          'ERR_INVALID_ARGUMENT',
+          `${h.protocol} port ${h.hostPort} is shared with ${h.to}, another attachment of container ${rec.container ?? rec.id}: its ports cannot be republished`,
+          { endpoint: id, shared: h.to },
+        );
       }
       const was = receivingPorts(tx, who, rec.ports);
       checkPublishFamilies(ports, network, driver.addressing?.(net as never).subnet6 !== undefined, rec.ipv6 !== undefined);
@@ -333,6 +367,10 @@ function containerId(value: unknown): string {
   try {
     return v.endpointId(value);
   } catch {
-    throw invalid('ERR_INVALID_NAME', `container ${JSON.stringify(value)} must be 1 to 128 letters, digits, "_", ".", ":" or "-", starting with a letter or digit`, { option: 'container', value });
+    throw invalid(
+      'ERR_INVALID_NAME',
+      `container ${JSON.stringify(value)} must be 1 to 128 letters, digits, "_", ".", ":" or "-", starting with a letter or digit`,
+      { option: 'container', value },
+    );
   }
 }

@@ -29,17 +29,56 @@ const PROTOCOL_NAMES = new Map<number, ConntrackProtocol>(Object.entries(PROTOCO
 
 /** Status flags (the IPS_* bits, lower case without the prefix). */
 export type ConntrackStatus =
-  | 'expected' | 'seen_reply' | 'assured' | 'confirmed' | 'src_nat' | 'dst_nat' | 'seq_adjust' | 'src_nat_done'
-  | 'dst_nat_done' | 'dying' | 'fixed_timeout' | 'template' | 'untracked' | 'helper' | 'offload' | 'hw_offload';
+  | 'expected'
+  | 'seen_reply'
+  | 'assured'
+  | 'confirmed'
+  | 'src_nat'
+  | 'dst_nat'
+  | 'seq_adjust'
+  | 'src_nat_done'
+  | 'dst_nat_done'
+  | 'dying'
+  | 'fixed_timeout'
+  | 'template'
+  | 'untracked'
+  | 'helper'
+  | 'offload'
+  | 'hw_offload';
 
 const STATUS_BITS: ConntrackStatus[] = [
-  'expected', 'seen_reply', 'assured', 'confirmed', 'src_nat', 'dst_nat', 'seq_adjust', 'src_nat_done',
-  'dst_nat_done', 'dying', 'fixed_timeout', 'template', 'untracked', 'helper', 'offload', 'hw_offload',
+  'expected',
+  'seen_reply',
+  'assured',
+  'confirmed',
+  'src_nat',
+  'dst_nat',
+  'seq_adjust',
+  'src_nat_done',
+  'dst_nat_done',
+  'dying',
+  'fixed_timeout',
+  'template',
+  'untracked',
+  'helper',
+  'offload',
+  'hw_offload',
 ];
 
 /** enum tcp_conntrack and enum sctp_conntrack, lower case. */
 const TCP_STATES = ['none', 'syn_sent', 'syn_recv', 'established', 'fin_wait', 'close_wait', 'last_ack', 'time_wait', 'close', 'syn_sent2'];
-const SCTP_STATES = ['none', 'closed', 'cookie_wait', 'cookie_echoed', 'established', 'shutdown_sent', 'shutdown_recd', 'shutdown_ack_sent', 'heartbeat_sent', 'heartbeat_acked'];
+const SCTP_STATES = [
+  'none',
+  'closed',
+  'cookie_wait',
+  'cookie_echoed',
+  'established',
+  'shutdown_sent',
+  'shutdown_recd',
+  'shutdown_ack_sent',
+  'heartbeat_sent',
+  'heartbeat_acked',
+];
 
 /** One direction of a connection. */
 export interface ConntrackTuple {
@@ -118,7 +157,20 @@ export interface ConntrackOptions {
   netns?: NetnsSpec;
 }
 
-const FILTER_KEYS = ['family', 'protocol', 'origSrc', 'origDst', 'origSrcPort', 'origDstPort', 'replySrc', 'replyDst', 'replySrcPort', 'replyDstPort', 'mark', 'zone'] as const;
+const FILTER_KEYS = [
+  'family',
+  'protocol',
+  'origSrc',
+  'origDst',
+  'origSrcPort',
+  'origDstPort',
+  'replySrc',
+  'replyDst',
+  'replySrcPort',
+  'replyDstPort',
+  'mark',
+  'zone',
+] as const;
 
 /** A validated filter: addresses normalized, protocol as a number. */
 type Match = Omit<ConntrackFilter, 'protocol'> & { protocol?: number };
@@ -140,7 +192,9 @@ export class Conntrack {
   static async open(opts: ConntrackOptions = {}): Promise<Conntrack> {
     v.knownKeys(opts, ['netns'], 'Conntrack.open options');
     // The probe: proves ctnetlink answers in that namespace.
-    const conn = await Conn.open(NETLINK_NETFILTER, opts.netns, 'conntrack', (c) => c.request({ type: CT.GET_STATS, header: { family: AF.UNSPEC } }, 'conntrack statistics'));
+    const conn = await Conn.open(NETLINK_NETFILTER, opts.netns, 'conntrack', (c) =>
+      c.request({ type: CT.GET_STATS, header: { family: AF.UNSPEC } }, 'conntrack statistics'),
+    );
     return new Conntrack(conn);
   }
 
@@ -171,7 +225,8 @@ export class Conntrack {
     const list = Array.isArray(filter) ? filter : [filter];
     const ms = list.map((f, i) => parseFilter(f, list.length > 1 ? `Conntrack.delete filter ${i}` : 'Conntrack.delete filter'));
     if (ms.length === 0) return 0;
-    if (ms.some((m) => Object.keys(m).length === 0)) throw invalid('ERR_INVALID_ARGUMENT', 'Conntrack.delete needs at least one filter criterion; use flush() to delete every entry');
+    if (ms.some((m) => Object.keys(m).length === 0))
+      throw invalid('ERR_INVALID_ARGUMENT', 'Conntrack.delete needs at least one filter criterion; use flush() to delete every entry');
     const entries = ms.length === 1 ? await this.dump(ms[0]!) : anyOf(await this.dump(common(ms)), ms);
     if (entries.length === 0) return 0;
     const requests = entries.map((e) => ({
@@ -252,14 +307,20 @@ function parseFilter(filter: unknown, what: string): Match {
   const f = v.knownKeys(filter, FILTER_KEYS, what) as ConntrackFilter;
   const m: Match = {};
   if (f.family !== undefined) {
-    if (f.family !== 4 && f.family !== 6) throw invalid('ERR_INVALID_ARGUMENT', `${what}: family must be 4 or 6, got ${JSON.stringify(f.family)}`, { value: f.family });
+    if (f.family !== 4 && f.family !== 6)
+      throw invalid('ERR_INVALID_ARGUMENT', `${what}: family must be 4 or 6, got ${JSON.stringify(f.family)}`, { value: f.family });
     m.family = f.family;
   }
   if (f.protocol !== undefined) {
     const p = f.protocol as unknown;
     if (typeof p === 'string' && Object.prototype.hasOwnProperty.call(PROTOCOLS, p)) m.protocol = PROTOCOLS[p as ConntrackProtocol];
     else if (typeof p === 'number') m.protocol = v.int(p, 0, 255, `${what}: protocol`);
-    else throw invalid('ERR_INVALID_ARGUMENT', `${what}: protocol must be one of ${Object.keys(PROTOCOLS).join(', ')} or a number 0..255, got ${JSON.stringify(p)}`, { value: p });
+    else
+      throw invalid(
+        'ERR_INVALID_ARGUMENT',
+        `${what}: protocol must be one of ${Object.keys(PROTOCOLS).join(', ')} or a number 0..255, got ${JSON.stringify(p)}`,
+        { value: p },
+      );
   }
   for (const k of ['origSrc', 'origDst', 'replySrc', 'replyDst'] as const) {
     if (f[k] === undefined) continue;

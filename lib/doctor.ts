@@ -9,8 +9,16 @@ import * as crypto from 'node:crypto';
 import * as os from 'node:os';
 import { NsnetError, fromNative } from './errors';
 import {
-  FEATURES, detailOf, firewallFeatures, probeConntrack, probeIpv6Forwarding, probeLinks, probeNftables, probeXfrm,
-  type FeatureName, type FeatureProbe,
+  FEATURES,
+  detailOf,
+  firewallFeatures,
+  probeConntrack,
+  probeIpv6Forwarding,
+  probeLinks,
+  probeNftables,
+  probeXfrm,
+  type FeatureName,
+  type FeatureProbe,
 } from './doctor/features';
 import { inspectHost, type ForwardDropChain, type HostState } from './doctor/host-state';
 import { inspectStore, type StoreState } from './doctor/store-state';
@@ -34,8 +42,13 @@ export interface ModeSupport {
 
 /** Stable codes of the warnings `doctor()` gives. */
 export type DoctorWarningCode =
-  | 'WARN_IP_FORWARD_OFF' | 'WARN_IPV6_FORWARD_OFF' | 'WARN_IPV6_ACCEPT_RA' | 'WARN_FORWARD_POLICY_DROP' | 'WARN_BR_NETFILTER'
-  | 'WARN_STORE_DAMAGED' | 'WARN_STORE_UNREADABLE';
+  | 'WARN_IP_FORWARD_OFF'
+  | 'WARN_IPV6_FORWARD_OFF'
+  | 'WARN_IPV6_ACCEPT_RA'
+  | 'WARN_FORWARD_POLICY_DROP'
+  | 'WARN_BR_NETFILTER'
+  | 'WARN_STORE_DAMAGED'
+  | 'WARN_STORE_UNREADABLE';
 
 /** Host state that can break nsnet. */
 export interface DoctorWarning {
@@ -125,7 +138,7 @@ export function warningsOf(host: HostState): DoctorWarning[] {
       code: 'WARN_IPV6_FORWARD_OFF',
       message:
         `net.ipv6.conf.all.forwarding is 0 although nsnet networks with an IPv6 subnet exist here (${host.ipv6Networks.join(', ')}): ` +
-        'their containers have no IPv6 egress and ports published on the host\'s IPv6 addresses do not reach them. nsnet sets it to 1 when it creates such a network; something turned it off since (set it to 1 again).',
+        "their containers have no IPv6 egress and ports published on the host's IPv6 addresses do not reach them. nsnet sets it to 1 when it creates such a network; something turned it off since (set it to 1 again).",
     });
   }
   if (host.ipv6Forward === true && host.raRoutes.length) {
@@ -138,9 +151,10 @@ export function warningsOf(host: HostState): DoctorWarning[] {
     });
   }
   for (const c of host.forwardDropChains) {
-    const what = c.family === 'bridge'
-      ? 'Frames bridged between containers of one network are dropped'
-      : 'Container egress, published ports and traffic between networks are dropped';
+    const what =
+      c.family === 'bridge'
+        ? 'Frames bridged between containers of one network are dropped'
+        : 'Container egress, published ports and traffic between networks are dropped';
     out.push({
       code: 'WARN_FORWARD_POLICY_DROP',
       chain: c,
@@ -226,7 +240,13 @@ export async function doctor(opts: DoctorOptions = {}): Promise<DoctorReport> {
     }
     let features: Record<FeatureName, FeatureProbe>;
     try {
-      const [links, nft, conntrack, xfrm, ipv6] = await Promise.all([probeLinks(name), probeNftables(name), probeConntrack(name), probeXfrm(name), probeIpv6Forwarding(name)]);
+      const [links, nft, conntrack, xfrm, ipv6] = await Promise.all([
+        probeLinks(name),
+        probeNftables(name),
+        probeConntrack(name),
+        probeXfrm(name),
+        probeIpv6Forwarding(name),
+      ]);
       const all: Partial<Record<FeatureName, FeatureProbe>> = { netns: { available: true }, ipv6_forwarding: ipv6, ...links, ...nft, conntrack, xfrm };
       features = Object.fromEntries(FEATURES.map((f) => [f, all[f]!])) as Record<FeatureName, FeatureProbe>;
     } finally {

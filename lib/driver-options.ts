@@ -67,7 +67,9 @@ export function parseDriverOptions(opts: string[], already: Partial<Record<strin
     const [k, v] = keyValue(o, '-o');
     const def = Object.prototype.hasOwnProperty.call(DRIVER_OPTIONS, k) ? DRIVER_OPTIONS[k] : undefined;
     if (!def) {
-      const known = [...new Set(Object.keys(DRIVER_OPTIONS).filter((x) => !x.startsWith('com.') && x !== 'ipMasquerade' && x !== 'macvlan_mode' && x !== 'ipvlan_mode'))];
+      const known = [
+        ...new Set(Object.keys(DRIVER_OPTIONS).filter((x) => !x.startsWith('com.') && x !== 'ipMasquerade' && x !== 'macvlan_mode' && x !== 'ipvlan_mode')),
+      ];
       throw new NsnetError('ERR_INVALID_ARGUMENT', `unknown driver option ${JSON.stringify(k)} (known: ${known.join(', ')})`, { option: k });
     }
     if (def.field in out || already[def.field] !== undefined)
@@ -76,4 +78,3 @@ export function parseDriverOptions(opts: string[], already: Partial<Record<strin
   }
   return out;
 }
-

@@ -30,15 +30,7 @@ export class NetlinkError extends NsnetError {
   /** Index of the failing message within a batch, when the request was a batch. */
   declare readonly index?: number;
 
-  constructor(opts: {
-    errno: number;
-    code: string;
-    operation: string;
-    extack?: string;
-    what?: string;
-    index?: number;
-    details?: Record<string, unknown>;
-  }) {
+  constructor(opts: { errno: number; code: string; operation: string; extack?: string; what?: string; index?: number; details?: Record<string, unknown> }) {
     const reason = opts.extack ?? describeErrno(opts.code);
     super(opts.code, `${opts.what ?? opts.operation}: ${reason} (${opts.code})`, opts.details ?? {});
     this.name = 'NetlinkError';

@@ -77,7 +77,6 @@ export interface DnsConfig {
   options: string[];
 }
 
-
 /** The address plan of a network with its own subnet (bridge, macvlan). */
 interface AddressedNetwork extends NetworkRecordBase {
   subnet: string;
@@ -224,7 +223,6 @@ export type BridgeEndpointRecord = EndpointRecord & Required<Pick<EndpointRecord
 
 /** A macvlan endpoint. */
 export type MacvlanEndpointRecord = EndpointRecord & Required<Pick<EndpointRecord, 'netns' | 'ifname' | 'mac' | 'ipv4'>>;
-
 
 /** What `NetworkHost.open` takes. */
 export interface NetworkHostOptions {

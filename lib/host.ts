@@ -10,8 +10,20 @@
 import { NsnetError, invalid } from './errors';
 import { VethReaper } from './devices/reaper';
 import type { DriverContext, DriverFirewall, InUse, NetworkOption, UndoLog } from './drivers/driver';
-import { NetworkGone, driverFirewall } from './drivers/driver';
-import type { ConnectOptions, Endpoint, GcReport, Network, NetworkHostOptions, NetworkInspect, NetworkRecord, NetworkSpec, PlainNetworkRecord, PortMapping, ReconcileReport } from './host-types';
+import { driverFirewall } from './drivers/driver';
+import type {
+  ConnectOptions,
+  Endpoint,
+  GcReport,
+  Network,
+  NetworkHostOptions,
+  NetworkInspect,
+  NetworkRecord,
+  NetworkSpec,
+  PlainNetworkRecord,
+  PortMapping,
+  ReconcileReport,
+} from './host-types';
 import { DEFAULT_NETWORK_SPEC, driverOf, drivers, findDriver } from './drivers/registry';
 import { faultPoint } from './faults';
 import { Firewall } from './firewall/firewall';
@@ -28,7 +40,7 @@ import type { OverlayAgent } from './overlay/agent';
 import { OverlayMembership } from './overlay/membership';
 import { NETWORKS } from './state/collections';
 import { emitWarning, endpointsOn, isRecorded, readNetworks, type WarningHandler } from './state/damage';
-import { endpointsOf, markSharing, recorded, sharingUnmarked } from './state/views';
+import { endpointsOf, markSharing, sharingUnmarked } from './state/views';
 import { FileStore } from './store/filestore';
 import type { Store, StoreTx, StoreView } from './store/index';
 import * as v from './validate';
@@ -76,8 +88,13 @@ export class NetworkHost {
     this.reaper = new VethReaper(host);
     this.fw = driverFirewall(firewall);
     this.ctx = {
-      host, firewall: this.fw, overlay, reaper: { soon: () => this.reaper.soon(), now: () => this.reaper.now() },
-      sysctl: async (key, value) => { await Netns.sysctl(netns, key, value); },
+      host,
+      firewall: this.fw,
+      overlay,
+      reaper: { soon: () => this.reaper.soon(), now: () => this.reaper.now() },
+      sysctl: async (key, value) => {
+        await Netns.sysctl(netns, key, value);
+      },
     };
     this.maintenance = new Maintenance(this.ctx, firewall, this.ipam, netns, {
       realize: (net) => this.realize(net),
@@ -103,7 +120,8 @@ export class NetworkHost {
   /** Opens the state store and handles in the host namespace. */
   static async open(opts: NetworkHostOptions = {}): Promise<NetworkHost> {
     v.knownKeys(opts, ['stateDir', 'netns', 'controlPlane', 'hostId', 'underlay', 'reconcileInterval', 'onWarning'], 'NetworkHost.open options');
-    if (opts.onWarning !== undefined && typeof opts.onWarning !== 'function') throw invalid('ERR_INVALID_ARGUMENT', 'onWarning must be a function', { option: 'onWarning' });
+    if (opts.onWarning !== undefined && typeof opts.onWarning !== 'function')
+      throw invalid('ERR_INVALID_ARGUMENT', 'onWarning must be a function', { option: 'onWarning' });
     const warn = opts.onWarning ?? emitWarning;
     if (opts.controlPlane === undefined) {
       for (const k of ['hostId', 'underlay', 'reconcileInterval'] as const)
@@ -119,14 +137,19 @@ export class NetworkHost {
       firewall = await Firewall.open(opts.netns === undefined ? {} : { netns: opts.netns });
       if (opts.controlPlane !== undefined) {
         // The agent serves the overlay networks recorded here (other processes may join some).
-        const recorded = (): Promise<{ network: string; subnet: string }[]> => store.read((view) => readNetworks(view, warn)
-          .flatMap((n) => driverOf(n).agentServes?.(n as never) ?? []));
-        overlay = await OverlayMembership.open({
-          controlPlane: opts.controlPlane,
-          ...(opts.hostId !== undefined ? { hostId: opts.hostId } : {}),
-          ...(opts.underlay !== undefined ? { underlay: opts.underlay } : {}),
-          ...(opts.reconcileInterval !== undefined ? { reconcileInterval: opts.reconcileInterval } : {}),
-        }, host, opts.netns, recorded);
+        const recorded = (): Promise<{ network: string; subnet: string }[]> =>
+          store.read((view) => readNetworks(view, warn).flatMap((n) => driverOf(n).agentServes?.(n as never) ?? []));
+        overlay = await OverlayMembership.open(
+          {
+            controlPlane: opts.controlPlane,
+            ...(opts.hostId !== undefined ? { hostId: opts.hostId } : {}),
+            ...(opts.underlay !== undefined ? { underlay: opts.underlay } : {}),
+            ...(opts.reconcileInterval !== undefined ? { reconcileInterval: opts.reconcileInterval } : {}),
+          },
+          host,
+          opts.netns,
+          recorded,
+        );
       }
       const nh = new NetworkHost(stateDir, store, host, firewall, opts.netns, overlay, warn);
       await nh.recordPredefined();
@@ -220,7 +243,12 @@ export class NetworkHost {
    */
   async runDns(opts: Pick<DnsOptions, 'resolvConf' | 'upstreamTimeout' | 'tcpIdleTimeout' | 'onError'> = {}): Promise<DnsResolver> {
     v.knownKeys(opts, ['resolvConf', 'upstreamTimeout', 'tcpIdleTimeout', 'onError'], 'runDns options');
-    const r = await runDns({ ...opts, stateDir: this.stateDir, ...(this.netns !== undefined ? { netns: this.netns } : {}), store: this.store } as InternalDnsOptions);
+    const r = await runDns({
+      ...opts,
+      stateDir: this.stateDir,
+      ...(this.netns !== undefined ? { netns: this.netns } : {}),
+      store: this.store,
+    } as InternalDnsOptions);
     this.resolvers.add(r);
     const close = r.close.bind(r);
     r.close = async () => {
@@ -243,7 +271,8 @@ export class NetworkHost {
    * @throws ERR_NO_CONTROL_PLANE
    */
   runAgent(): OverlayAgent {
-    if (!this.overlay) throw new NsnetError('ERR_NO_CONTROL_PLANE', 'overlay networks need a control plane: open the NetworkHost with { controlPlane, hostId, underlay }');
+    if (!this.overlay)
+      throw new NsnetError('ERR_NO_CONTROL_PLANE', 'overlay networks need a control plane: open the NetworkHost with { controlPlane, hostId, underlay }');
     return this.overlay.agent.start();
   }
 
@@ -260,11 +289,16 @@ export class NetworkHost {
     const name = v.networkName(spec.name);
     const driver = findDriver(spec.driver ?? DEFAULT_NETWORK_SPEC.driver);
     if (!driver?.define) {
-      const kinds = drivers.filter((d) => d.define).map((d) => d.name).join(', ');
+      const kinds = drivers
+        .filter((d) => d.define)
+        .map((d) => d.name)
+        .join(', ');
       const hint = driver?.predefined ? ` (${driver.name} is a predefined network: connect to it)` : '';
       throw invalid('ERR_INVALID_ARGUMENT', `driver ${JSON.stringify(spec.driver)} is not one of ${kinds}${hint}`, { driver: spec.driver });
     }
-    for (const k of NETWORK_OPTIONS) if (spec[k] !== undefined && !driver.networkOptions.includes(k)) throw invalid('ERR_INVALID_ARGUMENT', `${k} does not apply to a ${driver.name} network`, { option: k });
+    for (const k of NETWORK_OPTIONS)
+      if (spec[k] !== undefined && !driver.networkOptions.includes(k))
+        throw invalid('ERR_INVALID_ARGUMENT', `${k} does not apply to a ${driver.name} network`, { option: k });
     const labels = v.labels(spec.labels);
     return this.operation(async (tx, undo) => {
       if (this.network(tx, name)) {
@@ -300,13 +334,28 @@ export class NetworkHost {
     await this.reaper.now();
     await this.operation(async (tx, undo) => {
       const net = this.network(tx, name);
-      if (name === DEFAULT_NETWORK || (net && driverOf(net).predefined)) throw new NsnetError('ERR_INVALID_ARGUMENT', `the predefined network ${name} cannot be removed`, { network: name });
+      if (name === DEFAULT_NETWORK || (net && driverOf(net).predefined))
+        throw new NsnetError('ERR_INVALID_ARGUMENT', `the predefined network ${name} cannot be removed`, { network: name });
       if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${name} does not exist`, { network: name });
       const all = endpointsOn(tx, name);
       const eps = all.filter((e) => !isSlot(e.id));
-      if (eps.length) throw new NsnetError('ERR_NETWORK_IN_USE', `network ${name} has ${eps.length} endpoint(s): ${eps.slice(0, 5).map((e) => e.id).join(', ')}`, { network: name });
+      if (eps.length)
+        throw new NsnetError(
+          'ERR_NETWORK_IN_USE',
+          `network ${name} has ${eps.length} endpoint(s): ${eps
+            .slice(0, 5)
+            .map((e) => e.id)
+            .join(', ')}`,
+          { network: name },
+        );
       // The warm pool's slots go with it (their namespaces were nsnet's).
-      if (all.length) await this.pool.drain(tx, net, driverOf(net), all.filter((e) => isSlot(e.id)));
+      if (all.length)
+        await this.pool.drain(
+          tx,
+          net,
+          driverOf(net),
+          all.filter((e) => isSlot(e.id)),
+        );
       await this.unrealize(net);
       undo(() => this.realize(net));
       const unRelease = await driverOf(net).release?.(this.ctx, net as never);
@@ -365,7 +414,8 @@ export class NetworkHost {
       const net = this.network(tx, network);
       if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${network} does not exist`, { network });
       const driver = driverOf(net);
-      if (!driver.adopt) throw invalid('ERR_INVALID_ARGUMENT', `a ${driver.name} network has no warm pool (bridge networks have)`, { network, driver: driver.name });
+      if (!driver.adopt)
+        throw invalid('ERR_INVALID_ARGUMENT', `a ${driver.name} network has no warm pool (bridge networks have)`, { network, driver: driver.name });
       await this.realize(net);
       return { network, ready: await this.pool.fill(tx, net, driver, count, undo) };
     });

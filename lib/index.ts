@@ -11,10 +11,34 @@ export type { NetlinkOptions } from './netlink/netlink';
 export type { Links } from './netlink/links';
 export type { LinkWatcher } from './netlink/watch';
 export type {
-  Link, LinkBase, VethLink, BridgeLink, VxlanLink, MacvlanLink, IpvlanLink, VlanLink, DeviceLink, OtherLink, BridgePortInfo,
-  LinkSpec, LinkSpecBase, VethSpec, BridgeSpec, VxlanSpec, MacvlanSpec, IpvlanSpec, VlanSpec, GenericLinkSpec,
-  MacvlanMode, IpvlanMode, IpvlanFlags, VlanProtocol,
-  LinkChanges, LinkEvent, BridgePortSettings, AddrGenMode,
+  Link,
+  LinkBase,
+  VethLink,
+  BridgeLink,
+  VxlanLink,
+  MacvlanLink,
+  IpvlanLink,
+  VlanLink,
+  DeviceLink,
+  OtherLink,
+  BridgePortInfo,
+  LinkSpec,
+  LinkSpecBase,
+  VethSpec,
+  BridgeSpec,
+  VxlanSpec,
+  MacvlanSpec,
+  IpvlanSpec,
+  VlanSpec,
+  GenericLinkSpec,
+  MacvlanMode,
+  IpvlanMode,
+  IpvlanFlags,
+  VlanProtocol,
+  LinkChanges,
+  LinkEvent,
+  BridgePortSettings,
+  AddrGenMode,
 } from './netlink/link-types';
 export type { Addresses, Address, AddressOptions } from './netlink/addresses';
 export type { Routes, Route, RouteSpec, RouteScope } from './netlink/routes';
@@ -24,20 +48,55 @@ export { NfTables } from './nftables/nftables';
 export type { TransactionResult } from './nftables/nftables';
 export type { Transaction } from './nftables/transaction';
 export type {
-  Family, Hook, DataType, TableSpec, ChainSpec, RuleSpec, SetSpec, MapSpec, ElementSpec, ElementsSpec, RuleRef,
-  Key, KeyPart, Table, Chain, Rule, NftSet, Element, Ruleset,
+  Family,
+  Hook,
+  DataType,
+  TableSpec,
+  ChainSpec,
+  RuleSpec,
+  SetSpec,
+  MapSpec,
+  ElementSpec,
+  ElementsSpec,
+  RuleRef,
+  Key,
+  KeyPart,
+  Table,
+  Chain,
+  Rule,
+  NftSet,
+  Element,
+  Ruleset,
 } from './nftables/types';
 export { REG, canonicalExpr } from './nftables/expr/index';
 export type * from './nftables/expr/index';
 export { Conntrack } from './conntrack';
 export type {
-  ConntrackEntry, ConntrackTuple, ConntrackFilter, ConntrackCounters, ConntrackStats, ConntrackOptions, ConntrackProtocol, ConntrackStatus,
+  ConntrackEntry,
+  ConntrackTuple,
+  ConntrackFilter,
+  ConntrackCounters,
+  ConntrackStats,
+  ConntrackOptions,
+  ConntrackProtocol,
+  ConntrackStatus,
 } from './conntrack';
 export { NetworkHost, DEFAULT_NETWORK, PREDEFINED_NETWORKS } from './host';
 export type { NetworkHostOptions } from './host-types';
 export type {
-  NetworkSpec, Network, NetworkInspect, ConnectOptions, Endpoint, PortMapping, GcReport, ReconcileReport, HealProblem,
-  HostPort, HostInterface, NetworkDriver, DamageRepair,
+  NetworkSpec,
+  Network,
+  NetworkInspect,
+  ConnectOptions,
+  Endpoint,
+  PortMapping,
+  GcReport,
+  ReconcileReport,
+  HealProblem,
+  HostPort,
+  HostInterface,
+  NetworkDriver,
+  DamageRepair,
 } from './host-types';
 export type { StateWarning, WarningHandler } from './state/damage';
 export type { DamagedDocument } from './store/types';
@@ -49,8 +108,19 @@ export type { FirewallState } from './firewall/state';
 export type { NetworkRecord, BridgeNetworkRecord, MacvlanNetworkRecord, OverlayNetworkRecord, PlainNetworkRecord } from './host-types';
 export { doctor } from './doctor';
 export type {
-  DoctorReport, DoctorOptions, DoctorWarning, DoctorWarningCode, FeatureName, FeatureProbe, ForwardDropChain, HostState, StoreState,
-  LinkKind, ModeName, ModeSupport, NftFeature,
+  DoctorReport,
+  DoctorOptions,
+  DoctorWarning,
+  DoctorWarningCode,
+  FeatureName,
+  FeatureProbe,
+  ForwardDropChain,
+  HostState,
+  StoreState,
+  LinkKind,
+  ModeName,
+  ModeSupport,
+  NftFeature,
 } from './doctor';
 export { OverlayAgent } from './overlay/agent';
 export type { OverlayAgentOptions, AgentSyncReport } from './overlay/agent';
@@ -59,8 +129,16 @@ export type { EtcdControlPlaneOptions } from './overlay/etcd';
 export { FileControlPlane } from './overlay/files';
 export type { FileControlPlaneOptions } from './overlay/files';
 export type {
-  ControlPlane, ControlPlaneEvent, ControlPlaneSnapshot, ControlPlaneWatch, ControlPlaneOptions, HostRecord, JoinOptions,
-  OverlayNetworkConfig, OverlayNetworkSpec, Vtep,
+  ControlPlane,
+  ControlPlaneEvent,
+  ControlPlaneSnapshot,
+  ControlPlaneWatch,
+  ControlPlaneOptions,
+  HostRecord,
+  JoinOptions,
+  OverlayNetworkConfig,
+  OverlayNetworkSpec,
+  Vtep,
 } from './overlay/controlplane';
 export type { ControlPlaneSpec } from './overlay/membership';
 export type { OverlayDevices, Underlay, UnderlaySpec } from './overlay/devices';

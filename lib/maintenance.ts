@@ -63,8 +63,13 @@ export class Maintenance {
     await this.ctx.firewall.ensure();
     // Damaged documents first: the passes below remove what no sound record explains.
     report.damaged = await repairDamaged({
-      tx, host: this.ctx.host, hostNetns: this.hostNetns, firewall: this.firewall, ipam: this.ipam,
-      defaultNetwork: LAZY_NETWORK, predefined: drivers.filter((d) => d.predefined).map((d) => d.name),
+      tx,
+      host: this.ctx.host,
+      hostNetns: this.hostNetns,
+      firewall: this.firewall,
+      ipam: this.ipam,
+      defaultNetwork: LAZY_NETWORK,
+      predefined: drivers.filter((d) => d.predefined).map((d) => d.name),
     });
     const known = new Map(tx.list<NetworkRecord>(NETWORKS).map((n) => [n.key, n.value]));
     for (const { value: ep } of tx.list<EndpointRecord>(ENDPOINTS)) {
@@ -98,11 +103,14 @@ export class Maintenance {
       const owner = parseOwnerAlias(link.alias);
       if (!owner) continue;
       const net = nets.get(owner.network);
-      const mine = owner.endpoint === undefined
-        ? net !== undefined && driverOf(net).ownsLink?.(net as never, link) === true
-        : eps.has(epKey(owner.network, owner.endpoint));
+      const mine =
+        owner.endpoint === undefined
+          ? net !== undefined && driverOf(net).ownsLink?.(net as never, link) === true
+          : eps.has(epKey(owner.network, owner.endpoint));
       if (mine) continue;
-      await this.ctx.host.links.remove(link.index).catch((e) => { if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e; });
+      await this.ctx.host.links.remove(link.index).catch((e) => {
+        if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
+      });
       report.links.push(link.name);
     }
     const ids = new Set(tx.list<EndpointRecord>(ENDPOINTS).map((e) => e.value.id));
@@ -173,7 +181,8 @@ export class Maintenance {
       const driver = net && driverOf(net);
       if (!net || !driver?.healEndpoint || ep.netns === undefined || broken.has(net.name) || !alive(ep.netns)) continue; // gone: gc() removes it
       const state = { owned, inUse: true, lazy: false };
-      if (await attempt(ep.network, ep.id, () => driver.healEndpoint!(this.ctx, net as never, receiving(ep), state))) report.endpoints.push(`${ep.network}/${ep.id}`);
+      if (await attempt(ep.network, ep.id, () => driver.healEndpoint!(this.ctx, net as never, receiving(ep), state)))
+        report.endpoints.push(`${ep.network}/${ep.id}`);
     }
     return report;
   }

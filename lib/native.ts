@@ -119,13 +119,10 @@ export interface InetSocketSpec {
   timeoutMs?: number;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const load = require('node-gyp-build') as (dir: string) => unknown;
 
 /** The addon, loaded once. `dist/lib/native.js` sits two levels below the package root. */
-export const native = (process.env.NSNET_ADDON
-  ? require(path.resolve(process.env.NSNET_ADDON))
-  : load(path.join(__dirname, '..', '..'))) as NativeBinding;
+export const native = (process.env.NSNET_ADDON ? require(path.resolve(process.env.NSNET_ADDON)) : load(path.join(__dirname, '..', '..'))) as NativeBinding;
 
 export const NETLINK_ROUTE = 0;
 export const NETLINK_NETFILTER = 12;

@@ -73,7 +73,7 @@ export function openNetns(spec: NetnsSpec | undefined): NetnsHandle {
   const p = netnsPath(spec);
   let fd: number;
   try {
-    fd = fs.openSync(p, fs.constants.O_RDONLY) // libuv opens with O_CLOEXEC;
+    fd = fs.openSync(p, fs.constants.O_RDONLY); // libuv opens with O_CLOEXEC;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ESRCH')
@@ -134,8 +134,7 @@ export class Netns {
     try {
       await native.netnsCreate(NETNS_DIR, name);
     } catch (e) {
-      if ((e as { code?: string }).code === 'EEXIST')
-        throw new NsnetError('ERR_NETNS_EXISTS', `network namespace ${name} already exists`, { name });
+      if ((e as { code?: string }).code === 'EEXIST') throw new NsnetError('ERR_NETNS_EXISTS', `network namespace ${name} already exists`, { name });
       throw fromNative(e, `create network namespace ${name}`);
     }
   }
@@ -150,8 +149,7 @@ export class Netns {
     try {
       await native.netnsRemove(p);
     } catch (e) {
-      if ((e as { code?: string }).code === 'ENOENT')
-        throw new NsnetError('ERR_NETNS_NOT_FOUND', `network namespace ${name} does not exist`, { name });
+      if ((e as { code?: string }).code === 'ENOENT') throw new NsnetError('ERR_NETNS_NOT_FOUND', `network namespace ${name} does not exist`, { name });
       throw fromNative(e, `remove network namespace ${name}`);
     }
   }

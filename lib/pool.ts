@@ -99,18 +99,29 @@ export class WarmPool {
         const netns = path.join(NETNS_DIR, `${slotNetnsPrefix(this.stateDir)}${id.slice(SLOT_PREFIX.length)}`);
         const lease = this.ipam.allocate(tx, net.name, { owner: id });
         const rec: EndpointRecord = {
-          id, network: net.name, netns, ifname: 'eth0', ports: [], slot: true, created: new Date().toISOString(),
-          mac: macFromIp(lease.ipv4), ipv4: lease.ipv4, gateway: a.gateway,
-          ...(lease.ipv6 ? { ipv6: lease.ipv6 } : {}), ...(lease.ipv6 && a.gateway6 ? { gateway6: a.gateway6 } : {}),
+          id,
+          network: net.name,
+          netns,
+          ifname: 'eth0',
+          ports: [],
+          slot: true,
+          created: new Date().toISOString(),
+          mac: macFromIp(lease.ipv4),
+          ipv4: lease.ipv4,
+          gateway: a.gateway,
+          ...(lease.ipv6 ? { ipv6: lease.ipv6 } : {}),
+          ...(lease.ipv6 && a.gateway6 ? { gateway6: a.gateway6 } : {}),
         };
         driver.complete?.(net as never, rec);
         return rec;
       });
-      await Promise.all(batch.map(async (rec) => {
-        await Netns.create(path.basename(rec.netns!));
-        undo(() => removeSlotNetns(rec.netns!));
-        await driver.attach(this.ctx, net as never, rec, undo);
-      }));
+      await Promise.all(
+        batch.map(async (rec) => {
+          await Netns.create(path.basename(rec.netns!));
+          undo(() => removeSlotNetns(rec.netns!));
+          await driver.attach(this.ctx, net as never, rec, undo);
+        }),
+      );
       for (const rec of batch) {
         tx.put(ENDPOINTS, epKey(net.name, rec.id), rec);
         made.push(rec.id);
@@ -125,7 +136,14 @@ export class WarmPool {
    * record and lease become the endpoint's, its ports are claimed by `claim`, its kernel objects
    * are handed over by the driver. Undefined when no slot is ready.
    */
-  async take(tx: StoreTx, net: NetworkRecord, driver: Driver, rec: EndpointRecord, undo: UndoLog, claim: (ep: EndpointRecord) => Promise<EndpointRecord>): Promise<EndpointRecord | undefined> {
+  async take(
+    tx: StoreTx,
+    net: NetworkRecord,
+    driver: Driver,
+    rec: EndpointRecord,
+    undo: UndoLog,
+    claim: (ep: EndpointRecord) => Promise<EndpointRecord>,
+  ): Promise<EndpointRecord | undefined> {
     const ready = readyOf(tx, net.name);
     let slot: EndpointRecord | undefined;
     while (ready.length && !slot) slot = tx.get<EndpointRecord>(ENDPOINTS, epKey(net.name, ready.shift()!));

@@ -30,7 +30,11 @@ export function label(value: unknown): string {
 /** A network namespace name: what iproute2 accepts, restricted to a portable set. */
 export function netnsName(name: unknown): string {
   if (typeof name !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/u.test(name) || name === '.' || name === '..')
-    throw invalid('ERR_INVALID_NAME', `namespace name ${JSON.stringify(name)} must be 1 to 64 characters of letters, digits, "_", "." and "-", not starting with "." or "-"`, { value: name });
+    throw invalid(
+      'ERR_INVALID_NAME',
+      `namespace name ${JSON.stringify(name)} must be 1 to 64 characters of letters, digits, "_", "." and "-", not starting with "." or "-"`,
+      { value: name },
+    );
   return name;
 }
 
@@ -40,8 +44,7 @@ export function mac(value: unknown, opts: { unicast?: boolean } = {}): string {
     throw invalid('ERR_INVALID_MAC', `${JSON.stringify(value)} is not a MAC address (aa:bb:cc:dd:ee:ff)`, { value });
   const lower = value.toLowerCase();
   if (opts.unicast) {
-    if (parseInt(lower.slice(0, 2), 16) & 1)
-      throw invalid('ERR_INVALID_MAC', `${value} is a multicast address; an interface needs a unicast MAC`, { value });
+    if (parseInt(lower.slice(0, 2), 16) & 1) throw invalid('ERR_INVALID_MAC', `${value} is a multicast address; an interface needs a unicast MAC`, { value });
     if (lower === '00:00:00:00:00:00') throw invalid('ERR_INVALID_MAC', 'the all-zero MAC is not a valid interface address', { value });
   }
   return lower;
@@ -55,8 +58,7 @@ export function ip(value: unknown, family?: Family, what = 'IP address'): { addr
     throw invalid('ERR_INVALID_IP', `${what} ${JSON.stringify(value)} is not an IP address`, { value });
   const parsed = ipaddr.parse(value);
   const fam: Family = parsed.kind() === 'ipv4' ? 4 : 6;
-  if (family && fam !== family)
-    throw invalid('ERR_INVALID_IP', `${what} ${value} is IPv${fam}; IPv${family} is needed here`, { value });
+  if (family && fam !== family) throw invalid('ERR_INVALID_IP', `${what} ${value} is IPv${fam}; IPv${family} is needed here`, { value });
   return { address: parsed.toString(), family: fam };
 }
 
@@ -76,8 +78,7 @@ export function cidr(value: unknown, family?: Family, what = 'CIDR'): { address:
   const max = a.family === 4 ? 32 : 128;
   if (!/^\d{1,3}$/u.test(len) || Number(len) > max)
     throw invalid('ERR_INVALID_CIDR', `${what} ${JSON.stringify(value)}: the prefix length must be 0..${max}`, { value });
-  if (family && a.family !== family)
-    throw invalid('ERR_INVALID_CIDR', `${what} ${value} is IPv${a.family}; IPv${family} is needed here`, { value });
+  if (family && a.family !== family) throw invalid('ERR_INVALID_CIDR', `${what} ${value} is IPv${a.family}; IPv${family} is needed here`, { value });
   return { address: a.address, prefix: Number(len), family: a.family };
 }
 
@@ -118,8 +119,7 @@ export function str(value: unknown, what: string, maxBytes = 255): string {
 
 /** Rejects option keys the call does not know (typos, prototype-pollution keys). */
 export function knownKeys(obj: unknown, keys: readonly string[], what: string): Record<string, unknown> {
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj))
-    throw invalid('ERR_INVALID_ARGUMENT', `${what} must be an object`, { value: obj });
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw invalid('ERR_INVALID_ARGUMENT', `${what} must be an object`, { value: obj });
   for (const k of Object.keys(obj)) {
     if (!keys.includes(k)) throw invalid('ERR_INVALID_ARGUMENT', `${what}: unknown option ${JSON.stringify(k)}`, { key: k });
   }
@@ -131,13 +131,21 @@ const ENDPOINT_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/u;
 
 /** A network's name: 1 to 64 letters, digits, '_', '.', '-', starting with a letter or digit. */
 export function networkName(n: unknown): string {
-  if (typeof n !== 'string' || !NETWORK_NAME.test(n)) throw invalid('ERR_INVALID_NAME', `network name ${JSON.stringify(n)} must be 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit`, { value: n });
+  if (typeof n !== 'string' || !NETWORK_NAME.test(n))
+    throw invalid('ERR_INVALID_NAME', `network name ${JSON.stringify(n)} must be 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit`, {
+      value: n,
+    });
   return n;
 }
 
 /** An endpoint's id: 1 to 128 letters, digits, '_', '.', ':', '-', starting with a letter or digit. */
 export function endpointId(id: unknown): string {
-  if (typeof id !== 'string' || !ENDPOINT_ID.test(id)) throw invalid('ERR_INVALID_NAME', `endpoint id ${JSON.stringify(id)} must be 1 to 128 letters, digits, "_", ".", ":" or "-", starting with a letter or digit`, { value: id });
+  if (typeof id !== 'string' || !ENDPOINT_ID.test(id))
+    throw invalid(
+      'ERR_INVALID_NAME',
+      `endpoint id ${JSON.stringify(id)} must be 1 to 128 letters, digits, "_", ".", ":" or "-", starting with a letter or digit`,
+      { value: id },
+    );
   return id;
 }
 
@@ -147,7 +155,8 @@ export function labels(l: unknown): Record<string, string> {
   if (l === null || typeof l !== 'object' || Array.isArray(l)) throw invalid('ERR_INVALID_ARGUMENT', 'labels must be an object of strings');
   const out: Record<string, string> = {};
   for (const [k, val] of Object.entries(l)) {
-    if (k === '__proto__' || k === 'constructor' || k === 'prototype') throw invalid('ERR_INVALID_ARGUMENT', `label key ${JSON.stringify(k)} is not allowed`, { key: k });
+    if (k === '__proto__' || k === 'constructor' || k === 'prototype')
+      throw invalid('ERR_INVALID_ARGUMENT', `label key ${JSON.stringify(k)} is not allowed`, { key: k });
     out[str(k, 'label key', 256)] = str(val, `label ${k}`, 4096);
   }
   return out;

@@ -7,7 +7,10 @@
 // settings move out of the environment children inherit, into NSNET_ASAN_PRELOAD and
 // NSNET_ASAN_ADDON. A child that is meant to run the sanitized addon too (the scenarios of
 // test/kernel/release.test.ts) puts them back. Any other child loads the normal build.
-for (const [from, to] of [['LD_PRELOAD', 'NSNET_ASAN_PRELOAD'], ['NSNET_ADDON', 'NSNET_ASAN_ADDON']]) {
+for (const [from, to] of [
+  ['LD_PRELOAD', 'NSNET_ASAN_PRELOAD'],
+  ['NSNET_ADDON', 'NSNET_ASAN_ADDON'],
+]) {
   if (process.env[from] !== undefined) {
     process.env[to] = process.env[from];
     delete process.env[from];

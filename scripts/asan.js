@@ -44,8 +44,7 @@ const CXX = process.env.NSNET_ASAN_CXX || 'g++';
 function runtime(name) {
   const r = spawnSync('gcc', [`-print-file-name=${name}`], { encoding: 'utf8' });
   const p = (r.stdout || '').trim();
-  if (r.status !== 0 || !path.isAbsolute(p) || !fs.existsSync(p))
-    throw new Error(`gcc cannot find ${name} (Debian: libasan8 and libubsan1 come with g++)`);
+  if (r.status !== 0 || !path.isAbsolute(p) || !fs.existsSync(p)) throw new Error(`gcc cannot find ${name} (Debian: libasan8 and libubsan1 come with g++)`);
   return fs.realpathSync(p);
 }
 
@@ -63,14 +62,33 @@ async function build({ log = () => {} } = {}) {
   // node-gyp's defines for this target, plus binding.gyp's own; RTTI stays on (node-gyp's
   // -fno-rtti would switch UBSan's vptr check off).
   const defs = [
-    'NODE_GYP_MODULE_NAME=nsnet', 'USING_UV_SHARED=1', 'USING_V8_SHARED=1', 'V8_DEPRECATION_WARNINGS=1',
-    '_GLIBCXX_USE_CXX11_ABI=1', '_FILE_OFFSET_BITS=64', '_LARGEFILE_SOURCE', '__STDC_FORMAT_MACROS',
-    'BUILDING_NODE_EXTENSION', ...(t.defines || []),
+    'NODE_GYP_MODULE_NAME=nsnet',
+    'USING_UV_SHARED=1',
+    'USING_V8_SHARED=1',
+    'V8_DEPRECATION_WARNINGS=1',
+    '_GLIBCXX_USE_CXX11_ABI=1',
+    '_FILE_OFFSET_BITS=64',
+    '_LARGEFILE_SOURCE',
+    '__STDC_FORMAT_MACROS',
+    'BUILDING_NODE_EXTENSION',
+    ...(t.defines || []),
   ];
   const flags = [
-    '-std=c++17', '-Wall', '-Wextra', '-Werror', '-fexceptions', '-fPIC', '-pthread', '-g', '-O1',
-    '-fno-omit-frame-pointer', '-fsanitize=address,undefined', '-fno-sanitize-recover=all',
-    ...defs.map((d) => `-D${d}`), `-I${nodeHeaders()}`, `-I${path.resolve(ROOT, addonApi)}`,
+    '-std=c++17',
+    '-Wall',
+    '-Wextra',
+    '-Werror',
+    '-fexceptions',
+    '-fPIC',
+    '-pthread',
+    '-g',
+    '-O1',
+    '-fno-omit-frame-pointer',
+    '-fsanitize=address,undefined',
+    '-fno-sanitize-recover=all',
+    ...defs.map((d) => `-D${d}`),
+    `-I${nodeHeaders()}`,
+    `-I${path.resolve(ROOT, addonApi)}`,
   ];
   const objDir = path.join(OUT, 'obj');
   fs.mkdirSync(objDir, { recursive: true });
@@ -108,7 +126,7 @@ function sanitizerEnv(addon, logDir) {
 
 /** Sanitizer report files written under `logDir`: [{ file, text }]. */
 function reports(logDir) {
-  let files = [];
+  let files;
   try {
     files = fs.readdirSync(logDir);
   } catch {
@@ -140,7 +158,12 @@ async function runTests(testArgs = ['kernel'], { onOutput = (s) => process.stdou
   child.stdout.on('data', take);
   child.stderr.on('data', take);
   const { code, signal } = await new Promise((resolve) => child.on('close', (c, s) => resolve({ code: c, signal: s })));
-  const m = /^(\d+) passed, (\d+) failed/m.exec(tail.split('\n').filter((l) => /^\d+ passed, \d+ failed/.test(l)).pop() || '');
+  const m = /^(\d+) passed, (\d+) failed/m.exec(
+    tail
+      .split('\n')
+      .filter((l) => /^\d+ passed, \d+ failed/.test(l))
+      .pop() || '',
+  );
   return {
     code,
     signal,

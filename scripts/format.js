@@ -43,9 +43,7 @@ function clangFormat() {
     const m = /version (\d+)\./.exec(r.stdout);
     if (m && Number(m[1]) === VERSION) return bin;
   }
-  throw new Error(
-    `clang-format ${VERSION} not found (tried ${candidates.join(', ')}): install the Debian package clang-format-${VERSION}`,
-  );
+  throw new Error(`clang-format ${VERSION} not found (tried ${candidates.join(', ')}): install the Debian package clang-format-${VERSION}`);
 }
 
 function format(args) {

@@ -44,10 +44,43 @@ const TARGETS = {
 // Kernel names of nf_tables expressions (net/netfilter/nft_*.c): the nft-expr target's
 // dictionary. Those with a table in native/nft/ decode to objects, the others stay raw bytes.
 const EXPR_NAMES = [
-  'payload', 'cmp', 'bitwise', 'range', 'meta', 'ct', 'fib', 'immediate', 'lookup', 'dynset', 'objref',
-  'nat', 'masq', 'redir', 'counter', 'log', 'reject', 'limit', 'exthdr', 'quota', 'numgen', 'hash',
-  'notrack', 'connlimit', 'tproxy', 'socket', 'xfrm', 'synproxy', 'osf', 'tunnel', 'queue', 'dup',
-  'fwd', 'last', 'inner', 'byteorder', 'rt',
+  'payload',
+  'cmp',
+  'bitwise',
+  'range',
+  'meta',
+  'ct',
+  'fib',
+  'immediate',
+  'lookup',
+  'dynset',
+  'objref',
+  'nat',
+  'masq',
+  'redir',
+  'counter',
+  'log',
+  'reject',
+  'limit',
+  'exthdr',
+  'quota',
+  'numgen',
+  'hash',
+  'notrack',
+  'connlimit',
+  'tproxy',
+  'socket',
+  'xfrm',
+  'synproxy',
+  'osf',
+  'tunnel',
+  'queue',
+  'dup',
+  'fwd',
+  'last',
+  'inner',
+  'byteorder',
+  'rt',
 ];
 
 function librarySources() {
@@ -57,8 +90,7 @@ function librarySources() {
 /** Throws a helpful error when clang 14 or its fuzzer runtime is missing. */
 function checkCompiler() {
   const r = spawnSync(CXX, ['--version'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0)
-    throw new Error(`${CXX} not found: install the Debian packages clang-14 and libclang-rt-14-dev (.ci/run does)`);
+  if (r.error || r.status !== 0) throw new Error(`${CXX} not found: install the Debian packages clang-14 and libclang-rt-14-dev (.ci/run does)`);
   return r.stdout.split('\n')[0];
 }
 
@@ -85,8 +117,7 @@ async function build({ selftest = true, log = () => {} } = {}) {
   for (const h of harness) {
     bins[h.name] = h.bin;
     const deps = [path.join(ROOT, h.src), ...objects];
-    if (jobs.length || mtime(h.bin) < Math.max(hdr, ...deps.map(mtime)))
-      links.push([...LINK_FLAGS, ...h.defs, h.src, ...objects, '-o', h.bin]);
+    if (jobs.length || mtime(h.bin) < Math.max(hdr, ...deps.map(mtime))) links.push([...LINK_FLAGS, ...h.defs, h.src, ...objects, '-o', h.bin]);
   }
   const t0 = Date.now();
   // Two cores, shared: never more than two compilers at once.
@@ -108,7 +139,7 @@ function hexFixtures() {
 /** Attributes of a nest: [{ type, data }] (type without the NLA_F_* bits). */
 function attrs(buf) {
   const out = [];
-  for (let off = 0; off + 4 <= buf.length; ) {
+  for (let off = 0; off + 4 <= buf.length;) {
     const len = buf.readUInt16LE(off);
     if (len < 4 || off + len > buf.length) break;
     out.push({ type: buf.readUInt16LE(off + 2) & 0x3fff, data: buf.subarray(off + 4, off + len) });
@@ -148,7 +179,10 @@ function writeSeeds(dir) {
   put(decodeDir, 'generic-link', Buffer.concat([Buffer.from([4]), fx[0].bytes]));
   decode++;
 
-  const NFTA_RULE_EXPRESSIONS = 4, NFTA_LIST_ELEM = 1, NFTA_EXPR_NAME = 1, NFTA_EXPR_DATA = 2;
+  const NFTA_RULE_EXPRESSIONS = 4,
+    NFTA_LIST_ELEM = 1,
+    NFTA_EXPR_NAME = 1,
+    NFTA_EXPR_DATA = 2;
   const seen = new Set();
   for (const f of fx) {
     if (f.protocol !== 12 || !f.name.startsWith('nft-rule')) continue;
@@ -204,8 +238,16 @@ async function fuzz(bin, { name, seconds, seedDir, dict, extra = [] }) {
   fs.rmSync(artifacts, { recursive: true, force: true });
   fs.mkdirSync(artifacts, { recursive: true });
   const args = [
-    `-max_total_time=${seconds}`, '-timeout=10', '-rss_limit_mb=2048', '-max_len=4096', '-print_final_stats=1',
-    `-artifact_prefix=${artifacts}/`, ...(dict ? [`-dict=${dict}`] : []), ...extra, corpus, seedDir,
+    `-max_total_time=${seconds}`,
+    '-timeout=10',
+    '-rss_limit_mb=2048',
+    '-max_len=4096',
+    '-print_final_stats=1',
+    `-artifact_prefix=${artifacts}/`,
+    ...(dict ? [`-dict=${dict}`] : []),
+    ...extra,
+    corpus,
+    seedDir,
   ];
   const t0 = Date.now();
   const r = await run(bin, args, { env: { ...process.env, ...SANITIZER_ENV } });

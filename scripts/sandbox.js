@@ -23,8 +23,7 @@ const { MARKER, inSandbox, netnsInode } = require('./sandbox-guard.js');
 const UNSHARE = ['--net', '--mount', '--pid', '--fork', '--mount-proc', '--propagation', 'private'];
 const FORWARD = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 const REFUSE =
-  'this command needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) to create its private network namespace; ' +
-  "refusing to run in the machine's own namespace";
+  'this command needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) to create its private network namespace; ' + "refusing to run in the machine's own namespace";
 
 function die(msg, code) {
   process.stderr.write(`sandbox: ${msg}\n`);

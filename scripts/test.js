@@ -60,13 +60,19 @@ function testsIn(dir) {
 function allTests() {
   let dirs = [];
   try {
-    dirs = fs.readdirSync(DIST, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    dirs = fs
+      .readdirSync(DIST, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
   } catch {
     return [];
   }
   const extra = dirs.filter((d) => !TIERS.includes(d) && !NOT_TESTS.has(d)).sort();
   const order = TIERS.filter((d) => dirs.includes(d)).concat(extra);
-  const top = fs.readdirSync(DIST).filter((f) => f.endsWith('.test.js')).map((f) => path.join(DIST, f));
+  const top = fs
+    .readdirSync(DIST)
+    .filter((f) => f.endsWith('.test.js'))
+    .map((f) => path.join(DIST, f));
   return order.flatMap((d) => testsIn(path.join(DIST, d))).concat(top.filter(hasSource));
 }
 

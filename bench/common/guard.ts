@@ -7,7 +7,6 @@ import type * as SandboxGuard from '../../scripts/sandbox-guard';
 import { ROOT } from './paths';
 
 // Plain JS in scripts/ (dist/ holds no copy of it): loaded from the package root.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const guard = require(path.join(ROOT, 'scripts', 'sandbox-guard.js')) as typeof SandboxGuard;
 
 /** The inode of the calling thread's network namespace, as a string. */

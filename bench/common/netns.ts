@@ -100,11 +100,16 @@ export function flushLinks(ns: string, group = 4242): void {
     .map((l) => /^\d+:\s+([^:@\s]+)/u.exec(l)?.[1])
     .filter((n): n is string => n !== undefined && n !== 'lo');
   if (names.length === 0) return;
-  ipBatch(ns, names.map((n) => `link set ${n} group ${group}`));
+  ipBatch(
+    ns,
+    names.map((n) => `link set ${n} group ${group}`),
+  );
   run('ip', ['-n', ns, 'link', 'del', 'group', String(group)]);
 }
 
 /** The number of links in a namespace. */
 export function countLinks(ns: string): number {
-  return run('ip', ['-n', ns, '-o', 'link', 'show']).stdout.split('\n').filter((l) => l.trim()).length;
+  return run('ip', ['-n', ns, '-o', 'link', 'show'])
+    .stdout.split('\n')
+    .filter((l) => l.trim()).length;
 }

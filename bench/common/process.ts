@@ -32,7 +32,12 @@ export function run(cmd: string, args: string[], opts: { input?: string; discard
     const r = spawnSync(cmd, args, o);
     const ms = now() - t0;
     if (r.error) throw new Error(`${cmd} ${args.join(' ')}: ${r.error.message}`);
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${String(r.stderr ?? '').trim().slice(0, 2000)}`);
+    if (r.status !== 0)
+      throw new Error(
+        `${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${String(r.stderr ?? '')
+          .trim()
+          .slice(0, 2000)}`,
+      );
     return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), ms };
   } finally {
     if (devnull !== undefined) fs.closeSync(devnull);
@@ -101,11 +106,14 @@ export async function startIn(ns: string, cmd: string[], readyMs = 300): Promise
   if (exited !== undefined) throw new Error(`${cmd.join(' ')} in ${ns} exited ${String(exited)}: ${stderr.trim().slice(0, 500)}`);
   return {
     child,
-    stop: () => new Promise<void>((resolve) => {
-      if (exited !== undefined || child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-      setTimeout(() => { if (child.exitCode === null) child.kill('SIGKILL'); }, 2000).unref();
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (exited !== undefined || child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => {
+          if (child.exitCode === null) child.kill('SIGKILL');
+        }, 2000).unref();
+      }),
   };
 }

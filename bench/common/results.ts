@@ -143,13 +143,15 @@ export function summarize(rows: SummaryRow[], reference: string, value?: { unit:
       p95_ms: round(slow, 3),
       rate_per_s: round(better ? s.median : (r.items * 1000) / s.median, 1),
       ratio_vs_ref: 0,
-      ...(medians.length > 1 ? { repetitions: { medians: medians.map((m) => round(m, 3)), spread: round((Math.max(...medians) - Math.min(...medians)) / repMed, 3) } } : {}),
+      ...(medians.length > 1
+        ? { repetitions: { medians: medians.map((m) => round(m, 3)), spread: round((Math.max(...medians) - Math.min(...medians)) / repMed, 3) } }
+        : {}),
       timing: r.timing,
       ...(r.note ? { note: r.note } : {}),
     } as ToolResult;
   });
   const ref = out.find((r) => r.tool === reference);
-  const faster = (a: ToolResult, b: ToolResult): number => (better ? a.median_ms / b.median_ms : (b.median_ms / b.items) / (a.median_ms / a.items));
+  const faster = (a: ToolResult, b: ToolResult): number => (better ? a.median_ms / b.median_ms : b.median_ms / b.items / (a.median_ms / a.items));
   for (const r of out) r.ratio_vs_ref = ref ? round(faster(r, ref), 3) : NaN;
   for (const r of out.filter((x) => x.nsnet)) {
     const peers = out.filter((x) => !x.nsnet);

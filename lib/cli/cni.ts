@@ -26,7 +26,10 @@ const shellQuote = (s: string): string => `'${s.replace(/'/gu, `'\\''`)}'`;
 /** The launcher text for a package at `pkg`, run by `node`. */
 export function launcherFor(template: string, pkg: string, node: string): string {
   let out = template;
-  for (const [name, value] of [['pkg', pkg], ['node', node]] as const) {
+  for (const [name, value] of [
+    ['pkg', pkg],
+    ['node', node],
+  ] as const) {
     const line = new RegExp(`^${name}=$`, 'mu');
     if (!line.test(out)) throw new NsnetError('ERR_INTERNAL', `bin/nsnet-cni has no "${name}=" line to fill in`);
     out = out.replace(line, `${name}=${shellQuote(value)}`);
@@ -64,15 +67,19 @@ function install(ctx: Context, o: InstallOptions): void {
   fs.chmodSync(tmp, 0o755);
   fs.renameSync(tmp, dest);
   const client = ['build/Release/nsnet-cni', `prebuilds/linux-${process.arch}/nsnet-cni`].map((c) => path.join(PACKAGE, c)).find((c) => fs.existsSync(c));
-  ctx.print({ installed: dest, package: PACKAGE, client: client ?? null, node: process.execPath }, () =>
-    `installed ${dest}\n  runs ${client ?? `${process.execPath} ${path.join(PACKAGE, 'dist/lib/cni/main.js')} (no native client was built: every call starts node)`}`);
+  ctx.print(
+    { installed: dest, package: PACKAGE, client: client ?? null, node: process.execPath },
+    () =>
+      `installed ${dest}\n  runs ${client ?? `${process.execPath} ${path.join(PACKAGE, 'dist/lib/cni/main.js')} (no native client was built: every call starts node)`}`,
+  );
 }
 
 export function registerCni(program: Command, ctx: Context): void {
   const cni = program.command('cni').description('the nsnet-cni CNI plugin');
   example(cni, 'sudo nsnet cni install --bin-dir /opt/cni/bin');
   example(
-    cni.command('install')
+    cni
+      .command('install')
       .description('write the nsnet-cni plugin into a CNI plugin directory (a launcher naming this package by absolute path)')
       .requiredOption('--bin-dir <dir>', 'the CNI plugin directory (e.g. /opt/cni/bin)')
       .option('--force', 'replace a file of that name that nsnet did not write')

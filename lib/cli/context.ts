@@ -23,7 +23,14 @@ export interface GlobalOptions {
 
 /** `--control-plane`: `http(s)://…[,…]` is etcd, anything else a shared directory. */
 export function parseControlPlane(s: string): { etcd: string[] } | { dir: string } {
-  return /^https?:\/\//u.test(s) ? { etcd: s.split(',').map((u) => u.trim()).filter(Boolean) } : { dir: s };
+  return /^https?:\/\//u.test(s)
+    ? {
+        etcd: s
+          .split(',')
+          .map((u) => u.trim())
+          .filter(Boolean),
+      }
+    : { dir: s };
 }
 
 /** Where output goes (process.stdout/stderr; replaceable for embedding). */
@@ -38,7 +45,10 @@ export class Context {
   /** Members added to the `--json` error document (`network rm`: what was removed before a failure). */
   errorExtra: Record<string, unknown> = {};
 
-  constructor(readonly io: Io, private readonly program: Command) {}
+  constructor(
+    readonly io: Io,
+    private readonly program: Command,
+  ) {}
 
   get globals(): GlobalOptions {
     return this.program.opts<GlobalOptions>();

@@ -60,9 +60,11 @@ async function spawnDaemon(socket: string, lock: FileLock, env: NodeJS.ProcessEn
     if (fs.fstatSync(logFd).size > LOG_LIMIT) fs.ftruncateSync(logFd, 0);
     const daemonEnv: NodeJS.ProcessEnv = { PATH: DAEMON_PATH, MALLOC_ARENA_MAX: '2' };
     for (const [k, v] of Object.entries(env)) if (k.startsWith('NSNET_') && v !== undefined) daemonEnv[k] = v;
-    const child = spawn(env.NSNET_NODE || process.execPath,
+    const child = spawn(
+      env.NSNET_NODE || process.execPath,
       ['--max-semi-space-size=1', DAEMON_SCRIPT, '--socket', socket, '--lock-fd', '3', '--ready-fd', '4', '--idle-exit', idleExit(env)],
-      { detached: true, cwd: '/', env: daemonEnv, stdio: ['ignore', 'ignore', logFd, lock.descriptor!, 'pipe'] });
+      { detached: true, cwd: '/', env: daemonEnv, stdio: ['ignore', 'ignore', logFd, lock.descriptor!, 'pipe'] },
+    );
     const ready = child.stdio[4] as NodeJS.ReadableStream & { destroy(): void };
     const said = await new Promise<string | undefined>((resolve) => {
       let text = '';
@@ -94,7 +96,8 @@ async function reachDaemon(socket: string, env: NodeJS.ProcessEnv): Promise<net.
   const first = await connectTo(socket);
   if (first instanceof net.Socket) return first;
   if (first.code !== 'ENOENT' && first.code !== 'ECONNREFUSED') return `cannot reach ${socket}: ${first.message}`;
-  if (['0', 'no', 'false'].includes(env.NSNET_CNI_AUTOSTART ?? '')) return `no daemon listens on ${socket} and NSNET_CNI_AUTOSTART=${env.NSNET_CNI_AUTOSTART} forbids starting one`;
+  if (['0', 'no', 'false'].includes(env.NSNET_CNI_AUTOSTART ?? ''))
+    return `no daemon listens on ${socket} and NSNET_CNI_AUTOSTART=${env.NSNET_CNI_AUTOSTART} forbids starting one`;
   if (process.getuid?.() !== 0) return `no daemon listens on ${socket}, and only root can start one`;
   try {
     prepareDirectory(path.dirname(socket));
@@ -171,8 +174,10 @@ export async function ensureDnsServed(ctx: Context, ep: Endpoint, env: NodeJS.Pr
   if (!ep.dns) return;
   const socket = env.NSNET_CNI_SOCKET || DEFAULT_SOCKET;
   if (socket === 'none') return;
-  const warn = (why: string): void => void ctx.io.stderr.write(
-    `nsnet: warning: ERR_DNS_NOT_SERVED: names on network ${ep.network} resolve only while an nsnet daemon serves them (\`sudo nsnet daemon\`): ${why}\n`);
+  const warn = (why: string): void =>
+    void ctx.io.stderr.write(
+      `nsnet: warning: ERR_DNS_NOT_SERVED: names on network ${ep.network} resolve only while an nsnet daemon serves them (\`sudo nsnet daemon\`): ${why}\n`,
+    );
   try {
     const g = ctx.globals;
     const hostNetns = g.hostNetns === undefined ? undefined : netnsPath(/^\d+$/u.test(g.hostNetns) ? Number(g.hostNetns) : g.hostNetns);

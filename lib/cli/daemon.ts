@@ -12,7 +12,10 @@ function seconds(value: string | undefined, what: string, zeroOk: boolean): numb
   if (value === undefined) return undefined;
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || (!zeroOk && n === 0)) {
-    throw new NsnetError('ERR_INVALID_ARGUMENT', `${what} must be a ${zeroOk ? 'non-negative' : 'positive'} number of seconds, not ${JSON.stringify(value)}`, { option: what, value });
+    throw new NsnetError('ERR_INVALID_ARGUMENT', `${what} must be a ${zeroOk ? 'non-negative' : 'positive'} number of seconds, not ${JSON.stringify(value)}`, {
+      option: what,
+      value,
+    });
   }
   return n * 1000;
 }
@@ -39,11 +42,16 @@ async function runDaemon(ctx: Context, o: DaemonCliOptions): Promise<void> {
 
 export function registerDaemon(program: Command, ctx: Context): void {
   example(
-    program.command('daemon')
-      .description('run the nsnet daemon (what nsnet-cni hands its requests to, and the DNS resolver of the networks it and `nsnet connect` use) in the foreground until SIGTERM/SIGINT; nsnet-cni and `nsnet connect` start one themselves when none runs')
-      .addOption(new Option('--socket <path>', 'the unix socket (default /run/nsnet/cni.sock; the lock is its name with .lock for .sock)').env('NSNET_CNI_SOCKET'))
+    program
+      .command('daemon')
+      .description(
+        'run the nsnet daemon (what nsnet-cni hands its requests to, and the DNS resolver of the networks it and `nsnet connect` use) in the foreground until SIGTERM/SIGINT; nsnet-cni and `nsnet connect` start one themselves when none runs',
+      )
+      .addOption(
+        new Option('--socket <path>', 'the unix socket (default /run/nsnet/cni.sock; the lock is its name with .lock for .sock)').env('NSNET_CNI_SOCKET'),
+      )
       .option('--idle-exit <seconds>', 'exit after this long without a request, unless containers use its DNS (default: never; 0: never)')
-      .option('--idle-timeout <seconds>', 'close a foreign host namespace\'s NetworkHost after this long unused (default 60)')
+      .option('--idle-timeout <seconds>', "close a foreign host namespace's NetworkHost after this long unused (default 60)")
       .action((o: DaemonCliOptions) => runDaemon(ctx, o)),
     'sudo nsnet daemon',
     'sudo nsnet daemon --socket /run/nsnet/cni.sock --idle-exit 300',

@@ -16,7 +16,12 @@ async function runDockerPlugin(ctx: Context, opts: { socket: string; verbose?: b
     onWarning: (w) => ctx.warn(w),
     ...(g.stateDir !== undefined ? { stateDir: g.stateDir } : {}),
     ...(g.hostNetns !== undefined ? { netns: parseNetns(g.hostNetns) } : {}),
-    ...(opts.verbose ? { onRequest: (method, reply, ms) => ctx.io.stderr.write(`nsnet docker-plugin: ${method} ${reply.status}${reply.body.Err ? ` ${String(reply.body.Err)}` : ''} (${ms} ms)\n`) } : {}),
+    ...(opts.verbose
+      ? {
+          onRequest: (method, reply, ms) =>
+            ctx.io.stderr.write(`nsnet docker-plugin: ${method} ${reply.status}${reply.body.Err ? ` ${String(reply.body.Err)}` : ''} (${ms} ms)\n`),
+        }
+      : {}),
   });
   ctx.io.stderr.write(`nsnet docker-plugin: listening on ${plugin.socket} (SIGINT or SIGTERM to stop)\n`);
   try {
@@ -31,8 +36,11 @@ async function runDockerPlugin(ctx: Context, opts: { socket: string; verbose?: b
 
 export function registerDockerPlugin(program: Command, ctx: Context): void {
   example(
-    program.command('docker-plugin')
-      .description('serve Docker\'s remote network and IPAM driver protocol (`docker network create -d nsnet [--ipam-driver nsnet]`) until SIGINT/SIGTERM; root only')
+    program
+      .command('docker-plugin')
+      .description(
+        "serve Docker's remote network and IPAM driver protocol (`docker network create -d nsnet [--ipam-driver nsnet]`) until SIGINT/SIGTERM; root only",
+      )
       .option('--socket <path>', 'where to listen (dockerd finds plugins in /run/docker/plugins)', DEFAULT_SOCKET)
       .option('--verbose', 'one line per request on stderr')
       .action((opts: { socket: string; verbose?: boolean }) => runDockerPlugin(ctx, opts)),

@@ -79,17 +79,18 @@ function humanEndpoint(ep: Endpoint): string {
 
 export function registerEndpoint(program: Command, ctx: Context): void {
   example(
-    program.command('connect')
+    program
+      .command('connect')
       .description('connect a container (its network namespace) to a network')
-      .argument('<network>', 'network name; also host, none, or container:ID (share ID\'s namespace)')
+      .argument('<network>', "network name; also host, none, or container:ID (share ID's namespace)")
       .argument('<id>', 'endpoint (container) id')
-      .option('--netns <ns>', 'the container\'s namespace: a name under /var/run/netns, a path, or a pid')
+      .option('--netns <ns>', "the container's namespace: a name under /var/run/netns, a path, or a pid")
       .option('-p, --publish <spec>', 'publish [HOSTIP:][HOSTPORT[-END]:]CPORT[-END][/PROTO] (repeatable); on host: claim PORT[/PROTO]', collect)
       .option('--ip <ip>', 'a static IPv4 address in the subnet')
       .option('--ip6 <ip>', 'a static IPv6 address (dual-stack networks)')
       .option('--ifname <name>', 'interface name inside the container (default eth0)')
       .option('--target <id>', 'container network: the endpoint whose namespace to share')
-      .option('--name <name>', 'the container\'s name: other containers of the network resolve it (networks with DNS)')
+      .option('--name <name>', "the container's name: other containers of the network resolve it (networks with DNS)")
       .option('--alias <name>', 'another name for it on this network (repeatable)', collect)
       .action(async (networkArg: string, id: string, f: ConnectFlags) => {
         const { network, opts } = connectOptions(networkArg, id, f);
@@ -106,11 +107,12 @@ export function registerEndpoint(program: Command, ctx: Context): void {
     'nsnet connect app c3 --netns c3 --name web --alias www   # c1, c2 resolve web and www (the nsnet daemon serves them)',
     'nsnet connect host web --publish 8000/tcp      # claim host port 8000 for a host-mode container',
     'nsnet connect none sandbox --netns sandbox',
-    'nsnet connect container:c1 sidecar             # share c1\'s namespace',
+    "nsnet connect container:c1 sidecar             # share c1's namespace",
   );
 
   example(
-    program.command('disconnect')
+    program
+      .command('disconnect')
       .description('disconnect a container from a network (undo what connect did)')
       .argument('<network>', 'network name (or container:ID)')
       .argument('<id>', 'endpoint (container) id')
@@ -123,7 +125,8 @@ export function registerEndpoint(program: Command, ctx: Context): void {
   );
 
   example(
-    program.command('port')
+    program
+      .command('port')
       .description('published ports of an endpoint (every network it is on), like `docker port`')
       .argument('<id>', 'endpoint (container) id')
       .argument('[port]', 'only this container port: PORT[/PROTO]')
@@ -138,10 +141,12 @@ export function registerEndpoint(program: Command, ctx: Context): void {
           if (!m) throw new NsnetError('ERR_INVALID_PORT', `${JSON.stringify(filter)} is not PORT[/PROTO]`, { value: filter });
           const port = Number(m[1]);
           const proto = m[2] ?? 'tcp';
-          ports = ports.filter((p) => p.protocol === proto && port >= p.containerPort && port <= p.containerPort + ((p.hostPortEnd ?? p.hostPort) - p.hostPort))
+          ports = ports
+            .filter((p) => p.protocol === proto && port >= p.containerPort && port <= p.containerPort + ((p.hostPortEnd ?? p.hostPort) - p.hostPort))
             .map((p) => ({ ...p, hostPort: p.hostPort + (port - p.containerPort), containerPort: port, hostPortEnd: undefined }))
             .map(({ hostPortEnd: _, ...p }) => p);
-          if (!ports.length) throw new NsnetError('ERR_PORT_NOT_FOUND', `no port ${port}/${proto} is published for ${id}`, { endpoint: id, port, protocol: proto });
+          if (!ports.length)
+            throw new NsnetError('ERR_PORT_NOT_FOUND', `no port ${port}/${proto} is published for ${id}`, { endpoint: id, port, protocol: proto });
         }
         ctx.print(ports, () => portLines(ports.map((p) => ({ ...p, dualStack: dual.has(p.network) }))));
       }),

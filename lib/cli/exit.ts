@@ -38,7 +38,14 @@ export const EXIT = {
   SIGTERM: 143,
 } as const;
 
-const CONFLICTS = new Set(['ERR_DAEMON_RUNNING', 'ERR_SUBNET_OVERLAP', 'ERR_SUBNET_FULL', 'ERR_NO_FREE_SUBNET', 'ERR_NETWORK_INTERNAL', 'ERR_ADDRESS_RESERVED']);
+const CONFLICTS = new Set([
+  'ERR_DAEMON_RUNNING',
+  'ERR_SUBNET_OVERLAP',
+  'ERR_SUBNET_FULL',
+  'ERR_NO_FREE_SUBNET',
+  'ERR_NETWORK_INTERNAL',
+  'ERR_ADDRESS_RESERVED',
+]);
 const INVALID = new Set(['ERR_NOT_A_NETNS', 'ERR_NO_IPV6_SUBNET']);
 
 /** The exit status for an error code (and its details: a permission errno makes it a refusal). */
@@ -77,14 +84,16 @@ export function errorDocument(e: NsnetError): { error: { code: string; message: 
 /** A deep copy that JSON.stringify cannot choke on. */
 export function jsonSafe(value: unknown): unknown {
   const seen = new WeakSet<object>();
-  return JSON.parse(JSON.stringify(value ?? {}, (_k, v: unknown) => {
-    if (typeof v === 'bigint') return v.toString();
-    if (v && typeof v === 'object') {
-      if (seen.has(v)) return '[circular]';
-      seen.add(v);
-    }
-    return v;
-  }) ?? '{}');
+  return JSON.parse(
+    JSON.stringify(value ?? {}, (_k, v: unknown) => {
+      if (typeof v === 'bigint') return v.toString();
+      if (v && typeof v === 'object') {
+        if (seen.has(v)) return '[circular]';
+        seen.add(v);
+      }
+      return v;
+    }) ?? '{}',
+  );
 }
 
 /** A usage error (exit status 2). */

@@ -8,7 +8,16 @@ import type { Endpoint, Network, PortMapping } from '../host-types';
 export function table(headers: string[], rows: (string | number | undefined)[][]): string {
   const cells = [headers.map((h) => h.toUpperCase()), ...rows.map((r) => headers.map((_, i) => cell(r[i])))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
-  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    cells
+      .map((r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 function cell(v: string | number | undefined): string {
@@ -83,7 +92,7 @@ export function networkDns(n: Network, enabled: boolean, detail = false): string
   if (!detail) return 'on';
   if ('internal' in n && n.internal) return 'on, internal: names of the network only';
   const up = n.dns ? n.dns.upstream : undefined;
-  if (up === undefined) return 'on, other names through the host\'s resolv.conf';
+  if (up === undefined) return "on, other names through the host's resolv.conf";
   return up.length ? `on, other names through ${up.join(', ')}` : 'on, no other names';
 }
 

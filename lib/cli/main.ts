@@ -19,7 +19,14 @@ import { registerNetwork } from './network';
 
 /** The command table: one function per group; adding a command is adding a function here. */
 const COMMANDS: ((program: Command, ctx: Context) => void)[] = [
-  registerNetwork, registerEndpoint, registerNetns, registerMaintenance, registerDaemon, registerCni, registerDemo, registerDockerPlugin,
+  registerNetwork,
+  registerEndpoint,
+  registerNetns,
+  registerMaintenance,
+  registerDaemon,
+  registerCni,
+  registerDemo,
+  registerDockerPlugin,
 ];
 
 function version(): string {
@@ -43,11 +50,13 @@ export function buildProgram(io: Io): { program: Command; ctx: Context } {
     .description('container networking: networks, endpoints and their namespaces (bridge, overlay, macvlan, host, none, container)')
     .version(version(), '-V, --version')
     .addOption(new Option('--state-dir <dir>', 'where the state lives (default /var/lib/nsnet)').env('NSNET_STATE_DIR'))
-    .addOption(new Option('--host-netns <ns>', 'the host namespace (name, path or pid; default: this process\'s)').env('NSNET_HOST_NETNS'))
+    .addOption(new Option('--host-netns <ns>', "the host namespace (name, path or pid; default: this process's)").env('NSNET_HOST_NETNS'))
     .option('--json', 'print one JSON document on stdout (errors too)')
-    .addOption(new Option('--control-plane <etcd-urls|dir>', 'overlay: etcd URLs (http://…, comma-separated) or a directory the hosts share').env('NSNET_CONTROL_PLANE'))
-    .addOption(new Option('--host-id <id>', 'overlay: this host\'s id (default: the host name)').env('NSNET_HOST_ID'))
-    .addOption(new Option('--underlay <dev|address>', 'overlay: where VXLAN traffic leaves (default: the default route\'s device)').env('NSNET_UNDERLAY'))
+    .addOption(
+      new Option('--control-plane <etcd-urls|dir>', 'overlay: etcd URLs (http://…, comma-separated) or a directory the hosts share').env('NSNET_CONTROL_PLANE'),
+    )
+    .addOption(new Option('--host-id <id>', "overlay: this host's id (default: the host name)").env('NSNET_HOST_ID'))
+    .addOption(new Option('--underlay <dev|address>', "overlay: where VXLAN traffic leaves (default: the default route's device)").env('NSNET_UNDERLAY'))
     // Settings subcommands inherit: set before any command is added.
     .exitOverride()
     .showSuggestionAfterError(true)
@@ -56,10 +65,13 @@ export function buildProgram(io: Io): { program: Command; ctx: Context } {
       writeErr: (s) => io.stderr.write(s),
       outputError: () => undefined, // printed by run() as `nsnet: ERR_USAGE: ...`
     });
-  example(program, 'nsnet network create --subnet 172.20.0.0/16 app',
+  example(
+    program,
+    'nsnet network create --subnet 172.20.0.0/16 app',
     'nsnet connect app c1 --netns c1 -p 8080:80',
     'nsnet --json network inspect app',
-    'sudo nsnet demo');
+    'sudo nsnet demo',
+  );
   program.addHelpText('after', EXIT_HELP);
   for (const register of COMMANDS) register(program, ctx);
   return { program, ctx };
@@ -82,9 +94,10 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     let err;
     if (e instanceof CommanderError) {
       if (e.exitCode === 0) return EXIT.OK; // --help, --version
-      err = e.code === 'commander.help' || e.message === '(outputHelp)'
-        ? usage('a command is needed (see the list above)')
-        : usage(e.message.replace(/^error:\s*/u, ''), { commander: e.code });
+      err =
+        e.code === 'commander.help' || e.message === '(outputHelp)'
+          ? usage('a command is needed (see the list above)')
+          : usage(e.message.replace(/^error:\s*/u, ''), { commander: e.code });
     } else {
       err = asNsnetError(e);
     }

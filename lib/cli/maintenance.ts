@@ -13,13 +13,22 @@ const list = (xs: string[]): string | undefined => (xs.length ? xs.join(', ') : 
 function humanGc(r: GcReport): string {
   const damaged = r.damaged.map((d) => `  ${d.document.file}: ${d.action} (kept as ${d.keptAs})\n    ${d.detail}\n`).join('');
   if (!r.endpoints.length && !r.links.length && !r.namespaces?.length && !r.firewallOwners.length && !damaged) return 'nothing to collect';
-  const removed = block([['Removed endpoints', list(r.endpoints)], ['Removed links', list(r.links)], ...(r.namespaces?.length ? [['Removed namespaces', list(r.namespaces)] as [string, string]] : []), ['Removed firewall owners', list(r.firewallOwners)]]);
+  const removed = block([
+    ['Removed endpoints', list(r.endpoints)],
+    ['Removed links', list(r.links)],
+    ...(r.namespaces?.length ? [['Removed namespaces', list(r.namespaces)] as [string, string]] : []),
+    ['Removed firewall owners', list(r.firewallOwners)],
+  ]);
   return (damaged ? `Damaged state documents:\n${damaged}` : '') + (removed.trim() ? removed : '');
 }
 
 function humanReconcile(r: ReconcileReport): string {
   if (!r.networks.length && !r.endpoints.length && !r.firewallRebuilt) return 'the kernel matches the store: nothing to do';
-  return block([['Networks restored', list(r.networks)], ['Endpoints restored', list(r.endpoints)], ['Firewall rebuilt', r.firewallRebuilt ? 'yes' : undefined]]);
+  return block([
+    ['Networks restored', list(r.networks)],
+    ['Endpoints restored', list(r.endpoints)],
+    ['Firewall rebuilt', r.firewallRebuilt ? 'yes' : undefined],
+  ]);
 }
 
 function humanStore(s: NonNullable<DoctorReport['store']>): string {
@@ -30,16 +39,29 @@ function humanStore(s: NonNullable<DoctorReport['store']>): string {
 
 /** doctor's report for people: modes, then what is missing or off, then warnings. */
 function humanDoctor(r: DoctorReport): string {
-  const modes = table(['MODE', 'AVAILABLE', 'MISSING'], Object.entries(r.modes).map(([m, s]) => [m, s.available ? 'yes' : 'no', s.missing.join(', ') || '-']));
-  const missing = Object.entries(r.features).filter(([, f]) => !f.available).map(([n, f]) => `${n}${f.detail ? ` (${f.detail})` : ''}`);
+  const modes = table(
+    ['MODE', 'AVAILABLE', 'MISSING'],
+    Object.entries(r.modes).map(([m, s]) => [m, s.available ? 'yes' : 'no', s.missing.join(', ') || '-']),
+  );
+  const missing = Object.entries(r.features)
+    .filter(([, f]) => !f.available)
+    .map(([n, f]) => `${n}${f.detail ? ` (${f.detail})` : ''}`);
   const host = block([
     ['Kernel', r.kernel],
     ['IPv4 forwarding', r.host.ipForward ? 'on' : 'off'],
     ['IPv6 forwarding', r.host.ipv6Forward === undefined ? 'no IPv6' : r.host.ipv6Forward ? 'on' : 'off'],
-    ['Dual-stack networks', r.features.ipv6_forwarding.available && r.features.nft_nat_ipv6.available ? 'supported (IPv6 forwarding and NAT)' : 'not supported on this kernel (see ipv6_forwarding, nft_nat_ipv6 below)'],
+    [
+      'Dual-stack networks',
+      r.features.ipv6_forwarding.available && r.features.nft_nat_ipv6.available
+        ? 'supported (IPv6 forwarding and NAT)'
+        : 'not supported on this kernel (see ipv6_forwarding, nft_nat_ipv6 below)',
+    ],
     ['Unavailable features', list(missing)],
     ['Forward chains with policy drop', list(r.host.forwardDropChains.map((c) => `${c.family} ${c.table} ${c.chain}`))],
-    ["nsnet's tables", [r.host.nsnetTables.inet ? 'inet nsnet' : '', r.host.nsnetTables.bridge ? 'bridge nsnet_l2' : ''].filter(Boolean).join(', ') || 'none yet'],
+    [
+      "nsnet's tables",
+      [r.host.nsnetTables.inet ? 'inet nsnet' : '', r.host.nsnetTables.bridge ? 'bridge nsnet_l2' : ''].filter(Boolean).join(', ') || 'none yet',
+    ],
     ['State', r.store && humanStore(r.store)],
   ]);
   const warnings = r.warnings.map((w) => `warning: ${w.code}: ${w.message}`).join('\n');
@@ -75,7 +97,8 @@ async function runAgent(ctx: Context): Promise<void> {
   try {
     const agent = host.runAgent();
     agent.on('peers', (e: { network: string; added: unknown[]; updated: unknown[]; removed: unknown[] }) =>
-      process.stderr.write(`nsnet agent: ${e.network}: ${e.added.length} peer(s) added, ${e.updated.length} updated, ${e.removed.length} removed\n`));
+      process.stderr.write(`nsnet agent: ${e.network}: ${e.added.length} peer(s) added, ${e.updated.length} updated, ${e.removed.length} removed\n`),
+    );
     agent.on('lease-lost', () => process.stderr.write('nsnet agent: the control plane is unreachable; retrying\n'));
     agent.on('lease-recovered', () => process.stderr.write('nsnet agent: the control plane is back\n'));
     process.stderr.write('nsnet agent: running (SIGINT or SIGTERM to stop)\n');
@@ -90,8 +113,11 @@ async function runAgent(ctx: Context): Promise<void> {
 
 export function registerMaintenance(program: Command, ctx: Context): void {
   example(
-    program.command('gc')
-      .description('repair damaged state documents (rebuilt from the kernel\'s marks, or set aside and released), then remove what no record explains: endpoints whose namespace is gone, stray links and firewall elements')
+    program
+      .command('gc')
+      .description(
+        "repair damaged state documents (rebuilt from the kernel's marks, or set aside and released), then remove what no record explains: endpoints whose namespace is gone, stray links and firewall elements",
+      )
       .action(async () => {
         const r = await ctx.withHost((host) => host.gc());
         ctx.print(r, () => humanGc(r));
@@ -99,7 +125,8 @@ export function registerMaintenance(program: Command, ctx: Context): void {
     'nsnet gc',
   );
   example(
-    program.command('reconcile')
+    program
+      .command('reconcile')
       .description('make the kernel match the store again (e.g. after `nft flush ruleset`)')
       .action(async () => {
         const r = await ctx.withHost((host) => host.reconcile());
@@ -108,15 +135,17 @@ export function registerMaintenance(program: Command, ctx: Context): void {
     'nsnet reconcile',
   );
   example(
-    program.command('doctor')
+    program
+      .command('doctor')
       .description('check this kernel, host and state directory for what nsnet needs (damaged state documents are listed), and say which modes work')
       .option('--strict', 'exit 8 when a warning is found or bridge/overlay mode cannot run')
       .action((opts: { strict?: boolean }) => runDoctor(ctx, opts)),
     'nsnet doctor --strict',
   );
   example(
-    program.command('agent')
-      .description('run this host\'s overlay agent until SIGINT/SIGTERM (keeps its lease, programs the other hosts\' routes, neighbours and FDB)')
+    program
+      .command('agent')
+      .description("run this host's overlay agent until SIGINT/SIGTERM (keeps its lease, programs the other hosts' routes, neighbours and FDB)")
       .action(() => runAgent(ctx)),
     'nsnet agent --control-plane http://10.0.0.1:2379 --host-id h1 --underlay eth0',
   );

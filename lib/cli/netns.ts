@@ -32,14 +32,23 @@ async function exec(ns: string, cmd: string[]): Promise<number> {
   handle.close();
   return new Promise<number>((resolve, reject) => {
     const child = spawn('nsenter', [`--net=${nsPath}`, '--', ...cmd], { stdio: 'inherit' });
-    const forward = new Map(FORWARD.map((sig) => [sig, () => { child.kill(sig); }]));
+    const forward = new Map(
+      FORWARD.map((sig) => [
+        sig,
+        () => {
+          child.kill(sig);
+        },
+      ]),
+    );
     for (const [sig, h] of forward) process.on(sig, h);
-    const done = (): void => { for (const [sig, h] of forward) process.removeListener(sig, h); };
+    const done = (): void => {
+      for (const [sig, h] of forward) process.removeListener(sig, h);
+    };
     child.on('error', (e: NodeJS.ErrnoException) => {
       done();
-      reject(e.code === 'ENOENT'
-        ? new NsnetError('ERR_NOT_AVAILABLE', 'netns exec needs nsenter (util-linux), which is not installed', { program: 'nsenter' })
-        : e);
+      reject(
+        e.code === 'ENOENT' ? new NsnetError('ERR_NOT_AVAILABLE', 'netns exec needs nsenter (util-linux), which is not installed', { program: 'nsenter' }) : e,
+      );
     });
     child.on('exit', (code, signal) => {
       done();
@@ -53,7 +62,8 @@ export function registerNetns(program: Command, ctx: Context): void {
   example(netns, 'nsnet netns add c1', 'nsnet netns exec c1 -- ip addr');
 
   example(
-    netns.command('add')
+    netns
+      .command('add')
       .description('create named namespaces (under /var/run/netns, loopback up)')
       .argument('<name...>', 'namespace names')
       .action(async (names: string[]) => {
@@ -65,7 +75,9 @@ export function registerNetns(program: Command, ctx: Context): void {
   );
 
   example(
-    netns.command('rm').alias('del')
+    netns
+      .command('rm')
+      .alias('del')
       .description('remove named namespaces (they live on while a process uses them)')
       .argument('<name...>', 'namespace names')
       .action(async (names: string[]) => {
@@ -77,7 +89,9 @@ export function registerNetns(program: Command, ctx: Context): void {
   );
 
   example(
-    netns.command('ls').alias('list')
+    netns
+      .command('ls')
+      .alias('list')
       .description('list named namespaces')
       .action(async () => {
         const names = await (await loadNetns()).list();
@@ -87,8 +101,9 @@ export function registerNetns(program: Command, ctx: Context): void {
   );
 
   example(
-    netns.command('exec')
-      .description('run a command inside a namespace (via nsenter; exits with the command\'s status)')
+    netns
+      .command('exec')
+      .description("run a command inside a namespace (via nsenter; exits with the command's status)")
       .argument('<netns>', 'a name, a path or a pid')
       .argument('<command...>', 'the command and its arguments (after --)')
       .action(async (ns: string, cmd: string[]) => {

@@ -6,7 +6,17 @@ import type { Endpoint, Network, NetworkInspect, NetworkSpec } from '../host-typ
 import { type Context, example } from './context';
 import { asNsnetError, errorLine } from './exit';
 import {
-  ENDPOINT_HEADERS, NETWORK_HEADERS, block, endpointRow, networkDevice, networkDns, networkFlags, networkGateways, networkRow, networkSubnets, table,
+  ENDPOINT_HEADERS,
+  NETWORK_HEADERS,
+  block,
+  endpointRow,
+  networkDevice,
+  networkDns,
+  networkFlags,
+  networkGateways,
+  networkRow,
+  networkSubnets,
+  table,
 } from './format';
 import { DRIVER_OPTIONS, type CliNetworkSpec, keyValue, parseBool, parseDriverOptions, parseInteger } from './parse';
 
@@ -115,7 +125,12 @@ function humanNetwork(n: NetworkInspect, dnsOn: (n: Network) => boolean): string
     ['Parent up', n.parentUp === undefined ? undefined : n.parentUp ? 'yes' : 'NO'],
   ]);
   const ifs = n.interfaces?.length
-    ? `Host interfaces:\n${indent(table(['name', 'kind', 'state', 'mtu', 'addresses'], n.interfaces.map((i) => [i.name, i.kind, i.up ? 'up' : 'down', i.mtu, i.addresses.join(', ')])))}`
+    ? `Host interfaces:\n${indent(
+        table(
+          ['name', 'kind', 'state', 'mtu', 'addresses'],
+          n.interfaces.map((i) => [i.name, i.kind, i.up ? 'up' : 'down', i.mtu, i.addresses.join(', ')]),
+        ),
+      )}`
     : '';
   const eps = n.endpoints.length ? `Endpoints:\n${indent(table(ENDPOINT_HEADERS, n.endpoints.map(endpointRow)))}` : 'Endpoints: none\n';
   return head + ifs + eps;
@@ -133,9 +148,12 @@ export function registerNetwork(program: Command, ctx: Context): void {
   const net = program.command('network').description('create, list, inspect and remove networks');
   example(net, 'nsnet network create --subnet 172.20.0.0/16 app', 'nsnet network ls');
 
-  const optionKeys = Object.keys(DRIVER_OPTIONS).filter((k) => !k.startsWith('com.') && k !== 'ipMasquerade' && k !== 'macvlan_mode').join(', ');
+  const optionKeys = Object.keys(DRIVER_OPTIONS)
+    .filter((k) => !k.startsWith('com.') && k !== 'ipMasquerade' && k !== 'macvlan_mode')
+    .join(', ');
   example(
-    net.command('create')
+    net
+      .command('create')
       .description('create a network (bridge by default; macvlan children of a parent; overlay across hosts)')
       .argument('<name>', 'network name (letters, digits, _ . -)')
       .option('-d, --driver <driver>', 'bridge, macvlan, ipvlan, vlan or overlay', 'bridge')
@@ -144,7 +162,7 @@ export function registerNetwork(program: Command, ctx: Context): void {
       .option('--ip-range <cidr>', 'allocate container addresses from this part of the subnet only')
       .option('--internal', 'no egress and no published ports')
       .option('--icc <bool>', 'containers of the network may talk to each other (default true)')
-      .option('--mtu <n>', 'MTU (bridge default 1500, macvlan the parent\'s)')
+      .option('--mtu <n>', "MTU (bridge default 1500, macvlan the parent's)")
       .option('--ipv6', 'dual stack (needs --subnet6)')
       .option('--subnet6 <cidr>', 'IPv6 subnet')
       .option('--gateway6 <ip>', 'IPv6 gateway')
@@ -155,7 +173,11 @@ export function registerNetwork(program: Command, ctx: Context): void {
       .option('-o, --opt <key=value>', `driver option, repeatable: ${optionKeys} (also Docker's com.docker.network.* names)`, collect)
       .option('--label <key=value>', 'label, repeatable', collect)
       .option('--no-dns', 'no embedded DNS resolver on this network (bridge, overlay: on by default)')
-      .option('--dns-upstream <addr>', 'forward names that are not the network\'s to this server, ADDR[:PORT] or [IPv6]:PORT, repeatable (default: the host\'s resolv.conf)', collect)
+      .option(
+        '--dns-upstream <addr>',
+        "forward names that are not the network's to this server, ADDR[:PORT] or [IPv6]:PORT, repeatable (default: the host's resolv.conf)",
+        collect,
+      )
       .action(async (name: string, o: CreateOptions) => {
         const spec = networkSpec(name, o);
         // Upstreams are checked before anything is opened (ERR_INVALID_IP); loaded only here.
@@ -173,7 +195,9 @@ export function registerNetwork(program: Command, ctx: Context): void {
   );
 
   example(
-    net.command('ls').alias('list')
+    net
+      .command('ls')
+      .alias('list')
       .description('list networks (the predefined bridge, host, none and container included)')
       .option('-q, --quiet', 'names only')
       .action(async (o: { quiet?: boolean }) => {
@@ -181,14 +205,22 @@ export function registerNetwork(program: Command, ctx: Context): void {
         nets.sort((a, b) => a.name.localeCompare(b.name));
         const counts = countBy(eps);
         const dnsOn = await dnsRule();
-        ctx.print(nets, () => (o.quiet ? nets.map((n) => n.name).join('\n') : table(NETWORK_HEADERS, nets.map((n) => networkRow(n, counts.get(n.name) ?? 0, networkDns(n, dnsOn(n)))))));
+        ctx.print(nets, () =>
+          o.quiet
+            ? nets.map((n) => n.name).join('\n')
+            : table(
+                NETWORK_HEADERS,
+                nets.map((n) => networkRow(n, counts.get(n.name) ?? 0, networkDns(n, dnsOn(n)))),
+              ),
+        );
       }),
     'nsnet network ls',
     'nsnet --json network ls',
   );
 
   example(
-    net.command('inspect')
+    net
+      .command('inspect')
       .description('show networks with their endpoints and the host state they depend on')
       .argument('<name...>', 'network names')
       .action(async (names: string[]) => {
@@ -206,7 +238,9 @@ export function registerNetwork(program: Command, ctx: Context): void {
   );
 
   example(
-    net.command('rm').alias('remove')
+    net
+      .command('rm')
+      .alias('remove')
       .description('remove networks (not while endpoints are connected)')
       .argument('<name...>', 'network names')
       .action(async (names: string[]) => {
@@ -237,4 +271,3 @@ export function registerNetwork(program: Command, ctx: Context): void {
     'nsnet network rm app backend',
   );
 }
-

@@ -77,9 +77,12 @@ export function parsePublish(spec: string): PortMapping {
     return out;
   }
   if (h1 - h0 !== c1 - c0) {
-    throw badPort(spec, c1 === c0
-      ? 'one free port of a host range is not supported: give one host port, or none for any free port'
-      : `the host range ${hostText} and the container range ${containerText} differ in length`);
+    throw badPort(
+      spec,
+      c1 === c0
+        ? 'one free port of a host range is not supported: give one host port, or none for any free port'
+        : `the host range ${hostText} and the container range ${containerText} differ in length`,
+    );
   }
   if (h1 !== h0) out.hostPortEnd = h1;
   return out;
@@ -93,7 +96,10 @@ export function parseHostClaim(spec: string): HostPort {
   const p = parsePublish(spec);
   const len = (p.hostPortEnd ?? p.hostPort) - p.hostPort;
   if (p.hostPort !== 0 && p.hostPort !== p.containerPort)
-    throw badPort(spec, `host mode maps no ports: the container listens on host port ${p.hostPort} itself (write -p ${p.hostPort}${len ? `-${p.hostPort + len}` : ''}/${p.protocol})`);
+    throw badPort(
+      spec,
+      `host mode maps no ports: the container listens on host port ${p.hostPort} itself (write -p ${p.hostPort}${len ? `-${p.hostPort + len}` : ''}/${p.protocol})`,
+    );
   const out: HostPort = { protocol: p.protocol, port: p.containerPort };
   if (p.hostPortEnd !== undefined) out.portEnd = p.hostPortEnd;
   if (p.hostIp !== undefined) out.hostIp = p.hostIp;

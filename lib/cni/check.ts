@@ -25,21 +25,37 @@ import type { CniEnv, PluginConfig } from './config';
 import { checkAgainst } from './network';
 import type { HostLease } from './context';
 
-interface PrevInterface { name?: unknown; mac?: unknown; sandbox?: unknown }
-interface PrevIp { address?: unknown; interface?: unknown }
-interface PrevRoute { dst?: unknown; gw?: unknown }
+interface PrevInterface {
+  name?: unknown;
+  mac?: unknown;
+  sandbox?: unknown;
+}
+interface PrevIp {
+  address?: unknown;
+  interface?: unknown;
+}
+interface PrevRoute {
+  dst?: unknown;
+  gw?: unknown;
+}
 
 export async function checkAttachment(lease: HostLease, conf: PluginConfig, env: CniEnv, id: string): Promise<void> {
   let inspect: NetworkInspect;
   try {
     inspect = await lease.host.inspectNetwork(conf.name);
   } catch (e) {
-    if (e instanceof NsnetError && e.code === 'ERR_NETWORK_NOT_FOUND') throw new CniError(CNI_ERR.UNKNOWN_CONTAINER, `network ${conf.name} does not exist: nothing was added to it`, e.code);
+    if (e instanceof NsnetError && e.code === 'ERR_NETWORK_NOT_FOUND')
+      throw new CniError(CNI_ERR.UNKNOWN_CONTAINER, `network ${conf.name} does not exist: nothing was added to it`, e.code);
     throw toCniError(e);
   }
   checkAgainst(inspect, conf);
   const ep = inspect.endpoints.find((e) => e.id === id);
-  if (!ep) throw new CniError(CNI_ERR.UNKNOWN_CONTAINER, `container ${env.containerId} has no interface ${env.ifname} on network ${conf.name}`, 'ERR_ENDPOINT_NOT_FOUND');
+  if (!ep)
+    throw new CniError(
+      CNI_ERR.UNKNOWN_CONTAINER,
+      `container ${env.containerId} has no interface ${env.ifname} on network ${conf.name}`,
+      'ERR_ENDPOINT_NOT_FOUND',
+    );
   const netns = env.netns!;
   if (ep.netns !== netns) throw new CniError(NSNET_ERR.CHECK_FAILED, `the attachment was made in ${ep.netns ?? 'no namespace'}, not ${netns}`);
   try {
@@ -101,7 +117,10 @@ async function checkContainer(ep: Endpoint, netns: string, expected: Expected, e
     const addrs = new Set((await c.addresses.list({ dev: link.index })).map((a) => a.cidr));
     for (const a of [ep.ipv4, ep.ipv6]) if (a !== undefined && !addrs.has(a)) problems.push(`interface ${link.name} lacks the address ${a}`);
     if (!egress) return;
-    for (const [family, gw] of [['4', ep.gateway], ['6', ep.gateway6]] as const) {
+    for (const [family, gw] of [
+      ['4', ep.gateway],
+      ['6', ep.gateway6],
+    ] as const) {
       if (gw === undefined || !expected.routes[family]) continue;
       const routes = await c.routes.list({ family: Number(family) as 4 | 6 });
       if (!routes.some((r) => r.dst === 'default' && r.gateway === gw)) problems.push(`no default route via ${gw} (IPv${family})`);

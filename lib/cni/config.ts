@@ -138,7 +138,10 @@ export interface Attachment {
  * The nsnet network a configuration describes: the fields given, nothing defaulted — the
  * library's NetworkSpec fields the plugin takes (bridge and macvlan networks).
  */
-export type NetworkSettings = Pick<NetworkSpec, 'bridge' | 'parent' | 'mode' | 'subnet' | 'gateway' | 'ipRange' | 'subnet6' | 'gateway6' | 'mtu' | 'icc' | 'internal' | 'ipMasquerade'> & {
+export type NetworkSettings = Pick<
+  NetworkSpec,
+  'bridge' | 'parent' | 'mode' | 'subnet' | 'gateway' | 'ipRange' | 'subnet6' | 'gateway6' | 'mtu' | 'icc' | 'internal' | 'ipMasquerade'
+> & {
   driver?: 'bridge' | 'macvlan';
 };
 
@@ -170,7 +173,21 @@ export interface PluginConfig {
 /** Keys of the CNI spec and its conventions that may appear in any plugin's configuration. */
 const STANDARD_KEYS = ['cniVersion', 'cniVersions', 'name', 'type', 'capabilities', 'runtimeConfig', 'prevResult', 'args', 'dns', 'disableCheck', 'disableGC'];
 /** nsnet's own keys. */
-const NETWORK_KEYS = ['driver', 'bridge', 'parent', 'mode', 'subnet', 'gateway', 'ipRange', 'subnet6', 'gateway6', 'mtu', 'icc', 'internal', 'ipMasquerade'] as const;
+const NETWORK_KEYS = [
+  'driver',
+  'bridge',
+  'parent',
+  'mode',
+  'subnet',
+  'gateway',
+  'ipRange',
+  'subnet6',
+  'gateway6',
+  'mtu',
+  'icc',
+  'internal',
+  'ipMasquerade',
+] as const;
 const NSNET_KEYS = [...NETWORK_KEYS, 'stateDir', 'hostNetns'];
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -249,12 +266,21 @@ export function parseConfig(conf: Record<string, unknown>, version: CniVersion, 
   for (const k of Object.keys(conf)) {
     if (STANDARD_KEYS.includes(k) || NSNET_KEYS.includes(k) || k.includes('/')) continue; // "x/y": namespaced, another party's
     if (k === 'ipam')
-      throw new CniError(CNI_ERR.UNSUPPORTED_FIELD, 'nsnet-cni allocates addresses itself: give subnet (and gateway, ipRange, subnet6) instead of an ipam section', 'ipam');
-    throw new CniError(CNI_ERR.UNSUPPORTED_FIELD, `nsnet-cni does not know the field ${JSON.stringify(k)} (known: ${NSNET_KEYS.join(', ')} and the CNI spec's)`, k);
+      throw new CniError(
+        CNI_ERR.UNSUPPORTED_FIELD,
+        'nsnet-cni allocates addresses itself: give subnet (and gateway, ipRange, subnet6) instead of an ipam section',
+        'ipam',
+      );
+    throw new CniError(
+      CNI_ERR.UNSUPPORTED_FIELD,
+      `nsnet-cni does not know the field ${JSON.stringify(k)} (known: ${NSNET_KEYS.join(', ')} and the CNI spec's)`,
+      k,
+    );
   }
   const name = str(conf, 'name');
   if (name === undefined) throw configError('name is required');
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/u.test(name)) throw configError(`name ${JSON.stringify(name)} must be 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/u.test(name))
+    throw configError(`name ${JSON.stringify(name)} must be 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit`);
   const type = str(conf, 'type');
   if (type === undefined) throw configError('type is required');
 
@@ -330,11 +356,13 @@ function portMappings(x: unknown): PortMapping[] {
     const m = object(raw, what);
     const port = (key: string): number => {
       const n = m[key];
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535) throw configError(`${what}.${key} must be an integer from 1 to 65535, got ${JSON.stringify(n)}`);
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 65535)
+        throw configError(`${what}.${key} must be an integer from 1 to 65535, got ${JSON.stringify(n)}`);
       return n;
     };
     const protocol = m.protocol === undefined || m.protocol === '' ? 'tcp' : m.protocol;
-    if (typeof protocol !== 'string' || !['tcp', 'udp', 'sctp'].includes(protocol.toLowerCase())) throw configError(`${what}.protocol must be tcp, udp or sctp, got ${JSON.stringify(protocol)}`);
+    if (typeof protocol !== 'string' || !['tcp', 'udp', 'sctp'].includes(protocol.toLowerCase()))
+      throw configError(`${what}.protocol must be tcp, udp or sctp, got ${JSON.stringify(protocol)}`);
     const out: PortMapping = { protocol: protocol.toLowerCase() as PortMapping['protocol'], hostPort: port('hostPort'), containerPort: port('containerPort') };
     const hostIP = m.hostIP;
     if (hostIP !== undefined && hostIP !== '') {
@@ -392,7 +420,10 @@ export function staticAddresses(conf: PluginConfig, env: CniEnv): StaticIps {
   const out = { ...conf.ips };
   const arg = env.args.IP;
   if (arg === undefined || arg.trim() === '') return out;
-  const list = arg.split(',').map((x) => x.trim()).filter(Boolean);
+  const list = arg
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   for (const one of list) addStaticIps({}, [one], 'CNI_ARGS IP', envError); // form first: error 4
   return addStaticIps(out, list, 'CNI_ARGS IP', configError);
 }
@@ -415,7 +446,8 @@ function validAttachments(x: unknown): Attachment[] {
   if (!Array.isArray(x)) throw configError('cni.dev/valid-attachments must be an array of { containerID, ifname }');
   return x.map((raw, i) => {
     const a = object(raw, `cni.dev/valid-attachments[${i}]`);
-    if (typeof a.containerID !== 'string' || typeof a.ifname !== 'string') throw configError(`cni.dev/valid-attachments[${i}] needs containerID and ifname strings`);
+    if (typeof a.containerID !== 'string' || typeof a.ifname !== 'string')
+      throw configError(`cni.dev/valid-attachments[${i}] needs containerID and ifname strings`);
     return { containerID: a.containerID, ifname: a.ifname };
   });
 }

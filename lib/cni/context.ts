@@ -46,7 +46,9 @@ export async function openLease(stateDir: string, netns: NetnsSpec | undefined):
     throw e;
   }
   return {
-    host, netlink, netns,
+    host,
+    netlink,
+    netns,
     async close() {
       netlink.close();
       await host.close();

@@ -106,7 +106,8 @@ export async function serveDaemon(opts: DaemonProgramOptions): Promise<CniDaemon
   // The log (an autostarted daemon's is <socket>.log): one line per start, one per exit.
   const idle = opts.idleExitMs ? `exits after ${opts.idleExitMs / 1000} s without a request` : 'no idle exit';
   (opts.log ?? ((m: string) => void process.stderr.write(`nsnet daemon: ${m}\n`)))(
-    `pid ${process.pid} listening on ${d.socket}${d.inheritedSocket ? ' (an inherited socket: socket activation)' : ''}; ${idle}`);
+    `pid ${process.pid} listening on ${d.socket}${d.inheritedSocket ? ' (an inherited socket: socket activation)' : ''}; ${idle}`,
+  );
   onReady?.(d);
   if (readyFd !== undefined) {
     try {

@@ -23,7 +23,8 @@ export function parseAliases(x: unknown, network: string): string[] | undefined 
   if (x === null || typeof x !== 'object' || Array.isArray(x)) throw configError('runtimeConfig.aliases must be an object: { "<network name>": ["alias", …] }');
   const map = x as Record<string, unknown>;
   for (const [net, list] of Object.entries(map)) {
-    if (!Array.isArray(list) || list.some((a) => typeof a !== 'string')) throw configError(`runtimeConfig.aliases[${JSON.stringify(net)}] must be an array of strings`);
+    if (!Array.isArray(list) || list.some((a) => typeof a !== 'string'))
+      throw configError(`runtimeConfig.aliases[${JSON.stringify(net)}] must be an array of strings`);
   }
   if (!Object.prototype.hasOwnProperty.call(map, network)) return undefined;
   const list = map[network] as string[];

@@ -20,7 +20,11 @@ import type { NetworkSettings, PluginConfig } from './config';
 export const CNI_LABEL = 'nsnet.cni';
 
 const conflict = (name: string, what: string): CniError =>
-  new CniError(CNI_ERR.INVALID_CONFIG, `network ${name} exists with ${what}; the configuration disagrees (remove the network or fix the configuration)`, 'conflicting network');
+  new CniError(
+    CNI_ERR.INVALID_CONFIG,
+    `network ${name} exists with ${what}; the configuration disagrees (remove the network or fix the configuration)`,
+    'conflicting network',
+  );
 
 /** The configuration's addressing in the form the store records it (no pool pick compared). */
 function canonicalAddressing(s: NetworkSettings): Partial<Record<'subnet' | 'gateway' | 'ipRange' | 'subnet6' | 'gateway6', string>> {
@@ -45,7 +49,11 @@ export function checkAgainst(net: Network, conf: PluginConfig): void {
   if (net.driver !== driver) {
     const predefined = net.driver === 'host' || net.driver === 'none' || net.driver === 'container';
     throw predefined
-      ? new CniError(CNI_ERR.INVALID_CONFIG, `${net.name} is one of nsnet's predefined networks (driver ${net.driver}); give the CNI network another name`, 'predefined network')
+      ? new CniError(
+          CNI_ERR.INVALID_CONFIG,
+          `${net.name} is one of nsnet's predefined networks (driver ${net.driver}); give the CNI network another name`,
+          'predefined network',
+        )
       : conflict(net.name, `driver ${net.driver}`);
   }
   const rec = net as unknown as Record<string, unknown>;

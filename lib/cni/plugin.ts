@@ -38,8 +38,18 @@ import { openNetns } from '../netns';
 import { checkAttachment } from './check';
 import { CNI_ERR, CniError, NSNET_ERR, toCniError } from './codes';
 import {
-  LATEST_VERSION, checkVersion, decode, parseConfig, parseEnv, replyVersion, staticAddresses, versionAtLeast, versionsFor,
-  type CniEnv, type Dns, type PluginConfig,
+  LATEST_VERSION,
+  checkVersion,
+  decode,
+  parseConfig,
+  parseEnv,
+  replyVersion,
+  staticAddresses,
+  versionAtLeast,
+  versionsFor,
+  type CniEnv,
+  type Dns,
+  type PluginConfig,
 } from './config';
 import { oneShot, type HostLease, type PluginContext } from './context';
 import { endpointNames } from './names';
@@ -88,12 +98,20 @@ export async function run(env: Record<string, string | undefined>, stdin: string
     const needs = { CHECK: '0.4.0', GC: '1.1.0', STATUS: '1.1.0' } as Record<string, string>;
     const min = needs[cenv.command];
     if (min !== undefined && !versionAtLeast(conf.cniVersion, min))
-      throw new CniError(CNI_ERR.INCOMPATIBLE_VERSION, `CNI ${conf.cniVersion} has no ${cenv.command}; it needs ${min} or later`, `cniVersion ${conf.cniVersion}`);
+      throw new CniError(
+        CNI_ERR.INCOMPATIBLE_VERSION,
+        `CNI ${conf.cniVersion} has no ${cenv.command}; it needs ${min} or later`,
+        `cniVersion ${conf.cniVersion}`,
+      );
     if (conf.hostNetns !== undefined) {
       try {
         openNetns(conf.hostNetns).close();
       } catch (e) {
-        throw new CniError(cenv.command === 'STATUS' ? CNI_ERR.NOT_AVAILABLE : CNI_ERR.INVALID_CONFIG, `hostNetns: ${(e as Error).message}`, (e as NsnetError).code ?? '');
+        throw new CniError(
+          cenv.command === 'STATUS' ? CNI_ERR.NOT_AVAILABLE : CNI_ERR.INVALID_CONFIG,
+          `hostNetns: ${(e as Error).message}`,
+          (e as NsnetError).code ?? '',
+        );
       }
     }
     if (cenv.command === 'STATUS') {
@@ -102,10 +120,17 @@ export async function run(env: Record<string, string | undefined>, stdin: string
     }
     const serve = async (lease: HostLease): Promise<CniResponse> => {
       switch (cenv.command) {
-        case 'ADD': return ok(`${JSON.stringify(await add(lease, conf, cenv, ctx))}\n`);
-        case 'DEL': await del(lease, conf, cenv); return ok();
-        case 'CHECK': await checkAttachment(lease, conf, cenv, endpointIdOf(cenv.containerId!, cenv.ifname!)); return ok();
-        default: await gc(lease, conf); return ok(); // GC
+        case 'ADD':
+          return ok(`${JSON.stringify(await add(lease, conf, cenv, ctx))}\n`);
+        case 'DEL':
+          await del(lease, conf, cenv);
+          return ok();
+        case 'CHECK':
+          await checkAttachment(lease, conf, cenv, endpointIdOf(cenv.containerId!, cenv.ifname!));
+          return ok();
+        default:
+          await gc(lease, conf);
+          return ok(); // GC
       }
     };
     const netns = conf.hostNetns ?? ctx.callerNetns;
@@ -170,14 +195,22 @@ async function add(lease: HostLease, conf: PluginConfig, env: CniEnv, ctx: Plugi
       // and ports. When this ADD needs one of them, remove the attachments whose namespace is
       // gone (NetworkHost.gc(), as `nsnet gc` does) and try once more; else the conflict stands.
       if (!(e instanceof NsnetError) || !RECLAIMABLE.has(e.code)) throw e;
-      const reclaimed = await lease.host.gc().then((r) => r.endpoints.length > 0, () => false);
+      const reclaimed = await lease.host.gc().then(
+        (r) => r.endpoints.length > 0,
+        () => false,
+      );
       if (!reclaimed) throw e;
       ep = await lease.host.connect(conf.name, options);
     }
     const hostMac = ep.hostIfname === undefined ? undefined : (await lease.netlink.links.find(ep.hostIfname))?.mac;
     const internal = 'internal' in net && net.internal;
     const mtu = 'mtu' in net ? net.mtu : 1500;
-    return buildResult(conf.cniVersion, { endpoint: ep, ...(hostMac ? { hostMac } : {}), mtu, internal, sandbox: env.netns! }, conf.dns ?? await servedDns(ep, conf, ctx), conf.prevResult);
+    return buildResult(
+      conf.cniVersion,
+      { endpoint: ep, ...(hostMac ? { hostMac } : {}), mtu, internal, sandbox: env.netns! },
+      conf.dns ?? (await servedDns(ep, conf, ctx)),
+      conf.prevResult,
+    );
   } catch (e) {
     throw toCniError(e);
   }
@@ -242,7 +275,9 @@ async function gc(lease: HostLease, conf: PluginConfig): Promise<void> {
     for (const ep of eps) {
       if (!CNI_ENDPOINT_RE.test(ep.id) || keep.has(ep.id)) continue;
       // Remove as much as possible; report what failed at the end.
-      await lease.host.disconnect(conf.name, ep.id).catch((e) => { if (!notFound(e)) errors.push(`${ep.id}: ${(e as Error).message}`); });
+      await lease.host.disconnect(conf.name, ep.id).catch((e) => {
+        if (!notFound(e)) errors.push(`${ep.id}: ${(e as Error).message}`);
+      });
     }
     await lease.host.gc();
   } catch (e) {

@@ -24,7 +24,10 @@ interface PoolEntry {
 export class HostPool {
   private readonly entries = new Map<string, PoolEntry>();
 
-  constructor(private readonly ownInode: number, private readonly idleMs: number) {}
+  constructor(
+    private readonly ownInode: number,
+    private readonly idleMs: number,
+  ) {}
 
   async lease(stateDir: string, spec: NetnsSpec | undefined): Promise<HostLease> {
     let ns: NetnsHandle | undefined;

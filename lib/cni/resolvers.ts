@@ -97,9 +97,12 @@ export class DaemonResolvers {
         s = { key, stateDir, netns: name, inode: ns.inode, resolver, lastUsed: Date.now() };
         this.served.set(key, s);
         const mine = s;
-        resolver.then(() => this.save(), () => {
-          if (this.served.get(key) === mine) this.served.delete(key);
-        });
+        resolver.then(
+          () => this.save(),
+          () => {
+            if (this.served.get(key) === mine) this.served.delete(key);
+          },
+        );
         await resolver;
         return resolver;
       }
@@ -123,15 +126,26 @@ export class DaemonResolvers {
   async handle(req: Record<string, unknown>): Promise<DnsServeReply> {
     const { op, stateDir, pid, netnsInode, hostNetns } = req;
     const text = (x: unknown): x is string => typeof x === 'string' && path.isAbsolute(x) && x.length <= 4096 && !x.includes('\0');
-    if (op !== 'dns' || !text(stateDir) || (hostNetns !== undefined && !text(hostNetns))
-      || !Number.isSafeInteger(pid) || (pid as number) < 1 || !Number.isSafeInteger(netnsInode) || (netnsInode as number) < 1) {
+    if (
+      op !== 'dns' ||
+      !text(stateDir) ||
+      (hostNetns !== undefined && !text(hostNetns)) ||
+      !Number.isSafeInteger(pid) ||
+      (pid as number) < 1 ||
+      !Number.isSafeInteger(netnsInode) ||
+      (netnsInode as number) < 1
+    ) {
       return { ok: false, code: 'ERR_INVALID_ARGUMENT', message: 'a control request the daemon does not know' };
     }
     let ns: ReturnType<typeof openNetns> | undefined;
     try {
       ns = openNetns(hostNetns ?? (pid as number));
       if (ns.inode !== netnsInode) {
-        return { ok: false, code: 'ERR_DECLINED', message: `the daemon sees another namespace at ${ns.path} than the caller (it must run in the caller's mount and pid namespaces)` };
+        return {
+          ok: false,
+          code: 'ERR_DECLINED',
+          message: `the daemon sees another namespace at ${ns.path} than the caller (it must run in the caller's mount and pid namespaces)`,
+        };
       }
       const spec = hostNetns ?? (ns.inode === this.o.ownInode ? undefined : { fd: ns.fd });
       const r = await this.serve(path.normalize(stateDir), spec);
@@ -193,7 +207,10 @@ export class DaemonResolvers {
       const gone = !this.present(s);
       if (!gone && Date.now() - s.lastUsed < this.o.idleMs) continue;
       if (!gone && (await this.holds(s))) {
-        if (!s.keptSaid) this.o.log(`DNS for ${s.stateDir}${typeof s.netns === 'string' ? ` in ${s.netns}` : ''}: unused for ${this.o.idleMs / 1000} s, kept: its networks have endpoints`);
+        if (!s.keptSaid)
+          this.o.log(
+            `DNS for ${s.stateDir}${typeof s.netns === 'string' ? ` in ${s.netns}` : ''}: unused for ${this.o.idleMs / 1000} s, kept: its networks have endpoints`,
+          );
         s.keptSaid = true;
         continue;
       }

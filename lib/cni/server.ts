@@ -16,7 +16,16 @@ import { FileLock } from '../store/flock';
 import { run } from './plugin';
 import { HostPool } from './pool';
 import {
-  STATUS_DECLINED, STATUS_SERVED, ProtocolError, decodeControl, decodeRequest, encodeControl, encodeReply, frameLength, isControlFrame, type WireReply,
+  STATUS_DECLINED,
+  STATUS_SERVED,
+  ProtocolError,
+  decodeControl,
+  decodeRequest,
+  encodeControl,
+  encodeReply,
+  frameLength,
+  isControlFrame,
+  type WireReply,
 } from './protocol';
 import { DaemonResolvers, registryPathOf } from './resolvers';
 
@@ -104,7 +113,8 @@ export function prepareDirectory(dir: string): void {
   const st = fs.statSync(dir);
   if (!st.isDirectory()) throw new NsnetError('ERR_INVALID_ARGUMENT', `${dir} is not a directory`, { dir });
   const sticky = (st.mode & 0o1000) !== 0;
-  if (st.uid !== process.getuid!() && st.uid !== 0) throw new NsnetError('ERR_INVALID_ARGUMENT', `the socket directory ${dir} belongs to uid ${st.uid}`, { dir });
+  if (st.uid !== process.getuid!() && st.uid !== 0)
+    throw new NsnetError('ERR_INVALID_ARGUMENT', `the socket directory ${dir} belongs to uid ${st.uid}`, { dir });
   if ((st.mode & 0o022) !== 0 && !sticky) throw new NsnetError('ERR_INVALID_ARGUMENT', `the socket directory ${dir} is writable by others`, { dir });
 }
 
@@ -119,7 +129,10 @@ async function clearStale(socket: string): Promise<void> {
   if (!st.isSocket()) throw new NsnetError('ERR_INVALID_ARGUMENT', `${socket} exists and is not a socket`, { socket });
   const alive = await new Promise<boolean>((resolve) => {
     const c = net.connect(socket);
-    c.once('connect', () => { c.destroy(); resolve(true); });
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
     c.once('error', () => resolve(false));
   });
   if (alive) throw new NsnetError('ERR_DAEMON_RUNNING', `a daemon already listens on ${socket}`, { socket });
@@ -129,7 +142,7 @@ async function clearStale(socket: string): Promise<void> {
 /** The daemon's lock: taken here, or inherited already held. Released when the daemon stops. */
 async function takeLock(lockPath: string, inheritedFd: number | undefined, socket: string): Promise<() => void> {
   if (inheritedFd !== undefined) {
-    let same = false;
+    let same: boolean;
     try {
       const a = fs.fstatSync(inheritedFd);
       const b = fs.statSync(lockPath);
@@ -137,7 +150,8 @@ async function takeLock(lockPath: string, inheritedFd: number | undefined, socke
     } catch {
       same = false;
     }
-    if (!same) throw new NsnetError('ERR_INVALID_ARGUMENT', `--lock-fd ${inheritedFd} is not an open descriptor of ${lockPath}`, { lockFd: inheritedFd, lockPath });
+    if (!same)
+      throw new NsnetError('ERR_INVALID_ARGUMENT', `--lock-fd ${inheritedFd} is not an open descriptor of ${lockPath}`, { lockFd: inheritedFd, lockPath });
     return () => {
       try {
         fs.closeSync(inheritedFd);
@@ -225,10 +239,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<CniDaemon> 
       const res = await run(req.env, req.stdin.toString('utf8'), {
         ...(caller ? { callerNetns: { fd: caller.fd } } : {}),
         open: (stateDir, netns) => pool.lease(stateDir, netns),
-        serveDns: (stateDir, netns) => resolvers.serve(stateDir, netns).catch((e: Error) => {
-          log(`DNS for ${stateDir}: ${e.message}`);
-          throw e;
-        }),
+        serveDns: (stateDir, netns) =>
+          resolvers.serve(stateDir, netns).catch((e: Error) => {
+            log(`DNS for ${stateDir}: ${e.message}`);
+            throw e;
+          }),
       });
       return { status: STATUS_SERVED, exitCode: res.exitCode, stdout: Buffer.from(res.stdout), stderr: Buffer.from(res.stderr) };
     } finally {
@@ -295,10 +310,14 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<CniDaemon> 
       chunks = [];
       // A control frame is the CLI's (./resolvers.ts handle()); any other a CNI request.
       const reply = isControlFrame(buf)
-        ? Promise.resolve().then(() => resolvers.handle(decodeControl(buf))).then(encodeControl)
+        ? Promise.resolve()
+            .then(() => resolvers.handle(decodeControl(buf)))
+            .then(encodeControl)
         : serve(buf).then(encodeReply);
       const p = reply.then(
-        (bytes) => { conn.end(bytes); },
+        (bytes) => {
+          conn.end(bytes);
+        },
         (e: unknown) => {
           log(`refused a request: ${e instanceof ProtocolError ? e.message : String((e as Error)?.stack ?? e)}`);
           conn.destroy();
@@ -311,7 +330,12 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<CniDaemon> 
   });
   server.on('error', (e) => log(`server error: ${e.message}`));
 
-  const sweeper = setInterval(() => { void pool.sweep().catch((e: Error) => log(`closing idle hosts: ${e.message}`)); }, Math.max(1000, idleTimeoutMs / 2));
+  const sweeper = setInterval(
+    () => {
+      void pool.sweep().catch((e: Error) => log(`closing idle hosts: ${e.message}`));
+    },
+    Math.max(1000, idleTimeoutMs / 2),
+  );
   sweeper.unref();
 
   /** Removes the socket's name if it is still ours (a newer daemon may have replaced it). */
@@ -329,7 +353,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<CniDaemon> 
   /** Stopped by its idle exit (not by a signal or close()): the DNS registry is emptied. */
   let idleExit = false;
   let markClosed!: () => void;
-  const closed = new Promise<void>((resolve) => { markClosed = resolve; });
+  const closed = new Promise<void>((resolve) => {
+    markClosed = resolve;
+  });
   const close = (): Promise<void> => {
     closing ??= (async () => {
       retiring = true;
@@ -354,23 +380,29 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<CniDaemon> 
    */
   function retire(): void {
     if (retiring || conns.size > 0) return;
-    void resolvers.holding().then((held) => {
-      if (retiring || conns.size > 0) return;
-      if (!held) return stepDown();
-      // Said once per quiet spell (a request in between says it again).
-      if (!heldSaid) log(`no request for ${opts.idleExitMs! / 1000} s, but containers use its DNS: staying`);
-      heldSaid = true;
-      armIdle();
-    }, () => armIdle());
+    void resolvers.holding().then(
+      (held) => {
+        if (retiring || conns.size > 0) return;
+        if (!held) return stepDown();
+        // Said once per quiet spell (a request in between says it again).
+        if (!heldSaid) log(`no request for ${opts.idleExitMs! / 1000} s, but containers use its DNS: staying`);
+        heldSaid = true;
+        armIdle();
+      },
+      () => armIdle(),
+    );
   }
   function stepDown(): void {
     retiring = true;
     idleExit = true;
     log(`no request for ${opts.idleExitMs! / 1000} s: exiting`);
     unlinkOwn();
-    setTimeout(() => {
-      void close().catch((e: Error) => log(`closing: ${e.message}`));
-    }, inherited ? 0 : RETIRE_GRACE_MS);
+    setTimeout(
+      () => {
+        void close().catch((e: Error) => log(`closing: ${e.message}`));
+      },
+      inherited ? 0 : RETIRE_GRACE_MS,
+    );
   }
   armIdle();
 

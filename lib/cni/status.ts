@@ -46,7 +46,11 @@ export async function probeStatus(conf: PluginConfig, ctx: PluginContext): Promi
       // next ADD rewrites them (Firewall.ensure()).
       const attached = (await lease.host.listEndpoints()).filter((e) => e.hostIfname !== undefined).length;
       if (attached)
-        throw new CniError(CNI_ERR.LIMITED_CONNECTIVITY, `nsnet's firewall tables are ${state.absent ? 'gone' : 'changed'} (${state.problems.slice(0, 2).join('; ')}) with ${attached} container(s) attached: run nsnet reconcile`, 'firewall');
+        throw new CniError(
+          CNI_ERR.LIMITED_CONNECTIVITY,
+          `nsnet's firewall tables are ${state.absent ? 'gone' : 'changed'} (${state.problems.slice(0, 2).join('; ')}) with ${attached} container(s) attached: run nsnet reconcile`,
+          'firewall',
+        );
       if (state.absent) await probeNftables(lease);
     }
     const net = (await lease.host.listNetworks()).find((n) => n.name === conf.name);
@@ -54,7 +58,11 @@ export async function probeStatus(conf: PluginConfig, ctx: PluginContext): Promi
       const attached = (await lease.host.listEndpoints(conf.name)).length;
       const bridge = await lease.netlink.links.find(net.bridge);
       if (attached && (!bridge || !bridge.up))
-        throw new CniError(CNI_ERR.LIMITED_CONNECTIVITY, `the bridge ${net.bridge} of network ${net.name} is ${bridge ? 'down' : 'missing'} with ${attached} container(s) attached: run nsnet reconcile`, 'bridge');
+        throw new CniError(
+          CNI_ERR.LIMITED_CONNECTIVITY,
+          `the bridge ${net.bridge} of network ${net.name} is ${bridge ? 'down' : 'missing'} with ${attached} container(s) attached: run nsnet reconcile`,
+          'bridge',
+        );
     }
   } finally {
     await lease.release();

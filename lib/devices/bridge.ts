@@ -86,7 +86,8 @@ export async function removeBridge(host: Netlink, net: Pick<BridgeDevice, 'name'
   remember(host, net.bridge, undefined);
   const link = await host.links.find(net.bridge);
   if (!link) return;
-  if (link.alias !== ownerAlias(net.name)) throw new NsnetError('ERR_NAME_IN_USE', `${net.bridge} is not nsnet's bridge for ${net.name}; left alone`, { bridge: net.bridge });
+  if (link.alias !== ownerAlias(net.name))
+    throw new NsnetError('ERR_NAME_IN_USE', `${net.bridge} is not nsnet's bridge for ${net.name}; left alone`, { bridge: net.bridge });
   await host.links.remove(link.index).catch((e) => {
     if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
   });

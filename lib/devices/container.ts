@@ -17,7 +17,11 @@ export async function assertIfnameFree(c: Netlink, ifname: string, netns: NetnsS
   const link = await c.links.find(ifname);
   if (!link) return;
   const where = typeof netns === 'string' ? netns : JSON.stringify(netns);
-  throw new NsnetError('ERR_IFNAME_IN_USE', `the container's namespace ${where} already has an interface named ${ifname} (${link.kernelKind || 'device'}, index ${link.index}): choose another ifname or remove it`, { ifname, netns, index: link.index });
+  throw new NsnetError(
+    'ERR_IFNAME_IN_USE',
+    `the container's namespace ${where} already has an interface named ${ifname} (${link.kernelKind || 'device'}, index ${link.index}): choose another ifname or remove it`,
+    { ifname, netns, index: link.index },
+  );
 }
 
 /** How a container's interface is addressed and routed. */

@@ -34,15 +34,19 @@ export class VethReaper {
       this.timer = undefined;
     }
     if (!this.reaping) {
-      this.reaping = reapRetired(this.host).finally(() => { this.reaping = undefined; });
+      this.reaping = reapRetired(this.host).finally(() => {
+        this.reaping = undefined;
+      });
       return this.reaping;
     }
     // A group delete in flight may have started before the caller's veth was retired: the
     // caller waits for the next one, which every caller arriving meanwhile shares.
-    this.next ??= this.reaping.catch(() => undefined).then(() => {
-      this.next = undefined;
-      return this.now();
-    });
+    this.next ??= this.reaping
+      .catch(() => undefined)
+      .then(() => {
+        this.next = undefined;
+        return this.now();
+      });
     return this.next;
   }
 }

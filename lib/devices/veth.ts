@@ -55,7 +55,9 @@ export async function attachVeth(host: Netlink, net: VethBridge, ep: VethEndpoin
   const assertPeerNameFree = async (): Promise<void> => {
     if (c) await assertIfnameFree(c, ep.ifname, netns);
     else if (await host.links.find(handOver!))
-      throw new NsnetError('ERR_IFNAME_IN_USE', `the host namespace already has an interface named ${handOver}: choose another name to hand over`, { ifname: handOver });
+      throw new NsnetError('ERR_IFNAME_IN_USE', `the host namespace already has an interface named ${handOver}: choose another name to hand over`, {
+        ifname: handOver,
+      });
   };
   try {
     // (The handed-over name is checked first: in the host namespace, EEXIST could not tell it
@@ -87,7 +89,9 @@ export async function attachVeth(host: Netlink, net: VethBridge, ep: VethEndpoin
       const left = await host.links.find(ep.hostIfname);
       if (left) {
         if (left.alias !== ownerAlias(net.name, ep.id))
-          throw new NsnetError('ERR_NAME_IN_USE', `a link named ${ep.hostIfname} exists in the host namespace and is not endpoint ${ep.id}'s veth`, { link: ep.hostIfname });
+          throw new NsnetError('ERR_NAME_IN_USE', `a link named ${ep.hostIfname} exists in the host namespace and is not endpoint ${ep.id}'s veth`, {
+            link: ep.hostIfname,
+          });
         await host.links.remove(left.index);
       }
       // (Neither taken any more: a retired pair was deleted meanwhile.)
@@ -103,15 +107,27 @@ export async function attachVeth(host: Netlink, net: VethBridge, ep: VethEndpoin
           // new port's DAD and MLD multicast is flooded to every other port, and connects slow
           // down with the container count): off before the end comes up, in a request of its own
           // (the kernel applies a request's flags before its IFLA_AF_SPEC).
-          host.links.setOp(link.index, { alias: ownerAlias(net.name, ep.id), bridgePort: { hairpin: true }, ...(net.subnet6 ? {} : { addrGenMode: 'none' as const }) }),
+          host.links.setOp(link.index, {
+            alias: ownerAlias(net.name, ep.id),
+            bridgePort: { hairpin: true },
+            ...(net.subnet6 ? {} : { addrGenMode: 'none' as const }),
+          }),
           host.links.setOp(link.index, { up: true }),
         ]),
         // Handed over: the caller configures the container end where it moves it.
         c
           ? configureContainer(c, {
-            ifname: ep.ifname, index: typeof peer === 'number' ? peer : undefined, ipv4: ep.ipv4, prefix: Number(net.subnet.split('/')[1]), ipv6: ep.ipv6,
-            gateway: ep.gateway, gateway6: ep.gateway6, prefix6: net.subnet6 ? Number(net.subnet6.split('/')[1]) : undefined, internal: net.internal, addrGenOff: !net.subnet6,
-          })
+              ifname: ep.ifname,
+              index: typeof peer === 'number' ? peer : undefined,
+              ipv4: ep.ipv4,
+              prefix: Number(net.subnet.split('/')[1]),
+              ipv6: ep.ipv6,
+              gateway: ep.gateway,
+              gateway6: ep.gateway6,
+              prefix6: net.subnet6 ? Number(net.subnet6.split('/')[1]) : undefined,
+              internal: net.internal,
+              addrGenOff: !net.subnet6,
+            })
           : undefined,
       ]);
       const failed = hostEnd.find((e) => e !== undefined);

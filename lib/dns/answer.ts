@@ -48,7 +48,8 @@ export function decide(q: Query, zone: Zone, asked: Asked): Decision {
     const addr = reverseAddress(key);
     if (addr !== undefined && zone.contains(addr)) {
       const target = zone.ptr.get(addr);
-      if (target === undefined) return { kind: 'reply', response: reply(q, { rcode: RCODE.NXDOMAIN, aa: true, ra }, limit), outcome: 'nxdomain', cacheable: true };
+      if (target === undefined)
+        return { kind: 'reply', response: reply(q, { rcode: RCODE.NXDOMAIN, aa: true, ra }, limit), outcome: 'nxdomain', cacheable: true };
       const answers: dnsPacket.Answer[] = [{ type: 'PTR', name: question.name, ttl: 0, class: 'IN', data: target }];
       return { kind: 'reply', response: reply(q, { rcode: RCODE.NOERROR, aa: true, ra, answers }, limit), outcome: 'local', cacheable: true };
     }
@@ -61,7 +62,8 @@ export function decide(q: Query, zone: Zone, asked: Asked): Decision {
     const cacheable = host.v4.length < 2 && host.v6.length < 2;
     return { kind: 'reply', response: reply(q, { rcode: RCODE.NOERROR, aa: true, ra, answers }, limit), outcome: 'local', cacheable };
   }
-  if (!key.includes('.') && ADDRESS_TYPES.has(type)) return { kind: 'reply', response: reply(q, { rcode: RCODE.NXDOMAIN, aa: true, ra }, limit), outcome: 'nxdomain', cacheable: true };
+  if (!key.includes('.') && ADDRESS_TYPES.has(type))
+    return { kind: 'reply', response: reply(q, { rcode: RCODE.NXDOMAIN, aa: true, ra }, limit), outcome: 'nxdomain', cacheable: true };
   return { kind: 'forward' };
 }
 

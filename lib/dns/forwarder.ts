@@ -40,16 +40,22 @@ class UdpPool {
   readonly pending = new Map<string, Pending>();
   private sockets: Promise<dgram.Socket[]> | undefined;
 
-  constructor(private readonly hs: HostSockets, private readonly family: 4 | 6, private readonly size: number) {}
+  constructor(
+    private readonly hs: HostSockets,
+    private readonly family: 4 | 6,
+    private readonly size: number,
+  ) {}
 
   private open(): Promise<dgram.Socket[]> {
-    this.sockets ??= Promise.all(Array.from({ length: this.size }, async (_, i) => {
-      const s = await this.hs.udpClient(this.family);
-      s.on('message', (msg, rinfo) => this.receive(i, msg, rinfo));
-      s.on('error', () => undefined);
-      s.unref();
-      return s;
-    })).catch((e: unknown) => {
+    this.sockets ??= Promise.all(
+      Array.from({ length: this.size }, async (_, i) => {
+        const s = await this.hs.udpClient(this.family);
+        s.on('message', (msg, rinfo) => this.receive(i, msg, rinfo));
+        s.on('error', () => undefined);
+        s.unref();
+        return s;
+      }),
+    ).catch((e: unknown) => {
       this.sockets = undefined; // try again on the next query
       throw e;
     });
@@ -99,7 +105,10 @@ export class Forwarder {
   private readonly maxPending: number;
   private tcpInFlight = 0;
 
-  constructor(private readonly hs: HostSockets, opts: ForwarderOptions = {}) {
+  constructor(
+    private readonly hs: HostSockets,
+    opts: ForwarderOptions = {},
+  ) {
     this.timeout = opts.timeout ?? 1500;
     this.maxPending = opts.maxPending ?? 4096;
     const size = opts.poolSize ?? 8;

@@ -60,10 +60,14 @@ export function parseQuery(buf: Buffer): Parsed {
   if (opcodeBits !== 0) return { kind: 'error', response: bare(id, flags & (OPCODE_MASK | dnsPacket.RECURSION_DESIRED), RCODE.NOTIMP) };
   const questions = p.questions ?? [];
   const opts = (p.additionals ?? []).filter((a) => a.type === 'OPT') as dnsPacket.OptAnswer[];
-  if (questions.length !== 1 || opts.length > 1 || (p.answers ?? []).length > 0) return { kind: 'error', response: bare(id, flags & dnsPacket.RECURSION_DESIRED, RCODE.FORMERR) };
+  if (questions.length !== 1 || opts.length > 1 || (p.answers ?? []).length > 0)
+    return { kind: 'error', response: bare(id, flags & dnsPacket.RECURSION_DESIRED, RCODE.FORMERR) };
   const question = questions[0]!;
   const query: Query = {
-    raw: buf, id, flags, question,
+    raw: buf,
+    id,
+    flags,
+    question,
     exact: sameName(question.name, buf.subarray(12, 12 + questionBytes - 4)),
   };
   const opt = opts[0];
@@ -107,7 +111,7 @@ export interface ReplyOptions {
  */
 export function reply(q: Query, o: ReplyOptions, limit = 65535): Buffer {
   const out = encode(q, o);
-  return out.length <= limit ? out : trim(packetOf(q, o), limit) ?? encode(q, { ...o, answers: [] }, true);
+  return out.length <= limit ? out : (trim(packetOf(q, o), limit) ?? encode(q, { ...o, answers: [] }, true));
 }
 
 function packetOf(q: Query, o: ReplyOptions, tc = false): dnsPacket.Packet {
@@ -117,7 +121,15 @@ function packetOf(q: Query, o: ReplyOptions, tc = false): dnsPacket.Packet {
   if (tc) flags |= dnsPacket.TRUNCATED_RESPONSE;
   const packet: dnsPacket.Packet = { type: 'response', id: q.id, flags, questions: [q.question], answers: o.answers ?? [], additionals: [] };
   if (q.edns || o.extendedRcode) {
-    const opt = { type: 'OPT', name: '.', udpPayloadSize: EDNS_SIZE, extendedRcode: o.extendedRcode ?? 0, ednsVersion: 0, flags: q.edns?.do ? dnsPacket.DNSSEC_OK : 0, options: [] };
+    const opt = {
+      type: 'OPT',
+      name: '.',
+      udpPayloadSize: EDNS_SIZE,
+      extendedRcode: o.extendedRcode ?? 0,
+      ednsVersion: 0,
+      flags: q.edns?.do ? dnsPacket.DNSSEC_OK : 0,
+      options: [],
+    };
     packet.additionals = [opt as unknown as dnsPacket.Answer];
   }
   return packet;
@@ -164,7 +176,9 @@ export function fitUdp(full: Buffer, q: Query, limit: number): Buffer {
   } catch {
     p = undefined;
   }
-  const out = p ? trim({ type: 'response', id: q.id, flags: p.flags, questions: p.questions, answers: p.answers, authorities: [], additionals: p.additionals }, limit) : undefined;
+  const out = p
+    ? trim({ type: 'response', id: q.id, flags: p.flags, questions: p.questions, answers: p.answers, authorities: [], additionals: p.additionals }, limit)
+    : undefined;
   return out ?? encode(q, { rcode: full.length >= 4 ? full[3]! & 0xf : RCODE.SERVFAIL, ra: true }, true);
 }
 

@@ -31,12 +31,17 @@ export function checkEndpointNames(o: EndpointDnsNames): EndpointDnsNames {
   const out: EndpointDnsNames = {};
   const one = (n: unknown, what: string): string => {
     if (typeof n !== 'string' || dnsKey(n) === undefined || n.endsWith('.'))
-      throw invalid('ERR_INVALID_NAME', `${what} ${JSON.stringify(n)} is not a DNS name: labels of letters, digits, "-" and "_" separated by dots, at most 253 characters`, { value: n });
+      throw invalid(
+        'ERR_INVALID_NAME',
+        `${what} ${JSON.stringify(n)} is not a DNS name: labels of letters, digits, "-" and "_" separated by dots, at most 253 characters`,
+        { value: n },
+      );
     return n;
   };
   if (o.name !== undefined) out.name = one(o.name, 'name');
   if (o.aliases !== undefined) {
-    if (!Array.isArray(o.aliases) || o.aliases.length > 64) throw invalid('ERR_INVALID_ARGUMENT', 'aliases must be an array of at most 64 names', { value: o.aliases });
+    if (!Array.isArray(o.aliases) || o.aliases.length > 64)
+      throw invalid('ERR_INVALID_ARGUMENT', 'aliases must be an array of at most 64 names', { value: o.aliases });
     out.aliases = [...new Set(o.aliases.map((a, i) => one(a, `aliases[${i}]`)))];
   }
   return out;
@@ -84,12 +89,18 @@ export function parseUpstream(spec: unknown): Upstream {
 export function checkNetworkDns(dns: unknown): NetworkDns | undefined {
   if (dns === undefined || dns === false) return dns;
   if (dns === true) return {};
-  if (dns === null || typeof dns !== 'object' || Array.isArray(dns)) throw invalid('ERR_INVALID_ARGUMENT', 'dns must be false, true or { upstream: [addresses] }', { value: dns });
+  if (dns === null || typeof dns !== 'object' || Array.isArray(dns))
+    throw invalid('ERR_INVALID_ARGUMENT', 'dns must be false, true or { upstream: [addresses] }', { value: dns });
   const keys = Object.keys(dns);
   const extra = keys.find((k) => k !== 'upstream');
   if (extra !== undefined) throw invalid('ERR_INVALID_ARGUMENT', `dns.${extra} is not an option (dns takes { upstream })`, { option: extra });
   const up = (dns as { upstream?: unknown }).upstream;
   if (up === undefined) return {};
   if (!Array.isArray(up) || up.length > 16) throw invalid('ERR_INVALID_ARGUMENT', 'dns.upstream must be an array of at most 16 addresses', { value: up });
-  return { upstream: up.map((u) => { parseUpstream(u); return u as string; }) };
+  return {
+    upstream: up.map((u) => {
+      parseUpstream(u);
+      return u as string;
+    }),
+  };
 }

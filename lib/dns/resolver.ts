@@ -81,10 +81,17 @@ export class DnsResolver {
     private readonly opts: InternalDnsOptions,
   ) {
     const sockets = new HostSockets(ns);
-    this.server = new DnsServer(sockets, (msg, ctx) => this.handle(msg, ctx), { tcpIdleTimeout: opts.tcpIdleTimeout, ...(opts.port ? { port: opts.port } : {}) });
+    this.server = new DnsServer(sockets, (msg, ctx) => this.handle(msg, ctx), {
+      tcpIdleTimeout: opts.tcpIdleTimeout,
+      ...(opts.port ? { port: opts.port } : {}),
+    });
     this.forwarder = new Forwarder(sockets, { timeout: opts.upstreamTimeout });
     this.resolv = new ResolvConfFile(opts.resolvConf ?? DEFAULT_RESOLV_CONF);
-    this.source = new StoreSource(store, (s) => this.apply(s), (e) => this.report(e));
+    this.source = new StoreSource(
+      store,
+      (s) => this.apply(s),
+      (e) => this.report(e),
+    );
   }
 
   /** @internal */
@@ -159,16 +166,18 @@ export class DnsResolver {
     if (this.closed) return;
     const want = new Map(index.listeners().map((l) => [l.address, l.network]));
     for (const l of this.server.addresses()) if (want.get(l.address) !== l.network) await this.server.unlisten(l.address);
-    await Promise.all([...want].map(async ([address, network]) => {
-      try {
-        await this.server.listen(network, address);
-        this.failed.delete(address);
-      } catch (e) {
-        const err = e instanceof NsnetError ? e : new NsnetError('ERR_DNS_LISTEN', String(e));
-        if (!this.failed.has(address)) this.report(new NsnetError(err.code, `DNS for network ${network}: ${err.message}`, { network, address }));
-        this.failed.set(address, err);
-      }
-    }));
+    await Promise.all(
+      [...want].map(async ([address, network]) => {
+        try {
+          await this.server.listen(network, address);
+          this.failed.delete(address);
+        } catch (e) {
+          const err = e instanceof NsnetError ? e : new NsnetError('ERR_DNS_LISTEN', String(e));
+          if (!this.failed.has(address)) this.report(new NsnetError(err.code, `DNS for network ${network}: ${err.message}`, { network, address }));
+          this.failed.set(address, err);
+        }
+      }),
+    );
     for (const a of [...this.failed.keys()]) if (!want.has(a)) this.failed.delete(a);
   }
 
@@ -219,13 +228,16 @@ export class DnsResolver {
     }
     const upstreams = zone.upstream ?? this.resolv.current().nameservers;
     this.counters.forwarded++;
-    return this.forwarder.forward(q, upstreams, ctx.transport).then((r) => {
-      if (r) return r;
-      this.counters.servfail++;
-      return reply(q, { rcode: RCODE.SERVFAIL, ra: true }, limit);
-    }, () => {
-      this.counters.servfail++;
-      return reply(q, { rcode: RCODE.SERVFAIL, ra: true }, limit);
-    });
+    return this.forwarder.forward(q, upstreams, ctx.transport).then(
+      (r) => {
+        if (r) return r;
+        this.counters.servfail++;
+        return reply(q, { rcode: RCODE.SERVFAIL, ra: true }, limit);
+      },
+      () => {
+        this.counters.servfail++;
+        return reply(q, { rcode: RCODE.SERVFAIL, ra: true }, limit);
+      },
+    );
   }
 }

@@ -65,7 +65,10 @@ export class HostSockets {
 
   /** A TCP connection from the host namespace to an upstream (connected, or rejected within timeoutMs). */
   async tcpConnect(up: Upstream, timeoutMs: number): Promise<net.Socket> {
-    const fd = await this.fd({ family: up.family, type: 'tcp', connect: { address: up.address, port: up.port }, timeoutMs }, `connect to ${up.address} port ${up.port}`);
+    const fd = await this.fd(
+      { family: up.family, type: 'tcp', connect: { address: up.address, port: up.port }, timeoutMs },
+      `connect to ${up.address} port ${up.port}`,
+    );
     try {
       return new net.Socket({ fd, readable: true, writable: true });
     } catch (e) {

@@ -90,7 +90,10 @@ export class StoreSource {
       snap = await this.store.read((view) => ({
         networks: view.list<NetworkRecord>(NETWORKS).map((e) => e.value),
         // (Warm-pool slots are no containers yet: no names.)
-        endpoints: view.list<EndpointRecord>(ENDPOINTS).map((e) => e.value).filter((e) => !e.slot),
+        endpoints: view
+          .list<EndpointRecord>(ENDPOINTS)
+          .map((e) => e.value)
+          .filter((e) => !e.slot),
       }));
     } catch (e) {
       if (strict) throw e;

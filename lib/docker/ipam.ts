@@ -62,14 +62,15 @@ export class IpamDriver {
 
   async requestPool(body: Body): Promise<Body> {
     const space = str(body, 'AddressSpace');
-    if (space !== '' && space !== ADDRESS_SPACE) throw invalid('ERR_INVALID_ARGUMENT', `address space ${JSON.stringify(space)} is not nsnet's (${ADDRESS_SPACE})`);
+    if (space !== '' && space !== ADDRESS_SPACE)
+      throw invalid('ERR_INVALID_ARGUMENT', `address space ${JSON.stringify(space)} is not nsnet's (${ADDRESS_SPACE})`);
     const taken = [...subnetsOf(await this.host.listNetworks()), ...[...this.pools.values()].map((p) => p.subnet)];
     const want = str(body, 'Pool');
     const sub = str(body, 'SubPool');
     let pool: Pool;
     if (body.V6 === true) {
       // IPv6: nsnet picks no IPv6 subnets itself (nor does `nsnet network create`).
-      if (want === '') throw invalid('ERR_INVALID_ARGUMENT', 'nsnet\'s IPAM needs an IPv6 --subnet', { field: 'Pool' });
+      if (want === '') throw invalid('ERR_INVALID_ARGUMENT', "nsnet's IPAM needs an IPv6 --subnet", { field: 'Pool' });
       const block = parseBlock(want, 6, 'IPv6 subnet', true);
       const clash = taken.find((t) => overlaps(parseBlock(t, undefined, 'subnet', false), block));
       if (clash) throw new NsnetError('ERR_SUBNET_OVERLAP', `subnet ${formatBlock(block)} overlaps ${clash}`, { subnet: formatBlock(block), existing: clash });
@@ -98,19 +99,22 @@ export class IpamDriver {
     const suffix = `/${block.prefix}`;
     const inside = (address: string): bigint => {
       const a = parseAddress(address, block.family, 'address');
-      if (!contains(block, block.family, a.n)) throw new NsnetError('ERR_ADDRESS_OUTSIDE_SUBNET', `${a.address} is outside ${pool.subnet}`, { address: a.address, subnet: pool.subnet });
+      if (!contains(block, block.family, a.n))
+        throw new NsnetError('ERR_ADDRESS_OUTSIDE_SUBNET', `${a.address} is outside ${pool.subnet}`, { address: a.address, subnet: pool.subnet });
       return a.n;
     };
     if (obj(body, 'Options').RequestAddressType === GATEWAY_REQUEST)
       return { Address: `${asked !== '' ? fromBig(inside(asked), block.family) : fromBig(block.base + 1n, block.family)}${suffix}`, Data: {} };
-    const net = (await this.host.listNetworks()).find((n): n is BridgeNetworkRecord => n.driver === 'bridge' && (n.subnet === pool.subnet || n.subnet6 === pool.subnet));
+    const net = (await this.host.listNetworks()).find(
+      (n): n is BridgeNetworkRecord => n.driver === 'bridge' && (n.subnet === pool.subnet || n.subnet6 === pool.subnet),
+    );
     if (!net) {
       // While Docker creates the network it asks only for fixed addresses (--aux-address).
       if (asked === '') throw new NsnetError('ERR_NETWORK_NOT_FOUND', `no nsnet network has the pool ${pool.subnet} yet`, { pool: pool.subnet });
       return { Address: `${fromBig(inside(asked), block.family)}${suffix}`, Data: {} };
     }
     const v4 = block.family === 4;
-    const used = new Set<string>([v4 ? net.gateway : net.gateway6 ?? '', ...(this.held.get(pool.subnet) ?? [])]);
+    const used = new Set<string>([v4 ? net.gateway : (net.gateway6 ?? ''), ...(this.held.get(pool.subnet) ?? [])]);
     for (const e of await this.host.listEndpoints(net.name)) {
       const a = v4 ? e.ipv4 : e.ipv6;
       if (a) used.add(bare(a));
@@ -120,7 +124,8 @@ export class IpamDriver {
     if (asked !== '') {
       const n = inside(asked);
       address = fromBig(n, block.family);
-      if (n === block.base || (v4 && n === last)) throw new NsnetError('ERR_ADDRESS_RESERVED', `${address} is the network's ${n === block.base ? 'network' : 'broadcast'} address`, { address });
+      if (n === block.base || (v4 && n === last))
+        throw new NsnetError('ERR_ADDRESS_RESERVED', `${address} is the network's ${n === block.base ? 'network' : 'broadcast'} address`, { address });
       if (used.has(address)) throw new NsnetError('ERR_ADDRESS_IN_USE', `${address} is in use on network ${net.name}`, { address, network: net.name });
     } else {
       const range = pool.ipRange ? parseBlock(pool.ipRange, block.family, 'ip range', true) : block;
@@ -131,7 +136,8 @@ export class IpamDriver {
           break;
         }
       }
-      if (address === undefined) throw new NsnetError('ERR_SUBNET_FULL', `no free address left in ${pool.ipRange ?? pool.subnet} of network ${net.name}`, { network: net.name });
+      if (address === undefined)
+        throw new NsnetError('ERR_SUBNET_FULL', `no free address left in ${pool.ipRange ?? pool.subnet} of network ${net.name}`, { network: net.name });
     }
     this.hold(pool.subnet, address);
     return { Address: `${address}${suffix}`, Data: {} };
@@ -165,7 +171,10 @@ export class IpamDriver {
    * @throws ERR_ADDRESS_OUTSIDE_SUBNET, ERR_INVALID_IP
    */
   checkInside(net: BridgeNetworkRecord, ipv4: string, ipv6?: string): void {
-    for (const [a, subnet, family] of [[ipv4, net.subnet, 4], [ipv6, net.subnet6, 6]] as const) {
+    for (const [a, subnet, family] of [
+      [ipv4, net.subnet, 4],
+      [ipv6, net.subnet6, 6],
+    ] as const) {
       if (a === undefined) continue;
       if (subnet === undefined) throw new NsnetError('ERR_NO_IPV6_SUBNET', `network ${net.name} has no IPv6 subnet for ${a}`, { network: net.name });
       const p = parseAddress(a, family, 'endpoint address');

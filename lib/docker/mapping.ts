@@ -22,7 +22,10 @@ const ID = /^[A-Za-z0-9]{1,64}$/u;
 
 /** A Docker id (network, endpoint): letters and digits, at most 64. */
 export function dockerId(value: string, what: string): string {
-  if (!ID.test(value)) throw invalid('ERR_INVALID_ARGUMENT', `${what} ${JSON.stringify(value.slice(0, 80))} is not a Docker id (1-64 letters and digits)`, { value: value.slice(0, 80) });
+  if (!ID.test(value))
+    throw invalid('ERR_INVALID_ARGUMENT', `${what} ${JSON.stringify(value.slice(0, 80))} is not a Docker id (1-64 letters and digits)`, {
+      value: value.slice(0, 80),
+    });
   return value;
 }
 
@@ -77,7 +80,8 @@ export function networkSpec(body: Body): NetworkSpec {
   }
   const v4 = ipamData(body, 'IPv4Data');
   const v6 = ipamData(body, 'IPv6Data');
-  if (!v4 || v4.Pool === '0.0.0.0/0') throw invalid('ERR_INVALID_ARGUMENT', 'an nsnet network needs an IPv4 subnet: use the nsnet or the default IPAM driver (not null)');
+  if (!v4 || v4.Pool === '0.0.0.0/0')
+    throw invalid('ERR_INVALID_ARGUMENT', 'an nsnet network needs an IPv4 subnet: use the nsnet or the default IPAM driver (not null)');
   const spec: NetworkSpec = {
     name: networkName(id),
     driver: 'bridge',
@@ -118,7 +122,10 @@ export function portBindings(options: Record<string, unknown>): { mapping: PortM
     if (!protocol) throw invalid('ERR_INVALID_PORT', `port binding ${i}: protocol ${JSON.stringify(b.Proto)} is not tcp (6), udp (17) or sctp (132)`);
     const containerPort = v.int(b.Port, 1, 65535, `port binding ${i} Port`, 'ERR_INVALID_PORT');
     const hostPort = v.int(b.HostPort ?? 0, 0, 65535, `port binding ${i} HostPort`, 'ERR_INVALID_PORT');
-    const end = b.HostPortEnd === undefined || b.HostPortEnd === 0 ? hostPort : v.int(b.HostPortEnd, hostPort, 65535, `port binding ${i} HostPortEnd`, 'ERR_INVALID_PORT');
+    const end =
+      b.HostPortEnd === undefined || b.HostPortEnd === 0
+        ? hostPort
+        : v.int(b.HostPortEnd, hostPort, 65535, `port binding ${i} HostPortEnd`, 'ERR_INVALID_PORT');
     if (b.HostIP !== undefined && typeof b.HostIP !== 'string') throw invalid('ERR_INVALID_IP', `port binding ${i}: HostIP must be a string`);
     const hostIp = b.HostIP === '' || b.HostIP === undefined || b.HostIP === '0.0.0.0' ? undefined : b.HostIP;
     const mapping: PortMapping = { protocol, hostPort, containerPort, ...(hostIp !== undefined ? { hostIp } : {}) };
@@ -141,5 +148,8 @@ export function toPortBindings(ports: PortMapping[]): PortBinding[] {
 
 /** ERR_ENDPOINT_NOT_FOUND for a Docker endpoint nsnet does not know. */
 export function unknownEndpoint(networkId: string, endpointId: string): NsnetError {
-  return new NsnetError('ERR_ENDPOINT_NOT_FOUND', `endpoint ${endpointId} of network ${networkId} is not known to nsnet`, { network: networkId, endpoint: endpointId });
+  return new NsnetError('ERR_ENDPOINT_NOT_FOUND', `endpoint ${endpointId} of network ${networkId} is not known to nsnet`, {
+    network: networkId,
+    endpoint: endpointId,
+  });
 }

@@ -25,7 +25,18 @@ import type { NetworkHost } from '../host';
 import type { BridgeNetworkRecord, Endpoint, Network, PortMapping } from '../host-types';
 import { macFromIp } from '../ipam/index';
 import type { IpamDriver } from './ipam';
-import { DOCKER_NETWORK_LABEL, DST_PREFIX, bare, dockerId, handOverName, networkName, networkSpec, portBindings, toPortBindings, unknownEndpoint } from './mapping';
+import {
+  DOCKER_NETWORK_LABEL,
+  DST_PREFIX,
+  bare,
+  dockerId,
+  handOverName,
+  networkName,
+  networkSpec,
+  portBindings,
+  toPortBindings,
+  unknownEndpoint,
+} from './mapping';
 import { obj, str, type Body } from './protocol';
 
 /** An endpoint between CreateEndpoint and Join. */
@@ -39,7 +50,10 @@ export class NetworkDriver {
   /** Endpoints created and not joined yet, by Docker endpoint id. */
   private readonly pending = new Map<string, Pending>();
 
-  constructor(private readonly host: NetworkHost, private readonly ipam: IpamDriver) {}
+  constructor(
+    private readonly host: NetworkHost,
+    private readonly ipam: IpamDriver,
+  ) {}
 
   /** The nsnet network of a Docker network id. @throws ERR_NETWORK_NOT_FOUND */
   private async network(networkId: string): Promise<BridgeNetworkRecord> {
@@ -91,9 +105,12 @@ export class NetworkDriver {
     const id = dockerId(str(body, 'EndpointID'), 'EndpointID');
     const iface = obj(body, 'Interface');
     const legacy = Array.isArray(body.Interfaces) ? (body.Interfaces[0] as Record<string, unknown> | undefined) : undefined;
-    const want = Object.keys(iface).length ? iface : legacy ?? {};
+    const want = Object.keys(iface).length ? iface : (legacy ?? {});
     if (typeof want.Address !== 'string' || want.Address === '')
-      throw invalid('ERR_INVALID_ARGUMENT', 'CreateEndpoint: Interface.Address is required (nsnet networks get addresses from the nsnet or the default IPAM driver)');
+      throw invalid(
+        'ERR_INVALID_ARGUMENT',
+        'CreateEndpoint: Interface.Address is required (nsnet networks get addresses from the nsnet or the default IPAM driver)',
+      );
     const ipv4 = bare(want.Address);
     const ipv6 = typeof want.AddressIPv6 === 'string' && want.AddressIPv6 !== '' ? bare(want.AddressIPv6) : undefined;
     const ep = await this.connected(net, id);
@@ -102,7 +119,8 @@ export class NetworkDriver {
       throw new NsnetError('ERR_ENDPOINT_EXISTS', `endpoint ${id} is connected to ${net.name} with another address`, { network: net.name, endpoint: id });
     }
     const holder = (await this.host.listEndpoints(net.name)).find((e) => e.ipv4 !== undefined && bare(e.ipv4) === ipv4);
-    if (holder) throw new NsnetError('ERR_ADDRESS_IN_USE', `${ipv4} is in use by endpoint ${holder.id} of network ${net.name}`, { address: ipv4, owner: holder.id });
+    if (holder)
+      throw new NsnetError('ERR_ADDRESS_IN_USE', `${ipv4} is in use by endpoint ${holder.id} of network ${net.name}`, { address: ipv4, owner: holder.id });
     this.ipam.checkInside(net, ipv4, ipv6);
     this.pending.set(id, { network: net.name, ipv4, ...(ipv6 ? { ipv6 } : {}) });
     // Docker takes a MAC from the driver only when it has none (a --mac-address wins).
@@ -134,7 +152,10 @@ export class NetworkDriver {
       // at a time itself (the one that is its gateway; when that changes it revokes them there
       // and programs them on the next), so no two attachments ever share a port here.
       ep = await this.host.connect(net.name, {
-        id, netns: sandbox, handOver: handOverName(id), ipv4: pending.ipv4,
+        id,
+        netns: sandbox,
+        handOver: handOverName(id),
+        ipv4: pending.ipv4,
         ...(net.subnet6 ? { ipv6: pending.ipv6 ?? false } : {}),
       });
       this.pending.delete(id);
@@ -164,7 +185,11 @@ export class NetworkDriver {
     if (!ep) throw unknownEndpoint(str(body, 'NetworkID'), str(body, 'EndpointID'));
     const bindings = portBindings(obj(body, 'Options'));
     if (!bindings.some((b) => b.candidates.length > 1)) {
-      await this.host.publish(net.name, ep.id, bindings.map((b) => b.mapping));
+      await this.host.publish(
+        net.name,
+        ep.id,
+        bindings.map((b) => b.mapping),
+      );
       return {};
     }
     const before = ep.ports;

@@ -65,7 +65,7 @@ export function routes(net: NetworkDriver, ipam: IpamDriver): Routes {
  */
 export async function startDockerPlugin(opts: DockerPluginOptions = {}): Promise<DockerPlugin> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0)
-    throw new NsnetError('ERR_NOT_ROOT', 'the Docker plugin must run as root (it serves dockerd, which runs as root, and changes the host\'s network)');
+    throw new NsnetError('ERR_NOT_ROOT', "the Docker plugin must run as root (it serves dockerd, which runs as root, and changes the host's network)");
   const socket = opts.socket ?? DEFAULT_SOCKET;
   const host = await NetworkHost.open({
     ...(opts.stateDir !== undefined ? { stateDir: opts.stateDir } : {}),

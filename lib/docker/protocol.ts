@@ -61,12 +61,17 @@ export function parseBody(method: string, raw: string): Body {
     throw invalid('ERR_INVALID_ARGUMENT', `${method}: the request body is not JSON (${(e as Error).message})`, { method });
   }
   if (NO_BODY.has(method)) return {};
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid('ERR_INVALID_ARGUMENT', `${method}: the request body must be a JSON object`, { method });
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw invalid('ERR_INVALID_ARGUMENT', `${method}: the request body must be a JSON object`, { method });
   const body = value as Body;
   const fields = FIELDS[method] ?? [];
   const known = new Set(fields.map((f) => f.replace(/!$/u, '')));
   for (const k of Object.keys(body)) {
-    if (!known.has(k)) throw invalid('ERR_INVALID_ARGUMENT', `${method}: unknown field ${JSON.stringify(k)} (expected ${[...known].join(', ') || 'none'})`, { method, field: k });
+    if (!known.has(k))
+      throw invalid('ERR_INVALID_ARGUMENT', `${method}: unknown field ${JSON.stringify(k)} (expected ${[...known].join(', ') || 'none'})`, {
+        method,
+        field: k,
+      });
   }
   for (const f of fields) {
     const name = f.replace(/!$/u, '');
@@ -76,8 +81,11 @@ export function parseBody(method: string, raw: string): Body {
       delete body[name];
       continue;
     }
-    const bad = (STRINGS.has(name) && typeof v !== 'string') || (BOOLEANS.has(name) && typeof v !== 'boolean') ||
-      (ARRAYS.has(name) && !Array.isArray(v)) || (OBJECTS.has(name) && (typeof v !== 'object' || Array.isArray(v)));
+    const bad =
+      (STRINGS.has(name) && typeof v !== 'string') ||
+      (BOOLEANS.has(name) && typeof v !== 'boolean') ||
+      (ARRAYS.has(name) && !Array.isArray(v)) ||
+      (OBJECTS.has(name) && (typeof v !== 'object' || Array.isArray(v)));
     if (bad) throw invalid('ERR_INVALID_ARGUMENT', `${method}: ${name} has the wrong type (${Array.isArray(v) ? 'array' : typeof v})`, { method, field: name });
     if (f.endsWith('!') && v === '') throw invalid('ERR_INVALID_ARGUMENT', `${method}: ${name} may not be empty`, { method, field: name });
   }

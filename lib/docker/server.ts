@@ -52,7 +52,10 @@ export interface PluginServerOptions {
 function answers(socket: string): Promise<boolean> {
   return new Promise((resolve) => {
     const c = net.connect(socket);
-    c.once('connect', () => { c.destroy(); resolve(true); });
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
     c.once('error', () => resolve(false));
   });
 }
@@ -103,7 +106,10 @@ export async function listen(opts: PluginServerOptions): Promise<http.Server> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(opts.socket, () => { server.off('error', reject); resolve(); });
+      server.listen(opts.socket, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
   } finally {
     process.umask(umask);

@@ -26,7 +26,6 @@ export const LINK_KINDS = ['veth', 'bridge', 'vxlan', 'macvlan', 'ipvlan', 'vlan
 /** A link kind `doctor()` probes. */
 export type LinkKind = (typeof LINK_KINDS)[number];
 
-
 /** Every feature `doctor()` probes, in report order. */
 export const FEATURES = ['netns', 'ipv6_forwarding', ...LINK_KINDS, ...NFT_FEATURES, 'conntrack', 'xfrm'] as const;
 /**
@@ -91,22 +90,34 @@ function nla(type: number, payload: Buffer): Buffer {
   payload.copy(out, 4);
   return out;
 }
-const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
 
 const PARENT = 'dv0';
 
 /** The spec each kind is probed with (names are the scratch namespace's own). */
 function linkSpec(kind: LinkKind): LinkSpec {
   switch (kind) {
-    case 'veth': return { kind, name: PARENT, peer: { name: 'dv1' } };
-    case 'bridge': return { kind, name: 'dbr0' };
-    case 'vxlan': return { kind, name: 'dvx0', vni: 42, port: 4789 };
-    case 'macvlan': return { kind, name: 'dmv0', parent: PARENT, mode: 'bridge' };
-    case 'ipvlan': return { kind, name: 'dipv0', parent: PARENT };
-    case 'vlan': return { kind, name: 'dvl0', parent: PARENT, id: 10 };
+    case 'veth':
+      return { kind, name: PARENT, peer: { name: 'dv1' } };
+    case 'bridge':
+      return { kind, name: 'dbr0' };
+    case 'vxlan':
+      return { kind, name: 'dvx0', vni: 42, port: 4789 };
+    case 'macvlan':
+      return { kind, name: 'dmv0', parent: PARENT, mode: 'bridge' };
+    case 'ipvlan':
+      return { kind, name: 'dipv0', parent: PARENT };
+    case 'vlan':
+      return { kind, name: 'dvl0', parent: PARENT, id: 10 };
     // IFLA_GENEVE_ID (1), u32; IFLA_GENEVE_REMOTE (2), 192.0.2.1
-    case 'geneve': return { kind, name: 'dgn0', data: Buffer.concat([nla(1, u32(5)), nla(2, Buffer.from([192, 0, 2, 1]))]) };
-    default: return { kind, name: `d${kind.slice(0, 4)}0` };
+    case 'geneve':
+      return { kind, name: 'dgn0', data: Buffer.concat([nla(1, u32(5)), nla(2, Buffer.from([192, 0, 2, 1]))]) };
+    default:
+      return { kind, name: `d${kind.slice(0, 4)}0` };
   }
 }
 
@@ -202,15 +213,27 @@ export function probeXfrm(scratch: string): Promise<FeatureProbe> {
 /** The nf_tables feature an expression of the firewall needs, beyond the core (`nftables`). */
 function exprFeature(e: Expr): NftFeature {
   switch (e.type) {
-    case 'payload': case 'cmp': case 'bitwise': case 'range': case 'meta': case 'immediate': case 'counter':
+    case 'payload':
+    case 'cmp':
+    case 'bitwise':
+    case 'range':
+    case 'meta':
+    case 'immediate':
+    case 'counter':
       return 'nftables';
-    case 'lookup': return e.dreg === 0 ? 'nft_verdict_maps' : 'nftables';
-    case 'ct': return 'nft_ct';
-    case 'fib': return 'nft_fib';
+    case 'lookup':
+      return e.dreg === 0 ? 'nft_verdict_maps' : 'nftables';
+    case 'ct':
+      return 'nft_ct';
+    case 'fib':
+      return 'nft_fib';
     // (snat is the same expression as dnat, in the same kernel module)
-    case 'nat': return e.family === 'ip6' ? 'nft_nat_ipv6' : 'nft_dnat';
-    case 'masq': return 'nft_masquerade';
-    case 'redir': return 'nft_redirect';
+    case 'nat':
+      return e.family === 'ip6' ? 'nft_nat_ipv6' : 'nft_dnat';
+    case 'masq':
+      return 'nft_masquerade';
+    case 'redir':
+      return 'nft_redirect';
     default:
       // A new expression in the layout needs a probe of its own (test/unit/doctor.test.ts).
       throw new NsnetError('ERR_INTERNAL', `doctor: no probe covers the firewall's ${e.type} expression`);
@@ -228,7 +251,13 @@ function setFeature(s: SetSpec | MapSpec): NftFeature {
  * The nf_tables features nsnet's firewall needs, derived from its layout (every expression,
  * set and chain of lib/firewall/layout), plus the whole skeleton itself.
  */
-export function firewallFeatures(layout: { rules: readonly { expr: Expr[] }[]; sets: readonly { spec: SetSpec | MapSpec }[]; chains: readonly ChainSpec[] } = { rules: RULES, sets: SETS, chains: CHAINS }): NftFeature[] {
+export function firewallFeatures(
+  layout: { rules: readonly { expr: Expr[] }[]; sets: readonly { spec: SetSpec | MapSpec }[]; chains: readonly ChainSpec[] } = {
+    rules: RULES,
+    sets: SETS,
+    chains: CHAINS,
+  },
+): NftFeature[] {
   const need = new Set<NftFeature>(['nftables', 'nsnet_firewall']);
   for (const r of layout.rules) for (const e of r.expr) need.add(exprFeature(e));
   for (const s of layout.sets) need.add(setFeature(s.spec));

@@ -10,8 +10,20 @@ import type { ChainSpec } from '../nftables/types';
 
 /** nf_tables probes, each one transaction in a table of its own. */
 export const NFT_FEATURES = [
-  'nftables', 'nft_nat', 'nft_masquerade', 'nft_dnat', 'nft_nat_ipv6', 'nft_redirect', 'nft_ct', 'nft_fib',
-  'nft_concat_sets', 'nft_interval_sets', 'nft_concat_interval_sets', 'nft_verdict_maps', 'nft_bridge', 'nsnet_firewall',
+  'nftables',
+  'nft_nat',
+  'nft_masquerade',
+  'nft_dnat',
+  'nft_nat_ipv6',
+  'nft_redirect',
+  'nft_ct',
+  'nft_fib',
+  'nft_concat_sets',
+  'nft_interval_sets',
+  'nft_concat_interval_sets',
+  'nft_verdict_maps',
+  'nft_bridge',
+  'nsnet_firewall',
 ] as const;
 /** An nf_tables feature `doctor()` probes. */
 export type NftFeature = (typeof NFT_FEATURES)[number];
@@ -28,7 +40,14 @@ const T = (name: string) => ({ family: 'inet', table: `doctor_${name}` }) as con
 /** An nf_tables probe: adds its table and everything in it to a transaction. */
 export type Probe = (tx: Transaction) => void;
 
-function base(tx: Transaction, t: { family: 'inet' | 'bridge'; table: string }, name: string, type: 'filter' | 'nat', hook: ChainSpec['hook'], priority: number): void {
+function base(
+  tx: Transaction,
+  t: { family: 'inet' | 'bridge'; table: string },
+  name: string,
+  type: 'filter' | 'nat',
+  hook: ChainSpec['hook'],
+  priority: number,
+): void {
   tx.addChain({ ...t, name, type, hook, priority, policy: 'accept' });
 }
 function table(tx: Transaction, t: { family: 'inet' | 'bridge'; table: string }): void {
@@ -44,13 +63,20 @@ export const NFT_PROBES: Record<Exclude<NftFeature, 'nsnet_firewall'>, Probe> = 
     base(tx, t, 'f', 'filter', 'forward', 0);
     tx.addSet({ ...t, name: 's', key: 'ifname' });
     tx.addElements({ ...t, set: 's', elements: [{ key: 'dbr0' }] });
-    tx.addRule({ ...t, chain: 'f', expr: [
-      { type: 'meta', key: 'iifname', dreg: 1 }, { type: 'lookup', set: 's', sreg: 1, invert: true },
-      ipv4Check, ipv4Cmp,
-      { type: 'payload', base: 'network', offset: 12, len: 4, dreg: 1 },
-      { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: Buffer.from([255, 0, 0, 0]), xor: Buffer.alloc(4) },
-      { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([10, 0, 0, 0]) }, accept,
-    ] });
+    tx.addRule({
+      ...t,
+      chain: 'f',
+      expr: [
+        { type: 'meta', key: 'iifname', dreg: 1 },
+        { type: 'lookup', set: 's', sreg: 1, invert: true },
+        ipv4Check,
+        ipv4Cmp,
+        { type: 'payload', base: 'network', offset: 12, len: 4, dreg: 1 },
+        { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: Buffer.from([255, 0, 0, 0]), xor: Buffer.alloc(4) },
+        { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([10, 0, 0, 0]) },
+        accept,
+      ],
+    });
   },
   nft_nat: (tx) => {
     const t = T('nat');
@@ -64,7 +90,11 @@ export const NFT_PROBES: Record<Exclude<NftFeature, 'nsnet_firewall'>, Probe> = 
     const t = T('masq');
     table(tx, t);
     base(tx, t, 'post', 'nat', 'postrouting', 100);
-    tx.addRule({ ...t, chain: 'post', expr: [{ type: 'meta', key: 'oifname', dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from('dbr0\0') }, { type: 'masq' }] });
+    tx.addRule({
+      ...t,
+      chain: 'post',
+      expr: [{ type: 'meta', key: 'oifname', dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from('dbr0\0') }, { type: 'masq' }],
+    });
   },
   // map m { type inet_proto . inet_service : ipv4_addr . inet_service }; dnat ip to meta l4proto . th dport map @m
   nft_dnat: (tx) => {
@@ -73,10 +103,16 @@ export const NFT_PROBES: Record<Exclude<NftFeature, 'nsnet_firewall'>, Probe> = 
     base(tx, t, 'pre', 'nat', 'prerouting', -100);
     tx.addMap({ ...t, name: 'm', key: ['inet_proto', 'inet_service'], value: ['ipv4_addr', 'inet_service'] });
     tx.addElements({ ...t, set: 'm', elements: [{ key: ['tcp', 8080], value: ['172.20.0.2', 80] }] });
-    tx.addRule({ ...t, chain: 'pre', expr: [
-      { type: 'meta', key: 'l4proto', dreg: 1 }, { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 9 },
-      { type: 'lookup', set: 'm', sreg: 1, dreg: 1 }, { type: 'nat', kind: 'dnat', family: 'ip', regAddrMin: 1, regProtoMin: 9 },
-    ] });
+    tx.addRule({
+      ...t,
+      chain: 'pre',
+      expr: [
+        { type: 'meta', key: 'l4proto', dreg: 1 },
+        { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 9 },
+        { type: 'lookup', set: 'm', sreg: 1, dreg: 1 },
+        { type: 'nat', kind: 'dnat', family: 'ip', regAddrMin: 1, regProtoMin: 9 },
+      ],
+    });
   },
   // map h { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service }; map a { type inet_proto . inet_service : ipv6_addr . inet_service }
   // set s { type ipv6_addr; flags interval }
@@ -94,47 +130,80 @@ export const NFT_PROBES: Record<Exclude<NftFeature, 'nsnet_firewall'>, Probe> = 
     tx.addElements({ ...t, set: 'h', elements: [{ key: ['2001:db8::1', 'tcp', 8080], value: ['fd00:20::2', 80] }] });
     tx.addElements({ ...t, set: 'a', elements: [{ key: ['udp', 5353], value: ['fd00:20::2', 53] }] });
     tx.addElements({ ...t, set: 's', elements: [{ key: 'fd00:20::/64' }] });
-    tx.addRule({ ...t, chain: 'pre', expr: [
-      { type: 'fib', result: 'addrtype', flags: ['daddr'], dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: hostU32(2) },
-      ipv6Check, ipv6Cmp,
-      { type: 'payload', base: 'network', offset: 24, len: 16, dreg: 1 }, { type: 'meta', key: 'l4proto', dreg: 2 },
-      { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 13 },
-      { type: 'lookup', set: 'h', sreg: 1, dreg: 1 }, { type: 'nat', kind: 'dnat', family: 'ip6', regAddrMin: 1, regProtoMin: 2 },
-    ] });
-    tx.addRule({ ...t, chain: 'pre', expr: [
-      ipv6Check, ipv6Cmp,
-      { type: 'meta', key: 'l4proto', dreg: 1 }, { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 9 },
-      { type: 'lookup', set: 'a', sreg: 1, dreg: 1 }, { type: 'nat', kind: 'dnat', family: 'ip6', regAddrMin: 1, regProtoMin: 2 },
-    ] });
-    tx.addRule({ ...t, chain: 'post', expr: [
-      ipv6Check, ipv6Cmp, { type: 'payload', base: 'network', offset: 8, len: 16, dreg: 1 }, { type: 'lookup', set: 's', sreg: 1 }, { type: 'masq' },
-    ] });
+    tx.addRule({
+      ...t,
+      chain: 'pre',
+      expr: [
+        { type: 'fib', result: 'addrtype', flags: ['daddr'], dreg: 1 },
+        { type: 'cmp', op: 'eq', sreg: 1, data: hostU32(2) },
+        ipv6Check,
+        ipv6Cmp,
+        { type: 'payload', base: 'network', offset: 24, len: 16, dreg: 1 },
+        { type: 'meta', key: 'l4proto', dreg: 2 },
+        { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 13 },
+        { type: 'lookup', set: 'h', sreg: 1, dreg: 1 },
+        { type: 'nat', kind: 'dnat', family: 'ip6', regAddrMin: 1, regProtoMin: 2 },
+      ],
+    });
+    tx.addRule({
+      ...t,
+      chain: 'pre',
+      expr: [
+        ipv6Check,
+        ipv6Cmp,
+        { type: 'meta', key: 'l4proto', dreg: 1 },
+        { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 9 },
+        { type: 'lookup', set: 'a', sreg: 1, dreg: 1 },
+        { type: 'nat', kind: 'dnat', family: 'ip6', regAddrMin: 1, regProtoMin: 2 },
+      ],
+    });
+    tx.addRule({
+      ...t,
+      chain: 'post',
+      expr: [ipv6Check, ipv6Cmp, { type: 'payload', base: 'network', offset: 8, len: 16, dreg: 1 }, { type: 'lookup', set: 's', sreg: 1 }, { type: 'masq' }],
+    });
   },
   // meta l4proto tcp redirect
   nft_redirect: (tx) => {
     const t = T('redir');
     table(tx, t);
     base(tx, t, 'pre', 'nat', 'prerouting', -100);
-    tx.addRule({ ...t, chain: 'pre', expr: [{ type: 'meta', key: 'l4proto', dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([6]) }, { type: 'redir' }] });
+    tx.addRule({
+      ...t,
+      chain: 'pre',
+      expr: [{ type: 'meta', key: 'l4proto', dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([6]) }, { type: 'redir' }],
+    });
   },
   // ct state established,related accept; ct status dnat accept
   nft_ct: (tx) => {
     const t = T('ct');
     table(tx, t);
     base(tx, t, 'f', 'filter', 'forward', 0);
-    for (const [key, bits] of [['state', 2 | 4], ['status', 0x20]] as const)
-      tx.addRule({ ...t, chain: 'f', expr: [
-        { type: 'ct', key, dreg: 1 },
-        { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: hostU32(bits), xor: hostU32(0) },
-        { type: 'cmp', op: 'neq', sreg: 1, data: hostU32(0) }, accept,
-      ] });
+    for (const [key, bits] of [
+      ['state', 2 | 4],
+      ['status', 0x20],
+    ] as const)
+      tx.addRule({
+        ...t,
+        chain: 'f',
+        expr: [
+          { type: 'ct', key, dreg: 1 },
+          { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: hostU32(bits), xor: hostU32(0) },
+          { type: 'cmp', op: 'neq', sreg: 1, data: hostU32(0) },
+          accept,
+        ],
+      });
   },
   // fib daddr type local accept
   nft_fib: (tx) => {
     const t = T('fib');
     table(tx, t);
     base(tx, t, 'pre', 'filter', 'prerouting', 0);
-    tx.addRule({ ...t, chain: 'pre', expr: [{ type: 'fib', result: 'addrtype', flags: ['daddr'], dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: hostU32(2) }, accept] });
+    tx.addRule({
+      ...t,
+      chain: 'pre',
+      expr: [{ type: 'fib', result: 'addrtype', flags: ['daddr'], dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: hostU32(2) }, accept],
+    });
   },
   // set s { type ifname . ifname }; iifname . oifname @s accept
   nft_concat_sets: (tx) => {
@@ -143,7 +212,11 @@ export const NFT_PROBES: Record<Exclude<NftFeature, 'nsnet_firewall'>, Probe> = 
     base(tx, t, 'f', 'filter', 'forward', 0);
     tx.addSet({ ...t, name: 's', key: ['ifname', 'ifname'] });
     tx.addElements({ ...t, set: 's', elements: [{ key: ['dbr0', 'dbr0'] }] });
-    tx.addRule({ ...t, chain: 'f', expr: [{ type: 'meta', key: 'iifname', dreg: 1 }, { type: 'meta', key: 'oifname', dreg: 2 }, { type: 'lookup', set: 's', sreg: 1 }, accept] });
+    tx.addRule({
+      ...t,
+      chain: 'f',
+      expr: [{ type: 'meta', key: 'iifname', dreg: 1 }, { type: 'meta', key: 'oifname', dreg: 2 }, { type: 'lookup', set: 's', sreg: 1 }, accept],
+    });
   },
   // set s { type ipv4_addr; flags interval }; ip saddr @s accept
   nft_interval_sets: (tx) => {
@@ -152,7 +225,11 @@ export const NFT_PROBES: Record<Exclude<NftFeature, 'nsnet_firewall'>, Probe> = 
     base(tx, t, 'f', 'filter', 'forward', 0);
     tx.addSet({ ...t, name: 's', key: 'ipv4_addr', interval: true });
     tx.addElements({ ...t, set: 's', elements: [{ key: '172.20.0.0/16' }, { key: { from: '10.1.0.1', to: '10.1.0.9' } }] });
-    tx.addRule({ ...t, chain: 'f', expr: [ipv4Check, ipv4Cmp, { type: 'payload', base: 'network', offset: 12, len: 4, dreg: 1 }, { type: 'lookup', set: 's', sreg: 1 }, accept] });
+    tx.addRule({
+      ...t,
+      chain: 'f',
+      expr: [ipv4Check, ipv4Cmp, { type: 'payload', base: 'network', offset: 12, len: 4, dreg: 1 }, { type: 'lookup', set: 's', sreg: 1 }, accept],
+    });
   },
   // set s { type ipv4_addr . ifname; flags interval }; ip saddr . oifname @s accept
   nft_concat_interval_sets: (tx) => {
@@ -161,7 +238,18 @@ export const NFT_PROBES: Record<Exclude<NftFeature, 'nsnet_firewall'>, Probe> = 
     base(tx, t, 'f', 'filter', 'forward', 0);
     tx.addSet({ ...t, name: 's', key: ['ipv4_addr', 'ifname'], interval: true });
     tx.addElements({ ...t, set: 's', elements: [{ key: ['172.20.0.0/16', 'dbr0'] }] });
-    tx.addRule({ ...t, chain: 'f', expr: [ipv4Check, ipv4Cmp, { type: 'payload', base: 'network', offset: 12, len: 4, dreg: 1 }, { type: 'meta', key: 'oifname', dreg: 9 }, { type: 'lookup', set: 's', sreg: 1 }, accept] });
+    tx.addRule({
+      ...t,
+      chain: 'f',
+      expr: [
+        ipv4Check,
+        ipv4Cmp,
+        { type: 'payload', base: 'network', offset: 12, len: 4, dreg: 1 },
+        { type: 'meta', key: 'oifname', dreg: 9 },
+        { type: 'lookup', set: 's', sreg: 1 },
+        accept,
+      ],
+    });
   },
   // map m { type ifname : verdict }; chain c {}; iifname vmap @m
   nft_verdict_maps: (tx) => {
@@ -170,8 +258,22 @@ export const NFT_PROBES: Record<Exclude<NftFeature, 'nsnet_firewall'>, Probe> = 
     base(tx, t, 'f', 'filter', 'forward', 0);
     tx.addChain({ ...t, name: 'c' });
     tx.addMap({ ...t, name: 'm', key: 'ifname', value: 'verdict' });
-    tx.addElements({ ...t, set: 'm', elements: [{ key: 'dbr0', verdict: { jump: 'c' } }, { key: 'dbr1', verdict: 'drop' }] });
-    tx.addRule({ ...t, chain: 'f', expr: [{ type: 'meta', key: 'iifname', dreg: 1 }, { type: 'lookup', set: 'm', sreg: 1, dreg: 0 }] });
+    tx.addElements({
+      ...t,
+      set: 'm',
+      elements: [
+        { key: 'dbr0', verdict: { jump: 'c' } },
+        { key: 'dbr1', verdict: 'drop' },
+      ],
+    });
+    tx.addRule({
+      ...t,
+      chain: 'f',
+      expr: [
+        { type: 'meta', key: 'iifname', dreg: 1 },
+        { type: 'lookup', set: 'm', sreg: 1, dreg: 0 },
+      ],
+    });
   },
   // table bridge t { set s { type ifname }; chain f { filter forward -200 } iifname @s meta pkttype != host drop }
   nft_bridge: (tx) => {
@@ -180,10 +282,16 @@ export const NFT_PROBES: Record<Exclude<NftFeature, 'nsnet_firewall'>, Probe> = 
     base(tx, t, 'f', 'filter', 'forward', -200);
     tx.addSet({ ...t, name: 's', key: 'ifname' });
     tx.addElements({ ...t, set: 's', elements: [{ key: 'dv0' }] });
-    tx.addRule({ ...t, chain: 'f', expr: [
-      { type: 'meta', key: 'iifname', dreg: 1 }, { type: 'lookup', set: 's', sreg: 1 },
-      { type: 'meta', key: 'pkttype', dreg: 1 }, { type: 'cmp', op: 'neq', sreg: 1, data: Buffer.from([0]) },
-      { type: 'immediate', verdict: 'drop' },
-    ] });
+    tx.addRule({
+      ...t,
+      chain: 'f',
+      expr: [
+        { type: 'meta', key: 'iifname', dreg: 1 },
+        { type: 'lookup', set: 's', sreg: 1 },
+        { type: 'meta', key: 'pkttype', dreg: 1 },
+        { type: 'cmp', op: 'neq', sreg: 1, data: Buffer.from([0]) },
+        { type: 'immediate', verdict: 'drop' },
+      ],
+    });
   },
 };

@@ -93,4 +93,3 @@ export const bridgeDriver: Driver<BridgeNetworkRecord> = {
 
 /** The default network's spec: `bridge` on `nsnet0`, Docker's 172.17.0.0/16 when free. */
 export const DEFAULT_NETWORK_SPEC = { name: 'bridge', driver: 'bridge', bridge: DEFAULT_BRIDGE } as const;
-

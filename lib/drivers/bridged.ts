@@ -20,7 +20,9 @@ export interface BridgedView {
   firewall: FirewallNetwork;
 }
 
-type EndpointSteps<N extends NetworkRecord> = Required<Pick<Driver<N>, 'complete' | 'attach' | 'republish' | 'detach' | 'adopt' | 'forget' | 'firewallNetwork' | 'firewallEndpoint' | 'healEndpoint' | 'ownsLink'>> & {
+type EndpointSteps<N extends NetworkRecord> = Required<
+  Pick<Driver<N>, 'complete' | 'attach' | 'republish' | 'detach' | 'adopt' | 'forget' | 'firewallNetwork' | 'firewallEndpoint' | 'healEndpoint' | 'ownsLink'>
+> & {
   bridgeUp(ctx: DriverContext, net: N): Promise<Pick<NetworkInspect, 'bridgeUp'>>;
 };
 
@@ -31,13 +33,18 @@ function fwEndpoint(ep: EndpointRecord, bridge: string): FirewallEndpoint {
 
 /** Whether an error says the network's bridge or firewall elements are gone (not the endpoint's fault). */
 function gone(e: unknown): boolean {
-  return (e instanceof NetlinkError && e.code === 'ENODEV') ||
-    (e instanceof NsnetError && (e.code === 'ERR_FIREWALL_MISSING' || e.code === 'ERR_NETWORK_NOT_FOUND'));
+  return (
+    (e instanceof NetlinkError && e.code === 'ENODEV') || (e instanceof NsnetError && (e.code === 'ERR_FIREWALL_MISSING' || e.code === 'ERR_NETWORK_NOT_FOUND'))
+  );
 }
 
 /** An endpoint's published ports as the firewall publishes them (aimed at its addresses). */
 function fwPorts(ep: EndpointRecord): FirewallPort[] {
-  return ep.ports.map((p) => ({ ...p, ...(ep.ipv4 !== undefined ? { containerIp: ep.ipv4 } : {}), ...(ep.ipv6 !== undefined ? { containerIp6: ep.ipv6 } : {}) }));
+  return ep.ports.map((p) => ({
+    ...p,
+    ...(ep.ipv4 !== undefined ? { containerIp: ep.ipv4 } : {}),
+    ...(ep.ipv6 !== undefined ? { containerIp6: ep.ipv6 } : {}),
+  }));
 }
 
 /** Puts a retired (or deleted) endpoint back: veth on its bridge, its firewall elements. */
@@ -116,10 +123,7 @@ export function bridgedEndpoints<N extends NetworkRecord & { bridge: string }>(v
       const fw = fwEndpoint(ep, v.veth.bridge);
       // The slot's veth is already on the bridge and configured in its namespace: it takes the
       // endpoint's mark while the ports are published, at once.
-      const [mark, elements] = await Promise.allSettled([
-        markVeth(ctx.host, ep.hostIfname, ownerAlias(net.name, ep.id)),
-        ctx.firewall.connectEndpoint(fw),
-      ]);
+      const [mark, elements] = await Promise.allSettled([markVeth(ctx.host, ep.hostIfname, ownerAlias(net.name, ep.id)), ctx.firewall.connectEndpoint(fw)]);
       if (mark.status === 'rejected' || elements.status === 'rejected') {
         if (mark.status === 'fulfilled') await markVeth(ctx.host, ep.hostIfname, ownerAlias(net.name, slot.id)).catch(() => undefined);
         if (elements.status === 'fulfilled') await ctx.firewall.disconnectEndpoint(fw).catch(() => undefined);
@@ -146,7 +150,11 @@ export function bridgedEndpoints<N extends NetworkRecord & { bridge: string }>(v
       const link = await ctx.host.links.find(ep.hostIfname);
       const bridgeIndex = (await ctx.host.links.find(v.veth.bridge))?.index;
       // Missing, or retired by a disconnect that never committed, or without its elements.
-      const broken = !link || link.group === RETIRED_GROUP || link.master !== bridgeIndex || !link.up ||
+      const broken =
+        !link ||
+        link.group === RETIRED_GROUP ||
+        link.master !== bridgeIndex ||
+        !link.up ||
         ((ep.ports.length > 0 || v.firewall.icc === false) && !state.owned.has(`ep:${ep.id}`));
       if (!broken) return false;
       await restore(ctx, v, ep);

@@ -65,16 +65,31 @@ async function attachChild(ctx: DriverContext, network: string, c0: ChildOf, ep:
     const left = await c.links.find(ep.ifname);
     if (left?.alias === ownerAlias(network, ep.id)) await c.links.remove(left.index);
     else await assertIfnameFree(c, ep.ifname, ep.netns);
-    await ctx.host.links.add({
-      ...c0.link, name: ep.ifname, parent: c0.parent, netns: ep.netns, alias: ownerAlias(network, ep.id), mtu: c0.mtu,
-      ...(c0.ownMac ? { mac: ep.mac } : {}),
-      // No IPv6 on an IPv4-only network: no DAD or MLD on the segment for nothing.
-      ...(c0.subnet6 ? {} : { addrGenMode: 'none' as const }),
-    }).catch((e) => { throw unsupported(e, c0.link.kind); });
+    await ctx.host.links
+      .add({
+        ...c0.link,
+        name: ep.ifname,
+        parent: c0.parent,
+        netns: ep.netns,
+        alias: ownerAlias(network, ep.id),
+        mtu: c0.mtu,
+        ...(c0.ownMac ? { mac: ep.mac } : {}),
+        // No IPv6 on an IPv4-only network: no DAD or MLD on the segment for nothing.
+        ...(c0.subnet6 ? {} : { addrGenMode: 'none' as const }),
+      })
+      .catch((e) => {
+        throw unsupported(e, c0.link.kind);
+      });
     try {
       await configureContainer(c, {
-        ifname: ep.ifname, ipv4: ep.ipv4, prefix: Number(c0.subnet.split('/')[1]), ipv6: ep.ipv6, gateway: ep.gateway, gateway6: ep.gateway6,
-        prefix6: c0.subnet6 ? Number(c0.subnet6.split('/')[1]) : undefined, internal: c0.internal,
+        ifname: ep.ifname,
+        ipv4: ep.ipv4,
+        prefix: Number(c0.subnet.split('/')[1]),
+        ipv6: ep.ipv6,
+        gateway: ep.gateway,
+        gateway6: ep.gateway6,
+        prefix6: c0.subnet6 ? Number(c0.subnet6.split('/')[1]) : undefined,
+        internal: c0.internal,
       });
     } catch (e) {
       await c.links.remove(ep.ifname).catch(() => undefined);
@@ -142,9 +157,13 @@ export interface ChildNetworkPlan {
  * @throws ERR_INVALID_ARGUMENT, ERR_PARENT_NOT_FOUND, ERR_INVALID_MTU, the subnet errors
  */
 export async function planChildNetwork(ctx: DriverContext, kind: string, spec: NetworkSpec, parentName: string, inUse: InUse): Promise<ChildNetworkPlan> {
-  const plan = normalizeNetwork({ subnet: spec.subnet, gateway: spec.gateway, ipRange: spec.ipRange, subnet6: spec.subnet6, gateway6: spec.gateway6 }, inUse.subnets);
+  const plan = normalizeNetwork(
+    { subnet: spec.subnet, gateway: spec.gateway, ipRange: spec.ipRange, subnet6: spec.subnet6, gateway6: spec.gateway6 },
+    inUse.subnets,
+  );
   const parent = await parentOf(ctx, parentName);
-  if (parent.kind === 'bridge' && parent.alias?.startsWith('nsnet:')) throw invalid('ERR_INVALID_ARGUMENT', `${parentName} is the bridge of an nsnet network; a ${kind} parent must be an uplink`, { parent: parentName });
+  if (parent.kind === 'bridge' && parent.alias?.startsWith('nsnet:'))
+    throw invalid('ERR_INVALID_ARGUMENT', `${parentName} is the bridge of an nsnet network; a ${kind} parent must be an uplink`, { parent: parentName });
   const mtu = spec.mtu === undefined ? parent.mtu : v.mtu(spec.mtu);
   if (mtu > parent.mtu) throw invalid('ERR_INVALID_MTU', `mtu ${mtu} is larger than the parent's (${parent.mtu})`, { mtu, parentMtu: parent.mtu });
   return { plan, mtu, internal: spec.internal === undefined ? false : v.bool(spec.internal, 'internal') };
@@ -157,9 +176,20 @@ export function parentName(kind: string, spec: NetworkSpec): string {
 }
 
 /** The address fields of a record from its plan. */
-export function addressFields(p: ChildNetworkPlan): { subnet: string; gateway: string; mtu: number; internal: boolean; ipRange?: string; subnet6?: string; gateway6?: string } {
+export function addressFields(p: ChildNetworkPlan): {
+  subnet: string;
+  gateway: string;
+  mtu: number;
+  internal: boolean;
+  ipRange?: string;
+  subnet6?: string;
+  gateway6?: string;
+} {
   return {
-    subnet: p.plan.subnet, gateway: p.plan.gateway, mtu: p.mtu, internal: p.internal,
+    subnet: p.plan.subnet,
+    gateway: p.plan.gateway,
+    mtu: p.mtu,
+    internal: p.internal,
     ...(p.plan.ipRange ? { ipRange: p.plan.ipRange } : {}),
     ...(p.plan.subnet6 ? { subnet6: p.plan.subnet6 } : {}),
     ...(p.plan.gateway6 ? { gateway6: p.plan.gateway6 } : {}),

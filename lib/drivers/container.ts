@@ -16,7 +16,8 @@ import type { PlainNetworkRecord } from '../host-types';
  * @throws ERR_ENDPOINT_NOT_FOUND, ERR_INVALID_ARGUMENT (the target is in host mode)
  */
 function rootTarget(recorded: Recorded, target: unknown): { id: string; netns: string } {
-  if (typeof target !== 'string' || !target) throw invalid('ERR_INVALID_ARGUMENT', 'container mode needs a target: the id of the endpoint whose namespace to share', { option: 'target' });
+  if (typeof target !== 'string' || !target)
+    throw invalid('ERR_INVALID_ARGUMENT', 'container mode needs a target: the id of the endpoint whose namespace to share', { option: 'target' });
   v.endpointId(target);
   const mine = recorded.attachments(target);
   const own = mine.find((e) => recorded.ownsNetns(e.network) && e.netns !== undefined);
@@ -24,7 +25,9 @@ function rootTarget(recorded: Recorded, target: unknown): { id: string; netns: s
   const sharing = mine.find((e) => e.target !== undefined && e.netns !== undefined);
   if (sharing) return { id: sharing.target!, netns: sharing.netns! };
   if (mine.length) throw invalid('ERR_INVALID_ARGUMENT', `endpoint ${target} uses the host's namespace: connect to the host network instead`, { target });
-  throw new NsnetError('ERR_ENDPOINT_NOT_FOUND', `no endpoint ${target} is connected: container mode joins the namespace of a connected endpoint`, { endpoint: target });
+  throw new NsnetError('ERR_ENDPOINT_NOT_FOUND', `no endpoint ${target} is connected: container mode joins the namespace of a connected endpoint`, {
+    endpoint: target,
+  });
 }
 
 /** The container driver (the predefined network `container`). */

@@ -35,7 +35,9 @@ export function driverFirewall(fw: Firewall): DriverFirewall {
       await fw.ensure();
       ready = true;
     },
-    forget: () => { ready = false; },
+    forget: () => {
+      ready = false;
+    },
     addNetwork: (n) => fw.addNetwork(n),
     removeNetwork: (n) => fw.removeNetwork(n),
     connectEndpoint: (e) => fw.connectEndpoint(e),

@@ -13,8 +13,11 @@ export const hostDriver: Driver<PlainNetworkRecord> = {
   networkOptions: [],
   connectOptions: ['ports'],
   whyNot: (option) =>
-    option === 'publish' ? ': a host-mode container listens on host ports itself; claim them with `ports`'
-      : option === 'netns' ? ': a host-mode container uses the host namespace' : undefined,
+    option === 'publish'
+      ? ': a host-mode container listens on host ports itself; claim them with `ports`'
+      : option === 'netns'
+        ? ': a host-mode container uses the host namespace'
+        : undefined,
   ownsNetns: false,
   portsFrom: 'ports',
   async realize() {},
@@ -26,7 +29,12 @@ export const hostDriver: Driver<PlainNetworkRecord> = {
     const [links, addrs] = await Promise.all([ctx.host.links.list(), ctx.host.addresses.list()]);
     return {
       interfaces: links.map((l) => ({
-        name: l.name, index: l.index, kind: l.kind, up: l.up, mtu: l.mtu, ...(l.mac ? { mac: l.mac } : {}),
+        name: l.name,
+        index: l.index,
+        kind: l.kind,
+        up: l.up,
+        mtu: l.mtu,
+        ...(l.mac ? { mac: l.mac } : {}),
         addresses: addrs.filter((a) => a.index === l.index).map((a) => a.cidr),
       })),
     };

@@ -15,8 +15,13 @@ const MODES: readonly IpvlanMode[] = ['l2', 'l3', 'l3s'];
 const FLAGS: readonly IpvlanFlags[] = ['bridge', 'private', 'vepa'];
 
 const { inspect, ...endpoints } = childEndpoints<IpvlanNetworkRecord>((net) => ({
-  parent: net.parent, link: { kind: 'ipvlan', mode: net.mode, flags: net.ipvlanFlag }, ownMac: false, mtu: net.mtu,
-  subnet: net.subnet, subnet6: net.subnet6, internal: net.internal,
+  parent: net.parent,
+  link: { kind: 'ipvlan', mode: net.mode, flags: net.ipvlanFlag },
+  ownMac: false,
+  mtu: net.mtu,
+  subnet: net.subnet,
+  subnet6: net.subnet6,
+  internal: net.internal,
 }));
 
 /** The ipvlan driver. */
@@ -33,10 +38,18 @@ export const ipvlanDriver: Driver<IpvlanNetworkRecord> = {
     const mode = (spec.mode ?? 'l2') as IpvlanMode;
     if (!MODES.includes(mode)) throw invalid('ERR_INVALID_ARGUMENT', `ipvlan mode ${JSON.stringify(mode)} must be one of ${MODES.join(', ')}`, { mode });
     const ipvlanFlag = spec.ipvlanFlag ?? 'bridge';
-    if (!FLAGS.includes(ipvlanFlag)) throw invalid('ERR_INVALID_ARGUMENT', `ipvlanFlag ${JSON.stringify(ipvlanFlag)} must be one of ${FLAGS.join(', ')}`, { ipvlanFlag });
+    if (!FLAGS.includes(ipvlanFlag))
+      throw invalid('ERR_INVALID_ARGUMENT', `ipvlanFlag ${JSON.stringify(ipvlanFlag)} must be one of ${FLAGS.join(', ')}`, { ipvlanFlag });
     const p = await planChildNetwork(ctx, 'ipvlan', spec, parent, inUse);
     const record: IpvlanNetworkRecord = {
-      name: spec.name, driver: 'ipvlan', parent, mode, ipvlanFlag, ...addressFields(p), labels: spec.labels, created: new Date().toISOString(),
+      name: spec.name,
+      driver: 'ipvlan',
+      parent,
+      mode,
+      ipvlanFlag,
+      ...addressFields(p),
+      labels: spec.labels,
+      created: new Date().toISOString(),
     };
     return { record, pool: p.plan };
   },

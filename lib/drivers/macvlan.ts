@@ -12,12 +12,19 @@ export const MACVLAN_MODES: readonly MacvlanMode[] = ['bridge', 'private', 'vepa
 /** A macvlan mode of a spec (default bridge). @throws ERR_INVALID_ARGUMENT */
 export function macvlanMode(mode: unknown): MacvlanMode {
   const m = mode ?? 'bridge';
-  if (!MACVLAN_MODES.includes(m as MacvlanMode)) throw invalid('ERR_INVALID_ARGUMENT', `macvlan mode ${JSON.stringify(m)} must be one of ${MACVLAN_MODES.join(', ')}`, { mode: m });
+  if (!MACVLAN_MODES.includes(m as MacvlanMode))
+    throw invalid('ERR_INVALID_ARGUMENT', `macvlan mode ${JSON.stringify(m)} must be one of ${MACVLAN_MODES.join(', ')}`, { mode: m });
   return m as MacvlanMode;
 }
 
 const { inspect, ...endpoints } = childEndpoints<MacvlanNetworkRecord>((net) => ({
-  parent: net.parent, link: { kind: 'macvlan', mode: net.mode }, ownMac: true, mtu: net.mtu, subnet: net.subnet, subnet6: net.subnet6, internal: net.internal,
+  parent: net.parent,
+  link: { kind: 'macvlan', mode: net.mode },
+  ownMac: true,
+  mtu: net.mtu,
+  subnet: net.subnet,
+  subnet6: net.subnet6,
+  internal: net.internal,
 }));
 
 /** The macvlan driver. */
@@ -33,7 +40,13 @@ export const macvlanDriver: Driver<MacvlanNetworkRecord> = {
     const parent = parentName('macvlan', spec);
     const p = await planChildNetwork(ctx, 'macvlan', spec, parent, inUse);
     const record: MacvlanNetworkRecord = {
-      name: spec.name, driver: 'macvlan', parent, mode: macvlanMode(spec.mode), ...addressFields(p), labels: spec.labels, created: new Date().toISOString(),
+      name: spec.name,
+      driver: 'macvlan',
+      parent,
+      mode: macvlanMode(spec.mode),
+      ...addressFields(p),
+      labels: spec.labels,
+      created: new Date().toISOString(),
     };
     return { record, pool: p.plan };
   },

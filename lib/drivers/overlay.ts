@@ -27,7 +27,8 @@ function view(r: OverlayNetworkRecord): BridgedView {
 }
 
 function membership(ctx: DriverContext): OverlayMembership {
-  if (!ctx.overlay) throw new NsnetError('ERR_NO_CONTROL_PLANE', 'overlay networks need a control plane: open the NetworkHost with { controlPlane, hostId, underlay }');
+  if (!ctx.overlay)
+    throw new NsnetError('ERR_NO_CONTROL_PLANE', 'overlay networks need a control plane: open the NetworkHost with { controlPlane, hostId, underlay }');
   return ctx.overlay;
 }
 
@@ -39,8 +40,17 @@ function membership(ctx: DriverContext): OverlayMembership {
 async function makeDevices(ctx: DriverContext, r: OverlayNetworkRecord): Promise<void> {
   const underlay = await resolveUnderlay(ctx.host, r.underlay);
   const d: OverlayDevices = {
-    network: r.name, bridge: r.bridge, vxlan: r.vxlan, vni: r.vni, vxlanPort: r.vxlanPort, mtu: r.mtu, subnet: r.hostSubnet,
-    gateway: r.gateway, vtepAddress: r.hostSubnet.split('/')[0]!, vtepMac: r.vtepMac, underlay,
+    network: r.name,
+    bridge: r.bridge,
+    vxlan: r.vxlan,
+    vni: r.vni,
+    vxlanPort: r.vxlanPort,
+    mtu: r.mtu,
+    subnet: r.hostSubnet,
+    gateway: r.gateway,
+    vtepAddress: r.hostSubnet.split('/')[0]!,
+    vtepMac: r.vtepMac,
+    underlay,
   };
   if (ctx.overlay) await ctx.overlay.agent.realize(d);
   else await createOverlay(ctx.host, d);
@@ -71,13 +81,34 @@ export const overlayDriver: Driver<OverlayNetworkRecord> = {
   async define(ctx, spec, inUse) {
     const ov = membership(ctx);
     const ipMasquerade = spec.ipMasquerade === undefined ? true : v.bool(spec.ipMasquerade, 'ipMasquerade');
-    const { config, devices: d } = await ov.join(spec.name, {
-      subnet: spec.subnet, vni: spec.vni, vxlanPort: spec.vxlanPort, mtu: spec.mtu, hostPrefix: spec.hostPrefix,
-    }, inUse.subnets);
+    const { config, devices: d } = await ov.join(
+      spec.name,
+      {
+        subnet: spec.subnet,
+        vni: spec.vni,
+        vxlanPort: spec.vxlanPort,
+        mtu: spec.mtu,
+        hostPrefix: spec.hostPrefix,
+      },
+      inUse.subnets,
+    );
     const record: OverlayNetworkRecord = {
-      name: spec.name, driver: 'overlay', subnet: config.subnet, hostSubnet: d.subnet, gateway: d.gateway, vni: config.vni,
-      vxlanPort: config.vxlanPort, hostPrefix: config.hostPrefix, mtu: d.mtu, bridge: d.bridge, vxlan: d.vxlan, vtepMac: d.vtepMac,
-      underlay: { address: d.underlay.address, dev: d.underlay.dev }, ipMasquerade, labels: spec.labels, created: new Date().toISOString(),
+      name: spec.name,
+      driver: 'overlay',
+      subnet: config.subnet,
+      hostSubnet: d.subnet,
+      gateway: d.gateway,
+      vni: config.vni,
+      vxlanPort: config.vxlanPort,
+      hostPrefix: config.hostPrefix,
+      mtu: d.mtu,
+      bridge: d.bridge,
+      vxlan: d.vxlan,
+      vtepMac: d.vtepMac,
+      underlay: { address: d.underlay.address, dev: d.underlay.dev },
+      ipMasquerade,
+      labels: spec.labels,
+      created: new Date().toISOString(),
     };
     // Addresses come from this host's block; the bridge has the gateway, the VXLAN device the block's first address.
     return { record, pool: normalizeNetwork({ subnet: record.hostSubnet, gateway: record.gateway }, []), undo: () => ov.leave(spec.name) };

@@ -36,7 +36,8 @@ export function findDriver(name: unknown): Driver | undefined {
 /** The driver of a recorded network. @throws ERR_STORE_CORRUPT for a record of no known driver */
 export function driverOf(net: NetworkRecord): Driver {
   const d = findDriver(net.driver);
-  if (!d) throw new NsnetError('ERR_STORE_CORRUPT', `network ${net.name} is recorded with an unknown driver ${JSON.stringify(net.driver)}`, { network: net.name });
+  if (!d)
+    throw new NsnetError('ERR_STORE_CORRUPT', `network ${net.name} is recorded with an unknown driver ${JSON.stringify(net.driver)}`, { network: net.name });
   return d;
 }
 

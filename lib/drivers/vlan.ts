@@ -21,7 +21,10 @@ const PROTOCOLS: readonly VlanProtocol[] = ['802.1Q', '802.1ad'];
 function trunkOf(parent: string, vlanId: unknown): { trunk: string; id: number } {
   if (vlanId !== undefined) return { trunk: parent, id: v.int(vlanId, 1, 4094, 'vlanId') };
   const m = /^(.+)\.(\d{1,4})$/u.exec(parent);
-  if (!m) throw invalid('ERR_INVALID_ARGUMENT', `a vlan network needs a vlanId, or a parent written trunk.id (eth0.10): ${JSON.stringify(parent)} is neither`, { option: 'vlanId' });
+  if (!m)
+    throw invalid('ERR_INVALID_ARGUMENT', `a vlan network needs a vlanId, or a parent written trunk.id (eth0.10): ${JSON.stringify(parent)} is neither`, {
+      option: 'vlanId',
+    });
   return { trunk: m[1]!, id: v.int(Number(m[2]), 1, 4094, 'the VLAN id after the dot') };
 }
 
@@ -31,20 +34,38 @@ async function makeSubInterface(ctx: DriverContext, net: VlanNetworkRecord): Pro
   const link = await ctx.host.links.find(net.subInterface);
   if (link) {
     if (link.kind !== 'vlan' || link.vlan.id !== net.vlanId || link.parentIndex !== trunk.index)
-      throw new NsnetError('ERR_NAME_IN_USE', `a link named ${net.subInterface} exists and is not VLAN ${net.vlanId} of ${net.parent}`, { link: net.subInterface });
+      throw new NsnetError('ERR_NAME_IN_USE', `a link named ${net.subInterface} exists and is not VLAN ${net.vlanId} of ${net.parent}`, {
+        link: net.subInterface,
+      });
     if (link.alias === ownerAlias(net.name) && !link.up) await ctx.host.links.set(link.index, { up: true });
     return;
   }
-  await ctx.host.links.add({
-    kind: 'vlan', name: net.subInterface, parent: net.parent, id: net.vlanId, protocol: net.vlanProtocol, mtu: net.mtu, alias: ownerAlias(net.name), up: true,
-  }).catch((e) => {
-    if (e instanceof NetlinkError && e.code === 'EOPNOTSUPP') throw new NsnetError('ERR_NOT_AVAILABLE', `this kernel has no vlan links (${e.extack ?? e.message}): see nsnet doctor`, { kind: 'vlan' });
-    throw e;
-  });
+  await ctx.host.links
+    .add({
+      kind: 'vlan',
+      name: net.subInterface,
+      parent: net.parent,
+      id: net.vlanId,
+      protocol: net.vlanProtocol,
+      mtu: net.mtu,
+      alias: ownerAlias(net.name),
+      up: true,
+    })
+    .catch((e) => {
+      if (e instanceof NetlinkError && e.code === 'EOPNOTSUPP')
+        throw new NsnetError('ERR_NOT_AVAILABLE', `this kernel has no vlan links (${e.extack ?? e.message}): see nsnet doctor`, { kind: 'vlan' });
+      throw e;
+    });
 }
 
 const { inspect, ...endpoints } = childEndpoints<VlanNetworkRecord>((net) => ({
-  parent: net.subInterface, link: { kind: 'macvlan', mode: net.mode }, ownMac: true, mtu: net.mtu, subnet: net.subnet, subnet6: net.subnet6, internal: net.internal,
+  parent: net.subInterface,
+  link: { kind: 'macvlan', mode: net.mode },
+  ownMac: true,
+  mtu: net.mtu,
+  subnet: net.subnet,
+  subnet6: net.subnet6,
+  internal: net.internal,
 }));
 
 /** The vlan driver. */
@@ -60,13 +81,22 @@ export const vlanDriver: Driver<VlanNetworkRecord> = {
     const { trunk, id } = trunkOf(parentName('vlan', spec), spec.vlanId);
     const subInterface = v.ifname(`${trunk}.${id}`, 'the sub-interface name (trunk.id)');
     const vlanProtocol = spec.vlanProtocol ?? '802.1Q';
-    if (!PROTOCOLS.includes(vlanProtocol)) throw invalid('ERR_INVALID_ARGUMENT', `vlanProtocol ${JSON.stringify(vlanProtocol)} must be 802.1Q or 802.1ad`, { vlanProtocol });
+    if (!PROTOCOLS.includes(vlanProtocol))
+      throw invalid('ERR_INVALID_ARGUMENT', `vlanProtocol ${JSON.stringify(vlanProtocol)} must be 802.1Q or 802.1ad`, { vlanProtocol });
     if (inUse.networks.some((n) => n.driver === 'vlan' && n.subInterface === subInterface))
       throw new NsnetError('ERR_NAME_IN_USE', `${subInterface} is the sub-interface of another vlan network`, { link: subInterface });
     const p = await planChildNetwork(ctx, 'vlan', spec, trunk, inUse);
     const record: VlanNetworkRecord = {
-      name: spec.name, driver: 'vlan', parent: trunk, vlanId: id, vlanProtocol, subInterface, mode: macvlanMode(spec.mode),
-      ...addressFields(p), labels: spec.labels, created: new Date().toISOString(),
+      name: spec.name,
+      driver: 'vlan',
+      parent: trunk,
+      vlanId: id,
+      vlanProtocol,
+      subInterface,
+      mode: macvlanMode(spec.mode),
+      ...addressFields(p),
+      labels: spec.labels,
+      created: new Date().toISOString(),
     };
     return { record, pool: p.plan };
   },

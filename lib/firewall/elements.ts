@@ -12,7 +12,6 @@ import type { IpFamily, Placed, Protocol } from './placed';
 
 export type { FirewallPort, IpFamily, Placed, PortEntry, Protocol };
 
-
 /**
  * A network as the firewall needs it. A `NetworkRecord` of lib/drivers can be passed as is
  * (other fields are ignored).
@@ -70,7 +69,6 @@ export interface FirewallEndpoint {
   ports?: FirewallPort[];
 }
 
-
 /** A network, validated, with defaults applied. */
 export interface Net {
   name: string;
@@ -90,6 +88,7 @@ const NAME_MAX = 200;
 
 /** A network name or endpoint id: 1..200 bytes, no control characters. */
 export function ownerName(value: unknown, what: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it refuses
   if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > NAME_MAX || /[\u0000-\u001f\u007f]/u.test(value))
     throw invalid('ERR_INVALID_NAME', `${what} ${JSON.stringify(value)} must be 1 to ${NAME_MAX} bytes without control characters`, { value });
   return value;

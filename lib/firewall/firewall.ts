@@ -56,7 +56,10 @@ export interface OwnedElement {
 export class Firewall {
   private conntrack?: Promise<Conntrack>;
 
-  private constructor(private readonly nft: NfTables, private readonly netns: NetnsSpec | undefined) {}
+  private constructor(
+    private readonly nft: NfTables,
+    private readonly netns: NetnsSpec | undefined,
+  ) {}
 
   /**
    * Opens the firewall of a namespace (default: the caller's). Changes nothing: call
@@ -96,7 +99,10 @@ export class Firewall {
    * means both families when both are given). Returns one entry per family and host port.
    * @throws ERR_INVALID_ARGUMENT, ERR_INVALID_IP, ERR_INVALID_HOST_IP (`::1`, link-local, ...)
    */
-  static checkPorts(ports: FirewallPort[], endpoint: { ipv4?: string; ipv6?: string } = {}): { family: 4 | 6; hostIp: string; protocol: FirewallPort['protocol']; hostPort: number; containerIp: string; containerPort: number }[] {
+  static checkPorts(
+    ports: FirewallPort[],
+    endpoint: { ipv4?: string; ipv6?: string } = {},
+  ): { family: 4 | 6; hostIp: string; protocol: FirewallPort['protocol']; hostPort: number; containerIp: string; containerPort: number }[] {
     return expandPorts(ports, endpoint).map((e) => ({ ...e, hostIp: e.hostIp ?? (e.family === 4 ? '0.0.0.0' : '::') }));
   }
 
@@ -174,11 +180,14 @@ export class Firewall {
     const owner = epOwner(e.id);
     const look = await this.lookupFor(e.ports.length);
     // Every question of this connect in one burst (one round trip); the plan reads the answers.
-    const [bridge, noicc, port] = await Promise.all([
-      look.get(SET.bridges, e.bridge), look.get(SET.noiccBridges, e.bridge), look.get(SET.noiccPorts, e.hostIfname),
+    const [bridge, noicc, port] = (await Promise.all([
+      look.get(SET.bridges, e.bridge),
+      look.get(SET.noiccBridges, e.bridge),
+      look.get(SET.noiccPorts, e.hostIfname),
       ...askPublish(look, e.ports).map((p) => p.catch(() => undefined)),
-    ]) as (Element | undefined)[];
-    if (!bridge) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `${e.bridge} is not the bridge of a network the firewall knows: addNetwork() first`, { bridge: e.bridge });
+    ])) as (Element | undefined)[];
+    if (!bridge)
+      throw new NsnetError('ERR_NETWORK_NOT_FOUND', `${e.bridge} is not the bridge of a network the firewall knows: addNetwork() first`, { bridge: e.bridge });
     const plan = emptyPlan();
     if (noicc && port?.comment !== owner) {
       // An element under this interface name with another owner is a leftover: the name is this endpoint's now.
@@ -256,9 +265,13 @@ export class Firewall {
     if (ports === undefined) {
       const sets = elementsBySet(await readSnapshot(this.nft), true);
       const mine: PortEntry[] = [];
-      for (const set of PORT_MAPS)
-        for (const el of sets.get(set) ?? []) if (el.comment === owner) mine.push(entryOf(set, el)!);
-      ports = mine.map((e) => ({ protocol: e.protocol, hostIp: e.hostIp ?? (e.family === 4 ? '0.0.0.0' : '::'), hostPort: e.hostPort, containerPort: e.containerPort }));
+      for (const set of PORT_MAPS) for (const el of sets.get(set) ?? []) if (el.comment === owner) mine.push(entryOf(set, el)!);
+      ports = mine.map((e) => ({
+        protocol: e.protocol,
+        hostIp: e.hostIp ?? (e.family === 4 ? '0.0.0.0' : '::'),
+        hostPort: e.hostPort,
+        containerPort: e.containerPort,
+      }));
     }
     const entries = expandPorts(ports, {}, true);
     const plan = emptyPlan();
@@ -291,7 +304,8 @@ export class Firewall {
    * many elements were removed.
    */
   async removeOwner(owner: string): Promise<number> {
-    if (typeof owner !== 'string' || !/^(net|ep):/u.test(owner)) throw new NsnetError('ERR_INVALID_ARGUMENT', `owner must be "net:<name>" or "ep:<id>", got ${JSON.stringify(owner)}`);
+    if (typeof owner !== 'string' || !/^(net|ep):/u.test(owner))
+      throw new NsnetError('ERR_INVALID_ARGUMENT', `owner must be "net:<name>" or "ep:<id>", got ${JSON.stringify(owner)}`);
     const sets = elementsBySet(await readSnapshot(this.nft), true);
     const plan = emptyPlan();
     const removed: PortEntry[] = [];
@@ -337,7 +351,10 @@ export class Firewall {
   /** Closes the handles. */
   close(): void {
     this.nft.close();
-    void this.conntrack?.then((c) => c.close(), () => undefined);
+    void this.conntrack?.then(
+      (c) => c.close(),
+      () => undefined,
+    );
   }
 
   // ------------------------------------------------------------------------------ internals
@@ -379,7 +396,11 @@ export class Firewall {
         for (const x of entries) {
           const p = portElement(x, owner);
           const holder = await look.get(p.set, p.element.key);
-          if (holder && holder.comment !== owner) throw portInUse(x, { ...(x.hostIp !== undefined ? { hostIp: x.hostIp } : {}), ...(holder.comment !== undefined ? { comment: holder.comment } : {}) });
+          if (holder && holder.comment !== owner)
+            throw portInUse(x, {
+              ...(x.hostIp !== undefined ? { hostIp: x.hostIp } : {}),
+              ...(holder.comment !== undefined ? { comment: holder.comment } : {}),
+            });
         }
       }
       throw e;
@@ -409,6 +430,8 @@ export class Firewall {
     if (udp.length === 0) return;
     this.conntrack ??= Conntrack.open(this.netns === undefined ? {} : { netns: this.netns });
     const ct = await this.conntrack;
-    await ct.delete(udp.map((e) => ({ protocol: 'udp' as const, origDstPort: e.hostPort, ...(e.hostIp !== undefined ? { origDst: e.hostIp } : { family: e.family }) })));
+    await ct.delete(
+      udp.map((e) => ({ protocol: 'udp' as const, origDstPort: e.hostPort, ...(e.hostIp !== undefined ? { origDst: e.hostIp } : { family: e.family }) })),
+    );
   }
 }

@@ -135,7 +135,13 @@ export function tableOf(name: string): TableRef {
 }
 
 const chain = (where: TableRef, name: string, type: 'filter' | 'nat', hook: ChainSpec['hook'], priority: number): ChainSpec => ({
-  family: where.family, table: where.table, name, type, hook, priority, policy: 'accept',
+  family: where.family,
+  table: where.table,
+  name,
+  type,
+  hook,
+  priority,
+  policy: 'accept',
 });
 
 /** Every chain: all base chains, all with policy accept. */
@@ -149,7 +155,6 @@ export const CHAINS: readonly ChainSpec[] = [
 ];
 
 // ---------------------------------------------------------------- expression building blocks
-
 
 const RTN_LOCAL = 2;
 const NFPROTO_IPV4 = 2;
@@ -201,7 +206,10 @@ function ctBits(key: 'state' | 'status', bits: number): Expr[] {
 }
 /** `meta iifname|oifname [!=] @set` */
 function ifIn(key: 'iifname' | 'oifname', setName: SetName, invert = false): Expr[] {
-  return [{ type: 'meta', key, dreg: 1 }, { type: 'lookup', set: setName, sreg: 1, ...(invert ? { invert: true } : {}) }];
+  return [
+    { type: 'meta', key, dreg: 1 },
+    { type: 'lookup', set: setName, sreg: 1, ...(invert ? { invert: true } : {}) },
+  ];
 }
 /** `dnat ip to ip daddr . meta l4proto . th dport map @published_hostip`, after an IPv4 match */
 const dnatHostipBody: Expr[] = [
@@ -246,7 +254,11 @@ const ipSaddr: Expr = { type: 'payload', base: 'network', offset: 12, len: 4, dr
 const ip6Saddr: Expr = { type: 'payload', base: 'network', offset: 8, len: 16, dreg: 1 };
 
 const rule = (where: TableRef, chainName: string, comment: string, expr: Expr[]): RuleSpec => ({
-  family: where.family, table: where.table, chain: chainName, comment: `nsnet: ${comment}`, expr,
+  family: where.family,
+  table: where.table,
+  chain: chainName,
+  comment: `nsnet: ${comment}`,
+  expr,
 });
 
 /**
@@ -284,20 +296,46 @@ export const RULES: readonly RuleSpec[] = [
   // postrouting
   // ct status dnat ip saddr . oifname @hairpin masquerade
   rule(INET, 'postrouting', 'hairpin: a container reaching a published port of its own network', [
-    ...ctBits('status', IPS_DST_NAT), ...ipv4, ipSaddr, { type: 'meta', key: 'oifname', dreg: 9 },
-    { type: 'lookup', set: SET.hairpin, sreg: 1 }, { type: 'masq' },
+    ...ctBits('status', IPS_DST_NAT),
+    ...ipv4,
+    ipSaddr,
+    { type: 'meta', key: 'oifname', dreg: 9 },
+    { type: 'lookup', set: SET.hairpin, sreg: 1 },
+    { type: 'masq' },
   ]),
   // ct status dnat ip6 saddr . oifname @hairpin6 masquerade
   rule(INET, 'postrouting', 'hairpin over IPv6', [
-    ...ctBits('status', IPS_DST_NAT), ...ipv6, ip6Saddr, { type: 'meta', key: 'oifname', dreg: 2 },
-    { type: 'lookup', set: SET.hairpin6, sreg: 1 }, { type: 'masq' },
+    ...ctBits('status', IPS_DST_NAT),
+    ...ipv6,
+    ip6Saddr,
+    { type: 'meta', key: 'oifname', dreg: 2 },
+    { type: 'lookup', set: SET.hairpin6, sreg: 1 },
+    { type: 'masq' },
   ]),
   // ct status dnat ip saddr 127.0.0.0/8 oifname @bridges masquerade
-  rule(INET, 'postrouting', 'published on 127.0.0.1', [...ctBits('status', IPS_DST_NAT), ...ipv4, ...loopback('saddr'), ...ifIn('oifname', SET.bridges), { type: 'masq' }]),
+  rule(INET, 'postrouting', 'published on 127.0.0.1', [
+    ...ctBits('status', IPS_DST_NAT),
+    ...ipv4,
+    ...loopback('saddr'),
+    ...ifIn('oifname', SET.bridges),
+    { type: 'masq' },
+  ]),
   // ip saddr @masq_subnets oifname != @bridges masquerade
-  rule(INET, 'postrouting', 'egress', [...ipv4, ipSaddr, { type: 'lookup', set: SET.masqSubnets, sreg: 1 }, ...ifIn('oifname', SET.bridges, true), { type: 'masq' }]),
+  rule(INET, 'postrouting', 'egress', [
+    ...ipv4,
+    ipSaddr,
+    { type: 'lookup', set: SET.masqSubnets, sreg: 1 },
+    ...ifIn('oifname', SET.bridges, true),
+    { type: 'masq' },
+  ]),
   // ip6 saddr @masq_subnets6 oifname != @bridges masquerade
-  rule(INET, 'postrouting', 'egress over IPv6', [...ipv6, ip6Saddr, { type: 'lookup', set: SET.masqSubnets6, sreg: 1 }, ...ifIn('oifname', SET.bridges, true), { type: 'masq' }]),
+  rule(INET, 'postrouting', 'egress over IPv6', [
+    ...ipv6,
+    ip6Saddr,
+    { type: 'lookup', set: SET.masqSubnets6, sreg: 1 },
+    ...ifIn('oifname', SET.bridges, true),
+    { type: 'masq' },
+  ]),
 
   // forward
   // iifname != @bridges oifname != @bridges accept
@@ -308,7 +346,10 @@ export const RULES: readonly RuleSpec[] = [
   rule(INET, 'forward', 'invalid', [...ctBits('state', CT_STATE_INVALID), drop]),
   // iifname . oifname @icc accept
   rule(INET, 'forward', 'within a network', [
-    { type: 'meta', key: 'iifname', dreg: 1 }, { type: 'meta', key: 'oifname', dreg: 2 }, { type: 'lookup', set: SET.icc, sreg: 1 }, accept,
+    { type: 'meta', key: 'iifname', dreg: 1 },
+    { type: 'meta', key: 'oifname', dreg: 2 },
+    { type: 'lookup', set: SET.icc, sreg: 1 },
+    accept,
   ]),
   // oifname @internal drop
   rule(INET, 'forward', 'into an internal network', [...ifIn('oifname', SET.internal), drop]),
@@ -331,8 +372,10 @@ export const RULES: readonly RuleSpec[] = [
   // conntrack (`ct`) is not available in bridge-family tables without nf_conntrack_bridge.
   // iifname @noicc_ports meta pkttype != host drop
   rule(L2, 'forward', 'no ICC', [
-    ...ifIn('iifname', SET.noiccPorts), { type: 'meta', key: 'pkttype', dreg: 1 },
-    { type: 'cmp', op: 'neq', sreg: 1, data: Buffer.from([PACKET_HOST]) }, drop,
+    ...ifIn('iifname', SET.noiccPorts),
+    { type: 'meta', key: 'pkttype', dreg: 1 },
+    { type: 'cmp', op: 'neq', sreg: 1, data: Buffer.from([PACKET_HOST]) },
+    drop,
   ]),
 ];
 

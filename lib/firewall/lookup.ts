@@ -94,7 +94,10 @@ export class KernelLookup implements Lookup {
    * will ask in one burst (one round trip, see lib/netlink/conn.ts), then plans from these.
    */
   private readonly asked = new Map<string, Promise<Element | undefined>>();
-  constructor(private readonly nft: NfTables, private readonly lenient = false) {}
+  constructor(
+    private readonly nft: NfTables,
+    private readonly lenient = false,
+  ) {}
 
   get(set: SetName, key: Key): Promise<Element | undefined> {
     const id = keyId(set, key);

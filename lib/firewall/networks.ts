@@ -34,16 +34,28 @@ export function planNetwork(sets: Map<SetName, Element[]>, n: Net, plan: Plan): 
   const bridgeHolder = (sets.get(SET.bridges) ?? []).find((el) => (el.key === n.bridge || (n.vxlan !== undefined && el.key === n.vxlan)) && other(el));
   if (bridgeHolder) {
     const net = parseOwner(bridgeHolder.comment)?.name;
-    throw new NsnetError('ERR_BRIDGE_IN_USE', `bridge ${String(bridgeHolder.key)} belongs to network ${net ?? '(unknown)'}`, { bridge: n.bridge, ...(net ? { network: net } : {}) });
+    throw new NsnetError('ERR_BRIDGE_IN_USE', `bridge ${String(bridgeHolder.key)} belongs to network ${net ?? '(unknown)'}`, {
+      bridge: n.bridge,
+      ...(net ? { network: net } : {}),
+    });
   }
-  const checks: [SetName, string | undefined][] = [[SET.hairpin, n.subnet], [SET.internalSubnets, n.subnet], [SET.hairpin6, n.subnet6], [SET.internalSubnets6, n.subnet6]];
+  const checks: [SetName, string | undefined][] = [
+    [SET.hairpin, n.subnet],
+    [SET.internalSubnets, n.subnet],
+    [SET.hairpin6, n.subnet6],
+    [SET.internalSubnets6, n.subnet6],
+  ];
   for (const [set, mine] of checks) {
     if (mine === undefined) continue;
     for (const el of sets.get(set) ?? []) {
       const s = subnetOf(set, el);
       if (!other(el) || !s || !subnetsOverlap(s, mine)) continue;
       const net = parseOwner(el.comment)?.name;
-      throw new NsnetError('ERR_SUBNET_OVERLAP', `subnet ${mine} overlaps ${s} of network ${net ?? '(unknown)'}`, { subnet: mine, other: s, ...(net ? { network: net } : {}) });
+      throw new NsnetError('ERR_SUBNET_OVERLAP', `subnet ${mine} overlaps ${s} of network ${net ?? '(unknown)'}`, {
+        subnet: mine,
+        other: s,
+        ...(net ? { network: net } : {}),
+      });
     }
   }
   const want = networkElements(n);

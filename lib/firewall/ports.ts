@@ -31,10 +31,16 @@ export interface Plan {
 export const emptyPlan = (): Plan => ({ remove: [], ensure: [], add: [] });
 
 /** ERR_PORT_IN_USE naming the holder (from its element's comment). */
-export function portInUse(e: { family: IpFamily; hostIp?: string; protocol: string; hostPort: number }, holder: { hostIp?: string; comment?: string } | undefined): NsnetError {
+export function portInUse(
+  e: { family: IpFamily; hostIp?: string; protocol: string; hostPort: number },
+  holder: { hostIp?: string; comment?: string } | undefined,
+): NsnetError {
   const owner = parseOwner(holder?.comment);
   const who = owner ? `${owner.kind} ${owner.name}` : 'an element without owner';
-  const where = holder && holder.hostIp !== e.hostIp ? ` (published on ${showIp(hostIpOf({ family: e.family, ...(holder.hostIp !== undefined ? { hostIp: holder.hostIp } : {}) }))})` : '';
+  const where =
+    holder && holder.hostIp !== e.hostIp
+      ? ` (published on ${showIp(hostIpOf({ family: e.family, ...(holder.hostIp !== undefined ? { hostIp: holder.hostIp } : {}) }))})`
+      : '';
   return new NsnetError('ERR_PORT_IN_USE', `${describePort(e)} is already published by ${who}${where}`, {
     protocol: e.protocol,
     family: e.family,
@@ -70,36 +76,39 @@ export async function planPublish(look: Lookup, owner: string, entries: PortEntr
     if (internal) {
       const net = parseOwner(internal.comment);
       throw new NsnetError('ERR_NETWORK_INTERNAL', `${ip} is on internal network ${net?.name ?? String(internal.key)}: its ports cannot be published`, {
-        containerIp: ip, ...(net ? { network: net.name } : {}),
+        containerIp: ip,
+        ...(net ? { network: net.name } : {}),
       });
     }
   }
   const staleIndex = new Set<string>();
   const wantIndex = new Set<string>();
-  await Promise.all(entries.map(async (e) => {
-    const { set, key } = portKey(e);
-    const sets = portSets(e.family);
-    const [own, cross] = await Promise.all([
-      look.get(set, key),
-      e.hostIp === undefined ? look.get(sets.index, [e.protocol, e.hostPort]) : look.get(sets.any, [e.protocol, e.hostPort]),
-    ]);
-    if (own) {
-      const v = own.value as unknown[] | undefined;
-      if (own.comment === owner && v?.[0] === e.containerIp && v?.[1] === e.containerPort) return;
-      throw portInUse(e, { ...(e.hostIp !== undefined ? { hostIp: e.hostIp } : {}), ...(own.comment !== undefined ? { comment: own.comment } : {}) });
-    }
-    if (e.hostIp !== undefined) {
-      if (cross) throw portInUse(e, cross.comment !== undefined ? { comment: cross.comment } : {});
-      wantIndex.add(JSON.stringify([e.family, e.protocol, e.hostPort]));
-    } else if (cross) {
-      // The index says some single address holds it: find who (one listing per operation).
-      const holders = await look.hostipHolders(e.family, e.protocol, e.hostPort);
-      const h = holders[0];
-      if (h) throw portInUse(e, { hostIp: String((h.key as unknown[])[0]), ...(h.comment !== undefined ? { comment: h.comment } : {}) });
-      staleIndex.add(JSON.stringify([e.family, e.protocol, e.hostPort]));
-    }
-    plan.add.push(portElement(e, owner));
-  }));
+  await Promise.all(
+    entries.map(async (e) => {
+      const { set, key } = portKey(e);
+      const sets = portSets(e.family);
+      const [own, cross] = await Promise.all([
+        look.get(set, key),
+        e.hostIp === undefined ? look.get(sets.index, [e.protocol, e.hostPort]) : look.get(sets.any, [e.protocol, e.hostPort]),
+      ]);
+      if (own) {
+        const v = own.value as unknown[] | undefined;
+        if (own.comment === owner && v?.[0] === e.containerIp && v?.[1] === e.containerPort) return;
+        throw portInUse(e, { ...(e.hostIp !== undefined ? { hostIp: e.hostIp } : {}), ...(own.comment !== undefined ? { comment: own.comment } : {}) });
+      }
+      if (e.hostIp !== undefined) {
+        if (cross) throw portInUse(e, cross.comment !== undefined ? { comment: cross.comment } : {});
+        wantIndex.add(JSON.stringify([e.family, e.protocol, e.hostPort]));
+      } else if (cross) {
+        // The index says some single address holds it: find who (one listing per operation).
+        const holders = await look.hostipHolders(e.family, e.protocol, e.hostPort);
+        const h = holders[0];
+        if (h) throw portInUse(e, { hostIp: String((h.key as unknown[])[0]), ...(h.comment !== undefined ? { comment: h.comment } : {}) });
+        staleIndex.add(JSON.stringify([e.family, e.protocol, e.hostPort]));
+      }
+      plan.add.push(portElement(e, owner));
+    }),
+  );
   for (const k of staleIndex) {
     const [f, p, port] = JSON.parse(k) as [IpFamily, PortEntry['protocol'], number];
     plan.remove.push(indexElement(f, p, port));
@@ -120,17 +129,20 @@ export async function planPublish(look: Lookup, owner: string, entries: PortEntr
  */
 export async function planHandOver(look: Lookup, from: string, to: string, entries: PortEntry[], plan: Plan = emptyPlan()): Promise<Plan> {
   const fresh: PortEntry[] = [];
-  await Promise.all(entries.map(async (e) => {
-    const { set, key } = portKey(e);
-    const own = await look.get(set, key);
-    if (!own) {
-      fresh.push(e);
-      return;
-    }
-    if (own.comment !== from && own.comment !== to) throw portInUse(e, { ...(e.hostIp !== undefined ? { hostIp: e.hostIp } : {}), ...(own.comment !== undefined ? { comment: own.comment } : {}) });
-    plan.remove.push({ set, element: { key } });
-    plan.add.push(portElement(e, to));
-  }));
+  await Promise.all(
+    entries.map(async (e) => {
+      const { set, key } = portKey(e);
+      const own = await look.get(set, key);
+      if (!own) {
+        fresh.push(e);
+        return;
+      }
+      if (own.comment !== from && own.comment !== to)
+        throw portInUse(e, { ...(e.hostIp !== undefined ? { hostIp: e.hostIp } : {}), ...(own.comment !== undefined ? { comment: own.comment } : {}) });
+      plan.remove.push({ set, element: { key } });
+      plan.add.push(portElement(e, to));
+    }),
+  );
   if (fresh.length) await planPublish(look, to, fresh, plan);
   return plan;
 }
@@ -142,17 +154,19 @@ export async function planHandOver(look: Lookup, from: string, to: string, entri
 export async function planUnpublish(look: Lookup, owner: string, entries: PortEntry[], plan: Plan = emptyPlan()): Promise<PortEntry[]> {
   const removed: PortEntry[] = [];
   const seen = new Set<string>();
-  await Promise.all(entries.map(async (e) => {
-    const { set, key } = portKey(e);
-    const id = keyId(set, key);
-    if (seen.has(id)) return;
-    seen.add(id);
-    const own = await look.get(set, key);
-    if (!own || own.comment !== owner) return;
-    const v = own.value as unknown[] | undefined;
-    plan.remove.push({ set, element: { key } });
-    removed.push({ ...e, containerIp: String(v?.[0] ?? e.containerIp), containerPort: Number(v?.[1] ?? e.containerPort) });
-  }));
+  await Promise.all(
+    entries.map(async (e) => {
+      const { set, key } = portKey(e);
+      const id = keyId(set, key);
+      if (seen.has(id)) return;
+      seen.add(id);
+      const own = await look.get(set, key);
+      if (!own || own.comment !== owner) return;
+      const v = own.value as unknown[] | undefined;
+      plan.remove.push({ set, element: { key } });
+      removed.push({ ...e, containerIp: String(v?.[0] ?? e.containerIp), containerPort: Number(v?.[1] ?? e.containerPort) });
+    }),
+  );
   await dropIndexIfLast(look, removed, plan);
   return removed;
 }
@@ -162,7 +176,14 @@ export async function planUnpublish(look: Lookup, owner: string, entries: PortEn
  * protocol, port) no other single address holds any more.
  */
 export async function dropIndexIfLast(look: Lookup, removed: PortEntry[], plan: Plan): Promise<void> {
-  const gone = new Set(removed.filter((e) => e.hostIp !== undefined).map((e) => { const k = portKey(e); return keyId(k.set, k.key); }));
+  const gone = new Set(
+    removed
+      .filter((e) => e.hostIp !== undefined)
+      .map((e) => {
+        const k = portKey(e);
+        return keyId(k.set, k.key);
+      }),
+  );
   const pairs = new Map<string, PortEntry>();
   for (const e of removed) if (e.hostIp !== undefined) pairs.set(`${e.family} ${e.protocol} ${e.hostPort}`, e);
   for (const e of pairs.values()) {

@@ -77,11 +77,16 @@ export function parseHostIp(value: unknown): { families: IpFamily[]; hostIp?: st
   if (a.family === 6) {
     const parsed = ipaddr.IPv6.parse(a.address);
     const range = parsed.range();
-    const why = range === 'loopback' ? "the kernel cannot DNAT to or from ::1 (IPv6 has no route_localnet); publish on 127.0.0.1, on every address, or on one of the host's own IPv6 addresses"
-      : range === 'linkLocal' ? 'link-local addresses need a zone, which a published port cannot carry'
-      : range === 'multicast' ? 'it is a multicast address'
-      : range === 'ipv4Mapped' ? `it is an IPv4-mapped address: publish on ${parsed.toIPv4Address().toString()}`
-      : undefined;
+    const why =
+      range === 'loopback'
+        ? "the kernel cannot DNAT to or from ::1 (IPv6 has no route_localnet); publish on 127.0.0.1, on every address, or on one of the host's own IPv6 addresses"
+        : range === 'linkLocal'
+          ? 'link-local addresses need a zone, which a published port cannot carry'
+          : range === 'multicast'
+            ? 'it is a multicast address'
+            : range === 'ipv4Mapped'
+              ? `it is an IPv4-mapped address: publish on ${parsed.toIPv4Address().toString()}`
+              : undefined;
     if (why) throw invalid('ERR_INVALID_HOST_IP', `hostIp ${a.address} cannot be published on: ${why}`, { hostIp: a.address, range });
   }
   return { families: [a.family], hostIp: a.address };
@@ -101,7 +106,9 @@ export function expandPorts(ports: unknown, defaults: { ipv4?: string; ipv6?: st
   for (const p of ports) {
     const o = v.knownKeys(p, ['protocol', 'hostIp', 'hostPort', 'hostPortEnd', 'containerPort', 'containerIp', 'containerIp6'], 'published port');
     if (!PROTOCOLS.includes(o.protocol as Protocol))
-      throw invalid('ERR_INVALID_ARGUMENT', `published port: protocol must be one of ${PROTOCOLS.join(', ')}, got ${JSON.stringify(o.protocol)}`, { value: o.protocol });
+      throw invalid('ERR_INVALID_ARGUMENT', `published port: protocol must be one of ${PROTOCOLS.join(', ')}, got ${JSON.stringify(o.protocol)}`, {
+        value: o.protocol,
+      });
     const protocol = o.protocol as Protocol;
     const hostPort = v.int(o.hostPort, 1, 65535, 'hostPort');
     const hostPortEnd = o.hostPortEnd === undefined ? hostPort : v.int(o.hostPortEnd, hostPort, 65535, 'hostPortEnd');
@@ -120,13 +127,29 @@ export function expandPorts(ports: unknown, defaults: { ipv4?: string; ipv6?: st
       if (c6 !== undefined && host.families.includes(6)) targets.push([6, v.ip(c6, 6, 'containerIp6').address]);
       else if (o.containerIp6 !== undefined) v.ip(o.containerIp6, 6, 'containerIp6');
       if (targets.length === 0) {
-        const what = o.hostIp === undefined ? 'containerIp or containerIp6' : host.families[0] === 4 ? 'containerIp (an IPv4 container address)' : 'containerIp6 (an IPv6 container address: the endpoint has none)';
-        throw invalid('ERR_INVALID_ARGUMENT', `published port ${protocol}/${hostPort}${o.hostIp === undefined ? '' : ` on ${String(o.hostIp)}`}: ${what} is required`, { protocol, hostPort });
+        const what =
+          o.hostIp === undefined
+            ? 'containerIp or containerIp6'
+            : host.families[0] === 4
+              ? 'containerIp (an IPv4 container address)'
+              : 'containerIp6 (an IPv6 container address: the endpoint has none)';
+        throw invalid(
+          'ERR_INVALID_ARGUMENT',
+          `published port ${protocol}/${hostPort}${o.hostIp === undefined ? '' : ` on ${String(o.hostIp)}`}: ${what} is required`,
+          { protocol, hostPort },
+        );
       }
     }
     for (const [family, containerIp] of targets) {
       for (let i = 0; i < count; i++) {
-        const e: PortEntry = { family, ...(host.hostIp !== undefined ? { hostIp: host.hostIp } : {}), protocol, hostPort: hostPort + i, containerIp, containerPort: containerPort + i };
+        const e: PortEntry = {
+          family,
+          ...(host.hostIp !== undefined ? { hostIp: host.hostIp } : {}),
+          protocol,
+          hostPort: hostPort + i,
+          containerIp,
+          containerPort: containerPort + i,
+        };
         const id = `${family} ${protocol} ${e.hostPort}`;
         const same = claimed.get(id) ?? [];
         // One address, or every address, overlaps any other claim of the same address or every address (of its family).
@@ -164,9 +187,7 @@ export function portSets(family: IpFamily): { any: SetName; hostip: SetName; ind
 /** Where a published port's element goes and its key. */
 export function portKey(e: { family: IpFamily; hostIp?: string; protocol: Protocol; hostPort: number }): { set: SetName; key: (string | number)[] } {
   const s = portSets(e.family);
-  return e.hostIp === undefined
-    ? { set: s.any, key: [e.protocol, e.hostPort] }
-    : { set: s.hostip, key: [e.hostIp, e.protocol, e.hostPort] };
+  return e.hostIp === undefined ? { set: s.any, key: [e.protocol, e.hostPort] } : { set: s.hostip, key: [e.hostIp, e.protocol, e.hostPort] };
 }
 
 /** The map element of a published port. */
@@ -191,7 +212,7 @@ export function entryOf(set: string, el: { key: unknown; value?: unknown }): Por
   const base = { containerIp: String(val[0]), containerPort: Number(val[1]) };
   const family: IpFamily = set === SET.publishedAny6 || set === SET.publishedHostip6 ? 6 : 4;
   if ((set === SET.publishedAny || set === SET.publishedAny6) && k.length === 2) return { family, protocol: k[0] as Protocol, hostPort: Number(k[1]), ...base };
-  if ((set === SET.publishedHostip || set === SET.publishedHostip6) && k.length === 3) return { family, hostIp: String(k[0]), protocol: k[1] as Protocol, hostPort: Number(k[2]), ...base };
+  if ((set === SET.publishedHostip || set === SET.publishedHostip6) && k.length === 3)
+    return { family, hostIp: String(k[0]), protocol: k[1] as Protocol, hostPort: Number(k[2]), ...base };
   return undefined;
 }
-

@@ -27,7 +27,7 @@ export interface NetworkSettings {
 
 const str = (k: unknown): string | undefined => (typeof k === 'string' ? k : undefined);
 const pair = (k: unknown): [string, string] | undefined =>
-  (Array.isArray(k) && k.length === 2 && typeof k[0] === 'string' && typeof k[1] === 'string' ? [k[0], k[1]] : undefined);
+  Array.isArray(k) && k.length === 2 && typeof k[0] === 'string' && typeof k[1] === 'string' ? [k[0], k[1]] : undefined;
 
 /**
  * A network's settings from the elements it owns (`owned`: {@link Firewall.listOwned}), or
@@ -37,16 +37,22 @@ export function networkSettingsOf(owned: Map<string, OwnedElement[]>, network: s
   const els = owned.get(netOwner(network));
   if (!els?.length) return undefined;
   const inSet = (set: string): OwnedElement[] => els.filter((e) => e.set === set);
-  const devices = inSet(SET.bridges).map((e) => str(e.key)).filter((d): d is string => d !== undefined);
+  const devices = inSet(SET.bridges)
+    .map((e) => str(e.key))
+    .filter((d): d is string => d !== undefined);
   // The bridge is paired with itself in `icc` (or listed in `noicc_bridges`); an overlay's VXLAN
   // device is the other device in `bridges` (paired with the bridge both ways).
-  const iccPairs = inSet(SET.icc).map((e) => pair(e.key)).filter((p): p is [string, string] => p !== undefined);
+  const iccPairs = inSet(SET.icc)
+    .map((e) => pair(e.key))
+    .filter((p): p is [string, string] => p !== undefined);
   const noicc = inSet(SET.noiccBridges).map((e) => str(e.key));
   const bridge = devices.find((d) => noicc.includes(d) || iccPairs.some(([a, b]) => a === d && b === d)) ?? devices[0];
   if (bridge === undefined) return undefined;
   const vxlan = devices.find((d) => d !== bridge);
   const internal = inSet(SET.internal).some((e) => e.key === bridge);
-  const hairpin = inSet(SET.hairpin).map((e) => e.key).find((k): k is unknown[] => Array.isArray(k) && k[1] === bridge);
+  const hairpin = inSet(SET.hairpin)
+    .map((e) => e.key)
+    .find((k): k is unknown[] => Array.isArray(k) && k[1] === bridge);
   const subnet = str(inSet(SET.masqSubnets)[0]?.key) ?? str(hairpin?.[0]) ?? str(inSet(SET.internalSubnets)[0]?.key);
   const out: NetworkSettings = {
     bridge,

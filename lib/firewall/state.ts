@@ -27,7 +27,8 @@ export interface FirewallState {
  */
 export async function stateElements(state: FirewallState): Promise<Placed[]> {
   v.knownKeys(state, ['networks', 'endpoints'], 'firewall state');
-  if (!Array.isArray(state.networks) || !Array.isArray(state.endpoints)) throw new NsnetError('ERR_INVALID_ARGUMENT', 'firewall state needs networks and endpoints arrays');
+  if (!Array.isArray(state.networks) || !Array.isArray(state.endpoints))
+    throw new NsnetError('ERR_INVALID_ARGUMENT', 'firewall state needs networks and endpoints arrays');
   const look = new SnapshotLookup();
   const placed: Placed[] = [];
   const record = (plan: Plan): void => {

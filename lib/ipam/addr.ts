@@ -38,8 +38,7 @@ export function fromBig(n: bigint, family: Family): string {
 
 /** Parses an address (ERR_INVALID_IP): normalized text and value. Zone ids are refused. */
 export function parseAddress(value: unknown, family: Family | undefined, what: string): { address: string; n: bigint; family: Family } {
-  if (typeof value === 'string' && value.includes('%'))
-    throw invalid('ERR_INVALID_IP', `${what} ${JSON.stringify(value)} may not carry a zone id`, { value });
+  if (typeof value === 'string' && value.includes('%')) throw invalid('ERR_INVALID_IP', `${what} ${JSON.stringify(value)} may not carry a zone id`, { value });
   const a = validate.ip(value, family, what);
   return { address: a.address, n: toBig(a.address), family: a.family };
 }

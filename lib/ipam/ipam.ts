@@ -123,12 +123,19 @@ export class Ipam {
     networkName(network);
     const p = normalizeNetwork(plan, []);
     for (const k of FIELDS) {
-      if (plan[k] !== p[k]) throw invalid('ERR_INVALID_ARGUMENT', `the plan must be normalized (${k}: ${String(plan[k])}, expected ${String(p[k])}); use normalizeNetwork()`, { [k]: plan[k] });
+      if (plan[k] !== p[k])
+        throw invalid('ERR_INVALID_ARGUMENT', `the plan must be normalized (${k}: ${String(plan[k])}, expected ${String(p[k])}); use normalizeNetwork()`, {
+          [k]: plan[k],
+        });
     }
     const existing = this.pool(tx, network);
     if (existing) {
       if (FIELDS.every((k) => existing[k] === p[k])) return existing;
-      throw invalid('ERR_NETWORK_EXISTS', `network ${network} already has the address plan ${existing.subnet}${existing.subnet6 ? ` + ${existing.subnet6}` : ''}`, { network });
+      throw invalid(
+        'ERR_NETWORK_EXISTS',
+        `network ${network} already has the address plan ${existing.subnet}${existing.subnet6 ? ` + ${existing.subnet6}` : ''}`,
+        { network },
+      );
     }
     normalizeNetwork(p, this.subnets(tx, network)); // ERR_SUBNET_OVERLAP
     const doc: PoolDoc = { ...p, next: (p.ipRange ?? p.subnet).split('/')[0]!, used: 0 };
@@ -141,9 +148,16 @@ export class Ipam {
   deletePool(tx: StoreTx, network: string): boolean {
     if (!this.pool(tx, network)) return false;
     const prefix = `${network}/`;
-    const owners = tx.keys(this.owners).filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+    const owners = tx
+      .keys(this.owners)
+      .filter((k) => k.startsWith(prefix))
+      .map((k) => k.slice(prefix.length));
     if (owners.length > 0)
-      throw invalid('ERR_NETWORK_IN_USE', `network ${network} still has ${owners.length} endpoint(s) with addresses: ${owners.slice(0, 5).join(', ')}${owners.length > 5 ? ', …' : ''}`, { network, owners });
+      throw invalid(
+        'ERR_NETWORK_IN_USE',
+        `network ${network} still has ${owners.length} endpoint(s) with addresses: ${owners.slice(0, 5).join(', ')}${owners.length > 5 ? ', …' : ''}`,
+        { network, owners },
+      );
     tx.delete(this.collection, network);
     return true;
   }
@@ -162,7 +176,8 @@ export class Ipam {
    * of {@link normalizeNetwork}.
    */
   subnets(view: StoreView, except?: string): string[] {
-    return view.list<PoolDoc>(this.collection)
+    return view
+      .list<PoolDoc>(this.collection)
       .filter((e) => e.key !== except)
       .flatMap((e) => [e.value.subnet, ...(e.value.subnet6 ? [e.value.subnet6] : [])]);
   }
@@ -196,7 +211,10 @@ export class Ipam {
     if (v6) lease.ipv6 = v6.address;
     else if (held?.ipv6) lease.ipv6 = held.ipv6;
     if (!v4.fresh && !v6?.fresh) return lease;
-    for (const [c, plan] of [[v4, plan4], [v6, plan6]] as const) {
+    for (const [c, plan] of [
+      [v4, plan4],
+      [v6, plan6],
+    ] as const) {
       if (!c?.fresh || !plan) continue;
       tx.put(this.addrs, `${network}/${c.address}`, owner);
       if (c.next !== undefined) doc[plan.family === 4 ? 'next' : 'next6'] = c.next;
@@ -270,7 +288,8 @@ export class Ipam {
   leases(view: StoreView, network: string): LeaseEntry[] {
     this.mustGet(view, network);
     const prefix = `${network}/`;
-    return view.keys(this.addrs)
+    return view
+      .keys(this.addrs)
       .filter((k) => k.startsWith(prefix))
       .map((k) => {
         const address = k.slice(prefix.length);
@@ -296,13 +315,21 @@ export class Ipam {
     const a = parseAddress(wanted, plan.family, plan.family === 4 ? 'ipv4' : 'ipv6');
     const address = a.address;
     if (!contains(plan.subnet, a.family, a.n))
-      throw invalid('ERR_ADDRESS_OUTSIDE_SUBNET', `${address} is outside the subnet ${formatBlock(plan.subnet)} of network ${network}`, { address, subnet: formatBlock(plan.subnet) });
-    if (a.n === plan.gateway)
-      throw invalid('ERR_ADDRESS_IN_USE', `${address} is the gateway of network ${network}`, { address, owner: 'gateway' });
+      throw invalid('ERR_ADDRESS_OUTSIDE_SUBNET', `${address} is outside the subnet ${formatBlock(plan.subnet)} of network ${network}`, {
+        address,
+        subnet: formatBlock(plan.subnet),
+      });
+    if (a.n === plan.gateway) throw invalid('ERR_ADDRESS_IN_USE', `${address} is the gateway of network ${network}`, { address, owner: 'gateway' });
     if (reserved(plan).has(a.n))
-      throw invalid('ERR_ADDRESS_RESERVED', `${address} is the ${a.n === plan.subnet.base ? 'network' : 'broadcast'} address of ${formatBlock(plan.subnet)}`, { address });
+      throw invalid('ERR_ADDRESS_RESERVED', `${address} is the ${a.n === plan.subnet.base ? 'network' : 'broadcast'} address of ${formatBlock(plan.subnet)}`, {
+        address,
+      });
     if (held !== undefined && held !== address)
-      throw invalid('ERR_LEASE_MISMATCH', `${owner} already holds ${held} on network ${network}; release it first to take ${address}`, { owner, held, address });
+      throw invalid('ERR_LEASE_MISMATCH', `${owner} already holds ${held} on network ${network}; release it first to take ${address}`, {
+        owner,
+        held,
+        address,
+      });
     const current = tx.get<string>(this.addrs, `${network}/${address}`);
     if (current !== undefined && current !== owner)
       throw invalid('ERR_ADDRESS_IN_USE', `${address} on network ${network} is already leased to ${current}`, { address, owner: current });
@@ -315,7 +342,11 @@ export class Ipam {
     const hi = lastOf(plan.range);
     const skip = new Set([...reserved(plan)].filter((r) => r >= lo && r <= hi));
     const places = hi - lo + 1n;
-    const full = (): NsnetError => invalid('ERR_SUBNET_FULL', `network ${network} has no free IPv${plan.family} address left in ${formatBlock(plan.range)}`, { network, range: formatBlock(plan.range) });
+    const full = (): NsnetError =>
+      invalid('ERR_SUBNET_FULL', `network ${network} has no free IPv${plan.family} address left in ${formatBlock(plan.range)}`, {
+        network,
+        range: formatBlock(plan.range),
+      });
     if (BigInt((plan.family === 4 ? doc.used : doc.used6) ?? 0) >= places - BigInt(skip.size)) throw full();
     const mark = plan.family === 4 ? doc.next : doc.next6;
     let n = mark !== undefined ? toBig(mark) : lo;

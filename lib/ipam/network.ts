@@ -5,9 +5,7 @@
  */
 import { invalid } from '../errors';
 import * as validate from '../validate';
-import {
-  contains, formatBlock, fromBig, lastOf, overlaps, parseAddress, parseBlock, within, type Block, type Family,
-} from './addr';
+import { contains, formatBlock, fromBig, lastOf, overlaps, parseAddress, parseBlock, within, type Block, type Family } from './addr';
 
 /** What a user may say about a network's addresses (all optional). */
 export interface NetworkAddressing {
@@ -83,9 +81,13 @@ function gatewayOf(value: unknown, subnet: Block, what: string): string {
   const g = parseAddress(value, subnet.family, what);
   const reserved = g.n === subnet.base || (subnet.family === 4 && g.n === lastOf(subnet));
   if (!contains(subnet, g.family, g.n) || reserved)
-    throw invalid('ERR_GATEWAY_OUTSIDE_SUBNET', reserved
-      ? `${what} ${g.address} is the ${g.n === subnet.base ? 'network' : 'broadcast'} address of ${formatBlock(subnet)}; pick a host address`
-      : `${what} ${g.address} is outside the subnet ${formatBlock(subnet)}`, { gateway: g.address, subnet: formatBlock(subnet) });
+    throw invalid(
+      'ERR_GATEWAY_OUTSIDE_SUBNET',
+      reserved
+        ? `${what} ${g.address} is the ${g.n === subnet.base ? 'network' : 'broadcast'} address of ${formatBlock(subnet)}; pick a host address`
+        : `${what} ${g.address} is outside the subnet ${formatBlock(subnet)}`,
+      { gateway: g.address, subnet: formatBlock(subnet) },
+    );
   return g.address;
 }
 
@@ -99,7 +101,10 @@ function blocks(list: readonly string[] | undefined, what: string): Block[] {
 function refuseOverlap(b: Block, existing: Block[]): void {
   const other = existing.find((e) => overlaps(e, b));
   if (other)
-    throw invalid('ERR_SUBNET_OVERLAP', `subnet ${formatBlock(b)} overlaps ${formatBlock(other)}, which is already in use`, { subnet: formatBlock(b), other: formatBlock(other) });
+    throw invalid('ERR_SUBNET_OVERLAP', `subnet ${formatBlock(b)} overlaps ${formatBlock(other)}, which is already in use`, {
+      subnet: formatBlock(b),
+      other: formatBlock(other),
+    });
 }
 
 /** The first block of the pools that overlaps nothing taken (ERR_NO_FREE_SUBNET). */
@@ -149,7 +154,10 @@ export function normalizeNetwork(spec: NetworkAddressing, existingSubnets: reado
   if (spec.ipRange !== undefined) {
     const range = parseBlock(spec.ipRange, 4, 'ipRange', true);
     if (!within(range, subnet))
-      throw invalid('ERR_RANGE_OUTSIDE_SUBNET', `ipRange ${formatBlock(range)} is not inside the subnet ${out.subnet}`, { ipRange: formatBlock(range), subnet: out.subnet });
+      throw invalid('ERR_RANGE_OUTSIDE_SUBNET', `ipRange ${formatBlock(range)} is not inside the subnet ${out.subnet}`, {
+        ipRange: formatBlock(range),
+        subnet: out.subnet,
+      });
     out.ipRange = formatBlock(range);
   }
   if (spec.subnet6 === undefined) {
@@ -162,4 +170,3 @@ export function normalizeNetwork(spec: NetworkAddressing, existingSubnets: reado
   }
   return out;
 }
-

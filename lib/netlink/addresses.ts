@@ -59,7 +59,10 @@ export function decodeAddress(m: NativeMessage): Address {
 /** The address operations of a {@link Netlink} handle. */
 export class Addresses {
   /** @internal */
-  constructor(private readonly conn: Conn, private readonly links: Links) {}
+  constructor(
+    private readonly conn: Conn,
+    private readonly links: Links,
+  ) {}
 
   /** Addresses of the namespace, optionally of one link and/or one family. */
   async list(filter: { dev?: string | number; family?: 4 | 6 } = {}): Promise<Address[]> {
@@ -69,7 +72,10 @@ export class Addresses {
     if (family < 0) throw invalid('ERR_INVALID_ARGUMENT', 'family must be 4 or 6');
     // With strict checking the kernel filters by ifa_index itself.
     const msgs = await this.conn.dump({ type: RTM.GETADDR, header: { family, index } }, 'list addresses');
-    return msgs.filter((m) => m.type === RTM.NEWADDR).map(decodeAddress).filter((a) => !index || a.index === index);
+    return msgs
+      .filter((m) => m.type === RTM.NEWADDR)
+      .map(decodeAddress)
+      .filter((a) => !index || a.index === index);
   }
 
   /**
@@ -91,7 +97,8 @@ export class Addresses {
     const attrs: Record<string, unknown> = { local: c.address, address: c.address };
     let flags = 0;
     if (c.family === 4) {
-      if (opts.broadcast !== false && c.prefix < 31) attrs.broadcast = opts.broadcast ? v.ip(opts.broadcast, 4, 'broadcast').address : v.broadcastAddress(c.address, c.prefix);
+      if (opts.broadcast !== false && c.prefix < 31)
+        attrs.broadcast = opts.broadcast ? v.ip(opts.broadcast, 4, 'broadcast').address : v.broadcastAddress(c.address, c.prefix);
       if (opts.label !== undefined) attrs.label = v.label(opts.label);
     }
     if (opts.nodad) flags |= IFA_F.NODAD;
@@ -112,7 +119,11 @@ export class Addresses {
     const c = v.cidr(cidr, undefined, 'address');
     const index = await this.links.index(dev);
     await this.conn.request(
-      { type: RTM.DELADDR, header: { family: c.family === 4 ? AF.INET : AF.INET6, prefixlen: c.prefix, index }, attrs: { local: c.address, address: c.address } },
+      {
+        type: RTM.DELADDR,
+        header: { family: c.family === 4 ? AF.INET : AF.INET6, prefixlen: c.prefix, index },
+        attrs: { local: c.address, address: c.address },
+      },
       `remove address ${cidr} from ${dev}`,
       { dev, cidr },
     );

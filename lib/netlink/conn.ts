@@ -107,12 +107,17 @@ export class Conn {
     const ns = openNetns(netns);
     let closed = false;
     const handle: NativeHandle = {
-      exec: (requests, atomic) => (closed
-        ? Promise.reject(Object.assign(new Error(`the ${what} handle is closed`), { code: 'ERR_HANDLE_CLOSED' }))
-        : native.execIn(protocol, ns.fd, requests, atomic)),
+      exec: (requests, atomic) =>
+        closed
+          ? Promise.reject(Object.assign(new Error(`the ${what} handle is closed`), { code: 'ERR_HANDLE_CLOSED' }))
+          : native.execIn(protocol, ns.fd, requests, atomic),
       close: () => void (closed = true),
-      get pending() { return 0; },
-      get closed() { return closed; },
+      get pending() {
+        return 0;
+      },
+      get closed() {
+        return closed;
+      },
     };
     return new Conn(handle, ns, what);
   }
@@ -146,22 +151,28 @@ export class Conn {
     let sent: Promise<NativeResult[]>;
     try {
       count('netlink round trips');
-      sent = this.handle.exec(batch.flatMap((q) => q.requests), false);
+      sent = this.handle.exec(
+        batch.flatMap((q) => q.requests),
+        false,
+      );
     } catch {
       // One of them cannot be encoded: each goes on its own, so only that caller fails.
       for (const q of batch) this.send(q.requests).then(q.resolve, q.reject);
       return;
     }
-    sent.then((results) => {
-      let at = 0;
-      for (const q of batch) {
-        q.resolve(results.slice(at, at + q.requests.length));
-        at += q.requests.length;
-      }
-    }, (e) => {
-      const err = fromNative(e);
-      for (const q of batch) q.reject(err);
-    });
+    sent.then(
+      (results) => {
+        let at = 0;
+        for (const q of batch) {
+          q.resolve(results.slice(at, at + q.requests.length));
+          at += q.requests.length;
+        }
+      },
+      (e) => {
+        const err = fromNative(e);
+        for (const q of batch) q.reject(err);
+      },
+    );
   }
 
   private async send(requests: NativeRequest[], atomic = false): Promise<NativeResult[]> {
@@ -193,7 +204,10 @@ export class Conn {
    * Many independent requests pipelined on the socket (each acknowledged on its own). Returns
    * one outcome per request, in order.
    */
-  async batch(requests: (Omit<NativeRequest, 'flags'> & { flags?: number })[], what: (i: number) => string): Promise<{ error?: NetlinkError; replies: NativeMessage[] }[]> {
+  async batch(
+    requests: (Omit<NativeRequest, 'flags'> & { flags?: number })[],
+    what: (i: number) => string,
+  ): Promise<{ error?: NetlinkError; replies: NativeMessage[] }[]> {
     const results = await this.exec(requests.map((r) => ({ ...r, flags: NLM_F.REQUEST | NLM_F.ACK | (r.flags ?? 0) })));
     return results.map((r, i) => (r.errno ? { error: toError(r, what(i), i), replies: r.replies } : { replies: r.replies }));
   }

@@ -73,8 +73,18 @@ export const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 export const RT_TABLE = { UNSPEC: 0, DEFAULT: 253, MAIN: 254, LOCAL: 255 } as const;
 export const RT_SCOPE: Record<string, number> = { universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
 export const RTN_TYPES = [
-  'unspec', 'unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable',
-  'prohibit', 'throw', 'nat', 'xresolve',
+  'unspec',
+  'unicast',
+  'local',
+  'broadcast',
+  'anycast',
+  'multicast',
+  'blackhole',
+  'unreachable',
+  'prohibit',
+  'throw',
+  'nat',
+  'xresolve',
 ] as const;
 export const RTPROT: Record<string, number> = { unspec: 0, redirect: 1, kernel: 2, boot: 3, static: 4, ra: 9, dhcp: 16 };
 export const RTNH_F_ONLINK = 0x4;
@@ -91,5 +101,15 @@ export const NUD: Record<string, number> = {
 };
 export const NTF = { USE: 0x01, SELF: 0x02, MASTER: 0x04, PROXY: 0x08, EXT_LEARNED: 0x10, OFFLOADED: 0x20, STICKY: 0x40, ROUTER: 0x80 } as const;
 
-export const IFA_F = { SECONDARY: 0x01, NODAD: 0x02, OPTIMISTIC: 0x04, DADFAILED: 0x08, HOMEADDRESS: 0x10, DEPRECATED: 0x20, TENTATIVE: 0x40, PERMANENT: 0x80, MANAGETEMPADDR: 0x100, NOPREFIXROUTE: 0x200 } as const;
-
+export const IFA_F = {
+  SECONDARY: 0x01,
+  NODAD: 0x02,
+  OPTIMISTIC: 0x04,
+  DADFAILED: 0x08,
+  HOMEADDRESS: 0x10,
+  DEPRECATED: 0x20,
+  TENTATIVE: 0x40,
+  PERMANENT: 0x80,
+  MANAGETEMPADDR: 0x100,
+  NOPREFIXROUTE: 0x200,
+} as const;

@@ -51,7 +51,6 @@ function decodeBridgePort(d: Attrs): BridgePortInfo {
   if (typeof d.state === 'number') out.state = d.state;
   if (typeof d.priority === 'number') out.priority = d.priority;
   if (typeof d.cost === 'number') out.cost = d.cost;
-  for (const k of ['hairpin', 'learning', 'unicastFlood', 'isolated', 'neighSuppress'] as const)
-    if (typeof d[k] === 'number') out[k] = d[k] !== 0;
+  for (const k of ['hairpin', 'learning', 'unicastFlood', 'isolated', 'neighSuppress'] as const) if (typeof d[k] === 'number') out[k] = d[k] !== 0;
   return out;
 }

@@ -28,7 +28,12 @@ export function parentOf(spec: LinkSpec): string | number | undefined {
  * The RTM_NEWLINK request that creates a link (without the REQUEST and ACK flags, which the
  * connection adds): exclusive create, echoed so the link comes back as the kernel made it.
  */
-export function newLinkRequest(spec: LinkSpec, masters: Map<string | number, number>, parents: Map<string | number, number>, opened: NetnsHandle[]): Omit<NativeRequest, 'flags'> & { flags: number } {
+export function newLinkRequest(
+  spec: LinkSpec,
+  masters: Map<string | number, number>,
+  parents: Map<string | number, number>,
+  opened: NetnsHandle[],
+): Omit<NativeRequest, 'flags'> & { flags: number } {
   return { type: RTM.NEWLINK, flags: NLM_F.CREATE | NLM_F.EXCL | NLM_F.ECHO, ...encodeLinkSpec(spec, masters, parents, opened) };
 }
 
@@ -38,9 +43,15 @@ export function newLinkRequest(spec: LinkSpec, masters: Map<string | number, num
  * Attribute order is iproute2's (IFLA_LINK, IFLA_IFNAME, ..., IFLA_LINKINFO), so a request
  * compares byte for byte with what `ip link add` sends.
  */
-export function encodeLinkSpec(spec: LinkSpec, masters: Map<string | number, number>, parents: Map<string | number, number>, opened: NetnsHandle[]): { header: Record<string, number>; attrs: Attrs } {
+export function encodeLinkSpec(
+  spec: LinkSpec,
+  masters: Map<string | number, number>,
+  parents: Map<string | number, number>,
+  opened: NetnsHandle[],
+): { header: Record<string, number>; attrs: Attrs } {
   if (!spec || typeof spec !== 'object') throw invalid('ERR_INVALID_ARGUMENT', 'a link spec must be an object');
-  if (typeof spec.kind !== 'string' || !/^[a-z0-9_-]{1,32}$/u.test(spec.kind)) throw invalid('ERR_INVALID_ARGUMENT', `link kind ${JSON.stringify(spec.kind)} is not a kind name`, { kind: spec.kind });
+  if (typeof spec.kind !== 'string' || !/^[a-z0-9_-]{1,32}$/u.test(spec.kind))
+    throw invalid('ERR_INVALID_ARGUMENT', `link kind ${JSON.stringify(spec.kind)} is not a kind name`, { kind: spec.kind });
   const codec = kindOfSpec(spec);
   const common: Attrs = { ifname: v.ifname(spec.name) };
   const header: Record<string, number> = { family: AF.UNSPEC };
@@ -61,7 +72,8 @@ export function encodeLinkSpec(spec: LinkSpec, masters: Map<string | number, num
     },
   };
   if (spec.netns !== undefined) {
-    if (spec.master !== undefined || spec.bridgePort !== undefined) throw invalid('ERR_INVALID_ARGUMENT', `link ${spec.name}: master and bridgePort cannot be set on a link created in another namespace`);
+    if (spec.master !== undefined || spec.bridgePort !== undefined)
+      throw invalid('ERR_INVALID_ARGUMENT', `link ${spec.name}: master and bridgePort cannot be set on a link created in another namespace`);
     common.netNsFd = ctx.netnsFd(spec.netns);
   }
   // (For a kind that owns `group` — vxlan's multicast group — the codec handles it.)

@@ -64,7 +64,10 @@ async function emptyGroup(conn: Conn): Promise<number | undefined> {
  * that fail, so 500 changes cost one system call and no 500 acknowledgements to read.
  */
 async function moveToGroup(conn: Conn, targets: Target[], group: number, restoreTo: (t: Target) => number): Promise<Target[]> {
-  const set = await conn.exec(targets.map((t) => ({ type: RTM.NEWLINK, flags: NLM_F.REQUEST, ...withGroup(t, group) })), true);
+  const set = await conn.exec(
+    targets.map((t) => ({ type: RTM.NEWLINK, flags: NLM_F.REQUEST, ...withGroup(t, group) })),
+    true,
+  );
   const moved = targets.filter((_, i) => !set[i]!.errno);
   const failed = set.findIndex((r) => r.errno && r.code !== 'ENODEV');
   if (failed >= 0) {
@@ -83,7 +86,12 @@ async function restore(conn: Conn, targets: Target[], groupOf: (t: Target) => nu
   if (!targets.length) return;
   // Later duplicates first: the first mention of a link carries the group it had.
   const order = [...targets].reverse();
-  await conn.batch(order.map((t) => ({ type: RTM.NEWLINK, ...withGroup(t, groupOf(t)) })), () => 'restore group').catch(() => undefined);
+  await conn
+    .batch(
+      order.map((t) => ({ type: RTM.NEWLINK, ...withGroup(t, groupOf(t)) })),
+      () => 'restore group',
+    )
+    .catch(() => undefined);
 }
 
 /** Deletes `group`; on refusal puts `moved` back (restoreTo) and throws. Nothing left: fine. */
@@ -118,8 +126,13 @@ export async function removeLinks(conn: Conn, targets: Target[]): Promise<void> 
  * one no listed link has, and a refusal puts every target back in the group it had.
  */
 async function removeListed(conn: Conn, targets: Target[]): Promise<void> {
-  const msgs = await conn.dump({ type: RTM.GETLINK, header: { family: AF.UNSPEC }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS }, only: ['ifname', 'group'] }, 'list links');
-  const all = msgs.filter((m) => m.type === RTM.NEWLINK).map((m) => ({ index: m.header.index ?? 0, name: String(m.attrs.ifname), group: Number(m.attrs.group ?? 0) }));
+  const msgs = await conn.dump(
+    { type: RTM.GETLINK, header: { family: AF.UNSPEC }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS }, only: ['ifname', 'group'] },
+    'list links',
+  );
+  const all = msgs
+    .filter((m) => m.type === RTM.NEWLINK)
+    .map((m) => ({ index: m.header.index ?? 0, name: String(m.attrs.ifname), group: Number(m.attrs.group ?? 0) }));
   const byName = new Map(all.map((l) => [l.name, l]));
   const byIndex = new Map(all.map((l) => [l.index, l]));
   const found = [...new Set(targets.map((t) => (typeof t === 'number' ? byIndex.get(t) : byName.get(t))).filter((l) => l !== undefined))];

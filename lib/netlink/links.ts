@@ -23,7 +23,22 @@ type NativeRequestBody = Omit<NativeRequest, 'flags'>;
  * (IFLA_AF_SPEC, also readable as sysctls), offload limits — is most of each message and of
  * the decoding time, like `ip -s -d link` against `ip link`; `full: true` gives all of it.
  */
-const LEAN = ['ifname', 'mtu', 'minMtu', 'maxMtu', 'address', 'broadcast', 'master', 'link', 'linkNetnsid', 'ifalias', 'group', 'txqlen', 'operstate', 'linkinfo'];
+const LEAN = [
+  'ifname',
+  'mtu',
+  'minMtu',
+  'maxMtu',
+  'address',
+  'broadcast',
+  'master',
+  'link',
+  'linkNetnsid',
+  'ifalias',
+  'group',
+  'txqlen',
+  'operstate',
+  'linkinfo',
+];
 
 /** The link operations of a {@link Netlink} handle. */
 export class Links {
@@ -37,9 +52,17 @@ export class Links {
   async list(filter: { kind?: Link['kind']; master?: string | number; group?: number; full?: boolean } = {}): Promise<Link[]> {
     v.knownKeys(filter, ['kind', 'master', 'group', 'full'], 'links.list filter');
     const master = filter.master === undefined ? undefined : await this.index(filter.master);
-    const msgs = await this.conn.dump({ type: RTM.GETLINK, header: { family: AF.UNSPEC }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS }, ...(filter.full ? {} : { only: LEAN }) }, 'list links');
+    const msgs = await this.conn.dump(
+      { type: RTM.GETLINK, header: { family: AF.UNSPEC }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS }, ...(filter.full ? {} : { only: LEAN }) },
+      'list links',
+    );
     const links = msgs.filter((m) => m.type === RTM.NEWLINK).map(decodeLink);
-    return links.filter((l) => (filter.kind === undefined || l.kind === filter.kind) && (master === undefined || l.master === master) && (filter.group === undefined || l.group === filter.group));
+    return links.filter(
+      (l) =>
+        (filter.kind === undefined || l.kind === filter.kind) &&
+        (master === undefined || l.master === master) &&
+        (filter.group === undefined || l.group === filter.group),
+    );
   }
 
   /**
@@ -48,9 +71,10 @@ export class Links {
    */
   async get(link: string | number, opts: { full?: boolean } = {}): Promise<Link> {
     const omit = opts.full ? {} : { only: LEAN };
-    const req: NativeRequestBody = typeof link === 'number'
-      ? { type: RTM.GETLINK, header: { index: v.int(link, 1, 2 ** 31 - 1, 'link index') }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS }, ...omit }
-      : { type: RTM.GETLINK, header: {}, attrs: { ifname: v.ifname(link), extMask: RTEXT_FILTER_SKIP_STATS }, ...omit };
+    const req: NativeRequestBody =
+      typeof link === 'number'
+        ? { type: RTM.GETLINK, header: { index: v.int(link, 1, 2 ** 31 - 1, 'link index') }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS }, ...omit }
+        : { type: RTM.GETLINK, header: {}, attrs: { ifname: v.ifname(link), extMask: RTEXT_FILTER_SKIP_STATS }, ...omit };
     const replies = await this.conn.request(req, `get link ${link}`, { link });
     const m = replies.find((r) => r.type === RTM.NEWLINK);
     if (!m) throw new NsnetError('ERR_NATIVE', `get link ${link}: the kernel sent no link`);
@@ -118,18 +142,22 @@ export class Links {
       }
       // The kernel ignores IFLA_IFALIAS and bridge-port settings when it creates a link: they
       // go in a second round, one message per link that has either.
-      const later = links.map((l, i) => ({ l, alias: specs[i]!.alias, port: specs[i]!.bridgePort, gen: specs[i]!.addrGenMode, away: specs[i]!.netns !== undefined }))
+      const later = links
+        .map((l, i) => ({ l, alias: specs[i]!.alias, port: specs[i]!.bridgePort, gen: specs[i]!.addrGenMode, away: specs[i]!.netns !== undefined }))
         .filter((x) => !x.away && (x.alias !== undefined || x.port !== undefined || x.gen !== undefined));
       if (later.length) {
-        const set = await this.conn.batch(later.map((x) => ({
-          type: RTM.NEWLINK,
-          header: { index: x.l.index },
-          attrs: {
-            ...(x.alias !== undefined ? { ifalias: x.alias } : {}),
-            ...(x.port !== undefined ? { linkinfo: bridgePortInfo(x.port) } : {}),
-            ...(x.gen !== undefined ? { afSpec: addrGenModeSpec(x.gen) } : {}),
-          },
-        })), (i) => `configure ${later[i]!.l.name}`);
+        const set = await this.conn.batch(
+          later.map((x) => ({
+            type: RTM.NEWLINK,
+            header: { index: x.l.index },
+            attrs: {
+              ...(x.alias !== undefined ? { ifalias: x.alias } : {}),
+              ...(x.port !== undefined ? { linkinfo: bridgePortInfo(x.port) } : {}),
+              ...(x.gen !== undefined ? { afSpec: addrGenModeSpec(x.gen) } : {}),
+            },
+          })),
+          (i) => `configure ${later[i]!.l.name}`,
+        );
         const bad = set.find((r) => r.error);
         if (bad) {
           await this.removeMany(links.map((l) => l.index)).catch(() => undefined);
@@ -155,8 +183,14 @@ export class Links {
       const there = new Links(conn);
       try {
         if (s.addrGenMode !== undefined || s.alias !== undefined)
-          await there.set(s.name, { ...(s.alias !== undefined ? { alias: s.alias } : {}), ...(s.addrGenMode !== undefined ? { addrGenMode: s.addrGenMode } : {}) });
-        const got = await conn.request({ type: RTM.GETLINK, header: {}, attrs: { ifname: s.name, extMask: RTEXT_FILTER_SKIP_STATS }, only: LEAN }, `get link ${s.name}`);
+          await there.set(s.name, {
+            ...(s.alias !== undefined ? { alias: s.alias } : {}),
+            ...(s.addrGenMode !== undefined ? { addrGenMode: s.addrGenMode } : {}),
+          });
+        const got = await conn.request(
+          { type: RTM.GETLINK, header: {}, attrs: { ifname: s.name, extMask: RTEXT_FILTER_SKIP_STATS }, only: LEAN },
+          `get link ${s.name}`,
+        );
         results[i] = { replies: got.filter((m) => m.type === RTM.NEWLINK) };
       } catch (e) {
         await there.remove(s.name).catch(() => undefined);
@@ -215,8 +249,16 @@ export class Links {
   setOp(link: number | string, changes: Omit<LinkChanges, 'name' | 'netns' | 'master'> & { master?: number | null }): NetlinkOp {
     v.knownKeys(changes, ['up', 'mtu', 'mac', 'master', 'alias', 'group', 'txqlen', 'bridgePort', 'addrGenMode'], 'link changes');
     const byName = typeof link === 'string';
-    const { header, attrs } = changeAttrs(byName ? 0 : v.int(link, 1, 2 ** 31 - 1, 'link index'), changes, changes.master === undefined ? undefined : changes.master === null ? 0 : v.int(changes.master, 1, 2 ** 31 - 1, 'master index'));
-    return { request: { type: RTM.NEWLINK, header, attrs: byName ? { ifname: v.ifname(link), ...attrs } : attrs }, what: `set link ${link}`, details: { link } };
+    const { header, attrs } = changeAttrs(
+      byName ? 0 : v.int(link, 1, 2 ** 31 - 1, 'link index'),
+      changes,
+      changes.master === undefined ? undefined : changes.master === null ? 0 : v.int(changes.master, 1, 2 ** 31 - 1, 'master index'),
+    );
+    return {
+      request: { type: RTM.NEWLINK, header, attrs: byName ? { ifname: v.ifname(link), ...attrs } : attrs },
+      what: `set link ${link}`,
+      details: { link },
+    };
   }
 
   /** The RTM_NEWLINK header and attributes of a set(); the device by index, or by name in the request. */
@@ -239,7 +281,9 @@ export class Links {
   private async checkNameFree(ns: NetnsHandle, name: string): Promise<void> {
     const h = new native.Handle(NETLINK_ROUTE, ns.fd);
     try {
-      const [r] = await h.exec([{ type: RTM.GETLINK, flags: NLM_F.REQUEST | NLM_F.ACK, header: {}, attrs: { ifname: name, extMask: RTEXT_FILTER_SKIP_STATS } }]);
+      const [r] = await h.exec([
+        { type: RTM.GETLINK, flags: NLM_F.REQUEST | NLM_F.ACK, header: {}, attrs: { ifname: name, extMask: RTEXT_FILTER_SKIP_STATS } },
+      ]);
       if (r && !r.errno)
         throw new NetlinkError({ errno: 17, code: 'EEXIST', operation: 'RTM_NEWLINK', what: `move link: ${name} already exists in the target namespace` });
     } finally {
@@ -270,9 +314,10 @@ export class Links {
    * @throws NetlinkError ENODEV when there is none.
    */
   async remove(link: string | number): Promise<void> {
-    const req: NativeRequestBody = typeof link === 'number'
-      ? { type: RTM.DELLINK, header: { index: v.int(link, 1, 2 ** 31 - 1, 'link index') } }
-      : { type: RTM.DELLINK, header: {}, attrs: { ifname: v.ifname(link) } };
+    const req: NativeRequestBody =
+      typeof link === 'number'
+        ? { type: RTM.DELLINK, header: { index: v.int(link, 1, 2 ** 31 - 1, 'link index') } }
+        : { type: RTM.DELLINK, header: {}, attrs: { ifname: v.ifname(link) } };
     await this.conn.request(req, `remove link ${link}`, { link });
   }
 
@@ -287,9 +332,13 @@ export class Links {
   async removeMany(links: (string | number)[]): Promise<void> {
     if (!Array.isArray(links)) throw invalid('ERR_INVALID_ARGUMENT', 'removeMany takes an array of names or indexes');
     if (links.length === 0) return;
-    for (const l of links) if (typeof l === 'string') v.ifname(l); else v.int(l, 1, 2 ** 31 - 1, 'link index');
+    for (const l of links)
+      if (typeof l === 'string') v.ifname(l);
+      else v.int(l, 1, 2 ** 31 - 1, 'link index');
     if (new Set(links).size === 1) {
-      await this.remove(links[0]!).catch((e) => { if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e; });
+      await this.remove(links[0]!).catch((e) => {
+        if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
+      });
       return;
     }
     await removeLinks(this.conn, links);

@@ -122,7 +122,10 @@ export function decodeFdb(m: NativeMessage): FdbEntry {
 /** The neighbour-table operations of a {@link Netlink} handle. */
 export class Neighbors {
   /** @internal */
-  constructor(private readonly conn: Conn, private readonly links: Links) {}
+  constructor(
+    private readonly conn: Conn,
+    private readonly links: Links,
+  ) {}
 
   /** Neighbour entries (ARP and NDP), optionally of one link / family. */
   async list(filter: { dev?: string | number; family?: 4 | 6 } = {}): Promise<Neighbor[]> {
@@ -152,7 +155,11 @@ export class Neighbors {
     v.knownKeys(spec, ['dev', 'ip', 'mac', 'state', 'router'], 'neighbor');
     const a = v.ip(spec.ip, undefined, 'neighbor IP');
     const ifindex = await this.links.index(spec.dev);
-    await this.conn.request({ type: RTM.DELNEIGH, header: { family: a.family === 4 ? AF.INET : AF.INET6, ifindex }, attrs: { dst: a.address } }, `remove neighbor ${spec.ip}`, { spec });
+    await this.conn.request(
+      { type: RTM.DELNEIGH, header: { family: a.family === 4 ? AF.INET : AF.INET6, ifindex }, attrs: { dst: a.address } },
+      `remove neighbor ${spec.ip}`,
+      { spec },
+    );
   }
 
   private async send(spec: NeighborSpec, flags: number, verb: string): Promise<void> {
@@ -163,7 +170,12 @@ export class Neighbors {
     if (state === undefined) throw invalid('ERR_INVALID_ARGUMENT', `neighbor state ${JSON.stringify(spec.state)} is not one of ${Object.keys(NUD).join(', ')}`);
     const ifindex = await this.links.index(spec.dev);
     await this.conn.request(
-      { type: RTM.NEWNEIGH, flags, header: { family: a.family === 4 ? AF.INET : AF.INET6, ifindex, state, flags: spec.router ? NTF.ROUTER : 0 }, attrs: { dst: a.address, lladdr: mac } },
+      {
+        type: RTM.NEWNEIGH,
+        flags,
+        header: { family: a.family === 4 ? AF.INET : AF.INET6, ifindex, state, flags: spec.router ? NTF.ROUTER : 0 },
+        attrs: { dst: a.address, lladdr: mac },
+      },
       `${verb} neighbor ${spec.ip}`,
       { spec },
     );
@@ -173,14 +185,20 @@ export class Neighbors {
 /** The bridge forwarding-database operations of a {@link Netlink} handle. */
 export class Fdb {
   /** @internal */
-  constructor(private readonly conn: Conn, private readonly links: Links) {}
+  constructor(
+    private readonly conn: Conn,
+    private readonly links: Links,
+  ) {}
 
   /** FDB entries, optionally of one device (a bridge port or a vxlan device). */
   async list(filter: { dev?: string | number } = {}): Promise<FdbEntry[]> {
     v.knownKeys(filter, ['dev'], 'fdb.list filter');
     const index = filter.dev === undefined ? 0 : await this.links.index(filter.dev);
     const msgs = await this.conn.dump({ type: RTM.GETNEIGH, header: { family: AF.BRIDGE, ifindex: index } }, 'list fdb');
-    return msgs.filter((m) => m.type === RTM.NEWNEIGH).map(decodeFdb).filter((e) => !index || e.index === index);
+    return msgs
+      .filter((m) => m.type === RTM.NEWNEIGH)
+      .map(decodeFdb)
+      .filter((e) => !index || e.index === index);
   }
 
   /** Adds an entry. @throws NetlinkError EEXIST if the device has one for this MAC. */

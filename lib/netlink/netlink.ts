@@ -54,7 +54,8 @@ export class Netlink {
     v.knownKeys(opts, ['netns'], 'Netlink.open options');
     // The probe: loopback is ifindex 1 in every namespace.
     const conn = await Conn.open(NETLINK_ROUTE, opts.netns, 'netlink', (c) =>
-      c.request({ type: RTM.GETLINK, header: { index: 1 }, attrs: { extMask: 8 }, only: ['ifname'] }, 'open netlink handle'));
+      c.request({ type: RTM.GETLINK, header: { index: 1 }, attrs: { extMask: 8 }, only: ['ifname'] }, 'open netlink handle'),
+    );
     return new Netlink(conn);
   }
 
@@ -78,7 +79,10 @@ export class Netlink {
    */
   async batch(ops: NetlinkOp[]): Promise<(NetlinkError | undefined)[]> {
     if (ops.length === 0) return [];
-    const results = await this.conn.batch(ops.map((o) => o.request), (i) => ops[i]!.what);
+    const results = await this.conn.batch(
+      ops.map((o) => o.request),
+      (i) => ops[i]!.what,
+    );
     return results.map((r, i) => (r.error && !ops[i]!.tolerate?.includes(r.error.code) ? r.error : undefined));
   }
 

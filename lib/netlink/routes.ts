@@ -76,7 +76,10 @@ export function decodeRoute(m: NativeMessage): Route {
 /** The route operations of a {@link Netlink} handle. */
 export class Routes {
   /** @internal */
-  constructor(private readonly conn: Conn, private readonly links: Links) {}
+  constructor(
+    private readonly conn: Conn,
+    private readonly links: Links,
+  ) {}
 
   /** Routes of one table (default: main; 'all' for every table), optionally of one family / link. */
   async list(filter: { family?: 4 | 6; table?: number | 'main' | 'local' | 'all'; dev?: string | number } = {}): Promise<Route[]> {
@@ -142,7 +145,11 @@ export class Routes {
       } else {
         const c = v.cidr(route.dst, undefined, 'dst');
         if (v.networkAddress(c.address, c.prefix) !== c.address)
-          throw invalid('ERR_INVALID_CIDR', `route destination ${route.dst} has host bits set (did you mean ${v.networkAddress(c.address, c.prefix)}/${c.prefix}?)`, { value: route.dst });
+          throw invalid(
+            'ERR_INVALID_CIDR',
+            `route destination ${route.dst} has host bits set (did you mean ${v.networkAddress(c.address, c.prefix)}/${c.prefix}?)`,
+            { value: route.dst },
+          );
         dst = c;
         family = c.family;
       }

@@ -57,10 +57,13 @@ export class Sockets {
 }
 
 async function dump(conn: Conn, protocol: 'tcp' | 'udp', family: number): Promise<BoundSocket[]> {
-  const msgs = await conn.dump({
-    type: SOCK_DIAG_BY_FAMILY,
-    header: { family, protocol: PROTOCOLS[protocol], states: protocol === 'tcp' ? 1 << TCP_LISTEN : 0xffffffff },
-  }, `list ${protocol} sockets`);
+  const msgs = await conn.dump(
+    {
+      type: SOCK_DIAG_BY_FAMILY,
+      header: { family, protocol: PROTOCOLS[protocol], states: protocol === 'tcp' ? 1 << TCP_LISTEN : 0xffffffff },
+    },
+    `list ${protocol} sockets`,
+  );
   return msgs
     .filter((m) => m.type === SOCK_DIAG_BY_FAMILY && m.header.sport)
     .map((m) => ({

@@ -105,7 +105,9 @@ export class LinkWatcher implements AsyncIterableIterator<LinkEvent> {
       let timer: NodeJS.Timeout | undefined;
       const r = await Promise.race([
         this.inflight,
-        new Promise<'timeout'>((res) => { timer = setTimeout(() => res('timeout'), Math.max(0, deadline - Date.now())); }),
+        new Promise<'timeout'>((res) => {
+          timer = setTimeout(() => res('timeout'), Math.max(0, deadline - Date.now()));
+        }),
       ]);
       clearTimeout(timer);
       if (r === 'timeout') throw fromNative({ code: 'ERR_TIMEOUT', message: `no matching link event within ${timeoutMs} ms` });

@@ -11,12 +11,23 @@ export const NFNL_MSG_BATCH_END = 17;
 
 const m = (n: number): number => (NFNL_SUBSYS_NFTABLES << 8) | n;
 export const NFT_MSG = {
-  NEWTABLE: m(0), GETTABLE: m(1), DELTABLE: m(2),
-  NEWCHAIN: m(3), GETCHAIN: m(4), DELCHAIN: m(5),
-  NEWRULE: m(6), GETRULE: m(7), DELRULE: m(8),
-  NEWSET: m(9), GETSET: m(10), DELSET: m(11),
-  NEWSETELEM: m(12), GETSETELEM: m(13), DELSETELEM: m(14),
-  NEWGEN: m(15), GETGEN: m(16),
+  NEWTABLE: m(0),
+  GETTABLE: m(1),
+  DELTABLE: m(2),
+  NEWCHAIN: m(3),
+  GETCHAIN: m(4),
+  DELCHAIN: m(5),
+  NEWRULE: m(6),
+  GETRULE: m(7),
+  DELRULE: m(8),
+  NEWSET: m(9),
+  GETSET: m(10),
+  DELSET: m(11),
+  NEWSETELEM: m(12),
+  GETSETELEM: m(13),
+  DELSETELEM: m(14),
+  NEWGEN: m(15),
+  GETGEN: m(16),
 } as const;
 
 /** Table families (NFPROTO_*). */

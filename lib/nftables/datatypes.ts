@@ -47,7 +47,13 @@ const TYPES: Record<DataType, TypeInfo> = {
   ether_addr: {
     id: 9,
     len: 6,
-    encode: (x) => Buffer.from(v.mac(x).split(':').map((h) => parseInt(h, 16))),
+    encode: (x) =>
+      Buffer.from(
+        v
+          .mac(x)
+          .split(':')
+          .map((h) => parseInt(h, 16)),
+      ),
     decode: (b) => Array.from(b.subarray(0, 6), (n) => n.toString(16).padStart(2, '0')).join(':'),
   },
   inet_proto: {
@@ -93,7 +99,8 @@ const TYPES: Record<DataType, TypeInfo> = {
 const BY_ID = new Map(Object.entries(TYPES).map(([name, t]) => [t.id, name as DataType]));
 
 export function typeInfo(t: unknown): TypeInfo {
-  if (typeof t !== 'string' || !(t in TYPES)) throw invalid('ERR_INVALID_ARGUMENT', `unknown data type ${JSON.stringify(t)} (known: ${Object.keys(TYPES).join(', ')})`);
+  if (typeof t !== 'string' || !(t in TYPES))
+    throw invalid('ERR_INVALID_ARGUMENT', `unknown data type ${JSON.stringify(t)} (known: ${Object.keys(TYPES).join(', ')})`);
   return TYPES[t as DataType];
 }
 
@@ -127,12 +134,17 @@ export class Layout {
   encode(value: unknown): Buffer {
     const parts = this.concat ? value : [value];
     if (!Array.isArray(parts) || parts.length !== this.types.length)
-      throw invalid('ERR_INVALID_ARGUMENT', `expected ${this.concat ? `an array of ${this.types.length} values (${this.types.join(' . ')})` : `a ${this.types[0]}`}, got ${JSON.stringify(value)}`);
+      throw invalid(
+        'ERR_INVALID_ARGUMENT',
+        `expected ${this.concat ? `an array of ${this.types.length} values (${this.types.join(' . ')})` : `a ${this.types[0]}`}, got ${JSON.stringify(value)}`,
+      );
     if (!this.concat) return typeInfo(this.types[0]).encode(parts[0]);
-    return Buffer.concat(parts.map((p, i) => {
-      const b = typeInfo(this.types[i]).encode(p);
-      return Buffer.concat([b, Buffer.alloc(align4(b.length) - b.length)]);
-    }));
+    return Buffer.concat(
+      parts.map((p, i) => {
+        const b = typeInfo(this.types[i]).encode(p);
+        return Buffer.concat([b, Buffer.alloc(align4(b.length) - b.length)]);
+      }),
+    );
   }
   decode(b: Buffer): unknown {
     if (!this.concat) return typeInfo(this.types[0]).decode(b);

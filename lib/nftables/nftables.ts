@@ -150,9 +150,19 @@ export class NfTables {
       .map(decodeTable)
       .filter((t) => filter.table === undefined || t.name === filter.table);
     const tableAttrs = filter.table === undefined ? {} : { table: filter.table };
-    const chains = byTable((await this.conn.dump({ type: NFT_MSG.GETCHAIN, header: { family: fam }, attrs: tableAttrs }, 'list chains')).filter((m) => m.type === NFT_MSG.NEWCHAIN).map(decodeChain));
-    const rules = byTable((await this.conn.dump({ type: NFT_MSG.GETRULE, header: { family: fam }, attrs: tableAttrs }, 'list rules')).filter((m) => m.type === NFT_MSG.NEWRULE).map(decodeRule));
-    const heads = (await this.conn.dump({ type: NFT_MSG.GETSET, header: { family: fam }, attrs: tableAttrs }, 'list sets')).filter((m) => m.type === NFT_MSG.NEWSET).map(decodeSetHead);
+    const chains = byTable(
+      (await this.conn.dump({ type: NFT_MSG.GETCHAIN, header: { family: fam }, attrs: tableAttrs }, 'list chains'))
+        .filter((m) => m.type === NFT_MSG.NEWCHAIN)
+        .map(decodeChain),
+    );
+    const rules = byTable(
+      (await this.conn.dump({ type: NFT_MSG.GETRULE, header: { family: fam }, attrs: tableAttrs }, 'list rules'))
+        .filter((m) => m.type === NFT_MSG.NEWRULE)
+        .map(decodeRule),
+    );
+    const heads = (await this.conn.dump({ type: NFT_MSG.GETSET, header: { family: fam }, attrs: tableAttrs }, 'list sets'))
+      .filter((m) => m.type === NFT_MSG.NEWSET)
+      .map(decodeSetHead);
     const sets: NftSet[] = [];
     for (const h of heads) {
       if (filter.table !== undefined && h.set.table !== filter.table) continue;
@@ -169,7 +179,9 @@ export class NfTables {
     this.conn.assertOpen();
     v.knownKeys(filter, ['family'], 'tables filter');
     const fam = filter.family === undefined ? 0 : family(filter.family);
-    return (await this.conn.dump({ type: NFT_MSG.GETTABLE, header: { family: fam } }, 'list tables')).filter((m) => m.type === NFT_MSG.NEWTABLE).map(decodeTable);
+    return (await this.conn.dump({ type: NFT_MSG.GETTABLE, header: { family: fam } }, 'list tables'))
+      .filter((m) => m.type === NFT_MSG.NEWTABLE)
+      .map(decodeTable);
   }
 
   /**
@@ -196,7 +208,10 @@ export class NfTables {
    */
   private async dumpElements(h: SetHead): Promise<Element[]> {
     for (let attempt = 1; ; attempt++) {
-      const msgs = await this.conn.dump({ type: NFT_MSG.GETSETELEM, header: { family: family(h.set.family) }, attrs: { table: h.set.table, set: h.set.name } }, `list elements of ${h.set.name}`);
+      const msgs = await this.conn.dump(
+        { type: NFT_MSG.GETSETELEM, header: { family: family(h.set.family) }, attrs: { table: h.set.table, set: h.set.name } },
+        `list elements of ${h.set.name}`,
+      );
       const raw = msgs.filter((m) => m.type === NFT_MSG.NEWSETELEM).flatMap((m) => (m.attrs.elements as Record<string, unknown>[] | undefined) ?? []);
       const elements = decodeElements(raw, h);
       const unique = new Map(elements.map((e) => [JSON.stringify(e.key), e]));
@@ -234,7 +249,14 @@ export class NfTables {
     const probe = requests[1]!;
     let replies: NativeMessage[];
     try {
-      replies = await this.conn.request({ type: NFT_MSG.GETSETELEM, header: probe.header ?? {}, attrs: { ...(probe.attrs ?? {}), elements: ((probe.attrs?.elements as unknown[]) ?? []).slice(0, 1) } }, `get element of ${spec.set}`);
+      replies = await this.conn.request(
+        {
+          type: NFT_MSG.GETSETELEM,
+          header: probe.header ?? {},
+          attrs: { ...(probe.attrs ?? {}), elements: ((probe.attrs?.elements as unknown[]) ?? []).slice(0, 1) },
+        },
+        `get element of ${spec.set}`,
+      );
     } catch (e) {
       if (!(e instanceof NetlinkError && e.code === 'ENOENT')) throw e;
       // ENOENT is an absent element — or, when the kernel's extended ACK points at the table or
@@ -255,7 +277,9 @@ export class NfTables {
       if (!start) return undefined;
       const first = layout.key.decode(Buffer.from(String((start.key as { value?: string } | undefined)?.value ?? ''), 'hex'));
       const all = await this.elements(spec);
-      return all.find((e) => e.key === first || (typeof e.key === 'string' && e.key.startsWith(`${String(first)}/`)) || (e.key as { from?: unknown } | null)?.from === first);
+      return all.find(
+        (e) => e.key === first || (typeof e.key === 'string' && e.key.startsWith(`${String(first)}/`)) || (e.key as { from?: unknown } | null)?.from === first,
+      );
     }
     const head = { keyLayout: layout.key, valueLayout: layout.value, set: { interval: false } } as SetHead;
     return decodeElements(raw, head)[0];
@@ -291,7 +315,13 @@ function famName(m: NativeMessage): Family {
 }
 
 function decodeTable(m: NativeMessage): Table {
-  return { family: famName(m), name: String(m.attrs.name), handle: Number(m.attrs.handle ?? 0), flags: Number(m.attrs.flags ?? 0), use: Number(m.attrs.use ?? 0) };
+  return {
+    family: famName(m),
+    name: String(m.attrs.name),
+    handle: Number(m.attrs.handle ?? 0),
+    flags: Number(m.attrs.flags ?? 0),
+    use: Number(m.attrs.use ?? 0),
+  };
 }
 
 function decodeChain(m: NativeMessage): Chain {
@@ -339,7 +369,11 @@ function decodeSetHead(m: NativeMessage): SetHead {
   const keyLayout = Layout.fromId(keyType, keyLen);
   const map = (flags & NFT_SET.MAP) !== 0;
   const dataType = Number(a.dataType ?? 0);
-  const valueLayout: Layout | 'verdict' | undefined = !map ? undefined : dataType === NFT_DATA_VERDICT ? 'verdict' : Layout.fromId(dataType, Number(a.dataLen ?? 0));
+  const valueLayout: Layout | 'verdict' | undefined = !map
+    ? undefined
+    : dataType === NFT_DATA_VERDICT
+      ? 'verdict'
+      : Layout.fromId(dataType, Number(a.dataLen ?? 0));
   const set: Omit<NftSet, 'elements'> = {
     family: famName(m),
     table: String(a.table),
@@ -356,7 +390,6 @@ function decodeSetHead(m: NativeMessage): SetHead {
   if (a.timeout !== undefined) set.timeout = Number(a.timeout);
   return { set, ...(keyLayout ? { keyLayout } : {}), ...(valueLayout ? { valueLayout } : {}) };
 }
-
 
 function decodeElements(raw: Record<string, unknown>[], h: SetHead): Element[] {
   const value = (x: unknown) => (x as { value?: string } | undefined)?.value;
@@ -398,7 +431,8 @@ function decodeElements(raw: Record<string, unknown>[], h: SetHead): Element[] {
   }
   for (const it of raw) {
     const e = one(it);
-    if (h.keyLayout?.concat && it.keyEnd !== undefined) e.key = describeConcatRange(h.keyLayout, Buffer.from(value(it.key) ?? '', 'hex'), Buffer.from(value(it.keyEnd) ?? '', 'hex'));
+    if (h.keyLayout?.concat && it.keyEnd !== undefined)
+      e.key = describeConcatRange(h.keyLayout, Buffer.from(value(it.key) ?? '', 'hex'), Buffer.from(value(it.keyEnd) ?? '', 'hex'));
     out.push(e);
   }
   return out;

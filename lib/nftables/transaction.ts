@@ -6,8 +6,21 @@ import { invalid } from '../errors';
 import type { NativeRequest } from '../native';
 import * as v from '../validate';
 import {
-  FAMILIES, HOOKS, NETDEV_HOOKS, NFT_DATA_VERDICT, NFT_MSG, NFT_SET, NFT_SET_ELEM_INTERVAL_END, NFT_TABLE_F_DORMANT, NF_ACCEPT, NF_DROP,
-  NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, UDATA, type Family,
+  FAMILIES,
+  HOOKS,
+  NETDEV_HOOKS,
+  NFT_DATA_VERDICT,
+  NFT_MSG,
+  NFT_SET,
+  NFT_SET_ELEM_INTERVAL_END,
+  NFT_TABLE_F_DORMANT,
+  NF_ACCEPT,
+  NF_DROP,
+  NFNL_MSG_BATCH_BEGIN,
+  NFNL_MSG_BATCH_END,
+  NFNL_SUBSYS_NFTABLES,
+  UDATA,
+  type Family,
 } from './constants';
 import { Layout, increment } from './datatypes';
 import { encodeExpr } from './expr/registry';
@@ -44,42 +57,84 @@ export class Transaction {
   readonly ops: Op[] = [];
 
   /** Creates a table; EEXIST if it exists. */
-  addTable(spec: TableSpec): this { return this.push('addTable', spec); }
+  addTable(spec: TableSpec): this {
+    return this.push('addTable', spec);
+  }
   /** Creates a table unless it exists. */
-  ensureTable(spec: TableSpec): this { return this.push('ensureTable', spec); }
+  ensureTable(spec: TableSpec): this {
+    return this.push('ensureTable', spec);
+  }
   /** Deletes a table and everything in it. */
-  deleteTable(spec: { family: Family; name: string }): this { return this.push('deleteTable', spec); }
+  deleteTable(spec: { family: Family; name: string }): this {
+    return this.push('deleteTable', spec);
+  }
   /** Deletes every rule of a table. */
-  flushTable(spec: { family: Family; name: string }): this { return this.push('flushTable', spec); }
+  flushTable(spec: { family: Family; name: string }): this {
+    return this.push('flushTable', spec);
+  }
   /** Creates a base chain (with type, hook, priority) or a regular chain; EEXIST if it exists. */
-  addChain(spec: ChainSpec): this { return this.push('addChain', spec); }
+  addChain(spec: ChainSpec): this {
+    return this.push('addChain', spec);
+  }
   /** Creates a chain unless it exists. */
-  ensureChain(spec: ChainSpec): this { return this.push('ensureChain', spec); }
-  deleteChain(spec: { family: Family; table: string; name: string }): this { return this.push('deleteChain', spec); }
+  ensureChain(spec: ChainSpec): this {
+    return this.push('ensureChain', spec);
+  }
+  deleteChain(spec: { family: Family; table: string; name: string }): this {
+    return this.push('deleteChain', spec);
+  }
   /** Deletes every rule of a chain. */
-  flushChain(spec: { family: Family; table: string; name: string }): this { return this.push('flushChain', spec); }
+  flushChain(spec: { family: Family; table: string; name: string }): this {
+    return this.push('flushChain', spec);
+  }
   /** Appends a rule (after the rule with handle `position`, if given). */
-  addRule(spec: RuleSpec & { position?: number }): this { return this.push('addRule', spec); }
+  addRule(spec: RuleSpec & { position?: number }): this {
+    return this.push('addRule', spec);
+  }
   /** Inserts a rule at the start of the chain (before the rule with handle `position`, if given). */
-  insertRule(spec: RuleSpec & { position?: number }): this { return this.push('insertRule', spec); }
+  insertRule(spec: RuleSpec & { position?: number }): this {
+    return this.push('insertRule', spec);
+  }
   /** Replaces the rule with this handle. */
-  replaceRule(spec: RuleSpec & { handle: number }): this { return this.push('replaceRule', spec); }
-  deleteRule(spec: RuleRef): this { return this.push('deleteRule', spec); }
+  replaceRule(spec: RuleSpec & { handle: number }): this {
+    return this.push('replaceRule', spec);
+  }
+  deleteRule(spec: RuleRef): this {
+    return this.push('deleteRule', spec);
+  }
   /** Creates a set; EEXIST if it exists. */
-  addSet(spec: SetSpec): this { return this.push('addSet', spec); }
-  ensureSet(spec: SetSpec): this { return this.push('ensureSet', spec); }
+  addSet(spec: SetSpec): this {
+    return this.push('addSet', spec);
+  }
+  ensureSet(spec: SetSpec): this {
+    return this.push('ensureSet', spec);
+  }
   /** Creates a map (or a verdict map with `value: 'verdict'`); EEXIST if it exists. */
-  addMap(spec: MapSpec): this { return this.push('addSet', spec); }
-  ensureMap(spec: MapSpec): this { return this.push('ensureSet', spec); }
-  deleteSet(spec: { family: Family; table: string; name: string }): this { return this.push('deleteSet', spec); }
+  addMap(spec: MapSpec): this {
+    return this.push('addSet', spec);
+  }
+  ensureMap(spec: MapSpec): this {
+    return this.push('ensureSet', spec);
+  }
+  deleteSet(spec: { family: Family; table: string; name: string }): this {
+    return this.push('deleteSet', spec);
+  }
   /** Removes every element of a set or map. */
-  flushSet(spec: { family: Family; table: string; name: string }): this { return this.push('flushSet', spec); }
+  flushSet(spec: { family: Family; table: string; name: string }): this {
+    return this.push('flushSet', spec);
+  }
   /** Adds elements; EEXIST if a key is present already. */
-  addElements(spec: ElementsSpec): this { return this.push('addElements', spec); }
+  addElements(spec: ElementsSpec): this {
+    return this.push('addElements', spec);
+  }
   /** Adds elements, leaving alone those present with the same value. */
-  ensureElements(spec: ElementsSpec): this { return this.push('ensureElements', spec); }
+  ensureElements(spec: ElementsSpec): this {
+    return this.push('ensureElements', spec);
+  }
   /** Deletes elements by key; ENOENT if one is absent. */
-  deleteElements(spec: ElementsSpec): this { return this.push('deleteElements', spec); }
+  deleteElements(spec: ElementsSpec): this {
+    return this.push('deleteElements', spec);
+  }
 
   private push(kind: Op['kind'], spec: unknown): this {
     if (!spec || typeof spec !== 'object') throw invalid('ERR_INVALID_ARGUMENT', `${kind} needs an object`);
@@ -90,7 +145,8 @@ export class Transaction {
   /** Sets this transaction adds (their layouts are known without asking the kernel). @internal */
   definedSets(): Map<string, SetLayout> {
     const out = new Map<string, SetLayout>();
-    for (const op of this.ops) if (op.kind === 'addSet' || op.kind === 'ensureSet') out.set(setKey(op.spec.family, op.spec.table, op.spec.name), layoutOf(op.spec));
+    for (const op of this.ops)
+      if (op.kind === 'addSet' || op.kind === 'ensureSet') out.set(setKey(op.spec.family, op.spec.table, op.spec.name), layoutOf(op.spec));
     return out;
   }
 
@@ -125,7 +181,8 @@ export function setKey(family: Family, table: string, name: string): string {
 }
 
 export function family(f: unknown): number {
-  if (typeof f !== 'string' || !(f in FAMILIES)) throw invalid('ERR_INVALID_ARGUMENT', `family ${JSON.stringify(f)} is not one of ${Object.keys(FAMILIES).join(', ')}`);
+  if (typeof f !== 'string' || !(f in FAMILIES))
+    throw invalid('ERR_INVALID_ARGUMENT', `family ${JSON.stringify(f)} is not one of ${Object.keys(FAMILIES).join(', ')}`);
   return FAMILIES[f as Family];
 }
 
@@ -142,7 +199,6 @@ function layoutOf(spec: SetSpec | MapSpec): SetLayout {
   return { key, ...(value !== undefined ? { value } : {}), interval: spec.interval === true };
 }
 
-
 type Req = Omit<NativeRequest, 'flags'> & { flags?: number };
 
 function encodeOp(op: Op, layouts: Map<string, SetLayout>, nextSetId: () => number): Req[] {
@@ -151,7 +207,14 @@ function encodeOp(op: Op, layouts: Map<string, SetLayout>, nextSetId: () => numb
     case 'ensureTable': {
       const s = op.spec;
       v.knownKeys(s, ['family', 'name', 'dormant'], 'table');
-      return [{ type: NFT_MSG.NEWTABLE, flags: NLM_F_CREATE | (op.kind === 'addTable' ? NLM_F_EXCL : 0), header: { family: family(s.family) }, attrs: { name: objName(s.name, 'table'), flags: s.dormant ? NFT_TABLE_F_DORMANT : 0 } }];
+      return [
+        {
+          type: NFT_MSG.NEWTABLE,
+          flags: NLM_F_CREATE | (op.kind === 'addTable' ? NLM_F_EXCL : 0),
+          header: { family: family(s.family) },
+          attrs: { name: objName(s.name, 'table'), flags: s.dormant ? NFT_TABLE_F_DORMANT : 0 },
+        },
+      ];
     }
     case 'deleteTable':
       return [{ type: NFT_MSG.DELTABLE, header: { family: family(op.spec.family) }, attrs: { name: objName(op.spec.name, 'table') } }];
@@ -165,9 +228,14 @@ function encodeOp(op: Op, layouts: Map<string, SetLayout>, nextSetId: () => numb
       if (s.hook !== undefined) {
         const hooks = s.family === 'netdev' ? NETDEV_HOOKS : HOOKS;
         if (!(s.hook in hooks)) throw invalid('ERR_INVALID_ARGUMENT', `hook ${JSON.stringify(s.hook)} is not one of ${Object.keys(hooks).join(', ')}`);
-        attrs.hook = { hooknum: hooks[s.hook], priority: v.int(s.priority ?? 0, -2147483648, 2147483647, 'priority'), ...(s.device !== undefined ? { dev: v.ifname(s.device) } : {}) };
+        attrs.hook = {
+          hooknum: hooks[s.hook],
+          priority: v.int(s.priority ?? 0, -2147483648, 2147483647, 'priority'),
+          ...(s.device !== undefined ? { dev: v.ifname(s.device) } : {}),
+        };
         attrs.type = s.type ?? 'filter';
-        if (!['filter', 'nat', 'route'].includes(String(attrs.type))) throw invalid('ERR_INVALID_ARGUMENT', `chain type ${JSON.stringify(s.type)} is not filter, nat or route`);
+        if (!['filter', 'nat', 'route'].includes(String(attrs.type)))
+          throw invalid('ERR_INVALID_ARGUMENT', `chain type ${JSON.stringify(s.type)} is not filter, nat or route`);
         if (s.policy !== undefined) {
           if (s.policy !== 'accept' && s.policy !== 'drop') throw invalid('ERR_INVALID_ARGUMENT', 'policy must be accept or drop');
           attrs.policy = s.policy === 'accept' ? NF_ACCEPT : NF_DROP;
@@ -178,9 +246,21 @@ function encodeOp(op: Op, layouts: Map<string, SetLayout>, nextSetId: () => numb
       return [{ type: NFT_MSG.NEWCHAIN, flags: NLM_F_CREATE | (op.kind === 'addChain' ? NLM_F_EXCL : 0), header: { family: family(s.family) }, attrs }];
     }
     case 'deleteChain':
-      return [{ type: NFT_MSG.DELCHAIN, header: { family: family(op.spec.family) }, attrs: { table: objName(op.spec.table, 'table'), name: objName(op.spec.name, 'chain') } }];
+      return [
+        {
+          type: NFT_MSG.DELCHAIN,
+          header: { family: family(op.spec.family) },
+          attrs: { table: objName(op.spec.table, 'table'), name: objName(op.spec.name, 'chain') },
+        },
+      ];
     case 'flushChain':
-      return [{ type: NFT_MSG.DELRULE, header: { family: family(op.spec.family) }, attrs: { table: objName(op.spec.table, 'table'), chain: objName(op.spec.name, 'chain') } }];
+      return [
+        {
+          type: NFT_MSG.DELRULE,
+          header: { family: family(op.spec.family) },
+          attrs: { table: objName(op.spec.table, 'table'), chain: objName(op.spec.name, 'chain') },
+        },
+      ];
     case 'addRule':
     case 'insertRule':
     case 'replaceRule': {
@@ -200,7 +280,17 @@ function encodeOp(op: Op, layouts: Map<string, SetLayout>, nextSetId: () => numb
       return [{ type: NFT_MSG.NEWRULE, flags, header: { family: family(s.family) }, attrs }];
     }
     case 'deleteRule':
-      return [{ type: NFT_MSG.DELRULE, header: { family: family(op.spec.family) }, attrs: { table: objName(op.spec.table, 'table'), chain: objName(op.spec.chain, 'chain'), handle: v.int(op.spec.handle, 1, Number.MAX_SAFE_INTEGER, 'rule handle') } }];
+      return [
+        {
+          type: NFT_MSG.DELRULE,
+          header: { family: family(op.spec.family) },
+          attrs: {
+            table: objName(op.spec.table, 'table'),
+            chain: objName(op.spec.chain, 'chain'),
+            handle: v.int(op.spec.handle, 1, Number.MAX_SAFE_INTEGER, 'rule handle'),
+          },
+        },
+      ];
     case 'addSet':
     case 'ensureSet': {
       const s = op.spec;
@@ -213,7 +303,14 @@ function encodeOp(op: Op, layouts: Map<string, SetLayout>, nextSetId: () => numb
       if (s.dynamic) flags |= NFT_SET.EVAL;
       if (s.timeout !== undefined) flags |= NFT_SET.TIMEOUT;
       if (l.value) flags |= NFT_SET.MAP;
-      const attrs: Record<string, unknown> = { table: objName(s.table, 'table'), name: objName(s.name, 'set'), flags, keyType: l.key.id, keyLen: l.key.len, id: nextSetId() };
+      const attrs: Record<string, unknown> = {
+        table: objName(s.table, 'table'),
+        name: objName(s.name, 'set'),
+        flags,
+        keyType: l.key.id,
+        keyLen: l.key.len,
+        id: nextSetId(),
+      };
       if (l.value === 'verdict') attrs.dataType = NFT_DATA_VERDICT;
       else if (l.value) {
         attrs.dataType = l.value.id;
@@ -232,9 +329,21 @@ function encodeOp(op: Op, layouts: Map<string, SetLayout>, nextSetId: () => numb
       return [{ type: NFT_MSG.NEWSET, flags: NLM_F_CREATE | (op.kind === 'addSet' ? NLM_F_EXCL : 0), header: { family: family(s.family) }, attrs }];
     }
     case 'deleteSet':
-      return [{ type: NFT_MSG.DELSET, header: { family: family(op.spec.family) }, attrs: { table: objName(op.spec.table, 'table'), name: objName(op.spec.name, 'set') } }];
+      return [
+        {
+          type: NFT_MSG.DELSET,
+          header: { family: family(op.spec.family) },
+          attrs: { table: objName(op.spec.table, 'table'), name: objName(op.spec.name, 'set') },
+        },
+      ];
     case 'flushSet':
-      return [{ type: NFT_MSG.DELSETELEM, header: { family: family(op.spec.family) }, attrs: { table: objName(op.spec.table, 'table'), set: objName(op.spec.name, 'set') } }];
+      return [
+        {
+          type: NFT_MSG.DELSETELEM,
+          header: { family: family(op.spec.family) },
+          attrs: { table: objName(op.spec.table, 'table'), set: objName(op.spec.name, 'set') },
+        },
+      ];
     case 'addElements':
     case 'ensureElements':
     case 'deleteElements': {
@@ -251,7 +360,13 @@ function encodeOp(op: Op, layouts: Map<string, SetLayout>, nextSetId: () => numb
       let chunk: Record<string, unknown>[] = [];
       let bytes = 0;
       const flush = () => {
-        if (chunk.length) out.push({ type, flags, header: { family: family(s.family) }, attrs: { table: objName(s.table, 'table'), set: objName(s.set, 'set'), elements: chunk } });
+        if (chunk.length)
+          out.push({
+            type,
+            flags,
+            header: { family: family(s.family) },
+            attrs: { table: objName(s.table, 'table'), set: objName(s.set, 'set'), elements: chunk },
+          });
         chunk = [];
         bytes = 0;
       };
@@ -346,4 +461,3 @@ function encodeElement(e: ElementSpec, layout: SetLayout, forDelete: boolean): R
   const after = increment(end);
   return after ? [item, { key: { value: after.toString('hex') }, flags: NFT_SET_ELEM_INTERVAL_END }] : [item];
 }
-

@@ -18,7 +18,11 @@ export function decodeComment(hex: unknown, type: number): string | undefined {
     const t = b[off]!;
     const len = b[off + 1]!;
     if (off + 2 + len > b.length) return undefined;
-    if (t === type) return b.subarray(off + 2, off + 2 + len).toString('utf8').replace(/\0+$/u, '');
+    if (t === type)
+      return b
+        .subarray(off + 2, off + 2 + len)
+        .toString('utf8')
+        .replace(/\0+$/u, '');
     off += 2 + len;
   }
   return undefined;

@@ -32,12 +32,8 @@ import { NsnetError } from '../errors';
 import { Netlink } from '../netlink/netlink';
 import { Netns, type NetnsSpec } from '../netns';
 import * as v from '../validate';
-import {
-  createOverlay, localBlock, planOverlay, removeOverlay, resolveUnderlay, type OverlayDevices, type Underlay, type UnderlaySpec,
-} from './devices';
-import {
-  emitError, vtepMacOf, type ControlPlane, type ControlPlaneEvent, type ControlPlaneWatch, type OverlayNetworkConfig,
-} from './controlplane';
+import { createOverlay, localBlock, planOverlay, removeOverlay, resolveUnderlay, type OverlayDevices, type Underlay, type UnderlaySpec } from './devices';
+import { emitError, vtepMacOf, type ControlPlane, type ControlPlaneEvent, type ControlPlaneWatch, type OverlayNetworkConfig } from './controlplane';
 import { Doubts } from './doubts';
 import { applyPeers, syncPeers, type Peer, type PeerSyncReport } from './peers';
 import { ServedNetworks } from './served';
@@ -132,7 +128,7 @@ export class OverlayAgent extends EventEmitter {
   static async open(opts: OverlayAgentOptions): Promise<OverlayAgent> {
     v.knownKeys(opts, ['controlPlane', 'underlay', 'netns', 'netlink', 'reconcileInterval', 'backoff', 'networks'], 'overlay agent options');
     if (!opts.controlPlane) throw new NsnetError('ERR_INVALID_ARGUMENT', 'overlay agent needs a controlPlane');
-    const nl = opts.netlink ?? await Netlink.open(opts.netns === undefined ? {} : { netns: opts.netns });
+    const nl = opts.netlink ?? (await Netlink.open(opts.netns === undefined ? {} : { netns: opts.netns }));
     try {
       const underlay = await resolveUnderlay(nl, opts.underlay);
       return new OverlayAgent(opts.controlPlane, nl, !opts.netlink, opts.underlay, opts.netns, underlay, opts);
@@ -262,7 +258,13 @@ export class OverlayAgent extends EventEmitter {
     for (const r of this.view.hosts(network)) {
       if (r.hostId === this.hostId) continue;
       if (r.subnet === d?.subnet) {
-        this.fail(new NsnetError('ERR_SUBNET_TAKEN', `${r.subnet} of ${network} is this host's block but host ${r.hostId} holds it`, { network, subnet: r.subnet, holder: r.hostId }));
+        this.fail(
+          new NsnetError('ERR_SUBNET_TAKEN', `${r.subnet} of ${network} is this host's block but host ${r.hostId} holds it`, {
+            network,
+            subnet: r.subnet,
+            holder: r.hostId,
+          }),
+        );
         continue;
       }
       out.set(r.subnet, { subnet: r.subnet, underlay: r.underlay, vtepMac: r.vtepMac });
@@ -325,7 +327,12 @@ export class OverlayAgent extends EventEmitter {
           // An adopted network's record may hang on another process's lease: it is published
           // again under this one's at once, not after that lease has expired.
           if (!mine || mine.hostId !== this.hostId || mine.underlay !== d.underlay.address || mine.vtepMac !== d.vtepMac || !this.asserted.has(network)) {
-            if (mine && mine.hostId !== this.hostId) throw new NsnetError('ERR_SUBNET_TAKEN', `${d.subnet} of ${network} is held by host ${mine.hostId}`, { network, subnet: d.subnet, holder: mine.hostId });
+            if (mine && mine.hostId !== this.hostId)
+              throw new NsnetError('ERR_SUBNET_TAKEN', `${d.subnet} of ${network} is held by host ${mine.hostId}`, {
+                network,
+                subnet: d.subnet,
+                holder: mine.hostId,
+              });
             const rec = await this.controlPlane.join(network, { underlay: d.underlay.address, vtepMac: d.vtepMac }, { subnet: d.subnet, exact: true });
             this.asserted.add(network);
             this.view.put(rec);
@@ -355,7 +362,8 @@ export class OverlayAgent extends EventEmitter {
     for (const { network, subnet } of adopt) {
       const cfg = configs.find((c) => c.name === network);
       if (!cfg) {
-        if (!this.doubts.holdBack(network, true)) this.fail(new NsnetError('ERR_NETWORK_NOT_FOUND', `overlay network ${network} is recorded on this host but not in the control plane`, { network }));
+        if (!this.doubts.holdBack(network, true))
+          this.fail(new NsnetError('ERR_NETWORK_NOT_FOUND', `overlay network ${network} is recorded on this host but not in the control plane`, { network }));
         continue;
       }
       try {

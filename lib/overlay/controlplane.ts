@@ -151,7 +151,9 @@ const MAX_BLOCK_BITS = 16;
 /** Validates a network or host name. */
 export function checkName(n: unknown, what: string): string {
   if (typeof n !== 'string' || !NAME_RE.test(n))
-    throw invalid('ERR_INVALID_NAME', `${what} ${JSON.stringify(n)} must be 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit`, { value: n });
+    throw invalid('ERR_INVALID_NAME', `${what} ${JSON.stringify(n)} must be 1 to 64 letters, digits, "_", "." or "-", starting with a letter or digit`, {
+      value: n,
+    });
   return n;
 }
 
@@ -161,10 +163,18 @@ export function normalizeSpec(spec: OverlayNetworkSpec): OverlayNetworkConfig {
   const name = checkName(spec.name, 'network name');
   const c = v.cidr(spec.subnet, 4, 'overlay subnet');
   if (v.networkAddress(c.address, c.prefix) !== c.address)
-    throw invalid('ERR_INVALID_CIDR', `overlay subnet ${spec.subnet} has host bits set (did you mean ${v.networkAddress(c.address, c.prefix)}/${c.prefix}?)`, { value: spec.subnet });
+    throw invalid('ERR_INVALID_CIDR', `overlay subnet ${spec.subnet} has host bits set (did you mean ${v.networkAddress(c.address, c.prefix)}/${c.prefix}?)`, {
+      value: spec.subnet,
+    });
   const hostPrefix = spec.hostPrefix === undefined ? 24 : v.int(spec.hostPrefix, 1, 30, 'hostPrefix');
-  if (hostPrefix < c.prefix) throw invalid('ERR_INVALID_ARGUMENT', `hostPrefix /${hostPrefix} is wider than the overlay subnet ${spec.subnet}`, { value: hostPrefix });
-  if (hostPrefix - c.prefix > MAX_BLOCK_BITS) throw invalid('ERR_INVALID_ARGUMENT', `${spec.subnet} split into /${hostPrefix} blocks makes more than ${2 ** MAX_BLOCK_BITS} of them; use a longer subnet prefix or a shorter hostPrefix`, { value: hostPrefix });
+  if (hostPrefix < c.prefix)
+    throw invalid('ERR_INVALID_ARGUMENT', `hostPrefix /${hostPrefix} is wider than the overlay subnet ${spec.subnet}`, { value: hostPrefix });
+  if (hostPrefix - c.prefix > MAX_BLOCK_BITS)
+    throw invalid(
+      'ERR_INVALID_ARGUMENT',
+      `${spec.subnet} split into /${hostPrefix} blocks makes more than ${2 ** MAX_BLOCK_BITS} of them; use a longer subnet prefix or a shorter hostPrefix`,
+      { value: hostPrefix },
+    );
   const cfg: OverlayNetworkConfig = {
     name,
     subnet: `${c.address}/${c.prefix}`,
@@ -200,9 +210,15 @@ export function overlaps(a: string, b: string): boolean {
  */
 export function checkConflicts(cfg: OverlayNetworkConfig, others: OverlayNetworkConfig[]): void {
   for (const o of others) {
-    if (o.name === cfg.name) throw new NsnetError('ERR_NETWORK_EXISTS', `overlay network ${cfg.name} exists with other settings (${o.subnet}, VNI ${o.vni})`, { network: cfg.name });
+    if (o.name === cfg.name)
+      throw new NsnetError('ERR_NETWORK_EXISTS', `overlay network ${cfg.name} exists with other settings (${o.subnet}, VNI ${o.vni})`, { network: cfg.name });
     if (o.vni === cfg.vni) throw new NsnetError('ERR_VNI_IN_USE', `VNI ${cfg.vni} is used by overlay network ${o.name}`, { vni: cfg.vni, network: o.name });
-    if (overlaps(o.subnet, cfg.subnet)) throw new NsnetError('ERR_SUBNET_OVERLAP', `subnet ${cfg.subnet} overlaps ${o.subnet} of overlay network ${o.name}`, { subnet: cfg.subnet, other: o.subnet, network: o.name });
+    if (overlaps(o.subnet, cfg.subnet))
+      throw new NsnetError('ERR_SUBNET_OVERLAP', `subnet ${cfg.subnet} overlaps ${o.subnet} of overlay network ${o.name}`, {
+        subnet: cfg.subnet,
+        other: o.subnet,
+        network: o.name,
+      });
   }
 }
 
@@ -239,7 +255,8 @@ export function pickBlock(cfg: OverlayNetworkConfig, taken: Map<string, string>,
     if (opts.exact) throw new NsnetError('ERR_SUBNET_TAKEN', `${want} of ${cfg.name} is held by host ${holder}`, { network: cfg.name, subnet: want, holder });
   }
   const n = blockCount(cfg);
-  if (taken.size >= n) throw new NsnetError('ERR_NO_FREE_SUBNET', `every /${cfg.hostPrefix} block of ${cfg.subnet} (${cfg.name}) is held`, { network: cfg.name });
+  if (taken.size >= n)
+    throw new NsnetError('ERR_NO_FREE_SUBNET', `every /${cfg.hostPrefix} block of ${cfg.subnet} (${cfg.name}) is held`, { network: cfg.name });
   const start = Math.floor(Math.random() * n);
   for (let k = 0; k < n; k++) {
     const s = blockAt(cfg, (start + k) % n);
@@ -336,17 +353,24 @@ export abstract class ControlPlaneBase extends EventEmitter {
   protected startKeepAlive(): void {
     if (this.timer || this.closed) return;
     const tick = (): void => {
-      this.timer = setTimeout(() => {
-        void this.renew().then(
-          () => undefined,
-          (e: NsnetError) => {
-            if (this.closed) return undefined; // closed while renewing: nothing to report
-            if (e?.code === 'ERR_LEASE_LOST') return this.recover();
-            emitError(this, e); // unreachable: retried at the next tick
-            return undefined;
-          },
-        ).finally(() => { if (!this.closed) tick(); });
-      }, (this.ttl * 1000) / 3);
+      this.timer = setTimeout(
+        () => {
+          void this.renew()
+            .then(
+              () => undefined,
+              (e: NsnetError) => {
+                if (this.closed) return undefined; // closed while renewing: nothing to report
+                if (e?.code === 'ERR_LEASE_LOST') return this.recover();
+                emitError(this, e); // unreachable: retried at the next tick
+                return undefined;
+              },
+            )
+            .finally(() => {
+              if (!this.closed) tick();
+            });
+        },
+        (this.ttl * 1000) / 3,
+      );
       this.timer.unref();
     };
     tick();
@@ -377,7 +401,9 @@ export abstract class ControlPlaneBase extends EventEmitter {
         }
       }
       if (ok && !this.closed) this.emit('lease-recovered');
-    })().finally(() => { this.recovering = undefined; });
+    })().finally(() => {
+      this.recovering = undefined;
+    });
     return this.recovering;
   }
 

@@ -78,7 +78,10 @@ export async function resolveUnderlay(nl: Netlink, spec: UnderlaySpec): Promise<
     const on = addrs.filter((a) => a.index === link!.index).map((a) => a.address);
     address = want ?? on[0];
     if (!address || !on.includes(address))
-      throw new NsnetError('ERR_UNDERLAY_NOT_FOUND', want ? `underlay device ${s.dev} does not have ${want}` : `underlay device ${s.dev} has no IPv4 address`, { dev: s.dev, ...(want ? { address: want } : {}) });
+      throw new NsnetError('ERR_UNDERLAY_NOT_FOUND', want ? `underlay device ${s.dev} does not have ${want}` : `underlay device ${s.dev} has no IPv4 address`, {
+        dev: s.dev,
+        ...(want ? { address: want } : {}),
+      });
   } else {
     const a = addrs.find((x) => x.address === want);
     if (!a) throw new NsnetError('ERR_UNDERLAY_NOT_FOUND', `no device of this host has the underlay address ${want}`, { address: want });
@@ -99,12 +102,20 @@ export async function localBlock(nl: Netlink, network: string, hostPrefix: numbe
 /** The overlay MTU: the one configured, else the underlay's minus the VXLAN overhead. @throws ERR_INVALID_MTU */
 export function overlayMtu(configured: number | undefined, underlay: Underlay): number {
   const mtu = configured ?? underlay.mtu - VXLAN_OVERHEAD;
-  if (mtu < 68) throw invalid('ERR_INVALID_MTU', `the underlay ${underlay.dev} has MTU ${underlay.mtu}: too small for VXLAN (needs ${68 + VXLAN_OVERHEAD})`, { mtu: underlay.mtu });
+  if (mtu < 68)
+    throw invalid('ERR_INVALID_MTU', `the underlay ${underlay.dev} has MTU ${underlay.mtu}: too small for VXLAN (needs ${68 + VXLAN_OVERHEAD})`, {
+      mtu: underlay.mtu,
+    });
   return mtu;
 }
 
 /** The plan of a network on this host, from its configuration, this host's block and underlay. */
-export function planOverlay(cfg: { name: string; vni: number; vxlanPort: number; mtu?: number }, subnet: string, vtepMac: string, underlay: Underlay): OverlayDevices {
+export function planOverlay(
+  cfg: { name: string; vni: number; vxlanPort: number; mtu?: number },
+  subnet: string,
+  vtepMac: string,
+  underlay: Underlay,
+): OverlayDevices {
   return {
     network: cfg.name,
     ...overlayNames(cfg.name),
@@ -160,17 +171,29 @@ export async function createOverlay(nl: Netlink, d: OverlayDevices): Promise<boo
     if (await onlyAddress(nl, d.bridge, gateway)) changed = true;
     if (br && br.mtu !== d.mtu) await nl.links.set(d.bridge, { mtu: d.mtu });
     let vx = links.find((l) => l.name === d.vxlan);
-    if (vx && vx.alias !== alias) throw new NsnetError('ERR_NAME_IN_USE', `a link named ${d.vxlan} exists and is not nsnet's VXLAN device for ${d.network}`, { dev: d.vxlan });
+    if (vx && vx.alias !== alias)
+      throw new NsnetError('ERR_NAME_IN_USE', `a link named ${d.vxlan} exists and is not nsnet's VXLAN device for ${d.network}`, { dev: d.vxlan });
     if (vx && (vx.kind !== 'vxlan' || !vxlanMatches(vx, d))) {
-      await nl.links.remove(vx.index).catch((e) => { if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e; });
+      await nl.links.remove(vx.index).catch((e) => {
+        if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
+      });
       vx = undefined;
     }
     if (!vx || !vx.up || vx.mtu !== d.mtu) changed = true;
     if (!vx) {
       try {
         await nl.links.add({
-          kind: 'vxlan', name: d.vxlan, vni: d.vni, port: d.vxlanPort, local: d.underlay.address, dev: d.underlay.index,
-          learning: false, mtu: d.mtu, mac: d.vtepMac, alias, addrGenMode: 'none',
+          kind: 'vxlan',
+          name: d.vxlan,
+          vni: d.vni,
+          port: d.vxlanPort,
+          local: d.underlay.address,
+          dev: d.underlay.index,
+          learning: false,
+          mtu: d.mtu,
+          mac: d.vtepMac,
+          alias,
+          addrGenMode: 'none',
         });
       } catch (e) {
         if (e instanceof NetlinkError && e.code === 'EEXIST' && !(await nl.links.find(d.vxlan)))
@@ -194,8 +217,11 @@ export async function removeOverlay(nl: Netlink, network: string): Promise<void>
   const { bridge, vxlan } = overlayNames(network);
   const vx = await nl.links.find(vxlan);
   if (vx) {
-    if (vx.alias !== ownerAlias(network)) throw new NsnetError('ERR_NAME_IN_USE', `${vxlan} is not nsnet's VXLAN device for ${network}; left alone`, { dev: vxlan });
-    await nl.links.remove(vx.index).catch((e) => { if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e; });
+    if (vx.alias !== ownerAlias(network))
+      throw new NsnetError('ERR_NAME_IN_USE', `${vxlan} is not nsnet's VXLAN device for ${network}; left alone`, { dev: vxlan });
+    await nl.links.remove(vx.index).catch((e) => {
+      if (!(e instanceof NetlinkError && e.code === 'ENODEV')) throw e;
+    });
   }
   await removeBridge(nl, { name: network, bridge });
 }

@@ -23,7 +23,10 @@ export class Doubts {
   private readonly doubted = new Set<string>();
 
   /** `recheck`: asks for a full pass at once. */
-  constructor(private readonly nl: Netlink, private readonly recheck: () => void) {}
+  constructor(
+    private readonly nl: Netlink,
+    private readonly recheck: () => void,
+  ) {}
 
   /** Whether both of a network's devices exist (work on it begins by asking). */
   async present(d: OverlayDevices): Promise<boolean> {

@@ -22,10 +22,28 @@ import type { Etcd3, IOptions } from 'etcd3';
 import { NsnetError } from '../errors';
 import * as v from '../validate';
 import {
-  ControlPlaneBase, blockKey, blockOfKey, checkBlock, checkConflicts, checkName, checkVtep, normalizeSpec, parseRecord, pickBlock,
-  recordValue, sameConfig,
-  type ControlPlane, type ControlPlaneEvent, type ControlPlaneOptions, type ControlPlaneSnapshot, type ControlPlaneWatch,
-  type HostRecord, type JoinOptions, type OverlayNetworkConfig, type OverlayNetworkSpec, type Vtep,
+  ControlPlaneBase,
+  blockKey,
+  blockOfKey,
+  checkBlock,
+  checkConflicts,
+  checkName,
+  checkVtep,
+  normalizeSpec,
+  parseRecord,
+  pickBlock,
+  recordValue,
+  sameConfig,
+  type ControlPlane,
+  type ControlPlaneEvent,
+  type ControlPlaneOptions,
+  type ControlPlaneSnapshot,
+  type ControlPlaneWatch,
+  type HostRecord,
+  type JoinOptions,
+  type OverlayNetworkConfig,
+  type OverlayNetworkSpec,
+  type Vtep,
 } from './controlplane';
 
 /** Options of {@link EtcdControlPlane.open}. */
@@ -83,7 +101,11 @@ export class EtcdControlPlane extends ControlPlaneBase implements ControlPlane {
   private readonly watches = new Set<() => Promise<void>>();
   private readonly root: string;
 
-  private constructor(private readonly client: Etcd3, opts: EtcdControlPlaneOptions, private readonly timeout: number) {
+  private constructor(
+    private readonly client: Etcd3,
+    opts: EtcdControlPlaneOptions,
+    private readonly timeout: number,
+  ) {
     super(opts);
     const prefix = opts.prefix ?? '/nsnet/';
     this.root = `${prefix}overlay/`;
@@ -94,7 +116,9 @@ export class EtcdControlPlane extends ControlPlaneBase implements ControlPlane {
     v.knownKeys(opts, ['endpoints', 'prefix', 'hostId', 'ttl', 'requestTimeout', 'credentials', 'auth'], 'EtcdControlPlane options');
     const hosts = typeof opts.endpoints === 'string' ? [opts.endpoints] : opts.endpoints;
     if (!Array.isArray(hosts) || hosts.length === 0 || hosts.some((h) => typeof h !== 'string' || !/^https?:\/\/[^\s/]+\/?$/u.test(h)))
-      throw new NsnetError('ERR_INVALID_ARGUMENT', `etcd endpoints must be URLs like http://10.0.0.1:2379, got ${JSON.stringify(opts.endpoints)}`, { value: opts.endpoints });
+      throw new NsnetError('ERR_INVALID_ARGUMENT', `etcd endpoints must be URLs like http://10.0.0.1:2379, got ${JSON.stringify(opts.endpoints)}`, {
+        value: opts.endpoints,
+      });
     if (opts.prefix !== undefined && (typeof opts.prefix !== 'string' || !opts.prefix.startsWith('/') || !opts.prefix.endsWith('/')))
       throw new NsnetError('ERR_INVALID_ARGUMENT', `etcd prefix must start and end with "/", got ${JSON.stringify(opts.prefix)}`, { value: opts.prefix });
     checkName(opts.hostId, 'host id');
@@ -139,7 +163,9 @@ export class EtcdControlPlane extends ControlPlaneBase implements ControlPlane {
         this.startKeepAlive();
         return this.lease;
       })
-      .finally(() => { this.granting = undefined; });
+      .finally(() => {
+        this.granting = undefined;
+      });
     return this.granting;
   }
 
@@ -147,24 +173,25 @@ export class EtcdControlPlane extends ControlPlaneBase implements ControlPlane {
     const cfg = normalizeSpec(spec);
     const guard = this.key('guard');
     for (let i = 0; i < MAX_TRIES; i++) {
-      const r = await this.call('define network', () => this.client.kv.txn({
-        success: [
-          { request_range: { key: guard } },
-          { request_range: { key: this.key('networks', ''), range_end: rangeEnd(this.key('networks', '')) } },
-        ],
-      }));
+      const r = await this.call('define network', () =>
+        this.client.kv.txn({
+          success: [{ request_range: { key: guard } }, { request_range: { key: this.key('networks', ''), range_end: rangeEnd(this.key('networks', '')) } }],
+        }),
+      );
       const guardRev = r.responses[0]!.response_range.kvs[0]?.mod_revision ?? '0';
       const others = r.responses[1]!.response_range.kvs.map((kv) => JSON.parse(kv.value.toString()) as OverlayNetworkConfig);
       const have = others.find((o) => o.name === cfg.name);
       if (have && sameConfig(have, cfg)) return have;
       checkConflicts(cfg, others);
-      const t = await this.call('define network', () => this.client.kv.txn({
-        compare: [{ key: guard, target: 'Mod', result: 'Equal', mod_revision: guardRev }],
-        success: [
-          { request_put: { key: this.netKey(cfg.name), value: Buffer.from(JSON.stringify(cfg)) } },
-          { request_put: { key: guard, value: Buffer.from(cfg.name) } },
-        ],
-      }));
+      const t = await this.call('define network', () =>
+        this.client.kv.txn({
+          compare: [{ key: guard, target: 'Mod', result: 'Equal', mod_revision: guardRev }],
+          success: [
+            { request_put: { key: this.netKey(cfg.name), value: Buffer.from(JSON.stringify(cfg)) } },
+            { request_put: { key: guard, value: Buffer.from(cfg.name) } },
+          ],
+        }),
+      );
       if (t.succeeded) return cfg;
     }
     throw new NsnetError('ERR_CONTROL_PLANE_CONTENDED', `define network ${cfg.name}: lost ${MAX_TRIES} races in a row`, { network: cfg.name });
@@ -182,14 +209,16 @@ export class EtcdControlPlane extends ControlPlaneBase implements ControlPlane {
     // One transaction: the network exists and no block of it is held (a range compare of
     // create_revision 0 holds only for an empty range). A join racing with it compares the
     // network key's revision, so it fails and finds the network gone.
-    const t = await this.call('remove network', () => this.client.kv.txn({
-      compare: [
-        { key: this.netKey(name), target: 'Version', result: 'Greater', version: 0 },
-        { key: sp, range_end: rangeEnd(sp), target: 'Create', result: 'Equal', create_revision: 0 },
-      ],
-      success: [{ request_delete_range: { key: this.netKey(name) } }, { request_put: { key: this.key('guard'), value: Buffer.from(name) } }],
-      failure: [{ request_range: { key: this.netKey(name) } }, { request_range: { key: sp, range_end: rangeEnd(sp), count_only: true } }],
-    }));
+    const t = await this.call('remove network', () =>
+      this.client.kv.txn({
+        compare: [
+          { key: this.netKey(name), target: 'Version', result: 'Greater', version: 0 },
+          { key: sp, range_end: rangeEnd(sp), target: 'Create', result: 'Equal', create_revision: 0 },
+        ],
+        success: [{ request_delete_range: { key: this.netKey(name) } }, { request_put: { key: this.key('guard'), value: Buffer.from(name) } }],
+        failure: [{ request_range: { key: this.netKey(name) } }, { request_range: { key: sp, range_end: rangeEnd(sp), count_only: true } }],
+      }),
+    );
     if (t.succeeded) return;
     if (!t.responses[0]!.response_range.kvs.length) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `overlay network ${name} does not exist`, { network: name });
     throw new NsnetError('ERR_NETWORK_IN_USE', `overlay network ${name} has ${t.responses[1]!.response_range.count} host(s)`, { network: name });
@@ -201,9 +230,11 @@ export class EtcdControlPlane extends ControlPlaneBase implements ControlPlane {
     const sp = this.subnetsPrefix(network);
     for (let i = 0; i < MAX_TRIES; i++) {
       const lease = await this.ensureLease();
-      const r = await this.call('join', () => this.client.kv.txn({
-        success: [{ request_range: { key: this.netKey(network) } }, { request_range: { key: sp, range_end: rangeEnd(sp) } }],
-      }));
+      const r = await this.call('join', () =>
+        this.client.kv.txn({
+          success: [{ request_range: { key: this.netKey(network) } }, { request_range: { key: sp, range_end: rangeEnd(sp) } }],
+        }),
+      );
       const netKv = r.responses[0]!.response_range.kvs[0];
       if (!netKv) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `overlay network ${network} does not exist`, { network });
       const cfg = JSON.parse(netKv.value.toString()) as OverlayNetworkConfig;
@@ -229,19 +260,16 @@ export class EtcdControlPlane extends ControlPlaneBase implements ControlPlane {
         return rec;
       }
       try {
-        const t = await this.call('join', () => this.client.kv.txn({
-          compare: [
-            { key: this.netKey(network), target: 'Mod', result: 'Equal', mod_revision: netKv.mod_revision },
-            mine
-              ? { key, target: 'Mod', result: 'Equal', mod_revision: mine.mod_revision }
-              : { key, target: 'Create', result: 'Equal', create_revision: 0 },
-            ...(own && !mine ? [{ key: own.kv.key, target: 'Mod' as const, result: 'Equal' as const, mod_revision: own.kv.mod_revision }] : []),
-          ],
-          success: [
-            ...drop.map((k) => ({ request_delete_range: { key: k } })),
-            { request_put: { key, value: Buffer.from(recordValue(rec)), lease } },
-          ],
-        }));
+        const t = await this.call('join', () =>
+          this.client.kv.txn({
+            compare: [
+              { key: this.netKey(network), target: 'Mod', result: 'Equal', mod_revision: netKv.mod_revision },
+              mine ? { key, target: 'Mod', result: 'Equal', mod_revision: mine.mod_revision } : { key, target: 'Create', result: 'Equal', create_revision: 0 },
+              ...(own && !mine ? [{ key: own.kv.key, target: 'Mod' as const, result: 'Equal' as const, mod_revision: own.kv.mod_revision }] : []),
+            ],
+            success: [...drop.map((k) => ({ request_delete_range: { key: k } })), { request_put: { key, value: Buffer.from(recordValue(rec)), lease } }],
+          }),
+        );
         if (t.succeeded) {
           this.held.set(network, rec);
           return rec;
@@ -263,10 +291,12 @@ export class EtcdControlPlane extends ControlPlaneBase implements ControlPlane {
     for (const kv of r.kvs) {
       const rec = parseRecord(kv.value, network, '');
       if (rec?.hostId !== this.hostId) continue;
-      await this.call('leave', () => this.client.kv.txn({
-        compare: [{ key: kv.key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
-        success: [{ request_delete_range: { key: kv.key } }],
-      }));
+      await this.call('leave', () =>
+        this.client.kv.txn({
+          compare: [{ key: kv.key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
+          success: [{ request_delete_range: { key: kv.key } }],
+        }),
+      );
     }
     this.held.delete(network);
   }
@@ -308,7 +338,11 @@ export class EtcdControlPlane extends ControlPlaneBase implements ControlPlane {
   watch(revision: number, listener: (e: ControlPlaneEvent) => void): ControlPlaneWatch {
     this.checkOpen();
     let over = false;
-    const watcher = this.client.watch().prefix(this.root).startRevision(String(revision + 1)).watcher();
+    const watcher = this.client
+      .watch()
+      .prefix(this.root)
+      .startRevision(String(revision + 1))
+      .watcher();
     const stop = async (detach: boolean): Promise<void> => {
       if (over) return;
       over = true;

@@ -16,9 +16,26 @@ import { FileStore } from '../store/filestore';
 import type { StoreTx, StoreView } from '../store/index';
 import * as v from '../validate';
 import {
-  ControlPlaneBase, blockKey, blockOfKey, checkBlock, checkConflicts, checkName, checkVtep, normalizeSpec, pickBlock, sameConfig,
-  type ControlPlane, type ControlPlaneEvent, type ControlPlaneOptions, type ControlPlaneSnapshot, type ControlPlaneWatch,
-  type HostRecord, type JoinOptions, type OverlayNetworkConfig, type OverlayNetworkSpec, type Vtep,
+  ControlPlaneBase,
+  blockKey,
+  blockOfKey,
+  checkBlock,
+  checkConflicts,
+  checkName,
+  checkVtep,
+  normalizeSpec,
+  pickBlock,
+  sameConfig,
+  type ControlPlane,
+  type ControlPlaneEvent,
+  type ControlPlaneOptions,
+  type ControlPlaneSnapshot,
+  type ControlPlaneWatch,
+  type HostRecord,
+  type JoinOptions,
+  type OverlayNetworkConfig,
+  type OverlayNetworkSpec,
+  type Vtep,
 } from './controlplane';
 
 const NETWORKS = 'networks';
@@ -26,8 +43,14 @@ const SUBNETS = 'subnets';
 const LEASES = 'leases';
 const META = 'meta';
 
-interface StoredRecord extends Vtep { hostId: string; lease: string }
-interface StoredLease { hostId: string; expires: number }
+interface StoredRecord extends Vtep {
+  hostId: string;
+  lease: string;
+}
+interface StoredLease {
+  hostId: string;
+  expires: number;
+}
 
 /** Options of {@link FileControlPlane.open}. */
 export interface FileControlPlaneOptions extends ControlPlaneOptions {
@@ -53,7 +76,11 @@ export class FileControlPlane extends ControlPlaneBase implements ControlPlane {
   private last: { revision: number; state: State } | undefined;
   private readonly watches = new Set<{ stop: () => void }>();
 
-  private constructor(private readonly store: FileStore, opts: FileControlPlaneOptions, private readonly pollInterval: number) {
+  private constructor(
+    private readonly store: FileStore,
+    opts: FileControlPlaneOptions,
+    private readonly pollInterval: number,
+  ) {
     super(opts);
   }
 
@@ -82,7 +109,12 @@ export class FileControlPlane extends ControlPlaneBase implements ControlPlane {
 
   /** Deletes expired leases and their records; bumps the revision when a record went. */
   private static sweep(tx: StoreTx, now: number): void {
-    const dead = new Set(tx.list<StoredLease>(LEASES).filter((l) => l.value.expires <= now).map((l) => l.key));
+    const dead = new Set(
+      tx
+        .list<StoredLease>(LEASES)
+        .filter((l) => l.value.expires <= now)
+        .map((l) => l.key),
+    );
     if (dead.size === 0) return;
     for (const id of dead) tx.delete(LEASES, id);
     let gone = false;
@@ -97,12 +129,24 @@ export class FileControlPlane extends ControlPlaneBase implements ControlPlane {
 
   /** Live records (their lease exists and has not expired). */
   private static records(view: StoreView, now: number): (HostRecord & { lease: string })[] {
-    const live = new Set(view.list<StoredLease>(LEASES).filter((l) => l.value.expires > now).map((l) => l.key));
+    const live = new Set(
+      view
+        .list<StoredLease>(LEASES)
+        .filter((l) => l.value.expires > now)
+        .map((l) => l.key),
+    );
     const out: (HostRecord & { lease: string })[] = [];
     for (const { key, value } of view.list<StoredRecord>(SUBNETS)) {
       if (!live.has(value.lease)) continue;
       const i = key.lastIndexOf('/');
-      out.push({ network: key.slice(0, i), subnet: blockOfKey(key.slice(i + 1)), hostId: value.hostId, underlay: value.underlay, vtepMac: value.vtepMac, lease: value.lease });
+      out.push({
+        network: key.slice(0, i),
+        subnet: blockOfKey(key.slice(i + 1)),
+        hostId: value.hostId,
+        underlay: value.underlay,
+        vtepMac: value.vtepMac,
+        lease: value.lease,
+      });
     }
     return out;
   }
@@ -113,7 +157,10 @@ export class FileControlPlane extends ControlPlaneBase implements ControlPlane {
     return this.store.update((tx) => {
       const have = tx.get<OverlayNetworkConfig>(NETWORKS, cfg.name);
       if (have && sameConfig(have, cfg)) return have;
-      checkConflicts(cfg, tx.list<OverlayNetworkConfig>(NETWORKS).map((n) => n.value));
+      checkConflicts(
+        cfg,
+        tx.list<OverlayNetworkConfig>(NETWORKS).map((n) => n.value),
+      );
       tx.put(NETWORKS, cfg.name, cfg);
       FileControlPlane.bump(tx);
       return cfg;
@@ -133,7 +180,15 @@ export class FileControlPlane extends ControlPlaneBase implements ControlPlane {
       FileControlPlane.sweep(tx, Date.now());
       if (!tx.get(NETWORKS, name)) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `overlay network ${name} does not exist`, { network: name });
       const holders = FileControlPlane.records(tx, Date.now()).filter((r) => r.network === name);
-      if (holders.length) throw new NsnetError('ERR_NETWORK_IN_USE', `overlay network ${name} has ${holders.length} host(s): ${holders.slice(0, 5).map((h) => h.hostId).join(', ')}`, { network: name });
+      if (holders.length)
+        throw new NsnetError(
+          'ERR_NETWORK_IN_USE',
+          `overlay network ${name} has ${holders.length} host(s): ${holders
+            .slice(0, 5)
+            .map((h) => h.hostId)
+            .join(', ')}`,
+          { network: name },
+        );
       tx.delete(NETWORKS, name);
       FileControlPlane.bump(tx);
     });
@@ -167,7 +222,8 @@ export class FileControlPlane extends ControlPlaneBase implements ControlPlane {
       if (JSON.stringify(before) !== JSON.stringify(value)) {
         tx.put(SUBNETS, key, value);
         // A new lease only (same VTEP) is invisible to readers: no revision.
-        if (!before || before.underlay !== value.underlay || before.vtepMac !== value.vtepMac || before.hostId !== value.hostId || own === undefined) FileControlPlane.bump(tx);
+        if (!before || before.underlay !== value.underlay || before.vtepMac !== value.vtepMac || before.hostId !== value.hostId || own === undefined)
+          FileControlPlane.bump(tx);
       }
       return { rec: { network, hostId: this.hostId, subnet, ...pub }, lease };
     });
@@ -208,7 +264,12 @@ export class FileControlPlane extends ControlPlaneBase implements ControlPlane {
     this.checkOpen();
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
-    const handle = { stop: (): void => { stopped = true; if (timer) clearTimeout(timer); } };
+    const handle = {
+      stop: (): void => {
+        stopped = true;
+        if (timer) clearTimeout(timer);
+      },
+    };
     this.watches.add(handle);
     // The state at `revision`: known when it is the last snapshot's, else the caller re-lists.
     let base = this.last?.revision === revision ? this.last.state : undefined;
@@ -255,7 +316,13 @@ export class FileControlPlane extends ControlPlaneBase implements ControlPlane {
       }
     };
     const loop = (): void => {
-      timer = setTimeout(() => void poll().finally(() => { if (!stopped) loop(); }), this.pollInterval);
+      timer = setTimeout(
+        () =>
+          void poll().finally(() => {
+            if (!stopped) loop();
+          }),
+        this.pollInterval,
+      );
     };
     loop();
     return {

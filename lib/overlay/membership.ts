@@ -71,16 +71,22 @@ export class OverlayMembership {
    * Opens the control plane and the agent (not started).
    * @throws ERR_UNDERLAY_NOT_FOUND, ERR_INVALID_ARGUMENT, ERR_INVALID_NAME (host id)
    */
-  static async open(opts: OverlayHostOptions, nl: Netlink, netns: NetnsSpec | undefined, recorded: () => Promise<{ network: string; subnet: string }[]>): Promise<OverlayMembership> {
+  static async open(
+    opts: OverlayHostOptions,
+    nl: Netlink,
+    netns: NetnsSpec | undefined,
+    recorded: () => Promise<{ network: string; subnet: string }[]>,
+  ): Promise<OverlayMembership> {
     const spec = opts.controlPlane;
     if (spec === null || typeof spec !== 'object') throw invalid('ERR_INVALID_ARGUMENT', 'controlPlane must be { etcd: [urls] }, { dir } or a ControlPlane');
     const hostId = opts.hostId ?? os.hostname();
-    const underlay = opts.underlay ?? await defaultUnderlay(nl);
+    const underlay = opts.underlay ?? (await defaultUnderlay(nl));
     await resolveUnderlay(nl, underlay); // ERR_UNDERLAY_NOT_FOUND before anything is opened
     let cp: ControlPlane;
     let owns = true;
     if (isInstance(spec)) {
-      if (opts.hostId !== undefined && opts.hostId !== spec.hostId) throw invalid('ERR_INVALID_ARGUMENT', `hostId ${opts.hostId} differs from the control plane's (${spec.hostId})`);
+      if (opts.hostId !== undefined && opts.hostId !== spec.hostId)
+        throw invalid('ERR_INVALID_ARGUMENT', `hostId ${opts.hostId} differs from the control plane's (${spec.hostId})`);
       cp = spec;
       owns = false;
     } else if ('etcd' in spec) {
@@ -92,7 +98,11 @@ export class OverlayMembership {
     } else throw invalid('ERR_INVALID_ARGUMENT', 'controlPlane must be { etcd: [urls] }, { dir } or a ControlPlane');
     try {
       const agent = await OverlayAgent.open({
-        controlPlane: cp, netlink: nl, underlay, ...(netns !== undefined ? { netns } : {}), networks: recorded,
+        controlPlane: cp,
+        netlink: nl,
+        underlay,
+        ...(netns !== undefined ? { netns } : {}),
+        networks: recorded,
         ...(opts.reconcileInterval !== undefined ? { reconcileInterval: opts.reconcileInterval } : {}),
       });
       return new OverlayMembership(cp, agent, owns);
@@ -109,15 +119,22 @@ export class OverlayMembership {
    *   settings), ERR_UNDERLAY_NOT_FOUND, ERR_NO_FREE_SUBNET, ERR_INVALID_*
    */
   async join(name: string, spec: OverlayCreateSpec, localSubnets: string[]): Promise<OverlayJoined> {
-    if (spec.subnet === undefined) throw invalid('ERR_INVALID_ARGUMENT', 'an overlay network needs its subnet (the range shared by every host)', { option: 'subnet' });
+    if (spec.subnet === undefined)
+      throw invalid('ERR_INVALID_ARGUMENT', 'an overlay network needs its subnet (the range shared by every host)', { option: 'subnet' });
     if (spec.vni === undefined) throw invalid('ERR_INVALID_ARGUMENT', 'an overlay network needs a vni', { option: 'vni' });
     const c = v.cidr(spec.subnet, 4, 'subnet');
     const range = `${v.networkAddress(c.address, c.prefix)}/${c.prefix}`;
     const clash = localSubnets.find((s) => !s.includes(':') && overlaps(s, range));
-    if (clash) throw new NsnetError('ERR_SUBNET_OVERLAP', `subnet ${spec.subnet} overlaps ${clash}, which is already in use on this host`, { subnet: spec.subnet, other: clash });
+    if (clash)
+      throw new NsnetError('ERR_SUBNET_OVERLAP', `subnet ${spec.subnet} overlaps ${clash}, which is already in use on this host`, {
+        subnet: spec.subnet,
+        other: clash,
+      });
     const existed = (await this.controlPlane.getNetwork(name)) !== undefined;
     const cfg = await this.controlPlane.defineNetwork({
-      name, subnet: spec.subnet, vni: spec.vni,
+      name,
+      subnet: spec.subnet,
+      vni: spec.vni,
       ...(spec.vxlanPort !== undefined ? { vxlanPort: spec.vxlanPort } : {}),
       ...(spec.mtu !== undefined ? { mtu: spec.mtu } : {}),
       ...(spec.hostPrefix !== undefined ? { hostPrefix: spec.hostPrefix } : {}),

@@ -32,9 +32,11 @@ export interface PeerSyncReport {
   removed: string[];
 }
 
-const gone = (...codes: string[]) => (e: unknown): void => {
-  if (!(e instanceof NetlinkError && codes.includes(e.code))) throw e;
-};
+const gone =
+  (...codes: string[]) =>
+  (e: unknown): void => {
+    if (!(e instanceof NetlinkError && codes.includes(e.code))) throw e;
+  };
 
 /** Programs one peer (FDB, neighbour, then route: traffic flows only once L2 is ready). */
 export async function programPeer(nl: Netlink, dev: string, p: Peer): Promise<void> {
@@ -73,11 +75,7 @@ const unicast = (mac: string): boolean => (parseInt(mac.slice(0, 2), 16) & 1) ==
  */
 export async function syncPeers(nl: Netlink, dev: string, peers: Peer[]): Promise<PeerSyncReport> {
   const report: PeerSyncReport = { added: [], updated: [], removed: [] };
-  const [routes, neighs, fdb] = await Promise.all([
-    nl.routes.list({ family: 4, dev }),
-    nl.neighbors.list({ family: 4, dev }),
-    nl.fdb.list({ dev }),
-  ]);
+  const [routes, neighs, fdb] = await Promise.all([nl.routes.list({ family: 4, dev }), nl.neighbors.list({ family: 4, dev }), nl.fdb.list({ dev })]);
   const ours = routes.filter((r) => r.protocol === String(RTPROT_NSNET));
   const want = new Map(peers.map((p) => [p.subnet, p]));
   // Withdraw first (routes, then neighbours, then FDB): a block that moved to another host must

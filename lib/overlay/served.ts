@@ -65,7 +65,8 @@ export class ServedNetworks {
   compare(listed: { network: string; subnet: string }[], asked: number): { forget: string[]; adopt: { network: string; subnet: string }[] } {
     const want = new Map(listed.map((l) => [l.network, l.subnet]));
     const forget = [...this.devices].filter(([network, d]) => want.get(network) !== d.subnet && (this.joinedAt.get(network) ?? 0) <= asked).map(([n]) => n);
-    const adopt = [...want].filter(([network]) => (!this.devices.has(network) || forget.includes(network)) && (this.leftAt.get(network) ?? 0) <= asked)
+    const adopt = [...want]
+      .filter(([network]) => (!this.devices.has(network) || forget.includes(network)) && (this.leftAt.get(network) ?? 0) <= asked)
       .map(([network, subnet]) => ({ network, subnet }));
     return { forget, adopt };
   }

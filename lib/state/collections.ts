@@ -30,7 +30,12 @@ export function checkNetwork(value: unknown, key: string): string | undefined {
   if (!isObject(value)) return 'not a network record (not an object)';
   if (value.name !== key) return `not the record of network ${key} (its name is ${JSON.stringify(value.name)})`;
   if (typeof value.driver !== 'string' || !DRIVERS.has(value.driver)) return `not a network record (driver ${JSON.stringify(value.driver)})`;
-  if (value.driver !== 'host' && value.driver !== 'none' && value.driver !== 'container' && (typeof value.subnet !== 'string' || typeof value.gateway !== 'string'))
+  if (
+    value.driver !== 'host' &&
+    value.driver !== 'none' &&
+    value.driver !== 'container' &&
+    (typeof value.subnet !== 'string' || typeof value.gateway !== 'string')
+  )
     return `not a ${value.driver} network record (no subnet or gateway)`;
   if ((value.driver === 'bridge' || value.driver === 'overlay') && typeof value.bridge !== 'string') return `not a ${value.driver} network record (no bridge)`;
   return undefined;

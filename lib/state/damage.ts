@@ -36,7 +36,7 @@ export const emitWarning: WarningHandler = (w) => process.emitWarning(w.message,
 export function damageProblem(w: StateWarning): HealProblem {
   const d = w.document;
   const ep = d.collection === ENDPOINTS && d.key !== undefined ? splitEpKey(d.key) : undefined;
-  const network = ep?.network ?? (d.collection === NETWORKS ? d.key ?? '' : '');
+  const network = ep?.network ?? (d.collection === NETWORKS ? (d.key ?? '') : '');
   return { network, ...(ep ? { endpoint: ep.id } : {}), code: 'ERR_STORE_CORRUPT', message: w.message, file: d.file };
 }
 
@@ -77,8 +77,11 @@ export function endpointsOn(view: StoreView, network: string): EndpointRecord[] 
   const { entries, damaged } = view.scan<EndpointRecord>(ENDPOINTS, checkEndpoint);
   const d = damaged.find((x) => mayBelongTo(x, network));
   if (d) {
-    throw new NsnetError('ERR_STORE_CORRUPT', `state store file ${d.file} is corrupt: ${d.reason}; it may be ${describeDocument(d)}, so network ${network}'s endpoints are not known (\`nsnet gc\` repairs the state)`,
-      { file: d.file, collection: d.collection, ...(d.key !== undefined ? { key: d.key } : {}), network });
+    throw new NsnetError(
+      'ERR_STORE_CORRUPT',
+      `state store file ${d.file} is corrupt: ${d.reason}; it may be ${describeDocument(d)}, so network ${network}'s endpoints are not known (\`nsnet gc\` repairs the state)`,
+      { file: d.file, collection: d.collection, ...(d.key !== undefined ? { key: d.key } : {}), network },
+    );
   }
   return entries.map((e) => e.value).filter((e) => e.network === network);
 }

@@ -53,7 +53,11 @@ export async function handOver(firewall: Firewall, view: StoreView, from: Endpoi
     if (e instanceof NsnetError && e.code === 'ERR_FIREWALL_MISSING') return undefined;
     throw e;
   }
-  return done.length ? async () => { for (const back of [...done].reverse()) await back(); } : undefined;
+  return done.length
+    ? async () => {
+        for (const back of [...done].reverse()) await back();
+      }
+    : undefined;
 }
 
 /**
@@ -72,7 +76,10 @@ async function moveDefaultRoutes(from: EndpointRecord, to: EndpointRecord, famil
   }
   const moved: string[] = [];
   try {
-    for (const [family, was, now] of [[4, from.gateway, to.gateway], [6, from.gateway6, to.gateway6]] as const) {
+    for (const [family, was, now] of [
+      [4, from.gateway, to.gateway],
+      [6, from.gateway6, to.gateway6],
+    ] as const) {
       if (!families.has(family) || was === undefined || now === undefined) continue;
       const current = (await c.routes.list({ family })).find((r) => r.dst === 'default');
       if (current?.gateway !== was) continue;

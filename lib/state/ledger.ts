@@ -85,7 +85,12 @@ export interface Handover {
 
 /** The claimant an endpoint record is (`portsFrom`: how its driver takes ports). */
 export function claimantOf(rec: EndpointRecord, portsFrom: 'publish' | 'ports' | undefined): Claimant {
-  return { holder: `${rec.network}/${rec.id}`, container: rec.container ?? rec.id, published: portsFrom === 'publish', dual: portsFrom === 'ports' || rec.ipv6 !== undefined };
+  return {
+    holder: `${rec.network}/${rec.id}`,
+    container: rec.container ?? rec.id,
+    published: portsFrom === 'publish',
+    dual: portsFrom === 'ports' || rec.ipv6 !== undefined,
+  };
 }
 
 /** The ledger document of a (family, protocol, port). */
@@ -123,7 +128,13 @@ function wantsOf(p: PortMapping, who: Claimant, hostPort = p.hostPort): Want[] {
   const [lo, hi] = [hostPort, hostPort + (span(p)[1] - p.hostPort)];
   for (const t of targetsOf(p, who.dual)) {
     for (let port = lo; port <= hi; port++) {
-      out.push({ ...t, key: ledgerKey(t.family, p.protocol, port), protocol: p.protocol, port, ...(who.published ? { containerPort: p.containerPort + (port - hostPort) } : {}) });
+      out.push({
+        ...t,
+        key: ledgerKey(t.family, p.protocol, port),
+        protocol: p.protocol,
+        port,
+        ...(who.published ? { containerPort: p.containerPort + (port - hostPort) } : {}),
+      });
     }
   }
   return out;
@@ -133,8 +144,14 @@ const overlap = (a: string | undefined, b: string | undefined): boolean => a ===
 
 /** Claims `c` and the want `w` of `who` are the same container's, on the same address, port and container port. */
 function shares(c: PortClaim, who: Claimant, w: Want): boolean {
-  return who.published && w.containerPort !== undefined && c.containerPort === w.containerPort && c.hostIp === w.hostIp &&
-    containerOf(c) === who.container && c.holder !== who.holder;
+  return (
+    who.published &&
+    w.containerPort !== undefined &&
+    c.containerPort === w.containerPort &&
+    c.hostIp === w.hostIp &&
+    containerOf(c) === who.container &&
+    c.holder !== who.holder
+  );
 }
 
 /** Two claims share the port: attachments of one container, same address and container port. */
@@ -219,7 +236,13 @@ export function resolvePorts(view: StoreView, who: Claimant, ports: PortMapping[
       if (h && !h.shared) {
         const range = p.hostPortEnd ? ` (of ${p.hostPort}-${p.hostPortEnd})` : '';
         const at = hostIpOf(w);
-        throw new NsnetError('ERR_PORT_IN_USE', `${p.protocol} port ${at.includes(':') ? `[${at}]` : at}:${w.port}${range} is held by ${h.holder}`, { holder: h.holder, port: p, family: w.family, hostIp: at, hostPort: w.port });
+        throw new NsnetError('ERR_PORT_IN_USE', `${p.protocol} port ${at.includes(':') ? `[${at}]` : at}:${w.port}${range} is held by ${h.holder}`, {
+          holder: h.holder,
+          port: p,
+          family: w.family,
+          hostIp: at,
+          hostPort: w.port,
+        });
       }
       if (!h) got.push(w);
     }
@@ -241,7 +264,12 @@ export function recordClaims(tx: StoreTx, who: Claimant, ports: PortMapping[]): 
   const byKey = new Map<string, PortClaim[]>();
   for (const p of ports) {
     for (const w of wantsOf(p, who)) {
-      const claim: PortClaim = { holder: who.holder, ...(w.hostIp !== undefined ? { hostIp: w.hostIp } : {}), container: who.container, ...(w.containerPort !== undefined ? { containerPort: w.containerPort } : {}) };
+      const claim: PortClaim = {
+        holder: who.holder,
+        ...(w.hostIp !== undefined ? { hostIp: w.hostIp } : {}),
+        container: who.container,
+        ...(w.containerPort !== undefined ? { containerPort: w.containerPort } : {}),
+      };
       byKey.set(w.key, [...(byKey.get(w.key) ?? []), claim]);
     }
   }
@@ -272,7 +300,15 @@ export function releaseClaims(tx: StoreTx, who: Claimant, ports: PortMapping[]):
       }
       if (receiverOf(claims, mine) !== mine) continue;
       const next = claims.find((c) => c.holder !== who.holder && sameGroup(c, mine));
-      if (next) handovers.push({ to: next.holder, family: w.family, protocol: w.protocol, hostPort: w.port, ...(w.hostIp !== undefined ? { hostIp: w.hostIp } : {}), containerPort: mine.containerPort! });
+      if (next)
+        handovers.push({
+          to: next.holder,
+          family: w.family,
+          protocol: w.protocol,
+          hostPort: w.port,
+          ...(w.hostIp !== undefined ? { hostIp: w.hostIp } : {}),
+          containerPort: mine.containerPort!,
+        });
       else kept.push(w);
     }
     detach.push(...asMappings(p, wants, kept));
@@ -304,9 +340,16 @@ export function receivingPorts(view: StoreView, who: Claimant, ports: PortMappin
 
 /** The claims `who` makes on one ledger document (to rebuild a damaged one from the records). */
 export function claimsOn(key: string, who: Claimant, ports: PortMapping[]): PortClaim[] {
-  return ports.flatMap((p) => wantsOf(p, who).filter((w) => w.key === key).map((w) => ({
-    holder: who.holder, ...(w.hostIp !== undefined ? { hostIp: w.hostIp } : {}), container: who.container, ...(w.containerPort !== undefined ? { containerPort: w.containerPort } : {}),
-  })));
+  return ports.flatMap((p) =>
+    wantsOf(p, who)
+      .filter((w) => w.key === key)
+      .map((w) => ({
+        holder: who.holder,
+        ...(w.hostIp !== undefined ? { hostIp: w.hostIp } : {}),
+        container: who.container,
+        ...(w.containerPort !== undefined ? { containerPort: w.containerPort } : {}),
+      })),
+  );
 }
 
 /**
@@ -322,23 +365,38 @@ export function claimsOf(view: StoreView, holder: string): PortMapping[] {
     for (const c of Array.isArray(value) ? value : []) {
       if (c?.holder !== holder) continue;
       const id = `${k.protocol} ${k.port} ${c.hostIp ?? ''}`;
-      const f = found.get(id) ?? { p: { protocol: k.protocol, hostPort: k.port, containerPort: k.port, ...(c.hostIp ? { hostIp: c.hostIp } : {}) }, families: new Set<Family>() };
+      const f = found.get(id) ?? {
+        p: { protocol: k.protocol, hostPort: k.port, containerPort: k.port, ...(c.hostIp ? { hostIp: c.hostIp } : {}) },
+        families: new Set<Family>(),
+      };
       f.families.add(k.family);
       found.set(id, f);
     }
   }
-  return coalesce([...found.values()].map(({ p, families }) => (p.hostIp !== undefined || families.size === 2 ? p : { ...p, hostIp: families.has(6) ? '::' : '0.0.0.0' })));
+  return coalesce(
+    [...found.values()].map(({ p, families }) => (p.hostIp !== undefined || families.size === 2 ? p : { ...p, hostIp: families.has(6) ? '::' : '0.0.0.0' })),
+  );
 }
 
 /** Every published claim of `holder` (damaged ledger documents are passed over), one per family and port. */
-export function publishedClaimsOf(view: StoreView, holder: string): { family: Family; protocol: PortMapping['protocol']; hostPort: number; hostIp?: string; containerPort: number; container?: string }[] {
+export function publishedClaimsOf(
+  view: StoreView,
+  holder: string,
+): { family: Family; protocol: PortMapping['protocol']; hostPort: number; hostIp?: string; containerPort: number; container?: string }[] {
   const out: ReturnType<typeof publishedClaimsOf> = [];
   for (const { key, value } of view.scan<PortClaim[]>(PORTS).entries) {
     const k = parseLedgerKey(key);
     if (!k || !Array.isArray(value)) continue;
     for (const c of value) {
       if (c?.holder !== holder || typeof c.containerPort !== 'number') continue;
-      out.push({ family: k.family, protocol: k.protocol, hostPort: k.port, containerPort: c.containerPort, ...(c.hostIp ? { hostIp: c.hostIp } : {}), ...(c.container ? { container: c.container } : {}) });
+      out.push({
+        family: k.family,
+        protocol: k.protocol,
+        hostPort: k.port,
+        containerPort: c.containerPort,
+        ...(c.hostIp ? { hostIp: c.hostIp } : {}),
+        ...(c.container ? { container: c.container } : {}),
+      });
     }
   }
   return out;
@@ -362,13 +420,20 @@ export function releaseHolder(tx: StoreTx, holder: string): string[] {
  * protocol and host address), sorted by protocol, host address and port.
  */
 export function coalesce(ports: PortMapping[]): PortMapping[] {
-  const sorted = [...ports].sort((a, b) => (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : 0) ||
-    (a.hostIp ?? '').localeCompare(b.hostIp ?? '') || a.hostPort - b.hostPort);
+  const sorted = [...ports].sort(
+    (a, b) => (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : 0) || (a.hostIp ?? '').localeCompare(b.hostIp ?? '') || a.hostPort - b.hostPort,
+  );
   const out: PortMapping[] = [];
   for (const p of sorted) {
     const last = out[out.length - 1];
     const end = last ? (last.hostPortEnd ?? last.hostPort) : 0;
-    if (last && last.protocol === p.protocol && last.hostIp === p.hostIp && p.hostPort === end + 1 && p.containerPort === last.containerPort + (end + 1 - last.hostPort)) {
+    if (
+      last &&
+      last.protocol === p.protocol &&
+      last.hostIp === p.hostIp &&
+      p.hostPort === end + 1 &&
+      p.containerPort === last.containerPort + (end + 1 - last.hostPort)
+    ) {
       last.hostPortEnd = p.hostPort;
     } else if (!(last && last.protocol === p.protocol && last.hostIp === p.hostIp && p.hostPort <= end)) {
       out.push({ ...p });

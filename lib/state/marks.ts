@@ -48,7 +48,11 @@ function candidates(): string[] {
     /* no /proc */
   }
   try {
-    const pids = fs.readdirSync('/proc').filter((n) => /^\d+$/u.test(n)).map(Number).sort((a, b) => a - b);
+    const pids = fs
+      .readdirSync('/proc')
+      .filter((n) => /^\d+$/u.test(n))
+      .map(Number)
+      .sort((a, b) => a - b);
     for (const pid of pids) out.push(`/proc/${pid}/ns/net`);
   } catch {
     /* no /proc */
@@ -74,18 +78,22 @@ export class NamespaceSearch {
   /** The container end of a host-side veth: the veth whose index and peer match it both ways. */
   async vethPeer(host: Link): Promise<FoundLink | undefined> {
     if (host.kind !== 'veth' || host.parentIndex === undefined) return undefined;
-    const found = (await this.all()).flatMap((s) => s.links
-      .filter((l) => l.kind === 'veth' && l.index === host.parentIndex && l.parentIndex === host.index)
-      .map((link) => ({ netns: s.netns, link, addresses: s.addresses.filter((a) => a.index === link.index) })));
+    const found = (await this.all()).flatMap((s) =>
+      s.links
+        .filter((l) => l.kind === 'veth' && l.index === host.parentIndex && l.parentIndex === host.index)
+        .map((link) => ({ netns: s.netns, link, addresses: s.addresses.filter((a) => a.index === link.index) })),
+    );
     // Two namespaces with a veth pair of the same indexes pointing at the same host index: cannot tell.
     return found.length === 1 ? found[0] : undefined;
   }
 
   /** The one link marked `alias` outside the host namespace. */
   async byAlias(alias: string, kind: Link['kind']): Promise<FoundLink | undefined> {
-    const found = (await this.all()).flatMap((s) => s.links
-      .filter((l) => l.kind === kind && l.alias === alias)
-      .map((link) => ({ netns: s.netns, link, addresses: s.addresses.filter((a) => a.index === link.index) })));
+    const found = (await this.all()).flatMap((s) =>
+      s.links
+        .filter((l) => l.kind === kind && l.alias === alias)
+        .map((link) => ({ netns: s.netns, link, addresses: s.addresses.filter((a) => a.index === link.index) })),
+    );
     return found.length === 1 ? found[0] : undefined;
   }
 

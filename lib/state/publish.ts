@@ -58,7 +58,11 @@ export function normalizePublish(ports: unknown): PortMapping[] {
     const m = p as PortMapping;
     const protocol = m.protocol ?? 'tcp';
     if (!PROTOCOLS.includes(protocol)) throw invalid('ERR_INVALID_ARGUMENT', `publish[${i}].protocol must be tcp, udp or sctp`);
-    const out: PortMapping = { protocol, hostPort: v.int(m.hostPort, 0, 65535, `publish[${i}].hostPort`, 'ERR_INVALID_PORT'), containerPort: v.int(m.containerPort, 1, 65535, `publish[${i}].containerPort`, 'ERR_INVALID_PORT') };
+    const out: PortMapping = {
+      protocol,
+      hostPort: v.int(m.hostPort, 0, 65535, `publish[${i}].hostPort`, 'ERR_INVALID_PORT'),
+      containerPort: v.int(m.containerPort, 1, 65535, `publish[${i}].containerPort`, 'ERR_INVALID_PORT'),
+    };
     if (m.hostIp !== undefined) {
       // The firewall's own check: ERR_INVALID_IP, ERR_INVALID_HOST_IP (::1, link-local, ...).
       v.ip(m.hostIp, undefined, `publish[${i}].hostIp`);
@@ -85,8 +89,17 @@ export function checkPublishFamilies(ports: PortMapping[], network: string, netw
   for (const [i, p] of ports.entries()) {
     if (p.hostIp === undefined || targetsOf(p, true)[0]!.family !== 6) continue;
     const where = `publish[${i}] on ${p.hostIp.includes(':') ? `[${p.hostIp}]` : p.hostIp}`;
-    if (!network6) throw invalid('ERR_NO_IPV6_SUBNET', `${where}: network ${network} has no IPv6 subnet, so nothing can be published over IPv6 (publish on 0.0.0.0 or an IPv4 address, or create the network with subnet6)`, { network, hostIp: p.hostIp });
-    if (!wants6) throw invalid('ERR_INVALID_ARGUMENT', `${where}: the endpoint takes no IPv6 address (ipv6: false), so nothing can be published to it over IPv6`, { network, hostIp: p.hostIp });
+    if (!network6)
+      throw invalid(
+        'ERR_NO_IPV6_SUBNET',
+        `${where}: network ${network} has no IPv6 subnet, so nothing can be published over IPv6 (publish on 0.0.0.0 or an IPv4 address, or create the network with subnet6)`,
+        { network, hostIp: p.hostIp },
+      );
+    if (!wants6)
+      throw invalid('ERR_INVALID_ARGUMENT', `${where}: the endpoint takes no IPv6 address (ipv6: false), so nothing can be published to it over IPv6`, {
+        network,
+        hostIp: p.hostIp,
+      });
   }
 }
 
@@ -121,7 +134,11 @@ export function normalizeClaims(ports: unknown): PortMapping[] {
     if (p.hostIp !== undefined) {
       const a = v.ip(p.hostIp, undefined, `ports[${i}].hostIp`);
       if (a.family === 6 && ipaddr.IPv6.parse(a.address).isIPv4MappedAddress())
-        throw invalid('ERR_INVALID_HOST_IP', `ports[${i}].hostIp ${a.address} is an IPv4-mapped address: claim ${ipaddr.IPv6.parse(a.address).toIPv4Address().toString()}`, { hostIp: a.address });
+        throw invalid(
+          'ERR_INVALID_HOST_IP',
+          `ports[${i}].hostIp ${a.address} is an IPv4-mapped address: claim ${ipaddr.IPv6.parse(a.address).toIPv4Address().toString()}`,
+          { hostIp: a.address },
+        );
       out.hostIp = a.address;
     }
     return out;

@@ -24,7 +24,13 @@
  */
 import { hostIfname, ownerAlias } from '../devices/marks';
 import type {
-  BridgeNetworkRecord, EndpointRecord, MacvlanNetworkRecord, NetworkRecord, OverlayNetworkRecord, PlainNetworkRecord, PortMapping,
+  BridgeNetworkRecord,
+  EndpointRecord,
+  MacvlanNetworkRecord,
+  NetworkRecord,
+  OverlayNetworkRecord,
+  PlainNetworkRecord,
+  PortMapping,
 } from '../host-types';
 import { NsnetError } from '../errors';
 import type { OwnedElement } from '../firewall/firewall';
@@ -88,15 +94,26 @@ export function rebuildNetwork(ev: Evidence, name: string): Rebuilt<NetworkRecor
   if (!bridge && !isDefault) return { why: `no bridge is marked nsnet:${name} (a macvlan network's parent and mode are marked nowhere)` };
   const settings = networkSettingsOf(ev.owned, name);
   const record: BridgeNetworkRecord = {
-    name, driver: 'bridge', bridge: bridge?.name ?? ev.defaultNetwork.bridge, subnet: plan.subnet, gateway: plan.gateway,
-    mtu: bridge?.mtu ?? 1500, icc: settings?.icc ?? true, internal: settings?.internal ?? false, ipMasquerade: settings?.ipMasquerade ?? true,
-    labels: {}, created: ev.now,
+    name,
+    driver: 'bridge',
+    bridge: bridge?.name ?? ev.defaultNetwork.bridge,
+    subnet: plan.subnet,
+    gateway: plan.gateway,
+    mtu: bridge?.mtu ?? 1500,
+    icc: settings?.icc ?? true,
+    internal: settings?.internal ?? false,
+    ipMasquerade: settings?.ipMasquerade ?? true,
+    labels: {},
+    created: ev.now,
   };
   if (plan.ipRange) record.ipRange = plan.ipRange;
   if (plan.subnet6) record.subnet6 = plan.subnet6;
   if (plan.gateway6) record.gateway6 = plan.gateway6;
-  const from = [bridge ? `bridge ${bridge.name} (alias nsnet:${name})` : 'its default bridge name', 'its address pool',
-    settings ? 'its firewall elements' : 'default icc, internal and masquerade (it has no firewall elements)'];
+  const from = [
+    bridge ? `bridge ${bridge.name} (alias nsnet:${name})` : 'its default bridge name',
+    'its address pool',
+    settings ? 'its firewall elements' : 'default icc, internal and masquerade (it has no firewall elements)',
+  ];
   return { record, detail: `rebuilt from ${from.join(', ')}; its labels are lost` };
 }
 
@@ -130,8 +147,9 @@ function publishedPorts(ev: Evidence, id: string, key: string, ipv4: string, ipv
     if (c.family === 6 && ipv6 === undefined) continue;
     add(c.family, { protocol: c.protocol, hostPort: c.hostPort, containerPort: c.containerPort, ...(c.hostIp !== undefined ? { hostIp: c.hostIp } : {}) });
   }
-  const ports = [...seen.values()].map(({ p, families }) => (p.hostIp !== undefined || families.size === 2 || (ipv6 === undefined && families.has(4)) ? p
-    : { ...p, hostIp: families.has(6) ? '::' : '0.0.0.0' }));
+  const ports = [...seen.values()].map(({ p, families }) =>
+    p.hostIp !== undefined || families.size === 2 || (ipv6 === undefined && families.has(4)) ? p : { ...p, hostIp: families.has(6) ? '::' : '0.0.0.0' },
+  );
   const container = claims.find((c) => c.container !== undefined)?.container;
   return { ports: coalesce(ports), ...(container !== undefined ? { container } : {}) };
 }
@@ -153,13 +171,24 @@ export async function rebuildEndpoint(ev: Evidence, net: NetworkRecord, id: stri
       if (ipv4 === undefined || peer.link.mac === undefined) return { why: `the container end of veth ${name} has no IPv4 address` };
       const { ports, container } = publishedPorts(ev, id, key, ipv4, ipv6);
       const record: EndpointRecord = {
-        id, network: net.name, netns: peer.netns, ifname: peer.link.name, mac: peer.link.mac, ipv4, gateway: (net as BridgeNetworkRecord | OverlayNetworkRecord).gateway,
-        ports, created: ev.now, hostIfname: name,
+        id,
+        network: net.name,
+        netns: peer.netns,
+        ifname: peer.link.name,
+        mac: peer.link.mac,
+        ipv4,
+        gateway: (net as BridgeNetworkRecord | OverlayNetworkRecord).gateway,
+        ports,
+        created: ev.now,
+        hostIfname: name,
       };
       if (container !== undefined && container !== id) record.container = container;
       if (ipv6 !== undefined) record.ipv6 = ipv6;
       if (ipv6 !== undefined && net.driver === 'bridge' && net.gateway6) record.gateway6 = net.gateway6;
-      return { record, detail: `rebuilt from veth ${name} (alias ${alias}), its container end ${peer.link.name} in ${peer.netns}, ${lease ? 'its address lease' : 'the addresses on it'} and ${ports.length ? 'the firewall elements of its published ports' : 'no published ports'}` };
+      return {
+        record,
+        detail: `rebuilt from veth ${name} (alias ${alias}), its container end ${peer.link.name} in ${peer.netns}, ${lease ? 'its address lease' : 'the addresses on it'} and ${ports.length ? 'the firewall elements of its published ports' : 'no published ports'}`,
+      };
     }
     case 'macvlan': {
       const child = await ev.search.byAlias(alias, 'macvlan');
@@ -167,10 +196,23 @@ export async function rebuildEndpoint(ev: Evidence, net: NetworkRecord, id: stri
       const { ipv4, ipv6 } = addressesOf(net, child, lease);
       if (ipv4 === undefined || child.link.mac === undefined) return { why: `macvlan child ${child.link.name} in ${child.netns} has no IPv4 address` };
       const m = net as MacvlanNetworkRecord;
-      const record: EndpointRecord = { id, network: net.name, netns: child.netns, ifname: child.link.name, mac: child.link.mac, ipv4, gateway: m.gateway, ports: [], created: ev.now };
+      const record: EndpointRecord = {
+        id,
+        network: net.name,
+        netns: child.netns,
+        ifname: child.link.name,
+        mac: child.link.mac,
+        ipv4,
+        gateway: m.gateway,
+        ports: [],
+        created: ev.now,
+      };
       if (ipv6 !== undefined) record.ipv6 = ipv6;
       if (ipv6 !== undefined && m.gateway6) record.gateway6 = m.gateway6;
-      return { record, detail: `rebuilt from macvlan child ${child.link.name} (alias ${alias}) in ${child.netns} and ${lease ? 'its address lease' : 'the addresses on it'}` };
+      return {
+        record,
+        detail: `rebuilt from macvlan child ${child.link.name} (alias ${alias}) in ${child.netns} and ${lease ? 'its address lease' : 'the addresses on it'}`,
+      };
     }
     case 'host': {
       const ports = claimsOf(ev.view, key);

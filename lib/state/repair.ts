@@ -17,7 +17,7 @@
  */
 import { removeMarkedLink } from '../devices/container';
 import { ownerAlias } from '../devices/marks';
-import type { DamageRepair, EndpointRecord, MacvlanEndpointRecord, NetworkRecord } from '../host-types';
+import type { DamageRepair, EndpointRecord, NetworkRecord } from '../host-types';
 import { NsnetError } from '../errors';
 import type { Firewall } from '../firewall/firewall';
 import { normalizeNetwork, type NormalizedNetwork } from '../ipam/network';
@@ -49,8 +49,14 @@ export async function repairDamaged(c: RepairContext): Promise<DamageRepair[]> {
   const damaged = c.tx.damaged(RECORD_CHECKS);
   if (!damaged.length) return [];
   const ev: Evidence = {
-    view: c.tx, ipam: c.ipam, links: await c.host.links.list(), owned: await c.firewall.listOwned(),
-    search: new NamespaceSearch(c.hostNetns), defaultNetwork: c.defaultNetwork, predefined: c.predefined, now: new Date().toISOString(),
+    view: c.tx,
+    ipam: c.ipam,
+    links: await c.host.links.list(),
+    owned: await c.firewall.listOwned(),
+    search: new NamespaceSearch(c.hostNetns),
+    defaultNetwork: c.defaultNetwork,
+    predefined: c.predefined,
+    now: new Date().toISOString(),
   };
   return new Repair(c, ev, damaged).run();
 }
@@ -64,7 +70,11 @@ class Repair {
   private readonly rebuilt: EndpointRecord[] = [];
   private readonly tx: StoreTx;
 
-  constructor(private readonly c: RepairContext, private readonly ev: Evidence, private readonly damaged: DamagedDocument[]) {
+  constructor(
+    private readonly c: RepairContext,
+    private readonly ev: Evidence,
+    private readonly damaged: DamagedDocument[],
+  ) {
     this.tx = c.tx;
   }
 
@@ -110,7 +120,8 @@ class Repair {
     for (const { key, value: ep } of this.tx.scan<EndpointRecord>(ENDPOINTS, checkEndpoint).entries) {
       if (ep.network !== name) continue;
       // A macvlan child lives in the container: detached here (a veth is gc's to remove).
-      if (ep.hostIfname === undefined && ep.netns !== undefined && ep.ifname !== undefined) await removeMarkedLink(ep.netns, ep.ifname, ownerAlias(name, ep.id));
+      if (ep.hostIfname === undefined && ep.netns !== undefined && ep.ifname !== undefined)
+        await removeMarkedLink(ep.netns, ep.ifname, ownerAlias(name, ep.id));
       releaseHolder(this.tx, key);
       this.tx.delete(ENDPOINTS, key);
       gone.push(ep.id);
@@ -128,7 +139,8 @@ class Repair {
   private dropAddresses(network: string): void {
     const { ipam } = this.c;
     for (const collection of [ipam.collection, ipam.owners, ipam.addrs]) {
-      const mine = (key: string | undefined): boolean => key !== undefined && (collection === ipam.collection ? key === network : key.startsWith(`${network}/`));
+      const mine = (key: string | undefined): boolean =>
+        key !== undefined && (collection === ipam.collection ? key === network : key.startsWith(`${network}/`));
       for (const e of this.tx.scan(collection).entries) if (mine(e.key)) this.tx.delete(collection, e.key);
       for (const d of this.pending(collection)) if (mine(d.key)) this.keep(d, 'dropped', `${describeDocument(d)}: its network was dropped`);
     }
@@ -180,7 +192,12 @@ class Repair {
       const why = plan ? this.rebuildPool(name, plan) : 'no network record explains it';
       if (why === undefined) {
         this.pools.add(name);
-        this.out.push({ document: d, action: 'rebuilt', keptAs, detail: `the address pool of network ${name}: rebuilt from its record (counters counted again from its leases)` });
+        this.out.push({
+          document: d,
+          action: 'rebuilt',
+          keptAs,
+          detail: `the address pool of network ${name}: rebuilt from its record (counters counted again from its leases)`,
+        });
       } else {
         this.dropAddresses(name);
         this.out.push({ document: d, action: 'dropped', keptAs, detail: `the address pool of network ${name}: ${why}; dropped with its leases` });
@@ -234,7 +251,8 @@ class Repair {
       if (ep.ipv4 === undefined || this.c.ipam.pool(this.tx, ep.network) === undefined) continue;
       const key = epKey(ep.network, ep.id);
       if (this.tx.get(ipam.owners, key) === undefined) this.tx.put(ipam.owners, key, { ipv4: ep.ipv4, ...(ep.ipv6 ? { ipv6: ep.ipv6 } : {}) } satisfies Lease);
-      for (const a of [ep.ipv4, ep.ipv6]) if (a !== undefined && this.tx.get(ipam.addrs, `${ep.network}/${a}`) === undefined) this.tx.put(ipam.addrs, `${ep.network}/${a}`, ep.id);
+      for (const a of [ep.ipv4, ep.ipv6])
+        if (a !== undefined && this.tx.get(ipam.addrs, `${ep.network}/${a}`) === undefined) this.tx.put(ipam.addrs, `${ep.network}/${a}`, ep.id);
       this.pools.add(ep.network);
     }
   }
@@ -245,7 +263,8 @@ class Repair {
     for (const d of this.pending(PORTS)) {
       if (d.key === undefined || !parseLedgerKey(d.key)) continue;
       // In the order the records were made (the first claimant of a shared port receives it).
-      const claims: PortClaim[] = [...eps].sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0))
+      const claims: PortClaim[] = [...eps]
+        .sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0))
         .flatMap((e) => claimsOn(d.key!, this.claimant(e), e.ports));
       if (claims.length) {
         this.keep(d, 'rebuilt', `the claims of ${d.key}: rebuilt from the endpoint records (${claims.map((x) => x.holder).join(', ')})`);
@@ -273,10 +292,16 @@ class Repair {
 function planOf(net: NetworkRecord): NormalizedNetwork | undefined {
   if (net.driver === 'overlay') return normalizeNetwork({ subnet: net.hostSubnet, gateway: net.gateway }, []);
   if (net.driver === 'bridge' || net.driver === 'macvlan') {
-    return normalizeNetwork({
-      subnet: net.subnet, gateway: net.gateway,
-      ...(net.ipRange ? { ipRange: net.ipRange } : {}), ...(net.subnet6 ? { subnet6: net.subnet6 } : {}), ...(net.gateway6 ? { gateway6: net.gateway6 } : {}),
-    }, []);
+    return normalizeNetwork(
+      {
+        subnet: net.subnet,
+        gateway: net.gateway,
+        ...(net.ipRange ? { ipRange: net.ipRange } : {}),
+        ...(net.subnet6 ? { subnet6: net.subnet6 } : {}),
+        ...(net.gateway6 ? { gateway6: net.gateway6 } : {}),
+      },
+      [],
+    );
   }
   return undefined;
 }

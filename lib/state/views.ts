@@ -10,14 +10,19 @@ import { driverOf, drivers } from '../drivers/registry';
 import { NsnetError } from '../errors';
 import type { Endpoint, EndpointRecord, NetworkRecord } from '../host-types';
 import type { StoreTx, StoreView } from '../store/types';
-import { ENDPOINTS, NETWORKS, epKey, splitEpKey } from './collections';
+import { ENDPOINTS, NETWORKS } from './collections';
 import { concerning, readEndpoints, readNetworks, type WarningHandler } from './damage';
 
 /**
  * The public view of an endpoint: its addresses with their prefix. `shared`: in container mode,
  * the target's endpoint whose interface and addresses this one sees.
  */
-export function toEndpoint(r: EndpointRecord, net: NetworkRecord, shared?: { ep: EndpointRecord; net: NetworkRecord }, resolv: ResolvConf = currentResolvConf()): Endpoint {
+export function toEndpoint(
+  r: EndpointRecord,
+  net: NetworkRecord,
+  shared?: { ep: EndpointRecord; net: NetworkRecord },
+  resolv: ResolvConf = currentResolvConf(),
+): Endpoint {
   const out: Endpoint = { id: r.id, network: r.network, driver: net.driver, ports: r.ports };
   if (r.netns !== undefined) out.netns = r.netns;
   if (r.target !== undefined) out.target = r.target;
@@ -71,7 +76,9 @@ export function endpointView(view: StoreView, rec: EndpointRecord): Endpoint {
   if (!net) throw new NsnetError('ERR_NETWORK_NOT_FOUND', `network ${rec.network} does not exist`, { network: rec.network });
   let shared: { ep: EndpointRecord; net: NetworkRecord } | undefined;
   if (rec.target !== undefined) {
-    const owners = recorded(view).attachments(rec.target).filter((x) => x.target === undefined);
+    const owners = recorded(view)
+      .attachments(rec.target)
+      .filter((x) => x.target === undefined);
     const t = owners.find((x) => x.ipv4 !== undefined) ?? owners[0];
     const tnet = t && view.get<NetworkRecord>(NETWORKS, t.network);
     if (t && tnet) shared = { ep: t, net: tnet };
@@ -82,7 +89,11 @@ export function endpointView(view: StoreView, rec: EndpointRecord): Endpoint {
 /** The recorded endpoints as drivers may look them up while connecting. */
 export function recorded(view: StoreView): Recorded {
   return {
-    attachments: (id) => view.list<EndpointRecord>(ENDPOINTS).map((e) => e.value).filter((e) => e.id === id),
+    attachments: (id) =>
+      view
+        .list<EndpointRecord>(ENDPOINTS)
+        .map((e) => e.value)
+        .filter((e) => e.id === id),
     ownsNetns: (network) => {
       const net = view.get<NetworkRecord>(NETWORKS, network);
       return net !== undefined && driverOf(net).ownsNetns;
@@ -135,11 +146,17 @@ export function assertNotShared(view: StoreView, network: string, id: string): v
     return e?.target === id ? [e] : [];
   });
   const owns = recorded(view);
-  const keeps = sharers.length > 0 && keys.some((k) => {
-    const slash = k.indexOf('/');
-    return k.slice(slash + 1) === id && k.slice(0, slash) !== network && owns.ownsNetns(k.slice(0, slash));
-  });
+  const keeps =
+    sharers.length > 0 &&
+    keys.some((k) => {
+      const slash = k.indexOf('/');
+      return k.slice(slash + 1) === id && k.slice(0, slash) !== network && owns.ownsNetns(k.slice(0, slash));
+    });
   if (!keeps && sharers.length) {
-    throw new NsnetError('ERR_ENDPOINT_IN_USE', `endpoint ${id}'s namespace is shared by ${sharers.map((e) => e.id).join(', ')}: disconnect them first`, { network, endpoint: id, sharers: sharers.map((e) => e.id) });
+    throw new NsnetError('ERR_ENDPOINT_IN_USE', `endpoint ${id}'s namespace is shared by ${sharers.map((e) => e.id).join(', ')}: disconnect them first`, {
+      network,
+      endpoint: id,
+      sharers: sharers.map((e) => e.id),
+    });
   }
 }

@@ -17,7 +17,11 @@ const KEY_MAX_BYTES = 4096;
 const NAME_MAX = 200;
 
 /** A put (`doc` is the document's file text without the newline) or a delete (`doc` null). */
-export interface Op { collection: string; key: string; doc: string | null }
+export interface Op {
+  collection: string;
+  key: string;
+  doc: string | null;
+}
 
 /** The file name of `key` (without `.json`): URI-encoded, never starting with '.', bounded. */
 export function encodeKey(key: string): string {
@@ -31,14 +35,18 @@ export function encodeKey(key: string): string {
 /** A collection name (ERR_INVALID_ARGUMENT unless `[a-z][a-z0-9_-]*`, at most 64 characters). */
 export function checkCollection(collection: unknown): string {
   if (typeof collection !== 'string' || !COLLECTION.test(collection))
-    throw invalid('ERR_INVALID_ARGUMENT', `collection name ${JSON.stringify(collection)} must match [a-z][a-z0-9_-]* (at most 64 characters)`, { value: collection });
+    throw invalid('ERR_INVALID_ARGUMENT', `collection name ${JSON.stringify(collection)} must match [a-z][a-z0-9_-]* (at most 64 characters)`, {
+      value: collection,
+    });
   return collection;
 }
 
 /** A document key (ERR_INVALID_ARGUMENT unless a non-empty well-formed string of at most 4096 bytes). */
 export function checkKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0 || Buffer.byteLength(key) > KEY_MAX_BYTES || !wellFormed(key))
-    throw invalid('ERR_INVALID_ARGUMENT', `document key ${JSON.stringify(key)} must be a non-empty well-formed string of at most ${KEY_MAX_BYTES} bytes`, { value: key });
+    throw invalid('ERR_INVALID_ARGUMENT', `document key ${JSON.stringify(key)} must be a non-empty well-formed string of at most ${KEY_MAX_BYTES} bytes`, {
+      value: key,
+    });
   return key;
 }
 
@@ -127,7 +135,10 @@ export class Snapshot implements StoreTx {
   private readonly asides = new Map<string, string>();
   done = false;
 
-  constructor(private readonly root: string, private readonly writable: boolean) {}
+  constructor(
+    private readonly root: string,
+    private readonly writable: boolean,
+  ) {}
 
   get<T = unknown>(collection: string, key: string): T | undefined {
     const text = this.text(checkCollection(collection), checkKey(key));
@@ -292,7 +303,11 @@ export class Snapshot implements StoreTx {
   private collections(): string[] {
     if (this.done) throw new NsnetError('ERR_STORE_TX_CLOSED', 'this store view is finished; use the one passed to the current callback');
     try {
-      return fs.readdirSync(this.root, { withFileTypes: true }).filter((e) => e.isDirectory() && COLLECTION.test(e.name)).map((e) => e.name).sort(byKey);
+      return fs
+        .readdirSync(this.root, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && COLLECTION.test(e.name))
+        .map((e) => e.name)
+        .sort(byKey);
     } catch (e) {
       throw ioError(e, 'list', this.root);
     }

@@ -108,7 +108,10 @@ export class FileStore implements Store, StoreChanges {
           throw corrupt(metaFile, 'not valid JSON');
         }
         if (meta?.format !== FORMAT)
-          throw new NsnetError('ERR_STORE_FORMAT', `state store ${store.dir} has format ${JSON.stringify(meta?.format)}; this nsnet reads format ${FORMAT}`, { format: meta?.format, dir: store.dir });
+          throw new NsnetError('ERR_STORE_FORMAT', `state store ${store.dir} has format ${JSON.stringify(meta?.format)}; this nsnet reads format ${FORMAT}`, {
+            format: meta?.format,
+            dir: store.dir,
+          });
       }
       if (lock) {
         await store.replay(lock);
@@ -222,7 +225,12 @@ export class FileStore implements Store, StoreChanges {
     if (this.closed) return Promise.reject(new NsnetError('ERR_STORE_CLOSED', `state store ${this.dir} is closed`));
     const ctx = running.getStore();
     if (ctx?.active && ctx.dir === this.dir)
-      return Promise.reject(new NsnetError('ERR_STORE_NESTED', 'a store read/update was started inside another one on the same store (it would deadlock); use the view or transaction you were given'));
+      return Promise.reject(
+        new NsnetError(
+          'ERR_STORE_NESTED',
+          'a store read/update was started inside another one on the same store (it would deadlock); use the view or transaction you were given',
+        ),
+      );
     const p = op();
     this.inflight.add(p);
     const forget = (): void => void this.inflight.delete(p);
@@ -300,7 +308,9 @@ export class FileStore implements Store, StoreChanges {
     } catch (e) {
       // Not applied: the next read or update replays the log (a read can also read through
       // it), so the outcome stands.
-      process.emitWarning(`nsnet state store ${this.dir}: committed; applying it is left to the next operation: ${(e as Error).message}`, { code: 'NSNET_STORE_DEFERRED' });
+      process.emitWarning(`nsnet state store ${this.dir}: committed; applying it is left to the next operation: ${(e as Error).message}`, {
+        code: 'NSNET_STORE_DEFERRED',
+      });
     }
     if (!placed) {
       fs.closeSync(appended.fd);
@@ -311,7 +321,11 @@ export class FileStore implements Store, StoreChanges {
       this.wal.markApplied(lock, appended);
       return {};
     }
-    return { applied: dropAsides(asides).catch(() => undefined).then(() => this.wal.applied(lock, appended)) };
+    return {
+      applied: dropAsides(asides)
+        .catch(() => undefined)
+        .then(() => this.wal.applied(lock, appended)),
+    };
   }
 
   /**

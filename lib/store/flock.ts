@@ -18,7 +18,10 @@ const collected = new FinalizationRegistry<number>((fd) => {
 export class FileLock {
   private fd: number | undefined;
 
-  private constructor(readonly path: string, fd: number) {
+  private constructor(
+    readonly path: string,
+    fd: number,
+  ) {
     this.fd = fd;
     collected.register(this, fd, this);
   }

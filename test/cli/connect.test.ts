@@ -29,9 +29,20 @@ describe('cli: connect, disconnect, port', function () {
     const c1 = await makeNetns('c1');
     const r = run(['connect', 'app', 'c1', '--netns', c1, '-p', '8080:80', '-p', '127.0.0.1:5353:53/udp', '-p', '9000-9001:90-91']);
     assert.equal(r.status, 0, r.stderr);
-    const [head, row] = r.stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/u));
+    const [head, row] = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => l.split(/\s{2,}/u));
     assert.deepEqual(head, ['NETWORK', 'ID', 'NETNS', 'IFNAME', 'IPV4', 'MAC', 'PORTS']);
-    assert.deepEqual(row, ['app', 'c1', `/var/run/netns/${c1}`, 'eth0', '172.20.0.2/16', '02:42:ac:14:00:02', '0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp, 0.0.0.0:9000-9001->90-91/tcp']);
+    assert.deepEqual(row, [
+      'app',
+      'c1',
+      `/var/run/netns/${c1}`,
+      'eth0',
+      '172.20.0.2/16',
+      '02:42:ac:14:00:02',
+      '0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp, 0.0.0.0:9000-9001->90-91/tcp',
+    ]);
     assert.equal(ipJson(['addr', 'show', 'eth0'], c1)[0].addr_info[0].local, '172.20.0.2');
     await server(c1, 80, 'c1');
     assert.equal(ask(ext, '10.99.0.1', 8080), 'c1 10.99.0.2', 'the published port answers');
@@ -49,24 +60,39 @@ describe('cli: connect, disconnect, port', function () {
     const d = run(['disconnect', 'app', 'c1']);
     assert.deepEqual([d.status, d.stdout, d.stderr], [0, '', '']);
     assert.equal(ask(ext, '10.99.0.1', 8080), '', 'unpublished');
-    assert.deepEqual(ipJson(['link', 'show'], c1).map((l: any) => l.ifname), ['lo']);
+    assert.deepEqual(
+      ipJson(['link', 'show'], c1).map((l: any) => l.ifname),
+      ['lo'],
+    );
     fails(run(['--json', 'disconnect', 'app', 'c1']), 'ERR_ENDPOINT_NOT_FOUND', 3);
   });
 
   it('--json gives the Endpoint; a free host port is picked for -p CPORT; static --ip and --ifname; a pid as --netns', async () => {
     const c = await makeNetns('c');
     const ep = json(run(['--json', 'connect', 'app', 'c2', '--netns', `/var/run/netns/${c}`, '--ip', '172.20.0.50', '--ifname', 'eth1', '-p', '80']));
-    assert.deepEqual({ ...ep, ports: undefined, hostIfname: undefined }, {
-      id: 'c2', network: 'app', driver: 'bridge', netns: `/var/run/netns/${c}`, ifname: 'eth1', mac: '02:42:ac:14:00:32', ipv4: '172.20.0.50/16', gateway: '172.20.0.1', ports: undefined, hostIfname: undefined,
-      // A user-created bridge network has the embedded resolver: what the container's resolv.conf gets.
-      dns: { nameservers: ['172.20.0.1'], search: readResolvConf().search, options: ['ndots:0'] },
-    });
+    assert.deepEqual(
+      { ...ep, ports: undefined, hostIfname: undefined },
+      {
+        id: 'c2',
+        network: 'app',
+        driver: 'bridge',
+        netns: `/var/run/netns/${c}`,
+        ifname: 'eth1',
+        mac: '02:42:ac:14:00:32',
+        ipv4: '172.20.0.50/16',
+        gateway: '172.20.0.1',
+        ports: undefined,
+        hostIfname: undefined,
+        // A user-created bridge network has the embedded resolver: what the container's resolv.conf gets.
+        dns: { nameservers: ['172.20.0.1'], search: readResolvConf().search, options: ['ndots:0'] },
+      },
+    );
     assert.match(ep.hostIfname, /^ve-[0-9a-f]{12}$/u);
     assert.equal(ep.ports.length, 1);
     assert.ok(ep.ports[0].hostPort >= 32768 && ep.ports[0].hostPort <= 60999, `picked ${ep.ports[0].hostPort}`);
     assert.equal(ipJson(['link', 'show', 'eth1'], c).length, 1);
     // A pid: this namespace as a process holds it.
-    const sleeper = (await import('node:child_process')).spawn('ip', ['netns', 'exec', (await makeNetns('pid')), 'sleep', '30']);
+    const sleeper = (await import('node:child_process')).spawn('ip', ['netns', 'exec', await makeNetns('pid'), 'sleep', '30']);
     try {
       await new Promise((r) => setTimeout(r, 300));
       const byPid = json(run(['--json', 'connect', 'app', 'c3', '--netns', String(sleeper.pid)]));
@@ -79,7 +105,15 @@ describe('cli: connect, disconnect, port', function () {
 
   it('host, none and container:ID', async () => {
     const hostEp = json(run(['--json', 'connect', 'host', 'hw', '-p', '8000/tcp', '-p', '5300/udp']));
-    assert.deepEqual(hostEp, { id: 'hw', network: 'host', driver: 'host', ports: [{ protocol: 'tcp', hostPort: 8000, containerPort: 8000 }, { protocol: 'udp', hostPort: 5300, containerPort: 5300 }] });
+    assert.deepEqual(hostEp, {
+      id: 'hw',
+      network: 'host',
+      driver: 'host',
+      ports: [
+        { protocol: 'tcp', hostPort: 8000, containerPort: 8000 },
+        { protocol: 'udp', hostPort: 5300, containerPort: 5300 },
+      ],
+    });
     fails(run(['connect', 'host', 'hw2', '-p', '8000']), 'ERR_PORT_IN_USE', 4);
     fails(run(['connect', 'host', 'hw2', '-p', '8000:80']), 'ERR_INVALID_PORT', 5);
     fails(run(['connect', 'host', 'hw2', '--netns', h]), 'ERR_INVALID_ARGUMENT', 5);
@@ -90,7 +124,10 @@ describe('cli: connect, disconnect, port', function () {
     sh('ip', ['-n', box, 'link', 'set', 'lo', 'down']);
     const none = json(run(['--json', 'connect', 'none', 'box', '--netns', box]));
     assert.deepEqual(none, { id: 'box', network: 'none', driver: 'none', netns: `/var/run/netns/${box}`, ports: [] });
-    assert.deepEqual(ipJson(['link', 'show'], box).map((l: any) => [l.ifname, l.flags.includes('UP')]), [['lo', true]]);
+    assert.deepEqual(
+      ipJson(['link', 'show'], box).map((l: any) => [l.ifname, l.flags.includes('UP')]),
+      [['lo', true]],
+    );
 
     json(run(['--json', 'connect', 'app', 'c1', '--netns', c1]));
     const side = json(run(['--json', 'connect', 'container:c1', 'side']));
@@ -109,7 +146,14 @@ describe('cli: connect, disconnect, port', function () {
     const c1 = await makeNetns('c1');
     json(run(['--json', 'connect', 'app', 'c1', '--netns', c1, '-p', '8080:80']));
     const c2 = await makeNetns('c2');
-    const state = (): string => JSON.stringify([run(['--json', 'network', 'inspect', 'app']).stdout.replace(/"ipForward": \w+/u, ''), ipJson(['link', 'show'], h).map((l: any) => l.ifname).sort(), ipJson(['link', 'show'], c2).length]);
+    const state = (): string =>
+      JSON.stringify([
+        run(['--json', 'network', 'inspect', 'app']).stdout.replace(/"ipForward": \w+/u, ''),
+        ipJson(['link', 'show'], h)
+          .map((l: any) => l.ifname)
+          .sort(),
+        ipJson(['link', 'show'], c2).length,
+      ]);
     const before = state();
     const cases: [string[], string, number][] = [
       [['connect', 'nope', 'c2', '--netns', c2], 'ERR_NETWORK_NOT_FOUND', 3],

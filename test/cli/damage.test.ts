@@ -36,18 +36,34 @@ describe('cli: a damaged state document', function () {
   it('network ls lists everything else with a warning naming the file; --json stays one parsable document', () => {
     const r = run(['network', 'ls']);
     assert.equal(r.status, 0, r.stderr);
-    const rows = r.stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/u));
-    assert.deepEqual(rows.map((x) => x[0]), ['NAME', 'app', 'bridge', 'container', 'host', 'none']);
+    const rows = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => l.split(/\s{2,}/u));
+    assert.deepEqual(
+      rows.map((x) => x[0]),
+      ['NAME', 'app', 'bridge', 'container', 'host', 'none'],
+    );
     assert.equal(rows[1]![6], '1', 'app counts the endpoint that can be read');
-    assert.deepEqual(warningLines(r), [`nsnet: warning: WARN_STORE_DAMAGED: state store file ${c1File} is damaged (not valid JSON (truncated?)): endpoint c1 of network app is left out; \`nsnet gc\` (NetworkHost.gc()) repairs it`]);
+    assert.deepEqual(warningLines(r), [
+      `nsnet: warning: WARN_STORE_DAMAGED: state store file ${c1File} is damaged (not valid JSON (truncated?)): endpoint c1 of network app is left out; \`nsnet gc\` (NetworkHost.gc()) repairs it`,
+    ]);
     assert.equal(r.stderr, `${warningLines(r)[0]}\n`, 'one line, once');
     const j = run(['--json', 'network', 'ls']);
     assert.equal(j.status, 0);
-    assert.deepEqual(JSON.parse(j.stdout).map((n: any) => n.name).sort(), ['app', 'bridge', 'container', 'host', 'none']);
+    assert.deepEqual(
+      JSON.parse(j.stdout)
+        .map((n: any) => n.name)
+        .sort(),
+      ['app', 'bridge', 'container', 'host', 'none'],
+    );
     assert.equal(warningLines(j).length, 1);
     const inspect = run(['--json', 'network', 'inspect', 'app']);
     assert.equal(inspect.status, 0, inspect.stderr);
-    assert.deepEqual(JSON.parse(inspect.stdout)[0].endpoints.map((e: any) => e.id), ['c2']);
+    assert.deepEqual(
+      JSON.parse(inspect.stdout)[0].endpoints.map((e: any) => e.id),
+      ['c2'],
+    );
     assert.equal(warningLines(inspect).length, 1);
   });
 
@@ -64,8 +80,17 @@ describe('cli: a damaged state document', function () {
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout);
     const files = [path.join(dir, 'endpoints', 'app%2Fc1.json'), path.join(dir, 'networks', 'app.json')];
-    assert.deepEqual(report.store.damaged.map((d: any) => [d.file, d.reason]), [[files[0], 'not valid JSON (truncated?)'], [files[1], 'empty file']]);
-    assert.deepEqual(report.warnings.filter((w: any) => w.code === 'WARN_STORE_DAMAGED').map((w: any) => w.file), files);
+    assert.deepEqual(
+      report.store.damaged.map((d: any) => [d.file, d.reason]),
+      [
+        [files[0], 'not valid JSON (truncated?)'],
+        [files[1], 'empty file'],
+      ],
+    );
+    assert.deepEqual(
+      report.warnings.filter((w: any) => w.code === 'WARN_STORE_DAMAGED').map((w: any) => w.file),
+      files,
+    );
     const table = run(['doctor']);
     assert.match(table.stdout, new RegExp(`^State: +${dir.replace(/[.]/gu, '\\.')}: 2 damaged document\\(s\\), see the warnings$`, 'mu'));
     assert.match(table.stdout, /^warning: WARN_STORE_DAMAGED: state store file .*app%2Fc1\.json is damaged/mu);
@@ -74,11 +99,17 @@ describe('cli: a damaged state document', function () {
     assert.match(strict.stderr, /WARN_STORE_DAMAGED/u);
   });
 
-  it('gc rebuilds it from the kernel\'s marks and keeps the damaged bytes; then all is well again', () => {
+  it("gc rebuilds it from the kernel's marks and keeps the damaged bytes; then all is well again", () => {
     const r = run(['gc']);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`^Damaged state documents:\\n  ${c1File.replace(/[.]/gu, '\\.')}: rebuilt \\(kept as .*app%2Fc1\\.json\\.damaged\\)\\n    endpoint c1 of network app: rebuilt from veth`, 'u'));
-    const { created, ...rest } = JSON.parse(fs.readFileSync(c1File, 'utf8')).value;
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^Damaged state documents:\\n  ${c1File.replace(/[.]/gu, '\\.')}: rebuilt \\(kept as .*app%2Fc1\\.json\\.damaged\\)\\n    endpoint c1 of network app: rebuilt from veth`,
+        'u',
+      ),
+    );
+    const { created: _created, ...rest } = JSON.parse(fs.readFileSync(c1File, 'utf8')).value;
     const { created: _c, ...was } = original as Record<string, unknown>;
     assert.deepEqual(rest, was);
     assert.equal(fs.readFileSync(`${c1File}.damaged`, 'utf8'), '{"trunc');

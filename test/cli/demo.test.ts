@@ -20,7 +20,13 @@ function namespaces(): string[] {
       /* gone meanwhile */
     }
   }
-  return [...inodes, ...sh('ip', ['netns', 'list']).split('\n').filter(Boolean).map((n) => `named ${n}`)].sort();
+  return [
+    ...inodes,
+    ...sh('ip', ['netns', 'list'])
+      .split('\n')
+      .filter(Boolean)
+      .map((n) => `named ${n}`),
+  ].sort();
 }
 
 async function settle(want: string[], ms = 5000): Promise<string[]> {
@@ -45,13 +51,26 @@ describe('cli: demo', function () {
     const failed = report.steps.filter((s) => s.result === 'FAILED');
     assert.deepEqual(failed, []);
     for (const mode of ['host', 'bridge', 'none', 'container', 'macvlan', 'overlay', 'teardown', 'machine'])
-      assert.ok(report.steps.some((s) => s.mode === mode && s.result === 'ok'), `${mode} has working steps`);
-    assert.deepEqual(report.steps.filter((s) => s.result === 'SKIPPED'), []);
-    for (const check of ['a second claim of port 8000 is refused', 'the published port answers the external peer',
-      'egress leaves with the host\'s address (masquerade)', 'replies find their way back through conntrack',
+      assert.ok(
+        report.steps.some((s) => s.mode === mode && s.result === 'ok'),
+        `${mode} has working steps`,
+      );
+    assert.deepEqual(
+      report.steps.filter((s) => s.result === 'SKIPPED'),
+      [],
+    );
+    for (const check of [
+      'a second claim of port 8000 is refused',
+      'the published port answers the external peer',
+      "egress leaves with the host's address (masquerade)",
+      'replies find their way back through conntrack',
       'the lan peer reaches the container directly at its own address',
-      'oc1 on host1 reaches oc2 on host2 across VXLAN (UDP 4789 on the underlay)'])
-      assert.ok(report.steps.some((s) => s.check === check && s.result === 'ok'), check);
+      'oc1 on host1 reaches oc2 on host2 across VXLAN (UDP 4789 on the underlay)',
+    ])
+      assert.ok(
+        report.steps.some((s) => s.check === check && s.result === 'ok'),
+        check,
+      );
     // The narrative and the table go to stderr with --json.
     assert.match(r.stderr, /^▸ bridge: /mu);
     assert.match(r.stderr, /^ {2}\$ nsnet connect web web1 --netns nsdemo-\w+-web -p 8080:80$/mu);
@@ -61,14 +80,21 @@ describe('cli: demo', function () {
     assert.deepEqual(await settle(before), before, 'no namespace left behind');
   });
 
-  for (const [signal, status] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, status] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     it(`${signal} in the middle stops it and leaves no namespace, process or state behind`, async () => {
       const before = namespaces();
       const p = spawn(process.execPath, [BIN, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
-      p.stdout.on('data', (d) => { out += String(d); });
-      p.stderr.on('data', (d) => { err += String(d); });
+      p.stdout.on('data', (d) => {
+        out += String(d);
+      });
+      p.stderr.on('data', (d) => {
+        err += String(d);
+      });
       const exited = new Promise<number | null>((resolve) => p.once('exit', (code) => resolve(code)));
       const until = Date.now() + 60000;
       while (!/\[ok\] {3}create a bridge network/u.test(out) && Date.now() < until && p.exitCode === null) await new Promise((r) => setTimeout(r, 50));
@@ -91,7 +117,9 @@ describe('cli: demo', function () {
     const before = namespaces();
     const p = spawn(process.execPath, [BIN, 'demo'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
-    p.stdout.on('data', (d) => { out += String(d); });
+    p.stdout.on('data', (d) => {
+      out += String(d);
+    });
     const until = Date.now() + 60000;
     while (!/\[ok\] {3}create a bridge network/u.test(out) && Date.now() < until && p.exitCode === null) await new Promise((r) => setTimeout(r, 50));
     const state = /^state: (\S+)$/mu.exec(out)![1]!;

@@ -45,8 +45,18 @@ describe('cli: names (connect --name, --alias; network create --no-dns, --dns-up
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, '', 'no warning: the names are served');
     const search = readResolvConf().search;
-    const block = r.stdout.split('\n\n')[1]!.trimEnd().split('\n').map((l) => l.split(/:\s+/u));
-    assert.deepEqual(block, [['Name', 'web'], ['Aliases', 'www, shop.internal'], ['Nameservers', '172.31.0.1'], ...(search.length ? [['Search', search.join(' ')]] : []), ['Options', 'ndots:0']]);
+    const block = r.stdout
+      .split('\n\n')[1]!
+      .trimEnd()
+      .split('\n')
+      .map((l) => l.split(/:\s+/u));
+    assert.deepEqual(block, [
+      ['Name', 'web'],
+      ['Aliases', 'www, shop.internal'],
+      ['Nameservers', '172.31.0.1'],
+      ...(search.length ? [['Search', search.join(' ')]] : []),
+      ['Options', 'ndots:0'],
+    ]);
     const [d, ...more] = daemonsOf(socket);
     assert.ok(d, 'connect started a daemon');
     assert.deepEqual(more, []);
@@ -63,7 +73,11 @@ describe('cli: names (connect --name, --alias; network create --no-dns, --dns-up
 
     // Idle for 1 s, but containers use its DNS: it says so and stays.
     assert.ok(await waitFor(() => /containers use its DNS: staying/u.test(readLog(socket)), 20000), readLog(socket));
-    assert.deepEqual(daemonsOf(socket).map((x) => x.pid), [d.pid], 'the same daemon still runs');
+    assert.deepEqual(
+      daemonsOf(socket).map((x) => x.pid),
+      [d.pid],
+      'the same daemon still runs',
+    );
     assert.deepEqual(await client.resolve('172.31.0.1', 'web'), { ok: true, result: ['172.31.0.2'] });
 
     json(run(['--json', 'disconnect', 'app', 'c1']));
@@ -79,12 +93,17 @@ describe('cli: names (connect --name, --alias; network create --no-dns, --dns-up
     const [c1, c2] = [await makeNetns('r1'), await makeNetns('r2')];
     json(run(['--json', 'connect', 'app', 'c1', '--netns', c1, '--name', 'web']));
     json(run(['--json', 'connect', 'app', 'c2', '--netns', c2]));
-    assert.deepEqual(JSON.parse(fs.readFileSync(registryOf(socket), 'utf8')).hosts.map((x: any) => x.netns), [`/var/run/netns/${h}`]);
+    assert.deepEqual(
+      JSON.parse(fs.readFileSync(registryOf(socket), 'utf8')).hosts.map((x: any) => x.netns),
+      [`/var/run/netns/${h}`],
+    );
     const [d] = daemonsOf(socket);
     process.kill(d!.pid, 'SIGKILL');
     assert.ok(await waitFor(() => daemonsOf(socket).length === 0, 10000));
     const again = spawn(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cni', 'daemon.js'), '--socket', socket], { stdio: ['ignore', 'pipe', 'ignore'] });
-    registerCleanup(() => { again.kill('SIGKILL'); });
+    registerCleanup(() => {
+      again.kill('SIGKILL');
+    });
     await new Promise((resolve) => again.stdout!.once('data', resolve));
     const client = await DnsClient.start(c2);
     assert.ok(await waitFor(async () => (await client.resolve('172.31.0.1', 'web', 'A', 500)).ok, 10000), 'web resolves with no CLI command since the restart');
@@ -94,11 +113,23 @@ describe('cli: names (connect --name, --alias; network create --no-dns, --dns-up
   it('--no-dns: no dns in connect, no daemon started, nothing answers on the gateway; --dns-upstream is shown and checked', async () => {
     const quiet = json(run(['--json', 'network', 'create', '--subnet', '172.32.0.0/16', '--no-dns', 'quiet']));
     assert.equal(quiet.dns, false);
-    const lab = json(run(['--json', 'network', 'create', '--subnet', '172.33.0.0/16', '--dns-upstream', '192.0.2.53', '--dns-upstream', '[2001:db8::53]:5353', 'lab']));
+    const lab = json(
+      run(['--json', 'network', 'create', '--subnet', '172.33.0.0/16', '--dns-upstream', '192.0.2.53', '--dns-upstream', '[2001:db8::53]:5353', 'lab']),
+    );
     assert.deepEqual(lab.dns, { upstream: ['192.0.2.53', '[2001:db8::53]:5353'] });
-    const ls = run(['network', 'ls']).stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/u));
+    const ls = run(['network', 'ls'])
+      .stdout.trimEnd()
+      .split('\n')
+      .map((l) => l.split(/\s{2,}/u));
     assert.equal(ls[0]![5], 'DNS');
-    assert.deepEqual(Object.fromEntries(ls.slice(1).map((r) => [r[0], r[5]])), { bridge: 'off', container: '-', host: '-', lab: 'on', none: '-', quiet: 'off' });
+    assert.deepEqual(Object.fromEntries(ls.slice(1).map((r) => [r[0], r[5]])), {
+      bridge: 'off',
+      container: '-',
+      host: '-',
+      lab: 'on',
+      none: '-',
+      quiet: 'off',
+    });
     assert.match(run(['network', 'inspect', 'quiet']).stdout, /^DNS: +off$/mu);
     assert.match(run(['network', 'inspect', 'lab']).stdout, /^DNS: +on, other names through 192\.0\.2\.53, \[2001:db8::53\]:5353$/mu);
 
@@ -127,7 +158,10 @@ describe('cli: names (connect --name, --alias; network create --no-dns, --dns-up
     const r = run(['--json', 'connect', 'app', 'c1', '--netns', c1, '--name', 'web'], { NSNET_CNI_AUTOSTART: '0' });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).name, 'web', 'stdout is still the one document');
-    assert.match(r.stderr, /^nsnet: warning: ERR_DNS_NOT_SERVED: names on network app resolve only while an nsnet daemon serves them \(`sudo nsnet daemon`\): no daemon listens on .* NSNET_CNI_AUTOSTART=0 /u);
+    assert.match(
+      r.stderr,
+      /^nsnet: warning: ERR_DNS_NOT_SERVED: names on network app resolve only while an nsnet daemon serves them \(`sudo nsnet daemon`\): no daemon listens on .* NSNET_CNI_AUTOSTART=0 /u,
+    );
     assert.equal(r.stderr.trimEnd().split('\n').length, 1, 'one line');
     assert.deepEqual(daemonsOf(socket), []);
     const quietly = run(['--json', 'connect', 'app', 'c2', '--netns', c2], { NSNET_CNI_SOCKET: 'none' });

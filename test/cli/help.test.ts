@@ -18,8 +18,26 @@ describe('cli: help and usage', function () {
 
   it('has the commands of the issue', () => {
     const names = paths.map((p) => p.join(' '));
-    for (const c of ['network create', 'network ls', 'network inspect', 'network rm', 'connect', 'disconnect', 'port',
-      'netns add', 'netns rm', 'netns ls', 'netns exec', 'gc', 'reconcile', 'doctor', 'agent', 'daemon', 'cni install', 'demo'])
+    for (const c of [
+      'network create',
+      'network ls',
+      'network inspect',
+      'network rm',
+      'connect',
+      'disconnect',
+      'port',
+      'netns add',
+      'netns rm',
+      'netns ls',
+      'netns exec',
+      'gc',
+      'reconcile',
+      'doctor',
+      'agent',
+      'daemon',
+      'cni install',
+      'demo',
+    ])
       assert.ok(names.includes(c), `${c} in ${names.join(', ')}`);
   });
 

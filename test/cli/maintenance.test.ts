@@ -39,7 +39,10 @@ describe('cli: gc, reconcile, doctor, agent', function () {
     sh('nft', ['flush', 'ruleset'], h);
     const r = json(run(['--json', 'reconcile']));
     assert.equal(r.firewallRebuilt, true);
-    assert.ok(nftJson(h).nftables.some((o: any) => o.table?.name === 'nsnet'), 'nsnet\'s table is back');
+    assert.ok(
+      nftJson(h).nftables.some((o: any) => o.table?.name === 'nsnet'),
+      "nsnet's table is back",
+    );
   });
 
   it('doctor reports modes and features (JSON and table); --strict fails on a policy-drop forward chain', () => {
@@ -58,5 +61,4 @@ describe('cli: gc, reconcile, doctor, agent', function () {
     fails(strict, 'ERR_CHECK_FAILED', 8);
     assert.match(strict.stderr, /WARN_FORWARD_POLICY_DROP/u);
   });
-
 });

@@ -26,24 +26,70 @@ describe('cli: network', function () {
     assert.equal(link.linkinfo.info_kind, 'bridge');
     assert.ok(ipJson(['addr', 'show', 'br-app'], h)[0].addr_info.some((a: any) => a.local === '172.20.0.1' && a.prefixlen === 16));
 
-    const doc = json(run(['--json', 'network', 'create', '--internal', '--subnet', '172.21.0.0/24', '--subnet', 'fd00:21::/64', '--ip-range', '172.21.0.128/25', '--label', 'team=a', 'back']));
-    assert.deepEqual({ ...doc, created: undefined, bridge: undefined }, {
-      name: 'back', driver: 'bridge', subnet: '172.21.0.0/24', gateway: '172.21.0.1', ipRange: '172.21.0.128/25', subnet6: 'fd00:21::/64', gateway6: 'fd00:21::1',
-      mtu: 1500, icc: true, internal: true, ipMasquerade: true, labels: { team: 'a' }, created: undefined, bridge: undefined,
-    });
+    const doc = json(
+      run([
+        '--json',
+        'network',
+        'create',
+        '--internal',
+        '--subnet',
+        '172.21.0.0/24',
+        '--subnet',
+        'fd00:21::/64',
+        '--ip-range',
+        '172.21.0.128/25',
+        '--label',
+        'team=a',
+        'back',
+      ]),
+    );
+    assert.deepEqual(
+      { ...doc, created: undefined, bridge: undefined },
+      {
+        name: 'back',
+        driver: 'bridge',
+        subnet: '172.21.0.0/24',
+        gateway: '172.21.0.1',
+        ipRange: '172.21.0.128/25',
+        subnet6: 'fd00:21::/64',
+        gateway6: 'fd00:21::1',
+        mtu: 1500,
+        icc: true,
+        internal: true,
+        ipMasquerade: true,
+        labels: { team: 'a' },
+        created: undefined,
+        bridge: undefined,
+      },
+    );
     assert.match(doc.bridge, /^nsbr-[0-9a-f]{10}$/u);
   });
 
   it('ls: a table with the predefined networks, -q names, --json the records', () => {
     json(run(['--json', 'network', 'create', '--subnet', '172.22.0.0/16', 'app']));
-    const t = run(['network', 'ls']).stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/u));
-    assert.deepEqual(t.map((r) => r[0]), ['NAME', 'app', 'bridge', 'container', 'host', 'none']);
+    const t = run(['network', 'ls'])
+      .stdout.trimEnd()
+      .split('\n')
+      .map((l) => l.split(/\s{2,}/u));
+    assert.deepEqual(
+      t.map((r) => r[0]),
+      ['NAME', 'app', 'bridge', 'container', 'host', 'none'],
+    );
     assert.deepEqual(t[1], ['app', 'bridge', '172.22.0.0/16', '172.22.0.1', t[1]![4], 'on', '0', '-'], 'a user network has DNS');
-    assert.deepEqual(t[2], ['bridge', 'bridge', '172.17.0.0/16', '172.17.0.1', 'nsnet0', 'off', '0', '-'], 'the predefined bridge has none, as Docker\'s');
+    assert.deepEqual(t[2], ['bridge', 'bridge', '172.17.0.0/16', '172.17.0.1', 'nsnet0', 'off', '0', '-'], "the predefined bridge has none, as Docker's");
     assert.deepEqual(t[4], ['host', 'host', '-', '-', '-', '-', '0', '-']);
     assert.equal(run(['network', 'ls', '-q']).stdout, 'app\nbridge\ncontainer\nhost\nnone\n');
     const docs = json(run(['network', 'ls', '--json']));
-    assert.deepEqual(docs.map((n: any) => [n.name, n.driver]), [['app', 'bridge'], ['bridge', 'bridge'], ['container', 'container'], ['host', 'host'], ['none', 'none']]);
+    assert.deepEqual(
+      docs.map((n: any) => [n.name, n.driver]),
+      [
+        ['app', 'bridge'],
+        ['bridge', 'bridge'],
+        ['container', 'container'],
+        ['host', 'host'],
+        ['none', 'none'],
+      ],
+    );
   });
 
   it('inspect: a block per network; --json the NetworkInspect objects; one missing name fails it all', () => {
@@ -60,7 +106,10 @@ describe('cli: network', function () {
     assert.equal(docs[0].bridgeUp, true);
     assert.equal(docs[0].ipForward, true);
     assert.deepEqual(docs[0].endpoints, []);
-    assert.ok(docs[1].interfaces.some((i: any) => i.name === 'lo'), 'host: the host namespace\'s interfaces');
+    assert.ok(
+      docs[1].interfaces.some((i: any) => i.name === 'lo'),
+      "host: the host namespace's interfaces",
+    );
     const e = fails(run(['--json', 'network', 'inspect', 'app', 'nope']), 'ERR_NETWORK_NOT_FOUND', 3)!;
     assert.deepEqual(e.details, { network: 'nope' });
   });
@@ -70,7 +119,11 @@ describe('cli: network', function () {
     const doc = json(run(['--json', 'network', 'create', '-d', 'macvlan', '-o', 'parent=uplink0', '-o', 'mode=private', '--subnet', '192.168.50.0/24', 'lan']));
     assert.deepEqual([doc.driver, doc.parent, doc.mode, doc.gateway], ['macvlan', 'uplink0', 'private', '192.168.50.1']);
     const t = run(['network', 'ls']).stdout;
-    assert.match(t, /^lan +macvlan +192\.168\.50\.0\/24 +192\.168\.50\.1 +uplink0 \(private\) +off /mu, 'macvlan: no DNS (its containers cannot reach the host)');
+    assert.match(
+      t,
+      /^lan +macvlan +192\.168\.50\.0\/24 +192\.168\.50\.1 +uplink0 \(private\) +off /mu,
+      'macvlan: no DNS (its containers cannot reach the host)',
+    );
     fails(run(['network', 'create', '-d', 'macvlan', '--parent', 'nosuch0', '--subnet', '192.168.51.0/24', 'lan2']), 'ERR_PARENT_NOT_FOUND', 3);
     fails(run(['network', 'create', '-d', 'macvlan', '--subnet', '192.168.52.0/24', 'lan3']), 'ERR_INVALID_ARGUMENT', 5);
   });
@@ -83,7 +136,11 @@ describe('cli: network', function () {
     const ba = bridgeOf('a');
     const r = run(['network', 'rm', 'a']);
     assert.deepEqual([r.status, r.stdout, r.stderr], [0, 'a\n', '']);
-    assert.deepEqual(ipJson(['link', 'show'], h).filter((l: any) => l.ifname === ba), [], 'the bridge is gone');
+    assert.deepEqual(
+      ipJson(['link', 'show'], h).filter((l: any) => l.ifname === ba),
+      [],
+      'the bridge is gone',
+    );
     const c = await makeNetns('nc');
     json(run(['--json', 'connect', 'c', 'c1', '--netns', c]));
     const partial = run(['--json', 'network', 'rm', 'b', 'nope', 'c']);
@@ -98,7 +155,10 @@ describe('cli: network', function () {
 
   it('bad input: codes and statuses, and nothing is created', () => {
     json(run(['--json', 'network', 'create', '--subnet', '172.27.0.0/16', 'app']));
-    const links = (): string[] => ipJson(['link', 'show'], h).map((l: any) => l.ifname).sort();
+    const links = (): string[] =>
+      ipJson(['link', 'show'], h)
+        .map((l: any) => l.ifname)
+        .sort();
     const before = [links(), run(['--json', 'network', 'ls']).stdout];
     const cases: [string[], string, number][] = [
       [['network', 'create', 'app'], 'ERR_NETWORK_EXISTS', 4],
@@ -126,8 +186,19 @@ describe('cli: network', function () {
   it('global options also come from NSNET_STATE_DIR / NSNET_HOST_NETNS; a missing host namespace is ERR_NETNS_NOT_FOUND', () => {
     const dir = stateDir();
     json(nsnet(['--json', 'network', 'create', '--subnet', '172.28.0.0/16', 'envnet'], { NSNET_STATE_DIR: dir, NSNET_HOST_NETNS: h }));
-    assert.deepEqual(json(run(['--json', 'network', 'ls'])).map((n: any) => n.name).includes('envnet'), false, 'another state dir');
-    assert.deepEqual(json(cli(dir, h)(['--json', 'network', 'ls'])).map((n: any) => n.name).includes('envnet'), true);
+    assert.deepEqual(
+      json(run(['--json', 'network', 'ls']))
+        .map((n: any) => n.name)
+        .includes('envnet'),
+      false,
+      'another state dir',
+    );
+    assert.deepEqual(
+      json(cli(dir, h)(['--json', 'network', 'ls']))
+        .map((n: any) => n.name)
+        .includes('envnet'),
+      true,
+    );
     assert.ok(ipJson(['link', 'show'], h).some((l: any) => l.ifname.startsWith('nsbr-')));
     fails(cli(stateDir(), 'no-such-host')(['network', 'ls']), 'ERR_NETNS_NOT_FOUND', 3);
     fails(cli(stateDir(), '/proc/self/ns/mnt')(['network', 'ls']), 'ERR_NOT_A_NETNS', 5);

@@ -31,7 +31,9 @@ describe('cli: overlay networks and nsnet agent', function () {
     assert.equal(nets[0].vni, 4343);
     const agents = globals.map((g) => {
       const p = spawn(process.execPath, [BIN, ...g, 'agent'], { stdio: ['ignore', 'ignore', 'pipe'] });
-      registerCleanup(() => { p.kill('SIGKILL'); });
+      registerCleanup(() => {
+        p.kill('SIGKILL');
+      });
       return p;
     });
     const cs = [await makeNetns('oc'), await makeNetns('oc')];

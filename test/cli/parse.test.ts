@@ -76,11 +76,41 @@ describe('cli: -p (Docker publish syntax)', () => {
 
 describe('cli: network create flags', () => {
   it('maps flags and -o options onto NetworkSpec', () => {
-    assert.deepEqual(networkSpec('app', { driver: 'bridge', subnet: ['172.20.0.0/16', 'fd00::/64'], gateway: ['172.20.0.1'], icc: 'false', mtu: '1400', internal: true, opt: ['com.docker.network.bridge.name=br-app', 'ip-masquerade=false'], label: ['team=a', 'x=y=z'] }), {
-      name: 'app', subnet: '172.20.0.0/16', subnet6: 'fd00::/64', gateway: '172.20.0.1', internal: true, icc: false, mtu: 1400, bridge: 'br-app', ipMasquerade: false, labels: { team: 'a', x: 'y=z' },
+    assert.deepEqual(
+      networkSpec('app', {
+        driver: 'bridge',
+        subnet: ['172.20.0.0/16', 'fd00::/64'],
+        gateway: ['172.20.0.1'],
+        icc: 'false',
+        mtu: '1400',
+        internal: true,
+        opt: ['com.docker.network.bridge.name=br-app', 'ip-masquerade=false'],
+        label: ['team=a', 'x=y=z'],
+      }),
+      {
+        name: 'app',
+        subnet: '172.20.0.0/16',
+        subnet6: 'fd00::/64',
+        gateway: '172.20.0.1',
+        internal: true,
+        icc: false,
+        mtu: 1400,
+        bridge: 'br-app',
+        ipMasquerade: false,
+        labels: { team: 'a', x: 'y=z' },
+      },
+    );
+    assert.deepEqual(networkSpec('lan', { driver: 'macvlan', opt: ['parent=eth0', 'macvlan_mode=private'] }), {
+      name: 'lan',
+      driver: 'macvlan',
+      parent: 'eth0',
+      mode: 'private',
     });
-    assert.deepEqual(networkSpec('lan', { driver: 'macvlan', opt: ['parent=eth0', 'macvlan_mode=private'] }), { name: 'lan', driver: 'macvlan', parent: 'eth0', mode: 'private' });
-    assert.deepEqual(networkSpec('d', { driver: 'bridge', ipv6: true, subnet6: 'fd00:1::/64', gateway6: 'fd00:1::1' }), { name: 'd', subnet6: 'fd00:1::/64', gateway6: 'fd00:1::1' });
+    assert.deepEqual(networkSpec('d', { driver: 'bridge', ipv6: true, subnet6: 'fd00:1::/64', gateway6: 'fd00:1::1' }), {
+      name: 'd',
+      subnet6: 'fd00:1::/64',
+      gateway6: 'fd00:1::1',
+    });
     assert.deepEqual(networkSpec('o', { driver: 'overlay', vni: '42' }), { name: 'o', driver: 'overlay', vni: 42 });
   });
 
@@ -99,7 +129,10 @@ describe('cli: network create flags', () => {
     // DNS: commander gives dns: true unless --no-dns; only a change from the default is passed on.
     assert.deepEqual(networkSpec('a', { driver: 'bridge', dns: true }), { name: 'a' });
     assert.deepEqual(networkSpec('a', { driver: 'bridge', dns: false }), { name: 'a', dns: false });
-    assert.deepEqual(networkSpec('a', { driver: 'bridge', dns: true, dnsUpstream: ['192.0.2.53', '[2001:db8::53]:5353'] }), { name: 'a', dns: { upstream: ['192.0.2.53', '[2001:db8::53]:5353'] } });
+    assert.deepEqual(networkSpec('a', { driver: 'bridge', dns: true, dnsUpstream: ['192.0.2.53', '[2001:db8::53]:5353'] }), {
+      name: 'a',
+      dns: { upstream: ['192.0.2.53', '[2001:db8::53]:5353'] },
+    });
     throwsCode(() => networkSpec('a', { driver: 'bridge', dns: false, dnsUpstream: ['192.0.2.53'] }), 'ERR_INVALID_ARGUMENT');
   });
 });
@@ -109,11 +142,15 @@ describe('cli: connect flags', () => {
     assert.deepEqual(connectOptions('container:c1', 's', {}), { network: 'container', opts: { id: 's', target: 'c1' } });
     assert.deepEqual(connectOptions('host', 'h', { publish: ['8000'] }), { network: 'host', opts: { id: 'h', ports: [{ protocol: 'tcp', port: 8000 }] } });
     assert.deepEqual(connectOptions('app', 'c', { netns: '4242', publish: ['8000'], ip: '10.0.0.2', ifname: 'eth1' }), {
-      network: 'app', opts: { id: 'c', netns: 4242, ipv4: '10.0.0.2', ifname: 'eth1', publish: [{ protocol: 'tcp', hostPort: 0, containerPort: 8000 }] },
+      network: 'app',
+      opts: { id: 'c', netns: 4242, ipv4: '10.0.0.2', ifname: 'eth1', publish: [{ protocol: 'tcp', hostPort: 0, containerPort: 8000 }] },
     });
     assert.equal(parseNetns('/proc/1/ns/net'), '/proc/1/ns/net');
     throwsCode(() => connectOptions('container:a', 's', { target: 'b' }), 'ERR_INVALID_ARGUMENT');
-    assert.deepEqual(connectOptions('app', 'c', { netns: 'c', name: 'web', alias: ['www', 'shop'] }), { network: 'app', opts: { id: 'c', netns: 'c', name: 'web', aliases: ['www', 'shop'] } });
+    assert.deepEqual(connectOptions('app', 'c', { netns: 'c', name: 'web', alias: ['www', 'shop'] }), {
+      network: 'app',
+      opts: { id: 'c', netns: 'c', name: 'web', aliases: ['www', 'shop'] },
+    });
     assert.deepEqual(connectOptions('app', 'c', { netns: 'c', alias: [] }).opts, { id: 'c', netns: 'c' });
   });
 });
@@ -121,23 +158,53 @@ describe('cli: connect flags', () => {
 describe('cli: exit statuses and tables', () => {
   it('maps error codes onto the documented classes', () => {
     const want: [string, number, Record<string, unknown>?][] = [
-      ['ERR_USAGE', EXIT.USAGE], ['ERR_NETWORK_NOT_FOUND', 3], ['ERR_NETNS_NOT_FOUND', 3], ['ERR_ENDPOINT_NOT_FOUND', 3],
-      ['ERR_NETWORK_EXISTS', 4], ['ERR_PORT_IN_USE', 4], ['ERR_ENDPOINT_IN_USE', 4], ['ERR_SUBNET_OVERLAP', 4], ['ERR_NO_FREE_SUBNET', 4],
-      ['ERR_INVALID_PORT', 5], ['ERR_INVALID_CIDR', 5], ['ERR_NOT_A_NETNS', 5], ['ERR_ADDRESS_OUTSIDE_SUBNET', 5],
-      ['EPERM', 6], ['EEXIST', 6], ['ERR_NOT_ROOT', 6], ['ERR_STORE_IO', 6, { errno: 'EACCES' }],
-      ['ERR_NOT_AVAILABLE', 7], ['ERR_CHECK_FAILED', 8], ['ERR_INTERRUPTED', 130, { signal: 'SIGINT' }], ['ERR_INTERRUPTED', 143, { signal: 'SIGTERM' }],
-      ['ERR_STORE_CORRUPT', 1], ['ERR_INTERNAL', 1], ['ERR_STORE_IO', 1, { errno: 'ENOSPC' }],
+      ['ERR_USAGE', EXIT.USAGE],
+      ['ERR_NETWORK_NOT_FOUND', 3],
+      ['ERR_NETNS_NOT_FOUND', 3],
+      ['ERR_ENDPOINT_NOT_FOUND', 3],
+      ['ERR_NETWORK_EXISTS', 4],
+      ['ERR_PORT_IN_USE', 4],
+      ['ERR_ENDPOINT_IN_USE', 4],
+      ['ERR_SUBNET_OVERLAP', 4],
+      ['ERR_NO_FREE_SUBNET', 4],
+      ['ERR_INVALID_PORT', 5],
+      ['ERR_INVALID_CIDR', 5],
+      ['ERR_NOT_A_NETNS', 5],
+      ['ERR_ADDRESS_OUTSIDE_SUBNET', 5],
+      ['EPERM', 6],
+      ['EEXIST', 6],
+      ['ERR_NOT_ROOT', 6],
+      ['ERR_STORE_IO', 6, { errno: 'EACCES' }],
+      ['ERR_NOT_AVAILABLE', 7],
+      ['ERR_CHECK_FAILED', 8],
+      ['ERR_INTERRUPTED', 130, { signal: 'SIGINT' }],
+      ['ERR_INTERRUPTED', 143, { signal: 'SIGTERM' }],
+      ['ERR_STORE_CORRUPT', 1],
+      ['ERR_INTERNAL', 1],
+      ['ERR_STORE_IO', 1, { errno: 'ENOSPC' }],
     ];
     for (const [code, status, details] of want) assert.equal(exitStatus(code, details), status, code);
   });
 
   it('aligns table columns and marks empty cells', () => {
-    assert.equal(table(['name', 'x'], [['a', 1], ['long-name', undefined]]), 'NAME       X\na          1\nlong-name  -\n');
+    assert.equal(
+      table(
+        ['name', 'x'],
+        [
+          ['a', 1],
+          ['long-name', undefined],
+        ],
+      ),
+      'NAME       X\na          1\nlong-name  -\n',
+    );
     assert.equal(formatPort({ protocol: 'udp', hostIp: '127.0.0.1', hostPort: 8000, hostPortEnd: 8001, containerPort: 80 }), '127.0.0.1:8000-8001->80-81/udp');
     assert.equal(formatPort({ protocol: 'tcp', hostIp: '::', hostPort: 8080, containerPort: 80 }), '[::]:8080->80/tcp');
     assert.equal(formatPort({ protocol: 'tcp', hostIp: '2001:db8::1', hostPort: 8080, containerPort: 80 }), '[2001:db8::1]:8080->80/tcp');
     assert.equal(formatPort({ protocol: 'tcp', hostPort: 8080, containerPort: 80 }), '0.0.0.0:8080->80/tcp');
-    const ports = [{ protocol: 'tcp' as const, hostPort: 8080, containerPort: 80 }, { protocol: 'udp' as const, hostIp: '127.0.0.1', hostPort: 53, containerPort: 53 }];
+    const ports = [
+      { protocol: 'tcp' as const, hostPort: 8080, containerPort: 80 },
+      { protocol: 'udp' as const, hostIp: '127.0.0.1', hostPort: 53, containerPort: 53 },
+    ];
     assert.equal(formatPorts(ports), '0.0.0.0:8080->80/tcp, 127.0.0.1:53->53/udp');
     assert.equal(formatPorts(ports, true), '0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 127.0.0.1:53->53/udp', 'dual-stack: both bindings, as docker ps');
     assert.equal(exitStatus('ERR_INVALID_HOST_IP'), 5, 'an address nothing can be published on is invalid input');

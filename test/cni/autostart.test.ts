@@ -21,7 +21,10 @@ import { ROOT, containerId, daemonsOf, freshSocket, invoke, tempStateDir, waitFo
 const NO_FALLBACK = '/nonexistent/nsnet-cni-main.js';
 const lockOf = (socket: string): string => socket.replace(/\.sock$/u, '.lock');
 const logOf = (socket: string): string => socket.replace(/\.sock$/u, '.log');
-const veths = (ns: string): string[] => ipJson(['link', 'show'], ns).map((l: any) => l.ifname).filter((n: string) => n.startsWith('ve-'));
+const veths = (ns: string): string[] =>
+  ipJson(['link', 'show'], ns)
+    .map((l: any) => l.ifname)
+    .filter((n: string) => n.startsWith('ve-'));
 
 /** Whether the daemon's lock is free (nobody holds it). */
 async function lockFree(socket: string): Promise<boolean> {
@@ -36,7 +39,10 @@ async function lockFree(socket: string): Promise<boolean> {
 
 /** Environment of a client that may start a daemon and must not fall back. */
 const auto = (idleExit: number, extra: Record<string, string> = {}): Record<string, string> => ({
-  NSNET_CNI_AUTOSTART: '1', NSNET_CNI_IDLE_EXIT: String(idleExit), NSNET_CNI_MAIN: NO_FALLBACK, ...extra,
+  NSNET_CNI_AUTOSTART: '1',
+  NSNET_CNI_IDLE_EXIT: String(idleExit),
+  NSNET_CNI_MAIN: NO_FALLBACK,
+  ...extra,
 });
 
 const ok = (r: Outcome, what: string): void => assert.equal(r.exitCode, 0, `${what}: ${r.stdout}${r.stderr}`);
@@ -73,7 +79,11 @@ describe('nsnet-cni starts its daemon when none runs', function () {
     const del = await invoke({ command: 'DEL', ...att, config: { ...conf, prevResult: add.json }, env: auto(60) }, socket);
     ok(del, 'DEL');
     assert.deepEqual(veths(h), []);
-    assert.deepEqual(daemonsOf(socket).map((x) => x.pid), [d.pid], 'the same daemon served the DEL');
+    assert.deepEqual(
+      daemonsOf(socket).map((x) => x.pid),
+      [d.pid],
+      'the same daemon served the DEL',
+    );
 
     process.kill(d.pid, 'SIGTERM');
     assert.ok(await waitFor(() => daemonsOf(socket).length === 0, 20000), 'SIGTERM stops it');
@@ -87,8 +97,11 @@ describe('nsnet-cni starts its daemon when none runs', function () {
     const n = 8;
     const cs = await Promise.all(Array.from({ length: n }, () => makeNetns('cc')));
     const conf = { cniVersion: '1.1.0', name: 'app', type: 'nsnet-cni', subnet: '10.47.0.0/16', stateDir: tempStateDir(), hostNetns: h };
-    const adds = await Promise.all(cs.map((c, i) =>
-      invoke({ command: 'ADD', containerId: containerId(`cc${i}`), netns: `/var/run/netns/${c}`, ifname: 'eth0', config: conf, env: auto(60) }, socket)));
+    const adds = await Promise.all(
+      cs.map((c, i) =>
+        invoke({ command: 'ADD', containerId: containerId(`cc${i}`), netns: `/var/run/netns/${c}`, ifname: 'eth0', config: conf, env: auto(60) }, socket),
+      ),
+    );
     adds.forEach((r, i) => ok(r, `ADD ${i}`));
     assert.equal(veths(h).length, n, 'every container is connected');
     assert.equal(new Set(adds.map((r) => r.json.ips[0].address)).size, n, 'with addresses of their own');
@@ -123,7 +136,7 @@ describe('nsnet-cni starts its daemon when none runs', function () {
     // Gone means its files are closed (the lock free): a dying process loses its command line
     // before its descriptors, and a client connecting in between gets no reply (it would run
     // the plugin in node, which this test forbids).
-    assert.ok(await waitFor(async () => daemonsOf(socket).length === 0 && await lockFree(socket), 10000));
+    assert.ok(await waitFor(async () => daemonsOf(socket).length === 0 && (await lockFree(socket)), 10000));
     assert.equal(fs.lstatSync(socket).isSocket(), true, 'the stale socket is still there');
     ok(await version(), 'VERSION with a stale socket');
     const [again] = daemonsOf(socket);
@@ -172,9 +185,13 @@ describe('nsnet daemon (the CLI, for supervisors)', function () {
   /** `nsnet daemon ARGS` in the background; resolves once it printed its first line. */
   async function cliDaemon(args: string[]): Promise<{ proc: ReturnType<typeof spawn>; line: string; exited: Promise<number | null>; stderr: () => string }> {
     const proc = spawn(process.execPath, [BIN, 'daemon', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    registerCleanup(() => { proc.kill('SIGKILL'); }, 'kill nsnet daemon');
+    registerCleanup(() => {
+      proc.kill('SIGKILL');
+    }, 'kill nsnet daemon');
     let err = '';
-    proc.stderr!.on('data', (d) => { err += d; });
+    proc.stderr!.on('data', (d) => {
+      err += d;
+    });
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
     const line = await new Promise<string>((resolve, reject) => {
       proc.stdout!.once('data', (d) => resolve(String(d).trim()));
@@ -213,17 +230,23 @@ describe('nsnet daemon (the CLI, for supervisors)', function () {
     fs.mkdirSync(path.dirname(socket), { mode: 0o700 });
     // systemd-socket-activate binds the socket, waits for a connection, then execs the daemon
     // with the listening socket as fd 3 — what systemd does for nsnet.socket + nsnet.service.
-    const act = spawn('systemd-socket-activate', ['-l', socket, process.execPath, BIN, 'daemon', '--socket', socket, '--idle-exit', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    registerCleanup(() => { act.kill('SIGKILL'); }, 'kill systemd-socket-activate');
+    const act = spawn('systemd-socket-activate', ['-l', socket, process.execPath, BIN, 'daemon', '--socket', socket, '--idle-exit', '1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    registerCleanup(() => {
+      act.kill('SIGKILL');
+    }, 'kill systemd-socket-activate');
     let err = '';
-    act.stderr!.on('data', (x) => { err += x; });
+    act.stderr!.on('data', (x) => {
+      err += x;
+    });
     const exited = new Promise<number | null>((r) => act.once('exit', (code) => r(code)));
     assert.ok(await waitFor(() => fs.existsSync(socket), 10000), `systemd-socket-activate listens: ${err}`);
     const v = await invoke({ command: 'VERSION', config: { cniVersion: '1.0.0' }, env: { NSNET_CNI_MAIN: NO_FALLBACK } }, socket);
     ok(v, 'VERSION through the activated daemon');
     assert.equal(await exited, 0, err);
     assert.match(err, /socket activation/u);
-    assert.equal(fs.lstatSync(socket).isSocket(), true, 'the socket is its owner\'s: the daemon did not remove it');
+    assert.equal(fs.lstatSync(socket).isSocket(), true, "the socket is its owner's: the daemon did not remove it");
   });
 });
 

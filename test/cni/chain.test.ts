@@ -38,13 +38,27 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
       const netns = `/var/run/netns/${c}`;
       const base = { cniVersion: VERSION, name: 'chain' };
       const confs: [string, Record<string, unknown>][] = [
-        ['nsnet-cni', { ...base, type: 'nsnet-cni', subnet: '10.66.0.0/16', stateDir, capabilities: { portMappings: true }, runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '' }] } }],
+        [
+          'nsnet-cni',
+          {
+            ...base,
+            type: 'nsnet-cni',
+            subnet: '10.66.0.0/16',
+            stateDir,
+            capabilities: { portMappings: true },
+            runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp', hostIP: '' }] },
+          },
+        ],
         ['tuning', { ...base, type: 'tuning', mac: 'c2:00:00:00:aa:01', sysctl: { 'net.ipv4.conf.eth0.arp_notify': '1' }, dataDir: tuningDir }],
         ['bandwidth', { ...base, type: 'bandwidth', ingressRate: 100_000_000, ingressBurst: 1_000_000, egressRate: 100_000_000, egressBurst: 1_000_000 }],
       ];
-      const plugin = (type: string): string => (type === 'nsnet-cni' ? path.join(__dirname, '..', '..', '..', 'build', 'Release', 'nsnet-cni') : path.join(CNI_PATH, type));
+      const plugin = (type: string): string =>
+        type === 'nsnet-cni' ? path.join(__dirname, '..', '..', '..', 'build', 'Release', 'nsnet-cni') : path.join(CNI_PATH, type);
       const call = (command: string, type: string, conf: Record<string, unknown>, prevResult?: unknown) =>
-        invoke({ command, containerId: id, netns, ifname: 'eth0', host: h, plugin: plugin(type), config: prevResult === undefined ? conf : { ...conf, prevResult } }, socket);
+        invoke(
+          { command, containerId: id, netns, ifname: 'eth0', host: h, plugin: plugin(type), config: prevResult === undefined ? conf : { ...conf, prevResult } },
+          socket,
+        );
 
       // ADD along the chain.
       let prev: any;
@@ -59,14 +73,23 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
       const inner = final.interfaces.find((i: any) => i.name === 'eth0' && i.sandbox === netns);
       assert.ok(hostEnd && inner, JSON.stringify(final.interfaces));
       assert.equal(inner.mac, 'c2:00:00:00:aa:01', 'tuning changed the MAC and said so in its result');
-      assert.ok(final.interfaces.some((i: any) => i.name.startsWith('bwp')), 'bandwidth added its ifb device');
-      assert.deepEqual(final.ips.map((i: any) => i.address), ['10.66.0.2/16']);
+      assert.ok(
+        final.interfaces.some((i: any) => i.name.startsWith('bwp')),
+        'bandwidth added its ifb device',
+      );
+      assert.deepEqual(
+        final.ips.map((i: any) => i.address),
+        ['10.66.0.2/16'],
+      );
 
       // The kernel agrees (oracles: ip, tc, sysctl inside the namespaces).
       assert.equal(ipJson(['link', 'show', 'eth0'], c)[0].address, 'c2:00:00:00:aa:01');
       assert.equal(sh('cat', ['/proc/sys/net/ipv4/conf/eth0/arp_notify'], c).trim(), '1');
       assert.match(sh('tc', ['-n', h, 'qdisc', 'show', 'dev', hostEnd.name]), /tbf|htb/u, 'shaping on the host end of the veth');
-      assert.equal(ipJson(['link', 'show', 'master', ipJson(['link', 'show', hostEnd.name], h)[0].master], h).some((l: any) => l.ifname === hostEnd.name), true);
+      assert.equal(
+        ipJson(['link', 'show', 'master', ipJson(['link', 'show', hostEnd.name], h)[0].master], h).some((l: any) => l.ifname === hostEnd.name),
+        true,
+      );
 
       // Traffic through the published port, from outside.
       await server(c, 80, 'c1');
@@ -84,10 +107,18 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
         const r = await call('DEL', type, conf, final);
         assert.equal(r.exitCode, 0, `${type} DEL: ${r.stdout} ${r.stderr}`);
       }
-      assert.deepEqual(ipJson(['link', 'show'], c).map((l: any) => l.ifname), ['lo'], 'the container has only loopback');
+      assert.deepEqual(
+        ipJson(['link', 'show'], c).map((l: any) => l.ifname),
+        ['lo'],
+        'the container has only loopback',
+      );
       assert.equal(ask(ext, '10.99.0.1', 8080), '', 'the port is closed');
       const left = ipJson(['link', 'show'], h).map((l: any) => l.ifname);
-      assert.equal(left.some((n: string) => n.startsWith('bwp')), false, `no ifb left: ${left.join(' ')}`);
+      assert.equal(
+        left.some((n: string) => n.startsWith('bwp')),
+        false,
+        `no ifb left: ${left.join(' ')}`,
+      );
       assert.equal(fs.existsSync(stateDir), true);
     });
   });

@@ -27,7 +27,10 @@ function exchange(socket: string, bytes: Buffer): Promise<Buffer> {
   });
 }
 
-const veths = (ns?: string): string[] => ipJson(['link', 'show'], ns).map((l: any) => l.ifname).filter((n: string) => n.startsWith('ve-'));
+const veths = (ns?: string): string[] =>
+  ipJson(['link', 'show'], ns)
+    .map((l: any) => l.ifname)
+    .filter((n: string) => n.startsWith('ve-'));
 
 describe('nsnet-cni daemon and client', function () {
   this.timeout(60000);
@@ -37,14 +40,19 @@ describe('nsnet-cni daemon and client', function () {
     const d = await startTestDaemon();
     assert.equal(fs.statSync(d.socket).mode & 0o777, 0o600);
     assert.equal(fs.statSync(path.dirname(d.socket)).mode & 0o777, 0o700);
-    const second = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cni', 'daemon.js'), '--socket', d.socket], { encoding: 'utf8', timeout: 20000 });
+    const second = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cni', 'daemon.js'), '--socket', d.socket], {
+      encoding: 'utf8',
+      timeout: 20000,
+    });
     assert.equal(second.status, 1);
     assert.match(second.stderr, /a daemon already runs for /u);
     d.process.kill('SIGKILL');
     await new Promise((r) => d.process.once('exit', r));
     assert.equal(fs.existsSync(d.socket), true, 'a killed daemon leaves its socket');
     const third = spawn(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cni', 'daemon.js'), '--socket', d.socket], { stdio: ['ignore', 'pipe', 'pipe'] });
-    registerCleanup(() => { third.kill('SIGKILL'); });
+    registerCleanup(() => {
+      third.kill('SIGKILL');
+    });
     const line = await new Promise<string>((resolve) => third.stdout!.once('data', (x) => resolve(String(x))));
     assert.equal(line.trim(), `listening ${d.socket}`);
     const v = await invoke({ command: 'VERSION', config: { cniVersion: '1.1.0' } }, d.socket);
@@ -53,7 +61,12 @@ describe('nsnet-cni daemon and client', function () {
 
   it('drops malformed frames without a reply and keeps serving', async () => {
     const d = await startTestDaemon();
-    const good = encodeRequest({ pid: process.pid, netnsInode: fs.statSync('/proc/self/ns/net').ino, env: { CNI_COMMAND: 'VERSION' }, stdin: Buffer.from('{"cniVersion":"1.0.0"}') });
+    const good = encodeRequest({
+      pid: process.pid,
+      netnsInode: fs.statSync('/proc/self/ns/net').ino,
+      env: { CNI_COMMAND: 'VERSION' },
+      stdin: Buffer.from('{"cniVersion":"1.0.0"}'),
+    });
     const oversize = Buffer.from(good);
     oversize.writeUInt32LE(64 * 1024 * 1024, 12);
     const badEnv = encodeRequest({ pid: process.pid, netnsInode: 1, env: { PATH: '/tmp/evil' }, stdin: Buffer.alloc(0) });
@@ -84,24 +97,40 @@ describe('nsnet-cni daemon and client', function () {
     // One state directory per host namespace (each host has its own networks).
     const conf = (dir: string) => ({ cniVersion: '1.1.0', name: 'app', type: 'nsnet-cni', subnet: '10.44.0.0/16', stateDir: dir });
     const dirs = [stateDir, `${stateDir}/2`, `${stateDir}/3`];
-    const [a, b] = await Promise.all([[h1, c1, dirs[0]], [h2, c2, dirs[1]]].map(([h, c, dir]) =>
-      invoke({ command: 'ADD', containerId: containerId(c!), netns: `/var/run/netns/${c}`, ifname: 'eth0', host: h, config: conf(dir!) }, d.socket)));
+    const [a, b] = await Promise.all(
+      [
+        [h1, c1, dirs[0]],
+        [h2, c2, dirs[1]],
+      ].map(([h, c, dir]) =>
+        invoke({ command: 'ADD', containerId: containerId(c!), netns: `/var/run/netns/${c}`, ifname: 'eth0', host: h, config: conf(dir!) }, d.socket),
+      ),
+    );
     assert.equal(a!.exitCode, 0, a!.stdout);
     assert.equal(b!.exitCode, 0, b!.stdout);
     assert.deepEqual(veths(h1!), [a!.json.interfaces[0].name], 'the first host namespace got its veth');
     assert.deepEqual(veths(h2!), [b!.json.interfaces[0].name], 'the second got its own');
-    assert.deepEqual(veths(), [], 'nothing in the daemon\'s own namespace');
+    assert.deepEqual(veths(), [], "nothing in the daemon's own namespace");
     // A raw request naming a pid whose namespace is not the one claimed: declined.
     const lie = decodeReply(await exchange(d.socket, encodeRequest({ pid: 1, netnsInode: 12345, env: { CNI_COMMAND: 'VERSION' }, stdin: Buffer.alloc(0) })));
     assert.equal(lie.status, STATUS_DECLINED);
     // The real client in a pid namespace of its own (its pid means another process to the
     // daemon): declined, the client runs the plugin itself, in the right namespace.
     const r = spawnSync('ip', ['netns', 'exec', h3!, 'unshare', '--pid', '--fork', CLIENT], {
-      input: JSON.stringify(conf(dirs[2]!)), encoding: 'utf8', timeout: 30000,
-      env: { PATH: process.env.PATH, NSNET_CNI_SOCKET: d.socket, CNI_COMMAND: 'ADD', CNI_CONTAINERID: containerId('pidns'), CNI_NETNS: `/var/run/netns/${c3}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
+      input: JSON.stringify(conf(dirs[2]!)),
+      encoding: 'utf8',
+      timeout: 30000,
+      env: {
+        PATH: process.env.PATH,
+        NSNET_CNI_SOCKET: d.socket,
+        CNI_COMMAND: 'ADD',
+        CNI_CONTAINERID: containerId('pidns'),
+        CNI_NETNS: `/var/run/netns/${c3}`,
+        CNI_IFNAME: 'eth0',
+        CNI_PATH: '/usr/lib/cni',
+      },
     });
     assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.deepEqual(veths(h3!), [JSON.parse(r.stdout).interfaces[0].name], 'the veth is in the client\'s host namespace');
+    assert.deepEqual(veths(h3!), [JSON.parse(r.stdout).interfaces[0].name], "the veth is in the client's host namespace");
   });
 
   it('closes an idle host namespace it held; the client falls back once the daemon is gone', async () => {
@@ -109,13 +138,14 @@ describe('nsnet-cni daemon and client', function () {
     const h = await makeNetns('ih');
     const c = await makeNetns('ic');
     const ino = String(fs.statSync(`/var/run/netns/${h}`).ino);
-    const held = (): boolean => fs.readdirSync(`/proc/${d.process.pid}/fd`).some((f) => {
-      try {
-        return fs.readlinkSync(`/proc/${d.process.pid}/fd/${f}`) === `net:[${ino}]`;
-      } catch {
-        return false;
-      }
-    });
+    const held = (): boolean =>
+      fs.readdirSync(`/proc/${d.process.pid}/fd`).some((f) => {
+        try {
+          return fs.readlinkSync(`/proc/${d.process.pid}/fd/${f}`) === `net:[${ino}]`;
+        } catch {
+          return false;
+        }
+      });
     const conf = { cniVersion: '1.1.0', name: 'app', type: 'nsnet-cni', subnet: '10.45.0.0/16', stateDir: tempStateDir() };
     // A network without DNS: a container using the daemon's resolver would keep the namespace
     // held (test/cni/dns.test.ts), which is not what this test is about.

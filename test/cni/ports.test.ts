@@ -20,10 +20,23 @@ const PEER6 = '2001:db8:99::2';
 
 /** A TCP server on port 80 (both families) answering with the address it was reached at. */
 async function whoami(ns: string): Promise<void> {
-  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', `
+  const p = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      '-e',
+      `
     require('net').createServer((c) => { c.on('error', () => {}); c.end(String(c.localAddress).replace(/^::ffff:/, '')); }).listen({ port: 80, host: '::' }, () => console.log('ready'));
-    setTimeout(() => {}, 600000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  registerCleanup(() => { p.kill(); }, `stop the server in ${ns}`);
+    setTimeout(() => {}, 600000);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  registerCleanup(() => {
+    p.kill();
+  }, `stop the server in ${ns}`);
   await new Promise((r) => p.stdout.once('data', r));
 }
 
@@ -47,7 +60,15 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
     let ext: string;
     let stateDir: string;
     const call = (inv: Invocation): Promise<Outcome> => invoke(inv, socket);
-    const conf = (name: string, subnet: string, extra: Record<string, unknown> = {}) => ({ cniVersion: '1.1.0', name, type: 'nsnet-cni', subnet, stateDir, hostNetns: h, ...extra });
+    const conf = (name: string, subnet: string, extra: Record<string, unknown> = {}) => ({
+      cniVersion: '1.1.0',
+      name,
+      type: 'nsnet-cni',
+      subnet,
+      stateDir,
+      hostNetns: h,
+      ...extra,
+    });
     const mappings = (...m: Record<string, unknown>[]) => ({ capabilities: { portMappings: true }, runtimeConfig: { portMappings: m } });
     const ok = (r: Outcome): Outcome => {
       assert.equal(r.exitCode, 0, r.stdout + r.stderr);
@@ -69,9 +90,22 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
     });
 
     it('a host port the runtime holds open itself (as conmon does) is published; another container on it is still refused (101)', async () => {
-      const holder = spawn('ip', ['netns', 'exec', h, process.execPath, '-e', `
-        require('net').createServer().listen(8080, '0.0.0.0', () => console.log('ready')); setTimeout(() => {}, 600000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
-      registerCleanup(() => { holder.kill(); }, 'stop the port holder');
+      const holder = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          h,
+          process.execPath,
+          '-e',
+          `
+        require('net').createServer().listen(8080, '0.0.0.0', () => console.log('ready')); setTimeout(() => {}, 600000);`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      registerCleanup(() => {
+        holder.kill();
+      }, 'stop the port holder');
       await new Promise((r) => holder.stdout.once('data', r));
       const [a, b] = [await makeNetns('pa'), await makeNetns('pb')];
       const config = conf('app', '10.55.0.0/16', mappings({ hostPort: 8080, containerPort: 80, protocol: 'tcp' }));
@@ -98,7 +132,15 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
       // CHECK of the waiting attachment: its port is published (by its container's first
       // attachment). (Its result lists a default route the container does not have — the first
       // network keeps it — so the prevResult given here lists none, as after a routing plugin.)
-      ok(await call({ command: 'CHECK', containerId: id, netns: `/var/run/netns/${c}`, ifname: 'eth1', config: { ...net2, prevResult: { ...second.json, routes: [] } } }));
+      ok(
+        await call({
+          command: 'CHECK',
+          containerId: id,
+          netns: `/var/run/netns/${c}`,
+          ifname: 'eth1',
+          config: { ...net2, prevResult: { ...second.json, routes: [] } },
+        }),
+      );
       const o = await makeNetns('po');
       const other = await call({ command: 'ADD', containerId: containerId('o'), netns: `/var/run/netns/${o}`, ifname: 'eth0', config: net2 });
       assert.equal(other.json?.code, 101, other.stdout);
@@ -113,17 +155,41 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
     it('hostIP with portmap\'s meaning on a dual-stack network: "" both families, 0.0.0.0 IPv4 only, :: IPv6 only; ::1 and IPv6 on an IPv4-only network are refused (7)', async () => {
       const [a, b] = [await makeNetns('pd'), await makeNetns('pe')];
       const ds = (extra: Record<string, unknown>) => conf('ds', '10.63.0.0/24', { subnet6: 'fd00:63::/64', ...extra });
-      ok(await call({ command: 'ADD', containerId: containerId('d'), netns: `/var/run/netns/${a}`, ifname: 'eth0',
-        config: ds(mappings({ hostPort: 8080, containerPort: 80, hostIP: '' })) }));
-      ok(await call({ command: 'ADD', containerId: containerId('e'), netns: `/var/run/netns/${b}`, ifname: 'eth0',
-        config: ds(mappings({ hostPort: 8081, containerPort: 80, hostIP: '0.0.0.0' }, { hostPort: 8082, containerPort: 80, hostIP: '::' })) }));
+      ok(
+        await call({
+          command: 'ADD',
+          containerId: containerId('d'),
+          netns: `/var/run/netns/${a}`,
+          ifname: 'eth0',
+          config: ds(mappings({ hostPort: 8080, containerPort: 80, hostIP: '' })),
+        }),
+      );
+      ok(
+        await call({
+          command: 'ADD',
+          containerId: containerId('e'),
+          netns: `/var/run/netns/${b}`,
+          ifname: 'eth0',
+          config: ds(mappings({ hostPort: 8081, containerPort: 80, hostIP: '0.0.0.0' }, { hostPort: 8082, containerPort: 80, hostIP: '::' })),
+        }),
+      );
       await whoami(a);
       await whoami(b);
-      assert.deepEqual(ask(ext, [
-        { proto: 'tcp', addr: HOST, port: 8080 }, { proto: 'tcp', addr: HOST6, port: 8080 },
-        { proto: 'tcp', addr: HOST, port: 8081 }, { proto: 'tcp', addr: HOST6, port: 8081 },
-        { proto: 'tcp', addr: HOST, port: 8082 }, { proto: 'tcp', addr: HOST6, port: 8082 },
-      ], 4000), ['10.63.0.2', 'fd00:63::2', '10.63.0.3', 'error:ECONNREFUSED', 'error:ECONNREFUSED', 'fd00:63::3']);
+      assert.deepEqual(
+        ask(
+          ext,
+          [
+            { proto: 'tcp', addr: HOST, port: 8080 },
+            { proto: 'tcp', addr: HOST6, port: 8080 },
+            { proto: 'tcp', addr: HOST, port: 8081 },
+            { proto: 'tcp', addr: HOST6, port: 8081 },
+            { proto: 'tcp', addr: HOST, port: 8082 },
+            { proto: 'tcp', addr: HOST6, port: 8082 },
+          ],
+          4000,
+        ),
+        ['10.63.0.2', 'fd00:63::2', '10.63.0.3', 'error:ECONNREFUSED', 'error:ECONNREFUSED', 'fd00:63::3'],
+      );
       const c = await makeNetns('pf');
       for (const [what, config] of [
         ['hostIP ::1', ds(mappings({ hostPort: 9000, containerPort: 80, hostIP: '::1' }))],

@@ -13,7 +13,10 @@ import { ipJson, nftJson, sh } from '../helpers/oracle';
 import { ask, server } from '../helpers/traffic';
 import { containerId, invoke, startTestDaemon, tempStateDir, type Invocation, type Mode, type Outcome } from '../helpers/cni';
 
-const links = (ns: string): string[] => ipJson(['link', 'show'], ns).map((l: any) => l.ifname).sort();
+const links = (ns: string): string[] =>
+  ipJson(['link', 'show'], ns)
+    .map((l: any) => l.ifname)
+    .sort();
 
 /** Asserts a CNI error: exit 1, error JSON with the code on stdout, a message on stderr. */
 function assertError(r: Outcome, code: number, what: string): void {
@@ -106,10 +109,19 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
     it('publishes runtimeConfig.portMappings: TCP and UDP reach the container from outside', async () => {
       const c = await makeNetns('vp');
       const add = await call({
-        command: 'ADD', containerId: containerId('p'), netns: `/var/run/netns/${c}`, ifname: 'eth0',
-        config: conf({ capabilities: { portMappings: true }, runtimeConfig: { portMappings: [
-          { hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 5353, containerPort: 53, protocol: 'udp', hostIP: '10.99.0.1' },
-        ] } }),
+        command: 'ADD',
+        containerId: containerId('p'),
+        netns: `/var/run/netns/${c}`,
+        ifname: 'eth0',
+        config: conf({
+          capabilities: { portMappings: true },
+          runtimeConfig: {
+            portMappings: [
+              { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+              { hostPort: 5353, containerPort: 53, protocol: 'udp', hostIP: '10.99.0.1' },
+            ],
+          },
+        }),
       });
       assert.equal(add.exitCode, 0, add.stdout);
       await server(c, 80, 'c1');
@@ -142,7 +154,7 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
       assert.equal(del.exitCode, 0, `DEL after the namespace is gone: ${del.stdout}`);
     });
 
-    it('refuses bad requests with the spec\'s codes and changes nothing', async () => {
+    it("refuses bad requests with the spec's codes and changes nothing", async () => {
       const c = await makeNetns('vb');
       const att = { containerId: containerId('b'), netns: `/var/run/netns/${c}`, ifname: 'eth0' };
       const held = await call({ command: 'ADD', ...att, config: conf({ runtimeConfig: { portMappings: [{ hostPort: 9000, containerPort: 80 }] } }) });
@@ -162,12 +174,36 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
         ['an unknown driver', { command: 'ADD', ...att2, config: conf({ driver: 'ipvlan' }) }, 7],
         ['a misspelt field', { command: 'ADD', ...att2, config: conf({ subent: '10.1.0.0/16' }) }, 2],
         ['an ipam section', { command: 'ADD', ...att2, config: conf({ ipam: { type: 'host-local' } }) }, 2],
-        ['__proto__ nested in runtimeConfig', { command: 'ADD', ...att2, config: `{"cniVersion":"1.1.0","name":"app","type":"nsnet-cni","stateDir":${JSON.stringify(stateDir)},"hostNetns":"${h}","runtimeConfig":{"__proto__":{"polluted":true}}}` }, 7],
-        ['constructor at the top', { command: 'ADD', ...att2, config: `{"cniVersion":"1.1.0","name":"app","type":"nsnet-cni","constructor":{"prototype":{}}}` }, 7],
+        [
+          '__proto__ nested in runtimeConfig',
+          {
+            command: 'ADD',
+            ...att2,
+            config: `{"cniVersion":"1.1.0","name":"app","type":"nsnet-cni","stateDir":${JSON.stringify(stateDir)},"hostNetns":"${h}","runtimeConfig":{"__proto__":{"polluted":true}}}`,
+          },
+          7,
+        ],
+        [
+          'constructor at the top',
+          { command: 'ADD', ...att2, config: `{"cniVersion":"1.1.0","name":"app","type":"nsnet-cni","constructor":{"prototype":{}}}` },
+          7,
+        ],
         ['hostPort 0', { command: 'ADD', ...att2, config: conf({ runtimeConfig: { portMappings: [{ hostPort: 0, containerPort: 80 }] } }) }, 7],
-        ['protocol icmp', { command: 'ADD', ...att2, config: conf({ runtimeConfig: { portMappings: [{ hostPort: 81, containerPort: 80, protocol: 'icmp' }] } }) }, 7],
-        ['hostIP ::1 (the kernel cannot DNAT IPv6 loopback)', { command: 'ADD', ...att2, config: conf({ runtimeConfig: { portMappings: [{ hostPort: 81, containerPort: 80, hostIP: '::1' }] } }) }, 7],
-        ['hostIP :: on a network without IPv6', { command: 'ADD', ...att2, config: conf({ runtimeConfig: { portMappings: [{ hostPort: 81, containerPort: 80, hostIP: '::' }] } }) }, 7],
+        [
+          'protocol icmp',
+          { command: 'ADD', ...att2, config: conf({ runtimeConfig: { portMappings: [{ hostPort: 81, containerPort: 80, protocol: 'icmp' }] } }) },
+          7,
+        ],
+        [
+          'hostIP ::1 (the kernel cannot DNAT IPv6 loopback)',
+          { command: 'ADD', ...att2, config: conf({ runtimeConfig: { portMappings: [{ hostPort: 81, containerPort: 80, hostIP: '::1' }] } }) },
+          7,
+        ],
+        [
+          'hostIP :: on a network without IPv6',
+          { command: 'ADD', ...att2, config: conf({ runtimeConfig: { portMappings: [{ hostPort: 81, containerPort: 80, hostIP: '::' }] } }) },
+          7,
+        ],
         ['portMappings not an array', { command: 'ADD', ...att2, config: conf({ runtimeConfig: { portMappings: {} } }) }, 7],
         ['a relative stateDir', { command: 'ADD', ...att2, config: conf({ stateDir: 'var/lib' }) }, 7],
         ['a hostNetns that does not exist', { command: 'ADD', ...att2, config: conf({ hostNetns: 'no-such-host' }) }, 7],
@@ -186,10 +222,14 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
         ['ADD without CNI_NETNS', { command: 'ADD', ...att2, netns: undefined, config: conf() }, 4],
         ['a relative CNI_NETNS', { command: 'ADD', ...att2, netns: 'netns/x', config: conf() }, 4],
         ['a malformed CNI_ARGS', { command: 'ADD', ...att2, args: 'IgnoreUnknown=1;oops', config: conf() }, 4],
-        ['a subnet other than the network\'s', { command: 'ADD', ...att2, config: conf({ subnet: '10.56.0.0/16' }) }, 7],
-        ['an MTU other than the network\'s', { command: 'ADD', ...att2, config: conf({ mtu: 1400 }) }, 7],
-        ['a predefined network\'s name', { command: 'ADD', ...att2, config: conf({ name: 'host', subnet: undefined }) }, 7],
-        ['a port another container holds', { command: 'ADD', ...att2, config: conf({ runtimeConfig: { portMappings: [{ hostPort: 9000, containerPort: 80 }] } }) }, 101],
+        ["a subnet other than the network's", { command: 'ADD', ...att2, config: conf({ subnet: '10.56.0.0/16' }) }, 7],
+        ["an MTU other than the network's", { command: 'ADD', ...att2, config: conf({ mtu: 1400 }) }, 7],
+        ["a predefined network's name", { command: 'ADD', ...att2, config: conf({ name: 'host', subnet: undefined }) }, 7],
+        [
+          'a port another container holds',
+          { command: 'ADD', ...att2, config: conf({ runtimeConfig: { portMappings: [{ hostPort: 9000, containerPort: 80 }] } }) },
+          101,
+        ],
         ['a static address another container holds', { command: 'ADD', ...att2, config: conf({ runtimeConfig: { ips: ['10.55.0.2/16'] } }) }, 102],
         ['the same attachment into another namespace', { command: 'ADD', ...att, netns: att2.netns, config: conf() }, 104],
         ['a CNI_IFNAME the container already has (lo)', { command: 'ADD', ...att2, ifname: 'lo', config: conf() }, 106],
@@ -209,17 +249,28 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
         assert.equal(r.exitCode, 0, r.stdout);
       }
       // The second container is listed under another interface name: not a valid attachment.
-      const valid = [{ containerID: ids[0], ifname: 'eth0' }, { containerID: ids[1], ifname: 'net1' }, { containerID: ids[2], ifname: 'eth0' }];
+      const valid = [
+        { containerID: ids[0], ifname: 'eth0' },
+        { containerID: ids[1], ifname: 'net1' },
+        { containerID: ids[2], ifname: 'eth0' },
+      ];
       const gc = await call({ command: 'GC', config: conf({ 'cni.dev/valid-attachments': valid }) });
       assert.equal(gc.exitCode, 0, gc.stdout + gc.stderr);
       assert.equal(gc.stdout, '');
-      assert.deepEqual(spaces.map((c) => links(c)), [['eth0', 'lo'], ['lo'], ['eth0', 'lo'], ['eth0', 'lo']], 'only the second container was removed');
+      assert.deepEqual(
+        spaces.map((c) => links(c)),
+        [['eth0', 'lo'], ['lo'], ['eth0', 'lo'], ['eth0', 'lo']],
+        'only the second container was removed',
+      );
       const check = await call({ command: 'CHECK', containerId: ids[2], netns: `/var/run/netns/${spaces[2]}`, ifname: 'eth0', config: conf() });
       assert.equal(check.exitCode, 0, check.stdout);
       // The older spelling libcni also sends.
       const old = await call({ command: 'GC', config: conf({ 'cni.dev/attachments': [] }) });
       assert.equal(old.exitCode, 0, old.stdout);
-      assert.deepEqual(spaces.map((c) => links(c)), [['lo'], ['lo'], ['lo'], ['eth0', 'lo']]);
+      assert.deepEqual(
+        spaces.map((c) => links(c)),
+        [['lo'], ['lo'], ['lo'], ['eth0', 'lo']],
+      );
     });
 
     it('STATUS: success when usable, 50 when the state directory is unusable, 51 after the firewall was flushed', async () => {
@@ -239,14 +290,20 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
     it('VERSION lists the versions; ADD in CNI 0.3.1 and 0.4.0 prints results of that shape', async () => {
       const v = await call({ command: 'VERSION', config: { cniVersion: '0.4.0' } });
       assert.equal(v.exitCode, 0);
-      assert.deepEqual(v.json, { cniVersion: '0.4.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0'] }, 'the versions up to the caller\'s');
+      assert.deepEqual(v.json, { cniVersion: '0.4.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0'] }, "the versions up to the caller's");
       const v11 = await call({ command: 'VERSION', config: { cniVersion: '1.1.0' } });
       assert.deepEqual(v11.json, { cniVersion: '1.1.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
       const latest = await call({ command: 'VERSION', config: '' });
       assert.equal(latest.json.cniVersion, '1.1.0');
       for (const version of ['0.3.1', '0.4.0', '1.0.0']) {
         const c = await makeNetns('vv');
-        const r = await call({ command: 'ADD', containerId: containerId(version), netns: `/var/run/netns/${c}`, ifname: 'eth0', config: conf({ cniVersion: version }) });
+        const r = await call({
+          command: 'ADD',
+          containerId: containerId(version),
+          netns: `/var/run/netns/${c}`,
+          ifname: 'eth0',
+          config: conf({ cniVersion: version }),
+        });
         assert.equal(r.exitCode, 0, r.stdout);
         assert.equal(r.json.cniVersion, version);
         const old = version !== '1.0.0';
@@ -258,19 +315,31 @@ for (const mode of ['daemon', 'fallback'] as Mode[]) {
     it('10 concurrent ADDs for different containers get unique addresses; 10 concurrent DELs remove them', async () => {
       const spaces = await Promise.all(Array.from({ length: 10 }, () => makeNetns('vn')));
       const ids = spaces.map((_, i) => containerId(`n${i}`));
-      const adds = await Promise.all(spaces.map((c, i) => call({
-        command: 'ADD', containerId: ids[i], netns: `/var/run/netns/${c}`, ifname: 'eth0',
-        config: conf({ runtimeConfig: { portMappings: [{ hostPort: 7000 + i, containerPort: 80 }] } }),
-      })));
+      const adds = await Promise.all(
+        spaces.map((c, i) =>
+          call({
+            command: 'ADD',
+            containerId: ids[i],
+            netns: `/var/run/netns/${c}`,
+            ifname: 'eth0',
+            config: conf({ runtimeConfig: { portMappings: [{ hostPort: 7000 + i, containerPort: 80 }] } }),
+          }),
+        ),
+      );
       for (const r of adds) assert.equal(r.exitCode, 0, r.stdout + r.stderr);
       const addrs = adds.map((r) => r.json.ips[0].address);
       assert.equal(new Set(addrs).size, 10, `unique: ${addrs.join(' ')}`);
       for (const [i, c] of spaces.entries()) {
-        assert.ok(ipJson(['addr', 'show', 'eth0'], c)[0].addr_info.some((a: any) => `${a.local}/${a.prefixlen}` === addrs[i]), `container ${i} has ${addrs[i]}`);
+        assert.ok(
+          ipJson(['addr', 'show', 'eth0'], c)[0].addr_info.some((a: any) => `${a.local}/${a.prefixlen}` === addrs[i]),
+          `container ${i} has ${addrs[i]}`,
+        );
       }
       await server(spaces[7]!, 80, 'n7');
       assert.equal(ask(ext, '10.99.0.1', 7007), 'n7 10.99.0.2');
-      const dels = await Promise.all(spaces.map((c, i) => call({ command: 'DEL', containerId: ids[i], netns: `/var/run/netns/${c}`, ifname: 'eth0', config: conf() })));
+      const dels = await Promise.all(
+        spaces.map((c, i) => call({ command: 'DEL', containerId: ids[i], netns: `/var/run/netns/${c}`, ifname: 'eth0', config: conf() })),
+      );
       for (const r of dels) assert.equal(r.exitCode, 0, r.stdout + r.stderr);
       for (const c of spaces) assert.deepEqual(links(c), ['lo']);
       assert.equal(links(h).filter((n) => n.startsWith('ve-')).length, 0, 'no veth left in the host');

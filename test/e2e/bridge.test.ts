@@ -4,8 +4,6 @@
  */
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { NetworkHost, NsnetError } from '../../lib/index';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
@@ -31,7 +29,14 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     await host.createNetwork({ name: 'app', subnet: '172.20.0.0/16' });
     const c1 = await makeNetns('c1');
     const c2 = await makeNetns('c2');
-    const e1 = await host.connect('app', { id: 'c1', netns: c1, publish: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 5353, containerPort: 53, protocol: 'udp' }] });
+    const e1 = await host.connect('app', {
+      id: 'c1',
+      netns: c1,
+      publish: [
+        { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+        { hostPort: 5353, containerPort: 53, protocol: 'udp' },
+      ],
+    });
     const e2 = await host.connect('app', { id: 'c2', netns: c2 });
     assert.equal(e1.ipv4, '172.20.0.2/16');
     assert.equal(e2.ipv4, '172.20.0.3/16');
@@ -57,10 +62,14 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     sh('ip', ['-n', h, 'addr', 'add', '10.99.0.3/24', 'dev', 'up0']);
     await host.createNetwork({ name: 'app', subnet: '172.30.0.0/16' });
     const c = await makeNetns('c');
-    await host.connect('app', { id: 'c1', netns: c, publish: [
-      { hostIp: '10.99.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' },
-      { hostIp: '127.0.0.1', hostPort: 8081, containerPort: 80, protocol: 'tcp' },
-    ] });
+    await host.connect('app', {
+      id: 'c1',
+      netns: c,
+      publish: [
+        { hostIp: '10.99.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+        { hostIp: '127.0.0.1', hostPort: 8081, containerPort: 80, protocol: 'tcp' },
+      ],
+    });
     await server(c, 80, 'c1');
     assert.equal(ask(ext, '10.99.0.1', 8080), 'c1 10.99.0.2', 'on the address it was published on');
     assert.equal(ask(ext, '10.99.0.3', 8080), '', 'not on another address of the host');
@@ -70,7 +79,11 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
 
   it('the default network exists without being created and works on first connect', async () => {
     assert.equal(((await host.listNetworks()).find((n) => n.name === 'bridge') as { bridge?: string } | undefined)?.bridge, 'nsnet0');
-    assert.equal(ipJson(['link', 'show'], h).some((l: any) => l.ifname === 'nsnet0'), false, 'no bridge before the first connect');
+    assert.equal(
+      ipJson(['link', 'show'], h).some((l: any) => l.ifname === 'nsnet0'),
+      false,
+      'no bridge before the first connect',
+    );
     const c = await makeNetns('d');
     const ep = await host.connect('bridge', { id: 'd1', netns: c });
     assert.equal(ep.ipv4, '172.17.0.2/16');
@@ -93,8 +106,15 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     assert.equal(ask(ext, '10.99.0.1', 8090), 'c1 10.99.0.2', 'reconnected at once');
     await host.disconnect('app', 'c1');
     await host.reap();
-    assert.equal(ipJson(['link', 'show'], h).some((l: any) => l.ifname.startsWith('ve-')), false, 'retired veths deleted');
-    assert.deepEqual(ipJson(['link', 'show'], c).map((l: any) => l.ifname), ['lo']);
+    assert.equal(
+      ipJson(['link', 'show'], h).some((l: any) => l.ifname.startsWith('ve-')),
+      false,
+      'retired veths deleted',
+    );
+    assert.deepEqual(
+      ipJson(['link', 'show'], c).map((l: any) => l.ifname),
+      ['lo'],
+    );
   });
 
   it('hostPort 0 picks a free port; a dual-stack network gives IPv6 addresses that carry traffic', async () => {
@@ -131,7 +151,10 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     assert.equal(ask(q2!, '172.23.0.2', 7000), '', 'icc: false keeps containers of one network apart');
     assert.equal(ask(i1!, '10.99.0.2', 9000), '', 'an internal network reaches nothing outside');
     assert.equal(ask(a1!, '10.99.0.2', 9000), 'ext 10.99.0.1', 'while a normal one does');
-    await assert.rejects(host.connect('inner', { id: 'i2', netns: i1!, publish: [{ hostPort: 81, containerPort: 80, protocol: 'tcp' }] }), (e: any) => e.code === 'ERR_NETWORK_INTERNAL');
+    await assert.rejects(
+      host.connect('inner', { id: 'i2', netns: i1!, publish: [{ hostPort: 81, containerPort: 80, protocol: 'tcp' }] }),
+      (e: any) => e.code === 'ERR_NETWORK_INTERNAL',
+    );
   });
 
   it('200 containers: unique addresses, traffic on a sample, a constant rule count, nothing left after', async () => {
@@ -156,7 +179,12 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     }
     for (const id of ['r0', ...ids]) await host.disconnect('app', id);
     await host.removeNetwork('app');
-    assert.deepEqual(ipJson(['link', 'show'], h).map((l: any) => l.ifname).sort(), ['lo', 'up0']);
+    assert.deepEqual(
+      ipJson(['link', 'show'], h)
+        .map((l: any) => l.ifname)
+        .sort(),
+      ['lo', 'up0'],
+    );
     const leftovers = nftJson(h).nftables.filter((o: any) => o.element || (o.set && (o.set.elem ?? []).length) || (o.map && (o.map.elem ?? []).length));
     assert.deepEqual(leftovers, [], 'no element of nsnet remains');
     assert.deepEqual(await host.listEndpoints(), []);
@@ -180,7 +208,10 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
       [() => host.connect('app', { id: 'c2', netns: c2, ipv4: '172.26.0.2' }), 'ERR_ADDRESS_IN_USE'],
       [() => host.connect('app', { id: 'c2', netns: c2, ipv4: '10.0.0.5' }), 'ERR_ADDRESS_OUTSIDE_SUBNET'],
       [() => host.connect('app', { id: 'c2', netns: c2, publish: [{ hostPort: 70000, containerPort: 80, protocol: 'tcp' }] }), 'ERR_INVALID_PORT'],
-      [() => host.connect('app', { id: 'c2', netns: c2, publish: [{ hostPort: 90, hostPortEnd: 80, containerPort: 80, protocol: 'tcp' }] }), 'ERR_INVALID_PORT'],
+      [
+        () => host.connect('app', { id: 'c2', netns: c2, publish: [{ hostPort: 90, hostPortEnd: 80, containerPort: 80, protocol: 'tcp' }] }),
+        'ERR_INVALID_PORT',
+      ],
       [() => host.connect('app', { id: 'c1', netns: c2 }), 'ERR_ENDPOINT_EXISTS'],
       [() => host.connect('app', { id: '../x', netns: c2 }), 'ERR_INVALID_NAME'],
       [() => host.disconnect('app', 'nobody'), 'ERR_ENDPOINT_NOT_FOUND'],
@@ -189,11 +220,21 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
       [() => host.removeNetwork('bridge'), 'ERR_INVALID_ARGUMENT'],
     ];
     // A process on the host listening on a port: publishing it would steal its traffic.
-    const listener = spawn('ip', ['netns', 'exec', h, process.execPath, '-e', "require('net').createServer().listen(9999, () => console.log('ready')); setTimeout(() => {}, 20000)"], { stdio: ['ignore', 'pipe', 'inherit'] });
-    registerCleanup(() => { listener.kill(); });
+    const listener = spawn(
+      'ip',
+      ['netns', 'exec', h, process.execPath, '-e', "require('net').createServer().listen(9999, () => console.log('ready')); setTimeout(() => {}, 20000)"],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    registerCleanup(() => {
+      listener.kill();
+    });
     await new Promise((r) => listener.stdout!.once('data', r));
     cases.push([() => host.connect('app', { id: 'c2', netns: c2, publish: [{ hostPort: 9999, containerPort: 80, protocol: 'tcp' }] }), 'ERR_PORT_IN_USE']);
-    for (const [fn, code] of cases) await assert.rejects(fn(), (e: any) => { assert.equal(e.code, code, e.message); return true; });
+    for (const [fn, code] of cases)
+      await assert.rejects(fn(), (e: any) => {
+        assert.equal(e.code, code, e.message);
+        return true;
+      });
     assert.equal(JSON.stringify([await host.listNetworks(), await host.listEndpoints(), ipJson(['link', 'show'], h).map((l: any) => l.ifname)]), before);
     const again = await host.connect('app', { id: 'c1', netns: c, publish: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] });
     assert.equal(again.ipv4, '172.26.0.2/24', 'connecting again with the same arguments returns the endpoint');
@@ -204,11 +245,17 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     const c = await makeNetns('ifu');
     // The container already has an eth0 (another runtime's, a hand's).
     sh('ip', ['-n', c, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'other0']);
-    const links = (): string[] => ipJson(['link', 'show'], h).map((l: any) => l.ifname).sort();
+    const links = (): string[] =>
+      ipJson(['link', 'show'], h)
+        .map((l: any) => l.ifname)
+        .sort();
     const elements = (): string => JSON.stringify(nftJson(h).nftables.filter((o: any) => o.set || o.map || o.element));
     await host.connect('app', { id: 'warm', netns: await makeNetns('ifw') }); // the bridge and firewall exist
     const [l0, e0, i0] = [links(), elements(), ipJson(['-d', 'link', 'show', 'eth0'], c)[0]];
-    const err = await host.connect('app', { id: 'c1', netns: c, publish: [{ protocol: 'tcp', hostPort: 8090, containerPort: 80 }] }).then(() => undefined, (x: unknown) => x);
+    const err = await host.connect('app', { id: 'c1', netns: c, publish: [{ protocol: 'tcp', hostPort: 8090, containerPort: 80 }] }).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
     assert.ok(err instanceof NsnetError, `a coded error, got ${String(err)}`);
     assert.equal(err.code, 'ERR_IFNAME_IN_USE');
     assert.match(err.message, /eth0/u);
@@ -217,7 +264,11 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     assert.deepEqual(links(), l0, 'no link made or left in the host');
     assert.equal(elements(), e0, 'no firewall element');
     assert.deepEqual(ipJson(['-d', 'link', 'show', 'eth0'], c)[0], i0, "the container's eth0 untouched");
-    assert.deepEqual((await host.listEndpoints('app')).map((e) => e.id), ['warm'], 'no record');
+    assert.deepEqual(
+      (await host.listEndpoints('app')).map((e) => e.id),
+      ['warm'],
+      'no record',
+    );
     // Nothing was held: the port and the next address are free for the same container under another name.
     const ep = await host.connect('app', { id: 'c1', netns: c, ifname: 'eth1', publish: [{ protocol: 'tcp', hostPort: 8090, containerPort: 80 }] });
     assert.equal(ep.ipv4, '172.26.0.3/16');
@@ -229,20 +280,34 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     const c = await makeNetns('k');
     const lib = path.join(__dirname, '..', '..', 'lib', 'index.js');
     const stateDir = host.stateDir;
-    const links = () => ipJson(['link', 'show'], h).map((l: any) => l.ifname).sort();
+    const links = () =>
+      ipJson(['link', 'show'], h)
+        .map((l: any) => l.ifname)
+        .sort();
     const elements = () => nftJson(h).nftables.filter((o: any) => o.element || (o.map?.elem ?? []).length || (o.set?.elem ?? []).length).length;
     const before = { links: links(), elements: elements() };
     for (const point of ['connect:allocated', 'connect:network', 'connect:attached', 'connect:published']) {
-      const child = spawnSync(process.execPath, ['-e', `
+      const child = spawnSync(
+        process.execPath,
+        [
+          '-e',
+          `
         const { NetworkHost } = require(${JSON.stringify(lib)});
         NetworkHost.open({ stateDir: ${JSON.stringify(stateDir)}, netns: ${JSON.stringify(h)} })
           .then((nh) => nh.connect('app', { id: 'victim', netns: ${JSON.stringify(c)}, publish: [{ hostPort: 8088, containerPort: 80, protocol: 'tcp' }] }))
-          .then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });`], { env: { ...process.env, NSNET_FAULT: point }, encoding: 'utf8', timeout: 20000 });
+          .then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });`,
+        ],
+        { env: { ...process.env, NSNET_FAULT: point }, encoding: 'utf8', timeout: 20000 },
+      );
       assert.equal(child.signal, 'SIGKILL', `${point}: the child died there (${child.stderr})`);
       await host.gc();
       assert.deepEqual(links(), before.links, `${point}: no link left`);
       assert.equal(elements(), before.elements, `${point}: no firewall element left`);
-      assert.deepEqual(ipJson(['link', 'show'], c).map((l: any) => l.ifname), ['lo'], `${point}: nothing in the container`);
+      assert.deepEqual(
+        ipJson(['link', 'show'], c).map((l: any) => l.ifname),
+        ['lo'],
+        `${point}: nothing in the container`,
+      );
       assert.deepEqual(await host.listEndpoints('app'), [], `${point}: no record`);
     }
     const ep = await host.connect('app', { id: 'victim', netns: c, publish: [{ hostPort: 8088, containerPort: 80, protocol: 'tcp' }] });
@@ -263,8 +328,14 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     const report = await host.gc();
     assert.deepEqual(report.endpoints, ['app/gone']);
     assert.ok(report.links.includes('ve-ghost'));
-    assert.equal(ipJson(['link', 'show'], h).some((l: any) => l.ifname === 've-ghost'), false);
-    assert.deepEqual((await host.listEndpoints()).map((e) => e.id), ['c1']);
+    assert.equal(
+      ipJson(['link', 'show'], h).some((l: any) => l.ifname === 've-ghost'),
+      false,
+    );
+    assert.deepEqual(
+      (await host.listEndpoints()).map((e) => e.id),
+      ['c1'],
+    );
 
     await server(c1, 80, 'c1');
     assert.equal(ask(ext, '10.99.0.1', 8080), 'c1 10.99.0.2');
@@ -283,13 +354,21 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     await host.connect('front', { id: 'c1', netns: c });
     const b = await host.connect('back', { id: 'c1', netns: c, ifname: 'eth1' });
     assert.equal(b.ipv4, '172.25.2.2/24');
-    assert.deepEqual(ipJson(['route', 'show', 'default'], c).map((r: any) => r.gateway), ['172.25.1.1']);
+    assert.deepEqual(
+      ipJson(['route', 'show', 'default'], c).map((r: any) => r.gateway),
+      ['172.25.1.1'],
+    );
     await host.connect('back', { id: 'p1', netns: peer });
     await server(c, 7700, 'c1');
     assert.equal(ask(peer, '172.25.2.2', 7700), 'c1 172.25.2.3', 'reached on the second network');
     await host.disconnect('back', 'c1');
     await host.reap();
-    assert.deepEqual(ipJson(['link', 'show'], c).map((l: any) => l.ifname).sort(), ['eth0', 'lo']);
+    assert.deepEqual(
+      ipJson(['link', 'show'], c)
+        .map((l: any) => l.ifname)
+        .sort(),
+      ['eth0', 'lo'],
+    );
   });
 
   it('a long-lived host keeps working when another process or person changes things under it', async () => {
@@ -304,7 +383,10 @@ describe('bridge mode (NetworkHost, real traffic)', function () {
     await other.close();
     const e = await host.connect('app', { id: 'c2', netns: c1 });
     assert.equal(e.ipv4, '172.25.4.2/24');
-    assert.ok(ipJson(['-4', 'addr', 'show'], h).some((l: any) => l.addr_info.some((a: any) => a.local === '172.25.4.1')), 'the new bridge has the new gateway');
+    assert.ok(
+      ipJson(['-4', 'addr', 'show'], h).some((l: any) => l.addr_info.some((a: any) => a.local === '172.25.4.1')),
+      'the new bridge has the new gateway',
+    );
     await host.disconnect('app', 'c2');
     await host.reap();
     // Someone deletes the bridge by hand: the next connect makes sure of the network again.

@@ -35,7 +35,7 @@ function damage(stateDir: string, collection: string, key: string, text = TRUNCA
   fs.writeFileSync(f, text);
   return f;
 }
-const withoutCreated = ({ created, ...rest }: any): any => rest;
+const withoutCreated = ({ created: _created, ...rest }: any): any => rest;
 /** nsnet's set and map elements owned by `owner` in the host namespace. */
 function elementsOf(h: string, owner: string): string[] {
   const out: string[] = [];
@@ -45,7 +45,10 @@ function elementsOf(h: string, owner: string): string[] {
   }
   return out.sort();
 }
-const linkNames = (ns: string): string[] => ipJson(['link', 'show'], ns).map((l: any) => l.ifname).sort();
+const linkNames = (ns: string): string[] =>
+  ipJson(['link', 'show'], ns)
+    .map((l: any) => l.ifname)
+    .sort();
 
 describe('damaged state documents (NetworkHost)', function () {
   this.timeout(120000);
@@ -75,7 +78,14 @@ describe('damaged state documents (NetworkHost)', function () {
     c2 = await makeNetns('dc2');
     await reopen();
     await host.createNetwork({ name: 'app', subnet: '172.26.0.0/24' });
-    await host.connect('app', { id: 'c1', netns: c1, publish: [{ protocol: 'tcp', hostPort: 8080, containerPort: 80 }, { protocol: 'udp', hostPort: 9000, hostPortEnd: 9001, containerPort: 9000 }] });
+    await host.connect('app', {
+      id: 'c1',
+      netns: c1,
+      publish: [
+        { protocol: 'tcp', hostPort: 8080, containerPort: 80 },
+        { protocol: 'udp', hostPort: 9000, hostPortEnd: 9001, containerPort: 9000 },
+      ],
+    });
     await host.connect('app', { id: 'c2', netns: c2 });
   });
 
@@ -83,16 +93,28 @@ describe('damaged state documents (NetworkHost)', function () {
     const f = damage(stateDir, 'endpoints', 'app/c1');
     assert.deepEqual((await host.listNetworks()).map((n) => n.name).sort(), ['app', 'bridge', 'container', 'host', 'none']);
     assert.equal(warnings.length, 0, 'the networks do not need the endpoint');
-    assert.deepEqual((await host.listEndpoints()).map((e) => e.id), ['c2']);
-    assert.deepEqual(warnings.map((w) => [w.code, w.document.file, w.document.collection, w.document.key]), [['WARN_STORE_DAMAGED', f, 'endpoints', 'app/c1']]);
-    assert.ok(warnings[0]!.message.includes(`${f} is damaged (not valid JSON (truncated?)): endpoint c1 of network app is left out; \`nsnet gc\``), warnings[0]!.message);
+    assert.deepEqual(
+      (await host.listEndpoints()).map((e) => e.id),
+      ['c2'],
+    );
+    assert.deepEqual(
+      warnings.map((w) => [w.code, w.document.file, w.document.collection, w.document.key]),
+      [['WARN_STORE_DAMAGED', f, 'endpoints', 'app/c1']],
+    );
+    assert.ok(
+      warnings[0]!.message.includes(`${f} is damaged (not valid JSON (truncated?)): endpoint c1 of network app is left out; \`nsnet gc\``),
+      warnings[0]!.message,
+    );
     warnings.length = 0;
-    assert.deepEqual((await host.inspectNetwork('app')).endpoints.map((e) => e.id), ['c2']);
+    assert.deepEqual(
+      (await host.inspectNetwork('app')).endpoints.map((e) => e.id),
+      ['c2'],
+    );
     assert.equal(warnings.length, 1);
     warnings.length = 0;
     assert.deepEqual((await host.inspectNetwork('bridge')).endpoints, []);
     assert.deepEqual(await host.listEndpoints('bridge'), []);
-    assert.equal(warnings.length, 0, 'another network\'s listing does not need it');
+    assert.equal(warnings.length, 0, "another network's listing does not need it");
     // What needs it: ERR_STORE_CORRUPT naming the file.
     for (const op of [() => host.disconnect('app', 'c1'), () => host.connect('app', { id: 'c1', netns: c1 })]) {
       await assert.rejects(op(), (e: any) => e.code === 'ERR_STORE_CORRUPT' && e.details.file === f && e.message.includes(f));
@@ -100,7 +122,7 @@ describe('damaged state documents (NetworkHost)', function () {
     // What does not: another endpoint comes and goes; another network is made and removed.
     const c3 = await makeNetns('dc3');
     const ep3 = await host.connect('app', { id: 'c3', netns: c3 });
-    assert.notEqual(ep3.ipv4, '172.26.0.2/24', 'c1\'s leased address is not handed out again');
+    assert.notEqual(ep3.ipv4, '172.26.0.2/24', "c1's leased address is not handed out again");
     await host.disconnect('app', 'c3');
     await host.createNetwork({ name: 'other', subnet: '172.27.0.0/24' });
     await host.removeNetwork('other');
@@ -109,7 +131,10 @@ describe('damaged state documents (NetworkHost)', function () {
     await assert.rejects(host.removeNetwork('app'), (e: any) => e.code === 'ERR_STORE_CORRUPT' && e.details.file === f && e.details.network === 'app');
     // reconcile heals the others and reports it.
     const r = await host.reconcile();
-    assert.deepEqual(r.problems.map((p) => [p.code, p.network, p.endpoint, p.file]), [['ERR_STORE_CORRUPT', 'app', 'c1', f]]);
+    assert.deepEqual(
+      r.problems.map((p) => [p.code, p.network, p.endpoint, p.file]),
+      [['ERR_STORE_CORRUPT', 'app', 'c1', f]],
+    );
     assert.equal(fs.readFileSync(f, 'utf8'), TRUNCATED, 'nothing but gc touches it');
   });
 
@@ -126,10 +151,13 @@ describe('damaged state documents (NetworkHost)', function () {
     } finally {
       process.off('warning', listener);
     }
-    assert.deepEqual(got.map((w) => [(w as any).code, w.message.includes(f)]), [['WARN_STORE_DAMAGED', true]]);
+    assert.deepEqual(
+      got.map((w) => [(w as any).code, w.message.includes(f)]),
+      [['WARN_STORE_DAMAGED', true]],
+    );
   });
 
-  it('gc rebuilds a damaged endpoint from the kernel\'s marks as it was; traffic never stops; the damaged bytes are kept', async () => {
+  it("gc rebuilds a damaged endpoint from the kernel's marks as it was; traffic never stops; the damaged bytes are kept", async () => {
     const before = doc(stateDir, 'endpoints', 'app/c1');
     const ledger = ['tcp:8080', 'udp:9000', 'udp:9001'].map((k) => doc(stateDir, 'ports', k));
     const f = damage(stateDir, 'endpoints', 'app/c1');
@@ -137,18 +165,27 @@ describe('damaged state documents (NetworkHost)', function () {
     try {
       assert.match(ask(ext, '10.96.0.1', 8080), /^c1 /u, 'the kernel is untouched by the damage');
       const report = await host.gc();
-      assert.deepEqual(report.damaged.map((d) => [d.document.file, d.action, d.keptAs]), [[f, 'rebuilt', `${f}.damaged`]]);
+      assert.deepEqual(
+        report.damaged.map((d) => [d.document.file, d.action, d.keptAs]),
+        [[f, 'rebuilt', `${f}.damaged`]],
+      );
       assert.match(report.damaged[0]!.detail, /rebuilt from veth ve-[0-9a-f]{12} \(alias nsnet:app:c1\), its container end eth0 in \/var\/run\/netns\/dc1/u);
       assert.deepEqual([report.endpoints, report.links, report.firewallOwners], [[], [], []], 'nothing else removed');
       assert.deepEqual(withoutCreated(doc(stateDir, 'endpoints', 'app/c1')), withoutCreated(before));
-      assert.deepEqual(['tcp:8080', 'udp:9000', 'udp:9001'].map((k) => doc(stateDir, 'ports', k)), ledger);
+      assert.deepEqual(
+        ['tcp:8080', 'udp:9000', 'udp:9001'].map((k) => doc(stateDir, 'ports', k)),
+        ledger,
+      );
       assert.equal(fs.readFileSync(`${f}.damaged`, 'utf8'), TRUNCATED);
       assert.match(ask(ext, '10.96.0.1', 8080), /^c1 /u);
     } finally {
       srv.kill();
     }
     warnings.length = 0;
-    assert.deepEqual((await host.listEndpoints()).map((e) => e.id), ['c1', 'c2']);
+    assert.deepEqual(
+      (await host.listEndpoints()).map((e) => e.id),
+      ['c1', 'c2'],
+    );
     assert.equal(warnings.length, 0);
     // The rebuilt record is a working one: disconnect removes everything it made.
     await host.disconnect('app', 'c1');
@@ -164,7 +201,10 @@ describe('damaged state documents (NetworkHost)', function () {
     sh('ip', ['netns', 'del', c1]);
     assert.notDeepEqual(elementsOf(h, 'ep:c1'), [], 'its elements outlive its namespace');
     const report = await host.gc();
-    assert.deepEqual(report.damaged.map((d) => [d.document.file, d.document.reason, d.action, d.keptAs]), [[f, 'empty file', 'dropped', `${f}.damaged`]]);
+    assert.deepEqual(
+      report.damaged.map((d) => [d.document.file, d.document.reason, d.action, d.keptAs]),
+      [[f, 'empty file', 'dropped', `${f}.damaged`]],
+    );
     assert.match(report.damaged[0]!.detail, /cannot be rebuilt \(no veth .* in the host namespace\); released 172\.26\.0\.2, tcp:8080, udp:9000, udp:9001/u);
     assert.deepEqual(report.firewallOwners, ['ep:c1']);
     assert.deepEqual(elementsOf(h, 'ep:c1'), []);
@@ -179,12 +219,21 @@ describe('damaged state documents (NetworkHost)', function () {
 
   it('gc rebuilds damaged pools, leases and port claims from the records: nothing is handed out twice', async () => {
     const pool = doc(stateDir, 'ipam', 'app');
-    const names = [['ipam', 'app'], ['ipam-owner', 'app/c1'], ['ipam-addr', 'app/172.26.0.3'], ['ports', 'tcp:8080'], ['ports', 'udp:9001']];
+    const names = [
+      ['ipam', 'app'],
+      ['ipam-owner', 'app/c1'],
+      ['ipam-addr', 'app/172.26.0.3'],
+      ['ports', 'tcp:8080'],
+      ['ports', 'udp:9001'],
+    ];
     const before = names.map(([c, k]) => doc(stateDir, c!, k!));
     for (const [c, k] of names) damage(stateDir, c!, k!);
     // A connect needs the pool: refused, naming it.
     const c3 = await makeNetns('dc3');
-    await assert.rejects(host.connect('app', { id: 'c3', netns: c3 }), (e: any) => e.code === 'ERR_STORE_CORRUPT' && e.details.file === file(stateDir, 'ipam', 'app'));
+    await assert.rejects(
+      host.connect('app', { id: 'c3', netns: c3 }),
+      (e: any) => e.code === 'ERR_STORE_CORRUPT' && e.details.file === file(stateDir, 'ipam', 'app'),
+    );
     const report = await host.gc();
     assert.deepEqual(report.damaged.map((d) => [d.document.collection, d.document.key, d.action]).sort(), names.map(([c, k]) => [c, k, 'rebuilt']).sort());
     const after = names.map(([c, k]) => doc(stateDir, c!, k!));
@@ -192,7 +241,10 @@ describe('damaged state documents (NetworkHost)', function () {
     assert.deepEqual(after.slice(1), before.slice(1));
     const ep3 = await host.connect('app', { id: 'c3', netns: c3 });
     assert.ok(!['172.26.0.2/24', '172.26.0.3/24'].includes(ep3.ipv4!), `c3 got ${ep3.ipv4}, not an address held`);
-    await rejectsWith(host.connect('app', { id: 'c4', netns: await makeNetns('dc4'), publish: [{ protocol: 'udp', hostPort: 9001, containerPort: 1 }] }), 'ERR_PORT_IN_USE');
+    await rejectsWith(
+      host.connect('app', { id: 'c4', netns: await makeNetns('dc4'), publish: [{ protocol: 'udp', hostPort: 9001, containerPort: 1 }] }),
+      'ERR_PORT_IN_USE',
+    );
   });
 
   it('gc rebuilds a damaged bridge network (bridge, addresses, icc, internal, mtu) and a predefined one; the default network from its pool', async () => {
@@ -206,11 +258,20 @@ describe('damaged state documents (NetworkHost)', function () {
     await rejectsWith(host.inspectNetwork('back'), 'ERR_STORE_CORRUPT');
     warnings.length = 0;
     assert.deepEqual(await host.listEndpoints('back'), []);
-    assert.deepEqual(warnings.map((w) => w.document.file), [files[0]], 'the network listed is damaged: said so');
+    assert.deepEqual(
+      warnings.map((w) => w.document.file),
+      [files[0]],
+      'the network listed is damaged: said so',
+    );
     // The store still opens (the predefined ones are not written again over the damage).
     await reopen();
     const report = await host.gc();
-    assert.deepEqual(report.damaged.map((d) => [path.basename(d.document.file), d.action]).sort(), [['app.json', 'rebuilt'], ['back.json', 'rebuilt'], ['bridge.json', 'rebuilt'], ['host.json', 'rebuilt']]);
+    assert.deepEqual(report.damaged.map((d) => [path.basename(d.document.file), d.action]).sort(), [
+      ['app.json', 'rebuilt'],
+      ['back.json', 'rebuilt'],
+      ['bridge.json', 'rebuilt'],
+      ['host.json', 'rebuilt'],
+    ]);
     for (const n of ['back', 'host', 'bridge']) assert.deepEqual(withoutCreated(doc(stateDir, 'networks', n)), withoutCreated(recs[n]), n);
     assert.deepEqual(withoutCreated(doc(stateDir, 'networks', 'app')), withoutCreated(recs.app));
     assert.deepEqual(report.links, [], 'no bridge was taken for a stray');
@@ -228,11 +289,17 @@ describe('damaged state documents (NetworkHost)', function () {
     const rec = doc(stateDir, 'endpoints', 'lan/m1');
     const f = damage(stateDir, 'endpoints', 'lan/m1');
     let report = await host.gc();
-    assert.deepEqual(report.damaged.map((d) => [d.document.file, d.action]), [[f, 'rebuilt']]);
+    assert.deepEqual(
+      report.damaged.map((d) => [d.document.file, d.action]),
+      [[f, 'rebuilt']],
+    );
     assert.deepEqual(withoutCreated(doc(stateDir, 'endpoints', 'lan/m1')), withoutCreated(rec));
     const n = damage(stateDir, 'networks', 'lan');
     report = await host.gc();
-    assert.deepEqual(report.damaged.map((d) => [d.document.file, d.action]), [[n, 'dropped']]);
+    assert.deepEqual(
+      report.damaged.map((d) => [d.document.file, d.action]),
+      [[n, 'dropped']],
+    );
     assert.match(report.damaged[0]!.detail, /cannot be rebuilt \(no bridge is marked nsnet:lan .*\); dropped with its address pool, and its endpoints m1/u);
     assert.deepEqual(linkNames(m), ['lo'], 'the child is detached');
     assert.equal(doc(stateDir, 'endpoints', 'lan/m1'), undefined);
@@ -249,7 +316,13 @@ describe('damaged state documents (NetworkHost)', function () {
     const web = doc(stateDir, 'endpoints', 'host/web');
     const files = [damage(stateDir, 'endpoints', 'host/web'), damage(stateDir, 'endpoints', 'none/n1')];
     const report = await host.gc();
-    assert.deepEqual(report.damaged.map((d) => [d.document.file, d.action]), [[files[0], 'rebuilt'], [files[1], 'dropped']]);
+    assert.deepEqual(
+      report.damaged.map((d) => [d.document.file, d.action]),
+      [
+        [files[0], 'rebuilt'],
+        [files[1], 'dropped'],
+      ],
+    );
     assert.deepEqual(withoutCreated(doc(stateDir, 'endpoints', 'host/web')), withoutCreated(web));
     await rejectsWith(host.connect('host', { id: 'other', ports: [{ protocol: 'tcp', port: 7001 }] }), 'ERR_PORT_IN_USE');
   });

@@ -59,7 +59,10 @@ describe('embedded DNS under fuzzing (real sockets)', function () {
       sentIds.add(id);
       const got = new Promise<boolean>((resolve) => {
         const t = setTimeout(() => resolve(false), 5000);
-        canary.set(id, () => { clearTimeout(t); resolve(true); });
+        canary.set(id, () => {
+          clearTimeout(t);
+          resolve(true);
+        });
       });
       sock.send(dnsPacket.encode({ type: 'query', id, questions: [{ type: 'A', name: 'web' }] }), 53, GW);
       assert.ok(await got, 'a valid query is still answered');

@@ -21,7 +21,9 @@ const GW6 = 'fd30::1';
 const UPSTREAM = '10.99.0.2';
 
 function query(name: string, type: dnsPacket.RecordType, o: { id?: number; edns?: boolean } = {}): Buffer {
-  const additionals = o.edns ? [{ type: 'OPT', name: '.', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [] } as unknown as dnsPacket.Answer] : [];
+  const additionals = o.edns
+    ? [{ type: 'OPT', name: '.', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [] } as unknown as dnsPacket.Answer]
+    : [];
   return dnsPacket.encode({ type: 'query', id: o.id ?? 4242, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }], additionals });
 }
 
@@ -70,7 +72,13 @@ describe('embedded DNS (resolver in the host namespace, queries from containers)
     assert.deepEqual(await q.reverse(GW, ip6), { ok: true, result: ['web'] });
     assert.deepEqual(await q.resolve(GW, 'nothere'), { ok: false, code: 'ENOTFOUND' }, 'NXDOMAIN for a bare name that is not there');
     assert.equal(upstream.seen.length, 0, 'none of it went upstream');
-    assert.deepEqual(dns.listeners().map((l) => l.address).sort(), [GW, GW6]);
+    assert.deepEqual(
+      dns
+        .listeners()
+        .map((l) => l.address)
+        .sort(),
+      [GW, GW6],
+    );
 
     await w.host.createNetwork({ name: 'other', subnet: '172.31.0.0/16' });
     await dns.sync();
@@ -80,8 +88,8 @@ describe('embedded DNS (resolver in the host namespace, queries from containers)
     assert.deepEqual(await q3.resolve('172.31.0.1', 'web'), { ok: false, code: 'ENOTFOUND' }, 'web is not a name of network other');
     assert.deepEqual(await q3.resolve('172.31.0.1', 'lone'), { ok: true, result: ['172.31.0.2'] });
     const cross = await q3.resolve(GW, 'web', 'A', 1000);
-    assert.equal(cross.ok, false, 'asking app\'s gateway from another network gets nothing');
-    assert.deepEqual(await q.reverse(GW, '172.31.0.2'), { ok: false, code: 'ENOTFOUND' }, 'no PTR for another network\'s address');
+    assert.equal(cross.ok, false, "asking app's gateway from another network gets nothing");
+    assert.deepEqual(await q.reverse(GW, '172.31.0.2'), { ok: false, code: 'ENOTFOUND' }, "no PTR for another network's address");
   });
 
   it('a name resolves as soon as connect() returns — from another process too — and stops as soon as disconnect() returns', async () => {
@@ -116,7 +124,7 @@ describe('embedded DNS (resolver in the host namespace, queries from containers)
     await w.host.connect('app', { id: 'web', netns: c1 });
     const q = await DnsClient.start(c1);
     assert.deepEqual(await q.resolve(GW, 'example.test'), { ok: true, result: ['203.0.113.7'] });
-    assert.deepEqual(await q.resolve(GW, 'missing.test'), { ok: false, code: 'ENOTFOUND' }, 'the upstream\'s NXDOMAIN comes through');
+    assert.deepEqual(await q.resolve(GW, 'missing.test'), { ok: false, code: 'ENOTFOUND' }, "the upstream's NXDOMAIN comes through");
     assert.ok(upstream.seen.some((s) => s.name === 'example.test' && s.transport === 'udp'));
 
     // No EDNS: 512 bytes over UDP. 20 TXT records of 100 bytes do not fit.
@@ -127,7 +135,10 @@ describe('embedded DNS (resolver in the host namespace, queries from containers)
     assert.equal(cut.flag_tc, true, 'TC set');
     assert.ok(udp.length <= 512, `fits 512 bytes (${udp.length})`);
     assert.ok((cut.answers ?? []).length >= 3, `the records that fit are there for clients that cannot retry (${(cut.answers ?? []).length})`);
-    assert.ok(upstream.seen.some((s) => s.name === 'big.test' && s.transport === 'tcp'), 'the resolver asked again over TCP');
+    assert.ok(
+      upstream.seen.some((s) => s.name === 'big.test' && s.transport === 'tcp'),
+      'the resolver asked again over TCP',
+    );
 
     const tcp = await q.raw(GW, tcpFrame(query('big.test', 'TXT', { id: 78 })), { tcp: true });
     assert.ok(tcp);
@@ -136,7 +147,10 @@ describe('embedded DNS (resolver in the host namespace, queries from containers)
     assert.equal(full.flag_tc, false);
     assert.equal((full.answers ?? []).length, 20, 'the whole answer over TCP');
     // A name of the network over TCP, and two pipelined queries on one connection.
-    const two = await q.raw(GW, Buffer.concat([tcpFrame(query('web', 'A', { id: 1 })), tcpFrame(query('example.test', 'A', { id: 2 }))]), { tcp: true, wait: 1500 });
+    const two = await q.raw(GW, Buffer.concat([tcpFrame(query('web', 'A', { id: 1 })), tcpFrame(query('example.test', 'A', { id: 2 }))]), {
+      tcp: true,
+      wait: 1500,
+    });
     assert.ok(two);
   });
 
@@ -153,7 +167,7 @@ describe('embedded DNS (resolver in the host namespace, queries from containers)
     assert.equal(upstream.seen.length, 0);
   });
 
-  it('reads name and aliases from endpoint records and a network\'s own upstreams (the fields connect() and createNetwork() will write)', async () => {
+  it("reads name and aliases from endpoint records and a network's own upstreams (the fields connect() and createNetwork() will write)", async () => {
     const c1 = await makeNetns('dc1');
     const c2 = await makeNetns('dc2');
     const e1 = await w.host.connect('app', { id: 'c0ffee', netns: c1 });
@@ -170,10 +184,10 @@ describe('embedded DNS (resolver in the host namespace, queries from containers)
     const q = await DnsClient.start(c2);
     const ip = e1.ipv4!.split('/')[0];
     for (const n of ['c0ffee', 'frontend', 'www', 'shop.internal']) assert.deepEqual(await q.resolve(GW, n), { ok: true, result: [ip] }, n);
-    assert.deepEqual(await q.reverse(GW, ip!), { ok: true, result: ['frontend'] }, 'PTR names the endpoint\'s name');
-    assert.deepEqual(await q.resolve(GW, 'example.test'), { ok: true, result: ['198.51.100.9'] }, 'the network\'s own upstream');
+    assert.deepEqual(await q.reverse(GW, ip!), { ok: true, result: ['frontend'] }, "PTR names the endpoint's name");
+    assert.deepEqual(await q.resolve(GW, 'example.test'), { ok: true, result: ['198.51.100.9'] }, "the network's own upstream");
     assert.equal(other.seen.length, 1);
-    assert.equal(upstream.seen.length, 0, 'not the host\'s');
+    assert.equal(upstream.seen.length, 0, "not the host's");
   });
 
   it('through NetworkHost: host.runDns(), connect({ name, aliases }) returns the resolv.conf settings; createNetwork({ dns }) sets upstreams or turns it off', async () => {
@@ -182,7 +196,11 @@ describe('embedded DNS (resolver in the host namespace, queries from containers)
     const c1 = await makeNetns('dh1');
     const c2 = await makeNetns('dh2');
     const e1 = await w.host.connect('app', { id: 'c0ffee', netns: c1, name: 'frontend', aliases: ['www', 'shop.internal'] });
-    assert.deepEqual(e1.dns, { nameservers: [GW, GW6], search: readResolvConf().search, options: ['ndots:0'] }, 'what the runtime writes into resolv.conf: the gateways, the host\'s search domains');
+    assert.deepEqual(
+      e1.dns,
+      { nameservers: [GW, GW6], search: readResolvConf().search, options: ['ndots:0'] },
+      "what the runtime writes into resolv.conf: the gateways, the host's search domains",
+    );
     assert.equal(e1.name, 'frontend');
     assert.deepEqual(e1.aliases, ['www', 'shop.internal']);
     await w.host.connect('app', { id: 'peer', netns: c2 });
@@ -196,13 +214,29 @@ describe('embedded DNS (resolver in the host namespace, queries from containers)
     // A network of the same process gets its listener at once; `dns: false` none; upstreams of its own.
     await w.host.createNetwork({ name: 'quiet', subnet: '172.28.0.0/16', dns: false });
     await w.host.createNetwork({ name: 'own', subnet: '172.27.0.0/16', dns: { upstream: ['10.99.0.2:5353'] } });
-    assert.deepEqual(own.listeners().map((l) => l.network).sort(), ['app', 'app', 'own']);
+    assert.deepEqual(
+      own
+        .listeners()
+        .map((l) => l.network)
+        .sort(),
+      ['app', 'app', 'own'],
+    );
     const c3 = await makeNetns('dh3');
     assert.equal((await w.host.connect('quiet', { id: 'q', netns: c3 })).dns, undefined, 'no resolv.conf settings where there is no DNS');
     await assert.rejects(w.host.createNetwork({ name: 'bad', subnet: '172.26.0.0/16', dns: { upstream: ['not an address'] } }), { code: 'ERR_INVALID_IP' });
-    await assert.rejects(w.host.createNetwork({ name: 'bad', driver: 'macvlan', parent: 'up0', subnet: '172.26.0.0/16', dns: false }), /dns does not apply to a macvlan network/u);
+    await assert.rejects(
+      w.host.createNetwork({ name: 'bad', driver: 'macvlan', parent: 'up0', subnet: '172.26.0.0/16', dns: false }),
+      /dns does not apply to a macvlan network/u,
+    );
     await w.host.removeNetwork('own');
-    assert.deepEqual(own.listeners().map((l) => l.network).sort(), ['app', 'app'], 'a removed network stops being served at once');
+    assert.deepEqual(
+      own
+        .listeners()
+        .map((l) => l.network)
+        .sort(),
+      ['app', 'app'],
+      'a removed network stops being served at once',
+    );
   });
 
   it('re-reads the host resolv.conf when it changes', async () => {
@@ -214,7 +248,10 @@ describe('embedded DNS (resolver in the host namespace, queries from containers)
     assert.deepEqual(await q.resolve(GW, 'example.test'), { ok: true, result: ['203.0.113.7'] });
     fs.writeFileSync(`${resolvConf}.new`, 'nameserver 10.99.0.3\n');
     fs.renameSync(`${resolvConf}.new`, resolvConf);
-    assert.ok(await until(async () => JSON.stringify(await q.resolve(GW, 'example.test')) === JSON.stringify({ ok: true, result: ['192.0.2.33'] })), 'the new upstream answers');
+    assert.ok(
+      await until(async () => JSON.stringify(await q.resolve(GW, 'example.test')) === JSON.stringify({ ok: true, result: ['192.0.2.33'] })),
+      'the new upstream answers',
+    );
   });
 
   it('garbage datagrams and streams are dropped or answered FORMERR, never stall it; it keeps answering', async () => {
@@ -262,8 +299,14 @@ describe('embedded DNS (resolver in the host namespace, queries from containers)
     const c = await makeNetns('dc1');
     await w.host.connect('bridge', { id: 'old', netns: c });
     await dns.sync();
-    assert.equal(dns.listeners().some((l) => l.address === '172.17.0.1'), false);
-    assert.deepEqual(dns.listeners().map((l) => l.network), ['app', 'app']);
+    assert.equal(
+      dns.listeners().some((l) => l.address === '172.17.0.1'),
+      false,
+    );
+    assert.deepEqual(
+      dns.listeners().map((l) => l.network),
+      ['app', 'app'],
+    );
   });
 
   it('opens no resolver for a namespace that does not exist (ERR_NETNS_NOT_FOUND)', async () => {

@@ -10,7 +10,6 @@
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { NetworkHost } from '../../lib/index';
 import { ipJson, nftJson, sh } from '../helpers/oracle';
@@ -54,7 +53,9 @@ describe('faults: kill -9 at every step, then gc() (before or after, never in be
 
   /** Everything that must be exactly before or exactly after. */
   async function state(): Promise<State> {
-    const links = ipJson(['-d', 'link', 'show'], h).map((l: any) => `${l.ifname} master=${l.master ?? '-'} ${l.flags.includes('UP') ? 'up' : 'down'} group=${l.group} alias=${l.ifalias ?? '-'}`).sort();
+    const links = ipJson(['-d', 'link', 'show'], h)
+      .map((l: any) => `${l.ifname} master=${l.master ?? '-'} ${l.flags.includes('UP') ? 'up' : 'down'} group=${l.group} alias=${l.ifalias ?? '-'}`)
+      .sort();
     const elements: string[] = [];
     for (const o of nftJson(h).nftables) {
       const set = o.set ?? o.map;
@@ -62,10 +63,13 @@ describe('faults: kill -9 at every step, then gc() (before or after, never in be
       for (const e of set.elem) elements.push(`${set.family} ${set.table} ${set.name} ${JSON.stringify(e)}`);
     }
     return {
-      links, elements: elements.sort(),
+      links,
+      elements: elements.sort(),
       networks: (await host.listNetworks()).map((n) => n.name).sort(),
       endpoints: (await host.listEndpoints()).map((e) => `${e.network}/${e.id} ${e.ipv4 ?? ''} ${JSON.stringify(e.ports)}`).sort(),
-      container: ipJson(['addr', 'show'], c).map((l: any) => `${l.ifname} ${l.flags.includes('UP') ? 'up' : 'down'} ${(l.addr_info ?? []).map((a: any) => a.local).join(',')}`).sort(),
+      container: ipJson(['addr', 'show'], c)
+        .map((l: any) => `${l.ifname} ${l.flags.includes('UP') ? 'up' : 'down'} ${(l.addr_info ?? []).map((a: any) => a.local).join(',')}`)
+        .sort(),
     };
   }
 
@@ -76,7 +80,8 @@ describe('faults: kill -9 at every step, then gc() (before or after, never in be
     c = await makeNetns('fc');
   });
 
-  const connectOp = (ns: string): string => `await nh.connect('app', { id: 'c1', netns: ${JSON.stringify(ns)}, ipv4: '172.24.0.5', publish: [{ protocol: 'tcp', hostPort: 8090, containerPort: 80 }] })`;
+  const connectOp = (ns: string): string =>
+    `await nh.connect('app', { id: 'c1', netns: ${JSON.stringify(ns)}, ipv4: '172.24.0.5', publish: [{ protocol: 'tcp', hostPort: 8090, containerPort: 80 }] })`;
 
   /** Whether the published port reaches the container's server from the external peer. */
   async function answers(): Promise<boolean> {
@@ -93,7 +98,9 @@ describe('faults: kill -9 at every step, then gc() (before or after, never in be
    * crashing process runs, `run` does the same here; each fault must end in `expect`.
    */
   async function matrix(o: {
-    setup: () => Promise<void>; op: string; run: () => Promise<void>;
+    setup: () => Promise<void>;
+    op: string;
+    run: () => Promise<void>;
     faults: { env: Record<string, string>; expect: 'before' | 'after' }[];
     check?: (which: 'before' | 'after') => Promise<void>;
   }): Promise<number> {
@@ -128,11 +135,18 @@ describe('faults: kill -9 at every step, then gc() (before or after, never in be
 
   it('connect: each step, and after the commit point', async () => {
     const n = await matrix({
-      setup: async () => { await host.createNetwork({ name: 'app', subnet: '172.24.0.0/24' }); },
+      setup: async () => {
+        await host.createNetwork({ name: 'app', subnet: '172.24.0.0/24' });
+      },
       op: connectOp(c),
-      run: async () => { await host.connect('app', { id: 'c1', netns: c, ipv4: '172.24.0.5', publish: [{ protocol: 'tcp', hostPort: 8090, containerPort: 80 }] }); },
+      run: async () => {
+        await host.connect('app', { id: 'c1', netns: c, ipv4: '172.24.0.5', publish: [{ protocol: 'tcp', hostPort: 8090, containerPort: 80 }] });
+      },
       faults: [
-        ...['connect:allocated', 'connect:network', 'connect:attached', 'connect:published'].map((p) => ({ env: { NSNET_FAULT: p }, expect: 'before' as const })),
+        ...['connect:allocated', 'connect:network', 'connect:attached', 'connect:published'].map((p) => ({
+          env: { NSNET_FAULT: p },
+          expect: 'before' as const,
+        })),
         { env: { NSNET_STORE_CRASH_AFTER: 'journal' }, expect: 'after' },
       ],
       check: async (which) => assert.equal(await answers(), which === 'after', `the published port answers ${which === 'after' ? 'after' : 'not before'}`),
@@ -147,7 +161,9 @@ describe('faults: kill -9 at every step, then gc() (before or after, never in be
         await host.connect('app', { id: 'c1', netns: c, ipv4: '172.24.0.5', publish: [{ protocol: 'tcp', hostPort: 8090, containerPort: 80 }] });
       },
       op: `await nh.disconnect('app', 'c1')`,
-      run: async () => { await host.disconnect('app', 'c1'); },
+      run: async () => {
+        await host.disconnect('app', 'c1');
+      },
       faults: [
         { env: { NSNET_FAULT: 'disconnect:unpublished' }, expect: 'before' },
         { env: { NSNET_FAULT: 'disconnect:detached' }, expect: 'before' },
@@ -162,7 +178,9 @@ describe('faults: kill -9 at every step, then gc() (before or after, never in be
     const n = await matrix({
       setup: async () => undefined,
       op: `await nh.createNetwork({ name: 'app', subnet: '172.24.0.0/24' })`,
-      run: async () => { await host.createNetwork({ name: 'app', subnet: '172.24.0.0/24' }); },
+      run: async () => {
+        await host.createNetwork({ name: 'app', subnet: '172.24.0.0/24' });
+      },
       faults: [
         { env: { NSNET_FAULT: 'realize:bridge' }, expect: 'before' },
         { env: { NSNET_FAULT: 'createNetwork:realized' }, expect: 'before' },
@@ -179,9 +197,13 @@ describe('faults: kill -9 at every step, then gc() (before or after, never in be
 
   it('removeNetwork: each step, and after the commit point', async () => {
     const n = await matrix({
-      setup: async () => { await host.createNetwork({ name: 'app', subnet: '172.24.0.0/24', icc: false }); },
+      setup: async () => {
+        await host.createNetwork({ name: 'app', subnet: '172.24.0.0/24', icc: false });
+      },
       op: `await nh.removeNetwork('app')`,
-      run: async () => { await host.removeNetwork('app'); },
+      run: async () => {
+        await host.removeNetwork('app');
+      },
       faults: [
         { env: { NSNET_FAULT: 'removeNetwork:firewall' }, expect: 'before' },
         { env: { NSNET_FAULT: 'removeNetwork:bridge' }, expect: 'before' },

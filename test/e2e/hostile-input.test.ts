@@ -17,7 +17,7 @@ import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 
 type Row = [label: string, call: () => Promise<unknown>, code: string | RegExp];
 
-describe('hostile input: a coded error and no change, for each of the table\'s rows', function () {
+describe("hostile input: a coded error and no change, for each of the table's rows", function () {
   this.timeout(120000);
   useSandbox();
 
@@ -28,7 +28,11 @@ describe('hostile input: a coded error and no change, for each of the table\'s r
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-hostile-'));
     const host = await NetworkHost.open({ stateDir, netns: h });
     const nl = await Netlink.open({ netns: h });
-    registerCleanup(async () => { nl.close(); await host.close(); fs.rmSync(stateDir, { recursive: true, force: true }); });
+    registerCleanup(async () => {
+      nl.close();
+      await host.close();
+      fs.rmSync(stateDir, { recursive: true, force: true });
+    });
     await host.createNetwork({ name: 'app', subnet: '172.18.0.0/24' });
     await host.connect('app', { id: 'c1', netns: c, publish: [{ protocol: 'tcp', hostPort: 8080, containerPort: 80 }] });
     await host.connect('host', { id: 'hm', ports: [{ port: 9090 }] });
@@ -36,15 +40,18 @@ describe('hostile input: a coded error and no change, for each of the table\'s r
     fs.writeFileSync(notNetns, 'x');
     const deadPid = spawnSync('true').pid; // a process that has exited
 
-    const snapshot = async (): Promise<string> => JSON.stringify({
-      links: ipJson(['-d', 'link', 'show'], h).map((l: any) => [l.ifname, l.ifalias, l.master, l.mtu]).sort(),
-      container: ipJson(['-d', 'addr', 'show'], c).map((l: any) => [l.ifname, l.addr_info?.map((a: any) => a.local)]),
-      ruleset: nftJson(h).nftables.filter((o: any) => !o.metainfo),
-      networks: await host.listNetworks(),
-      endpoints: await host.listEndpoints(),
-      netns: await Netns.list(),
-      files: fs.readdirSync(stateDir).sort(),
-    });
+    const snapshot = async (): Promise<string> =>
+      JSON.stringify({
+        links: ipJson(['-d', 'link', 'show'], h)
+          .map((l: any) => [l.ifname, l.ifalias, l.master, l.mtu])
+          .sort(),
+        container: ipJson(['-d', 'addr', 'show'], c).map((l: any) => [l.ifname, l.addr_info?.map((a: any) => a.local)]),
+        ruleset: nftJson(h).nftables.filter((o: any) => !o.metainfo),
+        networks: await host.listNetworks(),
+        endpoints: await host.listEndpoints(),
+        netns: await Netns.list(),
+        files: fs.readdirSync(stateDir).sort(),
+      });
     const before = await snapshot();
 
     const big = 'a'.repeat(1 << 20);
@@ -123,9 +130,17 @@ describe('hostile input: a coded error and no change, for each of the table\'s r
       ['port range backwards', pub({ protocol: 'tcp', hostPort: 90, hostPortEnd: 80, containerPort: 80 }), 'ERR_INVALID_PORT'],
       ['port range past 65535 in the container', pub({ protocol: 'tcp', hostPort: 100, hostPortEnd: 200, containerPort: 65500 }), 'ERR_INVALID_PORT'],
       ['protocol icmp', pub({ protocol: 'icmp', hostPort: 81, containerPort: 80 }), 'ERR_INVALID_ARGUMENT'],
-      ['hostIp ::1 (never publishable: the kernel cannot DNAT IPv6 loopback)', pub({ protocol: 'tcp', hostIp: '::1', hostPort: 81, containerPort: 80 }), 'ERR_INVALID_HOST_IP'],
+      [
+        'hostIp ::1 (never publishable: the kernel cannot DNAT IPv6 loopback)',
+        pub({ protocol: 'tcp', hostIp: '::1', hostPort: 81, containerPort: 80 }),
+        'ERR_INVALID_HOST_IP',
+      ],
       ['hostIp :: on a network without IPv6', pub({ protocol: 'tcp', hostIp: '::', hostPort: 81, containerPort: 80 }), 'ERR_NO_IPV6_SUBNET'],
-      ['hostIp an IPv6 address on a network without IPv6', pub({ protocol: 'tcp', hostIp: '2001:db8::1', hostPort: 81, containerPort: 80 }), 'ERR_NO_IPV6_SUBNET'],
+      [
+        'hostIp an IPv6 address on a network without IPv6',
+        pub({ protocol: 'tcp', hostIp: '2001:db8::1', hostPort: 81, containerPort: 80 }),
+        'ERR_NO_IPV6_SUBNET',
+      ],
       ['hostIp a v4-mapped address', pub({ protocol: 'tcp', hostIp: '::ffff:10.0.0.1', hostPort: 81, containerPort: 80 }), 'ERR_INVALID_HOST_IP'],
       ['hostIp 999.0.0.1', pub({ protocol: 'tcp', hostIp: '999.0.0.1', hostPort: 81, containerPort: 80 }), 'ERR_INVALID_IP'],
       ['a port mapping null', pub(null), 'ERR_INVALID_ARGUMENT'],

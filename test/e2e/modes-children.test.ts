@@ -50,22 +50,46 @@ describe('modes: ipvlan and vlan (NetworkHost)', function () {
   });
 
   it('ipvlan: the child is the one iproute2 asks for; a kernel without ipvlan says so, nothing is left; with it, traffic flows', async function () {
-    const net = await host.createNetwork({ name: 'ipv', driver: 'ipvlan', parent: 'lan0', mode: 'l2', subnet, gateway: '192.168.88.254', ipRange: '192.168.88.128/25' });
+    const net = await host.createNetwork({
+      name: 'ipv',
+      driver: 'ipvlan',
+      parent: 'lan0',
+      mode: 'l2',
+      subnet,
+      gateway: '192.168.88.254',
+      ipRange: '192.168.88.128/25',
+    });
     assert.equal(net.driver, 'ipvlan');
     const c = await makeNetns('ki');
     const { specs, result } = await recordingAdds(() => host.connect('ipv', { id: 'i1', netns: c }));
     const child = specs.find((s) => s.kind === 'ipvlan');
     assert.ok(child, 'an ipvlan child was asked for');
     // The fields `ip link add link lan0 name eth0 type ipvlan mode l2 bridge` sends (link-kinds.test.ts: 'ipvlan-l2-bridge').
-    assert.deepEqual({ kind: child.kind, parent: (child as { parent: unknown }).parent, mode: (child as { mode: unknown }).mode, flags: (child as { flags: unknown }).flags, name: child.name },
-      { kind: 'ipvlan', parent: 'lan0', mode: 'l2', flags: 'bridge', name: 'eth0' });
-    assert.equal((child as { mac?: string }).mac, undefined, 'an ipvlan child has its parent\'s MAC');
+    assert.deepEqual(
+      {
+        kind: child.kind,
+        parent: (child as { parent: unknown }).parent,
+        mode: (child as { mode: unknown }).mode,
+        flags: (child as { flags: unknown }).flags,
+        name: child.name,
+      },
+      { kind: 'ipvlan', parent: 'lan0', mode: 'l2', flags: 'bridge', name: 'eth0' },
+    );
+    assert.equal((child as { mac?: string }).mac, undefined, "an ipvlan child has its parent's MAC");
     if (result instanceof NsnetError) {
       assert.equal(result.code, 'ERR_NOT_AVAILABLE', result.message);
       assert.match(result.message, /no ipvlan links/u);
-      assert.deepEqual(ipJson(['link', 'show'], c).map((l: any) => l.ifname), ['lo'], 'nothing in the container');
+      assert.deepEqual(
+        ipJson(['link', 'show'], c).map((l: any) => l.ifname),
+        ['lo'],
+        'nothing in the container',
+      );
       assert.deepEqual(await host.listEndpoints('ipv'), [], 'no record');
-      assert.equal(((await host.connect('ipv', { id: 'i1', netns: c }).catch((e: NsnetError) => e)) as NsnetError).code, 'ERR_NOT_AVAILABLE', 'the address was not kept: the same request fails the same way');
+      assert.equal(
+        ((await host.connect('ipv', { id: 'i1', netns: c }).catch((e: NsnetError) => e)) as NsnetError).code,
+        'ERR_NOT_AVAILABLE',
+        'the address was not kept: the same request fails the same way',
+      );
       await host.removeNetwork('ipv');
       skipBecause(this, `the kernel has no ipvlan: ${result.message}`);
     }
@@ -74,20 +98,41 @@ describe('modes: ipvlan and vlan (NetworkHost)', function () {
     assert.equal(eth0.linkinfo.info_kind, 'ipvlan');
     assert.ok(await tcpReach(c, ext, '192.168.88.128', 7301), 'the external peer reaches the container on the segment');
     await host.disconnect('ipv', 'i1');
-    assert.deepEqual(ipJson(['link', 'show'], c).map((l: any) => l.ifname), ['lo']);
+    assert.deepEqual(
+      ipJson(['link', 'show'], c).map((l: any) => l.ifname),
+      ['lo'],
+    );
   });
 
   it('vlan: the sub-interface is the one iproute2 asks for; a kernel without 802.1Q says so at create, nothing is left; with it, traffic flows on the VLAN', async function () {
-    const { specs, result } = await recordingAdds(() => host.createNetwork({ name: 'v10', driver: 'vlan', parent: 'lan0.10', subnet, gateway: '192.168.88.254', ipRange: '192.168.88.128/25' }));
+    const { specs, result } = await recordingAdds(() =>
+      host.createNetwork({ name: 'v10', driver: 'vlan', parent: 'lan0.10', subnet, gateway: '192.168.88.254', ipRange: '192.168.88.128/25' }),
+    );
     const sub = specs.find((s) => s.kind === 'vlan');
     assert.ok(sub, 'a vlan sub-interface was asked for');
     // The fields `ip link add link lan0 name lan0.10 type vlan id 10 protocol 802.1Q` sends (link-kinds.test.ts: 'vlan-10-802.1Q').
-    assert.deepEqual({ kind: sub.kind, parent: (sub as { parent: unknown }).parent, id: (sub as { id: unknown }).id, protocol: (sub as { protocol: unknown }).protocol, name: sub.name },
-      { kind: 'vlan', parent: 'lan0', id: 10, protocol: '802.1Q', name: 'lan0.10' });
+    assert.deepEqual(
+      {
+        kind: sub.kind,
+        parent: (sub as { parent: unknown }).parent,
+        id: (sub as { id: unknown }).id,
+        protocol: (sub as { protocol: unknown }).protocol,
+        name: sub.name,
+      },
+      { kind: 'vlan', parent: 'lan0', id: 10, protocol: '802.1Q', name: 'lan0.10' },
+    );
     if (result instanceof NsnetError) {
       assert.equal(result.code, 'ERR_NOT_AVAILABLE', result.message);
-      assert.equal(ipJson(['link', 'show'], h).some((l: any) => l.ifname === 'lan0.10'), false, 'no sub-interface left');
-      assert.equal((await host.listNetworks()).some((n) => n.name === 'v10'), false, 'no record');
+      assert.equal(
+        ipJson(['link', 'show'], h).some((l: any) => l.ifname === 'lan0.10'),
+        false,
+        'no sub-interface left',
+      );
+      assert.equal(
+        (await host.listNetworks()).some((n) => n.name === 'v10'),
+        false,
+        'no record',
+      );
       // The subnet was not kept either.
       await host.createNetwork({ name: 'other', subnet });
       skipBecause(this, `the kernel has no vlan links: ${result.message}`);
@@ -103,7 +148,11 @@ describe('modes: ipvlan and vlan (NetworkHost)', function () {
     assert.ok(await tcpReach(c, ext, '192.168.88.128', 7302), 'the external peer reaches the container on VLAN 10');
     await host.disconnect('v10', 'v1');
     await host.removeNetwork('v10');
-    assert.equal(ipJson(['link', 'show'], h).some((l: any) => l.ifname === 'lan0.10'), false, 'the sub-interface nsnet made is removed with the network');
+    assert.equal(
+      ipJson(['link', 'show'], h).some((l: any) => l.ifname === 'lan0.10'),
+      false,
+      'the sub-interface nsnet made is removed with the network',
+    );
   });
 
   it('refuses bad configs with a coded error, changing nothing (any kernel)', async () => {
@@ -111,14 +160,30 @@ describe('modes: ipvlan and vlan (NetworkHost)', function () {
     await rejectsWith(() => host.createNetwork({ name: 'b', driver: 'ipvlan', subnet }), 'ERR_INVALID_ARGUMENT', /parent/);
     await rejectsWith(() => host.createNetwork({ name: 'b', driver: 'ipvlan', parent: 'nope0', subnet }), 'ERR_PARENT_NOT_FOUND');
     await rejectsWith(() => host.createNetwork({ name: 'b', driver: 'ipvlan', parent: 'lan0', mode: 'bridge', subnet }), 'ERR_INVALID_ARGUMENT', /ipvlan mode/);
-    await rejectsWith(() => host.createNetwork({ name: 'b', driver: 'ipvlan', parent: 'lan0', ipvlanFlag: 'loud' as 'vepa', subnet }), 'ERR_INVALID_ARGUMENT', /ipvlanFlag/);
-    await rejectsWith(() => host.createNetwork({ name: 'b', driver: 'ipvlan', parent: 'lan0', vlanId: 5, subnet }), 'ERR_INVALID_ARGUMENT', /vlanId does not apply/);
+    await rejectsWith(
+      () => host.createNetwork({ name: 'b', driver: 'ipvlan', parent: 'lan0', ipvlanFlag: 'loud' as 'vepa', subnet }),
+      'ERR_INVALID_ARGUMENT',
+      /ipvlanFlag/,
+    );
+    await rejectsWith(
+      () => host.createNetwork({ name: 'b', driver: 'ipvlan', parent: 'lan0', vlanId: 5, subnet }),
+      'ERR_INVALID_ARGUMENT',
+      /vlanId does not apply/,
+    );
     await rejectsWith(() => host.createNetwork({ name: 'b', driver: 'vlan', parent: 'lan0', subnet }), 'ERR_INVALID_ARGUMENT', /vlanId/);
     await rejectsWith(() => host.createNetwork({ name: 'b', driver: 'vlan', parent: 'lan0', vlanId: 4095, subnet }), 'ERR_INVALID_ARGUMENT', /vlanId/);
     await rejectsWith(() => host.createNetwork({ name: 'b', driver: 'vlan', parent: 'nope0.7', subnet }), 'ERR_PARENT_NOT_FOUND');
-    await rejectsWith(() => host.createNetwork({ name: 'b', driver: 'vlan', parent: 'lan0', vlanId: 7, vlanProtocol: '802.1x' as '802.1Q', subnet }), 'ERR_INVALID_ARGUMENT', /vlanProtocol/);
+    await rejectsWith(
+      () => host.createNetwork({ name: 'b', driver: 'vlan', parent: 'lan0', vlanId: 7, vlanProtocol: '802.1x' as '802.1Q', subnet }),
+      'ERR_INVALID_ARGUMENT',
+      /vlanProtocol/,
+    );
     await rejectsWith(() => host.createNetwork({ name: 'b', driver: 'vlan', parent: 'averylongname.77', subnet }), 'ERR_INVALID_NAME');
-    await rejectsWith(() => host.createNetwork({ name: 'b', driver: 'vlan', parent: 'lan0', vlanId: 7, icc: false, subnet }), 'ERR_INVALID_ARGUMENT', /icc does not apply/);
+    await rejectsWith(
+      () => host.createNetwork({ name: 'b', driver: 'vlan', parent: 'lan0', vlanId: 7, icc: false, subnet }),
+      'ERR_INVALID_ARGUMENT',
+      /icc does not apply/,
+    );
     assert.equal(JSON.stringify([ipJson(['link', 'show'], h), await host.listNetworks()]), before, 'nothing changed');
   });
 });

@@ -34,7 +34,14 @@ function hostsOver(kind: 'files' | 'etcd'): void {
     };
 
     const open = async (i: number): Promise<NetworkHost> => {
-      const h = await NetworkHost.open({ stateDir: stateDirs[i]!, netns: world.hosts[i]!, controlPlane: cpSpec, hostId: `host${i + 1}`, underlay: { dev: 'eth0' }, reconcileInterval: 1000 });
+      const h = await NetworkHost.open({
+        stateDir: stateDirs[i]!,
+        netns: world.hosts[i]!,
+        controlPlane: cpSpec,
+        hostId: `host${i + 1}`,
+        underlay: { dev: 'eth0' },
+        reconcileInterval: 1000,
+      });
       registerCleanup(() => h.close(), `close host${i + 1}`);
       return h;
     };
@@ -76,7 +83,7 @@ function hostsOver(kind: 'files' | 'etcd'): void {
       const e1 = await hosts[0]!.connect('ov', { id: 'c1', netns: c1 });
       const e2 = await hosts[1]!.connect('ov', { id: 'c2', netns: c2, publish: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] });
       const base = (s: string): string => s.split('/')[0]!.replace(/\.0$/u, '.');
-      assert.equal(e1.ipv4, `${base(n1.hostSubnet)}2/24`, 'an address from host 1\'s block');
+      assert.equal(e1.ipv4, `${base(n1.hostSubnet)}2/24`, "an address from host 1's block");
       assert.equal(e2.ipv4, `${base(n2.hostSubnet)}2/24`);
       assert.equal(e1.gateway, n1.gateway);
       assert.equal(ipJson(['link', 'show', 'eth0'], c1)[0].mtu, 1450);
@@ -89,14 +96,17 @@ function hostsOver(kind: 'files' | 'etcd'): void {
       assert.ok(await tcpReach(c1, c2, ip1), 'c2 -> c1');
       await server(c2, 80, 'c2');
       await server(ext, 9000, 'ext');
-      assert.equal(ask(c1, ip2, 80), `c2 ${ip1}`, 'across hosts the source address is the container\'s own');
+      assert.equal(ask(c1, ip2, 80), `c2 ${ip1}`, "across hosts the source address is the container's own");
       assert.equal(ask(c1, EXT, 9000), 'ext 198.18.0.1', 'to the outside it is masqueraded behind the host');
       assert.equal(ask(ext, '198.18.0.2', 8080), `c2 ${EXT}`, 'a published port of host 2 reaches c2');
       const inspect = await hosts[0]!.inspectNetwork('ov');
       assert.equal(inspect.bridgeUp, true);
       assert.equal(inspect.vxlanUp, true);
       assert.equal(inspect.peers, 1);
-      assert.deepEqual(inspect.endpoints.map((e) => e.ipv4), [e1.ipv4]);
+      assert.deepEqual(
+        inspect.endpoints.map((e) => e.ipv4),
+        [e1.ipv4],
+      );
 
       // gc leaves the overlay's devices alone; reconcile remakes a deleted VXLAN device and the agent its peers.
       // (The running agent may remake it first: reconcile reports it all the same — both
@@ -121,7 +131,10 @@ function hostsOver(kind: 'files' | 'etcd'): void {
       // Leaving: disconnect, remove; the block is released at once, the definition with the last host.
       await hosts[0]!.disconnect('ov', 'c1');
       await hosts[0]!.removeNetwork('ov');
-      assert.deepEqual(ipJson(['link', 'show'], world.hosts[0]).filter((l: { ifname: string }) => /^ns(ov|vx)-/u.test(l.ifname)), []);
+      assert.deepEqual(
+        ipJson(['link', 'show'], world.hosts[0]).filter((l: { ifname: string }) => /^ns(ov|vx)-/u.test(l.ifname)),
+        [],
+      );
       await until('host 2 withdraws host 1', () => peerState(world.hosts[1]!, n2.vxlan).routes.length === 0, 3000);
       await hosts[1]!.disconnect('ov', 'c2');
       await hosts[1]!.removeNetwork('ov');
@@ -151,13 +164,32 @@ function hostsOver(kind: 'files' | 'etcd'): void {
         const cp = await FileControlPlane.open({ dir: (cpSpec as { dir: string }).dir, hostId: 'observer' });
         registerCleanup(() => cp.close(), 'observer');
         const snap = await cp.snapshot();
-        assert.deepEqual(snap.networks.map((n) => n.name), ['ov'], 'nothing defined by the failures');
-        assert.deepEqual(snap.hosts.map((r) => r.hostId), ['host1']);
-        assert.deepEqual((await h2.listNetworks()).filter((n) => n.driver === 'overlay'), []);
+        assert.deepEqual(
+          snap.networks.map((n) => n.name),
+          ['ov'],
+          'nothing defined by the failures',
+        );
+        assert.deepEqual(
+          snap.hosts.map((r) => r.hostId),
+          ['host1'],
+        );
+        assert.deepEqual(
+          (await h2.listNetworks()).filter((n) => n.driver === 'overlay'),
+          [],
+        );
         const plain = await NetworkHost.open({ stateDir: path.join(stateDirs[1]!, '..', 'plain'), netns: world.hosts[1]! });
         registerCleanup(() => plain.close(), 'plain');
         await rejectsWith(plain.createNetwork({ name: 'ov', driver: 'overlay', subnet: '10.88.0.0/16', vni: 42 }), 'ERR_NO_CONTROL_PLANE');
-        await rejectsWith(NetworkHost.open({ stateDir: path.join(stateDirs[1]!, '..', 'x'), netns: world.hosts[1]!, controlPlane: cpSpec, hostId: 'x', underlay: { dev: 'nope0' } }), 'ERR_UNDERLAY_NOT_FOUND');
+        await rejectsWith(
+          NetworkHost.open({
+            stateDir: path.join(stateDirs[1]!, '..', 'x'),
+            netns: world.hosts[1]!,
+            controlPlane: cpSpec,
+            hostId: 'x',
+            underlay: { dev: 'nope0' },
+          }),
+          'ERR_UNDERLAY_NOT_FOUND',
+        );
         await rejectsWith(NetworkHost.open({ stateDir: path.join(stateDirs[1]!, '..', 'x'), netns: world.hosts[1]!, hostId: 'x' }), 'ERR_INVALID_ARGUMENT');
       });
     }

@@ -18,15 +18,19 @@ describe('overlay: 50 concurrent containers across three hosts', function () {
   this.timeout(180000);
   useSandbox();
 
-  it('gives each a unique address from its host\'s block; the first and last hosts\' containers talk', async () => {
+  it("gives each a unique address from its host's block; the first and last hosts' containers talk", async () => {
     const world = await makeWorld(3);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-ovs-'));
     registerCleanup(() => fs.rmSync(dir, { recursive: true, force: true }), 'dirs');
     const hosts: NetworkHost[] = [];
     for (let i = 0; i < 3; i++) {
       const h = await NetworkHost.open({
-        stateDir: path.join(dir, `state${i + 1}`), netns: world.hosts[i]!, hostId: `host${i + 1}`,
-        controlPlane: { dir: path.join(dir, 'cp'), ttl: 5, pollInterval: 100 }, underlay: { dev: 'eth0' }, reconcileInterval: 1000,
+        stateDir: path.join(dir, `state${i + 1}`),
+        netns: world.hosts[i]!,
+        hostId: `host${i + 1}`,
+        controlPlane: { dir: path.join(dir, 'cp'), ttl: 5, pollInterval: 100 },
+        underlay: { dev: 'eth0' },
+        reconcileInterval: 1000,
       });
       registerCleanup(() => h.close(), `close host${i + 1}`);
       hosts.push(h);

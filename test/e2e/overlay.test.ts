@@ -13,9 +13,7 @@ import { EtcdControlPlane } from '../../lib/overlay/etcd';
 import { useSandbox, registerCleanup } from '../helpers/sandbox';
 import { ipJson, sh } from '../helpers/oracle';
 import { tcpReach } from '../helpers/traffic';
-import {
-  AgentProcess, EtcdServer, container, countVxlan, hostIp, makeWorld, peerState, udpDf, udpSizes, until, type World,
-} from '../helpers/overlay';
+import { AgentProcess, EtcdServer, container, countVxlan, hostIp, makeWorld, peerState, udpDf, udpSizes, until, type World } from '../helpers/overlay';
 
 const TTL = 3;
 const INTERVAL = 1000;
@@ -86,11 +84,16 @@ function scenario(kind: 'etcd' | 'files'): void {
         assert.equal(vx.linkinfo.info_data.local, hostIp(i));
         assert.equal(vx.linkinfo.info_data.learning, false);
         assert.equal(vx.ifalias, 'nsnet:ov');
-        const addrs = ipJson(['addr', 'show', d.vxlan], world.hosts[i])[0].addr_info.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`);
+        const addrs = ipJson(['addr', 'show', d.vxlan], world.hosts[i])[0].addr_info.map(
+          (a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`,
+        );
         assert.deepEqual(addrs, [`${d.vtepAddress}/32`]);
         const [br] = ipJson(['-4', 'addr', 'show', d.bridge], world.hosts[i]);
         assert.equal(br.mtu, UNDERLAY_MTU - 50);
-        assert.deepEqual(br.addr_info.map((a: { local: string }) => a.local), [d.gateway]);
+        assert.deepEqual(
+          br.addr_info.map((a: { local: string }) => a.local),
+          [d.gateway],
+        );
         assert.equal(ipJson(['link', 'show', 'eth0'], cs[i])[0].mtu, UNDERLAY_MTU - 50);
       }
     });
@@ -98,7 +101,10 @@ function scenario(kind: 'etcd' | 'files'): void {
     it('programs one route, one permanent neighbour and one permanent FDB entry per remote host', async () => {
       for (let i = 0; i < 3; i++) {
         const want = [0, 1, 2].filter((j) => j !== i);
-        const s = (await until(`h${i + 1} peers`, () => { const p = peerState(world.hosts[i]!, devs[i]!.vxlan); return p.routes.length === 2 && p.fdb.length === 2 ? p : undefined; }))!;
+        const s = (await until(`h${i + 1} peers`, () => {
+          const p = peerState(world.hosts[i]!, devs[i]!.vxlan);
+          return p.routes.length === 2 && p.fdb.length === 2 ? p : undefined;
+        }))!;
         assert.deepEqual(s.routes.sort(), want.map((j) => `${devs[j]!.subnet} via ${devs[j]!.vtepAddress} onlink proto 110`).sort());
         assert.deepEqual(s.neighs.sort(), want.map((j) => `${devs[j]!.vtepAddress} ${devs[j]!.vtepMac} PERMANENT`).sort());
         assert.deepEqual(s.fdb.sort(), want.map((j) => `${devs[j]!.vtepMac} dst ${hostIp(j)} permanent`).sort());
@@ -107,7 +113,14 @@ function scenario(kind: 'etcd' | 'files'): void {
 
     it('carries TCP between containers on different hosts, both ways, as VXLAN on the configured port', async () => {
       const before = vxlanPackets();
-      for (const [a, b] of [[0, 1], [1, 0], [1, 2], [2, 1], [0, 2], [2, 0]] as const)
+      for (const [a, b] of [
+        [0, 1],
+        [1, 0],
+        [1, 2],
+        [2, 1],
+        [0, 2],
+        [2, 0],
+      ] as const)
         assert.ok(await tcpReach(cs[b]!, cs[a]!, ips[b]!), `c${a + 1}@h${a + 1} -> c${b + 1}@h${b + 1} (${ips[b]})`);
       assert.ok(vxlanPackets() - before >= 6 * 3, `VXLAN packets on UDP ${port} counted on the wire: ${vxlanPackets() - before}`);
     });
@@ -121,7 +134,7 @@ function scenario(kind: 'etcd' | 'files'): void {
       rx.stop();
     });
 
-    it('withdraws a dead host\'s route, neighbour and FDB entry everywhere within TTL + reconcile interval, and restores them when it returns', async () => {
+    it("withdraws a dead host's route, neighbour and FDB entry everywhere within TTL + reconcile interval, and restores them when it returns", async () => {
       const t0 = Date.now();
       await agents[2]!.kill('SIGKILL'); // no revoke: the lease must expire
       for (const h of [0, 1]) await until(`h${h + 1} withdraws h3`, () => !routesTo(h, devs[2]!.subnet), (TTL + 6) * 1000);
@@ -160,7 +173,10 @@ function scenario(kind: 'etcd' | 'files'): void {
 
       it('applies a change made while an agent was cut off from etcd once it reconnects; a clean leave releases the block at once', async () => {
         const [h1, , h3] = world.hosts as [string, string, string];
-        sh('nft', ['-f', '-'], h3, { input: 'table inet cut {\n chain o {\n  type filter hook output priority 0;\n  tcp dport 2379 reject with tcp reset\n }\n chain i {\n  type filter hook input priority 0;\n  tcp sport 2379 drop\n }\n}\n' });
+        sh('nft', ['-f', '-'], h3, {
+          input:
+            'table inet cut {\n chain o {\n  type filter hook output priority 0;\n  tcp dport 2379 reject with tcp reset\n }\n chain i {\n  type filter hook input priority 0;\n  tcp sport 2379 drop\n }\n}\n',
+        });
         registerCleanup(() => spawnSync('ip', ['netns', 'exec', h3, 'nft', 'delete', 'table', 'inet', 'cut']), 'uncut');
         const mark = agents[2]!.lines.length;
         await agents[1]!.kill('SIGTERM'); // a clean leave: the lease is revoked

@@ -17,11 +17,18 @@ import { ask, server } from '../helpers/traffic';
 const LIB = path.resolve(__dirname, '../../lib/index.js');
 
 /** The namespaces under /var/run/netns that nsnet made for slots. */
-const slotNamespaces = (): string[] => sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith('nsnet-')).sort();
+const slotNamespaces = (): string[] =>
+  sh('ip', ['netns', 'list'])
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith('nsnet-'))
+    .sort();
 
 /** Links (with their alias) and firewall elements of the host namespace. */
 function kernelState(h: string): { links: string[]; elements: string[] } {
-  const links = ipJson(['-d', 'link', 'show'], h).map((l: any) => `${l.ifname} ${l.ifalias ?? ''}`).sort();
+  const links = ipJson(['-d', 'link', 'show'], h)
+    .map((l: any) => `${l.ifname} ${l.ifalias ?? ''}`)
+    .sort();
   const elements: string[] = [];
   for (const o of nftJson(h).nftables) {
     const set = o.set ?? o.map;
@@ -43,7 +50,9 @@ describe('warm pool: endpoints made ahead, handed over by connect', function () 
     ({ h, ext, stateDir, host } = await makeWorld({ prefix: 'w', hostIp: '10.96.0.1', extIp: '10.96.0.2' }));
     await host.createNetwork({ name: 'app', subnet: '172.26.0.0/24' });
     // The slots a test leaves (its state dir goes with the world) are removed after it.
-    registerCleanup(() => { for (const ns of slotNamespaces()) sh('ip', ['netns', 'del', ns]); }, 'remove slot namespaces');
+    registerCleanup(() => {
+      for (const ns of slotNamespaces()) sh('ip', ['netns', 'del', ns]);
+    }, 'remove slot namespaces');
   });
 
   it('prepare makes ready namespaces; connect without netns takes one, with its address, route and published port; disconnect removes it', async () => {
@@ -56,7 +65,10 @@ describe('warm pool: endpoints made ahead, handed over by connect', function () 
       assert.ok(eth0.flags.includes('UP'), `${ns}: eth0 up`);
       assert.match(eth0.addr_info.find((a: any) => a.family === 'inet').local, /^172\.26\.0\.\d+$/);
       assert.ok(!eth0.addr_info.some((a: any) => a.family === 'inet6'), `${ns}: no IPv6 on an IPv4-only network`);
-      assert.ok(ipJson(['route', 'show'], ns).some((r: any) => r.dst === 'default' && r.gateway === '172.26.0.1'), `${ns}: default route`);
+      assert.ok(
+        ipJson(['route', 'show'], ns).some((r: any) => r.dst === 'default' && r.gateway === '172.26.0.1'),
+        `${ns}: default route`,
+      );
       assert.ok(ipJson(['link', 'show', 'lo'], ns)[0].flags.includes('UP'), `${ns}: loopback up`);
     }
     assert.deepEqual(await host.listEndpoints(), [], 'slots are no endpoints');
@@ -69,11 +81,18 @@ describe('warm pool: endpoints made ahead, handed over by connect', function () 
     assert.equal(ep.ifname, 'eth0');
     assert.equal(ep.ipv4, `${ipJson(['addr', 'show', 'eth0'], ns)[0].addr_info.find((a: any) => a.family === 'inet').local}/24`);
     assert.equal(ep.mac, ipJson(['link', 'show', 'eth0'], ns)[0].address);
-    assert.deepEqual((await host.listEndpoints()).map((e) => e.id), ['f1']);
-    assert.equal(ipJson(['-d', 'link', 'show', ep.hostIfname!], h)[0].ifalias, 'nsnet:app:f1', 'the host end carries the endpoint\'s mark');
+    assert.deepEqual(
+      (await host.listEndpoints()).map((e) => e.id),
+      ['f1'],
+    );
+    assert.equal(ipJson(['-d', 'link', 'show', ep.hostIfname!], h)[0].ifalias, 'nsnet:app:f1', "the host end carries the endpoint's mark");
     await server(ns, 80, 'f1');
     assert.equal(ask(ext, '10.96.0.1', 8093), 'f1 10.96.0.2', 'published and reachable');
-    assert.deepEqual(await host.connect('app', { id: 'f1', publish: [{ protocol: 'tcp', hostPort: 8093, containerPort: 80 }] }), ep, 'connecting again returns it unchanged');
+    assert.deepEqual(
+      await host.connect('app', { id: 'f1', publish: [{ protocol: 'tcp', hostPort: 8093, containerPort: 80 }] }),
+      ep,
+      'connecting again returns it unchanged',
+    );
     assert.deepEqual(await host.prepare('app', 3), { network: 'app', ready: 3 }, 'topped up');
 
     await host.disconnect('app', 'f1');
@@ -95,7 +114,12 @@ describe('warm pool: endpoints made ahead, handed over by connect', function () 
     await host.removeNetwork('app');
     await host.reap();
     assert.deepEqual(slotNamespaces(), [], 'the slots went with the network');
-    assert.deepEqual(ipJson(['link', 'show'], h).map((l: any) => l.ifname).filter((n: string) => n.startsWith('ve-')), []);
+    assert.deepEqual(
+      ipJson(['link', 'show'], h)
+        .map((l: any) => l.ifname)
+        .filter((n: string) => n.startsWith('ve-')),
+      [],
+    );
   });
 
   it('a prepare killed half-way leaves nothing gc() cannot explain; slots survive a new process and are taken there', async () => {
@@ -105,7 +129,11 @@ describe('warm pool: endpoints made ahead, handed over by connect', function () 
     const code = `
       const { NetworkHost } = require(${JSON.stringify(LIB)});
       NetworkHost.open({ stateDir: ${JSON.stringify(stateDir)}, netns: ${JSON.stringify(h)} }).then((nh) => nh.prepare('app', 4));`;
-    const r = await new Promise<{ signal: string | null }>((resolve) => execFile(process.execPath, ['-e', code], { env: { ...process.env, NSNET_STORE_CRASH_AFTER: 'prepare' }, timeout: 60000 }, (err) => resolve({ signal: (err as { signal?: string } | null)?.signal ?? null })));
+    const r = await new Promise<{ signal: string | null }>((resolve) =>
+      execFile(process.execPath, ['-e', code], { env: { ...process.env, NSNET_STORE_CRASH_AFTER: 'prepare' }, timeout: 60000 }, (err) =>
+        resolve({ signal: (err as { signal?: string } | null)?.signal ?? null }),
+      ),
+    );
     assert.equal(r.signal, 'SIGKILL');
     assert.equal(slotNamespaces().length, ns0.length + 4, 'the crash left namespaces behind');
     const report = await host.gc();
@@ -119,7 +147,10 @@ describe('warm pool: endpoints made ahead, handed over by connect', function () 
     try {
       const ep = await other.connect('app', { id: 'g1' });
       assert.ok(slotNamespaces().includes(path.basename(ep.netns!)));
-      assert.deepEqual((await host.listEndpoints()).map((e) => e.id), ['g1']);
+      assert.deepEqual(
+        (await host.listEndpoints()).map((e) => e.id),
+        ['g1'],
+      );
       await other.disconnect('app', 'g1');
     } finally {
       await other.close();

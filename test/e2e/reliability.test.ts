@@ -21,7 +21,9 @@ const run = promisify(execFile);
 
 /** The host namespace's links and nsnet-relevant nft elements, for before/after comparisons. */
 function kernelState(h: string): { links: string[]; elements: string[] } {
-  const links = ipJson(['-d', 'link', 'show'], h).map((l: any) => `${l.ifname} ${l.ifalias ?? ''}`).sort();
+  const links = ipJson(['-d', 'link', 'show'], h)
+    .map((l: any) => `${l.ifname} ${l.ifalias ?? ''}`)
+    .sort();
   const elements: string[] = [];
   for (const o of nftJson(h).nftables) {
     const set = o.set ?? o.map;
@@ -63,7 +65,12 @@ describe('reliability', function () {
     type Cycle = { id: string; ip?: string; port?: number | null; held: number; released: number; error?: string; message?: string };
     // Two processes using the library...
     const libNs = await Promise.all([0, 1].map(() => makeNetns('rl')));
-    const library = libNs.map((ns, i) => run(process.execPath, ['-e', `
+    const library = libNs.map((ns, i) =>
+      run(
+        process.execPath,
+        [
+          '-e',
+          `
       const { NetworkHost } = require(${JSON.stringify(LIB)});
       (async () => {
         const nh = await NetworkHost.open({ stateDir: ${JSON.stringify(stateDir)}, netns: ${JSON.stringify(h)} });
@@ -80,7 +87,11 @@ describe('reliability', function () {
         }
         await nh.close();
         process.stdout.write(JSON.stringify(out));
-      })().catch((e) => { console.error(e); process.exit(1); });`], { encoding: 'utf8', timeout: 280000, maxBuffer: 16 << 20 }).then((r) => JSON.parse(r.stdout) as Cycle[]));
+      })().catch((e) => { console.error(e); process.exit(1); });`,
+        ],
+        { encoding: 'utf8', timeout: 280000, maxBuffer: 16 << 20 },
+      ).then((r) => JSON.parse(r.stdout) as Cycle[]),
+    );
     // ...and two container runtimes calling the CNI plugin (a process per call, through its daemon).
     const daemon = await startTestDaemon();
     const cniNs = await Promise.all([0, 1].map(() => makeNetns('rn')));
@@ -91,7 +102,10 @@ describe('reliability', function () {
         const containerId = `rt${i}-${k}`;
         const port = 20000 + i * 1000 + k;
         const base = { containerId, netns: `/run/netns/${ns}`, ifname: 'eth0' };
-        const add = await invoke({ ...base, command: 'ADD', config: { ...config, runtimeConfig: { portMappings: [{ hostPort: port, containerPort: 80, protocol: 'tcp' }] } } }, daemon.socket);
+        const add = await invoke(
+          { ...base, command: 'ADD', config: { ...config, runtimeConfig: { portMappings: [{ hostPort: port, containerPort: 80, protocol: 'tcp' }] } } },
+          daemon.socket,
+        );
         if (add.exitCode !== 0) {
           out.push({ id: containerId, held: 0, released: 0, error: String(add.json?.code ?? add.exitCode), message: add.json?.msg ?? add.stderr });
           continue;
@@ -106,7 +120,11 @@ describe('reliability', function () {
     });
     const results = (await Promise.all([...library, ...runtimes])).flat();
     assert.equal(results.length, 4 * CYCLES);
-    assert.deepEqual(results.filter((r) => r.error), [], 'every call succeeded');
+    assert.deepEqual(
+      results.filter((r) => r.error),
+      [],
+      'every call succeeded',
+    );
     // No two endpoints held one address (or one host port) at the same time.
     for (const key of ['ip', 'port'] as const) {
       const byValue = new Map<string, Cycle[]>();
@@ -123,8 +141,17 @@ describe('reliability', function () {
     await host.reap();
     assert.deepEqual(await host.listEndpoints(), [], 'no endpoint left');
     assert.deepEqual(kernelState(h), before, 'no link and no firewall element left');
-    assert.deepEqual(['ipam-addr', 'ipam-owner', 'ports'].map((c) => docs(stateDir, c)), leases, 'no lease or port claim left');
-    for (const ns of [...libNs, ...cniNs]) assert.deepEqual(ipJson(['link', 'show'], ns).map((l: any) => l.ifname), ['lo'], `nothing left in ${ns}`);
+    assert.deepEqual(
+      ['ipam-addr', 'ipam-owner', 'ports'].map((c) => docs(stateDir, c)),
+      leases,
+      'no lease or port claim left',
+    );
+    for (const ns of [...libNs, ...cniNs])
+      assert.deepEqual(
+        ipJson(['link', 'show'], ns).map((l: any) => l.ifname),
+        ['lo'],
+        `nothing left in ${ns}`,
+      );
   });
 
   it('coexists with an iptables-nft ruleset and a foreign nftables table: they keep working and stay byte-for-byte the same', async () => {
@@ -132,21 +159,29 @@ describe('reliability', function () {
     sh('iptables-nft', ['-A', 'INPUT', '-p', 'tcp', '--dport', '2222', '-j', 'DROP'], h);
     sh('iptables-nft', ['-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '--dport', '2323', '-j', 'REDIRECT', '--to-ports', '2324'], h);
     sh('iptables-nft', ['-A', 'FORWARD', '-s', '10.77.0.0/24', '-j', 'ACCEPT'], h);
-    sh('nft', ['-f', '-'], h, { input: [
-      'table ip foreign {',
-      '  counter seen {',
-      '  }',
-      '  chain in {',
-      '    type filter hook input priority 10; policy accept;',
-      '    tcp dport 2424 counter name "seen"',
-      '  }',
-      '  chain pre {',
-      '    type nat hook prerouting priority -90; policy accept;',
-      '    tcp dport 2525 redirect to :2526',
-      '  }',
-      '}', ''].join('\n') });
+    sh('nft', ['-f', '-'], h, {
+      input: [
+        'table ip foreign {',
+        '  counter seen {',
+        '  }',
+        '  chain in {',
+        '    type filter hook input priority 10; policy accept;',
+        '    tcp dport 2424 counter name "seen"',
+        '  }',
+        '  chain pre {',
+        '    type nat hook prerouting priority -90; policy accept;',
+        '    tcp dport 2525 redirect to :2526',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    });
     const theirs = (): { iptables: string; foreign: string } => ({
-      iptables: sh('iptables-nft-save', [], h).split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).join('\n'),
+      iptables: sh('iptables-nft-save', [], h)
+        .split('\n')
+        .filter((l) => !l.startsWith('#'))
+        .map((l) => l.replace(/\[\d+:\d+\]/g, ''))
+        .join('\n'),
       foreign: sh('nft', ['list', 'table', 'ip', 'foreign'], h).replace(/packets \d+ bytes \d+/g, ''),
     });
     const works = async (): Promise<void> => {
@@ -199,17 +234,27 @@ describe('reliability', function () {
     sh('ip', ['-n', h, 'link', 'del', 'br-taken']);
     sh('ip', ['-n', h, 'link', 'add', 'br-taken', 'type', 'bridge']);
     const rec2 = await host.reconcile();
-    assert.deepEqual(rec2.problems.map((p) => `${p.network}:${p.code}`), ['app:ERR_NAME_IN_USE'], 'a taken bridge name is reported, not taken over');
+    assert.deepEqual(
+      rec2.problems.map((p) => `${p.network}:${p.code}`),
+      ['app:ERR_NAME_IN_USE'],
+      'a taken bridge name is reported, not taken over',
+    );
     const names = ipJson(['-d', 'link', 'show'], h).map((l: any) => `${l.ifname}:${l.ifalias ?? ''}`);
     for (const n of ['ve-000000000000:', 've-000000000001:', 'nsnet0:someone else', 'br-taken:']) assert.ok(names.includes(n), `${n} is still there`);
-    assert.deepEqual(ipJson(['link', 'show'], c).map((l: any) => l.ifname), ['lo']);
+    assert.deepEqual(
+      ipJson(['link', 'show'], c).map((l: any) => l.ifname),
+      ['lo'],
+    );
   });
 
   it('a full state dir: connect fails with ERR_STORE_IO and changes nothing in the kernel; the store is intact afterwards', async () => {
     // The state dir on a tiny tmpfs (this test runs in its own mount namespace).
     const small = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-full-'));
     sh('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', small]);
-    registerCleanup(() => { sh('umount', ['-l', small]); fs.rmSync(small, { recursive: true, force: true }); });
+    registerCleanup(() => {
+      sh('umount', ['-l', small]);
+      fs.rmSync(small, { recursive: true, force: true });
+    });
     const nh = await NetworkHost.open({ stateDir: small, netns: h });
     registerCleanup(() => nh.close());
     await nh.createNetwork({ name: 'app', subnet: '172.21.0.0/24' });
@@ -229,10 +274,17 @@ describe('reliability', function () {
       fs.closeSync(fd);
     }
     const c2 = await makeNetns('rc');
-    await rejectsWith(() => nh.connect('app', { id: 'c1', netns: c2, publish: [{ protocol: 'tcp', hostPort: 8082, containerPort: 80 }] }), 'ERR_STORE_IO', /ENOSPC|no space/i);
+    await rejectsWith(
+      () => nh.connect('app', { id: 'c1', netns: c2, publish: [{ protocol: 'tcp', hostPort: 8082, containerPort: 80 }] }),
+      'ERR_STORE_IO',
+      /ENOSPC|no space/i,
+    );
     await nh.reap();
     assert.deepEqual(kernelState(h), before, 'the veth and the published port were undone');
-    assert.deepEqual(ipJson(['link', 'show'], c2).map((l: any) => l.ifname), ['lo']);
+    assert.deepEqual(
+      ipJson(['link', 'show'], c2).map((l: any) => l.ifname),
+      ['lo'],
+    );
     const web = await server(c, 80, 'c0');
     assert.equal(ask(ext, '10.97.0.1', 8081), 'c0 10.97.0.2', 'the endpoint still works');
     web.kill();
@@ -242,11 +294,14 @@ describe('reliability', function () {
     assert.deepEqual(await nh.listEndpoints(), eps, 'the store is as it was');
     // A disconnect only removes documents and overwrites others where they are: it needs room
     // only when its record does not fit in the log's last block. Either way, all or nothing.
-    const outcome = await nh.disconnect('app', 'c0').then(() => undefined, (e: unknown) => e);
+    const outcome = await nh.disconnect('app', 'c0').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await nh.reap();
     if (outcome === undefined) {
       assert.deepEqual(await nh.listEndpoints(), [], 'disconnected on a full disk');
-      assert.ok(!(JSON.stringify(kernelState(h)).includes('8081')), 'its port is no longer published');
+      assert.ok(!JSON.stringify(kernelState(h)).includes('8081'), 'its port is no longer published');
     } else {
       assert.equal((outcome as NsnetError).code, 'ERR_STORE_IO', String(outcome));
       assert.deepEqual(kernelState(h), before, 'a failed disconnect put everything back');
@@ -262,15 +317,23 @@ describe('reliability', function () {
     await host.close();
     sh('mount', ['--bind', stateDir, stateDir]);
     sh('mount', ['-o', 'remount,bind,ro', stateDir]);
-    registerCleanup(() => { sh('umount', ['-l', stateDir]); });
+    registerCleanup(() => {
+      sh('umount', ['-l', stateDir]);
+    });
     host = world.host = await NetworkHost.open({ stateDir, netns: h });
     const before = kernelState(h);
-    assert.ok((await host.listNetworks()).some((n) => n.name === 'app'), 'reads work');
+    assert.ok(
+      (await host.listNetworks()).some((n) => n.name === 'app'),
+      'reads work',
+    );
     const c = await makeNetns('rc');
     await rejectsWith(() => host.connect('app', { id: 'c1', netns: c }), 'ERR_STORE_IO', /EROFS|read-only/i);
     await host.reap();
     assert.deepEqual(kernelState(h), before);
-    assert.deepEqual(ipJson(['link', 'show'], c).map((l: any) => l.ifname), ['lo']);
+    assert.deepEqual(
+      ipJson(['link', 'show'], c).map((l: any) => l.ifname),
+      ['lo'],
+    );
   });
 
   it('without CAP_NET_ADMIN (or CAP_SYS_ADMIN) calls fail fast with EPERM, clearly, instead of hanging', async () => {
@@ -287,7 +350,10 @@ describe('reliability', function () {
         process.stdout.write(JSON.stringify(out));
       })();`;
     const t0 = Date.now();
-    const r = await run('capsh', ['--drop=cap_net_admin,cap_sys_admin', '--', '-c', `exec ${process.execPath} -e "$0"`, code], { encoding: 'utf8', timeout: 20000 });
+    const r = await run('capsh', ['--drop=cap_net_admin,cap_sys_admin', '--', '-c', `exec ${process.execPath} -e "$0"`, code], {
+      encoding: 'utf8',
+      timeout: 20000,
+    });
     const out = JSON.parse(r.stdout);
     assert.ok(Date.now() - t0 < 15000, 'no hang');
     const caps = BigInt(`0x${out.capEff}`);

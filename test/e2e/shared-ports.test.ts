@@ -43,22 +43,48 @@ async function rejects(p: Promise<unknown>, code: string, re?: RegExp): Promise<
 
 /** A TCP server in `ns` on port 80 (both families) answering with the address it was reached at: which attachment got the traffic. */
 async function whoami(ns: string): Promise<void> {
-  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', `
+  const p = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      '-e',
+      `
     require('net').createServer((c) => { c.on('error', () => {}); c.end(String(c.localAddress).replace(/^::ffff:/, '')); }).listen({ port: 80, host: '::' }, () => console.log('ready'));
-    setTimeout(() => {}, 600000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  registerCleanup(() => { p.kill(); }, `stop the server in ${ns}`);
+    setTimeout(() => {}, 600000);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  registerCleanup(() => {
+    p.kill();
+  }, `stop the server in ${ns}`);
   await new Promise((r) => p.stdout.once('data', r));
 }
 
 /** Processes in `ns` holding ports open, as a runtime reserving them does (TCP listening, UDP bound). */
 async function holdPorts(ns: string, tcpPorts: number[], udpPorts: number[]): Promise<void> {
-  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', `
+  const p = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      '-e',
+      `
     const net = require('net'), dgram = require('dgram'); let n = ${tcpPorts.length + udpPorts.length};
     const up = () => { if (--n === 0) console.log('ready'); };
     for (const port of ${JSON.stringify(tcpPorts)}) net.createServer().listen({ port, host: '0.0.0.0' }, up);
     for (const port of ${JSON.stringify(udpPorts)}) dgram.createSocket('udp4').bind(port, '0.0.0.0', up);
-    setTimeout(() => {}, 600000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  registerCleanup(() => { p.kill(); }, `stop the port holder in ${ns}`);
+    setTimeout(() => {}, 600000);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  registerCleanup(() => {
+    p.kill();
+  }, `stop the port holder in ${ns}`);
   await new Promise((r) => p.stdout.once('data', r));
 }
 
@@ -68,7 +94,15 @@ async function holdPorts(ns: string, tcpPorts: number[], udpPorts: number[]): Pr
  */
 function hammer(ns: string, addr: string, port: number): { lines: string[]; stop: () => void } {
   const lines: string[] = [];
-  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', `
+  const p = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      '-e',
+      `
     const net = require('net');
     const once = () => new Promise((resolve) => {
       const c = net.connect({ host: ${JSON.stringify(addr)}, port: ${port} });
@@ -76,7 +110,10 @@ function hammer(ns: string, addr: string, port: number): { lines: string[]; stop
       c.on('data', (x) => { d += x; }); c.on('end', () => { clearTimeout(t); resolve(d || 'empty'); });
       c.on('error', (e) => { clearTimeout(t); resolve('error:' + e.code); });
     });
-    (async () => { for (;;) console.log(await once()); })();`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    (async () => { for (;;) console.log(await once()); })();`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let buf = '';
   p.stdout.on('data', (d) => {
     buf += d;
@@ -84,7 +121,9 @@ function hammer(ns: string, addr: string, port: number): { lines: string[]; stop
     buf = parts.pop()!;
     lines.push(...parts);
   });
-  const stop = (): void => { p.kill(); };
+  const stop = (): void => {
+    p.kill();
+  };
   registerCleanup(stop, 'stop the client');
   return { lines, stop };
 }
@@ -110,13 +149,20 @@ describe('published ports as runtimes use them (NetworkHost, real traffic)', fun
     ({ h, ext, host } = await makeWorld({ prefix: 'rp', hostIp: HOST, extIp: '10.97.0.2' }));
   });
 
-  it('hostPortsHeldByCaller: the runtime\'s own socket on the port is no conflict and traffic reaches the container; another endpoint still is one', async () => {
+  it("hostPortsHeldByCaller: the runtime's own socket on the port is no conflict and traffic reaches the container; another endpoint still is one", async () => {
     await host.createNetwork({ name: 'app', subnet: '172.60.0.0/24' });
     await holdPorts(h, [8080], [5353]);
     const [c1, c2] = [await makeNetns('rpa'), await makeNetns('rpb')];
-    const ports = [{ protocol: 'tcp' as const, hostPort: 8080, containerPort: 80 }, { protocol: 'udp' as const, hostPort: 5353, containerPort: 53 }];
+    const ports = [
+      { protocol: 'tcp' as const, hostPort: 8080, containerPort: 80 },
+      { protocol: 'udp' as const, hostPort: 5353, containerPort: 53 },
+    ];
     // By default a process on the host holding the port is a conflict (its traffic would go to the container).
-    await rejects(host.connect('app', { id: 'c1', netns: c1, publish: ports }), 'ERR_PORT_IN_USE', /held by a listening socket on the host \(0\.0\.0\.0:8080\)/u);
+    await rejects(
+      host.connect('app', { id: 'c1', netns: c1, publish: ports }),
+      'ERR_PORT_IN_USE',
+      /held by a listening socket on the host \(0\.0\.0\.0:8080\)/u,
+    );
     assert.deepEqual(published(h), []);
     await rejects(host.connect('app', { id: 'c1', netns: c1, publish: ports, hostPortsHeldByCaller: 'yes' as never }), 'ERR_INVALID_ARGUMENT');
     await host.connect('app', { id: 'c1', netns: c1, publish: ports, hostPortsHeldByCaller: true });
@@ -137,7 +183,7 @@ describe('published ports as runtimes use them (NetworkHost, real traffic)', fun
     await host.connect('net1', { id: 'ctr', netns: c, ifname: 'eth0', publish: p });
     const e2 = await host.connect('net2', { id: 'ctr', netns: c, ifname: 'eth1', publish: p });
     assert.deepEqual(e2.ports, p, 'the second attachment records the port as published');
-    assert.deepEqual(published(h), ['published_any ["tcp",8083] -> ["172.61.0.2",80] ep:ctr'], 'one element: the first attachment\'s');
+    assert.deepEqual(published(h), ['published_any ["tcp",8083] -> ["172.61.0.2",80] ep:ctr'], "one element: the first attachment's");
     await whoami(c);
     assert.equal(tcp(ext, HOST, 8083), '172.61.0.2', 'the first attachment receives the traffic');
     // Another container (another id, or another container named) is refused.
@@ -154,14 +200,25 @@ describe('published ports as runtimes use them (NetworkHost, real traffic)', fun
     await until(() => client.lines.length >= 5, 'answers before the disconnect');
     await host.disconnect('net1', 'ctr');
     const at = client.lines.length;
-    await until(() => client.lines.length >= at + 10, () => `answers after the disconnect (so far: ${client.lines.join(' ')})`);
+    await until(
+      () => client.lines.length >= at + 10,
+      () => `answers after the disconnect (so far: ${client.lines.join(' ')})`,
+    );
     client.stop();
     const seen = client.lines.slice();
-    assert.deepEqual(seen.filter((l) => l !== '172.61.0.2' && l !== '172.62.0.2'), [], 'no connection refused, lost or cut');
+    assert.deepEqual(
+      seen.filter((l) => l !== '172.61.0.2' && l !== '172.62.0.2'),
+      [],
+      'no connection refused, lost or cut',
+    );
     const switched = seen.indexOf('172.62.0.2');
     assert.ok(switched > 0 && seen.slice(switched).every((l) => l === '172.62.0.2'), `one switch from net1 to net2: ${seen.join(' ')}`);
     assert.deepEqual(published(h), ['published_any ["tcp",8083] -> ["172.62.0.2",80] ep:ctr']);
-    assert.deepEqual(ipJson(['route', 'show', 'default'], c).map((r: any) => r.gateway), ['172.62.0.1'], 'the default route goes with the port (replies leave the way they came)');
+    assert.deepEqual(
+      ipJson(['route', 'show', 'default'], c).map((r: any) => r.gateway),
+      ['172.62.0.1'],
+      'the default route goes with the port (replies leave the way they came)',
+    );
 
     // Back on net1: it waits behind net2 now. net2 leaves: net1 receives again.
     await host.reap();
@@ -169,7 +226,11 @@ describe('published ports as runtimes use them (NetworkHost, real traffic)', fun
     assert.equal(tcp(ext, HOST, 8083), '172.62.0.2');
     await host.disconnect('net2', 'ctr');
     assert.equal(tcp(ext, HOST, 8083), again);
-    assert.deepEqual(ipJson(['route', 'show', 'default'], c).map((r: any) => r.gateway), ['172.61.0.1'], 'the default route went with the port');
+    assert.deepEqual(
+      ipJson(['route', 'show', 'default'], c).map((r: any) => r.gateway),
+      ['172.61.0.1'],
+      'the default route went with the port',
+    );
     await host.disconnect('net1', 'ctr');
     assert.deepEqual(published(h), []);
     assert.equal(tcp(ext, HOST, 8083), 'error:ECONNREFUSED', 'the last one leaves: unpublished');
@@ -186,28 +247,39 @@ describe('published ports as runtimes use them (NetworkHost, real traffic)', fun
     await host.connect('v4', { id: 'x:eth0', container: 'x', netns: c, ifname: 'eth0', publish: p });
     const e = await host.connect('ds', { id: 'x:eth1', container: 'x', netns: c, ifname: 'eth1', publish: p });
     assert.equal(e.container, 'x');
-    assert.deepEqual(published(h), [
-      'published_any ["tcp",8083] -> ["172.64.0.2",80] ep:x:eth0',
-      'published_any6 ["tcp",8083] -> ["fd00:65::2",80] ep:x:eth1',
-    ], 'IPv4 through the first attachment; IPv6 only the second has');
+    assert.deepEqual(
+      published(h),
+      ['published_any ["tcp",8083] -> ["172.64.0.2",80] ep:x:eth0', 'published_any6 ["tcp",8083] -> ["fd00:65::2",80] ep:x:eth1'],
+      'IPv4 through the first attachment; IPv6 only the second has',
+    );
     await whoami(c);
-    assert.deepEqual(ask(ext, [{ proto: 'tcp', addr: HOST, port: 8083 }, { proto: 'tcp', addr: HOST6, port: 8083 }], FIRST), ['172.64.0.2', 'fd00:65::2']);
+    assert.deepEqual(
+      ask(
+        ext,
+        [
+          { proto: 'tcp', addr: HOST, port: 8083 },
+          { proto: 'tcp', addr: HOST6, port: 8083 },
+        ],
+        FIRST,
+      ),
+      ['172.64.0.2', 'fd00:65::2'],
+    );
 
     // reconcile after a flush puts back the receivers' elements, not the waiting ones'.
     sh('nft', ['flush', 'ruleset'], h);
     assert.equal((await host.reconcile()).firewallRebuilt, true);
-    assert.deepEqual(published(h), [
-      'published_any ["tcp",8083] -> ["172.64.0.2",80] ep:x:eth0',
-      'published_any6 ["tcp",8083] -> ["fd00:65::2",80] ep:x:eth1',
-    ]);
+    assert.deepEqual(published(h), ['published_any ["tcp",8083] -> ["172.64.0.2",80] ep:x:eth0', 'published_any6 ["tcp",8083] -> ["fd00:65::2",80] ep:x:eth1']);
     assert.deepEqual((await host.reconcile()).endpoints, [], 'nothing left to heal: a waiting attachment has no elements to miss');
     // The IPv4 attachment leaves: the dual-stack one receives both families, owned by it.
     await host.disconnect('v4', 'x:eth0');
-    assert.deepEqual(published(h), [
-      'published_any ["tcp",8083] -> ["172.65.0.2",80] ep:x:eth1',
-      'published_any6 ["tcp",8083] -> ["fd00:65::2",80] ep:x:eth1',
-    ]);
-    assert.deepEqual(ask(ext, [{ proto: 'tcp', addr: HOST, port: 8083 }, { proto: 'tcp', addr: HOST6, port: 8083 }]), ['172.65.0.2', 'fd00:65::2']);
+    assert.deepEqual(published(h), ['published_any ["tcp",8083] -> ["172.65.0.2",80] ep:x:eth1', 'published_any6 ["tcp",8083] -> ["fd00:65::2",80] ep:x:eth1']);
+    assert.deepEqual(
+      ask(ext, [
+        { proto: 'tcp', addr: HOST, port: 8083 },
+        { proto: 'tcp', addr: HOST6, port: 8083 },
+      ]),
+      ['172.65.0.2', 'fd00:65::2'],
+    );
     // The container goes away without a disconnect: gc drops it, elements and claims.
     await host.connect('v4', { id: 'x:eth0', container: 'x', netns: c, ifname: 'eth0', publish: p });
     sh('ip', ['netns', 'del', c]);

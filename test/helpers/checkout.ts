@@ -14,7 +14,9 @@ export const ROOT = path.resolve(__dirname, '..', '..', '..');
 
 /** The installed directories of the checkout's production dependencies, from its lockfile. */
 export function productionDirs(root = ROOT): string[] {
-  const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; devOptional?: boolean; link?: boolean }> };
+  const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dev?: boolean; devOptional?: boolean; link?: boolean }>;
+  };
   return Object.entries(lock.packages)
     .filter(([key, p]) => key.startsWith('node_modules/') && !p.dev && !p.devOptional && !p.link)
     .map(([key]) => path.join(root, key));
@@ -28,7 +30,14 @@ export function productionDirs(root = ROOT): string[] {
 export function installedCopy(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-installed-'));
   registerCleanup(() => fs.rmSync(dir, { recursive: true, force: true }), `rm ${dir}`);
-  for (const entry of ['package.json', 'bin', 'esm', path.join('dist', 'lib'), path.join('build', 'Release', 'nsnet.node'), path.join('build', 'Release', 'nsnet-cni')]) {
+  for (const entry of [
+    'package.json',
+    'bin',
+    'esm',
+    path.join('dist', 'lib'),
+    path.join('build', 'Release', 'nsnet.node'),
+    path.join('build', 'Release', 'nsnet-cni'),
+  ]) {
     const from = path.join(ROOT, entry);
     if (fs.existsSync(from)) fs.cpSync(from, path.join(dir, entry), { recursive: true });
   }

@@ -73,8 +73,12 @@ export function invoke(inv: Invocation, socket?: string): Promise<Outcome> {
     const p = spawn(cmd as string, args as string[], { env: environment(inv, socket), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
+    p.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    p.stderr.on('data', (d) => {
+      stderr += d;
+    });
     p.on('error', reject);
     p.stdin.on('error', () => undefined); // a plugin may exit without reading stdin (VERSION)
     p.stdin.end(stdin);
@@ -91,14 +95,18 @@ export function invoke(inv: Invocation, socket?: string): Promise<Outcome> {
 }
 
 /** A daemon for one test (its own socket), stopped afterwards. */
-export async function startTestDaemon(opts: { idleTimeout?: number } = {}): Promise<{ socket: string; process: ChildProcess; stop(): Promise<void>; log(): string }> {
+export async function startTestDaemon(
+  opts: { idleTimeout?: number } = {},
+): Promise<{ socket: string; process: ChildProcess; stop(): Promise<void>; log(): string }> {
   const dir = path.join('/run', uniqueName('nscni'));
   const socket = path.join(dir, 'cni.sock');
   const args = [path.join(ROOT, 'dist', 'lib', 'cni', 'daemon.js'), '--socket', socket];
   if (opts.idleTimeout !== undefined) args.push('--idle-timeout', String(opts.idleTimeout));
   const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  p.stderr!.on('data', (d) => { err += d; });
+  p.stderr!.on('data', (d) => {
+    err += d;
+  });
   await new Promise<void>((resolve, reject) => {
     p.stdout!.once('data', () => resolve());
     p.once('exit', (code) => reject(new Error(`the daemon exited ${code}: ${err}`)));

@@ -30,9 +30,18 @@ function answer(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
   const rec = conf.zone[question.name.toLowerCase()];
   const answers: dnsPacket.Answer[] = [];
   if (rec && question.type === 'A') for (const a of rec.A ?? []) answers.push({ type: 'A', name: question.name, ttl: 60, data: a });
-  if (rec && question.type === 'TXT') for (let i = 0; i < (rec.TXT ?? 0); i++) answers.push({ type: 'TXT', name: question.name, ttl: 60, data: `${String(i).padStart(3, '0')}${'x'.repeat(97)}` });
+  if (rec && question.type === 'TXT')
+    for (let i = 0; i < (rec.TXT ?? 0); i++)
+      answers.push({ type: 'TXT', name: question.name, ttl: 60, data: `${String(i).padStart(3, '0')}${'x'.repeat(97)}` });
   const opt = (q.additionals ?? []).find((a) => a.type === 'OPT') as dnsPacket.OptAnswer | undefined;
-  const base = { type: 'response' as const, id: q.id, questions: [question], additionals: opt ? [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [] } as unknown as dnsPacket.Answer] : [] };
+  const base = {
+    type: 'response' as const,
+    id: q.id,
+    questions: [question],
+    additionals: opt
+      ? [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [] } as unknown as dnsPacket.Answer]
+      : [],
+  };
   const rcode = rec ? 0 : 3;
   const flags = dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | rcode;
   const full = dnsPacket.encode({ ...base, flags, answers });

@@ -28,7 +28,9 @@ export class DnsClient {
 
   static async start(ns: string): Promise<DnsClient> {
     const p = spawn('ip', ['netns', 'exec', ns, process.execPath, AGENT], { stdio: ['pipe', 'pipe', 'inherit'] });
-    registerCleanup(() => { p.kill(); });
+    registerCleanup(() => {
+      p.kill();
+    });
     await new Promise<void>((resolve, reject) => {
       p.stdout.once('data', () => resolve());
       p.once('exit', (code) => reject(new Error(`dns agent in ${ns} exited (${code})`)));
@@ -74,7 +76,9 @@ export class DnsUpstream {
   static async start(ns: string, address: string, zone: Record<string, { A?: string[]; TXT?: number }>, port = 53): Promise<DnsUpstream> {
     const u = new DnsUpstream(address);
     const p = spawn('ip', ['netns', 'exec', ns, process.execPath, UPSTREAM, JSON.stringify({ address, port, zone })], { stdio: ['ignore', 'pipe', 'inherit'] });
-    registerCleanup(() => { p.kill(); });
+    registerCleanup(() => {
+      p.kill();
+    });
     await new Promise<void>((resolve, reject) => {
       const rl = readline.createInterface({ input: p.stdout });
       rl.on('line', (line) => {

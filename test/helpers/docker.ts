@@ -59,7 +59,10 @@ export class Docker implements ContainerRuntime {
     d.liveRestore = opts.liveRestore === true;
     await d.startPlugin();
     if (opts.dockerd !== false) {
-      await sb.check('sh', ['-c', `containerd --root ${sb.dir}/containerd --state /run/containerd-rt --address /run/containerd-rt.sock > ${d.log('containerd')} 2>&1 &`]);
+      await sb.check('sh', [
+        '-c',
+        `containerd --root ${sb.dir}/containerd --state /run/containerd-rt --address /run/containerd-rt.sock > ${d.log('containerd')} 2>&1 &`,
+      ]);
       await waitFor(async () => (await sb.exec('test', ['-S', '/run/containerd-rt.sock'])).code === 0, 'containerd');
       await d.startDockerd();
       await sb.check('sh', ['-c', `tar -C ${sb.rootfs} -c . | ${DOCKER} import - ${IMAGE}`], { env: { DOCKER_HOST: `unix://${DOCKER_SOCK}` } });
@@ -70,9 +73,23 @@ export class Docker implements ContainerRuntime {
   /** Starts dockerd (again). */
   async startDockerd(): Promise<void> {
     const flags = [
-      '--containerd', '/run/containerd-rt.sock', '--data-root', `${this.sandbox.dir}/docker`, '--exec-root', '/run/dk/exec',
-      '-H', `unix://${DOCKER_SOCK}`, '--pidfile', '/run/dk/docker.pid', '--iptables=false', '--ip6tables=false', '--bridge=none',
-      '--storage-driver=vfs', '--cgroup-parent', this.sandbox.cgroupParent, ...(this.liveRestore ? ['--live-restore'] : []),
+      '--containerd',
+      '/run/containerd-rt.sock',
+      '--data-root',
+      `${this.sandbox.dir}/docker`,
+      '--exec-root',
+      '/run/dk/exec',
+      '-H',
+      `unix://${DOCKER_SOCK}`,
+      '--pidfile',
+      '/run/dk/docker.pid',
+      '--iptables=false',
+      '--ip6tables=false',
+      '--bridge=none',
+      '--storage-driver=vfs',
+      '--cgroup-parent',
+      this.sandbox.cgroupParent,
+      ...(this.liveRestore ? ['--live-restore'] : []),
     ];
     await this.sandbox.check('sh', ['-c', `mkdir -p /run/dk; dockerd ${flags.join(' ')} >> ${this.log('dockerd')} 2>&1 &`]);
     await waitFor(async () => (await this.docker(['version', '--format', '{{.Server.Version}}'])).code === 0, 'dockerd', 60000);
@@ -88,7 +105,10 @@ export class Docker implements ContainerRuntime {
   async startPlugin(): Promise<void> {
     const runs = ++this.pluginRuns;
     const cli = path.join(ROOT, 'bin', 'nsnet');
-    await this.sandbox.check('sh', ['-c', `${JSON.stringify(process.execPath)} ${cli} --state-dir ${this.stateDir} docker-plugin --verbose >> ${this.log('plugin')} 2>&1 & echo $! > /run/nsnet-plugin.pid`]);
+    await this.sandbox.check('sh', [
+      '-c',
+      `${JSON.stringify(process.execPath)} ${cli} --state-dir ${this.stateDir} docker-plugin --verbose >> ${this.log('plugin')} 2>&1 & echo $! > /run/nsnet-plugin.pid`,
+    ]);
     await waitFor(async () => (fs.readFileSync(this.log('plugin'), 'utf8').match(/listening on/gu) ?? []).length >= runs, 'the plugin to listen');
   }
 
@@ -107,17 +127,27 @@ export class Docker implements ContainerRuntime {
   request(method: string, body: unknown): Promise<RawReply> {
     const data = typeof body === 'string' ? body : JSON.stringify(body);
     return new Promise((resolve, reject) => {
-      const req = http.request({ socketPath: this.pluginSocket, path: `/${method}`, method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } }, (res) => {
-        let text = '';
-        res.on('data', (c) => { text += c; });
-        res.on('end', () => {
-          try {
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
-          } catch {
-            reject(new Error(`${method}: the reply is not JSON: ${text}`));
-          }
-        });
-      });
+      const req = http.request(
+        {
+          socketPath: this.pluginSocket,
+          path: `/${method}`,
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c) => {
+            text += c;
+          });
+          res.on('end', () => {
+            try {
+              resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+            } catch {
+              reject(new Error(`${method}: the reply is not JSON: ${text}`));
+            }
+          });
+        },
+      );
       req.on('error', reject);
       req.end(data);
     });
@@ -131,7 +161,10 @@ export class Docker implements ContainerRuntime {
   /** docker that throws with its output (and the plugin's log) unless it succeeds; returns stdout. */
   async ok(args: string[], timeoutMs?: number): Promise<string> {
     const r = await this.docker(args, timeoutMs);
-    if (r.code !== 0) throw new Error(`docker ${args.join(' ')}: exit ${r.code}\n${r.stderr}${r.stdout}\nplugin log (tail):\n${this.pluginLog().split('\n').slice(-15).join('\n')}`);
+    if (r.code !== 0)
+      throw new Error(
+        `docker ${args.join(' ')}: exit ${r.code}\n${r.stderr}${r.stdout}\nplugin log (tail):\n${this.pluginLog().split('\n').slice(-15).join('\n')}`,
+      );
     return r.stdout;
   }
 
@@ -157,7 +190,8 @@ export class Docker implements ContainerRuntime {
   /** run() that throws unless docker succeeds. */
   async start(name: string, o: RunOptions): Promise<void> {
     const r = await this.run(name, o);
-    if (r.code !== 0) throw new Error(`docker run ${name}: exit ${r.code}\n${r.stderr}${r.stdout}\nplugin log (tail):\n${this.pluginLog().split('\n').slice(-15).join('\n')}`);
+    if (r.code !== 0)
+      throw new Error(`docker run ${name}: exit ${r.code}\n${r.stderr}${r.stdout}\nplugin log (tail):\n${this.pluginLog().split('\n').slice(-15).join('\n')}`);
   }
 
   async rm(...names: string[]): Promise<void> {

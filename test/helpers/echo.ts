@@ -11,7 +11,15 @@ import { registerCleanup } from './sandbox';
  * sockets), each answer "<name>:<local port> <peer address>" (IPv4 peers without `::ffff:`).
  */
 export async function echoServer(ns: string, name: string, tcp: number[], udp: number[]): Promise<void> {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', `
+  const child = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      '-e',
+      `
     const net = require('net'), dgram = require('dgram');
     const peer = (a) => a.replace(/^::ffff:/, '');
     let pending = ${tcp.length + udp.length};
@@ -27,10 +35,15 @@ export async function echoServer(ns: string, name: string, tcp: number[], udp: n
       s.on('error', (e) => { console.error(e.message); process.exit(2); });
       s.bind(p, '::', up);
     }
-    setTimeout(() => process.exit(0), 900000);`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    setTimeout(() => process.exit(0), 900000);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   registerCleanup(() => child.kill(), `stop echo server in ${ns}`);
   let err = '';
-  child.stderr.on('data', (d) => { err += d; });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
   const ready = await new Promise<boolean>((resolve) => {
     child.stdout.once('data', () => resolve(true));
     child.once('exit', () => resolve(false));
@@ -53,7 +66,15 @@ export interface Ask {
  * "error:<code>" / "timeout". Bounded by `timeoutMs`.
  */
 export function ask(ns: string, asks: Ask[], timeoutMs = 1500): string[] {
-  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '-e', `
+  const r = spawnSync(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      '-e',
+      `
     const net = require('net'), dgram = require('dgram');
     const one = (a) => new Promise((resolve) => {
       const t = setTimeout(() => resolve('timeout'), ${timeoutMs});
@@ -72,8 +93,10 @@ export function ask(ns: string, asks: Ask[], timeoutMs = 1500): string[] {
         setTimeout(() => { try { s.close(); } catch {} }, ${timeoutMs});
       }
     });
-    Promise.all(${JSON.stringify(asks)}.map(one)).then((r) => { console.log(JSON.stringify(r)); process.exit(0); });`],
-  { encoding: 'utf8', timeout: timeoutMs + 8000 });
+    Promise.all(${JSON.stringify(asks)}.map(one)).then((r) => { console.log(JSON.stringify(r)); process.exit(0); });`,
+    ],
+    { encoding: 'utf8', timeout: timeoutMs + 8000 },
+  );
   assert.equal(r.status, 0, `clients in ${ns} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]');
 }

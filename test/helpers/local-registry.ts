@@ -86,7 +86,9 @@ export async function startLocalRegistry(root: string): Promise<LocalRegistry> {
     const doc = {
       name,
       'dist-tags': { latest: [...versions.keys()].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).at(-1) },
-      versions: Object.fromEntries([...versions].map(([version, v]) => [version, { ...v.manifest, dist: { tarball: `${base}${v.route}`, integrity: v.integrity, shasum: v.shasum } }])),
+      versions: Object.fromEntries(
+        [...versions].map(([version, v]) => [version, { ...v.manifest, dist: { tarball: `${base}${v.route}`, integrity: v.integrity, shasum: v.shasum } }]),
+      ),
     };
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(doc));
@@ -96,10 +98,11 @@ export async function startLocalRegistry(root: string): Promise<LocalRegistry> {
   return {
     url: `http://127.0.0.1:${port}/`,
     packages: [...byName.keys()],
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-      fs.rmSync(work, { recursive: true, force: true });
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        fs.rmSync(work, { recursive: true, force: true });
+      }),
   };
 }

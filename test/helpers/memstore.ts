@@ -29,7 +29,10 @@ export class MemTx implements StoreTx {
     return `${d.file}.damaged`;
   }
   keys(c: string): string[] {
-    return [...this.data.keys()].filter((k) => k.startsWith(`${c}\0`)).map((k) => k.slice(c.length + 1)).sort();
+    return [...this.data.keys()]
+      .filter((k) => k.startsWith(`${c}\0`))
+      .map((k) => k.slice(c.length + 1))
+      .sort();
   }
   put(c: string, k: string, v: unknown): void {
     this.puts++;

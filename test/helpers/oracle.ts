@@ -36,7 +36,7 @@ function parseJson(cmd: string, args: string[], out: string): any {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new Error(`${cmd} ${args.join(' ')}: unparsable JSON (${(err as Error).message}): ${text.slice(0, 200)}`);
+    throw new Error(`${cmd} ${args.join(' ')}: unparsable JSON (${(err as Error).message}): ${text.slice(0, 200)}`, { cause: err });
   }
 }
 

@@ -54,8 +54,18 @@ async function main(): Promise<void> {
   const a = JSON.parse(process.argv[2] ?? '{}') as Args;
   const cp: ControlPlane = a.etcd
     ? await EtcdControlPlane.open({ endpoints: a.etcd, hostId: a.hostId, ...(a.ttl ? { ttl: a.ttl } : {}), ...(a.prefix ? { prefix: a.prefix } : {}) })
-    : await FileControlPlane.open({ dir: a.dir!, hostId: a.hostId, ...(a.ttl ? { ttl: a.ttl } : {}), ...(a.pollInterval ? { pollInterval: a.pollInterval } : {}) });
-  const agent = await OverlayAgent.open({ controlPlane: cp, underlay: a.underlay, ...(a.reconcileInterval ? { reconcileInterval: a.reconcileInterval } : {}), backoff: { initial: 100, max: 1000 } });
+    : await FileControlPlane.open({
+        dir: a.dir!,
+        hostId: a.hostId,
+        ...(a.ttl ? { ttl: a.ttl } : {}),
+        ...(a.pollInterval ? { pollInterval: a.pollInterval } : {}),
+      });
+  const agent = await OverlayAgent.open({
+    controlPlane: cp,
+    underlay: a.underlay,
+    ...(a.reconcileInterval ? { reconcileInterval: a.reconcileInterval } : {}),
+    backoff: { initial: 100, max: 1000 },
+  });
   agent.on('error', (e: { code?: string; message?: string }) => say({ event: 'error', code: e.code, message: e.message }));
   agent.on('synced', (r) => say({ event: 'synced', ...r }));
   agent.on('peers', (r) => say({ event: 'peers', ...r }));

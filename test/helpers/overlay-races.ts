@@ -21,10 +21,16 @@ export class Gate {
   done!: () => void;
 
   constructor() {
-    this.reached = new Promise((r) => { this.hit = r; });
-    this.opened = new Promise((r) => { this.release = r; });
+    this.reached = new Promise((r) => {
+      this.hit = r;
+    });
+    this.opened = new Promise((r) => {
+      this.release = r;
+    });
     // (setImmediate: after the microtasks of the caller's own handlers.)
-    this.finished = new Promise<void>((r) => { this.done = r; }).then(() => new Promise((r) => setImmediate(r)));
+    this.finished = new Promise<void>((r) => {
+      this.done = r;
+    }).then(() => new Promise((r) => setImmediate(r)));
   }
 
   async wait(): Promise<void> {
@@ -44,7 +50,12 @@ type Fn = (...args: never[]) => unknown;
  * `when(...args)` holds waits at the returned gate before the original runs; later calls run
  * as they are. `where: 'after'` lets the original run first and holds its result instead.
  */
-export function hold<T extends object>(obj: T, key: keyof T & string, when: (...args: never[]) => boolean = () => true, where: 'before' | 'after' = 'before'): Gate {
+export function hold<T extends object>(
+  obj: T,
+  key: keyof T & string,
+  when: (...args: never[]) => boolean = () => true,
+  where: 'before' | 'after' = 'before',
+): Gate {
   const gate = new Gate();
   const original = obj[key] as unknown as Fn;
   let armed = true;
@@ -84,7 +95,14 @@ export function called(obj: object, key: string): Promise<void> {
 
 /** Resolves with the index of the first of `ps` to settle (fulfilled or rejected). */
 export function first(...ps: Promise<unknown>[]): Promise<number> {
-  return Promise.race(ps.map((p, i) => p.then(() => i, () => i)));
+  return Promise.race(
+    ps.map((p, i) =>
+      p.then(
+        () => i,
+        () => i,
+      ),
+    ),
+  );
 }
 
 /** A control plane as its user sees it, with the hooks below; the control plane's own calls are untouched. */
@@ -128,13 +146,14 @@ export function intercept(real: ControlPlane): Intercepted {
     if (g) await g.wait();
     return snap;
   };
-  const watch = (revision: number, listener: (e: ControlPlaneEvent) => void): ControlPlaneWatch => real.watch(revision, (e) => {
-    if (self.holding) kept.push({ e, to: listener });
-    else {
-      self.delivered.push(e);
-      listener(e);
-    }
-  });
+  const watch = (revision: number, listener: (e: ControlPlaneEvent) => void): ControlPlaneWatch =>
+    real.watch(revision, (e) => {
+      if (self.holding) kept.push({ e, to: listener });
+      else {
+        self.delivered.push(e);
+        listener(e);
+      }
+    });
   self.cp = new Proxy(real, {
     get(target, key) {
       if (key === 'snapshot') return snapshot;

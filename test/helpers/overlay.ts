@@ -37,7 +37,24 @@ export async function makeWorld(n: number, opts: { mtu?: number; local?: boolean
   const hosts: string[] = [];
   for (let i = 0; i < n; i++) {
     const h = await makeNetns(`h${i + 1}`);
-    sh('ip', ['-n', wire, 'link', 'add', `w${i + 1}`, 'mtu', String(opts.mtu ?? 1500), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(opts.mtu ?? 1500), 'netns', h]);
+    sh('ip', [
+      '-n',
+      wire,
+      'link',
+      'add',
+      `w${i + 1}`,
+      'mtu',
+      String(opts.mtu ?? 1500),
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'mtu',
+      String(opts.mtu ?? 1500),
+      'netns',
+      h,
+    ]);
     sh('ip', ['-n', wire, 'link', 'set', `w${i + 1}`, 'master', 'wbr', 'up']);
     sh('ip', ['-n', h, 'addr', 'add', `${hostIp(i)}/24`, 'dev', 'eth0']);
     sh('ip', ['-n', h, 'link', 'set', 'eth0', 'up']);
@@ -86,10 +103,32 @@ export class EtcdServer {
   }
 
   async start(): Promise<void> {
-    const p = spawn('ip', ['netns', 'exec', this.wire, 'etcd', '--name', 'e0', '--data-dir', path.join(this.dir, 'data'),
-      '--listen-client-urls', this.url, '--advertise-client-urls', this.url,
-      '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
-      '--initial-cluster', 'e0=http://127.0.0.1:2380', '--auto-compaction-retention', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.wire,
+        'etcd',
+        '--name',
+        'e0',
+        '--data-dir',
+        path.join(this.dir, 'data'),
+        '--listen-client-urls',
+        this.url,
+        '--advertise-client-urls',
+        this.url,
+        '--listen-peer-urls',
+        'http://127.0.0.1:2380',
+        '--initial-advertise-peer-urls',
+        'http://127.0.0.1:2380',
+        '--initial-cluster',
+        'e0=http://127.0.0.1:2380',
+        '--auto-compaction-retention',
+        '0',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     this.proc = p;
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`etcd did not start:\n${this.log.slice(-2000)}`)), 20000);
@@ -102,7 +141,10 @@ export class EtcdServer {
       };
       p.stdout!.on('data', onData);
       p.stderr!.on('data', onData);
-      p.once('exit', (code) => { clearTimeout(t); reject(new Error(`etcd exited (${code}):\n${this.log.slice(-2000)}`)); });
+      p.once('exit', (code) => {
+        clearTimeout(t);
+        reject(new Error(`etcd exited (${code}):\n${this.log.slice(-2000)}`));
+      });
     });
     this.log = '';
   }
@@ -127,7 +169,10 @@ export class AgentProcess {
   private stderr = '';
   networks: OverlayDevices[] = [];
 
-  constructor(readonly ns: string, readonly args: Record<string, unknown>) {
+  constructor(
+    readonly ns: string,
+    readonly args: Record<string, unknown>,
+  ) {
     this.proc = this.spawn();
     registerCleanup(() => this.kill('SIGKILL'), `agent ${ns}`);
   }
@@ -148,19 +193,33 @@ export class AgentProcess {
         }
       }
     });
-    p.stderr!.on('data', (d: Buffer) => { this.stderr += d.toString(); });
+    p.stderr!.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+    });
     return p;
   }
 
   /** Waits for a line matching `pred` printed after the `from`-th line. */
   async waitFor(pred: (l: AgentLine) => boolean, what: string, timeoutMs = 20000, from = 0): Promise<AgentLine> {
-    return until<AgentLine | undefined>(`${this.ns}: ${what}`, () => {
-      const fatal = this.lines.find((l) => l.event === 'fatal');
-      if (fatal) throw new Error(`agent ${this.ns} died: ${String(fatal.message)}\n${this.stderr}`);
-      return this.lines.slice(from).find(pred);
-    }, timeoutMs).then((l) => l!, (e: Error) => {
-      throw new Error(`${e.message}\nagent output:\n${this.lines.slice(-20).map((l) => JSON.stringify(l)).join('\n')}\n${this.stderr.slice(-2000)}`);
-    });
+    return until<AgentLine | undefined>(
+      `${this.ns}: ${what}`,
+      () => {
+        const fatal = this.lines.find((l) => l.event === 'fatal');
+        if (fatal) throw new Error(`agent ${this.ns} died: ${String(fatal.message)}\n${this.stderr}`);
+        return this.lines.slice(from).find(pred);
+      },
+      timeoutMs,
+    ).then(
+      (l) => l!,
+      (e: Error) => {
+        throw new Error(
+          `${e.message}\nagent output:\n${this.lines
+            .slice(-20)
+            .map((l) => JSON.stringify(l))
+            .join('\n')}\n${this.stderr.slice(-2000)}`,
+        );
+      },
+    );
   }
 
   async ready(): Promise<OverlayDevices[]> {
@@ -192,9 +251,19 @@ export async function container(hostNs: string, d: OverlayDevices, id: string, i
   const c = await makeNetns('c');
   const nl = await Netlink.open({ netns: hostNs });
   try {
-    await attachVeth(nl, { name: d.network, bridge: d.bridge, mtu: d.mtu, subnet: d.subnet, internal: false }, {
-      id, ifname: 'eth0', hostIfname: hostIfname(d.network, id), mac: macFromIp(ip), ipv4: ip, gateway: d.gateway,
-    }, c);
+    await attachVeth(
+      nl,
+      { name: d.network, bridge: d.bridge, mtu: d.mtu, subnet: d.subnet, internal: false },
+      {
+        id,
+        ifname: 'eth0',
+        hostIfname: hostIfname(d.network, id),
+        mac: macFromIp(ip),
+        ipv4: ip,
+        gateway: d.gateway,
+      },
+      c,
+    );
   } finally {
     nl.close();
   }
@@ -204,11 +273,14 @@ export async function container(hostNs: string, d: OverlayDevices, id: string, i
 /** Routes, neighbours and FDB entries a host's VXLAN device has (through iproute2). */
 export function peerState(ns: string, vx: string): { routes: string[]; neighs: string[]; fdb: string[] } {
   const routes = (ipJson(['route', 'show', 'dev', vx], ns) as { dst: string; gateway?: string; flags?: string[]; protocol?: string }[])
-    .filter((r) => r.gateway).map((r) => `${r.dst} via ${r.gateway}${r.flags?.includes('onlink') ? ' onlink' : ''} proto ${r.protocol ?? 'boot'}`); // (ip -j omits proto boot)
-  const neighs = (ipJson(['neigh', 'show', 'dev', vx], ns) as { dst: string; lladdr?: string; state?: string[] }[])
-    .map((n) => `${n.dst} ${n.lladdr} ${(n.state ?? []).join(',')}`);
+    .filter((r) => r.gateway)
+    .map((r) => `${r.dst} via ${r.gateway}${r.flags?.includes('onlink') ? ' onlink' : ''} proto ${r.protocol ?? 'boot'}`); // (ip -j omits proto boot)
+  const neighs = (ipJson(['neigh', 'show', 'dev', vx], ns) as { dst: string; lladdr?: string; state?: string[] }[]).map(
+    (n) => `${n.dst} ${n.lladdr} ${(n.state ?? []).join(',')}`,
+  );
   const fdb = (JSON.parse(sh('bridge', ['-j', 'fdb', 'show', 'dev', vx], ns) || '[]') as { mac: string; dst?: string; state?: string }[])
-    .filter((f) => f.dst).map((f) => `${f.mac} dst ${f.dst} ${f.state ?? ''}`.trim());
+    .filter((f) => f.dst)
+    .map((f) => `${f.mac} dst ${f.dst} ${f.state ?? ''}`.trim());
   return { routes, neighs, fdb };
 }
 
@@ -229,18 +301,34 @@ except OSError as e:
 
 /** A UDP listener in `ns` that records the size of each datagram. */
 export async function udpSizes(ns: string, port: number): Promise<{ sizes: number[]; stop: () => void }> {
-  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', `
+  const p = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      '-e',
+      `
     const s = require('dgram').createSocket('udp4');
     s.on('message', (m) => console.log(m.length));
     s.bind(${port}, () => console.log('ready'));
-    setTimeout(() => process.exit(0), 60000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    setTimeout(() => process.exit(0), 60000);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const sizes: number[] = [];
-  registerCleanup(() => { p.kill('SIGKILL'); }, 'udp listener');
+  registerCleanup(() => {
+    p.kill('SIGKILL');
+  }, 'udp listener');
   await new Promise<void>((resolve) => {
     let ready = false;
     p.stdout!.on('data', (d: Buffer) => {
       for (const line of d.toString().split('\n').filter(Boolean)) {
-        if (line === 'ready') { ready = true; resolve(); } else if (ready) sizes.push(Number(line));
+        if (line === 'ready') {
+          ready = true;
+          resolve();
+        } else if (ready) sizes.push(Number(line));
       }
     });
   });
@@ -251,7 +339,9 @@ export async function udpSizes(ns: string, port: number): Promise<{ sizes: numbe
 export function countVxlan(wire: string, port: number): () => number {
   sh('nft', ['-f', '-'], wire, { input: `table bridge ovcount {\n chain f {\n  type filter hook forward priority 0;\n  udp dport ${port} counter\n }\n}\n` });
   return () => {
-    const out = JSON.parse(sh('nft', ['-j', 'list', 'table', 'bridge', 'ovcount'], wire)) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] };
+    const out = JSON.parse(sh('nft', ['-j', 'list', 'table', 'bridge', 'ovcount'], wire)) as {
+      nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[];
+    };
     for (const o of out.nftables) for (const e of o.rule?.expr ?? []) if (e.counter) return e.counter.packets;
     return 0;
   };

@@ -88,7 +88,9 @@ export class Podman implements ContainerRuntime {
     const sb = await RuntimeSandbox.start({ prefix: opts.prefix, binds: [['etc-containers', '/etc/containers']] });
     const p = new Podman(sb);
     const etc = path.join(sb.dir, 'etc-containers');
-    fs.writeFileSync(path.join(etc, 'containers.conf'), `# The runtimes tier's podman: no cgroups, CNI, crun.
+    fs.writeFileSync(
+      path.join(etc, 'containers.conf'),
+      `# The runtimes tier's podman: no cgroups, CNI, crun.
 [containers]
 cgroups = "disabled"
 
@@ -102,8 +104,12 @@ runtime = "crun"
 network_backend = "cni"
 cni_plugin_dirs = ["${p.pluginDir}"]
 network_config_dir = "${p.netDir}"
-`);
-    fs.writeFileSync(path.join(etc, 'storage.conf'), `[storage]\ndriver = "vfs"\ngraphroot = "${path.join(sb.dir, 'graph')}"\nrunroot = "/run/containers/storage"\n`);
+`,
+    );
+    fs.writeFileSync(
+      path.join(etc, 'storage.conf'),
+      `[storage]\ndriver = "vfs"\ngraphroot = "${path.join(sb.dir, 'graph')}"\nrunroot = "/run/containers/storage"\n`,
+    );
     fs.writeFileSync(path.join(etc, 'registries.conf'), 'unqualified-search-registries = []\n');
     fs.writeFileSync(path.join(etc, 'policy.json'), '{ "default": [{ "type": "insecureAcceptAnything" }] }\n');
     fs.mkdirSync(p.netDir);
@@ -114,10 +120,14 @@ network_config_dir = "${p.netDir}"
       fs.copyFileSync(LAUNCHER, plugin);
       fs.chmodSync(plugin, 0o755);
     } else if (opts.install === 'record') {
-      fs.writeFileSync(plugin, `#!/bin/sh
+      fs.writeFileSync(
+        plugin,
+        `#!/bin/sh
 echo "$CNI_COMMAND|\${CNI_CONTAINERID:-}|\${CNI_IFNAME:-}|\${CNI_NETNS:-}|\${CNI_ARGS:-}" >> ${p.callLog}
 exec ${LAUNCHER}
-`, { mode: 0o755 });
+`,
+        { mode: 0o755 },
+      );
     } else {
       fs.symlinkSync(LAUNCHER, plugin);
     }
@@ -149,7 +159,14 @@ exec ${LAUNCHER}
       cniVersion: '1.0.0',
       name,
       plugins: [
-        { type: 'bridge', bridge, isGateway: true, ipMasq: true, hairpinMode: true, ipam: { type: 'host-local', ranges: [[{ subnet }]], routes: [{ dst: '0.0.0.0/0' }] } },
+        {
+          type: 'bridge',
+          bridge,
+          isGateway: true,
+          ipMasq: true,
+          hairpinMode: true,
+          ipam: { type: 'host-local', ranges: [[{ subnet }]], routes: [{ dst: '0.0.0.0/0' }] },
+        },
         { type: 'portmap', capabilities: { portMappings: true } },
       ],
     });
@@ -218,10 +235,14 @@ exec ${LAUNCHER}
   /** The plugin calls recorded so far (with `install: 'record'`). */
   calls(): CniCall[] {
     if (!fs.existsSync(this.callLog)) return [];
-    return fs.readFileSync(this.callLog, 'utf8').split('\n').filter(Boolean).map((l) => {
-      const [command, containerId, ifname, netns, ...args] = l.split('|');
-      return { command, containerId, ifname, netns, args: args.join('|') };
-    });
+    return fs
+      .readFileSync(this.callLog, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [command, containerId, ifname, netns, ...args] = l.split('|');
+        return { command, containerId, ifname, netns, args: args.join('|') };
+      });
   }
 
   private describeCalls(): string {

@@ -184,15 +184,44 @@ export class RuntimeSandbox {
       fs.mkdirSync(src, { recursive: true });
       bindArgs.push(src, target);
     }
-    child = spawn('unshare', ['--net', '--mount', '--pid', '--fork', '--mount-proc', '--propagation', 'private', ...(opts.cgroups ? ['--cgroup'] : []), '--', 'bash', '-c', INIT, 'init', dir, ...bindArgs], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', REAPER, ...(opts.cgroups ? { CGROUPS: '1', CGROUP_MOUNTS: cgroupMounts() } : {}) },
-    });
+    child = spawn(
+      'unshare',
+      [
+        '--net',
+        '--mount',
+        '--pid',
+        '--fork',
+        '--mount-proc',
+        '--propagation',
+        'private',
+        ...(opts.cgroups ? ['--cgroup'] : []),
+        '--',
+        'bash',
+        '-c',
+        INIT,
+        'init',
+        dir,
+        ...bindArgs,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', REAPER, ...(opts.cgroups ? { CGROUPS: '1', CGROUP_MOUNTS: cgroupMounts() } : {}) },
+      },
+    );
     let out = '';
-    child.stdout!.on('data', (d) => { out += d; });
-    child.stderr!.on('data', (d) => { out += d; });
+    child.stdout!.on('data', (d) => {
+      out += d;
+    });
+    child.stderr!.on('data', (d) => {
+      out += d;
+    });
     await new Promise<void>((resolve, reject) => {
-      const onData = (): void => { if (out.includes('ready\n')) { child!.stdout!.off('data', onData); resolve(); } };
+      const onData = (): void => {
+        if (out.includes('ready\n')) {
+          child!.stdout!.off('data', onData);
+          resolve();
+        }
+      };
       child!.stdout!.on('data', onData);
       child!.once('exit', (code) => reject(new Error(`the runtime sandbox did not start (exit ${code}): ${out}`)));
     });
@@ -206,11 +235,18 @@ export class RuntimeSandbox {
   exec(cmd: string, args: string[] = [], opts: ExecOptions = {}): Promise<ExecResult> {
     const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...opts.env };
     return new Promise((resolve, reject) => {
-      const p = spawn('nsenter', ['-t', String(this.pid), '-n', '-m', '-p', ...(this.cgroupns ? ['-C'] : []), '--wd=/', '--', cmd, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const p = spawn('nsenter', ['-t', String(this.pid), '-n', '-m', '-p', ...(this.cgroupns ? ['-C'] : []), '--wd=/', '--', cmd, ...args], {
+        env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
-      p.stdout.on('data', (d) => { stdout += d; });
-      p.stderr.on('data', (d) => { stderr += d; });
+      p.stdout.on('data', (d) => {
+        stdout += d;
+      });
+      p.stderr.on('data', (d) => {
+        stderr += d;
+      });
       p.stdin.on('error', () => undefined);
       p.stdin.end(opts.input ?? '');
       const timer = setTimeout(() => {
@@ -220,8 +256,14 @@ export class RuntimeSandbox {
         p.stderr.destroy();
         resolve({ code: null, stdout, stderr: `${stderr}\n(killed after ${opts.timeoutMs ?? 60000} ms)` });
       }, opts.timeoutMs ?? 60000);
-      p.on('error', (e) => { clearTimeout(timer); reject(e); });
-      p.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+      p.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      p.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
     });
   }
 
@@ -249,7 +291,10 @@ export class RuntimeSandbox {
 
   /** Named namespaces (/run/netns), the external peer's left out. */
   async namedNetns(): Promise<string[]> {
-    return (await this.check('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0]).filter((n) => n !== '' && n !== 'ext');
+    return (await this.check('ip', ['netns', 'list']))
+      .split('\n')
+      .map((l) => l.split(' ')[0])
+      .filter((n) => n !== '' && n !== 'ext');
   }
 
   /** `nft -j list ruleset` in the host namespace: the list of objects. */
@@ -285,18 +330,37 @@ export class RuntimeSandbox {
  * seen from a cgroup namespace made here): each v1 hierarchy of /proc/self/cgroup, or cgroup2.
  */
 function cgroupMounts(): string {
-  const hierarchies = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').map((l) => l.split(':')[1]).filter((h): h is string => !!h);
+  const hierarchies = fs
+    .readFileSync('/proc/self/cgroup', 'utf8')
+    .split('\n')
+    .map((l) => l.split(':')[1])
+    .filter((h): h is string => !!h);
   const lines = ['mount -t tmpfs -o mode=0755 rt-cgroups /sys/fs/cgroup'];
   if (hierarchies.length === 0) lines.push('mount -t cgroup2 rt-cgroup2 /sys/fs/cgroup');
   // Where a host mounts them: /sys/fs/cgroup/memory, /sys/fs/cgroup/systemd for name=systemd (runc looks there).
-  for (const h of hierarchies) lines.push(`mkdir -p '/sys/fs/cgroup/${h.replace(/^name=/u, '')}' && mount -t cgroup -o '${h.startsWith('name=') ? `none,${h}` : h}' rt-cgroup '/sys/fs/cgroup/${h.replace(/^name=/u, '')}'`);
+  for (const h of hierarchies)
+    lines.push(
+      `mkdir -p '/sys/fs/cgroup/${h.replace(/^name=/u, '')}' && mount -t cgroup -o '${h.startsWith('name=') ? `none,${h}` : h}' rt-cgroup '/sys/fs/cgroup/${h.replace(/^name=/u, '')}'`,
+    );
   return lines.join('\n');
 }
 
 /** Removes the cgroups a runtime made under `parent` (in a cgroup namespace rooted where the sandbox's was). */
 function removeCgroups(parent: string): void {
-  spawnSync('unshare', ['--mount', '--cgroup', '--propagation', 'private', '--', 'bash', '-c',
-    `${cgroupMounts()}\nfor d in /sys/fs/cgroup/*${parent} /sys/fs/cgroup${parent}; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done; true`], { stdio: 'ignore' });
+  spawnSync(
+    'unshare',
+    [
+      '--mount',
+      '--cgroup',
+      '--propagation',
+      'private',
+      '--',
+      'bash',
+      '-c',
+      `${cgroupMounts()}\nfor d in /sys/fs/cgroup/*${parent} /sys/fs/cgroup${parent}; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done; true`,
+    ],
+    { stdio: 'ignore' },
+  );
 }
 
 /** A busybox-static root filesystem: /bin with the applets, /www/cgi-bin/who, the mount points. */

@@ -75,9 +75,15 @@ export function storeDocs(stateDir: string, collection: string): { key: string; 
 /** What nsnet and the kernel hold (the runtime's part is filled in by the runtime). */
 export async function nsnetLeftovers(sb: RuntimeSandbox, stateDir: string): Promise<Omit<Leftovers, 'runtimeCache' | 'containers'>> {
   return {
-    endpoints: storeDocs(stateDir, 'endpoints').map((d) => String(d.value.id)).sort(),
-    leases: storeDocs(stateDir, 'ipam-addr').map((d) => d.key).sort(),
-    ports: storeDocs(stateDir, 'ports').map((d) => d.key).sort(),
+    endpoints: storeDocs(stateDir, 'endpoints')
+      .map((d) => String(d.value.id))
+      .sort(),
+    leases: storeDocs(stateDir, 'ipam-addr')
+      .map((d) => d.key)
+      .sort(),
+    ports: storeDocs(stateDir, 'ports')
+      .map((d) => d.key)
+      .sort(),
     elements: [...new Set(await sb.nsnetElementOwners())].sort(),
     veths: (await sb.links()).filter((n) => n.startsWith('ve-')).sort(),
     netns: (await sb.namedNetns()).sort(),
@@ -87,7 +93,11 @@ export async function nsnetLeftovers(sb: RuntimeSandbox, stateDir: string): Prom
 /** Asserts that nothing of any container is left (networks and their bridges may stay). */
 export async function assertNothingLeft(rt: ContainerRuntime, what: string): Promise<void> {
   const left = await rt.leftovers();
-  assert.deepEqual(left, { endpoints: [], leases: [], ports: [], elements: [], veths: [], netns: [], runtimeCache: [], containers: [] }, `${what}: something is left`);
+  assert.deepEqual(
+    left,
+    { endpoints: [], leases: [], ports: [], elements: [], veths: [], netns: [], runtimeCache: [], containers: [] },
+    `${what}: something is left`,
+  );
 }
 
 /** Waits (polling, at most `timeoutMs`) until `probe` returns a truthy value; returns it. */

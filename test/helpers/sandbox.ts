@@ -28,15 +28,11 @@ import type * as SandboxGuard from '../../scripts/sandbox-guard';
 
 // The sandbox check shared with scripts/ and bench/ (plain JS: loaded from the package root,
 // dist/test/helpers being three levels below it).
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const guard = require(path.join(__dirname, '..', '..', '..', 'scripts', 'sandbox-guard.js')) as typeof SandboxGuard;
 
 export const SANDBOX_MARKER = guard.MARKER;
 
-type Resource =
-  | { kind: 'netns'; name: string }
-  | { kind: 'link'; name: string; netns?: string }
-  | { kind: 'fn'; label: string; fn: () => unknown };
+type Resource = { kind: 'netns'; name: string } | { kind: 'link'; name: string; netns?: string } | { kind: 'fn'; label: string; fn: () => unknown };
 
 export interface Scope {
   readonly items: Resource[];

@@ -13,13 +13,10 @@ import { rejectsWith } from '../helpers/assert';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 import { ipJson, sh } from '../helpers/oracle';
 
-
 /** `ip -n NS ...`: world building (links), independent of the code under test. */
 function ip(ns: string, ...args: string[]): void {
   sh('ip', ['-n', ns, ...args]);
 }
-
-
 
 /** The facts both sides can tell about an address, in one shape. */
 interface Fact {
@@ -59,20 +56,22 @@ function oracle(ns: string, args: string[] = ['addr', 'show']): Fact[] {
 
 /** The same facts from the API's answer. */
 function facts(list: Address[]): Fact[] {
-  return sortFacts(list.map((a) => {
-    assert.equal(a.cidr, `${a.address}/${a.prefixLength}`);
-    const f: Fact = {
-      index: a.index,
-      family: a.family,
-      cidr: a.cidr,
-      scope: a.scope,
-      nodad: a.flags.includes('nodad'),
-      noprefixroute: a.flags.includes('noprefixroute'),
-    };
-    if (a.label !== undefined) f.label = a.label;
-    if (a.broadcast !== undefined) f.broadcast = a.broadcast;
-    return f;
-  }));
+  return sortFacts(
+    list.map((a) => {
+      assert.equal(a.cidr, `${a.address}/${a.prefixLength}`);
+      const f: Fact = {
+        index: a.index,
+        family: a.family,
+        cidr: a.cidr,
+        scope: a.scope,
+        nodad: a.flags.includes('nodad'),
+        noprefixroute: a.flags.includes('noprefixroute'),
+      };
+      if (a.label !== undefined) f.label = a.label;
+      if (a.broadcast !== undefined) f.broadcast = a.broadcast;
+      return f;
+    }),
+  );
 }
 
 function ifindex(ns: string, dev: string): number {
@@ -109,10 +108,22 @@ describe('kernel: addresses', function () {
       assert.deepEqual(oracle(ns, ['addr', 'show', 'dev', 'd0']), []);
       await nl.addresses.add('d0', '10.1.2.3/24');
       assert.deepEqual(oracle(ns, ['addr', 'show', 'dev', 'd0']), [
-        { index: ifindex(ns, 'd0'), family: 4, cidr: '10.1.2.3/24', scope: 'universe', label: 'd0', broadcast: '10.1.2.255', nodad: false, noprefixroute: false },
+        {
+          index: ifindex(ns, 'd0'),
+          family: 4,
+          cidr: '10.1.2.3/24',
+          scope: 'universe',
+          label: 'd0',
+          broadcast: '10.1.2.255',
+          nodad: false,
+          noprefixroute: false,
+        },
       ]);
       const routes = ipJson(['route', 'show', 'dev', 'd0'], ns) as { dst: string; prefsrc?: string; protocol?: string }[];
-      assert.deepEqual(routes.map((r) => [r.dst, r.prefsrc, r.protocol]), [['10.1.2.0/24', '10.1.2.3', 'kernel']]);
+      assert.deepEqual(
+        routes.map((r) => [r.dst, r.prefsrc, r.protocol]),
+        [['10.1.2.0/24', '10.1.2.3', 'kernel']],
+      );
     });
 
     it('derives the broadcast for other prefix lengths too, and none for /31 and /32', async () => {
@@ -148,8 +159,18 @@ describe('kernel: addresses', function () {
       assert.equal(info.nodad, true);
       assert.equal(info.tentative, undefined, 'a nodad address must not be tentative');
       // Usable at once: a socket can bind to it (a tentative address would give EADDRNOTAVAIL).
-      const bind = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '-e',
-        "require('net').createServer().listen(0, 'fd00::1', function () { this.close(); }).on('error', () => process.exit(3))"], { timeout: 10000 });
+      const bind = spawnSync(
+        'ip',
+        [
+          'netns',
+          'exec',
+          ns,
+          process.execPath,
+          '-e',
+          "require('net').createServer().listen(0, 'fd00::1', function () { this.close(); }).on('error', () => process.exit(3))",
+        ],
+        { timeout: 10000 },
+      );
       assert.equal(bind.status, 0, 'binding to the nodad address failed');
     });
 
@@ -168,7 +189,13 @@ describe('kernel: addresses', function () {
       await nl.addresses.add('d0', '10.1.4.4/24', { noPrefixRoute: true });
       await nl.addresses.add('d0', 'fd04::4/64', { noPrefixRoute: true, nodad: true });
       const a = oracle(ns, ['addr', 'show', 'dev', 'd0']);
-      assert.deepEqual(a.map((x) => [x.cidr, x.noprefixroute]), [['10.1.4.4/24', true], ['fd04::4/64', true]]);
+      assert.deepEqual(
+        a.map((x) => [x.cidr, x.noprefixroute]),
+        [
+          ['10.1.4.4/24', true],
+          ['fd04::4/64', true],
+        ],
+      );
       assert.deepEqual(ipJson(['-4', 'route', 'show', 'dev', 'd0'], ns), []);
       assert.deepEqual(ipJson(['-6', 'route', 'show', 'dev', 'd0'], ns), []);
     });
@@ -176,22 +203,37 @@ describe('kernel: addresses', function () {
     it('sets an IPv4 label', async () => {
       const { ns, nl } = await world();
       await nl.addresses.add('d0', '10.1.3.4/24', { label: 'd0x' });
-      assert.deepEqual(oracle(ns, ['addr', 'show', 'dev', 'd0']).map((a) => a.label), ['d0x']);
+      assert.deepEqual(
+        oracle(ns, ['addr', 'show', 'dev', 'd0']).map((a) => a.label),
+        ['d0x'],
+      );
     });
 
     it('accepts an alias label "d0:web", as `ip addr add ... label d0:web` does', async () => {
       const { ns, nl } = await world();
       // The kernel takes it (proof, independent of nsnet):
       ip(ns, 'addr', 'add', '10.1.8.4/24', 'dev', 'd0', 'label', 'd0:ip');
-      assert.deepEqual(oracle(ns, ['addr', 'show', 'dev', 'd0']).map((a) => a.label), ['d0:ip']);
+      assert.deepEqual(
+        oracle(ns, ['addr', 'show', 'dev', 'd0']).map((a) => a.label),
+        ['d0:ip'],
+      );
       await nl.addresses.add('d0', '10.1.9.4/24', { label: 'd0:web' });
-      assert.deepEqual(oracle(ns, ['addr', 'show', 'dev', 'd0']).map((a) => [a.cidr, a.label]), [['10.1.8.4/24', 'd0:ip'], ['10.1.9.4/24', 'd0:web']]);
+      assert.deepEqual(
+        oracle(ns, ['addr', 'show', 'dev', 'd0']).map((a) => [a.cidr, a.label]),
+        [
+          ['10.1.8.4/24', 'd0:ip'],
+          ['10.1.9.4/24', 'd0:web'],
+        ],
+      );
     });
 
     it('accepts the link by index as well as by name', async () => {
       const { ns, nl } = await world();
       await nl.addresses.add(ifindex(ns, 'd1'), '10.2.0.1/24');
-      assert.deepEqual(oracle(ns, ['addr', 'show', 'dev', 'd1']).map((a) => a.cidr), ['10.2.0.1/24']);
+      assert.deepEqual(
+        oracle(ns, ['addr', 'show', 'dev', 'd1']).map((a) => a.cidr),
+        ['10.2.0.1/24'],
+      );
     });
   });
 
@@ -253,7 +295,10 @@ describe('kernel: addresses', function () {
       await nl.addresses.add('d0', 'fd01::1/64', { nodad: true });
       await nl.addresses.remove('d0', '10.1.2.3/24');
       await nl.addresses.remove('d0', 'fd00::1/64');
-      assert.deepEqual(oracle(ns, ['addr', 'show', 'dev', 'd0']).map((a) => a.cidr), ['10.1.5.3/24', 'fd01::1/64']);
+      assert.deepEqual(
+        oracle(ns, ['addr', 'show', 'dev', 'd0']).map((a) => a.cidr),
+        ['10.1.5.3/24', 'fd01::1/64'],
+      );
       const routes = (ipJson(['-4', 'route', 'show', 'dev', 'd0'], ns) as { dst: string }[]).map((r) => r.dst);
       assert.deepEqual(routes, ['10.1.5.0/24']);
       await nl.addresses.remove(ifindex(ns, 'd0'), '10.1.5.3/24');
@@ -264,7 +309,10 @@ describe('kernel: addresses', function () {
     it('a removed address is gone from list() too', async () => {
       const { nl } = await world();
       await nl.addresses.add('d0', '10.1.2.3/24');
-      assert.deepEqual((await nl.addresses.list({ dev: 'd0' })).map((a) => a.cidr), ['10.1.2.3/24']);
+      assert.deepEqual(
+        (await nl.addresses.list({ dev: 'd0' })).map((a) => a.cidr),
+        ['10.1.2.3/24'],
+      );
       await nl.addresses.remove('d0', '10.1.2.3/24');
       assert.deepEqual(await nl.addresses.list({ dev: 'd0' }), []);
     });
@@ -306,14 +354,31 @@ describe('kernel: addresses', function () {
       const { ns, nl } = await world();
       await nl.addresses.add('d0', '10.1.2.3/24');
       const before = oracle(ns);
-      const bad = ['300.1.1.1/8', '10.0.0.1/33', 'fd00::1/129', 'nonsense', '10.0.0.1', '10.0.0.1/', '10.0.0.1/-1', '/24', '10.0.0/24', '10.0.0.1/24 ', ' 10.0.0.1/24', '10.0.0.1/0x18'];
+      const bad = [
+        '300.1.1.1/8',
+        '10.0.0.1/33',
+        'fd00::1/129',
+        'nonsense',
+        '10.0.0.1',
+        '10.0.0.1/',
+        '10.0.0.1/-1',
+        '/24',
+        '10.0.0/24',
+        '10.0.0.1/24 ',
+        ' 10.0.0.1/24',
+        '10.0.0.1/0x18',
+      ];
       for (const cidr of bad) {
-        await assert.rejects(nl.addresses.add('d0', cidr), (e: unknown) => {
-          assert.ok(e instanceof NsnetError);
-          assert.ok(!(e instanceof NetlinkError), `${cidr}: validation must happen before the kernel`);
-          assert.equal(e.code, 'ERR_INVALID_CIDR', `${cidr}: ${e.message}`);
-          return true;
-        }, cidr);
+        await assert.rejects(
+          nl.addresses.add('d0', cidr),
+          (e: unknown) => {
+            assert.ok(e instanceof NsnetError);
+            assert.ok(!(e instanceof NetlinkError), `${cidr}: validation must happen before the kernel`);
+            assert.equal(e.code, 'ERR_INVALID_CIDR', `${cidr}: ${e.message}`);
+            return true;
+          },
+          cidr,
+        );
         await rejectsWith(nl.addresses.remove('d0', cidr), 'ERR_INVALID_CIDR');
       }
       await rejectsWith(nl.addresses.add('d0', 42 as unknown as string), 'ERR_INVALID_CIDR');
@@ -349,12 +414,18 @@ describe('kernel: addresses', function () {
       const beforeB = ipJson(['addr', 'show'], b.ns);
       await a.nl.addresses.add('d0', '10.1.2.3/24');
       await a.nl.addresses.add('d0', 'fd00::1/64', { nodad: true });
-      assert.deepEqual(oracle(a.ns, ['addr', 'show', 'dev', 'd0']).map((x) => x.cidr), ['10.1.2.3/24', 'fd00::1/64']);
+      assert.deepEqual(
+        oracle(a.ns, ['addr', 'show', 'dev', 'd0']).map((x) => x.cidr),
+        ['10.1.2.3/24', 'fd00::1/64'],
+      );
       assert.deepEqual(ipJson(['addr', 'show'], b.ns), beforeB, "namespace B's addresses changed");
       // B's handle sees none of it, and removing it through B fails: it is not there.
       assert.deepEqual(await b.nl.addresses.list({ dev: 'd0' }), []);
       await rejectsWith(b.nl.addresses.remove('d0', '10.1.2.3/24'), 'EADDRNOTAVAIL', 'RTM_DELADDR');
-      assert.deepEqual(oracle(a.ns, ['addr', 'show', 'dev', 'd0']).map((x) => x.cidr), ['10.1.2.3/24', 'fd00::1/64']);
+      assert.deepEqual(
+        oracle(a.ns, ['addr', 'show', 'dev', 'd0']).map((x) => x.cidr),
+        ['10.1.2.3/24', 'fd00::1/64'],
+      );
     });
 
     it('a link that exists only in B is ENODEV through a handle on A', async () => {
@@ -378,7 +449,7 @@ describe('kernel: addresses', function () {
       return { A, B, nlA: await open(A), nlB: await open(B) };
     }
 
-    it('IPv4: with addresses added through the API, A reaches B over TCP; after removing B\'s, it does not', async () => {
+    it("IPv4: with addresses added through the API, A reaches B over TCP; after removing B's, it does not", async () => {
       const { A, B, nlA, nlB } = await pair();
       assert.equal(await tcpReach(B, A, '127.0.0.1'), false, 'sanity: loopback of B is not reachable from A');
       await nlA.addresses.add('a0', '10.77.0.1/24');

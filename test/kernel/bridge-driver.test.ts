@@ -14,13 +14,34 @@ import { tcpReach } from '../helpers/traffic';
 
 function network(over: Partial<BridgeNetworkRecord> = {}): BridgeNetworkRecord {
   return {
-    name: 'app', driver: 'bridge', bridge: 'nsbr-app', subnet: '172.29.0.0/16', gateway: '172.29.0.1', mtu: 1500,
-    icc: true, internal: false, ipMasquerade: true, labels: {}, created: new Date(0).toISOString(), ...over,
+    name: 'app',
+    driver: 'bridge',
+    bridge: 'nsbr-app',
+    subnet: '172.29.0.0/16',
+    gateway: '172.29.0.1',
+    mtu: 1500,
+    icc: true,
+    internal: false,
+    ipMasquerade: true,
+    labels: {},
+    created: new Date(0).toISOString(),
+    ...over,
   };
 }
 
 function endpoint(id: string, ip: string, mac: string, netns: string): BridgeEndpointRecord {
-  return { id, network: 'app', netns, ifname: 'eth0', hostIfname: hostIfname('app', id), mac, ipv4: ip, gateway: '172.29.0.1', ports: [], created: new Date(0).toISOString() };
+  return {
+    id,
+    network: 'app',
+    netns,
+    ifname: 'eth0',
+    hostIfname: hostIfname('app', id),
+    mac,
+    ipv4: ip,
+    gateway: '172.29.0.1',
+    ports: [],
+    created: new Date(0).toISOString(),
+  };
 }
 
 describe('bridge driver (kernel side)', () => {
@@ -48,7 +69,10 @@ describe('bridge driver (kernel side)', () => {
     assert.equal(br.linkinfo.info_kind, 'bridge');
     assert.equal(br.ifalias, 'nsnet:app');
     assert.ok(br.flags.includes('UP'));
-    assert.deepEqual(ipJson(['-4', 'addr', 'show', 'nsbr-app'], h)[0].addr_info.map((a: any) => `${a.local}/${a.prefixlen}`), ['172.29.0.1/16']);
+    assert.deepEqual(
+      ipJson(['-4', 'addr', 'show', 'nsbr-app'], h)[0].addr_info.map((a: any) => `${a.local}/${a.prefixlen}`),
+      ['172.29.0.1/16'],
+    );
 
     const e1 = endpoint('c1', '172.29.0.2', '02:42:ac:1d:00:02', c1);
     const e2 = endpoint('c2', '172.29.0.3', '02:42:ac:1d:00:03', c2);
@@ -65,18 +89,31 @@ describe('bridge driver (kernel side)', () => {
     assert.equal(eth0.address, '02:42:ac:1d:00:02');
     assert.ok(eth0.addr_info.some((a: any) => a.local === '172.29.0.2' && a.prefixlen === 16));
     assert.ok(ipJson(['link', 'show', 'lo'], c1)[0].flags.includes('UP'));
-    assert.deepEqual(ipJson(['route', 'show', 'default'], c1).map((r: any) => r.gateway), ['172.29.0.1']);
+    assert.deepEqual(
+      ipJson(['route', 'show', 'default'], c1).map((r: any) => r.gateway),
+      ['172.29.0.1'],
+    );
 
     assert.ok(await tcpReach(c2, c1, '172.29.0.3', 5601), 'c1 reaches c2 across the bridge');
     assert.ok(await tcpReach(h, c1, '172.29.0.1', 5602), 'c1 reaches the gateway on the host');
 
     await removeVeth(ctx.host, e1.hostIfname);
     await removeVeth(ctx.host, e1.hostIfname); // already gone: fine
-    assert.equal(ipJson(['link', 'show'], h).some((l: any) => l.ifname === e1.hostIfname), false);
-    assert.deepEqual(ipJson(['link', 'show'], c1).map((l: any) => l.ifname), ['lo'], 'the container end went with it');
+    assert.equal(
+      ipJson(['link', 'show'], h).some((l: any) => l.ifname === e1.hostIfname),
+      false,
+    );
+    assert.deepEqual(
+      ipJson(['link', 'show'], c1).map((l: any) => l.ifname),
+      ['lo'],
+      'the container end went with it',
+    );
     await removeVeth(ctx.host, e2.hostIfname);
     await removeBridge(ctx.host, net);
-    assert.deepEqual(ipJson(['link', 'show'], h).map((l: any) => l.ifname), ['lo']);
+    assert.deepEqual(
+      ipJson(['link', 'show'], h).map((l: any) => l.ifname),
+      ['lo'],
+    );
   });
 
   it('an internal network gets no default route', async () => {
@@ -112,9 +149,21 @@ describe('bridge driver (kernel side)', () => {
     // via a gateway outside the subnet fails — after the veth exists.
     const bad = { ...endpoint('c1', '172.29.0.2', '02:42:ac:1d:00:02', c1), gateway: '10.255.255.1' };
     await assert.rejects(attachVeth(host, net, bad, c1), (e: any) => e instanceof NsnetError);
-    assert.deepEqual(ipJson(['link', 'show'], h).map((l: any) => l.ifname), before);
-    assert.deepEqual(ipJson(['link', 'show'], c1).map((l: any) => l.ifname), ['lo']);
-    await assert.rejects(attachVeth(host, net, endpoint('c2', '172.29.0.3', '02:42:ac:1d:00:03', 'no-such-ns'), 'no-such-ns'), (e: any) => e.code === 'ERR_NETNS_NOT_FOUND');
-    assert.deepEqual(ipJson(['link', 'show'], h).map((l: any) => l.ifname), before);
+    assert.deepEqual(
+      ipJson(['link', 'show'], h).map((l: any) => l.ifname),
+      before,
+    );
+    assert.deepEqual(
+      ipJson(['link', 'show'], c1).map((l: any) => l.ifname),
+      ['lo'],
+    );
+    await assert.rejects(
+      attachVeth(host, net, endpoint('c2', '172.29.0.3', '02:42:ac:1d:00:03', 'no-such-ns'), 'no-such-ns'),
+      (e: any) => e.code === 'ERR_NETNS_NOT_FOUND',
+    );
+    assert.deepEqual(
+      ipJson(['link', 'show'], h).map((l: any) => l.ifname),
+      before,
+    );
   });
 });

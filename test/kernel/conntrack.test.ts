@@ -36,7 +36,15 @@ async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
  * teardown of the current scope.
  */
 async function udpServer(ns: string, ports: number[], answer: string): Promise<void> {
-  const server = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', `
+  const server = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      '-e',
+      `
     const dgram = require('dgram');
     let bound = 0;
     for (const port of ${JSON.stringify(ports)}) {
@@ -45,7 +53,10 @@ async function udpServer(ns: string, ports: number[], answer: string): Promise<v
       s.on('error', (e) => { console.error(e.message); process.exit(2); });
       s.bind(port, '::', () => { if (++bound === ${ports.length}) console.log('ready'); });
     }
-    setTimeout(() => process.exit(0), 600000);`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    setTimeout(() => process.exit(0), 600000);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   registerCleanup(() => server.kill(), `stop UDP server in ${ns}`);
   const ready = await new Promise<boolean>((resolve) => {
     server.stdout.once('data', () => resolve(true));
@@ -65,7 +76,15 @@ interface Flow {
  * returns the answers in flow order.
  */
 function udpExchange(ns: string, flows: Flow[]): string[] {
-  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '-e', `
+  const r = spawnSync(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      '-e',
+      `
     const dgram = require('dgram');
     const flows = ${JSON.stringify(flows)};
     const answers = new Array(flows.length);
@@ -76,7 +95,10 @@ function udpExchange(ns: string, flows: Flow[]): string[] {
       s.on('error', (e) => { console.error(e.message); process.exit(2); });
       s.bind(f.sport, () => s.send('ping', f.dport, f.dst));
     });
-    setTimeout(() => { console.error('no answer'); process.exit(3); }, 3000);`], { encoding: 'utf8', timeout: 10000 });
+    setTimeout(() => { console.error('no answer'); process.exit(3); }, 3000);`,
+    ],
+    { encoding: 'utf8', timeout: 10000 },
+  );
   assert.equal(r.status, 0, `UDP exchange from ${ns} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as string[];
 }
@@ -100,12 +122,23 @@ function oracle(ns: string, args: string[] = []): OracleEntry[] {
   return conntrackList(ns, ['-o', 'extended,id', ...args]).map((line) => {
     const t = line.split(/\s+/);
     const e: OracleEntry = {
-      id: 0, family: t[0] === 'ipv6' ? 6 : 4, protocol: t[2], orig: { src: '', dst: '' }, reply: { src: '', dst: '' },
-      mark: 0, zone: 0, flags: [], packets: [], bytes: [],
+      id: 0,
+      family: t[0] === 'ipv6' ? 6 : 4,
+      protocol: t[2],
+      orig: { src: '', dst: '' },
+      reply: { src: '', dst: '' },
+      mark: 0,
+      zone: 0,
+      flags: [],
+      packets: [],
+      bytes: [],
     };
     let dir = e.orig;
     for (const tok of t.slice(3)) {
-      if (/^\[.*\]$/.test(tok)) { e.flags.push(tok.slice(1, -1)); continue; }
+      if (/^\[.*\]$/.test(tok)) {
+        e.flags.push(tok.slice(1, -1));
+        continue;
+      }
       const eq = tok.indexOf('=');
       if (eq < 0) continue;
       const k = tok.slice(0, eq);
@@ -129,8 +162,15 @@ function oracle(ns: string, args: string[] = []): OracleEntry[] {
 /** The facts both sides tell about an entry. */
 function factsOf(e: ConntrackEntry): unknown {
   return {
-    id: e.id, family: e.family, protocol: e.protocol, orig: e.orig, reply: e.reply, mark: e.mark, zone: e.zone,
-    assured: e.status.includes('assured'), unreplied: !e.status.includes('seen_reply'),
+    id: e.id,
+    family: e.family,
+    protocol: e.protocol,
+    orig: e.orig,
+    reply: e.reply,
+    mark: e.mark,
+    zone: e.zone,
+    assured: e.status.includes('assured'),
+    unreplied: !e.status.includes('seen_reply'),
     packets: e.counters ? [e.counters.orig.packets, e.counters.reply.packets] : [],
     bytes: e.counters ? [e.counters.orig.bytes, e.counters.reply.bytes] : [],
   };
@@ -138,8 +178,17 @@ function factsOf(e: ConntrackEntry): unknown {
 
 function oracleFacts(e: OracleEntry): unknown {
   return {
-    id: e.id, family: e.family, protocol: e.protocol, orig: e.orig, reply: e.reply, mark: e.mark, zone: e.zone,
-    assured: e.flags.includes('ASSURED'), unreplied: e.flags.includes('UNREPLIED'), packets: e.packets, bytes: e.bytes,
+    id: e.id,
+    family: e.family,
+    protocol: e.protocol,
+    orig: e.orig,
+    reply: e.reply,
+    mark: e.mark,
+    zone: e.zone,
+    assured: e.flags.includes('ASSURED'),
+    unreplied: e.flags.includes('UNREPLIED'),
+    packets: e.packets,
+    bytes: e.bytes,
   };
 }
 
@@ -194,7 +243,10 @@ describe('Conntrack (ctnetlink)', function () {
 
   beforeEach(() => {
     sh('conntrack', ['-F'], client);
-    assert.deepEqual(udpExchange(client, FLOWS), FLOWS.map(() => 'pong'));
+    assert.deepEqual(
+      udpExchange(client, FLOWS),
+      FLOWS.map(() => 'pong'),
+    );
     assert.equal(oracle(client).length, FLOWS.length, 'the oracle sees one entry per flow');
   });
 
@@ -217,9 +269,15 @@ describe('Conntrack (ctnetlink)', function () {
       assert.equal(e.raw.tupleOrig !== undefined && e.raw.tupleReply !== undefined, true);
     }
     const marked = list.filter((e) => e.mark !== 0);
-    assert.deepEqual(marked.map((e) => [e.orig.dstPort, e.mark]), [[5354, 42]]);
+    assert.deepEqual(
+      marked.map((e) => [e.orig.dstPort, e.mark]),
+      [[5354, 42]],
+    );
     const zoned = list.filter((e) => e.zone !== 0);
-    assert.deepEqual(zoned.map((e) => [e.orig.dstPort, e.zone]), [[5355, 7]]);
+    assert.deepEqual(
+      zoned.map((e) => [e.orig.dstPort, e.zone]),
+      [[5355, 7]],
+    );
     const v6 = list.find((e) => e.family === 6 && e.orig.dstPort === 5356);
     assert.deepEqual(v6?.orig, { src: 'fd77::1', dst: 'fd77::2', srcPort: 40005, dstPort: 5356 });
     assert.deepEqual(v6?.reply, { src: 'fd77::2', dst: 'fd77::1', srcPort: 5356, dstPort: 40005 });
@@ -274,12 +332,15 @@ describe('Conntrack (ctnetlink)', function () {
     const before = oracle(client);
     const gone = before.filter((e) => (e.family === 6 && e.orig.dstPort === 5353) || (e.family === 4 && e.orig.dstPort === 5354) || e.orig.dstPort === 5356);
     assert.equal(gone.length, 3);
-    assert.equal(await ct.delete([
-      { family: 6, protocol: 'udp', origDstPort: 5353 },
-      { origDst: '10.77.0.2', origDstPort: 5354 },
-      { protocol: 'udp', origDstPort: 5356 },
-      { family: 4, origDstPort: 9 }, // matches nothing
-    ]), 3);
+    assert.equal(
+      await ct.delete([
+        { family: 6, protocol: 'udp', origDstPort: 5353 },
+        { origDst: '10.77.0.2', origDstPort: 5354 },
+        { protocol: 'udp', origDstPort: 5356 },
+        { family: 4, origDstPort: 9 }, // matches nothing
+      ]),
+      3,
+    );
     assert.deepEqual(ids(oracle(client)), ids(before.filter((e) => !gone.includes(e))), 'the IPv4 flow to 5353 and the zoned one stay');
     assert.equal(await ct.delete([]), 0, 'no filter: nothing to do');
     await assert.rejects(ct.delete([{ origDstPort: 5355 }, {}]), (e: any) => e.code === 'ERR_INVALID_ARGUMENT');
@@ -311,11 +372,17 @@ describe('Conntrack (ctnetlink)', function () {
     await ct.flush(6);
     assert.deepEqual(oracle(client, ['-f', 'ipv6']), []);
     assert.equal(oracle(client, ['-f', 'ipv4']).length, 3, 'IPv4 entries survive an IPv6 flush');
-    udpExchange(client, FLOWS.filter((f) => f.dst.includes(':')));
+    udpExchange(
+      client,
+      FLOWS.filter((f) => f.dst.includes(':')),
+    );
     await ct.flush(4);
     assert.deepEqual(oracle(client, ['-f', 'ipv4']), []);
     assert.equal(oracle(client, ['-f', 'ipv6']).length, 2, 'IPv6 entries survive an IPv4 flush');
-    udpExchange(client, FLOWS.filter((f) => !f.dst.includes(':')));
+    udpExchange(
+      client,
+      FLOWS.filter((f) => !f.dst.includes(':')),
+    );
     assert.equal(await ct.count(), FLOWS.length);
     await ct.flush();
     assert.deepEqual(oracle(client), []);
@@ -404,7 +471,15 @@ describe('Conntrack: a re-pointed published UDP port', function () {
     ip(host, 'addr', 'add', '10.77.12.1/24', 'dev', 'h2');
     ip(c1, 'addr', 'add', '10.77.11.2/24', 'dev', 'c0');
     ip(c2, 'addr', 'add', '10.77.12.2/24', 'dev', 'c0');
-    for (const [ns, dev] of [[ext, 'e0'], [host, 'h0'], [host, 'h1'], [host, 'h2'], [c1, 'c0'], [c2, 'c0']]) ip(ns, 'link', 'set', dev, 'up');
+    for (const [ns, dev] of [
+      [ext, 'e0'],
+      [host, 'h0'],
+      [host, 'h1'],
+      [host, 'h2'],
+      [c1, 'c0'],
+      [c2, 'c0'],
+    ])
+      ip(ns, 'link', 'set', dev, 'up');
     ip(c1, 'route', 'add', 'default', 'via', '10.77.11.1');
     ip(c2, 'route', 'add', 'default', 'via', '10.77.12.1');
     sysctl(host, 'net.ipv4.ip_forward', '1');

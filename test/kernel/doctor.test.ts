@@ -40,19 +40,28 @@ const IP_LINK_ADD: Record<LinkKind, string[]> = {
 
 /** Each nf_tables probe as the nft statements it stands for (the nsnet skeleton aside). */
 const NFT_TEXT: Record<Exclude<NftFeature, 'nsnet_firewall'>, string> = {
-  nftables: 'table inet t { set s { type ifname; elements = { "dbr0" }; }; chain f { type filter hook forward priority 0; iifname != @s ip saddr & 255.0.0.0 == 10.0.0.0 accept; }; }',
-  nft_nat: 'table inet t { chain pre { type nat hook prerouting priority -100; }; chain out { type nat hook output priority -100; }; chain post { type nat hook postrouting priority 100; }; }',
+  nftables:
+    'table inet t { set s { type ifname; elements = { "dbr0" }; }; chain f { type filter hook forward priority 0; iifname != @s ip saddr & 255.0.0.0 == 10.0.0.0 accept; }; }',
+  nft_nat:
+    'table inet t { chain pre { type nat hook prerouting priority -100; }; chain out { type nat hook output priority -100; }; chain post { type nat hook postrouting priority 100; }; }',
   nft_masquerade: 'table inet t { chain post { type nat hook postrouting priority 100; oifname "dbr0" masquerade; }; }',
-  nft_dnat: 'table inet t { map m { type inet_proto . inet_service : ipv4_addr . inet_service; elements = { tcp . 8080 : 172.20.0.2 . 80 }; }; chain pre { type nat hook prerouting priority -100; dnat ip to meta l4proto . th dport map @m; }; }',
-  nft_nat_ipv6: 'table inet t { map h { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; elements = { 2001:db8::1 . tcp . 8080 : fd00:20::2 . 80 }; }; map a { type inet_proto . inet_service : ipv6_addr . inet_service; elements = { udp . 5353 : fd00:20::2 . 53 }; }; set s { type ipv6_addr; flags interval; elements = { fd00:20::/64 }; }; chain pre { type nat hook prerouting priority -100; fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @h; meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @a; }; chain post { type nat hook postrouting priority 100; ip6 saddr @s masquerade; }; }',
+  nft_dnat:
+    'table inet t { map m { type inet_proto . inet_service : ipv4_addr . inet_service; elements = { tcp . 8080 : 172.20.0.2 . 80 }; }; chain pre { type nat hook prerouting priority -100; dnat ip to meta l4proto . th dport map @m; }; }',
+  nft_nat_ipv6:
+    'table inet t { map h { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; elements = { 2001:db8::1 . tcp . 8080 : fd00:20::2 . 80 }; }; map a { type inet_proto . inet_service : ipv6_addr . inet_service; elements = { udp . 5353 : fd00:20::2 . 53 }; }; set s { type ipv6_addr; flags interval; elements = { fd00:20::/64 }; }; chain pre { type nat hook prerouting priority -100; fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @h; meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @a; }; chain post { type nat hook postrouting priority 100; ip6 saddr @s masquerade; }; }',
   nft_redirect: 'table inet t { chain pre { type nat hook prerouting priority -100; meta l4proto tcp redirect; }; }',
   nft_ct: 'table inet t { chain f { type filter hook forward priority 0; ct state established,related accept; ct status dnat accept; }; }',
   nft_fib: 'table inet t { chain pre { type filter hook prerouting priority 0; fib daddr type local accept; }; }',
-  nft_concat_sets: 'table inet t { set s { type ifname . ifname; elements = { "dbr0" . "dbr0" }; }; chain f { type filter hook forward priority 0; iifname . oifname @s accept; }; }',
-  nft_interval_sets: 'table inet t { set s { type ipv4_addr; flags interval; elements = { 172.20.0.0/16, 10.1.0.1-10.1.0.9 }; }; chain f { type filter hook forward priority 0; ip saddr @s accept; }; }',
-  nft_concat_interval_sets: 'table inet t { set s { type ipv4_addr . ifname; flags interval; elements = { 172.20.0.0/16 . "dbr0" }; }; chain f { type filter hook forward priority 0; ip saddr . oifname @s accept; }; }',
-  nft_verdict_maps: 'table inet t { chain c { }; map m { type ifname : verdict; elements = { "dbr0" : jump c, "dbr1" : drop }; }; chain f { type filter hook forward priority 0; iifname vmap @m; }; }',
-  nft_bridge: 'table bridge t { set s { type ifname; elements = { "dv0" }; }; chain f { type filter hook forward priority -200; iifname @s meta pkttype != host drop; }; }',
+  nft_concat_sets:
+    'table inet t { set s { type ifname . ifname; elements = { "dbr0" . "dbr0" }; }; chain f { type filter hook forward priority 0; iifname . oifname @s accept; }; }',
+  nft_interval_sets:
+    'table inet t { set s { type ipv4_addr; flags interval; elements = { 172.20.0.0/16, 10.1.0.1-10.1.0.9 }; }; chain f { type filter hook forward priority 0; ip saddr @s accept; }; }',
+  nft_concat_interval_sets:
+    'table inet t { set s { type ipv4_addr . ifname; flags interval; elements = { 172.20.0.0/16 . "dbr0" }; }; chain f { type filter hook forward priority 0; ip saddr . oifname @s accept; }; }',
+  nft_verdict_maps:
+    'table inet t { chain c { }; map m { type ifname : verdict; elements = { "dbr0" : jump c, "dbr1" : drop }; }; chain f { type filter hook forward priority 0; iifname vmap @m; }; }',
+  nft_bridge:
+    'table bridge t { set s { type ifname; elements = { "dv0" }; }; chain f { type filter hook forward priority -200; iifname @s meta pkttype != host drop; }; }',
 };
 
 /** What `nft -f` of one probe's statements does in a fresh namespace. */
@@ -65,7 +74,11 @@ function sysctlIn(ns: string, key: string, value?: string): string {
   return sh('sysctl', ['-n', ...(value === undefined ? [key] : ['-w', `${key}=${value}`])], ns).trim();
 }
 
-const leftovers = (): string[] => sh('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith('nsnet-doctor-'));
+const leftovers = (): string[] =>
+  sh('ip', ['netns', 'list'])
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith('nsnet-doctor-'));
 
 const warningsOf = (r: DoctorReport, code: string) => r.warnings.filter((w) => w.code === code);
 
@@ -107,7 +120,11 @@ describe('doctor()', function () {
     it('reports each nf_tables feature as `nft -f` of the same statements behaves', async () => {
       for (const f of Object.keys(NFT_TEXT) as (keyof typeof NFT_TEXT)[]) {
         const r = await nftOracle(NFT_TEXT[f]);
-        assert.equal(report.features[f].available, r.ok, `${f}: nft -f ${r.ok ? 'succeeded' : `failed: ${r.stderr}`}, report says ${JSON.stringify(report.features[f])}`);
+        assert.equal(
+          report.features[f].available,
+          r.ok,
+          `${f}: nft -f ${r.ok ? 'succeeded' : `failed: ${r.stderr}`}, report says ${JSON.stringify(report.features[f])}`,
+        );
       }
       assert.equal(report.features.nsnet_firewall.available, true, report.features.nsnet_firewall.detail);
     });
@@ -150,7 +167,9 @@ describe('doctor()', function () {
       assert.equal(out.nft_bridge.available, false);
       for (const f of NFT_FEATURES.filter((x) => x !== 'nft_fib' && x !== 'nft_bridge')) assert.equal(out[f].available, true, `${f}: ${out[f].detail}`);
       // What each probe claims, the kernel holds: its table, with the expressions it is about.
-      const rules = nftJson(ns).nftables.filter((o: any) => 'rule' in o).map((o: any) => o.rule);
+      const rules = nftJson(ns)
+        .nftables.filter((o: any) => 'rule' in o)
+        .map((o: any) => o.rule);
       const exprKinds = (table: string) => rules.filter((r: any) => r.table === table).flatMap((r: any) => r.expr.flatMap((e: any) => Object.keys(e)));
       assert.ok(exprKinds('doctor_masq').includes('masquerade'));
       assert.ok(exprKinds('doctor_redir').includes('redirect'));
@@ -211,7 +230,7 @@ describe('doctor()', function () {
       assert.deepEqual(after.warnings, []);
     });
 
-    it('looks at every family, and not at accept policies, other hooks, dormant tables or nsnet\'s own tables', async () => {
+    it("looks at every family, and not at accept policies, other hooks, dormant tables or nsnet's own tables", async () => {
       const ns = await makeNetns('dff');
       sh('nft', ['-f', '-'], ns, {
         input: [
@@ -231,7 +250,10 @@ describe('doctor()', function () {
       const bridgeWarn = warningsOf(r, 'WARN_FORWARD_POLICY_DROP').find((w) => w.chain?.family === 'bridge');
       assert.match(bridgeWarn?.message ?? '', /bridge l2 chain fw/u);
       // A bridge-family chain sees bridged frames anyway; the ip6 one only through br_netfilter.
-      assert.deepEqual(warningsOf(r, 'WARN_BR_NETFILTER').map((w) => w.chain?.table), ['f6']);
+      assert.deepEqual(
+        warningsOf(r, 'WARN_BR_NETFILTER').map((w) => w.chain?.table),
+        ['f6'],
+      );
     });
 
     it('reflects ip_forward 0 and 1 (IPv4 and IPv6)', async () => {
@@ -252,7 +274,7 @@ describe('doctor()', function () {
       assert.deepEqual(warningsOf(on, 'WARN_IP_FORWARD_OFF'), []);
     });
 
-    it('names the IPv6 networks of nsnet\'s firewall when IPv6 forwarding is off, and RA-learned routes that forwarding lets expire', async () => {
+    it("names the IPv6 networks of nsnet's firewall when IPv6 forwarding is off, and RA-learned routes that forwarding lets expire", async () => {
       const ns = await makeNetns('d6w');
       const { Firewall } = await import('../../lib/firewall/index');
       const fw = await Firewall.open({ netns: ns });
@@ -297,21 +319,43 @@ describe('doctor()', function () {
     it('lists every damaged document, one WARN_STORE_DAMAGED warning each (naming the file), and changes none', async () => {
       const store = await FileStore.open({ dir: tmp });
       await store.update((tx) => {
-        tx.put('networks', 'app', { name: 'app', driver: 'bridge', subnet: '172.20.0.0/16', gateway: '172.20.0.1', bridge: 'br-app', labels: {}, created: 'x' });
-        tx.put('networks', 'web', { name: 'web', driver: 'bridge', subnet: '172.21.0.0/16', gateway: '172.21.0.1', bridge: 'br-web', labels: {}, created: 'x' });
+        tx.put('networks', 'app', {
+          name: 'app',
+          driver: 'bridge',
+          subnet: '172.20.0.0/16',
+          gateway: '172.20.0.1',
+          bridge: 'br-app',
+          labels: {},
+          created: 'x',
+        });
+        tx.put('networks', 'web', {
+          name: 'web',
+          driver: 'bridge',
+          subnet: '172.21.0.0/16',
+          gateway: '172.21.0.1',
+          bridge: 'br-web',
+          labels: {},
+          created: 'x',
+        });
         tx.put('endpoints', 'app/c1', { id: 'c1', network: 'app', ports: [], created: 'x' });
         tx.put('ports', 'tcp:8080', [{ holder: 'app/c1' }]);
       });
       await store.close();
       const damaged = [
         [path.join(tmp, 'endpoints', 'app%2Fc1.json'), '{"trunc', 'not valid JSON (truncated?)'],
-        [path.join(tmp, 'networks', 'web.json'), JSON.stringify({ key: 'web', value: { name: 'other' } }), 'not the record of network web (its name is "other")'],
+        [
+          path.join(tmp, 'networks', 'web.json'),
+          JSON.stringify({ key: 'web', value: { name: 'other' } }),
+          'not the record of network web (its name is "other")',
+        ],
         [path.join(tmp, 'ports', 'tcp%3A8080.json'), '', 'empty file'],
       ];
       for (const [f, text] of damaged) fs.writeFileSync(f!, text!);
       const r = await doctor({ netns: await makeNetns('dst'), stateDir: tmp });
       assert.deepEqual(r.store, {
-        dir: tmp, exists: true, readable: true,
+        dir: tmp,
+        exists: true,
+        readable: true,
         damaged: [
           { collection: 'endpoints', key: 'app/c1', file: damaged[0]![0], reason: damaged[0]![2] },
           { collection: 'networks', key: 'web', file: damaged[1]![0], reason: damaged[1]![2] },
@@ -319,8 +363,14 @@ describe('doctor()', function () {
         ],
       });
       const found = warningsOf(r, 'WARN_STORE_DAMAGED');
-      assert.deepEqual(found.map((w) => w.file), damaged.map(([f]) => f));
-      assert.deepEqual(found.map((w) => w.document), r.store!.damaged);
+      assert.deepEqual(
+        found.map((w) => w.file),
+        damaged.map(([f]) => f),
+      );
+      assert.deepEqual(
+        found.map((w) => w.document),
+        r.store!.damaged,
+      );
       assert.match(found[0]!.message, /endpoint c1 of network app is left out of listings, and what needs it fails with ERR_STORE_CORRUPT; `nsnet gc`/u);
       for (const [f, text] of damaged) assert.equal(fs.readFileSync(f!, 'utf8'), text);
     });
@@ -337,7 +387,10 @@ describe('doctor()', function () {
       const bad = await doctor({ netns: ns, stateDir: tmp });
       assert.equal(bad.store!.readable, false);
       assert.match(bad.store!.detail!, /^ERR_STORE_CORRUPT: /u);
-      assert.deepEqual(warningsOf(bad, 'WARN_STORE_UNREADABLE').map((w) => w.file), [path.join(tmp, 'journal.json')]);
+      assert.deepEqual(
+        warningsOf(bad, 'WARN_STORE_UNREADABLE').map((w) => w.file),
+        [path.join(tmp, 'journal.json')],
+      );
       for (const stateDir of ['', 5, true]) {
         await assert.rejects(doctor({ netns: ns, stateDir } as never), (e: unknown) => e instanceof NsnetError && e.code === 'ERR_INVALID_ARGUMENT');
       }
@@ -350,7 +403,10 @@ describe('doctor()', function () {
       sh('ip', ['-n', ns, 'link', 'add', 'br9', 'type', 'bridge']);
       sh('ip', ['-n', ns, 'link', 'add', 'v9', 'type', 'veth', 'peer', 'name', 'v9p']);
       sh('ip', ['-n', ns, 'link', 'set', 'v9', 'master', 'br9', 'up']);
-      sh('nft', ['-f', '-'], ns, { input: 'table inet keep { set s { type ipv4_addr; elements = { 10.0.0.1 }; }; chain f { type filter hook forward priority 0; policy drop; ip saddr @s accept; }; }' });
+      sh('nft', ['-f', '-'], ns, {
+        input:
+          'table inet keep { set s { type ipv4_addr; elements = { 10.0.0.1 }; }; chain f { type filter hook forward priority 0; policy drop; ip saddr @s accept; }; }',
+      });
       sysctlIn(ns, 'net.ipv4.ip_forward', '1');
       const snapshot = () => ({
         links: ipJson(['-d', 'link', 'show'], ns),

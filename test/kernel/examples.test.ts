@@ -18,7 +18,11 @@ describe('examples', () => {
     assert.match(out, /c1 route default via 172\.20\.0\.1/);
     assert.match(out, /c1 ip_forward 1/);
     assert.match(out, /refused: EOPNOTSUPP Unknown device type/);
-    assert.deepEqual(JSON.parse(sh('ip', ['-j', 'link', 'show'], ns)).map((l: any) => l.ifname), ['lo'], 'it cleaned up');
+    assert.deepEqual(
+      JSON.parse(sh('ip', ['-j', 'link', 'show'], ns)).map((l: any) => l.ifname),
+      ['lo'],
+      'it cleaned up',
+    );
   });
 
   it('examples/nftables.js publishes a port and lists it back', async () => {

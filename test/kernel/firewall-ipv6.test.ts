@@ -29,7 +29,10 @@ const mine = (o: any): boolean => (o.family === 'inet' && o.table === 'nsnet') |
 
 /** nft -j objects of one kind of nsnet's tables. */
 function nftObjects(ns: string, kind: string): any[] {
-  return (nftJson(ns).nftables as any[]).filter((o) => kind in o).map((o) => o[kind]).filter(mine);
+  return (nftJson(ns).nftables as any[])
+    .filter((o) => kind in o)
+    .map((o) => o[kind])
+    .filter(mine);
 }
 
 /** Elements of nsnet's sets and maps (nft -j), by set name. */
@@ -70,14 +73,20 @@ describe('firewall over IPv6 (kernel)', function () {
       await fw.addNetwork({ name: 'vault', bridge: 'br-v', subnet: '172.24.0.0/16', subnet6: 'fd00:24::/64', internal: true });
       const el = nsnetElements(H);
       const six = (set: string) => (el[set] ?? []).map((e) => `${JSON.stringify(e.elem.val)} ${e.elem.comment}`).sort();
-      assert.deepEqual(six('masq_subnets6'), [
-        '{"prefix":{"addr":"2001:db8:22::","len":64}} net:nat66',
-        '{"prefix":{"addr":"fd00:20::","len":64}} net:app',
-      ], 'ULA by default, a global subnet only when asked, none with ipMasquerade false');
-      assert.deepEqual(six('hairpin6'), ['app', 'glob', 'nat66', 'nomasq'].map((n) => {
-        const net = { app: ['fd00:20::', 'br-app'], glob: ['2001:db8:21::', 'br-g'], nat66: ['2001:db8:22::', 'br-n'], nomasq: ['fd00:23::', 'br-m'] }[n]!;
-        return `{"concat":[{"prefix":{"addr":"${net[0]}","len":64}},"${net[1]}"]} net:${n}`;
-      }).sort());
+      assert.deepEqual(
+        six('masq_subnets6'),
+        ['{"prefix":{"addr":"2001:db8:22::","len":64}} net:nat66', '{"prefix":{"addr":"fd00:20::","len":64}} net:app'],
+        'ULA by default, a global subnet only when asked, none with ipMasquerade false',
+      );
+      assert.deepEqual(
+        six('hairpin6'),
+        ['app', 'glob', 'nat66', 'nomasq']
+          .map((n) => {
+            const net = { app: ['fd00:20::', 'br-app'], glob: ['2001:db8:21::', 'br-g'], nat66: ['2001:db8:22::', 'br-n'], nomasq: ['fd00:23::', 'br-m'] }[n]!;
+            return `{"concat":[{"prefix":{"addr":"${net[0]}","len":64}},"${net[1]}"]} net:${n}`;
+          })
+          .sort(),
+      );
       assert.deepEqual(six('internal_subnets6'), ['{"prefix":{"addr":"fd00:24::","len":64}} net:vault']);
       assert.equal(nsnetElements(H).masq_subnets!.length, 3, 'IPv4 masquerade as before (app, glob, nat66)');
 
@@ -94,7 +103,10 @@ describe('firewall over IPv6 (kernel)', function () {
       assert.equal(nsnetElements(H).hairpin6!.filter((x) => x.elem.comment === 'net:app').length, 0);
 
       assert.deepEqual(Firewall.sysctls(app), { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.br-app.route_localnet': '1', 'net.ipv6.conf.all.forwarding': '1' });
-      assert.deepEqual(Firewall.sysctls({ ...app, subnet6: undefined } as FirewallNetwork), { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.br-app.route_localnet': '1' });
+      assert.deepEqual(Firewall.sysctls({ ...app, subnet6: undefined } as FirewallNetwork), {
+        'net.ipv4.ip_forward': '1',
+        'net.ipv4.conf.br-app.route_localnet': '1',
+      });
       assert.deepEqual(Firewall.sysctls({ ...app, internal: true }), {});
       for (const n of ['app', 'glob', 'nat66', 'nomasq', 'vault']) await fw.removeNetwork(n);
       assert.equal(countElements(H), 0);
@@ -108,7 +120,9 @@ describe('firewall over IPv6 (kernel)', function () {
       await fw.addNetwork({ name: 'app', bridge: 'br-app', subnet: '172.20.0.0/16', subnet6: 'fd00:20::/64' });
       const t = { containerIp: '172.20.0.2', containerIp6: 'fd00:20::2' };
       const u = { containerIp: '172.20.0.3', containerIp6: 'fd00:20::3' };
-      const p = (hostPort: number, hostIp?: string, to = t): FirewallPort[] => [{ protocol: 'tcp', hostPort, containerPort: 80, ...to, ...(hostIp ? { hostIp } : {}) }];
+      const p = (hostPort: number, hostIp?: string, to = t): FirewallPort[] => [
+        { protocol: 'tcp', hostPort, containerPort: 80, ...to, ...(hostIp ? { hostIp } : {}) },
+      ];
 
       await fw.publish('c1', p(8080));
       const el = nsnetElements(H);
@@ -141,7 +155,10 @@ describe('firewall over IPv6 (kernel)', function () {
       await rejectsCode(fw.publish('c9', p(9000, '::', { containerIp: '172.20.0.2' } as never)), 'ERR_INVALID_ARGUMENT');
       await rejectsCode(fw.publish('c9', [{ protocol: 'tcp', hostPort: 9000, containerPort: 80, containerIp6: '172.20.0.2' }]), 'ERR_INVALID_IP');
       await rejectsCode(fw.publish('c9', [...p(9000), ...p(9000, '::', u)]), 'ERR_INVALID_ARGUMENT'); // [::]:9000 twice in one request
-      assert.throws(() => Firewall.checkPorts(p(9000, '::1')), (x: any) => x.code === 'ERR_INVALID_HOST_IP');
+      assert.throws(
+        () => Firewall.checkPorts(p(9000, '::1')),
+        (x: any) => x.code === 'ERR_INVALID_HOST_IP',
+      );
       assert.deepEqual(Firewall.checkPorts([{ protocol: 'udp', hostPort: 53, containerPort: 53 }], { ipv4: '172.20.0.2', ipv6: 'fd00:20::2' }), [
         { family: 4, hostIp: '0.0.0.0', protocol: 'udp', hostPort: 53, containerIp: '172.20.0.2', containerPort: 53 },
         { family: 6, hostIp: '::', protocol: 'udp', hostPort: 53, containerIp: 'fd00:20::2', containerPort: 53 },
@@ -150,12 +167,18 @@ describe('firewall over IPv6 (kernel)', function () {
 
       // listOwned and removeOwner know the IPv6 elements.
       const owned = await fw.listOwned();
-      assert.deepEqual(owned.get('ep:c1')!.map((e) => `${e.set} ${JSON.stringify(e.key)} ${JSON.stringify(e.value)}`).sort(), [
-        'published_any ["tcp",8080] ["172.20.0.2",80]',
-        'published_any ["tcp",8081] ["172.20.0.2",80]',
-        'published_any ["tcp",8082] ["172.20.0.2",80]',
-        'published_any6 ["tcp",8080] ["fd00:20::2",80]',
-      ]);
+      assert.deepEqual(
+        owned
+          .get('ep:c1')!
+          .map((e) => `${e.set} ${JSON.stringify(e.key)} ${JSON.stringify(e.value)}`)
+          .sort(),
+        [
+          'published_any ["tcp",8080] ["172.20.0.2",80]',
+          'published_any ["tcp",8081] ["172.20.0.2",80]',
+          'published_any ["tcp",8082] ["172.20.0.2",80]',
+          'published_any6 ["tcp",8080] ["fd00:20::2",80]',
+        ],
+      );
       assert.equal(await fw.removeOwner('ep:c1'), 4);
       // Unpublishing with an omitted hostIp removes both families' claims the owner holds.
       await fw.unpublish('c2', [{ protocol: 'tcp', hostPort: 8081, containerPort: 80 }]);
@@ -243,33 +266,47 @@ describe('firewall over IPv6 (kernel)', function () {
 
     /** Publishes for the test (targets: the endpoint's addresses), unpublished afterwards (even on failure). */
     async function publish(id: string, ports: FirewallPort[]): Promise<void> {
-      await fw.publish(id, ports.map((p) => ({ containerIp: eps[id]!.ipv4, containerIp6: eps[id]!.ipv6!, ...p })));
+      await fw.publish(
+        id,
+        ports.map((p) => ({ containerIp: eps[id]!.ipv4, containerIp6: eps[id]!.ipv6!, ...p })),
+      );
       registerCleanup(() => fw.unpublish(id, ports), `unpublish ${id}`);
     }
 
-    it('-p 8080:80 on a dual-stack network answers on the host\'s IPv4 and IPv6 addresses, TCP and UDP; the container sees the peer', async () => {
+    it("-p 8080:80 on a dual-stack network answers on the host's IPv4 and IPv6 addresses, TCP and UDP; the container sees the peer", async () => {
       assert.ok(failed(tcp(E, HOST6, 8080)), 'sanity: nothing answers before the port is published');
-      await publish('a1', [{ protocol: 'tcp', hostPort: 8080, containerPort: 80 }, { protocol: 'udp', hostPort: 5353, containerPort: 53 }]);
-      assert.deepEqual(ask(E, [
-        { proto: 'tcp', addr: HOST6, port: 8080 },
-        { proto: 'udp', addr: HOST6, port: 5353 },
-        { proto: 'tcp', addr: HOST6B, port: 8080 },
-        { proto: 'tcp', addr: HOST, port: 8080 },
-        { proto: 'udp', addr: HOST, port: 5353 },
-      ]), [`a1:80 ${PEER6}`, `a1:53 ${PEER6}`, `a1:80 ${PEER6}`, `a1:80 ${PEER}`, `a1:53 ${PEER}`]);
+      await publish('a1', [
+        { protocol: 'tcp', hostPort: 8080, containerPort: 80 },
+        { protocol: 'udp', hostPort: 5353, containerPort: 53 },
+      ]);
+      assert.deepEqual(
+        ask(E, [
+          { proto: 'tcp', addr: HOST6, port: 8080 },
+          { proto: 'udp', addr: HOST6, port: 5353 },
+          { proto: 'tcp', addr: HOST6B, port: 8080 },
+          { proto: 'tcp', addr: HOST, port: 8080 },
+          { proto: 'udp', addr: HOST, port: 5353 },
+        ]),
+        [`a1:80 ${PEER6}`, `a1:53 ${PEER6}`, `a1:80 ${PEER6}`, `a1:80 ${PEER}`, `a1:53 ${PEER}`],
+      );
     });
 
     it('a range over IPv6 maps port by port; the host reaches it through its own IPv6 address (output hook), not through ::1; 127.0.0.1 works', async () => {
       await publish('a2', [{ protocol: 'tcp', hostPort: 9000, hostPortEnd: 9002, containerPort: 7000 }]);
-      assert.deepEqual(ask(E, [9000, 9001, 9002, 9003].map((port) => ({ proto: 'tcp' as const, addr: HOST6, port }))),
-        [`a2:7000 ${PEER6}`, `a2:7001 ${PEER6}`, `a2:7002 ${PEER6}`, 'error:ECONNREFUSED']);
+      assert.deepEqual(
+        ask(
+          E,
+          [9000, 9001, 9002, 9003].map((port) => ({ proto: 'tcp' as const, addr: HOST6, port })),
+        ),
+        [`a2:7000 ${PEER6}`, `a2:7001 ${PEER6}`, `a2:7002 ${PEER6}`, 'error:ECONNREFUSED'],
+      );
       assert.equal(tcp(H, HOST6, 9001), `a2:7001 ${HOST6}`);
       assert.equal(tcp(H, 'fd00:40::1', 9002), 'a2:7002 fd00:40::1', 'a gateway address is a host address too');
       assert.equal(tcp(H, '::1', 9000), 'error:ECONNREFUSED', '::1 is not DNATed (the kernel cannot): refused at once, not a hang');
       assert.equal(tcp(H, '127.0.0.1', 9000), 'a2:7000 172.40.0.1', 'every address includes 127.0.0.1');
     });
 
-    it('hairpin over IPv6: a container reaches its own and its peer\'s published port through a host IPv6 address, with br_netfilter or without', async () => {
+    it("hairpin over IPv6: a container reaches its own and its peer's published port through a host IPv6 address, with br_netfilter or without", async () => {
       const key = 'net.bridge.bridge-nf-call-ip6tables';
       const orig = await Netns.sysctl(H, key);
       registerCleanup(() => Netns.sysctl(H, key, orig), `restore ${key}`);
@@ -278,23 +315,40 @@ describe('firewall over IPv6 (kernel)', function () {
       for (const mode of ['1', '0']) {
         assert.equal(await Netns.sysctl(H, key, mode), mode);
         const why = `bridge-nf-call-ip6tables=${mode}`;
-        assert.deepEqual(ask(c.a1!, [
-          { proto: 'tcp', addr: HOST6, port: 8080 },
-          { proto: 'tcp', addr: 'fd00:40::3', port: 80 },
-          { proto: 'tcp', addr: 'fd00:41::2', port: 80 },
-        ]), ['a1:80 fd00:40::1', 'a2:80 fd00:40::2', 'timeout'], why);
+        assert.deepEqual(
+          ask(c.a1!, [
+            { proto: 'tcp', addr: HOST6, port: 8080 },
+            { proto: 'tcp', addr: 'fd00:40::3', port: 80 },
+            { proto: 'tcp', addr: 'fd00:41::2', port: 80 },
+          ]),
+          ['a1:80 fd00:40::1', 'a2:80 fd00:40::2', 'timeout'],
+          why,
+        );
         assert.equal(tcp(c.a2!, HOST6, 8080), 'a1:80 fd00:40::1', `its peer (${why})`);
         assert.equal(tcp(c.b1!, HOST6, 8080), 'a1:80 fd00:41::2', `another network: published ports are public (${why})`);
-        assert.deepEqual(ask(c.q1!, [{ proto: 'tcp', addr: HOST6, port: 8082 }, { proto: 'tcp', addr: 'fd00:43::3', port: 80 }]), ['q2:80 fd00:43::1', 'timeout'], why);
+        assert.deepEqual(
+          ask(c.q1!, [
+            { proto: 'tcp', addr: HOST6, port: 8082 },
+            { proto: 'tcp', addr: 'fd00:43::3', port: 80 },
+          ]),
+          ['q2:80 fd00:43::1', 'timeout'],
+          why,
+        );
         assert.equal(tcp(c.q2!, HOST6, 8082), 'q2:80 fd00:43::1', `a no-ICC container reaches its own published port (${why})`);
       }
     });
 
-    it('egress over IPv6: the peer sees the host\'s address (ULA, masqueraded), or the container\'s own (global subnet, routed); ipMasquerade false turns IPv6 off too', async () => {
+    it("egress over IPv6: the peer sees the host's address (ULA, masqueraded), or the container's own (global subnet, routed); ipMasquerade false turns IPv6 off too", async () => {
       // The masquerade address is the host's source address for E: of hx's two, the kernel picks
       // the one with the longest prefix in common with E's (RFC 6724 rule 8): ::3.
-      assert.deepEqual(ask(c.a1!, [{ proto: 'tcp', addr: PEER6, port: 80 }, { proto: 'udp', addr: PEER6, port: 53 }, { proto: 'tcp', addr: PEER, port: 80 }]),
-        [`E:80 ${HOST6B}`, `E:53 ${HOST6B}`, `E:80 ${HOST}`]);
+      assert.deepEqual(
+        ask(c.a1!, [
+          { proto: 'tcp', addr: PEER6, port: 80 },
+          { proto: 'udp', addr: PEER6, port: 53 },
+          { proto: 'tcp', addr: PEER, port: 80 },
+        ]),
+        [`E:80 ${HOST6B}`, `E:53 ${HOST6B}`, `E:80 ${HOST}`],
+      );
       assert.equal(tcp(c.q1!, PEER6, 80), `E:80 ${HOST6B}`);
       assert.equal(tcp(c.g1!, PEER6, 80), 'E:80 2001:db8:42::2', 'routed: E routes the global subnet back through the host');
       assert.ok(failed(tcp(c.b1!, PEER6, 80)), 'network "other": no masquerade, and E has no route back to fd00:41::/64');
@@ -307,19 +361,35 @@ describe('firewall over IPv6 (kernel)', function () {
     });
 
     it('isolation over IPv6: one network talks inside; two networks cannot; the outside cannot enter, a routed global network included', async () => {
-      assert.deepEqual(ask(c.a1!, [
-        { proto: 'tcp', addr: 'fd00:40::3', port: 80 },
-        { proto: 'tcp', addr: 'fd00:41::2', port: 80 },
-        { proto: 'tcp', addr: 'fd00:43::2', port: 80 },
-        { proto: 'tcp', addr: '2001:db8:42::2', port: 80 },
-      ]), ['a2:80 fd00:40::2', 'timeout', 'timeout', 'timeout']);
+      assert.deepEqual(
+        ask(c.a1!, [
+          { proto: 'tcp', addr: 'fd00:40::3', port: 80 },
+          { proto: 'tcp', addr: 'fd00:41::2', port: 80 },
+          { proto: 'tcp', addr: 'fd00:43::2', port: 80 },
+          { proto: 'tcp', addr: '2001:db8:42::2', port: 80 },
+        ]),
+        ['a2:80 fd00:40::2', 'timeout', 'timeout', 'timeout'],
+      );
       assert.ok(failed(tcp(c.b1!, 'fd00:40::2', 80)));
       assert.ok(failed(tcp(c.g1!, 'fd00:40::2', 80)));
-      assert.deepEqual(ask(E, [{ proto: 'tcp', addr: 'fd00:40::2', port: 80 }, { proto: 'tcp', addr: '2001:db8:42::2', port: 80 }, { proto: 'udp', addr: '2001:db8:42::2', port: 53 }]),
-        ['timeout', 'timeout', 'timeout'], 'E routes both through the host, but nothing unpublished enters');
+      assert.deepEqual(
+        ask(E, [
+          { proto: 'tcp', addr: 'fd00:40::2', port: 80 },
+          { proto: 'tcp', addr: '2001:db8:42::2', port: 80 },
+          { proto: 'udp', addr: '2001:db8:42::2', port: 53 },
+        ]),
+        ['timeout', 'timeout', 'timeout'],
+        'E routes both through the host, but nothing unpublished enters',
+      );
       // Sanity: it is the isolation rule that stops them.
       deleteForwardRule('isolation: nothing else enters a network');
-      assert.deepEqual(ask(E, [{ proto: 'tcp', addr: 'fd00:40::2', port: 80 }, { proto: 'tcp', addr: '2001:db8:42::2', port: 80 }]), [`a1:80 ${PEER6}`, `g1:80 ${PEER6}`]);
+      assert.deepEqual(
+        ask(E, [
+          { proto: 'tcp', addr: 'fd00:40::2', port: 80 },
+          { proto: 'tcp', addr: '2001:db8:42::2', port: 80 },
+        ]),
+        [`a1:80 ${PEER6}`, `g1:80 ${PEER6}`],
+      );
       assert.equal(tcp(c.a1!, 'fd00:41::2', 80), 'b1:80 fd00:40::2');
       assert.equal(await fw.ensure(), 'repaired');
       assert.ok(failed(tcp(E, 'fd00:40::2', 80)));
@@ -346,31 +416,62 @@ describe('firewall over IPv6 (kernel)', function () {
     });
 
     it('internal network over IPv6: reaches nothing outside it, is reached by nothing, cannot publish', async () => {
-      assert.deepEqual(ask(c.i1!, [{ proto: 'tcp', addr: PEER6, port: 80 }, { proto: 'tcp', addr: 'fd00:40::2', port: 80 }, { proto: 'udp', addr: PEER6, port: 53 }]),
-        ['timeout', 'timeout', 'timeout']);
+      assert.deepEqual(
+        ask(c.i1!, [
+          { proto: 'tcp', addr: PEER6, port: 80 },
+          { proto: 'tcp', addr: 'fd00:40::2', port: 80 },
+          { proto: 'udp', addr: PEER6, port: 53 },
+        ]),
+        ['timeout', 'timeout', 'timeout'],
+      );
       assert.ok(failed(tcp(c.a1!, 'fd00:44::2', 80)));
       // Sanity: E routes fd00:44::/64 through the host; only the internal rule keeps i1 in.
       deleteForwardRule('out of an internal network');
       assert.equal(tcp(c.i1!, PEER6, 80), 'E:80 fd00:44::2');
       assert.equal(await fw.ensure(), 'repaired');
       assert.ok(failed(tcp(c.i1!, PEER6, 80)));
-      const err = await rejectsCode(fw.publish('i1', [{ protocol: 'tcp', hostIp: '::', hostPort: 8086, containerPort: 80, containerIp6: 'fd00:44::2' }]), 'ERR_NETWORK_INTERNAL');
+      const err = await rejectsCode(
+        fw.publish('i1', [{ protocol: 'tcp', hostIp: '::', hostPort: 8086, containerPort: 80, containerIp6: 'fd00:44::2' }]),
+        'ERR_NETWORK_INTERNAL',
+      );
       assert.equal(err.details.network, 'vault');
     });
 
     it('one IPv6 host address, [::] and 0.0.0.0: each answers only where published; the two families can go to two containers', async () => {
       await publish('a1', [{ protocol: 'tcp', hostIp: HOST6B, hostPort: 8083, containerPort: 80 }]);
-      assert.deepEqual(ask(E, [{ proto: 'tcp', addr: HOST6B, port: 8083 }, { proto: 'tcp', addr: HOST6, port: 8083 }, { proto: 'tcp', addr: HOST, port: 8083 }]),
-        [`a1:80 ${PEER6}`, 'error:ECONNREFUSED', 'error:ECONNREFUSED']);
+      assert.deepEqual(
+        ask(E, [
+          { proto: 'tcp', addr: HOST6B, port: 8083 },
+          { proto: 'tcp', addr: HOST6, port: 8083 },
+          { proto: 'tcp', addr: HOST, port: 8083 },
+        ]),
+        [`a1:80 ${PEER6}`, 'error:ECONNREFUSED', 'error:ECONNREFUSED'],
+      );
       await publish('a2', [{ protocol: 'tcp', hostIp: HOST6, hostPort: 8083, containerPort: 80 }]);
       assert.equal(tcp(E, HOST6, 8083), `a2:80 ${PEER6}`);
       assert.equal(tcp(H, HOST6B, 8083), `a1:80 ${HOST6B}`, 'from the host too');
 
       await publish('a1', [{ protocol: 'tcp', hostIp: '::', hostPort: 8084, containerPort: 80 }]);
       await publish('a2', [{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8084, containerPort: 80 }]);
-      assert.deepEqual(ask(E, [{ proto: 'tcp', addr: HOST6, port: 8084 }, { proto: 'tcp', addr: HOST, port: 8084 }]), [`a1:80 ${PEER6}`, `a2:80 ${PEER}`]);
-      await rejectsCode(fw.publish('a1', [{ protocol: 'tcp', hostPort: 8084, containerPort: 80, containerIp: eps.a1!.ipv4, containerIp6: eps.a1!.ipv6! }]), 'ERR_PORT_IN_USE');
-      assert.deepEqual(ask(E, [{ proto: 'tcp', addr: HOST6, port: 8084 }, { proto: 'tcp', addr: HOST, port: 8084 }]), [`a1:80 ${PEER6}`, `a2:80 ${PEER}`], 'unchanged');
+      assert.deepEqual(
+        ask(E, [
+          { proto: 'tcp', addr: HOST6, port: 8084 },
+          { proto: 'tcp', addr: HOST, port: 8084 },
+        ]),
+        [`a1:80 ${PEER6}`, `a2:80 ${PEER}`],
+      );
+      await rejectsCode(
+        fw.publish('a1', [{ protocol: 'tcp', hostPort: 8084, containerPort: 80, containerIp: eps.a1!.ipv4, containerIp6: eps.a1!.ipv6! }]),
+        'ERR_PORT_IN_USE',
+      );
+      assert.deepEqual(
+        ask(E, [
+          { proto: 'tcp', addr: HOST6, port: 8084 },
+          { proto: 'tcp', addr: HOST, port: 8084 },
+        ]),
+        [`a1:80 ${PEER6}`, `a2:80 ${PEER}`],
+        'unchanged',
+      );
     });
 
     it('conntrack oracle: unpublishing or re-pointing an IPv6 UDP port deletes its IPv6 entries (and only those): the same flow reaches the new container at once', async () => {
@@ -414,11 +515,19 @@ describe('firewall over IPv6 (kernel)', function () {
       const elements0 = countElements(H);
       // 10 endpoints x 1,000 host ports: a third on both families (2 elements), a third IPv6
       // only, a third IPv4 only; every fifth of the IPv6-only ones on one IPv6 address.
-      const ports = (k: number): FirewallPort[] => Array.from({ length: 1000 }, (_, i) => {
-        const n = k * 1000 + i;
-        const hostIp = n % 3 === 0 ? undefined : n % 3 === 1 ? (n % 5 === 0 ? HOST6B : '::') : '0.0.0.0';
-        return { protocol: n % 2 ? 'udp' : 'tcp', hostPort: 30000 + n, containerPort: n % 2 ? 53 : 80, containerIp: '172.40.0.2', containerIp6: 'fd00:40::3', ...(hostIp ? { hostIp } : {}) };
-      });
+      const ports = (k: number): FirewallPort[] =>
+        Array.from({ length: 1000 }, (_, i) => {
+          const n = k * 1000 + i;
+          const hostIp = n % 3 === 0 ? undefined : n % 3 === 1 ? (n % 5 === 0 ? HOST6B : '::') : '0.0.0.0';
+          return {
+            protocol: n % 2 ? 'udp' : 'tcp',
+            hostPort: 30000 + n,
+            containerPort: n % 2 ? 53 : 80,
+            containerIp: '172.40.0.2',
+            containerIp6: 'fd00:40::3',
+            ...(hostIp ? { hostIp } : {}),
+          };
+        });
       const total = (k: number): number => ports(k).reduce((s, p) => s + (p.hostIp === undefined ? 2 : 1), 0);
       registerCleanup(async () => {
         for (let k = 0; k < 10; k++) await fw.unpublish(`bulk-${k}`);
@@ -431,16 +540,27 @@ describe('firewall over IPv6 (kernel)', function () {
       assert.equal(rules(), rules0, '10,000 ports');
       let want = 0;
       for (let k = 0; k < 10; k++) want += total(k);
-      const index6 = new Set(Array.from({ length: 10000 }, (_, n) => n).filter((n) => n % 3 === 1 && n % 5 === 0).map((n) => `${n % 2 ? 'udp' : 'tcp'} ${30000 + n}`)).size;
+      const index6 = new Set(
+        Array.from({ length: 10000 }, (_, n) => n)
+          .filter((n) => n % 3 === 1 && n % 5 === 0)
+          .map((n) => `${n % 2 ? 'udp' : 'tcp'} ${30000 + n}`),
+      ).size;
       assert.equal(countElements(H), elements0 + want + index6, 'one element per family and port (plus the IPv6 index)');
       // 39999: n = 9999 (both, udp); 39998: n = 9998 (IPv4 only, tcp); 39997: n = 9997 (IPv6 only, udp);
       // 39990: n = 9990 (both, tcp); 39970: n = 9970 (IPv6 only on HOST6B, tcp)
-      assert.deepEqual(ask(E, [
-        { proto: 'udp', addr: HOST6, port: 39999 }, { proto: 'udp', addr: HOST, port: 39999 },
-        { proto: 'tcp', addr: HOST, port: 39998 }, { proto: 'tcp', addr: HOST6, port: 39998 },
-        { proto: 'udp', addr: HOST6, port: 39997 }, { proto: 'tcp', addr: HOST6, port: 39990 },
-        { proto: 'tcp', addr: HOST6B, port: 39970 }, { proto: 'tcp', addr: HOST6, port: 39970 },
-      ]), [`a2:53 ${PEER6}`, `a1:53 ${PEER}`, `a1:80 ${PEER}`, 'error:ECONNREFUSED', `a2:53 ${PEER6}`, `a2:80 ${PEER6}`, `a2:80 ${PEER6}`, 'error:ECONNREFUSED']);
+      assert.deepEqual(
+        ask(E, [
+          { proto: 'udp', addr: HOST6, port: 39999 },
+          { proto: 'udp', addr: HOST, port: 39999 },
+          { proto: 'tcp', addr: HOST, port: 39998 },
+          { proto: 'tcp', addr: HOST6, port: 39998 },
+          { proto: 'udp', addr: HOST6, port: 39997 },
+          { proto: 'tcp', addr: HOST6, port: 39990 },
+          { proto: 'tcp', addr: HOST6B, port: 39970 },
+          { proto: 'tcp', addr: HOST6, port: 39970 },
+        ]),
+        [`a2:53 ${PEER6}`, `a1:53 ${PEER}`, `a1:80 ${PEER}`, 'error:ECONNREFUSED', `a2:53 ${PEER6}`, `a2:80 ${PEER6}`, `a2:80 ${PEER6}`, 'error:ECONNREFUSED'],
+      );
       for (let k = 0; k < 10; k++) await fw.unpublish(`bulk-${k}`);
       assert.equal(rules(), rules0);
       assert.equal(countElements(H), elements0);
@@ -453,7 +573,13 @@ describe('firewall over IPv6 (kernel)', function () {
         await fw.unpublish('a1');
       });
       await fw.connectEndpoint(eps.a1!);
-      assert.deepEqual(ask(E, [{ proto: 'tcp', addr: HOST6, port: 8080 }, { proto: 'tcp', addr: HOST, port: 8080 }]), [`a1:80 ${PEER6}`, `a1:80 ${PEER}`]);
+      assert.deepEqual(
+        ask(E, [
+          { proto: 'tcp', addr: HOST6, port: 8080 },
+          { proto: 'tcp', addr: HOST, port: 8080 },
+        ]),
+        [`a1:80 ${PEER6}`, `a1:80 ${PEER}`],
+      );
       const before = nsnetElements(H);
       assert.equal(before.published_any6!.length, 1);
       sh('nft', ['flush', 'ruleset'], H);
@@ -461,17 +587,32 @@ describe('firewall over IPv6 (kernel)', function () {
       await fw.rebuild(state());
       assert.equal(await fw.isIntact(), true);
       assert.deepEqual(nsnetElements(H), before);
-      assert.deepEqual(ask(E, [{ proto: 'tcp', addr: HOST6, port: 8080 }, { proto: 'tcp', addr: HOST, port: 8080 }]), [`a1:80 ${PEER6}`, `a1:80 ${PEER}`]);
+      assert.deepEqual(
+        ask(E, [
+          { proto: 'tcp', addr: HOST6, port: 8080 },
+          { proto: 'tcp', addr: HOST, port: 8080 },
+        ]),
+        [`a1:80 ${PEER6}`, `a1:80 ${PEER}`],
+      );
       assert.equal(tcp(c.a1!, PEER6, 80), `E:80 ${HOST6B}`, 'IPv6 masquerade is back');
       assert.ok(failed(tcp(c.a1!, 'fd00:41::2', 80)), 'IPv6 isolation is back');
-      await rejectsCode(fw.rebuild({ networks: Object.values(nets), endpoints: [eps.a1!, { ...eps.a2!, ports: [{ protocol: 'tcp', hostIp: '::', hostPort: 8080, containerPort: 80 }] }] }), 'ERR_PORT_IN_USE');
+      await rejectsCode(
+        fw.rebuild({
+          networks: Object.values(nets),
+          endpoints: [eps.a1!, { ...eps.a2!, ports: [{ protocol: 'tcp', hostIp: '::', hostPort: 8080, containerPort: 80 }] }],
+        }),
+        'ERR_PORT_IN_USE',
+      );
     });
 
     after(async () => {
       if (!fw || !H) return;
       for (const ep of Object.values(eps)) await fw.disconnectEndpoint(ep);
       for (const name of Object.keys(nets)) await fw.removeNetwork(name);
-      assert.deepEqual(Object.entries(nsnetElements(H)).filter(([, e]) => e.length), []);
+      assert.deepEqual(
+        Object.entries(nsnetElements(H)).filter(([, e]) => e.length),
+        [],
+      );
     });
   });
 });

@@ -122,7 +122,8 @@ describe('firewall (kernel)', function () {
         'oifname @bridges drop',
         'iifname @noicc_ports meta pkttype != host drop',
         'type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service',
-      ]) assert.ok(text.includes(line), `nft list ruleset shows "${line}"\n${text}`);
+      ])
+        assert.ok(text.includes(line), `nft list ruleset shows "${line}"\n${text}`);
       assert.equal(nsnetRules(H).length, 25);
       assert.equal(countElements(H), 0);
     });
@@ -202,7 +203,9 @@ describe('firewall (kernel)', function () {
       registerCleanup(() => nft.close());
       await fw.ensure();
       await fw.addNetwork({ name: 'app', bridge: 'br-app', subnet: '172.20.0.0/16' });
-      const port = (hostPort: number, containerIp: string, hostIp?: string): FirewallPort[] => [{ protocol: 'tcp', hostPort, containerPort: 80, containerIp, ...(hostIp ? { hostIp } : {}) }];
+      const port = (hostPort: number, containerIp: string, hostIp?: string): FirewallPort[] => [
+        { protocol: 'tcp', hostPort, containerPort: 80, containerIp, ...(hostIp ? { hostIp } : {}) },
+      ];
 
       await fw.publish('c1', port(8090, '172.20.0.2'));
       const gen = await nft.generation();
@@ -249,16 +252,31 @@ describe('firewall (kernel)', function () {
       const fw = await openFirewall(H);
       await fw.ensure();
       await fw.addNetwork({ name: 'quiet', bridge: 'br-q', subnet: '172.21.0.0/24', icc: false });
-      const ep: FirewallEndpoint = { id: 'q1', bridge: 'br-q', hostIfname: 've-q1', ipv4: '172.21.0.2', ports: [{ protocol: 'udp', hostPort: 5353, containerPort: 53 }, { protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80 }] };
+      const ep: FirewallEndpoint = {
+        id: 'q1',
+        bridge: 'br-q',
+        hostIfname: 've-q1',
+        ipv4: '172.21.0.2',
+        ports: [
+          { protocol: 'udp', hostPort: 5353, containerPort: 53 },
+          { protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80 },
+        ],
+      };
       await fw.connectEndpoint(ep);
       await fw.connectEndpoint(ep);
       const owned = await fw.listOwned();
       assert.deepEqual([...owned.keys()].sort(), ['ep:q1', 'net:quiet']);
-      assert.deepEqual(owned.get('ep:q1')!.map((e) => `${e.family} ${e.set} ${JSON.stringify(e.key)} ${JSON.stringify(e.value)}`).sort(), [
-        'bridge noicc_ports "ve-q1" undefined',
-        'inet published_any ["udp",5353] ["172.21.0.2",53]',
-        'inet published_hostip ["127.0.0.1","tcp",8080] ["172.21.0.2",80]',
-      ]);
+      assert.deepEqual(
+        owned
+          .get('ep:q1')!
+          .map((e) => `${e.family} ${e.set} ${JSON.stringify(e.key)} ${JSON.stringify(e.value)}`)
+          .sort(),
+        [
+          'bridge noicc_ports "ve-q1" undefined',
+          'inet published_any ["udp",5353] ["172.21.0.2",53]',
+          'inet published_hostip ["127.0.0.1","tcp",8080] ["172.21.0.2",80]',
+        ],
+      );
       assert.equal(owned.get('net:quiet')!.length, 4);
 
       // Someone deletes a rule of nsnet's table: check() says which, ensure() rewrites both
@@ -353,39 +371,72 @@ describe('firewall (kernel)', function () {
 
     /** Publishes for the test, unpublished afterwards (even on failure). */
     async function publish(id: string, ports: FirewallPort[]): Promise<void> {
-      await fw.publish(id, ports.map((p) => ({ containerIp: eps[id]?.ipv4 ?? '172.30.0.2', ...p })));
-      registerCleanup(() => fw.unpublish(id, ports.map((p) => ({ containerIp: '0.0.0.0', ...p }))), `unpublish ${id}`);
+      await fw.publish(
+        id,
+        ports.map((p) => ({ containerIp: eps[id]?.ipv4 ?? '172.30.0.2', ...p })),
+      );
+      registerCleanup(
+        () =>
+          fw.unpublish(
+            id,
+            ports.map((p) => ({ containerIp: '0.0.0.0', ...p })),
+          ),
+        `unpublish ${id}`,
+      );
     }
 
     it('external peer → host IP:8080 → container:80 over TCP and UDP; the container sees the peer', async () => {
       assert.ok(failed(tcp(E, HOST, 8080)), 'sanity: nothing answers before the port is published');
-      await publish('a1', [{ protocol: 'tcp', hostPort: 8080, containerPort: 80 }, { protocol: 'udp', hostPort: 5353, containerPort: 53 }]);
-      assert.deepEqual(ask(E, [
-        { proto: 'tcp', addr: HOST, port: 8080 },
-        { proto: 'udp', addr: HOST, port: 5353 },
-        { proto: 'tcp', addr: HOST2, port: 8080 },
-      ]), [`a1:80 ${PEER}`, `a1:53 ${PEER}`, `a1:80 ${PEER}`]);
+      await publish('a1', [
+        { protocol: 'tcp', hostPort: 8080, containerPort: 80 },
+        { protocol: 'udp', hostPort: 5353, containerPort: 53 },
+      ]);
+      assert.deepEqual(
+        ask(E, [
+          { proto: 'tcp', addr: HOST, port: 8080 },
+          { proto: 'udp', addr: HOST, port: 5353 },
+          { proto: 'tcp', addr: HOST2, port: 8080 },
+        ]),
+        [`a1:80 ${PEER}`, `a1:53 ${PEER}`, `a1:80 ${PEER}`],
+      );
     });
 
     it('a port range maps port by port; host-local access through the host IP (output chain)', async () => {
       await publish('a2', [{ protocol: 'tcp', hostPort: 9000, hostPortEnd: 9002, containerPort: 7000 }]);
-      assert.deepEqual(ask(E, [9000, 9001, 9002, 9003].map((port) => ({ proto: 'tcp' as const, addr: HOST, port }))),
-        [`a2:7000 ${PEER}`, `a2:7001 ${PEER}`, `a2:7002 ${PEER}`, 'error:ECONNREFUSED']);
+      assert.deepEqual(
+        ask(
+          E,
+          [9000, 9001, 9002, 9003].map((port) => ({ proto: 'tcp' as const, addr: HOST, port })),
+        ),
+        [`a2:7000 ${PEER}`, `a2:7001 ${PEER}`, `a2:7002 ${PEER}`, 'error:ECONNREFUSED'],
+      );
       assert.equal(tcp(H, HOST, 9001), `a2:7001 ${HOST}`, 'the host reaches it through its own address');
       assert.match(tcp(H, HOST2, 9002), /^a2:7002 10\.70\.0\.[13]$/);
       assert.equal(tcp(H, '127.0.0.1', 9001), 'a2:7001 172.30.0.1', 'every address includes 127.0.0.1 (as Docker and portmap), masqueraded to the gateway');
     });
 
     it('127.0.0.1 publishing (route_localnet): the host reaches the container; no one else does', async () => {
-      await publish('a1', [{ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 8081, containerPort: 80 }, { protocol: 'udp', hostIp: '127.0.0.1', hostPort: 5354, containerPort: 53 }]);
-      assert.deepEqual(ask(H, [{ proto: 'tcp', addr: '127.0.0.1', port: 8081 }, { proto: 'udp', addr: '127.0.0.1', port: 5354 }]),
-        ['a1:80 172.30.0.1', 'a1:53 172.30.0.1'], 'masqueraded to the gateway address');
+      await publish('a1', [
+        { protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 8081, containerPort: 80 },
+        { protocol: 'udp', hostIp: '127.0.0.1', hostPort: 5354, containerPort: 53 },
+      ]);
+      assert.deepEqual(
+        ask(H, [
+          { proto: 'tcp', addr: '127.0.0.1', port: 8081 },
+          { proto: 'udp', addr: '127.0.0.1', port: 5354 },
+        ]),
+        ['a1:80 172.30.0.1', 'a1:53 172.30.0.1'],
+        'masqueraded to the gateway address',
+      );
       assert.ok(failed(tcp(H, HOST, 8081)), 'not on the host address');
       assert.ok(failed(tcp(E, HOST, 8081)), 'not from outside');
     });
 
     it('a neighbour that sends packets for 127.0.0.1 to the host reaches no published port (prerouting never DNATs loopback)', async () => {
-      await publish('a1', [{ protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 8081, containerPort: 80 }, { protocol: 'udp', hostIp: '127.0.0.1', hostPort: 5354, containerPort: 53 }]);
+      await publish('a1', [
+        { protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 8081, containerPort: 80 },
+        { protocol: 'udp', hostIp: '127.0.0.1', hostPort: 5354, containerPort: 53 },
+      ]);
       await publish('a2', [{ protocol: 'tcp', hostPort: 8088, containerPort: 80 }]);
       // E routes 127.0.0.1 to the host (as a machine on a shared LAN can) and accepts loopback replies.
       assert.equal(await Netns.sysctl(E, 'net.ipv4.conf.ex0.route_localnet', 1), '1');
@@ -396,11 +447,43 @@ describe('firewall (kernel)', function () {
         ip(E, 'route', 'del', '127.0.0.1/32');
         ip(E, 'addr', 'add', '127.0.0.1/8', 'dev', 'lo');
       }, 'restore loopback of E');
-      const probe = () => ask(E, [{ proto: 'tcp', addr: '127.0.0.1', port: 8081 }, { proto: 'udp', addr: '127.0.0.1', port: 5354 }, { proto: 'tcp', addr: '127.0.0.1', port: 8088 }]);
+      const probe = () =>
+        ask(E, [
+          { proto: 'tcp', addr: '127.0.0.1', port: 8081 },
+          { proto: 'udp', addr: '127.0.0.1', port: 5354 },
+          { proto: 'tcp', addr: '127.0.0.1', port: 8088 },
+        ]);
       assert.deepEqual(probe().map(failed), [true, true, true], 'neither the 127.0.0.1 ports nor the every-address port');
       assert.equal(tcp(H, '127.0.0.1', 8081), 'a1:80 172.30.0.1', 'the host itself still does');
       // Sanity: without the loopback exclusion (the rule as it was before), the neighbour gets in.
-      sh('nft', ['insert', 'rule', 'inet', 'nsnet', 'prerouting', 'fib', 'daddr', 'type', 'local', 'dnat', 'ip', 'to', 'ip', 'daddr', '.', 'meta', 'l4proto', '.', 'th', 'dport', 'map', '@published_hostip'], H);
+      sh(
+        'nft',
+        [
+          'insert',
+          'rule',
+          'inet',
+          'nsnet',
+          'prerouting',
+          'fib',
+          'daddr',
+          'type',
+          'local',
+          'dnat',
+          'ip',
+          'to',
+          'ip',
+          'daddr',
+          '.',
+          'meta',
+          'l4proto',
+          '.',
+          'th',
+          'dport',
+          'map',
+          '@published_hostip',
+        ],
+        H,
+      );
       assert.equal(tcp(E, '127.0.0.1', 8081), `a1:80 ${PEER}`, 'sanity: the hole the exclusion closes');
       assert.equal(await fw.ensure(), 'repaired');
       assert.deepEqual(probe().map(failed), [true, true, true]);
@@ -418,7 +501,9 @@ describe('firewall (kernel)', function () {
       }, 'restore loopback routing of a1');
       assert.ok(failed(tcp(A, '127.0.0.2', 5555)), 'the guard drops it');
       // Without the guard the host's loopback services would be exposed: delete the rule ...
-      const guard = nftObjects(H, 'rule').find((r) => r.table === 'nsnet' && r.chain === 'guard' && r.comment === 'nsnet: no loopback destination from a bridge');
+      const guard = nftObjects(H, 'rule').find(
+        (r) => r.table === 'nsnet' && r.chain === 'guard' && r.comment === 'nsnet: no loopback destination from a bridge',
+      );
       sh('nft', ['delete', 'rule', 'inet', 'nsnet', 'guard', 'handle', String(guard.handle)], H);
       assert.equal(tcp(A, '127.0.0.2', 5555), 'H:5555 172.30.0.2', 'sanity: without the guard, the host answers');
       // ... and ensure() restores it, keeping every element (published ports still work).
@@ -428,7 +513,7 @@ describe('firewall (kernel)', function () {
       assert.equal(tcp(E, HOST, 8085), `a2:80 ${PEER}`);
     });
 
-    it('hairpin: a container reaches its own and its peer\'s published port through the host IP; another network reaches it too', async () => {
+    it("hairpin: a container reaches its own and its peer's published port through the host IP; another network reaches it too", async () => {
       await publish('a1', [{ protocol: 'tcp', hostPort: 8080, containerPort: 80 }]);
       assert.equal(tcp(c.a1!, HOST, 8080), 'a1:80 172.30.0.1', 'itself, masqueraded to the gateway');
       assert.equal(tcp(c.a2!, HOST, 8080), 'a1:80 172.30.0.1', 'its peer');
@@ -444,12 +529,23 @@ describe('firewall (kernel)', function () {
       for (const mode of ['1', '0']) {
         assert.equal(await Netns.sysctl(H, key, mode), mode);
         const why = `bridge-nf-call-iptables=${mode}`;
-        assert.deepEqual(ask(c.a1!, [
-          { proto: 'tcp', addr: HOST, port: 8080 },
-          { proto: 'tcp', addr: '172.30.0.3', port: 80 },
-          { proto: 'tcp', addr: '172.31.0.2', port: 80 },
-        ]), ['a1:80 172.30.0.1', 'a2:80 172.30.0.2', 'timeout'], why);
-        assert.deepEqual(ask(c.q1!, [{ proto: 'tcp', addr: HOST, port: 8082 }, { proto: 'tcp', addr: '172.32.0.3', port: 80 }]), ['q2:80 172.32.0.1', 'timeout'], why);
+        assert.deepEqual(
+          ask(c.a1!, [
+            { proto: 'tcp', addr: HOST, port: 8080 },
+            { proto: 'tcp', addr: '172.30.0.3', port: 80 },
+            { proto: 'tcp', addr: '172.31.0.2', port: 80 },
+          ]),
+          ['a1:80 172.30.0.1', 'a2:80 172.30.0.2', 'timeout'],
+          why,
+        );
+        assert.deepEqual(
+          ask(c.q1!, [
+            { proto: 'tcp', addr: HOST, port: 8082 },
+            { proto: 'tcp', addr: '172.32.0.3', port: 80 },
+          ]),
+          ['q2:80 172.32.0.1', 'timeout'],
+          why,
+        );
         assert.equal(tcp(c.q2!, HOST, 8082), 'q2:80 172.32.0.1', `a no-ICC container reaches its own published port (${why})`);
       }
       // With br_netfilter the hairpin frame leaves by the port it came in: the bridge port's
@@ -462,17 +558,26 @@ describe('firewall (kernel)', function () {
     });
 
     it('egress: the external peer sees the host address and replies come back; without masquerade they cannot', async () => {
-      assert.deepEqual(ask(c.a1!, [{ proto: 'tcp', addr: PEER, port: 80 }, { proto: 'udp', addr: PEER, port: 53 }]), [`E:80 ${HOST}`, `E:53 ${HOST}`]);
+      assert.deepEqual(
+        ask(c.a1!, [
+          { proto: 'tcp', addr: PEER, port: 80 },
+          { proto: 'udp', addr: PEER, port: 53 },
+        ]),
+        [`E:80 ${HOST}`, `E:53 ${HOST}`],
+      );
       assert.equal(tcp(c.q1!, PEER, 80), `E:80 ${HOST}`);
       assert.ok(failed(tcp(c.b1!, PEER, 80)), 'network "other" has ipMasquerade off and E has no route back');
     });
 
     it('isolation: containers of one network talk; two networks cannot; the outside cannot enter', async () => {
-      assert.deepEqual(ask(c.a1!, [
-        { proto: 'tcp', addr: '172.30.0.3', port: 80 },
-        { proto: 'tcp', addr: '172.31.0.2', port: 80 },
-        { proto: 'tcp', addr: '172.32.0.2', port: 80 },
-      ]), ['a2:80 172.30.0.2', 'timeout', 'timeout']);
+      assert.deepEqual(
+        ask(c.a1!, [
+          { proto: 'tcp', addr: '172.30.0.3', port: 80 },
+          { proto: 'tcp', addr: '172.31.0.2', port: 80 },
+          { proto: 'tcp', addr: '172.32.0.2', port: 80 },
+        ]),
+        ['a2:80 172.30.0.2', 'timeout', 'timeout'],
+      );
       assert.ok(failed(tcp(c.b1!, '172.30.0.2', 80)));
       assert.ok(failed(tcp(E, '172.30.0.2', 80)), 'E routes to 172.30.0.0/24 through the host, but nothing unpublished enters');
     });
@@ -480,7 +585,12 @@ describe('firewall (kernel)', function () {
     it('icc: false — two containers of the network cannot talk (L2), yet reach the outside and published ports', async () => {
       assert.ok(failed(tcp(c.q1!, '172.32.0.3', 80)));
       assert.ok(failed(tcp(c.q2!, '172.32.0.2', 80)));
-      assert.deepEqual(nsnetElements(H).noicc_ports!.map((e) => e.elem.val).sort(), [eps.q1!.hostIfname, eps.q2!.hostIfname].sort());
+      assert.deepEqual(
+        nsnetElements(H)
+          .noicc_ports!.map((e) => e.elem.val)
+          .sort(),
+        [eps.q1!.hostIfname, eps.q2!.hostIfname].sort(),
+      );
       await publish('q2', [{ protocol: 'tcp', hostPort: 8082, containerPort: 80 }]);
       assert.equal(tcp(c.q1!, HOST, 8082), 'q2:80 172.32.0.1', 'a published port of a peer, through the host');
       // Sanity: it is the L2 table's doing. Without br_netfilter (routed hairpin, bridged ICC
@@ -503,18 +613,39 @@ describe('firewall (kernel)', function () {
     });
 
     it('internal network: reaches nothing outside it, is reached by nothing, and cannot publish', async () => {
-      assert.deepEqual(ask(c.i1!, [{ proto: 'tcp', addr: PEER, port: 80 }, { proto: 'tcp', addr: '172.30.0.2', port: 80 }, { proto: 'udp', addr: PEER, port: 53 }]),
-        ['timeout', 'timeout', 'timeout']);
+      assert.deepEqual(
+        ask(c.i1!, [
+          { proto: 'tcp', addr: PEER, port: 80 },
+          { proto: 'tcp', addr: '172.30.0.2', port: 80 },
+          { proto: 'udp', addr: PEER, port: 53 },
+        ]),
+        ['timeout', 'timeout', 'timeout'],
+      );
       assert.ok(failed(tcp(c.a1!, '172.33.0.2', 80)));
-      const err = await rejectsCode(fw.publish('i1', [{ protocol: 'tcp', hostPort: 8086, containerPort: 80, containerIp: '172.33.0.2' }]), 'ERR_NETWORK_INTERNAL');
+      const err = await rejectsCode(
+        fw.publish('i1', [{ protocol: 'tcp', hostPort: 8086, containerPort: 80, containerIp: '172.33.0.2' }]),
+        'ERR_NETWORK_INTERNAL',
+      );
       assert.equal(err.details.network, 'vault');
     });
 
     it('a port published on one host IP is not reachable on another; that port on another IP is free', async () => {
       await publish('a1', [{ protocol: 'tcp', hostIp: HOST2, hostPort: 8083, containerPort: 80 }]);
-      assert.deepEqual(ask(E, [{ proto: 'tcp', addr: HOST2, port: 8083 }, { proto: 'tcp', addr: HOST, port: 8083 }]), [`a1:80 ${PEER}`, 'error:ECONNREFUSED']);
+      assert.deepEqual(
+        ask(E, [
+          { proto: 'tcp', addr: HOST2, port: 8083 },
+          { proto: 'tcp', addr: HOST, port: 8083 },
+        ]),
+        [`a1:80 ${PEER}`, 'error:ECONNREFUSED'],
+      );
       await publish('a2', [{ protocol: 'tcp', hostIp: HOST, hostPort: 8083, containerPort: 80 }]);
-      assert.deepEqual(ask(E, [{ proto: 'tcp', addr: HOST2, port: 8083 }, { proto: 'tcp', addr: HOST, port: 8083 }]), [`a1:80 ${PEER}`, `a2:80 ${PEER}`]);
+      assert.deepEqual(
+        ask(E, [
+          { proto: 'tcp', addr: HOST2, port: 8083 },
+          { proto: 'tcp', addr: HOST, port: 8083 },
+        ]),
+        [`a1:80 ${PEER}`, `a2:80 ${PEER}`],
+      );
     });
 
     it('republishing a removed UDP port to another container reaches the new one at once (conntrack entries deleted)', async () => {
@@ -545,14 +676,21 @@ describe('firewall (kernel)', function () {
       const rules0 = nsnetRules(H).length;
       const elements0 = countElements(H);
       const ids = Array.from({ length: 200 }, (_, i) => `bulk-${i}`);
-      const portOf = (i: number): FirewallPort[] => [{ protocol: i % 2 ? 'udp' : 'tcp', hostPort: 20000 + i, containerPort: i % 2 ? 53 : 80, containerIp: i % 3 ? '172.30.0.2' : '172.30.0.3' }];
+      const portOf = (i: number): FirewallPort[] => [
+        { protocol: i % 2 ? 'udp' : 'tcp', hostPort: 20000 + i, containerPort: i % 2 ? 53 : 80, containerIp: i % 3 ? '172.30.0.2' : '172.30.0.3' },
+      ];
       await fw.publish(ids[0]!, portOf(0));
       assert.equal(nsnetRules(H).length, rules0);
       for (let i = 1; i < ids.length; i++) await fw.publish(ids[i]!, portOf(i));
       assert.equal(nsnetRules(H).length, rules0, 'no rule was added');
       assert.equal(countElements(H), elements0 + 200);
-      assert.deepEqual(ask(E, [0, 1, 2, 3, 198, 199].map((i) => ({ proto: i % 2 ? 'udp' as const : 'tcp' as const, addr: HOST, port: 20000 + i }))),
-        [`a2:80 ${PEER}`, `a1:53 ${PEER}`, `a1:80 ${PEER}`, `a2:53 ${PEER}`, `a2:80 ${PEER}`, `a1:53 ${PEER}`]);
+      assert.deepEqual(
+        ask(
+          E,
+          [0, 1, 2, 3, 198, 199].map((i) => ({ proto: i % 2 ? ('udp' as const) : ('tcp' as const), addr: HOST, port: 20000 + i })),
+        ),
+        [`a2:80 ${PEER}`, `a1:53 ${PEER}`, `a1:80 ${PEER}`, `a2:53 ${PEER}`, `a2:80 ${PEER}`, `a1:53 ${PEER}`],
+      );
       const owned = await fw.listOwned();
       assert.equal(ids.filter((id) => owned.get(`ep:${id}`)?.length === 1).length, 200);
       for (let i = 0; i < ids.length; i++) await fw.unpublish(ids[i]!, portOf(i));
@@ -564,7 +702,9 @@ describe('firewall (kernel)', function () {
     it('nft flush ruleset: check() says so, traffic stops; rebuild() from the desired state restores it', async () => {
       await publish('a1', [{ protocol: 'tcp', hostPort: 8080, containerPort: 80 }]);
       eps.a1!.ports = [{ protocol: 'tcp', hostPort: 8080, containerPort: 80 }];
-      registerCleanup(() => { eps.a1!.ports = []; });
+      registerCleanup(() => {
+        eps.a1!.ports = [];
+      });
       assert.equal(tcp(E, HOST, 8080), `a1:80 ${PEER}`);
       const before = nsnetElements(H);
       sh('nft', ['flush', 'ruleset'], H);
@@ -588,7 +728,10 @@ describe('firewall (kernel)', function () {
       // rebuild() on an intact firewall rewrites it to the same content.
       await fw.rebuild(state());
       assert.deepEqual(nsnetElements(H), before);
-      await rejectsCode(fw.rebuild({ networks: Object.values(nets), endpoints: [eps.a1!, { ...eps.a2!, ports: [{ protocol: 'tcp', hostPort: 8080, containerPort: 80 }] }] }), 'ERR_PORT_IN_USE');
+      await rejectsCode(
+        fw.rebuild({ networks: Object.values(nets), endpoints: [eps.a1!, { ...eps.a2!, ports: [{ protocol: 'tcp', hostPort: 8080, containerPort: 80 }] }] }),
+        'ERR_PORT_IN_USE',
+      );
     });
 
     after(async () => {
@@ -596,7 +739,10 @@ describe('firewall (kernel)', function () {
       // Every endpoint, then every network: nothing of nsnet's remains but the skeleton.
       for (const ep of Object.values(eps)) await fw.disconnectEndpoint(ep);
       for (const name of Object.keys(nets)) await fw.removeNetwork(name);
-      assert.deepEqual(Object.entries(nsnetElements(H)).filter(([, e]) => e.length), []);
+      assert.deepEqual(
+        Object.entries(nsnetElements(H)).filter(([, e]) => e.length),
+        [],
+      );
     });
   });
 });

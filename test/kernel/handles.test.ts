@@ -10,7 +10,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 
-
 describe('handles', function () {
   useSandbox();
   this.timeout(120000);
@@ -19,14 +18,16 @@ describe('handles', function () {
     const names = await Promise.all(Array.from({ length: 20 }, () => makeNetns('cc')));
     const handles = await Promise.all(names.map((netns) => Netlink.open({ netns })));
     try {
-      await Promise.all(handles.map(async (h, k) => {
-        const ops: Promise<unknown>[] = [];
-        for (let i = 0; i < 25; i++) ops.push(h.links.add({ kind: 'bridge', name: `b${k}-${i}` }));
-        await Promise.all(ops);
-        const sets: Promise<unknown>[] = [];
-        for (let i = 0; i < 25; i++) sets.push(h.links.set(`b${k}-${i}`, { mtu: 1000 + k * 10 + (i % 10) }));
-        await Promise.all(sets);
-      }));
+      await Promise.all(
+        handles.map(async (h, k) => {
+          const ops: Promise<unknown>[] = [];
+          for (let i = 0; i < 25; i++) ops.push(h.links.add({ kind: 'bridge', name: `b${k}-${i}` }));
+          await Promise.all(ops);
+          const sets: Promise<unknown>[] = [];
+          for (let i = 0; i < 25; i++) sets.push(h.links.set(`b${k}-${i}`, { mtu: 1000 + k * 10 + (i % 10) }));
+          await Promise.all(sets);
+        }),
+      );
       for (let k = 0; k < 20; k++) {
         const links = ipJson(['link', 'show'], names[k]).filter((l: any) => l.ifname !== 'lo');
         assert.equal(links.length, 25, `namespace ${k} has its 25 bridges`);
@@ -63,7 +64,9 @@ describe('handles', function () {
     assert.equal(h.pending, 0);
     // What was reported done is really there (in-flight ones may or may not be).
     const present = new Set(ipJson(['link', 'show'], ns).map((l: any) => l.ifname));
-    results.forEach((r, i) => { if (r.status === 'fulfilled') assert.ok(present.has(`f${i}`)); });
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') assert.ok(present.has(`f${i}`));
+    });
     await assert.rejects(h.links.list(), (e: any) => e.code === 'ERR_HANDLE_CLOSED');
   });
 
@@ -100,7 +103,10 @@ describe('handles', function () {
     const a = await FileLock.acquire(file);
     await assert.rejects(FileLock.acquire(file, { wait: false }), (e: any) => e.code === 'ERR_LOCKED');
     let got = false;
-    const waiting = FileLock.acquire(file).then((l) => { got = true; return l; });
+    const waiting = FileLock.acquire(file).then((l) => {
+      got = true;
+      return l;
+    });
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
     await new Promise((r) => setTimeout(r, 100));

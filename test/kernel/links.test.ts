@@ -7,7 +7,6 @@ import { makeNetns, useSandbox } from '../helpers/sandbox';
 import { ipJson } from '../helpers/oracle';
 import { skipBecause } from '../helpers/skip';
 
-
 async function rejects(p: Promise<unknown>, code: string, extra?: (e: any) => void): Promise<void> {
   await assert.rejects(p, (e: any) => {
     assert.ok(e instanceof NsnetError, `an NsnetError, got ${e}`);
@@ -17,7 +16,10 @@ async function rejects(p: Promise<unknown>, code: string, extra?: (e: any) => vo
   });
 }
 
-const linkNames = (ns: string): string[] => ipJson(['link', 'show'], ns).map((l: any) => l.ifname).sort();
+const linkNames = (ns: string): string[] =>
+  ipJson(['link', 'show'], ns)
+    .map((l: any) => l.ifname)
+    .sort();
 const oracle = (ns: string, name: string): any => ipJson(['-d', 'link', 'show', 'dev', name], ns)[0];
 
 describe('links', function () {
@@ -67,7 +69,18 @@ describe('links', function () {
   });
 
   it('creates a vxlan device with every option the overlay needs', async () => {
-    const vx = await nl.links.add({ kind: 'vxlan', name: 'vx0', vni: 42, local: '198.18.0.1', port: 4789, learning: false, proxy: true, ttl: 64, udpChecksum: true, srcPortRange: [40000, 50000] });
+    const vx = await nl.links.add({
+      kind: 'vxlan',
+      name: 'vx0',
+      vni: 42,
+      local: '198.18.0.1',
+      port: 4789,
+      learning: false,
+      proxy: true,
+      ttl: 64,
+      udpChecksum: true,
+      srcPortRange: [40000, 50000],
+    });
     const d = oracle(ns, 'vx0').linkinfo.info_data;
     assert.equal(d.id, 42);
     assert.equal(d.local, '198.18.0.1');
@@ -97,7 +110,6 @@ describe('links', function () {
     }
   });
 
-
   /**
    * Tries the first child of a kind the kernel may lack (ipvlan, vlan: not on the project's
    * machine): when the kernel says it has no such kind, nothing was made and the test is
@@ -110,14 +122,21 @@ describe('links', function () {
     } catch (e) {
       if (!(e instanceof NetlinkError && e.code === 'EOPNOTSUPP' && e.extack === 'Unknown device type')) throw e;
       assert.deepEqual(linkNames(ns), before, 'a refused kind leaves nothing behind');
-      return skipBecause(ctx, `this kernel has no ${kind} links: RTM_NEWLINK ${e.code} "${e.extack}" (the request is checked against iproute2's in test/unit/link-kinds.test.ts)`);
+      return skipBecause(
+        ctx,
+        `this kernel has no ${kind} links: RTM_NEWLINK ${e.code} "${e.extack}" (the request is checked against iproute2's in test/unit/link-kinds.test.ts)`,
+      );
     }
   }
 
   it('creates ipvlan children in each mode and with each flag, as ip -d link shows them', async function () {
     await nl.links.add({ kind: 'veth', name: 'up0', peer: { name: 'up1' } });
     const parent = await nl.links.get('up0');
-    const cases = [['l2', 'bridge'], ['l3', 'private'], ['l3s', 'vepa']] as const;
+    const cases = [
+      ['l2', 'bridge'],
+      ['l3', 'private'],
+      ['l3s', 'vepa'],
+    ] as const;
     const first = await firstOrSkip(this, 'ipvlan', () => nl.links.add({ kind: 'ipvlan', name: 'ipv-l2', parent: 'up0', mode: 'l2', flags: 'bridge' }));
     const made = [first];
     for (const [mode, flags] of cases.slice(1)) made.push(await nl.links.add({ kind: 'ipvlan', name: `ipv-${mode}`, parent: 'up0', mode, flags }));
@@ -131,7 +150,7 @@ describe('links', function () {
       assert.equal(l.kind, 'ipvlan');
       if (l.kind === 'ipvlan') assert.deepEqual(l.ipvlan, { mode, flags });
       assert.equal(l.parentIndex, parent.index);
-      assert.equal(l.mac, parent.mac, 'ipvlan children share the parent\'s MAC');
+      assert.equal(l.mac, parent.mac, "ipvlan children share the parent's MAC");
     }
     const plain = await nl.links.add({ kind: 'ipvlan', name: 'ipv-dflt', parent: 'up0' });
     assert.equal(plain.kind === 'ipvlan' && plain.ipvlan.mode, 'l3', "the kernel's default mode");
@@ -142,7 +161,10 @@ describe('links', function () {
     const parent = await nl.links.get('up0');
     const q = await firstOrSkip(this, 'vlan', () => nl.links.add({ kind: 'vlan', name: 'up0.10', parent: 'up0', id: 10 }));
     const ad = await nl.links.add({ kind: 'vlan', name: 'up0.4094', parent: 'up0', id: 4094, protocol: '802.1ad' });
-    for (const [l, id, protocol] of [[q, 10, '802.1Q'], [ad, 4094, '802.1ad']] as const) {
+    for (const [l, id, protocol] of [
+      [q, 10, '802.1Q'],
+      [ad, 4094, '802.1ad'],
+    ] as const) {
       const o = oracle(ns, l.name);
       assert.equal(o.linkinfo.info_kind, 'vlan');
       assert.equal(o.linkinfo.info_data.id, id);
@@ -158,7 +180,15 @@ describe('links', function () {
   it('creates a macvlan child directly in another namespace, finished there (alias, addrGenMode)', async () => {
     const other = await makeNetns('lk');
     await nl.links.add({ kind: 'veth', name: 'up0', peer: { name: 'up1' } });
-    const m = await nl.links.add({ kind: 'macvlan', name: 'eth0', parent: 'up0', netns: other, alias: 'nsnet:x:y', addrGenMode: 'none', mac: '02:42:0a:00:00:09' });
+    const m = await nl.links.add({
+      kind: 'macvlan',
+      name: 'eth0',
+      parent: 'up0',
+      netns: other,
+      alias: 'nsnet:x:y',
+      addrGenMode: 'none',
+      mac: '02:42:0a:00:00:09',
+    });
     assert.equal(m.name, 'eth0');
     assert.equal(m.kind === 'macvlan' && m.macvlan.mode, 'bridge');
     const o = oracle(other, 'eth0');
@@ -324,16 +354,23 @@ describe('links', function () {
   it('adds many links all or nothing, naming the one that failed', async () => {
     await nl.links.add({ kind: 'bridge', name: 'taken' });
     const before = linkNames(ns);
-    await rejects(nl.links.addMany([
-      { kind: 'bridge', name: 'm0' },
-      { kind: 'veth', name: 'm1', peer: { name: 'm1p' } },
-      { kind: 'bridge', name: 'taken' },
-      { kind: 'bridge', name: 'm3' },
-    ]), 'EEXIST', (e) => assert.equal(e.index, 2));
+    await rejects(
+      nl.links.addMany([
+        { kind: 'bridge', name: 'm0' },
+        { kind: 'veth', name: 'm1', peer: { name: 'm1p' } },
+        { kind: 'bridge', name: 'taken' },
+        { kind: 'bridge', name: 'm3' },
+      ]),
+      'EEXIST',
+      (e) => assert.equal(e.index, 2),
+    );
     assert.deepEqual(linkNames(ns), before);
     const made = await nl.links.addMany(Array.from({ length: 50 }, (_, i) => ({ kind: 'veth' as const, name: `p${i}`, peer: { name: `q${i}` } })));
     assert.equal(made.length, 50);
-    assert.deepEqual(made.map((l) => l.name), Array.from({ length: 50 }, (_, i) => `p${i}`));
+    assert.deepEqual(
+      made.map((l) => l.name),
+      Array.from({ length: 50 }, (_, i) => `p${i}`),
+    );
     assert.equal(linkNames(ns).length, before.length + 100);
   });
 
@@ -360,7 +397,10 @@ describe('links', function () {
     for (const n of ['r0', 'r1', 'lo']) assert.equal(oracle(ns, n).group, 'default', `${n} is back in group 0`);
     assert.equal(oracle(ns, 'other9').group, '9', 'a bystander keeps its group');
     await nl.links.removeMany(['r0', made[0]!.index, 'r1', made[2]!.index, 'r2', 'r3', 'r3']);
-    assert.deepEqual(linkNames(ns), before.filter((n) => !/^[rs]\d$/u.test(n)));
+    assert.deepEqual(
+      linkNames(ns),
+      before.filter((n) => !/^[rs]\d$/u.test(n)),
+    );
     assert.equal(oracle(ns, 'other9').group, '9');
     await nl.links.remove('other9');
   });

@@ -14,20 +14,28 @@ import { rejectsWith } from '../helpers/assert';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 import { bridgeJson, ipJson, sh } from '../helpers/oracle';
 
-
 /** `ip -n NS ...`: world building, independent of the code under test. */
 function ip(ns: string, ...args: string[]): void {
   sh('ip', ['-n', ns, ...args]);
 }
-
-
 
 function linkIndexes(ns: string): Record<string, number> {
   const links = ipJson(['link', 'show'], ns) as { ifname: string; ifindex: number }[];
   return Object.fromEntries(links.map((l) => [l.ifname, l.ifindex]));
 }
 
-const BAD_MACS: unknown[] = ['02:00:00:00:00', 'zz:00:00:00:00:00', '02-00-00-00-00-01', '', '02:00:00:00:00:001', '0200.0000.0001', '02:00:00:00:00:0g', ' 02:00:00:00:00:01', 42, null];
+const BAD_MACS: unknown[] = [
+  '02:00:00:00:00',
+  'zz:00:00:00:00:00',
+  '02-00-00-00-00-01',
+  '',
+  '02:00:00:00:00:001',
+  '0200.0000.0001',
+  '02:00:00:00:00:0g',
+  ' 02:00:00:00:00:01',
+  42,
+  null,
+];
 
 // ---------------------------------------------------------------- neighbours
 
@@ -51,26 +59,30 @@ function neighOracle(ns: string, family?: 4 | 6, dev?: string): NFact[] {
   const idx = linkIndexes(ns);
   const args = [...(family ? [`-${family}`] : []), 'neigh', 'show', ...(dev ? ['dev', dev] : [])];
   const rows = ipJson(args, ns) as Record<string, unknown>[];
-  return sortN(rows.map((r) => {
-    const devName = typeof r.dev === 'string' ? r.dev : dev!;
-    const f: NFact = {
-      index: idx[devName]!,
-      family: String(r.dst).includes(':') ? 6 : 4,
-      ip: String(r.dst),
-      state: (r.state as string[]).map((s) => s.toLowerCase()).sort(),
-      router: 'router' in r,
-    };
-    if (typeof r.lladdr === 'string') f.mac = r.lladdr;
-    return f;
-  }));
+  return sortN(
+    rows.map((r) => {
+      const devName = typeof r.dev === 'string' ? r.dev : dev!;
+      const f: NFact = {
+        index: idx[devName]!,
+        family: String(r.dst).includes(':') ? 6 : 4,
+        ip: String(r.dst),
+        state: (r.state as string[]).map((s) => s.toLowerCase()).sort(),
+        router: 'router' in r,
+      };
+      if (typeof r.lladdr === 'string') f.mac = r.lladdr;
+      return f;
+    }),
+  );
 }
 
 function neighFacts(list: Neighbor[]): NFact[] {
-  return sortN(list.filter(visible).map((n) => {
-    const f: NFact = { index: n.index, family: n.family, ip: n.ip, state: [...n.state].sort(), router: n.router };
-    if (n.mac !== undefined) f.mac = n.mac;
-    return f;
-  }));
+  return sortN(
+    list.filter(visible).map((n) => {
+      const f: NFact = { index: n.index, family: n.family, ip: n.ip, state: [...n.state].sort(), router: n.router };
+      if (n.mac !== undefined) f.mac = n.mac;
+      return f;
+    }),
+  );
 }
 
 /** What `ip neigh show` shows without `nud all`: everything but NOARP-only entries. */
@@ -100,21 +112,23 @@ const sortF = (a: FFact[]): FFact[] => [...a].sort((x, y) => fkey(x).localeCompa
 function fdbOracle(ns: string, dev?: string): FFact[] {
   const idx = linkIndexes(ns);
   const rows = bridgeJson(['fdb', 'show', ...(dev ? ['dev', dev] : [])], ns) as Record<string, unknown>[];
-  return sortF(rows.map((r) => {
-    const devName = typeof r.ifname === 'string' ? r.ifname : dev!;
-    const f: FFact = {
-      index: idx[devName]!,
-      mac: String(r.mac),
-      self: Array.isArray(r.flags) && r.flags.includes('self'),
-      state: typeof r.state === 'string' ? r.state : '',
-    };
-    if (typeof r.dst === 'string') f.dst = r.dst;
-    if (typeof r.vni === 'number') f.vni = r.vni;
-    if (typeof r.port === 'number') f.port = r.port;
-    if (typeof r.vlan === 'number') f.vlan = r.vlan;
-    if (typeof r.master === 'string') f.master = idx[r.master];
-    return f;
-  }));
+  return sortF(
+    rows.map((r) => {
+      const devName = typeof r.ifname === 'string' ? r.ifname : dev!;
+      const f: FFact = {
+        index: idx[devName]!,
+        mac: String(r.mac),
+        self: Array.isArray(r.flags) && r.flags.includes('self'),
+        state: typeof r.state === 'string' ? r.state : '',
+      };
+      if (typeof r.dst === 'string') f.dst = r.dst;
+      if (typeof r.vni === 'number') f.vni = r.vni;
+      if (typeof r.port === 'number') f.port = r.port;
+      if (typeof r.vlan === 'number') f.vlan = r.vlan;
+      if (typeof r.master === 'string') f.master = idx[r.master];
+      return f;
+    }),
+  );
 }
 
 /**
@@ -123,18 +137,20 @@ function fdbOracle(ns: string, dev?: string): FFact[] {
  * (REACHABLE: dynamic). `permanent` means "never ages out": PERMANENT or NOARP.
  */
 function fdbFacts(list: FdbEntry[]): FFact[] {
-  return sortF(list.map((e) => {
-    const has = (s: string): boolean => e.state.includes(s);
-    const state = has('permanent') ? 'permanent' : has('noarp') ? 'static' : has('stale') ? 'stale' : '';
-    assert.equal(e.permanent, state === 'permanent' || state === 'static', `${e.mac}: permanent vs state ${e.state.join(',')}`);
-    const f: FFact = { index: e.index, mac: e.mac, self: e.self, state };
-    if (e.dst !== undefined) f.dst = e.dst;
-    if (e.vni !== undefined) f.vni = e.vni;
-    if (e.port !== undefined) f.port = e.port;
-    if (e.vlan !== undefined) f.vlan = e.vlan;
-    if (e.master !== undefined) f.master = e.master;
-    return f;
-  }));
+  return sortF(
+    list.map((e) => {
+      const has = (s: string): boolean => e.state.includes(s);
+      const state = has('permanent') ? 'permanent' : has('noarp') ? 'static' : has('stale') ? 'stale' : '';
+      assert.equal(e.permanent, state === 'permanent' || state === 'static', `${e.mac}: permanent vs state ${e.state.join(',')}`);
+      const f: FFact = { index: e.index, mac: e.mac, self: e.self, state };
+      if (e.dst !== undefined) f.dst = e.dst;
+      if (e.vni !== undefined) f.vni = e.vni;
+      if (e.port !== undefined) f.port = e.port;
+      if (e.vlan !== undefined) f.vlan = e.vlan;
+      if (e.master !== undefined) f.master = e.master;
+      return f;
+    }),
+  );
 }
 
 describe('kernel: neighbours', function () {
@@ -218,7 +234,10 @@ describe('kernel: neighbours', function () {
     assert.deepEqual(neighFacts(await nl.neighbors.list()), all);
     for (const dev of ['d0', 'd1']) {
       assert.deepEqual(neighFacts(await nl.neighbors.list({ dev })), neighOracle(ns, undefined, dev), dev);
-      assert.equal((await nl.neighbors.list({ dev })).every((n) => n.index === linkIndexes(ns)[dev]), true);
+      assert.equal(
+        (await nl.neighbors.list({ dev })).every((n) => n.index === linkIndexes(ns)[dev]),
+        true,
+      );
     }
     for (const family of [4, 6] as const) {
       assert.deepEqual(neighFacts(await nl.neighbors.list({ family })), neighOracle(ns, family), `IPv${family}`);
@@ -233,12 +252,18 @@ describe('kernel: neighbours', function () {
     await nl.neighbors.add({ dev: 'd0', ip: 'fd00::50', mac: '02:00:00:00:00:51' });
     await nl.neighbors.replace({ dev: 'd0', ip: '10.1.2.50', mac: '02:00:00:00:00:99' });
     await nl.neighbors.replace({ dev: 'd0', ip: 'fd00::50', mac: '02:00:00:00:00:98' });
-    assert.deepEqual(neighOracle(ns).map((n) => [n.ip, n.mac, n.state]), [
-      ['10.1.2.50', '02:00:00:00:00:99', ['permanent']],
-      ['fd00::50', '02:00:00:00:00:98', ['permanent']],
-    ]);
+    assert.deepEqual(
+      neighOracle(ns).map((n) => [n.ip, n.mac, n.state]),
+      [
+        ['10.1.2.50', '02:00:00:00:00:99', ['permanent']],
+        ['fd00::50', '02:00:00:00:00:98', ['permanent']],
+      ],
+    );
     await nl.neighbors.replace({ dev: 'd0', ip: '10.1.2.60', mac: '02:00:00:00:00:60' });
-    assert.deepEqual(neighOracle(ns).map((n) => n.ip), ['10.1.2.50', '10.1.2.60', 'fd00::50']);
+    assert.deepEqual(
+      neighOracle(ns).map((n) => n.ip),
+      ['10.1.2.50', '10.1.2.60', 'fd00::50'],
+    );
   });
 
   it('remove deletes exactly the entry named', async () => {
@@ -248,8 +273,14 @@ describe('kernel: neighbours', function () {
     await nl.neighbors.add({ dev: 'd0', ip: 'fd00::50', mac: '02:00:00:00:00:52' });
     await nl.neighbors.remove({ dev: 'd0', ip: '10.1.2.50' });
     await nl.neighbors.remove({ dev: 'd0', ip: 'fd00::50' });
-    assert.deepEqual(neighOracle(ns).map((n) => n.ip), ['10.1.2.51']);
-    assert.deepEqual((await nl.neighbors.list({ dev: 'd0' })).filter(visible).map((n) => n.ip), ['10.1.2.51']);
+    assert.deepEqual(
+      neighOracle(ns).map((n) => n.ip),
+      ['10.1.2.51'],
+    );
+    assert.deepEqual(
+      (await nl.neighbors.list({ dev: 'd0' })).filter(visible).map((n) => n.ip),
+      ['10.1.2.51'],
+    );
   });
 
   it('errors: EEXIST on a duplicate add (the entry keeps its MAC), ENOENT on removing a missing one', async () => {
@@ -280,7 +311,10 @@ describe('kernel: neighbours', function () {
       await rejectsWith(nl.neighbors.remove({ dev: 'd0', ip: bad }), 'ERR_INVALID_IP');
     }
     await rejectsWith(nl.neighbors.add({ dev: 'd0', ip: '10.1.2.60', mac: '02:00:00:00:00:60', state: 'sleepy' as 'stale' }), 'ERR_INVALID_ARGUMENT');
-    await rejectsWith(nl.neighbors.add({ dev: 'd0', ip: '10.1.2.60', mac: '02:00:00:00:00:60', lladdr: 'x' } as unknown as NeighborSpec), 'ERR_INVALID_ARGUMENT');
+    await rejectsWith(
+      nl.neighbors.add({ dev: 'd0', ip: '10.1.2.60', mac: '02:00:00:00:00:60', lladdr: 'x' } as unknown as NeighborSpec),
+      'ERR_INVALID_ARGUMENT',
+    );
     await rejectsWith(nl.neighbors.add({ dev: 'nope0', ip: '10.1.2.60', mac: '02:00:00:00:00:60' }), 'ENODEV', 'RTM_GETLINK');
     await rejectsWith(nl.neighbors.add({ dev: 9999, ip: '10.1.2.60', mac: '02:00:00:00:00:60' }), 'ENODEV', 'RTM_NEWNEIGH');
     assert.deepEqual(neighOracle(ns), before);
@@ -335,9 +369,7 @@ describe('kernel: fdb', function () {
     const { ns, nl, idx } = await world();
     assert.deepEqual(vx(ns, '02:00:00:00:01:01'), []);
     await nl.fdb.add({ dev: 'vx0', mac: '02:00:00:00:01:01', dst: '10.1.2.100' });
-    assert.deepEqual(vx(ns, '02:00:00:00:01:01'), [
-      { index: idx.vx0!, mac: '02:00:00:00:01:01', dst: '10.1.2.100', self: true, state: 'permanent' },
-    ]);
+    assert.deepEqual(vx(ns, '02:00:00:00:01:01'), [{ index: idx.vx0!, mac: '02:00:00:00:01:01', dst: '10.1.2.100', self: true, state: 'permanent' }]);
   });
 
   it('vxlan: vni and port are passed on', async () => {
@@ -352,17 +384,32 @@ describe('kernel: fdb', function () {
     const { ns, nl } = await world();
     const zero = '00:00:00:00:00:00';
     await nl.fdb.append({ dev: 'vx0', mac: zero, dst: '10.1.2.101' });
-    assert.deepEqual(vx(ns, zero).map((e) => e.dst), ['10.1.2.101']);
+    assert.deepEqual(
+      vx(ns, zero).map((e) => e.dst),
+      ['10.1.2.101'],
+    );
     await nl.fdb.append({ dev: 'vx0', mac: zero, dst: '10.1.2.102' });
-    assert.deepEqual(vx(ns, zero).map((e) => [e.dst, e.self, e.state]), [['10.1.2.101', true, 'permanent'], ['10.1.2.102', true, 'permanent']]);
-    assert.deepEqual(fdbFacts(await nl.fdb.list({ dev: 'vx0' })).filter((e) => e.mac === zero), vx(ns, zero));
+    assert.deepEqual(
+      vx(ns, zero).map((e) => [e.dst, e.self, e.state]),
+      [
+        ['10.1.2.101', true, 'permanent'],
+        ['10.1.2.102', true, 'permanent'],
+      ],
+    );
+    assert.deepEqual(
+      fdbFacts(await nl.fdb.list({ dev: 'vx0' })).filter((e) => e.mac === zero),
+      vx(ns, zero),
+    );
   });
 
   it('vxlan: replace changes the destination (still one entry)', async () => {
     const { ns, nl } = await world();
     await nl.fdb.add({ dev: 'vx0', mac: '02:00:00:00:01:01', dst: '10.1.2.100' });
     await nl.fdb.replace({ dev: 'vx0', mac: '02:00:00:00:01:01', dst: '10.1.2.110' });
-    assert.deepEqual(vx(ns, '02:00:00:00:01:01').map((e) => e.dst), ['10.1.2.110']);
+    assert.deepEqual(
+      vx(ns, '02:00:00:00:01:01').map((e) => e.dst),
+      ['10.1.2.110'],
+    );
   });
 
   it('vxlan: remove with dst removes that destination only; without dst, the entry', async () => {
@@ -372,13 +419,19 @@ describe('kernel: fdb', function () {
     await nl.fdb.append({ dev: 'vx0', mac: zero, dst: '10.1.2.102' });
     await nl.fdb.add({ dev: 'vx0', mac: '02:00:00:00:01:01', dst: '10.1.2.100' });
     await nl.fdb.remove({ dev: 'vx0', mac: zero, dst: '10.1.2.101' });
-    assert.deepEqual(vx(ns, zero).map((e) => e.dst), ['10.1.2.102']);
+    assert.deepEqual(
+      vx(ns, zero).map((e) => e.dst),
+      ['10.1.2.102'],
+    );
     await nl.fdb.remove({ dev: 'vx0', mac: '02:00:00:00:01:01' });
     assert.deepEqual(vx(ns, '02:00:00:00:01:01'), []);
-    assert.deepEqual(vx(ns, zero).map((e) => e.dst), ['10.1.2.102']);
+    assert.deepEqual(
+      vx(ns, zero).map((e) => e.dst),
+      ['10.1.2.102'],
+    );
   });
 
-  it('bridge port, master: true: the entry is in the bridge\'s table for that port', async () => {
+  it("bridge port, master: true: the entry is in the bridge's table for that port", async () => {
     const { ns, nl, idx } = await world();
     await nl.fdb.add({ dev: 'p0', mac: '02:00:00:00:02:01', master: true });
     const [e] = fdbOracle(ns, 'p0').filter((x) => x.mac === '02:00:00:00:02:01');
@@ -410,7 +463,10 @@ describe('kernel: fdb', function () {
     const c2 = await makeNetns('fdbC2');
     ip(h, 'link', 'add', 'br0', 'type', 'bridge');
     ip(h, 'link', 'set', 'dev', 'br0', 'up');
-    const ports: [string, string, string, string][] = [['q1', c1, '10.5.0.1/24', '02:00:00:00:05:01'], ['q2', c2, '10.5.0.2/24', '02:00:00:00:05:02']];
+    const ports: [string, string, string, string][] = [
+      ['q1', c1, '10.5.0.1/24', '02:00:00:00:05:01'],
+      ['q2', c2, '10.5.0.2/24', '02:00:00:00:05:02'],
+    ];
     for (const [port, c, addr, mac] of ports) {
       ip(h, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c);
       ip(h, 'link', 'set', 'dev', port, 'master', 'br0');
@@ -426,8 +482,11 @@ describe('kernel: fdb', function () {
     await nl.fdb.add({ dev: 'q1', mac: '02:00:00:00:05:01', master: true });
     const [e] = fdbOracle(h, 'q1').filter((x) => x.mac === '02:00:00:00:05:01');
     assert.ok(e, 'the entry is not in `bridge fdb show dev q1`');
-    assert.equal(await tcpReach(c1, c2, '10.5.0.1'), true,
-      `c2 cannot reach c1 once c1's MAC is pinned to its port through the API (bridge shows the entry as "${e.state}")`);
+    assert.equal(
+      await tcpReach(c1, c2, '10.5.0.1'),
+      true,
+      `c2 cannot reach c1 once c1's MAC is pinned to its port through the API (bridge shows the entry as "${e.state}")`,
+    );
     assert.equal(e.state, 'static', `bridge shows the entry as "${e.state}"`);
   });
 

@@ -8,7 +8,6 @@ import { Netlink, Netns, NsnetError } from '../../lib/index';
 import { makeNetns, uniqueName, useSandbox } from '../helpers/sandbox';
 import { ipJson, sh } from '../helpers/oracle';
 
-
 async function rejects(p: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(p, (e: any) => {
     assert.ok(e instanceof NsnetError, `an NsnetError, got ${e}`);
@@ -17,7 +16,7 @@ async function rejects(p: Promise<unknown>, code: string): Promise<void> {
   });
 }
 
-const ipNetns = (): string[] => sh('ip', ['-j', 'netns', 'list']).trim() ? JSON.parse(sh('ip', ['-j', 'netns', 'list'])).map((n: any) => n.name) : [];
+const ipNetns = (): string[] => (sh('ip', ['-j', 'netns', 'list']).trim() ? JSON.parse(sh('ip', ['-j', 'netns', 'list'])).map((n: any) => n.name) : []);
 
 describe('namespaces', () => {
   useSandbox();

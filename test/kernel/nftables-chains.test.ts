@@ -37,11 +37,16 @@ describe('nftables: tables() and chains()', () => {
   it('tables() lists every table with its flags, as nft lists them', async () => {
     // (nft 1.0.6 prints table flags in JSON wrongly: the dormant flag comes from its text output.)
     const dormant = (family: string, name: string) => /^\s*flags dormant$/mu.test(sh('nft', ['list', 'table', family, name], ns));
-    const oracle = nftObjects('table', ns).map((t) => `${t.family} ${t.name}${dormant(t.family, t.name) ? ' dormant' : ''}`).sort();
+    const oracle = nftObjects('table', ns)
+      .map((t) => `${t.family} ${t.name}${dormant(t.family, t.name) ? ' dormant' : ''}`)
+      .sort();
     const got = (await nft.tables()).map((t) => `${t.family} ${t.name}${t.flags & 1 ? ' dormant' : ''}`).sort();
     assert.deepEqual(got, oracle);
     assert.ok(got.includes('inet nat dormant'));
-    assert.deepEqual((await nft.tables({ family: 'bridge' })).map((t) => t.name), ['l2']);
+    assert.deepEqual(
+      (await nft.tables({ family: 'bridge' })).map((t) => t.name),
+      ['l2'],
+    );
   });
 
   it('chains() lists every chain with type, hook, priority and policy, as nft -j does', async () => {

@@ -44,7 +44,9 @@ function objects(json: any, kind: string): any[] {
 
 /** The `expr` arrays of the rules of one chain, in order (nft -j). */
 function ruleExprs(json: any, family: string, table: string, chain: string): any[] {
-  return objects(json, 'rule').filter((r) => r.family === family && r.table === table && r.chain === chain).map((r) => r.expr);
+  return objects(json, 'rule')
+    .filter((r) => r.family === family && r.table === table && r.chain === chain)
+    .map((r) => r.expr);
 }
 
 function findObj(json: any, kind: string, family: string, table: string, name: string): any {
@@ -70,11 +72,13 @@ function normalize(json: any): any {
     }
     return v;
   };
-  return (json.nftables as any[]).filter((o) => !('metainfo' in o)).map((o) => {
-    const s = strip(o);
-    for (const kind of ['set', 'map']) if (s[kind]?.elem) s[kind].elem = sortByJson(s[kind].elem);
-    return s;
-  });
+  return (json.nftables as any[])
+    .filter((o) => !('metainfo' in o))
+    .map((o) => {
+      const s = strip(o);
+      for (const kind of ['set', 'map']) if (s[kind]?.elem) s[kind].elem = sortByJson(s[kind].elem);
+      return s;
+    });
 }
 
 /** A ruleset from list() made comparable: no handles, no expirations, elements sorted. */
@@ -83,12 +87,14 @@ function normalizeList(rs: Ruleset): unknown {
     const { handle: _h, ...rest } = x;
     return rest;
   };
-  return JSON.parse(JSON.stringify({
-    tables: rs.tables.map(noHandle),
-    chains: rs.chains.map(noHandle),
-    rules: rs.rules.map(noHandle),
-    sets: rs.sets.map((s) => ({ ...noHandle(s), elements: sortByJson(s.elements.map(({ expiration: _e, ...e }) => e)) })),
-  }));
+  return JSON.parse(
+    JSON.stringify({
+      tables: rs.tables.map(noHandle),
+      chains: rs.chains.map(noHandle),
+      rules: rs.rules.map(noHandle),
+      sets: rs.sets.map((s) => ({ ...noHandle(s), elements: sortByJson(s.elements.map(({ expiration: _e, ...e }) => e)) })),
+    }),
+  );
 }
 
 const LE = os.endianness() === 'LE';
@@ -198,11 +204,22 @@ async function rejectsAt(p: Promise<unknown>, code: string, index: number, op: s
 
 /** Starts a TCP server in `ns` that answers each connection with the peer's address; stopped at teardown. */
 async function peerEchoServer(ns: string, port: number): Promise<void> {
-  const server = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', `
+  const server = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      '-e',
+      `
     const s = require('net').createServer((c) => c.end(c.remoteAddress + '\\n'));
     s.on('error', (e) => { console.error(e.message); process.exit(2); });
     s.listen(${port}, '0.0.0.0', () => console.log('ready'));
-    setTimeout(() => process.exit(0), 600000);`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    setTimeout(() => process.exit(0), 600000);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   registerCleanup(() => server.kill(), `stop TCP server in ${ns}`);
   const ready = await new Promise<boolean>((resolve) => {
     server.stdout.once('data', () => resolve(true));
@@ -213,13 +230,23 @@ async function peerEchoServer(ns: string, port: number): Promise<void> {
 
 /** One TCP connection from `ns` to addr:port: what the server said, or why it failed. Bounded. */
 function tcpAsk(ns: string, addr: string, port: number, timeoutMs = 3000): { ok: boolean; data?: string; error?: string } {
-  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '-e', `
+  const r = spawnSync(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      '-e',
+      `
     const c = require('net').connect(${port}, ${JSON.stringify(addr)});
     let d = ''; c.on('data', (x) => { d += x; });
     c.on('end', () => { console.log(JSON.stringify({ ok: true, data: d.trim() })); process.exit(0); });
     c.on('error', (e) => { console.log(JSON.stringify({ ok: false, error: e.code })); process.exit(0); });
-    setTimeout(() => { console.log(JSON.stringify({ ok: false, error: 'timeout' })); process.exit(0); }, ${timeoutMs});`],
-  { encoding: 'utf8', timeout: timeoutMs + 5000 });
+    setTimeout(() => { console.log(JSON.stringify({ ok: false, error: 'timeout' })); process.exit(0); }, ${timeoutMs});`,
+    ],
+    { encoding: 'utf8', timeout: timeoutMs + 5000 },
+  );
   assert.equal(r.status, 0, `TCP client in ${ns} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}');
 }
@@ -231,11 +258,17 @@ function rebuild(tx: Transaction, rs: Ruleset): void {
   for (const t of rs.tables) tx.addTable({ family: t.family, name: t.name });
   for (const c of rs.chains) {
     if (c.hook === undefined) tx.addChain({ family: c.family, table: c.table, name: c.name });
-    else tx.addChain({
-      family: c.family, table: c.table, name: c.name, type: c.type as 'filter' | 'nat' | 'route', hook: c.hook,
-      ...(c.priority !== undefined ? { priority: c.priority } : {}), ...(c.policy ? { policy: c.policy } : {}),
-      ...(c.device !== undefined ? { device: c.device } : {}),
-    });
+    else
+      tx.addChain({
+        family: c.family,
+        table: c.table,
+        name: c.name,
+        type: c.type as 'filter' | 'nat' | 'route',
+        hook: c.hook,
+        ...(c.priority !== undefined ? { priority: c.priority } : {}),
+        ...(c.policy ? { policy: c.policy } : {}),
+        ...(c.device !== undefined ? { device: c.device } : {}),
+      });
   }
   for (const s of rs.sets) {
     assert.ok(s.key, `set ${s.name}: list() knows its key type`);
@@ -253,7 +286,9 @@ function rebuild(tx: Transaction, rs: Ruleset): void {
   for (const s of rs.sets) {
     if (s.elements.length === 0) continue;
     tx.addElements({
-      family: s.family, table: s.table, set: s.name,
+      family: s.family,
+      table: s.table,
+      set: s.name,
       elements: s.elements.map((e) => {
         const out: ElementSpec = { key: e.key as ElementSpec['key'] };
         if (e.value !== undefined) out.value = e.value as ElementSpec['value'];
@@ -264,7 +299,8 @@ function rebuild(tx: Transaction, rs: Ruleset): void {
       }),
     });
   }
-  for (const r of rs.rules) tx.addRule({ family: r.family, table: r.table, chain: r.chain, expr: r.expr, ...(r.comment !== undefined ? { comment: r.comment } : {}) });
+  for (const r of rs.rules)
+    tx.addRule({ family: r.family, table: r.table, chain: r.chain, expr: r.expr, ...(r.comment !== undefined ? { comment: r.comment } : {}) });
 }
 
 // ====================================================================================== tests
@@ -285,27 +321,50 @@ describe('nftables (kernel)', function () {
         tx.addChain({ ...T, name: 'fwd', type: 'filter', hook: 'forward', priority: 0, policy: 'drop' });
         tx.addChain({ ...T, name: 'from_br0' });
         tx.addMap({ ...T, name: 'ports', key: ['inet_proto', 'inet_service'], value: ['ipv4_addr', 'inet_service'] });
-        tx.addElements({ ...T, set: 'ports', elements: [
-          { key: ['tcp', 8080], value: ['172.20.0.2', 80], comment: 'ep:c1' },
-          { key: ['udp', 5353], value: ['172.20.0.3', 53] },
-        ] });
+        tx.addElements({
+          ...T,
+          set: 'ports',
+          elements: [
+            { key: ['tcp', 8080], value: ['172.20.0.2', 80], comment: 'ep:c1' },
+            { key: ['udp', 5353], value: ['172.20.0.3', 53] },
+          ],
+        });
         tx.addSet({ ...T, name: 'subnets', key: 'ipv4_addr', interval: true });
-        tx.addElements({ ...T, set: 'subnets', elements: [
-          { key: '10.0.0.0/8' }, { key: '192.168.1.0/24' }, { key: { from: '172.16.0.5', to: '172.16.0.9' } }, { key: '198.51.100.7' },
-        ] });
+        tx.addElements({
+          ...T,
+          set: 'subnets',
+          elements: [{ key: '10.0.0.0/8' }, { key: '192.168.1.0/24' }, { key: { from: '172.16.0.5', to: '172.16.0.9' } }, { key: '198.51.100.7' }],
+        });
         tx.addMap({ ...T, name: 'v', key: 'ifname', value: 'verdict' });
-        tx.addElements({ ...T, set: 'v', elements: [{ key: 'br0', verdict: { jump: 'from_br0' } }, { key: 'eth9', verdict: 'drop' }] });
+        tx.addElements({
+          ...T,
+          set: 'v',
+          elements: [
+            { key: 'br0', verdict: { jump: 'from_br0' } },
+            { key: 'eth9', verdict: 'drop' },
+          ],
+        });
         tx.addRule({ ...T, chain: 'pre', comment: 'publish', expr: [...fibLocal, { type: 'counter' }, ...dnatMap('ports')] });
         tx.addRule({ ...T, chain: 'post', expr: masqBySet('subnets', 'br0') });
         tx.addRule({ ...T, chain: 'fwd', expr: [...ctState(CT_ESTABLISHED | CT_RELATED), accept] });
-        tx.addRule({ ...T, chain: 'fwd', expr: [{ type: 'meta', key: 'iifname', dreg: 1 }, { type: 'lookup', set: 'v', sreg: 1, dreg: 0 }] });
+        tx.addRule({
+          ...T,
+          chain: 'fwd',
+          expr: [
+            { type: 'meta', key: 'iifname', dreg: 1 },
+            { type: 'lookup', set: 'v', sreg: 1, dreg: 0 },
+          ],
+        });
         tx.addRule({ ...T, chain: 'from_br0', expr: [{ type: 'counter' }, accept] });
       });
       assert.ok(res.messages >= 16, `one message per object at least, got ${res.messages}`);
 
       const j = nftJson(ns);
       // Tables and chains.
-      assert.deepEqual(objects(j, 'table').map((t) => [t.family, t.name]), [['inet', 'fw']]);
+      assert.deepEqual(
+        objects(j, 'table').map((t) => [t.family, t.name]),
+        [['inet', 'fw']],
+      );
       const chains = objects(j, 'chain').map(({ handle: _h, ...c }) => c);
       assert.deepEqual(chains, [
         { family: 'inet', table: 'fw', name: 'pre', type: 'nat', hook: 'prerouting', prio: -100, policy: 'accept' },
@@ -318,27 +377,39 @@ describe('nftables (kernel)', function () {
       const ports = findObj(j, 'map', 'inet', 'fw', 'ports');
       assert.deepEqual(ports.type, ['inet_proto', 'inet_service']);
       assert.equal(ports.map, 'ipv4_addr . inet_service');
-      assert.deepEqual(sortByJson(ports.elem), sortByJson([
-        [{ elem: { val: { concat: ['tcp', 8080] }, comment: 'ep:c1' } }, { concat: ['172.20.0.2', 80] }],
-        [{ concat: ['udp', 5353] }, { concat: ['172.20.0.3', 53] }],
-      ]));
+      assert.deepEqual(
+        sortByJson(ports.elem),
+        sortByJson([
+          [{ elem: { val: { concat: ['tcp', 8080] }, comment: 'ep:c1' } }, { concat: ['172.20.0.2', 80] }],
+          [{ concat: ['udp', 5353] }, { concat: ['172.20.0.3', 53] }],
+        ]),
+      );
 
       // The interval set: prefixes, a range, a single address.
       const subnets = findObj(j, 'set', 'inet', 'fw', 'subnets');
       assert.equal(subnets.type, 'ipv4_addr');
       assert.deepEqual(subnets.flags, ['interval']);
-      assert.deepEqual(sortByJson(subnets.elem), sortByJson([
-        { prefix: { addr: '10.0.0.0', len: 8 } },
-        { prefix: { addr: '192.168.1.0', len: 24 } },
-        { range: ['172.16.0.5', '172.16.0.9'] },
-        '198.51.100.7',
-      ]));
+      assert.deepEqual(
+        sortByJson(subnets.elem),
+        sortByJson([
+          { prefix: { addr: '10.0.0.0', len: 8 } },
+          { prefix: { addr: '192.168.1.0', len: 24 } },
+          { range: ['172.16.0.5', '172.16.0.9'] },
+          '198.51.100.7',
+        ]),
+      );
 
       // The verdict map keyed by interface name.
       const v = findObj(j, 'map', 'inet', 'fw', 'v');
       assert.equal(v.type, 'ifname');
       assert.equal(v.map, 'verdict');
-      assert.deepEqual(sortByJson(v.elem), sortByJson([['br0', { jump: { target: 'from_br0' } }], ['eth9', { drop: null }]]));
+      assert.deepEqual(
+        sortByJson(v.elem),
+        sortByJson([
+          ['br0', { jump: { target: 'from_br0' } }],
+          ['eth9', { drop: null }],
+        ]),
+      );
 
       // The rules, statement by statement.
       const pre = objects(j, 'rule').filter((r) => r.chain === 'pre');
@@ -347,13 +418,20 @@ describe('nftables (kernel)', function () {
       assert.deepEqual(pre[0].expr, [
         { match: { op: '==', left: { fib: { result: 'type', flags: ['daddr'] } }, right: 'local' } },
         { counter: { packets: 0, bytes: 0 } },
-        { dnat: { family: 'ip', addr: { map: { key: { concat: [{ meta: { key: 'l4proto' } }, { payload: { protocol: 'th', field: 'dport' } }] }, data: '@ports' } } } },
+        {
+          dnat: {
+            family: 'ip',
+            addr: { map: { key: { concat: [{ meta: { key: 'l4proto' } }, { payload: { protocol: 'th', field: 'dport' } }] }, data: '@ports' } },
+          },
+        },
       ]);
-      assert.deepEqual(ruleExprs(j, 'inet', 'fw', 'post'), [[
-        { match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '@subnets' } },
-        { match: { op: '!=', left: { meta: { key: 'oifname' } }, right: 'br0' } },
-        { masquerade: null },
-      ]]);
+      assert.deepEqual(ruleExprs(j, 'inet', 'fw', 'post'), [
+        [
+          { match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '@subnets' } },
+          { match: { op: '!=', left: { meta: { key: 'oifname' } }, right: 'br0' } },
+          { masquerade: null },
+        ],
+      ]);
       assert.deepEqual(ruleExprs(j, 'inet', 'fw', 'fwd'), [
         [{ match: { op: 'in', left: { ct: { key: 'state' } }, right: ['established', 'related'] } }, { accept: null }],
         [{ vmap: { key: { meta: { key: 'iifname' } }, data: '@v' } }],
@@ -367,12 +445,24 @@ describe('nftables (kernel)', function () {
       assert.deepEqual(rule('post'), [masqBySet('subnets', 'br0')]);
       assert.equal(rs.rules.find((r) => r.chain === 'pre')?.comment, 'publish');
       const set = (name: string) => rs.sets.find((s) => s.name === name)!;
-      assert.deepEqual(sortByJson(set('ports').elements), sortByJson([
-        { key: ['tcp', 8080], value: ['172.20.0.2', 80], comment: 'ep:c1' },
-        { key: ['udp', 5353], value: ['172.20.0.3', 53] },
-      ]));
-      assert.deepEqual(sortByJson(set('subnets').elements.map((e) => e.key)), sortByJson(['10.0.0.0/8', '192.168.1.0/24', { from: '172.16.0.5', to: '172.16.0.9' }, '198.51.100.7']));
-      assert.deepEqual(sortByJson(set('v').elements), sortByJson([{ key: 'br0', verdict: { jump: 'from_br0' } }, { key: 'eth9', verdict: 'drop' }]));
+      assert.deepEqual(
+        sortByJson(set('ports').elements),
+        sortByJson([
+          { key: ['tcp', 8080], value: ['172.20.0.2', 80], comment: 'ep:c1' },
+          { key: ['udp', 5353], value: ['172.20.0.3', 53] },
+        ]),
+      );
+      assert.deepEqual(
+        sortByJson(set('subnets').elements.map((e) => e.key)),
+        sortByJson(['10.0.0.0/8', '192.168.1.0/24', { from: '172.16.0.5', to: '172.16.0.9' }, '198.51.100.7']),
+      );
+      assert.deepEqual(
+        sortByJson(set('v').elements),
+        sortByJson([
+          { key: 'br0', verdict: { jump: 'from_br0' } },
+          { key: 'eth9', verdict: 'drop' },
+        ]),
+      );
       assert.deepEqual(await nft.getElement({ ...T, set: 'ports', key: ['tcp', 8080] }), { key: ['tcp', 8080], value: ['172.20.0.2', 80], comment: 'ep:c1' });
       assert.equal(await nft.getElement({ ...T, set: 'ports', key: ['tcp', 9999] }), undefined);
     });
@@ -385,11 +475,17 @@ describe('nftables (kernel)', function () {
         tx.addTable({ family: 'inet', name: 'cnt' });
         tx.addChain({ ...T, name: 'in', type: 'filter', hook: 'input', priority: 0 });
         // tcp dport 7777 counter
-        tx.addRule({ ...T, chain: 'in', expr: [
-          { type: 'meta', key: 'l4proto', dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([IPPROTO_TCP]) },
-          { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 1 }, { type: 'cmp', op: 'eq', sreg: 1, data: be16(7777) },
-          { type: 'counter' },
-        ] });
+        tx.addRule({
+          ...T,
+          chain: 'in',
+          expr: [
+            { type: 'meta', key: 'l4proto', dreg: 1 },
+            { type: 'cmp', op: 'eq', sreg: 1, data: Buffer.from([IPPROTO_TCP]) },
+            { type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 1 },
+            { type: 'cmp', op: 'eq', sreg: 1, data: be16(7777) },
+            { type: 'counter' },
+          ],
+        });
       });
       const counterOf = (j: any) => ruleExprs(j, 'inet', 'cnt', 'in')[0].find((s: any) => 'counter' in s).counter;
       assert.deepEqual(counterOf(nftJson(ns)), { packets: 0, bytes: 0 });
@@ -417,7 +513,10 @@ describe('nftables (kernel)', function () {
       const a = await openNft(A);
       const b = await openNft(B);
       const rs = await a.list();
-      assert.deepEqual(rs.tables.map((t) => `${t.family} ${t.name}`), ['inet nsnet', 'ip6 filter6', 'ip legacy', 'bridge l2', 'netdev edge']);
+      assert.deepEqual(
+        rs.tables.map((t) => `${t.family} ${t.name}`),
+        ['inet nsnet', 'ip6 filter6', 'ip legacy', 'bridge l2', 'netdev edge'],
+      );
       // Every expression has a typed form but byteorder (nft puts one before a concatenated
       // interval lookup of a host-order field), which has no codec: it must decode as an
       // unknown expression with its raw attributes and be written back as it was.
@@ -452,14 +551,21 @@ describe('nftables (kernel)', function () {
       ]);
       assert.equal(fwd[2]!.comment, 'published ports');
       // iifname vmap @isolation: a lookup into the verdict register.
-      assert.deepEqual(fwd[4]!.expr, [{ type: 'meta', key: 'iifname', dreg: 1 }, { type: 'lookup', set: 'isolation', sreg: 1, dreg: 0 }]);
+      assert.deepEqual(fwd[4]!.expr, [
+        { type: 'meta', key: 'iifname', dreg: 1 },
+        { type: 'lookup', set: 'isolation', sreg: 1, dreg: 0 },
+      ]);
       // The published-port DNAT through the two-field map.
       assert.deepEqual(rules('nsnet', 'prerouting')[1]!.expr, [...fibLocal, ...dnatMap('published')]);
       // Masquerade by source set, the bridge names as a set, inverted.
       assert.deepEqual(rules('nsnet', 'postrouting')[1]!.expr, [
-        ...nfprotoIpv4, ipSaddr, { type: 'lookup', set: 'subnets', sreg: 1 },
-        { type: 'meta', key: 'oifname', dreg: 1 }, { type: 'lookup', set: 'bridges', sreg: 1, invert: true },
-        { type: 'counter' }, { type: 'masq' },
+        ...nfprotoIpv4,
+        ipSaddr,
+        { type: 'lookup', set: 'subnets', sreg: 1 },
+        { type: 'meta', key: 'oifname', dreg: 1 },
+        { type: 'lookup', set: 'bridges', sreg: 1, invert: true },
+        { type: 'counter' },
+        { type: 'masq' },
       ]);
       // masquerade to :1024-65535 fully-random
       assert.deepEqual(rules('nsnet', 'postrouting')[3]!.expr.slice(-3), [
@@ -471,7 +577,10 @@ describe('nftables (kernel)', function () {
       assert.deepEqual(rules('nsnet', 'input')[5]!.expr.at(-1), { type: 'immediate', verdict: { jump: 'from_br0' } });
       assert.deepEqual(rules('nsnet', 'from_br0')[2]!.expr, [{ type: 'immediate', verdict: 'return' }]);
       // log / limit / reject.
-      assert.deepEqual(fwd[3]!.expr.slice(-2), [{ type: 'log', prefix: 'nsnet blocked: ', level: 'info' }, { type: 'immediate', verdict: 'drop' }]);
+      assert.deepEqual(fwd[3]!.expr.slice(-2), [
+        { type: 'log', prefix: 'nsnet blocked: ', level: 'info' },
+        { type: 'immediate', verdict: 'drop' },
+      ]);
       assert.ok(fwd[5]!.expr.some((e) => e.type === 'limit' && e.rate === 100 && e.unit === 1 && e.burst === 20 && e.kind === 'pkts'));
       assert.deepEqual(fwd[7]!.expr.at(-1), { type: 'reject', kind: 'icmpx_unreach', icmpCode: 3 });
       // dnat to 10.0.0.2:8080 in an ip table.
@@ -487,26 +596,52 @@ describe('nftables (kernel)', function () {
       assert.deepEqual([chain('nsnet', 'forward').type, chain('nsnet', 'forward').policy], ['filter', 'drop']);
       assert.deepEqual([chain('nsnet', 'prerouting').type, chain('nsnet', 'prerouting').priority], ['nat', -100]);
       assert.equal(chain('nsnet', 'from_br0').hook, undefined);
-      assert.deepEqual([chain('edge', 'ingress').family, chain('edge', 'ingress').hook, chain('edge', 'ingress').device, chain('edge', 'ingress').priority], ['netdev', 'ingress', 'lo', -500]);
+      assert.deepEqual(
+        [chain('edge', 'ingress').family, chain('edge', 'ingress').hook, chain('edge', 'ingress').device, chain('edge', 'ingress').priority],
+        ['netdev', 'ingress', 'lo', -500],
+      );
 
       // Sets and maps: types and elements.
       const set = (name: string) => rs.sets.find((s) => s.name === name)!;
-      assert.deepEqual(sortByJson(set('published').elements), sortByJson([
-        { key: ['tcp', 8080], value: ['172.20.0.2', 80], comment: 'ep:web1' },
-        { key: ['tcp', 8443], value: ['172.20.0.2', 443], comment: 'ep:web1' },
-        { key: ['udp', 5353], value: ['172.20.0.3', 53] },
-      ]));
+      assert.deepEqual(
+        sortByJson(set('published').elements),
+        sortByJson([
+          { key: ['tcp', 8080], value: ['172.20.0.2', 80], comment: 'ep:web1' },
+          { key: ['tcp', 8443], value: ['172.20.0.2', 443], comment: 'ep:web1' },
+          { key: ['udp', 5353], value: ['172.20.0.3', 53] },
+        ]),
+      );
       assert.deepEqual(set('published_hostip').key, ['ipv4_addr', 'inet_proto', 'inet_service']);
       assert.deepEqual(set('published_hostip').elements, [{ key: ['192.0.2.10', 'tcp', 2222], value: ['172.20.0.4', 22], comment: 'ep:ssh' }]);
-      assert.deepEqual(sortByJson(set('subnets').elements.map((e) => e.key)), sortByJson(['172.17.0.0/16', '172.20.0.0/24', '10.88.0.0/16', { from: '192.168.100.10', to: '192.168.100.20' }]));
+      assert.deepEqual(
+        sortByJson(set('subnets').elements.map((e) => e.key)),
+        sortByJson(['172.17.0.0/16', '172.20.0.0/24', '10.88.0.0/16', { from: '192.168.100.10', to: '192.168.100.20' }]),
+      );
       assert.deepEqual(sortByJson(set('trusted6').elements.map((e) => e.key)), sortByJson(['2001:db8::/48', 'fd00:20::/64']));
-      assert.deepEqual(sortByJson(set('port_ranges').elements.map((e) => e.key)), sortByJson([['tcp', { from: 30000, to: 30100 }], ['udp', { from: 40000, to: 40010 }]]));
+      assert.deepEqual(
+        sortByJson(set('port_ranges').elements.map((e) => e.key)),
+        sortByJson([
+          ['tcp', { from: 30000, to: 30100 }],
+          ['udp', { from: 40000, to: 40010 }],
+        ]),
+      );
       assert.deepEqual(sortByJson(set('admin_macs').elements.map((e) => e.key)), ['02:42:ac:14:00:02', '02:42:ac:14:00:03']);
-      assert.deepEqual(sortByJson(set('marks').elements), sortByJson([{ key: 1, value: '172.20.0.2' }, { key: 2, value: '172.20.0.3' }]));
-      assert.deepEqual(sortByJson(set('isolation').elements), sortByJson([
-        { key: 'br0', verdict: { jump: 'from_br0' } }, { key: 'nsnet0', verdict: { goto: 'from_nsnet0' } },
-        { key: 'podman1', verdict: 'accept' }, { key: 'quarantine', verdict: 'drop' },
-      ]));
+      assert.deepEqual(
+        sortByJson(set('marks').elements),
+        sortByJson([
+          { key: 1, value: '172.20.0.2' },
+          { key: 2, value: '172.20.0.3' },
+        ]),
+      );
+      assert.deepEqual(
+        sortByJson(set('isolation').elements),
+        sortByJson([
+          { key: 'br0', verdict: { jump: 'from_br0' } },
+          { key: 'nsnet0', verdict: { goto: 'from_nsnet0' } },
+          { key: 'podman1', verdict: 'accept' },
+          { key: 'quarantine', verdict: 'drop' },
+        ]),
+      );
       assert.equal(set('recent').timeout, 3600000);
       const recent = set('recent').elements.find((e) => e.key === '198.51.100.1')!;
       assert.equal(recent.timeout, 600000);
@@ -515,16 +650,19 @@ describe('nftables (kernel)', function () {
 
     it('anonymous sets written by nft -f decode as lookups into flagged sets with their elements', async () => {
       const A = await makeNetns('fxn');
-      sh('nft', ['-f', '-'], A, { input: [
-        'table inet anon {',
-        '  chain in {',
-        '    type filter hook input priority 0;',
-        '    tcp dport { 22, 80, 443 } accept',
-        '    ip daddr { 10.0.0.0/8, 192.168.0.0/16 } drop',
-        '    iifname vmap { "lo" : accept, "eth0" : drop }',
-        '  }',
-        '}',
-      ].join('\n') + '\n' });
+      sh('nft', ['-f', '-'], A, {
+        input:
+          [
+            'table inet anon {',
+            '  chain in {',
+            '    type filter hook input priority 0;',
+            '    tcp dport { 22, 80, 443 } accept',
+            '    ip daddr { 10.0.0.0/8, 192.168.0.0/16 } drop',
+            '    iifname vmap { "lo" : accept, "eth0" : drop }',
+            '  }',
+            '}',
+          ].join('\n') + '\n',
+      });
       const a = await openNft(A);
       const rs = await a.list({ family: 'inet', table: 'anon' });
       const anon = rs.sets.filter((s) => s.flags.includes('anonymous'));
@@ -534,22 +672,36 @@ describe('nftables (kernel)', function () {
       const setOf = (i: number) => rs.sets.find((s) => s.name === lookups[i]!.set)!;
       assert.match(lookups[0]!.set, /^__set\d+$/u);
       assert.deepEqual(setOf(0).key, ['inet_service']);
-      assert.deepEqual(setOf(0).elements.map((e) => e.key).sort(), [22, 443, 80]);
+      assert.deepEqual(
+        setOf(0)
+          .elements.map((e) => e.key)
+          .sort(),
+        [22, 443, 80],
+      );
       assert.ok(setOf(1).interval);
       assert.deepEqual(sortByJson(setOf(1).elements.map((e) => e.key)), ['10.0.0.0/8', '192.168.0.0/16']);
       assert.equal(lookups[2]!.dreg, 0);
-      assert.deepEqual(sortByJson(setOf(2).elements), sortByJson([{ key: 'lo', verdict: 'accept' }, { key: 'eth0', verdict: 'drop' }]));
+      assert.deepEqual(
+        sortByJson(setOf(2).elements),
+        sortByJson([
+          { key: 'lo', verdict: 'accept' },
+          { key: 'eth0', verdict: 'drop' },
+        ]),
+      );
     });
 
     it('adjacent intervals (172.18.0.0/16, 172.19.0.0/16; ports 1000-2000, 2001) decode as nft lists them', async () => {
       // Two Docker-style networks side by side are the common case for the masquerade set.
       const A = await makeNetns('fxi');
-      sh('nft', ['-f', '-'], A, { input: [
-        'table inet adj {',
-        '  set nets { type ipv4_addr; flags interval; elements = { 172.18.0.0/16, 172.19.0.0/16, 172.21.0.0/16 } }',
-        '  set ports { type inet_service; flags interval; elements = { 1000-2000, 2001, 2002-2010 } }',
-        '}',
-      ].join('\n') + '\n' });
+      sh('nft', ['-f', '-'], A, {
+        input:
+          [
+            'table inet adj {',
+            '  set nets { type ipv4_addr; flags interval; elements = { 172.18.0.0/16, 172.19.0.0/16, 172.21.0.0/16 } }',
+            '  set ports { type inet_service; flags interval; elements = { 1000-2000, 2001, 2002-2010 } }',
+            '}',
+          ].join('\n') + '\n',
+      });
       const nets = findObj(nftJson(A), 'set', 'inet', 'adj', 'nets');
       assert.equal(nets.elem.length, 3, 'nft keeps them as three elements');
       const a = await openNft(A);
@@ -562,22 +714,31 @@ describe('nftables (kernel)', function () {
     it('a CIDR inside a concatenated interval key decodes as the CIDR nft lists (what was written)', async () => {
       // The published-ports map with ranges: host address (or any: 0.0.0.0/0) . proto . port range.
       const A = await makeNetns('fxc');
-      sh('nft', ['-f', '-'], A, { input: [
-        'table inet cc {',
-        '  map pub {',
-        '    type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags interval',
-        '    elements = { 0.0.0.0/0 . udp . 53 : 172.20.0.3 . 53, 192.0.2.0/24 . tcp . 8000-8100 : 172.20.0.2 . 80 }',
-        '  }',
-        '}',
-      ].join('\n') + '\n' });
+      sh('nft', ['-f', '-'], A, {
+        input:
+          [
+            'table inet cc {',
+            '  map pub {',
+            '    type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags interval',
+            '    elements = { 0.0.0.0/0 . udp . 53 : 172.20.0.3 . 53, 192.0.2.0/24 . tcp . 8000-8100 : 172.20.0.2 . 80 }',
+            '  }',
+            '}',
+          ].join('\n') + '\n',
+      });
       const pub = findObj(nftJson(A), 'map', 'inet', 'cc', 'pub');
-      assert.deepEqual(sortByJson(pub.elem.map((e: any) => e[0].concat[0])), sortByJson([{ prefix: { addr: '0.0.0.0', len: 0 } }, { prefix: { addr: '192.0.2.0', len: 24 } }]));
+      assert.deepEqual(
+        sortByJson(pub.elem.map((e: any) => e[0].concat[0])),
+        sortByJson([{ prefix: { addr: '0.0.0.0', len: 0 } }, { prefix: { addr: '192.0.2.0', len: 24 } }]),
+      );
       const a = await openNft(A);
       const els = await a.elements({ family: 'inet', table: 'cc', set: 'pub' });
-      assert.deepEqual(sortByJson(els), sortByJson([
-        { key: ['0.0.0.0/0', 'udp', 53], value: ['172.20.0.3', 53] },
-        { key: ['192.0.2.0/24', 'tcp', { from: 8000, to: 8100 }], value: ['172.20.0.2', 80] },
-      ]));
+      assert.deepEqual(
+        sortByJson(els),
+        sortByJson([
+          { key: ['0.0.0.0/0', 'udp', 53], value: ['172.20.0.3', 53] },
+          { key: ['192.0.2.0/24', 'tcp', { from: 8000, to: 8100 }], value: ['172.20.0.2', 80] },
+        ]),
+      );
     });
 
     it('getElement() on an interval set returns the enclosing interval', async () => {
@@ -591,7 +752,11 @@ describe('nftables (kernel)', function () {
       });
       // The oracle: nft get element answers with the enclosing interval.
       assert.match(sh('nft', ['get', 'element', 'inet', 'g', 'nets', '{ 10.1.2.3 }'], A), /elements = \{ 10\.0\.0\.0\/8 \}/u);
-      assert.deepEqual(await a.getElement({ ...T, set: 'nets', key: '230.1.1.1' }), { key: '224.0.0.0/3' }, 'an interval that runs to the end of the key space');
+      assert.deepEqual(
+        await a.getElement({ ...T, set: 'nets', key: '230.1.1.1' }),
+        { key: '224.0.0.0/3' },
+        'an interval that runs to the end of the key space',
+      );
       assert.equal(await a.getElement({ ...T, set: 'nets', key: '11.0.0.1' }), undefined);
       assert.deepEqual(await a.getElement({ ...T, set: 'nets', key: '10.1.2.3' }), { key: '10.0.0.0/8', comment: 'ten' });
       assert.deepEqual(await a.getElement({ ...T, set: 'nets', key: '192.168.0.1' }), { key: '192.168.0.1' });
@@ -610,7 +775,13 @@ describe('nftables (kernel)', function () {
       ip(R, 'addr', 'add', '10.61.2.1/24', 'dev', 'rs');
       ip(C, 'addr', 'add', '10.61.1.2/24', 'dev', 'c0');
       ip(S, 'addr', 'add', '10.61.2.2/24', 'dev', 's0');
-      for (const [ns, dev] of [[R, 'rc'], [R, 'rs'], [C, 'c0'], [S, 's0']] as const) ip(ns, 'link', 'set', dev, 'up');
+      for (const [ns, dev] of [
+        [R, 'rc'],
+        [R, 'rs'],
+        [C, 'c0'],
+        [S, 's0'],
+      ] as const)
+        ip(ns, 'link', 'set', dev, 'up');
       ip(C, 'route', 'add', 'default', 'via', '10.61.1.1');
       ip(S, 'route', 'add', 'default', 'via', '10.61.2.1');
       assert.equal(await Netns.sysctl(R, 'net.ipv4.ip_forward', 1), '1');
@@ -632,11 +803,16 @@ describe('nftables (kernel)', function () {
         tx.addRule({ ...T, chain: 'pre', expr: [...fibLocal, { type: 'counter' }, ...dnatMap('ports')] });
         // forward policy drop: only replies and DNATed connections pass.
         tx.addRule({ ...T, chain: 'fwd', expr: [...ctState(CT_ESTABLISHED | CT_RELATED), accept] });
-        tx.addRule({ ...T, chain: 'fwd', expr: [
-          { type: 'ct', key: 'status', dreg: 1 },
-          { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: u32h(IPS_DST_NAT), xor: u32h(0) },
-          { type: 'cmp', op: 'neq', sreg: 1, data: u32h(0) }, accept,
-        ] });
+        tx.addRule({
+          ...T,
+          chain: 'fwd',
+          expr: [
+            { type: 'ct', key: 'status', dreg: 1 },
+            { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: u32h(IPS_DST_NAT), xor: u32h(0) },
+            { type: 'cmp', op: 'neq', sreg: 1, data: u32h(0) },
+            accept,
+          ],
+        });
       });
       assert.equal(tcpAsk(C, '10.61.2.2', 80, 1500).ok, false, 'the forward policy drops connections that were not DNATed');
 
@@ -693,60 +869,135 @@ describe('nftables (kernel)', function () {
     }
 
     it('a rule for a missing chain, after operations that would have worked: ENOENT at that operation', async () => {
-      await unchanged(() => rejectsAt(nft.transaction((tx) => {
-        tx.addTable({ family: 'ip', name: 'fresh' });
-        tx.addChain({ family: 'ip', table: 'fresh', name: 'c' });
-        tx.addRule({ ...T, chain: 'nochain', expr: [{ type: 'counter' }] });
-      }), 'ENOENT', 2, 'addRule'));
+      await unchanged(() =>
+        rejectsAt(
+          nft.transaction((tx) => {
+            tx.addTable({ family: 'ip', name: 'fresh' });
+            tx.addChain({ family: 'ip', table: 'fresh', name: 'c' });
+            tx.addRule({ ...T, chain: 'nochain', expr: [{ type: 'counter' }] });
+          }),
+          'ENOENT',
+          2,
+          'addRule',
+        ),
+      );
       assert.ok(!objects(nftJson(ns), 'table').some((t) => t.name === 'fresh'), 'the table of the failed batch does not exist');
     });
 
     it('a jump to a missing chain: ENOENT', async () => {
-      await unchanged(() => rejectsAt(nft.transaction((tx) => {
-        tx.addChain({ ...T, name: 'other' });
-        tx.addRule({ ...T, chain: 'in', expr: [{ type: 'immediate', verdict: { jump: 'missing' } }] });
-      }), 'ENOENT', 1, 'addRule'));
+      await unchanged(() =>
+        rejectsAt(
+          nft.transaction((tx) => {
+            tx.addChain({ ...T, name: 'other' });
+            tx.addRule({ ...T, chain: 'in', expr: [{ type: 'immediate', verdict: { jump: 'missing' } }] });
+          }),
+          'ENOENT',
+          1,
+          'addRule',
+        ),
+      );
     });
 
     it('a duplicate table: EEXIST at the second addTable', async () => {
-      await unchanged(() => rejectsAt(nft.transaction((tx) => {
-        tx.addTable({ family: 'inet', name: 'fresh2' });
-        tx.addTable({ family: 'inet', name: 'base' });
-      }), 'EEXIST', 1, 'addTable'));
+      await unchanged(() =>
+        rejectsAt(
+          nft.transaction((tx) => {
+            tx.addTable({ family: 'inet', name: 'fresh2' });
+            tx.addTable({ family: 'inet', name: 'base' });
+          }),
+          'EEXIST',
+          1,
+          'addTable',
+        ),
+      );
     });
 
     it('an element for a set deleted earlier in the batch: ENOENT at the element operation', async () => {
-      await unchanged(() => rejectsAt(nft.transaction((tx) => {
-        tx.deleteSet({ ...T, name: 'hosts' });
-        tx.addElements({ ...T, set: 'hosts', elements: [{ key: '192.0.2.9' }] });
-      }), 'ENOENT', 1, 'addElements'));
+      await unchanged(() =>
+        rejectsAt(
+          nft.transaction((tx) => {
+            tx.deleteSet({ ...T, name: 'hosts' });
+            tx.addElements({ ...T, set: 'hosts', elements: [{ key: '192.0.2.9' }] });
+          }),
+          'ENOENT',
+          1,
+          'addElements',
+        ),
+      );
     });
 
     it('an element for a set that does not exist: ERR_SET_NOT_FOUND before the kernel', async () => {
-      const e = await unchanged(() => rejectsInvalid(nft.transaction((tx) => {
-        tx.addTable({ family: 'ip', name: 'fresh3' });
-        tx.addElements({ ...T, set: 'nosuch', elements: [{ key: '192.0.2.9' }] });
-      }), 'ERR_SET_NOT_FOUND'));
+      const e = await unchanged(() =>
+        rejectsInvalid(
+          nft.transaction((tx) => {
+            tx.addTable({ family: 'ip', name: 'fresh3' });
+            tx.addElements({ ...T, set: 'nosuch', elements: [{ key: '192.0.2.9' }] });
+          }),
+          'ERR_SET_NOT_FOUND',
+        ),
+      );
       assert.equal(e.details.set, 'nosuch');
     });
 
     it('a duplicate element after 5,000 good ones (several messages): EEXIST, index of the operation, not the message', async () => {
       const many = Array.from({ length: 5000 }, (_, i) => ({ key: ['udp', 10000 + i], value: ['10.0.0.2', 80] }));
-      await unchanged(() => rejectsAt(nft.transaction((tx) => {
-        tx.addElements({ ...T, set: 'ports', elements: many });
-        tx.addElements({ ...T, set: 'hosts', elements: [{ key: '192.0.2.1' }] });
-      }), 'EEXIST', 1, 'addElements'));
+      await unchanged(() =>
+        rejectsAt(
+          nft.transaction((tx) => {
+            tx.addElements({ ...T, set: 'ports', elements: many });
+            tx.addElements({ ...T, set: 'hosts', elements: [{ key: '192.0.2.1' }] });
+          }),
+          'EEXIST',
+          1,
+          'addElements',
+        ),
+      );
     });
 
     it('deleting an absent element, a rule by a bad handle, a chain in use: ENOENT, ENOENT, EBUSY', async () => {
-      await unchanged(() => rejectsAt(nft.transaction((tx) => void tx.deleteElements({ ...T, set: 'hosts', elements: [{ key: '192.0.2.77' }] })), 'ENOENT', 0, 'deleteElements'));
-      await unchanged(() => rejectsAt(nft.transaction((tx) => void tx.deleteRule({ ...T, chain: 'in', handle: 99999 })), 'ENOENT', 0, 'deleteRule'));
-      await unchanged(() => rejectsAt(nft.transaction((tx) => void tx.replaceRule({ ...T, chain: 'in', handle: 99999, expr: [{ type: 'counter' }] })), 'ENOENT', 0, 'replaceRule'));
-      await unchanged(() => rejectsAt(nft.transaction((tx) => void tx.deleteChain({ ...T, name: 'sub' })), 'EBUSY', 0, 'deleteChain'));
+      await unchanged(() =>
+        rejectsAt(
+          nft.transaction((tx) => void tx.deleteElements({ ...T, set: 'hosts', elements: [{ key: '192.0.2.77' }] })),
+          'ENOENT',
+          0,
+          'deleteElements',
+        ),
+      );
+      await unchanged(() =>
+        rejectsAt(
+          nft.transaction((tx) => void tx.deleteRule({ ...T, chain: 'in', handle: 99999 })),
+          'ENOENT',
+          0,
+          'deleteRule',
+        ),
+      );
+      await unchanged(() =>
+        rejectsAt(
+          nft.transaction((tx) => void tx.replaceRule({ ...T, chain: 'in', handle: 99999, expr: [{ type: 'counter' }] })),
+          'ENOENT',
+          0,
+          'replaceRule',
+        ),
+      );
+      await unchanged(() =>
+        rejectsAt(
+          nft.transaction((tx) => void tx.deleteChain({ ...T, name: 'sub' })),
+          'EBUSY',
+          0,
+          'deleteChain',
+        ),
+      );
     });
 
     it('masquerade in a filter chain: EOPNOTSUPP', async () => {
-      await unchanged(() => rejectsAt(nft.transaction((tx) => void tx.addRule({ ...T, chain: 'in', expr: [{ type: 'masq' }] })), 'EOPNOTSUPP', 0, 'addRule'));
+      await unchanged(() =>
+        rejectsAt(
+          nft.transaction((tx) => void tx.addRule({ ...T, chain: 'in', expr: [{ type: 'masq' }] })),
+          'EOPNOTSUPP',
+          0,
+          'addRule',
+        ),
+      );
     });
   });
 
@@ -759,8 +1010,7 @@ describe('nftables (kernel)', function () {
       comment: `ep:${i}`,
     });
     const ELEMENTS = Array.from({ length: 10000 }, (_, i) => element(i));
-    const asSet = (els: { key: unknown; value?: unknown; comment?: string }[]) =>
-      new Set(els.map((e) => JSON.stringify([e.key, e.value, e.comment])));
+    const asSet = (els: { key: unknown; value?: unknown; comment?: string }[]) => new Set(els.map((e) => JSON.stringify([e.key, e.value, e.comment])));
 
     it('10,000 map elements in one transaction (bigger than the socket buffers); list() returns all 10,000', async () => {
       const ns = await makeNetns('bg');
@@ -795,7 +1045,9 @@ describe('nftables (kernel)', function () {
       assert.equal(got.length, 10000);
       assert.deepEqual(asSet(got), asSet(ELEMENTS));
       for (let i = 0; i < 100; i++) {
-        await nft.transaction((tx) => void tx.deleteElements({ ...T, set: 'pub', elements: ELEMENTS.slice(i * 100, i * 100 + 100).map((e) => ({ key: e.key })) }));
+        await nft.transaction(
+          (tx) => void tx.deleteElements({ ...T, set: 'pub', elements: ELEMENTS.slice(i * 100, i * 100 + 100).map((e) => ({ key: e.key })) }),
+        );
         if (i === 49) assert.equal((await nft.elements({ ...T, set: 'pub' })).length, 5000);
       }
       assert.deepEqual(await nft.elements({ ...T, set: 'pub' }), []);
@@ -807,7 +1059,10 @@ describe('nftables (kernel)', function () {
       const nft = await openNft(ns);
       const R = { ...T, chain: 'c' };
       const rule = (comment: string) => ({ ...R, comment, expr: [{ type: 'counter' }] as Expr[] });
-      const order = () => objects(nftJson(ns), 'rule').filter((r) => r.chain === 'c').map((r) => r.comment);
+      const order = () =>
+        objects(nftJson(ns), 'rule')
+          .filter((r) => r.chain === 'c')
+          .map((r) => r.comment);
       const handles = async () => Object.fromEntries((await nft.list({ family: 'inet', table: 'big' })).rules.map((r) => [r.comment, r.handle]));
       await nft.transaction((tx) => {
         tx.addTable({ family: 'inet', name: 'big' });
@@ -839,7 +1094,11 @@ describe('nftables (kernel)', function () {
         tx.addTable({ family: 'inet', name: 'big' });
         tx.addChain({ ...T, name: 'c1' }).addChain({ ...T, name: 'c2' });
         tx.addMap(mapSpec).addElements({ ...T, set: 'pub', elements: ELEMENTS.slice(0, 300) });
-        tx.addSet({ ...T, name: 'nets', key: 'ipv4_addr', interval: true }).addElements({ ...T, set: 'nets', elements: [{ key: '10.0.0.0/8' }, { key: '192.168.0.0/16' }] });
+        tx.addSet({ ...T, name: 'nets', key: 'ipv4_addr', interval: true }).addElements({
+          ...T,
+          set: 'nets',
+          elements: [{ key: '10.0.0.0/8' }, { key: '192.168.0.0/16' }],
+        });
         for (const c of ['c1', 'c2']) for (let i = 0; i < 3; i++) tx.addRule({ ...T, chain: c, expr: [{ type: 'counter' }] });
       });
       const rulesIn = (c?: string) => objects(nftJson(ns), 'rule').filter((r) => c === undefined || r.chain === c).length;
@@ -853,9 +1112,18 @@ describe('nftables (kernel)', function () {
       await nft.transaction((tx) => void tx.flushTable({ family: 'inet', name: 'big' }));
       assert.equal(rulesIn(), 0);
       await nft.transaction((tx) => void tx.deleteSet({ ...T, name: 'nets' }).deleteChain({ ...T, name: 'c2' }));
-      assert.deepEqual(objects(nftJson(ns), 'set').map((s) => s.name), []);
-      assert.deepEqual(objects(nftJson(ns), 'map').map((s) => s.name), ['pub']);
-      assert.deepEqual(objects(nftJson(ns), 'chain').map((c) => c.name), ['c1']);
+      assert.deepEqual(
+        objects(nftJson(ns), 'set').map((s) => s.name),
+        [],
+      );
+      assert.deepEqual(
+        objects(nftJson(ns), 'map').map((s) => s.name),
+        ['pub'],
+      );
+      assert.deepEqual(
+        objects(nftJson(ns), 'chain').map((c) => c.name),
+        ['c1'],
+      );
       await nft.transaction((tx) => void tx.deleteTable({ family: 'inet', name: 'big' }));
       assert.deepEqual(normalize(nftJson(ns)), []);
       assert.equal(nftText(ns), '');
@@ -902,10 +1170,14 @@ describe('nftables (kernel)', function () {
     async function refused(fn: (tx: Transaction) => void, code: string, message?: RegExp): Promise<void> {
       const text = nftText(ns);
       const gen = await nft.generation();
-      await rejectsInvalid(nft.transaction((tx) => {
-        tx.addTable({ family: 'ip', name: 'would_be_created' });  // a good operation first: it must not be applied either
-        fn(tx);
-      }), code, message);
+      await rejectsInvalid(
+        nft.transaction((tx) => {
+          tx.addTable({ family: 'ip', name: 'would_be_created' }); // a good operation first: it must not be applied either
+          fn(tx);
+        }),
+        code,
+        message,
+      );
       assert.equal(nftText(ns), text);
       assert.equal(await nft.generation(), gen);
     }
@@ -913,10 +1185,22 @@ describe('nftables (kernel)', function () {
     it('unknown family, bad hook, bad chain type or policy, unknown option', async () => {
       await refused((tx) => void tx.addTable({ family: 'ipx' as Family, name: 'x' }), 'ERR_INVALID_ARGUMENT', /family "ipx"/u);
       await refused((tx) => void tx.addChain({ family: 'foo' as Family, table: 'v', name: 'x' }), 'ERR_INVALID_ARGUMENT', /family/u);
-      await refused((tx) => void tx.addChain({ ...T, name: 'x', type: 'filter', hook: 'nohook' as 'input', priority: 0 }), 'ERR_INVALID_ARGUMENT', /hook "nohook"/u);
+      await refused(
+        (tx) => void tx.addChain({ ...T, name: 'x', type: 'filter', hook: 'nohook' as 'input', priority: 0 }),
+        'ERR_INVALID_ARGUMENT',
+        /hook "nohook"/u,
+      );
       await refused((tx) => void tx.addChain({ ...T, name: 'x', type: 'filter', hook: 'egress', priority: 0 }), 'ERR_INVALID_ARGUMENT', /hook "egress"/u);
-      await refused((tx) => void tx.addChain({ ...T, name: 'x', type: 'mangle' as 'filter', hook: 'input', priority: 0 }), 'ERR_INVALID_ARGUMENT', /chain type/u);
-      await refused((tx) => void tx.addChain({ ...T, name: 'x', type: 'filter', hook: 'input', priority: 0, policy: 'reject' as 'drop' }), 'ERR_INVALID_ARGUMENT', /policy/u);
+      await refused(
+        (tx) => void tx.addChain({ ...T, name: 'x', type: 'mangle' as 'filter', hook: 'input', priority: 0 }),
+        'ERR_INVALID_ARGUMENT',
+        /chain type/u,
+      );
+      await refused(
+        (tx) => void tx.addChain({ ...T, name: 'x', type: 'filter', hook: 'input', priority: 0, policy: 'reject' as 'drop' }),
+        'ERR_INVALID_ARGUMENT',
+        /policy/u,
+      );
       await refused((tx) => void tx.addChain({ ...T, name: 'x', policy: 'drop' }), 'ERR_INVALID_ARGUMENT', /need a hook/u);
       await refused((tx) => void tx.addTable({ family: 'inet', name: 'x', bogus: 1 } as never), 'ERR_INVALID_ARGUMENT', /bogus/u);
       await rejectsInvalid(nft.list({ family: 'nope' as Family }), 'ERR_INVALID_ARGUMENT');
@@ -927,18 +1211,34 @@ describe('nftables (kernel)', function () {
       await refused((tx) => void tx.addChain({ ...T, name: 'a/b' }), 'ERR_INVALID_NAME', /"a\/b"/u);
       await refused((tx) => void tx.addSet({ ...T, name: '', key: 'ipv4_addr' }), 'ERR_INVALID_NAME');
       await refused((tx) => void tx.addRule({ ...T, chain: 'c', expr: [{ type: 'immediate', verdict: { jump: 'x'.repeat(300) } }] }), 'ERR_INVALID_ARGUMENT');
-      await refused((tx) => void tx.addElements({ ...T, set: 'vm', elements: [{ key: 'x'.repeat(16), verdict: 'drop' }] }), 'ERR_INVALID_NAME', /interface name/u);
+      await refused(
+        (tx) => void tx.addElements({ ...T, set: 'vm', elements: [{ key: 'x'.repeat(16), verdict: 'drop' }] }),
+        'ERR_INVALID_NAME',
+        /interface name/u,
+      );
     });
 
     it('element keys of the wrong shape or type', async () => {
-      await refused((tx) => void tx.addElements({ ...T, set: 'pub', elements: [{ key: 'tcp', value: ['10.0.0.1', 80] }] }), 'ERR_INVALID_ARGUMENT', /does not match inet_proto \. inet_service/u);
+      await refused(
+        (tx) => void tx.addElements({ ...T, set: 'pub', elements: [{ key: 'tcp', value: ['10.0.0.1', 80] }] }),
+        'ERR_INVALID_ARGUMENT',
+        /does not match inet_proto \. inet_service/u,
+      );
       await refused((tx) => void tx.addElements({ ...T, set: 'pub', elements: [{ key: ['tcp', 80, 1], value: ['10.0.0.1', 80] }] }), 'ERR_INVALID_ARGUMENT');
-      await refused((tx) => void tx.addElements({ ...T, set: 'pub', elements: [{ key: ['tcpx', 80], value: ['10.0.0.1', 80] }] }), 'ERR_INVALID_ARGUMENT', /protocol/u);
+      await refused(
+        (tx) => void tx.addElements({ ...T, set: 'pub', elements: [{ key: ['tcpx', 80], value: ['10.0.0.1', 80] }] }),
+        'ERR_INVALID_ARGUMENT',
+        /protocol/u,
+      );
       await refused((tx) => void tx.addElements({ ...T, set: 'pub', elements: [{ key: ['tcp', 80], value: '10.0.0.1' }] }), 'ERR_INVALID_ARGUMENT');
       await refused((tx) => void tx.addElements({ ...T, set: 'pub', elements: [{ key: ['tcp', 80] }] }), 'ERR_INVALID_ARGUMENT', /needs a value/u);
       await refused((tx) => void tx.addElements({ ...T, set: 'hosts', elements: [{ key: 'not-an-ip' }] }), 'ERR_INVALID_IP');
       await refused((tx) => void tx.addElements({ ...T, set: 'hosts', elements: [{ key: 'fd00::1' }] }), 'ERR_INVALID_IP', /IPv6/u);
-      await refused((tx) => void tx.addElements({ ...T, set: 'hosts', elements: [{ key: '10.0.0.1', value: '10.0.0.2' }] }), 'ERR_INVALID_ARGUMENT', /not a map/u);
+      await refused(
+        (tx) => void tx.addElements({ ...T, set: 'hosts', elements: [{ key: '10.0.0.1', value: '10.0.0.2' }] }),
+        'ERR_INVALID_ARGUMENT',
+        /not a map/u,
+      );
       await refused((tx) => void tx.addElements({ ...T, set: 'vm', elements: [{ key: 'br0', verdict: 'maybe' as 'drop' }] }), 'ERR_INVALID_ARGUMENT');
       await refused((tx) => void tx.addSet({ ...T, name: 'x', key: 'ipv5_addr' as 'ipv4_addr' }), 'ERR_INVALID_ARGUMENT', /unknown data type/u);
       await refused((tx) => void tx.addRule({ ...T, chain: 'c', expr: [{ type: 'bogus' } as never] }), 'ERR_INVALID_ARGUMENT', /unknown expression type/u);
@@ -950,13 +1250,25 @@ describe('nftables (kernel)', function () {
       await refused((tx) => void tx.addElements({ ...T, set: 'svc', elements: [{ key: -1 }] }), 'ERR_INVALID_ARGUMENT', /port/u);
       await refused((tx) => void tx.addElements({ ...T, set: 'svc', elements: [{ key: 80.5 }] }), 'ERR_INVALID_ARGUMENT', /port/u);
       await refused((tx) => void tx.addElements({ ...T, set: 'svc', elements: [{ key: '80' }] }), 'ERR_INVALID_ARGUMENT', /port/u);
-      await refused((tx) => void tx.addElements({ ...T, set: 'pub', elements: [{ key: ['tcp', 80], value: ['10.0.0.1', 70000] }] }), 'ERR_INVALID_ARGUMENT', /port.*70000/u);
+      await refused(
+        (tx) => void tx.addElements({ ...T, set: 'pub', elements: [{ key: ['tcp', 80], value: ['10.0.0.1', 70000] }] }),
+        'ERR_INVALID_ARGUMENT',
+        /port.*70000/u,
+      );
     });
 
     it('backwards range, CIDR or range in a non-interval set, bad prefix length', async () => {
-      await refused((tx) => void tx.addElements({ ...T, set: 'nets', elements: [{ key: { from: '10.0.0.9', to: '10.0.0.1' } }] }), 'ERR_INVALID_ARGUMENT', /backwards/u);
+      await refused(
+        (tx) => void tx.addElements({ ...T, set: 'nets', elements: [{ key: { from: '10.0.0.9', to: '10.0.0.1' } }] }),
+        'ERR_INVALID_ARGUMENT',
+        /backwards/u,
+      );
       await refused((tx) => void tx.addElements({ ...T, set: 'hosts', elements: [{ key: '10.0.0.0/8' }] }), 'ERR_INVALID_ARGUMENT', /interval/u);
-      await refused((tx) => void tx.addElements({ ...T, set: 'hosts', elements: [{ key: { from: '10.0.0.1', to: '10.0.0.2' } }] }), 'ERR_INVALID_ARGUMENT', /interval/u);
+      await refused(
+        (tx) => void tx.addElements({ ...T, set: 'hosts', elements: [{ key: { from: '10.0.0.1', to: '10.0.0.2' } }] }),
+        'ERR_INVALID_ARGUMENT',
+        /interval/u,
+      );
       await refused((tx) => void tx.addElements({ ...T, set: 'nets', elements: [{ key: '10.0.0.0/33' }] }), 'ERR_INVALID_CIDR');
     });
 

@@ -40,7 +40,10 @@ describe('overlay agent (one host, file control plane)', function () {
     registerCleanup(() => a.close(), 'agent');
     return a;
   }
-  const nsnetLinks = (): string[] => ipJson(['link', 'show'], h).map((l: { ifname: string }) => l.ifname).filter((n: string) => /^ns(ov|vx)-/u.test(n));
+  const nsnetLinks = (): string[] =>
+    ipJson(['link', 'show'], h)
+      .map((l: { ifname: string }) => l.ifname)
+      .filter((n: string) => /^ns(ov|vx)-/u.test(n));
 
   it('refuses an underlay that is missing with ERR_UNDERLAY_NOT_FOUND', async () => {
     const c = await cp('h1');
@@ -87,11 +90,14 @@ describe('overlay agent (one host, file control plane)', function () {
     r = await a.reconcile();
     assert.deepEqual(r.changes.ov!.removed, ['10.88.200.0/24']);
     const s = peerState(h, d.vxlan);
-    assert.deepEqual(s.routes.sort(), [
-      `${p1.subnet} via ${p1.subnet.split('/')[0]} onlink proto 110`,
-      `${p2.subnet} via ${p2.subnet.split('/')[0]} onlink proto 110`,
-      '192.0.2.0/24 via 10.88.201.0 onlink proto boot',
-    ].sort());
+    assert.deepEqual(
+      s.routes.sort(),
+      [
+        `${p1.subnet} via ${p1.subnet.split('/')[0]} onlink proto 110`,
+        `${p2.subnet} via ${p2.subnet.split('/')[0]} onlink proto 110`,
+        '192.0.2.0/24 via 10.88.201.0 onlink proto boot',
+      ].sort(),
+    );
     assert.deepEqual(s.fdb.sort(), ['02:00:00:00:00:51 dst 198.18.0.51 permanent', '02:00:00:00:00:52 dst 198.18.0.52 permanent']);
     assert.ok(s.neighs.includes(`${p2.subnet.split('/')[0]} 02:00:00:00:00:52 PERMANENT`));
   });
@@ -105,16 +111,25 @@ describe('overlay agent (one host, file control plane)', function () {
     await a.synced();
     const pc = await cp('p1');
     const p1 = await pc.join('ov', { underlay: '198.18.0.51', vtepMac: '02:00:00:00:00:51' });
-    const seen = (f: string): Promise<void> => new Promise((res, rej) => {
-      const t = setTimeout(() => rej(new Error(`no ${f}`)), 5000);
-      const check = (): void => { if (peerState(h, d.vxlan).fdb.includes(f)) { clearTimeout(t); res(); } else setTimeout(check, 50); };
-      check();
-    });
+    const seen = (f: string): Promise<void> =>
+      new Promise((res, rej) => {
+        const t = setTimeout(() => rej(new Error(`no ${f}`)), 5000);
+        const check = (): void => {
+          if (peerState(h, d.vxlan).fdb.includes(f)) {
+            clearTimeout(t);
+            res();
+          } else setTimeout(check, 50);
+        };
+        check();
+      });
     await seen('02:00:00:00:00:51 dst 198.18.0.51 permanent');
     await pc.join('ov', { underlay: '198.18.0.61', vtepMac: '02:00:00:00:00:51' });
     await seen('02:00:00:00:00:51 dst 198.18.0.61 permanent');
     await pc.leave('ov');
-    const empty = (): boolean => { const s = peerState(h, d.vxlan); return !s.routes.length && !s.neighs.length && !s.fdb.length; };
+    const empty = (): boolean => {
+      const s = peerState(h, d.vxlan);
+      return !s.routes.length && !s.neighs.length && !s.fdb.length;
+    };
     for (let i = 0; i < 100 && !empty(); i++) await new Promise((res) => setTimeout(res, 50));
     assert.deepEqual(peerState(h, d.vxlan), { routes: [], neighs: [], fdb: [] });
     void p1;

@@ -46,9 +46,10 @@ function contract(kind: 'etcd' | 'files'): void {
       const p = `/t${prefix++}/`;
       registerCleanup(() => fs.rmSync(d, { recursive: true, force: true }), 'cp dir');
       open = async (hostId, ttl = 15) => {
-        const cp = kind === 'etcd'
-          ? await EtcdControlPlane.open({ endpoints: [etcd!.url], hostId, ttl, prefix: p })
-          : await FileControlPlane.open({ dir: d, hostId, ttl, pollInterval: 50 });
+        const cp =
+          kind === 'etcd'
+            ? await EtcdControlPlane.open({ endpoints: [etcd!.url], hostId, ttl, prefix: p })
+            : await FileControlPlane.open({ dir: d, hostId, ttl, pollInterval: 50 });
         registerCleanup(() => cp.close({ revoke: false }), `close ${hostId}`);
         return cp;
       };
@@ -72,7 +73,10 @@ function contract(kind: 'etcd' | 'files'): void {
       await rejectsWith(cp.defineNetwork({ name: 'bad name', subnet: '10.72.0.0/16', vni: 72 }), 'ERR_INVALID_NAME');
       await rejectsWith(cp.defineNetwork({ name: 'm', subnet: '10.72.0.0/16', vni: 72, mtu: 20 }), 'ERR_INVALID_MTU');
       assert.equal(await cp.getNetwork('m'), undefined);
-      assert.deepEqual((await cp.snapshot()).networks.map((n) => n.name), ['n']);
+      assert.deepEqual(
+        (await cp.snapshot()).networks.map((n) => n.name),
+        ['n'],
+      );
     });
 
     it('claims a block per host: the same again on re-join and after a restart, the one asked for when free', async () => {
@@ -145,14 +149,19 @@ function contract(kind: 'etcd' | 'files'): void {
       if (kind === 'etcd') {
         const raw = new Etcd3({ hosts: etcd!.url });
         try {
-          const kvs = await raw.getAll().prefix(`/t${prefix - 1}/overlay/subnets/`).exec();
+          const kvs = await raw
+            .getAll()
+            .prefix(`/t${prefix - 1}/overlay/subnets/`)
+            .exec();
           await raw.leaseClient.leaseRevoke({ ID: kvs.kvs[0]!.lease });
         } finally {
           raw.close();
         }
       } else {
         const store = await FileStore.open({ dir });
-        await store.update((tx) => { for (const k of tx.keys('leases')) tx.delete('leases', k); });
+        await store.update((tx) => {
+          for (const k of tx.keys('leases')) tx.delete('leases', k);
+        });
         await store.close();
       }
     }
@@ -197,9 +206,12 @@ function contract(kind: 'etcd' | 'files'): void {
         await leaving;
         await gate.finished;
         const obs = await open('obs');
-        assert.deepEqual(errors.map((e) => e.message), []);
+        assert.deepEqual(
+          errors.map((e) => e.message),
+          [],
+        );
         assert.deepEqual((await obs.snapshot()).hosts, [], 'the block stays released');
-        assert.equal(await obs.getNetwork('n') === undefined, remove);
+        assert.equal((await obs.getNetwork('n')) === undefined, remove);
       });
     }
 
@@ -213,7 +225,10 @@ function contract(kind: 'etcd' | 'files'): void {
       await gate.finished;
       const obs = await open('obs');
       assert.deepEqual((await obs.snapshot()).hosts, []);
-      assert.deepEqual(errors.map((e) => e.message), []);
+      assert.deepEqual(
+        errors.map((e) => e.message),
+        [],
+      );
     });
 
     it('reports no error for a lease renewal that close() cut short', async () => {
@@ -223,7 +238,10 @@ function contract(kind: 'etcd' | 'files'): void {
       await a.close();
       gate.open();
       await gate.finished;
-      assert.deepEqual(errors.map((e) => e.message), []);
+      assert.deepEqual(
+        errors.map((e) => e.message),
+        [],
+      );
     });
 
     if (kind === 'etcd') {

@@ -41,14 +41,26 @@ describe('overlay agent racing its own host (file control plane)', function () {
     registerCleanup(() => c.close({ revoke: false }), `close ${hostId}`);
     return c;
   };
-  const nsnetLinks = (): string[] => ipJson(['link', 'show'], h).map((l: { ifname: string }) => l.ifname).filter((n: string) => /^ns(ov|vx)-/u.test(n));
+  const nsnetLinks = (): string[] =>
+    ipJson(['link', 'show'], h)
+      .map((l: { ifname: string }) => l.ifname)
+      .filter((n: string) => /^ns(ov|vx)-/u.test(n));
   const nlOf = (a: OverlayAgent): Netlink => (a as unknown as { nl: Netlink }).nl;
-  const hostsOf = async (cp: ControlPlane, network: string): Promise<string[]> => (await cp.snapshot()).hosts.filter((r) => r.network === network).map((r) => r.hostId).sort();
+  const hostsOf = async (cp: ControlPlane, network: string): Promise<string[]> =>
+    (await cp.snapshot()).hosts
+      .filter((r) => r.network === network)
+      .map((r) => r.hostId)
+      .sort();
   /** A link argument (name or index) names the device. */
-  const isDev = (dev: string) => (x: { dev?: string | number } | string | number | undefined): boolean => {
-    const d = typeof x === 'object' ? x?.dev : x;
-    return d === dev || (typeof d === 'number' && ipJson(['link', 'show'], h).some((l: { ifname: string; ifindex: number }) => l.ifname === dev && l.ifindex === d));
-  };
+  const isDev =
+    (dev: string) =>
+    (x: { dev?: string | number } | string | number | undefined): boolean => {
+      const d = typeof x === 'object' ? x?.dev : x;
+      return (
+        d === dev ||
+        (typeof d === 'number' && ipJson(['link', 'show'], h).some((l: { ifname: string; ifindex: number }) => l.ifname === dev && l.ifindex === d))
+      );
+    };
 
   beforeEach(async () => {
     h = (await makeWorld(1)).hosts[0]!;
@@ -103,11 +115,15 @@ describe('overlay agent racing its own host (file control plane)', function () {
   async function assertRemovedCleanly(peer: FileControlPlane): Promise<void> {
     await agent.reconcile(); // a pass after the removal brings nothing back
     assert.deepEqual(nsnetLinks(), [], 'no device of the network is left or made again');
-    assert.ok(!(await hostsOf(peer, 'ov')).includes('h1'), 'the host\'s block is released and not claimed again');
-    assert.deepEqual(errors.map((e) => `${(e as { code?: string }).code}: ${e.message}`), [], 'the agent reports no error');
+    assert.ok(!(await hostsOf(peer, 'ov')).includes('h1'), "the host's block is released and not claimed again");
+    assert.deepEqual(
+      errors.map((e) => `${(e as { code?: string }).code}: ${e.message}`),
+      [],
+      'the agent reports no error',
+    );
   }
 
-  it('removing a network while a full pass is reading its VXLAN device\'s routes: no error, nothing left', async () => {
+  it("removing a network while a full pass is reading its VXLAN device's routes: no error, nothing left", async () => {
     const { net, peer } = await running();
     const gate = hold(nlOf(agent).routes, 'list', isDev(net.vxlan));
     const pass = agent.reconcile();
@@ -116,7 +132,7 @@ describe('overlay agent racing its own host (file control plane)', function () {
     await assertRemovedCleanly(peer);
   });
 
-  it('removing a network while a peer\'s arrival is being programmed on it: no error, nothing left', async () => {
+  it("removing a network while a peer's arrival is being programmed on it: no error, nothing left", async () => {
     const { net, peer } = await running();
     const gate = hold(nlOf(agent).fdb, 'replace', isDev(net.vxlan));
     const p2 = await open('p2');
@@ -140,7 +156,10 @@ describe('overlay agent racing its own host (file control plane)', function () {
       assert.deepEqual(nsnetLinks(), [], 'no device made again');
       assert.deepEqual(await hostsOf(peer, 'ov'), alone ? [] : ['p1'], 'the block is not claimed again');
       assert.equal((await peer.getNetwork('ov')) === undefined, alone);
-      assert.deepEqual(errors.map((e) => e.message), []);
+      assert.deepEqual(
+        errors.map((e) => e.message),
+        [],
+      );
       void net;
     });
   }
@@ -159,7 +178,10 @@ describe('overlay agent racing its own host (file control plane)', function () {
     assert.equal(r.peers.ov, 1, 'the new network is served with its peer');
     assert.equal(peerState(h, again.vxlan).routes.length, 1);
     assert.deepEqual(await hostsOf(peer, 'ov'), ['h1', 'p1']);
-    assert.deepEqual(errors.map((e) => e.message), []);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      [],
+    );
   });
 
   it('another process of the host removes the network while a full pass acts on a list read before: nothing is claimed or made again', async () => {
@@ -178,14 +200,19 @@ describe('overlay agent racing its own host (file control plane)', function () {
     assert.deepEqual(agent.networks(), []);
     assert.deepEqual(nsnetLinks(), [], 'no device made again');
     assert.deepEqual(await hostsOf(peer, 'ov'), ['p1'], 'the block is not claimed again');
-    assert.deepEqual(errors.map((e) => e.message), []);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      [],
+    );
   });
 
-  it('a lease lost behind the agent\'s back, its recovery in flight during a full pass: the same block again, no error', async () => {
+  it("a lease lost behind the agent's back, its recovery in flight during a full pass: the same block again, no error", async () => {
     const { net, peer } = await running();
     const recovery = hold(real as unknown as Record<string, unknown>, 'join'); // the control plane's next join: its recovery's
     const store = await FileStore.open({ dir: path.join(dir, 'cp') });
-    await store.update((tx) => { for (const l of tx.list<{ hostId: string }>('leases')) if (l.value.hostId === 'h1') tx.delete('leases', l.key); });
+    await store.update((tx) => {
+      for (const l of tx.list<{ hostId: string }>('leases')) if (l.value.hostId === 'h1') tx.delete('leases', l.key);
+    });
     await store.close();
     await recovery.reached;
     await agent.reconcile(); // while the recovery is held: this host's record is missing
@@ -195,7 +222,10 @@ describe('overlay agent racing its own host (file control plane)', function () {
     assert.equal((await peer.snapshot()).hosts.find((r) => r.hostId === 'h1')?.subnet, net.hostSubnet, 'the same block');
     await agent.reconcile();
     assert.equal(peerState(h, net.vxlan).routes.length, 1);
-    assert.deepEqual(errors.map((e) => e.message), []);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      [],
+    );
   });
 
   it('reconcile() reports a VXLAN device that the running agent remade first, once', async () => {
@@ -207,7 +237,10 @@ describe('overlay agent racing its own host (file control plane)', function () {
     assert.deepEqual(r.networks, ['ov'], 'reported although the agent repaired it');
     assert.deepEqual(r.problems, []);
     assert.deepEqual((await host.reconcile()).networks, [], 'reported once');
-    assert.deepEqual(errors.map((e) => e.message), []);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      [],
+    );
   });
 
   it('reconcile() while the agent is remaking the VXLAN device: one repair, reported, no error', async () => {
@@ -225,7 +258,10 @@ describe('overlay agent racing its own host (file control plane)', function () {
     assert.deepEqual(r.problems, []);
     assert.equal(ipJson(['link', 'show', net.vxlan], h).length, 1);
     assert.equal(peerState(h, net.vxlan).routes.length, 1);
-    assert.deepEqual(errors.map((e) => e.message), []);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      [],
+    );
   });
 
   it('a VXLAN device deleted by hand while a change is applied: no error, the next pass remakes it and says so', async () => {
@@ -238,9 +274,17 @@ describe('overlay agent racing its own host (file control plane)', function () {
     await gate.reached;
     sh('ip', ['-n', h, 'link', 'del', net.vxlan]);
     gate.open();
-    await until('the agent remade the device with both peers', () => ipJson(['link', 'show'], h).some((l: { ifname: string }) => l.ifname === net.vxlan) && peerState(h, net.vxlan).routes.length === 2, 10000, 50);
+    await until(
+      'the agent remade the device with both peers',
+      () => ipJson(['link', 'show'], h).some((l: { ifname: string }) => l.ifname === net.vxlan) && peerState(h, net.vxlan).routes.length === 2,
+      10000,
+      50,
+    );
     assert.deepEqual(repaired, [{ network: 'ov' }]);
-    assert.deepEqual(errors.map((e) => e.message), []);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      [],
+    );
     assert.deepEqual((await host.reconcile()).networks, ['ov']);
   });
 });
@@ -293,16 +337,16 @@ describe('overlay agent: events and snapshots racing (file control plane)', func
     assert.deepEqual(errors, []);
   });
 
-  it('an event older than a join\'s snapshot does not bring back a host that has left', async () => {
+  it("an event older than a join's snapshot does not bring back a host that has left", async () => {
     const { cps, agent, errors, peers } = await started();
     await cps.cp.defineNetwork({ name: 'ov2', subnet: '10.89.0.0/16', vni: 89 });
     cps.holding = true;
     const pc = await open('p1');
     const p1 = await pc.join('ov2', { underlay: '198.18.0.51', vtepMac: '02:00:00:00:00:51' });
     // Both changes reach the agent's watch (one poll each) and are kept back.
-    await until('p1\'s arrival seen by the watch', () => cps.kept().some((e) => e.type === 'host-put' && e.record.hostId === 'p1'), 10000, 20);
+    await until("p1's arrival seen by the watch", () => cps.kept().some((e) => e.type === 'host-put' && e.record.hostId === 'p1'), 10000, 20);
     await pc.leave('ov2');
-    await until('p1\'s leaving seen by the watch', () => cps.kept().some((e) => e.type === 'host-delete' && e.subnet === p1.subnet), 10000, 20);
+    await until("p1's leaving seen by the watch", () => cps.kept().some((e) => e.type === 'host-delete' && e.subnet === p1.subnet), 10000, 20);
     await agent.join('ov2'); // its snapshot: p1 is gone
     // Now p1's (old) arrival reaches the agent, without its leaving: anything it queues runs before the pass below.
     cps.flush(cps.kept().findIndex((e) => e.type === 'host-put') + 1);

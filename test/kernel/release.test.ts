@@ -100,7 +100,9 @@ describe('native resources are released', function () {
   });
 
   it('300 handles of each kind and 50 link watches, opened and closed; handles closed with 200 requests queued', async () => {
-    const r = await child(ns, `${WARM}
+    const r = await child(
+      ns,
+      `${WARM}
       for (let i = 0; i < 300; i++) {
         const [h, t, c] = await Promise.all([lib.Netlink.open({ netns: ns }), lib.NfTables.open({ netns: ns }), lib.Conntrack.open({ netns: ns })]);
         if (i % 50 === 0) await Promise.all([h.links.list(), t.list(), c.list()]);
@@ -133,12 +135,15 @@ describe('native resources are released', function () {
           if (s.status === 'rejected' && s.reason.code !== 'ERR_HANDLE_CLOSED') throw s.reason;
       }
       const after = await settle(base);
-      ${RESULT}`);
+      ${RESULT}`,
+    );
     assertBack(r);
   });
 
   it('handles dropped without close() are released when collected, even with a request in flight', async () => {
-    const r = await child(ns, `${WARM}
+    const r = await child(
+      ns,
+      `${WARM}
       // Opened in a function that returns nothing, so no frame keeps a handle reachable.
       const inflight = [];
       async function openAndDrop() {
@@ -160,13 +165,16 @@ describe('native resources are released', function () {
       await Promise.all(inflight.splice(0));
       const after = await settle(base);
       return { fds: [base.fds, after.fds], threads: [base.threads, after.threads], leftover: describe(),
-               note: 'with 91 handles dropped: +' + (during.fds - base.fds) + ' fds, +' + (during.threads - base.threads) + ' threads' };`);
+               note: 'with 91 handles dropped: +' + (during.fds - base.fds) + ' fds, +' + (during.threads - base.threads) + ' threads' };`,
+    );
     assert.match(r.note ?? '', /\+\d+ fds/);
     assertBack(r);
   });
 
   it('worker threads that exit, or are terminated, with open handles and watches leave nothing behind', async () => {
-    const r = await child(ns, `${WARM}
+    const r = await child(
+      ns,
+      `${WARM}
       const { Worker } = require('worker_threads');
       // exit: process.exit() in the worker with everything open; end: the worker's event loop
       // ends (idle handles do not keep it alive); terminate: the parent stops it while
@@ -201,7 +209,8 @@ describe('native resources are released', function () {
       const first = await settle(base);
       for (let i = 0; i < 3; i++) await round();
       const after = await settle(first);
-      return { fds: [first.fds, after.fds], threads: [first.threads, after.threads], leftover: describe() };`);
+      return { fds: [first.fds, after.fds], threads: [first.threads, after.threads], leftover: describe() };`,
+    );
     assertBack(r);
   });
 });

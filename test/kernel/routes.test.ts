@@ -12,19 +12,27 @@ import { rejectsWith } from '../helpers/assert';
 import { makeNetns, registerCleanup, useSandbox } from '../helpers/sandbox';
 import { ipJson, sh } from '../helpers/oracle';
 
-
 /** `ip -n NS ...`: world building, independent of the code under test. */
 function ip(ns: string, ...args: string[]): void {
   sh('ip', ['-n', ns, ...args]);
 }
 
-
-
 // Kernel uapi numbers (linux/rtnetlink.h), written out here so the oracle side does not use the
 // library's tables.
 const SCOPE: Record<string, number> = { universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
 const PROTO: Record<string, number> = { unspec: 0, redirect: 1, kernel: 2, boot: 3, static: 4, ra: 9, dhcp: 16 };
-const TYPE: Record<string, number> = { unspec: 0, unicast: 1, local: 2, broadcast: 3, anycast: 4, multicast: 5, blackhole: 6, unreachable: 7, prohibit: 8, throw: 9 };
+const TYPE: Record<string, number> = {
+  unspec: 0,
+  unicast: 1,
+  local: 2,
+  broadcast: 3,
+  anycast: 4,
+  multicast: 5,
+  blackhole: 6,
+  unreachable: 7,
+  prohibit: 8,
+  throw: 9,
+};
 
 /** The facts both sides can tell about a route, in one numeric shape. */
 interface Fact {
@@ -66,24 +74,26 @@ function oracle(ns: string, family: 4 | 6, table: number | 'all' = 'all', dev?: 
     if (table !== 'all' && /FIB table does not exist/.test(String((e as { stderr?: unknown }).stderr ?? e))) return [];
     throw e;
   }
-  return sortFacts(routes.map((r) => {
-    const dst = String(r.dst);
-    const f: Fact = {
-      family,
-      dst: dst === 'default' ? 'default' : dst.includes('/') ? dst : `${dst}/${family === 4 ? 32 : 128}`,
-      table: r.table !== undefined ? Number(r.table) : table === 'all' ? 254 : table,
-      type: r.type !== undefined ? Number(r.type) : 1,
-      protocol: r.protocol !== undefined ? Number(r.protocol) : 3,
-      scope: r.scope !== undefined ? Number(r.scope) : 0,
-      onlink: Array.isArray(r.flags) && r.flags.includes('onlink'),
-    };
-    if (typeof r.gateway === 'string') f.gateway = r.gateway;
-    const devName = typeof r.dev === 'string' ? r.dev : dev;
-    if (devName !== undefined) f.dev = idx[devName];
-    if (typeof r.metric === 'number') f.metric = r.metric;
-    if (typeof r.prefsrc === 'string') f.src = r.prefsrc;
-    return f;
-  }));
+  return sortFacts(
+    routes.map((r) => {
+      const dst = String(r.dst);
+      const f: Fact = {
+        family,
+        dst: dst === 'default' ? 'default' : dst.includes('/') ? dst : `${dst}/${family === 4 ? 32 : 128}`,
+        table: r.table !== undefined ? Number(r.table) : table === 'all' ? 254 : table,
+        type: r.type !== undefined ? Number(r.type) : 1,
+        protocol: r.protocol !== undefined ? Number(r.protocol) : 3,
+        scope: r.scope !== undefined ? Number(r.scope) : 0,
+        onlink: Array.isArray(r.flags) && r.flags.includes('onlink'),
+      };
+      if (typeof r.gateway === 'string') f.gateway = r.gateway;
+      const devName = typeof r.dev === 'string' ? r.dev : dev;
+      if (devName !== undefined) f.dev = idx[devName];
+      if (typeof r.metric === 'number') f.metric = r.metric;
+      if (typeof r.prefsrc === 'string') f.src = r.prefsrc;
+      return f;
+    }),
+  );
 }
 
 /** Both families, every table. */
@@ -97,22 +107,24 @@ function num(names: Record<string, number>, v: string): number {
 
 /** The same facts from the API's answer. */
 function facts(list: Route[]): Fact[] {
-  return sortFacts(list.map((r) => {
-    const f: Fact = {
-      family: r.family,
-      dst: r.dst,
-      table: r.table,
-      type: num(TYPE, r.type),
-      protocol: num(PROTO, r.protocol),
-      scope: num(SCOPE, r.scope),
-      onlink: r.onlink,
-    };
-    if (r.gateway !== undefined) f.gateway = r.gateway;
-    if (r.dev !== undefined) f.dev = r.dev;
-    if (r.metric !== undefined) f.metric = r.metric;
-    if (r.src !== undefined) f.src = r.src;
-    return f;
-  }));
+  return sortFacts(
+    list.map((r) => {
+      const f: Fact = {
+        family: r.family,
+        dst: r.dst,
+        table: r.table,
+        type: num(TYPE, r.type),
+        protocol: num(PROTO, r.protocol),
+        scope: num(SCOPE, r.scope),
+        onlink: r.onlink,
+      };
+      if (r.gateway !== undefined) f.gateway = r.gateway;
+      if (r.dev !== undefined) f.dev = r.dev;
+      if (r.metric !== undefined) f.metric = r.metric;
+      if (r.src !== undefined) f.src = r.src;
+      return f;
+    }),
+  );
 }
 
 /** The one route of the oracle with this destination (in this family / table). */
@@ -162,9 +174,7 @@ describe('kernel: routes', function () {
     it('a route with only a dev: scope link, no gateway', async () => {
       const { ns, nl, d1 } = await world();
       await nl.routes.add({ dst: '10.30.0.0/16', dev: 'd1' });
-      assert.deepEqual(find(ns, 4, '10.30.0.0/16'), [
-        { family: 4, dst: '10.30.0.0/16', table: 254, type: 1, protocol: 4, scope: 253, dev: d1, onlink: false },
-      ]);
+      assert.deepEqual(find(ns, 4, '10.30.0.0/16'), [{ family: 4, dst: '10.30.0.0/16', table: 254, type: 1, protocol: 4, scope: 253, dev: d1, onlink: false }]);
     });
 
     it('a bare address is a host route (/32, /128)', async () => {
@@ -198,11 +208,22 @@ describe('kernel: routes', function () {
       const { ns, nl } = await world();
       await nl.routes.add({ dst: '10.40.0.0/16', gateway: '10.1.2.1', metric: 50 });
       await nl.routes.add({ dst: '10.40.0.0/16', gateway: '10.1.2.2', metric: 20 });
-      assert.deepEqual(find(ns, 4, '10.40.0.0/16').map((r) => [r.metric, r.gateway]).sort(), [[20, '10.1.2.2'], [50, '10.1.2.1']]);
+      assert.deepEqual(
+        find(ns, 4, '10.40.0.0/16')
+          .map((r) => [r.metric, r.gateway])
+          .sort(),
+        [
+          [20, '10.1.2.2'],
+          [50, '10.1.2.1'],
+        ],
+      );
       const [got] = ipJson(['-4', 'route', 'get', '10.40.1.1'], ns) as { gateway?: string }[];
       assert.equal(got?.gateway, '10.1.2.2');
       await nl.routes.add({ dst: 'fd40::/64', dev: 'd0', metric: 7 });
-      assert.deepEqual(find(ns, 6, 'fd40::/64').map((r) => r.metric), [7]);
+      assert.deepEqual(
+        find(ns, 6, 'fd40::/64').map((r) => r.metric),
+        [7],
+      );
     });
 
     it('table 100 (and a table id above 255): in that table, not in main', async () => {
@@ -216,7 +237,10 @@ describe('kernel: routes', function () {
       assert.deepEqual(oracle(ns, 4, 1000), [
         { family: 4, dst: '10.51.0.0/16', table: 1000, type: 1, protocol: 4, scope: 0, gateway: '10.1.2.1', dev: d0, onlink: false },
       ]);
-      assert.deepEqual(oracle(ns, 6, 100).map((r) => [r.dst, r.gateway, r.table]), [['fd50::/64', 'fd00::2', 100]]);
+      assert.deepEqual(
+        oracle(ns, 6, 100).map((r) => [r.dst, r.gateway, r.table]),
+        [['fd50::/64', 'fd00::2', 100]],
+      );
       assert.deepEqual(find(ns, 4, '10.50.0.0/16', 254), []);
       assert.deepEqual(find(ns, 6, 'fd50::/64', 254), []);
     });
@@ -245,8 +269,14 @@ describe('kernel: routes', function () {
       await nl.routes.add({ dst: '10.33.0.0/16', type: 'unreachable' });
       await nl.routes.add({ dst: '10.34.0.0/16', type: 'prohibit' });
       const mine = ['10.32.0.0/16', '10.33.0.0/16', '10.34.0.0/16'];
-      const got = oracle(ns, 4, 254).filter((r) => mine.includes(r.dst)).map((r) => [r.dst, r.type, r.dev]);
-      assert.deepEqual(got, [['10.32.0.0/16', 6, undefined], ['10.33.0.0/16', 7, undefined], ['10.34.0.0/16', 8, undefined]]);
+      const got = oracle(ns, 4, 254)
+        .filter((r) => mine.includes(r.dst))
+        .map((r) => [r.dst, r.type, r.dev]);
+      assert.deepEqual(got, [
+        ['10.32.0.0/16', 6, undefined],
+        ['10.33.0.0/16', 7, undefined],
+        ['10.34.0.0/16', 8, undefined],
+      ]);
     });
 
     it('src sets the preferred source address; protocol can be chosen', async () => {
@@ -269,8 +299,14 @@ describe('kernel: routes', function () {
       const before6 = oracle(ns, 6).length;
       await nl.routes.replace({ dst: '10.20.0.0/16', gateway: '10.1.2.9' });
       await nl.routes.replace({ dst: 'fd10::/64', gateway: 'fd00::9' });
-      assert.deepEqual(find(ns, 4, '10.20.0.0/16').map((r) => r.gateway), ['10.1.2.9']);
-      assert.deepEqual(find(ns, 6, 'fd10::/64').map((r) => r.gateway), ['fd00::9']);
+      assert.deepEqual(
+        find(ns, 4, '10.20.0.0/16').map((r) => r.gateway),
+        ['10.1.2.9'],
+      );
+      assert.deepEqual(
+        find(ns, 6, 'fd10::/64').map((r) => r.gateway),
+        ['fd00::9'],
+      );
       assert.equal(oracle(ns, 4).length, before4);
       assert.equal(oracle(ns, 6).length, before6);
     });
@@ -282,9 +318,18 @@ describe('kernel: routes', function () {
       await nl.routes.replace({ dst: 'default', gateway: '10.3.0.1' });
       await nl.routes.replace({ dst: '10.50.0.0/16', gateway: '10.1.2.7', table: 100 });
       await nl.routes.replace({ dst: '10.52.0.0/16', gateway: '10.1.2.1' });
-      assert.deepEqual(find(ns, 4, 'default').map((r) => [r.gateway, r.dev]), [['10.3.0.1', d1]]);
-      assert.deepEqual(oracle(ns, 4, 100).map((r) => [r.dst, r.gateway]), [['10.50.0.0/16', '10.1.2.7']]);
-      assert.deepEqual(find(ns, 4, '10.52.0.0/16').map((r) => r.gateway), ['10.1.2.1']);
+      assert.deepEqual(
+        find(ns, 4, 'default').map((r) => [r.gateway, r.dev]),
+        [['10.3.0.1', d1]],
+      );
+      assert.deepEqual(
+        oracle(ns, 4, 100).map((r) => [r.dst, r.gateway]),
+        [['10.50.0.0/16', '10.1.2.7']],
+      );
+      assert.deepEqual(
+        find(ns, 4, '10.52.0.0/16').map((r) => r.gateway),
+        ['10.1.2.1'],
+      );
     });
   });
 
@@ -317,7 +362,10 @@ describe('kernel: routes', function () {
       await nl.routes.add({ dst: '10.40.0.0/16', gateway: '10.1.2.1', metric: 10 });
       await nl.routes.add({ dst: '10.40.0.0/16', gateway: '10.1.2.2', metric: 20 });
       await nl.routes.remove({ dst: '10.40.0.0/16', metric: 20 });
-      assert.deepEqual(find(ns, 4, '10.40.0.0/16').map((r) => [r.metric, r.gateway]), [[10, '10.1.2.1']]);
+      assert.deepEqual(
+        find(ns, 4, '10.40.0.0/16').map((r) => [r.metric, r.gateway]),
+        [[10, '10.1.2.1']],
+      );
     });
   });
 

@@ -27,7 +27,6 @@ interface AsanScript {
   sanitizerEnv(addon: string, logDir: string): NodeJS.ProcessEnv;
   OUT: string;
 }
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const asan = require(path.join(ROOT, 'scripts', 'asan.js')) as AsanScript;
 
 describe('the kernel tier under ASan and UBSan', function () {
@@ -45,11 +44,17 @@ describe('the kernel tier under ASan and UBSan', function () {
     assert.match(undefinedSyms, /__ubsan_handle_/, 'UBSan instrumentation');
     const logDir = fs.mkdtempSync(path.join(asan.OUT, 'probe-'));
     // A child with the tier's environment loads lib/native.js and shows what it mapped.
-    const r = spawnSync(process.execPath, ['-e', `
+    const r = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `
       const { native } = require(${JSON.stringify(path.join(ROOT, 'dist', 'lib', 'native.js'))});
       native.decode(0, Buffer.alloc(0));
-      process.stdout.write(require('fs').readFileSync('/proc/self/maps', 'utf8'));`],
-    { env: asan.sanitizerEnv(addon, logDir), encoding: 'utf8' });
+      process.stdout.write(require('fs').readFileSync('/proc/self/maps', 'utf8'));`,
+      ],
+      { env: asan.sanitizerEnv(addon, logDir), encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.ok(r.stdout.includes(addon), `${addon} is mapped`);
     assert.match(r.stdout, /libasan\.so/);
@@ -74,7 +79,9 @@ describe('the kernel tier under ASan and UBSan', function () {
     } finally {
       fs.closeSync(log);
     }
-    console.log(`      asan kernel tier (${EXCLUDED.length} excluded): ${r.passed} passed, ${r.failed} failed, ${r.reports.length} sanitizer reports in ${r.seconds.toFixed(0)} s (log: ${path.relative(ROOT, logFile)})`);
+    console.log(
+      `      asan kernel tier (${EXCLUDED.length} excluded): ${r.passed} passed, ${r.failed} failed, ${r.reports.length} sanitizer reports in ${r.seconds.toFixed(0)} s (log: ${path.relative(ROOT, logFile)})`,
+    );
     const reports = r.reports.map((x) => `${x.file}:\n${x.text.slice(0, 6000)}`).join('\n');
     assert.equal(r.reports.length, 0, `sanitizer reports:\n${reports}`);
     assert.equal(r.code, 0, `the kernel tier failed under the sanitizers (exit ${r.code}, ${r.signal ?? 'no signal'}):\n${r.tail.slice(-8000)}`);

@@ -30,7 +30,7 @@ async function npmAsync(args: string[], cwd: string, env: NodeJS.ProcessEnv): Pr
     return (await promisify(execFile)('npm', args, { cwd, encoding: 'utf8', env, timeout: 600000, maxBuffer: 64 << 20 })).stdout;
   } catch (e) {
     const err = e as Error & { stderr?: string };
-    throw new Error(`npm ${args.join(' ')} failed: ${err.message}\n${err.stderr ?? ''}`);
+    throw new Error(`npm ${args.join(' ')} failed: ${err.message}\n${err.stderr ?? ''}`, { cause: e });
   }
 }
 
@@ -69,7 +69,10 @@ async function installAndUse(tarball: string, extra: string[], registry: LocalRe
     const links = await nl.links.list();
     nl.close();
     console.log(JSON.stringify({ lo: links.some((l) => l.name === 'lo'), netns: Array.isArray(await Netns.list()), host: typeof NetworkHost.open, doctor: typeof doctor }));`;
-  fs.writeFileSync(path.join(app, 'use.cjs'), `const nsnet = require('nsnet');\n(async () => {${use}})().catch((e) => { console.error(e); process.exit(1); });\n`);
+  fs.writeFileSync(
+    path.join(app, 'use.cjs'),
+    `const nsnet = require('nsnet');\n(async () => {${use}})().catch((e) => { console.error(e); process.exit(1); });\n`,
+  );
   fs.writeFileSync(path.join(app, 'use.mjs'), `import * as nsnet from 'nsnet';\n${use}\n`);
   const want = { lo: true, netns: true, host: 'function', doctor: 'function' };
   for (const f of ['use.cjs', 'use.mjs']) {
@@ -79,14 +82,21 @@ async function installAndUse(tarball: string, extra: string[], registry: LocalRe
   // The CNI plugin runs from the installed package's bin, and starts the installed package's
   // daemon (NSNET_CNI_MAIN names no script: an answer in node would fail).
   const socket = freshSocket();
-  const version = JSON.parse(execFileSync(path.join(app, 'node_modules', '.bin', 'nsnet-cni'), [], {
-    env: { ...process.env, CNI_COMMAND: 'VERSION', NSNET_CNI_SOCKET: socket, NSNET_CNI_AUTOSTART: '1', NSNET_CNI_MAIN: '/nonexistent.js' },
-    input: '{"cniVersion":"1.1.0"}', encoding: 'utf8', timeout: 30000,
-  }));
+  const version = JSON.parse(
+    execFileSync(path.join(app, 'node_modules', '.bin', 'nsnet-cni'), [], {
+      env: { ...process.env, CNI_COMMAND: 'VERSION', NSNET_CNI_SOCKET: socket, NSNET_CNI_AUTOSTART: '1', NSNET_CNI_MAIN: '/nonexistent.js' },
+      input: '{"cniVersion":"1.1.0"}',
+      encoding: 'utf8',
+      timeout: 30000,
+    }),
+  );
   assert.ok(version.supportedVersions.includes('1.1.0'), 'nsnet-cni VERSION answers');
   const daemons = daemonsOf(socket);
   assert.equal(daemons.length, 1, 'through the daemon it started');
-  assert.ok(daemons[0]!.args.some((a) => a.startsWith(path.join(app, 'node_modules', 'nsnet'))), `the installed package's daemon: ${daemons[0]!.args.join(' ')}`);
+  assert.ok(
+    daemons[0]!.args.some((a) => a.startsWith(path.join(app, 'node_modules', 'nsnet'))),
+    `the installed package's daemon: ${daemons[0]!.args.join(' ')}`,
+  );
   // TypeScript users get the declarations.
   assert.ok(fs.existsSync(path.join(app, 'node_modules', 'nsnet', 'dist', 'lib', 'index.d.ts')));
   return path.join(app, 'node_modules', 'nsnet');
@@ -102,13 +112,33 @@ describe('package: npm pack, install from the tarball, use', function () {
     const src = copyCheckout();
     npm(['run', 'prebuild'], src);
     const prebuilds = fs.readdirSync(path.join(src, 'prebuilds', 'linux-x64'));
-    assert.ok(prebuilds.some((f) => f.endsWith('.node')), `npm run prebuild made a .node (${prebuilds})`);
+    assert.ok(
+      prebuilds.some((f) => f.endsWith('.node')),
+      `npm run prebuild made a .node (${prebuilds})`,
+    );
     const { tarball, files } = pack(src);
 
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'esm/index.mjs', 'dist/lib/index.js', 'dist/lib/entry.js', 'dist/lib/index.d.ts',
-      'native/addon.cc', 'native/cni/autostart.c', 'systemd/nsnet.socket', 'systemd/nsnet.service', 'systemd/nsnet-docker-plugin.service'])
+    for (const f of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'CHANGELOG.md',
+      'binding.gyp',
+      'esm/index.mjs',
+      'dist/lib/index.js',
+      'dist/lib/entry.js',
+      'dist/lib/index.d.ts',
+      'native/addon.cc',
+      'native/cni/autostart.c',
+      'systemd/nsnet.socket',
+      'systemd/nsnet.service',
+      'systemd/nsnet-docker-plugin.service',
+    ])
       assert.ok(files.includes(f), `${f} is in the package`);
-    assert.ok(files.some((f) => /^prebuilds\/linux-x64\/.+\.node$/.test(f)), 'the prebuild is in the package');
+    assert.ok(
+      files.some((f) => /^prebuilds\/linux-x64\/.+\.node$/.test(f)),
+      'the prebuild is in the package',
+    );
     assert.ok(files.includes('prebuilds/linux-x64/nsnet-cni'), 'the CNI client is prebuilt too');
     const unwanted = files.filter((f) => /^(test|bench|scripts|\.ci|lib|docs)\/|^dist\/(test|bench)\/|\.ts$(?<!\.d\.ts$)|^native\/fuzz\//.test(f));
     assert.deepEqual(unwanted, [], 'no tests, benchmarks, scripts or TypeScript sources');

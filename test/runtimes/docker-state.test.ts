@@ -60,7 +60,11 @@ describe('docker and nsnet share one state', function () {
     assert.notEqual(await dk.ipOf('web3', 'app'), await dk.ipOf('web', 'app'));
 
     await dk.rm('web', 'web3');
-    for (const [net, id] of [['cli', 'c2'], [netId, 'c3']]) assert.equal((await nsnet(dk, ['disconnect', net!, id!])).code, 0);
+    for (const [net, id] of [
+      ['cli', 'c2'],
+      [netId, 'c3'],
+    ])
+      assert.equal((await nsnet(dk, ['disconnect', net!, id!])).code, 0);
     await dk.sandbox.check('ip', ['netns', 'del', 'c1']);
     await dk.sandbox.check('ip', ['netns', 'del', 'c2']);
     await dk.sandbox.check('ip', ['netns', 'del', 'c3']);
@@ -98,7 +102,7 @@ describe('docker and nsnet share one state', function () {
     assert.equal(await reach(dk, `http://${HOST_IP}:8080${WHO}`), `web ${EXT_IP}`, 'served after dockerd is back');
     assert.equal((await dk.leftovers()).endpoints.length, 1);
     await dk.ok(['restart', '-t', '0', 'web']);
-    assert.equal(await reach(dk, `http://${HOST_IP}:8080${WHO}`), `web ${EXT_IP}`, 'restart after dockerd\'s restart');
+    assert.equal(await reach(dk, `http://${HOST_IP}:8080${WHO}`), `web ${EXT_IP}`, "restart after dockerd's restart");
     await dk.rm('web');
     await assertNothingLeft(dk, 'after rm -f');
     await dk.ok(['network', 'rm', 'app']);

@@ -51,7 +51,11 @@ describe('docker uses nsnet as its network and IPAM driver', function () {
       assert.match(ip, /^10\.71\.0\.\d+$/u);
       assert.equal(await dk.ipOf('pinned', 'app'), '10.71.0.50', '--ip');
       const inside = await dk.exec('web', ['sh', '-c', 'ip -o -4 addr show eth0; ip route']);
-      assert.match(inside.stdout, new RegExp(`inet ${ip.replace(/\./gu, '\\.')}/24`, 'u'), `Docker moved the interface in as eth0 with its address: ${JSON.stringify(inside)}`);
+      assert.match(
+        inside.stdout,
+        new RegExp(`inet ${ip.replace(/\./gu, '\\.')}/24`, 'u'),
+        `Docker moved the interface in as eth0 with its address: ${JSON.stringify(inside)}`,
+      );
       assert.match(inside.stdout, /default via 10\.71\.0\.1 dev eth0/u, 'the gateway nsnet answered in Join');
       assert.equal(await reach(`http://${HOST_IP}:8080${WHO}`), `web ${EXT_IP}`, 'the published port from outside, the client address kept');
       assert.equal(await waitFor(() => dk.fetchFrom('pinned', `http://${ip}${WHO}`), 'pinned → web'), 'web 10.71.0.50', 'container to container');
@@ -71,20 +75,27 @@ describe('docker uses nsnet as its network and IPAM driver', function () {
       await dk.ok(['network', 'rm', 'app']);
       assert.equal(nsnetNetworks()[name], undefined, 'network rm removed the nsnet network');
       assert.equal((await dk.sandbox.links()).includes(rec.bridge), false, 'and its bridge');
-      assert.equal(storeDocs(dk.stateDir, 'ipam').some((d) => d.key === name), false, 'and its pool');
+      assert.equal(
+        storeDocs(dk.stateDir, 'ipam').some((d) => d.key === name),
+        false,
+        'and its pool',
+      );
     });
   }
 
-  it('nsnet IPAM: Docker networks get free subnets clear of nsnet\'s, and addresses in order', async () => {
+  it("nsnet IPAM: Docker networks get free subnets clear of nsnet's, and addresses in order", async () => {
     const a = (await dk.network('na', ['--ipam-driver', 'nsnet'])).slice(0, 12);
     const b = (await dk.network('nb', ['--ipam-driver', 'nsnet'])).slice(0, 12);
     const nets = nsnetNetworks();
     assert.notEqual(nets[a].subnet, nets[b].subnet);
-    const [sa, sb] = [JSON.parse(await dk.ok(['network', 'inspect', '-f', '{{json .IPAM.Config}}', 'na'])), JSON.parse(await dk.ok(['network', 'inspect', '-f', '{{json .IPAM.Config}}', 'nb']))];
+    const [sa, sb] = [
+      JSON.parse(await dk.ok(['network', 'inspect', '-f', '{{json .IPAM.Config}}', 'na'])),
+      JSON.parse(await dk.ok(['network', 'inspect', '-f', '{{json .IPAM.Config}}', 'nb'])),
+    ];
     assert.equal(sa[0].Subnet, nets[a].subnet, 'Docker shows the subnet nsnet picked');
     assert.equal(sb[0].Subnet, nets[b].subnet);
     const c = await dk.network('nc', ['--ipam-driver', 'nsnet', '--subnet', nets[a].subnet]).catch((e: Error) => e.message);
-    assert.match(String(c), /ERR_SUBNET_OVERLAP/u, 'a subnet an nsnet network holds is refused with nsnet\'s code');
+    assert.match(String(c), /ERR_SUBNET_OVERLAP/u, "a subnet an nsnet network holds is refused with nsnet's code");
     await dk.start('cx', { networks: ['na'] });
     await dk.start('cy', { networks: ['na'] });
     const gw = nets[a].gateway.split('.').map(Number);
@@ -93,7 +104,10 @@ describe('docker uses nsnet as its network and IPAM driver', function () {
     await dk.rm('cx', 'cy');
     await assertNothingLeft(dk, 'after rm');
     await dk.ok(['network', 'rm', 'na', 'nb']);
-    assert.deepEqual(Object.keys(nsnetNetworks()).filter((n) => n === a || n === b), []);
+    assert.deepEqual(
+      Object.keys(nsnetNetworks()).filter((n) => n === a || n === b),
+      [],
+    );
   });
 
   it('network connect / disconnect on a running container; restart; rm -f leaves nothing', async () => {
@@ -125,7 +139,11 @@ describe('docker uses nsnet as its network and IPAM driver', function () {
     await dk.rm('web', 'db');
     await assertNothingLeft(dk, 'after rm -f');
     await dk.ok(['network', 'rm', 'front', 'back']);
-    assert.deepEqual(Object.values(nsnetNetworks()).filter((n) => n.labels?.['com.docker.network.id']), [], 'no Docker network left in nsnet');
+    assert.deepEqual(
+      Object.values(nsnetNetworks()).filter((n) => n.labels?.['com.docker.network.id']),
+      [],
+      'no Docker network left in nsnet',
+    );
   });
 
   it('-p with a host port range, a free port (-p 80) and UDP; an --internal network publishes nothing and has no way out', async () => {

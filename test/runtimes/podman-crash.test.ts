@@ -32,7 +32,9 @@ describe('podman drives nsnet-cni: a container whose namespace vanished', functi
   /** Kills conmon and the container, unmounts and removes the namespace, waits for its veth to go; then `podman rm -f`. */
   async function crashAndRemove(name: string): Promise<string> {
     const id = await pm.idOf(name);
-    const [pid, conmon, netns] = (await pm.ok(['inspect', '--format', '{{.State.Pid}} {{.State.ConmonPid}} {{.NetworkSettings.SandboxKey}}', name])).trim().split(' ');
+    const [pid, conmon, netns] = (await pm.ok(['inspect', '--format', '{{.State.Pid}} {{.State.ConmonPid}} {{.NetworkSettings.SandboxKey}}', name]))
+      .trim()
+      .split(' ');
     // conmon first: alive, it would run `podman container cleanup` (and so DEL) when the container dies.
     await pm.sandbox.check('kill', ['-9', conmon, pid]);
     await pm.sandbox.check('umount', [netns]);
@@ -52,14 +54,21 @@ describe('podman drives nsnet-cni: a container whose namespace vanished', functi
   it('podman rm -f calls no DEL: the endpoint, its lease, its port and its elements stay; `nsnet gc` removes them', async () => {
     await pm.start('web', { networks: ['net1'], publish: ['8090:80'] });
     const id = await crashAndRemove('web');
-    assert.deepEqual(pm.calls().filter((c) => c.command === 'DEL').map((c) => c.containerId), [], 'podman 4.3 called no DEL');
+    assert.deepEqual(
+      pm
+        .calls()
+        .filter((c) => c.command === 'DEL')
+        .map((c) => c.containerId),
+      [],
+      'podman 4.3 called no DEL',
+    );
     const left = await pm.leftovers();
     assert.deepEqual(left.endpoints, [`${id}:eth0`], 'the endpoint stays');
     assert.equal(left.leases.length, 1, 'its lease stays');
     assert.equal(left.ports.length, 1, 'its port stays in the ledger');
     assert.deepEqual(left.elements, [`${id}:eth0`], 'its firewall elements stay');
     assert.deepEqual(left.containers, [], 'podman forgot the container');
-    assert.deepEqual(left.runtimeCache, [`net1-${id}-eth0`], 'libcni\'s cache entry is podman\'s, and stays');
+    assert.deepEqual(left.runtimeCache, [`net1-${id}-eth0`], "libcni's cache entry is podman's, and stays");
 
     const gc = await pm.sandbox.exec(process.execPath, [path.join(ROOT, 'bin', 'nsnet'), '--state-dir', pm.stateDir, '--json', 'gc']);
     assert.equal(gc.code, 0, gc.stderr);
@@ -73,7 +82,14 @@ describe('podman drives nsnet-cni: a container whose namespace vanished', functi
     const liveId = await pm.idOf('live');
     const id = await crashAndRemove('web');
     assert.equal((await pm.leftovers()).endpoints.length, 2);
-    const conf = { cniVersion: '1.1.0', name: 'net1', type: 'nsnet-cni', subnet: '10.77.0.0/24', stateDir: pm.stateDir, 'cni.dev/valid-attachments': [{ containerID: liveId, ifname: 'eth0' }] };
+    const conf = {
+      cniVersion: '1.1.0',
+      name: 'net1',
+      type: 'nsnet-cni',
+      subnet: '10.77.0.0/24',
+      stateDir: pm.stateDir,
+      'cni.dev/valid-attachments': [{ containerID: liveId, ifname: 'eth0' }],
+    };
     const gc = await pm.sandbox.exec(LAUNCHER, [], { env: { CNI_COMMAND: 'GC', CNI_PATH: pm.pluginDir }, input: JSON.stringify(conf) });
     assert.equal(gc.code, 0, `GC: ${gc.stdout}${gc.stderr}`);
     const left = await pm.leftovers();

@@ -15,7 +15,7 @@ import { skipBecause } from '../helpers/skip';
 import { Podman, podmanMissing } from '../helpers/podman';
 import { assertNothingLeft, waitFor } from '../helpers/runtime';
 
-describe('podman: containers of an nsnet network find each other by name (the nsnet daemon\'s DNS)', function () {
+describe("podman: containers of an nsnet network find each other by name (the nsnet daemon's DNS)", function () {
   this.timeout(180000);
   useSandbox();
   const missing = podmanMissing();
@@ -27,7 +27,7 @@ describe('podman: containers of an nsnet network find each other by name (the ns
     pm.network('net1', { subnet: '10.79.0.0/24', nsnet: { capabilities: { portMappings: true, ips: true, aliases: true } } });
   });
 
-  it('run --name web --network-alias www: another container resolves both (and web\'s address back) through its resolv.conf; the names go with the container', async () => {
+  it("run --name web --network-alias www: another container resolves both (and web's address back) through its resolv.conf; the names go with the container", async () => {
     await pm.start('web', { networks: ['net1'], flags: ['--network-alias', 'www'] });
     await pm.start('client', { networks: ['net1'] });
     const ip = await pm.ipOf('web', 'net1');

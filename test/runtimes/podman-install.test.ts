@@ -50,7 +50,7 @@ describe('podman drives nsnet-cni: installing the plugin', function () {
     await assertNothingLeft(pm, 'after rm');
   });
 
-  it('the launcher `nsnet cni install` wrote, copied into podman\'s plugin directory, works there', async () => {
+  it("the launcher `nsnet cni install` wrote, copied into podman's plugin directory, works there", async () => {
     const pm = await bare('copy');
     const elsewhere = path.join(pm.sandbox.dir, 'opt-cni-bin');
     await pm.sandbox.check(process.execPath, [NSNET, 'cni', 'install', '--bin-dir', elsewhere]);

@@ -33,7 +33,10 @@ describe('podman drives nsnet-cni: static addresses (--ip)', function () {
 
   it('--ip (CNI_ARGS IP=…): the container gets that address, podman and nsnet say so, it answers there', async () => {
     await pm.start('web', { networks: ['net1'], ip: '10.77.0.50' });
-    assert.ok(pm.calls().some((c) => c.command === 'ADD' && /(^|;)IP=10\.77\.0\.50(;|$)/u.test(c.args)), 'podman sent the address in CNI_ARGS');
+    assert.ok(
+      pm.calls().some((c) => c.command === 'ADD' && /(^|;)IP=10\.77\.0\.50(;|$)/u.test(c.args)),
+      'podman sent the address in CNI_ARGS',
+    );
     assert.deepEqual(await addrsIn('web'), ['10.77.0.50/24']);
     assert.equal(await pm.ipOf('web', 'net1'), '10.77.0.50', 'the result podman keeps');
     assert.deepEqual((await pm.leftovers()).leases, ['net1/10.77.0.50']);
@@ -94,4 +97,3 @@ describe('podman drives nsnet-cni: static addresses (--ip)', function () {
     await assertNothingLeft(pm, 'after rm of both');
   });
 });
-

@@ -47,8 +47,16 @@ for (const daemon of [false, true]) {
       const before = pm.calls().length;
       const reload = await pm.podman(['network', 'reload', 'web']);
       assert.equal(reload.code, 0, `network reload: ${reload.stderr}`);
-      const made = pm.calls().slice(before).filter((c) => c.containerId === id).map((c) => `${c.command} ${c.ifname}`);
-      assert.deepEqual(made.filter((c) => c !== 'CHECK eth0'), ['DEL eth0', 'ADD eth0'], 'the reload took the container off the network and put it back');
+      const made = pm
+        .calls()
+        .slice(before)
+        .filter((c) => c.containerId === id)
+        .map((c) => `${c.command} ${c.ifname}`);
+      assert.deepEqual(
+        made.filter((c) => c !== 'CHECK eth0'),
+        ['DEL eth0', 'ADD eth0'],
+        'the reload took the container off the network and put it back',
+      );
       assert.equal(await reach(`http://${HOST_IP}:8080${WHO}`), `web ${EXT_IP}`, 'the port answers after the reload');
       const left = await pm.leftovers();
       assert.equal(left.endpoints.length, 1);

@@ -43,7 +43,11 @@ describe('podman drives nsnet-cni: CNI versions', function () {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /nsnet-cni does not support config version \\?"1\.1\.0\\?"/u, r.stderr);
     assert.doesNotMatch(r.stderr, /unsupported CNI result version/u, 'no longer fails after the ADD');
-    assert.equal((await pm.sandbox.links()).some((l) => l.startsWith('nsbr-')), false, 'no bridge was made');
+    assert.equal(
+      (await pm.sandbox.links()).some((l) => l.startsWith('nsbr-')),
+      false,
+      'no bridge was made',
+    );
     await assertNothingLeft(pm, 'after the refused run');
   });
 });

@@ -72,7 +72,11 @@ for (const daemon of [false, true]) {
       assert.equal(await waitFor(() => pm.fetchFrom('b', `http://${ipA}${WHO}`), 'b → a'), `a ${ipB}`, 'container to container, addresses kept');
       assert.match(await waitFor(() => pm.fetchFrom('a', `http://${HOST_IP}:8080${WHO}`), 'hairpin'), /^a /u, 'a reaches its own published port');
       assert.match(await waitFor(() => pm.fetchFrom('b', `http://${HOST_IP}:8080${WHO}`), 'b → host:8080'), /^a /u, 'b reaches a through the host');
-      assert.equal(await waitFor(() => pm.fetchFrom('b', `http://${EXT_IP}${WHO}`), 'b → outside'), `ext ${HOST_IP}`, 'egress is masqueraded to the uplink address');
+      assert.equal(
+        await waitFor(() => pm.fetchFrom('b', `http://${EXT_IP}${WHO}`), 'b → outside'),
+        `ext ${HOST_IP}`,
+        'egress is masqueraded to the uplink address',
+      );
       await pm.rm('a', 'b');
       await assertNothingLeft(pm, 'after rm -f of both');
     });
@@ -97,7 +101,11 @@ for (const daemon of [false, true]) {
       await reach(`http://${HOST_IP}:8080${WHO}`);
       await pm.ok(['stop', '-t', '0', 'web']);
       const stopped = await pm.leftovers();
-      assert.deepEqual({ endpoints: stopped.endpoints, leases: stopped.leases, ports: stopped.ports, elements: stopped.elements, veths: stopped.veths }, { endpoints: [], leases: [], ports: [], elements: [], veths: [] }, 'a stopped container holds nothing of nsnet');
+      assert.deepEqual(
+        { endpoints: stopped.endpoints, leases: stopped.leases, ports: stopped.ports, elements: stopped.elements, veths: stopped.veths },
+        { endpoints: [], leases: [], ports: [], elements: [], veths: [] },
+        'a stopped container holds nothing of nsnet',
+      );
       assert.equal(await pm.sandbox.fetch(`http://${HOST_IP}:8080${WHO}`, 'ext'), '', 'the port is closed while it is stopped');
       await pm.ok(['start', 'web']);
       assert.equal(await reach(`http://${HOST_IP}:8080${WHO}`), `web ${EXT_IP}`);
@@ -131,22 +139,37 @@ for (const daemon of [false, true]) {
       assert.equal(sysctl.stdout.trim(), '1', 'tuning set the sysctl in the container');
       const [veth] = (await pm.leftovers()).veths;
       assert.match(await pm.sandbox.check('tc', ['qdisc', 'show', 'dev', veth]), /tbf|htb/u, 'bandwidth shapes the host end of the veth');
-      assert.ok((await pm.sandbox.links()).some((l) => l.startsWith('bwp')), 'bandwidth made its ifb device');
+      assert.ok(
+        (await pm.sandbox.links()).some((l) => l.startsWith('bwp')),
+        'bandwidth made its ifb device',
+      );
       assert.equal(await reach(`http://${HOST_IP}:8080${WHO}`), `web ${EXT_IP}`);
       await pm.rm('web');
       await assertNothingLeft(pm, 'after rm of the chained container');
-      assert.equal((await pm.sandbox.links()).some((l) => l.startsWith('bwp')), false, 'no ifb device left');
+      assert.equal(
+        (await pm.sandbox.links()).some((l) => l.startsWith('bwp')),
+        false,
+        'no ifb device left',
+      );
     });
 
-    it('side by side with the reference chain (bridge + portmap): each container reaches the other one\'s published port', async () => {
+    it("side by side with the reference chain (bridge + portmap): each container reaches the other one's published port", async () => {
       pm.referenceNetwork('ref', '10.88.0.0/24', 'cni-ref0');
       await pm.start('ns', { networks: ['net1'], publish: ['8081:80'] });
       await pm.start('rf', { networks: ['ref'], publish: ['8082:80'] });
       assert.match(await pm.ipOf('rf', 'ref'), /^10\.88\.0\.\d+$/u);
-      assert.equal(await reach(`http://${HOST_IP}:8081${WHO}`), `ns ${EXT_IP}`, 'nsnet\'s port from outside');
+      assert.equal(await reach(`http://${HOST_IP}:8081${WHO}`), `ns ${EXT_IP}`, "nsnet's port from outside");
       assert.equal(await reach(`http://${HOST_IP}:8082${WHO}`), `rf ${EXT_IP}`, 'the reference port from outside');
-      assert.match(await waitFor(() => pm.fetchFrom('ns', `http://${HOST_IP}:8082${WHO}`), 'nsnet → reference'), /^rf /u, 'the nsnet container reaches the reference one\'s port');
-      assert.match(await waitFor(() => pm.fetchFrom('rf', `http://${HOST_IP}:8081${WHO}`), 'reference → nsnet'), /^ns /u, 'the reference container reaches the nsnet one\'s port');
+      assert.match(
+        await waitFor(() => pm.fetchFrom('ns', `http://${HOST_IP}:8082${WHO}`), 'nsnet → reference'),
+        /^rf /u,
+        "the nsnet container reaches the reference one's port",
+      );
+      assert.match(
+        await waitFor(() => pm.fetchFrom('rf', `http://${HOST_IP}:8081${WHO}`), 'reference → nsnet'),
+        /^ns /u,
+        "the reference container reaches the nsnet one's port",
+      );
       await pm.rm('ns', 'rf');
       await assertNothingLeft(pm, 'after rm of both');
     });

@@ -22,7 +22,18 @@ const codeOf = (fn: () => unknown): number => {
 };
 
 const base = { cniVersion: '1.1.0', name: 'app', type: 'nsnet-cni' };
-const ep = { id: 'c:eth0', network: 'app', driver: 'bridge' as const, netns: '/run/netns/c', ifname: 'eth0', mac: '02:42:0a:00:00:02', ipv4: '10.0.0.2/24', gateway: '10.0.0.1', ports: [], hostIfname: 've-0123456789ab' };
+const ep = {
+  id: 'c:eth0',
+  network: 'app',
+  driver: 'bridge' as const,
+  netns: '/run/netns/c',
+  ifname: 'eth0',
+  mac: '02:42:0a:00:00:02',
+  ipv4: '10.0.0.2/24',
+  gateway: '10.0.0.1',
+  ports: [],
+  hostIfname: 've-0123456789ab',
+};
 
 describe('nsnet-cni (no kernel)', () => {
   it('reads the CNI_* variables each command needs', () => {
@@ -30,53 +41,139 @@ describe('nsnet-cni (no kernel)', () => {
     assert.deepEqual({ ...parseEnv(add).args }, { IgnoreUnknown: '1', K8S_POD_NAME: 'web' });
     assert.equal(parseEnv({ ...add, CNI_COMMAND: 'DEL', CNI_NETNS: '' }).netns, undefined, 'DEL may come without a namespace');
     assert.equal(parseEnv({ CNI_COMMAND: 'GC' }).command, 'GC');
-    for (const env of [{}, { CNI_COMMAND: 'add' }, { ...add, CNI_CONTAINERID: '-x' }, { ...add, CNI_CONTAINERID: 'a'.repeat(113) },
-      { ...add, CNI_IFNAME: 'a:b' }, { ...add, CNI_NETNS: undefined }, { ...add, CNI_ARGS: '=x' }]) {
-      assert.equal(codeOf(() => parseEnv(env)), 4, JSON.stringify(env));
+    for (const env of [
+      {},
+      { CNI_COMMAND: 'add' },
+      { ...add, CNI_CONTAINERID: '-x' },
+      { ...add, CNI_CONTAINERID: 'a'.repeat(113) },
+      { ...add, CNI_IFNAME: 'a:b' },
+      { ...add, CNI_NETNS: undefined },
+      { ...add, CNI_ARGS: '=x' },
+    ]) {
+      assert.equal(
+        codeOf(() => parseEnv(env)),
+        4,
+        JSON.stringify(env),
+      );
     }
   });
 
   it('validates the configuration: codes 6, 7 and 2', () => {
-    assert.equal(codeOf(() => decode('')), 6);
-    assert.equal(codeOf(() => decode('{')), 6);
-    assert.equal(codeOf(() => decode('"x"')), 7);
-    assert.equal(codeOf(() => decode('{"a":{"b":[{"__proto__":{}}]}}')), 7);
-    assert.equal(codeOf(() => parseConfig({ ...base, ipMasq: true }, '1.1.0')), 2);
-    assert.equal(codeOf(() => parseConfig({ ...base, icc: 'yes' }, '1.1.0')), 7);
-    assert.equal(codeOf(() => parseConfig({ ...base, dns: { nameservers: '1.1.1.1' } }, '1.1.0')), 7);
-    assert.equal(codeOf(() => parseConfig({ ...base, runtimeConfig: { ips: ['10.0.0.5', '10.0.0.6'] } }, '1.1.0')), 7);
-    const c = parseConfig({
-      ...base, 'example.com/extension': { x: 1 }, subnet: '10.0.0.0/24', mtu: 1400,
-      runtimeConfig: { portMappings: [{ hostPort: 80, containerPort: 8080, protocol: 'TCP', hostIP: '' }, { hostPort: 53, containerPort: 53, protocol: 'udp', hostIP: '10.0.0.9' }], ips: ['10.0.0.5/24'], bandwidth: { ingressRate: 1 } },
-      dns: { nameservers: ['10.0.0.1'], search: ['svc'] },
-      'cni.dev/attachments': [{ containerID: 'a', ifname: 'eth0' }],
-    }, '1.1.0');
+    assert.equal(
+      codeOf(() => decode('')),
+      6,
+    );
+    assert.equal(
+      codeOf(() => decode('{')),
+      6,
+    );
+    assert.equal(
+      codeOf(() => decode('"x"')),
+      7,
+    );
+    assert.equal(
+      codeOf(() => decode('{"a":{"b":[{"__proto__":{}}]}}')),
+      7,
+    );
+    assert.equal(
+      codeOf(() => parseConfig({ ...base, ipMasq: true }, '1.1.0')),
+      2,
+    );
+    assert.equal(
+      codeOf(() => parseConfig({ ...base, icc: 'yes' }, '1.1.0')),
+      7,
+    );
+    assert.equal(
+      codeOf(() => parseConfig({ ...base, dns: { nameservers: '1.1.1.1' } }, '1.1.0')),
+      7,
+    );
+    assert.equal(
+      codeOf(() => parseConfig({ ...base, runtimeConfig: { ips: ['10.0.0.5', '10.0.0.6'] } }, '1.1.0')),
+      7,
+    );
+    const c = parseConfig(
+      {
+        ...base,
+        'example.com/extension': { x: 1 },
+        subnet: '10.0.0.0/24',
+        mtu: 1400,
+        runtimeConfig: {
+          portMappings: [
+            { hostPort: 80, containerPort: 8080, protocol: 'TCP', hostIP: '' },
+            { hostPort: 53, containerPort: 53, protocol: 'udp', hostIP: '10.0.0.9' },
+          ],
+          ips: ['10.0.0.5/24'],
+          bandwidth: { ingressRate: 1 },
+        },
+        dns: { nameservers: ['10.0.0.1'], search: ['svc'] },
+        'cni.dev/attachments': [{ containerID: 'a', ifname: 'eth0' }],
+      },
+      '1.1.0',
+    );
     assert.deepEqual(c.network, { subnet: '10.0.0.0/24', mtu: 1400 });
     assert.equal(c.stateDir, '/var/lib/nsnet');
-    assert.deepEqual(c.portMappings, [{ protocol: 'tcp', hostPort: 80, containerPort: 8080 }, { protocol: 'udp', hostPort: 53, containerPort: 53, hostIp: '10.0.0.9' }]);
+    assert.deepEqual(c.portMappings, [
+      { protocol: 'tcp', hostPort: 80, containerPort: 8080 },
+      { protocol: 'udp', hostPort: 53, containerPort: 53, hostIp: '10.0.0.9' },
+    ]);
     assert.deepEqual(c.ips, { ipv4: '10.0.0.5' });
     // hostIP as portmap reads it: '' every address; 0.0.0.0 IPv4 only; an IPv6 address (:: too) IPv6 only.
-    const hostIps = parseConfig({ ...base, runtimeConfig: { portMappings: ['', '0.0.0.0', '::', '2001:DB8:0::1', '10.0.0.9'].map((hostIP, i) => ({ hostPort: 80 + i, containerPort: 80, hostIP })) } }, '1.1.0');
-    assert.deepEqual(hostIps.portMappings.map((p) => p.hostIp), [undefined, '0.0.0.0', '::', '2001:db8::1', '10.0.0.9']);
-    assert.equal(codeOf(() => parseConfig({ ...base, runtimeConfig: { portMappings: [{ hostPort: 80, containerPort: 80, hostIP: 'fe80::x' }] } }, '1.1.0')), 7);
+    const hostIps = parseConfig(
+      {
+        ...base,
+        runtimeConfig: {
+          portMappings: ['', '0.0.0.0', '::', '2001:DB8:0::1', '10.0.0.9'].map((hostIP, i) => ({ hostPort: 80 + i, containerPort: 80, hostIP })),
+        },
+      },
+      '1.1.0',
+    );
+    assert.deepEqual(
+      hostIps.portMappings.map((p) => p.hostIp),
+      [undefined, '0.0.0.0', '::', '2001:db8::1', '10.0.0.9'],
+    );
+    assert.equal(
+      codeOf(() => parseConfig({ ...base, runtimeConfig: { portMappings: [{ hostPort: 80, containerPort: 80, hostIP: 'fe80::x' }] } }, '1.1.0')),
+      7,
+    );
     assert.deepEqual(c.validAttachments, [{ containerID: 'a', ifname: 'eth0' }]);
     assert.ok(versionAtLeast('1.0.0', '0.4.0') && !versionAtLeast('0.3.1', '0.4.0') && versionAtLeast('1.1.0', '1.1.0'));
   });
 
-  it('static addresses: runtimeConfig.ips and CNI_ARGS IP (podman\'s --ip) merged; the same address twice is one; DEL reads neither', () => {
+  it("static addresses: runtimeConfig.ips and CNI_ARGS IP (podman's --ip) merged; the same address twice is one; DEL reads neither", () => {
     const env = (args: string) => parseEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc', CNI_NETNS: '/run/netns/x', CNI_IFNAME: 'eth0', CNI_ARGS: args });
     const conf = (ips?: string[]) => parseConfig({ ...base, ...(ips ? { runtimeConfig: { ips } } : {}) }, '1.1.0');
-    assert.deepEqual(conf(['10.0.0.5', '10.0.0.5/24', 'fd00::5']).ips, { ipv4: '10.0.0.5', ipv6: 'fd00::5' }, 'podman\'s reload passes the address twice');
+    assert.deepEqual(conf(['10.0.0.5', '10.0.0.5/24', 'fd00::5']).ips, { ipv4: '10.0.0.5', ipv6: 'fd00::5' }, "podman's reload passes the address twice");
     assert.deepEqual(staticAddresses(conf(), env('IgnoreUnknown=1;K8S_POD_NAME=a;IP=10.0.0.7')), { ipv4: '10.0.0.7' });
     assert.deepEqual(staticAddresses(conf(), env('IP=10.0.0.7/24,fd00::7')), { ipv4: '10.0.0.7', ipv6: 'fd00::7' }, 'comma-separated, with prefixes');
     assert.deepEqual(staticAddresses(conf(['10.0.0.7']), env('IP=10.0.0.7')), { ipv4: '10.0.0.7' });
     assert.deepEqual(staticAddresses(conf(['fd00::8']), env('IP=10.0.0.7')), { ipv4: '10.0.0.7', ipv6: 'fd00::8' });
     assert.deepEqual(staticAddresses(conf(), env('IP=')), {});
     assert.deepEqual(staticAddresses(conf(), env('K8S_POD_NAME=a')), {});
-    assert.equal(codeOf(() => staticAddresses(conf(['10.0.0.8']), env('IP=10.0.0.7'))), 7, 'two different IPv4 addresses');
-    assert.equal(codeOf(() => staticAddresses(conf(), env('IP=10.0.0.7,10.0.0.9'))), 7);
-    assert.equal(codeOf(() => staticAddresses(conf(), env('IP=10.0.0.300'))), 4, 'a malformed CNI_ARGS IP');
-    assert.match((() => { try { staticAddresses(conf(['10.0.0.8']), env('IP=10.0.0.7')); } catch (e) { return (e as Error).message; } return ''; })(), /CNI_ARGS IP asks for 10\.0\.0\.7 while 10\.0\.0\.8 is asked for too/u);
+    assert.equal(
+      codeOf(() => staticAddresses(conf(['10.0.0.8']), env('IP=10.0.0.7'))),
+      7,
+      'two different IPv4 addresses',
+    );
+    assert.equal(
+      codeOf(() => staticAddresses(conf(), env('IP=10.0.0.7,10.0.0.9'))),
+      7,
+    );
+    assert.equal(
+      codeOf(() => staticAddresses(conf(), env('IP=10.0.0.300'))),
+      4,
+      'a malformed CNI_ARGS IP',
+    );
+    assert.match(
+      (() => {
+        try {
+          staticAddresses(conf(['10.0.0.8']), env('IP=10.0.0.7'));
+        } catch (e) {
+          return (e as Error).message;
+        }
+        return '';
+      })(),
+      /CNI_ARGS IP asks for 10\.0\.0\.7 while 10\.0\.0\.8 is asked for too/u,
+    );
     const del = parseConfig({ ...base, runtimeConfig: { ips: ['10.0.0.5', '10.0.0.6'], portMappings: [{ hostPort: 0, containerPort: 80 }] } }, '1.1.0', 'DEL');
     assert.deepEqual({ ips: del.ips, ports: del.portMappings }, { ips: {}, ports: [] }, 'DEL does not read what it does not use');
   });
@@ -86,7 +183,10 @@ describe('nsnet-cni (no kernel)', () => {
     const r11 = buildResult('1.1.0', a, undefined);
     assert.deepEqual(r11, {
       cniVersion: '1.1.0',
-      interfaces: [{ name: 've-0123456789ab', mac: '6a:00:00:00:00:01', mtu: 1500 }, { name: 'eth0', mac: '02:42:0a:00:00:02', mtu: 1500, sandbox: '/run/netns/c' }],
+      interfaces: [
+        { name: 've-0123456789ab', mac: '6a:00:00:00:00:01', mtu: 1500 },
+        { name: 'eth0', mac: '02:42:0a:00:00:02', mtu: 1500, sandbox: '/run/netns/c' },
+      ],
       ips: [{ address: '10.0.0.2/24', gateway: '10.0.0.1', interface: 1 }],
       routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }],
       dns: {},
@@ -96,9 +196,21 @@ describe('nsnet-cni (no kernel)', () => {
     assert.deepEqual(r031.routes, [], 'an internal network has no default route');
     assert.equal(r031.interfaces[1]!.mtu, undefined);
     assert.deepEqual(r031.dns, { nameservers: ['10.0.0.1'] });
-    const merged = buildResult('1.0.0', a, undefined, { cniVersion: '1.0.0', interfaces: [{ name: 'lo0' }], ips: [{ address: '192.0.2.1/32', interface: 0 }], routes: [], dns: { domain: 'x' } });
-    assert.deepEqual(merged.interfaces.map((i) => i.name), ['lo0', 've-0123456789ab', 'eth0']);
-    assert.deepEqual(merged.ips.map((i) => i.interface), [0, 2]);
+    const merged = buildResult('1.0.0', a, undefined, {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'lo0' }],
+      ips: [{ address: '192.0.2.1/32', interface: 0 }],
+      routes: [],
+      dns: { domain: 'x' },
+    });
+    assert.deepEqual(
+      merged.interfaces.map((i) => i.name),
+      ['lo0', 've-0123456789ab', 'eth0'],
+    );
+    assert.deepEqual(
+      merged.ips.map((i) => i.interface),
+      [0, 2],
+    );
     assert.deepEqual(merged.dns, { domain: 'x' });
   });
 
@@ -135,20 +247,31 @@ describe('nsnet-cni (no kernel)', () => {
     assert.deepEqual(JSON.parse(v.stdout), { cniVersion: '0.3.1', supportedVersions: ['0.3.0', '0.3.1'] });
     const all = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
     for (const [stdin, cniVersion, listed] of [
-      ['{"cniVersion":"1.0.0"}', '1.0.0', ['0.3.0', '0.3.1', '0.4.0', '1.0.0']], ['{"cniVersion":"1.1.0"}', '1.1.0', all],
-      ['{"cniVersion":"1.2.0"}', '1.1.0', all], ['{"cniVersion":"0.2.0"}', '1.1.0', all], ['{"cniVersion":"x"}', '1.1.0', all], ['', '1.1.0', all], ['nope', '1.1.0', all],
+      ['{"cniVersion":"1.0.0"}', '1.0.0', ['0.3.0', '0.3.1', '0.4.0', '1.0.0']],
+      ['{"cniVersion":"1.1.0"}', '1.1.0', all],
+      ['{"cniVersion":"1.2.0"}', '1.1.0', all],
+      ['{"cniVersion":"0.2.0"}', '1.1.0', all],
+      ['{"cniVersion":"x"}', '1.1.0', all],
+      ['', '1.1.0', all],
+      ['nope', '1.1.0', all],
     ] as [string, string, string[]][]) {
-      assert.deepEqual(JSON.parse((await run({ CNI_COMMAND: 'VERSION' }, stdin)).stdout), { cniVersion, supportedVersions: listed }, `VERSION with ${JSON.stringify(stdin)}`);
+      assert.deepEqual(
+        JSON.parse((await run({ CNI_COMMAND: 'VERSION' }, stdin)).stdout),
+        { cniVersion, supportedVersions: listed },
+        `VERSION with ${JSON.stringify(stdin)}`,
+      );
     }
     const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc', CNI_NETNS: '/run/netns/none', CNI_IFNAME: 'eth0' };
     for (const [stdin, code, version] of [
-      ['not json', 6, '1.1.0'], ['{"cniVersion":"0.1.0","name":"a","type":"t"}', 1, '1.1.0'], ['{"cniVersion":"0.4.0","type":"t"}', 7, '0.4.0'],
+      ['not json', 6, '1.1.0'],
+      ['{"cniVersion":"0.1.0","name":"a","type":"t"}', 1, '1.1.0'],
+      ['{"cniVersion":"0.4.0","type":"t"}', 7, '0.4.0'],
     ] as [string, number, string][]) {
       const r = await run(env, stdin);
       assert.equal(r.exitCode, 1);
       const err = JSON.parse(r.stdout);
       assert.equal(err.code, code, r.stdout);
-      assert.equal(err.cniVersion, version, 'the error speaks the request\'s version when it can');
+      assert.equal(err.cniVersion, version, "the error speaks the request's version when it can");
       assert.match(r.stderr, /^nsnet-cni: /u);
     }
     assert.equal(JSON.parse((await run({}, '')).stdout).code, 4);

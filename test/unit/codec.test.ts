@@ -12,7 +12,12 @@ import { decodeAddress } from '../../lib/netlink/addresses';
 import { decodeRoute } from '../../lib/netlink/routes';
 import { decodeNeighbor, decodeFdb } from '../../lib/netlink/neighbors';
 
-interface Fixture { name: string; kind: string; hex: string; expect: Record<string, any> }
+interface Fixture {
+  name: string;
+  kind: string;
+  hex: string;
+  expect: Record<string, any>;
+}
 const fixtures: Fixture[] = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'rtnl.json'), 'utf8')).fixtures;
 const fx = (name: string): Fixture => {
   const f = fixtures.find((x) => x.name === name);
@@ -117,7 +122,10 @@ describe('codec: decoding captured kernel messages', () => {
     assert.equal(n.ip, ne.dst);
     assert.equal(n.mac, ne.lladdr);
     assert.equal(n.index, ne.ifindex);
-    assert.deepEqual(n.state, ne.state.map((s: string) => s.toLowerCase()));
+    assert.deepEqual(
+      n.state,
+      ne.state.map((s: string) => s.toLowerCase()),
+    );
     const f = decodeFdb(decodeOne('fdb-vxlan'));
     const fe = fx('fdb-vxlan').expect;
     assert.equal(f.mac, fe.mac);
@@ -131,8 +139,14 @@ describe('codec: decoding captured kernel messages', () => {
     const e = fx('dump-link-multi').expect;
     const msgs = native.decode(NETLINK_ROUTE, bytes('dump-link-multi'));
     assert.equal(msgs.length, e.count);
-    assert.deepEqual(msgs.map((m) => m.attrs.ifname), e.messages.map((m: any) => m.ifname));
-    assert.deepEqual(msgs.map((m) => m.header.index), e.messages.map((m: any) => m.ifindex));
+    assert.deepEqual(
+      msgs.map((m) => m.attrs.ifname),
+      e.messages.map((m: any) => m.ifname),
+    );
+    assert.deepEqual(
+      msgs.map((m) => m.header.index),
+      e.messages.map((m: any) => m.ifindex),
+    );
   });
 
   it('error messages yield errno and extended-ACK text', () => {
@@ -149,7 +163,19 @@ describe('codec: decoding captured kernel messages', () => {
 });
 
 describe('codec: encoding', () => {
-  for (const name of ['link-veth', 'link-bridge', 'link-vxlan', 'link-macvlan', 'link-bridge-port', 'addr-ipv4', 'addr-ipv6', 'route-ipv4', 'route-ipv6', 'neigh-ipv4', 'fdb-vxlan']) {
+  for (const name of [
+    'link-veth',
+    'link-bridge',
+    'link-vxlan',
+    'link-macvlan',
+    'link-bridge-port',
+    'addr-ipv4',
+    'addr-ipv6',
+    'route-ipv4',
+    'route-ipv6',
+    'neigh-ipv4',
+    'fdb-vxlan',
+  ]) {
     it(`${name}: decode -> encode -> decode is the identity`, () => {
       const m = decodeOne(name);
       const again = native.encode(NETLINK_ROUTE, { type: m.type, flags: m.flags, seq: m.seq, header: m.header, attrs: m.attrs });
@@ -163,7 +189,10 @@ describe('codec: encoding', () => {
 
   it('writes the header and attributes the kernel expects for a veth with a peer', () => {
     const buf = native.encode(NETLINK_ROUTE, {
-      type: 16, flags: 0x605, seq: 7, header: { index: 0 },
+      type: 16,
+      flags: 0x605,
+      seq: 7,
+      header: { index: 0 },
       attrs: { ifname: 'va', mtu: 1450, linkinfo: { kind: 'veth', data: { peer: { header: {}, attrs: { ifname: 'vb' } } } } },
     });
     assert.equal(buf.readUInt32LE(0), buf.length, 'nlmsg_len');
@@ -176,7 +205,10 @@ describe('codec: encoding', () => {
     assert.equal(buf.readUInt16LE(34), 3);
     assert.equal(buf.toString('latin1', 36, 39), 'va\0');
     const [m] = native.decode(NETLINK_ROUTE, buf);
-    assert.deepEqual(m!.attrs.linkinfo, { kind: 'veth', data: { peer: { header: { family: 0, type: 0, index: 0, flags: 0, change: 0 }, attrs: { ifname: 'vb' } } } });
+    assert.deepEqual(m!.attrs.linkinfo, {
+      kind: 'veth',
+      data: { peer: { header: { family: 0, type: 0, index: 0, flags: 0, change: 0 }, attrs: { ifname: 'vb' } } },
+    });
   });
 
   it('rejects what does not fit the schema, with ERR_INVALID_ARGUMENT', () => {
@@ -238,7 +270,7 @@ describe('codec: malformed input', () => {
 
   it('random corruption never crashes the decoder (5,000 mutations)', () => {
     let seed = 12345;
-    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
     let decoded = 0;
     let rejected = 0;
     for (let i = 0; i < 5000; i++) {

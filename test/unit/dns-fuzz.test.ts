@@ -19,8 +19,30 @@ import { corpus, keepCrash, mutate, prng } from '../helpers/dns-fuzz';
 const ITERATIONS = Number(process.env.NSNET_DNS_FUZZ_ITERATIONS ?? 10000);
 const SEED = Number(process.env.NSNET_DNS_FUZZ_SEED ?? 1);
 
-const net = { driver: 'bridge', name: 'app', bridge: 'b', subnet: '172.30.0.0/16', gateway: '172.30.0.1', subnet6: 'fd30::/64', gateway6: 'fd30::1', mtu: 1500, internal: false, icc: true, ipMasquerade: true, labels: {}, created: '' } as DnsNetworkRecord;
-const eps: DnsEndpointRecord[] = Array.from({ length: 40 }, (_, i) => ({ id: `c${i}`, network: 'app', ipv4: `172.30.0.${i + 2}`, ipv6: `fd30::${i + 2}`, aliases: ['web', 'pool'], ports: [], created: '' }));
+const net = {
+  driver: 'bridge',
+  name: 'app',
+  bridge: 'b',
+  subnet: '172.30.0.0/16',
+  gateway: '172.30.0.1',
+  subnet6: 'fd30::/64',
+  gateway6: 'fd30::1',
+  mtu: 1500,
+  internal: false,
+  icc: true,
+  ipMasquerade: true,
+  labels: {},
+  created: '',
+} as DnsNetworkRecord;
+const eps: DnsEndpointRecord[] = Array.from({ length: 40 }, (_, i) => ({
+  id: `c${i}`,
+  network: 'app',
+  ipv4: `172.30.0.${i + 2}`,
+  ipv6: `fd30::${i + 2}`,
+  aliases: ['web', 'pool'],
+  ports: [],
+  created: '',
+}));
 const zone = RecordIndex.build([net], eps).zone('app')!;
 
 /** Runs one input through everything a datagram meets; throws with the reason on a violation. */
@@ -33,7 +55,8 @@ function handle(input: Buffer): void {
       const d = decide(p.query, zone, { src: transport === 'udp' ? '172.30.0.9' : '10.1.1.1', transport });
       if (d.kind === 'reply') {
         replies.push(d.response);
-        if (transport === 'udp' && d.response.length > udpLimit(p.query)) throw new Error(`UDP reply of ${d.response.length} bytes over the client's ${udpLimit(p.query)}`);
+        if (transport === 'udp' && d.response.length > udpLimit(p.query))
+          throw new Error(`UDP reply of ${d.response.length} bytes over the client's ${udpLimit(p.query)}`);
       }
     }
     // An "upstream reply" made of the mutant itself, cut for the client: must not throw either.
@@ -80,7 +103,9 @@ describe('dns: fuzzing the packet handling', function () {
   it('TCP framing: random streams in random chunks never throw, and whole frames survive any chunking', () => {
     const rnd = prng(SEED + 1);
     for (let i = 0; i < 500; i++) {
-      const msgs = Array.from({ length: 1 + Math.floor(rnd() * 5) }, () => Buffer.from(Array.from({ length: Math.floor(rnd() * 300) }, () => Math.floor(rnd() * 256))));
+      const msgs = Array.from({ length: 1 + Math.floor(rnd() * 5) }, () =>
+        Buffer.from(Array.from({ length: Math.floor(rnd() * 300) }, () => Math.floor(rnd() * 256))),
+      );
       const stream = Buffer.concat([...msgs.map(frame), Buffer.from(Array.from({ length: Math.floor(rnd() * 3) }, () => 0xff))]);
       const r = new FrameReader();
       const out: Buffer[] = [];
@@ -89,7 +114,10 @@ describe('dns: fuzzing the packet handling', function () {
         out.push(...r.push(stream.subarray(at, at + n)));
         at += n;
       }
-      assert.deepEqual(out.slice(0, msgs.length).map((b) => b.toString('hex')), msgs.map((b) => b.toString('hex')));
+      assert.deepEqual(
+        out.slice(0, msgs.length).map((b) => b.toString('hex')),
+        msgs.map((b) => b.toString('hex')),
+      );
       for (const m of out) handle(m);
     }
   });

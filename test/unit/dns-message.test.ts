@@ -28,18 +28,37 @@ function outcome(buf: Buffer): string {
 describe('dns: parsing queries', () => {
   it('sorts every kind of datagram of the corpus', () => {
     const expect: Record<string, string> = {
-      'a-web.bin': 'query', 'aaaa-edns.bin': 'query', 'ptr-v4.bin': 'query', 'ptr-v6.bin': 'query', 'any-web.bin': 'query', 'mx-web.bin': 'query',
-      'txt-outside.bin': 'query', 'nxdomain-bare.bin': 'query', 'chaos-version.bin': 'query', 'dot-in-label.bin': 'query', 'utf8-invalid.bin': 'query',
-      'two-questions.bin': 'FORMERR', 'two-opts.bin': 'FORMERR', 'answer-in-query.bin': 'FORMERR', 'header-only.bin': 'FORMERR',
-      'pointer-self.bin': 'FORMERR', 'pointer-forward.bin': 'FORMERR', 'label-overflow.bin': 'FORMERR', 'qdcount-max.bin': 'FORMERR',
-      'bad-label-type.bin': 'FORMERR', 'question-cut.bin': 'FORMERR', 'name-too-long.bin': 'FORMERR',
-      'opcode-notify.bin': 'NOTIMP', 'edns-v1.bin': 'BADVERS', 'response.bin': 'drop',
+      'a-web.bin': 'query',
+      'aaaa-edns.bin': 'query',
+      'ptr-v4.bin': 'query',
+      'ptr-v6.bin': 'query',
+      'any-web.bin': 'query',
+      'mx-web.bin': 'query',
+      'txt-outside.bin': 'query',
+      'nxdomain-bare.bin': 'query',
+      'chaos-version.bin': 'query',
+      'dot-in-label.bin': 'query',
+      'utf8-invalid.bin': 'query',
+      'two-questions.bin': 'FORMERR',
+      'two-opts.bin': 'FORMERR',
+      'answer-in-query.bin': 'FORMERR',
+      'header-only.bin': 'FORMERR',
+      'pointer-self.bin': 'FORMERR',
+      'pointer-forward.bin': 'FORMERR',
+      'label-overflow.bin': 'FORMERR',
+      'qdcount-max.bin': 'FORMERR',
+      'bad-label-type.bin': 'FORMERR',
+      'question-cut.bin': 'FORMERR',
+      'name-too-long.bin': 'FORMERR',
+      'opcode-notify.bin': 'NOTIMP',
+      'edns-v1.bin': 'BADVERS',
+      'response.bin': 'drop',
     };
     for (const [file, want] of Object.entries(expect)) assert.equal(outcome(seed(file)), want, file);
     assert.equal(outcome(Buffer.alloc(11)), 'drop', 'shorter than a header');
   });
 
-  it('an error reply carries the query\'s id; a name that does not re-encode exactly is never answered as ours', () => {
+  it("an error reply carries the query's id; a name that does not re-encode exactly is never answered as ours", () => {
     const p = parseQuery(seed('pointer-self.bin'));
     assert.equal(p.kind, 'error');
     assert.equal(dnsPacket.decode((p as { response: Buffer }).response).id, 0x1234);
@@ -48,10 +67,20 @@ describe('dns: parsing queries', () => {
   });
 
   it('the UDP limit: 512 without EDNS, the advertised size (512..4096) with', () => {
-    const mk = (size?: number): Query => (parseQuery(dnsPacket.encode({
-      type: 'query', id: 1, questions: [{ type: 'A', name: 'x' }],
-      additionals: size === undefined ? [] : [{ type: 'OPT', name: '.', udpPayloadSize: size, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [] } as unknown as dnsPacket.Answer],
-    })) as { query: Query }).query;
+    const mk = (size?: number): Query =>
+      (
+        parseQuery(
+          dnsPacket.encode({
+            type: 'query',
+            id: 1,
+            questions: [{ type: 'A', name: 'x' }],
+            additionals:
+              size === undefined
+                ? []
+                : [{ type: 'OPT', name: '.', udpPayloadSize: size, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [] } as unknown as dnsPacket.Answer],
+          }),
+        ) as { query: Query }
+      ).query;
     assert.equal(udpLimit(mk()), 512);
     assert.equal(udpLimit(mk(100)), 512);
     assert.equal(udpLimit(mk(1232)), 1232);
@@ -72,7 +101,13 @@ describe('dns: replies', () => {
 
   it('fitUdp() keeps an upstream reply that fits, cuts one that does not to whole records with TC', () => {
     const answersList = Array.from({ length: 30 }, (_, i) => ({ type: 'TXT' as const, name: 'web', ttl: 9, data: `${i}`.padEnd(80, 'y') }));
-    const full = dnsPacket.encode({ type: 'response', id: 99, flags: dnsPacket.RECURSION_AVAILABLE, questions: [{ type: 'TXT', name: 'web' }], answers: answersList });
+    const full = dnsPacket.encode({
+      type: 'response',
+      id: 99,
+      flags: dnsPacket.RECURSION_AVAILABLE,
+      questions: [{ type: 'TXT', name: 'web' }],
+      answers: answersList,
+    });
     const small = Buffer.from(full.subarray(0, 12));
     assert.equal(fitUdp(small, query, 512), small);
     const cut = fitUdp(full, query, 512);
@@ -102,7 +137,11 @@ describe('dns: replies', () => {
       const r = new FrameReader();
       const out: Buffer[] = [];
       for (let i = 0; i < stream.length; i += step) out.push(...r.push(stream.subarray(i, i + step)));
-      assert.deepEqual(out.map((b) => b.toString('hex')), msgs.map((b) => b.toString('hex')), `chunks of ${step}`);
+      assert.deepEqual(
+        out.map((b) => b.toString('hex')),
+        msgs.map((b) => b.toString('hex')),
+        `chunks of ${step}`,
+      );
       assert.equal(r.pending, 0);
     }
   });
@@ -126,7 +165,8 @@ describe('dns: user input', () => {
     assert.deepEqual(parseUpstream('2001:DB8::1'), { address: '2001:db8::1', port: 53, family: 6 });
     assert.deepEqual(parseUpstream('[2001:db8::1]:853'), { address: '2001:db8::1', port: 853, family: 6 });
     assert.deepEqual(parseUpstream('::ffff:192.0.2.1'), { address: '192.0.2.1', port: 53, family: 4 });
-    for (const bad of ['dns.google', '192.0.2.1:0', '192.0.2.1:70000', 'fe80::1', '[::1', '1.2.3', 7, '']) assert.throws(() => parseUpstream(bad), { code: 'ERR_INVALID_IP' }, String(bad));
+    for (const bad of ['dns.google', '192.0.2.1:0', '192.0.2.1:70000', 'fe80::1', '[::1', '1.2.3', 7, ''])
+      assert.throws(() => parseUpstream(bad), { code: 'ERR_INVALID_IP' }, String(bad));
     assert.equal(checkNetworkDns(undefined), undefined);
     assert.equal(checkNetworkDns(false), false);
     assert.deepEqual(checkNetworkDns(true), {});
@@ -139,8 +179,13 @@ describe('dns: user input', () => {
 
 describe('dns: resolv.conf', () => {
   it('parses as glibc: first three nameservers, last search line, 127.0.0.1 when none', () => {
-    const c = parseResolvConf('# comment\nnameserver 127.0.0.53\nnameserver fe80::1%eth0\nnameserver 2001:db8::53 ; trailing\nnameserver 10.0.0.1\nnameserver 10.0.0.2\nsearch a.example b.example\ndomain c.example\noptions edns0 trust-ad\n');
-    assert.deepEqual(c.nameservers.map((n) => n.address), ['127.0.0.53', '2001:db8::53', '10.0.0.1']);
+    const c = parseResolvConf(
+      '# comment\nnameserver 127.0.0.53\nnameserver fe80::1%eth0\nnameserver 2001:db8::53 ; trailing\nnameserver 10.0.0.1\nnameserver 10.0.0.2\nsearch a.example b.example\ndomain c.example\noptions edns0 trust-ad\n',
+    );
+    assert.deepEqual(
+      c.nameservers.map((n) => n.address),
+      ['127.0.0.53', '2001:db8::53', '10.0.0.1'],
+    );
     assert.deepEqual(c.search, ['c.example']);
     assert.deepEqual(c.options, ['edns0', 'trust-ad']);
     assert.deepEqual(parseResolvConf('').nameservers, [{ address: '127.0.0.1', port: 53, family: 4 }]);
@@ -165,10 +210,22 @@ describe('dns: resolv.conf', () => {
     }
   });
 
-  it('dnsConfig(): the gateways the endpoint can reach, the host\'s search domains, ndots:0; nothing without DNS', () => {
-    const net = { driver: 'bridge', name: 'app', subnet: '172.20.0.0/16', gateway: '172.20.0.1', subnet6: 'fd00::/64', gateway6: 'fd00::1', internal: false } as unknown as DnsNetworkRecord;
+  it("dnsConfig(): the gateways the endpoint can reach, the host's search domains, ndots:0; nothing without DNS", () => {
+    const net = {
+      driver: 'bridge',
+      name: 'app',
+      subnet: '172.20.0.0/16',
+      gateway: '172.20.0.1',
+      subnet6: 'fd00::/64',
+      gateway6: 'fd00::1',
+      internal: false,
+    } as unknown as DnsNetworkRecord;
     const resolv = parseResolvConf('nameserver 10.0.0.1\nsearch corp.example\n');
-    assert.deepEqual(dnsConfig(net, { ipv4: '172.20.0.2', ipv6: 'fd00::2' }, resolv), { nameservers: ['172.20.0.1', 'fd00::1'], search: ['corp.example'], options: ['ndots:0'] });
+    assert.deepEqual(dnsConfig(net, { ipv4: '172.20.0.2', ipv6: 'fd00::2' }, resolv), {
+      nameservers: ['172.20.0.1', 'fd00::1'],
+      search: ['corp.example'],
+      options: ['ndots:0'],
+    });
     assert.deepEqual(dnsConfig(net, { ipv4: '172.20.0.2' }, resolv)?.nameservers, ['172.20.0.1']);
     assert.equal(dnsConfig({ ...net, dns: false } as DnsNetworkRecord, { ipv4: '172.20.0.2' }, resolv), undefined);
     assert.equal(dnsConfig({ ...net, name: 'bridge' } as DnsNetworkRecord, { ipv4: '172.20.0.2' }, resolv), undefined);

@@ -24,7 +24,11 @@ describe('dns: following the store', function () {
     writer = await FileStore.open({ dir });
     reader = await FileStore.open({ dir });
     await writer.update((tx) => tx.put('networks', 'app', { name: 'app', driver: 'bridge' }));
-    source = new StoreSource(reader, (s) => (snap = s), (e) => assert.fail(e));
+    source = new StoreSource(
+      reader,
+      (s) => (snap = s),
+      (e) => assert.fail(e),
+    );
     await source.start();
   });
 
@@ -38,7 +42,10 @@ describe('dns: following the store', function () {
   const ids = (): string[] => (snap?.endpoints ?? []).map((e) => e.id).sort();
 
   it('sees every commit at the next fresh(), back to back', async () => {
-    assert.deepEqual(snap?.networks.map((n) => n.name), ['app']);
+    assert.deepEqual(
+      snap?.networks.map((n) => n.name),
+      ['app'],
+    );
     for (let i = 0; i < 40; i++) {
       await writer.update((tx) => tx.put('endpoints', `app/e${i}`, { id: `e${i}`, network: 'app', ports: [], created: '' }));
       await source.fresh();
@@ -50,11 +57,14 @@ describe('dns: following the store', function () {
   });
 
   it('costs no read while nothing changes, and joins concurrent callers into one read', async () => {
-    assert.ok(await until(async () => {
-      const f = source.fresh();
-      if (f) await f;
-      return f === undefined;
-    }), 'the stamp becomes stable');
+    assert.ok(
+      await until(async () => {
+        const f = source.fresh();
+        if (f) await f;
+        return f === undefined;
+      }),
+      'the stamp becomes stable',
+    );
     const reads = source.reads;
     for (let i = 0; i < 100; i++) assert.equal(source.fresh(), undefined);
     assert.equal(source.reads, reads);

@@ -15,14 +15,23 @@ import type { ChainSpec, MapSpec, SetSpec } from '../../lib/nftables/types';
 /** What kind of thing an expression asks of the kernel (its module and mode). */
 function exprSig(e: Expr): string {
   switch (e.type) {
-    case 'meta': case 'ct': return `${e.type} ${String(e.key)}`;
-    case 'payload': return `payload ${e.base}`;
-    case 'lookup': return `lookup${e.dreg === undefined ? '' : e.dreg === 0 ? ' vmap' : ' map'}${e.invert ? ' invert' : ''}`;
-    case 'nat': return `nat ${e.kind} ${e.family}`;
-    case 'fib': return `fib ${e.result} ${(e.flags ?? []).join(',')}`;
-    case 'cmp': return `cmp ${e.op}`;
-    case 'immediate': return `immediate ${'verdict' in e ? JSON.stringify(e.verdict) : 'data'}`;
-    default: return e.type;
+    case 'meta':
+    case 'ct':
+      return `${e.type} ${String(e.key)}`;
+    case 'payload':
+      return `payload ${e.base}`;
+    case 'lookup':
+      return `lookup${e.dreg === undefined ? '' : e.dreg === 0 ? ' vmap' : ' map'}${e.invert ? ' invert' : ''}`;
+    case 'nat':
+      return `nat ${e.kind} ${e.family}`;
+    case 'fib':
+      return `fib ${e.result} ${(e.flags ?? []).join(',')}`;
+    case 'cmp':
+      return `cmp ${e.op}`;
+    case 'immediate':
+      return `immediate ${'verdict' in e ? JSON.stringify(e.verdict) : 'data'}`;
+    default:
+      return e.type;
   }
 }
 function setSig(s: SetSpec | MapSpec): string {
@@ -48,18 +57,37 @@ describe('doctor: what the probes cover', () => {
   it("every expression of the firewall's rules is probed on its own, in the same form", () => {
     const used = new Set(RULES.flatMap((r) => r.expr.map(exprSig)));
     assert.ok(used.size > 10);
-    assert.deepEqual([...used].filter((s) => !probed.expr.has(s)), []);
+    assert.deepEqual(
+      [...used].filter((s) => !probed.expr.has(s)),
+      [],
+    );
   });
 
-  it("every kind of set and map and every kind of chain of the firewall is probed on its own", () => {
-    assert.deepEqual(SETS.map((s) => setSig(s.spec)).filter((s) => !probed.set.has(s)), []);
-    assert.deepEqual(CHAINS.map(chainSig).filter((s) => !probed.chain.has(s)), []);
+  it('every kind of set and map and every kind of chain of the firewall is probed on its own', () => {
+    assert.deepEqual(
+      SETS.map((s) => setSig(s.spec)).filter((s) => !probed.set.has(s)),
+      [],
+    );
+    assert.deepEqual(
+      CHAINS.map(chainSig).filter((s) => !probed.chain.has(s)),
+      [],
+    );
   });
 
   it("derives bridge mode's nf_tables needs from the layout", () => {
     assert.deepEqual(firewallFeatures(), [
-      'nftables', 'nft_nat', 'nft_masquerade', 'nft_dnat', 'nft_nat_ipv6', 'nft_ct', 'nft_fib',
-      'nft_concat_sets', 'nft_interval_sets', 'nft_concat_interval_sets', 'nft_bridge', 'nsnet_firewall',
+      'nftables',
+      'nft_nat',
+      'nft_masquerade',
+      'nft_dnat',
+      'nft_nat_ipv6',
+      'nft_ct',
+      'nft_fib',
+      'nft_concat_sets',
+      'nft_interval_sets',
+      'nft_concat_interval_sets',
+      'nft_bridge',
+      'nsnet_firewall',
     ]);
     // A layout with a verdict map or a redirect would need those probes too...
     const more = firewallFeatures({ rules: [{ expr: [{ type: 'redir' }, { type: 'lookup', set: 'm', sreg: 1, dreg: 0 }] }], sets: [], chains: [] });
@@ -133,12 +161,27 @@ describe('doctor: warnings', () => {
       { family: 'bridge' as const, table: 'l2', chain: 'fw', priority: -200 },
     ];
     assert.deepEqual(codes(host({ forwardDropChains: chains })), [
-      'WARN_FORWARD_POLICY_DROP ip filter', 'WARN_FORWARD_POLICY_DROP ip6 filter6', 'WARN_FORWARD_POLICY_DROP bridge l2',
+      'WARN_FORWARD_POLICY_DROP ip filter',
+      'WARN_FORWARD_POLICY_DROP ip6 filter6',
+      'WARN_FORWARD_POLICY_DROP bridge l2',
     ]);
-    assert.deepEqual(codes(host({ forwardDropChains: chains, brNetfilter: { loaded: true, callIptables: true, callIp6tables: false } })).filter((c) => c.startsWith('WARN_BR')), ['WARN_BR_NETFILTER ip filter']);
-    assert.deepEqual(codes(host({ forwardDropChains: chains, brNetfilter: { loaded: true, callIptables: false, callIp6tables: true } })).filter((c) => c.startsWith('WARN_BR')), ['WARN_BR_NETFILTER ip6 filter6']);
+    assert.deepEqual(
+      codes(host({ forwardDropChains: chains, brNetfilter: { loaded: true, callIptables: true, callIp6tables: false } })).filter((c) =>
+        c.startsWith('WARN_BR'),
+      ),
+      ['WARN_BR_NETFILTER ip filter'],
+    );
+    assert.deepEqual(
+      codes(host({ forwardDropChains: chains, brNetfilter: { loaded: true, callIptables: false, callIp6tables: true } })).filter((c) =>
+        c.startsWith('WARN_BR'),
+      ),
+      ['WARN_BR_NETFILTER ip6 filter6'],
+    );
     const inet = [{ family: 'inet' as const, table: 'fw', chain: 'forward', priority: 0 }];
-    assert.deepEqual(codes(host({ forwardDropChains: inet, brNetfilter: { loaded: true, callIp6tables: true } })), ['WARN_FORWARD_POLICY_DROP inet fw', 'WARN_BR_NETFILTER inet fw']);
+    assert.deepEqual(codes(host({ forwardDropChains: inet, brNetfilter: { loaded: true, callIp6tables: true } })), [
+      'WARN_FORWARD_POLICY_DROP inet fw',
+      'WARN_BR_NETFILTER inet fw',
+    ]);
     assert.match(warningsOf(host({ forwardDropChains: chains }))[0]!.message, /^ip filter chain FORWARD \(hook forward, priority 0\) has policy drop/u);
   });
 });

@@ -16,7 +16,6 @@ interface FormatScript {
   fix(files?: string[]): void;
   clangFormat(): string;
 }
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const format = require(path.join(ROOT, 'scripts', 'format.js')) as FormatScript;
 
 describe('native sources: clang-format', () => {
@@ -28,12 +27,18 @@ describe('native sources: clang-format', () => {
     const gyp = JSON.parse(fs.readFileSync(path.join(ROOT, 'binding.gyp'), 'utf8')) as { targets: { sources: string[] }[] };
     const listed = new Set(format.files());
     for (const src of gyp.targets.flatMap((t) => t.sources)) assert.ok(listed.has(src), `${src} is checked`);
-    assert.ok([...listed].some((f) => f.endsWith('.h')), 'headers are checked');
+    assert.ok(
+      [...listed].some((f) => f.endsWith('.h')),
+      'headers are checked',
+    );
   });
 
   it('every native source is formatted (fix: npm run format)', () => {
     const bad = format.check();
-    assert.deepEqual(bad.map((b) => `${b.file}:${b.line}:${b.column}`), []);
+    assert.deepEqual(
+      bad.map((b) => `${b.file}:${b.line}:${b.column}`),
+      [],
+    );
   });
 
   it('the check finds a misformatted file, and fix() formats it', () => {

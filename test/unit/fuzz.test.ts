@@ -40,7 +40,6 @@ interface FuzzScript {
   fuzz(bin: string, o: { name: string; seconds: number; seedDir: string; dict?: string; extra?: string[] }): Promise<FuzzRun>;
   runInput(bin: string, file: string): Promise<{ code: number | null; signal: string | null; out: string }>;
 }
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const fuzz = require(path.join(ROOT, 'scripts', 'fuzz.js')) as FuzzScript;
 
 const SECONDS = Number(process.env.NSNET_FUZZ_SECONDS) || 20;
@@ -88,14 +87,19 @@ describe('fuzzing the netlink decoders (libFuzzer, ASan, UBSan)', function () {
     report.push(`fuzz seeds: ${seeds.decode} datagrams (${decoded} messages) for decode, ${seeds.nftExpr} expressions for nft-expr`);
   });
 
-  for (const [name, share] of [['decode', 1], ['nft-expr', 0.75]] as const) {
+  for (const [name, share] of [
+    ['decode', 1],
+    ['nft-expr', 0.75],
+  ] as const) {
     it(`${name}: ${Math.round(SECONDS * share)} s of fuzzing find no crash, no sanitizer report, no broken invariant`, async function () {
       this.timeout((SECONDS * share + 120) * 1000);
       const seconds = Math.round(SECONDS * share);
       const r = await fuzz.fuzz(bins[name], { name, seconds, seedDir: seeds.dirs[name], dict: seeds.dicts[name] });
       const cov = coverage(r.out);
-      report.push(`fuzz ${name}: ${r.executions} executions in ${r.seconds.toFixed(1)} s (${Math.round(r.executions / r.seconds)}/s), ` +
-        `coverage ${cov} edges, corpus ${r.corpus} inputs (${r.stats.new_units_added ?? 0} new), peak RSS ${r.stats.peak_rss_mb ?? '?'} MB`);
+      report.push(
+        `fuzz ${name}: ${r.executions} executions in ${r.seconds.toFixed(1)} s (${Math.round(r.executions / r.seconds)}/s), ` +
+          `coverage ${cov} edges, corpus ${r.corpus} inputs (${r.stats.new_units_added ?? 0} new), peak RSS ${r.stats.peak_rss_mb ?? '?'} MB`,
+      );
       assert.equal(r.crashes.length, 0, explain(r, bins[name]));
       assert.equal(r.code, 0, explain(r, bins[name]));
       assert.ok(r.executions >= MIN_EXECUTIONS, `only ${r.executions} executions\n${explain(r, bins[name])}`);

@@ -33,7 +33,10 @@ class MemTx implements StoreTx {
     return `${d.file}.damaged`;
   }
   keys(c: string): string[] {
-    return [...this.data.keys()].filter((k) => k.startsWith(`${c}\0`)).map((k) => k.slice(c.length + 1)).sort();
+    return [...this.data.keys()]
+      .filter((k) => k.startsWith(`${c}\0`))
+      .map((k) => k.slice(c.length + 1))
+      .sort();
   }
   put(c: string, k: string, v: unknown): void {
     this.puts++;
@@ -92,7 +95,20 @@ describe('IPAM: normalizeNetwork', () => {
   it('a subnet must be in network form: ERR_INVALID_CIDR with a hint', () => {
     assert.throws(() => normalizeNetwork({ subnet: '172.20.0.1/16' }), code('ERR_INVALID_CIDR', { hint: '172.20.0.0/16' }));
     assert.throws(() => normalizeNetwork({ subnet: '172.20.0.1/16' }), /did you mean 172\.20\.0\.0\/16/u);
-    for (const bad of ['nonsense', '172.20.0.0', '172.20.0.0/33', '172.20.0/16', '10.0.0.0/31', '10.0.0.0/32', '10.0.0.0/7', '127.0.0.0/8', '224.0.0.0/24', '0.0.0.0/8', 'fd00::/64', 5]) {
+    for (const bad of [
+      'nonsense',
+      '172.20.0.0',
+      '172.20.0.0/33',
+      '172.20.0/16',
+      '10.0.0.0/31',
+      '10.0.0.0/32',
+      '10.0.0.0/7',
+      '127.0.0.0/8',
+      '224.0.0.0/24',
+      '0.0.0.0/8',
+      'fd00::/64',
+      5,
+    ]) {
       assert.throws(() => normalizeNetwork({ subnet: bad as any }), code('ERR_INVALID_CIDR'), String(bad));
     }
     assert.deepEqual(normalizeNetwork({ subnet: '10.0.0.0/30' }), { subnet: '10.0.0.0/30', gateway: '10.0.0.1' });
@@ -109,7 +125,11 @@ describe('IPAM: normalizeNetwork', () => {
   });
 
   it('ipRange: inside the subnet, network form', () => {
-    assert.deepEqual(normalizeNetwork({ subnet: '172.20.0.0/16', ipRange: '172.20.5.0/24' }), { subnet: '172.20.0.0/16', gateway: '172.20.0.1', ipRange: '172.20.5.0/24' });
+    assert.deepEqual(normalizeNetwork({ subnet: '172.20.0.0/16', ipRange: '172.20.5.0/24' }), {
+      subnet: '172.20.0.0/16',
+      gateway: '172.20.0.1',
+      ipRange: '172.20.5.0/24',
+    });
     assert.throws(() => normalizeNetwork({ subnet: '172.20.0.0/16', ipRange: '172.21.0.0/24' }), code('ERR_RANGE_OUTSIDE_SUBNET'));
     assert.throws(() => normalizeNetwork({ subnet: '172.20.0.0/16', ipRange: '172.20.0.0/15' }), code('ERR_RANGE_OUTSIDE_SUBNET'));
     assert.throws(() => normalizeNetwork({ subnet: '172.20.0.0/16', ipRange: '172.20.5.1/24' }), code('ERR_INVALID_CIDR', { hint: '172.20.5.0/24' }));
@@ -117,7 +137,10 @@ describe('IPAM: normalizeNetwork', () => {
   });
 
   it('refuses a subnet overlapping another, naming it', () => {
-    assert.throws(() => normalizeNetwork({ subnet: '172.20.0.0/16' }, ['10.0.0.0/8', '172.20.128.0/17']), code('ERR_SUBNET_OVERLAP', { other: '172.20.128.0/17' }));
+    assert.throws(
+      () => normalizeNetwork({ subnet: '172.20.0.0/16' }, ['10.0.0.0/8', '172.20.128.0/17']),
+      code('ERR_SUBNET_OVERLAP', { other: '172.20.128.0/17' }),
+    );
     assert.throws(() => normalizeNetwork({ subnet: '172.20.1.0/24' }, ['172.16.0.0/12']), code('ERR_SUBNET_OVERLAP', { other: '172.16.0.0/12' }));
     assert.throws(() => normalizeNetwork({ subnet: '172.20.1.0/24' }, ['172.20.1.0/24']), /overlaps 172\.20\.1\.0\/24/u);
     assert.equal(normalizeNetwork({ subnet: '172.21.0.0/16' }, ['172.20.0.0/16', '172.22.0.0/16']).subnet, '172.21.0.0/16');
@@ -126,7 +149,10 @@ describe('IPAM: normalizeNetwork', () => {
 
   it('IPv6: subnet6 /48../124, gateway6 defaults to ::1 of it, checks and overlaps', () => {
     assert.deepEqual(normalizeNetwork({ subnet: '172.20.0.0/16', subnet6: 'FD00:0001:0:0::/64' }), {
-      subnet: '172.20.0.0/16', gateway: '172.20.0.1', subnet6: 'fd00:1::/64', gateway6: 'fd00:1::1',
+      subnet: '172.20.0.0/16',
+      gateway: '172.20.0.1',
+      subnet6: 'fd00:1::/64',
+      gateway6: 'fd00:1::1',
     });
     assert.equal(normalizeNetwork({ subnet6: '2001:db8:1::/64', gateway6: '2001:db8:1::fe' }).gateway6, '2001:db8:1::fe');
     for (const bad of ['fd00::/40', 'fd00::/125', 'fe80::/64', 'ff02::/64', '::/64', 'fd00::1/64', '10.0.0.0/24']) {
@@ -213,7 +239,11 @@ describe('IPAM: leases', () => {
     assert.deepEqual(got, ['172.20.5.0', '172.20.5.1', '172.20.5.2', '172.20.5.3']);
     assert.throws(() => ipam.allocate(tx, 'n', { owner: 'e' }), code('ERR_SUBNET_FULL'));
     pool('m', { subnet: '10.9.0.0/24', ipRange: '10.9.0.0/30' });
-    assert.deepEqual(['a', 'b'].map((owner) => ipam.allocate(tx, 'm', { owner }).ipv4), ['10.9.0.2', '10.9.0.3'], 'network and gateway skipped');
+    assert.deepEqual(
+      ['a', 'b'].map((owner) => ipam.allocate(tx, 'm', { owner }).ipv4),
+      ['10.9.0.2', '10.9.0.3'],
+      'network and gateway skipped',
+    );
     assert.throws(() => ipam.allocate(tx, 'm', { owner: 'c' }), code('ERR_SUBNET_FULL'));
   });
 
@@ -243,7 +273,10 @@ describe('IPAM: leases', () => {
     ]);
     assert.equal(ipam.release(tx, 'ds', 'a'), true);
     assert.equal(ipam.release(tx, 'ds', 'a'), false);
-    assert.deepEqual(ipam.leases(tx, 'ds').map((l) => l.owner), ['b', 'c', 'c', 'b']);
+    assert.deepEqual(
+      ipam.leases(tx, 'ds').map((l) => l.owner),
+      ['b', 'c', 'c', 'b'],
+    );
   });
 
   it('pools: created idempotently, overlap and conflicts refused, deleted only when empty', () => {
@@ -336,17 +369,26 @@ describe('IPAM in a FileStore transaction', () => {
       const lease = ipam.allocate(tx, 'app', { owner: 'c1' });
       tx.put('endpoints', 'c1', { lease });
     });
-    await assert.rejects(store.update((tx) => {
-      ipam.allocate(tx, 'app', { owner: 'c2' });
-      throw new Error('the veth could not be made');
-    }), /veth/u);
+    await assert.rejects(
+      store.update((tx) => {
+        ipam.allocate(tx, 'app', { owner: 'c2' });
+        throw new Error('the veth could not be made');
+      }),
+      /veth/u,
+    );
     const leases = await store.read((v) => ipam.leases(v, 'app'));
     assert.deepEqual(leases, [{ address: '172.20.0.2', family: 4, owner: 'c1' }]);
     assert.equal((await store.update((tx) => ipam.allocate(tx, 'app', { owner: 'c2' }))).ipv4, '172.20.0.3');
     await store.read((v) => {
       assert.deepEqual(v.get('ipam', 'app'), { subnet: '172.20.0.0/16', gateway: '172.20.0.1', next: '172.20.0.4', used: 2 });
-      assert.deepEqual(v.list('ipam-addr'), [{ key: 'app/172.20.0.2', value: 'c1' }, { key: 'app/172.20.0.3', value: 'c2' }]);
-      assert.deepEqual(v.list('ipam-owner'), [{ key: 'app/c1', value: { ipv4: '172.20.0.2' } }, { key: 'app/c2', value: { ipv4: '172.20.0.3' } }]);
+      assert.deepEqual(v.list('ipam-addr'), [
+        { key: 'app/172.20.0.2', value: 'c1' },
+        { key: 'app/172.20.0.3', value: 'c2' },
+      ]);
+      assert.deepEqual(v.list('ipam-owner'), [
+        { key: 'app/c1', value: { ipv4: '172.20.0.2' } },
+        { key: 'app/c2', value: { ipv4: '172.20.0.3' } },
+      ]);
     });
   });
 

@@ -28,9 +28,16 @@ import { NLM_F } from '../../lib/netlink/constants';
 import { decodeLink } from '../../lib/netlink/link-decode';
 import { encodeLinkSpec, newLinkRequest, parentOf } from '../../lib/netlink/link-encode';
 
-interface Capture { name: string; command: string; hex: string; ipExit: number; ipStderr: string }
-const doc: { kernel: string; iproute2: string; parent: { name: string; ifindex: number }; fixtures: Capture[] } =
-  JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'iproute2-links.json'), 'utf8'));
+interface Capture {
+  name: string;
+  command: string;
+  hex: string;
+  ipExit: number;
+  ipStderr: string;
+}
+const doc: { kernel: string; iproute2: string; parent: { name: string; ifindex: number }; fixtures: Capture[] } = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'iproute2-links.json'), 'utf8'),
+);
 const captured = (name: string): Capture => {
   const f = doc.fixtures.find((x) => x.name === name);
   if (!f) throw new Error(`fixture ${name} missing`);
@@ -50,7 +57,7 @@ const OUR_PARENT_INDEX = 7;
 
 /** The spec that says what each captured command says. */
 const SPECS: Record<string, LinkSpec> = {
-  'ipvlan': { kind: 'ipvlan', name: 'X', parent: 'P' },
+  ipvlan: { kind: 'ipvlan', name: 'X', parent: 'P' },
   'ipvlan-l2': { kind: 'ipvlan', name: 'X', parent: 'P', mode: 'l2' },
   'ipvlan-l3': { kind: 'ipvlan', name: 'X', parent: 'P', mode: 'l3' },
   'ipvlan-l3s': { kind: 'ipvlan', name: 'X', parent: 'P', mode: 'l3s' },
@@ -207,7 +214,17 @@ describe('link kinds: ipvlan and vlan specs are validated before anything is sen
 
   it('accepts the edges of each range, and the settings every link has', () => {
     for (const id of [1, 4094]) assert.deepEqual(enc({ kind: 'vlan', name: 'X', parent: 'P', id })().attrs.linkinfo, { kind: 'vlan', data: { id } });
-    const { attrs: a } = enc({ kind: 'ipvlan', name: 'X', parent: 'P', flags: 'private', mtu: 1400, mac: '02:00:00:00:00:01', up: true, alias: 'nsnet:n:e', addrGenMode: 'none' })();
+    const { attrs: a } = enc({
+      kind: 'ipvlan',
+      name: 'X',
+      parent: 'P',
+      flags: 'private',
+      mtu: 1400,
+      mac: '02:00:00:00:00:01',
+      up: true,
+      alias: 'nsnet:n:e',
+      addrGenMode: 'none',
+    })();
     assert.deepEqual(a, { link: 3, ifname: 'X', mtu: 1400, address: '02:00:00:00:00:01', linkinfo: { kind: 'ipvlan', data: { mode: 1, flags: 1 } } });
   });
 });

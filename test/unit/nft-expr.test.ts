@@ -9,9 +9,7 @@ import * as assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { NsnetError } from '../../lib/errors';
 import { native, NETLINK_NETFILTER } from '../../lib/native';
-import {
-  canonicalExpr, decodeExpr, decodeVerdict, encodeExpr, encodeVerdict, exprCodecs, REG, type Expr,
-} from '../../lib/nftables/expr';
+import { canonicalExpr, decodeExpr, decodeVerdict, encodeExpr, encodeVerdict, exprCodecs, REG, type Expr } from '../../lib/nftables/expr';
 
 const NFT_MSG_NEWRULE = (10 << 8) | 6;
 const NFPROTO_INET = 1;
@@ -110,16 +108,8 @@ const EXAMPLES: Record<string, Expr[]> = {
     { type: 'masq', regProtoMin: 1, regProtoMax: 2 },
     { type: 'masq', flags: ['persistent', 'proto_random_fully'], regProtoMin: 1 },
   ],
-  redir: [
-    { type: 'redir' },
-    { type: 'redir', regProtoMin: 1 },
-    { type: 'redir', flags: ['proto_random'], regProtoMin: 1, regProtoMax: 2 },
-  ],
-  counter: [
-    { type: 'counter' },
-    { type: 'counter', bytes: 1500, packets: 1 },
-    { type: 'counter', bytes: 2n ** 60n + 1n, packets: Number.MAX_SAFE_INTEGER },
-  ],
+  redir: [{ type: 'redir' }, { type: 'redir', regProtoMin: 1 }, { type: 'redir', flags: ['proto_random'], regProtoMin: 1, regProtoMax: 2 }],
+  counter: [{ type: 'counter' }, { type: 'counter', bytes: 1500, packets: 1 }, { type: 'counter', bytes: 2n ** 60n + 1n, packets: Number.MAX_SAFE_INTEGER }],
   log: [
     { type: 'log' },
     { type: 'log', prefix: 'nsnet drop: ' },
@@ -251,7 +241,10 @@ describe('nft expressions: bytes on the wire (kernel ABI)', () => {
   });
 
   it('payload write with checksum: sreg, csum type inet (1), csum offset, NFT_PAYLOAD_L4CSUM_PSEUDOHDR', () => {
-    const d = exprData(ruleBytes([encodeExpr({ type: 'payload', base: 'transport', offset: 0, len: 2, sreg: REG.r32(0), csumType: 'inet', csumOffset: 16, l4csum: true })]), 'payload');
+    const d = exprData(
+      ruleBytes([encodeExpr({ type: 'payload', base: 'transport', offset: 0, len: 2, sreg: REG.r32(0), csumType: 'inet', csumOffset: 16, l4csum: true })]),
+      'payload',
+    );
     assert.deepEqual(attr(d, 5), hex('00000008'), 'NFTA_PAYLOAD_SREG = NFT_REG32_00');
     assert.deepEqual(attr(d, 2), hex('00000002'), 'NFT_PAYLOAD_TRANSPORT_HEADER');
     assert.deepEqual(attr(d, 6), hex('00000001'), 'NFTA_PAYLOAD_CSUM_TYPE = NFT_PAYLOAD_CSUM_INET');
@@ -348,17 +341,33 @@ describe('nft expressions: rules as the kernel lists them (written by nft -f)', 
   // NFT_MSG_GETRULE replies for rules loaded with `nft -f`, as the addon decoded them
   // (kernel 6.18, nft 1.x): the decoder yields the canonical typed form.
   const listed: [string, unknown, Expr][] = [
-    ['nat', { type: 1, family: 2, regAddrMin: 1, regAddrMax: 1, regProtoMin: 9, regProtoMax: 9, flags: 3 }, { type: 'nat', kind: 'dnat', family: 'ip', regAddrMin: 1, regProtoMin: 9 }],
-    ['nat', { type: 0, family: 2, regAddrMin: 1, regAddrMax: 2, regProtoMin: 3, regProtoMax: 4, flags: 11 }, { type: 'nat', kind: 'snat', family: 'ip', regAddrMin: 1, regAddrMax: 2, regProtoMin: 3, regProtoMax: 4, flags: ['persistent'] }],
+    [
+      'nat',
+      { type: 1, family: 2, regAddrMin: 1, regAddrMax: 1, regProtoMin: 9, regProtoMax: 9, flags: 3 },
+      { type: 'nat', kind: 'dnat', family: 'ip', regAddrMin: 1, regProtoMin: 9 },
+    ],
+    [
+      'nat',
+      { type: 0, family: 2, regAddrMin: 1, regAddrMax: 2, regProtoMin: 3, regProtoMax: 4, flags: 11 },
+      { type: 'nat', kind: 'snat', family: 'ip', regAddrMin: 1, regAddrMax: 2, regProtoMin: 3, regProtoMax: 4, flags: ['persistent'] },
+    ],
     ['redir', { regProtoMin: 1, regProtoMax: 1, flags: 2 }, { type: 'redir', regProtoMin: 1 }],
     ['masq', { flags: 2, regProtoMin: 1, regProtoMax: 2 }, { type: 'masq', regProtoMin: 1, regProtoMax: 2 }],
     ['masq', { flags: 4 }, { type: 'masq', flags: ['proto_random'] }],
     ['lookup', { set: 'vm', sreg: 1, dreg: 0, flags: 0 }, { type: 'lookup', set: 'vm', sreg: 1, dreg: 0 }],
     ['lookup', { set: 's4', sreg: 1, flags: 1 }, { type: 'lookup', set: 's4', sreg: 1, invert: true }],
-    ['bitwise', { sreg: 1, dreg: 1, len: 4, op: 0, mask: { value: '06000000' }, xor: { value: '00000000' } }, { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: hex('06000000'), xor: hex('00000000') }],
+    [
+      'bitwise',
+      { sreg: 1, dreg: 1, len: 4, op: 0, mask: { value: '06000000' }, xor: { value: '00000000' } },
+      { type: 'bitwise', op: 'mask_xor', sreg: 1, dreg: 1, len: 4, mask: hex('06000000'), xor: hex('00000000') },
+    ],
     ['counter', { bytes: 0, packets: 0 }, { type: 'counter' }],
     ['limit', { rate: 10, unit: 1, burst: 5, type: 0, flags: 0 }, { type: 'limit', kind: 'pkts', rate: 10, unit: 1 }],
-    ['limit', { rate: 1048576, unit: 60, burst: 102400, type: 1, flags: 1 }, { type: 'limit', kind: 'bytes', rate: 1048576, unit: 60, burst: 102400, over: true }],
+    [
+      'limit',
+      { rate: 1048576, unit: 60, burst: 102400, type: 1, flags: 1 },
+      { type: 'limit', kind: 'bytes', rate: 1048576, unit: 60, burst: 102400, over: true },
+    ],
     ['log', { prefix: 'hi ', level: 6, flags: 1 }, { type: 'log', prefix: 'hi ', level: 'info', flags: ['tcpseq'] }],
     ['log', { prefix: 'x', level: 4 }, { type: 'log', prefix: 'x' }],
     ['log', { group: 3, snaplen: 64 }, { type: 'log', group: 3, snaplen: 64 }],
@@ -383,18 +392,48 @@ describe('nft expressions: rules as the kernel lists them (written by nft -f)', 
 describe('nft expressions: canonical form', () => {
   it('defaults and implied values are dropped', () => {
     const cases: [Expr, Expr][] = [
-      [{ type: 'lookup', set: 's', sreg: 1, invert: false }, { type: 'lookup', set: 's', sreg: 1 }],
-      [{ type: 'nat', kind: 'dnat', family: 'ip', regAddrMin: 1, regAddrMax: 1, flags: ['map_ips'] }, { type: 'nat', kind: 'dnat', family: 'ip', regAddrMin: 1 }],
+      [
+        { type: 'lookup', set: 's', sreg: 1, invert: false },
+        { type: 'lookup', set: 's', sreg: 1 },
+      ],
+      [
+        { type: 'nat', kind: 'dnat', family: 'ip', regAddrMin: 1, regAddrMax: 1, flags: ['map_ips'] },
+        { type: 'nat', kind: 'dnat', family: 'ip', regAddrMin: 1 },
+      ],
       [{ type: 'masq', flags: [] }, { type: 'masq' }],
-      [{ type: 'limit', kind: 'pkts', rate: 1, unit: 1, burst: 5, over: false }, { type: 'limit', kind: 'pkts', rate: 1, unit: 1 }],
+      [
+        { type: 'limit', kind: 'pkts', rate: 1, unit: 1, burst: 5, over: false },
+        { type: 'limit', kind: 'pkts', rate: 1, unit: 1 },
+      ],
       [{ type: 'log', level: 'warning', flags: [] }, { type: 'log' }],
-      [{ type: 'counter', bytes: 0, packets: 5n }, { type: 'counter', packets: 5 }],
-      [{ type: 'fib', result: 'oif', flags: ['iif', 'saddr'], dreg: 1 }, { type: 'fib', result: 'oif', flags: ['saddr', 'iif'], dreg: 1 }],
-      [{ type: 'meta', key: 3, dreg: 1 }, { type: 'meta', key: 'mark', dreg: 1 }],
-      [{ type: 'bitwise', op: 'lshift', sreg: REG.r32(0), dreg: REG.r32(12), len: 4, shift: 1 }, { type: 'bitwise', op: 'lshift', sreg: 1, dreg: 4, len: 4, shift: 1 }],
-      [{ type: 'nat', kind: 'snat', family: 'ip', regAddrMin: 8, regAddrMax: 1, regProtoMin: 9, regProtoMax: 9 }, { type: 'nat', kind: 'snat', family: 'ip', regAddrMin: 1, regProtoMin: 9 }],
-      [{ type: 'dynset', set: 's', op: 'add', sregKey: 8, timeout: 2n ** 60n }, { type: 'dynset', set: 's', op: 'add', sregKey: 1, timeout: 2n ** 60n }],
-      [{ type: 'payload', base: 'network', offset: 0, len: 1, sreg: 1, csumOffset: 0, l4csum: false }, { type: 'payload', base: 'network', offset: 0, len: 1, sreg: 1 }],
+      [
+        { type: 'counter', bytes: 0, packets: 5n },
+        { type: 'counter', packets: 5 },
+      ],
+      [
+        { type: 'fib', result: 'oif', flags: ['iif', 'saddr'], dreg: 1 },
+        { type: 'fib', result: 'oif', flags: ['saddr', 'iif'], dreg: 1 },
+      ],
+      [
+        { type: 'meta', key: 3, dreg: 1 },
+        { type: 'meta', key: 'mark', dreg: 1 },
+      ],
+      [
+        { type: 'bitwise', op: 'lshift', sreg: REG.r32(0), dreg: REG.r32(12), len: 4, shift: 1 },
+        { type: 'bitwise', op: 'lshift', sreg: 1, dreg: 4, len: 4, shift: 1 },
+      ],
+      [
+        { type: 'nat', kind: 'snat', family: 'ip', regAddrMin: 8, regAddrMax: 1, regProtoMin: 9, regProtoMax: 9 },
+        { type: 'nat', kind: 'snat', family: 'ip', regAddrMin: 1, regProtoMin: 9 },
+      ],
+      [
+        { type: 'dynset', set: 's', op: 'add', sregKey: 8, timeout: 2n ** 60n },
+        { type: 'dynset', set: 's', op: 'add', sregKey: 1, timeout: 2n ** 60n },
+      ],
+      [
+        { type: 'payload', base: 'network', offset: 0, len: 1, sreg: 1, csumOffset: 0, l4csum: false },
+        { type: 'payload', base: 'network', offset: 0, len: 1, sreg: 1 },
+      ],
     ];
     for (const [given, canonical] of cases) assert.deepEqual(canonicalExpr(given), canonical, inspect(given));
   });

@@ -16,7 +16,12 @@ describe('package', () => {
     const cjs = require(path.join(root, 'dist', 'lib', 'index.js')) as Record<string, unknown>;
     const esm = await esmImport(path.join(root, 'esm', 'index.mjs'));
     const names = Object.keys(cjs).sort();
-    assert.deepEqual(Object.keys(esm).filter((k) => k !== 'default').sort(), names);
+    assert.deepEqual(
+      Object.keys(esm)
+        .filter((k) => k !== 'default')
+        .sort(),
+      names,
+    );
     for (const n of names) assert.equal(esm[n], cjs[n], n);
     for (const n of ['Netns', 'Netlink', 'NetlinkError', 'NsnetError', 'FileLock']) assert.equal(typeof cjs[n], 'function', n);
   });

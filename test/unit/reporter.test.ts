@@ -49,7 +49,10 @@ describe('mocha reporter', () => {
     assert.match(lastLine(out), /^[0-9]+ passed, [0-9]+ failed/);
     assert.match(out, /- skips itself\n\s+skipped: the kernel has no widget links\n/);
     assert.match(out, /- is skipped by its hook\n\s+skipped: no gadget either\n/);
-    assert.match(out, /skipped \(3\):\n {2}- outer skips itself: the kernel has no widget links\n {2}- outer is skipped without a reason: \(no reason given\)\n {2}- outer inner is skipped by its hook: no gadget either\n/);
+    assert.match(
+      out,
+      /skipped \(3\):\n {2}- outer skips itself: the kernel has no widget links\n {2}- outer is skipped without a reason: \(no reason given\)\n {2}- outer inner is skipped by its hook: no gadget either\n/,
+    );
     assert.doesNotMatch(out, /never runs/);
   });
 

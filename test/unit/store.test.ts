@@ -118,7 +118,10 @@ function tests(this: Mocha.Suite): void {
     const edges = new Map<string, string[]>();
     for (const f of fs.readdirSync(src).filter((n) => n.endsWith('.ts'))) {
       const text = fs.readFileSync(path.join(src, f), 'utf8');
-      edges.set(f, [...text.matchAll(/^(?:import|export)\b[^;]*?from '\.\/([^']+)'/gmsu)].map((m) => `${m[1]}.ts`));
+      edges.set(
+        f,
+        [...text.matchAll(/^(?:import|export)\b[^;]*?from '\.\/([^']+)'/gmsu)].map((m) => `${m[1]}.ts`),
+      );
     }
     const cycles: string[] = [];
     const walk = (f: string, trail: string[]): void => {
@@ -173,12 +176,32 @@ function tests(this: Mocha.Suite): void {
 
   it('any key round-trips and maps to a safe, bounded file name', async () => {
     store = await FileStore.open({ dir });
-    const keys = ['a/b', '..', '.', '.hidden', '~tilde', '%41', 'A', 'a', 'sp ace', 'ünï©ødé', '😀', 'x'.repeat(1000), 'y'.repeat(4096), '\u0000nul', 'a.json', 'con'];
+    const keys = [
+      'a/b',
+      '..',
+      '.',
+      '.hidden',
+      '~tilde',
+      '%41',
+      'A',
+      'a',
+      'sp ace',
+      'ünï©ødé',
+      '😀',
+      'x'.repeat(1000),
+      'y'.repeat(4096),
+      '\u0000nul',
+      'a.json',
+      'con',
+    ];
     await store.update((tx) => keys.forEach((k, i) => tx.put('k', k, i)));
     await store.read((v) => {
       for (const [i, k] of keys.entries()) assert.equal(v.get('k', k), i, k.slice(0, 20));
       assert.deepEqual(v.keys('k'), [...keys].sort());
-      assert.deepEqual(v.list('k').map((e) => e.key), [...keys].sort());
+      assert.deepEqual(
+        v.list('k').map((e) => e.key),
+        [...keys].sort(),
+      );
     });
     const names = fs.readdirSync(path.join(dir, 'k'));
     assert.equal(names.length, keys.length);
@@ -203,9 +226,15 @@ function tests(this: Mocha.Suite): void {
       assert.equal(tx.get('c', 'old'), undefined);
       assert.equal(tx.get('c', 'keep'), 20);
       assert.deepEqual(tx.keys('c'), ['keep', 'new']);
-      assert.deepEqual(tx.list('c'), [{ key: 'keep', value: 20 }, { key: 'new', value: 3 }]);
+      assert.deepEqual(tx.list('c'), [
+        { key: 'keep', value: 20 },
+        { key: 'new', value: 3 },
+      ]);
     });
-    assert.deepEqual(await store.read((v) => v.list('c')), [{ key: 'keep', value: 20 }, { key: 'new', value: 3 }]);
+    assert.deepEqual(await store.read((v) => v.list('c')), [
+      { key: 'keep', value: 20 },
+      { key: 'new', value: 3 },
+    ]);
   });
 
   it('values are copies: changing one without put changes nothing', async () => {
@@ -214,7 +243,7 @@ function tests(this: Mocha.Suite): void {
     await store.update((tx) => {
       tx.put('c', 'k', value);
       value.list.push(2); // after put: not stored
-      (tx.get<{ list: number[] }>('c', 'k')!).list.push(3);
+      tx.get<{ list: number[] }>('c', 'k')!.list.push(3);
       assert.deepEqual(tx.get('c', 'k'), { list: [1] });
     });
     assert.deepEqual(await store.read((v) => v.get('c', 'k')), { list: [1] });
@@ -226,18 +255,24 @@ function tests(this: Mocha.Suite): void {
     await store.settled();
     const before = snapshot(dir);
     const boom = new Error('boom');
-    await assert.rejects(store.update((tx) => {
-      tx.put('c', 'k', 'after');
-      tx.put('c', 'other', 1);
-      tx.put('newcoll', 'x', 1);
-      tx.delete('c', 'k');
-      throw boom;
-    }), (e) => e === boom);
-    await assert.rejects(store.update(async (tx) => {
-      tx.put('c', 'k', 'after');
-      await new Promise((r) => setTimeout(r, 5));
-      throw boom;
-    }), (e) => e === boom);
+    await assert.rejects(
+      store.update((tx) => {
+        tx.put('c', 'k', 'after');
+        tx.put('c', 'other', 1);
+        tx.put('newcoll', 'x', 1);
+        tx.delete('c', 'k');
+        throw boom;
+      }),
+      (e) => e === boom,
+    );
+    await assert.rejects(
+      store.update(async (tx) => {
+        tx.put('c', 'k', 'after');
+        await new Promise((r) => setTimeout(r, 5));
+        throw boom;
+      }),
+      (e) => e === boom,
+    );
     assert.deepEqual(snapshot(dir), before);
     assert.equal(await store.read((v) => v.get('c', 'k')), 'before');
     await store.update((tx) => tx.put('c', 'k', 'later')); // still usable
@@ -266,11 +301,15 @@ function tests(this: Mocha.Suite): void {
   it('concurrent updates in one process are serialized (100 increments → 100)', async () => {
     store = await FileStore.open({ dir });
     const s = store;
-    await Promise.all(Array.from({ length: 100 }, () => s.update(async (tx) => {
-      const n = tx.get<number>('c', 'n') ?? 0;
-      await new Promise((r) => setImmediate(r));
-      tx.put('c', 'n', n + 1);
-    })));
+    await Promise.all(
+      Array.from({ length: 100 }, () =>
+        s.update(async (tx) => {
+          const n = tx.get<number>('c', 'n') ?? 0;
+          await new Promise((r) => setImmediate(r));
+          tx.put('c', 'n', n + 1);
+        }),
+      ),
+    );
     assert.equal(await s.read((v) => v.get('c', 'n')), 100);
   });
 
@@ -290,7 +329,10 @@ function tests(this: Mocha.Suite): void {
     };
     const after = { x: { v: 'after' }, y: { v: 'after' }, z: { v: 'after' }, gone: undefined };
     const before = { x: { v: 'before' }, y: { v: 'before' }, z: undefined, gone: { v: 'before' } };
-    const leftovers = (): string[] => [...Object.keys(snapshot(dir)).filter((f) => path.basename(f).startsWith('.tmp.')), ...(logState(dir) === 'pending' ? ['journal.log (pending)'] : [])];
+    const leftovers = (): string[] => [
+      ...Object.keys(snapshot(dir)).filter((f) => path.basename(f).startsWith('.tmp.')),
+      ...(logState(dir) === 'pending' ? ['journal.log (pending)'] : []),
+    ];
 
     it('killed before the journal lands: the store is as before, temp files swept', async () => {
       await seed();
@@ -334,13 +376,16 @@ function tests(this: Mocha.Suite): void {
   it('a journal written by hand is replayed on open', async () => {
     fs.mkdirSync(dir, { mode: 0o700 });
     fs.writeFileSync(path.join(dir, 'meta.json'), '{"format":1}\n');
-    fs.writeFileSync(path.join(dir, 'journal.json'), JSON.stringify({
-      format: 1,
-      ops: [
-        { collection: 'net', key: 'n1', doc: { key: 'n1', value: { subnet: '10.0.0.0/24' } } },
-        { collection: 'net', key: 'n2', doc: null },
-      ],
-    }));
+    fs.writeFileSync(
+      path.join(dir, 'journal.json'),
+      JSON.stringify({
+        format: 1,
+        ops: [
+          { collection: 'net', key: 'n1', doc: { key: 'n1', value: { subnet: '10.0.0.0/24' } } },
+          { collection: 'net', key: 'n2', doc: null },
+        ],
+      }),
+    );
     store = await FileStore.open({ dir });
     assert.deepEqual(await store.read((v) => v.list('net')), [{ key: 'n1', value: { subnet: '10.0.0.0/24' } }]);
     assert.equal(fs.existsSync(path.join(dir, 'journal.json')), false);
@@ -350,7 +395,11 @@ function tests(this: Mocha.Suite): void {
     store = await FileStore.open({ dir });
     await store.close();
     store = undefined;
-    for (const text of ['{"format":1,"ops":[{"collection":"a","key":"k","doc":{"key":"k","val', '{"format":1,"ops":[{"collection":"A/..","key":"k","doc":null}]}', '[]']) {
+    for (const text of [
+      '{"format":1,"ops":[{"collection":"a","key":"k","doc":{"key":"k","val',
+      '{"format":1,"ops":[{"collection":"A/..","key":"k","doc":null}]}',
+      '[]',
+    ]) {
       fs.writeFileSync(path.join(dir, 'journal.json'), text);
       await assert.rejects(FileStore.open({ dir }), (e: any) => code('ERR_STORE_CORRUPT')(e) && e.details.file === path.join(dir, 'journal.json'));
       assert.equal(fs.readFileSync(path.join(dir, 'journal.json'), 'utf8'), text);
@@ -418,7 +467,10 @@ function tests(this: Mocha.Suite): void {
       // As if the page cache had been lost: x's last version and y are gone from the disk.
       fs.writeFileSync(path.join(dir, 'a', 'x.json'), '{"key":"x","value":"one"}\n');
       fs.rmSync(path.join(dir, 'b', 'y.json'));
-      fs.writeFileSync(path.join(dir, '.lock'), fs.readFileSync(path.join(dir, '.lock'), 'utf8').replace(/^nsnet-wal \S+/u, 'nsnet-wal 00000000-0000-0000-0000-000000000000'));
+      fs.writeFileSync(
+        path.join(dir, '.lock'),
+        fs.readFileSync(path.join(dir, '.lock'), 'utf8').replace(/^nsnet-wal \S+/u, 'nsnet-wal 00000000-0000-0000-0000-000000000000'),
+      );
       store = await FileStore.open({ dir });
       assert.deepEqual(await read(store), { x: 'two', y: 'one' });
       assert.equal(logState(dir), 'applied');
@@ -519,15 +571,25 @@ function tests(this: Mocha.Suite): void {
         assert.deepEqual(v.keys('c'), ['bad', 'drop', 'good'], 'keys come from file names: still known');
         assert.equal(v.get('c', 'good'), 1);
         // What needs the document fails, naming the file; a whole-collection list is all or nothing.
-        assert.throws(() => v.get('c', 'bad'), (e: any) => code('ERR_STORE_CORRUPT')(e) && e.details.file === bad && e.details.key === 'bad' && e.details.collection === 'c' && e.message.includes(bad));
-        assert.throws(() => v.list('c'), (e: any) => code('ERR_STORE_CORRUPT')(e) && e.details.file === bad && e.details.damaged.length === 2);
+        assert.throws(
+          () => v.get('c', 'bad'),
+          (e: any) =>
+            code('ERR_STORE_CORRUPT')(e) && e.details.file === bad && e.details.key === 'bad' && e.details.collection === 'c' && e.message.includes(bad),
+        );
+        assert.throws(
+          () => v.list('c'),
+          (e: any) => code('ERR_STORE_CORRUPT')(e) && e.details.file === bad && e.details.damaged.length === 2,
+        );
       });
       // A check refuses readable values: they count as damaged, with its reason.
       const check = (value: unknown) => (value === 'fine' ? undefined : 'not fine');
       await store!.update((tx) => {
         tx.put('other', 'y', 2);
         assert.deepEqual(tx.scan('other', check), {
-          entries: [{ key: 'x', value: 'fine' }, { key: 'y', value: 2 }], // (this transaction's own writes are not checked)
+          entries: [
+            { key: 'x', value: 'fine' },
+            { key: 'y', value: 2 },
+          ], // (this transaction's own writes are not checked)
           damaged: [],
         });
       });
@@ -545,9 +607,18 @@ function tests(this: Mocha.Suite): void {
       const [digest] = fs.readdirSync(path.join(dir, 'c'));
       fs.writeFileSync(path.join(dir, 'c', digest!), '{"key":');
       fs.writeFileSync(path.join(dir, 'c', 'Not%zz.json'), '{"key":"x","value":1}');
-      await store.read((v) => assert.deepEqual(v.scan('c').damaged.map((d) => [path.basename(d.file), d.key]).sort(), [
-        ['Not%zz.json', undefined], [digest!, undefined],
-      ].sort()));
+      await store.read((v) =>
+        assert.deepEqual(
+          v
+            .scan('c')
+            .damaged.map((d) => [path.basename(d.file), d.key])
+            .sort(),
+          [
+            ['Not%zz.json', undefined],
+            [digest!, undefined],
+          ].sort(),
+        ),
+      );
     });
 
     it('setAside keeps the bytes under <name>.damaged: a document rebuilt in place, one dropped, one without a key', async () => {
@@ -558,8 +629,17 @@ function tests(this: Mocha.Suite): void {
         const out = tx.scan('c').damaged.map((d) => tx.setAside(d));
         tx.put('c', 'bad', 'rebuilt');
         // Later reads of the transaction: the damage is gone.
-        assert.deepEqual(tx.scan('c'), { entries: [{ key: 'bad', value: 'rebuilt' }, { key: 'good', value: 1 }], damaged: [] });
-        assert.deepEqual(tx.list('c').map((e) => e.key), ['bad', 'good']);
+        assert.deepEqual(tx.scan('c'), {
+          entries: [
+            { key: 'bad', value: 'rebuilt' },
+            { key: 'good', value: 1 },
+          ],
+          damaged: [],
+        });
+        assert.deepEqual(
+          tx.list('c').map((e) => e.key),
+          ['bad', 'good'],
+        );
         assert.equal(tx.get('c', 'drop'), undefined);
         assert.deepEqual(tx.keys('c'), ['bad', 'good']);
         return out;
@@ -572,7 +652,13 @@ function tests(this: Mocha.Suite): void {
       assert.equal(fs.existsSync(drop), false);
       assert.equal(fs.existsSync(foreign), false);
       await store!.read((v) => {
-        assert.deepEqual(v.scan('c'), { entries: [{ key: 'bad', value: 'rebuilt' }, { key: 'good', value: 1 }], damaged: [] });
+        assert.deepEqual(v.scan('c'), {
+          entries: [
+            { key: 'bad', value: 'rebuilt' },
+            { key: 'good', value: 1 },
+          ],
+          damaged: [],
+        });
         assert.deepEqual(v.damaged(), []);
       });
       // Damaged again: the first kept copy is not overwritten.
@@ -587,14 +673,26 @@ function tests(this: Mocha.Suite): void {
     it('setAside in a transaction that fails changes nothing; a read view cannot set aside', async () => {
       const { bad } = await damage();
       const before = snapshot(dir);
-      await assert.rejects(store!.update((tx) => {
-        for (const d of tx.scan('c').damaged) tx.setAside(d);
-        throw new Error('boom');
-      }), /boom/u);
+      await assert.rejects(
+        store!.update((tx) => {
+          for (const d of tx.scan('c').damaged) tx.setAside(d);
+          throw new Error('boom');
+        }),
+        /boom/u,
+      );
       assert.deepEqual(snapshot(dir), before);
-      await assert.rejects(store!.read((v) => (v as any).setAside({ collection: 'c', key: 'bad', file: bad, reason: '' })), code('ERR_INVALID_ARGUMENT'));
-      await assert.rejects(store!.update((tx) => tx.setAside({ collection: 'c', file: path.join(dir, 'meta.json'), reason: '' })), code('ERR_INVALID_ARGUMENT'));
-      await assert.rejects(store!.update((tx) => tx.setAside({ collection: 'c', file: path.join(dir, 'c', '..', 'other', 'x.json'), reason: '' })), code('ERR_INVALID_ARGUMENT'));
+      await assert.rejects(
+        store!.read((v) => (v as any).setAside({ collection: 'c', key: 'bad', file: bad, reason: '' })),
+        code('ERR_INVALID_ARGUMENT'),
+      );
+      await assert.rejects(
+        store!.update((tx) => tx.setAside({ collection: 'c', file: path.join(dir, 'meta.json'), reason: '' })),
+        code('ERR_INVALID_ARGUMENT'),
+      );
+      await assert.rejects(
+        store!.update((tx) => tx.setAside({ collection: 'c', file: path.join(dir, 'c', '..', 'other', 'x.json'), reason: '' })),
+        code('ERR_INVALID_ARGUMENT'),
+      );
       assert.deepEqual(snapshot(dir), before);
     });
 
@@ -605,7 +703,10 @@ function tests(this: Mocha.Suite): void {
       let r = await runChild('aside', dir, { NSNET_STORE_CRASH_AFTER: 'prepare' });
       assert.equal(r.signal, 'SIGKILL');
       store = await FileStore.open({ dir });
-      assert.deepEqual((await store.read((v) => v.damaged())).map((d) => d.key), ['bad', 'drop']);
+      assert.deepEqual(
+        (await store.read((v) => v.damaged())).map((d) => d.key),
+        ['bad', 'drop'],
+      );
       assert.equal(fs.readFileSync(`${bad}.damaged`, 'utf8'), TRUNCATED, 'the second name was made before the crash');
       await store.close();
       store = undefined;
@@ -613,14 +714,23 @@ function tests(this: Mocha.Suite): void {
       assert.equal(r.signal, 'SIGKILL');
       assert.equal(logState(dir), 'pending');
       store = await FileStore.open({ dir });
-      assert.deepEqual(await store.read((v) => v.scan('c')), { entries: [{ key: 'bad', value: 'rebuilt' }, { key: 'good', value: 1 }], damaged: [] });
+      assert.deepEqual(await store.read((v) => v.scan('c')), {
+        entries: [
+          { key: 'bad', value: 'rebuilt' },
+          { key: 'good', value: 1 },
+        ],
+        damaged: [],
+      });
       assert.deepEqual(fs.readdirSync(path.join(dir, 'c')).sort(), ['bad.json', 'bad.json.damaged', 'drop.json.damaged', 'good.json']);
       assert.equal(fs.readFileSync(`${drop}.damaged`, 'utf8'), '');
     });
 
-    it('a reader going through a crashed writer\'s journal sees the journal\'s document, not the damage it replaces', async () => {
+    it("a reader going through a crashed writer's journal sees the journal's document, not the damage it replaces", async () => {
       const { bad } = await damage();
-      fs.writeFileSync(path.join(dir, 'journal.json'), JSON.stringify({ format: 1, ops: [{ collection: 'c', key: 'bad', doc: { key: 'bad', value: 'from the journal' } }] }));
+      fs.writeFileSync(
+        path.join(dir, 'journal.json'),
+        JSON.stringify({ format: 1, ops: [{ collection: 'c', key: 'bad', doc: { key: 'bad', value: 'from the journal' } }] }),
+      );
       // (A journal is replayed on the next read; the damaged file is replaced by it.)
       assert.deepEqual(await store!.read((v) => v.scan('c').entries.map((e) => e.value)), ['from the journal', 1]);
       assert.equal(fs.readFileSync(bad, 'utf8'), '{"key":"bad","value":"from the journal"}\n');
@@ -660,24 +770,45 @@ function tests(this: Mocha.Suite): void {
   it('misuse: writing through a read view, using a finished transaction, nesting, after close', async () => {
     store = await FileStore.open({ dir });
     const s = store;
-    await assert.rejects(s.read((v) => (v as any).put('c', 'k', 1)), code('ERR_INVALID_ARGUMENT'));
+    await assert.rejects(
+      s.read((v) => (v as any).put('c', 'k', 1)),
+      code('ERR_INVALID_ARGUMENT'),
+    );
     let kept: any;
     await s.update((tx) => {
       kept = tx;
     });
     assert.throws(() => kept.put('c', 'k', 1), code('ERR_STORE_TX_CLOSED'));
     assert.throws(() => kept.get('c', 'k'), code('ERR_STORE_TX_CLOSED'));
-    await assert.rejects(s.update(() => s.update(() => 1)), code('ERR_STORE_NESTED'));
-    await assert.rejects(s.update(async () => { await null; return s.read(() => 1); }), code('ERR_STORE_NESTED'));
-    await assert.rejects(s.read(() => s.read(() => 1)), code('ERR_STORE_NESTED'));
+    await assert.rejects(
+      s.update(() => s.update(() => 1)),
+      code('ERR_STORE_NESTED'),
+    );
+    await assert.rejects(
+      s.update(async () => {
+        await null;
+        return s.read(() => 1);
+      }),
+      code('ERR_STORE_NESTED'),
+    );
+    await assert.rejects(
+      s.read(() => s.read(() => 1)),
+      code('ERR_STORE_NESTED'),
+    );
     const slow = s.update(async (tx) => {
       await new Promise((r) => setTimeout(r, 20));
       tx.put('c', 'k', 'done');
     });
     await s.close();
     assert.equal(await slow, undefined);
-    await assert.rejects(s.read(() => 1), code('ERR_STORE_CLOSED'));
-    await assert.rejects(s.update(() => 1), code('ERR_STORE_CLOSED'));
+    await assert.rejects(
+      s.read(() => 1),
+      code('ERR_STORE_CLOSED'),
+    );
+    await assert.rejects(
+      s.update(() => 1),
+      code('ERR_STORE_CLOSED'),
+    );
     const again = await FileStore.open({ dir });
     assert.equal(await again.read((v) => v.get('c', 'k')), 'done');
     await again.close();
@@ -710,16 +841,25 @@ function tests(this: Mocha.Suite): void {
       await store.settled();
       const before = snapshot(dir);
       const big = 'x'.repeat(24 * 1024);
-      await assert.rejects(store.update((tx) => {
-        tx.put('c', 'small', 100);
-        tx.put('c', 'big', big);
-        tx.delete('c', 'other');
-        tx.put('fresh', 'k', 1);
-      }), (e: any) => code('ERR_STORE_IO')(e) && e.details.errno === 'ENOSPC');
+      await assert.rejects(
+        store.update((tx) => {
+          tx.put('c', 'small', 100);
+          tx.put('c', 'big', big);
+          tx.delete('c', 'other');
+          tx.put('fresh', 'k', 1);
+        }),
+        (e: any) => code('ERR_STORE_IO')(e) && e.details.errno === 'ENOSPC',
+      );
       assert.deepEqual(snapshot(dir), before);
-      assert.deepEqual(await store.read((v) => v.list('c')), [{ key: 'other', value: 2 }, { key: 'small', value: 1 }]);
+      assert.deepEqual(await store.read((v) => v.list('c')), [
+        { key: 'other', value: 2 },
+        { key: 'small', value: 1 },
+      ]);
       // A document that fits, with a journal (which holds it again) that does not.
-      await assert.rejects(store.update((tx) => tx.put('c', 'mid', 'y'.repeat(12 * 1024))), (e: any) => code('ERR_STORE_IO')(e) && e.details.errno === 'ENOSPC');
+      await assert.rejects(
+        store.update((tx) => tx.put('c', 'mid', 'y'.repeat(12 * 1024))),
+        (e: any) => code('ERR_STORE_IO')(e) && e.details.errno === 'ENOSPC',
+      );
       assert.deepEqual(snapshot(dir), before);
       await store.update((tx) => tx.put('c', 'small', 3)); // space is still there for small things
       assert.equal(await store.read((v) => v.get('c', 'small')), 3);
@@ -732,13 +872,16 @@ function tests(this: Mocha.Suite): void {
       const before = snapshot(dir);
       mount('-o', 'remount,ro', mnt);
       store = await FileStore.open({ dir }); // reading needs no lock where no one can write
-      await assert.rejects(store.update((tx) => tx.put('c', 'k', 'after')), (e: any) => code('ERR_STORE_IO')(e) && e.details.errno === 'EROFS');
+      await assert.rejects(
+        store.update((tx) => tx.put('c', 'k', 'after')),
+        (e: any) => code('ERR_STORE_IO')(e) && e.details.errno === 'EROFS',
+      );
       assert.equal(await store.read((v) => v.get('c', 'k')), 'before');
       mount('-o', 'remount,rw', mnt);
       assert.deepEqual(snapshot(dir), before);
     });
 
-    it('a read-only file system with a crashed writer\'s journal: reads see the committed state through it', async () => {
+    it("a read-only file system with a crashed writer's journal: reads see the committed state through it", async () => {
       store = await FileStore.open({ dir });
       await store.update((tx) => tx.put('a', 'x', { v: 'before' }));
       await store.close();
@@ -747,7 +890,10 @@ function tests(this: Mocha.Suite): void {
       mount('-o', 'remount,ro', mnt);
       store = await FileStore.open({ dir });
       assert.deepEqual(await store.read((v) => [v.get('a', 'x'), v.get('new', 'z'), v.keys('a')]), [{ v: 'after' }, { v: 'after' }, ['x']]);
-      await assert.rejects(store.update(() => 1), (e: any) => code('ERR_STORE_IO')(e) && e.details.errno === 'EROFS');
+      await assert.rejects(
+        store.update(() => 1),
+        (e: any) => code('ERR_STORE_IO')(e) && e.details.errno === 'EROFS',
+      );
       mount('-o', 'remount,rw', mnt);
       await store.close();
       store = await FileStore.open({ dir });

@@ -38,13 +38,24 @@ async function outer(): Promise<number> {
   const args = ['--mount', '--propagation', 'private', '--', process.execPath, ...process.execArgv, ...process.argv.slice(1)];
   const child = spawn('unshare', args, { stdio: 'inherit', env });
   // A terminal's Ctrl-C reaches both processes; kill(1) or a supervisor's SIGTERM only this one.
-  const forward = new Map(SIGNALS.map((s) => [s, () => { child.kill(s); }]));
+  const forward = new Map(
+    SIGNALS.map((s) => [
+      s,
+      () => {
+        child.kill(s);
+      },
+    ]),
+  );
   for (const [s, h] of forward) process.on(s, h);
   try {
     return await new Promise<number>((resolve, reject) => {
-      child.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'ENOENT'
-        ? new NsnetError('ERR_NOT_AVAILABLE', 'the demo needs unshare (util-linux) to keep its namespaces private', { program: 'unshare' })
-        : e));
+      child.once('error', (e: NodeJS.ErrnoException) =>
+        reject(
+          e.code === 'ENOENT'
+            ? new NsnetError('ERR_NOT_AVAILABLE', 'the demo needs unshare (util-linux) to keep its namespaces private', { program: 'unshare' })
+            : e,
+        ),
+      );
       child.once('exit', (code, signal) => resolve(signal ? 128 + (constants.signals[signal] ?? 0) : (code ?? 1)));
     });
   } finally {
@@ -102,7 +113,7 @@ async function inner(ctx: Context): Promise<void> {
     steps = (await demo.run()).steps;
   } catch (e) {
     if (world.closing) return interrupted();
-    steps = [...demo.steps, { mode: 'setup', check: 'build the demo\'s world', result: 'FAILED', detail: (e as Error).message }];
+    steps = [...demo.steps, { mode: 'setup', check: "build the demo's world", result: 'FAILED', detail: (e as Error).message }];
   }
   if (world.closing) return interrupted();
   const problems = await world.cleanup();
@@ -123,7 +134,8 @@ async function inner(ctx: Context): Promise<void> {
 
 export function registerDemo(program: Command, ctx: Context): void {
   example(
-    program.command('demo')
+    program
+      .command('demo')
       .description('show every network mode with real traffic, in private namespaces (root; changes nothing on the machine)')
       .action(async () => {
         if (process.getuid?.() !== 0) {

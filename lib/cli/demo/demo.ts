@@ -54,7 +54,8 @@ function expect(cond: boolean, why: string): void {
 
 interface CliResult {
   status: number | null;
-  doc: any;
+  /** The JSON document the command printed (`{ error: { code } }` on failure), if any. */
+  doc: { error?: { code?: string } } | undefined;
   stderr: string;
   stdout: string;
 }
@@ -66,7 +67,10 @@ export class Demo {
   private host = '';
   private ext = '';
 
-  constructor(readonly world: World, private readonly log: (line: string) => void) {
+  constructor(
+    readonly world: World,
+    private readonly log: (line: string) => void,
+  ) {
     // bin/nsnet of this package (dist/lib/cli/demo → ../../../../bin/nsnet), else whatever ran us.
     const own = path.join(__dirname, '..', '..', '..', '..', 'bin', 'nsnet');
     this.bin = fs.existsSync(own) ? own : process.argv[1]!;
@@ -79,19 +83,27 @@ export class Demo {
   async cli(args: string[], opts: { show?: boolean; human?: boolean } = {}): Promise<CliResult> {
     if (this.world.closing) throw new SectionAborted('interrupted');
     if (opts.show !== false) this.log(`  $ nsnet ${args.map((a) => (/^[\w.,:/=@+-]+$/u.test(a) ? a : `'${a}'`)).join(' ')}`);
-    const p = this.world.track(spawn(process.execPath, [this.bin, ...(opts.human ? [] : ['--json']), ...args], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const p = this.world.track(
+      spawn(process.execPath, [this.bin, ...(opts.human ? [] : ['--json']), ...args], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] }),
+    );
     let stdout = '';
     let stderr = '';
-    p.stdout!.on('data', (d) => { stdout += String(d); });
-    p.stderr!.on('data', (d) => { stderr += String(d); });
+    p.stdout!.on('data', (d) => {
+      stdout += String(d);
+    });
+    p.stderr!.on('data', (d) => {
+      stderr += String(d);
+    });
     // A command that hangs fails its step instead of stalling the demo.
-    const timer = setTimeout(() => { p.kill('SIGKILL'); }, CLI_TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      p.kill('SIGKILL');
+    }, CLI_TIMEOUT_MS);
     const status = await new Promise<number | null>((resolve) => {
       p.once('exit', (code) => resolve(code));
       p.once('error', () => resolve(null));
     });
     clearTimeout(timer);
-    let doc: any;
+    let doc: CliResult['doc'];
     try {
       doc = opts.human ? undefined : JSON.parse(stdout);
     } catch {
@@ -105,7 +117,7 @@ export class Demo {
   async must<T>(args: string[]): Promise<T> {
     const r = await this.cli(args);
     if (r.status !== 0) throw new Error(r.stderr || `nsnet ${args.join(' ')} exited ${r.status}`);
-    return r.doc as T;
+    return r.doc as unknown as T;
   }
 
   /** Records one check: ok when fn returns (its detail), FAILED when it throws. `required`: a failure ends the section. */
@@ -164,19 +176,21 @@ Every command below runs with
   NSNET_STATE_DIR=${w.stateDir}`);
     await this.buildUplinks(host, ext, lan);
 
-    await this.section('host', 'the container uses the host\'s namespace; nsnet records it and claims its ports host-wide', () => this.hostMode());
+    await this.section('host', "the container uses the host's namespace; nsnet records it and claims its ports host-wide", () => this.hostMode());
     const web = await this.section2('bridge', 'a veth to a Linux bridge, NAT, a published port', () => this.bridgeMode());
     await this.section('none', 'a namespace with loopback only', () => this.noneMode());
-    await this.section('container', 'join another endpoint\'s namespace (Docker\'s --network container:ID)', () => this.containerMode(web));
-    await this.section('macvlan', 'a child of the host\'s lan0, on the segment itself: no bridge, no NAT', () => this.macvlanMode(lan));
+    await this.section('container', "join another endpoint's namespace (Docker's --network container:ID)", () => this.containerMode(web));
+    await this.section('macvlan', "a child of the host's lan0, on the segment itself: no bridge, no NAT", () => this.macvlanMode(lan));
     await this.section('overlay', 'VXLAN across hosts', async () => this.overlayMode());
     await this.section('teardown', 'disconnect and remove through the CLI', () => this.teardown(web));
-    await this.section('machine', 'the namespace the demo was started in', () => this.check('machine', 'no nsnet link or nftables table appeared in it', async () => {
-      const after = await machineSnapshot();
-      const appeared = [...after].filter((x) => !before.has(x));
-      expect(!appeared.length, `appeared: ${appeared.join(', ')}`);
-      return `${before.size} nsnet-looking objects before and after`;
-    }));
+    await this.section('machine', 'the namespace the demo was started in', () =>
+      this.check('machine', 'no nsnet link or nftables table appeared in it', async () => {
+        const after = await machineSnapshot();
+        const appeared = [...after].filter((x) => !before.has(x));
+        expect(!appeared.length, `appeared: ${appeared.join(', ')}`);
+        return `${before.size} nsnet-looking objects before and after`;
+      }),
+    );
     const ok = this.steps.every((s) => s.result !== 'FAILED') && !w.closing;
     return { ok, steps: this.steps };
   }
@@ -184,7 +198,9 @@ Every command below runs with
   /** section() that hands back what fn returned (undefined when the section failed). */
   private async section2<T>(mode: string, title: string, fn: () => Promise<T>): Promise<T | undefined> {
     let out: T | undefined;
-    await this.section(mode, title, async () => { out = await fn(); });
+    await this.section(mode, title, async () => {
+      out = await fn();
+    });
     return out;
   }
 
@@ -207,13 +223,18 @@ Every command below runs with
   }
 
   private async hostMode(): Promise<void> {
-    await this.check('host', 'a host-mode endpoint claims its port (8000/tcp)', async () => {
-      const ep = await this.must<Endpoint>(['connect', 'host', 'hweb', '-p', '8000/tcp']);
-      expect(ep.ports[0]?.hostPort === 8000, `claimed ${JSON.stringify(ep.ports)}`);
-      return 'in the host-wide port ledger';
-    }, true);
+    await this.check(
+      'host',
+      'a host-mode endpoint claims its port (8000/tcp)',
+      async () => {
+        const ep = await this.must<Endpoint>(['connect', 'host', 'hweb', '-p', '8000/tcp']);
+        expect(ep.ports[0]?.hostPort === 8000, `claimed ${JSON.stringify(ep.ports)}`);
+        return 'in the host-wide port ledger';
+      },
+      true,
+    );
     await serve(this.world, this.host, 8000, 'hweb');
-    await this.check('host', 'its server in the host namespace answers on the host\'s own address', async () => {
+    await this.check('host', "its server in the host namespace answers on the host's own address", async () => {
       const a = await ask(this.world, this.ext, NET.hostUplink, 8000);
       expect(a === `hweb ${NET.external}`, `the external peer heard ${JSON.stringify(a)}`);
       return `${NET.external} → ${NET.hostUplink}:8000 answered "${a}"`;
@@ -228,11 +249,16 @@ Every command below runs with
   private async bridgeMode(): Promise<{ ns: string; ep: Endpoint }> {
     const ns = await this.world.netns('web');
     let ep: Endpoint | undefined;
-    await this.check('bridge', 'create a bridge network and connect a container publishing 8080→80', async () => {
-      const net = await this.must<Network>(['network', 'create', '--subnet', NET.bridgeSubnet, 'web']);
-      ep = await this.must<Endpoint>(['connect', 'web', 'web1', '--netns', ns, '-p', '8080:80']);
-      return `${'bridge' in net ? net.bridge : ''}, web1 is ${ep.ipv4} (${ep.mac})`;
-    }, true);
+    await this.check(
+      'bridge',
+      'create a bridge network and connect a container publishing 8080→80',
+      async () => {
+        const net = await this.must<Network>(['network', 'create', '--subnet', NET.bridgeSubnet, 'web']);
+        ep = await this.must<Endpoint>(['connect', 'web', 'web1', '--netns', ns, '-p', '8080:80']);
+        return `${'bridge' in net ? net.bridge : ''}, web1 is ${ep.ipv4} (${ep.mac})`;
+      },
+      true,
+    );
     await serve(this.world, ns, 80, 'web1');
     await this.cli(['port', 'web1'], { human: true });
     const ip = ep!.ipv4!.split('/')[0]!;
@@ -241,7 +267,7 @@ Every command below runs with
       expect(a === `web1 ${NET.external}`, `the external peer heard ${JSON.stringify(a)}`);
       return `${NET.external} → ${NET.hostUplink}:8080 → ${ip}:80 answered "${a}" (the client's own address kept)`;
     });
-    await this.check('bridge', 'egress leaves with the host\'s address (masquerade)', async () => {
+    await this.check('bridge', "egress leaves with the host's address (masquerade)", async () => {
       const a = await ask(this.world, ns, NET.external, 9000);
       expect(a === `ext ${NET.hostUplink}`, `the container heard ${JSON.stringify(a)}`);
       return `the external server saw the client as ${a.split(' ')[1]}`;
@@ -250,8 +276,14 @@ Every command below runs with
       const ct = this.world.handle(await Conntrack.open({ netns: this.host }));
       const dnat = await ct.list({ protocol: 'tcp', origDstPort: 8080 });
       const snat = await ct.list({ protocol: 'tcp', origSrc: ip, origDstPort: 9000 });
-      expect(dnat.some((e) => e.reply.src === ip), `no DNAT entry for 8080 → ${ip}: ${JSON.stringify(dnat.map((e) => e.reply))}`);
-      expect(snat.some((e) => e.reply.dst === NET.hostUplink), `no SNAT entry for ${ip} → :9000`);
+      expect(
+        dnat.some((e) => e.reply.src === ip),
+        `no DNAT entry for 8080 → ${ip}: ${JSON.stringify(dnat.map((e) => e.reply))}`,
+      );
+      expect(
+        snat.some((e) => e.reply.dst === NET.hostUplink),
+        `no SNAT entry for ${ip} → :9000`,
+      );
       return `DNAT ${NET.hostUplink}:8080 ↔ ${ip}:80 and SNAT ${ip} ↔ ${NET.hostUplink} in the host's conntrack table`;
     });
     return { ns, ep: ep! };
@@ -259,10 +291,15 @@ Every command below runs with
 
   private async noneMode(): Promise<void> {
     const ns = await this.world.netns('none');
-    await this.check('none', 'connect a namespace to none', async () => {
-      await this.must<Endpoint>(['connect', 'none', 'box', '--netns', ns]);
-      return '';
-    }, true);
+    await this.check(
+      'none',
+      'connect a namespace to none',
+      async () => {
+        await this.must<Endpoint>(['connect', 'none', 'box', '--netns', ns]);
+        return '';
+      },
+      true,
+    );
     await this.check('none', 'it has loopback only, up, and reaches nothing else', async () => {
       const c = await this.world.netlink(ns);
       const links = await c.links.list();
@@ -278,16 +315,21 @@ Every command below runs with
 
   private async containerMode(web: { ns: string; ep: Endpoint } | undefined): Promise<void> {
     if (!web) {
-      this.skip('container', 'join web1\'s namespace', 'the bridge section failed');
+      this.skip('container', "join web1's namespace", 'the bridge section failed');
       return;
     }
     let side: Endpoint | undefined;
-    await this.check('container', 'connect side to container:web1', async () => {
-      side = await this.must<Endpoint>(['connect', 'container:web1', 'side']);
-      expect(side.ipv4 === web.ep.ipv4, `side sees ${side.ipv4}, web1 has ${web.ep.ipv4}`);
-      return `side shares ${side.netns} and sees web1's ${side.ipv4}`;
-    }, true);
-    await this.check('container', 'side reaches web1\'s server over their shared loopback', async () => {
+    await this.check(
+      'container',
+      'connect side to container:web1',
+      async () => {
+        side = await this.must<Endpoint>(['connect', 'container:web1', 'side']);
+        expect(side.ipv4 === web.ep.ipv4, `side sees ${side.ipv4}, web1 has ${web.ep.ipv4}`);
+        return `side shares ${side.netns} and sees web1's ${side.ipv4}`;
+      },
+      true,
+    );
+    await this.check('container', "side reaches web1's server over their shared loopback", async () => {
       const a = await ask(this.world, side!.netns!, '127.0.0.1', 80);
       expect(a === 'web1 127.0.0.1', `127.0.0.1:80 answered ${JSON.stringify(a)}`);
       return `127.0.0.1:80 answered "${a}"`;
@@ -295,19 +337,24 @@ Every command below runs with
     await this.check('container', 'web1 cannot leave while side shares its namespace', async () => {
       const r = await this.cli(['disconnect', 'web', 'web1']);
       expect(r.status === 4 && r.doc?.error?.code === 'ERR_ENDPOINT_IN_USE', `exit ${r.status}: ${r.stderr}`);
-      return `exit 4: ${r.doc.error.code}`;
+      return `exit 4: ${r.doc?.error?.code}`;
     });
   }
 
   private async macvlanMode(lan: string): Promise<void> {
     const ns = await this.world.netns('mv');
     let ip = '';
-    await this.check('macvlan', 'create a macvlan network on lan0 and connect a container', async () => {
-      await this.must<Network>(['network', 'create', '-d', 'macvlan', '-o', 'parent=lan0', '--subnet', NET.lanSubnet, '--gateway', NET.lanPeer, 'lan']);
-      const ep = await this.must<Endpoint>(['connect', 'lan', 'mv1', '--netns', ns]);
-      ip = ep.ipv4!.split('/')[0]!;
-      return `mv1 is ${ep.ipv4} (${ep.mac}) on the segment`;
-    }, true);
+    await this.check(
+      'macvlan',
+      'create a macvlan network on lan0 and connect a container',
+      async () => {
+        await this.must<Network>(['network', 'create', '-d', 'macvlan', '-o', 'parent=lan0', '--subnet', NET.lanSubnet, '--gateway', NET.lanPeer, 'lan']);
+        const ep = await this.must<Endpoint>(['connect', 'lan', 'mv1', '--netns', ns]);
+        ip = ep.ipv4!.split('/')[0]!;
+        return `mv1 is ${ep.ipv4} (${ep.mac}) on the segment`;
+      },
+      true,
+    );
     await serve(this.world, ns, 80, 'mv1');
     await this.check('macvlan', 'the lan peer reaches the container directly at its own address', async () => {
       const a = await ask(this.world, lan, ip, 80);
@@ -340,24 +387,40 @@ Every command below runs with
     const opened: NetworkHost[] = [];
     const eps: Endpoint[] = [];
     const containers = [await this.world.netns('ovc1'), await this.world.netns('ovc2')];
-    await this.check('overlay', 'two hosts join overlay network ov (VNI 4242) through a shared control plane, each with its agent', async () => {
-      for (const [i, ns] of hosts.entries()) {
-        this.log(`    $ NetworkHost.open({ netns: '${ns}', hostId: 'host${i + 1}', controlPlane: { dir }, underlay: { dev: 'ul0' } })`);
-        const h = this.world.handle(await NetworkHost.open({
-          stateDir: path.join(this.world.stateDir, `overlay-host${i + 1}`), netns: ns, hostId: `host${i + 1}`,
-          controlPlane: { dir: cps }, underlay: { dev: 'ul0' }, reconcileInterval: 1000,
-        }));
-        opened.push(h);
-        this.log(`    $ createNetwork({ name: 'ov', driver: 'overlay', subnet: '${NET.overlay}', vni: 4242 }); runAgent()`);
-        await h.createNetwork({ name: 'ov', driver: 'overlay', subnet: NET.overlay, vni: 4242 });
-        h.runAgent();
-      }
-      return `host1 and host2 each lease a block of ${NET.overlay}`;
-    }, true);
-    await this.check('overlay', 'a container behind each host', async () => {
-      for (const [i, ns] of containers.entries()) eps.push(await opened[i]!.connect('ov', { id: `oc${i + 1}`, netns: ns }));
-      return eps.map((e, i) => `oc${i + 1} ${e.ipv4} on host${i + 1}`).join(', ');
-    }, true);
+    await this.check(
+      'overlay',
+      'two hosts join overlay network ov (VNI 4242) through a shared control plane, each with its agent',
+      async () => {
+        for (const [i, ns] of hosts.entries()) {
+          this.log(`    $ NetworkHost.open({ netns: '${ns}', hostId: 'host${i + 1}', controlPlane: { dir }, underlay: { dev: 'ul0' } })`);
+          const h = this.world.handle(
+            await NetworkHost.open({
+              stateDir: path.join(this.world.stateDir, `overlay-host${i + 1}`),
+              netns: ns,
+              hostId: `host${i + 1}`,
+              controlPlane: { dir: cps },
+              underlay: { dev: 'ul0' },
+              reconcileInterval: 1000,
+            }),
+          );
+          opened.push(h);
+          this.log(`    $ createNetwork({ name: 'ov', driver: 'overlay', subnet: '${NET.overlay}', vni: 4242 }); runAgent()`);
+          await h.createNetwork({ name: 'ov', driver: 'overlay', subnet: NET.overlay, vni: 4242 });
+          h.runAgent();
+        }
+        return `host1 and host2 each lease a block of ${NET.overlay}`;
+      },
+      true,
+    );
+    await this.check(
+      'overlay',
+      'a container behind each host',
+      async () => {
+        for (const [i, ns] of containers.entries()) eps.push(await opened[i]!.connect('ov', { id: `oc${i + 1}`, netns: ns }));
+        return eps.map((e, i) => `oc${i + 1} ${e.ipv4} on host${i + 1}`).join(', ');
+      },
+      true,
+    );
     const target = eps[1]!.ipv4!.split('/')[0]!;
     await serve(this.world, containers[1]!, 80, 'oc2');
     await this.check('overlay', 'oc1 on host1 reaches oc2 on host2 across VXLAN (UDP 4789 on the underlay)', async () => {
@@ -385,7 +448,11 @@ Every command below runs with
       });
     }
     await this.check('teardown', 'the remaining endpoints and the networks go', async () => {
-      for (const [net, id] of [['host', 'hweb'], ['none', 'box'], ['lan', 'mv1']] as const) {
+      for (const [net, id] of [
+        ['host', 'hweb'],
+        ['none', 'box'],
+        ['lan', 'mv1'],
+      ] as const) {
         const r = await this.cli(['disconnect', net, id]);
         if (r.status !== 0 && r.status !== 3) throw new Error(r.stderr);
       }
@@ -429,5 +496,8 @@ async function machineSnapshot(): Promise<Set<string>> {
 
 /** The closing table. */
 export function reportTable(steps: DemoStep[]): string {
-  return table(['mode', 'check', 'result', 'detail'], steps.map((s) => [s.mode, s.check, s.result, s.detail.length > 90 ? `${s.detail.slice(0, 87)}...` : s.detail]));
+  return table(
+    ['mode', 'check', 'result', 'detail'],
+    steps.map((s) => [s.mode, s.check, s.result, s.detail.length > 90 ? `${s.detail.slice(0, 87)}...` : s.detail]),
+  );
 }

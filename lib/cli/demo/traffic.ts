@@ -24,12 +24,23 @@ export async function serve(world: World, ns: string, port: number, tag: string)
     setTimeout(() => process.exit(0), 120000).unref();`;
   const p = world.track(spawn('nsenter', [`--net=${nsPath(ns)}`, '--', process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] }));
   let err = '';
-  p.stderr!.on('data', (d) => { err += String(d); });
+  p.stderr!.on('data', (d) => {
+    err += String(d);
+  });
   const ok = await new Promise<boolean>((resolve) => {
     const t = setTimeout(() => resolve(false), 10000);
-    p.stdout!.once('data', () => { clearTimeout(t); resolve(true); });
-    p.once('exit', () => { clearTimeout(t); resolve(false); });
-    p.once('error', () => { clearTimeout(t); resolve(false); });
+    p.stdout!.once('data', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+    p.once('exit', () => {
+      clearTimeout(t);
+      resolve(false);
+    });
+    p.once('error', () => {
+      clearTimeout(t);
+      resolve(false);
+    });
   });
   if (!ok) throw new Error(`the server ${tag} in ${ns} did not start${err ? `: ${err.trim()}` : ''}`);
 }
@@ -47,7 +58,9 @@ export async function ask(world: World, ns: string, addr: string, port: number, 
     setTimeout(() => process.exit(0), ${timeoutMs});`;
   const p = world.track(spawn('nsenter', [`--net=${nsPath(ns)}`, '--', process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'ignore'] }));
   let out = '';
-  p.stdout!.on('data', (d) => { out += String(d); });
+  p.stdout!.on('data', (d) => {
+    out += String(d);
+  });
   await new Promise<void>((resolve) => {
     p.once('exit', () => resolve());
     p.once('error', () => resolve());

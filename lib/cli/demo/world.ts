@@ -14,7 +14,9 @@ import { NETNS_DIR, Netns } from '../../netns';
 
 export class World {
   /** Unique per run: `nsdemo-<tag>-<role>` namespaces. */
-  readonly tag = `${process.pid.toString(36)}${Math.floor(Math.random() * 36 ** 3).toString(36).padStart(3, '0')}`;
+  readonly tag = `${process.pid.toString(36)}${Math.floor(Math.random() * 36 ** 3)
+    .toString(36)
+    .padStart(3, '0')}`;
   readonly stateDir: string;
   private readonly namespaces: string[] = [];
   private readonly processes = new Set<ChildProcess>();
@@ -64,11 +66,14 @@ export class World {
 
   private async teardown(): Promise<string[]> {
     const problems: string[] = [];
-    const exited = [...this.processes].map((p) => new Promise<void>((resolve) => {
-      if (p.exitCode !== null || p.signalCode !== null) return resolve();
-      p.once('exit', () => resolve());
-      p.kill('SIGKILL');
-    }));
+    const exited = [...this.processes].map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          if (p.exitCode !== null || p.signalCode !== null) return resolve();
+          p.once('exit', () => resolve());
+          p.kill('SIGKILL');
+        }),
+    );
     await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 3000).unref())]);
     for (const h of this.handles.splice(0).reverse()) {
       try {

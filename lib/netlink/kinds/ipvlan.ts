@@ -50,8 +50,10 @@ export const ipvlan: LinkKindCodec<IpvlanSpec, IpvlanLink> = {
   encode(s, ctx) {
     v.knownKeys(s, [...SPEC_BASE_KEYS, 'parent', 'mode', 'flags'], 'ipvlan spec');
     if (s.parent === undefined) throw invalid('ERR_INVALID_ARGUMENT', 'ipvlan needs a parent device');
-    if (s.mode !== undefined && !MODES.has(s.mode)) throw invalid('ERR_INVALID_ARGUMENT', `ipvlan mode ${JSON.stringify(s.mode)} is not one of ${MODES.names.join(', ')}`, { mode: s.mode });
-    if (s.flags !== undefined && !FLAGS.has(s.flags)) throw invalid('ERR_INVALID_ARGUMENT', `ipvlan flags ${JSON.stringify(s.flags)} is not one of ${FLAGS.names.join(', ')}`, { flags: s.flags });
+    if (s.mode !== undefined && !MODES.has(s.mode))
+      throw invalid('ERR_INVALID_ARGUMENT', `ipvlan mode ${JSON.stringify(s.mode)} is not one of ${MODES.names.join(', ')}`, { mode: s.mode });
+    if (s.flags !== undefined && !FLAGS.has(s.flags))
+      throw invalid('ERR_INVALID_ARGUMENT', `ipvlan flags ${JSON.stringify(s.flags)} is not one of ${FLAGS.names.join(', ')}`, { flags: s.flags });
     const link = ctx.indexOf(s.parent);
     if (s.mode === undefined && s.flags === undefined) return { link };
     return { link, data: { mode: MODES.values[s.mode ?? 'l3'], flags: FLAGS.values[s.flags ?? 'bridge'] } };

@@ -47,7 +47,10 @@ export const vlan: LinkKindCodec<VlanSpec, VlanLink> = {
     v.knownKeys(s, [...SPEC_BASE_KEYS, 'parent', 'id', 'protocol'], 'vlan spec');
     if (s.parent === undefined) throw invalid('ERR_INVALID_ARGUMENT', 'vlan needs a parent device');
     const id = v.int(s.id, 1, 4094, 'vlan id');
-    if (s.protocol !== undefined && !PROTOCOLS.has(s.protocol)) throw invalid('ERR_INVALID_ARGUMENT', `vlan protocol ${JSON.stringify(s.protocol)} is not one of ${PROTOCOLS.names.join(', ')}`, { protocol: s.protocol });
+    if (s.protocol !== undefined && !PROTOCOLS.has(s.protocol))
+      throw invalid('ERR_INVALID_ARGUMENT', `vlan protocol ${JSON.stringify(s.protocol)} is not one of ${PROTOCOLS.names.join(', ')}`, {
+        protocol: s.protocol,
+      });
     return { link: ctx.indexOf(s.parent), data: { id, ...(s.protocol !== undefined ? { protocol: PROTOCOLS.values[s.protocol] } : {}) } };
   },
   decode(data, base) {

@@ -75,7 +75,8 @@ export const vxlan: LinkKindCodec<VxlanSpec, VxlanLink> = {
     const dst = s.group ?? s.remote;
     if (dst !== undefined) {
       const g = v.ip(dst, undefined, s.group !== undefined ? 'group' : 'remote');
-      if (s.group !== undefined && !isMulticast(g.address)) throw invalid('ERR_INVALID_IP', `vxlan group ${g.address} is not a multicast address (use remote for unicast)`);
+      if (s.group !== undefined && !isMulticast(g.address))
+        throw invalid('ERR_INVALID_IP', `vxlan group ${g.address} is not a multicast address (use remote for unicast)`);
       if (s.remote !== undefined && isMulticast(g.address)) throw invalid('ERR_INVALID_IP', `vxlan remote ${g.address} is multicast (use group)`);
       d[g.family === 4 ? 'group' : 'group6'] = g.address;
     }

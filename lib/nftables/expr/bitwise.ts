@@ -57,7 +57,7 @@ export const bitwise: ExprCodec<BitwiseExpr> = {
   },
   decode(d) {
     const common = { type: 'bitwise', sreg: needReg(d, 'sreg', 'bitwise'), dreg: needReg(d, 'dreg', 'bitwise'), len: need(d, 'len', 'bitwise') } as const;
-    const op = OP.decode(d.op ?? 0, 'bitwise.op');  // kernels before 5.6 send no op
+    const op = OP.decode(d.op ?? 0, 'bitwise.op'); // kernels before 5.6 send no op
     if (op === 'mask_xor') return { ...common, op, mask: wireValue(d, 'mask', 'bitwise'), xor: wireValue(d, 'xor', 'bitwise') };
     const data = wireValue(d, 'data', 'bitwise');
     if (data.length !== 4) throw fail('bitwise.data', 'a shift amount is 4 bytes', data);

@@ -21,7 +21,8 @@ export const counter: ExprCodec<CounterExpr> = {
   },
   decode(d) {
     const out: CounterExpr = { type: 'counter' };
-    const bytes = wireU64(d.bytes), packets = wireU64(d.packets);
+    const bytes = wireU64(d.bytes),
+      packets = wireU64(d.packets);
     if (bytes) out.bytes = bytes;
     if (packets) out.packets = packets;
     return out;

@@ -3,9 +3,30 @@ import { Enum, fail, fields, needReg, OpenEnum, reg, type ExprCodec, type Regist
 
 /** NFT_CT_* keys by name. */
 export const CT_KEYS = {
-  state: 0, direction: 1, status: 2, mark: 3, secmark: 4, expiration: 5, helper: 6, l3protocol: 7, src: 8, dst: 9,
-  protocol: 10, proto_src: 11, proto_dst: 12, labels: 13, pkts: 14, bytes: 15, avgpkt: 16, zone: 17, eventmask: 18,
-  src_ip: 19, dst_ip: 20, src_ip6: 21, dst_ip6: 22, id: 23,
+  state: 0,
+  direction: 1,
+  status: 2,
+  mark: 3,
+  secmark: 4,
+  expiration: 5,
+  helper: 6,
+  l3protocol: 7,
+  src: 8,
+  dst: 9,
+  protocol: 10,
+  proto_src: 11,
+  proto_dst: 12,
+  labels: 13,
+  pkts: 14,
+  bytes: 15,
+  avgpkt: 16,
+  zone: 17,
+  eventmask: 18,
+  src_ip: 19,
+  dst_ip: 20,
+  src_ip6: 21,
+  dst_ip6: 22,
+  id: 23,
 } as const;
 
 /** A ct key name; a number for keys newer than this table. */
@@ -36,6 +57,8 @@ export const ct: ExprCodec<CtExpr> = {
   decode(d) {
     const key = KEY.decode(d.key, 'ct.key');
     const dir = d.direction === undefined ? {} : { direction: DIR.decode(d.direction, 'ct.direction') };
-    return typeof d.dreg === 'number' ? { type: 'ct', key, ...dir, dreg: needReg(d, 'dreg', 'ct') } : { type: 'ct', key, ...dir, sreg: needReg(d, 'sreg', 'ct') };
+    return typeof d.dreg === 'number'
+      ? { type: 'ct', key, ...dir, dreg: needReg(d, 'dreg', 'ct') }
+      : { type: 'ct', key, ...dir, sreg: needReg(d, 'sreg', 'ct') };
   },
 };

@@ -43,7 +43,12 @@ export const dynset: ExprCodec<DynsetExpr> = {
     });
   },
   decode(d) {
-    const out: DynsetExpr = { type: 'dynset', set: needString(d, 'setName', 'dynset'), op: OP.decode(d.op, 'dynset.op'), sregKey: needReg(d, 'sregKey', 'dynset') };
+    const out: DynsetExpr = {
+      type: 'dynset',
+      set: needString(d, 'setName', 'dynset'),
+      op: OP.decode(d.op, 'dynset.op'),
+      sregKey: needReg(d, 'sregKey', 'dynset'),
+    };
     const data = optReg(d, 'sregData');
     if (data !== undefined) out.sregData = data;
     const timeout = wireU64(d.timeout);

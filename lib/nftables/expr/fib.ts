@@ -32,6 +32,11 @@ export const fib: ExprCodec<FibExpr> = {
     return { dreg: reg(f.dreg, 'fib.dreg'), result: RESULT.encode(f.result, 'fib.result'), flags };
   },
   decode(d) {
-    return { type: 'fib', result: RESULT.decode(d.result, 'fib.result'), flags: FLAGS.decode(need(d, 'flags', 'fib'), 'fib.flags'), dreg: needReg(d, 'dreg', 'fib') };
+    return {
+      type: 'fib',
+      result: RESULT.decode(d.result, 'fib.result'),
+      flags: FLAGS.decode(need(d, 'flags', 'fib'), 'fib.flags'),
+      dreg: needReg(d, 'dreg', 'fib'),
+    };
   },
 };

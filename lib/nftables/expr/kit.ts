@@ -69,8 +69,7 @@ export function fields(e: unknown, type: string, keys: readonly string[]): Recor
 
 /** An integer in [min, max]. @internal */
 export function int(v: unknown, what: What, min = 0, max = 0xffffffff): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
-    throw fail(what, `must be an integer from ${min} to ${max}`, v);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw fail(what, `must be an integer from ${min} to ${max}`, v);
   return v;
 }
 
@@ -117,7 +116,13 @@ export class Enum<N extends string> {
   }
   encode(v: unknown, what: What): number {
     if (typeof v === 'string' && Object.prototype.hasOwnProperty.call(this.values, v)) return this.values[v as N];
-    throw fail(what, `must be one of ${Object.keys(this.values).map((k) => `'${k}'`).join(', ')}`, v);
+    throw fail(
+      what,
+      `must be one of ${Object.keys(this.values)
+        .map((k) => `'${k}'`)
+        .join(', ')}`,
+      v,
+    );
   }
   decode(n: unknown, what: What): N {
     const k = typeof n === 'number' ? this.byValue.get(n) : undefined;

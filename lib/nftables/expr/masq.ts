@@ -22,7 +22,7 @@ export const masq: ExprCodec<MasqExpr> = {
   decode(d) {
     const out: MasqExpr = { type: 'masq' };
     const p = optReg(d, 'regProtoMin', true);
-    const flags = decodeNatFlags(d, p ? 2 : 0, 'masq');  // proto_specified is implied by the register
+    const flags = decodeNatFlags(d, p ? 2 : 0, 'masq'); // proto_specified is implied by the register
     if (flags) out.flags = flags;
     if (p) out.regProtoMin = p;
     const pmax = optReg(d, 'regProtoMax', true) ?? p;

@@ -6,7 +6,13 @@ export type NatFlag = 'map_ips' | 'proto_specified' | 'proto_random' | 'persiste
 
 /** @internal */
 export const NAT_FLAGS = new Flags<NatFlag>({
-  map_ips: 1, proto_specified: 2, proto_random: 4, persistent: 8, proto_random_fully: 16, proto_offset: 32, netmap: 64,
+  map_ips: 1,
+  proto_specified: 2,
+  proto_random: 4,
+  persistent: 8,
+  proto_random_fully: 16,
+  proto_offset: 32,
+  netmap: 64,
 });
 
 /** The address family translated (NFPROTO_IPV4, NFPROTO_IPV6; NFPROTO_INET for a port-only nat). */
@@ -61,14 +67,19 @@ export const nat: ExprCodec<NatExpr> = {
     return attrs({
       type: KIND.encode(f.kind, 'nat.kind'),
       family: FAMILY.encode(f.family, 'nat.family'),
-      regAddrMin: addr.min, regAddrMax: addr.max, regProtoMin: proto.min, regProtoMax: proto.max,
+      regAddrMin: addr.min,
+      regAddrMax: addr.max,
+      regProtoMin: proto.min,
+      regProtoMax: proto.max,
       flags,
     });
   },
   decode(d) {
     const out: NatExpr = { type: 'nat', kind: KIND.decode(need(d, 'type', 'nat'), 'nat.kind'), family: FAMILY.decode(need(d, 'family', 'nat'), 'nat.family') };
-    const a = optReg(d, 'regAddrMin', true), p = optReg(d, 'regProtoMin', true);
-    const amax = optReg(d, 'regAddrMax', true) ?? a, pmax = optReg(d, 'regProtoMax', true) ?? p;
+    const a = optReg(d, 'regAddrMin', true),
+      p = optReg(d, 'regProtoMin', true);
+    const amax = optReg(d, 'regAddrMax', true) ?? a,
+      pmax = optReg(d, 'regProtoMax', true) ?? p;
     if (a) out.regAddrMin = a;
     if (a && amax !== a) out.regAddrMax = amax;
     if (p) out.regProtoMin = p;

@@ -3,7 +3,16 @@ import { attrs, fail, fields, int, name, needReg, needString, OpenEnum, reg, typ
 
 /** NFT_OBJECT_* types by name. */
 export const OBJECT_TYPES = {
-  counter: 1, quota: 2, ct_helper: 3, limit: 4, connlimit: 5, tunnel: 6, ct_timeout: 7, secmark: 8, ct_expect: 9, synproxy: 10,
+  counter: 1,
+  quota: 2,
+  ct_helper: 3,
+  limit: 4,
+  connlimit: 5,
+  tunnel: 6,
+  ct_timeout: 7,
+  secmark: 8,
+  ct_expect: 9,
+  synproxy: 10,
 } as const;
 
 /** A stateful object type; a number for types newer than this table. */

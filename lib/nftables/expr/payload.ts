@@ -58,7 +58,12 @@ export const payload: ExprCodec<PayloadExpr> = {
     });
   },
   decode(d) {
-    const common = { type: 'payload', base: BASE.decode(d.base, 'payload.base'), offset: need(d, 'offset', 'payload'), len: need(d, 'len', 'payload') } as const;
+    const common = {
+      type: 'payload',
+      base: BASE.decode(d.base, 'payload.base'),
+      offset: need(d, 'offset', 'payload'),
+      len: need(d, 'len', 'payload'),
+    } as const;
     if (typeof d.dreg === 'number') return { ...common, dreg: needReg(d, 'dreg', 'payload') };
     const out: PayloadWriteExpr = { ...common, sreg: needReg(d, 'sreg', 'payload') };
     const csum = CSUM.decode(opt(d, 'csumType'), 'payload.csumType');

@@ -22,7 +22,7 @@ export const redir: ExprCodec<RedirExpr> = {
   decode(d) {
     const out: RedirExpr = { type: 'redir' };
     const p = optReg(d, 'regProtoMin', true);
-    const flags = decodeNatFlags(d, p ? 2 : 0, 'redir');  // proto_specified is implied by the register
+    const flags = decodeNatFlags(d, p ? 2 : 0, 'redir'); // proto_specified is implied by the register
     if (flags) out.flags = flags;
     if (p) out.regProtoMin = p;
     const pmax = optReg(d, 'regProtoMax', true) ?? p;

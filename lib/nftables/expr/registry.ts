@@ -35,7 +35,24 @@ export interface NativeExpr {
 }
 
 const CODECS: readonly ExprCodec<Expr>[] = [
-  payload, cmp, bitwise, range, meta, ct, fib, immediate, lookup, dynset, objref, nat, masq, redir, counter, log, reject, limit,
+  payload,
+  cmp,
+  bitwise,
+  range,
+  meta,
+  ct,
+  fib,
+  immediate,
+  lookup,
+  dynset,
+  objref,
+  nat,
+  masq,
+  redir,
+  counter,
+  log,
+  reject,
+  limit,
 ];
 
 /** Every codec by `type`. */
@@ -69,7 +86,7 @@ export function decodeExpr(item: { name?: string; data?: unknown; unknown?: unkn
   const data = item.data ?? {};
   const codec = byKernelName.get(kernelName);
   if (!codec || typeof data !== 'object' || data === null || Buffer.isBuffer(data)) return unknown(kernelName, data);
-  if ('unknown' in data) return unknown(kernelName, data);  // attributes this version does not know
+  if ('unknown' in data) return unknown(kernelName, data); // attributes this version does not know
   try {
     return codec.decode(data as Record<string, unknown>);
   } catch (err) {

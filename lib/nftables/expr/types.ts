@@ -37,11 +37,24 @@ export interface UnknownExpr {
 
 /** One nf_tables expression of a rule, discriminated on `type`. */
 export type Expr =
-  | PayloadExpr | CmpExpr | BitwiseExpr | RangeExpr
-  | MetaExpr | CtExpr | FibExpr
-  | ImmediateExpr | LookupExpr | DynsetExpr | ObjrefExpr
-  | NatExpr | MasqExpr | RedirExpr
-  | CounterExpr | LogExpr | RejectExpr | LimitExpr
+  | PayloadExpr
+  | CmpExpr
+  | BitwiseExpr
+  | RangeExpr
+  | MetaExpr
+  | CtExpr
+  | FibExpr
+  | ImmediateExpr
+  | LookupExpr
+  | DynsetExpr
+  | ObjrefExpr
+  | NatExpr
+  | MasqExpr
+  | RedirExpr
+  | CounterExpr
+  | LogExpr
+  | RejectExpr
+  | LimitExpr
   | UnknownExpr;
 
 /** The `type` of every expression kind, `'unknown'` included. */

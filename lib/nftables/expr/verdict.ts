@@ -5,10 +5,7 @@
 import { fail, name } from './kit';
 
 /** A verdict: a name, or a jump/goto to a chain of the same table. */
-export type Verdict =
-  | 'accept' | 'drop' | 'continue' | 'break' | 'return'
-  | { jump: string }
-  | { goto: string };
+export type Verdict = 'accept' | 'drop' | 'continue' | 'break' | 'return' | { jump: string } | { goto: string };
 
 /** NF_DROP, NF_ACCEPT and the nft_verdicts codes. */
 export const VERDICT_CODES = { drop: 0, accept: 1, continue: -1, break: -2, jump: -3, goto: -4, return: -5 } as const;
