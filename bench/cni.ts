@@ -55,6 +55,7 @@ import {
 } from './common';
 import { CNI_PATH, NETAVARK, NETWORK, SUBNET, hex64, hostPort, inHost, netnsFile, withHost, withHostNamespace, type HostNamespace } from './peers';
 import { writeSuite } from './report';
+import { FileLock } from '../lib/store/flock';
 
 const WINDOW = 10;
 const CLIENT = path.join(ROOT, 'build', 'Release', 'nsnet-cni');
@@ -85,7 +86,7 @@ interface Steps {
  * build/Release/nsnet-cni run as a CNI plugin process under `ip netns exec HOST`: through the
  * daemon at `socket`, or (socket 'none') execing node, which serves the request in process.
  */
-function nsnetCniDriver(h: HostNamespace, socket: string): Steps & { close(): void } {
+function nsnetCniDriver(h: HostNamespace, socket: string): Steps & { close(): Promise<void> } {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-bench-cni-'));
   const conf = (s: number): Record<string, unknown> => ({
     cniVersion: '1.1.0',
@@ -120,8 +121,15 @@ function nsnetCniDriver(h: HostNamespace, socket: string): Steps & { close(): vo
       const addr = run('ip', ['-n', h.cname(s), '-4', '-o', 'addr', 'show', 'dev', 'eth0']).stdout;
       if (!/inet 10\.88\.\d+\.\d+\/16 /u.test(addr)) throw new Error(`nsnet-cni: container ${s} has no address`);
     },
-    close() {
-      fs.rmSync(stateDir, { recursive: true, force: true });
+    async close() {
+      // The daemon finishes a commit's slow rest (a checkpoint) after answering, under the
+      // store's lock: wait for it, so that nothing is written while the directory goes.
+      const lock = await FileLock.acquire(path.join(stateDir, '.lock'), { create: false });
+      try {
+        fs.rmSync(stateDir, { recursive: true, force: true });
+      } finally {
+        lock.release();
+      }
     },
   };
 }
@@ -177,7 +185,7 @@ async function round1(tool: ToolId, socket: string): Promise<{ add: number[]; de
           try {
             return await window(h, d);
           } finally {
-            d.close();
+            await d.close();
           }
         });
   await sleep(300);

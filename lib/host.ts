@@ -29,7 +29,9 @@ import { faultPoint } from './faults';
 import { Firewall } from './firewall/firewall';
 import { Ipam } from './ipam/index';
 import { checkNetworkDns } from './dns/names';
-import { runDns, type DnsResolver, type InternalDnsOptions } from './dns/resolver';
+// The resolver (and dns-packet) is loaded by runDns() when asked for: a CNI plugin process or a
+// CLI command opens a host and never serves DNS, and should not pay for loading it.
+import type { DnsResolver, InternalDnsOptions } from './dns/resolver';
 import type { DnsOptions } from './dns/types';
 import { Attachments } from './attachments';
 import { Maintenance } from './maintenance';
@@ -243,6 +245,7 @@ export class NetworkHost {
    */
   async runDns(opts: Pick<DnsOptions, 'resolvConf' | 'upstreamTimeout' | 'tcpIdleTimeout' | 'onError'> = {}): Promise<DnsResolver> {
     v.knownKeys(opts, ['resolvConf', 'upstreamTimeout', 'tcpIdleTimeout', 'onError'], 'runDns options');
+    const { runDns } = await import('./dns/resolver');
     const r = await runDns({
       ...opts,
       stateDir: this.stateDir,

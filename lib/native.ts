@@ -84,9 +84,9 @@ export interface NativeBinding {
   netnsCreate(dir: string, name: string): Promise<void>;
   netnsRemove(path: string): Promise<void>;
   sysctl(netnsFd: number, key: string, value?: string): Promise<string>;
-  lockFile(path: string, exclusive: boolean, wait: boolean): Promise<number>;
+  lockFile(path: string, exclusive: boolean, wait: boolean, create?: boolean): Promise<number>;
   /** The same without waiting and without a thread: an fd holding the lock, or -1 when another holder has it. */
-  tryLockFile(path: string, exclusive: boolean): number;
+  tryLockFile(path: string, exclusive: boolean, create?: boolean): number;
   /**
    * A one-shot exchange in another namespace (what a Handle's exec answers), run by a pooled
    * thread of the addon that enters the namespace, opens a socket, runs the requests, closes it

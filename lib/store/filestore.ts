@@ -88,7 +88,7 @@ export class FileStore implements Store, StoreChanges {
     }
     let lock: FileLock | undefined;
     try {
-      lock = await store.lock(true);
+      lock = await store.lock(true, true);
     } catch (e) {
       // A read-only file system: no writer can exist, so reads need no lock (updates fail).
       if ((e as NsnetError).details?.errno !== 'EROFS' || readText(path.join(store.dir, META)) === null) throw e;
@@ -248,11 +248,28 @@ export class FileStore implements Store, StoreChanges {
     }
   }
 
-  private async lock(exclusive: boolean): Promise<FileLock> {
+  /**
+   * The store's lock. Only open() creates the lock file: once a store is open, a missing one
+   * means its directory was removed (rm -rf of a state directory a daemon still follows), and
+   * making the file again would leave a directory nobody can remove while the remover runs —
+   * and a lock nobody else shares. So it fails instead, and nothing is written there again.
+   */
+  private async lock(exclusive: boolean, create = false): Promise<FileLock> {
+    const file = path.join(this.dir, LOCK);
     try {
-      return await FileLock.acquire(path.join(this.dir, LOCK), { exclusive });
+      return await FileLock.acquire(file, { exclusive, create });
     } catch (e) {
-      throw ioError(e, 'lock', path.join(this.dir, LOCK));
+      if (!create && ioError(e, 'lock', file).details?.errno === 'ENOENT')
+        throw new NsnetError(
+          'ERR_STORE_IO',
+          `state store ${this.dir} was removed while in use (its ${LOCK} is gone): open it again to use the directory anew`,
+          {
+            errno: 'ENOENT',
+            file,
+            dir: this.dir,
+          },
+        );
+      throw ioError(e, 'lock', file);
     }
   }
 

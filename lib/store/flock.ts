@@ -27,16 +27,18 @@ export class FileLock {
   }
 
   /**
-   * Locks `path` (created if missing). Waiting happens off the event loop.
+   * Locks `path` (created if missing, unless `create` is false). Waiting happens off the event loop.
    * @param opts.exclusive default true (false: a shared lock)
    * @param opts.wait default true (false: fail at once with ERR_LOCKED if held elsewhere)
+   * @param opts.create default true (false: a missing file fails with errno ENOENT)
    */
-  static async acquire(path: string, opts: { exclusive?: boolean; wait?: boolean } = {}): Promise<FileLock> {
+  static async acquire(path: string, opts: { exclusive?: boolean; wait?: boolean; create?: boolean } = {}): Promise<FileLock> {
     try {
       // Uncontended (the common case): taken at once on this thread. Held elsewhere: the wait
       // happens on a pooled thread of the addon (or fails at once with ERR_LOCKED).
-      const now = native.tryLockFile(path, opts.exclusive ?? true);
-      const fd = now >= 0 ? now : await native.lockFile(path, opts.exclusive ?? true, opts.wait ?? true);
+      const create = opts.create ?? true;
+      const now = native.tryLockFile(path, opts.exclusive ?? true, create);
+      const fd = now >= 0 ? now : await native.lockFile(path, opts.exclusive ?? true, opts.wait ?? true, create);
       return new FileLock(path, fd);
     } catch (e) {
       throw fromNative(e, `lock ${path}`);

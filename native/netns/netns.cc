@@ -270,17 +270,20 @@ Napi::Value Sysctl(const Napi::CallbackInfo& info) {
   });
 }
 
-// lockFile(path, exclusive, wait) -> Promise<number>: an fd holding a flock(2). The kernel
+// lockFile(path, exclusive, wait, create) -> Promise<number>: an fd holding a flock(2). The kernel
 // releases it when the fd is closed or the process dies. Waiting happens off the event loop.
+// create (default true) false: a missing file is ENOENT, not made (a lock whose directory was
+// removed must not bring the file back).
 Napi::Value LockFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
   if (Str(env, info[0], "path", &path).IsUndefined()) return env.Undefined();
   bool exclusive = info.Length() < 2 || info[1].ToBoolean().Value();
   bool wait = info.Length() < 3 || info[2].ToBoolean().Value();
-  return RunOnThread(env, "nsnet.lockFile", [path, exclusive, wait]() -> ThreadResult {
+  bool create = info.Length() < 4 || info[3].ToBoolean().Value();
+  return RunOnThread(env, "nsnet.lockFile", [path, exclusive, wait, create]() -> ThreadResult {
     ThreadResult r;
-    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(path.c_str(), O_RDWR | (create ? O_CREAT : 0) | O_CLOEXEC, 0644);
     if (fd < 0) {
       r.error = Errno(errno, "open " + path);
       return r;
@@ -303,15 +306,16 @@ Napi::Value LockFile(const Napi::CallbackInfo& info) {
   });
 }
 
-// tryLockFile(path, exclusive) -> number: an fd holding a flock(2), or -1 when another holder
-// has it (LOCK_NB). Synchronous: open + flock, no thread; lockFile() waits on a pooled thread
-// when this says -1.
+// tryLockFile(path, exclusive, create) -> number: an fd holding a flock(2), or -1 when another
+// holder has it (LOCK_NB); create as for lockFile. Synchronous: open + flock, no thread; lockFile() waits on a pooled
+// thread when this says -1.
 Napi::Value TryLockFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
   if (Str(env, info[0], "path", &path).IsUndefined()) return env.Undefined();
   bool exclusive = info.Length() < 2 || info[1].ToBoolean().Value();
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  bool create = info.Length() < 3 || info[2].ToBoolean().Value();
+  int fd = open(path.c_str(), O_RDWR | (create ? O_CREAT : 0) | O_CLOEXEC, 0644);
   if (fd < 0) {
     MakeError(env, Errno(errno, "open " + path)).ThrowAsJavaScriptException();
     return env.Undefined();

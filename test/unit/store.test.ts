@@ -145,6 +145,34 @@ function tests(this: Mocha.Suite): void {
     assert.deepEqual(await store.read((v) => v.keys('anything')), []);
   });
 
+  it('a directory removed while the store is open is not made again: reads and updates fail with ERR_STORE_IO naming it', async () => {
+    store = await FileStore.open({ dir });
+    await store.update((tx) => tx.put('c', 'k', { v: 1 }));
+    // As rm -rf does it: the documents, then the lock file, while the directory is still there.
+    for (const e of fs.readdirSync(dir)) fs.rmSync(path.join(dir, e), { recursive: true, force: true });
+    const gone = (e: any): boolean =>
+      e.code === 'ERR_STORE_IO' && e.details.errno === 'ENOENT' && e.details.dir === dir && /was removed while in use/u.test(e.message);
+    await assert.rejects(
+      store.read((v) => v.get('c', 'k')),
+      gone,
+    );
+    await assert.rejects(
+      store.update((tx) => tx.put('c', 'k', { v: 2 })),
+      gone,
+    );
+    assert.deepEqual(fs.readdirSync(dir), [], 'nothing made again');
+    fs.rmdirSync(dir); // what rm -rf does last, and could not if the lock file were back
+    await assert.rejects(
+      store.read((v) => v.get('c', 'k')),
+      gone,
+    );
+    assert.equal(fs.existsSync(dir), false);
+    // Opening it again is how to use the directory anew.
+    await store.close();
+    store = await FileStore.open({ dir });
+    assert.equal(await store.read((v) => v.get('c', 'k')), undefined);
+  });
+
   it('round trip: get, list (sorted by key), keys, delete, across collections and a reopen', async () => {
     store = await FileStore.open({ dir });
     const out = await store.update((tx) => {
