@@ -14,7 +14,6 @@
 import { checkEndpointNames, dnsKey } from '../dns/names';
 import type { EndpointDnsNames } from '../host-types';
 import { CNI_ERR, CniError } from './codes';
-import type { CniEnv, PluginConfig } from './config';
 
 const configError = (msg: string): CniError => new CniError(CNI_ERR.INVALID_CONFIG, msg);
 
@@ -36,12 +35,14 @@ export function parseAliases(x: unknown, network: string): string[] | undefined 
   }
 }
 
-/** The `name` and `aliases` an ADD connects the endpoint with (see the file comment). */
-export function endpointNames(conf: PluginConfig, env: CniEnv): EndpointDnsNames {
+/**
+ * The `name` and `aliases` an ADD connects the endpoint with (see the file comment), from the
+ * configuration's aliases (parseAliases) and CNI_ARGS K8S_POD_NAME.
+ */
+export function endpointNames(aliases: string[] | undefined, podName: string | undefined): EndpointDnsNames {
   const out: EndpointDnsNames = {};
-  const given = env.args.K8S_POD_NAME;
-  const name = given !== undefined && given !== '' && !given.endsWith('.') && dnsKey(given) !== undefined ? given : conf.aliases?.[0];
+  const name = podName !== undefined && podName !== '' && !podName.endsWith('.') && dnsKey(podName) !== undefined ? podName : aliases?.[0];
   if (name !== undefined) out.name = name;
-  if (conf.aliases?.length) out.aliases = conf.aliases;
+  if (aliases?.length) out.aliases = aliases;
   return out;
 }

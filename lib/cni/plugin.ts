@@ -184,7 +184,7 @@ async function add(lease: HostLease, conf: PluginConfig, env: CniEnv, ctx: Plugi
       ...(conf.portMappings.length ? { publish: conf.portMappings, hostPortsHeldByCaller: true } : {}),
       ...(ips.ipv4 !== undefined ? { ipv4: ips.ipv4 } : {}),
       ...(ips.ipv6 !== undefined ? { ipv6: ips.ipv6 } : {}),
-      ...endpointNames(conf, env),
+      ...endpointNames(conf.aliases, env.args.K8S_POD_NAME),
     };
     let ep: Endpoint;
     try {
