@@ -55,6 +55,8 @@ export class FileStore implements Store, StoreChanges {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
+  /** open() found the file system read-only: the lock file may never have existed (see lock()). */
+  private readOnly = false;
   private readonly wal: WriteAheadLog;
   private readonly files: Placement;
 
@@ -92,6 +94,7 @@ export class FileStore implements Store, StoreChanges {
     } catch (e) {
       // A read-only file system: no writer can exist, so reads need no lock (updates fail).
       if ((e as NsnetError).details?.errno !== 'EROFS' || readText(path.join(store.dir, META)) === null) throw e;
+      store.readOnly = true;
     }
     try {
       const metaFile = path.join(store.dir, META);
@@ -256,6 +259,8 @@ export class FileStore implements Store, StoreChanges {
    */
   private async lock(exclusive: boolean, create = false): Promise<FileLock> {
     const file = path.join(this.dir, LOCK);
+    // On a read-only file system a missing lock file is EROFS, as ever (readers go on without).
+    if (this.readOnly) create = true;
     try {
       return await FileLock.acquire(file, { exclusive, create });
     } catch (e) {

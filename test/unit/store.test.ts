@@ -909,6 +909,22 @@ function tests(this: Mocha.Suite): void {
       assert.deepEqual(snapshot(dir), before);
     });
 
+    it('a read-only file system and a store without its lock file (copied without it): reads still work', async () => {
+      store = await FileStore.open({ dir });
+      await store.update((tx) => tx.put('c', 'k', 'before'));
+      await store.close();
+      fs.rmSync(path.join(dir, '.lock'));
+      mount('-o', 'remount,ro', mnt);
+      store = await FileStore.open({ dir });
+      assert.equal(await store.read((v) => v.get('c', 'k')), 'before');
+      await assert.rejects(
+        store.update((tx) => tx.put('c', 'k', 'after')),
+        (e: any) => code('ERR_STORE_IO')(e) && e.details.errno === 'EROFS',
+      );
+      mount('-o', 'remount,rw', mnt);
+      assert.equal(fs.existsSync(path.join(dir, '.lock')), false);
+    });
+
     it("a read-only file system with a crashed writer's journal: reads see the committed state through it", async () => {
       store = await FileStore.open({ dir });
       await store.update((tx) => tx.put('a', 'x', { v: 'before' }));
