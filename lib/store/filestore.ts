@@ -57,6 +57,8 @@ export class FileStore implements Store, StoreChanges {
   private closed = false;
   /** open() found the file system read-only: the lock file may never have existed (see lock()). */
   private readOnly = false;
+  /** The directory open() made sure of, as (device, inode): see lock(). */
+  private dirId = '';
   private readonly wal: WriteAheadLog;
   private readonly files: Placement;
 
@@ -87,6 +89,11 @@ export class FileStore implements Store, StoreChanges {
       } catch (e2) {
         throw ioError(e2, 'create', store.dir);
       }
+    }
+    try {
+      store.dirId = dirIdOf(store.dir) ?? '';
+    } catch (e) {
+      throw ioError(e, 'stat', store.dir);
     }
     let lock: FileLock | undefined;
     try {
@@ -252,10 +259,13 @@ export class FileStore implements Store, StoreChanges {
   }
 
   /**
-   * The store's lock. Only open() creates the lock file: once a store is open, a missing one
-   * means its directory was removed (rm -rf of a state directory a daemon still follows), and
-   * making the file again would leave a directory nobody can remove while the remover runs —
-   * and a lock nobody else shares. So it fails instead, and nothing is written there again.
+   * The store's lock. Only open() creates the lock file in the directory it opened: once a
+   * store is open, a missing lock file in that same directory means it is being removed (rm -rf
+   * of a state directory a daemon still follows), and making the file again would leave a
+   * directory the remover cannot remove — and a lock nobody else shares. So that fails
+   * (ERR_STORE_IO, `details.removed`), and nothing is written there again. A new directory at
+   * the same path (removed, then made again: `rm -rf` and a fresh start) is a new store: used
+   * as open() would, lock file and all.
    */
   private async lock(exclusive: boolean, create = false): Promise<FileLock> {
     const file = path.join(this.dir, LOCK);
@@ -264,18 +274,25 @@ export class FileStore implements Store, StoreChanges {
     try {
       return await FileLock.acquire(file, { exclusive, create });
     } catch (e) {
-      if (!create && ioError(e, 'lock', file).details?.errno === 'ENOENT')
-        throw new NsnetError(
-          'ERR_STORE_IO',
-          `state store ${this.dir} was removed while in use (its ${LOCK} is gone): open it again to use the directory anew`,
-          {
-            errno: 'ENOENT',
-            file,
-            dir: this.dir,
-          },
-        );
-      throw ioError(e, 'lock', file);
+      if (create || ioError(e, 'lock', file).details?.errno !== 'ENOENT') throw ioError(e, 'lock', file);
     }
+    let now: string | undefined;
+    try {
+      now = dirIdOf(this.dir);
+    } catch (e) {
+      throw ioError(e, 'stat', this.dir);
+    }
+    if (now !== undefined && now !== this.dirId) {
+      this.dirId = now;
+      return this.lock(exclusive, true);
+    }
+    throw new NsnetError(
+      'ERR_STORE_IO',
+      now === undefined
+        ? `state store ${this.dir} was removed while in use: open it again to use the directory anew`
+        : `state store ${this.dir} is being removed (its ${LOCK} is gone): open it again to use the directory anew`,
+      { errno: 'ENOENT', file, dir: this.dir, removed: true },
+    );
   }
 
   /**
@@ -382,4 +399,10 @@ export class FileStore implements Store, StoreChanges {
       this.files.place(record, new Set());
     });
   }
+}
+
+/** A directory's identity (device and inode), or undefined when it does not exist. */
+function dirIdOf(dir: string): string | undefined {
+  const st = fs.statSync(dir, { throwIfNoEntry: false });
+  return st === undefined ? undefined : `${st.dev}:${st.ino}`;
 }

@@ -145,13 +145,13 @@ function tests(this: Mocha.Suite): void {
     assert.deepEqual(await store.read((v) => v.keys('anything')), []);
   });
 
-  it('a directory removed while the store is open is not made again: reads and updates fail with ERR_STORE_IO naming it', async () => {
+  it('a directory being removed while the store is open is not made again (ERR_STORE_IO naming it); a new one at the path is a new store', async () => {
     store = await FileStore.open({ dir });
     await store.update((tx) => tx.put('c', 'k', { v: 1 }));
     // As rm -rf does it: the documents, then the lock file, while the directory is still there.
     for (const e of fs.readdirSync(dir)) fs.rmSync(path.join(dir, e), { recursive: true, force: true });
     const gone = (e: any): boolean =>
-      e.code === 'ERR_STORE_IO' && e.details.errno === 'ENOENT' && e.details.dir === dir && /was removed while in use/u.test(e.message);
+      e.code === 'ERR_STORE_IO' && e.details.errno === 'ENOENT' && e.details.removed === true && e.details.dir === dir && /removed/u.test(e.message);
     await assert.rejects(
       store.read((v) => v.get('c', 'k')),
       gone,
@@ -167,10 +167,14 @@ function tests(this: Mocha.Suite): void {
       gone,
     );
     assert.equal(fs.existsSync(dir), false);
-    // Opening it again is how to use the directory anew.
+    // A new directory at the path is a new store, for this store object as for a fresh open().
+    fs.mkdirSync(dir);
+    assert.equal(await store.read((v) => v.get('c', 'k')), undefined);
+    await store.update((tx) => tx.put('c', 'k', { v: 3 }));
+    assert.ok(fs.existsSync(path.join(dir, '.lock')));
     await store.close();
     store = await FileStore.open({ dir });
-    assert.equal(await store.read((v) => v.get('c', 'k')), undefined);
+    assert.deepEqual(await store.read((v) => v.get('c', 'k')), { v: 3 });
   });
 
   it('round trip: get, list (sorted by key), keys, delete, across collections and a reopen', async () => {
