@@ -401,8 +401,14 @@ export class FileStore implements Store, StoreChanges {
   }
 }
 
-/** A directory's identity (device and inode), or undefined when it does not exist. */
+/**
+ * A directory's identity, or undefined when it does not exist: device, inode and birth time. The
+ * inode alone is not enough — a directory made right after another was removed often gets the
+ * freed inode back — and the birth time (statx; 0 where a file system keeps none) tells them
+ * apart unless both were made in the same tick of the file system's clock: then lock() takes
+ * the new one for the old one being removed, and fails (open the store again), never worse.
+ */
 function dirIdOf(dir: string): string | undefined {
-  const st = fs.statSync(dir, { throwIfNoEntry: false });
-  return st === undefined ? undefined : `${st.dev}:${st.ino}`;
+  const st = fs.statSync(dir, { bigint: true, throwIfNoEntry: false });
+  return st === undefined ? undefined : `${st.dev}:${st.ino}:${st.birthtimeNs}`;
 }

@@ -75,4 +75,17 @@ describe('dns: following the store', function () {
     assert.ok(source.reads - reads <= 2, `${source.reads - reads} reads for 50 callers`);
     assert.deepEqual(ids(), ['x']);
   });
+
+  it("sees a commit made right after a stable stamp was taken (the lock file's content is not re-read while its times stand)", async () => {
+    for (let i = 0; i < 15; i++) {
+      // Stable: the stamp then reuses the position it read (lib/store/changes.ts).
+      await new Promise((r) => setTimeout(r, 30));
+      const f = source.fresh();
+      if (f) await f;
+      assert.equal(source.fresh(), undefined, 'current and stable, no read');
+      await writer.update((tx) => tx.put('endpoints', `app/s${i}`, { id: `s${i}`, network: 'app', ports: [], created: '' }));
+      await source.fresh();
+      assert.ok(ids().includes(`s${i}`), `s${i} right after its commit`);
+    }
+  });
 });

@@ -167,7 +167,9 @@ function tests(this: Mocha.Suite): void {
       gone,
     );
     assert.equal(fs.existsSync(dir), false);
-    // A new directory at the path is a new store, for this store object as for a fresh open().
+    // A new directory at the path is a new store, for this store object as for a fresh open()
+    // (made in a later tick of the file system's clock than the old one: see dirIdOf).
+    await new Promise((r) => setTimeout(r, 30));
     fs.mkdirSync(dir);
     assert.equal(await store.read((v) => v.get('c', 'k')), undefined);
     await store.update((tx) => tx.put('c', 'k', { v: 3 }));
