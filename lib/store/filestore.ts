@@ -57,7 +57,7 @@ export class FileStore implements Store, StoreChanges {
   private closed = false;
   /** open() found the file system read-only: the lock file may never have existed (see lock()). */
   private readOnly = false;
-  /** The directory open() made sure of, as (device, inode): see lock(). */
+  /** The directory open() made sure of, as device, inode and birth time: see lock() and dirIdOf(). */
   private dirId = '';
   private readonly wal: WriteAheadLog;
   private readonly files: Placement;
