@@ -284,7 +284,9 @@ async function main(argv) {
       else names.push(argv[i]);
     }
     const bins = await build({ selftest: false, log: console.log });
-    const seeds = writeSeeds(fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-fuzz-seeds-')));
+    const seedRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-fuzz-seeds-'));
+    process.on('exit', () => fs.rmSync(seedRoot, { recursive: true, force: true }));
+    const seeds = writeSeeds(seedRoot);
     let failed = false;
     for (const name of names.length ? names : Object.keys(TARGETS)) {
       if (!TARGETS[name]) throw new Error(`no fuzz target ${name} (known: ${Object.keys(TARGETS).join(', ')})`);

@@ -99,24 +99,29 @@ describe('handles', function () {
   });
 
   it('FileLock excludes a second holder until released, and waits off the event loop', async () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-lock-')), 'state.lock');
-    const a = await FileLock.acquire(file);
-    await assert.rejects(FileLock.acquire(file, { wait: false }), (e: any) => e.code === 'ERR_LOCKED');
-    let got = false;
-    const waiting = FileLock.acquire(file).then((l) => {
-      got = true;
-      return l;
-    });
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 5);
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(got, false, 'still waiting while held');
-    assert.ok(ticks >= 5, 'the event loop kept running while the lock was awaited');
-    a.release();
-    const b = await waiting;
-    clearInterval(timer);
-    assert.ok(b.held);
-    b.release();
-    assert.equal(b.held, false);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-lock-'));
+    try {
+      const file = path.join(dir, 'state.lock');
+      const a = await FileLock.acquire(file);
+      await assert.rejects(FileLock.acquire(file, { wait: false }), (e: any) => e.code === 'ERR_LOCKED');
+      let got = false;
+      const waiting = FileLock.acquire(file).then((l) => {
+        got = true;
+        return l;
+      });
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(got, false, 'still waiting while held');
+      assert.ok(ticks >= 5, 'the event loop kept running while the lock was awaited');
+      a.release();
+      const b = await waiting;
+      clearInterval(timer);
+      assert.ok(b.held);
+      b.release();
+      assert.equal(b.held, false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

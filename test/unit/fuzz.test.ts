@@ -62,14 +62,17 @@ describe('fuzzing the netlink decoders (libFuzzer, ASan, UBSan)', function () {
   this.timeout(20 * 60 * 1000); // the build: clang on two shared cores
   let bins: Record<'decode' | 'nft-expr' | 'selftest', string>;
   let seeds: Seeds;
+  let seedRoot: string | undefined;
   const report: string[] = [];
 
   before(async () => {
     bins = await fuzz.build({ selftest: true, log: (s) => console.log(`      ${s}`) });
-    seeds = fuzz.writeSeeds(fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-fuzz-seeds-')));
+    seedRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'nsnet-fuzz-seeds-'));
+    seeds = fuzz.writeSeeds(seedRoot);
   });
 
   after(() => {
+    if (seedRoot) fs.rmSync(seedRoot, { recursive: true, force: true });
     for (const line of report) console.log(`      ${line}`);
   });
 
