@@ -274,7 +274,8 @@ export class FileStore implements Store, StoreChanges {
     try {
       return await FileLock.acquire(file, { exclusive, create });
     } catch (e) {
-      if (create || ioError(e, 'lock', file).details?.errno !== 'ENOENT') throw ioError(e, 'lock', file);
+      const err = ioError(e, 'lock', file);
+      if (create || err.details?.errno !== 'ENOENT') throw err;
     }
     let now: string | undefined;
     try {
