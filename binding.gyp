@@ -23,6 +23,8 @@
         "native/xfrm/xfrm.cc",
         "native/netns/netns.cc",
         "native/netns/inet_socket.cc",
+        "native/udp/change_watch.cc",
+        "native/udp/responder.cc",
         "native/worker/handle.cc",
         "native/worker/monitor.cc",
         "native/worker/worker_thread.cc",

@@ -79,6 +79,7 @@ async function rate(): Promise<void> {
     if (!stop) next();
   });
   const t0 = hr();
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < window; i++) next();
   // A query not answered within 250 ms is lost (dropped by a reload, by a full socket buffer):
   // counted, and replaced so that the window stays full.
@@ -95,9 +96,10 @@ async function rate(): Promise<void> {
   stop = true;
   const elapsed = (hr() - t0) / 1e6;
   const answeredInTime = answered;
+  const cpu = process.cpuUsage(cpu0);
   await new Promise((r) => setTimeout(r, 500));
   clearInterval(sweep);
-  process.stdout.write(`${JSON.stringify({ qps: answeredInTime / elapsed, sent, answered, lost: lost + out.size, errors })}\n`);
+  process.stdout.write(`${JSON.stringify({ qps: answeredInTime / elapsed, sent, answered, lost: lost + out.size, errors, cpu_us: cpu.user + cpu.system })}\n`);
 }
 
 sock.bind(0, () => void (a.mode === 'latency' ? latency() : rate()).then(() => process.exit(0)));

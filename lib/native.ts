@@ -67,6 +67,29 @@ export interface NativeMonitor {
   close(): void;
 }
 
+/** A directory's change counter (native/udp/change_watch.h). */
+export interface NativeChangeWatch {
+  /** Drains the pending inotify events: the count after them, or -1 once the watch is gone. */
+  generation(): number;
+  close(): void;
+}
+
+/**
+ * A UDP socket served on the event loop (native/udp/responder.h): datagrams whose bytes after
+ * the first two, from that address, are in its table are answered from it while the watch's
+ * generation is the one they were remembered under; the rest go to `onMiss`.
+ */
+export interface NativeUdpResponder {
+  /** Records `reply` for `request` from `address`; false (nothing recorded) when `generation` is no longer current. */
+  remember(request: Buffer, address: string, reply: Buffer, tag: number, generation: number): boolean;
+  forget(): void;
+  /** false: the kernel refused it (a full buffer, a vanished client). */
+  send(datagram: Buffer, address: string, port: number): boolean;
+  /** Datagrams answered from the table, by the tag of their entry (0-3). */
+  hits(): number[];
+  close(): void;
+}
+
 export interface NativeBinding {
   Handle: new (protocol: number, netnsFd: number) => NativeHandle;
   Monitor: new (
@@ -76,6 +99,10 @@ export interface NativeBinding {
     /** First called with (null, null) once subscribed, then with each datagram's messages. */
     callback: (err: (Error & { code?: string }) | null, messages: NativeMessage[] | null) => void,
   ) => NativeMonitor;
+  /** @throws with the errno's code when `dir` cannot be watched. */
+  ChangeWatch: new (dir: string) => NativeChangeWatch;
+  /** Takes `fd` (closed by close()). */
+  UdpResponder: new (fd: number, watch: NativeChangeWatch | null, onMiss: (datagram: Buffer, address: string, port: number) => void) => NativeUdpResponder;
   encode(protocol: number, request: NativeRequest): Buffer;
   decode(protocol: number, data: Buffer): NativeMessage[];
   errnoCode(errno: number): string;

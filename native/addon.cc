@@ -7,6 +7,8 @@
 #include "netlink/json.h"
 #include "netlink/socket.h"
 #include "netns/netns.h"
+#include "udp/change_watch.h"
+#include "udp/responder.h"
 #include "worker/errors.h"
 #include "worker/exec_in.h"
 #include "worker/handle.h"
@@ -94,6 +96,8 @@ Napi::Value TrimMemory(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Handle", Handle::Init(env));
   exports.Set("Monitor", Monitor::Init(env));
+  exports.Set("ChangeWatch", ChangeWatch::Init(env));
+  exports.Set("UdpResponder", UdpResponder::Init(env));
   exports.Set("encode", Napi::Function::New<Encode>(env, "encode"));
   exports.Set("decode", Napi::Function::New<Decode>(env, "decode"));
   exports.Set("parseError", Napi::Function::New<ParseError>(env, "parseError"));

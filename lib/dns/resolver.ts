@@ -22,6 +22,9 @@ import type { DnsListener, DnsOptions, DnsStats } from './types';
 /** Cached replies at most (then the cache starts over: random names cannot grow it without bound). */
 const MAX_CACHED = 8192;
 
+/** The counters a remembered reply counts under when a listener's socket answers it itself (DnsServer.hits()). */
+const TAGS = { local: 0, nxdomain: 1, refused: 2 } as const;
+
 function replyKey(msg: Buffer, ctx: QueryContext): string {
   return `${ctx.network}\0${ctx.src}\0${ctx.transport}\0${msg.toString('latin1', 2)}`;
 }
@@ -62,8 +65,10 @@ export class DnsResolver {
   private readonly forwarder: Forwarder;
   private readonly source: StoreSource;
   private readonly resolv: ResolvConfFile;
-  private readonly counters: DnsStats = { queries: 0, local: 0, nxdomain: 0, forwarded: 0, servfail: 0, refused: 0, formerr: 0, dropped: 0 };
+  private readonly counters: DnsStats = { queries: 0, local: 0, nxdomain: 0, forwarded: 0, servfail: 0, refused: 0, formerr: 0, dropped: 0, remembered: 0 };
   private syncing: Promise<void> = Promise.resolve();
+  /** The store's change generation the index was read under (-1: none; see source.ts). */
+  private generation = -1;
   private closed: Promise<void> | undefined;
   /**
    * Replies to the network's own names by exact query (network, client, transport, the bytes
@@ -81,17 +86,18 @@ export class DnsResolver {
     private readonly opts: InternalDnsOptions,
   ) {
     const sockets = new HostSockets(ns);
-    this.server = new DnsServer(sockets, (msg, ctx) => this.handle(msg, ctx), {
-      tcpIdleTimeout: opts.tcpIdleTimeout,
-      ...(opts.port ? { port: opts.port } : {}),
-    });
-    this.forwarder = new Forwarder(sockets, { timeout: opts.upstreamTimeout });
-    this.resolv = new ResolvConfFile(opts.resolvConf ?? DEFAULT_RESOLV_CONF);
     this.source = new StoreSource(
       store,
       (s) => this.apply(s),
       (e) => this.report(e),
     );
+    this.server = new DnsServer(sockets, (msg, ctx) => this.handle(msg, ctx), {
+      tcpIdleTimeout: opts.tcpIdleTimeout,
+      ...(opts.port ? { port: opts.port } : {}),
+      ...(this.source.generations ? { generations: this.source.generations } : {}),
+    });
+    this.forwarder = new Forwarder(sockets, { timeout: opts.upstreamTimeout });
+    this.resolv = new ResolvConfFile(opts.resolvConf ?? DEFAULT_RESOLV_CONF);
   }
 
   /** @internal */
@@ -102,7 +108,10 @@ export class DnsResolver {
 
   /** The resolver's counters since it started (a copy). */
   get stats(): DnsStats {
-    return { ...this.counters };
+    const [local = 0, nxdomain = 0, refused = 0] = this.server.hits();
+    const c = this.counters;
+    const remembered = local + nxdomain + refused;
+    return { ...c, queries: c.queries + remembered, local: c.local + local, nxdomain: c.nxdomain + nxdomain, refused: c.refused + refused, remembered };
   }
 
   /** The addresses it listens on now, by network. */
@@ -158,7 +167,9 @@ export class DnsResolver {
   private apply(s: StoreSnapshot): void {
     const index = RecordIndex.build(s.networks as DnsNetworkRecord[], s.endpoints as DnsEndpointRecord[]);
     this.index = index;
+    this.generation = s.generation;
     this.replies = new Map();
+    this.server.forget();
     this.syncing = this.syncing.then(() => this.relisten(index));
   }
 
@@ -219,6 +230,8 @@ export class DnsResolver {
       if (d.cacheable && q.raw.length <= 512) {
         if (this.replies.size >= MAX_CACHED) this.replies.clear();
         this.replies.set(replyKey(q.raw, ctx), { response: d.response, outcome: d.outcome });
+        // The socket answers the repeats itself while the store has not changed (UDP).
+        ctx.remember?.(d.response, TAGS[d.outcome], this.generation);
       }
       return d.response;
     }

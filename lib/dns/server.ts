@@ -7,8 +7,8 @@
  * clients is capped.
  * @internal
  */
-import type * as dgram from 'node:dgram';
 import * as net from 'node:net';
+import type { NativeChangeWatch, NativeUdpResponder } from '../native';
 import { DNS_PORT, type HostSockets } from './sockets';
 import { FrameReader, frame } from './tcp';
 
@@ -17,6 +17,12 @@ export interface QueryContext {
   /** The client's address. */
   src: string;
   transport: 'udp' | 'tcp';
+  /**
+   * UDP only: lets the socket answer this same query (same bytes after the id, same client)
+   * itself from now on, with `response`, while the store's change generation is `generation`
+   * (the one the answer was computed under). `tag` says which counter a repeat counts under.
+   */
+  remember?: (response: Buffer, tag: number, generation: number) => void;
 }
 
 export type Handler = (msg: Buffer, ctx: QueryContext) => Buffer | null | Promise<Buffer | null>;
@@ -29,12 +35,14 @@ export interface ServerOptions {
   /** Queries in progress per TCP client (default 32; more are read only when some are answered). */
   maxTcpPipeline?: number;
   port?: number;
+  /** The store's change counter, under which remembered replies are valid (none: nothing is remembered). */
+  generations?: NativeChangeWatch;
 }
 
 interface Listener {
   network: string;
   address: string;
-  udp: dgram.Socket;
+  udp: NativeUdpResponder;
   tcp: net.Server;
   clients: Set<net.Socket>;
 }
@@ -43,6 +51,8 @@ export class DnsServer {
   private readonly listeners = new Map<string, Listener>();
   private readonly opening = new Map<string, Promise<void>>();
   private closed = false;
+  /** Datagrams answered by closed listeners' sockets, by tag. */
+  private readonly retiredHits: number[] = [0, 0, 0, 0];
 
   constructor(
     private readonly sockets: HostSockets,
@@ -72,14 +82,13 @@ export class DnsServer {
   private async open(network: string, address: string): Promise<void> {
     if (this.closed) return;
     const port = this.opts.port ?? DNS_PORT;
-    const server = net.createServer((c) => this.serveTcp(l, c));
+    const server = net.createServer((c) => this.serveTcp(l!, c));
     server.maxConnections = this.opts.maxTcpClients ?? 256;
     server.on('error', () => undefined);
-    const udp = await this.sockets.udpListener(address, port);
-    const l: Listener = { network, address, udp, tcp: server, clients: new Set() };
-    // Datagrams are read from the moment the socket is adopted: the handler goes on first.
-    udp.on('message', (msg, rinfo) => this.serveUdp(l, msg, rinfo));
-    udp.on('error', () => undefined); // a send to a client that vanished: nothing to do
+    // Datagrams are read from the moment the socket is served: `l` is set before any arrives.
+    let l: Listener | undefined;
+    const udp = await this.sockets.udpResponder(address, port, this.opts.generations ?? null, (msg, src, srcPort) => this.serveUdp(l!, msg, src, srcPort));
+    l = { network, address, udp, tcp: server, clients: new Set() };
     try {
       await this.sockets.tcpListener(address, port, server);
     } catch (e) {
@@ -99,6 +108,7 @@ export class DnsServer {
     const l = this.listeners.get(address);
     if (!l) return;
     this.listeners.delete(address);
+    l.udp.hits().forEach((n, i) => (this.retiredHits[i]! += n));
     l.udp.close();
     for (const c of l.clients) c.destroy();
     await new Promise<void>((r) => l.tcp.close(() => r()));
@@ -115,13 +125,28 @@ export class DnsServer {
     await Promise.all([...this.listeners.keys()].map((a) => this.unlisten(a)));
   }
 
-  private serveUdp(l: Listener, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  /** Datagrams the listeners' sockets answered themselves (remembered replies), by tag, since the server started. */
+  hits(): number[] {
+    const sum = [...this.retiredHits];
+    for (const l of this.listeners.values()) l.udp.hits().forEach((n, i) => (sum[i]! += n));
+    return sum;
+  }
+
+  /** Drops every remembered reply (they would be dropped at the next change of generation anyway). */
+  forget(): void {
+    for (const l of this.listeners.values()) l.udp.forget();
+  }
+
+  private serveUdp(l: Listener, msg: Buffer, src: string, port: number): void {
     const send = (out: Buffer | null): void => {
-      if (out && this.listeners.get(l.address) === l) l.udp.send(out, rinfo.port, rinfo.address);
+      if (out && this.listeners.get(l.address) === l) l.udp.send(out, src, port);
+    };
+    const remember = (response: Buffer, tag: number, generation: number): void => {
+      if (this.listeners.get(l.address) === l) l.udp.remember(msg, src, response, tag, generation);
     };
     let r: Buffer | null | Promise<Buffer | null>;
     try {
-      r = this.handler(msg, { network: l.network, src: rinfo.address, transport: 'udp' });
+      r = this.handler(msg, { network: l.network, src, transport: 'udp', remember });
     } catch {
       return;
     }

@@ -10,7 +10,7 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { fromNative } from '../errors';
-import { native, type InetSocketSpec } from '../native';
+import { native, type InetSocketSpec, type NativeChangeWatch, type NativeUdpResponder } from '../native';
 import type { NetnsHandle } from '../netns';
 import type { Upstream } from './names';
 
@@ -29,11 +29,24 @@ export class HostSockets {
     }
   }
 
-  /** A UDP socket bound to address:port in the host namespace. */
-  async udpListener(address: string, port = DNS_PORT): Promise<dgram.Socket> {
-    const family = familyOf(address);
-    const fd = await this.fd({ family, type: 'udp', address, port, freebind: true }, `listen on udp ${address}:${port}`);
-    return adoptUdp(fd, family);
+  /**
+   * A UDP socket bound to address:port in the host namespace, served on the event loop by the
+   * addon (native/udp/responder.h): what it has remembered under `watch`'s present generation it
+   * answers itself; every other datagram goes to `onMiss`.
+   */
+  async udpResponder(
+    address: string,
+    port: number,
+    watch: NativeChangeWatch | null,
+    onMiss: (datagram: Buffer, address: string, port: number) => void,
+  ): Promise<NativeUdpResponder> {
+    const fd = await this.fd({ family: familyOf(address), type: 'udp', address, port, freebind: true }, `listen on udp ${address}:${port}`);
+    try {
+      return new native.UdpResponder(fd, watch, onMiss);
+    } catch (e) {
+      closeQuiet(fd);
+      throw fromNative(e, `listen on udp ${address}:${port}`);
+    }
   }
 
   /** A TCP server listening on address:port in the host namespace. */

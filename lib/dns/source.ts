@@ -3,20 +3,25 @@
  * CNI plugin, a runtime using the library).
  *
  * How a name resolves as soon as `connect()` returns, deterministically: `connect()` resolves
- * only after its commit is on disk, and every commit changes the state directory's stamp (see
- * lib/store/changes.ts). Before answering any query the resolver compares the store's stamp with
- * the one it took before its last read (one stat(2)): equal and stable, its records are current
- * and it answers at once; otherwise it reads the store again first, and every query that arrived
- * meanwhile waits for that same read. So a query sent after `connect()` (or `disconnect()`)
- * returned is answered from records that include it; queries are delayed by a read, never
- * dropped or answered from a half-made index. A watch on the state directory reads ahead after
- * commits, so that usually the read has happened before the first query comes; a slow poll covers
- * file systems without inotify.
+ * only after its commit is on disk, and every commit writes the state directory's lock file
+ * first. Before answering any query the resolver asks whether anything was written there since
+ * it began its last read: by the store's change counter (an inotify watch drained on demand, see
+ * lib/store/changes.ts watchGenerations — the kernel queues the event inside the write, so it
+ * is there before `connect()` even returns), or, where there is none, by comparing the store's
+ * stamp with the one it took before that read (stat(2); equal and stable). Nothing written: its
+ * records are current and it answers at once; otherwise it reads the store again first, and
+ * every query that arrived meanwhile waits for that same read. So a query sent after
+ * `connect()` (or `disconnect()`) returned is answered from records that include it; queries
+ * are delayed by a read, never dropped or answered from a half-made index. The listening sockets
+ * answer repeated queries themselves under the same counter (native/udp/responder.h). A watch on
+ * the state directory reads ahead after commits, so that usually the read has happened before
+ * the first query comes; a slow poll covers file systems without inotify.
  * @internal
  */
 import type { EndpointRecord, NetworkRecord } from '../host-types';
 import type { Store, StoreChanges, StoreStamp } from '../store/index';
 import { COARSE_MS } from '../store/changes';
+import type { NativeChangeWatch } from '../native';
 
 /** The façade's collections (lib/host.ts). */
 const NETWORKS = 'networks';
@@ -27,10 +32,17 @@ const POLL_MS = 2000;
 export interface StoreSnapshot {
   networks: NetworkRecord[];
   endpoints: EndpointRecord[];
+  /**
+   * The store's change generation taken before this read (-1: none): answers computed from it
+   * may be remembered by a UdpResponder under it, which drops them as soon as it moves.
+   */
+  generation: number;
 }
 
 export class StoreSource {
   private stamp: StoreStamp | undefined;
+  /** The change generation taken before the last completed read (-1: none, or no counter). */
+  private readGeneration = -1;
   /** The read in progress, and the one queued to start after it. */
   private running: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
@@ -38,6 +50,8 @@ export class StoreSource {
   private poll: NodeJS.Timeout | undefined;
   private settle: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The store's change counter, when it has one (closed with the source). */
+  readonly generations: NativeChangeWatch | undefined;
   /** Completed reads (for tests and stats). */
   reads = 0;
 
@@ -45,7 +59,9 @@ export class StoreSource {
     private readonly store: Store & StoreChanges,
     private readonly onSnapshot: (s: StoreSnapshot) => void,
     private readonly onError: (e: Error) => void,
-  ) {}
+  ) {
+    this.generations = store.generations?.();
+  }
 
   /** Reads the store once (failing if it cannot), then follows it. */
   async start(): Promise<void> {
@@ -61,6 +77,10 @@ export class StoreSource {
    */
   fresh(): Promise<void> | undefined {
     if (this.closed) return undefined;
+    // The change counter, when there is one, tells exactly (no clock involved): unchanged since
+    // it was taken before the last read, nothing has been committed since that read began.
+    const g = this.generations?.generation() ?? -1;
+    if (g >= 0 && this.readGeneration >= 0) return g === this.readGeneration ? undefined : this.refresh();
     const now = this.store.stamp();
     if (this.stamp && now.id === this.stamp.id && this.stamp.stable) return undefined;
     return this.refresh();
@@ -83,11 +103,14 @@ export class StoreSource {
   }
 
   private async read(strict: boolean): Promise<void> {
-    // The stamp is taken before the read: a commit during the read shows as a change next time.
+    // The generation and the stamp are taken before the read: a commit during the read shows as
+    // a change next time.
+    const generation = this.generations?.generation() ?? -1;
     const stamp = this.store.stamp();
     let snap: StoreSnapshot;
     try {
       snap = await this.store.read((view) => ({
+        generation,
         networks: view.list<NetworkRecord>(NETWORKS).map((e) => e.value),
         // (Warm-pool slots are no containers yet: no names.)
         endpoints: view
@@ -102,6 +125,7 @@ export class StoreSource {
     }
     if (this.closed) return;
     this.stamp = stamp;
+    this.readGeneration = generation;
     this.reads++;
     this.onSnapshot(snap);
     if (!stamp.stable) {
@@ -116,6 +140,7 @@ export class StoreSource {
   close(): void {
     this.closed = true;
     this.watch?.close();
+    this.generations?.close();
     clearInterval(this.poll);
     clearTimeout(this.settle);
   }

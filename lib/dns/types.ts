@@ -41,6 +41,12 @@ export interface DnsStats {
   formerr: number;
   /** Dropped: not a DNS query at all (too short, a response, garbage). */
   dropped: number;
+  /**
+   * Of the UDP queries counted above, those the listening socket answered itself from a reply it
+   * remembered for the same query from the same client (counted in `local`, `nxdomain` or
+   * `refused` too): a remembered reply is dropped as soon as the store changes.
+   */
+  remembered: number;
 }
 
 /** A listening address of the resolver. */

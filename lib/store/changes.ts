@@ -17,6 +17,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { native, type NativeChangeWatch } from '../native';
 
 /** The state store's write-ahead log (lib/store/wal.ts), in the state directory. */
 export const LOG = 'journal.log';
@@ -96,4 +97,21 @@ export function watchDir(dir: string, onChange: () => void): { close(): void } {
     w = undefined; // no inotify here: the caller's stamps still tell it
   }
   return { close: () => w?.close() };
+}
+
+/**
+ * A counter of the changes in the state directory, read synchronously: an inotify watch whose
+ * pending events are drained at each `generation()` (native/udp/change_watch.h). Every commit
+ * writes the lock file before `update()` resolves, and the kernel queues the event inside that
+ * write: so a reader that took a generation, then read the store, holds the committed state of
+ * every `update()` that resolved before a later `generation()` that still returns the same
+ * number — with no clock involved, unlike a stamp. Undefined where the directory cannot be
+ * watched (no inotify, the watch limit reached): callers fall back to stamps.
+ */
+export function watchGenerations(dir: string): NativeChangeWatch | undefined {
+  try {
+    return new native.ChangeWatch(dir);
+  } catch {
+    return undefined;
+  }
 }

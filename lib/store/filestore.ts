@@ -33,9 +33,10 @@ import { Snapshot, corrupt, type Op } from './documents';
 import { ioError, readText, syncFile, unlinkQuiet, writeFile, writeFileSync } from './files';
 import { JOURNAL, legacyJournal } from './legacy';
 import { Placement, TMP, crashPoint } from './placement';
-import { stampOf, watchDir, type StoreStamp } from './changes';
+import { stampOf, watchDir, watchGenerations, type StoreStamp } from './changes';
 import { WriteAheadLog, parsePosition, type Appended } from './wal';
 import type { Store, StoreChanges, StoreTx, StoreView } from './types';
+import type { NativeChangeWatch } from '../native';
 
 const FORMAT = 1;
 const META = 'meta.json';
@@ -206,6 +207,11 @@ export class FileStore implements Store, StoreChanges {
   /** Calls `onChange` soon after commits (best effort: pair it with {@link stamp}). */
   watch(onChange: () => void): { close(): void } {
     return watchDir(this.dir, onChange);
+  }
+
+  /** A change counter of the state directory (see {@link watchGenerations}); the caller closes it. */
+  generations(): NativeChangeWatch | undefined {
+    return watchGenerations(this.dir);
   }
 
   /** Waits for the operations in flight; later calls fail with ERR_STORE_CLOSED. */

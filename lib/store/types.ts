@@ -4,6 +4,7 @@
  * and the barrel (index.ts) can all depend on it without an import cycle.
  */
 import type { StoreStamp } from './changes';
+import type { NativeChangeWatch } from '../native';
 
 /** One document of a collection, as returned by {@link StoreView.list}. */
 export interface StoreEntry<T> {
@@ -104,4 +105,9 @@ export interface Store {
 export interface StoreChanges {
   stamp(): StoreStamp;
   watch(onChange: () => void): { close(): void };
+  /**
+   * A change counter of the store's files, read synchronously (see lib/store/changes.ts
+   * {@link watchGenerations}); undefined where the store cannot have one. The caller closes it.
+   */
+  generations?(): NativeChangeWatch | undefined;
 }

@@ -119,6 +119,38 @@ describe('embedded DNS (resolver in the host namespace, queries from containers)
     }
   });
 
+  it('repeats are answered by the listening socket itself, never once the store has changed: a name flips at the first query after connect() or disconnect() returns', async () => {
+    const c1 = await makeNetns('dc1');
+    const c2 = await makeNetns('dc2');
+    await w.host.connect('app', { id: 'client', netns: c1 });
+    const q = await DnsClient.start(c1);
+    const rcode = async (name: string, id: number): Promise<{ rcode: string; answers: number }> => {
+      const r = await q.raw(GW, query(name, 'A', { id }));
+      assert.ok(r, `an answer for ${name}`);
+      const m = dnsPacket.decode(r);
+      assert.equal(m.id, id, 'the request id');
+      return { rcode: ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN'][r[3]! & 0xf] ?? String(r[3]! & 0xf), answers: (m.answers ?? []).length };
+    };
+    const before = dns.stats;
+    for (let i = 0; i < 15; i++) {
+      // Asked three times: the first is answered by the resolver, which lets the socket answer the repeats.
+      for (let k = 0; k < 3; k++) assert.deepEqual(await rcode('flip', i * 10 + k), { rcode: 'NXDOMAIN', answers: 0 }, `round ${i}: not there yet`);
+      await w.host.connect('app', { id: 'flip', netns: c2 });
+      for (let k = 3; k < 6; k++) assert.deepEqual(await rcode('flip', i * 10 + k), { rcode: 'NOERROR', answers: 1 }, `round ${i}: right after connect()`);
+      await w.host.disconnect('app', 'flip');
+      assert.deepEqual(await rcode('flip', i * 10 + 6), { rcode: 'NXDOMAIN', answers: 0 }, `round ${i}: right after disconnect()`);
+    }
+    const after = dns.stats;
+    assert.equal(after.queries - before.queries, 15 * 7, 'every query counted');
+    // Each round the socket may answer the 2 NXDOMAIN and 2 NOERROR repeats, and (after the
+    // first round) the first query too: the same as the last one of the round before, after the
+    // store last changed. Fewer when a read-ahead of the store lands between two queries.
+    const remembered = after.remembered - before.remembered;
+    assert.ok(remembered >= 15 * 2 && remembered <= 15 * 4 + 14, `answered by the socket: ${remembered}`);
+    assert.equal(after.nxdomain - before.nxdomain, 15 * 4);
+    assert.equal(after.local - before.local, 15 * 3);
+  });
+
   it('forwards other names upstream over UDP; a truncated answer is fetched again over TCP and cut to the client; TCP clients are forwarded over TCP', async () => {
     const c1 = await makeNetns('dc1');
     await w.host.connect('app', { id: 'web', netns: c1 });
