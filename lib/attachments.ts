@@ -195,12 +195,19 @@ export class Attachments {
         faultPoint('connect:allocated');
         await this.facade.realize(net);
         faultPoint('connect:network');
+        // The record is final here: the store makes it durable while the kernel work goes on
+        // (one fdatasync off the path; a failure below commits the record's removal). A crash
+        // from here on leaves the record with its kernel objects half made, or the objects
+        // without the record: gc() completes the one and removes the other.
+        tx.put(ENDPOINTS, key, rec);
+        recordClaims(tx, claimantOf(rec, driver.portsFrom), rec.ports);
+        const asRecorded = JSON.stringify(rec);
+        tx.commitAhead?.();
         // The driver publishes only the ports this attachment receives (another attachment of its
         // container may receive some: see lib/state/ledger.ts).
         await this.attach(driver, net, receivingView(rec, receiving), undo);
         phase('firewall');
-        tx.put(ENDPOINTS, key, rec);
-        recordClaims(tx, claimantOf(rec, driver.portsFrom), rec.ports);
+        if (JSON.stringify(rec) !== asRecorded) tx.put(ENDPOINTS, key, rec); // (a driver that learnt something while attaching)
         return endpointView(tx, rec);
       })
       .catch((e: unknown) => {
@@ -337,10 +344,17 @@ export class Attachments {
       // Ports it received that another attachment of its container also publishes go to that
       // one (re-pointed first, so they are never unpublished); the driver removes the rest.
       const { detach: held, handovers } = releaseClaims(tx, claimantOf(rec, driver?.portsFrom), rec.ports);
+      const forget = (): void => {
+        if (rec.ipv4 !== undefined) this.ipam.release(tx, network, id);
+        tx.delete(ENDPOINTS, key);
+      };
       if (net && driver) {
         const handBack = await handPortsOver(this.firewall, tx, rec, handovers);
         // (Undone after the detach's own steps: the interface is back when the ports and routes return.)
         if (handBack) undo(handBack);
+        // The removal is final here: durable while the kernel objects go (see connect()).
+        forget();
+        tx.commitAhead?.();
         try {
           await driver.detach(this.ctx, net as never, { ...rec, ports: held }, undo);
         } catch (e) {
@@ -351,8 +365,7 @@ export class Attachments {
       // A namespace nsnet made (a warm-pool slot's) goes too; nothing can bring it back.
       if (rec.ownNetns && rec.netns !== undefined) await removeSlotNetns(rec.netns);
       faultPoint('disconnect:detached');
-      if (rec.ipv4 !== undefined) this.ipam.release(tx, network, id);
-      tx.delete(ENDPOINTS, key);
+      if (!(net && driver)) forget();
     });
   }
 

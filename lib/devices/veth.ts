@@ -142,6 +142,30 @@ export async function attachVeth(host: Netlink, net: VethBridge, ep: VethEndpoin
   }
 }
 
+/**
+ * Whether the veth attachVeth began for `ep` was finished: its host end carries the endpoint's
+ * mark (set with hairpin and up, in one request), and the container end is up with the
+ * endpoint's addresses (its routes come in the same request). A connect commits its record
+ * while it attaches (StoreTx.commitAhead), so a crash can leave one half made: healing tells it
+ * by this and makes it again. Handed-over ends are configured by the caller: the mark only.
+ */
+export async function vethComplete(hostEnd: Link, netName: string, ep: VethEndpoint, netns: NetnsSpec | undefined, handOver?: string): Promise<boolean> {
+  if (hostEnd.alias !== ownerAlias(netName, ep.id)) return false;
+  if (handOver !== undefined || netns === undefined) return true;
+  let c: Netlink | undefined;
+  try {
+    c = Netlink.transient({ netns });
+    const l = await c.links.find(ep.ifname);
+    if (!l || !l.up) return false;
+    const have = new Set((await c.addresses.list({ dev: l.index })).map((a) => a.address));
+    return [ep.ipv4, ep.ipv6].every((a) => a === undefined || have.has(a.split('/')[0]!));
+  } catch {
+    return false; // its namespace cannot be read: not known to be complete
+  } finally {
+    c?.close();
+  }
+}
+
 /** Marks a host end as another endpoint's (the warm pool's handover): one request, no lookup. */
 export async function markVeth(host: Netlink, hostIfname: string, alias: string): Promise<void> {
   const [failed] = await host.batch([host.links.setOp(hostIfname, { alias })]);

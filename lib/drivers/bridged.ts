@@ -5,7 +5,7 @@
  */
 import { NetlinkError, NsnetError } from '../errors';
 import { hostIfname, ownerAlias, RETIRED_GROUP } from '../devices/marks';
-import { attachVeth, markVeth, removeVeth, retireVeth, unretireVeth, type VethBridge } from '../devices/veth';
+import { attachVeth, markVeth, removeVeth, retireVeth, unretireVeth, vethComplete, type VethBridge } from '../devices/veth';
 import { faultPoint } from '../faults';
 import { phase } from '../phases';
 import type { FirewallEndpoint, FirewallNetwork } from '../firewall/elements';
@@ -147,7 +147,12 @@ export function bridgedEndpoints<N extends NetworkRecord & { bridge: string }>(v
     async healEndpoint(ctx, net, rec, state: HealState) {
       const v = view(net);
       const ep = rec as BridgeEndpointRecord;
-      const link = await ctx.host.links.find(ep.hostIfname);
+      let link = await ctx.host.links.find(ep.hostIfname);
+      // Half made (a connect killed while it attached, its record committed ahead): made again.
+      if (link && link.group !== RETIRED_GROUP && ep.netns !== undefined && !(await vethComplete(link, net.name, ep, ep.netns, ep.handOver))) {
+        await ctx.host.links.remove(link.index);
+        link = undefined;
+      }
       const bridgeIndex = (await ctx.host.links.find(v.veth.bridge))?.index;
       // Missing, or retired by a disconnect that never committed, or without its elements.
       const broken =

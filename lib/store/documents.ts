@@ -255,6 +255,24 @@ export class Snapshot implements StoreTx {
     for (const op of ops) this.stage(op.collection, op.key, op.doc);
   }
 
+  /** What {@link commitAhead} calls (set by the store that made this transaction). */
+  onCommitAhead: (() => void) | undefined;
+
+  commitAhead(): void {
+    this.writeCheck();
+    this.onCommitAhead?.();
+  }
+
+  /** The documents `ops` replace as they are now on disk: the ops that put them back. */
+  inverse(ops: Op[]): Op[] {
+    return ops.map((o) => {
+      const id = `${o.collection}\0${o.key}`;
+      let text = this.seen.get(id);
+      if (text === undefined) this.seen.set(id, (text = readText(this.file(o.collection, o.key))));
+      return { collection: o.collection, key: o.key, doc: text === null ? null : text.replace(/\n$/u, '') };
+    });
+  }
+
   /** The writes that change something, in a stable order. */
   ops(): Op[] {
     const out: Op[] = [];

@@ -86,6 +86,18 @@ export interface StoreTx extends StoreView {
    * the same key writes a new document in its place. Returns the path it is kept under.
    */
   setAside(doc: DamagedDocument): string;
+  /**
+   * Says the writes made so far are this transaction's outcome unless the callback fails: the
+   * store may start making them durable now, while the callback goes on (a connect's kernel
+   * work), instead of after it returns. The transaction still resolves only once they are
+   * durable; if the callback throws after all, a record restoring what it changed is committed
+   * before the error comes out. Writes made after it are committed when the callback returns
+   * (a second record). Readers never see the writes before the transaction ends (the lock is
+   * held); a crash while the callback goes on may leave them committed with the callback's
+   * work half done — as a crash right after any commit point does — which is what gc/repair is
+   * for. A no-op where the store has nothing to gain (optional: stores may lack it).
+   */
+  commitAhead?(): void;
 }
 
 /** A state store shared by several processes. */
