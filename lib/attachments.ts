@@ -163,8 +163,21 @@ export class Attachments {
         if (pooled) {
           await this.facade.realize(net);
           // The slot's addresses are the endpoint's: its ports are claimed once they are known.
-          const ep = await this.pool.take(tx, net, driver, rec, undo, async (taken) =>
-            receivingView(taken, await this.claimPorts(tx, driver, taken, ports, heldByCaller)),
+          let asTaken = '';
+          const ep = await this.pool.take(
+            tx,
+            net,
+            driver,
+            rec,
+            undo,
+            async (taken) => receivingView(taken, await this.claimPorts(tx, driver, taken, ports, heldByCaller)),
+            (taken) => {
+              // Final: durable while the slot is adopted (see below).
+              tx.put(ENDPOINTS, key, taken);
+              recordClaims(tx, claimantOf(taken, driver.portsFrom), taken.ports);
+              asTaken = JSON.stringify(taken);
+              tx.commitAhead?.();
+            },
           );
           if (!ep)
             throw invalid(
@@ -173,8 +186,7 @@ export class Attachments {
               { option: 'netns' },
             );
           phase('pool');
-          tx.put(ENDPOINTS, key, ep);
-          recordClaims(tx, claimantOf(ep, driver.portsFrom), ep.ports);
+          if (JSON.stringify(ep) !== asTaken) tx.put(ENDPOINTS, key, ep);
           return endpointView(tx, ep);
         }
         if (driver.addressed) {

@@ -143,6 +143,8 @@ export class WarmPool {
     rec: EndpointRecord,
     undo: UndoLog,
     claim: (ep: EndpointRecord) => Promise<EndpointRecord>,
+    /** Records the endpoint (its record is final then: the caller may commit it ahead of the adoption). */
+    record: (ep: EndpointRecord) => void,
   ): Promise<EndpointRecord | undefined> {
     const ready = readyOf(tx, net.name);
     let slot: EndpointRecord | undefined;
@@ -156,8 +158,10 @@ export class WarmPool {
     this.ipam.allocate(tx, net.name, { owner: ep.id, ipv4: slot.ipv4!, ipv6: slot.ipv6 ?? false });
     // Its ports, now that its addresses are known: `claim` fills them in and gives the record as
     // the driver publishes it (the ports this attachment receives).
-    await driver.adopt!(this.ctx, net as never, slot, await claim(ep), undo);
+    const receiving = await claim(ep);
     tx.delete(ENDPOINTS, epKey(net.name, slot.id));
+    record(ep);
+    await driver.adopt!(this.ctx, net as never, slot, receiving, undo);
     return ep;
   }
 

@@ -157,4 +157,34 @@ describe('warm pool: endpoints made ahead, handed over by connect', function () 
     }
     assert.deepEqual(await host.gc().then((g) => [g.endpoints, g.links, g.namespaces ?? []]), [[], [], []], 'nothing to collect');
   });
+
+  it('a connect taking a slot, killed once its record is durable (committed ahead of the handover), ends whole after gc(): marked, published, answering', async () => {
+    await host.prepare('app', 2);
+    const slots = await host.listEndpoints();
+    assert.equal(slots.length, 0, 'slots are no endpoints');
+    const code = `
+      const { NetworkHost } = require(${JSON.stringify(LIB)});
+      NetworkHost.open({ stateDir: ${JSON.stringify(stateDir)}, netns: ${JSON.stringify(h)} })
+        .then((nh) => nh.connect('app', { id: 'k1', publish: [{ protocol: 'tcp', hostPort: 8097, containerPort: 80 }] }));`;
+    const r = await new Promise<{ signal: string | null }>((resolve) =>
+      execFile(process.execPath, ['-e', code], { env: { ...process.env, NSNET_STORE_CRASH_AFTER: 'journal' }, timeout: 60000 }, (err) =>
+        resolve({ signal: (err as { signal?: string } | null)?.signal ?? null }),
+      ),
+    );
+    assert.equal(r.signal, 'SIGKILL');
+    await host.gc();
+    await host.reap();
+    const [ep] = await host.listEndpoints();
+    assert.equal(ep?.id, 'k1', 'the record is there');
+    const veth = ipJson(['-d', 'link', 'show'], h).find((l: any) => l.ifalias === 'nsnet:app:k1');
+    assert.ok(veth, 'a veth carries its mark');
+    const p = await server(path.basename(ep!.netns!), 80, 'k1', 'tcp');
+    try {
+      assert.ok(ask(ext, '10.96.0.1', 8097).startsWith('k1 '), 'its published port answers');
+    } finally {
+      p.kill();
+    }
+    await host.disconnect('app', 'k1');
+    assert.deepEqual(await host.gc().then((g) => [g.endpoints, g.links]), [[], []], 'nothing to collect');
+  });
 });
