@@ -29,6 +29,7 @@ import { NsnetError, invalid } from '../errors';
 import { FileLock } from './flock';
 import { phase } from '../phases';
 import { dropAsides, linkAsides, type Aside } from './aside';
+import { commitAhead } from './ahead';
 import { Snapshot, corrupt, type Op } from './documents';
 import { ioError, readText, syncFile, unlinkQuiet, writeFile, writeFileSync } from './files';
 import { JOURNAL, legacyJournal } from './legacy';
@@ -228,7 +229,14 @@ export class FileStore implements Store, StoreChanges {
       await this.replay(lock);
       phase('store: lock');
       const tx = new Snapshot(this.dir, true);
-      const ahead = this.ahead(lock, tx);
+      const ahead = commitAhead(
+        tx,
+        (ops) => this.commit(lock, ops),
+        (e) =>
+          process.emitWarning(`nsnet state store ${this.dir}: a failed transaction's writes could not be taken back: ${e.message}`, {
+            code: 'NSNET_STORE_REVERT',
+          }),
+      );
       let result: T;
       try {
         result = await this.call(fn, tx);
@@ -244,58 +252,6 @@ export class FileStore implements Store, StoreChanges {
     } finally {
       if (!applied) lock.release();
     }
-  }
-
-  /**
-   * A transaction's commit ahead ({@link StoreTx.commitAhead}): the writes so far are committed
-   * — the whole protocol of {@link commit} — while the callback goes on. `settle()` waits for it
-   * and gives the writes still to commit (those made or changed after it); `revert()`, when the
-   * callback failed, commits the documents as they were before it (a second record), so that the
-   * transaction changes nothing, as one that fails does.
-   */
-  private ahead(lock: FileLock, tx: Snapshot): { settle(): Promise<Op[]>; revert(): Promise<void> } {
-    let started: { ops: Op[]; undo: Op[]; done: Promise<void> } | undefined;
-    tx.onCommitAhead = () => {
-      // Once; and not with documents set aside (their second names are made at the commit).
-      if (started || tx.asideList().length > 0) return;
-      const ops = tx.ops();
-      if (ops.length === 0) return;
-      const undo = tx.inverse(ops); // read before the commit puts the new documents in place
-      const done = this.commit(lock, ops).then((c) => c.applied); // a due checkpoint runs before any next record
-      done.catch(() => undefined); // awaited by settle() or revert()
-      started = { ops, undo, done };
-    };
-    const after = (ops: Op[], committed: Op[]): Op[] => {
-      const was = new Map(committed.map((o) => [`${o.collection}\0${o.key}`, o.doc]));
-      return ops.filter((o) => was.get(`${o.collection}\0${o.key}`) !== o.doc);
-    };
-    return {
-      settle: async () => {
-        tx.onCommitAhead = undefined;
-        if (!started) return tx.ops();
-        await started.done;
-        return after(tx.ops(), started.ops);
-      },
-      revert: async () => {
-        tx.onCommitAhead = undefined;
-        if (!started) return;
-        try {
-          await started.done;
-        } catch {
-          return; // never committed: nothing to put back
-        }
-        try {
-          await (
-            await this.commit(lock, started.undo)
-          ).applied;
-        } catch (e) {
-          // The failed transaction's writes stay committed: gc/repair finds what they name.
-          process.emitWarning(`nsnet state store ${this.dir}: a failed transaction's writes could not be taken back: ${(e as Error).message}`, {
-            code: 'NSNET_STORE_REVERT',
-          });
-        }
-      },
-    };
   }
 
   private track<T>(op: () => Promise<T>): Promise<T> {
