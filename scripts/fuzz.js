@@ -25,11 +25,11 @@ const OUT = path.join(ROOT, 'build', 'fuzz');
 const CXX = process.env.NSNET_FUZZ_CXX || 'clang++-14';
 
 // The N-API-free part of the addon: every source of binding.gyp but the module's glue (addon,
-// JS conversion in codec.cc, sockets, namespaces, worker threads). So a new schema directory
+// JS conversion in codec.cc, sockets, namespaces, worker threads, the UDP responder). So a new schema directory
 // (say native/xfrm/) is fuzzed as soon as binding.gyp lists it. If one of these ever includes
 // napi.h, compiling it here (without node's headers) fails: fix the include structure, never
 // stub N-API.
-const NAPI_GLUE = /^native\/(addon\.cc|netlink\/codec\.cc|netlink\/socket\.cc|netns\/|worker\/)/;
+const NAPI_GLUE = /^native\/(addon\.cc|netlink\/codec\.cc|netlink\/socket\.cc|netns\/|udp\/|worker\/)/;
 const NAPI_FREE = (src) => !NAPI_GLUE.test(src);
 
 const COMMON = ['-std=c++17', '-Wall', '-Wextra', '-Werror', '-g', '-O1', '-fno-omit-frame-pointer', '-fno-sanitize-recover=all'];
