@@ -2,8 +2,9 @@
  * FileStore: JSON documents in a state directory, shared safely by several processes.
  *
  * Layout: `dir/meta.json` (`{"format":1}`), `dir/.lock` (the flock; it also holds the log's
- * position), `dir/<collection>/<key>.json` holding `{"key":…,"value":…}`, and `dir/journal.log`,
- * the write-ahead log (lib/store/wal.ts).
+ * position), `dir/<collection>/<key>.json` holding `{"key":…,"value":…}`, `dir/journal.log`,
+ * the write-ahead log (lib/store/wal.ts), and `dir/.spare/`, deleted documents' files kept for
+ * new ones (lib/store/placement.ts).
  *
  * Commit protocol (crash-safe across documents, one fdatasync per commit), all under the
  * exclusive flock:
@@ -31,7 +32,7 @@ import { phase } from '../phases';
 import { dropAsides, linkAsides, type Aside } from './aside';
 import { commitAhead } from './ahead';
 import { Snapshot, corrupt, type Op } from './documents';
-import { ioError, readText, syncFile, unlinkQuiet, writeFile, writeFileSync } from './files';
+import { ioError, readText, syncFile, unlinkQuiet, writeFile } from './files';
 import { JOURNAL, legacyJournal } from './legacy';
 import { Placement, TMP, crashPoint } from './placement';
 import { stampOf, watchDir, watchGenerations, type StoreStamp } from './changes';
@@ -346,7 +347,7 @@ export class FileStore implements Store, StoreChanges {
       for (const o of ops) {
         if (o.doc === null || this.files.fitsInPlace(o)) continue;
         temps.push(this.files.tmpOf(o));
-        writeFileSync(this.files.tmpOf(o), `${o.doc}\n`);
+        this.files.stage(o);
         staged.add(o);
       }
       crashPoint('prepare');

@@ -3,6 +3,13 @@
  * overwritten where they are when they fit (no allocation: no full disk after the commit point,
  * nothing for the file system's journal to wait for), else written to a temp file beforehand
  * and renamed — collection directories made, and temp files a crashed writer left swept.
+ *
+ * Files are recycled (issue 18): a deleted document's file is renamed into `.spare/` rather than
+ * unlinked, and a new document's temp file is a spare renamed back and overwritten. Creating a
+ * file is the dearest thing a commit did: ext4 takes 0.25 ms for one here, and more the more
+ * files were deleted lately (its allocator reads the inode table to skip inodes freed recently:
+ * 17 % of a connect's main-thread time, profiled), against 0.03 ms for a rename. Spares sit
+ * outside every collection (no reader lists them), at most {@link SPARES_MAX} of them.
  * @internal
  */
 import * as fs from 'node:fs';
@@ -12,6 +19,10 @@ import { ioError, unlinkQuiet, writeFileSync } from './files';
 
 /** Temp files start with it; encoded keys never start with '.', so it cannot clash with one. */
 export const TMP = '.tmp.';
+/** The directory of spare files (see above): not a collection name (it starts with '.'). */
+export const SPARE = '.spare';
+/** At most this many spare files (4 KiB and an inode each); past it, deleted documents are unlinked. */
+export const SPARES_MAX = 256;
 
 /** Test hook: NSNET_STORE_CRASH_AFTER=prepare|journal|apply kills the process there. @internal */
 export function crashPoint(at: 'prepare' | 'journal' | 'apply'): void {
@@ -20,7 +31,88 @@ export function crashPoint(at: 'prepare' | 'journal' | 'apply'): void {
 
 /** The documents of one state directory on disk. */
 export class Placement {
+  /** The spares this process knows of (listed once, then kept up to date by its own renames). */
+  private spares: string[] | undefined;
+  /** Whether `.spare/` was there when last listed. */
+  private spareDir = false;
+  private serial = 0;
+
   constructor(private readonly dir: string) {}
+
+  /**
+   * Writes a new document's temp file (before the commit point: a full disk fails here): a
+   * spare file renamed to the temp name and overwritten when there is one, else a new file.
+   */
+  stage(o: Op): void {
+    const tmp = this.tmpOf(o);
+    const text = `${o.doc}\n`;
+    if (this.takeSpare(tmp)) {
+      if (this.overwrite(tmp, text)) return;
+      unlinkQuiet(tmp); // (a second name: never written through)
+    }
+    writeFileSync(tmp, text);
+  }
+
+  /** Renames a spare file to `to`; false when there is none. */
+  private takeSpare(to: string): boolean {
+    const spares = this.knownSpares(false);
+    for (let name = spares.pop(); name !== undefined; name = spares.pop()) {
+      try {
+        fs.renameSync(path.join(this.dir, SPARE, name), to);
+        return true;
+      } catch {
+        /* taken by another process meanwhile (or refused): the next one, or a new file */
+      }
+    }
+    return false;
+  }
+
+  /** Takes a deleted document's file out of its collection: kept as a spare, or unlinked. Absent is fine. */
+  private retire(file: string): void {
+    const spares = this.knownSpares(true);
+    if (spares.length < SPARES_MAX) {
+      const name = `${process.pid}-${Date.now().toString(36)}-${this.serial++}`;
+      try {
+        fs.renameSync(file, path.join(this.dir, SPARE, name));
+        spares.push(name);
+        return;
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code !== 'ENOENT') throw ioError(e, 'delete', file);
+        // The file, or the spare directory, is missing: unlinked below (ENOENT there too is fine).
+        if (!fs.existsSync(path.join(this.dir, SPARE))) this.spares = undefined; // (listed, and made, again next time)
+      }
+    }
+    try {
+      fs.unlinkSync(file);
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ENOENT') throw ioError(e, 'delete', file);
+    }
+  }
+
+  /**
+   * The spares, listed from `.spare/` the first time (made then when `make`: the first delete
+   * makes it; a store that never deleted anything has none).
+   */
+  private knownSpares(make: boolean): string[] {
+    if (this.spares && (this.spareDir || !make)) return this.spares;
+    const dir = path.join(this.dir, SPARE);
+    if (make) {
+      try {
+        fs.mkdirSync(dir, { mode: 0o700 });
+      } catch {
+        /* there already, or refused: listed (or not) below */
+      }
+    }
+    try {
+      this.spares = fs.readdirSync(dir).filter((n) => !n.startsWith('.'));
+      this.spareDir = true;
+    } catch {
+      this.spares = [];
+      this.spareDir = false;
+    }
+    return this.spares;
+  }
 
   rename(from: string, to: string): void {
     try {
@@ -66,15 +158,11 @@ export class Placement {
       const file = this.fileOf(o);
       const dir = path.dirname(file);
       if (o.doc === null) {
-        try {
-          fs.unlinkSync(file);
-          touched.add(dir);
-        } catch (e) {
-          if ((e as { code?: string }).code !== 'ENOENT') throw ioError(e, 'delete', file);
-        }
+        this.retire(file);
+        touched.add(dir);
       } else {
         if (staged.has(o) || !this.overwrite(file, `${o.doc}\n`)) {
-          if (!staged.has(o)) writeFileSync(this.tmpOf(o), `${o.doc}\n`);
+          if (!staged.has(o)) this.stage(o);
           this.rename(this.tmpOf(o), file);
           touched.add(dir);
         }

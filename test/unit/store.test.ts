@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { FileStore } from '../../lib/store/index';
 import { encodeKey } from '../../lib/store/documents';
+import { SPARE, SPARES_MAX } from '../../lib/store/placement';
 import { setPhaseSink } from '../../lib/phases';
 
 const CHILD = process.env.NSNET_STORE_TEST_CHILD;
@@ -205,7 +206,8 @@ function tests(this: Mocha.Suite): void {
       assert.equal(v.get('endpoints', 'c2'), 42);
       assert.deepEqual(v.list('nocollection'), []);
     });
-    assert.deepEqual(fs.readdirSync(dir).sort(), ['.lock', 'endpoints', 'journal.log', 'meta.json', 'networks']);
+    // (.spare: the deleted document's file, kept for the next new one: see the test below)
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['.lock', '.spare', 'endpoints', 'journal.log', 'meta.json', 'networks']);
   });
 
   it('any key round-trips and maps to a safe, bounded file name', async () => {
@@ -550,6 +552,35 @@ function tests(this: Mocha.Suite): void {
       await store.update((tx) => tx.put('c', 'k', { v: 'x'.repeat(10000) }));
       assert.notEqual(fs.statSync(file).ino, ino, 'outgrew its file: written beside it and renamed');
       assert.equal((await store.read((v) => v.get<{ v: string }>('c', 'k')))?.v.length, 10000);
+    });
+
+    it("a deleted document's file is kept as a spare and becomes the next new document's (no file created); at most SPARES_MAX are kept", async () => {
+      store = await FileStore.open({ dir });
+      await store.update((tx) => tx.put('c', 'old', { v: 'the deleted document, longer than the new one' }));
+      const ino = fs.statSync(path.join(dir, 'c', 'old.json')).ino;
+      await store.update((tx) => tx.delete('c', 'old'));
+      assert.equal(fs.existsSync(path.join(dir, 'c', 'old.json')), false);
+      assert.deepEqual(fs.readdirSync(path.join(dir, 'c')), [], 'nothing left in the collection');
+      assert.equal(fs.readdirSync(path.join(dir, SPARE)).length, 1);
+      await store.update((tx) => tx.put('other', 'new', { v: 1 }));
+      const file = path.join(dir, 'other', 'new.json');
+      assert.equal(fs.statSync(file).ino, ino, 'the spare became the new document');
+      assert.equal(fs.readFileSync(file, 'utf8'), '{"key":"new","value":{"v":1}}\n', 'nothing of the old bytes');
+      assert.deepEqual(fs.readdirSync(path.join(dir, SPARE)), []);
+      assert.deepEqual(await store.read((v) => [v.keys('c'), v.get('other', 'new')]), [[], { v: 1 }]);
+      // Another process's spares are found too; past SPARES_MAX a deleted file is unlinked.
+      await store.update((tx) => {
+        for (let i = 0; i < SPARES_MAX + 5; i++) tx.put('c', `k${i}`, i);
+      });
+      await store.update((tx) => {
+        for (let i = 0; i < SPARES_MAX + 5; i++) tx.delete('c', `k${i}`);
+      });
+      assert.equal(fs.readdirSync(path.join(dir, SPARE)).length, SPARES_MAX);
+      await store.close();
+      store = await FileStore.open({ dir });
+      await store.update((tx) => tx.put('c', 'again', 2));
+      assert.equal(fs.readdirSync(path.join(dir, SPARE)).length, SPARES_MAX - 1, 'a spare of the earlier process was taken');
+      assert.equal(await store.read((v) => v.get('c', 'again')), 2);
     });
   });
 
