@@ -63,7 +63,7 @@ export class FileStore implements Store, StoreChanges {
   /** The directory open() made sure of, as device, inode and birth time: see lock() and dirIdOf(). */
   private dirId = '';
   private readonly wal: WriteAheadLog;
-  private readonly files: Placement;
+  private files: Placement;
 
   private constructor(
     /** The absolute state directory. */
@@ -221,6 +221,7 @@ export class FileStore implements Store, StoreChanges {
     this.closed = true;
     await Promise.allSettled([...this.inflight]);
     await this.queue;
+    await this.files.spares.close();
   }
 
   private async transact<T>(fn: (tx: StoreTx) => T | Promise<T>): Promise<{ result: T; applied: Promise<void> }> {
@@ -309,6 +310,9 @@ export class FileStore implements Store, StoreChanges {
     }
     if (now !== undefined && now !== this.dirId) {
       this.dirId = now;
+      // A new directory: nothing known of the old one's files holds (its collections, its spares).
+      void this.files.spares.close();
+      this.files = new Placement(this.dir);
       return this.lock(exclusive, true);
     }
     throw new NsnetError(
@@ -354,13 +358,7 @@ export class FileStore implements Store, StoreChanges {
       appended = await this.wal.append(lock, this.wal.position(lock) ?? { gen: 1, end: 0, applied: true }, ops);
     } catch (e) {
       for (const t of temps) unlinkQuiet(t);
-      for (const d of made) {
-        try {
-          fs.rmdirSync(d);
-        } catch {
-          /* not empty or refused: an empty collection directory is harmless */
-        }
-      }
+      this.files.unmakeCollections(made);
       throw e;
     }
     // Decided: every later reader replays the log before reading, until it says applied.
@@ -380,6 +378,8 @@ export class FileStore implements Store, StoreChanges {
       fs.closeSync(appended.fd);
       return {};
     }
+    // New documents' files for the next commits, made in the background when few are left.
+    this.files.spares.replenish();
     // The common case is done here, so the lock is free when update() resolves.
     if (asides.length === 0 && !this.wal.due(appended)) {
       this.wal.markApplied(lock, appended);

@@ -3,26 +3,17 @@
  * overwritten where they are when they fit (no allocation: no full disk after the commit point,
  * nothing for the file system's journal to wait for), else written to a temp file beforehand
  * and renamed — collection directories made, and temp files a crashed writer left swept.
- *
- * Files are recycled (issue 18): a deleted document's file is renamed into `.spare/` rather than
- * unlinked, and a new document's temp file is a spare renamed back and overwritten. Creating a
- * file is the dearest thing a commit did: ext4 takes 0.25 ms for one here, and more the more
- * files were deleted lately (its allocator reads the inode table to skip inodes freed recently:
- * 17 % of a connect's main-thread time, profiled), against 0.03 ms for a rename. Spares sit
- * outside every collection (no reader lists them), at most {@link SPARES_MAX} of them.
+ * New documents' temp files and deleted documents' files are recycled (lib/store/spares.ts).
  * @internal
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { COLLECTION, encodeKey, type Op } from './documents';
 import { ioError, unlinkQuiet, writeFileSync } from './files';
+import { Spares } from './spares';
 
 /** Temp files start with it; encoded keys never start with '.', so it cannot clash with one. */
 export const TMP = '.tmp.';
-/** The directory of spare files (see above): not a collection name (it starts with '.'). */
-export const SPARE = '.spare';
-/** At most this many spare files (4 KiB and an inode each); past it, deleted documents are unlinked. */
-export const SPARES_MAX = 256;
 
 /** Test hook: NSNET_STORE_CRASH_AFTER=prepare|journal|apply kills the process there. @internal */
 export function crashPoint(at: 'prepare' | 'journal' | 'apply'): void {
@@ -31,13 +22,13 @@ export function crashPoint(at: 'prepare' | 'journal' | 'apply'): void {
 
 /** The documents of one state directory on disk. */
 export class Placement {
-  /** The spares this process knows of (listed once, then kept up to date by its own renames). */
-  private spares: string[] | undefined;
-  /** Whether `.spare/` was there when last listed. */
-  private spareDir = false;
-  private serial = 0;
+  readonly spares: Spares;
+  /** Collection directories known to be there (made or found by this process). */
+  private readonly collections = new Set<string>();
 
-  constructor(private readonly dir: string) {}
+  constructor(private readonly dir: string) {
+    this.spares = new Spares(dir);
+  }
 
   /**
    * Writes a new document's temp file (before the commit point: a full disk fails here): a
@@ -46,72 +37,11 @@ export class Placement {
   stage(o: Op): void {
     const tmp = this.tmpOf(o);
     const text = `${o.doc}\n`;
-    if (this.takeSpare(tmp)) {
+    if (this.spares.take(tmp)) {
       if (this.overwrite(tmp, text)) return;
       unlinkQuiet(tmp); // (a second name: never written through)
     }
     writeFileSync(tmp, text);
-  }
-
-  /** Renames a spare file to `to`; false when there is none. */
-  private takeSpare(to: string): boolean {
-    const spares = this.knownSpares(false);
-    for (let name = spares.pop(); name !== undefined; name = spares.pop()) {
-      try {
-        fs.renameSync(path.join(this.dir, SPARE, name), to);
-        return true;
-      } catch {
-        /* taken by another process meanwhile (or refused): the next one, or a new file */
-      }
-    }
-    return false;
-  }
-
-  /** Takes a deleted document's file out of its collection: kept as a spare, or unlinked. Absent is fine. */
-  private retire(file: string): void {
-    const spares = this.knownSpares(true);
-    if (spares.length < SPARES_MAX) {
-      const name = `${process.pid}-${Date.now().toString(36)}-${this.serial++}`;
-      try {
-        fs.renameSync(file, path.join(this.dir, SPARE, name));
-        spares.push(name);
-        return;
-      } catch (e) {
-        const code = (e as { code?: string }).code;
-        if (code !== 'ENOENT') throw ioError(e, 'delete', file);
-        // The file, or the spare directory, is missing: unlinked below (ENOENT there too is fine).
-        if (!fs.existsSync(path.join(this.dir, SPARE))) this.spares = undefined; // (listed, and made, again next time)
-      }
-    }
-    try {
-      fs.unlinkSync(file);
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'ENOENT') throw ioError(e, 'delete', file);
-    }
-  }
-
-  /**
-   * The spares, listed from `.spare/` the first time (made then when `make`: the first delete
-   * makes it; a store that never deleted anything has none).
-   */
-  private knownSpares(make: boolean): string[] {
-    if (this.spares && (this.spareDir || !make)) return this.spares;
-    const dir = path.join(this.dir, SPARE);
-    if (make) {
-      try {
-        fs.mkdirSync(dir, { mode: 0o700 });
-      } catch {
-        /* there already, or refused: listed (or not) below */
-      }
-    }
-    try {
-      this.spares = fs.readdirSync(dir).filter((n) => !n.startsWith('.'));
-      this.spareDir = true;
-    } catch {
-      this.spares = [];
-      this.spareDir = false;
-    }
-    return this.spares;
   }
 
   rename(from: string, to: string): void {
@@ -135,15 +65,30 @@ export class Placement {
   /** Creates the collection directories `ops` write to; returns those it made. */
   makeCollections(ops: Op[]): string[] {
     const made: string[] = [];
-    for (const dir of new Set(ops.filter((o) => o.doc !== null).map((o) => path.join(this.dir, o.collection)))) {
+    for (const o of ops) {
+      if (o.doc === null || this.collections.has(o.collection)) continue;
+      const dir = path.join(this.dir, o.collection);
       try {
         fs.mkdirSync(dir, { mode: 0o700 });
         made.push(dir);
       } catch (e) {
         if ((e as { code?: string }).code !== 'EEXIST') throw ioError(e, 'create', dir);
       }
+      this.collections.add(o.collection);
     }
     return made;
+  }
+
+  /** Removes collection directories {@link makeCollections} made for a commit that failed (if still empty). */
+  unmakeCollections(made: string[]): void {
+    for (const d of made) {
+      this.collections.delete(path.basename(d));
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        /* not empty or refused: an empty collection directory is harmless */
+      }
+    }
   }
 
   /**
@@ -158,7 +103,7 @@ export class Placement {
       const file = this.fileOf(o);
       const dir = path.dirname(file);
       if (o.doc === null) {
-        this.retire(file);
+        this.spares.retire(file);
         touched.add(dir);
       } else {
         if (staged.has(o) || !this.overwrite(file, `${o.doc}\n`)) {

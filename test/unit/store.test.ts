@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { FileStore } from '../../lib/store/index';
 import { encodeKey } from '../../lib/store/documents';
-import { SPARE, SPARES_MAX } from '../../lib/store/placement';
+import { SPARE, SPARES_FILL, SPARES_MAX } from '../../lib/store/spares';
 import { setPhaseSink } from '../../lib/phases';
 
 const CHILD = process.env.NSNET_STORE_TEST_CHILD;
@@ -84,14 +84,15 @@ function logEnd(dir: string): number {
   return Number(/^nsnet-wal \S+ \d+ (\d+)/u.exec(fs.readFileSync(path.join(dir, '.lock'), 'utf8'))?.[1] ?? NaN);
 }
 
-/** Every file under dir (relative path → content), to prove a failure changed nothing. */
+/** Every file under dir (relative path → content), to prove a failure changed nothing. (Spare files are made in the background: not state.) */
 function snapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (d: string): void => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name !== '.lock') out[path.relative(dir, p)] = fs.readFileSync(p, 'utf8');
+      if (e.isDirectory()) {
+        if (p !== path.join(dir, SPARE)) walk(p);
+      } else if (e.name !== '.lock') out[path.relative(dir, p)] = fs.readFileSync(p, 'utf8');
     }
   };
   walk(dir);
@@ -554,32 +555,43 @@ function tests(this: Mocha.Suite): void {
       assert.equal((await store.read((v) => v.get<{ v: string }>('c', 'k')))?.v.length, 10000);
     });
 
-    it("a deleted document's file is kept as a spare and becomes the next new document's (no file created); at most SPARES_MAX are kept", async () => {
+    it("new documents take spare files made in the background (no file created on the commit's path); a deleted document's file becomes a spare; at most SPARES_MAX", async () => {
+      const spares = (): string[] => fs.readdirSync(path.join(dir, SPARE));
+      const inodes = (): Set<number> => new Set(spares().map((n) => fs.statSync(path.join(dir, SPARE, n)).ino));
+      const filled = async (n: number): Promise<void> => {
+        for (let i = 0; i < 200 && spares().length < n; i++) await new Promise((r) => setTimeout(r, 10));
+        assert.ok(spares().length >= n, `${spares().length} spares, waited for ${n}`);
+      };
       store = await FileStore.open({ dir });
       await store.update((tx) => tx.put('c', 'old', { v: 'the deleted document, longer than the new one' }));
-      const ino = fs.statSync(path.join(dir, 'c', 'old.json')).ino;
-      await store.update((tx) => tx.delete('c', 'old'));
-      assert.equal(fs.existsSync(path.join(dir, 'c', 'old.json')), false);
-      assert.deepEqual(fs.readdirSync(path.join(dir, 'c')), [], 'nothing left in the collection');
-      assert.equal(fs.readdirSync(path.join(dir, SPARE)).length, 1);
+      await filled(SPARES_FILL); // made after the first commit
+      const before = inodes();
       await store.update((tx) => tx.put('other', 'new', { v: 1 }));
       const file = path.join(dir, 'other', 'new.json');
-      assert.equal(fs.statSync(file).ino, ino, 'the spare became the new document');
-      assert.equal(fs.readFileSync(file, 'utf8'), '{"key":"new","value":{"v":1}}\n', 'nothing of the old bytes');
-      assert.deepEqual(fs.readdirSync(path.join(dir, SPARE)), []);
-      assert.deepEqual(await store.read((v) => [v.keys('c'), v.get('other', 'new')]), [[], { v: 1 }]);
-      // Another process's spares are found too; past SPARES_MAX a deleted file is unlinked.
+      assert.ok(before.has(fs.statSync(file).ino), 'a spare became the new document');
+      assert.equal(spares().length, SPARES_FILL - 1, 'no more made while enough are left');
+      const ino = fs.statSync(path.join(dir, 'c', 'old.json')).ino;
+      await store.update((tx) => tx.delete('c', 'old'));
+      assert.deepEqual(fs.readdirSync(path.join(dir, 'c')), [], 'nothing left in the collection');
+      assert.ok(inodes().has(ino), "the deleted document's file is a spare");
+      await store.update((tx) => tx.put('other', 'new2', { v: 2 }));
+      assert.equal(fs.statSync(path.join(dir, 'other', 'new2.json')).ino, ino, 'the last put back is the first taken');
+      assert.equal(fs.readFileSync(path.join(dir, 'other', 'new2.json'), 'utf8'), '{"key":"new2","value":{"v":2}}\n', 'nothing of the old bytes');
+      assert.deepEqual(await store.read((v) => [v.keys('c'), v.get('other', 'new'), v.get('other', 'new2')]), [[], { v: 1 }, { v: 2 }]);
+      // Past SPARES_MAX a deleted document's file is unlinked.
       await store.update((tx) => {
         for (let i = 0; i < SPARES_MAX + 5; i++) tx.put('c', `k${i}`, i);
       });
+      await filled(SPARES_FILL); // (made again once fewer than SPARES_LOW were left)
       await store.update((tx) => {
         for (let i = 0; i < SPARES_MAX + 5; i++) tx.delete('c', `k${i}`);
       });
-      assert.equal(fs.readdirSync(path.join(dir, SPARE)).length, SPARES_MAX);
-      await store.close();
+      await store.close(); // (waits for spares being made)
+      assert.equal(spares().length, SPARES_MAX);
+      // Another process's spares are found and taken.
       store = await FileStore.open({ dir });
       await store.update((tx) => tx.put('c', 'again', 2));
-      assert.equal(fs.readdirSync(path.join(dir, SPARE)).length, SPARES_MAX - 1, 'a spare of the earlier process was taken');
+      assert.equal(spares().length, SPARES_MAX - 1, 'a spare of the earlier process was taken');
       assert.equal(await store.read((v) => v.get('c', 'again')), 2);
     });
   });
