@@ -41,21 +41,27 @@ export class Spares {
     return path.join(this.root, SPARE);
   }
 
-  /** Renames a spare to `to` (a temp file's name); false when there is none. */
+  /** Renames a spare to `to` (a temp file's name); false when there is none (or no room for its name). */
   take(to: string): boolean {
     const names = this.known();
     for (let name = names.pop(); name !== undefined; name = names.pop()) {
       try {
         fs.renameSync(path.join(this.dir, name), to);
         return true;
-      } catch {
-        /* taken by another process meanwhile (or refused): the next one, or a new file */
+      } catch (e) {
+        if ((e as { code?: string }).code === 'ENOENT') continue; // taken by another process meanwhile
+        names.push(name); // still there (a full disk, say): the caller makes a file, and fails as it would
+        return false;
       }
     }
     return false;
   }
 
-  /** Takes a deleted document's file out of its collection: kept as a spare, or unlinked. Absent is fine. */
+  /**
+   * Takes a deleted document's file out of its collection: kept as a spare, or unlinked. Absent
+   * is fine. It runs after a commit point, so it never needs room: when the spare directory has
+   * none for one more name (a full disk), the file is unlinked.
+   */
   retire(file: string): void {
     const names = this.known();
     if (names.length < SPARES_MAX && this.made()) {
@@ -64,9 +70,9 @@ export class Spares {
         fs.renameSync(file, path.join(this.dir, name));
         names.push(name);
         return;
-      } catch (e) {
-        if ((e as { code?: string }).code !== 'ENOENT') throw ioError(e, 'delete', file);
-        // The file is gone (fine), or the spare directory is (unlinked below; listed again next time).
+      } catch {
+        // The file is gone (fine), the spare directory is (listed again next time), or there is
+        // no room for the name: unlinked below, which needs none.
         if (!fs.existsSync(this.dir)) {
           this.names = undefined;
           this.dirThere = false;

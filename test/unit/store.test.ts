@@ -558,8 +558,14 @@ function tests(this: Mocha.Suite): void {
     it("new documents take spare files made in the background (no file created on the commit's path); a deleted document's file becomes a spare; at most SPARES_MAX", async () => {
       const spares = (): string[] => fs.readdirSync(path.join(dir, SPARE));
       const inodes = (): Set<number> => new Set(spares().map((n) => fs.statSync(path.join(dir, SPARE, n)).ino));
+      /** Waits until at least n spares are there and none is being made (the count holds for 60 ms). */
       const filled = async (n: number): Promise<void> => {
-        for (let i = 0; i < 200 && spares().length < n; i++) await new Promise((r) => setTimeout(r, 10));
+        const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+        for (let i = 0; i < 200 && spares().length < n; i++) await sleep(10);
+        for (let was = -1, i = 0; i < 100 && spares().length !== was; i++) {
+          was = spares().length;
+          await sleep(60);
+        }
         assert.ok(spares().length >= n, `${spares().length} spares, waited for ${n}`);
       };
       store = await FileStore.open({ dir });
