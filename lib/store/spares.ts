@@ -6,8 +6,8 @@
  * inode table to skip inodes freed recently: 17 % of a connect's main-thread time, profiled),
  * against 0.03 ms for a rename — and a connect writes four new documents (endpoint, address,
  * owner, port). When fewer than {@link SPARES_LOW} are known, more are made in the background
- * by the thread pool (asynchronous calls: off the event loop, and no lock needed, since each
- * has a name of its own and is complete — empty — when it appears).
+ * once the store is idle, by the thread pool (asynchronous calls: off the event loop, and no
+ * lock needed, since each has a name of its own and is complete — empty — when it appears).
  *
  * Spares sit outside every collection (no reader lists them), at most {@link SPARES_MAX} of them
  * (an inode and up to 4 KiB each). A process knows the spares it listed once and those it made
@@ -25,12 +25,17 @@ export const SPARES_MAX = 256;
 /** Fewer known than this: made up to {@link SPARES_FILL} in the background. */
 export const SPARES_LOW = 16;
 export const SPARES_FILL = 48;
+/** Spares are made only once the store has been idle this long. */
+export const SPARES_IDLE_MS = 50;
 
 export class Spares {
   /** Spare names this process knows of (listed once, then kept by its own renames), or not listed yet. */
   private names: string[] | undefined;
   private serial = 0;
   private filling: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** When a commit last used the spares. */
+  private busyAt = 0;
   private closed = false;
   /** `.spare/` was made or found (cleared when it turns out missing). */
   private dirThere = false;
@@ -87,27 +92,43 @@ export class Spares {
   }
 
   /**
-   * Makes spares in the background when fewer than {@link SPARES_LOW} are known (the caller
-   * holds the exclusive lock: the store is writable, and its directory is there). Never rejects.
+   * After a commit: when fewer than {@link SPARES_LOW} are known, makes spares in the background
+   * once the store has been idle for {@link SPARES_IDLE_MS} (so that making them never competes
+   * with a burst of operations for the directory and the CPU), stopping as soon as it is busy
+   * again. The caller holds the exclusive lock: the store is writable and its directory there.
    */
   replenish(): void {
-    if (this.closed || this.filling || this.known().length >= SPARES_LOW) return;
-    if (!this.made()) return;
+    this.busyAt = Date.now();
+    if (this.closed || this.timer || this.filling || this.known().length >= SPARES_LOW) return;
+    this.timer = setTimeout(() => this.fill(), SPARES_IDLE_MS);
+    this.timer.unref(); // (a process that exits meanwhile just leaves fewer spares)
+  }
+
+  private fill(): void {
+    this.timer = undefined;
+    if (this.closed || !this.made()) return;
     this.filling = (async () => {
       while (!this.closed && this.known().length < SPARES_FILL) {
+        if (Date.now() - this.busyAt < SPARES_IDLE_MS) return true; // busy again: later
         const name = this.newName();
         // 'wx': never over another's file. Failing (a full disk, the directory removed) just stops.
         await fs.promises.writeFile(path.join(this.dir, name), '', { mode: 0o600, flag: 'wx' });
         this.names?.push(name);
       }
+      return false;
     })()
-      .catch(() => undefined)
-      .finally(() => (this.filling = undefined));
+      .catch(() => false)
+      .then((again) => {
+        this.filling = undefined;
+        if (again) this.replenish();
+      });
   }
 
   /** Stops making spares; resolves when none is being made. */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     await this.filling;
   }
 
