@@ -128,6 +128,8 @@ export interface NativeBinding {
   inetSocket(netnsFd: number, spec: InetSocketSpec): Promise<number>;
   /** malloc_trim(0): the C heap's free pages back to the kernel; false without glibc. */
   trimMemory(): boolean;
+  /** CPU time the calling thread has used, in ms (CLOCK_THREAD_CPUTIME_ID; the benchmark's). */
+  threadCpuMs(): number;
 }
 
 /** What {@link NativeBinding.inetSocket} makes. */
