@@ -348,6 +348,7 @@ export class FileStore implements Store, StoreChanges {
     let appended: Appended;
     try {
       made.push(...this.files.makeCollections(ops));
+      this.files.spares.prepare();
       for (const o of ops) {
         if (o.doc === null || this.files.fitsInPlace(o)) continue;
         temps.push(this.files.tmpOf(o));

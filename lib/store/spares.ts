@@ -106,7 +106,10 @@ export class Spares {
 
   private fill(): void {
     this.timer = undefined;
-    if (this.closed || !this.made()) return;
+    // Never makes `.spare/` itself (prepare() does, inside a commit): a directory appearing in
+    // the state directory between commits would look like a commit to those who follow it by
+    // its times (lib/store/changes.ts) or its inotify events.
+    if (this.closed || !this.dirThere) return;
     this.filling = (async () => {
       while (!this.closed && this.known().length < SPARES_FILL) {
         if (Date.now() - this.busyAt < SPARES_IDLE_MS) return true; // busy again: later
@@ -122,6 +125,11 @@ export class Spares {
         this.filling = undefined;
         if (again) this.replenish();
       });
+  }
+
+  /** Makes `.spare/` if it is missing; called inside a commit (the exclusive lock held). */
+  prepare(): void {
+    this.made();
   }
 
   /** Stops making spares; resolves when none is being made. */
