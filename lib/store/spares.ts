@@ -144,7 +144,11 @@ export class Spares {
   private known(): string[] {
     if (this.names) return this.names;
     try {
-      this.names = fs.readdirSync(this.dir).filter((n) => !n.startsWith('.'));
+      // Regular files only (d_type, no stat): anything else put there by hand is left alone.
+      this.names = fs
+        .readdirSync(this.dir, { withFileTypes: true })
+        .filter((e) => e.isFile() && !e.name.startsWith('.'))
+        .map((e) => e.name);
     } catch {
       this.names = [];
     }

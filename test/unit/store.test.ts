@@ -555,6 +555,20 @@ function tests(this: Mocha.Suite): void {
       assert.equal((await store.read((v) => v.get<{ v: string }>('c', 'k')))?.v.length, 10000);
     });
 
+    it('only regular files in .spare/ are taken: a directory put there by hand is left alone', async () => {
+      store = await FileStore.open({ dir });
+      await store.update((tx) => tx.put('c', 'first', 1)); // (makes .spare/)
+      await store.close();
+      fs.mkdirSync(path.join(dir, SPARE, 'by-hand'));
+      fs.writeFileSync(path.join(dir, SPARE, '.hidden'), 'keep');
+      store = await FileStore.open({ dir });
+      await store.update((tx) => tx.put('c', 'second', 2));
+      assert.deepEqual(await store.read((v) => [v.get('c', 'first'), v.get('c', 'second')]), [1, 2]);
+      assert.ok(fs.statSync(path.join(dir, SPARE, 'by-hand')).isDirectory());
+      assert.equal(fs.readFileSync(path.join(dir, SPARE, '.hidden'), 'utf8'), 'keep');
+      assert.ok(fs.statSync(path.join(dir, 'c', 'second.json')).isFile());
+    });
+
     it("new documents take spare files made in the background (no file created on the commit's path); a deleted document's file becomes a spare; at most SPARES_MAX", async () => {
       const spares = (): string[] => (fs.existsSync(path.join(dir, SPARE)) ? fs.readdirSync(path.join(dir, SPARE)) : []);
       const inodes = (): Set<number> => new Set(spares().map((n) => fs.statSync(path.join(dir, SPARE, n)).ino));
