@@ -24,6 +24,7 @@ export const SPARE = '.spare';
 export const SPARES_MAX = 256;
 /** Fewer known than this: made up to {@link SPARES_FILL} in the background. */
 export const SPARES_LOW = 16;
+/** How many spares the background making brings the known ones up to. */
 export const SPARES_FILL = 48;
 /** Spares are made only once the store has been idle this long. */
 export const SPARES_IDLE_MS = 50;
@@ -74,6 +75,9 @@ export class Spares {
       try {
         fs.renameSync(file, path.join(this.dir, name));
         names.push(name);
+        // (Not emptied: a document set aside shares its inode with its `.damaged` name, whose
+        // bytes must stay. A spare keeps its old bytes until it is overwritten whole; none is
+        // ever read.)
         return;
       } catch {
         // The file is gone (fine), the spare directory is (listed again next time), or there is
