@@ -4,7 +4,7 @@
  * Layout: `dir/meta.json` (`{"format":1}`), `dir/.lock` (the flock; it also holds the log's
  * position), `dir/<collection>/<key>.json` holding `{"key":…,"value":…}`, `dir/journal.log`,
  * the write-ahead log (lib/store/wal.ts), and `dir/.spare/`, deleted documents' files kept for
- * new ones (lib/store/placement.ts).
+ * new ones (lib/store/spares.ts).
  *
  * Commit protocol (crash-safe across documents, one fdatasync per commit), all under the
  * exclusive flock:

@@ -103,8 +103,13 @@ export class Spares {
    */
   replenish(): void {
     this.busyAt = Date.now();
-    if (this.closed || this.timer || this.filling || this.known().length >= SPARES_LOW) return;
-    this.timer = setTimeout(() => this.fill(), SPARES_IDLE_MS);
+    if (this.known().length < SPARES_LOW) this.schedule();
+  }
+
+  /** Runs fill() once the store has been idle long enough (unless it is already due or running). */
+  private schedule(): void {
+    if (this.closed || this.timer || this.filling) return;
+    this.timer = setTimeout(() => this.fill(), Math.max(0, this.busyAt + SPARES_IDLE_MS - Date.now()));
     this.timer.unref(); // (a process that exits meanwhile just leaves fewer spares)
   }
 
@@ -127,7 +132,7 @@ export class Spares {
       .catch(() => false)
       .then((again) => {
         this.filling = undefined;
-        if (again) this.replenish();
+        if (again) this.schedule(); // (busy again: once it has been idle, not counted from now)
       });
   }
 
