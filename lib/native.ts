@@ -57,7 +57,12 @@ export interface NativeResult {
 }
 
 export interface NativeHandle {
-  exec(requests: NativeRequest[], atomic?: boolean): Promise<NativeResult[]>;
+  /**
+   * With `onPiece`, a long dump's replies come to it in pieces while the dump goes on (`null`:
+   * the dump restarted, drop what came for that message) and the result holds only the rest.
+   * `onPiece` must not throw.
+   */
+  exec(requests: NativeRequest[], atomic?: boolean, onPiece?: (index: number, replies: NativeMessage[] | null) => void): Promise<NativeResult[]>;
   close(): void;
   readonly pending: number;
   readonly closed: boolean;

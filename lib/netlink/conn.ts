@@ -201,6 +201,47 @@ export class Conn {
   }
 
   /**
+   * A dump whose replies are mapped as they arrive (`map` returns undefined to leave one out).
+   * A long dump comes from the addon in pieces while the kernel is still making the rest, so
+   * parsing and mapping overlap the dump instead of following it: links.list() of 2,000 links
+   * went from 0.8× to more than 1.0× the speed of `ip -json link show` (issue 18). It goes on
+   * its own, after whatever was queued before it.
+   */
+  async dumpMapped<T>(req: Omit<NativeRequest, 'flags'>, what: string, map: (m: NativeMessage) => T | undefined): Promise<T[]> {
+    count('netlink messages');
+    this.flush();
+    let out: T[] = [];
+    let failure: { error: unknown } | undefined; // what `map` threw on a piece: the addon's callback must not throw
+    const take = (replies: NativeMessage[]): void => {
+      for (const m of replies) {
+        const v = map(m);
+        if (v !== undefined) out.push(v);
+      }
+    };
+    const onPiece = (_index: number, replies: NativeMessage[] | null): void => {
+      if (failure) return;
+      try {
+        if (replies === null) out = [];
+        else take(replies);
+      } catch (error) {
+        failure = { error };
+      }
+    };
+    count('netlink round trips');
+    let r: NativeResult | undefined;
+    try {
+      [r] = await this.handle.exec([{ ...req, flags: NLM_F.REQUEST | NLM_F.DUMP }], false, onPiece);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    if (failure) throw failure.error;
+    if (r === undefined) throw new NsnetError('ERR_NATIVE', `${what}: no result`);
+    if (r.errno) throw toError(r, what);
+    take(r.replies);
+    return out;
+  }
+
+  /**
    * Many independent requests pipelined on the socket (each acknowledged on its own). Returns
    * one outcome per request, in order.
    */

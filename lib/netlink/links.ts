@@ -52,11 +52,11 @@ export class Links {
   async list(filter: { kind?: Link['kind']; master?: string | number; group?: number; full?: boolean } = {}): Promise<Link[]> {
     v.knownKeys(filter, ['kind', 'master', 'group', 'full'], 'links.list filter');
     const master = filter.master === undefined ? undefined : await this.index(filter.master);
-    const msgs = await this.conn.dump(
+    const links = await this.conn.dumpMapped(
       { type: RTM.GETLINK, header: { family: AF.UNSPEC }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS }, ...(filter.full ? {} : { only: LEAN }) },
       'list links',
+      (m) => (m.type === RTM.NEWLINK ? decodeLink(m) : undefined),
     );
-    const links = msgs.filter((m) => m.type === RTM.NEWLINK).map(decodeLink);
     return links.filter(
       (l) =>
         (filter.kind === undefined || l.kind === filter.kind) &&

@@ -277,6 +277,8 @@ void Socket::RunWindow(Request& req, size_t first, size_t count, int cancel_fd) 
       req.error.message = "the kernel's reply could not be parsed";
       return;
     }
+    if (count == 1 && req.msgs[first].dump && !req.msgs[first].done && req.on_dump_progress)
+      req.on_dump_progress(first, false);
   }
   if (interrupted) req.msgs[first].err = EINTR;  // tells Transact to re-run the dump
 }
@@ -370,6 +372,7 @@ void Socket::Transact(Request& req, int cancel_fd) {
           return;
         }
         req.msgs[i].err = 0;
+        if (req.on_dump_progress) req.on_dump_progress(i, true);
       }
       i++;
       continue;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,15 @@ struct Request {
   bool atomic = false;          // one sendmsg, replies read without waiting (nf_tables batches)
   SysError error;
   std::string json;  // the decoded results, built on the worker (see json.h)
+  // Worker: called after a datagram added replies to dump message `index` while its dump goes
+  // on, so a long dump can be handed on in pieces (it may move msgs[index].replies out); with
+  // `restart` when the dump is run again (NLM_F_DUMP_INTR) and what was handed on is void.
+  std::function<void(size_t index, bool restart)> on_dump_progress;
+  // Whether a long dump's replies are handed on in pieces (native/worker/handle.cc). A piece is
+  // a Request of its own: `json` holds replies of message `piece_of`, or `restart` says to drop
+  // the pieces of that message.
+  bool stream = false, piece = false, restart = false;
+  size_t piece_of = 0;
 };
 
 // Parses an NLMSG_ERROR message (header included) into r.err / r.extack / r.extack_offset.

@@ -12,6 +12,12 @@
 
 namespace nsnet {
 
+namespace {
+// A long dump's replies are handed on to the main thread in pieces of about this many bytes of
+// messages (about 100 links).
+constexpr size_t kPieceBytes = 128 * 1024;
+}  // namespace
+
 Napi::Function Handle::Init(Napi::Env env) {
   return DefineClass(env, "Handle",
                      {InstanceMethod<&Handle::Exec>("exec"), InstanceMethod<&Handle::Close>("close"),
@@ -59,13 +65,42 @@ void Handle::Run() {
       }
       return;
     }
-    if (!open_error.ok())
+    if (!open_error.ok()) {
       req->error = open_error;
-    else
-      sock.Transact(*req, worker_.cancel_fd());
+    } else {
+      nl::Request& r = *req;
+      if (r.stream) r.on_dump_progress = [this, &r](size_t i, bool restart) { HandOn(r, i, restart); };
+      sock.Transact(r, worker_.cancel_fd());
+      r.on_dump_progress = nullptr;
+    }
     if (req->error.ok()) ResultsToJson(protocol_, *req);
     if (!worker_.Post(std::move(req))) return;
   }
+}
+
+// Worker: hands on the replies of a long dump received so far, so that the main thread parses
+// them while the rest is still coming. A dump of 2,000 links is ~3 MB of messages: parsed whole
+// at the end, the event loop waited through the dump and then the worker through the parse.
+void Handle::HandOn(nl::Request& req, size_t index, bool restart) {
+  nl::MsgResult& m = req.msgs[index];
+  auto piece = std::make_unique<nl::Request>();
+  piece->id = req.id;
+  piece->piece = true;
+  piece->piece_of = index;
+  if (restart) {
+    piece->restart = true;
+    worker_.Post(std::move(piece));
+    return;
+  }
+  size_t bytes = 0;
+  for (const std::vector<uint8_t>& c : m.replies) bytes += c.size();
+  if (bytes < kPieceBytes) return;
+  piece->json.reserve(bytes);
+  std::string err;
+  // Replies that cannot be decoded stay where they are: the whole result reports them.
+  if (!nl::MessagesToJson(protocol_, m.replies, piece->json, err, &m.filter)) return;
+  std::vector<std::vector<uint8_t>>().swap(m.replies);
+  worker_.Post(std::move(piece));  // false: the environment is going away, and so is the result
 }
 
 void Handle::Deliver(Napi::Env env, Napi::Function, Handle* self, nl::Request* raw) {
@@ -77,18 +112,43 @@ void Handle::Deliver(Napi::Env env, Napi::Function, Handle* self, nl::Request* r
 void Handle::Complete(Napi::Env env, std::unique_ptr<nl::Request> req) {
   auto it = deferreds_.find(req->id);
   if (it == deferreds_.end()) return;
+  if (req->piece) {
+    TakePiece(env, *req);
+    return;
+  }
   Napi::Promise::Deferred deferred = it->second;
   deferreds_.erase(it);
   if (deferreds_.empty()) {
     if (!closed_) worker_.Unref(env);
     Unref();  // every pending request has settled: the object may be collected again
   }
+  on_piece_.erase(req->id);
   Napi::HandleScope scope(env);
   if (!req->error.ok()) {
     deferred.Reject(MakeError(env, req->error).Value());
     return;
   }
   deferred.Resolve(nl::ParseJson(env, req->json));
+}
+
+void Handle::TakePiece(Napi::Env env, const nl::Request& piece) {
+  auto found = on_piece_.find(piece.id);
+  if (found == on_piece_.end()) return;
+  Napi::HandleScope scope(env);
+  // Raw, checked Node-API calls, for the reason given in nl::ParseJson. The callback must not
+  // throw (lib/netlink/conn.ts keeps what it throws for the request's result).
+  napi_value args[2], fn = found->second.Value(), undefined, ignored;
+  if (napi_create_uint32(env, static_cast<uint32_t>(piece.piece_of), &args[0]) != napi_ok ||
+      napi_get_undefined(env, &undefined) != napi_ok)
+    return;
+  if (piece.restart) {
+    if (napi_get_null(env, &args[1]) != napi_ok) return;
+  } else {
+    Napi::Value replies = nl::ParseJson(env, piece.json);
+    if (replies.IsEmpty()) return;  // the environment is going away
+    args[1] = replies;
+  }
+  napi_call_function(env, undefined, fn, 2, args, &ignored);
 }
 
 Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
@@ -99,8 +159,9 @@ Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
     deferred.Reject(MakeError(env, {0, "ERR_HANDLE_CLOSED", "the handle is closed"}).Value());
     return deferred.Promise();
   }
-  if (info.Length() < 1 || !info[0].IsArray()) {
-    InvalidArgument(env, "exec(requests: object[], atomic?: boolean)").ThrowAsJavaScriptException();
+  bool stream = info.Length() > 2 && !info[2].IsUndefined();
+  if (info.Length() < 1 || !info[0].IsArray() || (stream && !info[2].IsFunction())) {
+    InvalidArgument(env, "exec(requests: object[], atomic?: boolean, onPiece?: function)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   std::unique_ptr<nl::Request> req =
@@ -116,6 +177,10 @@ Napi::Value Handle::Exec(const Napi::CallbackInfo& info) {
     Ref();  // keep this object alive while requests are pending
   }
   deferreds_.emplace(req->id, deferred);
+  if (stream) {
+    req->stream = true;
+    on_piece_.emplace(req->id, Napi::Persistent(info[2].As<Napi::Function>()));
+  }
   worker_.Push(std::move(req));
   return deferred.Promise();
 }
