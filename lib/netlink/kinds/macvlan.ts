@@ -35,6 +35,6 @@ export const macvlan: LinkKindCodec<MacvlanSpec, MacvlanLink> = {
     return { link: ctx.indexOf(s.parent), data: { mode: MODES.values[mode] } };
   },
   decode(data, base) {
-    return { ...base, kind: 'macvlan', macvlan: { mode: MODES.name(Number(data.mode)) } };
+    return Object.assign(base, { kind: 'macvlan' as const, macvlan: { mode: MODES.name(Number(data.mode)) } });
   },
 };

@@ -45,6 +45,6 @@ export const veth: LinkKindCodec<VethSpec, VethLink> = {
     return { data: { peer: { header: {}, attrs: pa } } };
   },
   decode(_data, base) {
-    return { ...base, kind: 'veth' };
+    return Object.assign(base, { kind: 'veth' as const });
   },
 };

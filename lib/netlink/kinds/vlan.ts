@@ -54,6 +54,6 @@ export const vlan: LinkKindCodec<VlanSpec, VlanLink> = {
     return { link: ctx.indexOf(s.parent), data: { id, ...(s.protocol !== undefined ? { protocol: PROTOCOLS.values[s.protocol] } : {}) } };
   },
   decode(data, base) {
-    return { ...base, kind: 'vlan', vlan: { id: Number(data.id ?? 0), protocol: PROTOCOLS.name(data.protocol ?? 0x8100) } };
+    return Object.assign(base, { kind: 'vlan' as const, vlan: { id: Number(data.id ?? 0), protocol: PROTOCOLS.name(data.protocol ?? 0x8100) } });
   },
 };

@@ -121,6 +121,6 @@ export const vxlan: LinkKindCodec<VxlanSpec, VxlanLink> = {
       const b = Buffer.from(d.portRange, 'hex');
       if (b.readUInt16BE(2) !== 0) out.srcPortRange = [b.readUInt16BE(0), b.readUInt16BE(2)];
     }
-    return { ...base, kind: 'vxlan', vxlan: out };
+    return Object.assign(base, { kind: 'vxlan' as const, vxlan: out });
   },
 };
