@@ -151,7 +151,7 @@ export class Conn {
     let sent: Promise<NativeResult[]>;
     try {
       count('netlink round trips');
-      sent = this.handle.exec(
+      sent = this.run(
         batch.flatMap((q) => q.requests),
         false,
       );
@@ -178,10 +178,33 @@ export class Conn {
   private async send(requests: NativeRequest[], atomic = false): Promise<NativeResult[]> {
     count('netlink round trips');
     try {
-      return await this.handle.exec(requests, atomic);
+      return await this.run(requests, atomic);
     } catch (e) {
       throw fromNative(e);
     }
+  }
+
+  /**
+   * handle.exec(), with the pieces of long dumps taken as they come (the addon parses each while
+   * the kernel makes the rest) and put back in front of the rest of their replies, so callers
+   * see whole results. Throws synchronously what the addon cannot encode.
+   */
+  private run(requests: NativeRequest[], atomic: boolean): Promise<NativeResult[]> {
+    if (atomic || !requests.some((r) => (r.flags & NLM_F.DUMP) === NLM_F.DUMP)) return this.handle.exec(requests, atomic);
+    const pieces = new Map<number, NativeMessage[][]>();
+    const onPiece = (index: number, replies: NativeMessage[] | null): void => {
+      const got = pieces.get(index);
+      if (replies === null) pieces.delete(index);
+      else if (got) got.push(replies);
+      else pieces.set(index, [replies]);
+    };
+    return this.handle.exec(requests, false, onPiece).then((results) => {
+      for (const [index, got] of pieces) {
+        const r = results[index];
+        if (r) r.replies = got.flat().concat(r.replies);
+      }
+      return results;
+    });
   }
 
   /** One request that must succeed; returns its replies (echoes, GET results). */

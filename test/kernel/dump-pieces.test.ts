@@ -8,6 +8,7 @@ import { Netlink, NsnetError } from '../../lib/index';
 import { native, NETLINK_ROUTE, type NativeHandle, type NativeMessage, type NativeRequest } from '../../lib/native';
 import { openNetns, type NetnsHandle } from '../../lib/netns';
 import { AF, NLM_F, RTEXT_FILTER_SKIP_STATS, RTM } from '../../lib/netlink/constants';
+import { Conn } from '../../lib/netlink/conn';
 import { makeNetns, useSandbox } from '../helpers/sandbox';
 import { ipJson } from '../helpers/oracle';
 import { skipBecause } from '../helpers/skip';
@@ -113,42 +114,102 @@ describe('long dumps in pieces', function () {
     assert.equal((await nl.links.list({ kind: 'veth' })).length, 2 * PAIRS);
   });
 
-  it('a dump restarted by concurrent changes (NLM_F_DUMP_INTR) drops its pieces: no link twice', async function () {
+  /**
+   * Runs `dumpOnce` while another handle changes the links a few times, until a run was
+   * restarted (NLM_F_DUMP_INTR); every run must list each link once, whatever the restarts.
+   */
+  async function underChurn(ctx: Mocha.Context, dumpOnce: () => Promise<{ names: string[]; restarts: number }>): Promise<void> {
     const other = await Netlink.open({ netns: ns });
     try {
       const before = names((await h.exec([dumpLinks(['ifname'])]))[0]!.replies).sort();
       for (let round = 0; round < 40; round++) {
-        let restarts = 0;
-        const got: NativeMessage[] = [];
-        const dump = h.exec([dumpLinks(['ifname'])], false, (_i, replies) => {
-          if (replies === null) {
-            restarts++;
-            got.length = 0;
-          } else got.push(...replies);
-        });
+        const dump = dumpOnce();
         // A few changes while the dump runs, then quiet, so a re-run can finish.
         for (let k = 0; k < 4; k++) {
           await other.links.add({ kind: 'bridge', name: 'churn' });
           await other.links.remove('churn');
         }
-        let res;
+        let got;
         try {
-          [res] = await dump;
+          got = await dump;
         } catch (e) {
           if (e instanceof Error && (e as NsnetError).code === 'ERR_DUMP_INTERRUPTED') continue;
           throw e;
         }
         // Checked whether or not a restart was announced: pieces of an interrupted run kept
         // by mistake show up as links listed twice.
-        const all = [...got, ...res!.replies].map((m) => String(m.attrs.ifname));
-        assert.equal(new Set(all).size, all.length, `no link twice (round ${round}, ${restarts} restarts)`);
-        assert.deepEqual(all.filter((n) => n !== 'churn').sort(), before, 'every link once, whatever moment the last run saw');
-        if (restarts > 0) return;
+        assert.equal(new Set(got.names).size, got.names.length, `no link twice (round ${round}, ${got.restarts} restarts)`);
+        assert.deepEqual(got.names.filter((n) => n !== 'churn').sort(), before, 'every link once, whatever moment the last run saw');
+        if (got.restarts > 0) return;
       }
-      skipBecause(this, 'no dump was interrupted by the concurrent changes in 40 rounds');
+      skipBecause(ctx, 'no dump was interrupted by the concurrent changes in 40 rounds');
     } finally {
       other.close();
     }
+  }
+
+  /** `h` seen through a Conn, with the pieces it hands on counted by message index. */
+  function watchedConn(): { conn: Conn; pieces: Map<number, number>; restarts: () => number } {
+    const pieces = new Map<number, number>();
+    let restarts = 0;
+    const watched: NativeHandle = {
+      exec: (requests, atomic, onPiece) =>
+        h.exec(
+          requests,
+          atomic,
+          onPiece &&
+            ((i, replies) => {
+              if (replies === null) restarts++;
+              else pieces.set(i, (pieces.get(i) ?? 0) + 1);
+              onPiece(i, replies);
+            }),
+        ),
+      close: () => undefined,
+      get pending() {
+        return h.pending;
+      },
+      get closed() {
+        return h.closed;
+      },
+    };
+    return { conn: new Conn(watched, ref), pieces, restarts: () => restarts };
+  }
+
+  it('a dump restarted by concurrent changes (NLM_F_DUMP_INTR) drops its pieces: no link twice', async function () {
+    await underChurn(this, async () => {
+      let restarts = 0;
+      const got: NativeMessage[] = [];
+      const [res] = await h.exec([dumpLinks(['ifname'])], false, (_i, replies) => {
+        if (replies === null) {
+          restarts++;
+          got.length = 0;
+        } else got.push(...replies);
+      });
+      return { names: names([...got, ...res!.replies]), restarts };
+    });
+  });
+
+  it('Conn.dump gives whole results, in pieces underneath, also for dumps that share one exec', async () => {
+    const { conn, pieces } = watchedConn();
+    const [whole] = await h.exec([dumpLinks()]);
+    const [a, b, lo] = await Promise.all([
+      conn.dump(dumpLinks(), 'list links'),
+      conn.dump(dumpLinks(['ifname']), 'list link names'),
+      conn.request({ type: RTM.GETLINK, header: {}, attrs: { ifname: 'lo' } }, 'get lo'),
+    ]);
+    assert.ok((pieces.get(0) ?? 0) >= 2 && (pieces.get(1) ?? 0) >= 1, `pieces by message: ${JSON.stringify([...pieces])}`);
+    assert.deepEqual(a.map(content), whole!.replies.map(content));
+    assert.deepEqual(names(b), names(whole!.replies));
+    assert.equal(lo[0]?.attrs.ifname, 'lo');
+  });
+
+  it('Conn.dump under concurrent changes: a restarted dump lists each link once', async function () {
+    const { conn, restarts } = watchedConn();
+    await underChurn(this, async () => {
+      const before = restarts();
+      const ms = await conn.dump(dumpLinks(['ifname']), 'list links');
+      return { names: names(ms), restarts: restarts() - before };
+    });
   });
 
   it('a mapper that throws on a piece fails that dump with its error; the handle goes on', async () => {
