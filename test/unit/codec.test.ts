@@ -233,6 +233,24 @@ describe('codec: encoding', () => {
     ];
     for (const req of bad) expectCode(() => native.encode(NETLINK_ROUTE, req as never), 'ERR_INVALID_ARGUMENT');
   });
+
+  it('names an unknown attribute or field whole, however long; reads only own keys', () => {
+    const long = 'x'.repeat(200);
+    for (const [req, text] of [
+      [{ type: 16, flags: 0, attrs: { [long]: 1 } }, `unknown attribute '${long}'`],
+      [{ type: 16, flags: 0, header: { [long]: 1 } }, `unknown field '${long}'`],
+      [{ type: 16, flags: 0, attrs: { ['é'.repeat(40)]: 1 } }, `unknown attribute '${'é'.repeat(40)}'`],
+    ] as const)
+      assert.throws(
+        () => native.encode(NETLINK_ROUTE, req as never),
+        (e: any) => e.code === 'ERR_INVALID_ARGUMENT' && e.message.includes(text),
+      );
+    // An inherited enumerable property is not part of the request.
+    const attrs = Object.create({ nosuch: 1 }) as Record<string, unknown>;
+    attrs.mtu = 1400;
+    const plain = native.encode(NETLINK_ROUTE, { type: 16, flags: 0, attrs: { mtu: 1400 } } as never);
+    assert.deepEqual(native.encode(NETLINK_ROUTE, { type: 16, flags: 0, attrs } as never), plain);
+  });
 });
 
 describe('codec: malformed input', () => {
