@@ -3,6 +3,7 @@
  * the bytes the kernel compares, and back. Concatenations pad each field to 4 bytes, as the
  * kernel's 32-bit registers do.
  */
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as ipaddr from 'ipaddr.js';
 import { invalid } from '../errors';
@@ -24,6 +25,28 @@ interface TypeInfo {
 const PROTOS: Record<string, number> = { icmp: 1, igmp: 2, tcp: 6, udp: 17, gre: 47, esp: 50, ah: 51, icmpv6: 58, sctp: 132, udplite: 136 };
 const PROTO_NAMES = Object.fromEntries(Object.entries(PROTOS).map(([k, n]) => [n, k])) as Record<number, string>;
 
+/**
+ * The canonical dotted quad's bytes, read by hand: ipaddr.js's parser (two regular expressions
+ * and a parseInt per part) was a sixth of the time of a 10,000-element batch. `net.isIPv4` is
+ * Node's own check (four decimal parts ≤ 255, no leading zeros); anything else goes the
+ * validated way below.
+ */
+function dottedQuad(x: unknown): Buffer | undefined {
+  if (typeof x !== 'string' || !net.isIPv4(x)) return undefined;
+  const b = Buffer.alloc(4);
+  let i = 0;
+  let n = 0;
+  for (let c = 0; c < x.length; c++) {
+    const ch = x.charCodeAt(c);
+    if (ch === 46 /* . */) {
+      b[i++] = n;
+      n = 0;
+    } else n = n * 10 + ch - 48;
+  }
+  b[3] = n;
+  return b;
+}
+
 /** Parses an address of one family once (the hot path of big element batches). */
 function parseIp(x: unknown, family: 4 | 6): ipaddr.IPv4 | ipaddr.IPv6 {
   if (family === 4 && typeof x === 'string' && ipaddr.IPv4.isValidFourPartDecimal(x)) return ipaddr.IPv4.parse(x);
@@ -35,7 +58,7 @@ const TYPES: Record<DataType, TypeInfo> = {
   ipv4_addr: {
     id: 7,
     len: 4,
-    encode: (x) => Buffer.from(parseIp(x, 4).toByteArray()),
+    encode: (x) => dottedQuad(x) ?? Buffer.from(parseIp(x, 4).toByteArray()),
     decode: (b) => Array.from(b.subarray(0, 4)).join('.'),
   },
   ipv6_addr: {
@@ -139,12 +162,15 @@ export class Layout {
         `expected ${this.concat ? `an array of ${this.types.length} values (${this.types.join(' . ')})` : `a ${this.types[0]}`}, got ${JSON.stringify(value)}`,
       );
     if (!this.concat) return typeInfo(this.types[0]).encode(parts[0]);
-    return Buffer.concat(
-      parts.map((p, i) => {
-        const b = typeInfo(this.types[i]).encode(p);
-        return Buffer.concat([b, Buffer.alloc(align4(b.length) - b.length)]);
-      }),
-    );
+    // Each field written into one buffer at its padded offset (no concatenations per element).
+    const bytes = parts.map((p, i) => typeInfo(this.types[i]).encode(p));
+    const out = Buffer.alloc(bytes.reduce((n, b) => n + align4(b.length), 0));
+    let off = 0;
+    for (const b of bytes) {
+      b.copy(out, off);
+      off += align4(b.length);
+    }
+    return out;
   }
   decode(b: Buffer): unknown {
     if (!this.concat) return typeInfo(this.types[0]).decode(b);

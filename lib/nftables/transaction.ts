@@ -390,15 +390,22 @@ function udataU32(type: number, value: number): Buffer {
   return b;
 }
 
-/** An upper bound of an element's encoded size: headers plus its hex strings halved. */
+/** An upper bound of an element's encoded size: headers plus its bytes (Buffers, or hex strings halved). */
 function estimate(item: Record<string, unknown>): number {
   let n = 96;
   for (const k of ['key', 'keyEnd', 'data'] as const) {
-    const d = item[k] as { value?: string } | undefined;
-    n += (d?.value?.length ?? 0) / 2 + 48;
+    const d = (item[k] as { value?: Buffer | string } | undefined)?.value;
+    n += (typeof d === 'string' ? d.length / 2 : (d?.length ?? 0)) + 48;
   }
   if (typeof item.userdata === 'string') n += item.userdata.length / 2;
   return n;
+}
+
+/** Whether a key part is a range or a CIDR (bytes of its own: {@link part}). */
+function isRangePart(layoutType: Layout, i: number, p: KeyPart): boolean {
+  if (p !== null && typeof p === 'object') return true;
+  const t = layoutType.types[i];
+  return typeof p === 'string' && p.includes('/') && (t === 'ipv4_addr' || t === 'ipv6_addr');
 }
 
 /** A key part as bytes (an interval part gives its start and inclusive end). */
@@ -437,18 +444,26 @@ function encodeElement(e: ElementSpec, layout: SetLayout, forDelete: boolean): R
   const k = layout.key;
   const parts: KeyPart[] = k.concat ? (Array.isArray(e.key) ? e.key : []) : [e.key as KeyPart];
   if (parts.length !== k.types.length) throw invalid('ERR_INVALID_ARGUMENT', `element key ${JSON.stringify(e.key)} does not match ${k.types.join(' . ')}`);
-  const ranges = parts.map((p, i) => part(k, i, p, layout.interval));
-  const join = (which: 'start' | 'end') => (k.concat ? Buffer.concat(ranges.map((r) => pad4(r[which]))) : ranges[0]![which]);
-  const start = join('start');
-  const end = join('end');
-  const item: Record<string, unknown> = { key: { value: start.toString('hex') } };
+  let start: Buffer;
+  let end: Buffer;
+  if (parts.every((p, i) => !isRangePart(k, i, p))) {
+    // The usual element, no range and no CIDR: the key encoded whole, in one buffer.
+    start = end = k.encode(k.concat ? parts : parts[0]);
+  } else {
+    const ranges = parts.map((p, i) => part(k, i, p, layout.interval));
+    const join = (which: 'start' | 'end') => (k.concat ? Buffer.concat(ranges.map((r) => pad4(r[which]))) : ranges[0]![which]);
+    start = join('start');
+    end = join('end');
+  }
+  // Bytes go to the addon as Buffers (it also takes hex strings, which cost a conversion each way).
+  const item: Record<string, unknown> = { key: { value: start } };
   if (!forDelete) {
     if (layout.value === 'verdict') {
       if (e.verdict === undefined) throw invalid('ERR_INVALID_ARGUMENT', 'a verdict map element needs a verdict');
       item.data = { verdict: encodeVerdict(e.verdict, 'element verdict') };
     } else if (layout.value) {
       if (e.value === undefined) throw invalid('ERR_INVALID_ARGUMENT', 'a map element needs a value');
-      item.data = { value: layout.value.encode(e.value).toString('hex') };
+      item.data = { value: layout.value.encode(e.value) };
     } else if (e.value !== undefined || e.verdict !== undefined) {
       throw invalid('ERR_INVALID_ARGUMENT', 'a set element has no value (this is not a map)');
     }
@@ -456,8 +471,8 @@ function encodeElement(e: ElementSpec, layout: SetLayout, forDelete: boolean): R
     if (e.comment !== undefined) item.userdata = encodeComment(UDATA.SET_ELEM_COMMENT, v.str(e.comment, 'comment', 254)).toString('hex');
   }
   if (!layout.interval) return [item];
-  if (k.concat) return [{ ...item, keyEnd: { value: end.toString('hex') } }];
+  if (k.concat) return [{ ...item, keyEnd: { value: end } }];
   // One-field interval sets hold [start, end + 1) as two elements, the second flagged as an end.
   const after = increment(end);
-  return after ? [item, { key: { value: after.toString('hex') }, flags: NFT_SET_ELEM_INTERVAL_END }] : [item];
+  return after ? [item, { key: { value: after }, flags: NFT_SET_ELEM_INTERVAL_END }] : [item];
 }
