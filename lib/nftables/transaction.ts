@@ -401,11 +401,15 @@ function estimate(item: Record<string, unknown>): number {
   return n;
 }
 
-/** Whether a key part is a range or a CIDR (bytes of its own: {@link part}). */
-function isRangePart(layoutType: Layout, i: number, p: KeyPart): boolean {
-  if (p !== null && typeof p === 'object') return true;
+/** Whether a key part of an address type is written as a CIDR. */
+function isCidrPart(layoutType: Layout, i: number, p: KeyPart): p is string {
   const t = layoutType.types[i];
   return typeof p === 'string' && p.includes('/') && (t === 'ipv4_addr' || t === 'ipv6_addr');
+}
+
+/** Whether a key part is a range or a CIDR (bytes of its own: {@link part}). */
+function isRangePart(layoutType: Layout, i: number, p: KeyPart): boolean {
+  return (p !== null && typeof p === 'object') || isCidrPart(layoutType, i, p);
 }
 
 /** A key part as bytes (an interval part gives its start and inclusive end). */
@@ -418,7 +422,7 @@ function part(layoutType: Layout, i: number, p: KeyPart, allowRange: boolean): {
     if (Buffer.compare(start, end) > 0) throw invalid('ERR_INVALID_ARGUMENT', `range ${JSON.stringify(p)} is backwards`);
     return { start, end };
   }
-  if (typeof p === 'string' && p.includes('/') && (one.types[0] === 'ipv4_addr' || one.types[0] === 'ipv6_addr')) {
+  if (isCidrPart(layoutType, i, p)) {
     if (!allowRange) throw invalid('ERR_INVALID_ARGUMENT', 'CIDR keys need an interval set');
     const c = v.cidr(p, one.types[0] === 'ipv4_addr' ? 4 : 6, 'key');
     const [net, len] = ipaddr.parseCIDR(`${c.address}/${c.prefix}`);
